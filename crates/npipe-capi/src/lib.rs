@@ -1,0 +1,871 @@
+//! The Win32-shaped C ABI of npipe: `include/npipe/win32.h`.
+//!
+//! Handles are small integers (multiples of 4, as on Windows) indexing a process-wide table;
+//! `INVALID_HANDLE_VALUE` is `(HANDLE)-1`. Every function sets the thread-local last error on
+//! failure exactly as Windows does, and never unwinds into C.
+//!
+//! # Safety
+//!
+//! Every `extern "C"` function takes raw pointers from C. The module-wide rule: a pointer is only
+//! dereferenced after a null check, and only for the size the Win32 contract gives it
+//! (`nNumberOfBytesToRead` bytes of `lpBuffer`, one `DWORD` for an out count, ...). The caller's
+//! obligations are those of the Win32 function of the same name.
+#![allow(unsafe_code)]
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_void, CStr};
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use npipe::error::code::*;
+use npipe::{
+    ClientOptions, MsgLen, NamedPipeClient, NamedPipeServer, ReadMode, ServerOptions, WaitFor,
+};
+
+/// `HANDLE`.
+pub type HANDLE = *mut c_void;
+/// `DWORD`.
+pub type DWORD = u32;
+/// `BOOL`.
+pub type BOOL = i32;
+
+const TRUE: BOOL = 1;
+const FALSE: BOOL = 0;
+const INVALID_HANDLE_VALUE: HANDLE = usize::MAX as HANDLE;
+const STATUS_SUCCESS: usize = 0;
+const STATUS_BUFFER_OVERFLOW: usize = 0x8000_0005;
+
+/// `OVERLAPPED`, as laid out by Win32.
+#[repr(C)]
+#[derive(Debug)]
+pub struct OVERLAPPED {
+    /// Completion status (NTSTATUS).
+    pub internal: usize,
+    /// Bytes transferred.
+    pub internal_high: usize,
+    /// Offset (unused for pipes).
+    pub offset: u32,
+    /// Offset high (unused for pipes).
+    pub offset_high: u32,
+    /// Event (unused: npipe completes every operation before returning).
+    pub h_event: HANDLE,
+}
+
+thread_local! {
+    static LAST_ERROR: Cell<u32> = const { Cell::new(0) };
+}
+
+fn set_error(code: u32) {
+    LAST_ERROR.with(|c| c.set(code));
+}
+
+fn fail_io(e: &io::Error) -> BOOL {
+    set_error(npipe::win32_code(e));
+    FALSE
+}
+
+fn fail(code: u32) -> BOOL {
+    set_error(code);
+    FALSE
+}
+
+#[derive(Debug)]
+enum Object {
+    Server(NamedPipeServer),
+    Client(NamedPipeClient),
+}
+
+fn table() -> &'static Mutex<Vec<Option<Arc<Object>>>> {
+    static T: OnceLock<Mutex<Vec<Option<Arc<Object>>>>> = OnceLock::new();
+    T.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+fn lock_table() -> MutexGuard<'static, Vec<Option<Arc<Object>>>> {
+    table().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn insert(o: Object) -> HANDLE {
+    let mut t = lock_table();
+    let idx = match t.iter().position(|s| s.is_none()) {
+        Some(i) => i,
+        None => {
+            t.push(None);
+            t.len() - 1
+        }
+    };
+    t[idx] = Some(Arc::new(o));
+    ((idx + 1) * 4) as HANDLE
+}
+
+fn index_of(h: HANDLE) -> Option<usize> {
+    let v = h as usize;
+    if v == 0 || v % 4 != 0 || h == INVALID_HANDLE_VALUE {
+        return None;
+    }
+    Some(v / 4 - 1)
+}
+
+fn get(h: HANDLE) -> Option<Arc<Object>> {
+    let i = index_of(h)?;
+    lock_table().get(i).and_then(|s| s.clone())
+}
+
+/// Runs `f` on the object behind `h`, or fails with ERROR_INVALID_HANDLE.
+fn with<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Object) -> R) -> R {
+    match get(h) {
+        Some(o) => f(&o),
+        None => {
+            set_error(ERROR_INVALID_HANDLE);
+            on_bad
+        }
+    }
+}
+
+/// Decodes an ANSI name: UTF-8 when valid, else each byte as Latin-1.
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+unsafe fn name_a(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    Some(match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|&b| b as char).collect(),
+    })
+}
+
+/// Decodes a UTF-16 name.
+///
+/// # Safety
+/// `p` is null or a NUL-terminated UTF-16 string.
+unsafe fn name_w(p: *const u16) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    let mut n = 0usize;
+    // SAFETY: the string is NUL-terminated, so every index up to the terminator is readable.
+    while unsafe { *p.add(n) } != 0 {
+        n += 1;
+    }
+    // SAFETY: the n units before the terminator are readable.
+    let units = unsafe { std::slice::from_raw_parts(p, n) };
+    Some(String::from_utf16_lossy(units))
+}
+
+/// Stores `v` through `p` when `p` is not null.
+///
+/// # Safety
+/// `p` is null or valid for writing a `T`.
+unsafe fn put<T>(p: *mut T, v: T) {
+    if !p.is_null() {
+        // SAFETY: non-null and writable by the caller's contract.
+        unsafe { p.write_unaligned(v) };
+    }
+}
+
+/// A mutable byte slice over a C buffer (empty when null or zero-sized).
+///
+/// # Safety
+/// `p` is null or valid for `n` bytes of writing for the returned lifetime.
+unsafe fn buf_mut<'a>(p: *mut c_void, n: DWORD) -> &'a mut [u8] {
+    if p.is_null() || n == 0 {
+        return &mut [];
+    }
+    // SAFETY: valid for n bytes by the caller's contract.
+    unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), n as usize) }
+}
+
+/// A byte slice over a C buffer (empty when null or zero-sized).
+///
+/// # Safety
+/// `p` is null or valid for `n` bytes of reading for the returned lifetime.
+unsafe fn buf<'a>(p: *const c_void, n: DWORD) -> &'a [u8] {
+    if p.is_null() || n == 0 {
+        return &[];
+    }
+    // SAFETY: valid for n bytes by the caller's contract.
+    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) }
+}
+
+/// `GetLastError`.
+#[no_mangle]
+pub extern "C" fn GetLastError() -> DWORD {
+    LAST_ERROR.with(|c| c.get())
+}
+
+/// `SetLastError`.
+#[no_mangle]
+pub extern "C" fn SetLastError(code: DWORD) {
+    set_error(code);
+}
+
+/// `GetCurrentProcessId`.
+#[no_mangle]
+pub extern "C" fn GetCurrentProcessId() -> DWORD {
+    std::process::id()
+}
+
+/// `CloseHandle`.
+#[no_mangle]
+pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
+    let Some(i) = index_of(h) else {
+        return fail(ERROR_INVALID_HANDLE);
+    };
+    let obj = {
+        let mut t = lock_table();
+        match t.get_mut(i) {
+            Some(slot) => slot.take(),
+            None => None,
+        }
+    };
+    match obj {
+        Some(o) => {
+            drop(o);
+            TRUE
+        }
+        None => fail(ERROR_INVALID_HANDLE),
+    }
+}
+
+fn create_named_pipe(
+    name: Option<String>,
+    open_mode: DWORD,
+    pipe_mode: DWORD,
+    max: DWORD,
+    out: DWORD,
+    inb: DWORD,
+    timeout: DWORD,
+) -> HANDLE {
+    let Some(name) = name else {
+        set_error(ERROR_PATH_NOT_FOUND);
+        return INVALID_HANDLE_VALUE;
+    };
+    let opts = match ServerOptions::from_win32(open_mode, pipe_mode, max, out, inb, timeout) {
+        Ok(o) => o,
+        Err(e) => {
+            fail_io(&e);
+            return INVALID_HANDLE_VALUE;
+        }
+    };
+    match opts.create_ex(&name) {
+        Ok((s, existed)) => {
+            set_error(if existed {
+                ERROR_ALREADY_EXISTS
+            } else {
+                ERROR_SUCCESS
+            });
+            insert(Object::Server(s))
+        }
+        Err(e) => {
+            fail_io(&e);
+            INVALID_HANDLE_VALUE
+        }
+    }
+}
+
+/// `CreateNamedPipeA`.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateNamedPipeA(
+    name: *const c_char,
+    open_mode: DWORD,
+    pipe_mode: DWORD,
+    max: DWORD,
+    out: DWORD,
+    inb: DWORD,
+    timeout: DWORD,
+    _sa: *mut c_void,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_a(name) };
+    create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout)
+}
+
+/// `CreateNamedPipeW`.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated UTF-16 string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateNamedPipeW(
+    name: *const u16,
+    open_mode: DWORD,
+    pipe_mode: DWORD,
+    max: DWORD,
+    out: DWORD,
+    inb: DWORD,
+    timeout: DWORD,
+    _sa: *mut c_void,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_w(name) };
+    create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout)
+}
+
+fn create_file(name: Option<String>, access: DWORD) -> HANDLE {
+    let Some(name) = name else {
+        set_error(ERROR_PATH_NOT_FOUND);
+        return INVALID_HANDLE_VALUE;
+    };
+    match ClientOptions::new().access_mask(access).open(&name) {
+        Ok(c) => {
+            set_error(ERROR_SUCCESS);
+            insert(Object::Client(c))
+        }
+        Err(e) => {
+            fail_io(&e);
+            INVALID_HANDLE_VALUE
+        }
+    }
+}
+
+/// `CreateFileA` on a pipe name.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateFileA(
+    name: *const c_char,
+    access: DWORD,
+    _share: DWORD,
+    _sa: *mut c_void,
+    _disposition: DWORD,
+    _flags: DWORD,
+    _template: HANDLE,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_a(name) };
+    create_file(n, access)
+}
+
+/// `CreateFileW` on a pipe name.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated UTF-16 string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateFileW(
+    name: *const u16,
+    access: DWORD,
+    _share: DWORD,
+    _sa: *mut c_void,
+    _disposition: DWORD,
+    _flags: DWORD,
+    _template: HANDLE,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_w(name) };
+    create_file(n, access)
+}
+
+/// `ConnectNamedPipe`.
+#[no_mangle]
+pub extern "C" fn ConnectNamedPipe(h: HANDLE, _ov: *mut OVERLAPPED) -> BOOL {
+    with(h, FALSE, |o| match o {
+        Object::Server(s) => match s.connect_status() {
+            Ok(false) => TRUE,
+            Ok(true) => fail(ERROR_PIPE_CONNECTED),
+            Err(e) => fail_io(&e),
+        },
+        Object::Client(_) => fail(ERROR_INVALID_FUNCTION),
+    })
+}
+
+/// `DisconnectNamedPipe`.
+#[no_mangle]
+pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
+    with(h, FALSE, |o| match o {
+        Object::Server(s) => match s.disconnect() {
+            Ok(()) => TRUE,
+            Err(e) => fail_io(&e),
+        },
+        Object::Client(_) => fail(ERROR_INVALID_FUNCTION),
+    })
+}
+
+/// Completes a read-like result the Win32 way: FALSE + ERROR_MORE_DATA for a partial message.
+///
+/// # Safety
+/// `count` and `ov` are null or valid for writing.
+unsafe fn finish_read(r: io::Result<MsgLen>, count: *mut DWORD, ov: *mut OVERLAPPED) -> BOOL {
+    match r {
+        Ok(m) => {
+            let more = m.left > 0;
+            if !ov.is_null() {
+                // SAFETY: ov is non-null and writable (caller).
+                unsafe {
+                    (*ov).internal = if more {
+                        STATUS_BUFFER_OVERFLOW
+                    } else {
+                        STATUS_SUCCESS
+                    };
+                    (*ov).internal_high = m.read;
+                }
+            }
+            // W69: with an OVERLAPPED a partial read reports 0 through lpNumberOfBytesRead.
+            let reported = if more && !ov.is_null() {
+                0
+            } else {
+                m.read as DWORD
+            };
+            // SAFETY: count is null or writable (caller).
+            unsafe { put(count, reported) };
+            if more {
+                fail(ERROR_MORE_DATA)
+            } else {
+                TRUE
+            }
+        }
+        Err(e) => fail_io(&e),
+    }
+}
+
+/// `ReadFile` on a pipe handle.
+///
+/// # Safety
+/// `buffer` is valid for `size` bytes of writing; `read` and `ov` are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ReadFile(
+    h: HANDLE,
+    buffer: *mut c_void,
+    size: DWORD,
+    read: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    // SAFETY: read is null or writable (caller).
+    unsafe { put(read, 0) };
+    // SAFETY: buffer is valid for size bytes (caller).
+    let b = unsafe { buf_mut(buffer, size) };
+    with(h, FALSE, |o| {
+        let r = match o {
+            Object::Server(s) => s.recv_msg(b),
+            Object::Client(c) => c.recv_msg(b),
+        };
+        // SAFETY: forwarded contract.
+        unsafe { finish_read(r, read, ov) }
+    })
+}
+
+/// `WriteFile` on a pipe handle.
+///
+/// # Safety
+/// `buffer` is valid for `size` bytes of reading; `written` and `ov` are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn WriteFile(
+    h: HANDLE,
+    buffer: *const c_void,
+    size: DWORD,
+    written: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    // SAFETY: written is null or writable (caller).
+    unsafe { put(written, 0) };
+    // SAFETY: buffer is valid for size bytes (caller).
+    let b = unsafe { buf(buffer, size) };
+    with(h, FALSE, |o| {
+        let r = match o {
+            Object::Server(s) => s.send_msg(b),
+            Object::Client(c) => c.send_msg(b),
+        };
+        match r {
+            Ok(n) => {
+                // SAFETY: written and ov are null or writable (caller).
+                unsafe {
+                    put(written, n as DWORD);
+                    if !ov.is_null() {
+                        (*ov).internal = STATUS_SUCCESS;
+                        (*ov).internal_high = n;
+                    }
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `FlushFileBuffers`.
+#[no_mangle]
+pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
+    with(h, FALSE, |o| {
+        let r = match o {
+            Object::Server(s) => s.flush_buffers(),
+            Object::Client(c) => c.flush_buffers(),
+        };
+        match r {
+            Ok(()) => TRUE,
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `PeekNamedPipe`.
+///
+/// # Safety
+/// `buffer` is valid for `size` bytes when `size > 0`; the out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn PeekNamedPipe(
+    h: HANDLE,
+    buffer: *mut c_void,
+    size: DWORD,
+    read: *mut DWORD,
+    avail: *mut DWORD,
+    left: *mut DWORD,
+) -> BOOL {
+    // SAFETY: valid for size bytes when non-null (caller); W82: (LPVOID)1 with size 0 is never
+    // touched because buf_mut returns an empty slice for size 0.
+    let b = unsafe { buf_mut(buffer, size) };
+    let b = if b.is_empty() { None } else { Some(b) };
+    with(h, FALSE, |o| {
+        let r = match o {
+            Object::Server(s) => s.peek(b),
+            Object::Client(c) => c.peek(b),
+        };
+        match r {
+            Ok(p) => {
+                // SAFETY: out pointers are null or writable (caller).
+                unsafe {
+                    put(read, p.read);
+                    put(avail, p.available);
+                    put(left, p.left_this_message);
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `TransactNamedPipe`.
+///
+/// # Safety
+/// `inb` is valid for `in_size` bytes of reading, `outb` for `out_size` bytes of writing; `read`
+/// and `ov` are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn TransactNamedPipe(
+    h: HANDLE,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    // SAFETY: read is null or writable (caller).
+    unsafe { put(read, 0) };
+    // SAFETY: buffers valid for their sizes (caller).
+    let (req, rep) = unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) };
+    with(h, FALSE, |o| {
+        let r = match o {
+            Object::Server(s) => s.transact(req, rep),
+            Object::Client(c) => c.transact(req, rep),
+        };
+        // SAFETY: forwarded contract.
+        unsafe { finish_read(r, read, ov) }
+    })
+}
+
+/// # Safety
+/// Buffers valid for their sizes; `read` null or writable.
+unsafe fn call_named_pipe(
+    name: Option<String>,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    timeout: DWORD,
+) -> BOOL {
+    // SAFETY: read is null or writable (caller).
+    unsafe { put(read, 0) };
+    let Some(name) = name else {
+        return fail(ERROR_PATH_NOT_FOUND);
+    };
+    // SAFETY: buffers valid for their sizes (caller).
+    let (req, rep) = unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) };
+    let r = npipe::call_named_pipe(&name, req, rep, WaitFor::from_win32(timeout));
+    // SAFETY: forwarded contract.
+    unsafe { finish_read(r, read, std::ptr::null_mut()) }
+}
+
+/// `CallNamedPipeA`.
+///
+/// # Safety
+/// `name` NUL-terminated; buffers valid for their sizes; `read` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn CallNamedPipeA(
+    name: *const c_char,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    timeout: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { call_named_pipe(name_a(name), inb, in_size, outb, out_size, read, timeout) }
+}
+
+/// `CallNamedPipeW`.
+///
+/// # Safety
+/// `name` NUL-terminated UTF-16; buffers valid for their sizes; `read` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn CallNamedPipeW(
+    name: *const u16,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    timeout: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { call_named_pipe(name_w(name), inb, in_size, outb, out_size, read, timeout) }
+}
+
+fn wait_named_pipe(name: Option<String>, timeout: DWORD) -> BOOL {
+    let Some(name) = name else {
+        return fail(ERROR_PATH_NOT_FOUND);
+    };
+    match npipe::wait_named_pipe(&name, WaitFor::from_win32(timeout)) {
+        Ok(()) => TRUE,
+        Err(e) => fail_io(&e),
+    }
+}
+
+/// `WaitNamedPipeA`.
+///
+/// # Safety
+/// `name` is null or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn WaitNamedPipeA(name: *const c_char, timeout: DWORD) -> BOOL {
+    // SAFETY: forwarded contract.
+    wait_named_pipe(unsafe { name_a(name) }, timeout)
+}
+
+/// `WaitNamedPipeW`.
+///
+/// # Safety
+/// `name` is null or NUL-terminated UTF-16.
+#[no_mangle]
+pub unsafe extern "C" fn WaitNamedPipeW(name: *const u16, timeout: DWORD) -> BOOL {
+    // SAFETY: forwarded contract.
+    wait_named_pipe(unsafe { name_w(name) }, timeout)
+}
+
+/// `SetNamedPipeHandleState`. The collection parameters apply to remote pipes only and are
+/// ignored, as Wine does.
+///
+/// # Safety
+/// `mode` is null or readable.
+#[no_mangle]
+pub unsafe extern "C" fn SetNamedPipeHandleState(
+    h: HANDLE,
+    mode: *mut DWORD,
+    _max_collection: *mut DWORD,
+    _collect_timeout: *mut DWORD,
+) -> BOOL {
+    let m = if mode.is_null() {
+        None
+    } else {
+        // SAFETY: non-null and readable (caller).
+        Some(unsafe { mode.read_unaligned() })
+    };
+    with(h, FALSE, |o| {
+        let Some(m) = m else { return TRUE };
+        let r = match o {
+            Object::Server(s) => s.set_mode_bits(m),
+            Object::Client(c) => c.set_mode_bits(m),
+        };
+        match r {
+            Ok(()) => TRUE,
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// # Safety
+/// Out pointers null or writable.
+unsafe fn handle_state(
+    h: HANDLE,
+    state: *mut DWORD,
+    cur: *mut DWORD,
+    max_collection: *mut DWORD,
+    collect_timeout: *mut DWORD,
+    user_name_given: bool,
+) -> BOOL {
+    with(h, FALSE, |o| {
+        // W118: the collection parameters and the user name are for remote pipes.
+        if !max_collection.is_null() || !collect_timeout.is_null() || user_name_given {
+            return fail(ERROR_INVALID_PARAMETER);
+        }
+        let st = match o {
+            Object::Server(s) => Ok(s.handle_state()),
+            Object::Client(c) => c.handle_state(),
+        };
+        match st {
+            Ok(st) => {
+                let bits = (st.nowait as DWORD)
+                    | if st.read_mode == ReadMode::Message {
+                        2
+                    } else {
+                        0
+                    };
+                // SAFETY: out pointers null or writable (caller).
+                unsafe {
+                    put(state, bits);
+                    put(cur, st.instances);
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `GetNamedPipeHandleStateA`.
+///
+/// # Safety
+/// Out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeHandleStateA(
+    h: HANDLE,
+    state: *mut DWORD,
+    cur: *mut DWORD,
+    max_collection: *mut DWORD,
+    collect_timeout: *mut DWORD,
+    user: *mut c_char,
+    _user_size: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe {
+        handle_state(
+            h,
+            state,
+            cur,
+            max_collection,
+            collect_timeout,
+            !user.is_null(),
+        )
+    }
+}
+
+/// `GetNamedPipeHandleStateW`.
+///
+/// # Safety
+/// Out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeHandleStateW(
+    h: HANDLE,
+    state: *mut DWORD,
+    cur: *mut DWORD,
+    max_collection: *mut DWORD,
+    collect_timeout: *mut DWORD,
+    user: *mut u16,
+    _user_size: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe {
+        handle_state(
+            h,
+            state,
+            cur,
+            max_collection,
+            collect_timeout,
+            !user.is_null(),
+        )
+    }
+}
+
+/// `GetNamedPipeInfo`.
+///
+/// # Safety
+/// Out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeInfo(
+    h: HANDLE,
+    flags: *mut DWORD,
+    out: *mut DWORD,
+    inb: *mut DWORD,
+    max: *mut DWORD,
+) -> BOOL {
+    with(h, FALSE, |o| {
+        let info = match o {
+            Object::Server(s) => Ok(s.info()),
+            Object::Client(c) => c.info(),
+        };
+        match info {
+            Ok(i) => {
+                let f = (i.server_end as DWORD)
+                    | if i.mode == npipe::PipeMode::Message {
+                        4
+                    } else {
+                        0
+                    };
+                // SAFETY: out pointers null or writable (caller).
+                unsafe {
+                    put(flags, f);
+                    put(out, i.out_buffer_size);
+                    put(inb, i.in_buffer_size);
+                    put(max, i.max_instances);
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `GetNamedPipeClientProcessId`.
+///
+/// # Safety
+/// `id` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, id: *mut u32) -> BOOL {
+    with(h, FALSE, |o| {
+        if id.is_null() {
+            return fail(ERROR_INSUFFICIENT_BUFFER);
+        }
+        let r = match o {
+            Object::Server(s) => s.client_process_id(),
+            Object::Client(c) => c.client_process_id(),
+        };
+        match r {
+            // SAFETY: id is non-null and writable (caller).
+            Ok(p) => {
+                unsafe { put(id, p) };
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `GetNamedPipeServerProcessId`.
+///
+/// # Safety
+/// `id` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) -> BOOL {
+    with(h, FALSE, |o| {
+        if id.is_null() {
+            return fail(ERROR_INSUFFICIENT_BUFFER);
+        }
+        let r = match o {
+            Object::Server(s) => Ok(s.server_process_id()),
+            Object::Client(c) => c.server_process_id(),
+        };
+        match r {
+            // SAFETY: id is non-null and writable (caller).
+            Ok(p) => {
+                unsafe { put(id, p) };
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}

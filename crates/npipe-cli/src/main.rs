@@ -1,0 +1,2 @@
+//! npipe CLI
+fn main() {}

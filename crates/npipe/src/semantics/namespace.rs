@@ -1,0 +1,202 @@
+//! Pipe and mailslot names: parsing, case folding, and the abstract socket address a name maps to.
+//!
+//! - `\\.\pipe\NAME` and `//./pipe/NAME` (any mix of `\` and `/`, prefix case-insensitive, W1);
+//! - NAME may hold any character but NUL, including `< > * ? | " /` and spaces (W4, W5);
+//!   slashes in NAME are the same as backslashes, as Windows' path normalisation makes them;
+//! - names are compared case-insensitively (simple uppercase per character), the spelling used at
+//!   creation is kept for display;
+//! - a full name of 260 characters or more fails with ERROR_FILENAME_EXCED_RANGE (W6);
+//! - the address is `NS/pipe/FOLDED` in the Linux abstract namespace, or `NS/pipe#HASH` when that
+//!   does not fit in `sun_path`; the full folded name is checked in the handshake, so a hash
+//!   collision can never connect a client to the wrong pipe. `NS` comes from `NPIPE_NAMESPACE`
+//!   (default `npipe`), which isolates tests and containers. Nothing is ever created on disk.
+
+use crate::error::code::*;
+
+/// Longest accepted full name, in characters (W6: Windows' path limit of 260 including NUL).
+pub(crate) const MAX_NAME_CHARS: usize = 259;
+/// Longest abstract address (`sun_path` is 108 bytes, the leading NUL takes one).
+const MAX_ADDR: usize = 107;
+
+/// What kind of object a name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Pipe,
+    Mailslot,
+}
+
+/// A checked, case-folded name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Name {
+    /// As the caller spelled it.
+    pub display: String,
+    /// The part after the prefix, slashes normalised and case folded.
+    pub folded: String,
+    /// Pipe or mailslot.
+    pub kind: Kind,
+}
+
+fn fold_char(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Splits `\\.\pipe\rest` (or `\\.\mailslot\rest`) into its kind and rest. Separators may be
+/// `\` or `/`; the host part must be `.` (remote names are a later feature) or `*` for mailslot
+/// broadcast.
+fn split_prefix(s: &str) -> Option<(Kind, bool, &str)> {
+    let b = s.as_bytes();
+    let sep = |c: u8| c == b'\\' || c == b'/';
+    if b.len() < 4 || !sep(b[0]) || !sep(b[1]) {
+        return None;
+    }
+    let host_end = 2 + b[2..].iter().position(|&c| sep(c))?;
+    let host = &s[2..host_end];
+    let broadcast = host == "*";
+    if host != "." && !broadcast {
+        return None;
+    }
+    let rest = &s[host_end + 1..];
+    let kw_end = rest.as_bytes().iter().position(|&c| sep(c))?;
+    let kw = &rest[..kw_end];
+    let kind = if kw.eq_ignore_ascii_case("pipe") && !broadcast {
+        Kind::Pipe
+    } else if kw.eq_ignore_ascii_case("mailslot") {
+        Kind::Mailslot
+    } else {
+        return None;
+    };
+    Some((kind, broadcast, &rest[kw_end + 1..]))
+}
+
+/// Parses a full pipe or mailslot name. Errors are Win32 codes: ERROR_INVALID_NAME for
+/// anything that is not such a name (W2), ERROR_FILENAME_EXCED_RANGE when too long (W6).
+pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
+    if s.contains('\0') {
+        return Err(ERROR_INVALID_NAME);
+    }
+    if s.chars().count() > MAX_NAME_CHARS {
+        return Err(ERROR_FILENAME_EXCED_RANGE);
+    }
+    let (kind, _broadcast, rest) = split_prefix(s).ok_or(ERROR_INVALID_NAME)?;
+    if kind != want || rest.is_empty() {
+        return Err(ERROR_INVALID_NAME);
+    }
+    let folded: String = rest
+        .chars()
+        .map(|c| if c == '/' { '\\' } else { fold_char(c) })
+        .collect();
+    Ok(Name {
+        display: s.to_owned(),
+        folded,
+        kind,
+    })
+}
+
+/// The namespace prefix from `NPIPE_NAMESPACE` (default `npipe`, at most 40 bytes used).
+pub(crate) fn namespace() -> String {
+    let ns = std::env::var("NPIPE_NAMESPACE").unwrap_or_default();
+    let ns = if ns.is_empty() {
+        "npipe".to_owned()
+    } else {
+        ns
+    };
+    let mut end = ns.len().min(40);
+    while !ns.is_char_boundary(end) {
+        end -= 1;
+    }
+    ns[..end].to_owned()
+}
+
+/// 128-bit FNV-1a (two 64-bit lanes with different offsets), stable across builds.
+fn hash128(data: &[u8]) -> u128 {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x6c62_272e_07bb_0142;
+    for &x in data {
+        a = (a ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        b = (b ^ x as u64)
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(5);
+    }
+    ((a as u128) << 64) | b as u128
+}
+
+impl Name {
+    /// The abstract socket address (without the leading NUL) for this name.
+    pub(crate) fn address(&self) -> Vec<u8> {
+        let ns = namespace();
+        let kw = match self.kind {
+            Kind::Pipe => "pipe",
+            Kind::Mailslot => "mailslot",
+        };
+        let plain = format!("{ns}/{kw}/{}", self.folded);
+        if plain.len() <= MAX_ADDR {
+            return plain.into_bytes();
+        }
+        format!("{ns}/{kw}#{:032x}", hash128(self.folded.as_bytes())).into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_case() {
+        let a = parse(r"\\.\PiPe\Tests_Pipe.c", Kind::Pipe).unwrap();
+        let b = parse("//./pipe/TESTS_PIPE.C", Kind::Pipe).unwrap();
+        assert_eq!(a.folded, b.folded);
+        assert_eq!(a.address(), b.address());
+        assert_eq!(a.display, r"\\.\PiPe\Tests_Pipe.c");
+    }
+
+    #[test]
+    fn odd_characters_are_names() {
+        let n = parse(r#"\\.\pipe\a<>*?|"/b c"#, Kind::Pipe).unwrap();
+        assert_eq!(n.folded, r#"A<>*?|"\B C"#);
+        assert!(parse(r"\\.\pipe\test3\pipe", Kind::Pipe).is_ok());
+    }
+
+    #[test]
+    fn invalid_names() {
+        assert_eq!(
+            parse("not a named pipe", Kind::Pipe),
+            Err(ERROR_INVALID_NAME)
+        );
+        assert_eq!(parse(r"\\.\pipe\", Kind::Pipe), Err(ERROR_INVALID_NAME));
+        assert_eq!(parse(r"\\.\pipes\x", Kind::Pipe), Err(ERROR_INVALID_NAME));
+        assert_eq!(parse(r"\\host\pipe\x", Kind::Pipe), Err(ERROR_INVALID_NAME));
+        assert_eq!(
+            parse("\\\\.\\pipe\\a\0b", Kind::Pipe),
+            Err(ERROR_INVALID_NAME)
+        );
+        assert_eq!(
+            parse(r"\\.\mailslot\x", Kind::Pipe),
+            Err(ERROR_INVALID_NAME)
+        );
+        let long = format!(r"\\.\pipe\{}", "x".repeat(251));
+        assert_eq!(parse(&long, Kind::Pipe), Err(ERROR_FILENAME_EXCED_RANGE));
+        let ok = format!(r"\\.\pipe\{}", "x".repeat(250));
+        assert!(parse(&ok, Kind::Pipe).is_ok());
+    }
+
+    #[test]
+    fn long_names_hash_and_differ() {
+        let a = parse(&format!(r"\\.\pipe\{}", "a".repeat(200)), Kind::Pipe).unwrap();
+        let mut s = "a".repeat(200);
+        s.replace_range(10..11, "Z");
+        let b = parse(&format!(r"\\.\pipe\{s}"), Kind::Pipe).unwrap();
+        assert!(a.address().len() <= MAX_ADDR);
+        assert_ne!(a.address(), b.address());
+    }
+
+    #[test]
+    fn mailslot_names() {
+        let m = parse(r"\\.\mailslot\abc\def\ghi", Kind::Mailslot).unwrap();
+        assert_eq!(m.folded, r"ABC\DEF\GHI");
+        assert_eq!(parse("blah", Kind::Mailslot), Err(ERROR_INVALID_NAME));
+    }
+}

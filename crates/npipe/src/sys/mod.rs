@@ -1,0 +1,361 @@
+//! L0: the kernel boundary. Every syscall npipe makes goes through this module.
+//!
+//! # Safety
+//!
+//! This module (and only this module, `transport::queue` and the C ABI crate) may use `unsafe`.
+//! Module-wide invariants:
+//! - every file descriptor is an [`OwnedFd`]/[`BorrowedFd`], so none is closed twice or used after
+//!   close;
+//! - a [`Mapping`] owns its address range until it is dropped, and is only ever created over a
+//!   memfd whose size was checked and sealed against shrinking, so no access inside it can fault;
+//! - futexes operate on `AtomicU32`s inside such shared mappings and never use
+//!   `FUTEX_PRIVATE_FLAG`, because the other process waits on the same word.
+//!
+//! What it provides:
+//! - SOCK_SEQPACKET Unix sockets on abstract addresses: [`seqpacket`], [`bind_listen`],
+//!   [`connect`], [`accept`], packets with file descriptors ([`send_packet`], [`recv_packet`]),
+//!   peer credentials ([`peer_cred`]), [`poll_fds`];
+//! - sealed memfds ([`memfd_sealed`], [`check_memfd`]) and [`Mapping`];
+//! - futex wait/wake on shared words ([`futex_wait`], [`futex_wake`]);
+//! - an [`EventFd`] to wake a poller; process and thread ids and liveness.
+#![allow(unsafe_code)]
+
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+};
+
+pub(crate) use rustix::io::Errno;
+
+/// Result of a syscall wrapper.
+pub(crate) type Result<T> = rustix::io::Result<T>;
+
+/// Largest number of descriptors one control packet carries.
+pub(crate) const MAX_FDS: usize = 4;
+
+/// A new close-on-exec `AF_UNIX` `SOCK_SEQPACKET` socket.
+pub(crate) fn seqpacket(nonblocking: bool) -> Result<OwnedFd> {
+    let mut flags = SocketFlags::CLOEXEC;
+    if nonblocking {
+        flags |= SocketFlags::NONBLOCK;
+    }
+    rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, flags, None)
+}
+
+fn abstract_addr(name: &[u8]) -> Result<SocketAddrUnix> {
+    SocketAddrUnix::new_abstract_name(name)
+}
+
+/// Binds `fd` to the abstract address `name` and listens. `EADDRINUSE` means another socket
+/// (in this or another process) owns the name.
+pub(crate) fn bind_listen(fd: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
+    rustix::net::bind(fd, &abstract_addr(name)?)?;
+    rustix::net::listen(fd, 512)
+}
+
+/// Connects `fd` to the abstract address `name`. `ECONNREFUSED` means nobody listens there.
+pub(crate) fn connect(fd: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
+    loop {
+        match rustix::net::connect(fd, &abstract_addr(name)?) {
+            Err(Errno::INTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Accepts one connection as a blocking, close-on-exec socket. `EAGAIN` when none is queued on
+/// a nonblocking listener.
+pub(crate) fn accept(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    loop {
+        match rustix::net::accept_with(fd, SocketFlags::CLOEXEC) {
+            Err(Errno::INTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Sends one packet, with `fds` attached as `SCM_RIGHTS`.
+pub(crate) fn send_packet(fd: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(Errno::INVAL);
+    }
+    loop {
+        // MSG_NOSIGNAL: a peer that went away gives EPIPE, never SIGPIPE.
+        match rustix::net::sendmsg(fd, &[IoSlice::new(data)], &mut control, SendFlags::NOSIGNAL) {
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+            Ok(n) if n != data.len() => return Err(Errno::MSGSIZE),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+/// Receives one packet into `buf`; descriptors that came with it are appended to `fds`
+/// (close-on-exec). Returns the packet length; 0 means the peer closed. A packet longer than
+/// `buf` is an error (`EMSGSIZE`), never silently truncated.
+pub(crate) fn recv_packet(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match rustix::net::recvmsg(
+            fd,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Err(Errno::INTR) => continue,
+            r => break r?,
+        }
+    };
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = m {
+            fds.extend(rights);
+        }
+    }
+    if msg.flags.contains(rustix::net::ReturnFlags::TRUNC) {
+        return Err(Errno::MSGSIZE);
+    }
+    Ok(msg.bytes)
+}
+
+/// Credentials of the process at the other end of a connected Unix socket, as the kernel saw
+/// them when the connection was made: `(pid, uid, gid)`.
+pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> Result<(u32, u32, u32)> {
+    let c = rustix::net::sockopt::socket_peercred(fd)?;
+    Ok((
+        c.pid.as_raw_nonzero().get() as u32,
+        c.uid.as_raw(),
+        c.gid.as_raw(),
+    ))
+}
+
+/// Bounds how long a blocking `recv` on `fd` may wait.
+pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, t: Duration) -> Result<()> {
+    rustix::net::sockopt::set_socket_timeout(fd, rustix::net::sockopt::Timeout::Recv, Some(t))
+}
+
+/// What [`poll_fds`] reports per descriptor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Ready {
+    /// Data (or EOF) can be read.
+    pub readable: bool,
+    /// The peer closed (`POLLHUP`/`POLLRDHUP`/`POLLERR`).
+    pub hup: bool,
+}
+
+/// Polls descriptors for readability and hang-up. `None` waits forever. Returns one [`Ready`]
+/// per descriptor; all false on timeout.
+pub(crate) fn poll_fds(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Vec<Ready>> {
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(fd, PollFlags::IN | PollFlags::RDHUP))
+        .collect();
+    let ts = timeout.map(|t| rustix::time::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    match rustix::event::poll(&mut pfds, ts.as_ref()) {
+        Ok(_) | Err(Errno::INTR) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(pfds
+        .iter()
+        .map(|p| {
+            let r = p.revents();
+            Ready {
+                readable: r.contains(PollFlags::IN),
+                hup: r.intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR),
+            }
+        })
+        .collect())
+}
+
+/// True when the peer of the connected socket `fd` has closed its end (no waiting).
+pub(crate) fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
+    poll_fds(&[fd], Some(Duration::ZERO))
+        .map(|r| r[0].hup)
+        .unwrap_or(true)
+}
+
+/// Seals that a connection memfd must carry before a peer maps it: nobody can change its size,
+/// so no access inside the checked size can ever raise SIGBUS.
+fn required_seals() -> SealFlags {
+    SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL
+}
+
+/// A close-on-exec memfd of `size` bytes, sealed against resizing.
+pub(crate) fn memfd_sealed(name: &str, size: usize) -> Result<OwnedFd> {
+    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    rustix::fs::ftruncate(&fd, size as u64)?;
+    rustix::fs::fcntl_add_seals(&fd, required_seals())?;
+    Ok(fd)
+}
+
+/// Checks that a memfd received from a peer is exactly `size` bytes and sealed against resizing.
+pub(crate) fn check_memfd(fd: BorrowedFd<'_>, size: usize) -> Result<()> {
+    let seals = rustix::fs::fcntl_get_seals(fd)?;
+    if !seals.contains(SealFlags::SHRINK | SealFlags::GROW) {
+        return Err(Errno::PERM);
+    }
+    let st = rustix::fs::fstat(fd)?;
+    if st.st_size as u64 != size as u64 {
+        return Err(Errno::INVAL);
+    }
+    Ok(())
+}
+
+/// An owned `MAP_SHARED` read-write mapping of a whole sealed memfd, pre-faulted.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a Mapping is a plain address range; all access to its contents goes through atomics
+// or through raw-pointer copies whose synchronisation the queue layer establishes.
+unsafe impl Send for Mapping {}
+// SAFETY: see the Send impl; shared references only hand out the base pointer.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps all `len` bytes of `fd`, which the caller has created with [`memfd_sealed`] or
+    /// checked with [`check_memfd`] to be exactly `len` bytes and unshrinkable.
+    pub(crate) fn map(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping> {
+        // SAFETY:
+        // 1. a null hint lets the kernel pick a fresh range, so no existing mapping is replaced;
+        // 2. the fd is a memfd of exactly `len` bytes sealed against shrinking (caller), so every
+        //    byte of the range stays backed for the mapping's lifetime.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::POPULATE,
+                fd,
+                0,
+            )?
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// Base address of the mapping.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned, and nothing borrows from the mapping
+        // beyond the Mapping's lifetime (the queue layer holds it in the same Arc as its users).
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// Sleeps while `*word == expected`, at most `timeout`. Returns `Ok(true)` when woken or when the
+/// value already differed, `Ok(false)` on timeout.
+pub(crate) fn futex_wait(
+    word: &AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+) -> Result<bool> {
+    use rustix::thread::futex;
+    let ts = timeout.map(|t| rustix::time::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    // Not FUTEX_PRIVATE_FLAG: the word lives in a MAP_SHARED mapping and the waker may be
+    // another process.
+    match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+        Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => Ok(true),
+        Err(Errno::TIMEDOUT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Wakes up to `n` sleepers on `word` (in any process).
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
+    use rustix::thread::futex;
+    let _ = futex::wake(word, futex::Flags::empty(), n);
+}
+
+/// The calling thread's kernel id.
+pub(crate) fn gettid() -> u32 {
+    rustix::thread::gettid().as_raw_nonzero().get() as u32
+}
+
+/// The calling process's id.
+pub(crate) fn getpid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// The calling process's real user id.
+pub(crate) fn getuid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// True while the thread or process `id` exists (signal 0 probe; EPERM still means alive).
+pub(crate) fn id_alive(id: u32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(id as i32) else {
+        return false;
+    };
+    !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))
+}
+
+/// An eventfd used to wake a thread blocked in [`poll_fds`].
+#[derive(Debug)]
+pub(crate) struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// A new close-on-exec, nonblocking eventfd.
+    pub(crate) fn new() -> Result<EventFd> {
+        rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+        .map(EventFd)
+    }
+
+    /// Makes the eventfd readable.
+    pub(crate) fn signal(&self) {
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+
+    /// The descriptor to poll.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// Registers `handler` to run in the parent before every `fork()`.
+pub(crate) fn at_fork_prepare(handler: extern "C" fn()) {
+    // SAFETY: pthread_atfork only records the function pointers; `handler` is an extern "C" fn
+    // with no arguments as required, and the other two handlers are absent.
+    unsafe {
+        libc::pthread_atfork(Some(handler), None, None);
+    }
+}

@@ -1,0 +1,345 @@
+//! Control-socket handshake frames. Safe code only; every decoder checks lengths and values
+//! because the bytes come from another process.
+//!
+//! One request packet from the client, then one or two reply packets from the server:
+//! ```text
+//! request : magic "NPH1" u32 | version u16 | kind u16 | access u32 | timeout_ms u32 |
+//!           name_len u16 | name (UTF-8, the name as the client spelled it)
+//! reply   : magic "NPR1" u32 | version u16 | kind u16 | error u32 | body (by kind)
+//!   Connected body: pipe_type u8 | direction u8 | pad u16 | max_instances u32 |
+//!                   out_quota u32 | in_quota u32 | default_timeout u32 | cur_instances u32 |
+//!                   server_pid u32 | cap0 u64 | cap1 u64     (+ the memfd as SCM_RIGHTS)
+//!   Parked body:    default_timeout u32   (a READY packet follows when an instance listens)
+//!   Info body:      same fields as Connected, without a memfd (for QUERY)
+//! ```
+
+/// Request magic "NPH1".
+pub(crate) const REQ_MAGIC: u32 = u32::from_le_bytes(*b"NPH1");
+/// Reply magic "NPR1".
+pub(crate) const REP_MAGIC: u32 = u32::from_le_bytes(*b"NPR1");
+/// Protocol version.
+pub(crate) const PROTO_VERSION: u16 = 1;
+/// Largest request packet.
+pub(crate) const MAX_REQ: usize = 20 + 4 * 1024;
+/// Largest reply packet.
+pub(crate) const MAX_REP: usize = 128;
+
+/// What a client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReqKind {
+    /// Open a client end (CreateFile).
+    Open = 1,
+    /// Wait until an instance listens (WaitNamedPipe).
+    Wait = 2,
+    /// Report the pipe's parameters (a second process creating an instance).
+    Query = 3,
+}
+
+/// A decoded client request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Request {
+    pub kind: ReqKind,
+    pub access: u32,
+    pub timeout_ms: u32,
+    pub name: String,
+}
+
+/// Reply kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RepKind {
+    /// The client end is connected; a memfd comes with the packet.
+    Connected = 1,
+    /// Refused with a Win32 error code.
+    Error = 2,
+    /// An instance is listening (answer to Wait).
+    Ready = 3,
+    /// No instance listens yet; wait for Ready.
+    Parked = 4,
+    /// Pipe parameters (answer to Query).
+    Info = 5,
+}
+
+/// Pipe parameters the server tells its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PipeInfo {
+    pub message_type: bool,
+    pub direction: u8,
+    pub max_instances: u32,
+    pub out_quota: u32,
+    pub in_quota: u32,
+    pub default_timeout: u32,
+    pub cur_instances: u32,
+    pub server_pid: u32,
+    pub caps: [u64; 2],
+}
+
+/// A decoded server reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Connected(PipeInfo),
+    Error(u32),
+    Ready,
+    Parked { default_timeout: u32 },
+    Info(PipeInfo),
+}
+
+/// Why a frame was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadFrame(pub &'static str);
+
+struct Cursor<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BadFrame> {
+        if self.b.len() < n {
+            return Err(BadFrame("frame too short"));
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u8(&mut self) -> Result<u8, BadFrame> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, BadFrame> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+    fn u32(&mut self) -> Result<u32, BadFrame> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, BadFrame> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+impl Request {
+    /// Encodes the request.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let name = self.name.as_bytes();
+        let mut v = Vec::with_capacity(18 + name.len());
+        v.extend_from_slice(&REQ_MAGIC.to_le_bytes());
+        v.extend_from_slice(&PROTO_VERSION.to_le_bytes());
+        v.extend_from_slice(&(self.kind as u16).to_le_bytes());
+        v.extend_from_slice(&self.access.to_le_bytes());
+        v.extend_from_slice(&self.timeout_ms.to_le_bytes());
+        v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        v.extend_from_slice(name);
+        v
+    }
+
+    /// Decodes and checks a request.
+    pub(crate) fn decode(b: &[u8]) -> Result<Request, BadFrame> {
+        let mut c = Cursor { b };
+        if c.u32()? != REQ_MAGIC {
+            return Err(BadFrame("bad request magic"));
+        }
+        if c.u16()? != PROTO_VERSION {
+            return Err(BadFrame("unsupported protocol version"));
+        }
+        let kind = match c.u16()? {
+            1 => ReqKind::Open,
+            2 => ReqKind::Wait,
+            3 => ReqKind::Query,
+            _ => return Err(BadFrame("unknown request kind")),
+        };
+        let access = c.u32()?;
+        let timeout_ms = c.u32()?;
+        let n = c.u16()? as usize;
+        let name = std::str::from_utf8(c.take(n)?)
+            .map_err(|_| BadFrame("name is not UTF-8"))?
+            .to_owned();
+        if !c.b.is_empty() {
+            return Err(BadFrame("trailing bytes in request"));
+        }
+        Ok(Request {
+            kind,
+            access,
+            timeout_ms,
+            name,
+        })
+    }
+}
+
+fn put_info(v: &mut Vec<u8>, i: &PipeInfo) {
+    v.push(i.message_type as u8);
+    v.push(i.direction);
+    v.extend_from_slice(&0u16.to_le_bytes());
+    for x in [
+        i.max_instances,
+        i.out_quota,
+        i.in_quota,
+        i.default_timeout,
+        i.cur_instances,
+        i.server_pid,
+    ] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.extend_from_slice(&i.caps[0].to_le_bytes());
+    v.extend_from_slice(&i.caps[1].to_le_bytes());
+}
+
+fn get_info(c: &mut Cursor<'_>) -> Result<PipeInfo, BadFrame> {
+    let message_type = match c.u8()? {
+        0 => false,
+        1 => true,
+        _ => return Err(BadFrame("bad pipe type")),
+    };
+    let direction = c.u8()?;
+    if !(1..=3).contains(&direction) {
+        return Err(BadFrame("bad pipe direction"));
+    }
+    c.u16()?;
+    Ok(PipeInfo {
+        message_type,
+        direction,
+        max_instances: c.u32()?,
+        out_quota: c.u32()?,
+        in_quota: c.u32()?,
+        default_timeout: c.u32()?,
+        cur_instances: c.u32()?,
+        server_pid: c.u32()?,
+        caps: [c.u64()?, c.u64()?],
+    })
+}
+
+impl Reply {
+    /// Encodes the reply.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(MAX_REP);
+        v.extend_from_slice(&REP_MAGIC.to_le_bytes());
+        v.extend_from_slice(&PROTO_VERSION.to_le_bytes());
+        let (kind, err) = match self {
+            Reply::Connected(_) => (RepKind::Connected, 0),
+            Reply::Error(e) => (RepKind::Error, *e),
+            Reply::Ready => (RepKind::Ready, 0),
+            Reply::Parked { .. } => (RepKind::Parked, 0),
+            Reply::Info(_) => (RepKind::Info, 0),
+        };
+        v.extend_from_slice(&(kind as u16).to_le_bytes());
+        v.extend_from_slice(&err.to_le_bytes());
+        match self {
+            Reply::Connected(i) | Reply::Info(i) => put_info(&mut v, i),
+            Reply::Parked { default_timeout } => {
+                v.extend_from_slice(&default_timeout.to_le_bytes())
+            }
+            Reply::Error(_) | Reply::Ready => {}
+        }
+        v
+    }
+
+    /// Decodes and checks a reply.
+    pub(crate) fn decode(b: &[u8]) -> Result<Reply, BadFrame> {
+        let mut c = Cursor { b };
+        if c.u32()? != REP_MAGIC {
+            return Err(BadFrame("bad reply magic"));
+        }
+        if c.u16()? != PROTO_VERSION {
+            return Err(BadFrame("unsupported protocol version"));
+        }
+        let kind = c.u16()?;
+        let err = c.u32()?;
+        let r = match kind {
+            1 => Reply::Connected(get_info(&mut c)?),
+            2 => {
+                if err == 0 {
+                    return Err(BadFrame("error reply without a code"));
+                }
+                Reply::Error(err)
+            }
+            3 => Reply::Ready,
+            4 => Reply::Parked {
+                default_timeout: c.u32()?,
+            },
+            5 => Reply::Info(get_info(&mut c)?),
+            _ => return Err(BadFrame("unknown reply kind")),
+        };
+        if !c.b.is_empty() {
+            return Err(BadFrame("trailing bytes in reply"));
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let r = Request {
+            kind: ReqKind::Open,
+            access: 0xC000_0000,
+            timeout_ms: 5,
+            name: r"\\.\pipe\a<>*?|/b".into(),
+        };
+        assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+    }
+
+    #[test]
+    fn reply_round_trip() {
+        let info = PipeInfo {
+            message_type: true,
+            direction: 3,
+            max_instances: 4,
+            out_quota: 1024,
+            in_quota: 6000,
+            default_timeout: 50,
+            cur_instances: 2,
+            server_pid: 77,
+            caps: [65536, 65536],
+        };
+        for r in [
+            Reply::Connected(info),
+            Reply::Info(info),
+            Reply::Error(231),
+            Reply::Ready,
+            Reply::Parked {
+                default_timeout: 50,
+            },
+        ] {
+            assert_eq!(Reply::decode(&r.encode()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn garbage_is_rejected_not_panicking() {
+        let good = Request {
+            kind: ReqKind::Wait,
+            access: 0,
+            timeout_ms: 0,
+            name: "x".into(),
+        }
+        .encode();
+        for n in 0..good.len() {
+            assert!(Request::decode(&good[..n]).is_err());
+        }
+        let mut bad = good.clone();
+        bad[6] = 9;
+        assert!(Request::decode(&bad).is_err());
+        let mut long = good.clone();
+        long.push(0);
+        assert!(Request::decode(&long).is_err());
+        // Pseudo-random bytes never panic.
+        let mut x = 0x1234_5678u32;
+        for _ in 0..2000 {
+            let v: Vec<u8> = (0..(x % 40))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            let _ = Request::decode(&v);
+            let _ = Reply::decode(&v);
+        }
+    }
+}

@@ -1,0 +1,1019 @@
+//! The shared-memory connection: one sealed memfd with a header page and one ring per direction.
+//!
+//! # Safety
+//!
+//! The mapping is shared with a peer process that may be buggy or hostile. Module invariants:
+//! - every field both sides touch is an atomic inside a `#[repr(C)]` struct; no `&`/`&mut` to
+//!   plain ring bytes is ever created, only raw-pointer copies;
+//! - every ring access goes through [`Conn::copy_in`]/[`Conn::copy_out`]/[`Conn::record_at`],
+//!   which reduce the position modulo the ring capacity checked at attach time, so no value the
+//!   peer writes can move an access outside the mapping;
+//! - values the peer can write (positions, lengths, counters, states) are validated before use;
+//!   an inconsistent value gives [`QErr::Corrupt`], never a panic, a hang or an out-of-bounds access.
+//!
+//! # Layout (all little-endian, positions are 64-bit and only ever grow)
+//! ```text
+//! 0      ConnHeader: magic "NPQ1", version, ring capacities, end states, instance count
+//! 1024   RingHeader for ring 0 (server -> client)
+//! 2048   RingHeader for ring 1 (client -> server)
+//! 4096   ring 0 data (cap0 bytes), then ring 1 data (cap1 bytes)
+//! ```
+//! A ring holds records `[u32 len][u32 flags][len payload bytes]`; every record header starts
+//! 8-byte aligned, so a header never wraps. Payload bytes may wrap and may be published in
+//! chunks (a message larger than the free space streams through the ring while the reader
+//! drains it). The reader keeps `head` (next byte to read) and `msg_left` (payload bytes left in
+//! the current record, or `AT_HEADER`), so every reader of an end, in any thread or process,
+//! continues the same message. `bytes_written` counts every declared payload byte, including the
+//! part of a streaming message not yet in the ring, so peek and the write quota see pending
+//! writes exactly as Windows does (W83, W91-W93).
+//!
+//! # Wait and wake
+//! Each ring has two futex sequence words: `data_seq` (bumped by the writer after publishing) and
+//! `space_seq` (bumped by the reader after consuming). A waiter announces itself in the matching
+//! `*_waiters` counter, re-checks its condition, then sleeps on the word; a waker bumps the word
+//! and calls FUTEX_WAKE only when the counter is non-zero, so an uncontended operation makes no
+//! syscall. Sleeps are cut into slices; a slice that times out probes the control socket for the
+//! peer's hang-up, so a peer that dies without a word is noticed while waiting.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
+use std::time::{Duration, Instant};
+
+use crate::sys;
+
+/// "NPQ1".
+pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
+/// Layout version.
+pub(crate) const VERSION: u32 = 1;
+/// Bytes before the first ring.
+pub(crate) const HEADER_BYTES: usize = 4096;
+const RING_HDR_OFF: [usize; 2] = [1024, 2048];
+const REC_HDR: u64 = 8;
+const AT_HEADER: u64 = u64::MAX;
+/// Record flags a valid peer may set (none are defined yet).
+const KNOWN_FLAGS: u32 = 0;
+/// Longest single futex sleep before the peer's liveness is probed again.
+const SLICE: Duration = Duration::from_millis(200);
+/// Ring capacity bounds (bytes, powers of two).
+pub(crate) const MIN_RING: u64 = 4096;
+/// See [`MIN_RING`].
+pub(crate) const MAX_RING: u64 = 64 << 20;
+
+/// End state values in [`ConnHeader::state`].
+pub(crate) const OPEN: u32 = 1;
+/// The end was closed (its handle, or its process, is gone). Data it wrote stays readable.
+pub(crate) const CLOSED: u32 = 2;
+/// The server called DisconnectNamedPipe: the link is dead for both ends, data is discarded.
+pub(crate) const DISCONNECTED: u32 = 3;
+
+/// Which end of the connection this process holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The server end (writes ring 0, reads ring 1).
+    Server = 0,
+    /// The client end (writes ring 1, reads ring 0).
+    Client = 1,
+}
+
+impl Side {
+    fn peer(self) -> Side {
+        match self {
+            Side::Server => Side::Client,
+            Side::Client => Side::Server,
+        }
+    }
+    fn tx(self) -> usize {
+        self as usize
+    }
+    fn rx(self) -> usize {
+        1 - self as usize
+    }
+}
+
+/// Queue failures, mapped to Win32 codes per operation by the semantics layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QErr {
+    /// The server disconnected the link (or this end was closed under the operation).
+    Disconnected,
+    /// The peer had closed before the operation could do anything.
+    PeerClosed,
+    /// The peer closed while the operation was pending (a write or flush in progress).
+    Broken,
+    /// PIPE_NOWAIT and nothing to read.
+    WouldBlock,
+    /// The deadline passed.
+    TimedOut,
+    /// The peer wrote an impossible value into the shared queue.
+    Corrupt(&'static str),
+}
+
+type QResult<T> = Result<T, QErr>;
+
+#[repr(C)]
+struct ConnHeader {
+    magic: AtomicU32,
+    version: AtomicU32,
+    header_bytes: AtomicU32,
+    _reserved: AtomicU32,
+    ring_cap: [AtomicU64; 2],
+    state: [AtomicU32; 2],
+    cur_instances: AtomicU32,
+    _reserved2: AtomicU32,
+}
+
+#[repr(C, align(128))]
+struct Line<T>(T);
+
+#[repr(C)]
+struct WriterLine {
+    tail: AtomicU64,
+    bytes_written: AtomicU64,
+    msgs_written: AtomicU64,
+    lock: AtomicU32,
+    _pad: AtomicU32,
+}
+
+#[repr(C)]
+struct ReaderLine {
+    head: AtomicU64,
+    msg_left: AtomicU64,
+    bytes_read: AtomicU64,
+    msgs_read: AtomicU64,
+    lock: AtomicU32,
+    _pad: AtomicU32,
+}
+
+#[repr(C)]
+struct WakeLine {
+    data_seq: AtomicU32,
+    data_waiters: AtomicU32,
+    space_seq: AtomicU32,
+    space_waiters: AtomicU32,
+    /// Sum of the buffer sizes of readers sleeping for data (the nonblocking-write rule W109).
+    reader_want: AtomicU64,
+}
+
+#[repr(C)]
+struct RingHeader {
+    w: Line<WriterLine>,
+    r: Line<ReaderLine>,
+    k: Line<WakeLine>,
+}
+
+const _: () = assert!(std::mem::size_of::<ConnHeader>() <= RING_HDR_OFF[0]);
+const _: () = assert!(std::mem::size_of::<RingHeader>() <= RING_HDR_OFF[1] - RING_HDR_OFF[0]);
+const _: () = assert!(RING_HDR_OFF[1] + std::mem::size_of::<RingHeader>() <= HEADER_BYTES);
+
+#[derive(Clone, Copy)]
+enum Wake {
+    Data,
+    Space,
+}
+
+fn align8(x: u64) -> u64 {
+    x.wrapping_add(7) & !7
+}
+
+/// Ring capacity for a quota: a power of two between [`MIN_RING`] and [`MAX_RING`].
+pub(crate) fn ring_capacity(quota: u32, default: u64) -> u64 {
+    let want = (quota as u64).max(default).clamp(MIN_RING, MAX_RING);
+    want.next_power_of_two()
+}
+
+/// Total memfd size for two rings.
+pub(crate) fn total_size(caps: [u64; 2]) -> usize {
+    HEADER_BYTES + caps[0] as usize + caps[1] as usize
+}
+
+/// Result of a read: bytes copied and payload bytes left in the current message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadOut {
+    pub n: usize,
+    pub left: u64,
+}
+
+/// Result of a peek (FSCTL_PIPE_PEEK view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeekOut {
+    /// Bytes copied into the buffer.
+    pub read: usize,
+    /// All unread payload bytes, including those of pending writes.
+    pub avail: u64,
+    /// Remaining length of the first message (0 for byte-type pipes).
+    pub msg_len: u64,
+    /// Whether anything at all (data or an empty message) is queued.
+    pub queued: bool,
+}
+
+/// How a write behaves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriteOpts {
+    /// Message-type pipe: a zero-length write queues an empty message.
+    pub message: bool,
+    /// The reader's quota (W90): the write completes once unread bytes through it fit.
+    pub quota: u64,
+    /// Wait for the quota (false for the write half of a transaction, W126).
+    pub wait_quota: bool,
+    /// PIPE_NOWAIT: never wait for the quota (W108-W110).
+    pub nonblocking: bool,
+}
+
+/// A connected pair's shared memory plus its control socket, seen from one side.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    map: sys::Mapping,
+    ctl: OwnedFd,
+    side: Side,
+    caps: [u64; 2],
+}
+
+/// Held while this thread owns a ring lock.
+struct LockGuard<'a> {
+    word: &'a AtomicU32,
+}
+
+const LOCK_WAITERS: u32 = 1 << 31;
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // SYNC POINT with `Conn::lock` in another thread or process: Release publishes every
+        // ring field written under the lock before the lock reads as free.
+        let prev = self.word.swap(0, Release);
+        if prev & LOCK_WAITERS != 0 {
+            sys::futex_wake(self.word, 1);
+        }
+    }
+}
+
+impl Conn {
+    /// Creates the shared memory for a new connection (server side). Returns the connection and
+    /// the memfd to pass to the client.
+    pub(crate) fn create(
+        ctl: OwnedFd,
+        caps: [u64; 2],
+        instances: u32,
+    ) -> sys::Result<(Conn, OwnedFd)> {
+        let size = total_size(caps);
+        let fd = sys::memfd_sealed("npipe-conn", size)?;
+        let map = sys::Mapping::map(fd.as_fd(), size)?;
+        let conn = Conn {
+            map,
+            ctl,
+            side: Side::Server,
+            caps,
+        };
+        let h = conn.hdr();
+        // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
+        // stores through the socket.
+        h.magic.store(MAGIC, Relaxed);
+        h.version.store(VERSION, Relaxed);
+        h.header_bytes.store(HEADER_BYTES as u32, Relaxed);
+        h.ring_cap[0].store(caps[0], Relaxed);
+        h.ring_cap[1].store(caps[1], Relaxed);
+        h.state[0].store(OPEN, Relaxed);
+        h.state[1].store(OPEN, Relaxed);
+        h.cur_instances.store(instances, Relaxed);
+        for d in 0..2 {
+            conn.ring(d).r.0.msg_left.store(AT_HEADER, Relaxed);
+        }
+        fence(Release);
+        Ok((conn, fd))
+    }
+
+    /// Maps a connection memfd received from the server (client side) and validates it.
+    pub(crate) fn attach(ctl: OwnedFd, memfd: OwnedFd, caps: [u64; 2]) -> Result<Conn, QErr> {
+        for c in caps {
+            if !(MIN_RING..=MAX_RING).contains(&c) || !c.is_power_of_two() {
+                return Err(QErr::Corrupt("ring capacity out of range"));
+            }
+        }
+        let size = total_size(caps);
+        sys::check_memfd(memfd.as_fd(), size)
+            .map_err(|_| QErr::Corrupt("memfd not sealed or wrong size"))?;
+        let map = sys::Mapping::map(memfd.as_fd(), size)
+            .map_err(|_| QErr::Corrupt("cannot map memfd"))?;
+        let conn = Conn {
+            map,
+            ctl,
+            side: Side::Client,
+            caps,
+        };
+        let h = conn.hdr();
+        // SYNC POINT with the fence in `create`: Acquire sees the initialised header.
+        fence(Acquire);
+        if h.magic.load(Relaxed) != MAGIC
+            || h.version.load(Relaxed) != VERSION
+            || h.header_bytes.load(Relaxed) != HEADER_BYTES as u32
+            || h.ring_cap[0].load(Relaxed) != caps[0]
+            || h.ring_cap[1].load(Relaxed) != caps[1]
+        {
+            return Err(QErr::Corrupt("bad queue header"));
+        }
+        Ok(conn)
+    }
+
+    fn hdr(&self) -> &ConnHeader {
+        // SAFETY:
+        // 1. the mapping is at least HEADER_BYTES long and page aligned, so a ConnHeader at
+        //    offset 0 is in bounds and aligned;
+        // 2. ConnHeader is made only of atomics, so shared mutation by the peer is allowed
+        //    through a shared reference, and any bit pattern is a valid value.
+        unsafe { &*(self.map.as_ptr() as *const ConnHeader) }
+    }
+
+    fn ring(&self, dir: usize) -> &RingHeader {
+        // SAFETY: as in `hdr`: RING_HDR_OFF[dir] + size_of::<RingHeader>() <= HEADER_BYTES (checked
+        // at compile time), the offset is 128-aligned, and RingHeader holds only atomics.
+        unsafe { &*(self.map.as_ptr().add(RING_HDR_OFF[dir & 1]) as *const RingHeader) }
+    }
+
+    fn data_base(&self, dir: usize) -> *mut u8 {
+        let off = HEADER_BYTES
+            + if dir & 1 == 1 {
+                self.caps[0] as usize
+            } else {
+                0
+            };
+        debug_assert!(off + self.caps[dir & 1] as usize <= self.map.len());
+        // SAFETY: off + cap <= map.len() by construction of the layout (total_size).
+        unsafe { self.map.as_ptr().add(off) }
+    }
+
+    /// Copies `src` into ring `dir` at position `pos` (wrapping).
+    fn copy_in(&self, dir: usize, pos: u64, src: &[u8]) {
+        let cap = self.caps[dir];
+        debug_assert!(src.len() as u64 <= cap);
+        let off = (pos % cap) as usize;
+        let first = src.len().min(cap as usize - off);
+        let base = self.data_base(dir);
+        // SAFETY:
+        // 1. off < cap and first <= cap - off, so [off, off+first) is inside the ring;
+        // 2. the remainder (src.len() - first <= cap - first... <= off) starts at the ring base;
+        // 3. src is a private buffer, so the ranges cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), base.add(off), first);
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), base, src.len() - first);
+        }
+    }
+
+    /// Copies ring bytes at `pos` (wrapping) into `dst`.
+    fn copy_out(&self, dir: usize, pos: u64, dst: &mut [u8]) {
+        let cap = self.caps[dir];
+        debug_assert!(dst.len() as u64 <= cap);
+        let off = (pos % cap) as usize;
+        let first = dst.len().min(cap as usize - off);
+        let base = self.data_base(dir);
+        // SAFETY: the same bounds as `copy_in`; dst is private memory so nothing overlaps. The
+        // peer cannot be writing these bytes: they lie between head and a tail it published.
+        unsafe {
+            std::ptr::copy_nonoverlapping(base.add(off), dst.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(base, dst.as_mut_ptr().add(first), dst.len() - first);
+        }
+    }
+
+    /// Reads the record header at 8-aligned `pos`: `(len, flags)`.
+    fn record_at(&self, dir: usize, pos: u64) -> (u64, u32) {
+        let off = (pos % self.caps[dir]) as usize & !7;
+        // SAFETY: off is 8-aligned and off + 8 <= cap (cap is a multiple of 8), so the read is in
+        // bounds and aligned; a volatile read never assumes the peer left the bytes unchanged.
+        let raw = unsafe { std::ptr::read_volatile(self.data_base(dir).add(off) as *const u64) };
+        (raw & 0xffff_ffff, (raw >> 32) as u32)
+    }
+
+    fn write_record_header(&self, dir: usize, pos: u64, len: u64, flags: u32) {
+        let off = (pos % self.caps[dir]) as usize & !7;
+        let raw = len | ((flags as u64) << 32);
+        // SAFETY: as in `record_at`; the writer lock makes this thread the only writer of the
+        // unpublished bytes past `tail`.
+        unsafe { std::ptr::write_volatile(self.data_base(dir).add(off) as *mut u64, raw) };
+    }
+
+    /// This end.
+    pub(crate) fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The control socket (for hang-up probes).
+    pub(crate) fn ctl(&self) -> &OwnedFd {
+        &self.ctl
+    }
+
+    /// Sets this end's state and wakes every sleeper of both rings.
+    pub(crate) fn set_state(&self, side: Side, state: u32) {
+        // SYNC POINT with the state loads in `link_check`/`peer_closed`: Release orders the
+        // state after everything this end wrote before closing.
+        self.hdr().state[side as usize].store(state, Release);
+        self.wake_all();
+    }
+
+    /// Current instance count as published by the server.
+    pub(crate) fn cur_instances(&self) -> u32 {
+        // Relaxed: an informational counter with no data depending on it.
+        self.hdr().cur_instances.load(Relaxed)
+    }
+
+    /// Publishes the instance count (server side).
+    pub(crate) fn set_cur_instances(&self, n: u32) {
+        // Relaxed: see `cur_instances`.
+        self.hdr().cur_instances.store(n, Relaxed);
+    }
+
+    fn state_of(&self, side: Side) -> QResult<u32> {
+        // SYNC POINT with `set_state`.
+        let s = self.hdr().state[side as usize].load(Acquire);
+        match s {
+            OPEN | CLOSED | DISCONNECTED => Ok(s),
+            _ => Err(QErr::Corrupt("bad end state")),
+        }
+    }
+
+    /// Fails when the link is disconnected or this end is closed.
+    fn link_check(&self) -> QResult<()> {
+        if self.state_of(Side::Server)? == DISCONNECTED
+            || self.state_of(Side::Client)? == DISCONNECTED
+        {
+            return Err(QErr::Disconnected);
+        }
+        if self.state_of(self.side)? != OPEN {
+            return Err(QErr::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// The link state as the semantics layer sees it: `Ok(true)` connected, `Ok(false)` the peer
+    /// closed, `Err(Disconnected)` disconnected.
+    pub(crate) fn peer_open(&self) -> QResult<bool> {
+        self.link_check()?;
+        Ok(!self.peer_closed()?)
+    }
+
+    fn peer_closed(&self) -> QResult<bool> {
+        Ok(self.state_of(self.side.peer())? != OPEN)
+    }
+
+    /// Probes the control socket: if the peer hung up, records it as closed and wakes sleepers.
+    pub(crate) fn probe_hup(&self) -> bool {
+        if sys::peer_hung_up(self.ctl.as_fd()) {
+            let st = &self.hdr().state[self.side.peer() as usize];
+            // A hang-up after a disconnect keeps DISCONNECTED.
+            let _ = st.compare_exchange(OPEN, CLOSED, AcqRel, Acquire);
+            self.wake_all();
+            return true;
+        }
+        false
+    }
+
+    fn wake_all(&self) {
+        for d in 0..2 {
+            let k = &self.ring(d).k.0;
+            // SYNC POINT with the futex waits in `wait_on`: the bump makes a racing sleeper's
+            // FUTEX_WAIT fail with EAGAIN.
+            k.data_seq.fetch_add(1, Release);
+            k.space_seq.fetch_add(1, Release);
+            sys::futex_wake(&k.data_seq, u32::MAX);
+            sys::futex_wake(&k.space_seq, u32::MAX);
+        }
+    }
+
+    fn notify(&self, dir: usize, which: Wake) {
+        let k = &self.ring(dir).k.0;
+        let (seq, waiters) = match which {
+            Wake::Data => (&k.data_seq, &k.data_waiters),
+            Wake::Space => (&k.space_seq, &k.space_waiters),
+        };
+        seq.fetch_add(1, Release);
+        // SYNC POINT with the fence after `waiters.fetch_add` in `wait_on` (Dekker): either the
+        // sleeper sees our published position, or we see its waiter count and wake it.
+        fence(SeqCst);
+        if waiters.load(Relaxed) != 0 {
+            sys::futex_wake(seq, u32::MAX);
+        }
+    }
+
+    /// Sleeps until `ready` is true, the deadline passes (`TimedOut`) or `ready` fails.
+    fn wait_on(
+        &self,
+        dir: usize,
+        which: Wake,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&Conn) -> QResult<bool>,
+    ) -> QResult<()> {
+        let k = &self.ring(dir).k.0;
+        let (seq, waiters) = match which {
+            Wake::Data => (&k.data_seq, &k.data_waiters),
+            Wake::Space => (&k.space_seq, &k.space_waiters),
+        };
+        let mut probed = false;
+        loop {
+            if ready(self)? {
+                return Ok(());
+            }
+            if !probed {
+                probed = true;
+                if self.probe_hup() {
+                    continue;
+                }
+            }
+            let slice = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if d <= now {
+                        return Err(QErr::TimedOut);
+                    }
+                    (d - now).min(SLICE)
+                }
+                None => SLICE,
+            };
+            // SYNC POINT with `notify`: Acquire pairs with its Release bump.
+            let s = seq.load(Acquire);
+            waiters.fetch_add(1, SeqCst);
+            fence(SeqCst);
+            match ready(self) {
+                Ok(false) => {}
+                other => {
+                    waiters.fetch_sub(1, SeqCst);
+                    other?;
+                    return Ok(());
+                }
+            }
+            let woke = sys::futex_wait(seq, s, Some(slice)).unwrap_or(false);
+            waiters.fetch_sub(1, SeqCst);
+            if !woke {
+                self.probe_hup();
+            }
+        }
+    }
+
+    /// Takes a ring lock (a futex word holding the owner's thread id). A lock whose owner died
+    /// is taken over, so a process killed inside a read or write cannot wedge the others.
+    fn lock<'a>(
+        &'a self,
+        word: &'a AtomicU32,
+        deadline: Option<Instant>,
+    ) -> QResult<LockGuard<'a>> {
+        let me = sys::gettid() & !LOCK_WAITERS;
+        let mut mine = me;
+        loop {
+            // SYNC POINT with `LockGuard::drop`: Acquire sees the ring fields the last owner wrote.
+            let cur = match word.compare_exchange(0, mine, Acquire, Relaxed) {
+                Ok(_) => return Ok(LockGuard { word }),
+                Err(cur) => cur,
+            };
+            let owner = cur & !LOCK_WAITERS;
+            if owner == me {
+                return Err(QErr::Corrupt("ring lock already held by this thread"));
+            }
+            if owner == 0 {
+                // Free but with the waiters bit: take it keeping the bit.
+                if word
+                    .compare_exchange(cur, me | LOCK_WAITERS, Acquire, Relaxed)
+                    .is_ok()
+                {
+                    return Ok(LockGuard { word });
+                }
+                continue;
+            }
+            if cur & LOCK_WAITERS == 0
+                && word
+                    .compare_exchange(cur, cur | LOCK_WAITERS, Relaxed, Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let slice = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if d <= now {
+                        return Err(QErr::TimedOut);
+                    }
+                    (d - now).min(SLICE / 2)
+                }
+                None => SLICE / 2,
+            };
+            let woke = sys::futex_wait(word, cur | LOCK_WAITERS, Some(slice)).unwrap_or(false);
+            // After sleeping, take the lock as contended so our unlock wakes the next waiter.
+            mine = me | LOCK_WAITERS;
+            if !woke && !sys::id_alive(owner) {
+                // The owner died holding the lock: take it over.
+                if word
+                    .compare_exchange(cur | LOCK_WAITERS, me | LOCK_WAITERS, Acquire, Relaxed)
+                    .is_ok()
+                {
+                    return Ok(LockGuard { word });
+                }
+            }
+            self.link_check()?;
+        }
+    }
+
+    /// Reads `tail`, `head`, `msg_left` of ring `dir` and checks them against each other.
+    fn snapshot(&self, dir: usize) -> QResult<(u64, u64, u64)> {
+        let r = self.ring(dir);
+        // SYNC POINT with the Release store of `tail` in `write`: Acquire makes the published
+        // record bytes visible before we copy them.
+        let tail = r.w.0.tail.load(Acquire);
+        // Relaxed: head and msg_left are only written under the reader lock, which we hold (or
+        // we only use them as a hint, in `has_data`).
+        let head = r.r.0.head.load(Relaxed);
+        let left = r.r.0.msg_left.load(Relaxed);
+        if tail < head || tail - head > self.caps[dir] {
+            return Err(QErr::Corrupt("ring positions out of range"));
+        }
+        if left != AT_HEADER && left > u32::MAX as u64 {
+            return Err(QErr::Corrupt("message remainder out of range"));
+        }
+        Ok((tail, head, left))
+    }
+
+    fn has_data(&self, dir: usize) -> QResult<bool> {
+        let (tail, head, left) = self.snapshot(dir)?;
+        Ok(if left == AT_HEADER {
+            tail >= align8(head) + REC_HDR
+        } else {
+            left == 0 || tail > head
+        })
+    }
+
+    /// Unread payload bytes and whether anything (data or empty messages) is queued in `dir`.
+    fn unread(&self, dir: usize) -> QResult<(u64, bool)> {
+        let r = self.ring(dir);
+        // Acquire: pairs with the Release updates in `write`/`read`; we only compare counters.
+        let bw = r.w.0.bytes_written.load(Acquire);
+        let br = r.r.0.bytes_read.load(Acquire);
+        let mw = r.w.0.msgs_written.load(Acquire);
+        let mr = r.r.0.msgs_read.load(Acquire);
+        if br > bw || mr > mw {
+            return Err(QErr::Corrupt("read counters ahead of write counters"));
+        }
+        let mid_msg = r.r.0.msg_left.load(Relaxed) != AT_HEADER;
+        Ok((bw - br, mw > mr || bw > br || mid_msg))
+    }
+
+    /// Whether unread data (or an empty message) waits in this end's inbound queue.
+    pub(crate) fn inbound_pending(&self) -> QResult<bool> {
+        Ok(self.unread(self.side.rx())?.1)
+    }
+
+    /// Appends one message (or byte-stream write) to the outbound ring. Returns the number of
+    /// bytes written (less than `data.len()` only for PIPE_NOWAIT, W108-W110).
+    pub(crate) fn write(
+        &self,
+        data: &[u8],
+        o: WriteOpts,
+        deadline: Option<Instant>,
+    ) -> QResult<usize> {
+        let dir = self.side.tx();
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Err(QErr::PeerClosed);
+        }
+        if data.is_empty() && !o.message {
+            return Ok(0);
+        }
+        debug_assert!(data.len() as u64 <= u32::MAX as u64);
+        let ring = self.ring(dir);
+        let mut take = data.len();
+        if o.nonblocking {
+            let (unread, _) = self.unread(dir)?;
+            // Relaxed: a hint about sleeping readers, as racy on Windows as here.
+            let want = ring.k.0.reader_want.load(Relaxed);
+            let n = data.len() as u64;
+            if unread + n > o.quota + want {
+                if o.message {
+                    return Ok(0);
+                }
+                take = want.saturating_sub(unread).min(n) as usize;
+                if take == 0 {
+                    return Ok(0);
+                }
+            }
+        }
+        let data = &data[..take];
+        let len = data.len() as u64;
+        let cap = self.caps[dir];
+        let w = &ring.w.0;
+        let my_end;
+        {
+            let _g = self.lock(&w.lock, deadline)?;
+            self.link_check()?;
+            // Relaxed: tail, bytes_written, msgs_written are only written under this lock.
+            let mut tail = w.tail.load(Relaxed);
+            let space = |c: &Conn, need: u64, tail: u64| -> QResult<bool> {
+                // SYNC POINT with the Release store of `head` in `read`: Acquire makes sure the
+                // reader is done with the bytes before we overwrite them.
+                let head = c.ring(dir).r.0.head.load(Acquire);
+                if tail < head || tail - head > cap {
+                    return Err(QErr::Corrupt("ring positions out of range"));
+                }
+                Ok(cap - (tail - head) >= need)
+            };
+            // Record header at the next 8-aligned position.
+            let h = align8(tail);
+            let need = h + REC_HDR - tail;
+            if !space(self, need, tail)? {
+                self.wait_on(dir, Wake::Space, deadline, |c| {
+                    c.link_check()?;
+                    if c.peer_closed()? {
+                        return Err(QErr::PeerClosed);
+                    }
+                    space(c, need, tail)
+                })?;
+            }
+            self.write_record_header(dir, h, len, 0);
+            let bw = w.bytes_written.load(Relaxed) + len;
+            w.bytes_written.store(bw, Release);
+            w.msgs_written
+                .store(w.msgs_written.load(Relaxed) + 1, Release);
+            tail = h + REC_HDR;
+            // SYNC POINT with the Acquire load of `tail` in `snapshot`: the header (and the
+            // counters above) become visible together with the new tail.
+            w.tail.store(tail, Release);
+            self.notify(dir, Wake::Data);
+            let mut off = 0usize;
+            while off < data.len() {
+                let head = ring.r.0.head.load(Acquire);
+                if tail < head || tail - head > cap {
+                    return Err(QErr::Corrupt("ring positions out of range"));
+                }
+                let free = cap - (tail - head);
+                if free == 0 {
+                    self.wait_on(dir, Wake::Space, deadline, |c| {
+                        c.link_check()?;
+                        if c.peer_closed()? {
+                            return Err(QErr::Broken);
+                        }
+                        space(c, 1, tail)
+                    })?;
+                    continue;
+                }
+                let chunk = (free as usize).min(data.len() - off);
+                self.copy_in(dir, tail, &data[off..off + chunk]);
+                off += chunk;
+                tail += chunk as u64;
+                // SYNC POINT with `snapshot`: publishes the chunk.
+                w.tail.store(tail, Release);
+                self.notify(dir, Wake::Data);
+            }
+            my_end = bw;
+        }
+        if !o.wait_quota || o.nonblocking || len == 0 {
+            return Ok(take);
+        }
+        // W91-W93: complete once the unread bytes through this write fit the reader's quota.
+        let r = &ring.r.0;
+        let target = my_end.saturating_sub(o.quota);
+        self.wait_on(dir, Wake::Space, deadline, |c| {
+            // SYNC POINT with the Release update of `bytes_read` in `consume`.
+            if r.bytes_read.load(Acquire) >= target {
+                return Ok(true);
+            }
+            c.link_check()?;
+            if c.peer_closed()? {
+                return Err(QErr::Broken);
+            }
+            Ok(false)
+        })?;
+        Ok(take)
+    }
+
+    /// Publishes reader progress and wakes writers.
+    fn consume(&self, dir: usize, head: u64, left: u64, bytes: u64, msgs: u64) {
+        let r = &self.ring(dir).r.0;
+        r.msg_left.store(left, Relaxed);
+        // SYNC POINT with the Acquire loads of `head` in `write`: the writer may reuse the space.
+        r.head.store(head, Release);
+        if bytes != 0 {
+            r.bytes_read.fetch_add(bytes, Release);
+        }
+        if msgs != 0 {
+            r.msgs_read.fetch_add(msgs, Release);
+        }
+        self.notify(dir, Wake::Space);
+    }
+
+    /// Reads from the inbound ring. Message mode returns at most the rest of the current message
+    /// (`left` > 0 means ERROR_MORE_DATA, W67); byte mode gathers across messages (W58, W60).
+    pub(crate) fn read(
+        &self,
+        buf: &mut [u8],
+        message_mode: bool,
+        nonblocking: bool,
+        deadline: Option<Instant>,
+    ) -> QResult<ReadOut> {
+        let dir = self.side.rx();
+        let ring = self.ring(dir);
+        loop {
+            {
+                let _g = self.lock(&ring.r.0.lock, deadline)?;
+                self.link_check()?;
+                if self.has_data(dir)? {
+                    return if message_mode {
+                        self.read_message(dir, buf, deadline)
+                    } else {
+                        self.read_bytes(dir, buf)
+                    };
+                }
+            }
+            if self.peer_closed()? {
+                return Err(QErr::PeerClosed);
+            }
+            if nonblocking {
+                return Err(QErr::WouldBlock);
+            }
+            let want = &ring.k.0.reader_want;
+            // Relaxed: a statistic for nonblocking writers, see WakeLine::reader_want.
+            want.fetch_add(buf.len() as u64, Relaxed);
+            let r = self.wait_on(dir, Wake::Data, deadline, |c| {
+                c.link_check()?;
+                Ok(c.has_data(dir)? || c.peer_closed()?)
+            });
+            want.fetch_sub(buf.len() as u64, Relaxed);
+            r?;
+        }
+    }
+
+    /// Message read, with the reader lock held and at least one record (or part) present.
+    fn read_message(
+        &self,
+        dir: usize,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> QResult<ReadOut> {
+        let (_, mut head, mut left) = self.snapshot(dir)?;
+        if left == AT_HEADER {
+            let h = align8(head);
+            let (len, flags) = self.record_at(dir, h);
+            if flags & !KNOWN_FLAGS != 0 {
+                return Err(QErr::Corrupt("unknown record flags"));
+            }
+            head = h + REC_HDR;
+            left = len;
+            self.consume(dir, head, left, 0, 0);
+        }
+        let want = (buf.len() as u64).min(left) as usize;
+        let mut got = 0usize;
+        while got < want {
+            let (tail, _, _) = self.snapshot(dir)?;
+            let avail = ((tail - head) as usize).min(want - got);
+            if avail == 0 {
+                // The writer is still streaming this message: wait for more (W126 large writes).
+                let r = self.wait_on(dir, Wake::Data, deadline, |c| {
+                    let (t, _, _) = c.snapshot(dir)?;
+                    if t > head {
+                        return Ok(true);
+                    }
+                    c.link_check()?;
+                    if c.peer_closed()? {
+                        return Err(QErr::PeerClosed);
+                    }
+                    Ok(false)
+                });
+                match r {
+                    Ok(()) => continue,
+                    // Hand back what we have; the rest stays as the remainder of the message.
+                    Err(_) if got > 0 => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            self.copy_out(dir, head, &mut buf[got..got + avail]);
+            got += avail;
+            head += avail as u64;
+            left -= avail as u64;
+            let done = left == 0;
+            self.consume(
+                dir,
+                head,
+                if done { AT_HEADER } else { left },
+                avail as u64,
+                done as u64,
+            );
+        }
+        if left == 0 {
+            if want == 0 {
+                // An empty message read by any buffer (W76).
+                self.consume(dir, head, AT_HEADER, 0, 1);
+            }
+            return Ok(ReadOut { n: got, left: 0 });
+        }
+        Ok(ReadOut { n: got, left })
+    }
+
+    /// Byte-mode read, with the reader lock held: gathers up to `buf.len()` of the available
+    /// bytes across records, consuming empty messages on the way (W60, W76).
+    fn read_bytes(&self, dir: usize, buf: &mut [u8]) -> QResult<ReadOut> {
+        let (tail, mut head, mut left) = self.snapshot(dir)?;
+        let (avail, _) = self.unread(dir)?;
+        let target = (buf.len() as u64).min(avail) as usize;
+        let mut n = 0usize;
+        let mut msgs = 0u64;
+        loop {
+            if left == AT_HEADER {
+                let h = align8(head);
+                if tail < h + REC_HDR {
+                    break;
+                }
+                let (len, flags) = self.record_at(dir, h);
+                if flags & !KNOWN_FLAGS != 0 {
+                    return Err(QErr::Corrupt("unknown record flags"));
+                }
+                head = h + REC_HDR;
+                left = len;
+            }
+            let c = (left.min(tail - head) as usize).min(target - n);
+            if c > 0 {
+                self.copy_out(dir, head, &mut buf[n..n + c]);
+            }
+            n += c;
+            head += c as u64;
+            left -= c as u64;
+            if left == 0 {
+                left = AT_HEADER;
+                msgs += 1;
+            } else if c == 0 {
+                break;
+            }
+            if n >= target {
+                break;
+            }
+        }
+        self.consume(dir, head, left, n as u64, msgs);
+        Ok(ReadOut { n, left: 0 })
+    }
+
+    /// Copies without consuming (PeekNamedPipe). On a message-type pipe at most the rest of the
+    /// first message is copied (W84).
+    pub(crate) fn peek(&self, mut buf: Option<&mut [u8]>, message_type: bool) -> QResult<PeekOut> {
+        let dir = self.side.rx();
+        let _g = self.lock(&self.ring(dir).r.0.lock, None)?;
+        let (tail, head, left) = self.snapshot(dir)?;
+        let (avail, queued) = self.unread(dir)?;
+        let mut pos = head;
+        let mut rec_left = left;
+        // Remaining length of the first message.
+        let first_len = if left != AT_HEADER {
+            left
+        } else if tail >= align8(head) + REC_HDR {
+            self.record_at(dir, align8(head)).0
+        } else {
+            0
+        };
+        let cap_len = buf.as_ref().map_or(0, |b| b.len()) as u64;
+        let mut want = cap_len.min(avail);
+        let msg_len = if message_type && avail > 0 {
+            first_len
+        } else {
+            0
+        };
+        if message_type && avail > 0 {
+            want = want.min(first_len);
+        }
+        let mut n = 0u64;
+        while n < want {
+            if rec_left == AT_HEADER || rec_left == 0 {
+                let h = align8(pos);
+                if tail < h + REC_HDR {
+                    break;
+                }
+                rec_left = self.record_at(dir, h).0;
+                pos = h + REC_HDR;
+                continue;
+            }
+            let c = rec_left.min(tail - pos).min(want - n);
+            if c == 0 {
+                break;
+            }
+            if let Some(b) = buf.as_deref_mut() {
+                self.copy_out(dir, pos, &mut b[n as usize..(n + c) as usize]);
+            }
+            n += c;
+            pos += c;
+            rec_left -= c;
+        }
+        Ok(PeekOut {
+            read: n as usize,
+            avail,
+            msg_len,
+            queued,
+        })
+    }
+
+    /// Waits until the peer has read everything this end wrote (FlushFileBuffers, W94-W95).
+    pub(crate) fn flush(&self, deadline: Option<Instant>) -> QResult<()> {
+        let dir = self.side.tx();
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Ok(());
+        }
+        self.wait_on(dir, Wake::Space, deadline, |c| {
+            if !c.unread(dir)?.1 {
+                return Ok(true);
+            }
+            c.link_check()?;
+            if c.peer_closed()? {
+                return Err(QErr::Broken);
+            }
+            Ok(false)
+        })
+    }
+}
