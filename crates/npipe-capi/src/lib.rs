@@ -99,7 +99,7 @@ fn insert(o: Object) -> HANDLE {
 
 fn index_of(h: HANDLE) -> Option<usize> {
     let v = h as usize;
-    if v == 0 || v % 4 != 0 || h == INVALID_HANDLE_VALUE {
+    if v == 0 || !v.is_multiple_of(4) || h == INVALID_HANDLE_VALUE {
         return None;
     }
     Some(v / 4 - 1)
@@ -835,8 +835,8 @@ pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, id: *mut u32) ->
             Object::Client(c) => c.client_process_id(),
         };
         match r {
-            // SAFETY: id is non-null and writable (caller).
             Ok(p) => {
+                // SAFETY: id is non-null and writable (caller).
                 unsafe { put(id, p) };
                 TRUE
             }
@@ -860,8 +860,8 @@ pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) ->
             Object::Client(c) => c.server_process_id(),
         };
         match r {
-            // SAFETY: id is non-null and writable (caller).
             Ok(p) => {
+                // SAFETY: id is non-null and writable (caller).
                 unsafe { put(id, p) };
                 TRUE
             }

@@ -735,3 +735,12 @@ pub fn call_named_pipe(
 ) -> io::Result<MsgLen> {
     pipe::call_named_pipe(name, request, reply, wait.raw()).map(msg)
 }
+
+/// The Linux abstract socket address (without its leading NUL byte) a pipe name maps to, for
+/// diagnostics: it is what `ss -x` or `/proc/net/unix` show as `@ADDRESS`.
+///
+/// # Errors
+/// ERROR_INVALID_NAME or ERROR_FILENAME_EXCED_RANGE for a bad name.
+pub fn socket_address(name: &str) -> io::Result<Vec<u8>> {
+    pipe::socket_address(name)
+}

@@ -46,10 +46,17 @@ pub(crate) const READ_BITS: u32 = 0x8000_0000 | 0x1000_0000 | 0x0000_0001;
 pub(crate) const WRITE_BITS: u32 = 0x4000_0000 | 0x1000_0000 | 0x0000_0002 | 0x0000_0004;
 
 /// Default ring size when the quota is smaller.
-#[cfg(not(npipe_small_ring))]
 const DEFAULT_RING: u64 = 64 * 1024;
-#[cfg(npipe_small_ring)]
-const DEFAULT_RING: u64 = queue::MIN_RING;
+
+/// Ring capacity for a direction with `quota`. Under `--cfg npipe_small_ring` every ring is the
+/// minimum, so every message larger than 4 KiB streams through the ring (CI runs the suite so).
+fn ring_for(quota: u32) -> u64 {
+    if cfg!(npipe_small_ring) {
+        queue::MIN_RING
+    } else {
+        queue::ring_capacity(quota, DEFAULT_RING)
+    }
+}
 
 /// How long the acceptor waits for a connected client's request before dropping it.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -363,8 +370,8 @@ impl Pipe {
             cur_instances: inner.slots.len() as u32,
             server_pid: sys::getpid(),
             caps: [
-                queue::ring_capacity(self.params.out_quota, DEFAULT_RING),
-                queue::ring_capacity(self.params.in_quota, DEFAULT_RING),
+                ring_for(self.params.out_quota),
+                ring_for(self.params.in_quota),
             ],
         }
     }
@@ -1401,4 +1408,11 @@ pub(crate) fn call_named_pipe(
     };
     client.set_mode(2)?;
     client.transact(data, buf, None)
+}
+
+/// The abstract socket address (without the leading NUL) that serves `name`.
+pub(crate) fn socket_address(name: &str) -> io::Result<Vec<u8>> {
+    namespace::parse(name, Kind::Pipe)
+        .map(|n| n.address())
+        .map_err(|c| err(c, format!("{name:?} is not a valid pipe name")))
 }

@@ -629,7 +629,10 @@ impl Conn {
     fn has_data(&self, dir: usize) -> QResult<bool> {
         let (tail, head, left) = self.snapshot(dir)?;
         Ok(if left == AT_HEADER {
-            tail >= align8(head) + REC_HDR
+            // A header is published before its payload streams in: there is something to read
+            // once the record is empty or its first payload byte is there.
+            let h = align8(head);
+            tail >= h + REC_HDR && (tail > h + REC_HDR || self.record_at(dir, h).0 == 0)
         } else {
             left == 0 || tail > head
         })

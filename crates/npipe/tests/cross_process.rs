@@ -1,0 +1,525 @@
+//! Named-pipe behaviour across two real processes. Each test names the facts of
+//! `WINDOWS-SEMANTICS.md` (W-numbers) it checks. The client side runs in a child process
+//! (this test binary re-run in a role).
+
+mod util;
+
+use std::io::{self, Read, Write};
+use std::thread;
+use std::time::Duration;
+
+use npipe::error::code::*;
+use npipe::{
+    call_named_pipe, wait_named_pipe, win32_code, ClientOptions, Direction, PipeMode, ReadMode,
+    ServerOptions, WaitFor,
+};
+use util::{child, eventually, expect_ok, unique_name};
+
+fn ctx<T>(r: io::Result<T>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e} (code {})", win32_code(&e)))
+}
+
+fn want_code<T: std::fmt::Debug>(r: io::Result<T>, code: u32, what: &str) -> Result<(), String> {
+    match r {
+        Err(e) if win32_code(&e) == code => Ok(()),
+        other => Err(format!("{what}: expected error {code}, got {other:?}")),
+    }
+}
+
+fn check(cond: bool, what: &str) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.to_owned())
+    }
+}
+
+/// Opens the pipe with a differently cased, slash-separated spelling (W1), writes two byte
+/// writes, waits for the reply and exits (closing its end).
+fn role_byte_client(name: &str) -> Result<(), String> {
+    let other = name.to_uppercase().replace('\\', "/");
+    let mut c = ctx(ClientOptions::new().open(&other), "open")?;
+    ctx(c.write_all(b"Bit Bucket"), "write 1")?;
+    ctx(c.write_all(b"More bits"), "write 2")?;
+    let mut buf = [0u8; 32];
+    let n = ctx(c.read(&mut buf), "read reply")?;
+    check(&buf[..n] == b"reply", "reply content")
+}
+
+fn role_message_client(name: &str) -> Result<(), String> {
+    let c = ctx(ClientOptions::new().open(name), "open")?;
+    ctx(c.send_msg(b"Hello World"), "msg 1")?;
+    ctx(c.send_msg(b"More bits"), "msg 2")?;
+    ctx(c.send_msg(b""), "empty msg")?;
+    // Wait for the server to tell us it is done reading.
+    let mut b = [0u8; 8];
+    ctx(c.recv_msg(&mut b), "wait for done")?;
+    Ok(())
+}
+
+fn role_hold_until_disconnect(name: &str) -> Result<(), String> {
+    let c = ctx(ClientOptions::new().open(name), "open")?;
+    ctx(c.send_msg(b"pending data"), "write")?;
+    let mut b = [0u8; 8];
+    // Blocks until the server disconnects: W44 says ERROR_PIPE_NOT_CONNECTED, data discarded.
+    want_code(
+        c.recv_msg(&mut b),
+        ERROR_PIPE_NOT_CONNECTED,
+        "read after disconnect",
+    )?;
+    want_code(
+        c.send_msg(b"x"),
+        ERROR_PIPE_NOT_CONNECTED,
+        "write after disconnect",
+    )?;
+    want_code(
+        c.peek(None),
+        ERROR_PIPE_NOT_CONNECTED,
+        "peek after disconnect",
+    )?;
+    want_code(
+        c.flush_buffers(),
+        ERROR_PIPE_NOT_CONNECTED,
+        "flush after disconnect",
+    )?;
+    Ok(())
+}
+
+fn role_wait_then_open(name: &str) -> Result<(), String> {
+    // The only instance is busy when we start (W32), so waiting parks in the server (W30).
+    want_code(
+        ClientOptions::new().open(name),
+        ERROR_PIPE_BUSY,
+        "open while busy",
+    )?;
+    ctx(
+        wait_named_pipe(name, WaitFor::Timeout(Duration::from_secs(20))),
+        "wait",
+    )?;
+    let c = ctx(ClientOptions::new().open(name), "open after wait")?;
+    ctx(c.send_msg(b"got it"), "write")?;
+    let mut b = [0u8; 4];
+    let _ = c.recv_msg(&mut b);
+    Ok(())
+}
+
+fn role_call(name: &str) -> Result<(), String> {
+    let mut out = [0u8; 64];
+    let m = ctx(
+        call_named_pipe(
+            name,
+            b"ping",
+            &mut out,
+            WaitFor::Timeout(Duration::from_secs(20)),
+        ),
+        "call",
+    )?;
+    check(&out[..m.read] == b"pong:ping" && m.left == 0, "call reply")?;
+    // A reply longer than the buffer: ERROR_MORE_DATA, the rest is discarded with the handle.
+    let mut small = [0u8; 4];
+    let m = ctx(
+        call_named_pipe(
+            name,
+            b"abc",
+            &mut small,
+            WaitFor::Timeout(Duration::from_secs(20)),
+        ),
+        "call 2",
+    )?;
+    check(
+        m.read == 4 && m.left == 4 && &small == b"pong",
+        "partial call reply",
+    )
+}
+
+fn role_transact(name: &str) -> Result<(), String> {
+    let c = ctx(ClientOptions::new().open(name), "open")?;
+    // W123: transact needs message read mode.
+    want_code(
+        c.transact(b"x", &mut [0u8; 8]),
+        ERROR_BAD_PIPE,
+        "transact in byte read mode",
+    )?;
+    ctx(c.set_mode(ReadMode::Message, false), "set message mode")?;
+    let mut buf = [0u8; 6];
+    let m = ctx(c.transact(b"abc", &mut buf), "transact")?;
+    // W127: the reply is longer than the buffer.
+    check(
+        m.read == 6 && m.left == 4 && &buf == b"012345",
+        "partial reply",
+    )?;
+    let mut rest = [0u8; 16];
+    let m = ctx(c.recv_msg(&mut rest), "rest")?;
+    check(&rest[..m.read] == b"6789", "rest of reply")?;
+    // W125: unread data in our inbound queue makes the transaction fail with busy.
+    let mut sig = [0u8; 8];
+    ctx(c.send_msg(b"send zz"), "ask for zz")?;
+    ctx(c.peek(None).and_then(|_| Ok(())), "peek")?;
+    if !eventually(Duration::from_secs(10), || {
+        c.peek(None).map(|p| p.available == 2).unwrap_or(false)
+    }) {
+        return Err("zz never arrived".into());
+    }
+    want_code(
+        c.transact(b"y", &mut sig),
+        ERROR_PIPE_BUSY,
+        "transact with unread data",
+    )?;
+    Ok(())
+}
+
+fn role_quota_reader(name: &str) -> Result<(), String> {
+    let c = ctx(ClientOptions::new().open(name), "open")?;
+    // W83: the pending 5000-byte write is already visible.
+    if !eventually(Duration::from_secs(20), || {
+        c.peek(None).map(|p| p.available == 8000).unwrap_or(false)
+    }) {
+        return Err(format!("peek never showed 8000: {:?}", c.peek(None)));
+    }
+    let mut buf = vec![0u8; 3000];
+    let m = ctx(c.recv_msg(&mut buf), "read 3000")?;
+    check(
+        m.read == 3000 && buf.iter().all(|&b| b == b'a'),
+        "first 3000",
+    )?;
+    ctx(c.send_msg(b"r"), "signal read")?;
+    let mut rest = vec![0u8; 6000];
+    let mut got = 0;
+    while got < 5000 {
+        got += ctx(c.recv_msg(&mut rest[got..]), "read rest")?.read;
+    }
+    check(
+        rest[..5000].iter().all(|&b| b == b'w'),
+        "pending write's bytes",
+    )?;
+    Ok(())
+}
+
+fn role_slow_reader(name: &str) -> Result<(), String> {
+    let c = ctx(ClientOptions::new().open(name), "open")?;
+    ctx(c.set_mode(ReadMode::Message, false), "message mode")?;
+    let mut buf = [0u8; 50];
+    let m = ctx(c.recv_msg(&mut buf), "first half")?;
+    check(m.read == 50 && m.left == 50, "half read")?;
+    ctx(c.send_msg(b"half"), "signal")?;
+    thread::sleep(Duration::from_millis(400));
+    let m = ctx(c.recv_msg(&mut buf), "second half")?;
+    check(m.read == 50 && m.left == 0, "second half")
+}
+
+child_roles! {
+    "byte_client" => role_byte_client,
+    "message_client" => role_message_client,
+    "hold_until_disconnect" => role_hold_until_disconnect,
+    "wait_then_open" => role_wait_then_open,
+    "call" => role_call,
+    "transact" => role_transact,
+    "quota_reader" => role_quota_reader,
+    "slow_reader" => role_slow_reader,
+}
+
+/// W1, W33, W56, W58, W113, W114: byte pipe round trip, write boundaries merge, close rules.
+#[test]
+fn byte_pipe_round_trip_and_close() {
+    let name = unique_name("byte");
+    let mut s = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let kid = child("byte_client", &name);
+    s.connect().unwrap();
+    assert!(eventually(Duration::from_secs(20), || s
+        .peek(None)
+        .map(|p| p.available == 19)
+        .unwrap_or(false)));
+    let mut buf = [0u8; 32];
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"Bit BucketMore bits", "W58: byte writes merge");
+    s.write_all(b"reply").unwrap();
+    expect_ok(kid);
+    // The client closed: reads end (W113), writes fail with ERROR_NO_DATA (W114).
+    let e = s.recv_msg(&mut buf).unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE);
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "io::Read sees EOF");
+    assert_eq!(win32_code(&s.send_msg(b"x").unwrap_err()), ERROR_NO_DATA);
+    assert_eq!(
+        s.client_process_id().unwrap_or(0) != std::process::id(),
+        true,
+        "W131: child's pid"
+    );
+}
+
+/// W59, W61, W67, W73, W76, W85, W86: message boundaries, partial reads and peek counts.
+#[test]
+fn message_mode_partial_reads() {
+    let name = unique_name("msg");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let kid = child("message_client", &name);
+    s.connect().unwrap();
+    assert!(eventually(Duration::from_secs(20), || s
+        .peek(None)
+        .map(|p| p.available == 20)
+        .unwrap_or(false)));
+    let p = s.peek(Some(&mut [0u8; 4])).unwrap();
+    assert_eq!(
+        (p.read, p.available, p.left_this_message),
+        (4, 20, 7),
+        "W85"
+    );
+    let mut b4 = [0u8; 4];
+    let m = s.recv_msg(&mut b4).unwrap();
+    assert_eq!((m.read, m.left, &b4), (4, 7, b"Hell"), "W67");
+    let p = s.peek(None).unwrap();
+    assert_eq!(
+        (p.read, p.available, p.left_this_message),
+        (0, 16, 7),
+        "W86"
+    );
+    let mut big = [0u8; 32];
+    let m = s.recv_msg(&mut big).unwrap();
+    assert_eq!(&big[..m.read], b"o World");
+    assert!(m.complete());
+    let m = s.recv_msg(&mut big).unwrap();
+    assert_eq!(&big[..m.read], b"More bits", "W59: one message per read");
+    let m = s.recv_msg(&mut big).unwrap();
+    assert_eq!((m.read, m.left), (0, 0), "W76: the empty message");
+    s.send_msg(b"done").unwrap();
+    expect_ok(kid);
+}
+
+/// W44, W45, W48, W49, W132: disconnect discards data, fails the client, and the instance is
+/// reused for the next client.
+#[test]
+fn disconnect_fails_client_and_instance_is_reused() {
+    let name = unique_name("disc");
+    let s = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let kid = child("hold_until_disconnect", &name);
+    s.connect().unwrap();
+    assert!(eventually(Duration::from_secs(20), || s
+        .peek(None)
+        .map(|p| p.available == 12)
+        .unwrap_or(false)));
+    let pid = s.client_process_id().unwrap();
+    assert_ne!(pid, std::process::id());
+    // Give the child time to block in its read, so the disconnect wakes a sleeper.
+    thread::sleep(Duration::from_millis(100));
+    s.disconnect().unwrap();
+    expect_ok(kid);
+    assert_eq!(
+        win32_code(&s.client_process_id().unwrap_err()),
+        ERROR_NOT_FOUND,
+        "W132"
+    );
+    assert_eq!(
+        win32_code(&s.disconnect().unwrap_err()),
+        ERROR_PIPE_NOT_CONNECTED,
+        "W45"
+    );
+    assert_eq!(
+        win32_code(&s.peek(None).unwrap_err()),
+        ERROR_BAD_PIPE,
+        "W45"
+    );
+    assert_eq!(
+        win32_code(&s.recv_msg(&mut [0u8; 4]).unwrap_err()),
+        ERROR_PIPE_NOT_CONNECTED,
+        "W44: buffered data is gone"
+    );
+    // W49: reuse.
+    let kid2 = child("byte_client", &name);
+    s.connect().unwrap();
+    assert!(eventually(Duration::from_secs(20), || s
+        .peek(None)
+        .map(|p| p.available == 19)
+        .unwrap_or(false)));
+    let mut buf = [0u8; 32];
+    assert_eq!(s.recv_msg(&mut buf).unwrap().read, 19);
+    s.send_msg(b"reply").unwrap();
+    expect_ok(kid2);
+}
+
+/// W29, W30, W32, W34, W55: busy while the only instance is taken; a waiting client in another
+/// process is woken when a disconnected instance listens again.
+#[test]
+fn busy_then_wait_wakes_when_instance_listens() {
+    let name = unique_name("busy");
+    let s = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let holder = ClientOptions::new().open(&name).unwrap();
+    assert!(s.connect_status().unwrap(), "W33: client came first");
+    let kid = child("wait_then_open", &name);
+    // Let the child find the pipe busy and park.
+    thread::sleep(Duration::from_millis(300));
+    s.disconnect().unwrap();
+    drop(holder);
+    s.connect().unwrap();
+    let mut buf = [0u8; 16];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"got it");
+    drop(s);
+    expect_ok(kid);
+    // W8: the name is gone with its last instance.
+    assert_eq!(
+        win32_code(&wait_named_pipe(&name, WaitFor::Timeout(Duration::from_secs(1))).unwrap_err()),
+        ERROR_FILE_NOT_FOUND
+    );
+}
+
+/// W124, W125, W127, W123: TransactNamedPipe between processes.
+#[test]
+fn transact_across_processes() {
+    let name = unique_name("transact");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let kid = child("transact", &name);
+    s.connect().unwrap();
+    let mut buf = [0u8; 16];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"abc");
+    s.send_msg(b"0123456789").unwrap();
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"send zz");
+    s.send_msg(b"zz").unwrap();
+    expect_ok(kid);
+    // The busy transaction wrote nothing (W125).
+    assert_eq!(
+        win32_code(&s.recv_msg(&mut buf).unwrap_err()),
+        ERROR_BROKEN_PIPE
+    );
+}
+
+/// W130: CallNamedPipe from another process, twice, against a server that disconnects and
+/// listens again between calls.
+#[test]
+fn call_named_pipe_across_processes() {
+    let name = unique_name("call");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .max_instances(1)
+        .create(&name)
+        .unwrap();
+    let kid = child("call", &name);
+    for _ in 0..2 {
+        s.connect().unwrap();
+        let mut buf = [0u8; 16];
+        let m = s.recv_msg(&mut buf).unwrap();
+        let mut reply = b"pong:".to_vec();
+        reply.extend_from_slice(&buf[..m.read]);
+        s.send_msg(&reply).unwrap();
+        // The caller closes after reading; wait for that, then recycle the instance.
+        assert_eq!(
+            win32_code(&s.recv_msg(&mut buf).unwrap_err()),
+            ERROR_BROKEN_PIPE
+        );
+        s.disconnect().unwrap();
+    }
+    expect_ok(kid);
+}
+
+/// W83, W90, W91, W92: a write completes when the unread bytes through it fit the reader's
+/// quota; until then its bytes are already readable and counted by peek.
+#[test]
+fn quota_pending_write_is_visible_and_completes_after_read() {
+    let name = unique_name("quota");
+    let s = ServerOptions::new()
+        .out_buffer_size(5000)
+        .in_buffer_size(6000)
+        .create(&name)
+        .unwrap();
+    let kid = child("quota_reader", &name);
+    s.connect().unwrap();
+    assert_eq!(
+        s.send_msg(&[b'a'; 3000]).unwrap(),
+        3000,
+        "W91: fits at once"
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|sc| {
+        let t = sc.spawn(|| {
+            let n = s.send_msg(&[b'w'; 5000]).unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            n
+        });
+        // The child reads the first 3000 only after peek showed 8000, then signals.
+        let mut sig = [0u8; 1];
+        s.recv_msg(&mut sig).unwrap();
+        assert_eq!(t.join().unwrap(), 5000, "W92: completes with its full size");
+    });
+    assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+    expect_ok(kid);
+}
+
+/// W94: FlushFileBuffers returns only after the other process has read everything.
+#[test]
+fn flush_waits_for_the_reader() {
+    let name = unique_name("flush");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    s.flush_buffers().unwrap(); // W95: listening -> succeeds at once
+    let kid = child("slow_reader", &name);
+    s.connect().unwrap();
+    s.flush_buffers().unwrap(); // empty pipe -> at once
+    s.send_msg(&[b'f'; 100]).unwrap();
+    let flushed = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|sc| {
+        sc.spawn(|| {
+            s.flush_buffers().unwrap();
+            flushed.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut sig = [0u8; 8];
+        let m = s.recv_msg(&mut sig).unwrap();
+        assert_eq!(&sig[..m.read], b"half");
+        // Half of the message is unread and the child sleeps before reading it.
+        assert!(
+            !flushed.load(std::sync::atomic::Ordering::SeqCst),
+            "flush returned early"
+        );
+    });
+    assert!(flushed.load(std::sync::atomic::Ordering::SeqCst));
+    expect_ok(kid);
+}
+
+/// W14, W16, W22: direction, access rights and first-instance rules.
+#[test]
+fn direction_and_access_rules() {
+    let name = unique_name("dir");
+    let s = ServerOptions::new()
+        .direction(Direction::Inbound)
+        .max_instances(2)
+        .create(&name)
+        .unwrap();
+    let e = ClientOptions::new()
+        .read(true)
+        .write(false)
+        .open(&name)
+        .unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_ACCESS_DENIED, "W22");
+    let c = ClientOptions::new()
+        .read(false)
+        .write(true)
+        .open(&name)
+        .unwrap();
+    assert_eq!(
+        win32_code(&c.recv_msg(&mut [0u8; 4]).unwrap_err()),
+        ERROR_ACCESS_DENIED
+    );
+    assert_eq!(
+        win32_code(&s.send_msg(b"x").unwrap_err()),
+        ERROR_ACCESS_DENIED
+    );
+    let e = ServerOptions::new()
+        .direction(Direction::Outbound)
+        .max_instances(2)
+        .create(&name)
+        .unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_ACCESS_DENIED, "W14");
+    let e = ServerOptions::new()
+        .direction(Direction::Inbound)
+        .first_pipe_instance(true)
+        .create(&name)
+        .unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_ACCESS_DENIED, "W16");
+}
