@@ -21,6 +21,7 @@ use npipe::error::code::*;
 use npipe::{
     ClientOptions, MsgLen, NamedPipeClient, NamedPipeServer, ReadMode, ServerOptions, WaitFor,
 };
+use npipe_core as npipe;
 
 /// `HANDLE`.
 pub type HANDLE = *mut c_void;

@@ -1,0 +1,113 @@
+/* npipe's own C test of the Win32 ABI: compiled against <npipe/win32.h> and libnpipe by
+ * tests/c_abi.rs. Each CHECK names the W-number it covers; the program prints "N passed, M
+ * failed" and exits non-zero on any failure. A second process (this program re-run with "child")
+ * plays the client where processes matter. */
+#include <npipe/win32.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+static int passed, failed;
+#define CHECK(cond, what) do { if (cond) passed++; else { failed++; printf("FAIL %s (line %d, err %u)\n", what, __LINE__, (unsigned)GetLastError()); } } while (0)
+
+static char pipe_name[128];
+
+static int child(void) {
+    /* W22/W57: the client opens in byte read mode; W130 CallNamedPipe from another process. */
+    char out[64];
+    DWORD n = 0;
+    if (!WaitNamedPipeA(pipe_name, 10000)) return 10;
+    if (!CallNamedPipeA(pipe_name, "ping", 4, out, sizeof out, &n, 10000)) return 11;
+    if (n != 9 || memcmp(out, "pong:ping", 9) != 0) return 12;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-c-abi-%s", argc > 2 ? argv[2] : "x");
+    if (argc > 1 && strcmp(argv[1], "child") == 0) return child();
+    snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-c-abi-%d", (int)getpid());
+
+    /* Types are Win32's sizes. */
+    CHECK(sizeof(DWORD) == 4 && sizeof(BOOL) == 4 && sizeof(HANDLE) == sizeof(void *), "type sizes");
+
+    /* W2, W3, W11: parameter and name errors. */
+    HANDLE h = CreateNamedPipeA(NULL, PIPE_ACCESS_DUPLEX, 0, 1, 0, 0, 0, NULL);
+    CHECK(h == INVALID_HANDLE_VALUE && GetLastError() == ERROR_PATH_NOT_FOUND, "W3 NULL name");
+    h = CreateNamedPipeA("bad", PIPE_ACCESS_DUPLEX, 0, 1, 0, 0, 0, NULL);
+    CHECK(h == INVALID_HANDLE_VALUE && GetLastError() == ERROR_INVALID_NAME, "W2 bad name");
+    h = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE | PIPE_READMODE_MESSAGE, 1, 0, 0, 0, NULL);
+    CHECK(h == INVALID_HANDLE_VALUE && GetLastError() == ERROR_INVALID_PARAMETER, "W11");
+    CHECK(!CloseHandle(INVALID_HANDLE_VALUE) && GetLastError() == ERROR_INVALID_HANDLE, "close invalid");
+    CHECK(!CloseHandle((HANDLE)(uintptr_t)4000) && GetLastError() == ERROR_INVALID_HANDLE, "close unknown");
+
+    /* A message server; W23: a new pipe leaves ERROR_SUCCESS, a second instance ERROR_ALREADY_EXISTS. */
+    SetLastError(77);
+    HANDLE s = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 2, 1024, 1024, 0, NULL);
+    CHECK(s != INVALID_HANDLE_VALUE && GetLastError() == 0, "create");
+    HANDLE s2 = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE, 2, 1024, 1024, 0, NULL);
+    CHECK(s2 != INVALID_HANDLE_VALUE && GetLastError() == ERROR_ALREADY_EXISTS, "W23 second instance");
+    CloseHandle(s2);
+
+    /* W46: read on a listening server. */
+    char buf[64];
+    DWORD n = 5;
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_PIPE_LISTENING && n == 0, "W46");
+
+    /* Client in another process: CallNamedPipe. */
+    char arg[32];
+    snprintf(arg, sizeof arg, "%d", (int)getpid());
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", argv[0], "child", arg, (char *)NULL);
+        _exit(127);
+    }
+    CHECK(ConnectNamedPipe(s, NULL) || GetLastError() == ERROR_PIPE_CONNECTED, "connect");
+    ULONG cpid = 0;
+    CHECK(GetNamedPipeClientProcessId(s, &cpid) && cpid == (ULONG)pid, "W131 client pid");
+    n = 0;
+    CHECK(ReadFile(s, buf, sizeof buf, &n, NULL) && n == 4 && memcmp(buf, "ping", 4) == 0, "request");
+    CHECK(WriteFile(s, "pong:ping", 9, &n, NULL) && n == 9, "reply");
+    /* W113: after the caller closes, reading fails with ERROR_BROKEN_PIPE, writing with ERROR_NO_DATA. */
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE, "W113");
+    CHECK(!WriteFile(s, "x", 1, &n, NULL) && GetLastError() == ERROR_NO_DATA, "W114");
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child process");
+    CHECK(DisconnectNamedPipe(s), "disconnect");
+    CHECK(!DisconnectNamedPipe(s) && GetLastError() == ERROR_PIPE_NOT_CONNECTED, "W45");
+
+    /* W69: a partial read with an OVERLAPPED reports 0 bytes and STATUS_BUFFER_OVERFLOW. */
+    HANDLE c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(c == INVALID_HANDLE_VALUE && GetLastError() == ERROR_PIPE_BUSY, "W32 busy while disconnected");
+    CHECK(!ConnectNamedPipe(c, NULL) && GetLastError() == ERROR_INVALID_HANDLE, "connect on invalid handle");
+    DWORD mode = PIPE_NOWAIT | PIPE_READMODE_MESSAGE;
+    CHECK(SetNamedPipeHandleState(s, &mode, NULL, NULL), "set nowait");
+    CHECK(!ConnectNamedPipe(s, NULL) && GetLastError() == ERROR_PIPE_LISTENING, "W111 nowait listen");
+    c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(c != INVALID_HANDLE_VALUE, "open after nowait listen");
+    CHECK(!ConnectNamedPipe(c, NULL) && GetLastError() == ERROR_INVALID_FUNCTION, "W37");
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_NO_DATA, "W107 nowait empty read");
+    CHECK(WriteFile(c, "0123456789", 10, &n, NULL) && n == 10, "client write");
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    n = 99;
+    CHECK(!ReadFile(s, buf, 1, &n, &ov) && GetLastError() == ERROR_MORE_DATA, "W69 more data");
+    CHECK(n == 0 && ov.Internal == 0x80000005 && ov.InternalHigh == 1, "W69 counts");
+    DWORD rd = 0, avail = 0, left = 0;
+    CHECK(PeekNamedPipe(s, (LPVOID)1, 0, &rd, &avail, &left) && rd == 0 && avail == 9 && left == 9, "W82/W85 peek");
+    DWORD state = 9, inst = 9;
+    CHECK(GetNamedPipeHandleStateA(s, &state, &inst, NULL, NULL, NULL, 0) && state == 3 && inst == 1, "W118 state");
+    DWORD coll = 0;
+    CHECK(!GetNamedPipeHandleStateA(s, &state, &inst, &coll, NULL, NULL, 0) && GetLastError() == ERROR_INVALID_PARAMETER, "W118 collection");
+    DWORD flags = 9, out = 9, in = 9, max = 9;
+    CHECK(GetNamedPipeInfo(c, &flags, &out, &in, &max) && flags == PIPE_TYPE_MESSAGE && out == 1024 && in == 1024 && max == 2, "W20 client info");
+    CloseHandle(c);
+    CloseHandle(s);
+    CHECK(!WaitNamedPipeA(pipe_name, 0) && GetLastError() == ERROR_FILE_NOT_FOUND, "W8 gone");
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

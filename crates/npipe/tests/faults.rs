@@ -1,0 +1,288 @@
+//! Bad input and faults: a garbage handshake, a peer killed mid-message, a peer that corrupts
+//! the shared queue, names that are too long, parameters Windows rejects. Each must give a clear
+//! error, never a panic, a hang or lost data for others.
+
+mod util;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use npipe::error::code::*;
+use npipe::{socket_address, win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
+use util::{child, unique_name};
+
+/// A raw SOCK_SEQPACKET connection to a pipe's address, bypassing the library.
+fn raw_connect(name: &str) -> i32 {
+    let addr = socket_address(name).unwrap();
+    // SAFETY: plain libc calls with a zeroed sockaddr_un whose path fits (checked below).
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let mut sa: libc::sockaddr_un = std::mem::zeroed();
+        sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        assert!(addr.len() < sa.sun_path.len());
+        for (i, b) in addr.iter().enumerate() {
+            sa.sun_path[i + 1] = *b as libc::c_char;
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + addr.len()) as libc::socklen_t;
+        let r = libc::connect(fd, &sa as *const _ as *const libc::sockaddr, len);
+        assert_eq!(r, 0, "connect: {}", io::Error::last_os_error());
+        fd
+    }
+}
+
+fn raw_send(fd: i32, data: &[u8]) {
+    // SAFETY: data is a valid buffer of data.len() bytes.
+    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+    assert_eq!(n, data.len() as isize);
+}
+
+/// Receives one packet and at most one descriptor; returns (bytes, fd or -1).
+fn raw_recv(fd: i32) -> (Vec<u8>, i32) {
+    let mut buf = vec![0u8; 256];
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr points at live buffers of the stated sizes.
+    unsafe {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+        let n = libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC);
+        assert!(n >= 0, "recvmsg: {}", io::Error::last_os_error());
+        buf.truncate(n as usize);
+        let mut got = -1;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS {
+            got = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
+        }
+        (buf, got)
+    }
+}
+
+/// The documented handshake request (docs/DESIGN.md), built by hand.
+fn open_request(name: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(b"NPH1");
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes()); // Open
+    v.extend_from_slice(&0xC000_0000u32.to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    v.extend_from_slice(name.as_bytes());
+    v
+}
+
+/// A garbage handshake is refused and the server keeps serving (issue: bad input).
+#[test]
+fn garbage_handshake_is_refused_and_server_keeps_serving() {
+    let name = unique_name("garbage");
+    let s = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    for junk in [&b"hello"[..], &[0xff; 64][..], &open_request(&name)[..10]] {
+        let fd = raw_connect(&name);
+        raw_send(fd, junk);
+        let (reply, memfd) = raw_recv(fd);
+        assert_eq!(memfd, -1, "no queue for garbage");
+        assert_eq!(&reply[..4], b"NPR1");
+        assert_eq!(
+            u16::from_le_bytes([reply[6], reply[7]]),
+            2,
+            "an error reply"
+        );
+        assert_eq!(
+            u32::from_le_bytes(reply[8..12].try_into().unwrap()),
+            ERROR_INVALID_DATA
+        );
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd) };
+    }
+    // A client that connects and says nothing only delays the acceptor.
+    let silent = raw_connect(&name);
+    let c = ClientOptions::new().open(&name).unwrap();
+    c.send_msg(b"still serving").unwrap();
+    let mut buf = [0u8; 32];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"still serving");
+    // SAFETY: fd is ours.
+    unsafe { libc::close(silent) };
+}
+
+/// A client that writes hostile values into the shared queue makes the server's operations fail
+/// with a clear error (InvalidData, ERROR_BROKEN_PIPE), never a panic, hang or wild access.
+#[test]
+fn corrupted_queue_gives_an_error_not_ub() {
+    for (what, offset, value) in [
+        ("tail far beyond the ring", 2048usize, 1u64 << 40),
+        (
+            "bytes_read ahead of bytes_written",
+            1024 + 128 + 16,
+            1u64 << 50,
+        ),
+    ] {
+        let name = unique_name("corrupt");
+        let s = ServerOptions::new()
+            .pipe_mode(PipeMode::Message)
+            .create(&name)
+            .unwrap();
+        let fd = raw_connect(&name);
+        raw_send(fd, &open_request(&name));
+        let (reply, memfd) = raw_recv(fd);
+        assert_eq!(u16::from_le_bytes([reply[6], reply[7]]), 1, "connected");
+        assert!(memfd >= 0);
+        let caps = [
+            u64::from_le_bytes(reply[40..48].try_into().unwrap()),
+            u64::from_le_bytes(reply[48..56].try_into().unwrap()),
+        ];
+        let size = 4096 + (caps[0] + caps[1]) as usize;
+        // SAFETY: mapping a memfd of `size` bytes we were handed; we write only inside it.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                memfd,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            std::ptr::write_volatile((p as *mut u8).add(offset) as *mut u64, value);
+        }
+        let t0 = Instant::now();
+        let mut buf = [0u8; 64];
+        let e = if offset == 2048 {
+            s.recv_msg_timeout(&mut buf, Duration::from_secs(5))
+                .unwrap_err()
+        } else {
+            s.send_msg(b"x")
+                .and_then(|_| s.flush_buffers())
+                .unwrap_err()
+        };
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{what}: {e}");
+        assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{what}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{what}: no hang");
+        // SAFETY: our fds.
+        unsafe {
+            libc::close(memfd);
+            libc::close(fd);
+        }
+    }
+}
+
+fn role_stream_forever(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    // 64 MiB with a tiny quota: the write streams and blocks until we are killed.
+    let big = vec![7u8; 64 << 20];
+    c.send_msg(&big).map_err(|e| e.to_string())?;
+    Err("the write should not complete".into())
+}
+
+fn role_exit_holding_data(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    c.send_msg(b"last words").map_err(|e| e.to_string())?;
+    // Exit without closing: the OS closes the socket, the data must stay readable.
+    std::process::exit(0)
+}
+
+child_roles! {
+    "stream_forever" => role_stream_forever,
+    "exit_holding_data" => role_exit_holding_data,
+}
+
+/// A peer killed in the middle of a message gives ERROR_BROKEN_PIPE promptly (never a hang).
+#[test]
+fn peer_killed_mid_message_gives_broken_pipe() {
+    let name = unique_name("killed");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .in_buffer_size(1024)
+        .create(&name)
+        .unwrap();
+    let mut kid = child("stream_forever", &name);
+    s.connect().unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert!(m.read > 0 && m.left > 0, "a partial message first");
+    kid.kill().unwrap();
+    kid.wait().unwrap();
+    let t0 = Instant::now();
+    let err = loop {
+        match s.recv_msg_timeout(&mut buf, Duration::from_secs(10)) {
+            Ok(m) if m.read > 0 => continue,
+            Ok(m) => panic!("unexpected empty read {m:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(win32_code(&err), ERROR_BROKEN_PIPE, "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(5), "noticed promptly");
+}
+
+/// W113: data written by a process that then exits stays readable, then ERROR_BROKEN_PIPE.
+#[test]
+fn data_outlives_an_exited_writer() {
+    let name = unique_name("exited");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let kid = child("exit_holding_data", &name);
+    s.connect().unwrap();
+    util::expect_ok(kid);
+    let mut buf = [0u8; 32];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"last words");
+    assert_eq!(
+        win32_code(&s.recv_msg(&mut buf).unwrap_err()),
+        ERROR_BROKEN_PIPE
+    );
+    assert_eq!(win32_code(&s.send_msg(b"x").unwrap_err()), ERROR_NO_DATA);
+}
+
+/// W2, W6, W7, W11, W12, W13, W17: names and parameters Windows rejects.
+#[test]
+fn invalid_names_and_parameters() {
+    let code = |r: io::Result<npipe::NamedPipeServer>| win32_code(&r.unwrap_err());
+    assert_eq!(
+        code(ServerOptions::new().create("not a named pipe")),
+        ERROR_INVALID_NAME
+    );
+    let long = format!(r"\\.\pipe\{}", "x".repeat(300));
+    assert_eq!(
+        code(ServerOptions::new().create(&long)),
+        ERROR_FILENAME_EXCED_RANGE
+    );
+    let name = unique_name("params");
+    assert_eq!(
+        code(
+            ServerOptions::new()
+                .read_mode(ReadMode::Message)
+                .create(&name)
+        ),
+        ERROR_INVALID_PARAMETER
+    );
+    assert_eq!(
+        code(ServerOptions::new().max_instances(0).create(&name)),
+        ERROR_INVALID_PARAMETER
+    );
+    assert_eq!(
+        code(ServerOptions::new().max_instances(256).create(&name)),
+        ERROR_INVALID_PARAMETER
+    );
+    assert!(ServerOptions::from_win32(0, 0, 1, 0, 0, 0).is_err(), "W12");
+    let s = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    assert_eq!(
+        code(ServerOptions::new().max_instances(1).create(&name)),
+        ERROR_PIPE_BUSY
+    );
+    drop(s);
+    let e = ClientOptions::new().open(&name).unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_FILE_NOT_FOUND);
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    assert!(
+        e.to_string().contains(&name),
+        "the message names the pipe: {e}"
+    );
+}
