@@ -206,7 +206,26 @@ fn role_slow_reader(name: &str) -> Result<(), String> {
     check(m.read == 50 && m.left == 0, "second half")
 }
 
+fn role_three_clients(name: &str) -> Result<(), String> {
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let c = ctx(ClientOptions::new().open(name), "open")?;
+        ctx(c.send_msg(format!("c{i}").as_bytes()), "write")?;
+        held.push(c);
+    }
+    // W55: every instance is taken now.
+    want_code(
+        ClientOptions::new().open(name),
+        ERROR_PIPE_BUSY,
+        "fourth open",
+    )?;
+    let mut b = [0u8; 4];
+    let _ = held[0].recv_msg(&mut b);
+    Ok(())
+}
+
 child_roles! {
+    "three_clients" => role_three_clients,
     "byte_client" => role_byte_client,
     "message_client" => role_message_client,
     "hold_until_disconnect" => role_hold_until_disconnect,
@@ -522,4 +541,25 @@ fn direction_and_access_rules() {
         .create(&name)
         .unwrap_err();
     assert_eq!(win32_code(&e), ERROR_ACCESS_DENIED, "W16");
+}
+
+/// W53, W54, W55: clients get listening instances in the order they started listening, and a
+/// pending ConnectNamedPipe does not move an instance ahead.
+#[test]
+fn clients_match_instances_fifo() {
+    let name = unique_name("fifo");
+    let servers: Vec<_> = (0..3)
+        .map(|_| ServerOptions::new().max_instances(3).create(&name).unwrap())
+        .collect();
+    let kid = child("three_clients", &name);
+    let mut got = Vec::new();
+    for s in &servers {
+        s.connect().unwrap();
+        let mut b = [0u8; 4];
+        let m = s.recv_msg(&mut b).unwrap();
+        got.push(String::from_utf8_lossy(&b[..m.read]).into_owned());
+    }
+    assert_eq!(got, ["c0", "c1", "c2"], "creation order");
+    servers[0].send_msg(b"bye").unwrap();
+    expect_ok(kid);
 }
