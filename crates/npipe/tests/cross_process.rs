@@ -224,6 +224,14 @@ fn role_three_clients(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits until the server's inbound queue holds exactly `n` unread bytes.
+fn wait_available(s: &npipe::NamedPipeServer, n: u32) {
+    let ok = eventually(Duration::from_secs(20), || {
+        s.peek(None).map(|p| p.available == n).unwrap_or(false)
+    });
+    assert!(ok, "never saw {n} bytes available: {:?}", s.peek(None));
+}
+
 child_roles! {
     "three_clients" => role_three_clients,
     "byte_client" => role_byte_client,
@@ -243,10 +251,7 @@ fn byte_pipe_round_trip_and_close() {
     let mut s = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let kid = child("byte_client", &name);
     s.connect().unwrap();
-    assert!(eventually(Duration::from_secs(20), || s
-        .peek(None)
-        .map(|p| p.available == 19)
-        .unwrap_or(false)));
+    wait_available(&s, 19);
     let mut buf = [0u8; 32];
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"Bit BucketMore bits", "W58: byte writes merge");
@@ -275,10 +280,7 @@ fn message_mode_partial_reads() {
         .unwrap();
     let kid = child("message_client", &name);
     s.connect().unwrap();
-    assert!(eventually(Duration::from_secs(20), || s
-        .peek(None)
-        .map(|p| p.available == 20)
-        .unwrap_or(false)));
+    wait_available(&s, 20);
     let p = s.peek(Some(&mut [0u8; 4])).unwrap();
     assert_eq!(
         (p.read, p.available, p.left_this_message),
@@ -314,10 +316,7 @@ fn disconnect_fails_client_and_instance_is_reused() {
     let s = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let kid = child("hold_until_disconnect", &name);
     s.connect().unwrap();
-    assert!(eventually(Duration::from_secs(20), || s
-        .peek(None)
-        .map(|p| p.available == 12)
-        .unwrap_or(false)));
+    wait_available(&s, 12);
     let pid = s.client_process_id().unwrap();
     assert_ne!(pid, std::process::id());
     // Give the child time to block in its read, so the disconnect wakes a sleeper.
@@ -347,10 +346,7 @@ fn disconnect_fails_client_and_instance_is_reused() {
     // W49: reuse.
     let kid2 = child("byte_client", &name);
     s.connect().unwrap();
-    assert!(eventually(Duration::from_secs(20), || s
-        .peek(None)
-        .map(|p| p.available == 19)
-        .unwrap_or(false)));
+    wait_available(&s, 19);
     let mut buf = [0u8; 32];
     assert_eq!(s.recv_msg(&mut buf).unwrap().read, 19);
     s.send_msg(b"reply").unwrap();

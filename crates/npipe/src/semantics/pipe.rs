@@ -731,9 +731,18 @@ impl ServerEnd {
         self.name()
     }
 
+    /// The pipe-wide parameters the data path needs. They are fixed at creation, so no lock.
     fn info(&self) -> PipeInfo {
-        let inner = lock(&self.pipe.inner);
-        self.pipe.info(&inner)
+        let p = &self.pipe.params;
+        PipeInfo {
+            message_type: p.message_type,
+            direction: p.direction,
+            max_instances: p.max_instances,
+            out_quota: p.out_quota,
+            in_quota: p.in_quota,
+            default_timeout: p.default_timeout,
+            ..PipeInfo::default()
+        }
     }
 
     /// The connection for a data operation, or the state error of this instance.
