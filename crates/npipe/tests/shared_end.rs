@@ -11,16 +11,22 @@ fn name(tag: &str) -> String {
     format!(r"\\.\pipe\npipe-test-shared-{tag}-{}", std::process::id())
 }
 
-/// Threads: A reads 4, B reads the next 4, B reads the rest (W68).
-#[test]
-fn threads_continue_one_message() {
-    let n = name("threads");
+/// A message pipe and a client switched to message read mode.
+fn message_pair(tag: &str) -> (npipe::NamedPipeServer, npipe::NamedPipeClient) {
+    let n = name(tag);
     let s = ServerOptions::new()
         .pipe_mode(PipeMode::Message)
         .create(&n)
         .unwrap();
     let c = ClientOptions::new().open(&n).unwrap();
     c.set_mode(ReadMode::Message, false).unwrap();
+    (s, c)
+}
+
+/// Threads: A reads 4, B reads the next 4, B reads the rest (W68).
+#[test]
+fn threads_continue_one_message() {
+    let (s, c) = message_pair("threads");
     s.send_msg(b"Hello World").unwrap();
     let a = std::thread::scope(|sc| {
         sc.spawn(|| {
@@ -51,13 +57,7 @@ fn threads_continue_one_message() {
 /// the parent continues the same message (W68 "also across processes").
 #[test]
 fn forked_process_continues_one_message() {
-    let n = name("fork");
-    let s = ServerOptions::new()
-        .pipe_mode(PipeMode::Message)
-        .create(&n)
-        .unwrap();
-    let c = ClientOptions::new().open(&n).unwrap();
-    c.set_mode(ReadMode::Message, false).unwrap();
+    let (s, c) = message_pair("fork");
     s.send_msg(b"0123456789AB").unwrap();
     // SAFETY: the child only reads through the already open end (futexes and copies, no locks
     // another thread could hold) and leaves with _exit, running no destructors.

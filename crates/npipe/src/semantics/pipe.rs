@@ -764,11 +764,10 @@ impl ServerEnd {
                 ERROR_PIPE_NOT_CONNECTED,
                 format!("{} is disconnected", self.name()),
             )),
-            (_, Op::Peek | Op::Transact) => Err(err(
+            (_, _) => Err(err(
                 ERROR_BAD_PIPE,
                 format!("{} is not connected", self.name()),
             )),
-            (_, Op::Flush) => Err(err(ERROR_SUCCESS, "")),
         }
     }
 
@@ -921,10 +920,16 @@ impl ServerEnd {
 
     /// FlushFileBuffers (W94-W95): succeeds at once when not connected.
     pub(crate) fn flush(&self, deadline: Option<Instant>) -> io::Result<()> {
-        let c = match self.conn_for(Op::Flush) {
-            Ok(c) => c,
-            Err(e) if crate::error::win32_code(&e) == ERROR_SUCCESS => return Ok(()),
-            Err(e) => return Err(e),
+        let c = {
+            let inner = lock(&self.pipe.inner);
+            match inner.slots.get(&self.id) {
+                None => return Err(err(ERROR_INVALID_HANDLE, "the instance is closed")),
+                // Listening or disconnected: nothing to flush (W95).
+                Some(slot) => match &slot.conn {
+                    None => return Ok(()),
+                    Some(c) => c.clone(),
+                },
+            }
         };
         match c.flush(deadline) {
             Ok(()) | Err(QErr::Disconnected) => Ok(()),
