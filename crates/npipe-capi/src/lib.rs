@@ -14,12 +14,13 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr};
-use std::io;
+use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use npipe::error::code::*;
 use npipe::{
-    ClientOptions, MsgLen, NamedPipeClient, NamedPipeServer, ReadMode, ServerOptions, WaitFor,
+    AnonReader, AnonWriter, ClientOptions, Mailslot, MailslotOptions, MailslotWriter, MsgLen,
+    NamedPipeClient, NamedPipeServer, ReadMode, ServerOptions, WaitFor,
 };
 use npipe_core as npipe;
 
@@ -34,6 +35,8 @@ const TRUE: BOOL = 1;
 const FALSE: BOOL = 0;
 const INVALID_HANDLE_VALUE: HANDLE = usize::MAX as HANDLE;
 const STATUS_SUCCESS: usize = 0;
+const MAILSLOT_WAIT_FOREVER: DWORD = DWORD::MAX;
+const MAILSLOT_NO_MESSAGE: DWORD = DWORD::MAX;
 const STATUS_BUFFER_OVERFLOW: usize = 0x8000_0005;
 
 /// `OVERLAPPED`, as laid out by Win32.
@@ -74,6 +77,18 @@ fn fail(code: u32) -> BOOL {
 enum Object {
     Server(NamedPipeServer),
     Client(NamedPipeClient),
+    Mailslot(Mailslot),
+    MailslotWriter(MailslotWriter),
+    AnonRead(AnonReader),
+    AnonWrite(AnonWriter),
+}
+
+/// The failure of a named-pipe function called on a mailslot or anonymous pipe handle.
+fn not_pipe<T>() -> io::Result<T> {
+    Err(npipe::Error::io(
+        ERROR_INVALID_FUNCTION,
+        "the handle is not a named pipe",
+    ))
 }
 
 fn table() -> &'static Mutex<Vec<Option<Arc<Object>>>> {
@@ -307,11 +322,33 @@ pub unsafe extern "C" fn CreateNamedPipeW(
     create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout)
 }
 
+/// Whether `name` is `\\host\mailslot\...` (either slash, any case).
+fn is_mailslot_name(name: &str) -> bool {
+    let mut parts = name.split(['\\', '/']);
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(""), Some(""), Some(_), Some(kw)) if kw.eq_ignore_ascii_case("mailslot")
+    )
+}
+
 fn create_file(name: Option<String>, access: DWORD) -> HANDLE {
     let Some(name) = name else {
         set_error(ERROR_PATH_NOT_FOUND);
         return INVALID_HANDLE_VALUE;
     };
+    if is_mailslot_name(&name) {
+        // W148: any access and share mode opens a writer.
+        return match MailslotWriter::open(&name) {
+            Ok(w) => {
+                set_error(ERROR_SUCCESS);
+                insert(Object::MailslotWriter(w))
+            }
+            Err(e) => {
+                fail_io(&e);
+                INVALID_HANDLE_VALUE
+            }
+        };
+    }
     match ClientOptions::new().access_mask(access).open(&name) {
         Ok(c) => {
             set_error(ERROR_SUCCESS);
@@ -371,7 +408,7 @@ pub extern "C" fn ConnectNamedPipe(h: HANDLE, _ov: *mut OVERLAPPED) -> BOOL {
             Ok(true) => fail(ERROR_PIPE_CONNECTED),
             Err(e) => fail_io(&e),
         },
-        Object::Client(_) => fail(ERROR_INVALID_FUNCTION),
+        _ => fail(ERROR_INVALID_FUNCTION),
     })
 }
 
@@ -383,7 +420,7 @@ pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
             Ok(()) => TRUE,
             Err(e) => fail_io(&e),
         },
-        Object::Client(_) => fail(ERROR_INVALID_FUNCTION),
+        _ => fail(ERROR_INVALID_FUNCTION),
     })
 }
 
@@ -444,6 +481,20 @@ pub unsafe extern "C" fn ReadFile(
         let r = match o {
             Object::Server(s) => s.recv_msg(b),
             Object::Client(c) => c.recv_msg(b),
+            Object::Mailslot(m) => m.read(b).map(|n| MsgLen { read: n, left: 0 }),
+            Object::AnonRead(r) => match (&*r).read(b) {
+                // W137: end of file once every write end is closed.
+                Ok(0) if !b.is_empty() => Err(npipe::Error::io(
+                    ERROR_BROKEN_PIPE,
+                    "every write end of the anonymous pipe is closed",
+                )),
+                Ok(n) => Ok(MsgLen { read: n, left: 0 }),
+                Err(e) => Err(e),
+            },
+            Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
+                ERROR_ACCESS_DENIED,
+                "the handle is a write end",
+            )),
         };
         // SAFETY: forwarded contract.
         unsafe { finish_read(r, read, ov) }
@@ -470,6 +521,13 @@ pub unsafe extern "C" fn WriteFile(
         let r = match o {
             Object::Server(s) => s.send_msg(b),
             Object::Client(c) => c.send_msg(b),
+            Object::MailslotWriter(w) => (&*w).write(b),
+            Object::AnonWrite(w) => (&*w).write(b),
+            // W147: the mailslot (server) handle cannot write.
+            Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
+                ERROR_ACCESS_DENIED,
+                "the handle is a read end",
+            )),
         };
         match r {
             Ok(n) => {
@@ -495,6 +553,8 @@ pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
         let r = match o {
             Object::Server(s) => s.flush_buffers(),
             Object::Client(c) => c.flush_buffers(),
+            Object::AnonWrite(w) => w.flush_buffers(),
+            _ => not_pipe(),
         };
         match r {
             Ok(()) => TRUE,
@@ -524,6 +584,8 @@ pub unsafe extern "C" fn PeekNamedPipe(
         let r = match o {
             Object::Server(s) => s.peek(b),
             Object::Client(c) => c.peek(b),
+            Object::AnonRead(r) => r.peek(b),
+            _ => not_pipe(),
         };
         match r {
             Ok(p) => {
@@ -563,6 +625,7 @@ pub unsafe extern "C" fn TransactNamedPipe(
         let r = match o {
             Object::Server(s) => s.transact(req, rep),
             Object::Client(c) => c.transact(req, rep),
+            _ => not_pipe(),
         };
         // SAFETY: forwarded contract.
         unsafe { finish_read(r, read, ov) }
@@ -681,6 +744,7 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
         let r = match o {
             Object::Server(s) => s.set_mode_bits(m),
             Object::Client(c) => c.set_mode_bits(m),
+            _ => not_pipe(),
         };
         match r {
             Ok(()) => TRUE,
@@ -707,6 +771,7 @@ unsafe fn handle_state(
         let st = match o {
             Object::Server(s) => Ok(s.handle_state()),
             Object::Client(c) => c.handle_state(),
+            _ => not_pipe(),
         };
         match st {
             Ok(st) => {
@@ -798,6 +863,9 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
         let info = match o {
             Object::Server(s) => Ok(s.info()),
             Object::Client(c) => c.info(),
+            Object::AnonRead(r) => Ok(r.info()),
+            Object::AnonWrite(w) => Ok(w.info()),
+            _ => not_pipe(),
         };
         match info {
             Ok(i) => {
@@ -834,6 +902,7 @@ pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, id: *mut u32) ->
         let r = match o {
             Object::Server(s) => s.client_process_id(),
             Object::Client(c) => c.client_process_id(),
+            _ => not_pipe(),
         };
         match r {
             Ok(p) => {
@@ -859,6 +928,7 @@ pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) ->
         let r = match o {
             Object::Server(s) => Ok(s.server_process_id()),
             Object::Client(c) => c.server_process_id(),
+            _ => not_pipe(),
         };
         match r {
             Ok(p) => {
@@ -869,4 +939,152 @@ pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) ->
             Err(e) => fail_io(&e),
         }
     })
+}
+
+fn create_mailslot(name: Option<String>, max: DWORD, timeout: DWORD) -> HANDLE {
+    let Some(name) = name else {
+        // W141: a NULL name.
+        set_error(ERROR_PATH_NOT_FOUND);
+        return INVALID_HANDLE_VALUE;
+    };
+    match MailslotOptions::new()
+        .max_message_size(max)
+        .read_timeout_ms(timeout)
+        .create(&name)
+    {
+        Ok(m) => {
+            set_error(ERROR_SUCCESS);
+            insert(Object::Mailslot(m))
+        }
+        Err(e) => {
+            fail_io(&e);
+            INVALID_HANDLE_VALUE
+        }
+    }
+}
+
+/// `CreateMailslotA`.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateMailslotA(
+    name: *const c_char,
+    max_message: DWORD,
+    read_timeout: DWORD,
+    _sa: *mut c_void,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_a(name) };
+    create_mailslot(n, max_message, read_timeout)
+}
+
+/// `CreateMailslotW`.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated UTF-16 string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateMailslotW(
+    name: *const u16,
+    max_message: DWORD,
+    read_timeout: DWORD,
+    _sa: *mut c_void,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_w(name) };
+    create_mailslot(n, max_message, read_timeout)
+}
+
+/// `GetMailslotInfo` (W142, W143, W150).
+///
+/// # Safety
+/// Out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetMailslotInfo(
+    h: HANDLE,
+    max_message: *mut DWORD,
+    next_size: *mut DWORD,
+    count: *mut DWORD,
+    read_timeout: *mut DWORD,
+) -> BOOL {
+    with(h, FALSE, |o| {
+        let Object::Mailslot(m) = o else {
+            return fail(ERROR_INVALID_HANDLE);
+        };
+        match m.info() {
+            Ok(i) => {
+                let timeout = i
+                    .read_timeout
+                    .map_or(MAILSLOT_WAIT_FOREVER, |d| d.as_millis() as DWORD);
+                // SAFETY: out pointers null or writable (caller).
+                unsafe {
+                    put(max_message, i.max_message_size);
+                    put(next_size, i.next_size.unwrap_or(MAILSLOT_NO_MESSAGE));
+                    put(count, i.count);
+                    put(read_timeout, timeout);
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `SetMailslotInfo`: the read timeout for every later read (W152).
+#[no_mangle]
+pub extern "C" fn SetMailslotInfo(h: HANDLE, read_timeout: DWORD) -> BOOL {
+    with(h, FALSE, |o| {
+        let Object::Mailslot(m) = o else {
+            return fail(ERROR_INVALID_HANDLE);
+        };
+        m.set_read_timeout_ms(read_timeout);
+        TRUE
+    })
+}
+
+/// `SECURITY_ATTRIBUTES`, as laid out by Win32.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SECURITY_ATTRIBUTES {
+    /// Size of the structure.
+    pub n_length: DWORD,
+    /// Security descriptor (ignored: access is "same user or root").
+    pub lp_security_descriptor: *mut c_void,
+    /// Whether the handles are inherited by programs this process executes.
+    pub b_inherit_handle: BOOL,
+}
+
+/// `CreatePipe` (W135-W140): `*read` gets the read (server) end, `*write` the write end.
+///
+/// # Safety
+/// `read` and `write` are null or writable; `sa` is null or a readable SECURITY_ATTRIBUTES.
+#[no_mangle]
+pub unsafe extern "C" fn CreatePipe(
+    read: *mut HANDLE,
+    write: *mut HANDLE,
+    sa: *const SECURITY_ATTRIBUTES,
+    size: DWORD,
+) -> BOOL {
+    if read.is_null() || write.is_null() {
+        return fail(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: sa is null or readable (caller).
+    let inherit = !sa.is_null() && unsafe { (*sa).b_inherit_handle } != 0;
+    let (r, w) = match npipe::create_pipe(size) {
+        Ok(p) => p,
+        Err(e) => return fail_io(&e),
+    };
+    if inherit {
+        // W140: bInheritHandle makes both handles inheritable.
+        if let Err(e) = r.set_inheritable(true).and(w.set_inheritable(true)) {
+            return fail_io(&e);
+        }
+    }
+    // SAFETY: both non-null and writable (caller).
+    unsafe {
+        put(read, insert(Object::AnonRead(r)));
+        put(write, insert(Object::AnonWrite(w)));
+    }
+    set_error(ERROR_SUCCESS);
+    TRUE
 }

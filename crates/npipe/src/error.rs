@@ -41,6 +41,7 @@ pub mod code {
     pub const ERROR_IO_INCOMPLETE: u32 = 996;
     pub const ERROR_IO_PENDING: u32 = 997;
     pub const ERROR_NOT_FOUND: u32 = 1168;
+    pub const ERROR_NOT_ENOUGH_QUOTA: u32 = 1816;
     pub const ERROR_CANNOT_IMPERSONATE: u32 = 1368;
 }
 
@@ -148,6 +149,7 @@ pub fn kind_of(code: u32) -> io::ErrorKind {
         ERROR_INVALID_NAME | ERROR_FILENAME_EXCED_RANGE => K::InvalidFilename,
         ERROR_INVALID_DATA => K::InvalidData,
         ERROR_NOT_ENOUGH_MEMORY => K::OutOfMemory,
+        ERROR_NOT_ENOUGH_QUOTA => K::QuotaExceeded,
         ERROR_ALREADY_EXISTS | ERROR_PIPE_CONNECTED => K::AlreadyExists,
         ERROR_BROKEN_PIPE | ERROR_NO_DATA => K::BrokenPipe,
         ERROR_SEM_TIMEOUT | WAIT_TIMEOUT => K::TimedOut,
@@ -181,6 +183,7 @@ pub fn name_of(code: u32) -> &'static str {
         ERROR_INSUFFICIENT_BUFFER => "ERROR_INSUFFICIENT_BUFFER",
         ERROR_INVALID_NAME => "ERROR_INVALID_NAME",
         ERROR_ALREADY_EXISTS => "ERROR_ALREADY_EXISTS",
+        ERROR_NOT_ENOUGH_QUOTA => "ERROR_NOT_ENOUGH_QUOTA",
         ERROR_FILENAME_EXCED_RANGE => "ERROR_FILENAME_EXCED_RANGE",
         ERROR_BAD_PIPE => "ERROR_BAD_PIPE",
         ERROR_PIPE_BUSY => "ERROR_PIPE_BUSY",

@@ -168,6 +168,7 @@ typedef struct _SECURITY_ATTRIBUTES {
 #define ERROR_IO_PENDING 997L
 #define ERROR_NOT_FOUND 1168L
 #define ERROR_CANNOT_IMPERSONATE 1368L
+#define ERROR_NOT_ENOUGH_QUOTA 1816L
 
 /* Errors and process */
 DWORD WINAPI GetLastError(void);
@@ -220,18 +221,34 @@ BOOL WINAPI GetNamedPipeInfo(HANDLE hNamedPipe, LPDWORD lpFlags, LPDWORD lpOutBu
 BOOL WINAPI GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId);
 BOOL WINAPI GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId);
 
+/* Mailslots: one reader (the handle CreateMailslot returns), writers from CreateFile on the name.
+ * Writes never block: a full queue (1 MiB per mailslot) fails with ERROR_NOT_ENOUGH_QUOTA. */
+HANDLE WINAPI CreateMailslotA(LPCSTR lpName, DWORD nMaxMessageSize, DWORD lReadTimeout,
+                              LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+HANDLE WINAPI CreateMailslotW(LPCWSTR lpName, DWORD nMaxMessageSize, DWORD lReadTimeout,
+                              LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+BOOL WINAPI GetMailslotInfo(HANDLE hMailslot, LPDWORD lpMaxMessageSize, LPDWORD lpNextSize,
+                            LPDWORD lpMessageCount, LPDWORD lpReadTimeout);
+BOOL WINAPI SetMailslotInfo(HANDLE hMailslot, DWORD lReadTimeout);
+
+/* Anonymous pipes: kernel pipes, close-on-exec unless bInheritHandle is TRUE. */
+BOOL WINAPI CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes,
+                       DWORD nSize);
+
 #ifndef UNICODE
 #define CreateFile CreateFileA
 #define CreateNamedPipe CreateNamedPipeA
 #define WaitNamedPipe WaitNamedPipeA
 #define CallNamedPipe CallNamedPipeA
 #define GetNamedPipeHandleState GetNamedPipeHandleStateA
+#define CreateMailslot CreateMailslotA
 #else
 #define CreateFile CreateFileW
 #define CreateNamedPipe CreateNamedPipeW
 #define WaitNamedPipe WaitNamedPipeW
 #define CallNamedPipe CallNamedPipeW
 #define GetNamedPipeHandleState GetNamedPipeHandleStateW
+#define CreateMailslot CreateMailslotW
 #endif
 
 #ifdef __cplusplus

@@ -1,5 +1,11 @@
 //! L3: the public Rust API: builders, typed pipe ends, `std::io` traits.
 
+mod anonymous;
+mod mailslot;
+
+pub use anonymous::{create_pipe, AnonReader, AnonWriter, CommandExt};
+pub use mailslot::{Mailslot, MailslotInfo, MailslotOptions, MailslotWriter};
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};

@@ -25,6 +25,16 @@ pub(crate) enum Kind {
     Mailslot,
 }
 
+impl Kind {
+    /// The word for error messages.
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Kind::Pipe => "pipe",
+            Kind::Mailslot => "mailslot",
+        }
+    }
+}
+
 /// A checked, case-folded name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Name {
@@ -34,6 +44,8 @@ pub(crate) struct Name {
     pub folded: String,
     /// Pipe or mailslot.
     pub kind: Kind,
+    /// `\\*\mailslot\NAME`: a domain broadcast (delivered to the local mailslot).
+    pub broadcast: bool,
 }
 
 fn fold_char(c: char) -> char {
@@ -81,7 +93,7 @@ pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
     if s.chars().count() > MAX_NAME_CHARS {
         return Err(ERROR_FILENAME_EXCED_RANGE);
     }
-    let (kind, _broadcast, rest) = split_prefix(s).ok_or(ERROR_INVALID_NAME)?;
+    let (kind, broadcast, rest) = split_prefix(s).ok_or(ERROR_INVALID_NAME)?;
     if kind != want || rest.is_empty() {
         return Err(ERROR_INVALID_NAME);
     }
@@ -93,6 +105,7 @@ pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
         display: s.to_owned(),
         folded,
         kind,
+        broadcast,
     })
 }
 
@@ -128,10 +141,7 @@ impl Name {
     /// The abstract socket address (without the leading NUL) for this name.
     pub(crate) fn address(&self) -> Vec<u8> {
         let ns = namespace();
-        let kw = match self.kind {
-            Kind::Pipe => "pipe",
-            Kind::Mailslot => "mailslot",
-        };
+        let kw = self.kind.noun();
         let plain = format!("{ns}/{kw}/{}", self.folded);
         if plain.len() <= MAX_ADDR {
             return plain.into_bytes();

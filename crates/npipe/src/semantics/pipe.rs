@@ -59,9 +59,9 @@ fn ring_for(quota: u32) -> u64 {
 }
 
 /// How long the acceptor waits for a connected client's request before dropping it.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a client waits for the acceptor's answer.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pipe-wide parameters, fixed by the first instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,11 +94,11 @@ pub(crate) enum WaitTimeout {
     Ms(u32),
 }
 
-fn err(code: u32, msg: impl Into<String>) -> io::Error {
+pub(crate) fn err(code: u32, msg: impl Into<String>) -> io::Error {
     Error::io(code, msg)
 }
 
-fn os_err(e: sys::Errno, what: &str, name: &str) -> io::Error {
+pub(crate) fn os_err(e: sys::Errno, what: &str, name: &str) -> io::Error {
     let ioe = io::Error::from_raw_os_error(e.raw_os_error());
     Error::io_kind(
         ioe.kind(),
@@ -117,7 +117,7 @@ pub(crate) enum Op {
     Transact,
 }
 
-fn map_q(e: QErr, op: Op, side: Side, name: &str) -> io::Error {
+pub(crate) fn map_q(e: QErr, op: Op, side: Side, name: &str) -> io::Error {
     match (e, op) {
         (QErr::Disconnected, Op::Peek | Op::Transact) if side == Side::Server => {
             err(ERROR_BAD_PIPE, format!("{name} is not connected"))
@@ -141,6 +141,10 @@ fn map_q(e: QErr, op: Op, side: Side, name: &str) -> io::Error {
             format!("no data waiting in {name} (PIPE_NOWAIT)"),
         ),
         (QErr::TimedOut, _) => err(ERROR_SEM_TIMEOUT, format!("timed out on {name}")),
+        (QErr::TooSmall(len), _) => err(
+            ERROR_INSUFFICIENT_BUFFER,
+            format!("the next message in {name} has {len} bytes, more than the buffer holds"),
+        ),
         (QErr::Corrupt(what), _) => Error::io_kind(
             io::ErrorKind::InvalidData,
             ERROR_BROKEN_PIPE,
@@ -347,11 +351,84 @@ struct Pipe {
     stop: sys::EventFd,
     listener: Mutex<Option<OwnedFd>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The process that runs the acceptor thread.
+    owner_pid: u32,
 }
 
 fn registry() -> &'static Mutex<HashMap<Vec<u8>, Arc<Pipe>>> {
     static R: OnceLock<Mutex<HashMap<Vec<u8>, Arc<Pipe>>>> = OnceLock::new();
     R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Accepts connections on `lfd` and hands each to `handle` until `stop` is signalled (the
+/// acceptor thread of a pipe or mailslot name).
+pub(crate) fn accept_loop(lfd: &OwnedFd, stop: &sys::EventFd, mut handle: impl FnMut(OwnedFd)) {
+    loop {
+        let r = match sys::poll_fds(&[lfd.as_fd(), stop.fd()], None) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        if r[1].readable {
+            return;
+        }
+        if !r[0].readable {
+            continue;
+        }
+        if let Ok(sock) = sys::accept(lfd.as_fd()) {
+            handle(sock);
+        }
+    }
+}
+
+/// Stops an acceptor thread started by process `owner_pid`. In a forked child the thread does not
+/// exist and the eventfd is shared with the parent, so nothing is signalled or joined there.
+pub(crate) fn stop_acceptor(stop: &sys::EventFd, thread: Option<JoinHandle<()>>, owner_pid: u32) {
+    if sys::getpid() != owner_pid {
+        // Joining would wait forever for a thread that only the parent has.
+        std::mem::forget(thread);
+        return;
+    }
+    stop.signal();
+    if let Some(t) = thread {
+        if t.thread().id() != std::thread::current().id() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers a handshake with a Win32 error code.
+pub(crate) fn refuse(sock: &OwnedFd, code: u32) {
+    let _ = sys::send_packet(sock.as_fd(), &Reply::Error(code).encode(), &[]);
+}
+
+/// Reads and checks one handshake request for the object `name`: the frame must decode, the
+/// peer must run as this user or root, and the name must be this object's. Returns the request
+/// and the peer's pid; a bad request is answered (or dropped) here and gives `None`.
+pub(crate) fn read_request(sock: &OwnedFd, name: &Name) -> Option<(Request, u32)> {
+    let _ = sys::set_recv_timeout(sock.as_fd(), HANDSHAKE_TIMEOUT);
+    let mut buf = vec![0u8; control::MAX_REQ];
+    let mut fds = Vec::new();
+    let Ok(n) = sys::recv_packet(sock.as_fd(), &mut buf, &mut fds) else {
+        refuse(sock, ERROR_INVALID_DATA);
+        return None;
+    };
+    let Ok(req) = Request::decode(&buf[..n]) else {
+        refuse(sock, ERROR_INVALID_DATA);
+        return None;
+    };
+    let (pid, uid, _) = sys::peer_cred(sock.as_fd()).ok()?;
+    let me = sys::getuid();
+    if uid != me && uid != 0 {
+        refuse(sock, ERROR_ACCESS_DENIED);
+        return None;
+    }
+    match namespace::parse(&req.name, name.kind) {
+        Ok(n) if n.folded == name.folded => Some((req, pid)),
+        _ => {
+            refuse(sock, ERROR_FILE_NOT_FOUND);
+            None
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -394,52 +471,18 @@ impl Pipe {
     }
 
     fn acceptor(self: Arc<Self>, lfd: OwnedFd) {
-        loop {
-            let r = match sys::poll_fds(&[lfd.as_fd(), self.stop.fd()], None) {
-                Ok(r) => r,
-                Err(_) => return,
-            };
-            if r[1].readable {
-                return;
-            }
-            if !r[0].readable {
-                continue;
-            }
-            match sys::accept(lfd.as_fd()) {
-                Ok(sock) => self.handle(sock),
-                Err(_) => continue,
-            }
-        }
+        accept_loop(&lfd, &self.stop, |sock| self.handle(sock));
     }
 
     fn refuse(sock: &OwnedFd, code: u32) {
-        let _ = sys::send_packet(sock.as_fd(), &Reply::Error(code).encode(), &[]);
+        refuse(sock, code);
     }
 
     /// One client request: a garbage or slow client is dropped and the server keeps serving.
     fn handle(&self, sock: OwnedFd) {
-        let _ = sys::set_recv_timeout(sock.as_fd(), HANDSHAKE_TIMEOUT);
-        let mut buf = vec![0u8; control::MAX_REQ];
-        let mut fds = Vec::new();
-        let n = match sys::recv_packet(sock.as_fd(), &mut buf, &mut fds) {
-            Ok(n) => n,
-            Err(_) => return Self::refuse(&sock, ERROR_INVALID_DATA),
+        let Some((req, pid)) = read_request(&sock, &self.name) else {
+            return;
         };
-        let Ok(req) = Request::decode(&buf[..n]) else {
-            return Self::refuse(&sock, ERROR_INVALID_DATA);
-        };
-        let (pid, uid, _) = match sys::peer_cred(sock.as_fd()) {
-            Ok(c) => c,
-            Err(_) => return,
-        };
-        let me = sys::getuid();
-        if uid != me && uid != 0 {
-            return Self::refuse(&sock, ERROR_ACCESS_DENIED);
-        }
-        match namespace::parse(&req.name, Kind::Pipe) {
-            Ok(n) if n.folded == self.name.folded => {}
-            _ => return Self::refuse(&sock, ERROR_FILE_NOT_FOUND),
-        }
         let mut inner = lock(&self.inner);
         if inner.closed {
             return Self::refuse(&sock, ERROR_FILE_NOT_FOUND);
@@ -473,12 +516,13 @@ impl Pipe {
                     return Self::refuse(&sock, ERROR_ACCESS_DENIED);
                 }
                 let info = self.info(&inner);
-                let (conn, memfd) = match Conn::create(sock, info.caps, info.cur_instances) {
+                let (conn, memfd) = match Conn::create(Some(sock), info.caps, info.cur_instances) {
                     Ok(x) => x,
                     Err(_) => return,
                 };
+                let Some(ctl) = conn.ctl() else { return };
                 if sys::send_packet(
-                    conn.ctl().as_fd(),
+                    ctl.as_fd(),
                     &Reply::Connected(info).encode(),
                     &[memfd.as_fd()],
                 )
@@ -529,6 +573,7 @@ fn spawn_pipe(
         stop,
         listener: Mutex::new(Some(listener)),
         thread: Mutex::new(None),
+        owner_pid: sys::getpid(),
     });
     let p2 = pipe.clone();
     let lfd = lock(&pipe.listener)
@@ -1028,12 +1073,11 @@ impl Drop for ServerEnd {
         {
             reg.remove(&self.pipe.addr);
         }
-        self.pipe.stop.signal();
-        if let Some(t) = lock(&self.pipe.thread).take() {
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
-            }
-        }
+        stop_acceptor(
+            &self.pipe.stop,
+            lock(&self.pipe.thread).take(),
+            self.pipe.owner_pid,
+        );
         lock(&self.pipe.listener).take();
         drop(reg);
     }
@@ -1053,14 +1097,14 @@ pub(crate) struct ClientEnd {
     name: String,
 }
 
-fn connect_to(n: &Name, display: &str) -> io::Result<OwnedFd> {
+pub(crate) fn connect_to(n: &Name, display: &str) -> io::Result<OwnedFd> {
     let sock = sys::seqpacket(false).map_err(|e| os_err(e, "socket", display))?;
     match sys::connect(sock.as_fd(), &n.address()) {
         Ok(()) => {}
         Err(sys::Errno::CONNREFUSED) | Err(sys::Errno::NOENT) => {
             return Err(err(
                 ERROR_FILE_NOT_FOUND,
-                format!("no pipe named {display}"),
+                format!("no {} named {display}", n.kind.noun()),
             ))
         }
         Err(sys::Errno::AGAIN) => {
@@ -1084,7 +1128,11 @@ fn connect_to(n: &Name, display: &str) -> io::Result<OwnedFd> {
     Ok(sock)
 }
 
-fn recv_reply(sock: &OwnedFd, display: &str, fds: &mut Vec<OwnedFd>) -> io::Result<Option<Reply>> {
+pub(crate) fn recv_reply(
+    sock: &OwnedFd,
+    display: &str,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<Option<Reply>> {
     let mut buf = [0u8; control::MAX_REP];
     let n = match sys::recv_packet(sock.as_fd(), &mut buf, fds) {
         Ok(0) => return Ok(None),
@@ -1144,7 +1192,7 @@ impl ClientEnd {
                         format!("the server of {name} sent no queue"),
                     )
                 })?;
-                let conn = Conn::attach(sock, memfd, info.caps)
+                let conn = Conn::attach(Some(sock), memfd, info.caps)
                     .map_err(|e| map_q(e, Op::Read, Side::Client, name))?;
                 Ok(ClientEnd {
                     conn: Arc::new(conn),
@@ -1302,7 +1350,12 @@ impl ClientEnd {
 
     /// The control socket of the connection.
     pub(crate) fn ctl_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.conn.ctl().as_fd()
+        // `open` always attaches a pipe client's connection with its control socket; only
+        // mailslot connections have none.
+        self.conn
+            .ctl()
+            .expect("a pipe client connection has a control socket")
+            .as_fd()
     }
 }
 

@@ -104,6 +104,8 @@ pub(crate) enum QErr {
     WouldBlock,
     /// The deadline passed.
     TimedOut,
+    /// The caller's buffer is smaller than the whole next message (mailslots); nothing consumed.
+    TooSmall(u64),
     /// The peer wrote an impossible value into the shared queue.
     Corrupt(&'static str),
 }
@@ -115,7 +117,8 @@ struct ConnHeader {
     magic: AtomicU32,
     version: AtomicU32,
     header_bytes: AtomicU32,
-    _reserved: AtomicU32,
+    /// A per-object parameter (a mailslot's maximum message size).
+    param: AtomicU32,
     ring_cap: [AtomicU64; 2],
     state: [AtomicU32; 2],
     cur_instances: AtomicU32,
@@ -223,7 +226,8 @@ pub(crate) struct WriteOpts {
 #[derive(Debug)]
 pub(crate) struct Conn {
     map: sys::Mapping,
-    ctl: OwnedFd,
+    /// The control socket; `None` for a mailslot, whose writers come and go without a link.
+    ctl: Option<OwnedFd>,
     side: Side,
     caps: [u64; 2],
 }
@@ -250,7 +254,7 @@ impl Conn {
     /// Creates the shared memory for a new connection (server side). Returns the connection and
     /// the memfd to pass to the client.
     pub(crate) fn create(
-        ctl: OwnedFd,
+        ctl: Option<OwnedFd>,
         caps: [u64; 2],
         instances: u32,
     ) -> sys::Result<(Conn, OwnedFd)> {
@@ -282,7 +286,11 @@ impl Conn {
     }
 
     /// Maps a connection memfd received from the server (client side) and validates it.
-    pub(crate) fn attach(ctl: OwnedFd, memfd: OwnedFd, caps: [u64; 2]) -> Result<Conn, QErr> {
+    pub(crate) fn attach(
+        ctl: Option<OwnedFd>,
+        memfd: OwnedFd,
+        caps: [u64; 2],
+    ) -> Result<Conn, QErr> {
         for c in caps {
             if !(MIN_RING..=MAX_RING).contains(&c) || !c.is_power_of_two() {
                 return Err(QErr::Corrupt("ring capacity out of range"));
@@ -389,14 +397,19 @@ impl Conn {
         unsafe { std::ptr::write_volatile(self.data_base(dir).add(off) as *mut u64, raw) };
     }
 
+    /// Capacity of this end's outbound ring.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.caps[self.side.tx()]
+    }
+
     /// This end.
     pub(crate) fn side(&self) -> Side {
         self.side
     }
 
-    /// The control socket (for hang-up probes).
-    pub(crate) fn ctl(&self) -> &OwnedFd {
-        &self.ctl
+    /// The control socket (for hang-up probes), if this connection has one.
+    pub(crate) fn ctl(&self) -> Option<&OwnedFd> {
+        self.ctl.as_ref()
     }
 
     /// Sets this end's state and wakes every sleeper of both rings.
@@ -417,6 +430,19 @@ impl Conn {
     pub(crate) fn set_cur_instances(&self, n: u32) {
         // Relaxed: see `cur_instances`.
         self.hdr().cur_instances.store(n, Relaxed);
+    }
+
+    /// The object parameter published by the creator (a mailslot's maximum message size).
+    pub(crate) fn param(&self) -> u32 {
+        // Relaxed: set once before the memfd is shared (ordered by the socket), or changed by
+        // the owner as a plain setting with no data depending on it.
+        self.hdr().param.load(Relaxed)
+    }
+
+    /// Publishes the object parameter (creator side).
+    pub(crate) fn set_param(&self, v: u32) {
+        // Relaxed: see `param`.
+        self.hdr().param.store(v, Relaxed);
     }
 
     fn state_of(&self, side: Side) -> QResult<u32> {
@@ -454,7 +480,10 @@ impl Conn {
 
     /// Probes the control socket: if the peer hung up, records it as closed and wakes sleepers.
     pub(crate) fn probe_hup(&self) -> bool {
-        if sys::peer_hung_up(self.ctl.as_fd()) {
+        let Some(ctl) = &self.ctl else {
+            return false;
+        };
+        if sys::peer_hung_up(ctl.as_fd()) {
             let st = &self.hdr().state[self.side.peer() as usize];
             // A hang-up after a disconnect keeps DISCONNECTED.
             let _ = st.compare_exchange(OPEN, CLOSED, AcqRel, Acquire);
@@ -1018,5 +1047,101 @@ impl Conn {
             }
             Ok(false)
         })
+    }
+    /// Appends one whole message without ever waiting for space (mailslot writers, W151): the
+    /// payload is copied first and the record is published with a single `tail` store, so a
+    /// reader sees either nothing or the complete message. `WouldBlock` when it does not fit now.
+    pub(crate) fn try_write_message(&self, data: &[u8]) -> QResult<()> {
+        let dir = self.side.tx();
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Err(QErr::PeerClosed);
+        }
+        let len = data.len() as u64;
+        let cap = self.caps[dir];
+        if len > u32::MAX as u64 || REC_HDR + len > cap {
+            return Err(QErr::WouldBlock);
+        }
+        let ring = self.ring(dir);
+        let w = &ring.w.0;
+        let _g = self.lock(&w.lock, None)?;
+        // Relaxed: tail and the write counters are only written under this lock.
+        let tail = w.tail.load(Relaxed);
+        // SYNC POINT with the Release store of `head` in `consume`: the reader is done with the
+        // bytes before we overwrite them.
+        let head = ring.r.0.head.load(Acquire);
+        if tail < head || tail - head > cap {
+            return Err(QErr::Corrupt("ring positions out of range"));
+        }
+        let h = align8(tail);
+        if cap - (tail - head) < h - tail + REC_HDR + len {
+            return Err(QErr::WouldBlock);
+        }
+        self.copy_in(dir, h + REC_HDR, data);
+        self.write_record_header(dir, h, len, 0);
+        w.bytes_written
+            .store(w.bytes_written.load(Relaxed) + len, Release);
+        w.msgs_written
+            .store(w.msgs_written.load(Relaxed) + 1, Release);
+        // SYNC POINT with the Acquire load of `tail` in `snapshot`: header and payload become
+        // visible together.
+        w.tail.store(h + REC_HDR + len, Release);
+        self.notify(dir, Wake::Data);
+        Ok(())
+    }
+
+    /// Size of the next inbound message (`None` when nothing is queued) and the number of
+    /// queued messages (GetMailslotInfo, W150).
+    pub(crate) fn next_message(&self) -> QResult<(Option<u64>, u64)> {
+        let dir = self.side.rx();
+        let ring = self.ring(dir);
+        let _g = self.lock(&ring.r.0.lock, None)?;
+        let (tail, head, left) = self.snapshot(dir)?;
+        let next = if left != AT_HEADER {
+            Some(left)
+        } else if tail >= align8(head) + REC_HDR {
+            Some(self.record_at(dir, align8(head)).0)
+        } else {
+            None
+        };
+        // Acquire: pairs with the Release counter updates; only compared here.
+        let mw = ring.w.0.msgs_written.load(Acquire);
+        let mr = ring.r.0.msgs_read.load(Acquire);
+        if mr > mw {
+            return Err(QErr::Corrupt("read counters ahead of write counters"));
+        }
+        // A record is published after its count: never report fewer messages than are visible.
+        let count = (mw - mr).max(next.is_some() as u64);
+        Ok((next, count))
+    }
+
+    /// Reads one whole inbound message into `buf`, waiting until `deadline` for one to arrive
+    /// (mailslot reads, W145-W151). A buffer smaller than the message gives `TooSmall` and
+    /// consumes nothing.
+    pub(crate) fn read_whole(&self, buf: &mut [u8], deadline: Option<Instant>) -> QResult<usize> {
+        let dir = self.side.rx();
+        let ring = self.ring(dir);
+        loop {
+            {
+                let _g = self.lock(&ring.r.0.lock, deadline)?;
+                self.link_check()?;
+                if self.has_data(dir)? {
+                    let (_, head, left) = self.snapshot(dir)?;
+                    let len = if left != AT_HEADER {
+                        left
+                    } else {
+                        self.record_at(dir, align8(head)).0
+                    };
+                    if (buf.len() as u64) < len {
+                        return Err(QErr::TooSmall(len));
+                    }
+                    return Ok(self.read_message(dir, buf, deadline)?.n);
+                }
+            }
+            self.wait_on(dir, Wake::Data, deadline, |c| {
+                c.link_check()?;
+                c.has_data(dir)
+            })?;
+        }
     }
 }

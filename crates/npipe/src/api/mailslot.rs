@@ -1,0 +1,226 @@
+//! Mailslots: [`Mailslot`] (the reader, CreateMailslot) and [`MailslotWriter`] (CreateFile on a
+//! mailslot name).
+
+use std::io;
+use std::time::Duration;
+
+use crate::error::code::*;
+use crate::semantics::mailslot::{
+    MailslotConfig, MailslotServer, MailslotWriter as WriterEnd, DEFAULT_CAPACITY, FOREVER,
+};
+
+fn timeout_ms(t: Option<Duration>) -> u32 {
+    match t {
+        None => FOREVER,
+        Some(d) => d.as_millis().min((FOREVER - 1) as u128) as u32,
+    }
+}
+
+fn timeout_of(ms: u32) -> Option<Duration> {
+    (ms != FOREVER).then(|| Duration::from_millis(ms as u64))
+}
+
+/// Builds a mailslot (the parameters of `CreateMailslot`).
+#[derive(Debug, Clone)]
+#[doc(alias = "CreateMailslotA")]
+#[doc(alias = "CreateMailslotW")]
+pub struct MailslotOptions {
+    cfg: MailslotConfig,
+}
+
+impl Default for MailslotOptions {
+    fn default() -> Self {
+        MailslotOptions::new()
+    }
+}
+
+impl MailslotOptions {
+    /// Any message size, reads wait forever, a queue of 1 MiB.
+    pub fn new() -> MailslotOptions {
+        MailslotOptions {
+            cfg: MailslotConfig {
+                max_message: 0,
+                read_timeout: FOREVER,
+                capacity: DEFAULT_CAPACITY,
+            },
+        }
+    }
+
+    /// `nMaxMessageSize`: the largest message a writer may send (0, the default, means any
+    /// size up to the queue capacity). Larger writes fail with `ERROR_INVALID_PARAMETER`.
+    pub fn max_message_size(&mut self, bytes: u32) -> &mut Self {
+        self.cfg.max_message = bytes;
+        self
+    }
+
+    /// `lReadTimeout`: how long a read waits for a message (`None`, the default, waits forever;
+    /// `Some(Duration::ZERO)` never waits). An expired read fails with `ERROR_SEM_TIMEOUT`.
+    pub fn read_timeout(&mut self, t: Option<Duration>) -> &mut Self {
+        self.cfg.read_timeout = timeout_ms(t);
+        self
+    }
+
+    /// The same as [`read_timeout`](Self::read_timeout) in Win32 terms: milliseconds, with
+    /// `MAILSLOT_WAIT_FOREVER` (0xFFFFFFFF) for no limit.
+    pub fn read_timeout_ms(&mut self, ms: u32) -> &mut Self {
+        self.cfg.read_timeout = ms;
+        self
+    }
+
+    /// The memory cap: how many bytes unread messages may occupy (each takes its length rounded
+    /// up to 8 plus 8 bytes). Rounded up to a power of two and to at least one maximum-size
+    /// message; at most 64 MiB. Default 1 MiB. A write that does not fit fails with
+    /// `ERROR_NOT_ENOUGH_QUOTA`: messages are never dropped silently.
+    pub fn queue_capacity(&mut self, bytes: u64) -> &mut Self {
+        self.cfg.capacity = bytes;
+        self
+    }
+
+    /// Creates the mailslot. `ERROR_INVALID_NAME` unless the name is `\\.\mailslot\NAME`,
+    /// `ERROR_ALREADY_EXISTS` when a mailslot of that name exists (in any process).
+    pub fn create(&self, name: &str) -> io::Result<Mailslot> {
+        Ok(Mailslot {
+            end: MailslotServer::create(name, self.cfg)?,
+        })
+    }
+}
+
+/// What `GetMailslotInfo` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(alias = "GetMailslotInfo")]
+pub struct MailslotInfo {
+    /// The maximum message size given at creation (0: any size).
+    pub max_message_size: u32,
+    /// Size of the next message, `None` when the mailslot is empty (`MAILSLOT_NO_MESSAGE`).
+    /// `Some(0)` is a queued empty message.
+    pub next_size: Option<u32>,
+    /// Number of queued messages.
+    pub count: u32,
+    /// The read timeout (`None`: forever).
+    pub read_timeout: Option<Duration>,
+}
+
+/// The reading end of a mailslot: receives whole messages from any number of writers, in the
+/// order they were written. The mailslot's name exists as long as this value does.
+#[derive(Debug)]
+pub struct Mailslot {
+    end: MailslotServer,
+}
+
+impl Mailslot {
+    /// Creates a mailslot with the default options ([`MailslotOptions::new`]).
+    pub fn create(name: &str) -> io::Result<Mailslot> {
+        MailslotOptions::new().create(name)
+    }
+
+    /// The name given at creation.
+    pub fn name(&self) -> &str {
+        self.end.display_name()
+    }
+
+    /// Reads the next whole message into `buf` and returns its length (0 for an empty message).
+    /// Waits up to the read timeout (`ERROR_SEM_TIMEOUT` after it); a buffer smaller than the
+    /// message fails with `ERROR_INSUFFICIENT_BUFFER` and leaves the message queued.
+    #[doc(alias = "ReadFile")]
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.end.read(buf)
+    }
+
+    /// Reads the next whole message into a new vector (waiting as [`read`](Self::read) does).
+    pub fn recv(&self) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        loop {
+            match self.end.read(&mut buf) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                Err(e) if crate::win32_code(&e) == ERROR_INSUFFICIENT_BUFFER => {
+                    // Another handle may have read in between; ask again.
+                    let want = self.end.info()?.1.unwrap_or(0) as usize;
+                    buf.resize(want.max(buf.len() * 2).max(64), 0);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Size of the next message and the number of queued messages.
+    #[doc(alias = "GetMailslotInfo")]
+    pub fn info(&self) -> io::Result<MailslotInfo> {
+        let (max, next, count, timeout) = self.end.info()?;
+        Ok(MailslotInfo {
+            max_message_size: max,
+            next_size: next,
+            count,
+            read_timeout: timeout_of(timeout),
+        })
+    }
+
+    /// Changes the read timeout for every later read (`None`: wait forever).
+    #[doc(alias = "SetMailslotInfo")]
+    pub fn set_read_timeout(&self, t: Option<Duration>) {
+        self.end.set_read_timeout(timeout_ms(t));
+    }
+
+    /// [`set_read_timeout`](Self::set_read_timeout) in milliseconds (`MAILSLOT_WAIT_FOREVER`
+    /// for no limit).
+    pub fn set_read_timeout_ms(&self, ms: u32) {
+        self.end.set_read_timeout(ms);
+    }
+
+    /// The memory cap in bytes (see [`MailslotOptions::queue_capacity`]).
+    pub fn queue_capacity(&self) -> u64 {
+        self.end.capacity()
+    }
+}
+
+/// A writer to a mailslot. Each write is one whole message; writes never wait.
+#[derive(Debug)]
+pub struct MailslotWriter {
+    end: WriterEnd,
+}
+
+impl MailslotWriter {
+    /// Opens a writer to `\\.\mailslot\NAME` (or `\\*\mailslot\NAME`, which reaches the local
+    /// mailslot of that name). `ERROR_FILE_NOT_FOUND` when no such mailslot exists.
+    #[doc(alias = "CreateFileA")]
+    pub fn open(name: &str) -> io::Result<MailslotWriter> {
+        Ok(MailslotWriter {
+            end: WriterEnd::open(name)?,
+        })
+    }
+
+    /// The name given at open.
+    pub fn name(&self) -> &str {
+        self.end.display_name()
+    }
+
+    /// Queues `msg` as one message (an empty `msg` is an empty message). Fails at once, never
+    /// waiting: `ERROR_INVALID_PARAMETER` above the maximum size, `ERROR_NOT_ENOUGH_QUOTA` when
+    /// the queue is full, `ERROR_NO_DATA` when the mailslot's reader is gone.
+    #[doc(alias = "WriteFile")]
+    pub fn send(&self, msg: &[u8]) -> io::Result<()> {
+        self.end.write(msg).map(|_| ())
+    }
+}
+
+/// Each `write` is one message.
+impl io::Write for &MailslotWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.end.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Each `write` is one message.
+impl io::Write for MailslotWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.end.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! Anonymous pipes (CreatePipe) on kernel pipes.
+//!
+//! Contract (W-numbers from WINDOWS-SEMANTICS.md):
+//! - byte type; the read end is the server end, the write end the client end; `nSize` is the
+//!   quota and 0 means 4096; one instance (W135);
+//! - after the last write end closes (inherited copies included) the remaining data is read
+//!   normally, then reads fail with ERROR_BROKEN_PIPE (W137);
+//! - the kernel buffer holds at least `nSize` bytes, so a write of up to `nSize` bytes completes
+//!   with no reader; a larger write blocks until a reader drains it (W138);
+//! - a write after the read end closed fails with ERROR_NO_DATA, and never raises SIGPIPE (W139);
+//! - both ends are close-on-exec until the caller makes one inheritable (W140).
+//!
+//! A kernel pipe rather than the shared-memory queue: an end handed to a child process must work
+//! with plain `read(2)`/`write(2)` (a child's stdin/stdout), and the kernel already gives
+//! exactly the EOF-after-the-last-writer rule across processes. Departure: the kernel rounds the
+//! buffer up to a power-of-two number of pages (at least 4096 bytes), so a write larger than
+//! `nSize` but within that rounding completes without a reader.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use super::pipe::{err, os_err};
+use crate::error::code::*;
+use crate::sys;
+
+/// The quota `nSize = 0` stands for.
+pub(crate) const DEFAULT_SIZE: u32 = 4096;
+
+/// One end of an anonymous pipe.
+#[derive(Debug)]
+pub(crate) struct AnonEnd {
+    fd: OwnedFd,
+    quota: u32,
+    read_end: bool,
+}
+
+const NAME: &str = "an anonymous pipe";
+
+/// CreatePipe: `(read end, write end)` with quota `size` (0 means 4096).
+pub(crate) fn create(size: u32) -> io::Result<(AnonEnd, AnonEnd)> {
+    let quota = if size == 0 { DEFAULT_SIZE } else { size };
+    let (r, w) = sys::pipe().map_err(|e| os_err(e, "pipe", NAME))?;
+    if quota as usize > 65536 {
+        // Above the unprivileged limit (/proc/sys/fs/pipe-max-size) the kernel refuses; the
+        // default 64 KiB buffer is then what the pipe has, and writers block beyond it.
+        let _ = sys::set_pipe_size(w.as_fd(), quota as usize);
+    }
+    Ok((
+        AnonEnd {
+            fd: r,
+            quota,
+            read_end: true,
+        },
+        AnonEnd {
+            fd: w,
+            quota,
+            read_end: false,
+        },
+    ))
+}
+
+impl AnonEnd {
+    /// Wraps a descriptor received from a parent process (see the API's `from_fd`).
+    pub(crate) fn from_fd(fd: OwnedFd, read_end: bool) -> AnonEnd {
+        AnonEnd {
+            fd,
+            quota: DEFAULT_SIZE,
+            read_end,
+        }
+    }
+
+    /// Whether this is the read (server) end.
+    pub(crate) fn is_read_end(&self) -> bool {
+        self.read_end
+    }
+
+    /// The quota given at creation (0 replaced by 4096).
+    pub(crate) fn quota(&self) -> u32 {
+        self.quota
+    }
+
+    /// The descriptor.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Gives up the descriptor.
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    fn check(&self, want_read: bool) -> io::Result<()> {
+        if self.read_end != want_read {
+            let what = if want_read { "read from" } else { "write to" };
+            return Err(err(
+                ERROR_ACCESS_DENIED,
+                format!("cannot {what} this end of {NAME}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads what is there (blocking until something is). `Ok(0)` with a non-empty buffer is
+    /// end of file: every write end is closed (W137).
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check(true)?;
+        sys::read(self.fd.as_fd(), buf).map_err(|e| os_err(e, "read", NAME))
+    }
+
+    /// Writes all of `data`, blocking while the buffer is full (W138). ERROR_NO_DATA once the
+    /// read end is closed (W139).
+    pub(crate) fn write(&self, data: &[u8]) -> io::Result<usize> {
+        self.check(false)?;
+        let mut off = 0;
+        while off < data.len() {
+            match sys::write_nosigpipe(self.fd.as_fd(), &data[off..]) {
+                Ok(n) => off += n,
+                Err(sys::Errno::PIPE) => {
+                    return Err(err(
+                        ERROR_NO_DATA,
+                        format!("the read end of {NAME} is closed"),
+                    ))
+                }
+                Err(e) => return Err(os_err(e, "write", NAME)),
+            }
+        }
+        Ok(off)
+    }
+
+    /// PeekNamedPipe: bytes copied and bytes available. ERROR_BROKEN_PIPE when the pipe is empty
+    /// and every write end is closed.
+    pub(crate) fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<(u32, u32)> {
+        self.check(true)?;
+        let avail =
+            sys::bytes_available(self.fd.as_fd()).map_err(|e| os_err(e, "FIONREAD", NAME))?;
+        if avail == 0 {
+            let hup = sys::poll_fds(&[self.fd.as_fd()], Some(std::time::Duration::ZERO))
+                .map(|r| r[0].hup && !r[0].readable)
+                .unwrap_or(false);
+            if hup {
+                return Err(err(
+                    ERROR_BROKEN_PIPE,
+                    format!("every write end of {NAME} is closed"),
+                ));
+            }
+        }
+        let read = match buf {
+            Some(b) if avail > 0 => {
+                let n = b.len().min(avail as usize);
+                sys::pipe_peek(self.fd.as_fd(), &mut b[..n]).map_err(|e| os_err(e, "tee", NAME))?
+            }
+            _ => 0,
+        };
+        Ok((read as u32, avail.min(u32::MAX as u64) as u32))
+    }
+
+    /// FlushFileBuffers on the write end: waits until the reader has taken every byte, or fails
+    /// with ERROR_BROKEN_PIPE when the read end closes first. The kernel has no completion
+    /// signal for this, so it re-checks every millisecond.
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        self.check(false)?;
+        loop {
+            let left =
+                sys::bytes_available(self.fd.as_fd()).map_err(|e| os_err(e, "FIONREAD", NAME))?;
+            if left == 0 {
+                return Ok(());
+            }
+            if sys::poll_fds(&[self.fd.as_fd()], Some(std::time::Duration::ZERO))
+                .map(|r| r[0].hup)
+                .unwrap_or(true)
+            {
+                return Err(err(
+                    ERROR_BROKEN_PIPE,
+                    format!("the read end of {NAME} closed before reading everything"),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// DuplicateHandle: another close-on-exec descriptor for the same end.
+    pub(crate) fn try_clone(&self) -> io::Result<AnonEnd> {
+        Ok(AnonEnd {
+            fd: sys::dup_at_least(self.fd.as_fd(), 0).map_err(|e| os_err(e, "dup", NAME))?,
+            quota: self.quota,
+            read_end: self.read_end,
+        })
+    }
+
+    /// Makes the descriptor inheritable by programs this process executes, or not (W140).
+    pub(crate) fn set_inheritable(&self, on: bool) -> io::Result<()> {
+        sys::set_cloexec(self.fd.as_fd(), !on).map_err(|e| os_err(e, "fcntl", NAME))
+    }
+}
