@@ -1088,3 +1088,19 @@ pub unsafe extern "C" fn CreatePipe(
     set_error(ERROR_SUCCESS);
     TRUE
 }
+
+/// `npipe_handle_fd`: the descriptor behind an anonymous pipe handle (like the CRT's
+/// `_open_osfhandle` in reverse), to hand the end to a child with `dup2` before `exec`. The
+/// handle keeps owning it. -1 with ERROR_INVALID_HANDLE for any other handle.
+#[no_mangle]
+pub extern "C" fn npipe_handle_fd(h: HANDLE) -> i32 {
+    use std::os::fd::AsRawFd;
+    with(h, -1, |o| match o {
+        Object::AnonRead(r) => r.as_raw_fd(),
+        Object::AnonWrite(w) => w.as_raw_fd(),
+        _ => {
+            set_error(ERROR_INVALID_HANDLE);
+            -1
+        }
+    })
+}

@@ -21,6 +21,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Mailslots ([`Mailslot`], [`MailslotWriter`]) and anonymous pipes ([`create_pipe`], with
+//! [`CommandExt::pass_fd`] to hand an end to a child process) complete the family.
+//!
 //! Every error is an [`std::io::Error`] whose Win32 code [`win32_code`] returns
 //! (for example 231 for `ERROR_PIPE_BUSY`).
 //!

@@ -235,6 +235,11 @@ BOOL WINAPI SetMailslotInfo(HANDLE hMailslot, DWORD lReadTimeout);
 BOOL WINAPI CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes,
                        DWORD nSize);
 
+/* npipe extension: the file descriptor behind an anonymous pipe handle (the handle keeps owning
+ * it), to pass an end to a child process with dup2() before exec(). -1 and ERROR_INVALID_HANDLE
+ * for any other handle. */
+int npipe_handle_fd(HANDLE hPipe);
+
 #ifndef UNICODE
 #define CreateFile CreateFileA
 #define CreateNamedPipe CreateNamedPipeA

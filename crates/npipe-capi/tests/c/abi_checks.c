@@ -13,6 +13,35 @@ static int passed, failed;
 #define CHECK(cond, what) do { if (cond) passed++; else { failed++; printf("FAIL %s (line %d, err %u)\n", what, __LINE__, (unsigned)GetLastError()); } } while (0)
 
 static char pipe_name[128];
+static char slot_name[128];
+
+/* Runs this program again as a child playing `role`; returns its pid. */
+static pid_t spawn_role(char **argv, const char *role, const char *arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", argv[0], role, arg, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_ok(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int mailslot_child(void) {
+    /* W148, W149: a writer in another process; each WriteFile is one message. */
+    HANDLE w = CreateFileA(slot_name, GENERIC_WRITE, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    DWORD n = 0;
+    if (w == INVALID_HANDLE_VALUE) return 20;
+    if (!WriteFile(w, "first", 5, &n, NULL) || n != 5) return 21;
+    if (!WriteFile(w, "", 0, &n, NULL) || n != 0) return 22;
+    if (ReadFile(w, &n, 1, &n, NULL) || GetLastError() != ERROR_ACCESS_DENIED) return 23;
+    return CloseHandle(w) ? 0 : 24;
+}
 
 static int child(void) {
     /* W22/W57: the client opens in byte read mode; W130 CallNamedPipe from another process. */
@@ -26,7 +55,9 @@ static int child(void) {
 
 int main(int argc, char **argv) {
     snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-c-abi-%s", argc > 2 ? argv[2] : "x");
+    snprintf(slot_name, sizeof slot_name, "\\\\.\\mailslot\\npipe-c-abi\\%s", argc > 2 ? argv[2] : "x");
     if (argc > 1 && strcmp(argv[1], "child") == 0) return child();
+    if (argc > 1 && strcmp(argv[1], "mailslot") == 0) return mailslot_child();
     snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-c-abi-%d", (int)getpid());
 
     /* Types are Win32's sizes. */
@@ -107,6 +138,49 @@ int main(int argc, char **argv) {
     CloseHandle(c);
     CloseHandle(s);
     CHECK(!WaitNamedPipeA(pipe_name, 0) && GetLastError() == ERROR_FILE_NOT_FOUND, "W8 gone");
+
+    /* Mailslots (W141-W150), with the writer in another process. */
+    snprintf(slot_name, sizeof slot_name, "\\\\.\\mailslot\\npipe-c-abi\\%d", (int)getpid());
+    h = CreateMailslotA(NULL, 0, 0, NULL);
+    CHECK(h == INVALID_HANDLE_VALUE && GetLastError() == ERROR_PATH_NOT_FOUND, "W141 NULL name");
+    HANDLE ms = CreateMailslotA(slot_name, 0, MAILSLOT_WAIT_FOREVER, NULL);
+    CHECK(ms != INVALID_HANDLE_VALUE, "create mailslot");
+    CHECK(CreateMailslotA(slot_name, 0, 0, NULL) == INVALID_HANDLE_VALUE && GetLastError() == ERROR_ALREADY_EXISTS, "W144");
+    CHECK(GetMailslotInfo(ms, NULL, NULL, NULL, NULL), "W142 NULL out pointers");
+    CHECK(!GetMailslotInfo(INVALID_HANDLE_VALUE, NULL, NULL, NULL, NULL), "W141 info on invalid handle");
+    pid = spawn_role(argv, "mailslot", arg);
+    CHECK(wait_ok(pid), "mailslot writer process");
+    DWORD next = 0, count = 0, timeout = 0;
+    CHECK(GetMailslotInfo(ms, &max, &next, &count, &timeout) && max == 0 && next == 5 && count == 2 && timeout == MAILSLOT_WAIT_FOREVER, "W150 info");
+    CHECK(!ReadFile(ms, buf, 2, &n, NULL) && GetLastError() == ERROR_INSUFFICIENT_BUFFER, "W151 short buffer");
+    CHECK(ReadFile(ms, buf, sizeof buf, &n, NULL) && n == 5 && memcmp(buf, "first", 5) == 0, "W149 first message");
+    CHECK(ReadFile(ms, buf, sizeof buf, &n, NULL) && n == 0, "W150 empty message");
+    CHECK(!WriteFile(ms, "x", 1, &n, NULL) && GetLastError() == ERROR_ACCESS_DENIED, "W147");
+    CHECK(SetMailslotInfo(ms, 0) && !ReadFile(ms, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_SEM_TIMEOUT, "W145/W152");
+    CloseHandle(ms);
+    CHECK(CreateFileA(slot_name, GENERIC_WRITE, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL) == INVALID_HANDLE_VALUE && GetLastError() == ERROR_FILE_NOT_FOUND, "W152 gone");
+
+    /* Anonymous pipes (W135, W137, W139): a forked child writes through the inherited
+     * descriptor; EOF reaches the parent only after the child's copy is gone too. */
+    HANDLE r, w;
+    CHECK(CreatePipe(&r, &w, NULL, 0), "CreatePipe");
+    CHECK(GetNamedPipeInfo(r, &flags, &out, &in, &max) && flags == PIPE_SERVER_END && out == 4096 && max == 1, "W135 read end");
+    int wfd = npipe_handle_fd(w);
+    CHECK(wfd >= 0 && npipe_handle_fd((HANDLE)(uintptr_t)4000) == -1 && GetLastError() == ERROR_INVALID_HANDLE, "npipe_handle_fd");
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        ssize_t k = write(wfd, "from child", 10);
+        _exit(k == 10 ? 0 : 1);
+    }
+    CHECK(CloseHandle(w), "close parent write end");
+    CHECK(wait_ok(pid), "anonymous pipe writer process");
+    CHECK(ReadFile(r, buf, sizeof buf, &n, NULL) && n == 10 && memcmp(buf, "from child", 10) == 0, "read child data");
+    CHECK(!ReadFile(r, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE, "W137 EOF");
+    CloseHandle(r);
+    CHECK(CreatePipe(&r, &w, NULL, 0) && CloseHandle(r), "second pipe");
+    CHECK(!WriteFile(w, "x", 1, &n, NULL) && GetLastError() == ERROR_NO_DATA, "W139 no SIGPIPE");
+    CloseHandle(w);
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;

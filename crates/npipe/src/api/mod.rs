@@ -742,7 +742,8 @@ pub fn call_named_pipe(
     pipe::call_named_pipe(name, request, reply, wait.raw()).map(msg)
 }
 
-/// The Linux abstract socket address (without its leading NUL byte) a pipe name maps to, for
+/// The Linux abstract socket address (without its leading NUL byte) a pipe or mailslot name
+/// maps to, for
 /// diagnostics: it is what `ss -x` or `/proc/net/unix` show as `@ADDRESS`.
 ///
 /// # Errors

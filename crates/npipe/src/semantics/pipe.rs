@@ -1480,6 +1480,7 @@ pub(crate) fn call_named_pipe(
 /// The abstract socket address (without the leading NUL) that serves `name`.
 pub(crate) fn socket_address(name: &str) -> io::Result<Vec<u8>> {
     namespace::parse(name, Kind::Pipe)
+        .or_else(|_| namespace::parse(name, Kind::Mailslot))
         .map(|n| n.address())
-        .map_err(|c| err(c, format!("{name:?} is not a valid pipe name")))
+        .map_err(|c| err(c, format!("{name:?} is not a valid pipe or mailslot name")))
 }

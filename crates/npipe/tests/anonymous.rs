@@ -1,0 +1,279 @@
+//! Anonymous pipes across processes (W135-W140): CreatePipe's info, EOF only after the last
+//! write end (inherited copies included), ERROR_NO_DATA without SIGPIPE, the quota, and safe
+//! handoff to child processes.
+
+mod util;
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use npipe::error::code::*;
+use npipe::{create_pipe, win32_code, AnonReader, AnonWriter, CommandExt, PipeMode};
+use util::{child, expect_ok, ARG, ROLE};
+
+const FD_VAR: &str = "NPIPE_TEST_PIPE_FD";
+
+fn code_of<T: std::fmt::Debug>(r: io::Result<T>) -> u32 {
+    win32_code(&r.expect_err("expected an error"))
+}
+
+/// A child of this test binary in `role`, with extra setup of its `Command`.
+fn child_with(role: &str, arg: &str, setup: impl FnOnce(&mut Command)) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_process_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROLE, role)
+    .env(ARG, arg)
+    .stdout(Stdio::null());
+    setup(&mut cmd);
+    cmd.spawn().unwrap()
+}
+
+// Child roles ---------------------------------------------------------------------------------
+
+/// Reads stdin to EOF and checks it got `arg` bytes of the pattern.
+fn role_drain_stdin(arg: &str) -> Result<(), String> {
+    let want: usize = arg.parse().map_err(|e| format!("{e}"))?;
+    let mut got = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut got)
+        .map_err(|e| e.to_string())?;
+    if got.len() != want || got.iter().enumerate().any(|(i, &b)| b != (i % 251) as u8) {
+        return Err(format!("got {} bytes, want {want}", got.len()));
+    }
+    Ok(())
+}
+
+/// Holds whatever it inherited for a while (the "unrelated child" of the classic mistake).
+fn role_linger(_: &str) -> Result<(), String> {
+    std::thread::sleep(Duration::from_secs(30));
+    Ok(())
+}
+
+/// Takes the write end named by FD_VAR and writes `arg` into it.
+fn role_write_env(arg: &str) -> Result<(), String> {
+    let mut w = AnonWriter::from_env(FD_VAR).map_err(|e| e.to_string())?;
+    w.write_all(arg.as_bytes()).map_err(|e| e.to_string())?;
+    // A second take of the same descriptor is refused.
+    match AnonWriter::from_env(FD_VAR) {
+        Err(e) if win32_code(&e) == ERROR_INVALID_HANDLE => Ok(()),
+        other => Err(format!("second take: {other:?}")),
+    }
+}
+
+/// With SIGPIPE at its default action (as in a C program), a write to a pipe whose reader is
+/// gone fails with ERROR_NO_DATA and the process lives on.
+fn role_write_no_reader(_: &str) -> Result<(), String> {
+    // SAFETY: resetting a signal disposition to its default; no handler is installed.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let (r, w) = create_pipe(0).map_err(|e| e.to_string())?;
+    drop(r);
+    match (&w).write(b"x") {
+        Err(e) if win32_code(&e) == ERROR_NO_DATA && e.kind() == io::ErrorKind::BrokenPipe => {
+            Ok(())
+        }
+        other => Err(format!("expected ERROR_NO_DATA, got {other:?}")),
+    }
+}
+
+child_roles! {
+    "drain_stdin" => role_drain_stdin,
+    "linger" => role_linger,
+    "write_env" => role_write_env,
+    "write_no_reader" => role_write_no_reader,
+}
+
+// Tests ---------------------------------------------------------------------------------------
+
+/// W135: byte type, read end = server end, quotas nSize (0 means 4096), one instance.
+#[test]
+fn create_pipe_info() {
+    let (r, w) = create_pipe(0).unwrap();
+    let i = r.info();
+    assert!(i.server_end);
+    assert_eq!(i.mode, PipeMode::Byte);
+    assert_eq!(
+        (i.out_buffer_size, i.in_buffer_size, i.max_instances),
+        (4096, 4096, 1)
+    );
+    assert!(!w.info().server_end);
+    let (r1, _w1) = create_pipe(1).unwrap();
+    let i = r1.info();
+    assert_eq!(
+        (i.out_buffer_size, i.in_buffer_size, i.max_instances),
+        (1, 1, 1)
+    );
+    drop((r, w));
+}
+
+/// W137, W138 and peek: a write of nSize bytes completes with no reader; peek copies without
+/// consuming; EOF comes only after every write end (a duplicate too) is closed.
+#[test]
+fn quota_peek_and_eof_after_last_writer() {
+    let (mut r, w) = create_pipe(32768 + 24).unwrap();
+    let data: Vec<u8> = (0..32768u32).map(|i| (i % 251) as u8).collect();
+    (&w).write_all(&data).unwrap();
+    let dup = w.try_clone().unwrap();
+    let mut head = [0u8; 16];
+    let p = r.peek(Some(&mut head)).unwrap();
+    assert_eq!((p.read, p.available), (16, 32768));
+    assert_eq!(&head, &data[..16]);
+    assert_eq!(
+        p.left_this_message,
+        0u32.wrapping_sub(16),
+        "W85 on a byte pipe"
+    );
+    drop(w);
+    let mut got = vec![0u8; 40000];
+    let n = r.read(&mut got).unwrap();
+    assert_eq!(&got[..n], &data[..n]);
+    let mut all = got[..n].to_vec();
+    while all.len() < data.len() {
+        let n = r.read(&mut got).unwrap();
+        all.extend_from_slice(&got[..n]);
+    }
+    assert_eq!(all, data);
+    // The duplicate still holds the pipe open: no EOF, nothing available.
+    assert_eq!(r.peek(None).unwrap().available, 0);
+    drop(dup);
+    assert_eq!(code_of(r.peek(None)), ERROR_BROKEN_PIPE);
+    assert_eq!(r.read(&mut got).unwrap(), 0, "EOF");
+}
+
+/// W139: writing after the read end closed gives ERROR_NO_DATA and raises no SIGPIPE, even with
+/// SIGPIPE at its default action.
+#[test]
+fn write_after_reader_closed() {
+    let (r, w) = create_pipe(0).unwrap();
+    drop(r);
+    assert_eq!(code_of((&w).write(b"x")), ERROR_NO_DATA);
+    // Nothing is left unread, as a flush on a named pipe whose peer closed (W94).
+    w.flush_buffers().unwrap();
+    expect_ok(child("write_no_reader", ""));
+}
+
+/// W137, W140 and the classic mistake: the read end becomes a child's stdin while the parent
+/// holds the write end; an unrelated child spawned meanwhile inherits nothing, so the reader
+/// child sees EOF as soon as the parent closes its write end.
+#[test]
+fn child_stdin_sees_eof_despite_other_children() {
+    let (r, w) = create_pipe(0).unwrap();
+    const LEN: usize = 1 << 20;
+    let mut reader = child_with("drain_stdin", &LEN.to_string(), |c| {
+        c.stdin(Stdio::from(r));
+    });
+    let mut bystander = child_with("linger", "", |c| {
+        c.stdin(Stdio::null());
+    });
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+    (&w).write_all(&data).unwrap();
+    drop(w);
+    let st = reader.wait().unwrap();
+    // The bystander is still running, holding whatever it inherited: not our write end.
+    assert!(bystander.try_wait().unwrap().is_none());
+    assert!(st.success(), "reader child: {st}");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
+
+/// The Command extension: the write end appears in the child at a chosen descriptor, named by
+/// an environment variable; the parent reads to EOF once the child exits.
+#[test]
+fn pass_fd_to_child_by_number() {
+    let (mut r, w) = create_pipe(0).unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_process_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROLE, "write_env")
+    .env(ARG, "hello from the child")
+    .stdout(Stdio::null());
+    cmd.pass_fd(&w, 7, FD_VAR).unwrap();
+    drop(w);
+    let kid = cmd.spawn().unwrap();
+    drop(cmd);
+    let mut got = String::new();
+    r.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "hello from the child");
+    expect_ok(kid);
+
+    let mut bad = Command::new("true");
+    let (_r2, w2) = create_pipe(0).unwrap();
+    assert_eq!(
+        win32_code(&bad.pass_fd(&w2, 300, FD_VAR).unwrap_err()),
+        ERROR_INVALID_PARAMETER
+    );
+    assert_eq!(
+        win32_code(&bad.pass_fd(&w2, 5, "A=B").unwrap_err()),
+        ERROR_INVALID_PARAMETER
+    );
+}
+
+/// Taking an end from the environment checks what it is given.
+#[test]
+fn from_env_rejects_bad_descriptors() {
+    let var = "NPIPE_TEST_FROM_ENV_MISSING";
+    assert_eq!(code_of(AnonReader::from_env(var)), ERROR_INVALID_HANDLE);
+    let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    // These variables are read by this test only.
+    std::env::set_var("NPIPE_TEST_FROM_ENV_FILE", file.as_raw_fd().to_string());
+    assert_eq!(
+        code_of(AnonReader::from_env("NPIPE_TEST_FROM_ENV_FILE")),
+        ERROR_INVALID_HANDLE
+    );
+    std::env::set_var("NPIPE_TEST_FROM_ENV_JUNK", "seven");
+    assert_eq!(
+        code_of(AnonReader::from_env("NPIPE_TEST_FROM_ENV_JUNK")),
+        ERROR_INVALID_HANDLE
+    );
+    std::env::set_var("NPIPE_TEST_FROM_ENV_CLOSED", "1000");
+    assert_eq!(
+        code_of(AnonReader::from_env("NPIPE_TEST_FROM_ENV_CLOSED")),
+        ERROR_INVALID_HANDLE
+    );
+}
+
+/// Every descriptor is close-on-exec until made inheritable (W140).
+#[test]
+fn ends_are_close_on_exec_until_inheritable() {
+    let (r, w) = create_pipe(0).unwrap();
+    let cloexec = |fd: i32| {
+        // SAFETY: F_GETFD on our own open descriptor.
+        let f = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert!(f >= 0);
+        f & libc::FD_CLOEXEC != 0
+    };
+    assert!(cloexec(r.as_raw_fd()) && cloexec(w.as_raw_fd()));
+    w.set_inheritable(true).unwrap();
+    assert!(!cloexec(w.as_raw_fd()));
+    let d = r.try_clone().unwrap();
+    assert!(cloexec(d.as_raw_fd()));
+}
+
+/// FlushFileBuffers on the write end returns once the reader took every byte.
+#[test]
+fn flush_waits_for_the_reader() {
+    let (mut r, w) = create_pipe(0).unwrap();
+    (&w).write_all(b"0123456789").unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut b = [0u8; 10];
+        r.read_exact(&mut b).unwrap();
+        r
+    });
+    w.flush_buffers().unwrap();
+    let r = t.join().unwrap();
+    assert_eq!(r.peek(None).unwrap().available, 0);
+}
