@@ -1,6 +1,8 @@
 //! `npipe`: the command-line tool. `npipe demo` runs a short tour of Windows named-pipe
 //! behaviour on Linux, with real pipes between this process and a child process.
 
+mod bench;
+
 use std::io::{self, Write};
 use std::process::{Command, ExitCode};
 use std::thread;
@@ -13,6 +15,7 @@ use npipe::{
 
 fn usage() -> ExitCode {
     eprintln!("usage: npipe demo");
+    eprintln!("       npipe bench [--quick] [--json] [--only npipe,stream,...]");
     eprintln!("       npipe help");
     ExitCode::from(2)
 }
@@ -31,6 +34,20 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("demo client failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("bench") => match bench::run(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("__bench-peer") => match bench::peer_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench peer failed: {e}");
                 ExitCode::FAILURE
             }
         },

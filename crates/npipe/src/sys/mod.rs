@@ -533,3 +533,21 @@ pub(crate) fn take_inherited_pipe(n: i32) -> Result<OwnedFd> {
     // OwnedFd is ever built for it in this process.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
 }
+
+/// How many CPUs this process may run on (its affinity mask), read once. Waiters only spin when
+/// this is above one: with a single usable CPU the peer cannot run while we spin.
+pub(crate) fn usable_cpus() -> u32 {
+    use std::sync::atomic::Ordering;
+    static CPUS: AtomicU32 = AtomicU32::new(0);
+    // Relaxed: a cached constant; two threads computing it at once store the same value.
+    let c = CPUS.load(Ordering::Relaxed);
+    if c != 0 {
+        return c;
+    }
+    let n = rustix::thread::sched_getaffinity(None)
+        .map(|s| s.count())
+        .unwrap_or(1)
+        .max(1);
+    CPUS.store(n, Ordering::Relaxed);
+    n
+}

@@ -55,6 +55,10 @@ const AT_HEADER: u64 = u64::MAX;
 const KNOWN_FLAGS: u32 = 0;
 /// Longest single futex sleep before the peer's liveness is probed again.
 const SLICE: Duration = Duration::from_millis(200);
+/// How long a waiter spins before it sleeps, when another CPU can run the peer: long enough to
+/// cover a peer that is busy answering (a round trip is a few microseconds), short enough that
+/// an idle connection stops using CPU almost at once.
+const SPIN: Duration = Duration::from_micros(30);
 /// Ring capacity bounds (bytes, powers of two).
 pub(crate) const MIN_RING: u64 = 4096;
 /// See [`MIN_RING`].
@@ -511,11 +515,13 @@ impl Conn {
             Wake::Data => (&k.data_seq, &k.data_waiters),
             Wake::Space => (&k.space_seq, &k.space_waiters),
         };
-        seq.fetch_add(1, Release);
         // SYNC POINT with the fence after `waiters.fetch_add` in `wait_on` (Dekker): either the
-        // sleeper sees our published position, or we see its waiter count and wake it.
+        // sleeper's re-check sees what we published before this call, or we see its waiter count,
+        // bump the word it sleeps on (so a FUTEX_WAIT that has not started yet returns at once)
+        // and wake it. With nobody asleep a publish costs no shared write beyond the data.
         fence(SeqCst);
         if waiters.load(Relaxed) != 0 {
+            seq.fetch_add(1, Release);
             sys::futex_wake(seq, u32::MAX);
         }
     }
@@ -533,6 +539,29 @@ impl Conn {
             Wake::Data => (&k.data_seq, &k.data_waiters),
             Wake::Space => (&k.space_seq, &k.space_waiters),
         };
+        if ready(self)? {
+            return Ok(());
+        }
+        // Spin first while another CPU can run the peer: a busy peer answers within microseconds
+        // and neither side then makes a syscall.
+        if sys::usable_cpus() > 1 {
+            let start = Instant::now();
+            let end = match deadline {
+                Some(d) => (start + SPIN).min(d),
+                None => start + SPIN,
+            };
+            'spin: loop {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                    if ready(self)? {
+                        return Ok(());
+                    }
+                }
+                if Instant::now() >= end {
+                    break 'spin;
+                }
+            }
+        }
         let mut probed = false;
         loop {
             if ready(self)? {
@@ -743,6 +772,22 @@ impl Conn {
             // Record header at the next 8-aligned position.
             let h = align8(tail);
             let need = h + REC_HDR - tail;
+            if space(self, need + len, tail)? {
+                // The whole record fits: payload first, then header, counters and tail in one
+                // publish and one wake check.
+                self.copy_in(dir, h + REC_HDR, data);
+                self.write_record_header(dir, h, len, 0);
+                let bw = w.bytes_written.load(Relaxed) + len;
+                w.bytes_written.store(bw, Release);
+                w.msgs_written
+                    .store(w.msgs_written.load(Relaxed) + 1, Release);
+                // SYNC POINT with the Acquire load of `tail` in `snapshot`.
+                w.tail.store(h + REC_HDR + len, Release);
+                self.notify(dir, Wake::Data);
+                my_end = bw;
+                drop(_g);
+                return self.finish_write(dir, my_end, take, len, o, deadline);
+            }
             if !space(self, need, tail)? {
                 self.wait_on(dir, Wake::Space, deadline, |c| {
                     c.link_check()?;
@@ -789,11 +834,24 @@ impl Conn {
             }
             my_end = bw;
         }
+        self.finish_write(dir, my_end, take, len, o, deadline)
+    }
+
+    /// The end of a write once its bytes are in the ring: W91-W93, complete once the unread
+    /// bytes through this write fit the reader's quota.
+    fn finish_write(
+        &self,
+        dir: usize,
+        my_end: u64,
+        take: usize,
+        len: u64,
+        o: WriteOpts,
+        deadline: Option<Instant>,
+    ) -> QResult<usize> {
         if !o.wait_quota || o.nonblocking || len == 0 {
             return Ok(take);
         }
-        // W91-W93: complete once the unread bytes through this write fit the reader's quota.
-        let r = &ring.r.0;
+        let r = &self.ring(dir).r.0;
         let target = my_end.saturating_sub(o.quota);
         self.wait_on(dir, Wake::Space, deadline, |c| {
             // SYNC POINT with the Release update of `bytes_read` in `consume`.
@@ -872,12 +930,21 @@ impl Conn {
         buf: &mut [u8],
         deadline: Option<Instant>,
     ) -> QResult<ReadOut> {
-        let (_, mut head, mut left) = self.snapshot(dir)?;
+        let (tail, mut head, mut left) = self.snapshot(dir)?;
         if left == AT_HEADER {
             let h = align8(head);
             let (len, flags) = self.record_at(dir, h);
             if flags & !KNOWN_FLAGS != 0 {
                 return Err(QErr::Corrupt("unknown record flags"));
+            }
+            if len <= buf.len() as u64 && tail >= h + REC_HDR + len {
+                // The whole message is there and fits: one copy, one consume.
+                self.copy_out(dir, h + REC_HDR, &mut buf[..len as usize]);
+                self.consume(dir, h + REC_HDR + len, AT_HEADER, len, 1);
+                return Ok(ReadOut {
+                    n: len as usize,
+                    left: 0,
+                });
             }
             head = h + REC_HDR;
             left = len;
