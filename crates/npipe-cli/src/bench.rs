@@ -176,7 +176,7 @@ const SEQ_RECORD: usize = 128 << 10;
 
 impl Chan for SeqChan {
     fn send(&mut self, m: &[u8]) -> io::Result<()> {
-        for part in m.chunks(SEQ_RECORD).chain(m.is_empty().then_some(&m[..])) {
+        for part in m.chunks(SEQ_RECORD).chain(m.is_empty().then_some(m)) {
             let n = rustix::net::send(&self.0, part, rustix::net::SendFlags::empty())?;
             if n != part.len() {
                 return Err(io::Error::other("short SEQPACKET send"));
