@@ -716,7 +716,7 @@ fn applicable(t: Transport, sc: Scenario) -> bool {
     }
 }
 
-/// `npipe bench [--quick] [--json] [--only TRANSPORT,...]`.
+/// `npipe bench [--quick] [--json] [--only TRANSPORT,...] [--scenario KEY,...]`.
 pub(crate) fn run(args: &[String]) -> io::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let json = args.iter().any(|a| a == "--json");
@@ -725,7 +725,12 @@ pub(crate) fn run(args: &[String]) -> io::Result<()> {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').filter_map(Transport::from_key).collect());
-    let scenarios = [
+    let pick: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--scenario")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(str::to_owned).collect());
+    let mut scenarios = vec![
         Scenario::Rtt,
         Scenario::RttIdle,
         Scenario::Rate,
@@ -735,6 +740,9 @@ pub(crate) fn run(args: &[String]) -> io::Result<()> {
         Scenario::Throughput(16 << 20),
         Scenario::Connect,
     ];
+    if let Some(p) = &pick {
+        scenarios.retain(|sc| p.contains(&sc.key()));
+    }
     let mut transports: Vec<Transport> = Transport::ALL.to_vec();
     if let Some(o) = &only {
         transports.retain(|t| o.contains(t) || *t == Transport::SeqPacket);

@@ -15,7 +15,7 @@ use npipe::{
 
 fn usage() -> ExitCode {
     eprintln!("usage: npipe demo");
-    eprintln!("       npipe bench [--quick] [--json] [--only npipe,stream,...]");
+    eprintln!("       npipe bench [--quick] [--json] [--only npipe,stream,...] [--scenario rtt64,rate64,...]");
     eprintln!("       npipe help");
     ExitCode::from(2)
 }

@@ -109,7 +109,7 @@ impl MailslotServer {
                 )
             })?;
         let caps = queue_caps(&cfg)?;
-        let listener = sys::seqpacket(false).map_err(|e| os_err(e, "socket", name))?;
+        let listener = sys::seqpacket(true).map_err(|e| os_err(e, "socket", name))?;
         match sys::bind_listen(listener.as_fd(), &n.address()) {
             Ok(()) => {}
             Err(sys::Errno::ADDRINUSE) => {

@@ -353,6 +353,9 @@ struct Pipe {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The process that runs the acceptor thread.
     owner_pid: u32,
+    /// A connection queue made ahead of time by the acceptor (memfd created, sealed, mapped,
+    /// header written), so a client's handshake does not wait for that work.
+    spare: Mutex<Option<(Conn, OwnedFd)>>,
 }
 
 fn registry() -> &'static Mutex<HashMap<Vec<u8>, Arc<Pipe>>> {
@@ -360,8 +363,8 @@ fn registry() -> &'static Mutex<HashMap<Vec<u8>, Arc<Pipe>>> {
     R.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Accepts connections on `lfd` and hands each to `handle` until `stop` is signalled (the
-/// acceptor thread of a pipe or mailslot name).
+/// Accepts connections on the nonblocking listener `lfd` and hands each to `handle` until
+/// `stop` is signalled (the acceptor thread of a pipe or mailslot name).
 pub(crate) fn accept_loop(lfd: &OwnedFd, stop: &sys::EventFd, mut handle: impl FnMut(OwnedFd)) {
     loop {
         let r = match sys::poll_fds(&[lfd.as_fd(), stop.fd()], None) {
@@ -471,7 +474,23 @@ impl Pipe {
     }
 
     fn acceptor(self: Arc<Self>, lfd: OwnedFd) {
-        accept_loop(&lfd, &self.stop, |sock| self.handle(sock));
+        self.refill_spare();
+        accept_loop(&lfd, &self.stop, |sock| {
+            self.handle(sock);
+            self.refill_spare();
+        });
+    }
+
+    /// Prepares the next connection's queue, off the handshake's critical path.
+    fn refill_spare(&self) {
+        let mut spare = lock(&self.spare);
+        if spare.is_none() {
+            let caps = [
+                ring_for(self.params.out_quota),
+                ring_for(self.params.in_quota),
+            ];
+            *spare = Conn::create(None, caps, 0).ok();
+        }
     }
 
     fn refuse(sock: &OwnedFd, code: u32) {
@@ -516,10 +535,16 @@ impl Pipe {
                     return Self::refuse(&sock, ERROR_ACCESS_DENIED);
                 }
                 let info = self.info(&inner);
-                let (conn, memfd) = match Conn::create(Some(sock), info.caps, info.cur_instances) {
-                    Ok(x) => x,
-                    Err(_) => return,
+                let made = lock(&self.spare).take();
+                let (mut conn, memfd) = match made {
+                    Some(x) => x,
+                    None => match Conn::create(None, info.caps, 0) {
+                        Ok(x) => x,
+                        Err(_) => return,
+                    },
                 };
+                conn.set_cur_instances(info.cur_instances);
+                conn.set_ctl(sock);
                 let Some(ctl) = conn.ctl() else { return };
                 if sys::send_packet(
                     ctl.as_fd(),
@@ -574,6 +599,7 @@ fn spawn_pipe(
         listener: Mutex::new(Some(listener)),
         thread: Mutex::new(None),
         owner_pid: sys::getpid(),
+        spare: Mutex::new(None),
     });
     let p2 = pipe.clone();
     let lfd = lock(&pipe.listener)

@@ -246,7 +246,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::POPULATE,
+                MapFlags::SHARED,
                 fd,
                 0,
             )?
@@ -303,9 +303,42 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
     let _ = futex::wake(word, futex::Flags::empty(), n);
 }
 
-/// The calling thread's kernel id.
+/// Bumped in every forked child, so per-thread caches of kernel ids are refreshed there.
+static CHILD_GEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+extern "C" fn on_fork_child() {
+    // Relaxed: the child runs single-threaded here; later loads in this thread see it.
+    CHILD_GEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The calling thread's kernel id, cached per thread (it is read on every ring lock; a
+/// `pthread_atfork` child handler invalidates the cache in a forked child, whose thread has a
+/// new id).
 pub(crate) fn gettid() -> u32 {
-    rustix::thread::gettid().as_raw_nonzero().get() as u32
+    use std::cell::Cell;
+    use std::sync::atomic::Ordering;
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    thread_local! {
+        static TID: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: pthread_atfork only records the function pointer; `on_fork_child` is an
+        // extern "C" fn with no arguments that only bumps an atomic (async-signal-safe).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(on_fork_child));
+        }
+    });
+    // Relaxed: see `on_fork_child`.
+    let gen = CHILD_GEN.load(Ordering::Relaxed);
+    TID.with(|c| {
+        let (g, tid) = c.get();
+        if g == gen {
+            return tid;
+        }
+        let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+        c.set((gen, tid));
+        tid
+    })
 }
 
 /// The calling process's id.

@@ -37,7 +37,7 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -59,6 +59,9 @@ const SLICE: Duration = Duration::from_millis(200);
 /// cover a peer that is busy answering (a round trip is a few microseconds), short enough that
 /// an idle connection stops using CPU almost at once.
 const SPIN: Duration = Duration::from_micros(30);
+/// With spinning off (the peer was found idle), every this many waits spin once more, so a
+/// connection that becomes busy again gets spinning back.
+const SPIN_RETRY: u32 = 64;
 /// Ring capacity bounds (bytes, powers of two).
 pub(crate) const MIN_RING: u64 = 4096;
 /// See [`MIN_RING`].
@@ -234,6 +237,24 @@ pub(crate) struct Conn {
     ctl: Option<OwnedFd>,
     side: Side,
     caps: [u64; 2],
+    /// This process's last view of the outbound ring's `head` (a lower bound: `head` only
+    /// grows), so a writer re-reads the reader's cache line only when the cached free space is
+    /// not enough. Used under the writer lock.
+    head_seen: AtomicU64,
+    /// Set when this end's last publish had to wake a sleeping peer: the peer is then probably
+    /// not running, and may need this very CPU, so the next wait sleeps instead of spinning.
+    woke_peer: AtomicBool,
+    /// Whether the last spin on this end ended with its condition met; when it did not, later
+    /// waits sleep at once (the peer is idle) except for a retry every [`SPIN_RETRY`] waits.
+    spin_ok: AtomicBool,
+    /// Waits since spinning was turned off, for the periodic retry.
+    spin_skipped: AtomicU32,
+    /// This process's last Acquire view of the inbound `tail` (a lower bound), so a reader
+    /// that is behind reads the writer's cache line only when it runs out of known data.
+    tail_seen: AtomicU64,
+    /// This process's last Acquire view of the outbound `bytes_read` (a lower bound), so a
+    /// writer checks its quota without touching the reader's cache line while far within it.
+    read_seen: AtomicU64,
 }
 
 /// Held while this thread owns a ring lock.
@@ -270,6 +291,12 @@ impl Conn {
             ctl,
             side: Side::Server,
             caps,
+            head_seen: AtomicU64::new(0),
+            woke_peer: AtomicBool::new(false),
+            spin_ok: AtomicBool::new(true),
+            spin_skipped: AtomicU32::new(0),
+            tail_seen: AtomicU64::new(0),
+            read_seen: AtomicU64::new(0),
         };
         let h = conn.hdr();
         // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
@@ -310,6 +337,12 @@ impl Conn {
             ctl,
             side: Side::Client,
             caps,
+            head_seen: AtomicU64::new(0),
+            woke_peer: AtomicBool::new(false),
+            spin_ok: AtomicBool::new(true),
+            spin_skipped: AtomicU32::new(0),
+            tail_seen: AtomicU64::new(0),
+            read_seen: AtomicU64::new(0),
         };
         let h = conn.hdr();
         // SYNC POINT with the fence in `create`: Acquire sees the initialised header.
@@ -409,6 +442,11 @@ impl Conn {
     /// This end.
     pub(crate) fn side(&self) -> Side {
         self.side
+    }
+
+    /// Gives a connection made ahead of time its control socket.
+    pub(crate) fn set_ctl(&mut self, ctl: OwnedFd) {
+        self.ctl = Some(ctl);
     }
 
     /// The control socket (for hang-up probes), if this connection has one.
@@ -523,6 +561,8 @@ impl Conn {
         if waiters.load(Relaxed) != 0 {
             seq.fetch_add(1, Release);
             sys::futex_wake(seq, u32::MAX);
+            // Relaxed: a local scheduling hint.
+            self.woke_peer.store(true, Relaxed);
         }
     }
 
@@ -544,7 +584,15 @@ impl Conn {
         }
         // Spin first while another CPU can run the peer: a busy peer answers within microseconds
         // and neither side then makes a syscall.
-        if sys::usable_cpus() > 1 {
+        // Spin only when another CPU can run the peer, the peer was not just woken by us (it is
+        // not running yet and may be queued on this very CPU), and spinning paid off last time.
+        // Relaxed throughout: local scheduling hints.
+        let woke = self.woke_peer.swap(false, Relaxed);
+        let spin = sys::usable_cpus() > 1
+            && !woke
+            && (self.spin_ok.load(Relaxed)
+                || self.spin_skipped.fetch_add(1, Relaxed) % SPIN_RETRY == SPIN_RETRY - 1);
+        if spin {
             let start = Instant::now();
             let end = match deadline {
                 Some(d) => (start + SPIN).min(d),
@@ -554,6 +602,7 @@ impl Conn {
                 for _ in 0..64 {
                     std::hint::spin_loop();
                     if ready(self)? {
+                        self.spin_ok.store(true, Relaxed);
                         return Ok(());
                     }
                 }
@@ -561,6 +610,7 @@ impl Conn {
                     break 'spin;
                 }
             }
+            self.spin_ok.store(false, Relaxed);
         }
         let mut probed = false;
         loop {
@@ -671,6 +721,8 @@ impl Conn {
         // SYNC POINT with the Release store of `tail` in `write`: Acquire makes the published
         // record bytes visible before we copy them.
         let tail = r.w.0.tail.load(Acquire);
+        // Relaxed: a process-local cache (see `snapshot_hint`).
+        self.tail_seen.store(tail, Relaxed);
         // Relaxed: head and msg_left are only written under the reader lock, which we hold (or
         // we only use them as a hint, in `has_data`).
         let head = r.r.0.head.load(Relaxed);
@@ -684,16 +736,42 @@ impl Conn {
         Ok((tail, head, left))
     }
 
+    /// Like `snapshot`, but with this process's cached `tail` while it is ahead of `head`
+    /// (every byte before a cached tail was published with the Release store we Acquired).
+    fn snapshot_hint(&self, dir: usize) -> QResult<(u64, u64, u64)> {
+        let r = self.ring(dir);
+        // Relaxed: see `snapshot`.
+        let head = r.r.0.head.load(Relaxed);
+        // Relaxed: a process-local cache of a value loaded with Acquire.
+        let seen = self.tail_seen.load(Relaxed);
+        if seen > head && seen - head <= self.caps[dir] {
+            let left = r.r.0.msg_left.load(Relaxed);
+            if left != AT_HEADER && left > u32::MAX as u64 {
+                return Err(QErr::Corrupt("message remainder out of range"));
+            }
+            return Ok((seen, head, left));
+        }
+        self.snapshot(dir)
+    }
+
     fn has_data(&self, dir: usize) -> QResult<bool> {
+        let (tail, head, left) = self.snapshot_hint(dir)?;
+        if self.data_in(dir, tail, head, left) {
+            return Ok(true);
+        }
         let (tail, head, left) = self.snapshot(dir)?;
-        Ok(if left == AT_HEADER {
+        Ok(self.data_in(dir, tail, head, left))
+    }
+
+    fn data_in(&self, dir: usize, tail: u64, head: u64, left: u64) -> bool {
+        if left == AT_HEADER {
             // A header is published before its payload streams in: there is something to read
             // once the record is empty or its first payload byte is there.
             let h = align8(head);
             tail >= h + REC_HDR && (tail > h + REC_HDR || self.record_at(dir, h).0 == 0)
         } else {
             left == 0 || tail > head
-        })
+        }
     }
 
     /// Unread payload bytes and whether anything (data or empty messages) is queued in `dir`.
@@ -761,12 +839,19 @@ impl Conn {
             // Relaxed: tail, bytes_written, msgs_written are only written under this lock.
             let mut tail = w.tail.load(Relaxed);
             let space = |c: &Conn, need: u64, tail: u64| -> QResult<bool> {
-                // SYNC POINT with the Release store of `head` in `read`: Acquire makes sure the
-                // reader is done with the bytes before we overwrite them.
+                // Relaxed: written under the writer lock we hold; the value came from an
+                // Acquire load below, so the bytes before it are released by the reader.
+                let seen = c.head_seen.load(Relaxed);
+                if seen <= tail && tail - seen <= cap && cap - (tail - seen) >= need {
+                    return Ok(true);
+                }
+                // SYNC POINT with the Release store of `head` in `consume`: Acquire makes sure
+                // the reader is done with the bytes before we overwrite them.
                 let head = c.ring(dir).r.0.head.load(Acquire);
                 if tail < head || tail - head > cap {
                     return Err(QErr::Corrupt("ring positions out of range"));
                 }
+                c.head_seen.store(head, Relaxed);
                 Ok(cap - (tail - head) >= need)
             };
             // Record header at the next 8-aligned position.
@@ -853,9 +938,15 @@ impl Conn {
         }
         let r = &self.ring(dir).r.0;
         let target = my_end.saturating_sub(o.quota);
+        // Relaxed: a process-local cache of a value loaded with Acquire.
+        if self.read_seen.load(Relaxed) >= target {
+            return Ok(take);
+        }
         self.wait_on(dir, Wake::Space, deadline, |c| {
             // SYNC POINT with the Release update of `bytes_read` in `consume`.
-            if r.bytes_read.load(Acquire) >= target {
+            let br = r.bytes_read.load(Acquire);
+            c.read_seen.fetch_max(br, Relaxed);
+            if br >= target {
                 return Ok(true);
             }
             c.link_check()?;
@@ -873,11 +964,13 @@ impl Conn {
         r.msg_left.store(left, Relaxed);
         // SYNC POINT with the Acquire loads of `head` in `write`: the writer may reuse the space.
         r.head.store(head, Release);
+        // The reader lock (held by every caller) serialises these updates: plain stores suffice.
         if bytes != 0 {
-            r.bytes_read.fetch_add(bytes, Release);
+            r.bytes_read
+                .store(r.bytes_read.load(Relaxed) + bytes, Release);
         }
         if msgs != 0 {
-            r.msgs_read.fetch_add(msgs, Release);
+            r.msgs_read.store(r.msgs_read.load(Relaxed) + msgs, Release);
         }
         self.notify(dir, Wake::Space);
     }
@@ -930,12 +1023,19 @@ impl Conn {
         buf: &mut [u8],
         deadline: Option<Instant>,
     ) -> QResult<ReadOut> {
-        let (tail, mut head, mut left) = self.snapshot(dir)?;
+        let (mut tail, mut head, mut left) = self.snapshot_hint(dir)?;
+        if left == AT_HEADER && tail < align8(head) + REC_HDR {
+            (tail, head, left) = self.snapshot(dir)?;
+        }
         if left == AT_HEADER {
             let h = align8(head);
             let (len, flags) = self.record_at(dir, h);
             if flags & !KNOWN_FLAGS != 0 {
                 return Err(QErr::Corrupt("unknown record flags"));
+            }
+            if len <= buf.len() as u64 && tail < h + REC_HDR + len {
+                // The cached tail may be behind: look at the published one.
+                tail = self.snapshot(dir)?.0;
             }
             if len <= buf.len() as u64 && tail >= h + REC_HDR + len {
                 // The whole message is there and fits: one copy, one consume.
