@@ -2,9 +2,12 @@
 
 mod anonymous;
 mod mailslot;
+mod zerocopy;
 
 pub use anonymous::{create_pipe, AnonReader, AnonWriter, CommandExt};
 pub use mailslot::{Mailslot, MailslotInfo, MailslotOptions, MailslotWriter};
+use zerocopy::EndRef;
+pub use zerocopy::{MsgRef, MsgWriter};
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -339,6 +342,24 @@ pub struct NamedPipeServer {
 }
 
 impl NamedPipeServer {
+    /// Reserves one whole outgoing message of `len` bytes in the shared queue, to fill in place
+    /// and [`commit`](MsgWriter::commit): no copy through a user buffer. Waits for room like a
+    /// write. ERROR_INVALID_PARAMETER when the message is larger than the queue (a plain write
+    /// streams such messages).
+    pub fn reserve_msg(&self, len: usize) -> io::Result<MsgWriter<'_>> {
+        Ok(MsgWriter::new(
+            self.end.reserve(len)?,
+            EndRef::Server(&self.end),
+        ))
+    }
+
+    /// Waits for the next whole message and returns it in place, without copying; dropping the
+    /// [`MsgRef`] releases its space. ERROR_INSUFFICIENT_BUFFER when the message is larger than
+    /// the queue or already partly read (read it with [`recv_msg`](Self::recv_msg)).
+    pub fn recv_in_place(&self) -> io::Result<MsgRef<'_>> {
+        Ok(MsgRef::new(self.end.read_in_place()?))
+    }
+
     /// Waits for a client (`ConnectNamedPipe`). Succeeds at once if one already connected
     /// (ERROR_PIPE_CONNECTED on Windows, W33).
     ///
@@ -557,6 +578,20 @@ pub struct NamedPipeClient {
 }
 
 impl NamedPipeClient {
+    /// Reserves one whole outgoing message in the shared queue, to fill in place (see
+    /// [`NamedPipeServer::reserve_msg`]).
+    pub fn reserve_msg(&self, len: usize) -> io::Result<MsgWriter<'_>> {
+        Ok(MsgWriter::new(
+            self.end.reserve(len)?,
+            EndRef::Client(&self.end),
+        ))
+    }
+
+    /// The next whole message, in place (see [`NamedPipeServer::recv_in_place`]).
+    pub fn recv_in_place(&self) -> io::Result<MsgRef<'_>> {
+        Ok(MsgRef::new(self.end.read_in_place()?))
+    }
+
     /// Reads at most one message (message read mode) or gathers bytes (byte read mode).
     #[doc(alias = "ReadFile")]
     pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<MsgLen> {

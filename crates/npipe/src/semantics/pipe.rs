@@ -29,7 +29,7 @@ use super::namespace::{self, Kind, Name};
 use crate::error::{code::*, Error};
 use crate::sys;
 use crate::transport::control::{self, PipeInfo, Reply, ReqKind, Request};
-use crate::transport::queue::{self, Conn, QErr, ReadOut, Side, WriteOpts};
+use crate::transport::queue::{self, Conn, InPlace, QErr, ReadOut, Reserved, Side, WriteOpts};
 
 /// Direction constants (PIPE_ACCESS_*).
 pub(crate) const ACCESS_INBOUND: u8 = 1;
@@ -231,18 +231,42 @@ fn conn_write(
             "a single write is limited to 4 GiB - 1 bytes",
         ));
     }
+    c.write(data, write_opts(c, m, info), deadline)
+        .map_err(|e| map_q(e, Op::Write, c.side(), name))
+}
+
+fn write_opts(c: &Conn, m: &Modes, info: &PipeInfo) -> WriteOpts {
     let quota = match c.side() {
         Side::Server => info.out_quota,
         Side::Client => info.in_quota,
     } as u64;
-    let o = WriteOpts {
+    WriteOpts {
         message: info.message_type,
         quota,
         wait_quota: true,
         nonblocking: m.nowait(),
-    };
-    c.write(data, o, deadline)
-        .map_err(|e| map_q(e, Op::Write, c.side(), name))
+    }
+}
+
+/// Zero-copy write, step 1: room for one whole message in the outbound ring.
+fn conn_reserve(c: &Arc<Conn>, len: usize, name: &str) -> io::Result<Reserved> {
+    c.reserve(len, None).map_err(|e| match e {
+        QErr::WouldBlock => err(
+            ERROR_INVALID_PARAMETER,
+            format!(
+                "a {len} byte message does not fit in the queue of {name} ({} bytes): use a \
+                 plain write, which streams it",
+                c.capacity()
+            ),
+        ),
+        e => map_q(e, Op::Write, c.side(), name),
+    })
+}
+
+/// Zero-copy read: the next whole message in place.
+fn conn_read_in_place(c: &Arc<Conn>, name: &str) -> io::Result<InPlace> {
+    c.read_in_place(None)
+        .map_err(|e| map_q(e, Op::Read, c.side(), name))
 }
 
 fn conn_peek(c: &Conn, info: &PipeInfo, buf: Option<&mut [u8]>, name: &str) -> io::Result<Peeked> {
@@ -983,6 +1007,27 @@ impl ServerEnd {
         conn_write(&c, &self.modes, &self.info(), data, deadline, self.name())
     }
 
+    /// Zero-copy write: reserves one whole message.
+    pub(crate) fn reserve(&self, len: usize) -> io::Result<Reserved> {
+        self.check_access(Op::Write)?;
+        let c = self.conn_for(Op::Write)?;
+        conn_reserve(&c, len, self.name())
+    }
+
+    /// Publishes a reserved message.
+    pub(crate) fn commit(&self, r: Reserved) -> io::Result<usize> {
+        let c = self.conn_for(Op::Write)?;
+        r.commit(write_opts(&c, &self.modes, &self.info()), None)
+            .map_err(|e| map_q(e, Op::Write, Side::Server, self.name()))
+    }
+
+    /// Zero-copy read of the next whole message.
+    pub(crate) fn read_in_place(&self) -> io::Result<InPlace> {
+        self.check_access(Op::Read)?;
+        let c = self.conn_for(Op::Read)?;
+        conn_read_in_place(&c, self.name())
+    }
+
     /// PeekNamedPipe.
     pub(crate) fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<Peeked> {
         let c = self.conn_for(Op::Peek)?;
@@ -1304,6 +1349,24 @@ impl ClientEnd {
             deadline,
             self.name(),
         )
+    }
+
+    /// Zero-copy write: reserves one whole message.
+    pub(crate) fn reserve(&self, len: usize) -> io::Result<Reserved> {
+        self.check_access(true)?;
+        conn_reserve(&self.conn, len, self.name())
+    }
+
+    /// Publishes a reserved message.
+    pub(crate) fn commit(&self, r: Reserved) -> io::Result<usize> {
+        r.commit(write_opts(&self.conn, &self.modes, &self.info), None)
+            .map_err(|e| map_q(e, Op::Write, Side::Client, self.name()))
+    }
+
+    /// Zero-copy read of the next whole message.
+    pub(crate) fn read_in_place(&self) -> io::Result<InPlace> {
+        self.check_access(false)?;
+        conn_read_in_place(&self.conn, self.name())
     }
 
     /// PeekNamedPipe.

@@ -266,12 +266,127 @@ const LOCK_WAITERS: u32 = 1 << 31;
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        // SYNC POINT with `Conn::lock` in another thread or process: Release publishes every
-        // ring field written under the lock before the lock reads as free.
-        let prev = self.word.swap(0, Release);
-        if prev & LOCK_WAITERS != 0 {
-            sys::futex_wake(self.word, 1);
+        unlock(self.word);
+    }
+}
+
+fn unlock(word: &AtomicU32) {
+    // SYNC POINT with `Conn::lock` in another thread or process: Release publishes every ring
+    // field written under the lock before the lock reads as free.
+    let prev = word.swap(0, Release);
+    if prev & LOCK_WAITERS != 0 {
+        sys::futex_wake(word, 1);
+    }
+}
+
+/// Space reserved in the outbound ring for one whole message, filled in place
+/// ([`Conn::reserve`]). Holds the writer lock; nothing is visible to the reader until
+/// [`Reserved::commit`]; dropping it uncommitted abandons the space.
+#[derive(Debug)]
+pub(crate) struct Reserved {
+    conn: std::sync::Arc<Conn>,
+    dir: usize,
+    /// Position of the record header.
+    h: u64,
+    len: u64,
+}
+
+/// One whole inbound message, read in place ([`Conn::read_in_place`]). Holds the reader lock;
+/// dropping it consumes the message.
+#[derive(Debug)]
+pub(crate) struct InPlace {
+    conn: std::sync::Arc<Conn>,
+    dir: usize,
+    /// Position of the first payload byte.
+    start: u64,
+    len: u64,
+}
+
+/// The ring bytes `[pos, pos + len)` as at most two slices (the second when they wrap).
+///
+/// # Safety
+/// `len <= cap` of ring `dir`, and the caller holds the lock that gives it these bytes: the
+/// writer lock for unpublished space past `tail`, or the reader lock for a published record
+/// before `tail`. A peer that follows the protocol never touches them meanwhile.
+unsafe fn ring_slices(conn: &Conn, dir: usize, pos: u64, len: u64) -> (*mut u8, usize, usize) {
+    let cap = conn.caps[dir];
+    let off = (pos % cap) as usize;
+    let first = (len as usize).min(cap as usize - off);
+    // SAFETY: off < cap, so the pointer is inside ring `dir` (see `data_base`).
+    (
+        unsafe { conn.data_base(dir).add(off) },
+        first,
+        len as usize - first,
+    )
+}
+
+impl Reserved {
+    /// The reserved bytes, in order: fill both (the second is empty unless the space wraps).
+    pub(crate) fn slices(&mut self) -> (&mut [u8], &mut [u8]) {
+        // SAFETY: `reserve` checked len + header <= free space <= cap, and we hold the writer
+        // lock: the bytes past `tail` are ours alone until published.
+        unsafe {
+            let (p, a, b) = ring_slices(&self.conn, self.dir, self.h + REC_HDR, self.len);
+            let base = self.conn.data_base(self.dir);
+            (
+                std::slice::from_raw_parts_mut(p, a),
+                std::slice::from_raw_parts_mut(base, b),
+            )
         }
+    }
+
+    /// Publishes the message (header, counters and tail at once), wakes a sleeping reader and,
+    /// like a write, waits for the quota (W91-W93).
+    pub(crate) fn commit(self, o: WriteOpts, deadline: Option<Instant>) -> QResult<usize> {
+        let c = self.conn.clone();
+        let (dir, h, len) = (self.dir, self.h, self.len);
+        let w = &c.ring(dir).w.0;
+        c.write_record_header(dir, h, len, 0);
+        // Relaxed loads: these fields are only written under the writer lock, which we hold.
+        let bw = w.bytes_written.load(Relaxed) + len;
+        w.bytes_written.store(bw, Release);
+        w.msgs_written
+            .store(w.msgs_written.load(Relaxed) + 1, Release);
+        // SYNC POINT with the Acquire load of `tail` in `snapshot`.
+        w.tail.store(h + REC_HDR + len, Release);
+        drop(self);
+        c.notify(dir, Wake::Data);
+        c.finish_write(dir, bw, len as usize, len, o, deadline)
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        unlock(&self.conn.ring(self.dir).w.0.lock);
+    }
+}
+
+impl InPlace {
+    /// The message bytes, in order (the second slice is empty unless the message wraps).
+    pub(crate) fn slices(&self) -> (&[u8], &[u8]) {
+        // SAFETY: the record lies between head and a tail the writer published (checked in
+        // `read_in_place`), and we hold the reader lock, so no one reuses or consumes it.
+        unsafe {
+            let (p, a, b) = ring_slices(&self.conn, self.dir, self.start, self.len);
+            let base = self.conn.data_base(self.dir);
+            (
+                std::slice::from_raw_parts(p, a),
+                std::slice::from_raw_parts(base, b),
+            )
+        }
+    }
+
+    /// The message length.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+impl Drop for InPlace {
+    fn drop(&mut self) {
+        self.conn
+            .consume(self.dir, self.start + self.len, AT_HEADER, self.len, 1);
+        unlock(&self.conn.ring(self.dir).r.0.lock);
     }
 }
 
@@ -1308,6 +1423,122 @@ impl Conn {
             self.wait_on(dir, Wake::Data, deadline, |c| {
                 c.link_check()?;
                 c.has_data(dir)
+            })?;
+        }
+    }
+    /// Reserves room for one whole message of `len` bytes in the outbound ring, waiting for
+    /// space like a write. `WouldBlock` if the message can never fit (larger than the ring).
+    pub(crate) fn reserve(
+        self: &std::sync::Arc<Self>,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> QResult<Reserved> {
+        let dir = self.side.tx();
+        let cap = self.caps[dir];
+        if len as u64 > u32::MAX as u64 || REC_HDR + 8 + len as u64 > cap {
+            return Err(QErr::WouldBlock);
+        }
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Err(QErr::PeerClosed);
+        }
+        let w = &self.ring(dir).w.0;
+        let g = self.lock(&w.lock, deadline)?;
+        // From here the lock is released by `Reserved::drop` (or below on error).
+        std::mem::forget(g);
+        let fail = |e| {
+            unlock(&w.lock);
+            Err(e)
+        };
+        // Relaxed: tail is only written under the writer lock.
+        let tail = w.tail.load(Relaxed);
+        let h = align8(tail);
+        let need = h - tail + REC_HDR + len as u64;
+        let space = |c: &Conn| -> QResult<bool> {
+            // SYNC POINT with the Release store of `head` in `consume`.
+            let head = c.ring(dir).r.0.head.load(Acquire);
+            if tail < head || tail - head > cap {
+                return Err(QErr::Corrupt("ring positions out of range"));
+            }
+            Ok(cap - (tail - head) >= need)
+        };
+        match space(self) {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Err(e) = self.wait_on(dir, Wake::Space, deadline, |c| {
+                    c.link_check()?;
+                    if c.peer_closed()? {
+                        return Err(QErr::PeerClosed);
+                    }
+                    space(c)
+                }) {
+                    return fail(e);
+                }
+            }
+            Err(e) => return fail(e),
+        }
+        Ok(Reserved {
+            conn: self.clone(),
+            dir,
+            h,
+            len: len as u64,
+        })
+    }
+
+    /// Waits for one whole inbound message and returns it in place (message-type pipes). A
+    /// message larger than the ring, or one already partly read, gives `TooSmall` with its
+    /// remaining length: read it with [`Conn::read`].
+    pub(crate) fn read_in_place(
+        self: &std::sync::Arc<Self>,
+        deadline: Option<Instant>,
+    ) -> QResult<InPlace> {
+        let dir = self.side.rx();
+        let r = &self.ring(dir).r.0;
+        loop {
+            let g = self.lock(&r.lock, deadline)?;
+            self.link_check()?;
+            let (tail, head, left) = self.snapshot(dir)?;
+            if left != AT_HEADER {
+                return Err(QErr::TooSmall(left));
+            }
+            let h = align8(head);
+            let complete = if tail >= h + REC_HDR {
+                let (len, flags) = self.record_at(dir, h);
+                if flags & !KNOWN_FLAGS != 0 {
+                    return Err(QErr::Corrupt("unknown record flags"));
+                }
+                if REC_HDR + len > self.caps[dir] {
+                    return Err(QErr::TooSmall(len));
+                }
+                (tail >= h + REC_HDR + len).then_some(len)
+            } else {
+                None
+            };
+            if let Some(len) = complete {
+                std::mem::forget(g);
+                return Ok(InPlace {
+                    conn: self.clone(),
+                    dir,
+                    start: h + REC_HDR,
+                    len,
+                });
+            }
+            drop(g);
+            if self.peer_closed()? && !self.unread(dir)?.1 {
+                return Err(QErr::PeerClosed);
+            }
+            self.wait_on(dir, Wake::Data, deadline, |c| {
+                c.link_check()?;
+                let (t, hd, l) = c.snapshot(dir)?;
+                if l != AT_HEADER {
+                    return Ok(true);
+                }
+                let h = align8(hd);
+                if t < h + REC_HDR {
+                    return c.peer_closed();
+                }
+                let len = c.record_at(dir, h).0;
+                Ok(t >= h + REC_HDR + len || REC_HDR + len > c.caps[dir] || c.peer_closed()?)
             })?;
         }
     }
