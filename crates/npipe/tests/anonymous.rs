@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use npipe::error::code::*;
 use npipe::{create_pipe, win32_code, AnonReader, AnonWriter, CommandExt, PipeMode};
-use util::{child, expect_ok, ARG, ROLE};
+use util::{child, child_command, expect_ok};
 
 const FD_VAR: &str = "NPIPE_TEST_PIPE_FD";
 
@@ -21,16 +21,7 @@ fn code_of<T: std::fmt::Debug>(r: io::Result<T>) -> u32 {
 
 /// A child of this test binary in `role`, with extra setup of its `Command`.
 fn child_with(role: &str, arg: &str, setup: impl FnOnce(&mut Command)) -> std::process::Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child_process_entry",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE, role)
-    .env(ARG, arg)
-    .stdout(Stdio::null());
+    let mut cmd = child_command(role, arg);
     setup(&mut cmd);
     cmd.spawn().unwrap()
 }
@@ -190,16 +181,7 @@ fn child_stdin_sees_eof_despite_other_children() {
 #[test]
 fn pass_fd_to_child_by_number() {
     let (mut r, w) = create_pipe(0).unwrap();
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child_process_entry",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE, "write_env")
-    .env(ARG, "hello from the child")
-    .stdout(Stdio::null());
+    let mut cmd = child_command("write_env", "hello from the child");
     cmd.pass_fd(&w, 7, FD_VAR).unwrap();
     drop(w);
     let kid = cmd.spawn().unwrap();

@@ -8,74 +8,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
-use npipe::{socket_address, win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
-use util::{child, unique_name};
-
-/// A raw SOCK_SEQPACKET connection to a pipe's address, bypassing the library.
-fn raw_connect(name: &str) -> i32 {
-    let addr = socket_address(name).unwrap();
-    // SAFETY: plain libc calls with a zeroed sockaddr_un whose path fits (checked below).
-    unsafe {
-        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0);
-        let mut sa: libc::sockaddr_un = std::mem::zeroed();
-        sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        assert!(addr.len() < sa.sun_path.len());
-        for (i, b) in addr.iter().enumerate() {
-            sa.sun_path[i + 1] = *b as libc::c_char;
-        }
-        let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + addr.len()) as libc::socklen_t;
-        let r = libc::connect(fd, &sa as *const _ as *const libc::sockaddr, len);
-        assert_eq!(r, 0, "connect: {}", io::Error::last_os_error());
-        fd
-    }
-}
-
-fn raw_send(fd: i32, data: &[u8]) {
-    // SAFETY: data is a valid buffer of data.len() bytes.
-    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
-    assert_eq!(n, data.len() as isize);
-}
-
-/// Receives one packet and at most one descriptor; returns (bytes, fd or -1).
-fn raw_recv(fd: i32) -> (Vec<u8>, i32) {
-    let mut buf = vec![0u8; 256];
-    let mut cbuf = [0u64; 8];
-    // SAFETY: msghdr points at live buffers of the stated sizes.
-    unsafe {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-        let n = libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC);
-        assert!(n >= 0, "recvmsg: {}", io::Error::last_os_error());
-        buf.truncate(n as usize);
-        let mut got = -1;
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS {
-            got = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
-        }
-        (buf, got)
-    }
-}
-
-/// The documented handshake request (docs/DESIGN.md), built by hand.
-fn open_request(name: &str) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(b"NPH1");
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes()); // Open
-    v.extend_from_slice(&0xC000_0000u32.to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
-    v.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    v.extend_from_slice(name.as_bytes());
-    v
-}
+use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
+use util::{child, open_request, raw_connect, raw_recv, raw_send, unique_name};
 
 /// A garbage handshake is refused and the server keeps serving (issue: bad input).
 #[test]

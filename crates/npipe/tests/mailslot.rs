@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
-use npipe::{socket_address, win32_code, Mailslot, MailslotOptions, MailslotWriter};
-use util::{child, eventually, expect_ok};
+use npipe::{win32_code, Mailslot, MailslotOptions, MailslotWriter};
+use util::{child, eventually, expect_ok, open_request, raw_connect, raw_recv, raw_send};
 
 fn slot_name(tag: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -325,50 +325,15 @@ fn corrupted_queue_is_reported() {
         .read_timeout(Some(Duration::from_secs(5)))
         .create(&name)
         .unwrap();
-    let addr = socket_address(&name).unwrap();
-    // SAFETY: plain libc calls on our own descriptors and buffers; the mapping is the size the
-    // server announced and we write only inside it.
+    let fd = raw_connect(&name);
+    raw_send(fd, &open_request(&name));
+    let (reply, memfd) = raw_recv(fd);
+    assert!(memfd >= 0, "the server sent its queue");
+    let cap1 = u64::from_le_bytes(reply[48..56].try_into().unwrap());
+    let size = 4096 + 4096 + cap1 as usize;
+    // SAFETY: mapping the memfd we were handed, of the size the server announced; we write only
+    // inside it, then close our descriptors.
     unsafe {
-        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
-        let mut sa: libc::sockaddr_un = std::mem::zeroed();
-        sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        for (i, b) in addr.iter().enumerate() {
-            sa.sun_path[i + 1] = *b as libc::c_char;
-        }
-        let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + addr.len()) as libc::socklen_t;
-        assert_eq!(
-            libc::connect(fd, &sa as *const _ as *const libc::sockaddr, len),
-            0
-        );
-        let mut req = Vec::new();
-        req.extend_from_slice(b"NPH1");
-        req.extend_from_slice(&1u16.to_le_bytes());
-        req.extend_from_slice(&1u16.to_le_bytes());
-        req.extend_from_slice(&0u32.to_le_bytes());
-        req.extend_from_slice(&0u32.to_le_bytes());
-        req.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        req.extend_from_slice(name.as_bytes());
-        assert_eq!(
-            libc::send(fd, req.as_ptr().cast(), req.len(), 0),
-            req.len() as isize
-        );
-        let mut data = [0u8; 128];
-        let mut cbuf = [0u8; 64];
-        let mut iov = libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: data.len(),
-        };
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = cbuf.len() as _;
-        assert!(libc::recvmsg(fd, &mut msg, 0) > 0);
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null());
-        let memfd = *(libc::CMSG_DATA(cmsg) as *const i32);
-        let cap1 = u64::from_le_bytes(data[48..56].try_into().unwrap());
-        let size = 4096 + 4096 + cap1 as usize;
         let p = libc::mmap(
             std::ptr::null_mut(),
             size,

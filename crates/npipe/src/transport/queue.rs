@@ -340,15 +340,7 @@ impl Reserved {
     pub(crate) fn commit(self, o: WriteOpts, deadline: Option<Instant>) -> QResult<usize> {
         let c = self.conn.clone();
         let (dir, h, len) = (self.dir, self.h, self.len);
-        let w = &c.ring(dir).w.0;
-        c.write_record_header(dir, h, len, 0);
-        // Relaxed loads: these fields are only written under the writer lock, which we hold.
-        let bw = w.bytes_written.load(Relaxed) + len;
-        w.bytes_written.store(bw, Release);
-        w.msgs_written
-            .store(w.msgs_written.load(Relaxed) + 1, Release);
-        // SYNC POINT with the Acquire load of `tail` in `snapshot`.
-        w.tail.store(h + REC_HDR + len, Release);
+        let bw = c.publish_record(dir, h, len, len);
         drop(self);
         c.notify(dir, Wake::Data);
         c.finish_write(dir, bw, len as usize, len, o, deadline)
@@ -552,6 +544,23 @@ impl Conn {
     /// Capacity of this end's outbound ring.
     pub(crate) fn capacity(&self) -> u64 {
         self.caps[self.side.tx()]
+    }
+
+    /// Writes the header of a `len`-byte record at `h`, counts it, and publishes `tail` past the
+    /// header and the first `copied` payload bytes (already in the ring). Needs the writer lock.
+    /// Returns the new `bytes_written`.
+    fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
+        let w = &self.ring(dir).w.0;
+        self.write_record_header(dir, h, len, 0);
+        // Relaxed loads: these fields are only written under the writer lock, which we hold.
+        let bw = w.bytes_written.load(Relaxed) + len;
+        w.bytes_written.store(bw, Release);
+        w.msgs_written
+            .store(w.msgs_written.load(Relaxed) + 1, Release);
+        // SYNC POINT with the Acquire load of `tail` in `snapshot`: the header, the counters and
+        // the copied payload become visible together with the new tail.
+        w.tail.store(h + REC_HDR + copied, Release);
+        bw
     }
 
     /// This end.
@@ -976,15 +985,8 @@ impl Conn {
                 // The whole record fits: payload first, then header, counters and tail in one
                 // publish and one wake check.
                 self.copy_in(dir, h + REC_HDR, data);
-                self.write_record_header(dir, h, len, 0);
-                let bw = w.bytes_written.load(Relaxed) + len;
-                w.bytes_written.store(bw, Release);
-                w.msgs_written
-                    .store(w.msgs_written.load(Relaxed) + 1, Release);
-                // SYNC POINT with the Acquire load of `tail` in `snapshot`.
-                w.tail.store(h + REC_HDR + len, Release);
+                my_end = self.publish_record(dir, h, len, len);
                 self.notify(dir, Wake::Data);
-                my_end = bw;
                 drop(_g);
                 return self.finish_write(dir, my_end, take, len, o, deadline);
             }
@@ -997,15 +999,9 @@ impl Conn {
                     space(c, need, tail)
                 })?;
             }
-            self.write_record_header(dir, h, len, 0);
-            let bw = w.bytes_written.load(Relaxed) + len;
-            w.bytes_written.store(bw, Release);
-            w.msgs_written
-                .store(w.msgs_written.load(Relaxed) + 1, Release);
+            // Header and counters now; the payload streams in after it.
+            let bw = self.publish_record(dir, h, len, 0);
             tail = h + REC_HDR;
-            // SYNC POINT with the Acquire load of `tail` in `snapshot`: the header (and the
-            // counters above) become visible together with the new tail.
-            w.tail.store(tail, Release);
             self.notify(dir, Wake::Data);
             let mut off = 0usize;
             while off < data.len() {
@@ -1366,14 +1362,7 @@ impl Conn {
             return Err(QErr::WouldBlock);
         }
         self.copy_in(dir, h + REC_HDR, data);
-        self.write_record_header(dir, h, len, 0);
-        w.bytes_written
-            .store(w.bytes_written.load(Relaxed) + len, Release);
-        w.msgs_written
-            .store(w.msgs_written.load(Relaxed) + 1, Release);
-        // SYNC POINT with the Acquire load of `tail` in `snapshot`: header and payload become
-        // visible together.
-        w.tail.store(h + REC_HDR + len, Release);
+        self.publish_record(dir, h, len, len);
         self.notify(dir, Wake::Data);
         Ok(())
     }
