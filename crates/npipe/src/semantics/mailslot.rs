@@ -31,12 +31,11 @@ use std::time::{Duration, Instant};
 use super::fork_generation;
 use super::namespace::{self, Kind, Name};
 use super::pipe::{
-    accept_loop, connect_to, err, map_q, os_err, read_request, recv_reply, refuse, stop_acceptor,
-    Op, REPLY_TIMEOUT,
+    accept_loop, err, map_q, os_err, read_request, refuse, request_open, stop_acceptor, Op,
 };
 use crate::error::{code::*, Error};
 use crate::sys;
-use crate::transport::control::{PipeInfo, Reply, ReqKind, Request};
+use crate::transport::control::{PipeInfo, Reply, ReqKind};
 use crate::transport::queue::{self, Conn, QErr, Side};
 
 /// MAILSLOT_WAIT_FOREVER / MAILSLOT_NO_MESSAGE.
@@ -269,17 +268,8 @@ impl MailslotWriter {
                 format!("{name:?} is not a valid mailslot name (\\\\.\\mailslot\\NAME)"),
             )
         })?;
-        let sock = connect_to(&n, name)?;
-        let req = Request {
-            kind: ReqKind::Open,
-            access: 0,
-            timeout_ms: 0,
-            name: name.to_owned(),
-        };
-        sys::send_packet(sock.as_fd(), &req.encode(), &[]).map_err(|e| os_err(e, "send", name))?;
-        sys::set_recv_timeout(sock.as_fd(), REPLY_TIMEOUT)
-            .map_err(|e| os_err(e, "setsockopt", name))?;
-        let mut fds = Vec::new();
+        // The socket is only needed for the handshake: a writer keeps just the mapping.
+        let (_sock, reply, mut fds) = request_open(&n, name, 0)?;
         let bad = |what: &str| {
             Error::io_kind(
                 io::ErrorKind::InvalidData,
@@ -287,7 +277,7 @@ impl MailslotWriter {
                 format!("the server of the mailslot {name} {what}"),
             )
         };
-        match recv_reply(&sock, name, &mut fds)? {
+        match reply {
             Some(Reply::Connected(info)) => {
                 let memfd = fds.pop().ok_or_else(|| bad("sent no queue"))?;
                 let conn = Conn::attach(None, memfd, info.caps)

@@ -61,7 +61,7 @@ fn ring_for(quota: u32) -> u64 {
 /// How long the acceptor waits for a connected client's request before dropping it.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a client waits for the acceptor's answer.
-pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pipe-wide parameters, fixed by the first instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1168,7 +1168,7 @@ pub(crate) struct ClientEnd {
     name: String,
 }
 
-pub(crate) fn connect_to(n: &Name, display: &str) -> io::Result<OwnedFd> {
+fn connect_to(n: &Name, display: &str) -> io::Result<OwnedFd> {
     let sock = sys::seqpacket(false).map_err(|e| os_err(e, "socket", display))?;
     match sys::connect(sock.as_fd(), &n.address()) {
         Ok(()) => {}
@@ -1199,7 +1199,29 @@ pub(crate) fn connect_to(n: &Name, display: &str) -> io::Result<OwnedFd> {
     Ok(sock)
 }
 
-pub(crate) fn recv_reply(
+/// Connects to `n` and sends an OPEN request: the socket, the server's reply (`None` if it
+/// closed without one) and the descriptors that came with it.
+pub(crate) fn request_open(
+    n: &Name,
+    name: &str,
+    access: u32,
+) -> io::Result<(OwnedFd, Option<Reply>, Vec<OwnedFd>)> {
+    let sock = connect_to(n, name)?;
+    let req = Request {
+        kind: ReqKind::Open,
+        access,
+        timeout_ms: 0,
+        name: name.to_owned(),
+    };
+    sys::send_packet(sock.as_fd(), &req.encode(), &[]).map_err(|e| os_err(e, "send", name))?;
+    sys::set_recv_timeout(sock.as_fd(), REPLY_TIMEOUT)
+        .map_err(|e| os_err(e, "setsockopt", name))?;
+    let mut fds = Vec::new();
+    let reply = recv_reply(&sock, name, &mut fds)?;
+    Ok((sock, reply, fds))
+}
+
+fn recv_reply(
     sock: &OwnedFd,
     display: &str,
     fds: &mut Vec<OwnedFd>,
@@ -1243,18 +1265,8 @@ impl ClientEnd {
     /// CreateFile on a pipe name (W7, W22, W32, W57).
     pub(crate) fn open(name: &str, access: u32) -> io::Result<ClientEnd> {
         let n = parse_client_name(name)?;
-        let sock = connect_to(&n, name)?;
-        let req = Request {
-            kind: ReqKind::Open,
-            access,
-            timeout_ms: 0,
-            name: name.to_owned(),
-        };
-        sys::send_packet(sock.as_fd(), &req.encode(), &[]).map_err(|e| os_err(e, "send", name))?;
-        sys::set_recv_timeout(sock.as_fd(), REPLY_TIMEOUT)
-            .map_err(|e| os_err(e, "setsockopt", name))?;
-        let mut fds = Vec::new();
-        match recv_reply(&sock, name, &mut fds)? {
+        let (sock, reply, mut fds) = request_open(&n, name, access)?;
+        match reply {
             Some(Reply::Connected(info)) => {
                 let memfd = fds.pop().ok_or_else(|| {
                     Error::io_kind(
