@@ -1221,11 +1221,7 @@ pub(crate) fn request_open(
     Ok((sock, reply, fds))
 }
 
-fn recv_reply(
-    sock: &OwnedFd,
-    display: &str,
-    fds: &mut Vec<OwnedFd>,
-) -> io::Result<Option<Reply>> {
+fn recv_reply(sock: &OwnedFd, display: &str, fds: &mut Vec<OwnedFd>) -> io::Result<Option<Reply>> {
     let mut buf = [0u8; control::MAX_REP];
     let n = match sys::recv_packet(sock.as_fd(), &mut buf, fds) {
         Ok(0) => return Ok(None),
