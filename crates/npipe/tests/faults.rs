@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
 use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
-use util::{child, open_request, raw_connect, raw_recv, raw_send, unique_name};
+use util::{child, map_queue, open_request, raw_connect, raw_recv, raw_send, unique_name};
 
 /// A garbage handshake is refused and the server keeps serving (issue: bad input).
 #[test]
@@ -72,19 +72,9 @@ fn corrupted_queue_gives_an_error_not_ub() {
             u64::from_le_bytes(reply[48..56].try_into().unwrap()),
         ];
         let size = 4096 + (caps[0] + caps[1]) as usize;
-        // SAFETY: mapping a memfd of `size` bytes we were handed; we write only inside it.
-        unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                memfd,
-                0,
-            );
-            assert_ne!(p, libc::MAP_FAILED);
-            std::ptr::write_volatile((p as *mut u8).add(offset) as *mut u64, value);
-        }
+        let p = map_queue(memfd, size);
+        // SAFETY: `offset + 8 <= size` (a header-page field) and the mapping stays alive.
+        unsafe { std::ptr::write_volatile(p.add(offset) as *mut u64, value) };
         let t0 = Instant::now();
         let mut buf = [0u8; 64];
         let e = if offset == 2048 {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
 use npipe::{win32_code, Mailslot, MailslotOptions, MailslotWriter};
-use util::{child, eventually, expect_ok, open_request, raw_connect, raw_recv, raw_send};
+use util::{
+    child, eventually, expect_ok, map_queue, open_request, raw_connect, raw_recv, raw_send,
+};
 
 fn slot_name(tag: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -337,20 +339,11 @@ fn corrupted_queue_is_reported() {
     assert!(memfd >= 0, "the server sent its queue");
     let cap1 = u64::from_le_bytes(reply[48..56].try_into().unwrap());
     let size = 4096 + 4096 + cap1 as usize;
-    // SAFETY: mapping the memfd we were handed, of the size the server announced; we write only
-    // inside it, then close our descriptors.
+    let p = map_queue(memfd, size);
+    // SAFETY: offset 2048 (ring 1's writer tail) lies in the header page of the live mapping;
+    // the descriptors are ours to close.
     unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            memfd,
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED);
-        // Ring 1's writer tail (offset 2048) far beyond the ring.
-        std::ptr::write_volatile((p as *mut u8).add(2048) as *mut u64, 1u64 << 40);
+        std::ptr::write_volatile(p.add(2048) as *mut u64, 1u64 << 40);
         libc::close(memfd);
         libc::close(fd);
     }

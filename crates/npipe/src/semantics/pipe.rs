@@ -1207,8 +1207,22 @@ pub(crate) fn request_open(
     access: u32,
 ) -> io::Result<(OwnedFd, Option<Reply>, Vec<OwnedFd>)> {
     let sock = connect_to(n, name)?;
+    let mut fds = Vec::new();
+    let reply = exchange(&sock, ReqKind::Open, access, name, &mut fds)?;
+    Ok((sock, reply, fds))
+}
+
+/// Sends one request on a connected control socket and receives the server's reply (`None` if
+/// it closed without one), with the descriptors that came with it.
+fn exchange(
+    sock: &OwnedFd,
+    kind: ReqKind,
+    access: u32,
+    name: &str,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<Option<Reply>> {
     let req = Request {
-        kind: ReqKind::Open,
+        kind,
         access,
         timeout_ms: 0,
         name: name.to_owned(),
@@ -1216,9 +1230,7 @@ pub(crate) fn request_open(
     sys::send_packet(sock.as_fd(), &req.encode(), &[]).map_err(|e| os_err(e, "send", name))?;
     sys::set_recv_timeout(sock.as_fd(), REPLY_TIMEOUT)
         .map_err(|e| os_err(e, "setsockopt", name))?;
-    let mut fds = Vec::new();
-    let reply = recv_reply(&sock, name, &mut fds)?;
-    Ok((sock, reply, fds))
+    recv_reply(sock, name, fds)
 }
 
 fn recv_reply(sock: &OwnedFd, display: &str, fds: &mut Vec<OwnedFd>) -> io::Result<Option<Reply>> {
@@ -1498,17 +1510,8 @@ pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout) -> io::Result<()
             }
         };
         first = false;
-        let req = Request {
-            kind: ReqKind::Wait,
-            access: 0,
-            timeout_ms: 0,
-            name: name.to_owned(),
-        };
-        sys::send_packet(sock.as_fd(), &req.encode(), &[]).map_err(|e| os_err(e, "send", name))?;
-        sys::set_recv_timeout(sock.as_fd(), REPLY_TIMEOUT)
-            .map_err(|e| os_err(e, "setsockopt", name))?;
         let mut fds = Vec::new();
-        match recv_reply(&sock, name, &mut fds)? {
+        match exchange(&sock, ReqKind::Wait, 0, name, &mut fds)? {
             Some(Reply::Ready) => return Ok(()),
             Some(Reply::Parked { default_timeout }) => {
                 let d = *deadline.get_or_insert_with(|| {

@@ -153,3 +153,21 @@ pub fn open_request(name: &str) -> Vec<u8> {
     v.extend_from_slice(name.as_bytes());
     v
 }
+
+/// Maps a queue memfd received through a raw handshake (read-write, shared), as a hostile peer
+/// would, so a test can scribble on it. The mapping is left in place until the process exits.
+pub fn map_queue(memfd: i32, size: usize) -> *mut u8 {
+    // SAFETY: a fresh shared mapping of a memfd we own; the caller writes only inside `size`.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            memfd,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED, "mmap: {}", io::Error::last_os_error());
+    p.cast()
+}
