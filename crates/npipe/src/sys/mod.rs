@@ -255,6 +255,26 @@ impl Mapping {
         Ok(Mapping { ptr, len })
     }
 
+    /// Pre-faults `[offset, offset + len)` (clamped to the mapping) for writing with one
+    /// syscall instead of one page fault per page. Best effort: older kernels lack it, and the
+    /// pages then fault in on first use as usual.
+    pub(crate) fn populate(&self, offset: usize, len: usize) {
+        let start = offset.min(self.len);
+        let len = len.min(self.len - start);
+        if len == 0 {
+            return;
+        }
+        // SAFETY: the range lies inside this mapping (clamped above) and MADV_POPULATE_WRITE
+        // only faults pages in: it neither changes their contents nor the mapping.
+        unsafe {
+            let _ = rustix::mm::madvise(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                rustix::mm::Advice::LinuxPopulateWrite,
+            );
+        }
+    }
+
     /// Base address of the mapping.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()

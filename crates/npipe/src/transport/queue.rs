@@ -400,11 +400,12 @@ impl Conn {
             caps,
             head_seen: AtomicU64::new(0),
             woke_peer: AtomicBool::new(false),
-            spin_ok: AtomicBool::new(true),
+            spin_ok: AtomicBool::new(false),
             spin_skipped: AtomicU32::new(0),
             tail_seen: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
         };
+        conn.populate_first_pages();
         let h = conn.hdr();
         // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
         // stores through the socket.
@@ -446,11 +447,12 @@ impl Conn {
             caps,
             head_seen: AtomicU64::new(0),
             woke_peer: AtomicBool::new(false),
-            spin_ok: AtomicBool::new(true),
+            spin_ok: AtomicBool::new(false),
             spin_skipped: AtomicU32::new(0),
             tail_seen: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
         };
+        conn.populate_first_pages();
         let h = conn.hdr();
         // SYNC POINT with the fence in `create`: Acquire sees the initialised header.
         fence(Acquire);
@@ -463,6 +465,15 @@ impl Conn {
             return Err(QErr::Corrupt("bad queue header"));
         }
         Ok(conn)
+    }
+
+    /// Faults in the header page and the first page of each ring in two calls: every
+    /// connection touches them at once, and a page fault is the costliest part of setting one
+    /// up (the rest of each ring still faults in lazily, as it is used).
+    fn populate_first_pages(&self) {
+        self.map.populate(0, HEADER_BYTES + 4096);
+        self.map
+            .populate(HEADER_BYTES + self.caps[0] as usize, 4096);
     }
 
     fn hdr(&self) -> &ConnHeader {
@@ -663,11 +674,17 @@ impl Conn {
         for d in 0..2 {
             let k = &self.ring(d).k.0;
             // SYNC POINT with the futex waits in `wait_on`: the bump makes a racing sleeper's
-            // FUTEX_WAIT fail with EAGAIN.
+            // FUTEX_WAIT fail with EAGAIN; the fence pairs with the one after its announcement
+            // (as in `notify`), so a sleeper that is not counted yet re-checks after the bump.
             k.data_seq.fetch_add(1, Release);
             k.space_seq.fetch_add(1, Release);
-            sys::futex_wake(&k.data_seq, u32::MAX);
-            sys::futex_wake(&k.space_seq, u32::MAX);
+            fence(SeqCst);
+            if k.data_waiters.load(Relaxed) != 0 {
+                sys::futex_wake(&k.data_seq, u32::MAX);
+            }
+            if k.space_waiters.load(Relaxed) != 0 {
+                sys::futex_wake(&k.space_seq, u32::MAX);
+            }
         }
     }
 
