@@ -232,7 +232,30 @@ fn wait_available(s: &npipe::NamedPipeServer, n: u32) {
     assert!(ok, "never saw {n} bytes available: {:?}", s.peek(None));
 }
 
+/// Opens the pipe 200 times in a row (waiting while every instance is busy) and checks that
+/// each connection echoes its own numbered message, so no two clients ever share a queue.
+fn role_many_connections(name: &str) -> Result<(), String> {
+    for i in 0u32..200 {
+        let c = loop {
+            match ClientOptions::new().open(name) {
+                Ok(c) => break c,
+                Err(e) if win32_code(&e) == ERROR_PIPE_BUSY => {
+                    ctx(wait_named_pipe(name, WaitFor::Forever), "wait")?;
+                }
+                Err(e) => return ctx(Err(e), &format!("open {i}")),
+            }
+        };
+        let msg = format!("connection {i}");
+        ctx(c.send_msg(msg.as_bytes()), "send")?;
+        let mut buf = [0u8; 64];
+        let m = ctx(c.recv_msg(&mut buf), "echo")?;
+        check(&buf[..m.read] == msg.as_bytes(), &format!("echo of {msg}"))?;
+    }
+    Ok(())
+}
+
 child_roles! {
+    "many_connections" => role_many_connections,
     "three_clients" => role_three_clients,
     "byte_client" => role_byte_client,
     "message_client" => role_message_client,
@@ -558,4 +581,48 @@ fn clients_match_instances_fifo() {
     assert_eq!(got, ["c0", "c1", "c2"], "creation order");
     servers[0].send_msg(b"bye").unwrap();
     expect_ok(kid);
+}
+
+/// W49, W29, W34: four instances served by four threads, each connecting, echoing and
+/// disconnecting in a loop, against 200 sequential clients of another process. Every instance
+/// hands each new client a fresh queue made ahead of time, and a thread sleeping in
+/// ConnectNamedPipe is woken by its own client only.
+#[test]
+fn many_sequential_connections_across_instances() {
+    let name = unique_name("many");
+    let servers: Vec<_> = (0..4)
+        .map(|_| {
+            ServerOptions::new()
+                .pipe_mode(PipeMode::Message)
+                .read_mode(ReadMode::Message)
+                .max_instances(4)
+                .create(&name)
+                .unwrap()
+        })
+        .collect();
+    let kid = child("many_connections", &name);
+    let served = std::sync::atomic::AtomicU32::new(0);
+    thread::scope(|sc| {
+        for s in &servers {
+            let served = &served;
+            sc.spawn(move || {
+                while served.load(std::sync::atomic::Ordering::SeqCst) < 200 {
+                    if s.connect_timeout(Duration::from_millis(200)).is_err() {
+                        continue;
+                    }
+                    let mut buf = [0u8; 64];
+                    if let Ok(m) = s.recv_msg(&mut buf) {
+                        s.send_msg(&buf[..m.read]).unwrap();
+                        // The echo is read before the client closes, so it counts.
+                        let mut end = [0u8; 1];
+                        let _ = s.recv_msg(&mut end);
+                        served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    s.disconnect().unwrap();
+                }
+            });
+        }
+        expect_ok(kid);
+    });
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 200);
 }

@@ -19,8 +19,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -353,6 +353,35 @@ struct Slot {
     state: SlotState,
     conn: Option<Arc<Conn>>,
     client_pid: Option<u32>,
+    /// Bumped (under the pipe lock) whenever `state` or `conn` changes, or the slot goes away;
+    /// shared with the instance's [`ServerEnd`], whose data path trusts its cached connection
+    /// while it is unchanged, and which sleeps on it (a futex word) while it listens, so a new
+    /// client wakes exactly the thread waiting on that instance.
+    epoch: Arc<SlotEpoch>,
+    /// The queue the next client of this instance gets, made ahead of time by the thread that
+    /// created or disconnected the instance, so neither the acceptor nor the client waits for
+    /// that work during the handshake.
+    queue: Option<(Conn, OwnedFd)>,
+}
+
+/// See [`Slot::epoch`].
+#[derive(Debug, Default)]
+struct SlotEpoch {
+    /// The change counter (a futex word). Only equality is compared, so wrapping is harmless.
+    value: AtomicU32,
+    /// Threads sleeping on `value` in `ServerEnd::connect`; changed under the pipe lock.
+    sleepers: AtomicU32,
+}
+
+impl Slot {
+    fn changed(&self) {
+        // SYNC POINT with the Acquire load in `ServerEnd::conn_for`; the pipe lock orders the
+        // change itself, and the sleeper count, with `ServerEnd::connect`.
+        self.epoch.value.fetch_add(1, Ordering::Release);
+        if self.epoch.sleepers.load(Ordering::Relaxed) != 0 {
+            sys::futex_wake(&self.epoch.value, u32::MAX);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -371,15 +400,11 @@ struct Pipe {
     addr: Vec<u8>,
     params: PipeParams,
     inner: Mutex<Inner>,
-    cond: Condvar,
     stop: sys::EventFd,
     listener: Mutex<Option<OwnedFd>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The process that runs the acceptor thread.
     owner_pid: u32,
-    /// A connection queue made ahead of time by the acceptor (memfd created, sealed, mapped,
-    /// header written), so a client's handshake does not wait for that work.
-    spare: Mutex<Option<(Conn, OwnedFd)>>,
 }
 
 fn registry() -> &'static Mutex<HashMap<Vec<u8>, Arc<Pipe>>> {
@@ -498,23 +523,17 @@ impl Pipe {
     }
 
     fn acceptor(self: Arc<Self>, lfd: OwnedFd) {
-        self.refill_spare();
-        accept_loop(&lfd, &self.stop, |sock| {
-            self.handle(sock);
-            self.refill_spare();
-        });
+        accept_loop(&lfd, &self.stop, |sock| self.handle(sock));
     }
 
-    /// Prepares the next connection's queue, off the handshake's critical path.
-    fn refill_spare(&self) {
-        let mut spare = lock(&self.spare);
-        if spare.is_none() {
-            let caps = [
-                ring_for(self.params.out_quota),
-                ring_for(self.params.in_quota),
-            ];
-            *spare = Conn::create(None, caps, 0).ok();
-        }
+    /// A new connection queue (memfd created, sealed, mapped, header written) for this pipe's
+    /// quotas; `None` when the system refuses the memory (the handshake then retries).
+    fn make_queue(&self) -> Option<(Conn, OwnedFd)> {
+        let caps = [
+            ring_for(self.params.out_quota),
+            ring_for(self.params.in_quota),
+        ];
+        Conn::create(None, caps, 0).ok()
     }
 
     fn refuse(sock: &OwnedFd, code: u32) {
@@ -559,13 +578,9 @@ impl Pipe {
                     return Self::refuse(&sock, ERROR_ACCESS_DENIED);
                 }
                 let info = self.info(&inner);
-                let made = lock(&self.spare).take();
-                let (mut conn, memfd) = match made {
-                    Some(x) => x,
-                    None => match Conn::create(None, info.caps, 0) {
-                        Ok(x) => x,
-                        Err(_) => return,
-                    },
+                let made = inner.slots.get_mut(&id).and_then(|s| s.queue.take());
+                let Some((mut conn, memfd)) = made.or_else(|| self.make_queue()) else {
+                    return;
                 };
                 conn.set_cur_instances(info.cur_instances);
                 conn.set_ctl(sock);
@@ -584,8 +599,8 @@ impl Pipe {
                     slot.state = SlotState::Connected;
                     slot.conn = Some(Arc::new(conn));
                     slot.client_pid = Some(pid);
+                    slot.changed();
                 }
-                self.cond.notify_all();
             }
         }
     }
@@ -598,6 +613,11 @@ pub(crate) struct ServerEnd {
     id: u64,
     modes: Modes,
     fork_gen: u64,
+    /// The slot's change counter (see [`Slot::epoch`]).
+    epoch: Arc<SlotEpoch>,
+    /// The connection as of an epoch, so a data operation takes neither the pipe lock (shared
+    /// with the acceptor and every other instance) nor a map lookup.
+    cached: Mutex<Option<(u32, Arc<Conn>)>>,
 }
 
 fn spawn_pipe(
@@ -618,12 +638,10 @@ fn spawn_pipe(
             next_id: 1,
             closed: false,
         }),
-        cond: Condvar::new(),
         stop,
         listener: Mutex::new(Some(listener)),
         thread: Mutex::new(None),
         owner_pid: sys::getpid(),
-        spare: Mutex::new(None),
     });
     let p2 = pipe.clone();
     let lfd = lock(&pipe.listener)
@@ -767,6 +785,8 @@ impl ServerEnd {
             }
         };
         drop(reg);
+        // The first client's queue, made before the pipe lock is taken (the acceptor needs it).
+        let queue = pipe.make_queue();
         let mut inner = lock(&pipe.inner);
         if inner.closed {
             return Ok(None);
@@ -794,12 +814,15 @@ impl ServerEnd {
         }
         let id = inner.next_id;
         inner.next_id += 1;
+        let epoch = Arc::new(SlotEpoch::default());
         inner.slots.insert(
             id,
             Slot {
                 state: SlotState::Listening,
                 conn: None,
                 client_pid: None,
+                epoch: epoch.clone(),
+                queue,
             },
         );
         inner.listeners.push_back(id);
@@ -812,6 +835,8 @@ impl ServerEnd {
                 id,
                 modes: Modes::new(cfg.read_message, cfg.nowait),
                 fork_gen: fork_generation(),
+                epoch,
+                cached: Mutex::new(None),
             },
             existed,
         )))
@@ -842,6 +867,16 @@ impl ServerEnd {
 
     /// The connection for a data operation, or the state error of this instance.
     fn conn_for(&self, op: Op) -> io::Result<Arc<Conn>> {
+        // SYNC POINT with `Slot::changed`: an unchanged epoch means the cached connection is
+        // still this instance's. A change racing with the operation is seen by the operation
+        // itself through the connection's shared state, as it would be after the lock.
+        let epoch = self.epoch.value.load(Ordering::Acquire);
+        if let Some((e, c)) = &*lock(&self.cached) {
+            if *e == epoch {
+                return Ok(c.clone());
+            }
+        }
+        // Lock order: the pipe lock is never taken while `cached` is held.
         let inner = lock(&self.pipe.inner);
         let slot = inner
             .slots
@@ -849,7 +884,12 @@ impl ServerEnd {
             .ok_or_else(|| err(ERROR_INVALID_HANDLE, "the instance is closed"))?;
         match (slot.state, op) {
             (SlotState::Connected, _) => {
-                Ok(slot.conn.clone().expect("connected slot has a connection"))
+                let c = slot.conn.clone().expect("connected slot has a connection");
+                // Relaxed: read under the pipe lock, which orders it with the change.
+                let e = slot.epoch.value.load(Ordering::Relaxed);
+                drop(inner);
+                *lock(&self.cached) = Some((e, c.clone()));
+                Ok(c)
             }
             (SlotState::Listening, Op::Read | Op::Write) => Err(err(
                 ERROR_PIPE_LISTENING,
@@ -914,6 +954,7 @@ impl ServerEnd {
                 }
                 SlotState::Disconnected => {
                     slot.state = SlotState::Listening;
+                    slot.changed();
                     inner.listeners.push_back(self.id);
                     self.pipe.wake_parked(&mut inner);
                     if nowait {
@@ -932,18 +973,16 @@ impl ServerEnd {
                     }
                 }
             }
-            // Wait for the acceptor to hand this instance a client.
+            // Wait for the acceptor to hand this instance a client: sleep on the slot's epoch,
+            // read under the pipe lock, so a change made after the lock is released makes the
+            // futex wait return at once.
             loop {
                 let st = inner.slots.get(&self.id).map(|s| s.state);
                 if st != Some(SlotState::Listening) {
                     break;
                 }
-                inner = match deadline {
-                    None => self
-                        .pipe
-                        .cond
-                        .wait(inner)
-                        .unwrap_or_else(|p| p.into_inner()),
+                let timeout = match deadline {
+                    None => None,
                     Some(d) => {
                         let now = Instant::now();
                         if d <= now {
@@ -952,13 +991,17 @@ impl ServerEnd {
                                 format!("no client connected to {}", self.name()),
                             ));
                         }
-                        self.pipe
-                            .cond
-                            .wait_timeout(inner, d - now)
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0
+                        Some(d - now)
                     }
                 };
+                // Relaxed: read and counted under the pipe lock, which orders both with
+                // `Slot::changed`.
+                let e = self.epoch.value.load(Ordering::Relaxed);
+                self.epoch.sleepers.fetch_add(1, Ordering::Relaxed);
+                drop(inner);
+                let _ = sys::futex_wait(&self.epoch.value, e, timeout);
+                inner = lock(&self.pipe.inner);
+                self.epoch.sleepers.fetch_sub(1, Ordering::Relaxed);
             }
             if inner.slots.get(&self.id).map(|s| s.state) == Some(SlotState::Connected) {
                 return Ok(false);
@@ -973,7 +1016,7 @@ impl ServerEnd {
             .slots
             .get_mut(&self.id)
             .ok_or_else(|| err(ERROR_INVALID_HANDLE, "the instance is closed"))?;
-        match slot.state {
+        let r = match slot.state {
             SlotState::Listening => Err(err(
                 ERROR_PIPE_LISTENING,
                 format!("{} is listening", self.name()),
@@ -988,9 +1031,24 @@ impl ServerEnd {
                 }
                 slot.state = SlotState::Disconnected;
                 slot.client_pid = None;
+                slot.changed();
                 Ok(())
             }
+        };
+        let needs_queue = r.is_ok() && slot.queue.is_none();
+        drop(inner);
+        if needs_queue {
+            // The next client's queue, made here rather than in its handshake.
+            if let Some(q) = self.pipe.make_queue() {
+                if let Some(slot) = lock(&self.pipe.inner).slots.get_mut(&self.id) {
+                    slot.queue.get_or_insert(q);
+                }
+            }
         }
+        // The link is gone: drop the cached connection too, so its socket closes now (the
+        // client sees the hang-up) rather than at this instance's next operation.
+        *lock(&self.cached) = None;
+        r
     }
 
     /// ReadFile.
@@ -1120,6 +1178,7 @@ impl Drop for ServerEnd {
     fn drop(&mut self) {
         let mut inner = lock(&self.pipe.inner);
         if let Some(slot) = inner.slots.remove(&self.id) {
+            slot.changed();
             if let Some(c) = slot.conn {
                 c.set_cur_instances(inner.slots.len() as u32);
                 if fork_generation() == self.fork_gen {
@@ -1129,7 +1188,6 @@ impl Drop for ServerEnd {
         }
         inner.listeners.retain(|&i| i != self.id);
         Pipe::publish_instances(&inner);
-        self.pipe.cond.notify_all();
         if !inner.slots.is_empty() {
             return;
         }
