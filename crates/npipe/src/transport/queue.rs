@@ -393,18 +393,7 @@ impl Conn {
         let size = total_size(caps);
         let fd = sys::memfd_sealed("npipe-conn", size)?;
         let map = sys::Mapping::map(fd.as_fd(), size)?;
-        let conn = Conn {
-            map,
-            ctl,
-            side: Side::Server,
-            caps,
-            head_seen: AtomicU64::new(0),
-            woke_peer: AtomicBool::new(false),
-            spin_ok: AtomicBool::new(true),
-            spin_skipped: AtomicU32::new(0),
-            tail_seen: AtomicU64::new(0),
-            read_seen: AtomicU64::new(0),
-        };
+        let conn = Conn::with_map(map, ctl, Side::Server, caps);
         conn.populate_first_pages();
         let h = conn.hdr();
         // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
@@ -424,6 +413,22 @@ impl Conn {
         Ok((conn, fd))
     }
 
+    /// This process's view of a mapped connection, with empty process-local caches.
+    fn with_map(map: sys::Mapping, ctl: Option<OwnedFd>, side: Side, caps: [u64; 2]) -> Conn {
+        Conn {
+            map,
+            ctl,
+            side,
+            caps,
+            head_seen: AtomicU64::new(0),
+            woke_peer: AtomicBool::new(false),
+            spin_ok: AtomicBool::new(true),
+            spin_skipped: AtomicU32::new(0),
+            tail_seen: AtomicU64::new(0),
+            read_seen: AtomicU64::new(0),
+        }
+    }
+
     /// Maps a connection memfd received from the server (client side) and validates it.
     pub(crate) fn attach(
         ctl: Option<OwnedFd>,
@@ -440,18 +445,7 @@ impl Conn {
             .map_err(|_| QErr::Corrupt("memfd not sealed or wrong size"))?;
         let map = sys::Mapping::map(memfd.as_fd(), size)
             .map_err(|_| QErr::Corrupt("cannot map memfd"))?;
-        let conn = Conn {
-            map,
-            ctl,
-            side: Side::Client,
-            caps,
-            head_seen: AtomicU64::new(0),
-            woke_peer: AtomicBool::new(false),
-            spin_ok: AtomicBool::new(true),
-            spin_skipped: AtomicU32::new(0),
-            tail_seen: AtomicU64::new(0),
-            read_seen: AtomicU64::new(0),
-        };
+        let conn = Conn::with_map(map, ctl, Side::Client, caps);
         conn.populate_first_pages();
         let h = conn.hdr();
         // SYNC POINT with the fence in `create`: Acquire sees the initialised header.
