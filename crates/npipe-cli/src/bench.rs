@@ -466,6 +466,29 @@ pub(crate) fn peer_main(args: &[String]) -> io::Result<()> {
     }
 }
 
+/// A close-on-exec Unix socket of the raw transport `t` (SEQPACKET or STREAM) and the abstract
+/// address `name`, for the connection benchmark's two sides.
+fn raw_unix_socket(
+    t: Transport,
+    name: &str,
+) -> io::Result<(std::os::fd::OwnedFd, rustix::net::SocketAddrUnix)> {
+    let kind = if t == Transport::SeqPacket {
+        rustix::net::SocketType::SEQPACKET
+    } else {
+        rustix::net::SocketType::STREAM
+    };
+    let s = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        kind,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok((
+        s,
+        rustix::net::SocketAddrUnix::new_abstract_name(name.as_bytes())?,
+    ))
+}
+
 /// Connects and disconnects `count` times as fast as the server lets it.
 fn peer_connect(t: Transport, count: usize) -> io::Result<()> {
     let name = std::env::var(NAME_VAR).map_err(|_| io::Error::other("no name given"))?;
@@ -484,21 +507,8 @@ fn peer_connect(t: Transport, count: usize) -> io::Result<()> {
                 }
             },
             Transport::SeqPacket | Transport::Stream => {
-                let kind = if t == Transport::SeqPacket {
-                    rustix::net::SocketType::SEQPACKET
-                } else {
-                    rustix::net::SocketType::STREAM
-                };
-                let s = rustix::net::socket_with(
-                    rustix::net::AddressFamily::UNIX,
-                    kind,
-                    rustix::net::SocketFlags::CLOEXEC,
-                    None,
-                )?;
-                rustix::net::connect(
-                    &s,
-                    &rustix::net::SocketAddrUnix::new_abstract_name(name.as_bytes())?,
-                )?;
+                let (s, addr) = raw_unix_socket(t, &name)?;
+                rustix::net::connect(&s, &addr)?;
                 rustix::net::send(&s, &[1], rustix::net::SendFlags::empty())?;
             }
             Transport::Interprocess => {
@@ -672,21 +682,8 @@ fn measure_connect(t: Transport, count: usize) -> io::Result<f64> {
             Ok(count as f64 / t0.elapsed().as_secs_f64())
         }
         Transport::SeqPacket | Transport::Stream => {
-            let kind = if t == Transport::SeqPacket {
-                rustix::net::SocketType::SEQPACKET
-            } else {
-                rustix::net::SocketType::STREAM
-            };
-            let l = rustix::net::socket_with(
-                rustix::net::AddressFamily::UNIX,
-                kind,
-                rustix::net::SocketFlags::CLOEXEC,
-                None,
-            )?;
-            rustix::net::bind(
-                &l,
-                &rustix::net::SocketAddrUnix::new_abstract_name(name.as_bytes())?,
-            )?;
+            let (l, addr) = raw_unix_socket(t, &name)?;
+            rustix::net::bind(&l, &addr)?;
             rustix::net::listen(&l, 128)?;
             cmd.env(NAME_VAR, &name);
             let t0 = Instant::now();

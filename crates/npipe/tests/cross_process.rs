@@ -5,6 +5,7 @@
 mod util;
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::Duration;
 
@@ -82,7 +83,19 @@ fn role_hold_until_disconnect(name: &str) -> Result<(), String> {
         ERROR_PIPE_NOT_CONNECTED,
         "flush after disconnect",
     )?;
-    Ok(())
+    // The server keeps no reference to the dead link: its end of the control socket is closed
+    // by the disconnect itself (the parent makes no further call until we exit).
+    let mut p = libc::pollfd {
+        fd: c.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for a descriptor the client owns while `c` lives.
+    let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+    check(
+        n == 1 && p.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0,
+        "the server's end of the link is closed after DisconnectNamedPipe",
+    )
 }
 
 fn role_wait_then_open(name: &str) -> Result<(), String> {

@@ -527,7 +527,8 @@ impl Pipe {
     }
 
     /// A new connection queue (memfd created, sealed, mapped, header written) for this pipe's
-    /// quotas; `None` when the system refuses the memory (the handshake then retries).
+    /// quotas; `None` when the system refuses it (the acceptor then makes one during the
+    /// handshake, and if that fails too, drops the client, whose open fails).
     fn make_queue(&self) -> Option<(Conn, OwnedFd)> {
         let caps = [
             ring_for(self.params.out_quota),
