@@ -587,6 +587,14 @@ pub(crate) fn take_inherited_pipe(n: i32) -> Result<OwnedFd> {
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
 }
 
+/// The CPU this thread is running on (a hint: it may move at any time).
+pub(crate) fn current_cpu() -> u32 {
+    // SAFETY: sched_getcpu takes no arguments and touches no memory of ours; glibc answers
+    // from the rseq area or the vDSO, without a syscall on current kernels.
+    let c = unsafe { libc::sched_getcpu() };
+    u32::try_from(c).unwrap_or(u32::MAX)
+}
+
 /// How many CPUs this process may run on (its affinity mask), read once. Waiters only spin when
 /// this is above one: with a single usable CPU the peer cannot run while we spin.
 pub(crate) fn usable_cpus() -> u32 {

@@ -62,6 +62,11 @@ const SPIN: Duration = Duration::from_micros(30);
 /// With spinning off (the peer was found idle), every this many waits spin once more, so a
 /// connection that becomes busy again gets spinning back.
 const SPIN_RETRY: u32 = 64;
+/// After waking a peer that waited on this CPU, a wait sleeps at once (handing the CPU over)
+/// except every this many times, when it yield-spins (see `wait_on`).
+const STACKED_SPIN: u32 = 8;
+/// A wait skips its hang-up probe before sleeping when this end probed within this many ms.
+const PROBE_GAP_MS: u64 = 20;
 /// Ring capacity bounds (bytes, powers of two).
 pub(crate) const MIN_RING: u64 = 4096;
 /// See [`MIN_RING`].
@@ -130,7 +135,14 @@ struct ConnHeader {
     state: [AtomicU32; 2],
     cur_instances: AtomicU32,
     _reserved2: AtomicU32,
+    /// The CPU each end last waited on (a scheduling hint, [`NO_CPU`] until known): a waiter
+    /// whose peer waited on its own CPU yields while it spins, since the peer may be queued
+    /// behind it. Only ever compared, never used as an index.
+    cpu: [AtomicU32; 2],
 }
+
+/// [`ConnHeader::cpu`] before an end has waited.
+const NO_CPU: u32 = u32::MAX;
 
 #[repr(C, align(128))]
 struct Line<T>(T);
@@ -179,6 +191,12 @@ const _: () = assert!(RING_HDR_OFF[1] + std::mem::size_of::<RingHeader>() <= HEA
 enum Wake {
     Data,
     Space,
+}
+
+/// Milliseconds since this process first asked (a monotonic clock for local rate limits).
+fn mono_ms() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 fn align8(x: u64) -> u64 {
@@ -241,14 +259,19 @@ pub(crate) struct Conn {
     /// grows), so a writer re-reads the reader's cache line only when the cached free space is
     /// not enough. Used under the writer lock.
     head_seen: AtomicU64,
-    /// Set when this end's last publish had to wake a sleeping peer: the peer is then probably
-    /// not running, and may need this very CPU, so the next wait sleeps instead of spinning.
+    /// Set when this end's last publish had to wake a sleeping peer: the peer is then not
+    /// running yet and may be queued on this very CPU, so the next wait hands the CPU over or
+    /// yields while it spins (see `wait_on`).
     woke_peer: AtomicBool,
+    /// When this end last probed the control socket for a hang-up ([`mono_ms`]).
+    probed_at: AtomicU64,
     /// Whether the last spin on this end ended with its condition met; when it did not, later
     /// waits sleep at once (the peer is idle) except for a retry every [`SPIN_RETRY`] waits.
     spin_ok: AtomicBool,
     /// Waits since spinning was turned off, for the periodic retry.
     spin_skipped: AtomicU32,
+    /// Waits right after waking a peer that waited on this CPU, for the periodic yield-spin.
+    stacked_wakes: AtomicU32,
     /// This process's last Acquire view of the inbound `tail` (a lower bound), so a reader
     /// that is behind reads the writer's cache line only when it runs out of known data.
     tail_seen: AtomicU64,
@@ -405,6 +428,8 @@ impl Conn {
         h.ring_cap[1].store(caps[1], Relaxed);
         h.state[0].store(OPEN, Relaxed);
         h.state[1].store(OPEN, Relaxed);
+        h.cpu[0].store(NO_CPU, Relaxed);
+        h.cpu[1].store(NO_CPU, Relaxed);
         h.cur_instances.store(instances, Relaxed);
         for d in 0..2 {
             conn.ring(d).r.0.msg_left.store(AT_HEADER, Relaxed);
@@ -422,8 +447,10 @@ impl Conn {
             caps,
             head_seen: AtomicU64::new(0),
             woke_peer: AtomicBool::new(false),
+            probed_at: AtomicU64::new(0),
             spin_ok: AtomicBool::new(true),
             spin_skipped: AtomicU32::new(0),
+            stacked_wakes: AtomicU32::new(0),
             tail_seen: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
         }
@@ -654,6 +681,8 @@ impl Conn {
         let Some(ctl) = &self.ctl else {
             return false;
         };
+        // Relaxed: a rate hint for `wait_on`.
+        self.probed_at.store(mono_ms(), Relaxed);
         if sys::peer_hung_up(ctl.as_fd()) {
             let st = &self.hdr().state[self.side.peer() as usize];
             // A hang-up after a disconnect keeps DISCONNECTED.
@@ -718,36 +747,46 @@ impl Conn {
             return Ok(());
         }
         // Spin first while another CPU can run the peer: a busy peer answers within microseconds
-        // and neither side then makes a syscall.
-        // Spin only when another CPU can run the peer, the peer was not just woken by us (it is
-        // not running yet and may be queued on this very CPU), and spinning paid off last time.
+        // and neither side then makes a syscall. Spin when spinning paid off last time, or when
+        // this end just woke the peer (its answer is on the way; sleeping now would cost this
+        // CPU an idle exit as well). If the peer may be queued behind this thread (it was just
+        // woken, or it last waited on this CPU), yield while spinning so it runs at once; a
+        // pair stacked on one CPU then stays runnable, which lets the load balancer separate it.
+        // One case sleeps at once: the peer was just woken on this CPU. Handing it the CPU by
+        // sleeping is the cheapest round trip for an idle pair; every STACKED_SPIN-th time the
+        // wait yield-spins instead, so a busy pair is never stuck handing the CPU back and forth.
         // Relaxed throughout: local scheduling hints.
         let woke = self.woke_peer.swap(false, Relaxed);
-        let spin = sys::usable_cpus() > 1
-            && !woke
-            && (self.spin_ok.load(Relaxed)
-                || self.spin_skipped.fetch_add(1, Relaxed) % SPIN_RETRY == SPIN_RETRY - 1);
-        if spin {
-            let start = Instant::now();
-            let end = match deadline {
-                Some(d) => (start + SPIN).min(d),
-                None => start + SPIN,
-            };
-            'spin: loop {
-                for _ in 0..64 {
-                    std::hint::spin_loop();
-                    if ready(self)? {
-                        self.spin_ok.store(true, Relaxed);
-                        return Ok(());
-                    }
-                }
-                if Instant::now() >= end {
-                    break 'spin;
-                }
+        if sys::usable_cpus() > 1 {
+            let cpu = sys::current_cpu();
+            let cpus = &self.hdr().cpu;
+            let mine = &cpus[self.side as usize];
+            if mine.load(Relaxed) != cpu {
+                mine.store(cpu, Relaxed);
             }
-            self.spin_ok.store(false, Relaxed);
+            let stacked = cpus[self.side.peer() as usize].load(Relaxed) == cpu;
+            let hand_over = woke
+                && stacked
+                && self.stacked_wakes.fetch_add(1, Relaxed) % STACKED_SPIN != STACKED_SPIN - 1;
+            let spin = !hand_over
+                && (woke
+                    || self.spin_ok.load(Relaxed)
+                    || self.spin_skipped.fetch_add(1, Relaxed) % SPIN_RETRY == SPIN_RETRY - 1);
+            if spin && self.spin(deadline, woke || stacked, &mut ready)? {
+                return Ok(());
+            }
         }
-        let mut probed = false;
+        // A peer that died leaves its state OPEN; its hang-up shows on the control socket. Probe
+        // it before sleeping unless this end probed lately, and then make the first sleep short
+        // instead, so a connection that sleeps on every message keeps the syscall off its round
+        // trip while a death is still noticed within PROBE_GAP (within SLICE when the peer dies
+        // during a long sleep, as before).
+        let mut probed = mono_ms().wrapping_sub(self.probed_at.load(Relaxed)) < PROBE_GAP_MS;
+        let mut longest = if probed {
+            Duration::from_millis(PROBE_GAP_MS)
+        } else {
+            SLICE
+        };
         loop {
             if ready(self)? {
                 return Ok(());
@@ -764,9 +803,9 @@ impl Conn {
                     if d <= now {
                         return Err(QErr::TimedOut);
                     }
-                    (d - now).min(SLICE)
+                    (d - now).min(longest)
                 }
-                None => SLICE,
+                None => longest,
             };
             // SYNC POINT with `notify`: Acquire pairs with its Release bump.
             let s = seq.load(Acquire);
@@ -784,6 +823,39 @@ impl Conn {
             waiters.fetch_sub(1, SeqCst);
             if !woke {
                 self.probe_hup();
+                longest = SLICE;
+            }
+        }
+    }
+
+    /// Polls `ready` for up to [`SPIN`] (or until the deadline), yielding the CPU between
+    /// rounds when `yielding`; records in `spin_ok` whether it paid off.
+    fn spin(
+        &self,
+        deadline: Option<Instant>,
+        yielding: bool,
+        ready: &mut impl FnMut(&Conn) -> QResult<bool>,
+    ) -> QResult<bool> {
+        let start = Instant::now();
+        let end = match deadline {
+            Some(d) => (start + SPIN).min(d),
+            None => start + SPIN,
+        };
+        loop {
+            if yielding {
+                std::thread::yield_now();
+            }
+            for _ in 0..64 {
+                if ready(self)? {
+                    // Relaxed: a local scheduling hint.
+                    self.spin_ok.store(true, Relaxed);
+                    return Ok(true);
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= end {
+                self.spin_ok.store(false, Relaxed);
+                return Ok(false);
             }
         }
     }
