@@ -267,6 +267,8 @@ pub(crate) struct Conn {
     probed_at: AtomicU64,
     /// Whether the last spin on this end ended with its condition met; when it did not, later
     /// waits sleep at once (the peer is idle) except for a retry every [`SPIN_RETRY`] waits.
+    /// False on a new connection: its first wait sleeps, and spinning starts once a wake-up
+    /// shows the peer answering (a server thread does not spin for a client that only connected).
     spin_ok: AtomicBool,
     /// Waits since spinning was turned off, for the periodic retry.
     spin_skipped: AtomicU32,
@@ -448,7 +450,7 @@ impl Conn {
             head_seen: AtomicU64::new(0),
             woke_peer: AtomicBool::new(false),
             probed_at: AtomicU64::new(0),
-            spin_ok: AtomicBool::new(true),
+            spin_ok: AtomicBool::new(false),
             spin_skipped: AtomicU32::new(0),
             stacked_wakes: AtomicU32::new(0),
             tail_seen: AtomicU64::new(0),
