@@ -134,7 +134,7 @@ impl AnonEnd {
         let avail =
             sys::bytes_available(self.fd.as_fd()).map_err(|e| os_err(e, "FIONREAD", NAME))?;
         if avail == 0 {
-            let hup = sys::poll_fds(&[self.fd.as_fd()], Some(std::time::Duration::ZERO))
+            let hup = sys::poll_fds([self.fd.as_fd()], Some(std::time::Duration::ZERO))
                 .map(|r| r[0].hup && !r[0].readable)
                 .unwrap_or(false);
             if hup {
@@ -165,7 +165,7 @@ impl AnonEnd {
             if left == 0 {
                 return Ok(());
             }
-            if sys::poll_fds(&[self.fd.as_fd()], Some(std::time::Duration::ZERO))
+            if sys::poll_fds([self.fd.as_fd()], Some(std::time::Duration::ZERO))
                 .map(|r| r[0].hup)
                 .unwrap_or(true)
             {

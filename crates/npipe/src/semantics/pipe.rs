@@ -416,7 +416,7 @@ fn registry() -> &'static Mutex<HashMap<Vec<u8>, Arc<Pipe>>> {
 /// `stop` is signalled (the acceptor thread of a pipe or mailslot name).
 pub(crate) fn accept_loop(lfd: &OwnedFd, stop: &sys::EventFd, mut handle: impl FnMut(OwnedFd)) {
     loop {
-        let r = match sys::poll_fds(&[lfd.as_fd(), stop.fd()], None) {
+        let r = match sys::poll_fds([lfd.as_fd(), stop.fd()], None) {
             Ok(r) => r,
             Err(_) => return,
         };
@@ -1588,7 +1588,7 @@ pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout) -> io::Result<()
                         format!("no instance of {name} became free"),
                     ));
                 }
-                let r = sys::poll_fds(&[sock.as_fd()], remaining)
+                let r = sys::poll_fds([sock.as_fd()], remaining)
                     .map_err(|e| os_err(e, "poll", name))?;
                 if r[0].readable {
                     if let Ok(Some(Reply::Ready)) = recv_reply(&sock, name, &mut fds) {

@@ -160,12 +160,13 @@ pub(crate) struct Ready {
 }
 
 /// Polls descriptors for readability and hang-up. `None` waits forever. Returns one [`Ready`]
-/// per descriptor; all false on timeout.
-pub(crate) fn poll_fds(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Vec<Ready>> {
-    let mut pfds: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|fd| PollFd::new(fd, PollFlags::IN | PollFlags::RDHUP))
-        .collect();
+/// per descriptor; all false on timeout. Allocates nothing (it runs on the sleep path of every
+/// wait).
+pub(crate) fn poll_fds<const N: usize>(
+    fds: [BorrowedFd<'_>; N],
+    timeout: Option<Duration>,
+) -> Result<[Ready; N]> {
+    let mut pfds = fds.map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN | PollFlags::RDHUP));
     let ts = timeout.map(|t| rustix::time::Timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: t.subsec_nanos() as _,
@@ -174,21 +175,18 @@ pub(crate) fn poll_fds(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Res
         Ok(_) | Err(Errno::INTR) => {}
         Err(e) => return Err(e),
     }
-    Ok(pfds
-        .iter()
-        .map(|p| {
-            let r = p.revents();
-            Ready {
-                readable: r.contains(PollFlags::IN),
-                hup: r.intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR),
-            }
-        })
-        .collect())
+    Ok(pfds.map(|p| {
+        let r = p.revents();
+        Ready {
+            readable: r.contains(PollFlags::IN),
+            hup: r.intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR),
+        }
+    }))
 }
 
 /// True when the peer of the connected socket `fd` has closed its end (no waiting).
 pub(crate) fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
-    poll_fds(&[fd], Some(Duration::ZERO))
+    poll_fds([fd], Some(Duration::ZERO))
         .map(|r| r[0].hup)
         .unwrap_or(true)
 }
