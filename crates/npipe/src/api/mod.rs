@@ -10,7 +10,7 @@ use zerocopy::EndRef;
 pub use zerocopy::{MsgRef, MsgWriter};
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::error::code::*;
@@ -424,6 +424,18 @@ impl NamedPipeServer {
         self.end.flush(None)
     }
 
+    /// A descriptor for `poll`/`epoll` that becomes readable when a read may find data on the
+    /// current connection, or the client has gone. Use it with PIPE_NOWAIT reads
+    /// ([`set_mode`](Self::set_mode)): a read that finds nothing clears it, so the readiness is
+    /// level-triggered in effect (read until "no data", then poll again). Readiness can be
+    /// spurious. Until the first call, waking a sleeping reader costs the writer nothing but a
+    /// futex; from then on each message also costs the client one `write` to an eventfd. The
+    /// descriptor belongs to this connection: after `disconnect` and a new `connect`, ask again.
+    /// This is an extension, not a Win32 call (Windows pairs pipes with overlapped I/O instead).
+    pub fn read_ready_fd(&self) -> io::Result<OwnedFd> {
+        self.end.read_ready_fd()
+    }
+
     /// Sets this handle's read mode and wait mode (`SetNamedPipeHandleState`).
     #[doc(alias = "SetNamedPipeHandleState")]
     pub fn set_mode(&self, read_mode: ReadMode, nowait: bool) -> io::Result<()> {
@@ -625,6 +637,15 @@ impl NamedPipeClient {
     #[doc(alias = "FlushFileBuffers")]
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.end.flush(None)
+    }
+
+    /// A descriptor for `poll`/`epoll` that becomes readable when a read may find data, or the
+    /// server end has gone (closed, disconnected, or its process died). Use it with PIPE_NOWAIT
+    /// reads ([`set_mode`](Self::set_mode)): a read that finds nothing clears it. Readiness can
+    /// be spurious. From the first call on, each message the server writes also costs it one
+    /// `write` to an eventfd. An extension, not a Win32 call.
+    pub fn read_ready_fd(&self) -> io::Result<OwnedFd> {
+        self.end.read_ready_fd()
     }
 
     /// `SetNamedPipeHandleState`.

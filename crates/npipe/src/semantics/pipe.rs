@@ -1059,6 +1059,14 @@ impl ServerEnd {
         conn_read(&c, &self.modes, buf, deadline, self.name())
     }
 
+    /// A descriptor that polls readable when data may be waiting or the client has gone, for
+    /// the current connection (see [`read_ready_fd`]).
+    pub(crate) fn read_ready_fd(&self) -> io::Result<OwnedFd> {
+        self.check_access(Op::Read)?;
+        let c = self.conn_for(Op::Read)?;
+        read_ready_fd(&c, self.name())
+    }
+
     /// WriteFile.
     pub(crate) fn write(&self, data: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
         self.check_access(Op::Write)?;
@@ -1225,6 +1233,22 @@ pub(crate) struct ClientEnd {
     modes: Modes,
     fork_gen: u64,
     name: String,
+}
+
+/// The readiness descriptor of a connection end, duplicated for the caller: readable when a
+/// read may find data (or the end of the link); a nonblocking read that finds nothing clears it.
+/// It belongs to this connection: after the server disconnects, ask again for the next one.
+fn read_ready_fd(c: &Conn, name: &str) -> io::Result<OwnedFd> {
+    let Some(fd) = c.read_readiness() else {
+        return Err(err(
+            ERROR_NOT_SUPPORTED,
+            format!("{name} has no link to watch for readiness"),
+        ));
+    };
+    fd.and_then(|fd| fd.try_clone_to_owned()).map_err(|e| {
+        let errno = sys::Errno::from_io_error(&e).unwrap_or(sys::Errno::INVAL);
+        os_err(errno, "readiness descriptor", name)
+    })
 }
 
 fn connect_to(n: &Name, display: &str) -> io::Result<OwnedFd> {
@@ -1415,6 +1439,13 @@ impl ClientEnd {
     pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<ReadResult> {
         self.check_access(false)?;
         conn_read(&self.conn, &self.modes, buf, deadline, self.name())
+    }
+
+    /// A descriptor that polls readable when data may be waiting or the server end has gone
+    /// (see [`read_ready_fd`]).
+    pub(crate) fn read_ready_fd(&self) -> io::Result<OwnedFd> {
+        self.check_access(false)?;
+        read_ready_fd(&self.conn, self.name())
     }
 
     /// WriteFile.

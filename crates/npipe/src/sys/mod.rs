@@ -110,6 +110,24 @@ pub(crate) fn recv_packet(
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> Result<usize> {
+    recv_packet_with(fd, buf, fds, RecvFlags::empty())
+}
+
+/// [`recv_packet`] that fails with `AGAIN` instead of blocking when no packet is queued.
+pub(crate) fn recv_packet_nowait(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> Result<usize> {
+    recv_packet_with(fd, buf, fds, RecvFlags::DONTWAIT)
+}
+
+fn recv_packet_with(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+    flags: RecvFlags,
+) -> Result<usize> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = loop {
@@ -117,7 +135,7 @@ pub(crate) fn recv_packet(
             fd,
             &mut [IoSliceMut::new(buf)],
             &mut control,
-            RecvFlags::CMSG_CLOEXEC,
+            RecvFlags::CMSG_CLOEXEC | flags,
         ) {
             Err(Errno::INTR) => continue,
             r => break r?,
@@ -400,6 +418,68 @@ impl EventFd {
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
     }
+}
+
+/// A readiness descriptor for one connection end: an epoll instance that becomes readable when
+/// its eventfd is signalled (the peer published data) or the control socket reports hang-up.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    epoll: OwnedFd,
+    event: OwnedFd,
+}
+
+impl Readiness {
+    /// Watches a new eventfd and the control socket `ctl`.
+    pub(crate) fn new(ctl: BorrowedFd<'_>) -> Result<Readiness> {
+        use rustix::event::epoll;
+        let event = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )?;
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &ep,
+            &event,
+            epoll::EventData::new_u64(0),
+            epoll::EventFlags::IN,
+        )?;
+        // Hang-up and errors are always reported; RDHUP adds the peer's shutdown.
+        epoll::add(
+            &ep,
+            ctl,
+            epoll::EventData::new_u64(1),
+            epoll::EventFlags::RDHUP,
+        )?;
+        Ok(Readiness { epoll: ep, event })
+    }
+
+    /// The descriptor to poll.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
+    }
+
+    /// The eventfd the peer signals.
+    pub(crate) fn event_fd(&self) -> BorrowedFd<'_> {
+        self.event.as_fd()
+    }
+
+    /// Clears the eventfd; true if it had been signalled.
+    pub(crate) fn clear(&self) -> bool {
+        let mut b = [0u8; 8];
+        matches!(rustix::io::read(&self.event, &mut b), Ok(8))
+    }
+}
+
+/// Signals a readiness eventfd received from a peer. The descriptor was made nonblocking when
+/// it arrived ([`set_nonblocking`]), so this never waits, whatever a hostile peer sent.
+pub(crate) fn poke(fd: BorrowedFd<'_>) {
+    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+}
+
+/// Sets `O_NONBLOCK` on `fd`'s open file description.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
+    let fl = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, fl | rustix::fs::OFlags::NONBLOCK)
 }
 
 /// Registers `handler` to run in the parent before every `fork()`.

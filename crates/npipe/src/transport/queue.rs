@@ -36,8 +36,9 @@
 //! peer's hang-up, so a peer that dies without a word is noticed while waiting.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -65,6 +66,8 @@ const SPIN_RETRY: u32 = 64;
 /// After waking a peer that waited on this CPU, a wait sleeps at once (handing the CPU over)
 /// except every this many times, when it yield-spins (see `wait_on`).
 const STACKED_SPIN: u32 = 8;
+/// The control message that carries a reader's readiness eventfd to the writer.
+const READINESS_MSG: &[u8] = b"NPE1";
 /// A wait skips its hang-up probe before sleeping when this end probed within this many ms.
 const PROBE_GAP_MS: u64 = 20;
 /// Ring capacity bounds (bytes, powers of two).
@@ -174,6 +177,10 @@ struct WakeLine {
     space_waiters: AtomicU32,
     /// Sum of the buffer sizes of readers sleeping for data (the nonblocking-write rule W109).
     reader_want: AtomicU64,
+    /// Non-zero once the reader of this ring watches a readiness descriptor: the writer then
+    /// signals the eventfd the reader sent over the control socket after every publish.
+    poll_armed: AtomicU32,
+    _pad: AtomicU32,
 }
 
 #[repr(C)]
@@ -265,6 +272,10 @@ pub(crate) struct Conn {
     woke_peer: AtomicBool,
     /// When this end last probed the control socket for a hang-up ([`mono_ms`]).
     probed_at: AtomicU64,
+    /// This end's readiness descriptor, made on first request ([`Conn::read_readiness`]).
+    readiness: OnceLock<sys::Readiness>,
+    /// The eventfd the peer sent for its readiness descriptor (`None`: it sent nothing usable).
+    peer_event: OnceLock<Option<OwnedFd>>,
     /// Whether the last spin on this end ended with its condition met; when it did not, later
     /// waits sleep at once (the peer is idle) except for a retry every [`SPIN_RETRY`] waits.
     /// False on a new connection: its first wait sleeps, and spinning starts once a wake-up
@@ -450,6 +461,8 @@ impl Conn {
             head_seen: AtomicU64::new(0),
             woke_peer: AtomicBool::new(false),
             probed_at: AtomicU64::new(0),
+            readiness: OnceLock::new(),
+            peer_event: OnceLock::new(),
             spin_ok: AtomicBool::new(false),
             spin_skipped: AtomicU32::new(0),
             stacked_wakes: AtomicU32::new(0),
@@ -730,6 +743,67 @@ impl Conn {
             // Relaxed: a local scheduling hint.
             self.woke_peer.store(true, Relaxed);
         }
+        // SYNC POINT with the fence after `poll_armed` is set in `read_readiness` (the same
+        // Dekker pattern): either the reader's check after arming sees this publish, or we see
+        // the flag and signal its eventfd.
+        if matches!(which, Wake::Data) && k.poll_armed.load(Relaxed) != 0 {
+            self.poke_peer();
+        }
+    }
+
+    /// Signals the peer's readiness eventfd, fetching it from the control socket the first time
+    /// (the peer sends it before it sets `poll_armed`, so it is queued by the time we look).
+    fn poke_peer(&self) {
+        let fd = self.peer_event.get_or_init(|| {
+            let ctl = self.ctl.as_ref()?;
+            let mut buf = [0u8; 8];
+            let mut fds = Vec::new();
+            let n = sys::recv_packet_nowait(ctl.as_fd(), &mut buf, &mut fds).ok()?;
+            if n != READINESS_MSG.len() || buf[..n] != READINESS_MSG[..] || fds.len() != 1 {
+                return None;
+            }
+            let fd = fds.pop()?;
+            // Whatever a peer sent, signalling it must never block this writer.
+            sys::set_nonblocking(fd.as_fd()).ok()?;
+            Some(fd)
+        });
+        if let Some(fd) = fd {
+            sys::poke(fd.as_fd());
+        }
+    }
+
+    /// A descriptor that polls readable when data may be waiting in this end's inbound ring or
+    /// the peer has gone: an epoll instance over an eventfd that the peer's writes signal and
+    /// the control socket. The first call sends the eventfd to the peer over the control socket
+    /// and arms the ring; from then on every publish costs the writer one `write` to it. A
+    /// nonblocking read that finds nothing clears it. `None` for a connection without a
+    /// control socket (a mailslot's).
+    pub(crate) fn read_readiness(&self) -> Option<std::io::Result<BorrowedFd<'_>>> {
+        let ctl = self.ctl.as_ref()?;
+        if let Some(r) = self.readiness.get() {
+            return Some(Ok(r.fd()));
+        }
+        let made = sys::Readiness::new(ctl.as_fd()).and_then(|r| {
+            sys::send_packet(ctl.as_fd(), READINESS_MSG, &[r.event_fd()])?;
+            Ok(r)
+        });
+        let r = match made {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e.into())),
+        };
+        // Spurious readiness is allowed: start signalled, so data already queued is seen.
+        sys::poke(r.event_fd());
+        let r = self.readiness.get_or_init(|| r);
+        let k = &self.ring(self.side.rx()).k.0;
+        k.poll_armed.store(1, Relaxed);
+        fence(SeqCst);
+        Some(Ok(r.fd()))
+    }
+
+    /// For a nonblocking read that found nothing: clears this end's readiness eventfd, and says
+    /// whether the read should look again (it was signalled, so data may have just arrived).
+    fn clear_readiness(&self) -> bool {
+        self.readiness.get().is_some_and(|r| r.clear())
     }
 
     /// Sleeps until `ready` is true, the deadline passes (`TimedOut`) or `ready` fails.
@@ -1202,6 +1276,13 @@ impl Conn {
                 return Err(QErr::PeerClosed);
             }
             if nonblocking {
+                if self.clear_readiness() {
+                    continue;
+                }
+                // A peer that died left its state OPEN: only its socket tells.
+                if self.probe_hup() {
+                    continue;
+                }
                 return Err(QErr::WouldBlock);
             }
             let want = &ring.k.0.reader_want;
