@@ -38,7 +38,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -202,7 +202,7 @@ enum Wake {
 
 /// Milliseconds since this process first asked (a monotonic clock for local rate limits).
 fn mono_ms() -> u64 {
-    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static BASE: OnceLock<Instant> = OnceLock::new();
     BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
@@ -274,6 +274,9 @@ pub(crate) struct Conn {
     probed_at: AtomicU64,
     /// This end's readiness descriptor, made on first request ([`Conn::read_readiness`]).
     readiness: OnceLock<sys::Readiness>,
+    /// Held while the readiness descriptor is made, so the peer is sent exactly one eventfd
+    /// (the one kept) even when two threads ask at once.
+    readiness_made: Mutex<()>,
     /// The eventfd the peer sent for its readiness descriptor (`None`: it sent nothing usable).
     peer_event: OnceLock<Option<OwnedFd>>,
     /// Whether the last spin on this end ended with its condition met; when it did not, later
@@ -462,6 +465,7 @@ impl Conn {
             woke_peer: AtomicBool::new(false),
             probed_at: AtomicU64::new(0),
             readiness: OnceLock::new(),
+            readiness_made: Mutex::new(()),
             peer_event: OnceLock::new(),
             spin_ok: AtomicBool::new(false),
             spin_skipped: AtomicU32::new(0),
@@ -780,6 +784,13 @@ impl Conn {
     /// control socket (a mailslot's).
     pub(crate) fn read_readiness(&self) -> Option<std::io::Result<BorrowedFd<'_>>> {
         let ctl = self.ctl.as_ref()?;
+        if let Some(r) = self.readiness.get() {
+            return Some(Ok(r.fd()));
+        }
+        let _made = self
+            .readiness_made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(r) = self.readiness.get() {
             return Some(Ok(r.fd()));
         }
