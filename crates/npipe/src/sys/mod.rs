@@ -411,7 +411,13 @@ impl EventFd {
 
     /// Makes the eventfd readable.
     pub(crate) fn signal(&self) {
-        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+        poke(self.fd());
+    }
+
+    /// Makes the eventfd unreadable again; true if it had been signalled.
+    pub(crate) fn clear(&self) -> bool {
+        let mut b = [0u8; 8];
+        matches!(rustix::io::read(&self.0, &mut b), Ok(8))
     }
 
     /// The descriptor to poll.
@@ -425,21 +431,18 @@ impl EventFd {
 #[derive(Debug)]
 pub(crate) struct Readiness {
     epoll: OwnedFd,
-    event: OwnedFd,
+    event: EventFd,
 }
 
 impl Readiness {
     /// Watches a new eventfd and the control socket `ctl`.
     pub(crate) fn new(ctl: BorrowedFd<'_>) -> Result<Readiness> {
         use rustix::event::epoll;
-        let event = rustix::event::eventfd(
-            0,
-            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-        )?;
+        let event = EventFd::new()?;
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(
             &ep,
-            &event,
+            event.fd(),
             epoll::EventData::new_u64(0),
             epoll::EventFlags::IN,
         )?;
@@ -459,19 +462,14 @@ impl Readiness {
     }
 
     /// The eventfd the peer signals.
-    pub(crate) fn event_fd(&self) -> BorrowedFd<'_> {
-        self.event.as_fd()
-    }
-
-    /// Clears the eventfd; true if it had been signalled.
-    pub(crate) fn clear(&self) -> bool {
-        let mut b = [0u8; 8];
-        matches!(rustix::io::read(&self.event, &mut b), Ok(8))
+    pub(crate) fn event(&self) -> &EventFd {
+        &self.event
     }
 }
 
-/// Signals a readiness eventfd received from a peer. The descriptor was made nonblocking when
-/// it arrived ([`set_nonblocking`]), so this never waits, whatever a hostile peer sent.
+/// Adds 1 to an eventfd: ours ([`EventFd::signal`]) or one a peer sent for its readiness
+/// descriptor, which was made nonblocking when it arrived ([`set_nonblocking`]), so this never
+/// waits, whatever a hostile peer sent.
 pub(crate) fn poke(fd: BorrowedFd<'_>) {
     let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
 }

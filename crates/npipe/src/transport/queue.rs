@@ -795,7 +795,7 @@ impl Conn {
             return Some(Ok(r.fd()));
         }
         let made = sys::Readiness::new(ctl.as_fd()).and_then(|r| {
-            sys::send_packet(ctl.as_fd(), READINESS_MSG, &[r.event_fd()])?;
+            sys::send_packet(ctl.as_fd(), READINESS_MSG, &[r.event().fd()])?;
             Ok(r)
         });
         let r = match made {
@@ -803,7 +803,7 @@ impl Conn {
             Err(e) => return Some(Err(e.into())),
         };
         // Spurious readiness is allowed: start signalled, so data already queued is seen.
-        sys::poke(r.event_fd());
+        r.event().signal();
         let r = self.readiness.get_or_init(|| r);
         let k = &self.ring(self.side.rx()).k.0;
         k.poll_armed.store(1, Relaxed);
@@ -814,7 +814,7 @@ impl Conn {
     /// For a nonblocking read that found nothing: clears this end's readiness eventfd, and says
     /// whether the read should look again (it was signalled, so data may have just arrived).
     fn clear_readiness(&self) -> bool {
-        self.readiness.get().is_some_and(|r| r.clear())
+        self.readiness.get().is_some_and(|r| r.event().clear())
     }
 
     /// Sleeps until `ready` is true, the deadline passes (`TimedOut`) or `ready` fails.
