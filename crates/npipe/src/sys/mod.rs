@@ -339,6 +339,12 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
     let _ = futex::wake(word, futex::Flags::empty(), n);
 }
 
+/// CLOCK_MONOTONIC in milliseconds (from the vDSO, no syscall).
+pub(crate) fn monotonic_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+}
+
 /// Bumped in every forked child, so per-thread caches of kernel ids are refreshed there.
 static CHILD_GEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -353,17 +359,25 @@ extern "C" fn on_fork_child() {
 pub(crate) fn gettid() -> u32 {
     use std::cell::Cell;
     use std::sync::atomic::Ordering;
-    static REGISTER: std::sync::Once = std::sync::Once::new();
+    // Not a `Once`: a fork while another thread is inside `call_once` leaves the child's copy
+    // "running" forever, and the child's first ring lock would hang on it. pthread_atfork is
+    // serialised with fork by libc; threads racing here may register the handler more than
+    // once, which only bumps the generation more than once. A thread caches its id only after
+    // registration has completed (its own, or one it saw finished), so a fork by any thread
+    // with a cached id runs the handler.
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     thread_local! {
         static TID: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
     }
-    REGISTER.call_once(|| {
+    // SYNC POINT with the Release store below: a thread that sees true sees a registered handler.
+    if !REGISTERED.load(Ordering::Acquire) {
         // SAFETY: pthread_atfork only records the function pointer; `on_fork_child` is an
         // extern "C" fn with no arguments that only bumps an atomic (async-signal-safe).
         unsafe {
             libc::pthread_atfork(None, None, Some(on_fork_child));
         }
-    });
+        REGISTERED.store(true, Ordering::Release);
+    }
     // Relaxed: see `on_fork_child`.
     let gen = CHILD_GEN.load(Ordering::Relaxed);
     TID.with(|c| {

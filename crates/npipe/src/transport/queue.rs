@@ -200,10 +200,10 @@ enum Wake {
     Space,
 }
 
-/// Milliseconds since this process first asked (a monotonic clock for local rate limits).
+/// CLOCK_MONOTONIC in milliseconds (for local rate limits). No lazily set base: a `OnceLock`
+/// being set by another thread at a fork would hang the forked child here.
 fn mono_ms() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
+    sys::monotonic_ms()
 }
 
 fn align8(x: u64) -> u64 {
