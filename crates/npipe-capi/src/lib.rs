@@ -239,6 +239,14 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     };
     match obj {
         Some(o) => {
+            // Other threads may still hold the object inside a call: close the end now so
+            // their blocked operations end (ERROR_OPERATION_ABORTED) and the peer is told,
+            // rather than when the last reference goes.
+            match &*o {
+                Object::Server(s) => s.close(),
+                Object::Client(c) => c.close(),
+                _ => {}
+            }
             drop(o);
             TRUE
         }

@@ -389,6 +389,18 @@ impl NamedPipeServer {
         self.end.disconnect()
     }
 
+    /// Closes this instance now (`CloseHandle`), even while other threads are using it: a
+    /// [`connect`](Self::connect) or data operation in progress fails with
+    /// ERROR_OPERATION_ABORTED (995), every later call with ERROR_INVALID_HANDLE (6), and the
+    /// client sees the close (its reads end with ERROR_BROKEN_PIPE once the data written before
+    /// is read, its writes fail with ERROR_NO_DATA; W113-W115). Dropping the value does the
+    /// same; this is for stopping a server whose threads are blocked in it. Calling it again
+    /// does nothing.
+    #[doc(alias = "CloseHandle")]
+    pub fn close(&self) {
+        self.end.close()
+    }
+
     /// Reads at most one message (message read mode) or gathers bytes (byte read mode).
     #[doc(alias = "ReadFile")]
     pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<MsgLen> {
@@ -590,6 +602,15 @@ pub struct NamedPipeClient {
 }
 
 impl NamedPipeClient {
+    /// Closes this end now (`CloseHandle`), even while other threads are using it: an
+    /// operation in progress fails with ERROR_OPERATION_ABORTED (995), every later call with
+    /// ERROR_INVALID_HANDLE (6), and the server sees the close (W113-W115). Dropping the value
+    /// does the same. Calling it again does nothing.
+    #[doc(alias = "CloseHandle")]
+    pub fn close(&self) {
+        self.end.close()
+    }
+
     /// Reserves one whole outgoing message in the shared queue, to fill in place (see
     /// [`NamedPipeServer::reserve_msg`]).
     pub fn reserve_msg(&self, len: usize) -> io::Result<MsgWriter<'_>> {

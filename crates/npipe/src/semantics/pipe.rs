@@ -150,6 +150,10 @@ pub(crate) fn map_q(e: QErr, op: Op, side: Side, name: &str) -> io::Error {
             ERROR_BROKEN_PIPE,
             format!("the peer corrupted the shared queue of {name}: {what}"),
         ),
+        (QErr::Closed, _) => err(
+            ERROR_OPERATION_ABORTED,
+            format!("the handle to {name} was closed during the operation"),
+        ),
     }
 }
 
@@ -619,6 +623,8 @@ pub(crate) struct ServerEnd {
     /// The connection as of an epoch, so a data operation takes neither the pipe lock (shared
     /// with the acceptor and every other instance) nor a map lookup.
     cached: Mutex<Option<(u32, Arc<Conn>)>>,
+    /// Set by [`ServerEnd::close`].
+    closed: AtomicBool,
 }
 
 fn spawn_pipe(
@@ -838,6 +844,7 @@ impl ServerEnd {
                 fork_gen: fork_generation(),
                 epoch,
                 cached: Mutex::new(None),
+                closed: AtomicBool::new(false),
             },
             existed,
         )))
@@ -868,6 +875,14 @@ impl ServerEnd {
 
     /// The connection for a data operation, or the state error of this instance.
     fn conn_for(&self, op: Op) -> io::Result<Arc<Conn>> {
+        // Relaxed: a closed handle fails at once; a close racing with this call is seen through
+        // the epoch (the slot is gone) or by the connection itself.
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(err(
+                ERROR_INVALID_HANDLE,
+                format!("the handle to {} is closed", self.name()),
+            ));
+        }
         // SYNC POINT with `Slot::changed`: an unchanged epoch means the cached connection is
         // still this instance's. A change racing with the operation is seen by the operation
         // itself through the connection's shared state, as it would be after the lock.
@@ -1004,8 +1019,18 @@ impl ServerEnd {
                 inner = lock(&self.pipe.inner);
                 self.epoch.sleepers.fetch_sub(1, Ordering::Relaxed);
             }
-            if inner.slots.get(&self.id).map(|s| s.state) == Some(SlotState::Connected) {
-                return Ok(false);
+            match inner.slots.get(&self.id).map(|s| s.state) {
+                Some(SlotState::Connected) => return Ok(false),
+                None => {
+                    return Err(err(
+                        ERROR_OPERATION_ABORTED,
+                        format!(
+                            "the handle to {} was closed while it waited for a client",
+                            self.name()
+                        ),
+                    ))
+                }
+                Some(_) => {}
             }
         }
     }
@@ -1185,24 +1210,40 @@ impl ServerEnd {
 
 impl Drop for ServerEnd {
     fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl ServerEnd {
+    /// CloseHandle: the instance goes away now, even while other threads are inside an
+    /// operation on it. A ConnectNamedPipe or a data operation in flight returns
+    /// ERROR_OPERATION_ABORTED, later calls ERROR_INVALID_HANDLE; the client sees the close
+    /// (W113-W115). The last instance takes the name with it (W9). Idempotent.
+    pub(crate) fn close(&self) {
+        // Relaxed: the pipe lock below orders the close with every slot access.
+        if self.closed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let forked = fork_generation() != self.fork_gen;
         let mut inner = lock(&self.pipe.inner);
         if let Some(slot) = inner.slots.remove(&self.id) {
             slot.changed();
             if let Some(c) = slot.conn {
                 c.set_cur_instances(inner.slots.len() as u32);
-                if fork_generation() == self.fork_gen {
-                    c.set_state(Side::Server, queue::CLOSED);
-                }
+                c.close_here(!forked);
             }
         }
         inner.listeners.retain(|&i| i != self.id);
         Pipe::publish_instances(&inner);
         if !inner.slots.is_empty() {
+            drop(inner);
+            *lock(&self.cached) = None;
             return;
         }
         inner.closed = true;
         inner.parked.clear();
         drop(inner);
+        *lock(&self.cached) = None;
         // The last instance is gone: the name disappears (W9).
         let mut reg = lock(registry());
         if reg
@@ -1233,6 +1274,8 @@ pub(crate) struct ClientEnd {
     modes: Modes,
     fork_gen: u64,
     name: String,
+    /// Set by [`ClientEnd::close`].
+    closed: AtomicBool,
 }
 
 /// The readiness descriptor of a connection end, duplicated for the caller: readable when a
@@ -1375,6 +1418,7 @@ impl ClientEnd {
                     modes: Modes::new(false, false),
                     fork_gen: fork_generation(),
                     name: name.to_owned(),
+                    closed: AtomicBool::new(false),
                 })
             }
             Some(Reply::Error(ERROR_PIPE_BUSY)) => Err(err(
@@ -1405,18 +1449,40 @@ impl ClientEnd {
         &self.name
     }
 
+    /// CloseHandle: the end closes now, even while other threads are inside an operation on it
+    /// (they return ERROR_OPERATION_ABORTED; later calls get ERROR_INVALID_HANDLE), and the
+    /// server sees the close (W113-W115). Idempotent.
+    pub(crate) fn close(&self) {
+        // Relaxed: the connection's own close flag orders what operations see.
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            self.conn.close_here(fork_generation() == self.fork_gen);
+        }
+    }
+
+    /// Fails with ERROR_INVALID_HANDLE once [`ClientEnd::close`] ran.
+    fn open_conn(&self) -> io::Result<&Arc<Conn>> {
+        // Relaxed: see `close`.
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(err(
+                ERROR_INVALID_HANDLE,
+                format!("the handle to {} is closed", self.name()),
+            ));
+        }
+        Ok(&self.conn)
+    }
+
     /// The name the client opened.
     pub(crate) fn display_name(&self) -> &str {
         &self.name
     }
 
     fn live(&self) -> io::Result<&Conn> {
-        match self.conn.peer_open() {
+        match self.open_conn()?.peer_open() {
             Err(QErr::Disconnected) => Err(err(
                 ERROR_PIPE_NOT_CONNECTED,
                 format!("{} was disconnected by the server", self.name()),
             )),
-            _ => Ok(&self.conn),
+            _ => Ok(&**self.open_conn()?),
         }
     }
 
@@ -1438,21 +1504,21 @@ impl ClientEnd {
     /// ReadFile.
     pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<ReadResult> {
         self.check_access(false)?;
-        conn_read(&self.conn, &self.modes, buf, deadline, self.name())
+        conn_read(self.open_conn()?, &self.modes, buf, deadline, self.name())
     }
 
     /// A descriptor that polls readable when data may be waiting or the server end has gone
     /// (see [`read_ready_fd`]).
     pub(crate) fn read_ready_fd(&self) -> io::Result<OwnedFd> {
         self.check_access(false)?;
-        read_ready_fd(&self.conn, self.name())
+        read_ready_fd(self.open_conn()?, self.name())
     }
 
     /// WriteFile.
     pub(crate) fn write(&self, data: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
         self.check_access(true)?;
         conn_write(
-            &self.conn,
+            self.open_conn()?,
             &self.modes,
             &self.info,
             data,
@@ -1464,29 +1530,29 @@ impl ClientEnd {
     /// Zero-copy write: reserves one whole message.
     pub(crate) fn reserve(&self, len: usize) -> io::Result<Reserved> {
         self.check_access(true)?;
-        conn_reserve(&self.conn, len, self.name())
+        conn_reserve(self.open_conn()?, len, self.name())
     }
 
     /// Publishes a reserved message.
     pub(crate) fn commit(&self, r: Reserved) -> io::Result<usize> {
-        r.commit(write_opts(&self.conn, &self.modes, &self.info), None)
+        r.commit(write_opts(self.open_conn()?, &self.modes, &self.info), None)
             .map_err(|e| map_q(e, Op::Write, Side::Client, self.name()))
     }
 
     /// Zero-copy read of the next whole message.
     pub(crate) fn read_in_place(&self) -> io::Result<InPlace> {
         self.check_access(false)?;
-        conn_read_in_place(&self.conn, self.name())
+        conn_read_in_place(self.open_conn()?, self.name())
     }
 
     /// PeekNamedPipe.
     pub(crate) fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<Peeked> {
-        conn_peek(&self.conn, &self.info, buf, self.name())
+        conn_peek(self.open_conn()?, &self.info, buf, self.name())
     }
 
     /// FlushFileBuffers.
     pub(crate) fn flush(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.conn
+        self.open_conn()?
             .flush(deadline)
             .map_err(|e| map_q(e, Op::Flush, Side::Client, self.name()))
     }
@@ -1501,7 +1567,7 @@ impl ClientEnd {
         self.check_access(false)?;
         self.check_access(true)?;
         conn_transact(
-            &self.conn,
+            self.open_conn()?,
             &self.modes,
             &self.info,
             data,
@@ -1560,9 +1626,7 @@ impl ClientEnd {
 
 impl Drop for ClientEnd {
     fn drop(&mut self) {
-        if fork_generation() == self.fork_gen {
-            self.conn.set_state(Side::Client, queue::CLOSED);
-        }
+        self.close();
     }
 }
 

@@ -123,6 +123,8 @@ pub(crate) enum QErr {
     TooSmall(u64),
     /// The peer wrote an impossible value into the shared queue.
     Corrupt(&'static str),
+    /// This end was closed by this process ([`Conn::close_here`]) while the operation ran.
+    Closed,
 }
 
 type QResult<T> = Result<T, QErr>;
@@ -294,6 +296,9 @@ pub(crate) struct Conn {
     /// This process's last Acquire view of the outbound `bytes_read` (a lower bound), so a
     /// writer checks its quota without touching the reader's cache line while far within it.
     read_seen: AtomicU64,
+    /// Set by [`Conn::close_here`]: this process closed its handle to the end, so operations
+    /// still running in its other threads stop (a forked copy of the end is not affected).
+    closed_here: AtomicBool,
 }
 
 /// Held while this thread owns a ring lock.
@@ -472,6 +477,7 @@ impl Conn {
             stacked_wakes: AtomicU32::new(0),
             tail_seen: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
+            closed_here: AtomicBool::new(false),
         }
     }
 
@@ -671,8 +677,28 @@ impl Conn {
         }
     }
 
+    /// Closes this process's use of the end while other threads may still be inside an
+    /// operation on it: they return [`QErr::Closed`] at their next check (every wait checks
+    /// after each wake-up, and every sleeper is woken here). With `tell_peer` the end's shared
+    /// state becomes CLOSED as well, which the peer sees at once (without it, the peer learns of
+    /// the close from the control socket's hang-up when the last copy of the end is gone).
+    pub(crate) fn close_here(&self, tell_peer: bool) {
+        // Relaxed: the wake-up below (a Release bump and a futex wake) orders it for sleepers,
+        // and running operations re-check it at every step.
+        self.closed_here.store(true, Relaxed);
+        if tell_peer {
+            self.set_state(self.side, CLOSED);
+        } else {
+            self.wake_all();
+        }
+    }
+
     /// Fails when the link is disconnected or this end is closed.
     fn link_check(&self) -> QResult<()> {
+        // Relaxed: see `close_here`.
+        if self.closed_here.load(Relaxed) {
+            return Err(QErr::Closed);
+        }
         if self.state_of(Side::Server)? == DISCONNECTED
             || self.state_of(Side::Client)? == DISCONNECTED
         {
