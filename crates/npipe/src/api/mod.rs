@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::code::*;
 use crate::semantics::pipe::{
-    self, ClientEnd, PipeParams, ServerConfig, ServerEnd, WaitTimeout, ACCESS_DUPLEX,
+    self, ClientEnd, PipeParams, ServerConfig, ServerEnd, Trust, WaitTimeout, ACCESS_DUPLEX,
     ACCESS_INBOUND, ACCESS_OUTBOUND, READ_BITS, UNLIMITED, WRITE_BITS,
 };
 
@@ -547,6 +547,7 @@ impl io::Write for NamedPipeServer {
 #[doc(alias = "CreateFileW")]
 pub struct ClientOptions {
     access: u32,
+    trust: Trust,
 }
 
 impl Default for ClientOptions {
@@ -560,6 +561,7 @@ impl ClientOptions {
     pub fn new() -> ClientOptions {
         ClientOptions {
             access: 0x8000_0000 | 0x4000_0000,
+            trust: Trust::default(),
         }
     }
     /// Request read access (`GENERIC_READ`); needs an outbound or duplex pipe (W22).
@@ -584,14 +586,26 @@ impl ClientOptions {
         self
     }
 
+    /// Also accept a server running as `uid`. By default a client only talks to a server of
+    /// its own user or root, whatever user the client runs as (root included): a process of
+    /// another user that took the name first would otherwise receive the client's data. Use
+    /// this when a service of a known other user is expected to serve the name.
+    pub fn trust_server_uid(&mut self, uid: u32) -> &mut Self {
+        self.trust.extra_uid = Some(uid);
+        self
+    }
+
     /// Connects to a listening instance of `name`. The client starts in byte read mode and
     /// blocking mode whatever the server uses (W57).
     ///
     /// # Errors
     /// ERROR_FILE_NOT_FOUND (2) when no such pipe exists, ERROR_PIPE_BUSY (231) when no
-    /// instance listens, ERROR_ACCESS_DENIED (5) when the direction forbids the access.
+    /// instance listens, ERROR_ACCESS_DENIED (5) when the direction forbids the access or the
+    /// server runs as a user this client does not trust (see
+    /// [`trust_server_uid`](Self::trust_server_uid)), ERROR_SEM_TIMEOUT (121) when the server
+    /// does not answer within 10 s, ERROR_BAD_PIPE (230) for a malformed answer.
     pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
-        ClientEnd::open(name, self.access).map(|end| NamedPipeClient { end })
+        ClientEnd::open(name, self.access, self.trust).map(|end| NamedPipeClient { end })
     }
 }
 
@@ -804,7 +818,7 @@ impl WaitFor {
 /// ERROR_FILE_NOT_FOUND at once when no such pipe exists (W8), ERROR_SEM_TIMEOUT (121) on timeout.
 #[doc(alias = "WaitNamedPipeW")]
 pub fn wait_named_pipe(name: &str, wait: WaitFor) -> io::Result<()> {
-    pipe::wait_named_pipe(name, wait.raw())
+    pipe::wait_named_pipe(name, wait.raw(), Trust::default())
 }
 
 /// Opens `name` (waiting once if busy), switches to message read mode, transacts, closes

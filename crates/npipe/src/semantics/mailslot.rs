@@ -25,17 +25,16 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::acceptor::{refuse, Acceptor, Service};
 use super::fork_generation;
 use super::namespace::{self, Kind, Name};
-use super::pipe::{
-    accept_loop, err, map_q, os_err, read_request, refuse, request_open, stop_acceptor, Op,
-};
+use super::pipe::{err, map_q, os_err, request_open, Op, Opened, Trust};
 use crate::error::{code::*, Error};
 use crate::sys;
-use crate::transport::control::{PipeInfo, Reply, ReqKind};
+use crate::sys::PeerCred;
+use crate::transport::control::{PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{self, Conn, QErr, Side};
 
 /// MAILSLOT_WAIT_FOREVER / MAILSLOT_NO_MESSAGE.
@@ -62,9 +61,6 @@ struct Shared {
     memfd: OwnedFd,
     name: Name,
     caps: [u64; 2],
-    stop: sys::EventFd,
-    /// The process that runs the acceptor thread.
-    owner_pid: u32,
 }
 
 /// The server (reader) end of a mailslot: the handle CreateMailslot returns.
@@ -72,7 +68,7 @@ struct Shared {
 pub(crate) struct MailslotServer {
     shared: Arc<Shared>,
     read_timeout: AtomicU32,
-    thread: Option<JoinHandle<()>>,
+    acceptor: Acceptor,
     fork_gen: u64,
 }
 
@@ -121,31 +117,22 @@ impl MailslotServer {
         }
         let (conn, memfd) = Conn::create(None, caps, 0).map_err(|e| os_err(e, "memfd", name))?;
         conn.set_param(cfg.max_message);
-        let stop = sys::EventFd::new().map_err(|e| os_err(e, "eventfd", name))?;
         let shared = Arc::new(Shared {
             conn,
             memfd,
-            name: n,
+            name: n.clone(),
             caps,
-            stop,
-            owner_pid: sys::getpid(),
         });
-        let s2 = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("npipe-mailslot".into())
-            .spawn(move || {
-                accept_loop(&listener, &s2.stop, |sock| s2.handle(sock));
-            })
-            .map_err(|e| {
-                err(
-                    ERROR_NOT_ENOUGH_MEMORY,
-                    format!("cannot start the mailslot thread for {name}: {e}"),
-                )
-            })?;
+        let acceptor = Acceptor::spawn(
+            "npipe-mailslot",
+            n,
+            listener,
+            shared.clone() as Arc<dyn Service>,
+        )?;
         Ok(MailslotServer {
             shared,
             read_timeout: AtomicU32::new(cfg.read_timeout),
-            thread: Some(thread),
+            acceptor,
             fork_gen: fork_generation(),
         })
     }
@@ -210,12 +197,9 @@ impl MailslotServer {
     }
 }
 
-impl Shared {
+impl Service for Shared {
     /// One writer's handshake: send it the queue.
-    fn handle(&self, sock: OwnedFd) {
-        let Some((req, _pid)) = read_request(&sock, &self.name) else {
-            return;
-        };
+    fn request(&self, sock: OwnedFd, req: Request, _peer: PeerCred) {
         if req.kind != ReqKind::Open {
             return refuse(&sock, ERROR_INVALID_FUNCTION);
         }
@@ -228,7 +212,7 @@ impl Shared {
             server_pid: sys::getpid(),
             ..PipeInfo::default()
         };
-        let _ = sys::send_packet(
+        let _ = sys::send_packet_nowait(
             sock.as_fd(),
             &Reply::Connected(info).encode(),
             &[self.memfd.as_fd()],
@@ -243,7 +227,7 @@ impl Drop for MailslotServer {
             self.shared.conn.set_state(Side::Server, queue::CLOSED);
         }
         // The listener closes with the thread: the name disappears (W152).
-        stop_acceptor(&self.shared.stop, self.thread.take(), self.shared.owner_pid);
+        self.acceptor.stop();
     }
 }
 
@@ -269,7 +253,7 @@ impl MailslotWriter {
             )
         })?;
         // The socket is only needed for the handshake: a writer keeps just the mapping.
-        let (_sock, reply, mut fds) = request_open(&n, name, 0)?;
+        let Opened { reply, mut fds, .. } = request_open(&n, name, 0, Trust::default())?;
         let bad = |what: &str| {
             Error::io_kind(
                 io::ErrorKind::InvalidData,

@@ -1,6 +1,7 @@
 //! L2: Windows semantics on top of the transport: pipe names, instances and their states, the
 //! acceptor that matches clients to listening instances, and the per-operation error rules.
 
+pub(crate) mod acceptor;
 pub(crate) mod anon;
 pub(crate) mod mailslot;
 pub(crate) mod namespace;

@@ -1,0 +1,345 @@
+//! The acceptor of a served name (a pipe or a mailslot): one thread per name that accepts
+//! control connections and reads each one's handshake request, without ever letting one
+//! client delay another.
+//!
+//! Contract:
+//! - credentials are checked at accept (`SO_PEERCRED`), before anything is read: a peer of
+//!   another uid (other than root) is refused with ERROR_ACCESS_DENIED at once and never holds
+//!   a slot;
+//! - every accepted socket is nonblocking and waits for its request in one epoll set with an
+//!   absolute deadline ([`HANDSHAKE_TIMEOUT`]); a silent client costs a slot until then, and
+//!   nobody else waits for it;
+//! - at most [`MAX_PENDING_PER_UID`] handshakes per uid (and [`MAX_PENDING`] in all) may be
+//!   pending; beyond that a new connection is refused with ERROR_PIPE_BUSY at once;
+//! - when the process runs out of descriptors (EMFILE, ENFILE), the listener is left alone for
+//!   [`FD_BACKOFF`] instead of being retried in a loop (connections wait in the kernel's
+//!   backlog), and serving resumes by itself once descriptors are free again;
+//! - a request that decodes, is for this object's name and came from an allowed peer is handed
+//!   to the [`Service`]; anything else is answered with the Win32 error and dropped.
+//!
+//! The acceptor stops when its [`Acceptor`] handle is stopped or dropped (in the process that
+//! started it; a forked child only forgets its copy). The listener closes with the thread, so
+//! the name is free once [`Acceptor::stop`] returns.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::namespace::{self, Name};
+use super::pipe::err;
+use crate::error::code::*;
+use crate::sys::{self, PeerCred};
+use crate::transport::control::{self, Reply, Request};
+
+/// How long a connected client has to send its request.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pending handshakes one uid may have at once.
+pub(crate) const MAX_PENDING_PER_UID: usize = 64;
+/// Pending handshakes in all.
+pub(crate) const MAX_PENDING: usize = 256;
+/// How long the listener rests after the process ran out of descriptors.
+pub(crate) const FD_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections accepted per round before pending requests get their turn.
+const ACCEPT_BATCH: usize = 32;
+
+const TOKEN_LISTENER: u64 = 0;
+const TOKEN_STOP: u64 = 1;
+const TOKEN_EXTRA: u64 = 2;
+const TOKEN_FIRST_PENDING: u64 = 3;
+
+/// What a served object does with a checked request.
+pub(crate) trait Service: Send + Sync + 'static {
+    /// Answers one request. `sock` is nonblocking; `peer` are its credentials.
+    fn request(&self, sock: OwnedFd, req: Request, peer: PeerCred);
+
+    /// A further descriptor for the acceptor thread to watch (a mailslot's datagram socket).
+    fn extra_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// Called on the acceptor thread when [`Service::extra_fd`] is readable.
+    fn extra_ready(&self) {}
+}
+
+/// Answers a handshake with a Win32 error code, without ever waiting.
+pub(crate) fn refuse(sock: &OwnedFd, code: u32) {
+    let _ = sys::send_packet_nowait(sock.as_fd(), &Reply::Error(code).encode(), &[]);
+}
+
+/// Whether a peer with these credentials may talk to objects of this process: the same user or
+/// root (the one policy until security descriptors arrive).
+pub(crate) fn peer_allowed(peer: &PeerCred) -> bool {
+    peer.uid == sys::getuid() || peer.uid == 0
+}
+
+/// A running acceptor thread.
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    stop: Arc<sys::EventFd>,
+    thread: Option<JoinHandle<()>>,
+    /// The process that runs the thread (a forked child has the handle, not the thread).
+    owner_pid: u32,
+}
+
+impl Acceptor {
+    /// Starts the thread serving `listener` (a nonblocking listening socket bound to `name`).
+    pub(crate) fn spawn(
+        thread_name: &str,
+        name: Name,
+        listener: OwnedFd,
+        service: Arc<dyn Service>,
+    ) -> io::Result<Acceptor> {
+        let what = name.display.clone();
+        let os = |e: sys::Errno, call: &str| super::pipe::os_err(e, call, &what);
+        let stop = Arc::new(sys::EventFd::new().map_err(|e| os(e, "eventfd"))?);
+        let poller = sys::Poller::new().map_err(|e| os(e, "epoll_create"))?;
+        poller
+            .add(listener.as_fd(), TOKEN_LISTENER, true)
+            .and_then(|()| poller.add(stop.fd(), TOKEN_STOP, true))
+            .map_err(|e| os(e, "epoll_ctl"))?;
+        if let Some(fd) = service.extra_fd() {
+            poller
+                .add(fd, TOKEN_EXTRA, true)
+                .map_err(|e| os(e, "epoll_ctl"))?;
+        }
+        let mut state = Loop {
+            name,
+            listener,
+            poller,
+            service,
+            pending: HashMap::new(),
+            per_uid: HashMap::new(),
+            next_token: TOKEN_FIRST_PENDING,
+            paused_until: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name(thread_name.into())
+            .spawn(move || state.run())
+            .map_err(|e| {
+                err(
+                    ERROR_NOT_ENOUGH_MEMORY,
+                    format!("cannot start the acceptor thread for {what}: {e}"),
+                )
+            })?;
+        Ok(Acceptor {
+            stop,
+            thread: Some(thread),
+            owner_pid: sys::getpid(),
+        })
+    }
+
+    /// Stops the thread and waits for it, so the listener (and with it the name) is gone when
+    /// this returns. In a forked child the thread does not exist and the eventfd is shared with
+    /// the parent, so nothing is signalled or joined there.
+    pub(crate) fn stop(&mut self) {
+        let Some(t) = self.thread.take() else { return };
+        if sys::getpid() != self.owner_pid {
+            // Joining would wait forever for a thread that only the parent has.
+            std::mem::forget(t);
+            return;
+        }
+        self.stop.signal();
+        if t.thread().id() != std::thread::current().id() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A connection whose request has not arrived yet.
+struct Pending {
+    sock: OwnedFd,
+    peer: PeerCred,
+    deadline: Instant,
+}
+
+/// The acceptor thread's state.
+struct Loop {
+    name: Name,
+    listener: OwnedFd,
+    poller: sys::Poller,
+    service: Arc<dyn Service>,
+    pending: HashMap<u64, Pending>,
+    per_uid: HashMap<u32, usize>,
+    next_token: u64,
+    /// Set while the listener rests after descriptor exhaustion.
+    paused_until: Option<Instant>,
+}
+
+impl Loop {
+    fn run(&mut self) {
+        let mut ready = Vec::with_capacity(64);
+        loop {
+            let deadline = self
+                .pending
+                .values()
+                .map(|p| p.deadline)
+                .chain(self.paused_until)
+                .min();
+            ready.clear();
+            if self.poller.wait(deadline, &mut ready).is_err() {
+                // Nothing sensible to do but stop serving; the name goes with the thread.
+                return;
+            }
+            for ev in &ready {
+                match ev.token {
+                    TOKEN_STOP => return,
+                    TOKEN_LISTENER => self.accept_batch(),
+                    TOKEN_EXTRA => self.service.extra_ready(),
+                    t => self.on_pending(t),
+                }
+            }
+            self.expire();
+        }
+    }
+
+    /// Accepts up to a batch of connections.
+    fn accept_batch(&mut self) {
+        for _ in 0..ACCEPT_BATCH {
+            match sys::accept(self.listener.as_fd()) {
+                Ok(sock) => self.admit(sock),
+                Err(sys::Errno::AGAIN) => return,
+                Err(
+                    sys::Errno::MFILE | sys::Errno::NFILE | sys::Errno::NOBUFS | sys::Errno::NOMEM,
+                ) => {
+                    // Out of descriptors: the connection stays in the backlog; rest instead of
+                    // spinning on a listener that stays readable.
+                    self.pause();
+                    return;
+                }
+                // ECONNABORTED and the like concern one connection only.
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn pause(&mut self) {
+        if self
+            .poller
+            .modify(self.listener.as_fd(), TOKEN_LISTENER, false)
+            .is_ok()
+        {
+            self.paused_until = Some(Instant::now() + FD_BACKOFF);
+        }
+    }
+
+    /// Checks a new connection's credentials and either reads its request at once (it is
+    /// usually there already) or makes it pending.
+    fn admit(&mut self, sock: OwnedFd) {
+        let Ok(peer) = sys::peer_cred(sock.as_fd()) else {
+            return;
+        };
+        if !peer_allowed(&peer) {
+            return refuse(&sock, ERROR_ACCESS_DENIED);
+        }
+        let Some(sock) = self.try_request(sock, peer) else {
+            return;
+        };
+        let mine = self.per_uid.get(&peer.uid).copied().unwrap_or(0);
+        if mine >= MAX_PENDING_PER_UID || self.pending.len() >= MAX_PENDING {
+            return refuse(&sock, ERROR_PIPE_BUSY);
+        }
+        self.track(sock, peer, Instant::now() + HANDSHAKE_TIMEOUT);
+    }
+
+    /// Makes a connection pending: watched for its request until `deadline`.
+    fn track(&mut self, sock: OwnedFd, peer: PeerCred, deadline: Instant) {
+        let token = self.next_token;
+        self.next_token += 1;
+        if self.poller.add(sock.as_fd(), token, true).is_err() {
+            return refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
+        }
+        *self.per_uid.entry(peer.uid).or_insert(0) += 1;
+        self.pending.insert(
+            token,
+            Pending {
+                sock,
+                peer,
+                deadline,
+            },
+        );
+    }
+
+    /// Reads the request if it is there: hands it over (or refuses it) and returns `None`;
+    /// returns the socket when nothing has arrived yet.
+    fn try_request(&self, sock: OwnedFd, peer: PeerCred) -> Option<OwnedFd> {
+        let mut buf = [0u8; control::MAX_REQ];
+        let mut fds = Vec::new();
+        let n = match sys::recv_packet_nowait(sock.as_fd(), &mut buf, &mut fds) {
+            Err(sys::Errno::AGAIN) => return Some(sock),
+            Ok(0) => return None,
+            Ok(n) => n,
+            Err(_) => {
+                refuse(&sock, ERROR_INVALID_DATA);
+                return None;
+            }
+        };
+        // A request carries no descriptors; any that came are closed here.
+        drop(fds);
+        let Ok(req) = Request::decode(&buf[..n]) else {
+            refuse(&sock, ERROR_INVALID_DATA);
+            return None;
+        };
+        match namespace::parse(&req.name, self.name.kind) {
+            Ok(n) if n.folded == self.name.folded => self.service.request(sock, req, peer),
+            _ => refuse(&sock, ERROR_FILE_NOT_FOUND),
+        }
+        None
+    }
+
+    fn forget(&mut self, token: u64) -> Option<Pending> {
+        let p = self.pending.remove(&token)?;
+        let _ = self.poller.delete(p.sock.as_fd());
+        if let Some(n) = self.per_uid.get_mut(&p.peer.uid) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_uid.remove(&p.peer.uid);
+            }
+        }
+        Some(p)
+    }
+
+    fn on_pending(&mut self, token: u64) {
+        let Some(p) = self.forget(token) else {
+            return;
+        };
+        let deadline = p.deadline;
+        if let Some(sock) = self.try_request(p.sock, p.peer) {
+            // Woken without a packet to read: keep waiting for it, with the same deadline.
+            self.track(sock, p.peer, deadline);
+        }
+    }
+
+    /// Drops connections whose request did not come in time, and wakes the listener after a
+    /// rest.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let late: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(&t, _)| t)
+            .collect();
+        for t in late {
+            if let Some(p) = self.forget(t) {
+                refuse(&p.sock, ERROR_INVALID_DATA);
+            }
+        }
+        if self.paused_until.is_some_and(|d| d <= now)
+            && self
+                .poller
+                .modify(self.listener.as_fd(), TOKEN_LISTENER, true)
+                .is_ok()
+        {
+            self.paused_until = None;
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! The client side of named pipes: opening a client end (CreateFile), the client end's
+//! operations, WaitNamedPipe and CallNamedPipe.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::semantics::fork_generation;
+use crate::semantics::namespace::{self, Kind, Name};
+use crate::sys::PeerCred;
+use crate::transport::control::{self, PipeInfo, Reply, ReqKind, Request};
+use crate::transport::queue::{Conn, InPlace, QErr, Reserved, Side};
+
+/// A client end (the handle CreateFile returns for a pipe name).
+#[derive(Debug)]
+pub(crate) struct ClientEnd {
+    conn: Arc<Conn>,
+    info: PipeInfo,
+    access: u32,
+    modes: Modes,
+    fork_gen: u64,
+    name: String,
+    /// Set by [`ClientEnd::close`].
+    closed: AtomicBool,
+    /// The server's pid as this process sees it (`SO_PEERCRED`); `None` when the server runs in
+    /// a pid namespace this process cannot see into.
+    server_pid: Option<u32>,
+}
+
+/// Whom a client accepts as the server of a name: a process of its own user or root, and the
+/// one further uid the caller names. Nobody else can serve a client's data, whatever uid the
+/// client runs as (root included), so an impostor that took a name first gets nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Trust {
+    /// A further uid whose servers this client accepts.
+    pub extra_uid: Option<u32>,
+}
+
+impl Trust {
+    fn allows(&self, uid: u32) -> bool {
+        uid == sys::getuid() || uid == 0 || self.extra_uid == Some(uid)
+    }
+}
+
+/// Connects a control socket to `n` and checks who serves it (see [`Trust`]).
+fn connect_to(n: &Name, display: &str, trust: Trust) -> io::Result<(OwnedFd, PeerCred)> {
+    let sock = sys::seqpacket(false).map_err(|e| os_err(e, "socket", display))?;
+    match sys::connect(sock.as_fd(), &n.address()) {
+        Ok(()) => {}
+        Err(sys::Errno::CONNREFUSED) | Err(sys::Errno::NOENT) => {
+            return Err(err(
+                ERROR_FILE_NOT_FOUND,
+                format!("no {} named {display}", n.kind.noun()),
+            ))
+        }
+        Err(sys::Errno::AGAIN) => {
+            return Err(err(
+                ERROR_PIPE_BUSY,
+                format!("{display} is too busy to accept connections"),
+            ))
+        }
+        Err(e) => return Err(os_err(e, "connect", display)),
+    }
+    let peer = sys::peer_cred(sock.as_fd()).map_err(|e| os_err(e, "SO_PEERCRED", display))?;
+    if !trust.allows(peer.uid) {
+        return Err(err(
+            ERROR_ACCESS_DENIED,
+            format!(
+                "{display} is served by another user (uid {}); a client only talks to servers \
+                 of its own user or root unless told to trust that uid",
+                peer.uid
+            ),
+        ));
+    }
+    Ok((sock, peer))
+}
+
+/// What an OPEN handshake gave: the control socket, the server's reply (`None` if it closed
+/// without one), the descriptors that came with it and the server's credentials.
+pub(crate) struct Opened {
+    pub sock: OwnedFd,
+    pub reply: Option<Reply>,
+    pub fds: Vec<OwnedFd>,
+    pub server: PeerCred,
+}
+
+/// Connects to `n` and sends an OPEN request (see [`Opened`]).
+pub(crate) fn request_open(n: &Name, name: &str, access: u32, trust: Trust) -> io::Result<Opened> {
+    let (sock, server) = connect_to(n, name, trust)?;
+    let mut fds = Vec::new();
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    let reply = exchange(&sock, ReqKind::Open, access, name, &mut fds, deadline)?;
+    Ok(Opened {
+        sock,
+        reply,
+        fds,
+        server,
+    })
+}
+
+/// Sends one request on a connected control socket and receives the server's reply by
+/// `deadline` (`None` if the server closed without one), with the descriptors that came with it.
+fn exchange(
+    sock: &OwnedFd,
+    kind: ReqKind,
+    access: u32,
+    name: &str,
+    fds: &mut Vec<OwnedFd>,
+    deadline: Instant,
+) -> io::Result<Option<Reply>> {
+    let req = Request {
+        kind,
+        access,
+        timeout_ms: 0,
+        name: name.to_owned(),
+    };
+    sys::send_packet_nowait(sock.as_fd(), &req.encode(), &[])
+        .map_err(|e| os_err(e, "send", name))?;
+    recv_reply(sock, name, fds, deadline)
+}
+
+/// Receives one reply by `deadline` (absolute: signals neither restart nor shorten the wait).
+pub(crate) fn recv_reply(
+    sock: &OwnedFd,
+    display: &str,
+    fds: &mut Vec<OwnedFd>,
+    deadline: Instant,
+) -> io::Result<Option<Reply>> {
+    let mut buf = [0u8; control::MAX_REP];
+    let bad = |what: &str| {
+        Error::io_kind(
+            io::ErrorKind::InvalidData,
+            ERROR_BAD_PIPE,
+            format!("the server of {display} sent a bad handshake: {what}"),
+        )
+    };
+    let n = match sys::recv_packet(sock.as_fd(), &mut buf, fds, Some(deadline)) {
+        Ok(0) => return Ok(None),
+        Ok(n) => n,
+        Err(sys::Errno::TIMEDOUT) => {
+            return Err(err(
+                ERROR_SEM_TIMEOUT,
+                format!("the server of {display} did not answer"),
+            ))
+        }
+        Err(sys::Errno::MSGSIZE) => return Err(bad("reply too long")),
+        Err(sys::Errno::CONNRESET) => return Ok(None),
+        Err(e) => return Err(os_err(e, "recv", display)),
+    };
+    Reply::decode(&buf[..n]).map(Some).map_err(|b| bad(b.0))
+}
+
+fn parse_client_name(name: &str) -> io::Result<Name> {
+    namespace::parse(name, Kind::Pipe).map_err(|c| {
+        let c = if c == ERROR_INVALID_NAME {
+            ERROR_FILE_NOT_FOUND
+        } else {
+            c
+        };
+        err(
+            c,
+            format!("{name:?} is not a valid pipe name (\\\\.\\pipe\\NAME)"),
+        )
+    })
+}
+
+impl ClientEnd {
+    /// CreateFile on a pipe name (W7, W22, W32, W57).
+    pub(crate) fn open(name: &str, access: u32, trust: Trust) -> io::Result<ClientEnd> {
+        let n = parse_client_name(name)?;
+        let Opened {
+            sock,
+            reply,
+            mut fds,
+            server,
+        } = request_open(&n, name, access, trust)?;
+        match reply {
+            Some(Reply::Connected(info)) => {
+                let memfd = fds.pop().filter(|_| fds.is_empty()).ok_or_else(|| {
+                    Error::io_kind(
+                        io::ErrorKind::InvalidData,
+                        ERROR_BAD_PIPE,
+                        format!("the server of {name} did not send exactly one queue"),
+                    )
+                })?;
+                let conn = Conn::attach(Some(sock), memfd, info.caps)
+                    .map_err(|e| map_q(e, Op::Read, Side::Client, name))?;
+                Ok(ClientEnd {
+                    conn: Arc::new(conn),
+                    info,
+                    access,
+                    modes: Modes::new(false, false),
+                    fork_gen: fork_generation(),
+                    name: name.to_owned(),
+                    closed: AtomicBool::new(false),
+                    server_pid: server.pid,
+                })
+            }
+            Some(Reply::Error(ERROR_PIPE_BUSY)) => Err(err(
+                ERROR_PIPE_BUSY,
+                format!("all instances of {name} are busy"),
+            )),
+            Some(Reply::Error(ERROR_ACCESS_DENIED)) => Err(err(
+                ERROR_ACCESS_DENIED,
+                format!(
+                    "the server of {name} refused the access (the pipe's direction, or this user)"
+                ),
+            )),
+            Some(Reply::Error(c)) => Err(err(
+                c,
+                format!("the server of {name} refused the connection"),
+            )),
+            None => Err(err(
+                ERROR_FILE_NOT_FOUND,
+                format!("{name} closed while connecting"),
+            )),
+            Some(_) => Err(Error::io_kind(
+                io::ErrorKind::InvalidData,
+                ERROR_BAD_PIPE,
+                format!("unexpected handshake reply from {name}"),
+            )),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// CloseHandle: the end closes now, even while other threads are inside an operation on it
+    /// (they return ERROR_OPERATION_ABORTED; later calls get ERROR_INVALID_HANDLE), and the
+    /// server sees the close (W113-W115). Idempotent.
+    pub(crate) fn close(&self) {
+        // Relaxed: the connection's own close flag orders what operations see.
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            self.conn.close_here(fork_generation() == self.fork_gen);
+        }
+    }
+
+    /// Fails with ERROR_INVALID_HANDLE once [`ClientEnd::close`] ran.
+    fn open_conn(&self) -> io::Result<&Arc<Conn>> {
+        // Relaxed: see `close`.
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(err(
+                ERROR_INVALID_HANDLE,
+                format!("the handle to {} is closed", self.name()),
+            ));
+        }
+        Ok(&self.conn)
+    }
+
+    /// The name the client opened.
+    pub(crate) fn display_name(&self) -> &str {
+        &self.name
+    }
+
+    fn live(&self) -> io::Result<&Conn> {
+        match self.open_conn()?.peer_open() {
+            Err(QErr::Disconnected) => Err(err(
+                ERROR_PIPE_NOT_CONNECTED,
+                format!("{} was disconnected by the server", self.name()),
+            )),
+            _ => Ok(&**self.open_conn()?),
+        }
+    }
+
+    fn check_access(&self, write: bool) -> io::Result<()> {
+        let bits = if write { WRITE_BITS } else { READ_BITS };
+        if self.access & bits == 0 {
+            return Err(err(
+                ERROR_ACCESS_DENIED,
+                format!(
+                    "this client of {} was opened without {} access",
+                    self.name(),
+                    if write { "write" } else { "read" }
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// ReadFile.
+    pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<ReadResult> {
+        self.check_access(false)?;
+        conn_read(self.open_conn()?, &self.modes, buf, deadline, self.name())
+    }
+
+    /// A descriptor that polls readable when data may be waiting or the server end has gone
+    /// (see [`read_ready_fd`]).
+    pub(crate) fn read_ready_fd(&self) -> io::Result<OwnedFd> {
+        self.check_access(false)?;
+        read_ready_fd(self.open_conn()?, self.name())
+    }
+
+    /// WriteFile.
+    pub(crate) fn write(&self, data: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
+        self.check_access(true)?;
+        conn_write(
+            self.open_conn()?,
+            &self.modes,
+            &self.info,
+            data,
+            deadline,
+            self.name(),
+        )
+    }
+
+    /// Zero-copy write: reserves one whole message.
+    pub(crate) fn reserve(&self, len: usize) -> io::Result<Reserved> {
+        self.check_access(true)?;
+        conn_reserve(self.open_conn()?, len, self.name())
+    }
+
+    /// Publishes a reserved message.
+    pub(crate) fn commit(&self, r: Reserved) -> io::Result<usize> {
+        r.commit(write_opts(self.open_conn()?, &self.modes, &self.info), None)
+            .map_err(|e| map_q(e, Op::Write, Side::Client, self.name()))
+    }
+
+    /// Zero-copy read of the next whole message.
+    pub(crate) fn read_in_place(&self) -> io::Result<InPlace> {
+        self.check_access(false)?;
+        conn_read_in_place(self.open_conn()?, self.name())
+    }
+
+    /// PeekNamedPipe.
+    pub(crate) fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<Peeked> {
+        conn_peek(self.open_conn()?, &self.info, buf, self.name())
+    }
+
+    /// FlushFileBuffers.
+    pub(crate) fn flush(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.open_conn()?
+            .flush(deadline)
+            .map_err(|e| map_q(e, Op::Flush, Side::Client, self.name()))
+    }
+
+    /// TransactNamedPipe.
+    pub(crate) fn transact(
+        &self,
+        data: &[u8],
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<ReadResult> {
+        self.check_access(false)?;
+        self.check_access(true)?;
+        conn_transact(
+            self.open_conn()?,
+            &self.modes,
+            &self.info,
+            data,
+            buf,
+            deadline,
+            self.name(),
+        )
+    }
+
+    /// GetNamedPipeHandleState: (state bits, current instances).
+    pub(crate) fn handle_state(&self) -> io::Result<(u32, u32)> {
+        let c = self.live()?;
+        Ok((self.modes.state_bits(), c.cur_instances()))
+    }
+
+    /// SetNamedPipeHandleState.
+    pub(crate) fn set_mode(&self, mode: u32) -> io::Result<()> {
+        self.live()?;
+        self.modes.set(mode, self.info.message_type)
+    }
+
+    /// GetNamedPipeInfo: (message type, out quota, in quota, max instances).
+    pub(crate) fn pipe_info(&self) -> io::Result<(bool, u32, u32, u32)> {
+        self.live()?;
+        let i = self.info;
+        Ok((i.message_type, i.out_quota, i.in_quota, i.max_instances))
+    }
+
+    /// GetNamedPipeServerProcessId (W131). The pid as the kernel reports it to this process,
+    /// so it is right across pid namespaces; ERROR_NOT_FOUND when the server's process is not
+    /// visible from here.
+    pub(crate) fn server_pid(&self) -> io::Result<u32> {
+        self.live()?;
+        self.server_pid.ok_or_else(|| {
+            err(
+                ERROR_NOT_FOUND,
+                format!(
+                    "the server of {} runs in a pid namespace this process cannot see",
+                    self.name()
+                ),
+            )
+        })
+    }
+
+    /// GetNamedPipeClientProcessId (this process).
+    pub(crate) fn client_pid(&self) -> io::Result<u32> {
+        self.live()?;
+        Ok(sys::getpid())
+    }
+
+    /// Whether the pipe is message type.
+    pub(crate) fn pipe_type_message(&self) -> bool {
+        self.info.message_type
+    }
+
+    /// The control socket of the connection.
+    pub(crate) fn ctl_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // `open` always attaches a pipe client's connection with its control socket; only
+        // mailslot connections have none.
+        self.conn
+            .ctl()
+            .expect("a pipe client connection has a control socket")
+            .as_fd()
+    }
+}
+
+impl Drop for ClientEnd {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// How long WaitNamedPipe sleeps before asking again when the server refused to park it (it
+/// holds as many waiting clients as it will).
+const WAIT_RETRY: Duration = Duration::from_millis(20);
+
+/// WaitNamedPipe (W8, W29-W30, W35): parks in the server's queue until an instance listens.
+/// Every deadline is absolute: signals neither cut the wait short nor restart it.
+pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout, trust: Trust) -> io::Result<()> {
+    let n = namespace::parse(name, Kind::Pipe).map_err(|_| {
+        err(
+            ERROR_FILE_NOT_FOUND,
+            format!("{name:?} is not a valid pipe name"),
+        )
+    })?;
+    let start = Instant::now();
+    let timed_out = || {
+        err(
+            ERROR_SEM_TIMEOUT,
+            format!("no instance of {name} became free"),
+        )
+    };
+    // The overall deadline: `None` until the server told us its default (NMPWAIT_USE_DEFAULT_WAIT),
+    // then `Some(None)` for forever or `Some(Some(t))`.
+    let mut deadline: Option<Option<Instant>> = match timeout {
+        WaitTimeout::Forever => Some(None),
+        WaitTimeout::Ms(ms) => Some(Some(start + Duration::from_millis(ms as u64))),
+        WaitTimeout::Default => None,
+    };
+    // Sleeps `d` unless the deadline comes first; false when the deadline has passed.
+    let pause = |deadline: Option<Option<Instant>>, d: Duration| -> bool {
+        let until = Instant::now() + d;
+        let until = match deadline {
+            Some(Some(t)) if t <= Instant::now() => return false,
+            Some(Some(t)) => until.min(t),
+            _ => until,
+        };
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        true
+    };
+    let mut first = true;
+    loop {
+        let sock = match connect_to(&n, name, trust) {
+            Ok((s, _)) => s,
+            Err(e) if first => return Err(e),
+            Err(_) => {
+                // The pipe went away while we waited; it may come back before the deadline.
+                if !pause(deadline, Duration::from_millis(10)) {
+                    return Err(timed_out());
+                }
+                continue;
+            }
+        };
+        first = false;
+        let mut fds = Vec::new();
+        let answer_by = match deadline {
+            Some(Some(t)) => t.min(Instant::now() + REPLY_TIMEOUT),
+            _ => Instant::now() + REPLY_TIMEOUT,
+        };
+        match exchange(&sock, ReqKind::Wait, 0, name, &mut fds, answer_by)? {
+            Some(Reply::Ready) => return Ok(()),
+            Some(Reply::Parked { default_timeout }) => {
+                let d = *deadline.get_or_insert_with(|| {
+                    let ms = if default_timeout == 0 {
+                        50
+                    } else {
+                        default_timeout
+                    };
+                    Some(start + Duration::from_millis(ms as u64))
+                });
+                if d.is_some_and(|d| d <= Instant::now()) {
+                    return Err(timed_out());
+                }
+                let r = sys::poll_until([sock.as_fd()], d).map_err(|e| os_err(e, "poll", name))?;
+                if r[0].readable || r[0].hup {
+                    if let Ok(Some(Reply::Ready)) =
+                        recv_reply(&sock, name, &mut fds, Instant::now() + REPLY_TIMEOUT)
+                    {
+                        return Ok(());
+                    }
+                    // The server closed the pipe: reconnect until the deadline.
+                    continue;
+                }
+                return Err(timed_out());
+            }
+            // The server holds as many waiting clients as it will: ask again shortly.
+            Some(Reply::Error(ERROR_PIPE_BUSY)) => {
+                if !pause(deadline, WAIT_RETRY) {
+                    return Err(timed_out());
+                }
+            }
+            Some(Reply::Error(c)) => {
+                return Err(err(c, format!("the server of {name} refused the wait")))
+            }
+            None => continue,
+            Some(_) => {
+                return Err(Error::io_kind(
+                    io::ErrorKind::InvalidData,
+                    ERROR_BAD_PIPE,
+                    format!("unexpected handshake reply from {name}"),
+                ))
+            }
+        }
+    }
+}
+
+/// CallNamedPipe (W130): open (waiting once if busy), message read mode, transact, close.
+pub(crate) fn call_named_pipe(
+    name: &str,
+    data: &[u8],
+    buf: &mut [u8],
+    timeout: WaitTimeout,
+) -> io::Result<ReadResult> {
+    let access = 0x8000_0000 | 0x4000_0000;
+    let trust = Trust::default();
+    let client = match ClientEnd::open(name, access, trust) {
+        Ok(c) => c,
+        Err(_) => {
+            wait_named_pipe(name, timeout, trust)?;
+            ClientEnd::open(name, access, trust)?
+        }
+    };
+    client.set_mode(2)?;
+    client.transact(data, buf, None)
+}
+
+/// The abstract socket address (without the leading NUL) that serves `name`.
+pub(crate) fn socket_address(name: &str) -> io::Result<Vec<u8>> {
+    namespace::parse(name, Kind::Pipe)
+        .or_else(|_| namespace::parse(name, Kind::Mailslot))
+        .map(|n| n.address())
+        .map_err(|c| err(c, format!("{name:?} is not a valid pipe or mailslot name")))
+}

@@ -1,0 +1,359 @@
+//! Named pipes: the per-name registry of a server process, its acceptor thread, server instances
+//! with the LISTENING / CONNECTED / CLOSING / DISCONNECTED state machine, and client ends.
+//!
+//! Contract (W-numbers from WINDOWS-SEMANTICS.md):
+//! - the first instance's parameters are the pipe's; later instances are checked only against
+//!   max instances (ERROR_PIPE_BUSY) and direction (ERROR_ACCESS_DENIED) (W13-W16);
+//! - a new instance listens at once; clients get listening instances FIFO by the time each
+//!   started listening; none listening gives ERROR_PIPE_BUSY (W32, W53-W55);
+//! - WaitNamedPipe parks in the server's queue and is woken when an instance listens (W29-W30);
+//! - DisconnectNamedPipe discards data and makes every later operation of the client fail with
+//!   ERROR_PIPE_NOT_CONNECTED; closing an end leaves written data readable by the peer, then
+//!   ERROR_BROKEN_PIPE, and writes fail with ERROR_NO_DATA (W43-W52, W113-W115);
+//! - the name disappears with the last server instance (W9).
+//!
+//! Instances of one name live in one process. Another process of the same user asking for an
+//! instance of a name this process owns is refused with ERROR_ACCESS_DENIED (or ERROR_PIPE_BUSY
+//! when the instance limit is reached): there are never two silent namespaces and no takeover.
+
+mod client;
+mod server;
+
+pub(crate) use client::*;
+pub(crate) use server::*;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{code::*, Error};
+use crate::sys;
+use crate::transport::control::PipeInfo;
+use crate::transport::queue::{self, Conn, InPlace, QErr, ReadOut, Reserved, Side, WriteOpts};
+
+/// Direction constants (PIPE_ACCESS_*).
+pub(crate) const ACCESS_INBOUND: u8 = 1;
+/// Server to client.
+pub(crate) const ACCESS_OUTBOUND: u8 = 2;
+/// Both ways.
+pub(crate) const ACCESS_DUPLEX: u8 = 3;
+/// PIPE_UNLIMITED_INSTANCES.
+pub(crate) const UNLIMITED: u32 = 255;
+
+/// Win32 access bits that grant reading.
+pub(crate) const READ_BITS: u32 = 0x8000_0000 | 0x1000_0000 | 0x0000_0001;
+/// Win32 access bits that grant writing.
+pub(crate) const WRITE_BITS: u32 = 0x4000_0000 | 0x1000_0000 | 0x0000_0002 | 0x0000_0004;
+
+/// Default ring size when the quota is smaller.
+const DEFAULT_RING: u64 = 64 * 1024;
+
+/// Ring capacity for a direction with `quota`. Under `--cfg npipe_small_ring` every ring is the
+/// minimum, so every message larger than 4 KiB streams through the ring (CI runs the suite so).
+fn ring_for(quota: u32) -> u64 {
+    if cfg!(npipe_small_ring) {
+        queue::MIN_RING
+    } else {
+        queue::ring_capacity(quota, DEFAULT_RING)
+    }
+}
+
+/// How long a client waits for the acceptor's answer.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pipe-wide parameters, fixed by the first instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PipeParams {
+    pub direction: u8,
+    pub message_type: bool,
+    pub max_instances: u32,
+    pub out_quota: u32,
+    pub in_quota: u32,
+    pub default_timeout: u32,
+}
+
+/// Everything CreateNamedPipe takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServerConfig {
+    pub params: PipeParams,
+    pub first_instance: bool,
+    pub read_message: bool,
+    pub nowait: bool,
+}
+
+/// How long WaitNamedPipe waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitTimeout {
+    /// NMPWAIT_USE_DEFAULT_WAIT: the pipe's default (50 ms when that is 0).
+    Default,
+    /// NMPWAIT_WAIT_FOREVER.
+    Forever,
+    /// Milliseconds.
+    Ms(u32),
+}
+
+pub(crate) fn err(code: u32, msg: impl Into<String>) -> io::Error {
+    Error::io(code, msg)
+}
+
+pub(crate) fn os_err(e: sys::Errno, what: &str, name: &str) -> io::Error {
+    let ioe = io::Error::from_raw_os_error(e.raw_os_error());
+    Error::io_kind(
+        ioe.kind(),
+        crate::error::win32_code(&ioe),
+        format!("{what} for {name}: {ioe}"),
+    )
+}
+
+/// Which operation failed, for the per-operation error rules (W44-W52).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Read,
+    Write,
+    Peek,
+    Flush,
+    Transact,
+}
+
+pub(crate) fn map_q(e: QErr, op: Op, side: Side, name: &str) -> io::Error {
+    match (e, op) {
+        (QErr::Disconnected, Op::Peek | Op::Transact) if side == Side::Server => {
+            err(ERROR_BAD_PIPE, format!("{name} is not connected"))
+        }
+        (QErr::Disconnected, _) => err(
+            ERROR_PIPE_NOT_CONNECTED,
+            format!("{name} was disconnected by the server"),
+        ),
+        (QErr::PeerClosed, Op::Write) => {
+            err(ERROR_NO_DATA, format!("the other end of {name} is closed"))
+        }
+        (QErr::PeerClosed, Op::Transact) => {
+            err(ERROR_BAD_PIPE, format!("the other end of {name} is closed"))
+        }
+        (QErr::PeerClosed | QErr::Broken, _) => {
+            err(ERROR_BROKEN_PIPE, format!("the other end of {name} closed"))
+        }
+        (QErr::WouldBlock, _) => Error::io_kind(
+            io::ErrorKind::WouldBlock,
+            ERROR_NO_DATA,
+            format!("no data waiting in {name} (PIPE_NOWAIT)"),
+        ),
+        (QErr::TimedOut, _) => err(ERROR_SEM_TIMEOUT, format!("timed out on {name}")),
+        (QErr::TooSmall(len), _) => err(
+            ERROR_INSUFFICIENT_BUFFER,
+            format!("the next message in {name} has {len} bytes, more than the buffer holds"),
+        ),
+        (QErr::Corrupt(what), _) => Error::io_kind(
+            io::ErrorKind::InvalidData,
+            ERROR_BROKEN_PIPE,
+            format!("the peer corrupted the shared queue of {name}: {what}"),
+        ),
+        (QErr::Closed, _) => err(
+            ERROR_OPERATION_ABORTED,
+            format!("the handle to {name} was closed during the operation"),
+        ),
+    }
+}
+
+/// Result of a read: bytes read and bytes left in the message (ERROR_MORE_DATA when > 0).
+pub(crate) type ReadResult = ReadOut;
+
+/// PeekNamedPipe results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Peeked {
+    pub read: u32,
+    pub avail: u32,
+    pub left: u32,
+}
+
+/// Per-handle modes (read mode and PIPE_NOWAIT) shared by both end types.
+#[derive(Debug)]
+struct Modes {
+    read_message: AtomicBool,
+    nowait: AtomicBool,
+}
+
+impl Modes {
+    fn new(read_message: bool, nowait: bool) -> Modes {
+        Modes {
+            read_message: AtomicBool::new(read_message),
+            nowait: AtomicBool::new(nowait),
+        }
+    }
+    fn read_message(&self) -> bool {
+        // Relaxed: a per-handle flag; no data is published through it.
+        self.read_message.load(Ordering::Relaxed)
+    }
+    fn nowait(&self) -> bool {
+        // Relaxed: see read_message.
+        self.nowait.load(Ordering::Relaxed)
+    }
+    fn state_bits(&self) -> u32 {
+        (self.nowait() as u32) | ((self.read_message() as u32) << 1)
+    }
+    fn set(&self, mode: u32, message_type: bool) -> io::Result<()> {
+        if mode & !3 != 0 || (mode & 2 != 0 && !message_type) {
+            return Err(err(
+                ERROR_INVALID_PARAMETER,
+                "PIPE_READMODE_MESSAGE needs a message-type pipe, and only read mode and wait mode bits are valid",
+            ));
+        }
+        // Relaxed: see read_message.
+        self.read_message.store(mode & 2 != 0, Ordering::Relaxed);
+        self.nowait.store(mode & 1 != 0, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data operations on a connection, shared by both end types.
+
+fn conn_read(
+    c: &Conn,
+    m: &Modes,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+    name: &str,
+) -> io::Result<ReadResult> {
+    c.read(buf, m.read_message(), m.nowait(), deadline)
+        .map_err(|e| map_q(e, Op::Read, c.side(), name))
+}
+
+fn conn_write(
+    c: &Conn,
+    m: &Modes,
+    info: &PipeInfo,
+    data: &[u8],
+    deadline: Option<Instant>,
+    name: &str,
+) -> io::Result<usize> {
+    if data.len() as u64 > u32::MAX as u64 {
+        return Err(err(
+            ERROR_INVALID_PARAMETER,
+            "a single write is limited to 4 GiB - 1 bytes",
+        ));
+    }
+    c.write(data, write_opts(c, m, info), deadline)
+        .map_err(|e| map_q(e, Op::Write, c.side(), name))
+}
+
+fn write_opts(c: &Conn, m: &Modes, info: &PipeInfo) -> WriteOpts {
+    let quota = match c.side() {
+        Side::Server => info.out_quota,
+        Side::Client => info.in_quota,
+    } as u64;
+    WriteOpts {
+        message: info.message_type,
+        quota,
+        wait_quota: true,
+        nonblocking: m.nowait(),
+    }
+}
+
+/// Zero-copy write, step 1: room for one whole message in the outbound ring.
+fn conn_reserve(c: &Arc<Conn>, len: usize, name: &str) -> io::Result<Reserved> {
+    c.reserve(len, None).map_err(|e| match e {
+        QErr::WouldBlock => err(
+            ERROR_INVALID_PARAMETER,
+            format!(
+                "a {len} byte message does not fit in the queue of {name} ({} bytes): use a \
+                 plain write, which streams it",
+                c.capacity()
+            ),
+        ),
+        e => map_q(e, Op::Write, c.side(), name),
+    })
+}
+
+/// Zero-copy read: the next whole message in place.
+fn conn_read_in_place(c: &Arc<Conn>, name: &str) -> io::Result<InPlace> {
+    c.read_in_place(None)
+        .map_err(|e| map_q(e, Op::Read, c.side(), name))
+}
+
+fn conn_peek(c: &Conn, info: &PipeInfo, buf: Option<&mut [u8]>, name: &str) -> io::Result<Peeked> {
+    let side = c.side();
+    let p = c
+        .peek(buf, info.message_type)
+        .map_err(|e| map_q(e, Op::Peek, side, name))?;
+    match c.peer_open() {
+        Err(e) => return Err(map_q(e, Op::Peek, side, name)),
+        Ok(false) if !p.queued => return Err(map_q(QErr::PeerClosed, Op::Peek, side, name)),
+        _ => {}
+    }
+    let left = if info.message_type {
+        (p.msg_len - p.read as u64) as u32
+    } else {
+        0u32.wrapping_sub(p.read as u32)
+    };
+    Ok(Peeked {
+        read: p.read as u32,
+        avail: p.avail.min(u32::MAX as u64) as u32,
+        left,
+    })
+}
+
+/// The readiness descriptor of a connection end, duplicated for the caller: readable when a
+/// read may find data (or the end of the link); a nonblocking read that finds nothing clears it.
+/// It belongs to this connection: after the server disconnects, ask again for the next one.
+fn read_ready_fd(c: &Conn, name: &str) -> io::Result<OwnedFd> {
+    let Some(fd) = c.read_readiness() else {
+        return Err(err(
+            ERROR_NOT_SUPPORTED,
+            format!("{name} has no link to watch for readiness"),
+        ));
+    };
+    fd.and_then(|fd| fd.try_clone_to_owned()).map_err(|e| {
+        let errno = sys::Errno::from_io_error(&e).unwrap_or(sys::Errno::INVAL);
+        os_err(errno, "readiness descriptor", name)
+    })
+}
+
+fn conn_transact(
+    c: &Conn,
+    m: &Modes,
+    info: &PipeInfo,
+    data: &[u8],
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+    name: &str,
+) -> io::Result<ReadResult> {
+    let side = c.side();
+    match c.peer_open() {
+        Err(e) => return Err(map_q(e, Op::Transact, side, name)),
+        Ok(false) => return Err(map_q(QErr::PeerClosed, Op::Transact, side, name)),
+        Ok(true) => {}
+    }
+    if !info.message_type || !m.read_message() {
+        return Err(err(
+            ERROR_BAD_PIPE,
+            format!("TransactNamedPipe on {name} needs a message-type pipe in message read mode"),
+        ));
+    }
+    if c.inbound_pending()
+        .map_err(|e| map_q(e, Op::Transact, side, name))?
+    {
+        return Err(err(
+            ERROR_PIPE_BUSY,
+            format!("{name} holds unread data, so a transaction cannot start"),
+        ));
+    }
+    if data.len() as u64 > u32::MAX as u64 {
+        return Err(err(
+            ERROR_INVALID_PARAMETER,
+            "a single write is limited to 4 GiB - 1 bytes",
+        ));
+    }
+    let o = WriteOpts {
+        message: true,
+        quota: 0,
+        wait_quota: false,
+        nonblocking: false,
+    };
+    c.write(data, o, deadline)
+        .map_err(|e| map_q(e, Op::Transact, side, name))?;
+    c.read(buf, true, false, deadline)
+        .map_err(|e| map_q(e, Op::Read, side, name))
+}

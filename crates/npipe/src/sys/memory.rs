@@ -1,0 +1,165 @@
+//! Shared memory: sealed memfds, mappings of them, and futex wait/wake on words inside them.
+//!
+//! # Safety
+//! A [`Mapping`] owns its address range until it is dropped and is only ever created over a
+//! memfd whose size was checked and sealed against shrinking (or over anonymous memory), so no
+//! access inside it can fault.
+#![allow(unsafe_code)]
+
+use std::os::fd::BorrowedFd;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::mm::{MapFlags, ProtFlags};
+
+use super::{Errno, Result};
+
+/// Seals that a connection memfd must carry before a peer maps it: nobody can change its size,
+/// so no access inside the checked size can ever raise SIGBUS.
+fn required_seals() -> SealFlags {
+    SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL
+}
+
+/// A close-on-exec memfd of `size` bytes, sealed against resizing.
+pub(crate) fn memfd_sealed(name: &str, size: usize) -> Result<OwnedFd> {
+    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    rustix::fs::ftruncate(&fd, size as u64)?;
+    rustix::fs::fcntl_add_seals(&fd, required_seals())?;
+    Ok(fd)
+}
+
+/// Checks that a memfd received from a peer is exactly `size` bytes and sealed against resizing.
+pub(crate) fn check_memfd(fd: BorrowedFd<'_>, size: usize) -> Result<()> {
+    let seals = rustix::fs::fcntl_get_seals(fd)?;
+    if !seals.contains(SealFlags::SHRINK | SealFlags::GROW) {
+        return Err(Errno::PERM);
+    }
+    let st = rustix::fs::fstat(fd)?;
+    if st.st_size as u64 != size as u64 {
+        return Err(Errno::INVAL);
+    }
+    Ok(())
+}
+
+/// An owned `MAP_SHARED` read-write mapping of a whole sealed memfd, pre-faulted.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a Mapping is a plain address range; all access to its contents goes through atomics
+// or through raw-pointer copies whose synchronisation the queue layer establishes.
+unsafe impl Send for Mapping {}
+// SAFETY: see the Send impl; shared references only hand out the base pointer.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps all `len` bytes of `fd`, which the caller has created with [`memfd_sealed`] or
+    /// checked with [`check_memfd`] to be exactly `len` bytes and unshrinkable.
+    pub(crate) fn map(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping> {
+        // SAFETY:
+        // 1. a null hint lets the kernel pick a fresh range, so no existing mapping is replaced;
+        // 2. the fd is a memfd of exactly `len` bytes sealed against shrinking (caller), so every
+        //    byte of the range stays backed for the mapping's lifetime.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// A new `MAP_SHARED | MAP_ANONYMOUS` read-write mapping of `len` zeroed bytes: shared with
+    /// children this process forks, never with any other process.
+    pub(crate) fn anonymous_shared(len: usize) -> Result<Mapping> {
+        // SAFETY: a null hint lets the kernel pick a fresh range, so no existing mapping is
+        // replaced; anonymous memory stays backed for the mapping's lifetime.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+            )?
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// Pre-faults `[offset, offset + len)` (clamped to the mapping) for writing with one
+    /// syscall instead of one page fault per page. Best effort: older kernels lack it, and the
+    /// pages then fault in on first use as usual.
+    pub(crate) fn populate(&self, offset: usize, len: usize) {
+        let start = offset.min(self.len);
+        let len = len.min(self.len - start);
+        if len == 0 {
+            return;
+        }
+        // SAFETY: the range lies inside this mapping (clamped above) and MADV_POPULATE_WRITE
+        // only faults pages in: it neither changes their contents nor the mapping.
+        unsafe {
+            let _ = rustix::mm::madvise(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                rustix::mm::Advice::LinuxPopulateWrite,
+            );
+        }
+    }
+
+    /// Base address of the mapping.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned, and nothing borrows from the mapping
+        // beyond the Mapping's lifetime (the queue layer holds it in the same Arc as its users).
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// Sleeps while `*word == expected`, at most `timeout`. Returns `Ok(true)` when woken or when the
+/// value already differed, `Ok(false)` on timeout.
+pub(crate) fn futex_wait(
+    word: &AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+) -> Result<bool> {
+    use rustix::thread::futex;
+    let ts = timeout.map(|t| rustix::time::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    // Not FUTEX_PRIVATE_FLAG: the word lives in a MAP_SHARED mapping and the waker may be
+    // another process.
+    match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+        Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => Ok(true),
+        Err(Errno::TIMEDOUT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Wakes up to `n` sleepers on `word` (in any process).
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
+    use rustix::thread::futex;
+    let _ = futex::wake(word, futex::Flags::empty(), n);
+}

@@ -1,0 +1,275 @@
+//! Unix SOCK_SEQPACKET sockets on abstract addresses: connect, listen, accept, packets with
+//! descriptors (SCM_RIGHTS), peer credentials, and polling with absolute deadlines.
+//!
+//! Every wait here ends at a deadline computed once, when the call starts: a signal (EINTR)
+//! makes the wait resume for what is left, never start over and never end early.
+//!
+//! # Safety
+//! Only the `SO_PEERCRED` query uses `unsafe` (rustix's typed credentials cannot hold the pid 0
+//! the kernel reports for a peer in another pid namespace); the module invariants of `sys` apply.
+#![allow(unsafe_code)]
+
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+};
+
+use super::{Errno, Result};
+
+/// Largest number of descriptors one control packet carries.
+pub(crate) const MAX_FDS: usize = 4;
+
+/// A new close-on-exec `AF_UNIX` `SOCK_SEQPACKET` socket.
+pub(crate) fn seqpacket(nonblocking: bool) -> Result<OwnedFd> {
+    let mut flags = SocketFlags::CLOEXEC;
+    if nonblocking {
+        flags |= SocketFlags::NONBLOCK;
+    }
+    rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, flags, None)
+}
+
+fn abstract_addr(name: &[u8]) -> Result<SocketAddrUnix> {
+    SocketAddrUnix::new_abstract_name(name)
+}
+
+/// Binds `fd` to the abstract address `name` and listens. `EADDRINUSE` means another socket
+/// (in this or another process) owns the name.
+pub(crate) fn bind_listen(fd: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
+    rustix::net::bind(fd, &abstract_addr(name)?)?;
+    rustix::net::listen(fd, 512)
+}
+
+/// Connects `fd` to the abstract address `name`. `ECONNREFUSED` means nobody listens there;
+/// `EAGAIN` that the listener's backlog is full.
+pub(crate) fn connect(fd: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
+    let addr = abstract_addr(name)?;
+    loop {
+        match rustix::net::connect(fd, &addr) {
+            Err(Errno::INTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Accepts one connection as a nonblocking, close-on-exec socket. `EAGAIN` when none is
+/// queued; `EMFILE`/`ENFILE` when this process or the system is out of descriptors (the
+/// connection then stays queued).
+pub(crate) fn accept(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    loop {
+        match rustix::net::accept_with(fd, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
+            Err(Errno::INTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Sends one packet, with `fds` attached as `SCM_RIGHTS`. With `nowait` a full socket buffer
+/// gives `EAGAIN` instead of blocking.
+fn send_with(fd: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>], nowait: bool) -> Result<()> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(Errno::INVAL);
+    }
+    // MSG_NOSIGNAL: a peer that went away gives EPIPE, never SIGPIPE.
+    let mut flags = SendFlags::NOSIGNAL;
+    if nowait {
+        flags |= SendFlags::DONTWAIT;
+    }
+    loop {
+        match rustix::net::sendmsg(fd, &[IoSlice::new(data)], &mut control, flags) {
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+            Ok(n) if n != data.len() => return Err(Errno::MSGSIZE),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+/// Sends one packet, with `fds` attached as `SCM_RIGHTS` (blocking while the peer's buffer is
+/// full, as any socket write).
+pub(crate) fn send_packet(fd: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+    send_with(fd, data, fds, false)
+}
+
+/// [`send_packet`] that never blocks: `EAGAIN` when the peer's buffer is full (a peer that
+/// stopped reading cannot stall the sender).
+pub(crate) fn send_packet_nowait(
+    fd: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> Result<()> {
+    send_with(fd, data, fds, true)
+}
+
+/// Receives one packet without waiting (`EAGAIN` when none is queued) into `buf`; descriptors
+/// that came with it are appended to `fds` (close-on-exec). Returns the packet length; 0 means
+/// the peer closed. A packet longer than `buf` is an error (`EMSGSIZE`), never silently
+/// truncated; descriptors that came with it are still appended (and so closed by the caller).
+pub(crate) fn recv_packet_nowait(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match rustix::net::recvmsg(
+            fd,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+        ) {
+            Err(Errno::INTR) => continue,
+            r => break r?,
+        }
+    };
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = m {
+            fds.extend(rights);
+        }
+    }
+    if msg
+        .flags
+        .intersects(rustix::net::ReturnFlags::TRUNC | rustix::net::ReturnFlags::CTRUNC)
+    {
+        return Err(Errno::MSGSIZE);
+    }
+    Ok(msg.bytes)
+}
+
+/// Receives one packet (see [`recv_packet_nowait`]), waiting for it until `deadline` (`None`:
+/// forever); `ETIMEDOUT` when it passes. Signals never restart or shorten the wait.
+pub(crate) fn recv_packet(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+    deadline: Option<Instant>,
+) -> Result<usize> {
+    loop {
+        match recv_packet_nowait(fd, buf, fds) {
+            Err(Errno::AGAIN) => {}
+            r => return r,
+        }
+        let r = poll_until([fd], deadline)?;
+        if !r[0].readable && !r[0].hup {
+            return Err(Errno::TIMEDOUT);
+        }
+    }
+}
+
+/// Credentials of the process at the other end of a connected Unix socket, as the kernel saw
+/// them when the connection was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerCred {
+    /// The peer's pid as seen from this process's pid namespace; `None` when the peer's
+    /// process is not visible there (the kernel reports 0).
+    pub pid: Option<u32>,
+    /// The peer's effective uid.
+    pub uid: u32,
+    /// The peer's effective gid.
+    pub gid: u32,
+}
+
+/// `SO_PEERCRED` of a connected Unix socket.
+pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> Result<PeerCred> {
+    let mut c = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY:
+    // 1. `c` is a live ucred and `len` holds its exact size, so the kernel writes inside it;
+    // 2. the fd is open for the duration of the call (borrowed);
+    // 3. any bit pattern is a valid ucred (plain integers), so a pid of 0 is fine here.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut c as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL));
+    }
+    if len as usize != std::mem::size_of::<libc::ucred>() {
+        return Err(Errno::INVAL);
+    }
+    Ok(PeerCred {
+        pid: u32::try_from(c.pid).ok().filter(|&p| p != 0),
+        uid: c.uid,
+        gid: c.gid,
+    })
+}
+
+/// What [`poll_fds`] reports per descriptor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Ready {
+    /// Data (or EOF) can be read.
+    pub readable: bool,
+    /// The peer closed (`POLLHUP`/`POLLRDHUP`/`POLLERR`).
+    pub hup: bool,
+}
+
+/// Polls descriptors for readability and hang-up for at most `timeout` (`None`: no limit).
+/// Returns one [`Ready`] per descriptor; all false when the time is up. A signal resumes the
+/// wait for the time left. Allocates nothing (it runs on the sleep path of every wait).
+pub(crate) fn poll_fds<const N: usize>(
+    fds: [BorrowedFd<'_>; N],
+    timeout: Option<Duration>,
+) -> Result<[Ready; N]> {
+    poll_until(fds, timeout.and_then(|t| Instant::now().checked_add(t)))
+}
+
+/// [`poll_fds`] with an absolute deadline (`None`: no limit).
+pub(crate) fn poll_until<const N: usize>(
+    fds: [BorrowedFd<'_>; N],
+    deadline: Option<Instant>,
+) -> Result<[Ready; N]> {
+    loop {
+        let mut pfds = fds.map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN | PollFlags::RDHUP));
+        let ts = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(rustix::time::Timespec {
+                    tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+                    tv_nsec: left.subsec_nanos() as _,
+                })
+            }
+        };
+        match rustix::event::poll(&mut pfds, ts.as_ref()) {
+            Ok(_) => {}
+            // A signal: resume for what is left of the same deadline.
+            Err(Errno::INTR) => {
+                if deadline.is_some_and(|d| Instant::now() < d) || deadline.is_none() {
+                    continue;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        return Ok(pfds.map(|p| {
+            let r = p.revents();
+            Ready {
+                readable: r.contains(PollFlags::IN),
+                hup: r.intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR),
+            }
+        }));
+    }
+}
+
+/// True when the peer of the connected socket `fd` has closed its end (no waiting).
+pub(crate) fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
+    poll_fds([fd], Some(Duration::ZERO))
+        .map(|r| r[0].hup)
+        .unwrap_or(true)
+}
