@@ -210,3 +210,30 @@ fn invalid_names_and_parameters() {
         "the message names the pipe: {e}"
     );
 }
+
+/// W108: a PIPE_NOWAIT write never waits, not even when the shared ring is full while the
+/// quota is not (1-byte messages cost a 16-byte record each): it writes nothing instead.
+#[test]
+fn nowait_writes_never_block_on_a_full_ring() {
+    let name = unique_name("nowait-full");
+    let _s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let c = ClientOptions::new().open(&name).unwrap();
+    c.set_mode(ReadMode::Byte, true).unwrap();
+    let t0 = Instant::now();
+    let (mut full, mut zero) = (0, 0);
+    for _ in 0..20_000 {
+        match c.send_msg(b"x") {
+            Ok(1) => full += 1,
+            Ok(0) => zero += 1,
+            r => panic!("unexpected result {r:?}"),
+        }
+    }
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "writes must not wait"
+    );
+    assert!(full > 1000 && zero > 0, "written {full}, refused {zero}");
+}

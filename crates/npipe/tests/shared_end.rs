@@ -133,3 +133,153 @@ fn inherited_end_closes_with_its_last_copy() {
         .unwrap_err();
     assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{e}");
 }
+
+/// Forks a child that runs `f` with the test's objects and never returns; the parent gets its
+/// pid. The child leaves with `_exit`, running no destructors.
+fn fork_child(f: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: the child only uses already open npipe ends (shared memory and futexes, locks in
+    // a page that forked children share) and then leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        f();
+        // SAFETY: terminating the forked child without unwinding.
+        unsafe { libc::_exit(0) };
+    }
+    pid
+}
+
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+    }
+}
+
+/// Waits until `cond` holds (for at most 10 s).
+fn until(mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < end, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A message pipe whose client writes stream (a small in-quota) and whose client end is then
+/// shared with a forked child that starts a 4 MiB message and is killed in the middle of it.
+/// W98/W103: the unread rest of a dead writer's message is withdrawn; the next message of the
+/// surviving copy of the end arrives whole, after `reader_first` bytes of the dead one (if any).
+fn writer_killed_mid_message(tag: &str, reader_first: usize) {
+    let n = name(tag);
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .in_buffer_size(4096)
+        .create(&n)
+        .unwrap();
+    let c = ClientOptions::new().open(&n).unwrap();
+    s.connect().unwrap();
+    let pid = fork_child(|| {
+        let _ = c.send_msg(&vec![7u8; 4 << 20]);
+    });
+    // The child's record is visible, its payload still streaming.
+    until(|| s.peek(None).map(|p| p.available > 0).unwrap_or(false));
+    if reader_first > 0 {
+        let mut b = vec![0u8; reader_first];
+        let m = s.recv_msg(&mut b).unwrap();
+        assert_eq!(m.read, reader_first);
+        assert!(m.left > 0, "a partial message (ERROR_MORE_DATA)");
+        assert!(b.iter().all(|&x| x == 7));
+    }
+    kill_and_reap(pid);
+    std::thread::scope(|sc| {
+        let w = sc.spawn(|| c.send_msg(b"next"));
+        let mut buf = vec![0u8; 8 << 20];
+        let m = s
+            .recv_msg_timeout(&mut buf, Duration::from_secs(10))
+            .expect("the next message arrives");
+        assert!(
+            &buf[..m.read] == b"next",
+            "nothing of the dead message is delivered: got {} bytes starting {:?}",
+            m.read,
+            &buf[..m.read.min(16)]
+        );
+        assert!(m.complete());
+        assert_eq!(
+            w.join().unwrap().unwrap(),
+            4,
+            "the survivor's write completes"
+        );
+    });
+    // Nothing else is queued: the withdrawn bytes no longer count (W83).
+    let p = s.peek(None).unwrap();
+    assert_eq!(p.available, 0);
+}
+
+#[test]
+fn writer_killed_before_its_message_was_read_is_withdrawn() {
+    writer_killed_mid_message("killed-w0", 0);
+}
+
+#[test]
+fn writer_killed_after_part_of_its_message_was_read_is_withdrawn() {
+    writer_killed_mid_message("killed-w1", 1000);
+}
+
+/// A forked reader killed while it holds the end's reader lock does not wedge the surviving
+/// copy: the kernel hands the lock over (no pid is probed, so pid reuse cannot fool it). To be
+/// sure the reader holds the lock, a forked writer streaming messages is killed first: the
+/// reader is then stuck inside a message that will never complete, holding the lock, when it
+/// is killed in turn. The survivor's next write withdraws the dead writer's message and the
+/// survivor's read takes the lock over and gets that write whole.
+#[test]
+fn reader_killed_holding_the_lock_does_not_wedge_the_end() {
+    let n = name("killed-r");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .out_buffer_size(4096)
+        .create(&n)
+        .unwrap();
+    let c = ClientOptions::new().open(&n).unwrap();
+    c.set_mode(ReadMode::Message, false).unwrap();
+    s.connect().unwrap();
+    let big = 16usize << 20;
+    let writer = fork_child(|| loop {
+        if s.send_msg(&vec![9u8; big]).is_err() {
+            return;
+        }
+    });
+    let reader = fork_child(|| {
+        let mut b = vec![0u8; 1 << 20];
+        while c.recv_msg(&mut b).is_ok() {}
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    kill_and_reap(writer);
+    // The reader now waits, holding the reader lock, for the rest of a message that will
+    // never come.
+    std::thread::sleep(Duration::from_millis(200));
+    kill_and_reap(reader);
+    std::thread::scope(|sc| {
+        let w = sc.spawn(|| s.send_msg(b"next"));
+        let mut buf = vec![0u8; big];
+        let t0 = std::time::Instant::now();
+        loop {
+            let m = c
+                .recv_msg_timeout(&mut buf, Duration::from_secs(10))
+                .expect("the survivor reads on");
+            if &buf[..m.read] == b"next" {
+                break;
+            }
+            // Whole messages the dead writer finished before it died are fine.
+            assert!(
+                m.complete() && m.read == big && buf[..m.read].iter().all(|&x| x == 9),
+                "only whole earlier messages may come before the survivor's: {} bytes, left {}",
+                m.read,
+                m.left
+            );
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        assert_eq!(w.join().unwrap().unwrap(), 4);
+    });
+}

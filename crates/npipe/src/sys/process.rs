@@ -1,4 +1,4 @@
-//! Process and thread facts: ids, clocks, liveness, CPU placement, fork handlers.
+//! Process and thread facts: ids, clocks, CPU placement, fork handlers.
 //!
 //! # Safety
 //! Raw calls here take no pointers of ours beyond what each SAFETY comment names.
@@ -6,58 +6,10 @@
 
 use std::sync::atomic::AtomicU32;
 
-use super::Errno;
-
 /// CLOCK_MONOTONIC in milliseconds (from the vDSO, no syscall).
 pub(crate) fn monotonic_ms() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
-}
-
-/// Bumped in every forked child, so per-thread caches of kernel ids are refreshed there.
-static CHILD_GEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-extern "C" fn on_fork_child() {
-    // Relaxed: the child runs single-threaded here; later loads in this thread see it.
-    CHILD_GEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The calling thread's kernel id, cached per thread (it is read on every ring lock; a
-/// `pthread_atfork` child handler invalidates the cache in a forked child, whose thread has a
-/// new id).
-pub(crate) fn gettid() -> u32 {
-    use std::cell::Cell;
-    use std::sync::atomic::Ordering;
-    // Not a `Once`: a fork while another thread is inside `call_once` leaves the child's copy
-    // "running" forever, and the child's first ring lock would hang on it. pthread_atfork is
-    // serialised with fork by libc; threads racing here may register the handler more than
-    // once, which only bumps the generation more than once. A thread caches its id only after
-    // registration has completed (its own, or one it saw finished), so a fork by any thread
-    // with a cached id runs the handler.
-    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    thread_local! {
-        static TID: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
-    }
-    // SYNC POINT with the Release store below: a thread that sees true sees a registered handler.
-    if !REGISTERED.load(Ordering::Acquire) {
-        // SAFETY: pthread_atfork only records the function pointer; `on_fork_child` is an
-        // extern "C" fn with no arguments that only bumps an atomic (async-signal-safe).
-        unsafe {
-            libc::pthread_atfork(None, None, Some(on_fork_child));
-        }
-        REGISTERED.store(true, Ordering::Release);
-    }
-    // Relaxed: see `on_fork_child`.
-    let gen = CHILD_GEN.load(Ordering::Relaxed);
-    TID.with(|c| {
-        let (g, tid) = c.get();
-        if g == gen {
-            return tid;
-        }
-        let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-        c.set((gen, tid));
-        tid
-    })
 }
 
 /// The calling process's id.
@@ -68,14 +20,6 @@ pub(crate) fn getpid() -> u32 {
 /// The calling process's real user id.
 pub(crate) fn getuid() -> u32 {
     rustix::process::getuid().as_raw()
-}
-
-/// True while the thread or process `id` exists (signal 0 probe; EPERM still means alive).
-pub(crate) fn id_alive(id: u32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(id as i32) else {
-        return false;
-    };
-    !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))
 }
 
 /// Registers `handler` to run in the parent before every `fork()`.

@@ -1,0 +1,339 @@
+//! The shared-memory layout of a connection (what both processes map) and the pure arithmetic
+//! on positions read from it: every check that turns a value the peer wrote into a trusted
+//! one lives here, overflow-proof and unit-tested.
+//!
+//! ```text
+//! 0      ConnHeader: magic "NPQ1", version, header size, ring capacities, end states,
+//!        instance count, per-end CPU hints
+//! 1024   RingHeader for ring 0 (server -> client)
+//! 2048   RingHeader for ring 1 (client -> server)
+//! 4096   ring 0 data (cap0 bytes), then ring 1 data (cap1 bytes)
+//! ```
+//! All fields are little-endian atomics. A ring holds records `[u32 len][u32 flags][payload]`
+//! whose header starts 8-byte aligned (so a header never wraps); positions are 64-bit and only
+//! grow. The RingHeader fields are *published copies*: the authoritative cursor of each side
+//! lives in that side's private page (`sys::SidePage`), so a peer that scribbles on the shared
+//! page can only make the other side see impossible values (which it rejects), never move its
+//! cursor.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// "NPQ1".
+pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
+/// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used.
+pub(crate) const VERSION: u32 = 2;
+/// Bytes before the first ring.
+pub(crate) const HEADER_BYTES: usize = 4096;
+pub(super) const RING_HDR_OFF: [usize; 2] = [1024, 2048];
+/// Bytes of a record header.
+pub(crate) const REC_HDR: u64 = 8;
+/// `msg_left` when the next thing to read is a record header.
+pub(crate) const AT_HEADER: u64 = u64::MAX;
+/// "No record" in a side-private record position.
+pub(crate) const NO_REC: u64 = u64::MAX;
+/// Record flag: the writer died (or gave up) in the middle of this record; its length was
+/// rewritten to the bytes that made it into the ring, and readers skip what they have not read
+/// of it (Windows withdraws the unread rest of a cancelled or dead writer's message, W98, W103).
+/// A reader already inside the record learns it from `WriterLine::cut_rec` instead (the header
+/// may have been overwritten by then).
+pub(crate) const FLAG_CUT: u32 = 1;
+/// Record flags a valid peer may set.
+pub(crate) const KNOWN_FLAGS: u32 = FLAG_CUT;
+/// No position a well-behaved writer produces comes near this (it would take 2^62 bytes of
+/// traffic); anything above it is rejected, so `pos + REC_HDR + u32 length` never overflows.
+pub(crate) const POS_LIMIT: u64 = 1 << 62;
+/// Ring capacity bounds (bytes, powers of two).
+pub(crate) const MIN_RING: u64 = 4096;
+/// See [`MIN_RING`].
+pub(crate) const MAX_RING: u64 = 64 << 20;
+
+/// End state values in [`ConnHeader::state`].
+pub(crate) const OPEN: u32 = 1;
+/// The end was closed (its handle, or its process, is gone). Data it wrote stays readable.
+pub(crate) const CLOSED: u32 = 2;
+/// The server called DisconnectNamedPipe: the link is dead for both ends, data is discarded.
+pub(crate) const DISCONNECTED: u32 = 3;
+
+/// [`ConnHeader::cpu`] before an end has waited.
+pub(super) const NO_CPU: u32 = u32::MAX;
+
+#[repr(C)]
+pub(super) struct ConnHeader {
+    pub magic: AtomicU32,
+    pub version: AtomicU32,
+    pub header_bytes: AtomicU32,
+    /// A per-object parameter (a mailslot's maximum message size).
+    pub param: AtomicU32,
+    pub ring_cap: [AtomicU64; 2],
+    pub state: [AtomicU32; 2],
+    pub cur_instances: AtomicU32,
+    pub _reserved2: AtomicU32,
+    /// The CPU each end last waited on (a scheduling hint, [`NO_CPU`] until known): a waiter
+    /// whose peer waited on its own CPU yields while it spins, since the peer may be queued
+    /// behind it. Only ever compared, never used as an index.
+    pub cpu: [AtomicU32; 2],
+}
+
+#[repr(C, align(128))]
+pub(super) struct Line<T>(pub T);
+
+/// The writer's published cursor.
+#[repr(C)]
+pub(super) struct WriterLine {
+    pub tail: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub msgs_written: AtomicU64,
+    pub _unused: AtomicU32,
+    pub _pad: AtomicU32,
+    /// Header position of the last withdrawn record ([`NO_REC`] if none): a reader in the
+    /// middle of that record stops at `cut_end`. The writer writes nothing past `cut_end`
+    /// until the reader's head has reached it, so one slot is enough.
+    pub cut_rec: AtomicU64,
+    /// Where that record now ends.
+    pub cut_end: AtomicU64,
+}
+
+/// The reader's published cursor.
+#[repr(C)]
+pub(super) struct ReaderLine {
+    pub head: AtomicU64,
+    pub msg_left: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub msgs_read: AtomicU64,
+    pub _unused: AtomicU32,
+    pub _pad: AtomicU32,
+}
+
+#[repr(C)]
+pub(super) struct WakeLine {
+    pub data_seq: AtomicU32,
+    pub data_waiters: AtomicU32,
+    pub space_seq: AtomicU32,
+    pub space_waiters: AtomicU32,
+    /// Sum of the buffer sizes of readers sleeping for data (the nonblocking-write rule W109).
+    pub reader_want: AtomicU64,
+    /// Non-zero once the reader of this ring watches a readiness descriptor: the writer then
+    /// signals the eventfd the reader sent over the control socket after every publish.
+    pub poll_armed: AtomicU32,
+    pub _pad: AtomicU32,
+}
+
+#[repr(C)]
+pub(super) struct RingHeader {
+    pub w: Line<WriterLine>,
+    pub r: Line<ReaderLine>,
+    pub k: Line<WakeLine>,
+}
+
+const _: () = assert!(std::mem::size_of::<ConnHeader>() <= RING_HDR_OFF[0]);
+const _: () = assert!(std::mem::size_of::<RingHeader>() <= RING_HDR_OFF[1] - RING_HDR_OFF[0]);
+const _: () = assert!(RING_HDR_OFF[1] + std::mem::size_of::<RingHeader>() <= HEADER_BYTES);
+
+/// Which end of the connection this process holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The server end (writes ring 0, reads ring 1).
+    Server = 0,
+    /// The client end (writes ring 1, reads ring 0).
+    Client = 1,
+}
+
+impl Side {
+    pub(super) fn peer(self) -> Side {
+        match self {
+            Side::Server => Side::Client,
+            Side::Client => Side::Server,
+        }
+    }
+    /// The ring this side writes.
+    pub(super) fn tx(self) -> usize {
+        self as usize
+    }
+    /// The ring this side reads.
+    pub(super) fn rx(self) -> usize {
+        1 - self as usize
+    }
+}
+
+/// Queue failures, mapped to Win32 codes per operation by the semantics layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QErr {
+    /// The server disconnected the link.
+    Disconnected,
+    /// The peer had closed before the operation could do anything.
+    PeerClosed,
+    /// The peer closed while the operation was pending (a write or flush in progress).
+    Broken,
+    /// Nothing to read and the operation may not wait (PIPE_NOWAIT), or another thread of
+    /// this end holds it and the operation may not wait for it.
+    WouldBlock,
+    /// The deadline passed.
+    TimedOut,
+    /// The caller's buffer is smaller than the whole next message (mailslots); nothing consumed.
+    TooSmall(u64),
+    /// The peer wrote an impossible value into the shared queue.
+    Corrupt(&'static str),
+    /// This end was closed by this process (`Conn::close_here`) while the operation ran.
+    Closed,
+}
+
+/// Result of a queue operation.
+pub(crate) type QResult<T> = Result<T, QErr>;
+
+/// Result of a read: bytes copied and payload bytes left in the current message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadOut {
+    pub n: usize,
+    pub left: u64,
+}
+
+/// Result of a peek (FSCTL_PIPE_PEEK view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeekOut {
+    /// Bytes copied into the buffer.
+    pub read: usize,
+    /// All unread payload bytes, including those of pending writes.
+    pub avail: u64,
+    /// Remaining length of the first message (0 for byte-type pipes).
+    pub msg_len: u64,
+    /// Whether anything at all (data or an empty message) is queued.
+    pub queued: bool,
+}
+
+/// How a write behaves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriteOpts {
+    /// Message-type pipe: a zero-length write queues an empty message.
+    pub message: bool,
+    /// The reader's quota (W90): the write completes once unread bytes through it fit.
+    pub quota: u64,
+    /// Wait for the quota (false for the write half of a transaction, W126).
+    pub wait_quota: bool,
+    /// PIPE_NOWAIT: never wait, for the quota, for ring space or for another writer (W108-W110).
+    pub nonblocking: bool,
+}
+
+/// Rounds `x` up to a multiple of 8 (`x <= POS_LIMIT`, so it cannot overflow).
+pub(crate) fn align8(x: u64) -> u64 {
+    (x + 7) & !7
+}
+
+/// Ring capacity for a quota: a power of two between [`MIN_RING`] and [`MAX_RING`].
+pub(crate) fn ring_capacity(quota: u32, default: u64) -> u64 {
+    let want = (quota as u64).max(default).clamp(MIN_RING, MAX_RING);
+    want.next_power_of_two()
+}
+
+/// Total memfd size for two rings.
+pub(crate) fn total_size(caps: [u64; 2]) -> usize {
+    HEADER_BYTES + caps[0] as usize + caps[1] as usize
+}
+
+/// Checks a peer's `tail` against this reader's own `head`: the unread bytes `tail - head`,
+/// or `Corrupt` when the tail is behind the head, beyond the ring, or past [`POS_LIMIT`].
+pub(crate) fn check_tail(tail: u64, head: u64, cap: u64) -> QResult<u64> {
+    if tail > POS_LIMIT {
+        return Err(QErr::Corrupt("ring tail out of range"));
+    }
+    match tail.checked_sub(head) {
+        Some(unread) if unread <= cap => Ok(unread),
+        _ => Err(QErr::Corrupt("ring positions out of range")),
+    }
+}
+
+/// Checks a peer's `head` against this writer's own `tail`: the free bytes, or `Corrupt` when
+/// the head is ahead of the tail or more than a ring behind it.
+pub(crate) fn check_head(head: u64, tail: u64, cap: u64) -> QResult<u64> {
+    match tail.checked_sub(head) {
+        Some(used) if used <= cap => Ok(cap - used),
+        _ => Err(QErr::Corrupt("ring positions out of range")),
+    }
+}
+
+/// Checks a peer's read counter against this writer's own write counter: the unread amount.
+pub(crate) fn check_counter(read: u64, written: u64) -> QResult<u64> {
+    written
+        .checked_sub(read)
+        .ok_or(QErr::Corrupt("read counters ahead of write counters"))
+}
+
+/// Decodes a record header word: `(len, flags)`, rejecting unknown flags.
+pub(crate) fn decode_record(raw: u64) -> QResult<(u64, u32)> {
+    let (len, flags) = (raw & 0xffff_ffff, (raw >> 32) as u32);
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(QErr::Corrupt("unknown record flags"));
+    }
+    Ok((len, flags))
+}
+
+/// The end of a record whose header sits at `h` (`h <= POS_LIMIT`, so no overflow).
+pub(crate) fn record_end(h: u64, len: u64) -> u64 {
+    h + REC_HDR + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_checks_reject_every_wrap() {
+        let cap = 65536;
+        assert_eq!(check_tail(100, 40, cap), Ok(60));
+        assert_eq!(check_tail(40, 40, cap), Ok(0));
+        assert!(check_tail(39, 40, cap).is_err(), "tail behind head");
+        assert!(
+            check_tail(40 + cap + 1, 40, cap).is_err(),
+            "more than a ring"
+        );
+        assert!(
+            check_tail(u64::MAX - 3, u64::MAX - 7, cap).is_err(),
+            "near 2^64"
+        );
+        assert!(check_tail(POS_LIMIT + 1, POS_LIMIT - 5, cap).is_err());
+        assert_eq!(check_tail(POS_LIMIT, POS_LIMIT - 5, cap), Ok(5));
+    }
+
+    #[test]
+    fn head_checks_reject_every_wrap() {
+        let cap = 4096;
+        assert_eq!(check_head(0, 0, cap), Ok(cap));
+        assert_eq!(check_head(10, 4106, cap), Ok(0));
+        assert!(check_head(11, 10, cap).is_err(), "head ahead of tail");
+        assert!(check_head(0, 4097, cap).is_err(), "more than a ring behind");
+        assert!(check_head(u64::MAX, 3, cap).is_err());
+    }
+
+    #[test]
+    fn counters_and_records() {
+        assert_eq!(check_counter(5, 9), Ok(4));
+        assert!(check_counter(10, 9).is_err());
+        assert_eq!(decode_record(0x0000_0001_0000_0010), Ok((16, FLAG_CUT)));
+        assert!(decode_record(0x0000_0002_0000_0010).is_err());
+        // The largest legal header at the largest legal position cannot overflow.
+        assert_eq!(
+            record_end(POS_LIMIT, u32::MAX as u64),
+            POS_LIMIT + 8 + u32::MAX as u64
+        );
+        assert_eq!(align8(POS_LIMIT - 1), POS_LIMIT);
+    }
+
+    /// Every (head, tail) pair around the edges: a checked tail always leaves `head + unread`
+    /// inside the ring's window, so copies sized by it stay in bounds.
+    #[test]
+    fn exhaustive_small_window() {
+        let cap = 64u64;
+        for head in (0..300u64).chain([POS_LIMIT - 70, u64::MAX - 70]) {
+            for d in 0..140u64 {
+                let tail = head.wrapping_add(d);
+                match check_tail(tail, head, cap) {
+                    Ok(u) => {
+                        assert!(u <= cap);
+                        assert_eq!(head + u, tail);
+                        assert!(tail <= POS_LIMIT);
+                    }
+                    Err(_) => assert!(d > cap || tail > POS_LIMIT || tail < head),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! The shared-memory connection: one sealed memfd with a header page and one ring per direction,
+//! plus one private page per side for that side's locks and authoritative cursors.
+//!
+//! Files: `layout` (the shared layout and the checks on values read from it), `wait` (spin
+//! then futex sleep, hang-up probes), `write` (records, streaming, quota, withdrawal of a
+//! record whose writer died), `read` (message and byte reads, peek, mailslot reads, in-place
+//! reads). This file owns the connection object: mapping, states, wake-ups, readiness, locks.
+//!
+//! # Trust
+//! The peer may be buggy or hostile and can write anything into the shared page at any time.
+//! - Each side's own cursor (the writer's tail and counters, the reader's head, message
+//!   remainder and counters) and the locks that serialise the threads and forked processes of
+//!   one end live in that side's [`sys::SidePage`], which the peer never maps. The shared ring
+//!   headers only carry published copies of them.
+//! - Every value read from the peer (its tail or head, its counters, record headers, states)
+//!   goes through the overflow-proof checks of `layout` before use; a bad one gives
+//!   [`QErr::Corrupt`], never a panic, a hang or an out-of-bounds access.
+//! - Ring accesses go through [`Conn::copy_in`], [`Conn::copy_out`] and [`Conn::record_at`],
+//!   which check their length against the capacity fixed at attach time (in release builds)
+//!   and reduce the position modulo it.
+//!
+//! # Safety
+//! Module invariants for the `unsafe` in these files: every field both sides touch is an atomic
+//! inside a `#[repr(C)]` struct in the mapping; no `&`/`&mut` to plain ring bytes is created
+//! except by [`Reserved`]/[`InPlace`], which hold the lock that makes those bytes theirs alone;
+//! all other ring access is raw-pointer copies bounded as above.
+#![allow(unsafe_code)]
+
+mod layout;
+mod read;
+mod wait;
+mod write;
+
+pub(crate) use layout::*;
+pub(crate) use read::InPlace;
+pub(crate) use write::Reserved;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::sys;
+
+/// The control message that carries a reader's readiness eventfd to the writer.
+const READINESS_MSG: &[u8] = b"NPE1";
+
+// Side-private words ([`sys::SidePage::word`]): the writer's state of the ring this side
+// writes, and the reader's state of the ring it reads. Written only under the matching lock.
+/// The writer's tail.
+const W_TAIL: usize = 0;
+/// Payload bytes declared by every record written (pending streaming bytes included).
+const W_BYTES: usize = 1;
+/// Records written.
+const W_MSGS: usize = 2;
+/// Header position of a record whose payload is still streaming in ([`NO_REC`] otherwise).
+const W_REC: usize = 3;
+/// Its declared length.
+const W_REC_LEN: usize = 4;
+/// `W_BYTES` before that record.
+const W_REC_BYTES: usize = 10;
+/// `W_MSGS` before that record.
+const W_REC_MSGS: usize = 11;
+/// The end of the last withdrawn record until the reader's head reaches it ([`NO_REC`]
+/// otherwise): nothing is written past it before then.
+const W_CUT_END: usize = 12;
+/// The reader's head.
+const R_HEAD: usize = 5;
+/// Payload bytes left in the current record, or [`AT_HEADER`].
+const R_LEFT: usize = 6;
+/// Payload bytes consumed (or skipped as withdrawn).
+const R_BYTES: usize = 7;
+/// Records consumed.
+const R_MSGS: usize = 8;
+/// Header position of the record being read ([`NO_REC`] at a header).
+const R_REC: usize = 9;
+
+/// The writer lock of the ring this side writes.
+const TX_LOCK: usize = 0;
+/// The reader lock of the ring this side reads.
+const RX_LOCK: usize = 1;
+
+#[derive(Clone, Copy)]
+pub(super) enum Wake {
+    Data,
+    Space,
+}
+
+/// A connected pair's shared memory plus its control socket, seen from one side.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    map: sys::Mapping,
+    /// This side's private page: its ring locks and authoritative cursors.
+    page: sys::SidePage,
+    /// The control socket; `None` for a mailslot, whose writers come and go without a link.
+    ctl: Option<OwnedFd>,
+    side: Side,
+    caps: [u64; 2],
+    /// This process's last view of the outbound ring's `head` (a lower bound: `head` only
+    /// grows), so a writer re-reads the reader's cache line only when the cached free space is
+    /// not enough. Used under the writer lock.
+    head_seen: AtomicU64,
+    /// Set when this end's last publish had to wake a sleeping peer: the peer is then not
+    /// running yet and may be queued on this very CPU, so the next wait hands the CPU over or
+    /// yields while it spins (see `wait_on`).
+    woke_peer: AtomicBool,
+    /// When this end last probed the control socket for a hang-up (`sys::monotonic_ms`).
+    probed_at: AtomicU64,
+    /// This end's readiness descriptor, made on first request ([`Conn::read_readiness`]).
+    readiness: OnceLock<sys::Readiness>,
+    /// The eventfd the peer sent for its readiness descriptor (`None`: it sent nothing usable).
+    peer_event: OnceLock<Option<OwnedFd>>,
+    /// Whether the last spin on this end ended with its condition met; when it did not, later
+    /// waits sleep at once (the peer is idle) except for a retry every `SPIN_RETRY` waits.
+    /// False on a new connection: its first wait sleeps, and spinning starts once a wake-up
+    /// shows the peer answering (a server thread does not spin for a client that only connected).
+    spin_ok: AtomicBool,
+    /// Waits since spinning was turned off, for the periodic retry.
+    spin_skipped: AtomicU32,
+    /// Waits right after waking a peer that waited on this CPU, for the periodic yield-spin.
+    stacked_wakes: AtomicU32,
+    /// This process's last checked view of the inbound `tail` (a lower bound), so a reader
+    /// that is behind reads the writer's cache line only when it runs out of known data.
+    tail_seen: AtomicU64,
+    /// This process's last checked view of the outbound `bytes_read` (a lower bound), so a
+    /// writer checks its quota without touching the reader's cache line while far within it.
+    read_seen: AtomicU64,
+    /// Set by [`Conn::close_here`]: this process closed its handle to the end, so operations
+    /// still running in its other threads stop (a forked copy of the end is not affected).
+    closed_here: AtomicBool,
+}
+
+/// Serialises the making of readiness descriptors (rare), so the peer is sent exactly the
+/// eventfd that is kept when two threads ask at once. One lock for the process, so the fork
+/// handler can hold it (see `semantics::fork`).
+pub(crate) static READINESS_MADE: Mutex<()> = Mutex::new(());
+
+/// Holds one of this side's ring locks; releases it on drop.
+pub(super) struct SideGuard<'a> {
+    page: &'a sys::SidePage,
+    lock: usize,
+}
+
+impl Drop for SideGuard<'_> {
+    fn drop(&mut self) {
+        self.page.unlock(self.lock);
+    }
+}
+
+impl Conn {
+    /// Creates the shared memory for a new connection (server side). Returns the connection and
+    /// the memfd to pass to the client.
+    pub(crate) fn create(
+        ctl: Option<OwnedFd>,
+        caps: [u64; 2],
+        instances: u32,
+    ) -> sys::Result<(Conn, OwnedFd)> {
+        let size = total_size(caps);
+        let fd = sys::memfd_sealed("npipe-conn", size)?;
+        let map = sys::Mapping::map(fd.as_fd(), size)?;
+        let conn = Conn::with_map(map, ctl, Side::Server, caps)?;
+        conn.populate_first_pages();
+        let h = conn.hdr();
+        // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
+        // stores through the socket.
+        h.magic.store(MAGIC, Relaxed);
+        h.version.store(VERSION, Relaxed);
+        h.header_bytes.store(HEADER_BYTES as u32, Relaxed);
+        h.ring_cap[0].store(caps[0], Relaxed);
+        h.ring_cap[1].store(caps[1], Relaxed);
+        h.state[0].store(OPEN, Relaxed);
+        h.state[1].store(OPEN, Relaxed);
+        h.cpu[0].store(NO_CPU, Relaxed);
+        h.cpu[1].store(NO_CPU, Relaxed);
+        h.cur_instances.store(instances, Relaxed);
+        for d in 0..2 {
+            conn.ring(d).r.0.msg_left.store(AT_HEADER, Relaxed);
+            conn.ring(d).w.0.cut_rec.store(NO_REC, Relaxed);
+            conn.ring(d).w.0.cut_end.store(NO_REC, Relaxed);
+        }
+        fence(Release);
+        Ok((conn, fd))
+    }
+
+    /// This process's view of a mapped connection, with a new private page and empty caches.
+    fn with_map(
+        map: sys::Mapping,
+        ctl: Option<OwnedFd>,
+        side: Side,
+        caps: [u64; 2],
+    ) -> sys::Result<Conn> {
+        let page = sys::SidePage::new()?;
+        // Relaxed: the page is new and private to this process until it forks.
+        page.word(R_LEFT).store(AT_HEADER, Relaxed);
+        page.word(R_REC).store(NO_REC, Relaxed);
+        page.word(W_REC).store(NO_REC, Relaxed);
+        page.word(W_CUT_END).store(NO_REC, Relaxed);
+        Ok(Conn {
+            map,
+            page,
+            ctl,
+            side,
+            caps,
+            head_seen: AtomicU64::new(0),
+            woke_peer: AtomicBool::new(false),
+            probed_at: AtomicU64::new(0),
+            readiness: OnceLock::new(),
+            peer_event: OnceLock::new(),
+            spin_ok: AtomicBool::new(false),
+            spin_skipped: AtomicU32::new(0),
+            stacked_wakes: AtomicU32::new(0),
+            tail_seen: AtomicU64::new(0),
+            read_seen: AtomicU64::new(0),
+            closed_here: AtomicBool::new(false),
+        })
+    }
+
+    /// Maps a connection memfd received from the server (client side) and validates it.
+    pub(crate) fn attach(
+        ctl: Option<OwnedFd>,
+        memfd: OwnedFd,
+        caps: [u64; 2],
+    ) -> Result<Conn, QErr> {
+        for c in caps {
+            if !(MIN_RING..=MAX_RING).contains(&c) || !c.is_power_of_two() {
+                return Err(QErr::Corrupt("ring capacity out of range"));
+            }
+        }
+        let size = total_size(caps);
+        sys::check_memfd(memfd.as_fd(), size)
+            .map_err(|_| QErr::Corrupt("memfd not sealed or wrong size"))?;
+        let map = sys::Mapping::map(memfd.as_fd(), size)
+            .map_err(|_| QErr::Corrupt("cannot map memfd"))?;
+        let conn = Conn::with_map(map, ctl, Side::Client, caps)
+            .map_err(|_| QErr::Corrupt("cannot make the private lock page"))?;
+        conn.populate_first_pages();
+        let h = conn.hdr();
+        // SYNC POINT with the fence in `create`: Acquire sees the initialised header.
+        fence(Acquire);
+        if h.magic.load(Relaxed) != MAGIC
+            || h.version.load(Relaxed) != VERSION
+            || h.header_bytes.load(Relaxed) != HEADER_BYTES as u32
+            || h.ring_cap[0].load(Relaxed) != caps[0]
+            || h.ring_cap[1].load(Relaxed) != caps[1]
+        {
+            return Err(QErr::Corrupt("bad queue header"));
+        }
+        Ok(conn)
+    }
+
+    /// Faults in the header page and the first page of each ring in two calls: every
+    /// connection touches them at once, and a page fault is the costliest part of setting one
+    /// up (the rest of each ring still faults in lazily, as it is used).
+    fn populate_first_pages(&self) {
+        self.map.populate(0, HEADER_BYTES + 4096);
+        self.map
+            .populate(HEADER_BYTES + self.caps[0] as usize, 4096);
+    }
+
+    fn hdr(&self) -> &ConnHeader {
+        // SAFETY:
+        // 1. the mapping is at least HEADER_BYTES long and page aligned, so a ConnHeader at
+        //    offset 0 is in bounds and aligned;
+        // 2. ConnHeader is made only of atomics, so shared mutation by the peer is allowed
+        //    through a shared reference, and any bit pattern is a valid value.
+        unsafe { &*(self.map.as_ptr() as *const ConnHeader) }
+    }
+
+    fn ring(&self, dir: usize) -> &RingHeader {
+        // SAFETY: as in `hdr`: RING_HDR_OFF[dir] + size_of::<RingHeader>() <= HEADER_BYTES (checked
+        // at compile time), the offset is 128-aligned, and RingHeader holds only atomics.
+        unsafe { &*(self.map.as_ptr().add(RING_HDR_OFF[dir & 1]) as *const RingHeader) }
+    }
+
+    /// A side-private word (see `W_*`/`R_*`).
+    fn mine(&self, word: usize) -> &AtomicU64 {
+        self.page.word(word)
+    }
+
+    fn data_base(&self, dir: usize) -> *mut u8 {
+        let off = HEADER_BYTES
+            + if dir & 1 == 1 {
+                self.caps[0] as usize
+            } else {
+                0
+            };
+        // SAFETY: off + cap <= map.len() by construction of the layout (total_size).
+        unsafe { self.map.as_ptr().add(off) }
+    }
+
+    /// Copies `src` into ring `dir` at position `pos` (wrapping). `Corrupt` (nothing copied)
+    /// when `src` is longer than the ring, which no caller should ask for.
+    fn copy_in(&self, dir: usize, pos: u64, src: &[u8]) -> QResult<()> {
+        let cap = self.caps[dir];
+        if src.len() as u64 > cap {
+            return Err(QErr::Corrupt("copy longer than the ring"));
+        }
+        let off = (pos % cap) as usize;
+        let first = src.len().min(cap as usize - off);
+        let base = self.data_base(dir);
+        // SAFETY:
+        // 1. off < cap and first <= cap - off, so [off, off+first) is inside the ring;
+        // 2. the remainder src.len() - first <= cap - first starts at the ring base and
+        //    ends at most at `off` (src.len() <= cap, checked above);
+        // 3. src is a private buffer, so the ranges cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), base.add(off), first);
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), base, src.len() - first);
+        }
+        Ok(())
+    }
+
+    /// Copies ring bytes at `pos` (wrapping) into `dst`. `Corrupt` (nothing copied) when `dst`
+    /// is longer than the ring: lengths always come from checked positions, so this only
+    /// catches a bug, in every build.
+    fn copy_out(&self, dir: usize, pos: u64, dst: &mut [u8]) -> QResult<()> {
+        let cap = self.caps[dir];
+        if dst.len() as u64 > cap {
+            return Err(QErr::Corrupt("copy longer than the ring"));
+        }
+        let off = (pos % cap) as usize;
+        let first = dst.len().min(cap as usize - off);
+        let base = self.data_base(dir);
+        // SAFETY: the same bounds as `copy_in`; dst is private memory so nothing overlaps. The
+        // peer may be writing these bytes only if it breaks the protocol, and then it only
+        // changes what we copy, never where.
+        unsafe {
+            std::ptr::copy_nonoverlapping(base.add(off), dst.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(base, dst.as_mut_ptr().add(first), dst.len() - first);
+        }
+        Ok(())
+    }
+
+    /// Reads and checks the record header at 8-aligned `pos`: `(len, flags)`.
+    fn record_at(&self, dir: usize, pos: u64) -> QResult<(u64, u32)> {
+        let off = (pos % self.caps[dir]) as usize & !7;
+        // SAFETY: off is 8-aligned and off + 8 <= cap (cap is a multiple of 8), so the read is in
+        // bounds and aligned; a volatile read never assumes the peer left the bytes unchanged.
+        let raw = unsafe { std::ptr::read_volatile(self.data_base(dir).add(off) as *const u64) };
+        decode_record(raw)
+    }
+
+    fn write_record_header(&self, dir: usize, pos: u64, len: u64, flags: u32) {
+        let off = (pos % self.caps[dir]) as usize & !7;
+        let raw = len | ((flags as u64) << 32);
+        // SAFETY: as in `record_at`; the writer lock makes this thread the only writer of the
+        // unpublished bytes past `tail` (and of a record it withdraws).
+        unsafe { std::ptr::write_volatile(self.data_base(dir).add(off) as *mut u64, raw) };
+    }
+
+    /// Takes one of this side's ring locks (`TX_LOCK` or `RX_LOCK`), waiting until `deadline`
+    /// unless `nowait` (then `WouldBlock` when another thread or process of this end holds it).
+    /// A lock whose holder died is taken over and the state it protected repaired first.
+    fn lock_side(
+        &self,
+        lock: usize,
+        deadline: Option<Instant>,
+        nowait: bool,
+    ) -> QResult<SideGuard<'_>> {
+        let r = if nowait {
+            self.page.try_lock(lock)
+        } else {
+            self.page.lock(lock, deadline)
+        };
+        let how = match r {
+            Ok(how) => how,
+            Err(sys::Errno::BUSY) => return Err(QErr::WouldBlock),
+            Err(sys::Errno::TIMEDOUT) => return Err(QErr::TimedOut),
+            Err(sys::Errno::DEADLK) => {
+                return Err(QErr::Corrupt("ring lock already held by this thread"))
+            }
+            Err(_) => return Err(QErr::Corrupt("ring lock failed")),
+        };
+        let g = SideGuard {
+            page: &self.page,
+            lock,
+        };
+        if how == sys::Locked::OwnerDied && lock == TX_LOCK {
+            // A writer of this end died in the middle of a record: withdraw it (W103).
+            self.withdraw_unfinished();
+        }
+        Ok(g)
+    }
+
+    /// Capacity of this end's outbound ring.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.caps[self.side.tx()]
+    }
+
+    /// This end.
+    pub(crate) fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Gives a connection made ahead of time its control socket.
+    pub(crate) fn set_ctl(&mut self, ctl: OwnedFd) {
+        self.ctl = Some(ctl);
+    }
+
+    /// The control socket (for hang-up probes), if this connection has one.
+    pub(crate) fn ctl(&self) -> Option<&OwnedFd> {
+        self.ctl.as_ref()
+    }
+
+    /// Sets this end's state and wakes every sleeper of both rings.
+    pub(crate) fn set_state(&self, side: Side, state: u32) {
+        // SYNC POINT with the state loads in `link_check`/`peer_closed`: Release orders the
+        // state after everything this end wrote before closing.
+        self.hdr().state[side as usize].store(state, Release);
+        self.wake_all();
+    }
+
+    /// Current instance count as published by the server.
+    pub(crate) fn cur_instances(&self) -> u32 {
+        // Relaxed: an informational counter with no data depending on it.
+        self.hdr().cur_instances.load(Relaxed)
+    }
+
+    /// Publishes the instance count (server side).
+    pub(crate) fn set_cur_instances(&self, n: u32) {
+        // Relaxed: see `cur_instances`.
+        self.hdr().cur_instances.store(n, Relaxed);
+    }
+
+    /// The object parameter published by the creator (a mailslot's maximum message size).
+    pub(crate) fn param(&self) -> u32 {
+        // Relaxed: set once before the memfd is shared (ordered by the socket), or changed by
+        // the owner as a plain setting with no data depending on it.
+        self.hdr().param.load(Relaxed)
+    }
+
+    /// Publishes the object parameter (creator side).
+    pub(crate) fn set_param(&self, v: u32) {
+        // Relaxed: see `param`.
+        self.hdr().param.store(v, Relaxed);
+    }
+
+    fn state_of(&self, side: Side) -> QResult<u32> {
+        // SYNC POINT with `set_state`.
+        let s = self.hdr().state[side as usize].load(Acquire);
+        match s {
+            OPEN | CLOSED | DISCONNECTED => Ok(s),
+            _ => Err(QErr::Corrupt("bad end state")),
+        }
+    }
+
+    /// Closes this process's use of the end while other threads may still be inside an
+    /// operation on it: they return [`QErr::Closed`] at their next check (every wait checks
+    /// after each wake-up, and every sleeper is woken here). With `tell_peer` the end's shared
+    /// state becomes CLOSED as well, which the peer sees at once (without it, the peer learns of
+    /// the close from the control socket's hang-up when the last copy of the end is gone).
+    pub(crate) fn close_here(&self, tell_peer: bool) {
+        // A writer of this end that died in the middle of a record leaves it to the next writer
+        // to withdraw; if none comes, this close does it, so the peer's reader is not left
+        // waiting for the rest (taking the lock is what tells us; never wait for it here).
+        drop(self.lock_side(TX_LOCK, None, true));
+        // Relaxed: the wake-up below (a Release bump and a futex wake) orders it for sleepers,
+        // and running operations re-check it at every step.
+        self.closed_here.store(true, Relaxed);
+        if tell_peer {
+            self.set_state(self.side, CLOSED);
+        } else {
+            self.wake_all();
+        }
+    }
+
+    /// Fails when this end was closed, the link is disconnected or this end's state is not OPEN.
+    fn link_check(&self) -> QResult<()> {
+        // Relaxed: see `close_here`.
+        if self.closed_here.load(Relaxed) {
+            return Err(QErr::Closed);
+        }
+        if self.state_of(Side::Server)? == DISCONNECTED
+            || self.state_of(Side::Client)? == DISCONNECTED
+        {
+            return Err(QErr::Disconnected);
+        }
+        if self.state_of(self.side)? != OPEN {
+            return Err(QErr::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// The link state as the semantics layer sees it: `Ok(true)` connected, `Ok(false)` the peer
+    /// closed, `Err(Disconnected)` disconnected.
+    pub(crate) fn peer_open(&self) -> QResult<bool> {
+        self.link_check()?;
+        Ok(!self.peer_closed()?)
+    }
+
+    fn peer_closed(&self) -> QResult<bool> {
+        Ok(self.state_of(self.side.peer())? != OPEN)
+    }
+
+    /// Probes the control socket: if the peer hung up, records it as closed and wakes sleepers.
+    pub(crate) fn probe_hup(&self) -> bool {
+        let Some(ctl) = &self.ctl else {
+            return false;
+        };
+        // Relaxed: a rate hint for `wait_on`.
+        self.probed_at.store(sys::monotonic_ms(), Relaxed);
+        if sys::peer_hung_up(ctl.as_fd()) {
+            let st = &self.hdr().state[self.side.peer() as usize];
+            // A hang-up after a disconnect keeps DISCONNECTED.
+            let _ = st.compare_exchange(OPEN, CLOSED, AcqRel, Acquire);
+            self.wake_all();
+            return true;
+        }
+        false
+    }
+
+    fn wake_all(&self) {
+        for d in 0..2 {
+            let k = &self.ring(d).k.0;
+            // SYNC POINT with the futex waits in `wait_on`: the bump makes a racing sleeper's
+            // FUTEX_WAIT fail with EAGAIN; the fence pairs with the one after its announcement
+            // (as in `notify`), so a sleeper that is not counted yet re-checks after the bump.
+            k.data_seq.fetch_add(1, Release);
+            k.space_seq.fetch_add(1, Release);
+            fence(SeqCst);
+            if k.data_waiters.load(Relaxed) != 0 {
+                sys::futex_wake(&k.data_seq, u32::MAX);
+            }
+            if k.space_waiters.load(Relaxed) != 0 {
+                sys::futex_wake(&k.space_seq, u32::MAX);
+            }
+        }
+    }
+
+    fn notify(&self, dir: usize, which: Wake) {
+        let k = &self.ring(dir).k.0;
+        let (seq, waiters) = match which {
+            Wake::Data => (&k.data_seq, &k.data_waiters),
+            Wake::Space => (&k.space_seq, &k.space_waiters),
+        };
+        // SYNC POINT with the fence after `waiters.fetch_add` in `wait_on` (Dekker): either the
+        // sleeper's re-check sees what we published before this call, or we see its waiter count,
+        // bump the word it sleeps on (so a FUTEX_WAIT that has not started yet returns at once)
+        // and wake it. With nobody asleep a publish costs no shared write beyond the data.
+        fence(SeqCst);
+        if waiters.load(Relaxed) != 0 {
+            seq.fetch_add(1, Release);
+            sys::futex_wake(seq, u32::MAX);
+            // Relaxed: a local scheduling hint.
+            self.woke_peer.store(true, Relaxed);
+        }
+        // SYNC POINT with the fence after `poll_armed` is set in `read_readiness` (the same
+        // Dekker pattern): either the reader's check after arming sees this publish, or we see
+        // the flag and signal its eventfd.
+        if matches!(which, Wake::Data) && k.poll_armed.load(Relaxed) != 0 {
+            self.poke_peer();
+        }
+    }
+
+    /// Signals the peer's readiness eventfd, fetching it from the control socket the first time
+    /// (the peer sends it before it sets `poll_armed`, so it is queued by the time we look).
+    fn poke_peer(&self) {
+        let fd = self.peer_event.get_or_init(|| {
+            let ctl = self.ctl.as_ref()?;
+            let mut buf = [0u8; 8];
+            let mut fds = Vec::new();
+            let n = sys::recv_packet_nowait(ctl.as_fd(), &mut buf, &mut fds).ok()?;
+            if n != READINESS_MSG.len() || buf[..n] != READINESS_MSG[..] || fds.len() != 1 {
+                return None;
+            }
+            let fd = fds.pop()?;
+            // Whatever a peer sent, signalling it must never block this writer.
+            sys::set_nonblocking(fd.as_fd()).ok()?;
+            Some(fd)
+        });
+        if let Some(fd) = fd {
+            sys::poke(fd.as_fd());
+        }
+    }
+
+    /// A descriptor that polls readable when data may be waiting in this end's inbound ring or
+    /// the peer has gone: an epoll instance over an eventfd that the peer's writes signal and
+    /// the control socket. The first call sends the eventfd to the peer over the control socket
+    /// and arms the ring; from then on every publish costs the writer one `write` to it. A
+    /// nonblocking read that finds nothing clears it. `None` for a connection without a
+    /// control socket (a mailslot's).
+    pub(crate) fn read_readiness(&self) -> Option<std::io::Result<BorrowedFd<'_>>> {
+        let ctl = self.ctl.as_ref()?;
+        if let Some(r) = self.readiness.get() {
+            return Some(Ok(r.fd()));
+        }
+        let _made = READINESS_MADE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = self.readiness.get() {
+            return Some(Ok(r.fd()));
+        }
+        let made = sys::Readiness::new(ctl.as_fd()).and_then(|r| {
+            sys::send_packet(ctl.as_fd(), READINESS_MSG, &[r.event().fd()])?;
+            Ok(r)
+        });
+        let r = match made {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e.into())),
+        };
+        // Spurious readiness is allowed: start signalled, so data already queued is seen.
+        r.event().signal();
+        let r = self.readiness.get_or_init(|| r);
+        let k = &self.ring(self.side.rx()).k.0;
+        k.poll_armed.store(1, Relaxed);
+        fence(SeqCst);
+        Some(Ok(r.fd()))
+    }
+
+    /// For a nonblocking read that found nothing: clears this end's readiness eventfd, and says
+    /// whether the read should look again (it was signalled, so data may have just arrived).
+    fn clear_readiness(&self) -> bool {
+        self.readiness.get().is_some_and(|r| r.event().clear())
+    }
+}

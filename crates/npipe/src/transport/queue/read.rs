@@ -1,0 +1,612 @@
+//! Reading: message reads that may leave a remainder for the next reader (W67-W68), byte reads
+//! that gather across records (W58, W60), peek (W82-W86), mailslot reads of one whole message
+//! (W145-W151) and in-place reads.
+//!
+//! The reader's cursor (head, the rest of the current record, counters, where the current
+//! record started) lives in this side's private page under the reader lock. Everything taken
+//! from the shared page (the writer's tail and counters, record headers) is checked with the
+//! arithmetic of `layout` before it sizes or places a copy: a hostile writer can make reads
+//! fail with `Corrupt`, never read outside the ring or return more than the caller's buffer.
+
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::write::ring_slices;
+use super::*;
+
+/// One whole inbound message, read in place ([`Conn::read_in_place`]). Holds the reader lock;
+/// dropping it consumes the message. It stays on the thread that made it (the lock belongs to
+/// that thread).
+#[derive(Debug)]
+pub(crate) struct InPlace {
+    conn: Arc<Conn>,
+    dir: usize,
+    /// Position of the first payload byte.
+    start: u64,
+    len: u64,
+    /// Not `Send`: the reader lock must be released by the thread that took it.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl InPlace {
+    /// The message bytes, in order (the second slice is empty unless the message wraps).
+    pub(crate) fn slices(&self) -> (&[u8], &[u8]) {
+        // SAFETY: the record lies between head and a checked tail the writer published
+        // (`read_in_place`), len <= cap, and we hold the reader lock, so no one else reuses or
+        // consumes it; a writer following the protocol never writes published bytes.
+        unsafe {
+            let (p, a, b) = ring_slices(&self.conn, self.dir, self.start, self.len);
+            let base = self.conn.data_base(self.dir);
+            (
+                std::slice::from_raw_parts(p, a),
+                std::slice::from_raw_parts(base, b),
+            )
+        }
+    }
+
+    /// The message length.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+impl Drop for InPlace {
+    fn drop(&mut self) {
+        self.conn.consume(
+            self.dir,
+            self.start + self.len,
+            AT_HEADER,
+            self.len,
+            1,
+            NO_REC,
+        );
+        self.conn.page.unlock(RX_LOCK);
+    }
+}
+
+/// The reader's view of the inbound ring at one moment: the writer's checked tail and our own
+/// cursor.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    tail: u64,
+    head: u64,
+    /// Payload bytes left in the current record, or [`AT_HEADER`].
+    left: u64,
+}
+
+impl Conn {
+    /// Our cursor and the writer's published tail, checked against each other.
+    fn view(&self, dir: usize) -> QResult<View> {
+        // Relaxed: private words, written under the reader lock (held by every caller that
+        // acts on the result; unlocked callers only use it as a hint).
+        let head = self.mine(R_HEAD).load(Relaxed);
+        let left = self.mine(R_LEFT).load(Relaxed);
+        // SYNC POINT with the Release stores of `tail` in `publish_record`/`publish_tail`:
+        // Acquire makes the published record bytes visible before we copy them.
+        let tail = self.ring(dir).w.0.tail.load(Acquire);
+        check_tail(tail, head, self.caps[dir])?;
+        // Relaxed: a process-local cache of a checked value.
+        self.tail_seen.store(tail, Relaxed);
+        Ok(View { tail, head, left })
+    }
+
+    /// Like `view`, but with this process's cached tail while it is ahead of `head` (every
+    /// byte before a cached tail was published with the Release store we acquired).
+    fn view_hint(&self, dir: usize) -> QResult<View> {
+        // Relaxed: see `view`.
+        let head = self.mine(R_HEAD).load(Relaxed);
+        let seen = self.tail_seen.load(Relaxed);
+        if seen > head && check_tail(seen, head, self.caps[dir]).is_ok() {
+            let left = self.mine(R_LEFT).load(Relaxed);
+            return Ok(View {
+                tail: seen,
+                head,
+                left,
+            });
+        }
+        self.view(dir)
+    }
+
+    /// Whether a read would find something: a payload byte or an empty record (a hint when
+    /// called without the reader lock).
+    pub(super) fn has_data(&self, dir: usize) -> QResult<bool> {
+        let v = self.view_hint(dir)?;
+        if self.data_in(dir, v)? {
+            return Ok(true);
+        }
+        let v = self.view(dir)?;
+        self.data_in(dir, v)
+    }
+
+    fn data_in(&self, dir: usize, v: View) -> QResult<bool> {
+        Ok(if v.left == AT_HEADER {
+            // A header is published before its payload streams in: there is something to read
+            // once the record is empty or its first payload byte is there.
+            let h = align8(v.head);
+            v.tail >= h + REC_HDR && (v.tail > h + REC_HDR || self.record_at(dir, h)?.0 == 0)
+        } else {
+            v.left == 0 || v.tail > v.head || self.current_withdrawn(dir)
+        })
+    }
+
+    /// Unread payload bytes and whether anything (data or empty messages) is queued inbound:
+    /// the writer's published counters against our own.
+    fn unread_rx(&self) -> QResult<(u64, bool)> {
+        let dir = self.side.rx();
+        let w = &self.ring(dir).w.0;
+        // Acquire: pairs with the writer's Release counter updates; only compared here.
+        let bw = w.bytes_written.load(Acquire);
+        let mw = w.msgs_written.load(Acquire);
+        // Relaxed: private words (a reader of this end racing with us only adds to them).
+        let unread = check_counter(self.mine(R_BYTES).load(Relaxed), bw)?;
+        let msgs = check_counter(self.mine(R_MSGS).load(Relaxed), mw)?;
+        let mid_msg = self.mine(R_LEFT).load(Relaxed) != AT_HEADER;
+        Ok((unread, msgs > 0 || unread > 0 || mid_msg))
+    }
+
+    /// Whether unread data (or an empty message) waits in this end's inbound queue.
+    pub(crate) fn inbound_pending(&self) -> QResult<bool> {
+        Ok(self.unread_rx()?.1)
+    }
+
+    /// Moves our cursor: `head`, the rest of the current record (`AT_HEADER` at a boundary),
+    /// payload bytes and records consumed, and where the current record started. Publishes the
+    /// new values and wakes writers. Needs the reader lock.
+    fn consume(&self, dir: usize, head: u64, left: u64, bytes: u64, msgs: u64, rec: u64) {
+        let r = &self.ring(dir).r.0;
+        // Relaxed: private words under the reader lock, which orders them for the next reader.
+        self.mine(R_REC).store(rec, Relaxed);
+        self.mine(R_LEFT).store(left, Relaxed);
+        self.mine(R_HEAD).store(head, Relaxed);
+        r.msg_left.store(left, Relaxed);
+        // SYNC POINT with the Acquire loads of `head` in `free_space`: the writer may reuse
+        // the space.
+        r.head.store(head, Release);
+        if bytes != 0 {
+            let br = self.mine(R_BYTES).load(Relaxed) + bytes;
+            self.mine(R_BYTES).store(br, Relaxed);
+            r.bytes_read.store(br, Release);
+        }
+        if msgs != 0 {
+            let mr = self.mine(R_MSGS).load(Relaxed) + msgs;
+            self.mine(R_MSGS).store(mr, Relaxed);
+            r.msgs_read.store(mr, Release);
+        }
+        self.notify(dir, Wake::Space);
+    }
+
+    /// Skips what remains of records the writer withdrew (`FLAG_CUT`): the one being read and
+    /// any at the head. Returns the view after that. Needs the reader lock.
+    fn skip_withdrawn(&self, dir: usize) -> QResult<View> {
+        loop {
+            let v = self.view(dir)?;
+            if v.left == AT_HEADER {
+                let h = align8(v.head);
+                if v.tail < h + REC_HDR {
+                    return Ok(v);
+                }
+                let (len, flags) = self.record_at(dir, h)?;
+                if flags & FLAG_CUT == 0 {
+                    return Ok(v);
+                }
+                let end = record_end(h, len);
+                if end > v.tail {
+                    return Err(QErr::Corrupt("withdrawn record beyond the tail"));
+                }
+                self.consume(dir, end, AT_HEADER, len, 1, NO_REC);
+            } else {
+                // Relaxed: private, under the reader lock.
+                let rec = self.mine(R_REC).load(Relaxed);
+                let w = &self.ring(dir).w.0;
+                // Acquire: pairs with the Release stores in `withdraw_unfinished` (end first).
+                if rec == NO_REC || w.cut_rec.load(Acquire) != rec {
+                    return Ok(v);
+                }
+                let end = w.cut_end.load(Acquire);
+                if end < v.head || end > v.tail {
+                    return Err(QErr::Corrupt("withdrawn record end out of range"));
+                }
+                self.consume(dir, end, AT_HEADER, end - v.head, 1, NO_REC);
+            }
+        }
+    }
+
+    /// Whether the record being read was withdrawn (a hint for waits, no lock needed).
+    fn current_withdrawn(&self, dir: usize) -> bool {
+        // Relaxed: a hint; the reader lock holder re-checks in `skip_withdrawn`.
+        let rec = self.mine(R_REC).load(Relaxed);
+        rec != NO_REC && self.ring(dir).w.0.cut_rec.load(Acquire) == rec
+    }
+
+    /// Reads from the inbound ring. Message mode returns at most the rest of the current message
+    /// (`left` > 0 means ERROR_MORE_DATA, W67); byte mode gathers across messages (W58, W60).
+    /// `nonblocking` never waits, neither for data nor for another reader of this end.
+    pub(crate) fn read(
+        &self,
+        buf: &mut [u8],
+        message_mode: bool,
+        nonblocking: bool,
+        deadline: Option<Instant>,
+    ) -> QResult<ReadOut> {
+        let dir = self.side.rx();
+        let ring = self.ring(dir);
+        loop {
+            {
+                let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
+                self.link_check()?;
+                self.skip_withdrawn(dir)?;
+                if self.has_data(dir)? {
+                    let r = if message_mode {
+                        self.read_message(dir, buf, deadline)?
+                    } else {
+                        self.read_bytes(dir, buf)?
+                    };
+                    match r {
+                        Some(r) => return Ok(r),
+                        // Everything there was withdrawn: look again.
+                        None => continue,
+                    }
+                }
+            }
+            if self.peer_closed()? {
+                return Err(QErr::PeerClosed);
+            }
+            if nonblocking {
+                if self.clear_readiness() {
+                    continue;
+                }
+                // A peer that died left its state OPEN: only its socket tells.
+                if self.probe_hup() {
+                    continue;
+                }
+                return Err(QErr::WouldBlock);
+            }
+            let want = &ring.k.0.reader_want;
+            // Relaxed: a statistic for nonblocking writers, see WakeLine::reader_want.
+            want.fetch_add(buf.len() as u64, Relaxed);
+            let r = self.wait_on(dir, Wake::Data, deadline, |c| {
+                c.link_check()?;
+                Ok(c.has_data(dir)? || c.peer_closed()?)
+            });
+            want.fetch_sub(buf.len() as u64, Relaxed);
+            r?;
+        }
+    }
+
+    /// Message read, with the reader lock held and at least one record (or part) present.
+    /// `None` when what was there turned out to be withdrawn.
+    fn read_message(
+        &self,
+        dir: usize,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> QResult<Option<ReadOut>> {
+        let mut v = self.view_hint(dir)?;
+        if v.left == AT_HEADER && v.tail < align8(v.head) + REC_HDR {
+            v = self.view(dir)?;
+        }
+        let mut head = v.head;
+        let mut left = v.left;
+        if left == AT_HEADER {
+            let h = align8(head);
+            let (len, flags) = self.record_at(dir, h)?;
+            if flags & FLAG_CUT != 0 {
+                return self.skip_withdrawn(dir).map(|_| None);
+            }
+            let end = record_end(h, len);
+            let mut tail = v.tail;
+            if len <= buf.len() as u64 && tail < end {
+                // The cached tail may be behind: look at the published one.
+                tail = self.view(dir)?.tail;
+            }
+            if len <= buf.len() as u64 && tail >= end {
+                // The whole message is there and fits: one copy, one consume. `tail >= end`
+                // with a checked tail bounds `len` by the ring.
+                self.copy_out(dir, h + REC_HDR, &mut buf[..len as usize])?;
+                self.consume(dir, end, AT_HEADER, len, 1, NO_REC);
+                return Ok(Some(ReadOut {
+                    n: len as usize,
+                    left: 0,
+                }));
+            }
+            head = h + REC_HDR;
+            left = len;
+            self.consume(dir, head, left, 0, 0, h);
+        }
+        let want = (buf.len() as u64).min(left) as usize;
+        let mut got = 0usize;
+        while got < want {
+            if self.current_withdrawn(dir) {
+                // The writer died or gave up in the middle of this message: its unread rest is
+                // withdrawn (W98, W103), including what this call copied so far, which the
+                // caller never saw. The read goes on with the next message.
+                self.skip_withdrawn(dir)?;
+                return Ok(None);
+            }
+            let v = self.view(dir)?;
+            let avail = check_tail(v.tail, head, self.caps[dir])?.min((want - got) as u64) as usize;
+            if avail == 0 {
+                // The writer is still streaming this message: wait for more (W126 large writes),
+                // a quarter of the ring at a time when that much is still to come (see `write`).
+                let batch = (self.caps[dir] / 4).min((want - got) as u64).max(1);
+                let r = self.wait_on(dir, Wake::Data, deadline, |c| {
+                    let v = c.view(dir)?;
+                    if check_tail(v.tail, head, c.caps[dir])? >= batch || c.current_withdrawn(dir) {
+                        return Ok(true);
+                    }
+                    c.link_check()?;
+                    if c.peer_closed()? {
+                        return Err(QErr::PeerClosed);
+                    }
+                    Ok(false)
+                });
+                match r {
+                    Ok(()) => continue,
+                    // Hand back what we have; the rest stays as the remainder of the message.
+                    Err(_) if got > 0 => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            self.copy_out(dir, head, &mut buf[got..got + avail])?;
+            got += avail;
+            head += avail as u64;
+            left -= avail as u64;
+            let done = left == 0;
+            // Relaxed: private, under the reader lock.
+            let rec = if done {
+                NO_REC
+            } else {
+                self.mine(R_REC).load(Relaxed)
+            };
+            self.consume(
+                dir,
+                head,
+                if done { AT_HEADER } else { left },
+                avail as u64,
+                done as u64,
+                rec,
+            );
+        }
+        if left == 0 {
+            if want == 0 {
+                // An empty message read by any buffer (W76).
+                self.consume(dir, head, AT_HEADER, 0, 1, NO_REC);
+            }
+            return Ok(Some(ReadOut { n: got, left: 0 }));
+        }
+        Ok(Some(ReadOut { n: got, left }))
+    }
+
+    /// Byte-mode read, with the reader lock held: gathers up to `buf.len()` of the available
+    /// bytes across records, consuming empty messages on the way (W60, W76) and skipping
+    /// withdrawn ones. `None` when what was there turned out to be withdrawn.
+    fn read_bytes(&self, dir: usize, buf: &mut [u8]) -> QResult<Option<ReadOut>> {
+        let v = self.view(dir)?;
+        let (avail, _) = self.unread_rx()?;
+        let target = (buf.len() as u64).min(avail) as usize;
+        let (tail, mut head, mut left) = (v.tail, v.head, v.left);
+        // Relaxed: private, under the reader lock.
+        let mut rec = self.mine(R_REC).load(Relaxed);
+        let mut n = 0usize;
+        let mut msgs = 0u64;
+        let mut skipped = 0u64;
+        loop {
+            if left == AT_HEADER {
+                let h = align8(head);
+                if tail < h + REC_HDR {
+                    break;
+                }
+                let (len, flags) = self.record_at(dir, h)?;
+                if flags & FLAG_CUT != 0 {
+                    // Withdrawn: skip it whole (its bytes are published, so `end <= tail`).
+                    let end = record_end(h, len);
+                    if end > tail {
+                        return Err(QErr::Corrupt("withdrawn record beyond the tail"));
+                    }
+                    head = end;
+                    skipped += len;
+                    msgs += 1;
+                    continue;
+                }
+                head = h + REC_HDR;
+                left = len;
+                rec = h;
+            }
+            let c = (left.min(tail - head) as usize).min(target - n);
+            if c > 0 {
+                self.copy_out(dir, head, &mut buf[n..n + c])?;
+            }
+            n += c;
+            head += c as u64;
+            left -= c as u64;
+            if left == 0 {
+                left = AT_HEADER;
+                rec = NO_REC;
+                msgs += 1;
+            } else if c == 0 {
+                break;
+            }
+            if n >= target {
+                break;
+            }
+        }
+        self.consume(dir, head, left, n as u64 + skipped, msgs, rec);
+        if n == 0 && (skipped > 0 || msgs == 0) && target > 0 {
+            return Ok(None);
+        }
+        Ok(Some(ReadOut { n, left: 0 }))
+    }
+
+    /// Copies without consuming (PeekNamedPipe). On a message-type pipe at most the rest of the
+    /// first message is copied (W84). Withdrawn records are skipped first.
+    pub(crate) fn peek(&self, mut buf: Option<&mut [u8]>, message_type: bool) -> QResult<PeekOut> {
+        let dir = self.side.rx();
+        let _g = self.lock_side(RX_LOCK, None, false)?;
+        let View { tail, head, left } = self.skip_withdrawn(dir)?;
+        let (avail, queued) = self.unread_rx()?;
+        let mut pos = head;
+        let mut rec_left = left;
+        // Remaining length of the first message.
+        let first_len = if left != AT_HEADER {
+            left
+        } else if tail >= align8(head) + REC_HDR {
+            self.record_at(dir, align8(head))?.0
+        } else {
+            0
+        };
+        let cap_len = buf.as_ref().map_or(0, |b| b.len()) as u64;
+        let mut want = cap_len.min(avail);
+        let msg_len = if message_type && avail > 0 {
+            first_len
+        } else {
+            0
+        };
+        if message_type && avail > 0 {
+            want = want.min(first_len);
+        }
+        let mut n = 0u64;
+        while n < want {
+            if rec_left == AT_HEADER || rec_left == 0 {
+                let h = align8(pos);
+                if tail < h + REC_HDR {
+                    break;
+                }
+                let (len, flags) = self.record_at(dir, h)?;
+                pos = h + REC_HDR;
+                rec_left = len;
+                if flags & FLAG_CUT != 0 {
+                    // Withdrawn later in the queue: not part of what a reader will get.
+                    pos = record_end(h, len).min(tail);
+                    rec_left = 0;
+                }
+                continue;
+            }
+            let c = rec_left.min(tail.saturating_sub(pos)).min(want - n);
+            if c == 0 {
+                break;
+            }
+            if let Some(b) = buf.as_deref_mut() {
+                self.copy_out(dir, pos, &mut b[n as usize..(n + c) as usize])?;
+            }
+            n += c;
+            pos += c;
+            rec_left -= c;
+        }
+        Ok(PeekOut {
+            read: n as usize,
+            avail,
+            msg_len,
+            queued,
+        })
+    }
+
+    /// Size of the next inbound message (`None` when nothing is queued) and the number of
+    /// queued messages (GetMailslotInfo, W150).
+    pub(crate) fn next_message(&self) -> QResult<(Option<u64>, u64)> {
+        let dir = self.side.rx();
+        let ring = self.ring(dir);
+        let _g = self.lock_side(RX_LOCK, None, false)?;
+        let View { tail, head, left } = self.skip_withdrawn(dir)?;
+        let next = if left != AT_HEADER {
+            Some(left)
+        } else if tail >= align8(head) + REC_HDR {
+            Some(self.record_at(dir, align8(head))?.0)
+        } else {
+            None
+        };
+        // Acquire: pairs with the Release counter updates; only compared here.
+        let mw = ring.w.0.msgs_written.load(Acquire);
+        // Relaxed: private, under the reader lock.
+        let count = check_counter(self.mine(R_MSGS).load(Relaxed), mw)?;
+        // A record is published after its count: never report fewer messages than are visible.
+        Ok((next, count.max(next.is_some() as u64)))
+    }
+
+    /// Reads one whole inbound message into `buf`, waiting until `deadline` for one to arrive
+    /// (mailslot reads, W145-W151). A buffer smaller than the message gives `TooSmall` and
+    /// consumes nothing.
+    pub(crate) fn read_whole(&self, buf: &mut [u8], deadline: Option<Instant>) -> QResult<usize> {
+        let dir = self.side.rx();
+        loop {
+            {
+                let _g = self.lock_side(RX_LOCK, deadline, false)?;
+                self.link_check()?;
+                let v = self.skip_withdrawn(dir)?;
+                if self.has_data(dir)? {
+                    let len = if v.left != AT_HEADER {
+                        v.left
+                    } else {
+                        self.record_at(dir, align8(v.head))?.0
+                    };
+                    if (buf.len() as u64) < len {
+                        return Err(QErr::TooSmall(len));
+                    }
+                    if let Some(r) = self.read_message(dir, buf, deadline)? {
+                        return Ok(r.n);
+                    }
+                    continue;
+                }
+            }
+            self.wait_on(dir, Wake::Data, deadline, |c| {
+                c.link_check()?;
+                c.has_data(dir)
+            })?;
+        }
+    }
+
+    /// Waits for one whole inbound message and returns it in place (message-type pipes). A
+    /// message larger than the ring, or one already partly read, gives `TooSmall` with its
+    /// remaining length: read it with [`Conn::read`].
+    pub(crate) fn read_in_place(self: &Arc<Self>, deadline: Option<Instant>) -> QResult<InPlace> {
+        let dir = self.side.rx();
+        loop {
+            let g = self.lock_side(RX_LOCK, deadline, false)?;
+            self.link_check()?;
+            let View { tail, head, left } = self.skip_withdrawn(dir)?;
+            if left != AT_HEADER {
+                return Err(QErr::TooSmall(left));
+            }
+            let h = align8(head);
+            let complete = if tail >= h + REC_HDR {
+                let (len, _) = self.record_at(dir, h)?;
+                if REC_HDR + len > self.caps[dir] {
+                    return Err(QErr::TooSmall(len));
+                }
+                (tail >= record_end(h, len)).then_some(len)
+            } else {
+                None
+            };
+            if let Some(len) = complete {
+                std::mem::forget(g);
+                return Ok(InPlace {
+                    conn: self.clone(),
+                    dir,
+                    start: h + REC_HDR,
+                    len,
+                    _thread: std::marker::PhantomData,
+                });
+            }
+            drop(g);
+            if self.peer_closed()? && !self.unread_rx()?.1 {
+                return Err(QErr::PeerClosed);
+            }
+            self.wait_on(dir, Wake::Data, deadline, |c| {
+                c.link_check()?;
+                let v = c.view(dir)?;
+                if v.left != AT_HEADER {
+                    return Ok(true);
+                }
+                let h = align8(v.head);
+                if v.tail < h + REC_HDR {
+                    return c.peer_closed();
+                }
+                let (len, flags) = c.record_at(dir, h)?;
+                Ok(flags & FLAG_CUT != 0
+                    || v.tail >= record_end(h, len)
+                    || REC_HDR + len > c.caps[dir]
+                    || c.peer_closed()?)
+            })?;
+        }
+    }
+}

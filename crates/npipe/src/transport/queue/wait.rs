@@ -1,0 +1,157 @@
+//! Waiting: a short spin while the peer may answer within microseconds, then a futex sleep on
+//! a sequence word of the shared ring header, cut into slices that probe the control socket so
+//! a peer that died without a word is noticed (see "Wait and wake" in docs/DESIGN.md).
+
+use std::sync::atomic::{fence, Ordering::*};
+use std::time::{Duration, Instant};
+
+use super::{Conn, QErr, QResult, Wake};
+use crate::sys;
+
+/// Longest single futex sleep before the peer's liveness is probed again.
+pub(super) const SLICE: Duration = Duration::from_millis(200);
+/// How long a waiter spins before it sleeps, when another CPU can run the peer: long enough to
+/// cover a peer that is busy answering (a round trip is a few microseconds), short enough that
+/// an idle connection stops using CPU almost at once.
+const SPIN: Duration = Duration::from_micros(30);
+/// With spinning off (the peer was found idle), every this many waits spin once more, so a
+/// connection that becomes busy again gets spinning back.
+const SPIN_RETRY: u32 = 64;
+/// After waking a peer that waited on this CPU, a wait sleeps at once (handing the CPU over)
+/// except every this many times, when it yield-spins (see `wait_on`).
+const STACKED_SPIN: u32 = 8;
+/// A wait skips its hang-up probe before sleeping when this end probed within this many ms.
+const PROBE_GAP_MS: u64 = 20;
+
+impl Conn {
+    /// Sleeps until `ready` is true, the deadline passes (`TimedOut`) or `ready` fails.
+    pub(super) fn wait_on(
+        &self,
+        dir: usize,
+        which: Wake,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&Conn) -> QResult<bool>,
+    ) -> QResult<()> {
+        let k = &self.ring(dir).k.0;
+        let (seq, waiters) = match which {
+            Wake::Data => (&k.data_seq, &k.data_waiters),
+            Wake::Space => (&k.space_seq, &k.space_waiters),
+        };
+        if ready(self)? {
+            return Ok(());
+        }
+        // Spin first while another CPU can run the peer: a busy peer answers within microseconds
+        // and neither side then makes a syscall. Spin when spinning paid off last time, or when
+        // this end just woke the peer (its answer is on the way; sleeping now would cost this
+        // CPU an idle exit as well). If the peer may be queued behind this thread (it was just
+        // woken, or it last waited on this CPU), yield while spinning so it runs at once; a
+        // pair stacked on one CPU then stays runnable, which lets the load balancer separate it.
+        // One case sleeps at once: the peer was just woken on this CPU. Handing it the CPU by
+        // sleeping is the cheapest round trip for an idle pair; every STACKED_SPIN-th time the
+        // wait yield-spins instead, so a busy pair is never stuck handing the CPU back and forth.
+        // Relaxed throughout: local scheduling hints.
+        let woke = self.woke_peer.swap(false, Relaxed);
+        if sys::usable_cpus() > 1 {
+            let cpu = sys::current_cpu();
+            let cpus = &self.hdr().cpu;
+            let mine = &cpus[self.side as usize];
+            if mine.load(Relaxed) != cpu {
+                mine.store(cpu, Relaxed);
+            }
+            let stacked = cpus[self.side.peer() as usize].load(Relaxed) == cpu;
+            let hand_over = woke
+                && stacked
+                && self.stacked_wakes.fetch_add(1, Relaxed) % STACKED_SPIN != STACKED_SPIN - 1;
+            let spin = !hand_over
+                && (woke
+                    || self.spin_ok.load(Relaxed)
+                    || self.spin_skipped.fetch_add(1, Relaxed) % SPIN_RETRY == SPIN_RETRY - 1);
+            if spin && self.spin(deadline, woke || stacked, &mut ready)? {
+                return Ok(());
+            }
+        }
+        // A peer that died leaves its state OPEN; its hang-up shows on the control socket. Probe
+        // it before sleeping unless this end probed lately, and then make the first sleep short
+        // instead, so a connection that sleeps on every message keeps the syscall off its round
+        // trip while a death is still noticed within PROBE_GAP (within SLICE when the peer dies
+        // during a long sleep, as before).
+        let mut probed =
+            sys::monotonic_ms().wrapping_sub(self.probed_at.load(Relaxed)) < PROBE_GAP_MS;
+        let mut longest = if probed {
+            Duration::from_millis(PROBE_GAP_MS)
+        } else {
+            SLICE
+        };
+        loop {
+            if ready(self)? {
+                return Ok(());
+            }
+            if !probed {
+                probed = true;
+                if self.probe_hup() {
+                    continue;
+                }
+            }
+            let slice = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if d <= now {
+                        return Err(QErr::TimedOut);
+                    }
+                    (d - now).min(longest)
+                }
+                None => longest,
+            };
+            // SYNC POINT with `notify`: Acquire pairs with its Release bump.
+            let s = seq.load(Acquire);
+            waiters.fetch_add(1, SeqCst);
+            fence(SeqCst);
+            match ready(self) {
+                Ok(false) => {}
+                other => {
+                    waiters.fetch_sub(1, SeqCst);
+                    other?;
+                    return Ok(());
+                }
+            }
+            let woke = sys::futex_wait(seq, s, Some(slice)).unwrap_or(false);
+            waiters.fetch_sub(1, SeqCst);
+            if !woke {
+                self.probe_hup();
+                longest = SLICE;
+            }
+        }
+    }
+
+    /// Polls `ready` for up to [`SPIN`] (or until the deadline), yielding the CPU between
+    /// rounds when `yielding`; records in `spin_ok` whether it paid off.
+    fn spin(
+        &self,
+        deadline: Option<Instant>,
+        yielding: bool,
+        ready: &mut impl FnMut(&Conn) -> QResult<bool>,
+    ) -> QResult<bool> {
+        let start = Instant::now();
+        let end = match deadline {
+            Some(d) => (start + SPIN).min(d),
+            None => start + SPIN,
+        };
+        loop {
+            if yielding {
+                std::thread::yield_now();
+            }
+            for _ in 0..64 {
+                if ready(self)? {
+                    // Relaxed: a local scheduling hint.
+                    self.spin_ok.store(true, Relaxed);
+                    return Ok(true);
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= end {
+                self.spin_ok.store(false, Relaxed);
+                return Ok(false);
+            }
+        }
+    }
+}

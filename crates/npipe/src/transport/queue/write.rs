@@ -1,0 +1,483 @@
+//! Writing: one record per write, published whole when it fits, streamed in quarter-ring
+//! batches when it does not; the quota wait (W90-W93); flush (W94-W95); mailslot writes that
+//! never wait (W151); zero-copy reservations; and the withdrawal of a record whose writer died
+//! or gave up in the middle of it (W98, W103).
+//!
+//! The writer's cursor (tail, counters, the record in progress) lives in this side's private
+//! page and is published to the shared ring header after each step; only the reader's `head`
+//! and counters are read from the shared page, and always checked.
+
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::*;
+
+/// Space reserved in the outbound ring for one whole message, filled in place
+/// ([`Conn::reserve`]). Holds the writer lock; nothing is visible to the reader until
+/// [`Reserved::commit`]; dropping it uncommitted abandons the space. It stays on the thread
+/// that made it (the lock belongs to that thread).
+#[derive(Debug)]
+pub(crate) struct Reserved {
+    conn: Arc<Conn>,
+    dir: usize,
+    /// Position of the record header.
+    h: u64,
+    len: u64,
+    /// Not `Send`: the writer lock must be released by the thread that took it.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+/// The ring bytes `[pos, pos + len)` as at most two slices (the second when they wrap).
+///
+/// # Safety
+/// `len <= cap` of ring `dir`, and the caller holds the lock that gives it these bytes: the
+/// writer lock for unpublished space past `tail`, or the reader lock for a published record
+/// before `tail`. A peer that follows the protocol never touches them meanwhile.
+pub(super) unsafe fn ring_slices(
+    conn: &Conn,
+    dir: usize,
+    pos: u64,
+    len: u64,
+) -> (*mut u8, usize, usize) {
+    let cap = conn.caps[dir];
+    let off = (pos % cap) as usize;
+    let first = (len as usize).min(cap as usize - off);
+    // SAFETY: off < cap, so the pointer is inside ring `dir` (see `data_base`).
+    (
+        unsafe { conn.data_base(dir).add(off) },
+        first,
+        len as usize - first,
+    )
+}
+
+impl Reserved {
+    /// The reserved bytes, in order: fill both (the second is empty unless the space wraps).
+    pub(crate) fn slices(&mut self) -> (&mut [u8], &mut [u8]) {
+        // SAFETY: `reserve` checked len + header <= free space <= cap, and we hold the writer
+        // lock: the bytes past `tail` are ours alone until published.
+        unsafe {
+            let (p, a, b) = ring_slices(&self.conn, self.dir, self.h + REC_HDR, self.len);
+            let base = self.conn.data_base(self.dir);
+            (
+                std::slice::from_raw_parts_mut(p, a),
+                std::slice::from_raw_parts_mut(base, b),
+            )
+        }
+    }
+
+    /// Publishes the message (header, counters and tail at once), wakes a sleeping reader and,
+    /// like a write, waits for the quota (W91-W93).
+    pub(crate) fn commit(self, o: WriteOpts, deadline: Option<Instant>) -> QResult<usize> {
+        let c = self.conn.clone();
+        let (dir, h, len) = (self.dir, self.h, self.len);
+        let bw = c.publish_record(dir, h, len, len);
+        drop(self);
+        c.notify(dir, Wake::Data);
+        c.finish_write(dir, bw, len as usize, len, o, deadline)
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.conn.page.unlock(TX_LOCK);
+    }
+}
+
+impl Conn {
+    /// Free bytes in the outbound ring after our `tail`, from this process's cached view of
+    /// the reader's `head` when that shows at least `need`, else from the shared page (checked).
+    fn free_space(&self, dir: usize, tail: u64, need: u64) -> QResult<u64> {
+        let cap = self.caps[dir];
+        // Relaxed: private, under the writer lock.
+        let cut = self.mine(W_CUT_END).load(Relaxed);
+        if cut != NO_REC {
+            // After a withdrawal nothing is written past the cut until the reader has reached
+            // it (and so has seen the withdrawal): until then there is no room.
+            // SYNC POINT with the Release store of `head` in `consume`.
+            let head = self.ring(dir).r.0.head.load(Acquire);
+            check_head(head, tail, cap)?;
+            if head < cut {
+                return Ok(0);
+            }
+            self.mine(W_CUT_END).store(NO_REC, Relaxed);
+        }
+        // Relaxed: a process-local cache of a value loaded with Acquire below; a stale value
+        // is a lower bound of `head`, so it can only understate the free space (or fail the
+        // check, when another process of this end wrote far ahead: then it is not used).
+        if let Ok(free) = check_head(self.head_seen.load(Relaxed), tail, cap) {
+            if free >= need {
+                return Ok(free);
+            }
+        }
+        // SYNC POINT with the Release store of `head` in `consume`: Acquire makes sure the
+        // reader is done with the bytes before we overwrite them.
+        let head = self.ring(dir).r.0.head.load(Acquire);
+        let free = check_head(head, tail, cap)?;
+        self.head_seen.store(head, Relaxed);
+        Ok(free)
+    }
+
+    /// Starts a `len`-byte record whose header goes at `h` and publishes `tail` past the header
+    /// and the first `copied` payload bytes (already in the ring). Needs the writer lock.
+    /// Returns the new `bytes_written`.
+    ///
+    /// The private record marker is set first and cleared last, so a writer that dies at any
+    /// point leaves enough behind for the next one to withdraw the record
+    /// ([`Conn::withdraw_unfinished`]).
+    fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
+        let w = &self.ring(dir).w.0;
+        // Relaxed loads: private words, written only under the writer lock, which we hold.
+        let bw0 = self.mine(W_BYTES).load(Relaxed);
+        let mw0 = self.mine(W_MSGS).load(Relaxed);
+        // Release: a process of this end that takes the lock after our death reads the marker
+        // with the values stored before it (the lock's own Acquire orders the rest).
+        self.mine(W_REC_LEN).store(len, Relaxed);
+        self.mine(W_REC_BYTES).store(bw0, Relaxed);
+        self.mine(W_REC_MSGS).store(mw0, Relaxed);
+        self.mine(W_REC).store(h, Release);
+        self.write_record_header(dir, h, len, 0);
+        let (bw, mw, tail) = (bw0 + len, mw0 + 1, h + REC_HDR + copied);
+        self.mine(W_BYTES).store(bw, Relaxed);
+        self.mine(W_MSGS).store(mw, Relaxed);
+        self.mine(W_TAIL).store(tail, Release);
+        w.bytes_written.store(bw, Release);
+        w.msgs_written.store(mw, Release);
+        // SYNC POINT with the Acquire load of `tail` in the reader's snapshot: the header, the
+        // counters and the copied payload become visible together with the new tail.
+        w.tail.store(tail, Release);
+        if copied == len {
+            self.mine(W_REC).store(NO_REC, Release);
+        }
+        bw
+    }
+
+    /// Publishes `tail` after more payload of the record in progress reached the ring.
+    fn publish_tail(&self, dir: usize, tail: u64, done: bool) {
+        self.mine(W_TAIL).store(tail, Release);
+        // SYNC POINT with the reader's snapshot: publishes the chunk.
+        self.ring(dir).w.0.tail.store(tail, Release);
+        if done {
+            self.mine(W_REC).store(NO_REC, Release);
+        }
+    }
+
+    /// Withdraws the record in progress of this end's outbound ring, if there is one: its
+    /// writer died holding the lock, or gave up (a deadline, a close) in the middle of it. The
+    /// record keeps the payload bytes already in the ring, its header says so (`FLAG_CUT`) and
+    /// readers skip whatever of it they have not read: on Windows the unread rest of a
+    /// cancelled or dead writer's message is withdrawn (W98, W103). The declared bytes that
+    /// never came stop counting against the quota. Needs the writer lock.
+    pub(super) fn withdraw_unfinished(&self) {
+        let dir = self.side.tx();
+        // Acquire: pairs with the Release stores of `publish_record`.
+        let h = self.mine(W_REC).load(Acquire);
+        if h == NO_REC {
+            return;
+        }
+        let len = self.mine(W_REC_LEN).load(Relaxed);
+        let bw0 = self.mine(W_REC_BYTES).load(Relaxed);
+        let mw0 = self.mine(W_REC_MSGS).load(Relaxed);
+        let tail = self.mine(W_TAIL).load(Acquire);
+        let w = &self.ring(dir).w.0;
+        if tail < h + REC_HDR {
+            // The record never became visible: as if it had not been started.
+            self.mine(W_BYTES).store(bw0, Relaxed);
+            self.mine(W_MSGS).store(mw0, Relaxed);
+            w.bytes_written.store(bw0, Release);
+            w.msgs_written.store(mw0, Release);
+        } else {
+            let got = (tail - h - REC_HDR).min(len);
+            if got < len {
+                // Readers not yet at the record see the flag in its header; a reader inside it
+                // (whose header may be overwritten by now) sees `cut_rec`.
+                let end = h + REC_HDR + got;
+                self.write_record_header(dir, h, got, FLAG_CUT);
+                w.cut_end.store(end, Release);
+                w.cut_rec.store(h, Release);
+                self.mine(W_CUT_END).store(end, Relaxed);
+            }
+            self.mine(W_BYTES).store(bw0 + got, Relaxed);
+            self.mine(W_MSGS).store(mw0 + 1, Relaxed);
+            w.bytes_written.store(bw0 + got, Release);
+            w.msgs_written.store(mw0 + 1, Release);
+        }
+        // SYNC POINT with the reader's snapshot: the rewritten header and counters are visible
+        // before (or with) the tail; the tail itself may lag if the writer died between its
+        // private and shared stores.
+        w.tail.store(tail, Release);
+        self.mine(W_REC).store(NO_REC, Release);
+        self.notify(dir, Wake::Data);
+    }
+
+    /// Unread bytes of the outbound ring and whether anything at all (data or an empty
+    /// message) is still unread there: our own counters against the reader's published ones.
+    fn unread_tx(&self) -> QResult<(u64, bool)> {
+        let dir = self.side.tx();
+        let r = &self.ring(dir).r.0;
+        // Relaxed: private words; a writer of this end racing with us only adds to them.
+        let bw = self.mine(W_BYTES).load(Relaxed);
+        let mw = self.mine(W_MSGS).load(Relaxed);
+        // Acquire: pairs with the reader's Release publish in `consume`.
+        let unread = check_counter(r.bytes_read.load(Acquire), bw)?;
+        let msgs = check_counter(r.msgs_read.load(Acquire), mw)?;
+        Ok((unread, unread > 0 || msgs > 0))
+    }
+
+    /// Appends one message (or byte-stream write) to the outbound ring. Returns the number of
+    /// bytes written (less than `data.len()` only for PIPE_NOWAIT, W108-W110).
+    pub(crate) fn write(
+        &self,
+        data: &[u8],
+        o: WriteOpts,
+        deadline: Option<Instant>,
+    ) -> QResult<usize> {
+        let dir = self.side.tx();
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Err(QErr::PeerClosed);
+        }
+        if data.is_empty() && !o.message {
+            return Ok(0);
+        }
+        if data.len() as u64 > u32::MAX as u64 {
+            return Err(QErr::TooSmall(data.len() as u64));
+        }
+        let ring = self.ring(dir);
+        let mut take = data.len();
+        if o.nonblocking {
+            let (unread, _) = self.unread_tx()?;
+            // Relaxed: a hint about sleeping readers, as racy on Windows as here. The peer
+            // writes it, so only saturating arithmetic touches it.
+            let want = ring.k.0.reader_want.load(Relaxed);
+            let n = data.len() as u64;
+            if unread.saturating_add(n) > o.quota.saturating_add(want) {
+                if o.message {
+                    return Ok(0);
+                }
+                take = want.saturating_sub(unread).min(n) as usize;
+                if take == 0 {
+                    return Ok(0);
+                }
+            }
+        }
+        let _g = match self.lock_side(TX_LOCK, deadline, o.nonblocking) {
+            // Another writer of this end is in the middle of a write: a nonblocking write
+            // never waits for it, and writes nothing (W108).
+            Err(QErr::WouldBlock) => return Ok(0),
+            r => r?,
+        };
+        self.link_check()?;
+        // Relaxed: private, written only under the writer lock we hold.
+        let tail = self.mine(W_TAIL).load(Relaxed);
+        // Record header at the next 8-aligned position.
+        let h = align8(tail);
+        let need = h - tail + REC_HDR;
+        let free = self.free_space(dir, tail, need + take as u64)?;
+        if o.nonblocking && free < need + take as u64 {
+            // The ring itself is full (records cost more than their payload): a nonblocking
+            // write never waits for room. A message goes whole or not at all; a byte write
+            // takes what fits.
+            if o.message || free <= need {
+                return Ok(0);
+            }
+            take = (free - need) as usize;
+        }
+        let data = &data[..take];
+        let len = data.len() as u64;
+        if free >= need + len {
+            // The whole record fits: payload first, then header, counters and tail in one
+            // publish and one wake check.
+            self.copy_in(dir, h + REC_HDR, data)?;
+            let bw = self.publish_record(dir, h, len, len);
+            self.notify(dir, Wake::Data);
+            drop(_g);
+            return self.finish_write(dir, bw, take, len, o, deadline);
+        }
+        let space = |c: &Conn, need: u64, tail: u64| -> QResult<bool> {
+            Ok(c.free_space(dir, tail, need)? >= need)
+        };
+        if free < need {
+            self.wait_on(dir, Wake::Space, deadline, |c| {
+                c.link_check()?;
+                if c.peer_closed()? {
+                    return Err(QErr::PeerClosed);
+                }
+                space(c, need, tail)
+            })?;
+        }
+        // Header and counters now; the payload streams in after it.
+        let bw = self.publish_record(dir, h, len, 0);
+        self.notify(dir, Wake::Data);
+        if let Err(e) = self.stream(dir, h + REC_HDR, data, deadline) {
+            // Gave up in the middle (deadline, close, the peer gone): withdraw the rest so the
+            // next write starts at a record boundary and nothing torn is delivered.
+            self.withdraw_unfinished();
+            return Err(e);
+        }
+        drop(_g);
+        self.finish_write(dir, bw, take, len, o, deadline)
+    }
+
+    /// Streams `data` into the outbound ring from `tail` on, as the reader frees space, in
+    /// batches of at least a quarter of the ring (fewer hand-offs; the reader waits for as
+    /// much, and since free + unread = cap, one of the two can always proceed).
+    fn stream(
+        &self,
+        dir: usize,
+        mut tail: u64,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> QResult<()> {
+        let cap = self.caps[dir];
+        let mut off = 0usize;
+        while off < data.len() {
+            let batch = (cap / 4).min((data.len() - off) as u64);
+            let free = self.free_space(dir, tail, batch)?;
+            if free < batch {
+                self.wait_on(dir, Wake::Space, deadline, |c| {
+                    c.link_check()?;
+                    if c.peer_closed()? {
+                        return Err(QErr::Broken);
+                    }
+                    Ok(c.free_space(dir, tail, batch)? >= batch)
+                })?;
+                continue;
+            }
+            let chunk = (free as usize).min(data.len() - off);
+            self.copy_in(dir, tail, &data[off..off + chunk])?;
+            off += chunk;
+            tail += chunk as u64;
+            self.publish_tail(dir, tail, off == data.len());
+            self.notify(dir, Wake::Data);
+        }
+        Ok(())
+    }
+
+    /// The end of a write once its bytes are in the ring: W91-W93, complete once the unread
+    /// bytes through this write fit the reader's quota.
+    fn finish_write(
+        &self,
+        dir: usize,
+        my_end: u64,
+        take: usize,
+        len: u64,
+        o: WriteOpts,
+        deadline: Option<Instant>,
+    ) -> QResult<usize> {
+        if !o.wait_quota || o.nonblocking || len == 0 {
+            return Ok(take);
+        }
+        let r = &self.ring(dir).r.0;
+        let target = my_end.saturating_sub(o.quota);
+        // Relaxed: a process-local cache of a value loaded with Acquire.
+        if self.read_seen.load(Relaxed) >= target {
+            return Ok(take);
+        }
+        self.wait_on(dir, Wake::Space, deadline, |c| {
+            // SYNC POINT with the Release update of `bytes_read` in `consume`. A reader that
+            // claims more than was written is caught by `unread_tx`; here a larger value only
+            // ends this wait early, as the reader could by reading.
+            let br = r.bytes_read.load(Acquire);
+            c.read_seen.fetch_max(br, Relaxed);
+            if br >= target {
+                return Ok(true);
+            }
+            c.link_check()?;
+            if c.peer_closed()? {
+                return Err(QErr::Broken);
+            }
+            c.unread_tx()?;
+            Ok(false)
+        })?;
+        Ok(take)
+    }
+
+    /// Waits until the peer has read everything this end wrote (FlushFileBuffers, W94-W95).
+    pub(crate) fn flush(&self, deadline: Option<Instant>) -> QResult<()> {
+        let dir = self.side.tx();
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Ok(());
+        }
+        self.wait_on(dir, Wake::Space, deadline, |c| {
+            if !c.unread_tx()?.1 {
+                return Ok(true);
+            }
+            c.link_check()?;
+            if c.peer_closed()? {
+                return Err(QErr::Broken);
+            }
+            Ok(false)
+        })
+    }
+
+    /// Appends one whole message without ever waiting for space (mailslot writers, W151): the
+    /// payload is copied first and the record is published with a single `tail` store, so a
+    /// reader sees either nothing or the complete message. `WouldBlock` when it does not fit
+    /// now (or another writer of this end holds the ring).
+    pub(crate) fn try_write_message(&self, data: &[u8]) -> QResult<()> {
+        let dir = self.side.tx();
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Err(QErr::PeerClosed);
+        }
+        let len = data.len() as u64;
+        let cap = self.caps[dir];
+        if len > u32::MAX as u64 || REC_HDR + len > cap {
+            return Err(QErr::WouldBlock);
+        }
+        let _g = self.lock_side(TX_LOCK, None, true)?;
+        // Relaxed: private, written only under the writer lock we hold.
+        let tail = self.mine(W_TAIL).load(Relaxed);
+        let h = align8(tail);
+        if self.free_space(dir, tail, h - tail + REC_HDR + len)? < h - tail + REC_HDR + len {
+            return Err(QErr::WouldBlock);
+        }
+        self.copy_in(dir, h + REC_HDR, data)?;
+        self.publish_record(dir, h, len, len);
+        self.notify(dir, Wake::Data);
+        Ok(())
+    }
+
+    /// Reserves room for one whole message of `len` bytes in the outbound ring, waiting for
+    /// space like a write. `WouldBlock` if the message can never fit (larger than the ring).
+    pub(crate) fn reserve(
+        self: &Arc<Self>,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> QResult<Reserved> {
+        let dir = self.side.tx();
+        let cap = self.caps[dir];
+        if len as u64 > u32::MAX as u64 || REC_HDR + 8 + len as u64 > cap {
+            return Err(QErr::WouldBlock);
+        }
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Err(QErr::PeerClosed);
+        }
+        let g = self.lock_side(TX_LOCK, deadline, false)?;
+        // Relaxed: private, written only under the writer lock we hold.
+        let tail = self.mine(W_TAIL).load(Relaxed);
+        let h = align8(tail);
+        let need = h - tail + REC_HDR + len as u64;
+        if self.free_space(dir, tail, need)? < need {
+            self.wait_on(dir, Wake::Space, deadline, |c| {
+                c.link_check()?;
+                if c.peer_closed()? {
+                    return Err(QErr::PeerClosed);
+                }
+                Ok(c.free_space(dir, tail, need)? >= need)
+            })?;
+        }
+        // From here the lock is released by `Reserved::drop`.
+        std::mem::forget(g);
+        Ok(Reserved {
+            conn: self.clone(),
+            dir,
+            h,
+            len: len as u64,
+            _thread: std::marker::PhantomData,
+        })
+    }
+}
