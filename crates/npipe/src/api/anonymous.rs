@@ -40,6 +40,7 @@ fn from_env(var: &str, read_end: bool) -> io::Result<AnonEnd> {
         .trim()
         .parse()
         .map_err(|_| bad(format!("{var}={v:?} is not a descriptor number")))?;
+    crate::semantics::install_fork_handlers();
     let fd = sys::take_inherited_pipe(n)
         .map_err(|e| bad(format!("{var}={n} is not an open pipe descriptor ({e})")))?;
     Ok(AnonEnd::from_fd(fd, read_end))

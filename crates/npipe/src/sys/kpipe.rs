@@ -147,12 +147,14 @@ pub(crate) fn command_pass_fd(cmd: &mut std::process::Command, fd: OwnedFd, targ
     }
 }
 
+/// Descriptors [`take_inherited_pipe`] gave out in this process. One lock for the process, so
+/// the fork handler can hold it (see `semantics::fork`).
+pub(crate) static TAKEN: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
 /// Takes ownership of descriptor `n`, inherited from the parent process, after checking that it
 /// is an open pipe (or socket) and that it was not taken before in this process. The descriptor
 /// is made close-on-exec, so it is not passed further by accident.
 pub(crate) fn take_inherited_pipe(n: i32) -> Result<OwnedFd> {
-    use std::sync::Mutex;
-    static TAKEN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
     if n < 0 {
         return Err(Errno::BADF);
     }

@@ -22,12 +22,13 @@ pub(crate) fn getuid() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
-/// Registers `handler` to run in the parent before every `fork()`.
-pub(crate) fn at_fork_prepare(handler: extern "C" fn()) {
-    // SAFETY: pthread_atfork only records the function pointers; `handler` is an extern "C" fn
-    // with no arguments as required, and the other two handlers are absent.
+/// Registers fork handlers: `prepare` runs in the forking thread before `fork()`, `parent`
+/// and `child` after it in the parent and in the child.
+pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
+    // SAFETY: pthread_atfork only records the function pointers; each handler is an extern "C"
+    // fn with no arguments, as required.
     unsafe {
-        libc::pthread_atfork(Some(handler), None, None);
+        libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
     }
 }
 

@@ -127,6 +127,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
 /// The registry lock (see the module docs). Never held across a sleep, a join or a call into
 /// another lock of the library.
 pub(crate) fn registry() -> MutexGuard<'static, Registry> {
+    crate::semantics::install_fork_handlers();
     REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
 }
 

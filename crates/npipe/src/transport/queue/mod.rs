@@ -555,7 +555,20 @@ impl Conn {
     /// Signals the peer's readiness eventfd, fetching it from the control socket the first time
     /// (the peer sends it before it sets `poll_armed`, so it is queued by the time we look).
     fn poke_peer(&self) {
-        let fd = self.peer_event.get_or_init(|| {
+        let fd = match self.peer_event.get() {
+            Some(fd) => fd,
+            None => self.fetch_peer_event(),
+        };
+        if let Some(fd) = fd {
+            sys::poke(fd.as_fd());
+        }
+    }
+
+    /// Takes the peer's readiness eventfd from the control socket, once (under the readiness
+    /// lock, so a fork never copies a half-done initialisation).
+    fn fetch_peer_event(&self) -> &Option<OwnedFd> {
+        let _made = READINESS_MADE.lock().unwrap_or_else(|p| p.into_inner());
+        self.peer_event.get_or_init(|| {
             let ctl = self.ctl.as_ref()?;
             let mut buf = [0u8; 8];
             let mut fds = Vec::new();
@@ -567,10 +580,7 @@ impl Conn {
             // Whatever a peer sent, signalling it must never block this writer.
             sys::set_nonblocking(fd.as_fd()).ok()?;
             Some(fd)
-        });
-        if let Some(fd) = fd {
-            sys::poke(fd.as_fd());
-        }
+        })
     }
 
     /// A descriptor that polls readable when data may be waiting in this end's inbound ring or
