@@ -15,7 +15,7 @@
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr};
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use npipe::error::code::*;
 use npipe::{
@@ -91,13 +91,50 @@ fn not_pipe<T>() -> io::Result<T> {
     ))
 }
 
-fn table() -> &'static Mutex<Vec<Option<Arc<Object>>>> {
-    static T: OnceLock<Mutex<Vec<Option<Arc<Object>>>>> = OnceLock::new();
-    T.get_or_init(|| Mutex::new(Vec::new()))
+/// The handle table. Locked only for lookups, inserts and removals, never across a call into
+/// the library.
+static TABLE: Mutex<Vec<Option<Arc<Object>>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// The table guard the fork prepare handler took, released after the fork.
+    static FORK_HELD: std::cell::RefCell<Option<MutexGuard<'static, Vec<Option<Arc<Object>>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+extern "C" fn fork_prepare() {
+    let g = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+    FORK_HELD.with(|h| *h.borrow_mut() = Some(g));
+}
+
+extern "C" fn fork_release() {
+    FORK_HELD.with(|h| h.borrow_mut().take());
+}
+
+/// Registers the fork handlers that keep a child from inheriting the table locked by a thread
+/// it does not have (once; not a `Once`, which a fork could copy half-run).
+fn install_fork_handlers() {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    // Acquire: pairs with the Release store below.
+    if STATE.load(Ordering::Acquire) == 2 {
+        return;
+    }
+    if STATE
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        // SAFETY: pthread_atfork only records the three extern "C" fn pointers, which take no
+        // arguments as required.
+        unsafe {
+            libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release));
+        }
+        STATE.store(2, Ordering::Release);
+    }
 }
 
 fn lock_table() -> MutexGuard<'static, Vec<Option<Arc<Object>>>> {
-    table().lock().unwrap_or_else(|p| p.into_inner())
+    install_fork_handlers();
+    TABLE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn insert(o: Object) -> HANDLE {
@@ -153,7 +190,10 @@ unsafe fn name_a(p: *const c_char) -> Option<String> {
     })
 }
 
-/// Decodes a UTF-16 name.
+/// Decodes a UTF-16 name. A name holding an unpaired surrogate has no UTF-8 spelling; it
+/// becomes a name with a NUL in it, which no pipe or mailslot can have, so it fails with
+/// ERROR_INVALID_NAME (create) or ERROR_FILE_NOT_FOUND (open) instead of aliasing another
+/// name, as lossy decoding (every such unit as U+FFFD) would.
 ///
 /// # Safety
 /// `p` is null or a NUL-terminated UTF-16 string.
@@ -168,7 +208,10 @@ unsafe fn name_w(p: *const u16) -> Option<String> {
     }
     // SAFETY: the n units before the terminator are readable.
     let units = unsafe { std::slice::from_raw_parts(p, n) };
-    Some(String::from_utf16_lossy(units))
+    Some(
+        String::from_utf16(units)
+            .unwrap_or_else(|_| "\0(a name with an unpaired UTF-16 surrogate)".to_owned()),
+    )
 }
 
 /// Stores `v` through `p` when `p` is not null.
@@ -182,28 +225,36 @@ unsafe fn put<T>(p: *mut T, v: T) {
     }
 }
 
-/// A mutable byte slice over a C buffer (empty when null or zero-sized).
+/// A mutable byte slice over a C buffer: empty when zero-sized, `None` for a NULL pointer with
+/// a non-zero size (Windows fails such a call with ERROR_NOACCESS).
 ///
 /// # Safety
 /// `p` is null or valid for `n` bytes of writing for the returned lifetime.
-unsafe fn buf_mut<'a>(p: *mut c_void, n: DWORD) -> &'a mut [u8] {
-    if p.is_null() || n == 0 {
-        return &mut [];
+unsafe fn buf_mut<'a>(p: *mut c_void, n: DWORD) -> Option<&'a mut [u8]> {
+    if n == 0 {
+        return Some(&mut []);
+    }
+    if p.is_null() {
+        return None;
     }
     // SAFETY: valid for n bytes by the caller's contract.
-    unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), n as usize) }
+    Some(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), n as usize) })
 }
 
-/// A byte slice over a C buffer (empty when null or zero-sized).
+/// A byte slice over a C buffer: empty when zero-sized, `None` for a NULL pointer with a
+/// non-zero size (ERROR_NOACCESS).
 ///
 /// # Safety
 /// `p` is null or valid for `n` bytes of reading for the returned lifetime.
-unsafe fn buf<'a>(p: *const c_void, n: DWORD) -> &'a [u8] {
-    if p.is_null() || n == 0 {
-        return &[];
+unsafe fn buf<'a>(p: *const c_void, n: DWORD) -> Option<&'a [u8]> {
+    if n == 0 {
+        return Some(&[]);
+    }
+    if p.is_null() {
+        return None;
     }
     // SAFETY: valid for n bytes by the caller's contract.
-    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) }
+    Some(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) })
 }
 
 /// `GetLastError`.
@@ -483,9 +534,12 @@ pub unsafe extern "C" fn ReadFile(
 ) -> BOOL {
     // SAFETY: read is null or writable (caller).
     unsafe { put(read, 0) };
-    // SAFETY: buffer is valid for size bytes (caller).
-    let b = unsafe { buf_mut(buffer, size) };
     with(h, FALSE, |o| {
+        // SAFETY: buffer is valid for size bytes (caller). Checked after the handle, as
+        // Windows does.
+        let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
+            return fail(ERROR_NOACCESS);
+        };
         let r = match o {
             Object::Server(s) => s.recv_msg(b),
             Object::Client(c) => c.recv_msg(b),
@@ -523,9 +577,12 @@ pub unsafe extern "C" fn WriteFile(
 ) -> BOOL {
     // SAFETY: written is null or writable (caller).
     unsafe { put(written, 0) };
-    // SAFETY: buffer is valid for size bytes (caller).
-    let b = unsafe { buf(buffer, size) };
     with(h, FALSE, |o| {
+        // SAFETY: buffer is valid for size bytes (caller). Checked after the handle, as
+        // Windows does.
+        let Some(b) = (unsafe { buf(buffer, size) }) else {
+            return fail(ERROR_NOACCESS);
+        };
         let r = match o {
             Object::Server(s) => s.send_msg(b),
             Object::Client(c) => c.send_msg(b),
@@ -585,9 +642,9 @@ pub unsafe extern "C" fn PeekNamedPipe(
     left: *mut DWORD,
 ) -> BOOL {
     // SAFETY: valid for size bytes when non-null (caller); W82: (LPVOID)1 with size 0 is never
-    // touched because buf_mut returns an empty slice for size 0.
-    let b = unsafe { buf_mut(buffer, size) };
-    let b = if b.is_empty() { None } else { Some(b) };
+    // touched because buf_mut returns an empty slice for size 0. A NULL buffer is documented
+    // as "no data is to be read", whatever the size.
+    let b = unsafe { buf_mut(buffer, size) }.filter(|b| !b.is_empty());
     with(h, FALSE, |o| {
         let r = match o {
             Object::Server(s) => s.peek(b),
@@ -627,9 +684,12 @@ pub unsafe extern "C" fn TransactNamedPipe(
 ) -> BOOL {
     // SAFETY: read is null or writable (caller).
     unsafe { put(read, 0) };
-    // SAFETY: buffers valid for their sizes (caller).
-    let (req, rep) = unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) };
     with(h, FALSE, |o| {
+        // SAFETY: buffers valid for their sizes (caller); checked after the handle.
+        let (Some(req), Some(rep)) = (unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) })
+        else {
+            return fail(ERROR_NOACCESS);
+        };
         let r = match o {
             Object::Server(s) => s.transact(req, rep),
             Object::Client(c) => c.transact(req, rep),
@@ -657,7 +717,9 @@ unsafe fn call_named_pipe(
         return fail(ERROR_PATH_NOT_FOUND);
     };
     // SAFETY: buffers valid for their sizes (caller).
-    let (req, rep) = unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) };
+    let (Some(req), Some(rep)) = (unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) }) else {
+        return fail(ERROR_NOACCESS);
+    };
     let r = npipe::call_named_pipe(&name, req, rep, WaitFor::from_win32(timeout));
     // SAFETY: forwarded contract.
     unsafe { finish_read(r, read, std::ptr::null_mut()) }

@@ -40,6 +40,7 @@ pub mod code {
     pub const ERROR_OPERATION_ABORTED: u32 = 995;
     pub const ERROR_IO_INCOMPLETE: u32 = 996;
     pub const ERROR_IO_PENDING: u32 = 997;
+    pub const ERROR_NOACCESS: u32 = 998;
     pub const ERROR_NOT_FOUND: u32 = 1168;
     pub const ERROR_NOT_ENOUGH_QUOTA: u32 = 1816;
     pub const ERROR_CANNOT_IMPERSONATE: u32 = 1368;
@@ -143,9 +144,10 @@ pub fn kind_of(code: u32) -> io::ErrorKind {
     match code {
         ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_NOT_FOUND => K::NotFound,
         ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION => K::PermissionDenied,
-        ERROR_INVALID_HANDLE | ERROR_INVALID_PARAMETER | ERROR_INSUFFICIENT_BUFFER => {
-            K::InvalidInput
-        }
+        ERROR_INVALID_HANDLE
+        | ERROR_INVALID_PARAMETER
+        | ERROR_INSUFFICIENT_BUFFER
+        | ERROR_NOACCESS => K::InvalidInput,
         ERROR_INVALID_NAME | ERROR_FILENAME_EXCED_RANGE => K::InvalidFilename,
         ERROR_INVALID_DATA => K::InvalidData,
         ERROR_NOT_ENOUGH_MEMORY => K::OutOfMemory,
@@ -197,6 +199,7 @@ pub fn name_of(code: u32) -> &'static str {
         ERROR_OPERATION_ABORTED => "ERROR_OPERATION_ABORTED",
         ERROR_IO_INCOMPLETE => "ERROR_IO_INCOMPLETE",
         ERROR_IO_PENDING => "ERROR_IO_PENDING",
+        ERROR_NOACCESS => "ERROR_NOACCESS",
         ERROR_NOT_FOUND => "ERROR_NOT_FOUND",
         ERROR_CANNOT_IMPERSONATE => "ERROR_CANNOT_IMPERSONATE",
         _ => "ERROR_UNKNOWN",

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <pthread.h>
+#include <stdint.h>
 
 static int passed, failed;
 #define CHECK(cond, what) do { if (cond) passed++; else { failed++; printf("FAIL %s (line %d, err %u)\n", what, __LINE__, (unsigned)GetLastError()); } } while (0)
@@ -30,6 +32,17 @@ static int wait_ok(pid_t pid) {
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A thread blocked in ReadFile on a handle another thread closes. */
+struct blocked_read { HANDLE h; BOOL ok; DWORD err; };
+static void *blocked_reader(void *arg) {
+    struct blocked_read *b = arg;
+    char buf[16];
+    DWORD n = 0;
+    b->ok = ReadFile(b->h, buf, sizeof buf, &n, NULL);
+    b->err = GetLastError();
+    return NULL;
 }
 
 static int mailslot_child(void) {
@@ -122,6 +135,13 @@ int main(int argc, char **argv) {
     CHECK(!ConnectNamedPipe(c, NULL) && GetLastError() == ERROR_INVALID_FUNCTION, "W37");
     CHECK(!ReadFile(s, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_NO_DATA, "W107 nowait empty read");
     CHECK(WriteFile(c, "0123456789", 10, &n, NULL) && n == 10, "client write");
+    /* A NULL buffer with a non-zero size is ERROR_NOACCESS on Windows, for reads, writes and
+     * transactions; the handle is checked first. Peek documents NULL as "no data wanted". */
+    CHECK(!ReadFile(s, NULL, 10, &n, NULL) && GetLastError() == ERROR_NOACCESS, "ReadFile NULL buffer");
+    CHECK(!WriteFile(c, NULL, 10, &n, NULL) && GetLastError() == ERROR_NOACCESS, "WriteFile NULL buffer");
+    CHECK(!TransactNamedPipe(c, NULL, 4, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_NOACCESS, "Transact NULL buffer");
+    CHECK(!ReadFile((HANDLE)(uintptr_t)4000, NULL, 10, &n, NULL) && GetLastError() == ERROR_INVALID_HANDLE, "handle checked first");
+    CHECK(WriteFile(c, NULL, 0, &n, NULL) && n == 0, "NULL buffer of size 0");
     OVERLAPPED ov;
     memset(&ov, 0, sizeof ov);
     n = 99;
@@ -138,6 +158,32 @@ int main(int argc, char **argv) {
     CloseHandle(c);
     CloseHandle(s);
     CHECK(!WaitNamedPipeA(pipe_name, 0) && GetLastError() == ERROR_FILE_NOT_FOUND, "W8 gone");
+
+    /* CloseHandle while another thread is blocked in ReadFile on the handle: the read ends with
+     * ERROR_OPERATION_ABORTED and the client sees the close at once. */
+    s = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 0, 0, 0, NULL);
+    c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(s != INVALID_HANDLE_VALUE && c != INVALID_HANDLE_VALUE, "pair for the close test");
+    struct blocked_read br = {s, TRUE, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, blocked_reader, &br);
+    usleep(200 * 1000);
+    CHECK(CloseHandle(s), "close under a blocked read");
+    pthread_join(t, NULL);
+    CHECK(!br.ok && br.err == ERROR_OPERATION_ABORTED, "blocked read aborted");
+    CHECK(!ReadFile(c, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE, "client sees the close");
+    CHECK(!WriteFile(c, "x", 1, &n, NULL) && GetLastError() == ERROR_NO_DATA, "client write after the close");
+    CloseHandle(c);
+
+    /* Names with unpaired UTF-16 surrogates have no spelling of their own: they are refused
+     * rather than aliased to one another (lossy decoding would make both U+FFFD). */
+    WCHAR wa[] = {'\\', '\\', '.', '\\', 'p', 'i', 'p', 'e', '\\', 'x', 0xD800, 0};
+    WCHAR wb[] = {'\\', '\\', '.', '\\', 'p', 'i', 'p', 'e', '\\', 'x', 0xDC00, 0};
+    h = CreateNamedPipeW(wa, PIPE_ACCESS_DUPLEX, 0, 1, 0, 0, 0, NULL);
+    CHECK(h == INVALID_HANDLE_VALUE && GetLastError() == ERROR_INVALID_NAME, "lone high surrogate");
+    h = CreateNamedPipeW(wb, PIPE_ACCESS_DUPLEX, 0, 1, 0, 0, 0, NULL);
+    CHECK(h == INVALID_HANDLE_VALUE && GetLastError() == ERROR_INVALID_NAME, "lone low surrogate");
+    CHECK(CreateFileW(wa, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL) == INVALID_HANDLE_VALUE && GetLastError() == ERROR_FILE_NOT_FOUND, "open lone surrogate");
 
     /* Mailslots (W141-W150), with the writer in another process. */
     snprintf(slot_name, sizeof slot_name, "\\\\.\\mailslot\\npipe-c-abi\\%d", (int)getpid());
