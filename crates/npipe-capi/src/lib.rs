@@ -91,13 +91,16 @@ fn not_pipe<T>() -> io::Result<T> {
     ))
 }
 
+/// The slots of the handle table.
+type Slots = Vec<Option<Arc<Object>>>;
+
 /// The handle table. Locked only for lookups, inserts and removals, never across a call into
 /// the library.
-static TABLE: Mutex<Vec<Option<Arc<Object>>>> = Mutex::new(Vec::new());
+static TABLE: Mutex<Slots> = Mutex::new(Vec::new());
 
 thread_local! {
     /// The table guard the fork prepare handler took, released after the fork.
-    static FORK_HELD: std::cell::RefCell<Option<MutexGuard<'static, Vec<Option<Arc<Object>>>>>> =
+    static FORK_HELD: std::cell::RefCell<Option<MutexGuard<'static, Slots>>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -132,7 +135,7 @@ fn install_fork_handlers() {
     }
 }
 
-fn lock_table() -> MutexGuard<'static, Vec<Option<Arc<Object>>>> {
+fn lock_table() -> MutexGuard<'static, Slots> {
     install_fork_handlers();
     TABLE.lock().unwrap_or_else(|p| p.into_inner())
 }
