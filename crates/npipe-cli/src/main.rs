@@ -2,6 +2,7 @@
 //! behaviour on Linux, with real pipes between this process and a child process.
 
 mod bench;
+mod faults;
 
 use std::io::{self, Write};
 use std::process::{Command, ExitCode};
@@ -16,6 +17,7 @@ use npipe::{
 fn usage() -> ExitCode {
     eprintln!("usage: npipe demo");
     eprintln!("       npipe bench [--quick] [--json] [--only npipe,stream,...] [--scenario rtt64,rate64,...]");
+    eprintln!("       npipe bench --faults");
     eprintln!("       npipe help");
     ExitCode::from(2)
 }
@@ -34,6 +36,20 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("demo client failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("bench") if args.iter().any(|a| a == "--faults") => match faults::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fault figures failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("__fault-peer") => match faults::peer_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fault peer failed: {e}");
                 ExitCode::FAILURE
             }
         },
