@@ -3,6 +3,8 @@
 //! locked in the child for ever. So every process-wide lock of the library is taken by a
 //! `pthread_atfork` prepare handler and released again in the parent and in the child:
 //! - the pipe registry (`pipe::registry`, all server state of the process),
+//! - the hang-up watcher's table (`transport::watch::WATCHER`; taken after the registry, as
+//!   the server does when it registers a new connection),
 //! - the lock that makes readiness descriptors (`transport::queue::READINESS_MADE`),
 //! - the table of inherited descriptors taken over (`sys::TAKEN`).
 //!
@@ -33,8 +35,12 @@ thread_local! {
 extern "C" fn prepare() {
     // SeqCst: the counter must be visible to the child and to the parent right after fork.
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
-    // Lock order: each of these is taken alone everywhere else, so any order is deadlock-free.
+    // Lock order: the registry before the watcher (as in a server handshake); the others are
+    // taken alone everywhere else.
     let reg = super::pipe::registry();
+    let watcher = crate::transport::watch::WATCHER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let readiness = crate::transport::queue::READINESS_MADE
         .lock()
         .unwrap_or_else(|p| p.into_inner());
@@ -42,6 +48,7 @@ extern "C" fn prepare() {
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.push(Box::new(reg));
+        h.push(Box::new(watcher));
         h.push(Box::new(readiness));
         h.push(Box::new(taken));
     });

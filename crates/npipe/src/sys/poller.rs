@@ -37,6 +37,13 @@ impl Poller {
         })
     }
 
+    /// Another handle to the same epoll set (for a thread that waits while others change it).
+    pub(crate) fn duplicate(&self) -> Result<Poller> {
+        Ok(Poller {
+            ep: rustix::io::fcntl_dupfd_cloexec(&self.ep, 0)?,
+        })
+    }
+
     fn flags(readable: bool) -> epoll::EventFlags {
         // Hang-up and errors are always reported; RDHUP adds the peer's shutdown.
         if readable {

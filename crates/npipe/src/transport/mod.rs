@@ -12,3 +12,4 @@
 
 pub(crate) mod control;
 pub(crate) mod queue;
+pub(crate) mod watch;

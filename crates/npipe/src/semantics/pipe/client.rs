@@ -188,8 +188,10 @@ impl ClientEnd {
                 })?;
                 let conn = Conn::attach(Some(sock), memfd, info.caps)
                     .map_err(|e| map_q(e, Op::Read, Side::Client, name))?;
+                let conn = Arc::new(conn);
+                conn.watch();
                 Ok(ClientEnd {
-                    conn: Arc::new(conn),
+                    conn,
                     info,
                     access,
                     modes: Modes::new(false, false),

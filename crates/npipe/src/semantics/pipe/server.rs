@@ -225,9 +225,11 @@ impl Pipe {
             return;
         }
         st.listeners.pop_front();
+        let conn = Arc::new(conn);
+        conn.watch();
         if let Some(slot) = st.slots.get_mut(&id) {
             slot.state = SlotState::Connected;
-            slot.conn = Some(Arc::new(conn));
+            slot.conn = Some(conn);
             slot.client_pid = peer.pid;
             slot.changed();
         }

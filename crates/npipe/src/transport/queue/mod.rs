@@ -128,6 +128,15 @@ pub(crate) struct Conn {
     /// Set by [`Conn::close_here`]: this process closed its handle to the end, so operations
     /// still running in its other threads stop (a forked copy of the end is not affected).
     closed_here: AtomicBool,
+    /// This connection's token with the hang-up watcher (0: not watched).
+    watch_token: AtomicU64,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Relaxed: set once, before the connection is shared.
+        super::watch::forget(self.watch_token.load(Relaxed), self);
+    }
 }
 
 /// Serialises the making of readiness descriptors (rare), so the peer is sent exactly the
@@ -212,6 +221,7 @@ impl Conn {
             tail_seen: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
             closed_here: AtomicBool::new(false),
+            watch_token: AtomicU64::new(0),
         })
     }
 
@@ -380,6 +390,13 @@ impl Conn {
             self.withdraw_unfinished();
         }
         Ok(g)
+    }
+
+    /// Has the process's hang-up watcher wake this end's sleepers when the peer hangs up (see
+    /// `transport::watch`). Call once, when the connection is established.
+    pub(crate) fn watch(self: &std::sync::Arc<Self>) {
+        // Relaxed: read only by `drop`, after every other user is gone.
+        self.watch_token.store(super::watch::watch(self), Relaxed);
     }
 
     /// Capacity of this end's outbound ring.

@@ -1,0 +1,121 @@
+//! The hang-up watcher: one thread per process, one epoll set over the control socket of every
+//! connection, so the death or close of a peer process wakes this side's sleepers at once
+//! instead of at their next probe (sleepers wait on futexes in shared memory, which a dying
+//! peer cannot signal).
+//!
+//! - A connection registers when it is established ([`watch`]) and leaves when it is dropped
+//!   (`Conn::drop` calls [`forget`]); registering costs one `epoll_ctl`, nothing on the data
+//!   path.
+//! - On a hang-up the watcher marks the peer closed in the shared header and wakes every
+//!   sleeper of both rings (`Conn::probe_hup`), then stops watching that socket.
+//! - The thread starts with the first registration. A forked child does not have its parent's
+//!   thread: its first registration starts a watcher of its own (connections it inherited keep
+//!   relying on the sleepers' own probes). Its lock is one of those the fork handler holds.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use super::queue::Conn;
+use crate::sys;
+
+/// The watcher of this process.
+#[derive(Debug)]
+pub(crate) struct Watcher {
+    poller: sys::Poller,
+    conns: HashMap<u64, Weak<Conn>>,
+    next_token: u64,
+    /// The process whose thread serves `poller`.
+    owner_pid: u32,
+}
+
+/// The process's watcher (`None` until the first registration). One lock for the process, so
+/// the fork handler can hold it.
+pub(crate) static WATCHER: Mutex<Option<Watcher>> = Mutex::new(None);
+
+fn lock() -> MutexGuard<'static, Option<Watcher>> {
+    WATCHER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts watching `conn`'s control socket; returns its token (0: not watched, the sleepers'
+/// probes still notice a hang-up).
+pub(crate) fn watch(conn: &Arc<Conn>) -> u64 {
+    let Some(ctl) = conn.ctl() else { return 0 };
+    let mut w = lock();
+    let pid = sys::getpid();
+    if w.as_ref().is_none_or(|w| w.owner_pid != pid) {
+        // First use, or a forked child holding a copy of the parent's watcher (whose thread
+        // it does not have): start one for this process.
+        let Ok(poller) = sys::Poller::new() else {
+            return 0;
+        };
+        let Ok(fd) = poller.duplicate() else {
+            return 0;
+        };
+        if std::thread::Builder::new()
+            .name("npipe-watch".into())
+            .spawn(move || run(fd))
+            .is_err()
+        {
+            return 0;
+        }
+        *w = Some(Watcher {
+            poller,
+            conns: HashMap::new(),
+            next_token: 1,
+            owner_pid: pid,
+        });
+    }
+    let Some(w) = w.as_mut() else { return 0 };
+    let token = w.next_token;
+    // Only hang-up and errors: never readable interest, so packets on the socket (readiness
+    // descriptors) do not wake the watcher.
+    if w.poller.add(ctl.as_fd(), token, false).is_err() {
+        return 0;
+    }
+    w.next_token += 1;
+    w.conns.insert(token, Arc::downgrade(conn));
+    token
+}
+
+/// Stops watching the connection registered under `token` (its socket is about to close).
+pub(crate) fn forget(token: u64, conn: &Conn) {
+    if token == 0 {
+        return;
+    }
+    let mut w = lock();
+    if let Some(w) = w.as_mut().filter(|w| w.owner_pid == sys::getpid()) {
+        w.conns.remove(&token);
+        if let Some(ctl) = conn.ctl() {
+            let _ = w.poller.delete(ctl.as_fd());
+        }
+    }
+}
+
+/// The watcher thread: waits for hang-ups and wakes the sleepers of each connection.
+fn run(poller: sys::Poller) {
+    let mut events = Vec::with_capacity(64);
+    loop {
+        events.clear();
+        if poller.wait(None, &mut events).is_err() {
+            return;
+        }
+        for ev in &events {
+            let conn = {
+                let mut w = lock();
+                let Some(w) = w.as_mut() else { return };
+                let conn = w.conns.remove(&ev.token).and_then(|c| c.upgrade());
+                if let Some(c) = &conn {
+                    if let Some(ctl) = c.ctl() {
+                        let _ = w.poller.delete(ctl.as_fd());
+                    }
+                }
+                conn
+            };
+            // Outside the lock: marks the peer closed and wakes every sleeper.
+            if let Some(c) = conn {
+                c.probe_hup();
+            }
+        }
+    }
+}
