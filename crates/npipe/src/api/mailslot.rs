@@ -35,7 +35,7 @@ impl Default for MailslotOptions {
 }
 
 impl MailslotOptions {
-    /// Any message size, reads wait forever, a queue of 1 MiB.
+    /// Any message size, reads wait forever, a store of 1 MiB.
     pub fn new() -> MailslotOptions {
         MailslotOptions {
             cfg: MailslotConfig {
@@ -47,7 +47,8 @@ impl MailslotOptions {
     }
 
     /// `nMaxMessageSize`: the largest message a writer may send (0, the default, means any
-    /// size up to the queue capacity). Larger writes fail with `ERROR_INVALID_PARAMETER`.
+    /// size the store can hold: its capacity minus 8). Larger writes fail with
+    /// `ERROR_INVALID_PARAMETER`.
     pub fn max_message_size(&mut self, bytes: u32) -> &mut Self {
         self.cfg.max_message = bytes;
         self
@@ -67,9 +68,16 @@ impl MailslotOptions {
         self
     }
 
-    /// The memory cap: how many bytes unread messages may occupy (each takes its length rounded
-    /// up to 8 plus 8 bytes). Rounded up to a power of two and to at least one maximum-size
-    /// message; at most 64 MiB. Default 1 MiB. A write that does not fit fails with
+    /// The memory cap: how many bytes unread messages may occupy in the reader's store (each
+    /// takes its length rounded up to 8 plus 8 bytes). Rounded up to a power of two and to at
+    /// least one maximum-size message; at most 64 MiB. Default 1 MiB.
+    ///
+    /// Writers send to a kernel socket in front of the store; messages move into the store as
+    /// it has room. While the store is full, newer messages wait in that socket's buffer, in
+    /// order: `SO_SNDBUF`, raised to twice `net.core.wmem_max` (416 KiB with the kernel's
+    /// default sysctl), charged 768 bytes per message of up to 191 bytes (x86-64), so some 550
+    /// small messages by default. A message over 64 KiB waits there as a sealed memfd whose
+    /// memory is charged to its writer. When the socket buffer is full too, a write fails with
     /// `ERROR_NOT_ENOUGH_QUOTA`: messages are never dropped silently.
     pub fn queue_capacity(&mut self, bytes: u64) -> &mut Self {
         self.cfg.capacity = bytes;
@@ -145,7 +153,9 @@ impl Mailslot {
         }
     }
 
-    /// Size of the next message and the number of queued messages.
+    /// Size of the next message and the number of queued messages. While the store is full
+    /// (see [`MailslotOptions::queue_capacity`]), the count covers the messages in the store;
+    /// those still waiting in the socket in front of it are counted once reads make room.
     #[doc(alias = "GetMailslotInfo")]
     pub fn info(&self) -> io::Result<MailslotInfo> {
         let (max, next, count, timeout) = self.end.info()?;
@@ -169,13 +179,18 @@ impl Mailslot {
         self.end.set_read_timeout(ms);
     }
 
-    /// The memory cap in bytes (see [`MailslotOptions::queue_capacity`]).
+    /// The store's capacity in bytes, the memory cap (see [`MailslotOptions::queue_capacity`]).
     pub fn queue_capacity(&self) -> u64 {
         self.end.capacity()
     }
 }
 
 /// A writer to a mailslot. Each write is one whole message; writes never wait.
+///
+/// A writer holds one socket shared by all writers of the mailslot (a duplicate received when
+/// it opened) and nothing else: it never maps the reader's memory and takes no lock that other
+/// writers take, so a writer that stops, crashes or misbehaves cannot read, lose or hold up
+/// anyone else's messages.
 #[derive(Debug)]
 pub struct MailslotWriter {
     end: WriterEnd,
@@ -196,9 +211,11 @@ impl MailslotWriter {
         self.end.display_name()
     }
 
-    /// Queues `msg` as one message (an empty `msg` is an empty message). Fails at once, never
-    /// waiting: `ERROR_INVALID_PARAMETER` above the maximum size, `ERROR_NOT_ENOUGH_QUOTA` when
-    /// the queue is full, `ERROR_NO_DATA` when the mailslot's reader is gone.
+    /// Queues `msg` as one message (an empty `msg` is an empty message) with one nonblocking
+    /// send. Fails at once, never waiting: `ERROR_INVALID_PARAMETER` above the maximum size,
+    /// `ERROR_NOT_ENOUGH_QUOTA` when the message can never fit the store or the store and the
+    /// socket buffer in front of it are full, `ERROR_NO_DATA` when the mailslot's reader is
+    /// gone.
     #[doc(alias = "WriteFile")]
     pub fn send(&self, msg: &[u8]) -> io::Result<()> {
         self.end.write(msg).map(|_| ())

@@ -55,12 +55,13 @@ pub(crate) trait Service: Send + Sync + 'static {
     /// Answers one request. `sock` is nonblocking; `peer` are its credentials.
     fn request(&self, sock: OwnedFd, req: Request, peer: PeerCred);
 
-    /// A further descriptor for the acceptor thread to watch (a mailslot's datagram socket).
+    /// A further descriptor for the acceptor thread to watch, edge-triggered (a mailslot's
+    /// receiving socket).
     fn extra_fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 
-    /// Called on the acceptor thread when [`Service::extra_fd`] is readable.
+    /// Called on the acceptor thread each time data arrives on [`Service::extra_fd`].
     fn extra_ready(&self) {}
 }
 
@@ -102,7 +103,7 @@ impl Acceptor {
             .map_err(|e| os(e, "epoll_ctl"))?;
         if let Some(fd) = service.extra_fd() {
             poller
-                .add(fd, TOKEN_EXTRA, true)
+                .add_edge(fd, TOKEN_EXTRA)
                 .map_err(|e| os(e, "epoll_ctl"))?;
         }
         let mut state = Loop {

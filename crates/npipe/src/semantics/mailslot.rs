@@ -15,13 +15,28 @@
 //! - GetMailslotInfo gives the maximum size, the exact size of the next message (or
 //!   MAILSLOT_NO_MESSAGE) and the number of queued messages (W142, W143, W150).
 //!
-//! Layout: the server binds the abstract address of the name (the bind itself is the "one server
-//! per name" rule) and creates one sealed memfd whose ring 1 holds the queue. A writer connects
-//! once, receives that memfd in the handshake, and from then on writes straight into the ring
-//! under the ring's writer lock; the socket is closed after the handshake. The queue capacity is
-//! the per-mailslot memory cap ([`DEFAULT_CAPACITY`] unless configured).
+//! Data path:
+//! - The server binds the abstract address of the name (the bind itself is the "one server per
+//!   name" rule), creates one SOCK_SEQPACKET socketpair `(rx, tx)` and one sealed memfd whose
+//!   ring 1 is the store of unread messages (its capacity is the memory cap). A writer opens
+//!   through the handshake on the address and receives a duplicate of `tx`, nothing else: no
+//!   writer maps server memory, and writers share no lock.
+//! - A write is one record sent on `tx` without waiting: `[TAG_INLINE] message` for messages of
+//!   up to [`INLINE_MAX`] bytes, else `[TAG_MEMFD] 0 x7 | length u64` carrying a memfd that holds
+//!   the message, sealed against every change. All writers send on one socket description, so
+//!   records from every writer wait in `rx`'s one receive queue in the order they were sent.
+//!   A full socket buffer fails the write with ERROR_NOT_ENOUGH_QUOTA.
+//! - Only server-side code writes the store: [`Shared::drain`] moves records from `rx` into
+//!   ring 1 under the ring's writer lock, which makes "take a record, publish it" one step for
+//!   every thread and process that drains. It runs in the acceptor thread when `rx` becomes
+//!   readable, at the start of every read and GetMailslotInfo (so a message whose send has
+//!   returned is visible to them at once, W150), and after every read (which made room).
+//!   While the store is full, records stay in the socket, oldest first.
+//! - A record of any other shape (a hostile or broken writer) is dropped with its descriptors;
+//!   it cannot disturb the records around it.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -32,16 +47,28 @@ use super::fork_generation;
 use super::namespace::{self, Kind, Name};
 use super::pipe::{err, map_q, os_err, request_open, Op, Opened, Trust};
 use crate::error::{code::*, Error};
-use crate::sys;
-use crate::sys::PeerCred;
+use crate::sys::{self, dgram, PeerCred};
 use crate::transport::control::{PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{self, Conn, QErr, Side};
 
 /// MAILSLOT_WAIT_FOREVER / MAILSLOT_NO_MESSAGE.
 pub(crate) const FOREVER: u32 = u32::MAX;
-/// Default queue capacity of a mailslot: the bytes its unread messages may occupy, each message
-/// taking its length rounded up to 8 plus an 8-byte header.
+/// Default capacity of a mailslot's store: the bytes its unread messages may occupy, each
+/// message taking its length rounded up to 8 plus an 8-byte header.
 pub(crate) const DEFAULT_CAPACITY: u64 = 1 << 20;
+/// Largest message a writer sends inside its record; larger ones travel as a sealed memfd.
+pub(crate) const INLINE_MAX: usize = 64 * 1024;
+/// Record tag: the message follows the tag.
+const TAG_INLINE: u8 = 1;
+/// Record tag: the message is in the one sealed memfd attached to the record.
+const TAG_MEMFD: u8 = 2;
+/// Length of a memfd record: tag u8 | seven zero bytes | message length u64 (little-endian).
+const MEMFD_RECORD: usize = 16;
+/// Bytes a message takes in the store beyond its payload (the ring's record header).
+const STORE_RECORD_HEADER: u64 = 8;
+/// In a process that does not run the acceptor thread (a forked child sharing the server
+/// handle), a waiting read drains the socket itself at least this often.
+const DRAIN_SLICE: Duration = Duration::from_millis(50);
 
 /// Parameters of a new mailslot.
 #[derive(Debug, Clone, Copy)]
@@ -50,17 +77,26 @@ pub(crate) struct MailslotConfig {
     pub max_message: u32,
     /// lReadTimeout in milliseconds; [`FOREVER`] waits forever.
     pub read_timeout: u32,
-    /// Queue capacity in bytes (rounded up to a power of two, at least one maximum message).
+    /// Store capacity in bytes (rounded up to a power of two, at least one maximum message).
     pub capacity: u64,
 }
 
 /// State shared by the server handle and its acceptor thread.
 #[derive(Debug)]
 struct Shared {
+    /// The store as its reader sees it (ring 1 is read).
     conn: Conn,
-    memfd: OwnedFd,
+    /// The same memory as its writer sees it: only [`Shared::drain`] appends through this.
+    store: Conn,
+    /// The receiving end of the writers' socket.
+    rx: OwnedFd,
+    /// The sending end; each writer gets a duplicate.
+    tx: OwnedFd,
     name: Name,
     caps: [u64; 2],
+    max_message: u32,
+    /// The process that runs the acceptor thread.
+    owner_pid: u32,
 }
 
 /// The server (reader) end of a mailslot: the handle CreateMailslot returns.
@@ -91,6 +127,52 @@ fn queue_caps(cfg: &MailslotConfig) -> io::Result<[u64; 2]> {
     Ok([queue::MIN_RING, want.next_power_of_two()])
 }
 
+/// The largest message a store of capacity `cap` holds, within the maximum size `max` (0: any).
+fn message_limit(max: u32, cap: u64) -> u64 {
+    let store = cap.saturating_sub(STORE_RECORD_HEADER);
+    if max == 0 {
+        store
+    } else {
+        store.min(max as u64)
+    }
+}
+
+/// What a record in the writers' socket is, judged from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A message of this many bytes after the tag.
+    Inline(u64),
+    /// A message of this many bytes in the attached memfd.
+    Memfd(u64),
+    /// Anything else: dropped.
+    Bad,
+}
+
+fn shape(head: &[u8], seen: dgram::RecordHead, limit: u64) -> Shape {
+    let s = match head.first() {
+        Some(&TAG_INLINE) if !seen.has_fds && seen.len - 1 <= INLINE_MAX => {
+            Shape::Inline(seen.len as u64 - 1)
+        }
+        Some(&TAG_MEMFD)
+            if seen.has_fds
+                && seen.len == MEMFD_RECORD
+                && head.len() == MEMFD_RECORD
+                && head[1..8].iter().all(|&b| b == 0) =>
+        {
+            let len = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
+            if len == 0 {
+                return Shape::Bad;
+            }
+            Shape::Memfd(len)
+        }
+        _ => return Shape::Bad,
+    };
+    match s {
+        Shape::Inline(n) | Shape::Memfd(n) if n > limit => Shape::Bad,
+        s => s,
+    }
+}
+
 impl MailslotServer {
     /// CreateMailslot (W141-W144).
     pub(crate) fn create(name: &str, cfg: MailslotConfig) -> io::Result<MailslotServer> {
@@ -117,12 +199,28 @@ impl MailslotServer {
         }
         let (conn, memfd) = Conn::create(None, caps, 0).map_err(|e| os_err(e, "memfd", name))?;
         conn.set_param(cfg.max_message);
+        let store = Conn::attach(None, memfd, caps).map_err(|e| {
+            err(
+                ERROR_NOT_ENOUGH_MEMORY,
+                format!("cannot map the store of the mailslot {name}: {e:?}"),
+            )
+        })?;
+        let (rx, tx) = dgram::record_pair().map_err(|e| os_err(e, "socketpair", name))?;
+        dgram::raise_buffers(rx.as_fd(), tx.as_fd())
+            .map_err(|e| os_err(e, "setsockopt(SO_SNDBUF)", name))?;
         let shared = Arc::new(Shared {
             conn,
-            memfd,
+            store,
+            rx,
+            tx,
             name: n.clone(),
             caps,
+            max_message: cfg.max_message,
+            owner_pid: sys::getpid(),
         });
+        // The acceptor answers writers' handshakes and, each time records arrive on `rx`
+        // (edge-triggered: records left behind while the store is full do not keep it busy),
+        // drains them into the store.
         let acceptor = Acceptor::spawn(
             "npipe-mailslot",
             n,
@@ -152,20 +250,39 @@ impl MailslotServer {
     /// ReadFile on the mailslot: one whole message (W145, W146, W149-W151).
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let name = self.display_name();
-        self.shared
-            .conn
-            .read_whole(buf, self.deadline())
-            .map_err(|e| match e {
-                QErr::TimedOut => err(
-                    ERROR_SEM_TIMEOUT,
-                    format!("no message arrived in {name} within the read timeout"),
-                ),
-                e => map_q(e, Op::Read, Side::Server, name),
-            })
+        let deadline = self.deadline();
+        // The acceptor thread drains new records and wakes sleeping readers; a process without
+        // it (a forked child) sleeps in slices and drains between them.
+        let acceptor_here = sys::getpid() == self.shared.owner_pid;
+        loop {
+            self.shared.drain();
+            let until = match deadline {
+                _ if acceptor_here => deadline,
+                Some(d) => Some(d.min(Instant::now() + DRAIN_SLICE)),
+                None => Some(Instant::now() + DRAIN_SLICE),
+            };
+            match self.shared.conn.read_whole(buf, until) {
+                Ok(n) => {
+                    // The read made room: move records that waited for it into the store, so
+                    // another reader asleep on an empty store is not left waiting for them.
+                    self.shared.drain();
+                    return Ok(n);
+                }
+                Err(QErr::TimedOut) if until != deadline => continue,
+                Err(QErr::TimedOut) => {
+                    return Err(err(
+                        ERROR_SEM_TIMEOUT,
+                        format!("no message arrived in {name} within the read timeout"),
+                    ))
+                }
+                Err(e) => return Err(map_q(e, Op::Read, Side::Server, name)),
+            }
+        }
     }
 
     /// GetMailslotInfo: (max message size, next size or None, message count, read timeout).
     pub(crate) fn info(&self) -> io::Result<(u32, Option<u32>, u32, u32)> {
+        self.shared.drain();
         let (next, count) = self
             .shared
             .conn
@@ -191,23 +308,25 @@ impl MailslotServer {
         self.read_timeout.store(ms, Ordering::Relaxed);
     }
 
-    /// Bytes the queue can hold (the memory cap).
+    /// Bytes the store can hold (the memory cap).
     pub(crate) fn capacity(&self) -> u64 {
         self.shared.caps[1]
     }
 }
 
 impl Service for Shared {
-    /// One writer's handshake: send it the queue.
+    /// One writer's handshake: send it the sending end of the socket, nothing else.
     fn request(&self, sock: OwnedFd, req: Request, _peer: PeerCred) {
         if req.kind != ReqKind::Open {
             return refuse(&sock, ERROR_INVALID_FUNCTION);
         }
-        // Described as what a mailslot is: inbound messages, one reader.
+        // Described as what a mailslot is: inbound messages, one reader. `out_quota` carries
+        // nMaxMessageSize and `caps[1]` the store's capacity, which bound what a writer sends.
         let info = PipeInfo {
             message_type: true,
             direction: super::pipe::ACCESS_INBOUND,
             max_instances: 1,
+            out_quota: self.max_message,
             caps: self.caps,
             server_pid: sys::getpid(),
             ..PipeInfo::default()
@@ -215,27 +334,144 @@ impl Service for Shared {
         let _ = sys::send_packet_nowait(
             sock.as_fd(),
             &Reply::Connected(info).encode(),
-            &[self.memfd.as_fd()],
+            &[self.tx.as_fd()],
         );
     }
+
+    fn extra_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.rx.as_fd())
+    }
+
+    fn extra_ready(&self) {
+        self.drain();
+    }
+}
+
+impl Shared {
+    /// Moves records from `rx` into the store, oldest first, until the socket is empty or the
+    /// next one does not fit (it stays queued: nothing is dropped). Records of the wrong shape
+    /// are dropped with their descriptors. Runs under the store's writer lock, so a reader that
+    /// drains first also waits for a drain in progress elsewhere to publish. Errors leave the
+    /// records queued; the read that follows reports the store's own state.
+    fn drain(&self) {
+        let Ok(app) = self.store.appender() else {
+            return;
+        };
+        let rx = self.rx.as_fd();
+        let limit = message_limit(self.max_message, self.caps[1]);
+        // Every message takes at least 8 bytes of the store, so a drain that is not cut short
+        // by a full store moves at most this many; the bound only stops a flood of dropped
+        // records from keeping one call busy for ever. (Not FIONREAD for a bound on bytes: on
+        // a SEQPACKET socket it walks the whole queue.)
+        let mut records = self.caps[1] / STORE_RECORD_HEADER + 1;
+        let mut head = [0u8; MEMFD_RECORD];
+        let mut fds = Vec::new();
+        while records > 0 {
+            records -= 1;
+            let seen = match dgram::peek_record(rx, &mut head) {
+                Ok(Some(s)) => s,
+                _ => return,
+            };
+            let copied = seen.len.min(MEMFD_RECORD);
+            let kind = shape(&head[..copied], seen, limit);
+            match kind {
+                Shape::Inline(len) | Shape::Memfd(len) => match app.fits(len) {
+                    Ok(true) => {}
+                    // The store is full: leave it queued, in order.
+                    _ => return,
+                },
+                Shape::Bad => {}
+            }
+            fds.clear();
+            let msg = match kind {
+                Shape::Inline(_) => {
+                    let mut buf = vec![0u8; seen.len];
+                    match dgram::recv_record(rx, &mut buf, &mut fds) {
+                        Ok(Some(r)) if r.len == seen.len && !r.fds_lost && fds.is_empty() => {
+                            Some(Message::Inline(buf))
+                        }
+                        Ok(Some(_)) => None,
+                        _ => return,
+                    }
+                }
+                Shape::Memfd(len) => {
+                    let mut rec = [0u8; MEMFD_RECORD];
+                    match dgram::recv_record(rx, &mut rec, &mut fds) {
+                        Ok(Some(r))
+                            if r.len == MEMFD_RECORD
+                                && rec == head
+                                && !r.fds_lost
+                                && fds.len() == 1 =>
+                        {
+                            usize::try_from(len)
+                                .ok()
+                                .and_then(|len| dgram::SealedView::open(fds[0].as_fd(), len).ok())
+                                .map(Message::Memfd)
+                        }
+                        Ok(Some(_)) => None,
+                        _ => return,
+                    }
+                }
+                Shape::Bad => {
+                    let hung_up = seen.len == 0 && sys::peer_hung_up(rx);
+                    match dgram::recv_record(rx, &mut [], &mut fds) {
+                        // An empty record, or the end of the stream after a writer shut the
+                        // shared socket down: the record (if any) is gone, stop here.
+                        Ok(Some(_)) if hung_up => return,
+                        Ok(Some(_)) => None,
+                        _ => return,
+                    }
+                }
+            };
+            if let Some(m) = msg {
+                // A memfd that passed the checks is never the store's own (sealed without
+                // F_SEAL_WRITE, and F_SEAL_SEAL forbids adding it), so the copy cannot overlap.
+                let bytes = match &m {
+                    Message::Inline(b) => &b[1..],
+                    Message::Memfd(v) => v.bytes(),
+                };
+                if app.append(bytes).is_err() {
+                    // Checked to fit above, under the same lock: only a broken store fails here.
+                    return;
+                }
+            }
+            // Descriptors of a dropped record are closed here.
+            fds.clear();
+        }
+    }
+}
+
+/// A message taken from the socket, on its way into the store.
+enum Message {
+    Inline(Vec<u8>),
+    Memfd(dgram::SealedView),
 }
 
 impl Drop for MailslotServer {
     fn drop(&mut self) {
         if fork_generation() == self.fork_gen {
-            // Writers' later writes fail instead of queueing into a mailslot nobody reads.
+            // No other process can hold this handle: close the mailslot for good. Readers
+            // asleep in this process wake, and the shut-down socket fails every later write
+            // with ERROR_NO_DATA at once, even while a child being spawned still holds a copy
+            // of `rx` until its exec.
             self.shared.conn.set_state(Side::Server, queue::CLOSED);
+            let _ = dgram::shutdown(self.shared.rx.as_fd());
         }
         // The listener closes with the thread: the name disappears (W152).
         self.acceptor.stop();
     }
 }
 
-/// A writer handle: CreateFile on a mailslot name.
+/// A writer handle: CreateFile on a mailslot name. It holds only its duplicate of the
+/// mailslot's sending socket.
 #[derive(Debug)]
 pub(crate) struct MailslotWriter {
-    conn: Conn,
+    tx: OwnedFd,
     name: Name,
+    /// nMaxMessageSize (0: any size), from the handshake.
+    max_message: u32,
+    /// The capacity of the server's store, from the handshake.
+    store: u64,
 }
 
 impl MailslotWriter {
@@ -252,7 +488,7 @@ impl MailslotWriter {
                 format!("{name:?} is not a valid mailslot name (\\\\.\\mailslot\\NAME)"),
             )
         })?;
-        // The socket is only needed for the handshake: a writer keeps just the mapping.
+        // The handshake socket closes at the end of this call: a writer keeps just `tx`.
         let Opened { reply, mut fds, .. } = request_open(&n, name, 0, Trust::default())?;
         let bad = |what: &str| {
             Error::io_kind(
@@ -263,10 +499,20 @@ impl MailslotWriter {
         };
         match reply {
             Some(Reply::Connected(info)) => {
-                let memfd = fds.pop().ok_or_else(|| bad("sent no queue"))?;
-                let conn = Conn::attach(None, memfd, info.caps)
-                    .map_err(|e| map_q(e, Op::Write, Side::Client, name))?;
-                Ok(MailslotWriter { conn, name: n })
+                let tx = match (fds.pop(), fds.is_empty()) {
+                    (Some(fd), true) if dgram::is_unix_seqpacket(fd.as_fd()) => fd,
+                    _ => return Err(bad("did not send exactly one socket")),
+                };
+                let store = info.caps[1];
+                if !(queue::MIN_RING..=queue::MAX_RING).contains(&store) {
+                    return Err(bad("announced an impossible queue size"));
+                }
+                Ok(MailslotWriter {
+                    tx,
+                    name: n,
+                    max_message: info.out_quota,
+                    store,
+                })
             }
             Some(Reply::Error(c)) => Err(err(
                 c,
@@ -285,55 +531,72 @@ impl MailslotWriter {
         &self.name.display
     }
 
-    /// WriteFile: queues one whole message or fails at once (W151).
+    /// WriteFile: queues one whole message or fails at once (W151). One nonblocking send; no
+    /// lock, no shared memory, no wait.
     pub(crate) fn write(&self, data: &[u8]) -> io::Result<usize> {
         let name = self.display_name();
-        let max = self.conn.param();
-        if max != 0 && data.len() as u64 > max as u64 {
+        let max = self.max_message;
+        let len = data.len() as u64;
+        if max != 0 && len > max as u64 {
             return Err(err(
                 ERROR_INVALID_PARAMETER,
+                format!("a {len} byte message is larger than the {max} byte maximum of {name}"),
+            ));
+        }
+        if len > message_limit(0, self.store) {
+            return Err(err(
+                ERROR_NOT_ENOUGH_QUOTA,
                 format!(
-                    "a {} byte message is larger than the {max} byte maximum of {name}",
-                    data.len()
+                    "a {len} byte message can never fit the {} byte queue of {name}",
+                    self.store
                 ),
             ));
         }
-        match self.conn.try_write_message(data) {
+        let sent = if data.len() <= INLINE_MAX {
+            match dgram::send_record_nowait(self.tx.as_fd(), &[TAG_INLINE], data, &[]) {
+                // A socket buffer too small for this record (an unusually low wmem_max).
+                Err(sys::Errno::MSGSIZE) => self.send_memfd(data)?,
+                r => r,
+            }
+        } else {
+            self.send_memfd(data)?
+        };
+        match sent {
             Ok(()) => Ok(data.len()),
-            Err(QErr::PeerClosed | QErr::Disconnected) => Err(err(
-                ERROR_NO_DATA,
-                format!("the mailslot {name} was closed by its server"),
-            )),
-            Err(QErr::WouldBlock) => {
-                if !self.server_alive() {
-                    return Err(err(
-                        ERROR_NO_DATA,
-                        format!("the server of the mailslot {name} is gone"),
-                    ));
-                }
+            Err(sys::Errno::AGAIN) | Err(sys::Errno::TOOMANYREFS) | Err(sys::Errno::NOBUFS) => {
                 Err(err(
                     ERROR_NOT_ENOUGH_QUOTA,
                     format!(
-                        "the queue of {name} is full ({} bytes of unread messages); \
-                         the {} byte message was not sent",
-                        self.conn.capacity(),
-                        data.len()
+                        "the queue of {name} is full (its {} byte store and the socket buffer \
+                         in front of it); the {len} byte message was not sent",
+                        self.store
                     ),
                 ))
             }
-            Err(e) => Err(map_q(e, Op::Write, Side::Client, name)),
+            Err(
+                sys::Errno::PIPE
+                | sys::Errno::CONNRESET
+                | sys::Errno::CONNREFUSED
+                | sys::Errno::NOTCONN,
+            ) => Err(err(
+                ERROR_NO_DATA,
+                format!("the mailslot {name} was closed by its server"),
+            )),
+            Err(e) => Err(os_err(e, "send", name)),
         }
     }
 
-    /// Whether a server still listens on the name (checked only when the queue is full, to tell
-    /// a slow reader from one whose process died without closing).
-    fn server_alive(&self) -> bool {
-        let Ok(sock) = sys::seqpacket(true) else {
-            return true;
-        };
-        !matches!(
-            sys::connect(sock.as_fd(), &self.name.address()),
-            Err(sys::Errno::CONNREFUSED) | Err(sys::Errno::NOENT)
-        )
+    /// Sends `data` as a sealed memfd. The outer error is the memfd's; the inner one the send's.
+    fn send_memfd(&self, data: &[u8]) -> io::Result<sys::Result<()>> {
+        let fd = dgram::sealed_copy(data).map_err(|e| os_err(e, "memfd", self.display_name()))?;
+        let mut rec = [0u8; MEMFD_RECORD];
+        rec[0] = TAG_MEMFD;
+        rec[8..].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        Ok(dgram::send_record_nowait(
+            self.tx.as_fd(),
+            &rec,
+            &[],
+            &[fd.as_fd()],
+        ))
     }
 }

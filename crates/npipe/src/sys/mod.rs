@@ -21,10 +21,13 @@
 //!   ([`futex_wait`], [`futex_wake`]);
 //! - `robust`: process-shared robust mutexes in a page only one side of a connection maps
 //!   ([`SidePage`]): a lock holder that dies is detected by the kernel, never by pid;
+//! - `dgram`: the many-writer record queue of a mailslot (a SEQPACKET socketpair whose sending
+//!   end every writer shares) and sealed memfds for large records;
 //! - `event`: [`EventFd`] and the epoll-based [`Readiness`] descriptor;
 //! - `process`: ids, clocks, CPU placement, fork handlers;
 //! - `kpipe`: kernel pipes and handing descriptors to child processes.
 
+pub(crate) mod dgram;
 mod event;
 mod kpipe;
 mod memory;

@@ -63,6 +63,17 @@ impl Poller {
         )
     }
 
+    /// Watches `fd` for readability, edge-triggered: one event each time data arrives, none
+    /// for data left unread (for a reader that may have to leave records queued).
+    pub(crate) fn add_edge(&self, fd: BorrowedFd<'_>, token: u64) -> Result<()> {
+        epoll::add(
+            &self.ep,
+            fd,
+            epoll::EventData::new_u64(token),
+            Self::flags(true) | epoll::EventFlags::ET,
+        )
+    }
+
     /// Changes what `fd` is watched for.
     pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, readable: bool) -> Result<()> {
         epoll::modify(

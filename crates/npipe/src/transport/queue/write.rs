@@ -84,6 +84,55 @@ impl Drop for Reserved {
     }
 }
 
+/// Whole-message appends to the outbound ring under one hold of its writer lock
+/// ([`Conn::appender`]); dropping it releases the lock.
+pub(crate) struct Appender<'a> {
+    conn: &'a Conn,
+    dir: usize,
+    _g: SideGuard<'a>,
+}
+
+impl std::fmt::Debug for Appender<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appender").field("dir", &self.dir).finish()
+    }
+}
+
+impl Appender<'_> {
+    /// The bytes a whole message of `len` bytes takes at `tail` (padding, header, payload).
+    fn need(tail: u64, len: u64) -> u64 {
+        align8(tail) - tail + REC_HDR + len
+    }
+
+    /// Whether one whole message of `len` bytes fits in the free space now.
+    pub(crate) fn fits(&self, len: u64) -> QResult<bool> {
+        let c = self.conn;
+        // Relaxed: private, under the writer lock we hold.
+        let tail = c.mine(W_TAIL).load(Relaxed);
+        if len > u32::MAX as u64 || REC_HDR + len > c.caps[self.dir] {
+            return Ok(false);
+        }
+        let need = Self::need(tail, len);
+        Ok(c.free_space(self.dir, tail, need)? >= need)
+    }
+
+    /// Appends one whole message: the payload is copied first and the record is published with
+    /// a single `tail` store, so a reader sees either nothing or the complete message. Never
+    /// waits: `WouldBlock` when it does not fit now.
+    pub(crate) fn append(&self, data: &[u8]) -> QResult<()> {
+        if !self.fits(data.len() as u64)? {
+            return Err(QErr::WouldBlock);
+        }
+        let c = self.conn;
+        // Relaxed: private, under the writer lock we hold.
+        let h = align8(c.mine(W_TAIL).load(Relaxed));
+        c.copy_in(self.dir, h + REC_HDR, data)?;
+        c.publish_record(self.dir, h, data.len() as u64, data.len() as u64);
+        c.notify(self.dir, Wake::Data);
+        Ok(())
+    }
+}
+
 impl Conn {
     /// Free bytes in the outbound ring after our `tail`, from this process's cached view of
     /// the reader's `head` when that shows at least `need`, else from the shared page (checked).
@@ -412,32 +461,20 @@ impl Conn {
         })
     }
 
-    /// Appends one whole message without ever waiting for space (mailslot writers, W151): the
-    /// payload is copied first and the record is published with a single `tail` store, so a
-    /// reader sees either nothing or the complete message. `WouldBlock` when it does not fit
-    /// now (or another writer of this end holds the ring).
-    pub(crate) fn try_write_message(&self, data: &[u8]) -> QResult<()> {
-        let dir = self.side.tx();
+    /// Takes the outbound ring's writer lock for a batch of whole-message appends that never wait
+    /// for space (a mailslot server moving records from its socket into its store, W151). The
+    /// caller works under the same lock between appends, so "take a record, then publish it"
+    /// is one step for every thread and process that drains the socket.
+    pub(crate) fn appender(&self) -> QResult<Appender<'_>> {
         self.link_check()?;
         if self.peer_closed()? {
             return Err(QErr::PeerClosed);
         }
-        let len = data.len() as u64;
-        let cap = self.caps[dir];
-        if len > u32::MAX as u64 || REC_HDR + len > cap {
-            return Err(QErr::WouldBlock);
-        }
-        let _g = self.lock_side(TX_LOCK, None, true)?;
-        // Relaxed: private, written only under the writer lock we hold.
-        let tail = self.mine(W_TAIL).load(Relaxed);
-        let h = align8(tail);
-        if self.free_space(dir, tail, h - tail + REC_HDR + len)? < h - tail + REC_HDR + len {
-            return Err(QErr::WouldBlock);
-        }
-        self.copy_in(dir, h + REC_HDR, data)?;
-        self.publish_record(dir, h, len, len);
-        self.notify(dir, Wake::Data);
-        Ok(())
+        Ok(Appender {
+            conn: self,
+            dir: self.side.tx(),
+            _g: self.lock_side(TX_LOCK, None, false)?,
+        })
     }
 
     /// Reserves room for one whole message of `len` bytes in the outbound ring, waiting for
