@@ -505,8 +505,13 @@ impl Conn {
         Ok(!self.peer_closed()?)
     }
 
+    /// Whether the peer has closed. A disconnect (or this end's close) is an error here, never
+    /// "peer closed": a DisconnectNamedPipe that lands between a caller's link check and this
+    /// one must still read as ERROR_PIPE_NOT_CONNECTED (W44), not ERROR_BROKEN_PIPE.
     fn peer_closed(&self) -> QResult<bool> {
-        Ok(self.state_of(self.side.peer())? != OPEN)
+        let peer = self.state_of(self.side.peer())?;
+        self.link_check()?;
+        Ok(peer != OPEN)
     }
 
     /// Probes the control socket: if the peer hung up, records it as closed and wakes sleepers.
