@@ -564,6 +564,19 @@ fn interoperates_with_plain_pipe_ends() {
     server.send_msg(b"answer").unwrap();
     assert_eq!(t.join().unwrap().unwrap(), b"answer");
     drop(server);
+    // A byte-type server: no message boundaries, a call returns what one read gets.
+    let server = ServerOptions::new().create(&name).unwrap();
+    let mut c = ServiceClient::connect(&name).unwrap();
+    assert!(!c.pipe().is_message_type());
+    server.connect().unwrap();
+    let t = thread::spawn(move || {
+        let m = server.recv_msg(&mut [0u8; 8]).unwrap();
+        server.send_msg(b"bytes").unwrap();
+        m.read
+    });
+    assert_eq!(c.call(b"q").unwrap(), b"bytes");
+    assert_eq!(t.join().unwrap(), 1);
+    drop(c);
     // A plain client (CreateFile + TransactNamedPipe) calling a service.
     let s = echo(&name);
     let c = ClientOptions::new().open(&name).unwrap();

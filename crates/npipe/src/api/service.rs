@@ -812,14 +812,22 @@ impl ServiceClient {
     /// Connects to the service `name` (`\\.\pipe\NAME` or a bare `NAME`). While every
     /// instance is busy it waits (`WaitNamedPipe`) for one to be free, without a time limit.
     ///
+    /// The client reads in message read mode. A byte-type pipe (a server made with
+    /// [`ServerOptions`], not a [`Service`]) has no message boundaries: there [`recv`](Self::recv)
+    /// returns the bytes that are there and [`call`](Self::call) what one read gets, as ipc.h's
+    /// client does on Windows.
+    ///
     /// # Errors
     /// ERROR_FILE_NOT_FOUND (2) when nothing serves `name` (at once; if the server goes away
-    /// while this waits, the wait goes on until a server of that name is back), ERROR_ACCESS_DENIED
-    /// (5) for a server of another user, ERROR_INVALID_PARAMETER (87) for a byte-type pipe.
+    /// while this waits, the wait goes on until a server of that name is back),
+    /// ERROR_ACCESS_DENIED (5) for a server of another user.
     ///
     /// # Windows
-    /// `ipc_client_connect`: `CreateFile`, on ERROR_PIPE_BUSY `WaitNamedPipe` and again, then
-    /// `SetNamedPipeHandleState(PIPE_READMODE_MESSAGE)`.
+    /// `ipc_client_connect`: `CreateFile`, on ERROR_PIPE_BUSY `WaitNamedPipe` and again. ipc.h
+    /// leaves its client in byte read mode, where Windows never reports ERROR_MORE_DATA;
+    /// npipe's client switches to message read mode (`SetNamedPipeHandleState`) on a
+    /// message-type pipe, so a reply longer than the buffer comes in parts, as ipc.h's
+    /// `IPC_RECEIVE_STATUS_MORE_DATA` intends.
     #[doc(alias = "ipc_client_connect")]
     pub fn connect(name: &str) -> io::Result<ServiceClient> {
         Self::open(name, None)
@@ -840,7 +848,9 @@ impl ServiceClient {
         loop {
             match ClientOptions::new().open(&name) {
                 Ok(pipe) => {
-                    pipe.set_mode(ReadMode::Message, false)?;
+                    if pipe.is_message_type() {
+                        pipe.set_mode(ReadMode::Message, false)?;
+                    }
                     return Ok(ServiceClient { pipe });
                 }
                 Err(e) if win32_code(&e) == ERROR_PIPE_BUSY => {
@@ -984,7 +994,7 @@ impl ServiceClient {
         self.pipe.name()
     }
 
-    /// The pipe end (in message read mode), for anything else a client of this pipe may do.
+    /// The pipe end, for anything else a client of this pipe may do.
     pub fn pipe(&self) -> &NamedPipeClient {
         &self.pipe
     }
