@@ -1,7 +1,8 @@
 //! Builds the C and C++ programs that use `include/ipc.h` against the freshly built
 //! `libnpipe.so` and runs them: the C checks (`tests/c/ipc_checks.c`, which re-runs itself as a
-//! second process), the C++ checks (`tests/c/ipc_checks.cpp`, `c++ -std=c++11`) and a program
-//! that overrides `IPC_MESSAGE_MAX_LENGTH`.
+//! second process), the C++ checks (`tests/c/ipc_checks.cpp`, `c++ -std=c++11`), a program that
+//! overrides `IPC_MESSAGE_MAX_LENGTH`, and the example pair in `examples/c` (a service and a
+//! helper in two processes).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -109,4 +110,46 @@ fn message_length_override() {
     let exe = program("max");
     build_c("tests/c/ipc_max_len.c", &exe);
     run_checks(&exe, "the IPC_MESSAGE_MAX_LENGTH checks");
+}
+
+#[test]
+fn example_service_and_helper() {
+    let (service, helper) = (program("service"), program("helper"));
+    build_c("examples/c/update_service.c", &service);
+    build_c("examples/c/update_helper.c", &helper);
+    let pipe = format!("npipe-example-update-{}", std::process::id());
+    let svc = Command::new(&service)
+        .arg(&pipe)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the service");
+    let help = Command::new(&helper)
+        .args([pipe.as_str(), "pkg-1.2.3.msi"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the helper");
+    let help = finish(help, "the helper");
+    let svc = finish(svc, "the service");
+    let _ = std::fs::remove_file(&service);
+    let _ = std::fs::remove_file(&helper);
+    let (h, s) = (
+        String::from_utf8_lossy(&help.stdout),
+        String::from_utf8_lossy(&svc.stdout),
+    );
+    print!("{h}{s}");
+    assert!(help.status.success(), "helper failed:\n{h}\n{s}");
+    assert!(svc.status.success(), "service failed:\n{h}\n{s}");
+    for line in [
+        "helper: SERVICE LOG | installing pkg-1.2.3.msi",
+        "helper: SERVICE LOG | pkg-1.2.3.msi installed",
+        "helper: installation successful, 2 log lines",
+    ] {
+        assert!(h.contains(line), "missing {line:?} in:\n{h}");
+    }
+    for line in [
+        "service: restarting after the install",
+        "service: shut down",
+    ] {
+        assert!(s.contains(line), "missing {line:?} in:\n{s}");
+    }
 }
