@@ -34,11 +34,12 @@ pub(crate) fn full_pipe_name(name: &str) -> Cow<'_, str> {
 ///
 /// # Examples
 /// ```
-/// assert!(!npipe::pipe_exists("npipe-doc-nobody-serves-this"));
-/// let server = npipe::ServerOptions::new().create(r"\\.\pipe\npipe-doc-exists")?;
-/// assert!(npipe::pipe_exists("NPIPE-DOC-EXISTS"));
+/// let name = format!("npipe-doc-exists-{}", std::process::id());
+/// assert!(!npipe::pipe_exists(&name));
+/// let server = npipe::ServerOptions::new().create(&format!(r"\\.\pipe\{name}"))?;
+/// assert!(npipe::pipe_exists(&name.to_uppercase()));
 /// drop(server);
-/// assert!(!npipe::pipe_exists(r"\\.\pipe\npipe-doc-exists"));
+/// assert!(!npipe::pipe_exists(&name));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///

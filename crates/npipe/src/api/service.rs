@@ -80,6 +80,7 @@ impl Peer {
 /// Builder for a request/reply [`Service`]: how many clients at once, how many workers wait
 /// ready, the longest request, and hooks for clients coming and going.
 ///
+/// # Examples
 /// ```no_run
 /// let service = npipe::ServiceOptions::new()
 ///     .instances(8)
@@ -173,8 +174,8 @@ impl ServiceOptions {
         self
     }
 
-    /// Starts serving `name` (`\\.\pipe\NAME`, or a bare `NAME` as in ipc.h) and returns once a
-    /// worker listens. Each request is one message; `handler(peer, request, reply)` gets an
+    /// Starts serving `name` (`\\.\pipe\NAME`, or a bare `NAME` as in ipc.h) and returns once
+    /// clients can connect (the ready workers' instances exist and listen, W33). Each request is one message; `handler(peer, request, reply)` gets an
     /// empty `reply`, and whatever it leaves there is sent back as one message, even when empty.
     ///
     /// A request longer than [`max_message_len`](Self::max_message_len) is refused: the handler
@@ -256,18 +257,20 @@ impl ServiceOptions {
 /// Serves `name` with `handler` and the default [`ServiceOptions`] (ipc.h's: 32 clients,
 /// requests up to 4096 bytes).
 ///
-/// ```no_run
-/// let service = npipe::serve("upper", |_peer, request, reply| {
+/// # Errors
+/// As [`ServiceOptions::serve`].
+///
+/// # Examples
+/// ```
+/// let name = format!("npipe-doc-upper-{}", std::process::id());
+/// let service = npipe::serve(&name, |_peer, request, reply| {
 ///     reply.extend(request.iter().map(u8::to_ascii_uppercase));
 /// })?;
-/// let mut client = npipe::ServiceClient::connect("upper")?;
+/// let mut client = npipe::ServiceClient::connect(&name)?;
 /// assert_eq!(client.call(b"abc")?, b"ABC");
 /// service.stop()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-///
-/// # Errors
-/// As [`ServiceOptions::serve`].
 ///
 /// # Windows
 /// `ipc_server_start`.
@@ -312,7 +315,8 @@ impl Service {
     ///
     /// - no new client is accepted; clients waiting for a free instance get ERROR_FILE_NOT_FOUND
     ///   once the name is gone;
-    /// - a handler call in progress finishes and its reply is sent; the client can read it;
+    /// - a handler call in progress finishes and its reply is sent; the client can read it; a
+    ///   request whose handler has not started yet is not handled;
     /// - every connection is closed (the client's next call fails with ERROR_BROKEN_PIPE) and
     ///   [`on_disconnect`](ServiceOptions::on_disconnect) runs for each;
     /// - when it returns, no handler or hook runs any more, every worker thread has ended and
