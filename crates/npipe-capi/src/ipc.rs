@@ -227,7 +227,9 @@ pub unsafe extern "C" fn ipc_server_start(
     request_handler: IpcRequestHandler,
     user_data: *mut c_void,
 ) -> *mut IpcServer {
-    // SAFETY: forwarded contract.
+    // SAFETY: the caller's guarantees are the ones npipe_ipc_server_start_max needs: pipe_name
+    // is null or NUL-terminated, request_handler is null or callable on server threads with
+    // user_data until stop and does not unwind.
     unsafe {
         npipe_ipc_server_start_max(
             pipe_name,
