@@ -315,8 +315,9 @@ impl Service {
     ///
     /// - no new client is accepted; clients waiting for a free instance get ERROR_FILE_NOT_FOUND
     ///   once the name is gone;
-    /// - a handler call in progress finishes and its reply is sent; the client can read it; a
-    ///   request whose handler has not started yet is not handled;
+    /// - a handler call in progress finishes and its reply is sent; the client can read it (a
+    ///   reply longer than the maximum message length is written blocking and may be cut off);
+    ///   a request whose handler has not started yet is not handled;
     /// - every connection is closed (the client's next call fails with ERROR_BROKEN_PIPE) and
     ///   [`on_disconnect`](ServiceOptions::on_disconnect) runs for each;
     /// - when it returns, no handler or hook runs any more, every worker thread has ended and
