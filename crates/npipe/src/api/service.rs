@@ -15,17 +15,19 @@
 //!   the handler and disconnects the client (`DisconnectNamedPipe`, W44), which discards the rest.
 //!   The client's pending write or next read fails with ERROR_PIPE_NOT_CONNECTED.
 //! - Stop uses no timeout and no polling. Under the state lock it marks the service stopping
-//!   and closes (`CloseHandle`) every instance that is waiting for a client, waiting for a
-//!   request or blocked sending a reply; each of those calls then fails with
-//!   ERROR_OPERATION_ABORTED. A worker inside the handler or a hook finishes it, sends the reply
-//!   and closes its instance at its next step. Every phase change takes the same lock and checks
-//!   the flag, so no worker can start waiting after the stop has looked. Stop then waits on a
-//!   condition variable until every worker has ended, and joins them.
+//!   and picks every instance that is waiting for a client, waiting for a request or blocked
+//!   sending a reply; it then closes them (`CloseHandle`), and each of those calls fails with
+//!   ERROR_OPERATION_ABORTED (or ERROR_INVALID_HANDLE if it had not started yet: a close is
+//!   final). A worker inside the handler or a hook finishes it, sends the reply and closes its
+//!   instance at its next step. Every phase change takes the same lock and checks the flag, so
+//!   no worker can start waiting after the stop has looked. Stop then waits on a condition
+//!   variable until every worker has ended, and joins them.
 //! - A reply is first written in PIPE_NOWAIT mode, which writes a message whole or not at all
 //!   (W108, W110). Only if the client has left more than the quota unread does the worker write
-//!   it blocking, in a phase that stop may abort. So a stop never waits for a client that does
-//!   not read, and a reply the handler finished is never cut off: a close keeps the written data
-//!   readable for the client (W113).
+//!   it blocking (also when the reply alone exceeds the quota), in a phase that stop may abort.
+//!   So a stop never waits for a client that does not read, and a reply the handler finished is
+//!   not cut off: a close keeps the written data readable for the client (W113). Only a reply
+//!   longer than the ring that is still streaming when the stop closes the instance is cut.
 //! - A panic in the handler or a hook is caught. That client is disconnected without a reply,
 //!   the server goes on, and [`Service::stop`] reports it as ERROR_UNHANDLED_EXCEPTION (574).
 
