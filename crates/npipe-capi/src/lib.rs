@@ -23,6 +23,7 @@ use npipe::{
     NamedPipeClient, NamedPipeServer, ReadMode, ServerOptions, WaitFor,
 };
 use npipe_core as npipe;
+mod ipc;
 
 /// `HANDLE`.
 pub type HANDLE = *mut c_void;

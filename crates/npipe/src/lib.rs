@@ -24,6 +24,10 @@
 //! Mailslots ([`Mailslot`], [`MailslotWriter`]) and anonymous pipes ([`create_pipe`], with
 //! [`CommandExt::pass_fd`] to hand an end to a child process) complete the family.
 //!
+//! For plain request/reply IPC, [`serve`] runs a handler per request on a pool of worker threads
+//! and [`ServiceClient::call`] calls it: the shape of the ipc.h C library, which libnpipe also
+//! offers as is.
+//!
 //! Every error is an [`std::io::Error`] whose Win32 code [`win32_code`] returns
 //! (for example 231 for `ERROR_PIPE_BUSY`).
 //!

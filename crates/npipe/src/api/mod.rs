@@ -1,11 +1,15 @@
 //! L3: the public Rust API: builders, typed pipe ends, `std::io` traits.
 
 mod anonymous;
+mod exists;
 mod mailslot;
+mod service;
 mod zerocopy;
 
 pub use anonymous::{create_pipe, AnonReader, AnonWriter, CommandExt};
+pub use exists::pipe_exists;
 pub use mailslot::{Mailslot, MailslotInfo, MailslotOptions, MailslotWriter};
+pub use service::{serve, Peer, Service, ServiceClient, ServiceOptions};
 use zerocopy::EndRef;
 pub use zerocopy::{MsgRef, MsgWriter};
 
