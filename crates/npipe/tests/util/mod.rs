@@ -171,3 +171,34 @@ pub fn map_queue(memfd: i32, size: usize) -> *mut u8 {
     assert_ne!(p, libc::MAP_FAILED, "mmap: {}", io::Error::last_os_error());
     p.cast()
 }
+
+/// A handshake request of any kind (1 Open, 2 Wait, 3 Query) for `name`, built by hand as
+/// docs/DESIGN.md documents it.
+pub fn request(name: &str, kind: u16, access: u32) -> Vec<u8> {
+    let mut v = open_request(name);
+    v[6..8].copy_from_slice(&kind.to_le_bytes());
+    v[8..12].copy_from_slice(&access.to_le_bytes());
+    v
+}
+
+/// A raw SOCK_SEQPACKET socket bound to a pipe's abstract address and listening, as a squatter
+/// or an impostor server would hold it. Returns the listening descriptor (close-on-exec).
+pub fn raw_listen(name: &str) -> i32 {
+    let addr = npipe::socket_address(name).unwrap();
+    // SAFETY: plain libc calls with a zeroed sockaddr_un whose path fits (checked below).
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let mut sa: libc::sockaddr_un = std::mem::zeroed();
+        sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        assert!(addr.len() < sa.sun_path.len());
+        for (i, b) in addr.iter().enumerate() {
+            sa.sun_path[i + 1] = *b as libc::c_char;
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + addr.len()) as libc::socklen_t;
+        let r = libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len);
+        assert_eq!(r, 0, "bind: {}", io::Error::last_os_error());
+        assert_eq!(libc::listen(fd, 64), 0, "listen");
+        fd
+    }
+}
