@@ -646,9 +646,19 @@ pub unsafe extern "C" fn PeekNamedPipe(
     left: *mut DWORD,
 ) -> BOOL {
     // SAFETY: valid for size bytes when non-null (caller); W82: (LPVOID)1 with size 0 is never
-    // touched because buf_mut returns an empty slice for size 0. A NULL buffer is documented
-    // as "no data is to be read", whatever the size.
-    let b = unsafe { buf_mut(buffer, size) }.filter(|b| !b.is_empty());
+    // touched because buf_mut returns an empty slice for size 0.
+    let given = unsafe { buf_mut(buffer, size) };
+    // A NULL buffer is documented as "no data is to be read", whatever the size: Windows peeks
+    // into a buffer of its own and reports the count without copying it anywhere.
+    let mut scratch = Vec::new();
+    let b = match given {
+        Some(b) if !b.is_empty() => Some(b),
+        Some(_) => None,
+        None => {
+            scratch.resize((size as usize).min(16 << 20), 0u8);
+            Some(&mut scratch[..])
+        }
+    };
     with(h, FALSE, |o| {
         let r = match o {
             Object::Server(s) => s.peek(b),

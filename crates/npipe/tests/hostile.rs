@@ -732,15 +732,24 @@ fn role_oob_victim(arg: &str) -> Result<(), String> {
     };
     let took = t0.elapsed();
     println!("RESULT {op} with {variant}: {r:?} after {took:?}");
+    // These variants only scribble on the victim's own reader line in the shared page. That
+    // line is a published copy: the victim's cursor lives in its private side page, so its
+    // reads are unaffected (they see what the peer published, or time out) and never fail.
+    let own_line_only = matches!(variant, "head_past_tail" | "msg_left_huge");
     match &r {
         Err(e) if e.kind() == io::ErrorKind::InvalidData && win32_code(e) == ERROR_BROKEN_PIPE => {}
+        Ok(_) if own_line_only => {}
+        Err(e) if own_line_only && win32_code(e) == ERROR_SEM_TIMEOUT => {}
         _ => {
             return Err(format!(
                 "{op} with {variant}: want InvalidData / ERROR_BROKEN_PIPE, got {r:?}"
             ))
         }
     }
-    if took > Duration::from_secs(5) {
+    // A read that waits for the rest of a message the peer published in part ends at its
+    // 5 s deadline.
+    let limit = Duration::from_secs(if own_line_only { 7 } else { 5 });
+    if took > limit {
         return Err(format!("{op} with {variant} took {took:?}"));
     }
     still_serves()?;
@@ -1465,8 +1474,10 @@ child_roles! {
 /// whose end wraps into ring 1 of the shared queue. Every server operation that reads ring 1
 /// (ReadFile in message and byte read mode, PeekNamedPipe, TransactNamedPipe) must fail
 /// promptly with `InvalidData` / ERROR_BROKEN_PIPE (docs/DESIGN.md: a value that cannot be
-/// right), and the server process must stay alive. Today: a crash (SIGSEGV in release, an
-/// overflow panic in debug) or a success built on the bad values.
+/// right), and the server process must stay alive. Before the hardening: a crash (SIGSEGV in
+/// release, an overflow panic in debug) or a success built on the bad values. Values written
+/// only into the victim's own reader line change nothing any more (its cursor is private), so
+/// those cases may also succeed.
 #[test]
 fn corrupt_ring_positions_give_invalid_data_not_a_crash() {
     let variants = [

@@ -11,9 +11,10 @@
 //!   nobody else waits for it;
 //! - at most [`MAX_PENDING_PER_UID`] handshakes per uid (and [`MAX_PENDING`] in all) may be
 //!   pending; beyond that a new connection is refused with ERROR_PIPE_BUSY at once;
-//! - when the process runs out of descriptors (EMFILE, ENFILE), the listener is left alone for
-//!   [`FD_BACKOFF`] instead of being retried in a loop (connections wait in the kernel's
-//!   backlog), and serving resumes by itself once descriptors are free again;
+//! - when the process runs out of descriptors (EMFILE, ENFILE), the service sheds descriptors
+//!   that serve nobody and the listener is left alone for [`FD_BACKOFF`] instead of being
+//!   retried in a loop (connections wait in the kernel's backlog); serving resumes by itself
+//!   once descriptors are free again;
 //! - a request that decodes, is for this object's name and came from an allowed peer is handed
 //!   to the [`Service`]; anything else is answered with the Win32 error and dropped.
 //!
@@ -63,6 +64,10 @@ pub(crate) trait Service: Send + Sync + 'static {
 
     /// Called on the acceptor thread each time data arrives on [`Service::extra_fd`].
     fn extra_ready(&self) {}
+
+    /// Called when the process ran out of descriptors: give back any that serve nobody (a
+    /// pipe's parked waiters whose clients have gone).
+    fn shed(&self) {}
 }
 
 /// Answers a handshake with a Win32 error code, without ever waiting.
@@ -211,8 +216,10 @@ impl Loop {
                 Err(
                     sys::Errno::MFILE | sys::Errno::NFILE | sys::Errno::NOBUFS | sys::Errno::NOMEM,
                 ) => {
-                    // Out of descriptors: the connection stays in the backlog; rest instead of
-                    // spinning on a listener that stays readable.
+                    // Out of descriptors: the connection stays in the backlog; give back what
+                    // serves nobody, and rest instead of spinning on a listener that stays
+                    // readable.
+                    self.service.shed();
                     self.pause();
                     return;
                 }

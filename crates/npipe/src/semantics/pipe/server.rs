@@ -237,6 +237,12 @@ impl Pipe {
 }
 
 impl Service for Pipe {
+    fn shed(&self) {
+        if let Some(st) = registry().state(self.id) {
+            st.parked.retain(|fd| !sys::peer_hung_up(fd.as_fd()));
+        }
+    }
+
     fn request(&self, sock: OwnedFd, req: Request, peer: PeerCred) {
         let mut reg = registry();
         let Some(st) = reg.state(self.id) else {
