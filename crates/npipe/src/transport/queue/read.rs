@@ -235,7 +235,12 @@ impl Conn {
             {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
                 self.link_check()?;
-                self.skip_withdrawn(dir)?;
+                // Inside a record, a withdrawal shows only in `cut_rec`; at a boundary the
+                // reads below skip withdrawn records themselves.
+                // Relaxed: private, under the reader lock.
+                if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
+                    self.skip_withdrawn(dir)?;
+                }
                 if self.has_data(dir)? {
                     let r = if message_mode {
                         self.read_message(dir, buf, deadline)?

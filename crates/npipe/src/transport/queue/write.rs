@@ -171,20 +171,25 @@ impl Conn {
     /// and the first `copied` payload bytes (already in the ring). Needs the writer lock.
     /// Returns the new `bytes_written`.
     ///
-    /// The private record marker is set first and cleared last, so a writer that dies at any
-    /// point leaves enough behind for the next one to withdraw the record
-    /// ([`Conn::withdraw_unfinished`]).
+    /// The private cursor is updated before the shared copy, so a writer that dies at any point
+    /// leaves enough behind for the next one to repair: a whole record is either not yet in the
+    /// private cursor (invisible, harmless) or is, and the repair republishes it; a record whose
+    /// payload streams in is marked in progress first and the mark cleared last, so the repair
+    /// can withdraw it ([`Conn::withdraw_unfinished`]).
     fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
         let w = &self.ring(dir).w.0;
         // Relaxed loads: private words, written only under the writer lock, which we hold.
         let bw0 = self.mine(W_BYTES).load(Relaxed);
         let mw0 = self.mine(W_MSGS).load(Relaxed);
-        // Release: a process of this end that takes the lock after our death reads the marker
-        // with the values stored before it (the lock's own Acquire orders the rest).
-        self.mine(W_REC_LEN).store(len, Relaxed);
-        self.mine(W_REC_BYTES).store(bw0, Relaxed);
-        self.mine(W_REC_MSGS).store(mw0, Relaxed);
-        self.mine(W_REC).store(h, Release);
+        let whole = copied == len;
+        if !whole {
+            // Release: a process of this end that takes the lock after our death reads the
+            // marker with the values stored before it.
+            self.mine(W_REC_LEN).store(len, Relaxed);
+            self.mine(W_REC_BYTES).store(bw0, Relaxed);
+            self.mine(W_REC_MSGS).store(mw0, Relaxed);
+            self.mine(W_REC).store(h, Release);
+        }
         self.write_record_header(dir, h, len, 0);
         let (bw, mw, tail) = (bw0 + len, mw0 + 1, h + REC_HDR + copied);
         self.mine(W_BYTES).store(bw, Relaxed);
@@ -192,12 +197,9 @@ impl Conn {
         self.mine(W_TAIL).store(tail, Release);
         w.bytes_written.store(bw, Release);
         w.msgs_written.store(mw, Release);
-        // SYNC POINT with the Acquire load of `tail` in the reader's snapshot: the header, the
+        // SYNC POINT with the Acquire load of `tail` in the reader's view: the header, the
         // counters and the copied payload become visible together with the new tail.
         w.tail.store(tail, Release);
-        if copied == len {
-            self.mine(W_REC).store(NO_REC, Release);
-        }
         bw
     }
 
@@ -222,6 +224,14 @@ impl Conn {
         // Acquire: pairs with the Release stores of `publish_record`.
         let h = self.mine(W_REC).load(Acquire);
         if h == NO_REC {
+            // No record in progress; a writer that died between its private and shared stores
+            // of a whole record left the shared copy behind: republish it.
+            let w = &self.ring(dir).w.0;
+            w.bytes_written
+                .store(self.mine(W_BYTES).load(Relaxed), Release);
+            w.msgs_written
+                .store(self.mine(W_MSGS).load(Relaxed), Release);
+            w.tail.store(self.mine(W_TAIL).load(Acquire), Release);
             return;
         }
         let len = self.mine(W_REC_LEN).load(Relaxed);
