@@ -680,9 +680,7 @@ fn trace_enabled() -> bool {
 
 fn run(cfg: Config, ops: &[Op]) {
     let trace = trace_enabled();
-    let Some(mut rig) = Rig::new(cfg, trace) else {
-        return;
-    };
+    let mut rig = Rig::new(cfg, trace);
     if trace {
         eprintln!("config: {cfg:?}");
     }
@@ -692,22 +690,15 @@ fn run(cfg: Config, ops: &[Op]) {
 }
 
 impl Rig {
-    fn new(cfg: Config, trace: bool) -> Option<Rig> {
-        let (server, fd) = match Conn::create(None, cfg.caps, 1) {
-            Ok(x) => x,
-            // Out of memory or descriptors: nothing to test.
-            Err(e) => {
-                if trace {
-                    eprintln!("create: {e:?}");
-                }
-                return None;
-            }
-        };
+    /// A fresh connection. Failing to make one is a failure too: with a few pages and three
+    /// descriptors per script, it means a leak of descriptors or mappings.
+    fn new(cfg: Config, trace: bool) -> Rig {
+        let (server, fd) = Conn::create(None, cfg.caps, 1).expect("create a connection");
         let size = queue::total_size(cfg.caps);
-        let peer_fd = fd.try_clone().ok()?;
+        let peer_fd = fd.try_clone().expect("duplicate the memfd");
         let client = Conn::attach(None, fd, cfg.caps).expect("attach to a fresh connection");
-        let shm = sys::Mapping::map(peer_fd.as_fd(), size).ok()?;
-        Some(Rig {
+        let shm = sys::Mapping::map(peer_fd.as_fd(), size).expect("map the memfd for the peer");
+        Rig {
             cfg,
             ends: [Arc::new(server), Arc::new(client)],
             shm,
@@ -723,7 +714,7 @@ impl Rig {
                 },
             ],
             trace,
-        })
+        }
     }
 
     fn load(&self, off: usize, width: usize) -> u64 {
@@ -1566,7 +1557,7 @@ mod tests {
             caps: [queue::MIN_RING, 2 * queue::MIN_RING],
             message_type: true,
         };
-        let rig = Rig::new(cfg, false).unwrap();
+        let rig = Rig::new(cfg, false);
         let field = |name: &str| {
             let f = FIELDS.iter().find(|f| f.name == name).unwrap();
             rig.load(f.off, f.width)
@@ -1682,13 +1673,13 @@ mod tests {
     #[test]
     fn data_checks_apply_and_fire() {
         let (cfg, ops) = parse(&queue_seeds()[0].1);
-        let mut rig = Rig::new(cfg, false).unwrap();
+        let mut rig = Rig::new(cfg, false);
         for op in &ops {
             rig.step(op);
         }
         assert!(rig.models[0].valid && rig.models[0].pos > 0);
         // A message written, one byte changed under the reader without the model knowing.
-        let mut rig = Rig::new(cfg, false).unwrap();
+        let mut rig = Rig::new(cfg, false);
         rig.step(&Op::Write {
             side: 0,
             len: Size(4),
