@@ -1310,9 +1310,14 @@ mod tests {
     /// Runs `f` on `input`, naming the input if it panics.
     fn run_named(what: &str, i: usize, input: &[u8], f: fn(&[u8])) {
         if std::panic::catch_unwind(|| f(input)).is_err() {
-            panic!("{what} input #{i} failed: {}", hex(input));
+            panic!("{what} input #{i} failed: {}{REPLAY}", hex(input));
         }
     }
+
+    /// How to read a failing input (appended to failure messages).
+    const REPLAY: &str = "\n(replay it step by step with NPIPE_FUZZ_TRACE=1 \
+        NPIPE_FUZZ_REPLAY=TARGET:HEX cargo test -p npipe --lib fuzz::tests::replay -- \
+        --ignored --nocapture)";
 
     /// Runs `f` on every input in a worker thread and fails, naming the input, when one panics
     /// or runs for longer than [`HANG`] (a hang must fail the suite, not stall it).
@@ -1341,11 +1346,11 @@ mod tests {
             match rx.recv_timeout(HANG) {
                 Ok(Event::Start(i)) => current = i,
                 Ok(Event::Failed(i)) => {
-                    panic!("{what} input #{i} failed: {}", hex(&inputs[i]))
+                    panic!("{what} input #{i} failed: {}{REPLAY}", hex(&inputs[i]))
                 }
                 Ok(Event::Done) => return,
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "{what} input #{current} hangs (over {HANG:?}): {}",
+                    "{what} input #{current} hangs (over {HANG:?}): {}{REPLAY}",
                     hex(&inputs[current])
                 ),
                 Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: worker vanished"),
@@ -1632,15 +1637,22 @@ mod tests {
         *FIELDS.iter().find(|f| f.name == name).unwrap()
     }
 
-    /// Runs one saved input with tracing, for reading a crash without cargo-fuzz:
-    /// `NPIPE_FUZZ_TRACE=1 NPIPE_FUZZ_REPLAY=queue_reader:FILE cargo test -p npipe --lib
-    /// fuzz::tests::replay -- --ignored --nocapture`.
+    /// Runs one input with tracing, for reading a crash without cargo-fuzz:
+    /// `NPIPE_FUZZ_TRACE=1 NPIPE_FUZZ_REPLAY=queue_reader:INPUT cargo test -p npipe --lib
+    /// fuzz::tests::replay -- --ignored --nocapture`, where INPUT is a file or the input in hex
+    /// (as the random tests print a failing one).
     #[test]
     #[ignore = "runs the input named by NPIPE_FUZZ_REPLAY"]
     fn replay() {
-        let spec = std::env::var("NPIPE_FUZZ_REPLAY").expect("NPIPE_FUZZ_REPLAY=TARGET:FILE");
-        let (target, path) = spec.split_once(':').expect("TARGET:FILE");
-        let input = std::fs::read(path).unwrap();
+        let spec = std::env::var("NPIPE_FUZZ_REPLAY").expect("NPIPE_FUZZ_REPLAY=TARGET:INPUT");
+        let (target, arg) = spec.split_once(':').expect("TARGET:INPUT");
+        let input = if std::path::Path::new(arg).exists() {
+            std::fs::read(arg).unwrap()
+        } else {
+            (0..arg.len() / 2)
+                .map(|i| u8::from_str_radix(&arg[2 * i..2 * i + 2], 16).expect("a file or hex"))
+                .collect()
+        };
         match target {
             "queue_reader" => queue_reader(&input),
             "handshake" => handshake(&input),
