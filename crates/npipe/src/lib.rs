@@ -38,6 +38,9 @@
 
 mod api;
 pub mod error;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzz;
 mod semantics;
 mod sys;
 mod transport;

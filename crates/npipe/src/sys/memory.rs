@@ -45,11 +45,20 @@ pub(crate) fn check_memfd(fd: BorrowedFd<'_>, size: usize) -> Result<()> {
 }
 
 /// An owned `MAP_SHARED` read-write mapping of a whole sealed memfd, pre-faulted.
+///
+/// In fuzzing and unit-test builds the mapping sits between two inaccessible guard pages, so an
+/// access that runs past either end faults at once instead of silently reaching a neighbouring
+/// mapping (the kernel tends to place mappings next to each other).
 #[derive(Debug)]
 pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// Bytes of `PROT_NONE` guard before and after the mapping (0 in normal builds).
+    guard: usize,
 }
+
+/// Guard size around a [`Mapping`]: one page in fuzzing and unit-test builds, none otherwise.
+const GUARD: usize = if cfg!(any(fuzzing, test)) { 4096 } else { 0 };
 
 // SAFETY: a Mapping is a plain address range; all access to its contents goes through atomics
 // or through raw-pointer copies whose synchronisation the queue layer establishes.
@@ -61,6 +70,9 @@ impl Mapping {
     /// Maps all `len` bytes of `fd`, which the caller has created with [`memfd_sealed`] or
     /// checked with [`check_memfd`] to be exactly `len` bytes and unshrinkable.
     pub(crate) fn map(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping> {
+        if GUARD != 0 {
+            return Mapping::map_guarded(fd, len);
+        }
         // SAFETY:
         // 1. a null hint lets the kernel pick a fresh range, so no existing mapping is replaced;
         // 2. the fd is a memfd of exactly `len` bytes sealed against shrinking (caller), so every
@@ -76,7 +88,55 @@ impl Mapping {
             )?
         };
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping { ptr, len, guard: 0 })
+    }
+
+    /// [`Mapping::map`] with [`GUARD`] bytes of `PROT_NONE` on each side: an inaccessible range
+    /// is reserved first and the memfd is mapped over its middle.
+    fn map_guarded(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping> {
+        let total = len.checked_add(2 * GUARD).ok_or(Errno::NOMEM)?;
+        // SAFETY: a null hint lets the kernel pick a fresh range, so no existing mapping is
+        // replaced; the range is inaccessible and only reserves addresses.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                total,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )?
+        };
+        // SAFETY:
+        // 1. `base + GUARD .. base + GUARD + len` lies inside the reservation made above, which
+        //    this function owns, so MAP_FIXED replaces nothing but that reservation;
+        // 2. the fd is a memfd of exactly `len` bytes sealed against shrinking (caller), so every
+        //    byte of the range stays backed for the mapping's lifetime.
+        let mapped = unsafe {
+            rustix::mm::mmap(
+                base.cast::<u8>().add(GUARD).cast(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::FIXED,
+                fd,
+                0,
+            )
+        };
+        match mapped {
+            Ok(ptr) => {
+                let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+                Ok(Mapping {
+                    ptr,
+                    len,
+                    guard: GUARD,
+                })
+            }
+            Err(e) => {
+                // SAFETY: exactly the reservation made above, which nothing else uses.
+                unsafe {
+                    let _ = rustix::mm::munmap(base, total);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// A new `MAP_SHARED | MAP_ANONYMOUS` read-write mapping of `len` zeroed bytes: shared with
@@ -93,7 +153,7 @@ impl Mapping {
             )?
         };
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping { ptr, len, guard: 0 })
     }
 
     /// Pre-faults `[offset, offset + len)` (clamped to the mapping) for writing with one
@@ -120,14 +180,64 @@ impl Mapping {
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+
+    /// Copies `dst.len()` bytes at `offset` out of the mapping. `INVAL` when the range is not
+    /// inside it. For tests and fuzzing, which look at the shared memory as a peer would.
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
+        let end = offset.checked_add(dst.len()).ok_or(Errno::INVAL)?;
+        if end > self.len {
+            return Err(Errno::INVAL);
+        }
+        // SAFETY:
+        // 1. `offset + dst.len() <= len` (checked above), so the source range is inside the
+        //    mapping, which lives as long as `self`;
+        // 2. `dst` is private memory, so the ranges cannot overlap;
+        // 3. the mapping holds plain bytes and atomics that any process may change at any time;
+        //    this crate never keeps a reference to them (module invariant), so a copy is a read
+        //    like the peer's.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                dst.as_mut_ptr(),
+                dst.len(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies `src` into the mapping at `offset`, exactly as a peer process sharing it could.
+    /// `INVAL` when the range is not inside it. For tests and fuzzing, which play a hostile peer.
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn write_at(&self, offset: usize, src: &[u8]) -> Result<()> {
+        let end = offset.checked_add(src.len()).ok_or(Errno::INVAL)?;
+        if end > self.len {
+            return Err(Errno::INVAL);
+        }
+        // SAFETY:
+        // 1. `offset + src.len() <= len` (checked above), so the destination range is inside
+        //    the mapping, which lives as long as `self`;
+        // 2. `src` is private memory, so the ranges cannot overlap;
+        // 3. the peer may write any byte of the mapping at any time, so every user of it copies
+        //    or uses atomics and never holds a reference to these bytes (module invariant): this
+        //    write is one the peer could have made.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len());
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: ptr/len are exactly what mmap returned, and nothing borrows from the mapping
-        // beyond the Mapping's lifetime (the queue layer holds it in the same Arc as its users).
+        // SAFETY: `ptr - guard .. ptr + len + guard` is exactly the range this Mapping reserved
+        // or mapped (guard is 0 without guard pages), and nothing borrows from the mapping beyond
+        // the Mapping's lifetime (the queue layer holds it in the same Arc as its users).
         unsafe {
-            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+            let _ = rustix::mm::munmap(
+                self.ptr.as_ptr().sub(self.guard).cast(),
+                self.len + 2 * self.guard,
+            );
         }
     }
 }

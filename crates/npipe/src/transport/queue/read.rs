@@ -565,6 +565,9 @@ impl Conn {
     /// remaining length: read it with [`Conn::read`].
     pub(crate) fn read_in_place(self: &Arc<Self>, deadline: Option<Instant>) -> QResult<InPlace> {
         let dir = self.side.rx();
+        // Set once the peer was seen closed: one more look under the lock (a record published
+        // just before the close counts), then nothing more can come.
+        let mut peer_gone = false;
         loop {
             let g = self.lock_side(RX_LOCK, deadline, false)?;
             self.link_check()?;
@@ -593,8 +596,14 @@ impl Conn {
                 });
             }
             drop(g);
-            if self.peer_closed()? && !self.unread_rx()?.1 {
+            if peer_gone {
+                // A record still incomplete after the peer closed never completes (the unread
+                // counters may say otherwise: the peer writes them).
                 return Err(QErr::PeerClosed);
+            }
+            if self.peer_closed()? {
+                peer_gone = true;
+                continue;
             }
             self.wait_on(dir, Wake::Data, deadline, |c| {
                 c.link_check()?;
