@@ -196,7 +196,9 @@ fn get_info(c: &mut Cursor<'_>) -> Result<PipeInfo, BadFrame> {
     if !(1..=3).contains(&direction) {
         return Err(BadFrame("bad pipe direction"));
     }
-    c.u16()?;
+    if c.u16()? != 0 {
+        return Err(BadFrame("non-zero padding"));
+    }
     Ok(PipeInfo {
         message_type,
         direction,
@@ -246,6 +248,9 @@ impl Reply {
         }
         let kind = c.u16()?;
         let err = c.u32()?;
+        if kind != RepKind::Error as u16 && err != 0 {
+            return Err(BadFrame("an error code in a reply that is not an error"));
+        }
         let r = match kind {
             1 => Reply::Connected(get_info(&mut c)?),
             2 => {
