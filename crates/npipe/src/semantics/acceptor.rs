@@ -26,7 +26,6 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::namespace::{self, Name};
@@ -85,7 +84,7 @@ pub(crate) fn peer_allowed(peer: &PeerCred) -> bool {
 #[derive(Debug)]
 pub(crate) struct Acceptor {
     stop: Arc<sys::EventFd>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<sys::RawThread>,
     /// The process that runs the thread (a forked child has the handle, not the thread).
     owner_pid: u32,
 }
@@ -121,15 +120,12 @@ impl Acceptor {
             next_token: TOKEN_FIRST_PENDING,
             paused_until: None,
         };
-        let thread = std::thread::Builder::new()
-            .name(thread_name.into())
-            .spawn(move || state.run())
-            .map_err(|e| {
-                err(
-                    ERROR_NOT_ENOUGH_MEMORY,
-                    format!("cannot start the acceptor thread for {what}: {e}"),
-                )
-            })?;
+        let thread = sys::spawn_thread(thread_name, move || state.run()).map_err(|e| {
+            err(
+                ERROR_NOT_ENOUGH_MEMORY,
+                format!("cannot start the acceptor thread for {what}: {e}"),
+            )
+        })?;
         Ok(Acceptor {
             stop,
             thread: Some(thread),
@@ -148,8 +144,10 @@ impl Acceptor {
             return;
         }
         self.stop.signal();
-        if t.thread().id() != std::thread::current().id() {
-            let _ = t.join();
+        if t.is_current() {
+            t.detach();
+        } else {
+            t.join();
         }
     }
 }

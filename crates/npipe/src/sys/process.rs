@@ -57,3 +57,79 @@ pub(crate) fn usable_cpus() -> u32 {
     CPUS.store(n, Ordering::Relaxed);
     n
 }
+
+/// A thread started with `pthread_create` directly ([`spawn_thread`]).
+///
+/// The library's own threads (acceptors, the hang-up watcher) start this way rather than with
+/// `std::thread`: std's thread start-up takes a process-wide lock of its own (to register the
+/// thread's stack-overflow guard), and a process forked while another thread held that lock
+/// could never start a thread again; pipes created in such a child start an acceptor. glibc
+/// makes `pthread_create` itself safe after a fork.
+#[derive(Debug)]
+pub(crate) struct RawThread {
+    id: libc::pthread_t,
+}
+
+/// The closure a [`RawThread`] runs.
+type Body = Box<dyn FnOnce() + Send + 'static>;
+
+extern "C" fn raw_thread_start(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: `arg` is the `Box<Body>` leaked by `spawn_thread` for this thread alone, and it
+    // is taken back exactly once, here.
+    let body = unsafe { Box::from_raw(arg.cast::<Body>()) };
+    // A panic must not unwind out of an extern "C" function: it ends this thread only.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(*body));
+    std::ptr::null_mut()
+}
+
+/// Starts `body` on a new thread named `name` (at most 15 bytes are kept).
+pub(crate) fn spawn_thread(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<RawThread> {
+    let arg = Box::into_raw(Box::new(Box::new(body) as Body));
+    let mut id: libc::pthread_t = 0;
+    // SAFETY: `id` is a valid out pointer; default attributes; the start routine is an
+    // extern "C" fn that takes ownership of `arg`, a leaked Box that lives until it does.
+    let r =
+        unsafe { libc::pthread_create(&mut id, std::ptr::null(), raw_thread_start, arg.cast()) };
+    if r != 0 {
+        // SAFETY: the thread was not created, so `arg` is still ours to free.
+        drop(unsafe { Box::from_raw(arg) });
+        return Err(std::io::Error::from_raw_os_error(r));
+    }
+    let mut short = [0u8; 16];
+    let n = name.len().min(15);
+    short[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: `short` is NUL-terminated (at most 15 bytes copied into 16 zeroed ones) and `id`
+    // is a thread we just created and have not joined; naming is best effort.
+    unsafe {
+        libc::pthread_setname_np(id, short.as_ptr().cast());
+    }
+    Ok(RawThread { id })
+}
+
+impl RawThread {
+    /// Whether this is the calling thread.
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: pthread_self and pthread_equal take no pointers.
+        unsafe { libc::pthread_equal(self.id, libc::pthread_self()) != 0 }
+    }
+
+    /// Waits for the thread to end.
+    pub(crate) fn join(self) {
+        // SAFETY: `id` is a joinable thread of this process that nobody joined before (join
+        // takes `self` by value and RawThread is not Clone).
+        unsafe {
+            libc::pthread_join(self.id, std::ptr::null_mut());
+        }
+    }
+
+    /// Lets the thread run on unjoined (its resources are freed when it ends).
+    pub(crate) fn detach(self) {
+        // SAFETY: as in `join`: a joinable thread nobody joined or detached before.
+        unsafe {
+            libc::pthread_detach(self.id);
+        }
+    }
+}

@@ -52,12 +52,10 @@ pub(crate) fn watch(conn: &Arc<Conn>) -> u64 {
         let Ok(fd) = poller.duplicate() else {
             return 0;
         };
-        if std::thread::Builder::new()
-            .name("npipe-watch".into())
-            .spawn(move || run(fd))
-            .is_err()
-        {
-            return 0;
+        match sys::spawn_thread("npipe-watch", move || run(fd)) {
+            // Runs for the life of the process.
+            Ok(t) => t.detach(),
+            Err(_) => return 0,
         }
         *w = Some(Watcher {
             poller,
