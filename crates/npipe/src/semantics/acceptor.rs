@@ -139,8 +139,9 @@ impl Acceptor {
     pub(crate) fn stop(&mut self) {
         let Some(t) = self.thread.take() else { return };
         if sys::getpid() != self.owner_pid {
-            // Joining would wait forever for a thread that only the parent has.
-            std::mem::forget(t);
+            // Joining would wait forever for a thread that only the parent has: drop the
+            // handle without touching the thread.
+            drop(t);
             return;
         }
         self.stop.signal();
