@@ -137,13 +137,13 @@ impl Acceptor {
     /// this returns. In a forked child the thread does not exist and the eventfd is shared with
     /// the parent, so nothing is signalled or joined there.
     pub(crate) fn stop(&mut self) {
-        let Some(t) = self.thread.take() else { return };
         if sys::getpid() != self.owner_pid {
-            // Joining would wait forever for a thread that only the parent has: drop the
+            // Joining would wait forever for a thread that only the parent has: forget the
             // handle without touching the thread.
-            drop(t);
+            self.thread = None;
             return;
         }
+        let Some(t) = self.thread.take() else { return };
         self.stop.signal();
         if t.is_current() {
             t.detach();
