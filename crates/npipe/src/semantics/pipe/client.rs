@@ -117,8 +117,16 @@ fn exchange(
         timeout_ms: 0,
         name: name.to_owned(),
     };
-    sys::send_packet_nowait(sock.as_fd(), &req.encode(), &[])
-        .map_err(|e| os_err(e, "send", name))?;
+    match sys::send_packet_nowait(sock.as_fd(), &req.encode(), &[]) {
+        Ok(()) => {}
+        // The server closed the connection before reading anything (its pipe went away, or it
+        // refused the connection at accept): the same as a close without a reply, but the
+        // refusal's reason may be waiting to be read.
+        Err(sys::Errno::PIPE | sys::Errno::CONNRESET) => {
+            return Ok(recv_reply(sock, name, fds, Instant::now()).unwrap_or(None))
+        }
+        Err(e) => return Err(os_err(e, "send", name)),
+    }
     recv_reply(sock, name, fds, deadline)
 }
 
