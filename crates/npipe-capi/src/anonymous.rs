@@ -1,0 +1,52 @@
+//! Anonymous pipes: CreatePipe (W135-W140).
+
+use crate::handles::{insert_obj, Object};
+use crate::*;
+
+/// `SECURITY_ATTRIBUTES`, as laid out by Win32.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SECURITY_ATTRIBUTES {
+    /// Size of the structure.
+    pub n_length: DWORD,
+    /// Security descriptor (ignored: access is "same user or root").
+    pub lp_security_descriptor: *mut c_void,
+    /// Whether the handles are inherited by programs this process executes.
+    pub b_inherit_handle: BOOL,
+}
+
+/// `CreatePipe` (W135-W140): `*read` gets the read (server) end, `*write` the write end.
+///
+/// # Safety
+/// `read` and `write` are null or writable; `sa` is null or a readable SECURITY_ATTRIBUTES.
+#[no_mangle]
+pub unsafe extern "C" fn CreatePipe(
+    read: *mut HANDLE,
+    write: *mut HANDLE,
+    sa: *const SECURITY_ATTRIBUTES,
+    size: DWORD,
+) -> BOOL {
+    if read.is_null() || write.is_null() {
+        return fail(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: sa is null or readable (caller).
+    let inherit = !sa.is_null() && unsafe { (*sa).b_inherit_handle } != 0;
+    let (r, w) = match npipe::create_pipe(size) {
+        Ok(p) => p,
+        Err(e) => return fail_io(&e),
+    };
+    if inherit {
+        // W140: bInheritHandle makes both handles inheritable.
+        if let Err(e) = r.set_inheritable(true).and(w.set_inheritable(true)) {
+            return fail_io(&e);
+        }
+    }
+    // SAFETY: both non-null and writable (caller).
+    unsafe {
+        put(read, insert_obj(Object::AnonRead(r)));
+        put(write, insert_obj(Object::AnonWrite(w)));
+    }
+    set_error(ERROR_SUCCESS);
+    TRUE
+}
+

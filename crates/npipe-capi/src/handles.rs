@@ -1,0 +1,268 @@
+//! The handle table: what a `HANDLE` stands for, `CloseHandle`, and the descriptors behind
+//! handles (`npipe_handle_fd`, `npipe_wait_fd`).
+//!
+//! Handles are small integers, multiples of 4 as on Windows, indexing a table of segments of
+//! 1,024 slots each. A lookup takes no lock: the segment is found with one atomic load and the
+//! slot is an [`ArcSwapOption`], so threads calling ReadFile on different handles (or on the
+//! same one) never meet on a lock of the table. Only creating and closing a handle take the
+//! free-list lock, which the fork handler holds so that a child never inherits it locked.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use arc_swap::ArcSwapOption;
+
+use crate::overlapped::Io;
+use crate::sync::{Event, Signal};
+use crate::threads::Thread;
+use crate::*;
+
+/// What a handle stands for.
+#[derive(Debug)]
+pub(crate) enum Object {
+    Server(NamedPipeServer),
+    Client(NamedPipeClient),
+    Mailslot(Mailslot),
+    MailslotWriter(MailslotWriter),
+    AnonRead(AnonReader),
+    AnonWrite(AnonWriter),
+    /// An event; named events share one object between handles.
+    Event(Arc<Event>),
+    /// A thread made by CreateThread.
+    Thread(Arc<Thread>),
+}
+
+/// One open handle.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) obj: Object,
+    /// Opened with FILE_FLAG_OVERLAPPED: ReadFile, WriteFile, ConnectNamedPipe and
+    /// TransactNamedPipe with an OVERLAPPED return ERROR_IO_PENDING instead of waiting.
+    pub(crate) overlapped: bool,
+    /// The handle's own signalled state, for pipe and mailslot handles (W26): set when the
+    /// handle is made, reset when an I/O starts, set when an overlapped I/O without an event
+    /// completes. Events and threads have a signal of their own.
+    pub(crate) signal: Signal,
+    /// Overlapped operations of this handle that have not completed.
+    pub(crate) io: Io,
+}
+
+impl Entry {
+    /// A handle to `obj`, signalled, with no I/O outstanding.
+    pub(crate) fn new(obj: Object, overlapped: bool) -> Entry {
+        Entry {
+            obj,
+            overlapped,
+            signal: Signal::new(false, true),
+            io: Io::default(),
+        }
+    }
+
+    /// The state a wait function waits for on this handle.
+    pub(crate) fn wait_signal(&self) -> &Signal {
+        match &self.obj {
+            Object::Event(e) => e.signal(),
+            Object::Thread(t) => t.done(),
+            _ => &self.signal,
+        }
+    }
+}
+
+/// The failure of a named-pipe function called on a mailslot or anonymous pipe handle.
+pub(crate) fn not_pipe<T>() -> io::Result<T> {
+    Err(npipe::Error::io(
+        ERROR_INVALID_FUNCTION,
+        "the handle is not a named pipe",
+    ))
+}
+
+/// Slots per segment.
+const SEG: usize = 1024;
+/// Segments: at most `SEG * SEGS` handles are open at once.
+const SEGS: usize = 1024;
+
+type Segment = Box<[ArcSwapOption<Entry>]>;
+
+/// The segments, made as the table grows (under the free-list lock) and never freed.
+static SEGMENTS: [OnceLock<Segment>; SEGS] = [const { OnceLock::new() }; SEGS];
+
+/// Indexes of closed slots to reuse, and the first never-used index.
+#[derive(Debug)]
+struct FreeList {
+    free: Vec<usize>,
+    next: usize,
+}
+
+static FREE: Mutex<FreeList> = Mutex::new(FreeList {
+    free: Vec::new(),
+    next: 0,
+});
+
+thread_local! {
+    /// The free-list guard the fork prepare handler took, released after the fork.
+    static FORK_HELD: std::cell::RefCell<Option<MutexGuard<'static, FreeList>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+extern "C" fn fork_prepare() {
+    let g = FREE.lock().unwrap_or_else(|p| p.into_inner());
+    FORK_HELD.with(|h| *h.borrow_mut() = Some(g));
+}
+
+extern "C" fn fork_release() {
+    FORK_HELD.with(|h| h.borrow_mut().take());
+}
+
+/// Registers the fork handlers that keep a child from inheriting the free list locked by a
+/// thread it does not have (once; not a `Once`, which a fork could copy half-run).
+fn install_fork_handlers() {
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    // Acquire: pairs with the Release store below.
+    if STATE.load(Ordering::Acquire) == 2 {
+        return;
+    }
+    if STATE
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        // SAFETY: pthread_atfork only records the three extern "C" fn pointers, which take no
+        // arguments as required.
+        unsafe {
+            libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release));
+        }
+        STATE.store(2, Ordering::Release);
+    }
+}
+
+fn free_list() -> MutexGuard<'static, FreeList> {
+    install_fork_handlers();
+    FREE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn slot(i: usize) -> Option<&'static ArcSwapOption<Entry>> {
+    SEGMENTS.get(i / SEG)?.get()?.get(i % SEG)
+}
+
+/// Adds a handle for `e`. `None` when the table is full (a million handles).
+pub(crate) fn try_insert(e: Entry) -> Option<HANDLE> {
+    let mut fl = free_list();
+    let i = match fl.free.pop() {
+        Some(i) => i,
+        None => {
+            let i = fl.next;
+            if i >= SEG * SEGS {
+                return None;
+            }
+            SEGMENTS[i / SEG].get_or_init(|| (0..SEG).map(|_| ArcSwapOption::empty()).collect());
+            fl.next += 1;
+            i
+        }
+    };
+    slot(i)?.store(Some(Arc::new(e)));
+    Some(((i + 1) * 4) as HANDLE)
+}
+
+/// Adds a handle for `e`, or sets ERROR_NO_SYSTEM_RESOURCES and gives INVALID_HANDLE_VALUE.
+pub(crate) fn insert(e: Entry) -> HANDLE {
+    try_insert(e).unwrap_or_else(|| {
+        set_error(ERROR_NO_SYSTEM_RESOURCES);
+        INVALID_HANDLE_VALUE
+    })
+}
+
+/// Adds a handle for `obj` (not overlapped).
+pub(crate) fn insert_obj(obj: Object) -> HANDLE {
+    insert(Entry::new(obj, false))
+}
+
+fn index_of(h: HANDLE) -> Option<usize> {
+    let v = h as usize;
+    if v == 0 || !v.is_multiple_of(4) || h == INVALID_HANDLE_VALUE {
+        return None;
+    }
+    Some(v / 4 - 1)
+}
+
+/// The open handle `h`, if it is one.
+pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
+    slot(index_of(h)?)?.load_full()
+}
+
+/// Runs `f` on the handle `h`, or fails with ERROR_INVALID_HANDLE.
+pub(crate) fn with_entry<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Arc<Entry>) -> R) -> R {
+    match get(h) {
+        Some(e) => f(&e),
+        None => {
+            set_error(ERROR_INVALID_HANDLE);
+            on_bad
+        }
+    }
+}
+
+/// Runs `f` on the object behind `h`, or fails with ERROR_INVALID_HANDLE.
+pub(crate) fn with<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Object) -> R) -> R {
+    with_entry(h, on_bad, |e| f(&e.obj))
+}
+
+/// Takes `h` out of the table: later lookups fail; the caller closes what it held.
+fn remove(h: HANDLE) -> Option<Arc<Entry>> {
+    let i = index_of(h)?;
+    let s = slot(i)?;
+    let mut fl = free_list();
+    let e = s.swap(None)?;
+    fl.free.push(i);
+    Some(e)
+}
+
+/// `CloseHandle`.
+#[no_mangle]
+pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
+    let Some(e) = remove(h) else {
+        return fail(ERROR_INVALID_HANDLE);
+    };
+    // Overlapped operations of this handle end first, with ERROR_OPERATION_ABORTED (their
+    // events are signalled, W31), so none is left holding a lock of the end.
+    crate::overlapped::cancel_all(&e);
+    // Other threads may still hold the object inside a call: close the end now so their
+    // blocked operations end (ERROR_OPERATION_ABORTED) and the peer is told, rather than when
+    // the last reference goes.
+    match &e.obj {
+        Object::Server(s) => s.close(),
+        Object::Client(c) => c.close(),
+        _ => {}
+    }
+    TRUE
+}
+
+/// `npipe_handle_fd`: the descriptor behind an anonymous pipe handle (like the CRT's
+/// `_open_osfhandle` in reverse), to hand the end to a child with `dup2` before `exec`. The
+/// handle keeps owning it. -1 with ERROR_INVALID_HANDLE for any other handle.
+#[no_mangle]
+pub extern "C" fn npipe_handle_fd(h: HANDLE) -> i32 {
+    use std::os::fd::AsRawFd;
+    with(h, -1, |o| match o {
+        Object::AnonRead(r) => r.as_raw_fd(),
+        Object::AnonWrite(w) => w.as_raw_fd(),
+        _ => {
+            set_error(ERROR_INVALID_HANDLE);
+            -1
+        }
+    })
+}
+
+/// `npipe_wait_fd`: a descriptor that polls readable while the object `h` is signalled (an
+/// event, a thread, a pipe or mailslot handle), for an epoll or libuv loop. The handle keeps
+/// owning it. Polling consumes nothing: after an auto-reset event polls readable, a wait
+/// function still has to take it (WaitForSingleObject(h, 0)). -1 with ERROR_INVALID_HANDLE for
+/// a handle that is not open, or the error that kept the descriptor from being made.
+#[no_mangle]
+pub extern "C" fn npipe_wait_fd(h: HANDLE) -> i32 {
+    use std::os::fd::AsRawFd;
+    with_entry(h, -1, |e| match e.wait_signal().fd() {
+        Ok(fd) => fd.as_raw_fd(),
+        Err(err) => {
+            fail_io(&err);
+            -1
+        }
+    })
+}

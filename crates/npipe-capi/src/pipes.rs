@@ -1,0 +1,582 @@
+//! Named pipes: CreateNamedPipe, CreateFile on a pipe or mailslot name, ConnectNamedPipe,
+//! DisconnectNamedPipe, WaitNamedPipe, CallNamedPipe, TransactNamedPipe, PeekNamedPipe, and
+//! the handle state and info calls.
+
+use crate::handles::{insert, not_pipe, with, Entry, Object};
+use crate::overlapped::finish_read;
+use crate::*;
+
+/// `FILE_FLAG_OVERLAPPED`.
+pub(crate) const FILE_FLAG_OVERLAPPED: DWORD = 0x4000_0000;
+
+fn create_named_pipe(
+    name: Option<String>,
+    open_mode: DWORD,
+    pipe_mode: DWORD,
+    max: DWORD,
+    out: DWORD,
+    inb: DWORD,
+    timeout: DWORD,
+) -> HANDLE {
+    let Some(name) = name else {
+        set_error(ERROR_PATH_NOT_FOUND);
+        return INVALID_HANDLE_VALUE;
+    };
+    let opts = match ServerOptions::from_win32(open_mode, pipe_mode, max, out, inb, timeout) {
+        Ok(o) => o,
+        Err(e) => {
+            fail_io(&e);
+            return INVALID_HANDLE_VALUE;
+        }
+    };
+    match opts.create_ex(&name) {
+        Ok((s, existed)) => {
+            set_error(if existed {
+                ERROR_ALREADY_EXISTS
+            } else {
+                ERROR_SUCCESS
+            });
+            insert(Entry::new(Object::Server(s), open_mode & FILE_FLAG_OVERLAPPED != 0))
+        }
+        Err(e) => {
+            fail_io(&e);
+            INVALID_HANDLE_VALUE
+        }
+    }
+}
+
+/// `CreateNamedPipeA`.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateNamedPipeA(
+    name: *const c_char,
+    open_mode: DWORD,
+    pipe_mode: DWORD,
+    max: DWORD,
+    out: DWORD,
+    inb: DWORD,
+    timeout: DWORD,
+    _sa: *mut c_void,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_a(name) };
+    create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout)
+}
+
+/// `CreateNamedPipeW`.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated UTF-16 string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateNamedPipeW(
+    name: *const u16,
+    open_mode: DWORD,
+    pipe_mode: DWORD,
+    max: DWORD,
+    out: DWORD,
+    inb: DWORD,
+    timeout: DWORD,
+    _sa: *mut c_void,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_w(name) };
+    create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout)
+}
+
+/// Whether `name` is `\\host\mailslot\...` (either slash, any case).
+fn is_mailslot_name(name: &str) -> bool {
+    let mut parts = name.split(['\\', '/']);
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(""), Some(""), Some(_), Some(kw)) if kw.eq_ignore_ascii_case("mailslot")
+    )
+}
+
+fn create_file(name: Option<String>, access: DWORD, flags: DWORD) -> HANDLE {
+    let Some(name) = name else {
+        set_error(ERROR_PATH_NOT_FOUND);
+        return INVALID_HANDLE_VALUE;
+    };
+    if is_mailslot_name(&name) {
+        // W148: any access and share mode opens a writer.
+        return match MailslotWriter::open(&name) {
+            Ok(w) => {
+                set_error(ERROR_SUCCESS);
+                insert(Entry::new(Object::MailslotWriter(w), flags & FILE_FLAG_OVERLAPPED != 0))
+            }
+            Err(e) => {
+                fail_io(&e);
+                INVALID_HANDLE_VALUE
+            }
+        };
+    }
+    match ClientOptions::new().access_mask(access).open(&name) {
+        Ok(c) => {
+            set_error(ERROR_SUCCESS);
+            insert(Entry::new(Object::Client(c), flags & FILE_FLAG_OVERLAPPED != 0))
+        }
+        Err(e) => {
+            fail_io(&e);
+            INVALID_HANDLE_VALUE
+        }
+    }
+}
+
+/// `CreateFileA` on a pipe name.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateFileA(
+    name: *const c_char,
+    access: DWORD,
+    _share: DWORD,
+    _sa: *mut c_void,
+    _disposition: DWORD,
+    flags: DWORD,
+    _template: HANDLE,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_a(name) };
+    create_file(n, access, flags)
+}
+
+/// `CreateFileW` on a pipe name.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated UTF-16 string.
+#[no_mangle]
+pub unsafe extern "C" fn CreateFileW(
+    name: *const u16,
+    access: DWORD,
+    _share: DWORD,
+    _sa: *mut c_void,
+    _disposition: DWORD,
+    flags: DWORD,
+    _template: HANDLE,
+) -> HANDLE {
+    // SAFETY: forwarded contract.
+    let n = unsafe { name_w(name) };
+    create_file(n, access, flags)
+}
+
+/// `ConnectNamedPipe`.
+#[no_mangle]
+pub extern "C" fn ConnectNamedPipe(h: HANDLE, _ov: *mut OVERLAPPED) -> BOOL {
+    with(h, FALSE, |o| match o {
+        Object::Server(s) => match s.connect_status() {
+            Ok(false) => TRUE,
+            Ok(true) => fail(ERROR_PIPE_CONNECTED),
+            Err(e) => fail_io(&e),
+        },
+        _ => fail(ERROR_INVALID_FUNCTION),
+    })
+}
+
+/// `DisconnectNamedPipe`.
+#[no_mangle]
+pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
+    with(h, FALSE, |o| match o {
+        Object::Server(s) => match s.disconnect() {
+            Ok(()) => TRUE,
+            Err(e) => fail_io(&e),
+        },
+        _ => fail(ERROR_INVALID_FUNCTION),
+    })
+}
+
+/// `PeekNamedPipe`.
+///
+/// # Safety
+/// `buffer` is valid for `size` bytes when `size > 0`; the out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn PeekNamedPipe(
+    h: HANDLE,
+    buffer: *mut c_void,
+    size: DWORD,
+    read: *mut DWORD,
+    avail: *mut DWORD,
+    left: *mut DWORD,
+) -> BOOL {
+    // SAFETY: valid for size bytes when non-null (caller); W82: (LPVOID)1 with size 0 is never
+    // touched because buf_mut returns an empty slice for size 0.
+    let given = unsafe { buf_mut(buffer, size) };
+    // A NULL buffer is documented as "no data is to be read", whatever the size: Windows peeks
+    // into a buffer of its own and reports the count without copying it anywhere.
+    let mut scratch = Vec::new();
+    let b = match given {
+        Some(b) if !b.is_empty() => Some(b),
+        Some(_) => None,
+        None => {
+            scratch.resize((size as usize).min(16 << 20), 0u8);
+            Some(&mut scratch[..])
+        }
+    };
+    with(h, FALSE, |o| {
+        let r = match o {
+            Object::Server(s) => s.peek(b),
+            Object::Client(c) => c.peek(b),
+            Object::AnonRead(r) => r.peek(b),
+            _ => not_pipe(),
+        };
+        match r {
+            Ok(p) => {
+                // SAFETY: out pointers are null or writable (caller).
+                unsafe {
+                    put(read, p.read);
+                    put(avail, p.available);
+                    put(left, p.left_this_message);
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `TransactNamedPipe`.
+///
+/// # Safety
+/// `inb` is valid for `in_size` bytes of reading, `outb` for `out_size` bytes of writing; `read`
+/// and `ov` are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn TransactNamedPipe(
+    h: HANDLE,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    // SAFETY: read is null or writable (caller).
+    unsafe { put(read, 0) };
+    with(h, FALSE, |o| {
+        // SAFETY: buffers valid for their sizes (caller); checked after the handle.
+        let (Some(req), Some(rep)) = (unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) })
+        else {
+            return fail(ERROR_NOACCESS);
+        };
+        let r = match o {
+            Object::Server(s) => s.transact(req, rep),
+            Object::Client(c) => c.transact(req, rep),
+            _ => not_pipe(),
+        };
+        // SAFETY: forwarded contract.
+        unsafe { finish_read(r, read, ov) }
+    })
+}
+
+/// # Safety
+/// Buffers valid for their sizes; `read` null or writable.
+unsafe fn call_named_pipe(
+    name: Option<String>,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    timeout: DWORD,
+) -> BOOL {
+    // SAFETY: read is null or writable (caller).
+    unsafe { put(read, 0) };
+    let Some(name) = name else {
+        return fail(ERROR_PATH_NOT_FOUND);
+    };
+    // SAFETY: buffers valid for their sizes (caller).
+    let (Some(req), Some(rep)) = (unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) }) else {
+        return fail(ERROR_NOACCESS);
+    };
+    let r = npipe::call_named_pipe(&name, req, rep, WaitFor::from_win32(timeout));
+    // SAFETY: forwarded contract.
+    unsafe { finish_read(r, read, std::ptr::null_mut()) }
+}
+
+/// `CallNamedPipeA`.
+///
+/// # Safety
+/// `name` NUL-terminated; buffers valid for their sizes; `read` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn CallNamedPipeA(
+    name: *const c_char,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    timeout: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { call_named_pipe(name_a(name), inb, in_size, outb, out_size, read, timeout) }
+}
+
+/// `CallNamedPipeW`.
+///
+/// # Safety
+/// `name` NUL-terminated UTF-16; buffers valid for their sizes; `read` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn CallNamedPipeW(
+    name: *const u16,
+    inb: *mut c_void,
+    in_size: DWORD,
+    outb: *mut c_void,
+    out_size: DWORD,
+    read: *mut DWORD,
+    timeout: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { call_named_pipe(name_w(name), inb, in_size, outb, out_size, read, timeout) }
+}
+
+fn wait_named_pipe(name: Option<String>, timeout: DWORD) -> BOOL {
+    let Some(name) = name else {
+        return fail(ERROR_PATH_NOT_FOUND);
+    };
+    match npipe::wait_named_pipe(&name, WaitFor::from_win32(timeout)) {
+        Ok(()) => TRUE,
+        Err(e) => fail_io(&e),
+    }
+}
+
+/// `WaitNamedPipeA`.
+///
+/// # Safety
+/// `name` is null or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn WaitNamedPipeA(name: *const c_char, timeout: DWORD) -> BOOL {
+    // SAFETY: forwarded contract.
+    wait_named_pipe(unsafe { name_a(name) }, timeout)
+}
+
+/// `WaitNamedPipeW`.
+///
+/// # Safety
+/// `name` is null or NUL-terminated UTF-16.
+#[no_mangle]
+pub unsafe extern "C" fn WaitNamedPipeW(name: *const u16, timeout: DWORD) -> BOOL {
+    // SAFETY: forwarded contract.
+    wait_named_pipe(unsafe { name_w(name) }, timeout)
+}
+
+/// `SetNamedPipeHandleState`. The collection parameters apply to remote pipes only and are
+/// ignored, as Wine does.
+///
+/// # Safety
+/// `mode` is null or readable.
+#[no_mangle]
+pub unsafe extern "C" fn SetNamedPipeHandleState(
+    h: HANDLE,
+    mode: *mut DWORD,
+    _max_collection: *mut DWORD,
+    _collect_timeout: *mut DWORD,
+) -> BOOL {
+    let m = if mode.is_null() {
+        None
+    } else {
+        // SAFETY: non-null and readable (caller).
+        Some(unsafe { mode.read_unaligned() })
+    };
+    with(h, FALSE, |o| {
+        let Some(m) = m else { return TRUE };
+        let r = match o {
+            Object::Server(s) => s.set_mode_bits(m),
+            Object::Client(c) => c.set_mode_bits(m),
+            _ => not_pipe(),
+        };
+        match r {
+            Ok(()) => TRUE,
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// # Safety
+/// Out pointers null or writable.
+unsafe fn handle_state(
+    h: HANDLE,
+    state: *mut DWORD,
+    cur: *mut DWORD,
+    max_collection: *mut DWORD,
+    collect_timeout: *mut DWORD,
+    user_name_given: bool,
+) -> BOOL {
+    with(h, FALSE, |o| {
+        // W118: the collection parameters and the user name are for remote pipes.
+        if !max_collection.is_null() || !collect_timeout.is_null() || user_name_given {
+            return fail(ERROR_INVALID_PARAMETER);
+        }
+        let st = match o {
+            Object::Server(s) => Ok(s.handle_state()),
+            Object::Client(c) => c.handle_state(),
+            _ => not_pipe(),
+        };
+        match st {
+            Ok(st) => {
+                let bits = (st.nowait as DWORD)
+                    | if st.read_mode == ReadMode::Message {
+                        2
+                    } else {
+                        0
+                    };
+                // SAFETY: out pointers null or writable (caller).
+                unsafe {
+                    put(state, bits);
+                    put(cur, st.instances);
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `GetNamedPipeHandleStateA`.
+///
+/// # Safety
+/// Out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeHandleStateA(
+    h: HANDLE,
+    state: *mut DWORD,
+    cur: *mut DWORD,
+    max_collection: *mut DWORD,
+    collect_timeout: *mut DWORD,
+    user: *mut c_char,
+    _user_size: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe {
+        handle_state(
+            h,
+            state,
+            cur,
+            max_collection,
+            collect_timeout,
+            !user.is_null(),
+        )
+    }
+}
+
+/// `GetNamedPipeHandleStateW`.
+///
+/// # Safety
+/// Out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeHandleStateW(
+    h: HANDLE,
+    state: *mut DWORD,
+    cur: *mut DWORD,
+    max_collection: *mut DWORD,
+    collect_timeout: *mut DWORD,
+    user: *mut u16,
+    _user_size: DWORD,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe {
+        handle_state(
+            h,
+            state,
+            cur,
+            max_collection,
+            collect_timeout,
+            !user.is_null(),
+        )
+    }
+}
+
+/// `GetNamedPipeInfo`.
+///
+/// # Safety
+/// Out pointers are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeInfo(
+    h: HANDLE,
+    flags: *mut DWORD,
+    out: *mut DWORD,
+    inb: *mut DWORD,
+    max: *mut DWORD,
+) -> BOOL {
+    with(h, FALSE, |o| {
+        let info = match o {
+            Object::Server(s) => Ok(s.info()),
+            Object::Client(c) => c.info(),
+            Object::AnonRead(r) => Ok(r.info()),
+            Object::AnonWrite(w) => Ok(w.info()),
+            _ => not_pipe(),
+        };
+        match info {
+            Ok(i) => {
+                let f = (i.server_end as DWORD)
+                    | if i.mode == npipe::PipeMode::Message {
+                        4
+                    } else {
+                        0
+                    };
+                // SAFETY: out pointers null or writable (caller).
+                unsafe {
+                    put(flags, f);
+                    put(out, i.out_buffer_size);
+                    put(inb, i.in_buffer_size);
+                    put(max, i.max_instances);
+                }
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `GetNamedPipeClientProcessId`.
+///
+/// # Safety
+/// `id` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, id: *mut u32) -> BOOL {
+    with(h, FALSE, |o| {
+        if id.is_null() {
+            return fail(ERROR_INSUFFICIENT_BUFFER);
+        }
+        let r = match o {
+            Object::Server(s) => s.client_process_id(),
+            Object::Client(c) => c.client_process_id(),
+            _ => not_pipe(),
+        };
+        match r {
+            Ok(p) => {
+                // SAFETY: id is non-null and writable (caller).
+                unsafe { put(id, p) };
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
+/// `GetNamedPipeServerProcessId`.
+///
+/// # Safety
+/// `id` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) -> BOOL {
+    with(h, FALSE, |o| {
+        if id.is_null() {
+            return fail(ERROR_INSUFFICIENT_BUFFER);
+        }
+        let r = match o {
+            Object::Server(s) => Ok(s.server_process_id()),
+            Object::Client(c) => c.server_process_id(),
+            _ => not_pipe(),
+        };
+        match r {
+            Ok(p) => {
+                // SAFETY: id is non-null and writable (caller).
+                unsafe { put(id, p) };
+                TRUE
+            }
+            Err(e) => fail_io(&e),
+        }
+    })
+}
+
