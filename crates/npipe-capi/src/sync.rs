@@ -536,3 +536,22 @@ pub extern "C" fn SleepEx(ms: DWORD, alertable: BOOL) -> DWORD {
         _ => 0,
     }
 }
+
+/// Milliseconds since an arbitrary start (CLOCK_MONOTONIC, like the system uptime Windows
+/// counts from).
+fn tick_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+}
+
+/// `GetTickCount`: wraps after 49.7 days, as on Windows.
+#[no_mangle]
+pub extern "C" fn GetTickCount() -> DWORD {
+    tick_ms() as DWORD
+}
+
+/// `GetTickCount64`.
+#[no_mangle]
+pub extern "C" fn GetTickCount64() -> u64 {
+    tick_ms()
+}
