@@ -3,6 +3,7 @@
 mod anonymous;
 mod exists;
 mod mailslot;
+pub mod nonblocking;
 mod service;
 mod zerocopy;
 
@@ -440,14 +441,13 @@ impl NamedPipeServer {
         self.end.flush(None)
     }
 
-    /// A descriptor for `poll`/`epoll` that becomes readable when a read may find data on the
-    /// current connection, or the client has gone. Use it with PIPE_NOWAIT reads
-    /// ([`set_mode`](Self::set_mode)): a read that finds nothing clears it, so the readiness is
-    /// level-triggered in effect (read until "no data", then poll again). Readiness can be
-    /// spurious. Until the first call, waking a sleeping reader costs the writer nothing but a
-    /// futex; from then on each message also costs the client one `write` to an eventfd. The
-    /// descriptor belongs to this connection: after `disconnect` and a new `connect`, ask again.
-    /// This is an extension, not a Win32 call (Windows pairs pipes with overlapped I/O instead).
+    /// A descriptor for `poll`/`epoll` that becomes readable when a read may find data, or the
+    /// client has gone. Use it with PIPE_NOWAIT reads ([`set_mode`](Self::set_mode)): a read
+    /// that finds nothing clears it and arms it again, so the readiness is level-triggered in
+    /// effect (read until "no data", then poll again). Readiness can be spurious. An armed end
+    /// costs the writer one `write` to an eventfd at its next message, an idle one nothing. The
+    /// descriptor is the end's for all its connections (see [`nonblocking`] for the general
+    /// mechanism). This is an extension, not a Win32 call.
     pub fn read_ready_fd(&self) -> io::Result<OwnedFd> {
         self.end.read_ready_fd()
     }
@@ -680,9 +680,10 @@ impl NamedPipeClient {
 
     /// A descriptor for `poll`/`epoll` that becomes readable when a read may find data, or the
     /// server end has gone (closed, disconnected, or its process died). Use it with PIPE_NOWAIT
-    /// reads ([`set_mode`](Self::set_mode)): a read that finds nothing clears it. Readiness can
-    /// be spurious. From the first call on, each message the server writes also costs it one
-    /// `write` to an eventfd. An extension, not a Win32 call.
+    /// reads ([`set_mode`](Self::set_mode)): a read that finds nothing clears it and arms it
+    /// again. Readiness can be spurious. An armed end costs the server one `write` to an
+    /// eventfd at its next message. See [`nonblocking`] for the general mechanism. An
+    /// extension, not a Win32 call.
     pub fn read_ready_fd(&self) -> io::Result<OwnedFd> {
         self.end.read_ready_fd()
     }

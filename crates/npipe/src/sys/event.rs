@@ -1,4 +1,4 @@
-//! Eventfds and the epoll-based readiness descriptor of a connection end.
+//! Eventfds: the readiness signals of pipe ends and the wake-ups of threads blocked in polls.
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::Result;
@@ -31,47 +31,6 @@ impl EventFd {
     /// The descriptor to poll.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
-    }
-}
-
-/// A readiness descriptor for one connection end: an epoll instance that becomes readable when
-/// its eventfd is signalled (the peer published data) or the control socket reports hang-up.
-#[derive(Debug)]
-pub(crate) struct Readiness {
-    epoll: OwnedFd,
-    event: EventFd,
-}
-
-impl Readiness {
-    /// Watches a new eventfd and the control socket `ctl`.
-    pub(crate) fn new(ctl: BorrowedFd<'_>) -> Result<Readiness> {
-        use rustix::event::epoll;
-        let event = EventFd::new()?;
-        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        epoll::add(
-            &ep,
-            event.fd(),
-            epoll::EventData::new_u64(0),
-            epoll::EventFlags::IN,
-        )?;
-        // Hang-up and errors are always reported; RDHUP adds the peer's shutdown.
-        epoll::add(
-            &ep,
-            ctl,
-            epoll::EventData::new_u64(1),
-            epoll::EventFlags::RDHUP,
-        )?;
-        Ok(Readiness { epoll: ep, event })
-    }
-
-    /// The descriptor to poll.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.epoll.as_fd()
-    }
-
-    /// The eventfd the peer signals.
-    pub(crate) fn event(&self) -> &EventFd {
-        &self.event
     }
 }
 

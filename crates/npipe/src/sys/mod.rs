@@ -23,7 +23,7 @@
 //!   ([`SidePage`]): a lock holder that dies is detected by the kernel, never by pid;
 //! - `dgram`: the many-writer record queue of a mailslot (a SEQPACKET socketpair whose sending
 //!   end every writer shares) and sealed memfds for large records;
-//! - `event`: [`EventFd`] and the epoll-based [`Readiness`] descriptor;
+//! - `event`: [`EventFd`], the readiness signal of pipe ends;
 //! - `process`: ids, clocks, CPU placement, fork handlers;
 //! - `kpipe`: kernel pipes and handing descriptors to child processes.
 

@@ -18,9 +18,9 @@ use crate::transport::queue::{Conn, InPlace, QErr, Reserved, Side};
 #[derive(Debug)]
 pub(crate) struct ClientEnd {
     conn: Arc<Conn>,
-    info: PipeInfo,
+    pub(super) info: PipeInfo,
     access: u32,
-    modes: Modes,
+    pub(super) modes: Modes,
     fork_gen: u64,
     name: String,
     /// Set by [`ClientEnd::close`].
@@ -28,6 +28,8 @@ pub(crate) struct ClientEnd {
     /// The server's pid as this process sees it (`SO_PEERCRED`); `None` when the server runs in
     /// a pid namespace this process cannot see into.
     server_pid: Option<u32>,
+    /// The end's readiness signal (made on first need, see `steps`).
+    pub(super) signal: std::sync::OnceLock<Arc<sys::EventFd>>,
 }
 
 /// Whom a client accepts as the server of a name: a process of its own user or root, and the
@@ -207,6 +209,7 @@ impl ClientEnd {
                     name: name.to_owned(),
                     closed: AtomicBool::new(false),
                     server_pid: server.pid,
+                    signal: std::sync::OnceLock::new(),
                 })
             }
             Some(Reply::Error(ERROR_PIPE_BUSY)) => Err(err(
@@ -235,7 +238,7 @@ impl ClientEnd {
         }
     }
 
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.name
     }
 
@@ -250,7 +253,7 @@ impl ClientEnd {
     }
 
     /// Fails with ERROR_INVALID_HANDLE once [`ClientEnd::close`] ran.
-    fn open_conn(&self) -> io::Result<&Arc<Conn>> {
+    pub(super) fn open_conn(&self) -> io::Result<&Arc<Conn>> {
         // Relaxed: see `close`.
         if self.closed.load(Ordering::Relaxed) {
             return Err(err(
@@ -276,7 +279,7 @@ impl ClientEnd {
         }
     }
 
-    fn check_access(&self, write: bool) -> io::Result<()> {
+    pub(super) fn check_access(&self, write: bool) -> io::Result<()> {
         let bits = if write { WRITE_BITS } else { READ_BITS };
         if self.access & bits == 0 {
             return Err(err(
@@ -301,7 +304,8 @@ impl ClientEnd {
     /// (see [`read_ready_fd`]).
     pub(crate) fn read_ready_fd(&self) -> io::Result<OwnedFd> {
         self.check_access(false)?;
-        read_ready_fd(self.open_conn()?, self.name())
+        let sig = self.signal()?;
+        read_ready_fd(self.open_conn()?, &sig, self.name())
     }
 
     /// WriteFile.

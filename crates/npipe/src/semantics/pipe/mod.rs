@@ -18,9 +18,11 @@
 
 mod client;
 mod server;
+mod steps;
 
 pub(crate) use client::*;
 pub(crate) use server::*;
+pub(crate) use steps::*;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -295,31 +297,21 @@ fn conn_peek(c: &Conn, info: &PipeInfo, buf: Option<&mut [u8]>, name: &str) -> i
     })
 }
 
-/// The readiness descriptor of a connection end, duplicated for the caller: readable when a
-/// read may find data (or the end of the link); a nonblocking read that finds nothing clears it.
-/// It belongs to this connection: after the server disconnects, ask again for the next one.
-fn read_ready_fd(c: &Conn, name: &str) -> io::Result<OwnedFd> {
-    let Some(fd) = c.read_readiness() else {
-        return Err(err(
-            ERROR_NOT_SUPPORTED,
-            format!("{name} has no link to watch for readiness"),
-        ));
-    };
-    fd.and_then(|fd| fd.try_clone_to_owned()).map_err(|e| {
+/// The readiness descriptor of an end, duplicated for the caller: readable when a read may find
+/// data or the link changed (see `steps`). A nonblocking read that finds nothing clears it and
+/// arms it again. It starts signalled (spurious readiness is allowed), so data already queued
+/// is seen.
+fn read_ready_fd(c: &Conn, sig: &Arc<sys::EventFd>, name: &str) -> io::Result<OwnedFd> {
+    c.attach_signal(sig);
+    sig.signal();
+    sig.fd().try_clone_to_owned().map_err(|e| {
         let errno = sys::Errno::from_io_error(&e).unwrap_or(sys::Errno::INVAL);
         os_err(errno, "readiness descriptor", name)
     })
 }
 
-fn conn_transact(
-    c: &Conn,
-    m: &Modes,
-    info: &PipeInfo,
-    data: &[u8],
-    buf: &mut [u8],
-    deadline: Option<Instant>,
-    name: &str,
-) -> io::Result<ReadResult> {
+/// What TransactNamedPipe checks before it writes (W123, W125, W129).
+fn transact_check(c: &Conn, m: &Modes, info: &PipeInfo, data: &[u8], name: &str) -> io::Result<()> {
     let side = c.side();
     match c.peer_open() {
         Err(e) => return Err(map_q(e, Op::Transact, side, name)),
@@ -346,6 +338,20 @@ fn conn_transact(
             "a single write is limited to 4 GiB - 1 bytes",
         ));
     }
+    Ok(())
+}
+
+fn conn_transact(
+    c: &Conn,
+    m: &Modes,
+    info: &PipeInfo,
+    data: &[u8],
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+    name: &str,
+) -> io::Result<ReadResult> {
+    let side = c.side();
+    transact_check(c, m, info, data, name)?;
     let o = WriteOpts {
         message: true,
         quota: 0,

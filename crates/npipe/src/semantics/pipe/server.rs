@@ -36,7 +36,7 @@ enum SlotState {
 }
 
 #[derive(Debug)]
-struct Slot {
+pub(crate) struct Slot {
     state: SlotState,
     conn: Option<Arc<Conn>>,
     /// The client's pid as seen from this process (`None`: not visible from our pid namespace).
@@ -54,20 +54,37 @@ struct Slot {
 
 /// See [`Slot::epoch`].
 #[derive(Debug, Default)]
-struct SlotEpoch {
+pub(super) struct SlotEpoch {
     /// The change counter (a futex word). Only equality is compared, so wrapping is harmless.
-    value: AtomicU32,
+    pub(super) value: AtomicU32,
     /// Threads sleeping on `value` in `ServerEnd::connect`; changed under the registry lock.
     sleepers: AtomicU32,
+    /// The instance's readiness signal (made on first need, see `steps`): signalled on every
+    /// change, so an overlapped ConnectNamedPipe learns that a client arrived.
+    pub(super) signal: std::sync::OnceLock<Arc<sys::EventFd>>,
 }
 
 impl Slot {
+    /// The change counter now (read under the registry lock).
+    pub(super) fn epoch_value(&self) -> u32 {
+        // Relaxed: read under the registry lock, which orders it with `changed`.
+        self.epoch.value.load(Ordering::Relaxed)
+    }
+
+    /// The connection, when a client is connected.
+    pub(super) fn conn_now(&self) -> Option<Arc<Conn>> {
+        self.conn.clone()
+    }
+
     fn changed(&self) {
         // SYNC POINT with the Acquire load in `ServerEnd::conn_for`; the registry lock orders
         // the change itself, and the sleeper count, with `ServerEnd::connect`.
         self.epoch.value.fetch_add(1, Ordering::Release);
         if self.epoch.sleepers.load(Ordering::Relaxed) != 0 {
             sys::futex_wake(&self.epoch.value, u32::MAX);
+        }
+        if let Some(s) = self.epoch.signal.get() {
+            s.signal();
         }
     }
 }
@@ -266,17 +283,17 @@ impl Service for Pipe {
 #[derive(Debug)]
 pub(crate) struct ServerEnd {
     pipe: Arc<Pipe>,
-    id: u64,
-    modes: Modes,
+    pub(super) id: u64,
+    pub(super) modes: Modes,
     fork_gen: u64,
     /// The slot's change counter (see [`Slot::epoch`]).
-    epoch: Arc<SlotEpoch>,
+    pub(super) epoch: Arc<SlotEpoch>,
     /// The connection as of an epoch, so a data operation takes neither the registry lock nor
     /// a map lookup. Only ever `try_lock`ed: a thread that finds it busy takes the slow path,
     /// so it can never block anyone (nor a forked child that inherited it locked).
     cached: Mutex<Option<(u32, Arc<Conn>)>>,
     /// Set by [`ServerEnd::close`].
-    closed: AtomicBool,
+    pub(super) closed: AtomicBool,
 }
 
 /// Asks the process that owns `addr` about its pipe (for a create that found the name taken).
@@ -508,7 +525,7 @@ impl ServerEnd {
         )))
     }
 
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.pipe.name.display
     }
 
@@ -517,7 +534,7 @@ impl ServerEnd {
         self.name()
     }
 
-    fn gone(&self) -> io::Error {
+    pub(super) fn gone(&self) -> io::Error {
         err(
             ERROR_INVALID_HANDLE,
             format!("the handle to {} is closed", self.name()),
@@ -525,7 +542,7 @@ impl ServerEnd {
     }
 
     /// The pipe-wide parameters the data path needs. They are fixed at creation, so no lock.
-    fn info(&self) -> PipeInfo {
+    pub(super) fn info(&self) -> PipeInfo {
         let p = &self.pipe.params;
         PipeInfo {
             message_type: p.message_type,
@@ -540,7 +557,7 @@ impl ServerEnd {
 
     /// Runs `f` on this instance's slot under the registry lock (ERROR_INVALID_HANDLE when the
     /// instance is closed).
-    fn with_slot<R>(&self, f: impl FnOnce(&mut Slot) -> io::Result<R>) -> io::Result<R> {
+    pub(super) fn with_slot<R>(&self, f: impl FnOnce(&mut Slot) -> io::Result<R>) -> io::Result<R> {
         let mut reg = registry();
         let slot = reg
             .state(self.pipe.id)
@@ -550,7 +567,7 @@ impl ServerEnd {
     }
 
     /// The connection for a data operation, or the state error of this instance.
-    fn conn_for(&self, op: Op) -> io::Result<Arc<Conn>> {
+    pub(super) fn conn_for(&self, op: Op) -> io::Result<Arc<Conn>> {
         // Relaxed: a closed handle fails at once; a close racing with this call is seen through
         // the epoch (the slot is gone) or by the connection itself.
         if self.closed.load(Ordering::Relaxed) {
@@ -592,7 +609,7 @@ impl ServerEnd {
         Ok(c)
     }
 
-    fn check_access(&self, op: Op) -> io::Result<()> {
+    pub(super) fn check_access(&self, op: Op) -> io::Result<()> {
         let d = self.pipe.params.direction;
         let ok = match op {
             Op::Read => d & ACCESS_INBOUND != 0,
@@ -613,54 +630,72 @@ impl ServerEnd {
         }
     }
 
+    /// ConnectNamedPipe's look at the instance: `Some(Ok(true))` a client is connected
+    /// (ERROR_PIPE_CONNECTED, W33), `Some(Ok(false))` one connected while the caller waited, an
+    /// error, or `None`: listening (a disconnected instance starts listening here, W30).
+    fn connect_state(&self, reg: &mut Registry, waited: bool) -> Option<io::Result<bool>> {
+        let nowait = self.modes.nowait();
+        let Some(st) = reg.state(self.pipe.id) else {
+            return Some(Err(self.connect_gone(waited)));
+        };
+        let Some(slot) = st.slots.get_mut(&self.id) else {
+            return Some(Err(self.connect_gone(waited)));
+        };
+        match slot.state {
+            SlotState::Connected if waited => return Some(Ok(false)),
+            SlotState::Connected => {
+                let conn = slot.conn.clone().expect("connected slot has a connection");
+                conn.probe_hup();
+                return Some(match conn.peer_open() {
+                    Ok(true) => Ok(true),
+                    _ => Err(err(
+                        ERROR_NO_DATA,
+                        format!(
+                            "the client of {} has closed; call DisconnectNamedPipe first",
+                            self.name()
+                        ),
+                    )),
+                });
+            }
+            SlotState::Disconnected => {
+                slot.state = SlotState::Listening;
+                slot.changed();
+                st.listeners.push_back(self.id);
+                Pipe::wake_parked(st);
+                if nowait {
+                    return Some(Err(err(
+                        ERROR_PIPE_LISTENING,
+                        format!("{} is listening", self.name()),
+                    )));
+                }
+            }
+            SlotState::Listening if nowait => {
+                return Some(Err(err(
+                    ERROR_PIPE_LISTENING,
+                    format!("{} is listening", self.name()),
+                )));
+            }
+            SlotState::Listening => {}
+        }
+        None
+    }
+
+    /// ConnectNamedPipe without the wait: `Ok(true)` a client is connected
+    /// (ERROR_PIPE_CONNECTED), `Ok(false)` the instance listens now, or the blocking call's
+    /// errors (ERROR_NO_DATA W43, ERROR_PIPE_LISTENING for PIPE_NOWAIT W111).
+    pub(super) fn connect_status_nowait(&self) -> io::Result<bool> {
+        let mut reg = registry();
+        self.connect_state(&mut reg, false).unwrap_or(Ok(false))
+    }
+
     /// ConnectNamedPipe. `Ok(false)`: a client connected during the call; `Ok(true)`: one was
     /// already connected (ERROR_PIPE_CONNECTED, W33). PIPE_NOWAIT gives ERROR_PIPE_LISTENING.
     pub(crate) fn connect(&self, deadline: Option<Instant>) -> io::Result<bool> {
         let mut reg = registry();
         let mut waited = false;
         loop {
-            let nowait = self.modes.nowait();
-            let Some(st) = reg.state(self.pipe.id) else {
-                return Err(self.connect_gone(waited));
-            };
-            let Some(slot) = st.slots.get_mut(&self.id) else {
-                return Err(self.connect_gone(waited));
-            };
-            match slot.state {
-                SlotState::Connected if waited => return Ok(false),
-                SlotState::Connected => {
-                    let conn = slot.conn.clone().expect("connected slot has a connection");
-                    conn.probe_hup();
-                    return match conn.peer_open() {
-                        Ok(true) => Ok(true),
-                        _ => Err(err(
-                            ERROR_NO_DATA,
-                            format!(
-                                "the client of {} has closed; call DisconnectNamedPipe first",
-                                self.name()
-                            ),
-                        )),
-                    };
-                }
-                SlotState::Disconnected => {
-                    slot.state = SlotState::Listening;
-                    slot.changed();
-                    st.listeners.push_back(self.id);
-                    Pipe::wake_parked(st);
-                    if nowait {
-                        return Err(err(
-                            ERROR_PIPE_LISTENING,
-                            format!("{} is listening", self.name()),
-                        ));
-                    }
-                }
-                SlotState::Listening if nowait => {
-                    return Err(err(
-                        ERROR_PIPE_LISTENING,
-                        format!("{} is listening", self.name()),
-                    ));
-                }
-                SlotState::Listening => {}
+            if let Some(r) = self.connect_state(&mut reg, waited) {
+                return r;
             }
             // Wait for the acceptor to hand this instance a client: sleep on the slot's epoch,
             // read under the registry lock, so a change made after the lock is released makes
@@ -757,7 +792,8 @@ impl ServerEnd {
     pub(crate) fn read_ready_fd(&self) -> io::Result<OwnedFd> {
         self.check_access(Op::Read)?;
         let c = self.conn_for(Op::Read)?;
-        read_ready_fd(&c, self.name())
+        let sig = self.signal()?;
+        read_ready_fd(&c, &sig, self.name())
     }
 
     /// WriteFile.

@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// "NPQ1".
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
-/// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used.
-pub(crate) const VERSION: u32 = 2;
+/// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used. 3: one-shot
+/// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]).
+pub(crate) const VERSION: u32 = 3;
 /// Bytes before the first ring.
 pub(crate) const HEADER_BYTES: usize = 4096;
 pub(super) const RING_HDR_OFF: [usize; 2] = [1024, 2048];
@@ -112,10 +113,14 @@ pub(super) struct WakeLine {
     pub space_waiters: AtomicU32,
     /// Sum of the buffer sizes of readers sleeping for data (the nonblocking-write rule W109).
     pub reader_want: AtomicU64,
-    /// Non-zero once the reader of this ring watches a readiness descriptor: the writer then
-    /// signals the eventfd the reader sent over the control socket after every publish.
+    /// Set by the reader of this ring when a nonblocking read found nothing and it waits on its
+    /// readiness eventfd (sent over the control socket): the writer's next publish clears it
+    /// and signals that eventfd. One-shot, so a writer pays the signal only when a reader
+    /// waits.
     pub poll_armed: AtomicU32,
-    pub _pad: AtomicU32,
+    /// The same for the writer of this ring, waiting for room or for its quota: the reader's
+    /// next consume clears it and signals the writer's eventfd.
+    pub space_armed: AtomicU32,
 }
 
 #[repr(C)]

@@ -28,16 +28,18 @@
 
 mod layout;
 mod read;
+mod step;
 mod wait;
 mod write;
 
 pub(crate) use layout::*;
 pub(crate) use read::InPlace;
+pub(crate) use step::{ReadState, TransactState, WriteState};
 pub(crate) use write::Reserved;
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::sys;
@@ -106,8 +108,11 @@ pub(crate) struct Conn {
     woke_peer: AtomicBool,
     /// When this end last probed the control socket for a hang-up (`sys::monotonic_ms`).
     probed_at: AtomicU64,
-    /// This end's readiness descriptor, made on first request ([`Conn::read_readiness`]).
-    readiness: OnceLock<sys::Readiness>,
+    /// This end's readiness signal, given by the end that owns the connection
+    /// ([`Conn::attach_signal`]): the peer signals it when it publishes or consumes while this
+    /// end is armed, or changes state; this process signals it when it notices the peer's
+    /// hang-up or closes the end.
+    signal: OnceLock<Arc<sys::EventFd>>,
     /// The eventfd the peer sent for its readiness descriptor (`None`: it sent nothing usable).
     peer_event: OnceLock<Option<OwnedFd>>,
     /// Whether the last spin on this end ended with its condition met; when it did not, later
@@ -213,7 +218,7 @@ impl Conn {
             head_seen: AtomicU64::new(0),
             woke_peer: AtomicBool::new(false),
             probed_at: AtomicU64::new(0),
-            readiness: OnceLock::new(),
+            signal: OnceLock::new(),
             peer_event: OnceLock::new(),
             spin_ok: AtomicBool::new(false),
             spin_skipped: AtomicU32::new(0),
@@ -419,12 +424,20 @@ impl Conn {
         self.ctl.as_ref()
     }
 
-    /// Sets this end's state and wakes every sleeper of both rings.
+    /// Sets this end's state and wakes every sleeper of both rings, and the peer's readiness
+    /// signal when the peer is armed.
     pub(crate) fn set_state(&self, side: Side, state: u32) {
         // SYNC POINT with the state loads in `link_check`/`peer_closed`: Release orders the
         // state after everything this end wrote before closing.
         self.hdr().state[side as usize].store(state, Release);
         self.wake_all();
+        // The peer armed for data on the ring we write, or for room on the ring we read.
+        let data = &self.ring(self.side.tx()).k.0.poll_armed;
+        let space = &self.ring(self.side.rx()).k.0.space_armed;
+        // Two swaps, no short circuit: both are disarmed.
+        if (data.swap(0, Relaxed) | space.swap(0, Relaxed)) != 0 {
+            self.poke_peer();
+        }
     }
 
     /// Current instance count as published by the server.
@@ -547,6 +560,7 @@ impl Conn {
                 sys::futex_wake(&k.space_seq, u32::MAX);
             }
         }
+        self.poke_own();
     }
 
     fn notify(&self, dir: usize, which: Wake) {
@@ -566,17 +580,34 @@ impl Conn {
             // Relaxed: a local scheduling hint.
             self.woke_peer.store(true, Relaxed);
         }
-        // SYNC POINT with the fence after `poll_armed` is set in `read_readiness` (the same
-        // Dekker pattern): either the reader's check after arming sees this publish, or we see
-        // the flag and signal its eventfd.
-        if matches!(which, Wake::Data) && k.poll_armed.load(Relaxed) != 0 {
+        // SYNC POINT with the fence in `arm` (the same Dekker pattern): either the armed end's
+        // re-check after arming sees what we published, or we see the flag, clear it and
+        // signal its eventfd. One-shot: the armed end re-arms when it finds nothing again.
+        let armed = match which {
+            Wake::Data => &k.poll_armed,
+            Wake::Space => &k.space_armed,
+        };
+        if armed.load(Relaxed) != 0 && armed.swap(0, Relaxed) != 0 {
             self.poke_peer();
         }
     }
 
+    /// Signals this end's own readiness signal, if it has one.
+    fn poke_own(&self) {
+        if let Some(s) = self.signal.get() {
+            s.signal();
+        }
+    }
+
     /// Signals the peer's readiness eventfd, fetching it from the control socket the first time
-    /// (the peer sends it before it sets `poll_armed`, so it is queued by the time we look).
+    /// (the peer sends it before it arms, so it is queued by the time we look). A connection
+    /// without a control socket is a mailslot's store, whose writer is this process: its own
+    /// signal is the reader's.
     fn poke_peer(&self) {
+        if self.ctl.is_none() {
+            self.poke_own();
+            return;
+        }
         let fd = match self.peer_event.get() {
             Some(fd) => fd,
             None => self.fetch_peer_event(),
@@ -605,41 +636,47 @@ impl Conn {
         })
     }
 
-    /// A descriptor that polls readable when data may be waiting in this end's inbound ring or
-    /// the peer has gone: an epoll instance over an eventfd that the peer's writes signal and
-    /// the control socket. The first call sends the eventfd to the peer over the control socket
-    /// and arms the ring; from then on every publish costs the writer one `write` to it. A
-    /// nonblocking read that finds nothing clears it. `None` for a connection without a
-    /// control socket (a mailslot's).
-    pub(crate) fn read_readiness(&self) -> Option<std::io::Result<BorrowedFd<'_>>> {
-        let ctl = self.ctl.as_ref()?;
-        if let Some(r) = self.readiness.get() {
-            return Some(Ok(r.fd()));
+    /// Makes `sig` this end's readiness signal (see [`Conn::signal`]), sending it to the peer
+    /// over the control socket the first time. An end keeps one signal for all its
+    /// connections; a connection takes the first it is given.
+    pub(crate) fn attach_signal(&self, sig: &Arc<sys::EventFd>) {
+        if self.signal.get().is_some() {
+            return;
         }
         let _made = READINESS_MADE.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = self.readiness.get() {
-            return Some(Ok(r.fd()));
+        if self.signal.get().is_some() {
+            return;
         }
-        let made = sys::Readiness::new(ctl.as_fd()).and_then(|r| {
-            sys::send_packet(ctl.as_fd(), READINESS_MSG, &[r.event().fd()])?;
-            Ok(r)
-        });
-        let r = match made {
-            Ok(r) => r,
-            Err(e) => return Some(Err(e.into())),
-        };
-        // Spurious readiness is allowed: start signalled, so data already queued is seen.
-        r.event().signal();
-        let r = self.readiness.get_or_init(|| r);
-        let k = &self.ring(self.side.rx()).k.0;
-        k.poll_armed.store(1, Relaxed);
-        fence(SeqCst);
-        Some(Ok(r.fd()))
+        if let Some(ctl) = &self.ctl {
+            // A peer that is gone never reads it; its hang-up is noticed by other means (the
+            // watcher, probes), which signal `sig` locally.
+            let _ = sys::send_packet(ctl.as_fd(), READINESS_MSG, &[sig.fd()]);
+        }
+        let _ = self.signal.set(sig.clone());
     }
 
-    /// For a nonblocking read that found nothing: clears this end's readiness eventfd, and says
-    /// whether the read should look again (it was signalled, so data may have just arrived).
-    fn clear_readiness(&self) -> bool {
-        self.readiness.get().is_some_and(|r| r.event().clear())
+    /// Arms this end's readiness signal for `which` (see [`WakeLine::poll_armed`]): the peer's
+    /// next publish (`Data`) or consume (`Space`) signals it. The caller must look at its
+    /// condition again afterwards: what the peer did before the arm signals nothing.
+    pub(super) fn arm(&self, which: Wake) {
+        let flag = match which {
+            Wake::Data => &self.ring(self.side.rx()).k.0.poll_armed,
+            Wake::Space => &self.ring(self.side.tx()).k.0.space_armed,
+        };
+        flag.store(1, Relaxed);
+        // SYNC POINT with the fence in `notify` (Dekker).
+        fence(SeqCst);
+    }
+
+    /// For a nonblocking read that found nothing on an end with a readiness signal: clears the
+    /// signal and arms it for data, so it polls readable again when a read may find something.
+    /// Returns whether there is something to read already (look again).
+    fn rearm_for_read(&self) -> QResult<bool> {
+        let Some(s) = self.signal.get() else {
+            return Ok(false);
+        };
+        s.clear();
+        self.arm(Wake::Data);
+        Ok(self.has_data(self.side.rx())? || self.peer_closed()?)
     }
 }

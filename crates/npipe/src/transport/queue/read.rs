@@ -68,16 +68,16 @@ impl Drop for InPlace {
 /// The reader's view of the inbound ring at one moment: the writer's checked tail and our own
 /// cursor.
 #[derive(Debug, Clone, Copy)]
-struct View {
-    tail: u64,
-    head: u64,
+pub(super) struct View {
+    pub(super) tail: u64,
+    pub(super) head: u64,
     /// Payload bytes left in the current record, or [`AT_HEADER`].
-    left: u64,
+    pub(super) left: u64,
 }
 
 impl Conn {
     /// Our cursor and the writer's published tail, checked against each other.
-    fn view(&self, dir: usize) -> QResult<View> {
+    pub(super) fn view(&self, dir: usize) -> QResult<View> {
         // Relaxed: private words, written under the reader lock (held by every caller that
         // acts on the result; unlocked callers only use it as a hint).
         let head = self.mine(R_HEAD).load(Relaxed);
@@ -153,7 +153,7 @@ impl Conn {
     /// Moves our cursor: `head`, the rest of the current record (`AT_HEADER` at a boundary),
     /// payload bytes and records consumed, and where the current record started. Publishes the
     /// new values and wakes writers. Needs the reader lock.
-    fn consume(&self, dir: usize, head: u64, left: u64, bytes: u64, msgs: u64, rec: u64) {
+    pub(super) fn consume(&self, dir: usize, head: u64, left: u64, bytes: u64, msgs: u64, rec: u64) {
         let r = &self.ring(dir).r.0;
         // Relaxed: private words under the reader lock, which orders them for the next reader.
         self.mine(R_REC).store(rec, Relaxed);
@@ -178,7 +178,7 @@ impl Conn {
 
     /// Skips what remains of records the writer withdrew (`FLAG_CUT`): the one being read and
     /// any at the head. Returns the view after that. Needs the reader lock.
-    fn skip_withdrawn(&self, dir: usize) -> QResult<View> {
+    pub(super) fn skip_withdrawn(&self, dir: usize) -> QResult<View> {
         loop {
             let v = self.view(dir)?;
             if v.left == AT_HEADER {
@@ -213,7 +213,7 @@ impl Conn {
     }
 
     /// Whether the record being read was withdrawn (a hint for waits, no lock needed).
-    fn current_withdrawn(&self, dir: usize) -> bool {
+    pub(super) fn current_withdrawn(&self, dir: usize) -> bool {
         // Relaxed: a hint; the reader lock holder re-checks in `skip_withdrawn`.
         let rec = self.mine(R_REC).load(Relaxed);
         rec != NO_REC && self.ring(dir).w.0.cut_rec.load(Acquire) == rec
@@ -258,7 +258,7 @@ impl Conn {
                 return Err(QErr::PeerClosed);
             }
             if nonblocking {
-                if self.clear_readiness() {
+                if self.rearm_for_read()? {
                     continue;
                 }
                 // A peer that died left its state OPEN: only its socket tells.
@@ -281,7 +281,7 @@ impl Conn {
 
     /// Message read, with the reader lock held and at least one record (or part) present.
     /// `None` when what was there turned out to be withdrawn.
-    fn read_message(
+    pub(super) fn read_message(
         &self,
         dir: usize,
         buf: &mut [u8],
@@ -386,7 +386,7 @@ impl Conn {
     /// Byte-mode read, with the reader lock held: gathers up to `buf.len()` of the available
     /// bytes across records, consuming empty messages on the way (W60, W76) and skipping
     /// withdrawn ones. `None` when what was there turned out to be withdrawn.
-    fn read_bytes(&self, dir: usize, buf: &mut [u8]) -> QResult<Option<ReadOut>> {
+    pub(super) fn read_bytes(&self, dir: usize, buf: &mut [u8]) -> QResult<Option<ReadOut>> {
         let v = self.view(dir)?;
         let (avail, _) = self.unread_rx()?;
         let target = (buf.len() as u64).min(avail) as usize;

@@ -136,7 +136,7 @@ impl Appender<'_> {
 impl Conn {
     /// Free bytes in the outbound ring after our `tail`, from this process's cached view of
     /// the reader's `head` when that shows at least `need`, else from the shared page (checked).
-    fn free_space(&self, dir: usize, tail: u64, need: u64) -> QResult<u64> {
+    pub(super) fn free_space(&self, dir: usize, tail: u64, need: u64) -> QResult<u64> {
         let cap = self.caps[dir];
         // Relaxed: private, under the writer lock.
         let cut = self.mine(W_CUT_END).load(Relaxed);
@@ -176,7 +176,7 @@ impl Conn {
     /// private cursor (invisible, harmless) or is, and the repair republishes it; a record whose
     /// payload streams in is marked in progress first and the mark cleared last, so the repair
     /// can withdraw it ([`Conn::withdraw_unfinished`]).
-    fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
+    pub(super) fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
         let w = &self.ring(dir).w.0;
         // Relaxed loads: private words, written only under the writer lock, which we hold.
         let bw0 = self.mine(W_BYTES).load(Relaxed);
@@ -204,7 +204,7 @@ impl Conn {
     }
 
     /// Publishes `tail` after more payload of the record in progress reached the ring.
-    fn publish_tail(&self, dir: usize, tail: u64, done: bool) {
+    pub(super) fn publish_tail(&self, dir: usize, tail: u64, done: bool) {
         self.mine(W_TAIL).store(tail, Release);
         // SYNC POINT with the reader's snapshot: publishes the chunk.
         self.ring(dir).w.0.tail.store(tail, Release);
@@ -271,7 +271,7 @@ impl Conn {
 
     /// Unread bytes of the outbound ring and whether anything at all (data or an empty
     /// message) is still unread there: our own counters against the reader's published ones.
-    fn unread_tx(&self) -> QResult<(u64, bool)> {
+    pub(super) fn unread_tx(&self) -> QResult<(u64, bool)> {
         let dir = self.side.tx();
         let r = &self.ring(dir).r.0;
         // Relaxed: private words; a writer of this end racing with us only adds to them.

@@ -1,0 +1,207 @@
+//! Operations that never block, for event loops: the mechanism under the C ABI's overlapped
+//! I/O, and the one an async runtime drives.
+//!
+//! Each pipe end has one *readiness descriptor* ([`NamedPipeServer::readiness`]), an eventfd
+//! that polls readable when a pending operation of that end may get further: data or room
+//! arrived, a client connected, the link changed state or the peer went away. The protocol is
+//! the usual one of edge-style readiness:
+//!
+//! 1. call `poll_*` with the operation's state; `Poll::Ready` ends it;
+//! 2. on `Poll::Pending`, the end is armed: wait until the descriptor polls readable, call
+//!    [`Readiness::clear`], and poll every pending operation of that end again (readiness is
+//!    shared by the end's operations and may be spurious);
+//! 3. when an operation reports [`contended`](ReadOp::contended), another thread of this end
+//!    held a lock it needed, and no signal comes when that thread lets go: poll again after a
+//!    short pause (a millisecond);
+//! 4. an end whose peer process dies is reported by npipe's hang-up watcher within a few
+//!    milliseconds; a loop that saw no signal for a long time may call `probe_peer` (a
+//!    forked child's inherited connections are not watched).
+//!
+//! Operations complete in the order the caller polls them; for Windows' issue order (W66, W93)
+//! keep reads and writes in FIFO queues and poll each queue from the front, stopping at the
+//! first pending one.
+//!
+//! A *pinned* operation ([`ReadOp::pinned`]) may keep an end lock between polls while a
+//! message larger than the free ring space streams through: all its polls and its abort must
+//! then come from one thread. Unpinned operations never hold a lock between polls; instead a
+//! message that does not fit the ring's free space at once waits until it does, which never
+//! happens for a message larger than the ring.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::task::Poll;
+
+use super::{MsgLen, NamedPipeClient, NamedPipeServer};
+use crate::semantics::pipe::{self, ConnectBegin};
+use crate::sys;
+
+/// An end's readiness descriptor (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<sys::EventFd>);
+
+impl Readiness {
+    /// Makes the descriptor unreadable until the next signal; call it before polling the
+    /// pending operations again.
+    pub fn clear(&self) {
+        self.0.clear();
+    }
+}
+
+impl AsFd for Readiness {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.fd()
+    }
+}
+
+/// A read in progress ([`NamedPipeServer::poll_read`]).
+#[derive(Debug, Default)]
+pub struct ReadOp(pipe::ReadOp);
+
+/// A write in progress ([`NamedPipeServer::poll_write`]).
+#[derive(Debug, Default)]
+pub struct WriteOp(pipe::WriteOp);
+
+/// A transaction in progress ([`NamedPipeServer::poll_transact`]).
+#[derive(Debug, Default)]
+pub struct TransactOp(pipe::TransactOp);
+
+/// A ConnectNamedPipe waiting for a client ([`NamedPipeServer::start_connect`]).
+#[derive(Debug)]
+pub struct ConnectOp(pipe::ConnectOp);
+
+/// How [`NamedPipeServer::start_connect`] starts.
+#[derive(Debug)]
+pub enum ConnectStart {
+    /// A client is already connected (Windows' `ERROR_PIPE_CONNECTED`).
+    Connected,
+    /// The instance listens: poll the operation until a client arrives.
+    Pending(ConnectOp),
+}
+
+macro_rules! op_common {
+    ($t:ident) => {
+        impl $t {
+            /// A new operation whose polls may all come from different threads.
+            pub fn new() -> Self {
+                Self::default()
+            }
+
+            /// A new operation that may keep an end lock between polls (see the
+            /// [module docs](self)): every poll and the abort must come from one thread.
+            pub fn pinned() -> Self {
+                let mut op = Self::default();
+                op.0.pinned = true;
+                op
+            }
+
+            /// Whether the last poll found a lock of this end busy in another thread: poll
+            /// again shortly, no readiness signal comes for that.
+            pub fn contended(&self) -> bool {
+                self.0.contended()
+            }
+        }
+    };
+}
+op_common!(ReadOp);
+op_common!(WriteOp);
+op_common!(TransactOp);
+
+fn msg(r: Poll<io::Result<pipe::ReadResult>>) -> Poll<io::Result<MsgLen>> {
+    r.map_ok(|m| MsgLen {
+        read: m.n,
+        left: m.left,
+    })
+}
+
+macro_rules! end_ops {
+    ($t:ident) => {
+        impl $t {
+            /// The end's readiness descriptor (see the [module docs](self)).
+            pub fn readiness(&self) -> io::Result<Readiness> {
+                self.end.signal().map(Readiness)
+            }
+
+            /// One step of a read (`ReadFile`): in message read mode at most the rest of one
+            /// message (`left > 0`: `ERROR_MORE_DATA`), in byte read mode what is there. Ready
+            /// as soon as anything can be returned; a zero-byte read is ready when data
+            /// arrives, and leaves it. The handle's PIPE_NOWAIT setting does not apply.
+            pub fn poll_read(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<MsgLen>> {
+                msg(self.end.read_step(&mut op.0, buf))
+            }
+
+            /// Ends a read before it completed. What a pinned read had already taken of a
+            /// streaming message is returned as a partial read (the rest stays in the pipe).
+            pub fn abort_read(&self, op: &mut ReadOp) -> Option<MsgLen> {
+                self.end.abort_read(&mut op.0).map(|m| MsgLen {
+                    read: m.n,
+                    left: m.left,
+                })
+            }
+
+            /// One step of a write (`WriteFile`): ready once all of `data` is in the pipe and
+            /// the unread bytes through it fit the reader's quota (W91-W93). Pass the same
+            /// `data` to every poll of one operation.
+            pub fn poll_write(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
+                self.end.write_step(&mut op.0, data)
+            }
+
+            /// Ends a write before it completed. A message still streaming is withdrawn:
+            /// the reader never sees its unread part (W98). One whose bytes are all in the pipe
+            /// stays there.
+            pub fn abort_write(&self, op: &mut WriteOp) {
+                self.end.abort_write(&mut op.0)
+            }
+
+            /// One step of a transaction (`TransactNamedPipe`): writes `request` as one message
+            /// (never waiting for the quota, W126), then reads one message into `reply`. Pass
+            /// the same buffers to every poll of one operation.
+            pub fn poll_transact(
+                &self,
+                op: &mut TransactOp,
+                request: &[u8],
+                reply: &mut [u8],
+            ) -> Poll<io::Result<MsgLen>> {
+                msg(self.end.transact_step(&mut op.0, request, reply))
+            }
+
+            /// Ends a transaction before it completed; its request stays in the pipe once
+            /// written (W99).
+            pub fn abort_transact(&self, op: &mut TransactOp) -> Option<MsgLen> {
+                self.end.abort_transact(&mut op.0).map(|m| MsgLen {
+                    read: m.n,
+                    left: m.left,
+                })
+            }
+
+            /// Checks now whether the peer process is still there, signalling the readiness
+            /// descriptor if it is gone.
+            pub fn probe_peer(&self) {
+                self.end.probe()
+            }
+        }
+    };
+}
+end_ops!(NamedPipeServer);
+end_ops!(NamedPipeClient);
+
+impl NamedPipeServer {
+    /// Starts a `ConnectNamedPipe` that never blocks: [`ConnectStart::Connected`] when a client
+    /// is already connected (`ERROR_PIPE_CONNECTED`), else the instance listens (a
+    /// disconnected one starts listening again) and the operation is polled with
+    /// [`poll_connect`](Self::poll_connect). The errors are the blocking call's:
+    /// `ERROR_NO_DATA` when the client already closed (W43), `ERROR_PIPE_LISTENING` for a
+    /// PIPE_NOWAIT handle (W111).
+    pub fn start_connect(&self) -> io::Result<ConnectStart> {
+        Ok(match self.end.connect_begin()? {
+            ConnectBegin::Connected => ConnectStart::Connected,
+            ConnectBegin::Pending(op) => ConnectStart::Pending(ConnectOp(op)),
+        })
+    }
+
+    /// Ready once a client has connected since [`start_connect`](Self::start_connect);
+    /// `ERROR_OPERATION_ABORTED` when this instance was closed meanwhile.
+    pub fn poll_connect(&self, op: &ConnectOp) -> Poll<io::Result<()>> {
+        self.end.connect_step(&op.0)
+    }
+}

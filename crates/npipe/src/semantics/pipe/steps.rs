@@ -1,0 +1,392 @@
+//! Named-pipe operations in steps, for event loops (the C ABI's overlapped I/O, async
+//! runtimes): each end's readiness signal, and ReadFile, WriteFile, TransactNamedPipe and
+//! ConnectNamedPipe as steps that never sleep (see `transport::queue::step`).
+//!
+//! - Each end has one readiness signal (an eventfd) for all its connections. It is signalled
+//!   when a pending step may get further: the peer published or consumed while this end was
+//!   armed, the link changed state (close, disconnect, the peer's death noticed by the hang-up
+//!   watcher), a client arrived at a listening instance, or this end was closed. The driver
+//!   clears it before it steps its pending operations again; spurious signals are allowed.
+//! - A data operation is bound to the connection it started on: after a disconnect it fails
+//!   (ERROR_PIPE_NOT_CONNECTED, W48) and never receives a later client's data.
+//! - Errors are those of the blocking calls (W44-W52, W113-W115); a close while pending gives
+//!   ERROR_OPERATION_ABORTED.
+
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+
+use super::*;
+use crate::transport::queue::{ReadState, TransactState, WriteState};
+
+/// A ReadFile taken in steps. A *pinned* operation may keep the reader lock between steps
+/// while a message larger than the ring streams in, so all its steps (and its abort) must be
+/// made on one thread; an unpinned one only ever completes whole.
+#[derive(Debug, Default)]
+pub(crate) struct ReadOp {
+    conn: Option<Arc<Conn>>,
+    st: ReadState,
+    pub(crate) pinned: bool,
+}
+
+/// A WriteFile taken in steps (pinned: see [`ReadOp`]; an unpinned write larger than the free
+/// ring space waits until it fits whole).
+#[derive(Debug, Default)]
+pub(crate) struct WriteOp {
+    conn: Option<Arc<Conn>>,
+    st: WriteState,
+    pub(crate) pinned: bool,
+}
+
+/// A TransactNamedPipe taken in steps (pinned: see [`ReadOp`]).
+#[derive(Debug, Default)]
+pub(crate) struct TransactOp {
+    conn: Option<Arc<Conn>>,
+    st: TransactState,
+    pub(crate) pinned: bool,
+}
+
+/// A ConnectNamedPipe waiting for a client.
+#[derive(Debug)]
+pub(crate) struct ConnectOp {
+    /// The instance's change counter when it started listening.
+    epoch: u32,
+}
+
+/// How a ConnectNamedPipe in steps starts.
+#[derive(Debug)]
+pub(crate) enum ConnectBegin {
+    /// A client was already connected (ERROR_PIPE_CONNECTED, W33, W40).
+    Connected,
+    /// Listening: step it until a client arrives.
+    Pending(ConnectOp),
+}
+
+impl ReadOp {
+    /// Whether the last step found the reader lock busy in another thread (retry shortly: no
+    /// signal comes when it is released).
+    pub(crate) fn contended(&self) -> bool {
+        self.st.contended
+    }
+}
+
+impl WriteOp {
+    /// See [`ReadOp::contended`].
+    pub(crate) fn contended(&self) -> bool {
+        self.st.contended
+    }
+}
+
+impl TransactOp {
+    /// See [`ReadOp::contended`].
+    pub(crate) fn contended(&self) -> bool {
+        self.st.read.contended || self.st.write.contended
+    }
+}
+
+/// The end's signal, made on first need.
+fn signal_of(cell: &OnceLock<Arc<sys::EventFd>>, name: &str) -> io::Result<Arc<sys::EventFd>> {
+    if let Some(s) = cell.get() {
+        return Ok(s.clone());
+    }
+    let made = sys::EventFd::new().map_err(|e| os_err(e, "readiness eventfd", name))?;
+    Ok(cell.get_or_init(|| Arc::new(made)).clone())
+}
+
+/// The connection an operation runs on: the one it started on, or (first step) `first`'s,
+/// given the end's signal.
+fn bound(
+    slot: &mut Option<Arc<Conn>>,
+    first: impl FnOnce() -> io::Result<Arc<Conn>>,
+    sig: &Arc<sys::EventFd>,
+) -> io::Result<Arc<Conn>> {
+    if let Some(c) = slot {
+        return Ok(c.clone());
+    }
+    let c = first()?;
+    c.attach_signal(sig);
+    *slot = Some(c.clone());
+    Ok(c)
+}
+
+fn ready_err<T>(e: io::Error) -> Poll<io::Result<T>> {
+    Poll::Ready(Err(e))
+}
+
+fn read_step(
+    op: &mut ReadOp,
+    first: impl FnOnce() -> io::Result<Arc<Conn>>,
+    sig: io::Result<Arc<sys::EventFd>>,
+    modes: &Modes,
+    buf: &mut [u8],
+    name: &str,
+) -> Poll<io::Result<ReadResult>> {
+    let c = match sig.and_then(|sig| bound(&mut op.conn, first, &sig)) {
+        Ok(c) => c,
+        Err(e) => return ready_err(e),
+    };
+    c.read_step(&mut op.st, buf, modes.read_message(), op.pinned)
+        .map_err(|e| map_q(e, Op::Read, c.side(), name))
+}
+
+fn write_step(
+    op: &mut WriteOp,
+    first: impl FnOnce() -> io::Result<Arc<Conn>>,
+    sig: io::Result<Arc<sys::EventFd>>,
+    modes: &Modes,
+    info: &PipeInfo,
+    data: &[u8],
+    name: &str,
+) -> Poll<io::Result<usize>> {
+    if data.len() as u64 > u32::MAX as u64 {
+        return ready_err(err(
+            ERROR_INVALID_PARAMETER,
+            "a single write is limited to 4 GiB - 1 bytes",
+        ));
+    }
+    let c = match sig.and_then(|sig| bound(&mut op.conn, first, &sig)) {
+        Ok(c) => c,
+        Err(e) => return ready_err(e),
+    };
+    let mut o = write_opts(&c, modes, info);
+    // A nonblocking handle's writes go through the blocking call, which never waits there.
+    o.nonblocking = false;
+    c.write_step(&mut op.st, data, o, op.pinned)
+        .map_err(|e| map_q(e, Op::Write, c.side(), name))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transact_step(
+    op: &mut TransactOp,
+    first: impl FnOnce() -> io::Result<Arc<Conn>>,
+    sig: io::Result<Arc<sys::EventFd>>,
+    modes: &Modes,
+    info: &PipeInfo,
+    data: &[u8],
+    buf: &mut [u8],
+    name: &str,
+) -> Poll<io::Result<ReadResult>> {
+    let started = op.conn.is_some();
+    let c = match sig.and_then(|sig| bound(&mut op.conn, first, &sig)) {
+        Ok(c) => c,
+        Err(e) => return ready_err(e),
+    };
+    if !started {
+        if let Err(e) = transact_check(&c, modes, info, data, name) {
+            op.conn = None;
+            return ready_err(e);
+        }
+    }
+    let side = c.side();
+    c.transact_step(&mut op.st, data, buf, op.pinned)
+        .map_err(|e| {
+            let o = if op.st.wrote() { Op::Read } else { Op::Transact };
+            map_q(e, o, side, name)
+        })
+}
+
+fn abort_read(op: &mut ReadOp) -> Option<ReadResult> {
+    let c = op.conn.take()?;
+    c.read_abort(&mut op.st)
+}
+
+fn abort_write(op: &mut WriteOp) {
+    if let Some(c) = op.conn.take() {
+        c.write_abort(&mut op.st);
+    }
+}
+
+fn abort_transact(op: &mut TransactOp) -> Option<ReadResult> {
+    let c = op.conn.take()?;
+    c.transact_abort(&mut op.st)
+}
+
+impl ServerEnd {
+    /// The instance's readiness signal (see the module docs).
+    pub(crate) fn signal(&self) -> io::Result<Arc<sys::EventFd>> {
+        signal_of(&self.epoch.signal, self.name())
+    }
+
+    fn first_conn(&self, op: Op) -> io::Result<Arc<Conn>> {
+        self.check_access(op)?;
+        self.conn_for(op)
+    }
+
+    /// One step of ReadFile.
+    pub(crate) fn read_step(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<ReadResult>> {
+        read_step(
+            op,
+            || self.first_conn(Op::Read),
+            self.signal(),
+            &self.modes,
+            buf,
+            self.name(),
+        )
+    }
+
+    /// One step of WriteFile.
+    pub(crate) fn write_step(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
+        write_step(
+            op,
+            || self.first_conn(Op::Write),
+            self.signal(),
+            &self.modes,
+            &self.info(),
+            data,
+            self.name(),
+        )
+    }
+
+    /// One step of TransactNamedPipe.
+    pub(crate) fn transact_step(
+        &self,
+        op: &mut TransactOp,
+        data: &[u8],
+        buf: &mut [u8],
+    ) -> Poll<io::Result<ReadResult>> {
+        transact_step(
+            op,
+            || self.first_conn(Op::Transact),
+            self.signal(),
+            &self.modes,
+            &self.info(),
+            data,
+            buf,
+            self.name(),
+        )
+    }
+
+    /// Ends a read before it completed; what it already took of a message (see
+    /// [`ReadOp`]) comes back as a partial read.
+    pub(crate) fn abort_read(&self, op: &mut ReadOp) -> Option<ReadResult> {
+        abort_read(op)
+    }
+
+    /// Ends a write before it completed (see `Conn::write_abort` for what stays in the pipe).
+    pub(crate) fn abort_write(&self, op: &mut WriteOp) {
+        abort_write(op)
+    }
+
+    /// Ends a transaction before it completed; its request stays in the pipe once written
+    /// whole (W99).
+    pub(crate) fn abort_transact(&self, op: &mut TransactOp) -> Option<ReadResult> {
+        abort_transact(op)
+    }
+
+    /// Starts a ConnectNamedPipe that never sleeps: the errors and the already-connected case
+    /// of the blocking call (W33, W40, W43, W111), or a pending connect to step.
+    pub(crate) fn connect_begin(&self) -> io::Result<ConnectBegin> {
+        // The signal first, so the change that completes the connect signals it.
+        self.signal()?;
+        if self.connect_status_nowait()? {
+            return Ok(ConnectBegin::Connected);
+        }
+        // Listening now. Relaxed: read under the registry lock below, which orders it with
+        // `Slot::changed`.
+        let epoch = self.with_slot(|slot| Ok(slot.epoch_value()))?;
+        Ok(ConnectBegin::Pending(ConnectOp { epoch }))
+    }
+
+    /// One step of a pending ConnectNamedPipe: done once a client has connected since it
+    /// started; ERROR_OPERATION_ABORTED when the instance was closed meanwhile.
+    pub(crate) fn connect_step(&self, op: &ConnectOp) -> Poll<io::Result<()>> {
+        match self.with_slot(|slot| Ok(slot.epoch_value())) {
+            Ok(e) if e != op.epoch => Poll::Ready(Ok(())),
+            Ok(_) => Poll::Pending,
+            Err(_) => ready_err(err(
+                ERROR_OPERATION_ABORTED,
+                format!(
+                    "the handle to {} was closed while it waited for a client",
+                    self.name()
+                ),
+            )),
+        }
+    }
+
+    /// Checks whether the client's process is still there (for drivers that noticed no
+    /// signal for a while: a peer that died is normally reported by the hang-up watcher).
+    pub(crate) fn probe(&self) {
+        if let Ok(Some(c)) = self.with_slot(|slot| Ok(slot.conn_now())) {
+            c.probe_hup();
+        }
+    }
+}
+
+impl ClientEnd {
+    /// The end's readiness signal (see the module docs).
+    pub(crate) fn signal(&self) -> io::Result<Arc<sys::EventFd>> {
+        signal_of(&self.signal, self.name())
+    }
+
+    fn first_conn(&self, write: Option<bool>) -> io::Result<Arc<Conn>> {
+        if let Some(w) = write {
+            self.check_access(w)?;
+        }
+        Ok(self.open_conn()?.clone())
+    }
+
+    /// One step of ReadFile.
+    pub(crate) fn read_step(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<ReadResult>> {
+        read_step(
+            op,
+            || self.first_conn(Some(false)),
+            self.signal(),
+            &self.modes,
+            buf,
+            self.name(),
+        )
+    }
+
+    /// One step of WriteFile.
+    pub(crate) fn write_step(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
+        write_step(
+            op,
+            || self.first_conn(Some(true)),
+            self.signal(),
+            &self.modes,
+            &self.info,
+            data,
+            self.name(),
+        )
+    }
+
+    /// One step of TransactNamedPipe.
+    pub(crate) fn transact_step(
+        &self,
+        op: &mut TransactOp,
+        data: &[u8],
+        buf: &mut [u8],
+    ) -> Poll<io::Result<ReadResult>> {
+        transact_step(
+            op,
+            || self.first_conn(None),
+            self.signal(),
+            &self.modes,
+            &self.info,
+            data,
+            buf,
+            self.name(),
+        )
+    }
+
+    /// See [`ServerEnd::abort_read`].
+    pub(crate) fn abort_read(&self, op: &mut ReadOp) -> Option<ReadResult> {
+        abort_read(op)
+    }
+
+    /// See [`ServerEnd::abort_write`].
+    pub(crate) fn abort_write(&self, op: &mut WriteOp) {
+        abort_write(op)
+    }
+
+    /// See [`ServerEnd::abort_transact`].
+    pub(crate) fn abort_transact(&self, op: &mut TransactOp) -> Option<ReadResult> {
+        abort_transact(op)
+    }
+
+    /// See [`ServerEnd::probe`].
+    pub(crate) fn probe(&self) {
+        if let Ok(c) = self.open_conn() {
+            c.probe_hup();
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! Operations that never sleep, taken in steps: the reads, writes and transactions of event
+//! loops (the C ABI's overlapped I/O, async runtimes). A step either finishes the operation or
+//! returns `Pending` with this end's readiness signal armed, so the peer signals it when a
+//! next step may get further (see `Conn::arm`); the driver clears the signal before it steps
+//! again.
+//!
+//! A step that must stop in the middle of a message larger than the free ring space keeps the
+//! ring lock (the reader's, so nobody else takes the rest of a message being delivered; the
+//! writer's, so nobody writes into the middle of a record being streamed) only when the caller
+//! allows it with `hold`: the lock then belongs to the calling thread, which must make every
+//! later step, and the abort, of that operation. Without `hold` such an operation makes no
+//! progress at all and stays `Pending` until the space or the data is there at once.
+
+use std::sync::atomic::Ordering::*;
+use std::task::Poll;
+
+use super::*;
+
+/// The progress of a read taken in steps ([`Conn::read_step`]).
+#[derive(Debug, Default)]
+pub(crate) struct ReadState {
+    /// Bytes already copied into the caller's buffer (a message streaming in).
+    got: usize,
+    /// This thread holds the reader lock between steps.
+    holding: bool,
+    /// The last step found the lock held by another thread of this end: no signal comes when
+    /// it is released, so the driver retries after a short pause.
+    pub(crate) contended: bool,
+}
+
+/// Where a write taken in steps is.
+#[derive(Debug, Default)]
+enum WritePhase {
+    /// Nothing written yet.
+    #[default]
+    Start,
+    /// Its record is published and the payload streams in; this thread holds the writer lock.
+    Streaming {
+        /// Next ring position to fill.
+        tail: u64,
+        /// Payload bytes already in the ring.
+        off: usize,
+        /// `bytes_written` through this record.
+        end: u64,
+    },
+    /// Everything is in the ring; waiting until the unread bytes through it fit the quota.
+    Quota { end: u64 },
+}
+
+/// The progress of a write taken in steps ([`Conn::write_step`]).
+#[derive(Debug, Default)]
+pub(crate) struct WriteState {
+    phase: WritePhase,
+    /// Bytes the write reports (less than asked only for PIPE_NOWAIT).
+    take: usize,
+    /// See [`ReadState::contended`].
+    pub(crate) contended: bool,
+}
+
+impl WriteState {
+    /// Whether the operation holds the writer lock (its steps and abort stay on this thread).
+    pub(crate) fn holding(&self) -> bool {
+        matches!(self.phase, WritePhase::Streaming { .. })
+    }
+
+}
+
+/// The progress of a transaction (a message written, then one read) taken in steps.
+#[derive(Debug, Default)]
+pub(crate) struct TransactState {
+    pub(crate) write: WriteState,
+    wrote: bool,
+    pub(crate) read: ReadState,
+}
+
+impl TransactState {
+    /// Whether the request has been written whole (cancelling then keeps it, W99).
+    pub(crate) fn wrote(&self) -> bool {
+        self.wrote
+    }
+}
+
+impl Conn {
+    /// One step of a read (message mode: at most the rest of one message, `left` > 0 meaning
+    /// ERROR_MORE_DATA; byte mode: what is there, across records). Completes as soon as
+    /// anything can be returned (W65); a zero-byte read completes when data arrives, leaving it
+    /// (W78, W79).
+    pub(crate) fn read_step(
+        &self,
+        st: &mut ReadState,
+        buf: &mut [u8],
+        message_mode: bool,
+        hold: bool,
+    ) -> Poll<QResult<ReadOut>> {
+        st.contended = false;
+        let mut armed = false;
+        loop {
+            if !st.holding {
+                match self.lock_side(RX_LOCK, None, true) {
+                    Err(QErr::WouldBlock) => {
+                        st.contended = true;
+                        return Poll::Pending;
+                    }
+                    Err(e) => return Poll::Ready(Err(e)),
+                    // The step unlocks by hand: the lock may outlive this call.
+                    Ok(g) => std::mem::forget(g),
+                }
+                st.holding = true;
+            }
+            let r = self.read_step_locked(st, buf, message_mode, hold);
+            if r.is_pending() && st.got > 0 {
+                // In the middle of a message that streams in (`hold`): keep the lock.
+                if !armed {
+                    self.arm(Wake::Data);
+                    armed = true;
+                    continue;
+                }
+                return Poll::Pending;
+            }
+            self.page.unlock(RX_LOCK);
+            st.holding = false;
+            if r.is_ready() || armed {
+                return r;
+            }
+            self.arm(Wake::Data);
+            armed = true;
+        }
+    }
+
+    fn read_step_locked(
+        &self,
+        st: &mut ReadState,
+        buf: &mut [u8],
+        message_mode: bool,
+        hold: bool,
+    ) -> Poll<QResult<ReadOut>> {
+        let dir = self.side.rx();
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            };
+        }
+        loop {
+            tri!(self.link_check());
+            // Relaxed: private, under the reader lock.
+            if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
+                if self.current_withdrawn(dir) && st.got > 0 {
+                    // The writer of the message being delivered died or gave up: its unread
+                    // rest is withdrawn, and so is what this read copied of it (the caller never
+                    // saw it), as a blocking read does.
+                    st.got = 0;
+                }
+                tri!(self.skip_withdrawn(dir));
+            }
+            if st.got > 0 {
+                return self.read_more(st, buf);
+            }
+            if !tri!(self.has_data(dir)) {
+                return if tri!(self.peer_closed()) {
+                    Poll::Ready(Err(QErr::PeerClosed))
+                } else {
+                    Poll::Pending
+                };
+            }
+            if !message_mode {
+                match tri!(self.read_bytes(dir, buf)) {
+                    Some(r) => return Poll::Ready(Ok(r)),
+                    None => continue,
+                }
+            }
+            let v = tri!(self.view(dir));
+            // The rest of the current message: where its payload continues and how much of it
+            // there is.
+            let (start, len) = if v.left == AT_HEADER {
+                let h = align8(v.head);
+                let (len, flags) = tri!(self.record_at(dir, h));
+                if flags & FLAG_CUT != 0 {
+                    tri!(self.skip_withdrawn(dir));
+                    continue;
+                }
+                (h + REC_HDR, len)
+            } else {
+                (v.head, v.left)
+            };
+            let want = (buf.len() as u64).min(len);
+            let there = v.tail.saturating_sub(start).min(len);
+            if there >= want {
+                // Everything this read returns is in the ring: the blocking read's path, which
+                // then never waits.
+                match tri!(self.read_message(dir, buf, None)) {
+                    Some(r) => return Poll::Ready(Ok(r)),
+                    None => continue,
+                }
+            }
+            if !hold {
+                return Poll::Pending;
+            }
+            // A message larger than the free space streams in: take what is there and keep
+            // the lock until the rest comes (or the buffer is full).
+            if v.left == AT_HEADER {
+                self.consume(dir, start, len, 0, 0, start - REC_HDR);
+            }
+            return self.read_more(st, buf);
+        }
+    }
+
+    /// Copies what has arrived of the message being delivered (reader lock held, cursor inside
+    /// the record).
+    fn read_more(&self, st: &mut ReadState, buf: &mut [u8]) -> Poll<QResult<ReadOut>> {
+        let dir = self.side.rx();
+        let v = match self.view(dir) {
+            Ok(v) => v,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let left = v.left;
+        let want = ((buf.len() - st.got) as u64).min(left) as usize;
+        let avail = match check_tail(v.tail, v.head, self.caps[dir]) {
+            Ok(a) => a.min(want as u64) as usize,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if avail > 0 {
+            if let Err(e) = self.copy_out(dir, v.head, &mut buf[st.got..st.got + avail]) {
+                return Poll::Ready(Err(e));
+            }
+            let rest = left - avail as u64;
+            // Relaxed: private, under the reader lock.
+            let rec = if rest == 0 {
+                NO_REC
+            } else {
+                self.mine(R_REC).load(Relaxed)
+            };
+            let next = if rest == 0 { AT_HEADER } else { rest };
+            self.consume(dir, v.head + avail as u64, next, avail as u64, (rest == 0) as u64, rec);
+            st.got += avail;
+            if rest == 0 || st.got == buf.len() {
+                let n = std::mem::take(&mut st.got);
+                return Poll::Ready(Ok(ReadOut { n, left: rest }));
+            }
+        }
+        match self.peer_closed() {
+            // The rest never comes: hand back what arrived, the remainder stays (as a blocking
+            // read does).
+            Ok(true) => {
+                let n = std::mem::take(&mut st.got);
+                Poll::Ready(Ok(ReadOut {
+                    n,
+                    left: left - avail as u64,
+                }))
+            }
+            Ok(false) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Ends a read taken in steps before it completed (cancelled, or its handle closed): the
+    /// lock is released. Returns what it had already copied of a streaming message (which
+    /// stays consumed: the caller reports it as a partial read).
+    pub(crate) fn read_abort(&self, st: &mut ReadState) -> Option<ReadOut> {
+        if !st.holding {
+            return None;
+        }
+        st.holding = false;
+        self.page.unlock(RX_LOCK);
+        let n = std::mem::take(&mut st.got);
+        // Relaxed: private; the lock was ours until just now and only this thread reads it.
+        let left = self.mine(R_LEFT).load(Relaxed);
+        (n > 0).then_some(ReadOut {
+            n,
+            left: if left == AT_HEADER { 0 } else { left },
+        })
+    }
+
+    /// One step of a write: the bytes go into the ring (streaming through it, holding the
+    /// writer lock, when the message is larger than the free space and `hold`), then the write
+    /// completes once the unread bytes through it fit the quota (W91-W93).
+    pub(crate) fn write_step(
+        &self,
+        st: &mut WriteState,
+        data: &[u8],
+        o: WriteOpts,
+        hold: bool,
+    ) -> Poll<QResult<usize>> {
+        st.contended = false;
+        let dir = self.side.tx();
+        let mut armed = false;
+        loop {
+            let r = match st.phase {
+                WritePhase::Start => self.write_start(st, data, o, hold),
+                WritePhase::Streaming { .. } => self.write_stream(st, data),
+                WritePhase::Quota { end } => self.write_quota(dir, end, st.take, o),
+            };
+            match r {
+                Poll::Ready(Err(e)) => {
+                    if st.holding() {
+                        // Gave up in the middle: the next write starts at a record boundary.
+                        self.withdraw_unfinished();
+                        self.page.unlock(TX_LOCK);
+                        st.phase = WritePhase::Start;
+                    }
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(Some(()))) => continue,
+                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(st.take)),
+                Poll::Pending if st.contended || armed => return Poll::Pending,
+                Poll::Pending => {
+                    self.arm(Wake::Space);
+                    armed = true;
+                }
+            }
+        }
+    }
+
+    /// `Ready(Ok(Some(())))`: moved to another phase; `Ready(Ok(None))`: done.
+    fn write_start(
+        &self,
+        st: &mut WriteState,
+        data: &[u8],
+        o: WriteOpts,
+        hold: bool,
+    ) -> Poll<QResult<Option<()>>> {
+        let dir = self.side.tx();
+        let r = (|| -> QResult<Option<u64>> {
+            self.link_check()?;
+            if self.peer_closed()? {
+                return Err(QErr::PeerClosed);
+            }
+            if data.len() as u64 > u32::MAX as u64 {
+                return Err(QErr::TooSmall(data.len() as u64));
+            }
+            Ok(None)
+        })();
+        if let Err(e) = r {
+            return Poll::Ready(Err(e));
+        }
+        st.take = data.len();
+        if data.is_empty() && !o.message {
+            return Poll::Ready(Ok(None));
+        }
+        match self.lock_side(TX_LOCK, None, true) {
+            Err(QErr::WouldBlock) => {
+                st.contended = true;
+                return Poll::Pending;
+            }
+            Err(e) => return Poll::Ready(Err(e)),
+            // Unlocked by hand below: the lock may outlive this call.
+            Ok(g) => std::mem::forget(g),
+        }
+        let r = (|| -> QResult<Poll<Option<()>>> {
+            self.link_check()?;
+            // Relaxed: private, written only under the writer lock we hold.
+            let tail = self.mine(W_TAIL).load(Relaxed);
+            let h = align8(tail);
+            let need = h - tail + REC_HDR;
+            let len = data.len() as u64;
+            let free = self.free_space(dir, tail, need + len)?;
+            if free >= need + len {
+                self.copy_in(dir, h + REC_HDR, data)?;
+                let end = self.publish_record(dir, h, len, len);
+                self.notify(dir, Wake::Data);
+                st.phase = WritePhase::Quota { end };
+                return Ok(Poll::Ready(Some(())));
+            }
+            if !hold || free < need {
+                return Ok(Poll::Pending);
+            }
+            let end = self.publish_record(dir, h, len, 0);
+            self.notify(dir, Wake::Data);
+            st.phase = WritePhase::Streaming {
+                tail: h + REC_HDR,
+                off: 0,
+                end,
+            };
+            Ok(Poll::Ready(Some(())))
+        })();
+        if !st.holding() {
+            self.page.unlock(TX_LOCK);
+        }
+        match r {
+            Ok(Poll::Ready(x)) => Poll::Ready(Ok(x)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Streams more of the payload as the reader frees space (writer lock held).
+    fn write_stream(&self, st: &mut WriteState, data: &[u8]) -> Poll<QResult<Option<()>>> {
+        let dir = self.side.tx();
+        let WritePhase::Streaming {
+            mut tail,
+            mut off,
+            end,
+        } = st.phase
+        else {
+            return Poll::Ready(Ok(Some(())));
+        };
+        let r = (|| -> QResult<bool> {
+            self.link_check()?;
+            if self.peer_closed()? {
+                return Err(QErr::Broken);
+            }
+            let mut moved = false;
+            while off < data.len() {
+                // At least a quarter of the ring at a time (as the blocking write streams):
+                // fewer hand-offs with the reader.
+                let batch = (self.caps[dir] / 4).min((data.len() - off) as u64);
+                let free = self.free_space(dir, tail, batch)?;
+                if free < batch {
+                    break;
+                }
+                let chunk = (free as usize).min(data.len() - off);
+                self.copy_in(dir, tail, &data[off..off + chunk])?;
+                off += chunk;
+                tail += chunk as u64;
+                self.publish_tail(dir, tail, off == data.len());
+                self.notify(dir, Wake::Data);
+                moved = true;
+            }
+            Ok(moved)
+        })();
+        match r {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(_) if off == data.len() => {
+                self.page.unlock(TX_LOCK);
+                st.phase = WritePhase::Quota { end };
+                Poll::Ready(Ok(Some(())))
+            }
+            Ok(_) => {
+                st.phase = WritePhase::Streaming { tail, off, end };
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The quota wait of a write whose bytes are all in the ring.
+    fn write_quota(
+        &self,
+        dir: usize,
+        end: u64,
+        take: usize,
+        o: WriteOpts,
+    ) -> Poll<QResult<Option<()>>> {
+        if !o.wait_quota || o.nonblocking || take == 0 {
+            return Poll::Ready(Ok(None));
+        }
+        let target = end.saturating_sub(o.quota);
+        // SYNC POINT with the Release update of `bytes_read` in `consume` (as in
+        // `finish_write`).
+        let br = self.ring(dir).r.0.bytes_read.load(Acquire);
+        self.read_seen.fetch_max(br, Relaxed);
+        if br >= target {
+            return Poll::Ready(Ok(None));
+        }
+        let r = (|| -> QResult<()> {
+            self.link_check()?;
+            if self.peer_closed()? {
+                return Err(QErr::Broken);
+            }
+            self.unread_tx()?;
+            Ok(())
+        })();
+        match r {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(()) => Poll::Pending,
+        }
+    }
+
+    /// Ends a write taken in steps before it completed (cancelled, or its handle closed). A
+    /// record still streaming is withdrawn: its unread part leaves the pipe (W98). A write
+    /// whose bytes are all in the ring leaves them there (npipe departs from W98 here: Windows
+    /// removes the unread rest of a cancelled write even then).
+    pub(crate) fn write_abort(&self, st: &mut WriteState) {
+        if st.holding() {
+            self.withdraw_unfinished();
+            self.page.unlock(TX_LOCK);
+        }
+        st.phase = WritePhase::Start;
+    }
+
+    /// One step of a transaction: the request is written (never waiting for the quota, W126),
+    /// then one message is read (message mode).
+    pub(crate) fn transact_step(
+        &self,
+        st: &mut TransactState,
+        data: &[u8],
+        buf: &mut [u8],
+        hold: bool,
+    ) -> Poll<QResult<ReadOut>> {
+        if !st.wrote {
+            let o = WriteOpts {
+                message: true,
+                quota: 0,
+                wait_quota: false,
+                nonblocking: false,
+            };
+            match self.write_step(&mut st.write, data, o, hold) {
+                Poll::Ready(Ok(_)) => st.wrote = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.read_step(&mut st.read, buf, true, hold)
+    }
+
+    /// Ends a transaction taken in steps before it completed.
+    pub(crate) fn transact_abort(&self, st: &mut TransactState) -> Option<ReadOut> {
+        self.write_abort(&mut st.write);
+        self.read_abort(&mut st.read)
+    }
+}
