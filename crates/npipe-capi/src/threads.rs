@@ -26,13 +26,15 @@
 //! its start routine and also after `pthread_exit`, so the handle is signalled either way.
 //!
 //! ExitThread calls `pthread_exit`, which unwinds the thread's stack with a *forced unwind*.
-//! Rust allows a forced unwind only through frames that hold no values with destructors, and
-//! only across `"C-unwind"` boundaries (an `extern "C"` Rust frame on its way aborts the
-//! process; RFC 2945). So ExitThread, the start trampoline ([`thread_main`]) and the start
-//! routine's type are all `"C-unwind"`, and the trampoline holds nothing with a destructor while
-//! the start routine runs. For the same reason ExitThread must not be called from inside an APC
-//! or a completion routine: those run inside a wait function of this library, whose frames are
-//! `extern "C"` and hold destructors.
+//! Rust defines a forced unwind only through frames that hold no values with destructors
+//! ("plain old frames", RFC 2945), and the ABI meant for frames an unwind may cross is
+//! `"C-unwind"`. So ExitThread, the start trampoline ([`thread_main`]) and the start routine's
+//! type are all `"C-unwind"`, the trampoline holds nothing with a destructor while the start
+//! routine runs, and there is no `catch_unwind` around it (it would stop the forced unwind,
+//! and glibc aborts the process: "FATAL: exception not rethrown"). An APC or completion routine runs inside a wait function
+//! of this library, whose frames do hold destructors: ExitThread from there is outside what
+//! Rust defines (with rustc 1.95 it works, the destructors run as cleanups, and the thread ends
+//! with its code), so it is not supported.
 //!
 //! # Windows
 //! Threads are not processes' objects here: a thread handle cannot be inherited or duplicated,
@@ -543,10 +545,11 @@ pub unsafe extern "C" fn CreateThread(
 /// last thread's exit code).
 ///
 /// # Safety
-/// - Every frame between the caller and the thread's start holds no Rust value with a
-///   destructor and is `"C-unwind"` or C (the forced unwind crosses them): call it from the
-///   thread's own code, never from inside an APC or a completion routine (they run inside this
-///   library's wait functions), and never on a thread started by Rust's `std::thread`.
+/// - No frame between the caller and the thread's start holds a Rust value with a destructor
+///   (the forced unwind crosses them): call it from the thread's own code, not from inside an
+///   APC or a completion routine (they run inside this library's wait functions), and never on
+///   a thread started by Rust's `std::thread` (its `catch_unwind` stops the forced unwind, and
+///   glibc aborts the process).
 ///
 /// # Windows
 /// [ExitThread](https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-exitthread).
