@@ -450,7 +450,7 @@ unsafe fn wait_multiple(
     let hs = unsafe { std::slice::from_raw_parts(handles, count as usize) };
     let mut entries = Vec::with_capacity(hs.len());
     for &h in hs {
-        match handles::get(h) {
+        match crate::threads::waitable(h) {
             Some(e) => entries.push(e),
             None => {
                 set_error(ERROR_INVALID_HANDLE);
