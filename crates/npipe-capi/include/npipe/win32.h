@@ -364,7 +364,8 @@ void WINAPI SetLastError(DWORD dwErrCode);
 DWORD WINAPI GetCurrentProcessId(void);
 BOOL WINAPI CloseHandle(HANDLE hObject);
 
-/* Files */
+/* Files. npipe departs: CreateFile opens only pipe (\\.\pipe\name) and mailslot
+ * (\\.\mailslot\name) names; there is no file system behind it. */
 HANDLE WINAPI CreateFileA(LPCSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
                           LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition,
                           DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
