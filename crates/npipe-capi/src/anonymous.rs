@@ -49,4 +49,3 @@ pub unsafe extern "C" fn CreatePipe(
     set_error(ERROR_SUCCESS);
     TRUE
 }
-

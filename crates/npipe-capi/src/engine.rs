@@ -1,13 +1,387 @@
 //! The overlapped-I/O engine: one thread per process that completes pending operations as
-//! their ends become ready.
+//! their ends become ready. Overlapped I/O never costs a thread per operation: every pending
+//! ReadFile, WriteFile, TransactNamedPipe and ConnectNamedPipe of the process is a state
+//! machine here, stepped with `npipe::nonblocking` when its end's readiness descriptor fires.
+//!
+//! - Callers hand operations over with [`submit`] (after their own first, unpinned step came
+//!   back pending) and cancel them with [`cancel`], which waits until the engine has done it,
+//!   so CancelIoEx and CloseHandle return with the operations completed.
+//! - Per handle, three FIFO queues (reads and transactions, writes, connects), each stepped
+//!   from the front and stopped at the first operation still pending: operations of one kind
+//!   complete in issue order (W66, W93).
+//! - The engine steps operations *pinned*: a message larger than the ring streams through with
+//!   the end's lock held by this thread between steps, the only thread that steps it.
+//! - An end's readiness descriptor is in the engine's epoll set while it has pending
+//!   operations. A step that met a lock held by another thread is retried after a millisecond;
+//!   every 200 ms of quiet the ends with pending operations check their peer is alive (a
+//!   forked child's inherited connections have no hang-up watcher).
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
-use crate::handles::Entry;
-use crate::overlapped::OvPtr;
+use npipe_core::nonblocking::Readiness;
+use rustix::event::{epoll, eventfd, EventfdFlags};
+
+use crate::handles::{Entry, Object};
+use crate::overlapped::{complete, Op, OvPtr, Pending};
+
+/// A request to the engine thread.
+enum Cmd {
+    Submit(Pending),
+    Cancel {
+        entry: Arc<Entry>,
+        ov: Option<OvPtr>,
+        tid: Option<u32>,
+        reply: Arc<Reply>,
+    },
+}
+
+/// The answer to a cancel: how many operations it completed.
+#[derive(Default)]
+struct Reply {
+    done: Mutex<Option<usize>>,
+    cv: Condvar,
+}
+
+/// The engine of this process: its command queue and the eventfd that wakes it.
+struct Shared {
+    cmds: Mutex<VecDeque<Cmd>>,
+    wake: OwnedFd,
+    pid: u32,
+}
+
+/// The running engine (`None` until the first overlapped operation goes pending; replaced in
+/// a forked child, which does not have its parent's thread).
+static ENGINE: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+thread_local! {
+    static FORK_HELD: std::cell::RefCell<Option<MutexGuard<'static, Option<Arc<Shared>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+extern "C" fn fork_prepare() {
+    let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    FORK_HELD.with(|h| *h.borrow_mut() = Some(g));
+}
+
+extern "C" fn fork_release() {
+    FORK_HELD.with(|h| h.borrow_mut().take());
+}
+
+fn install_fork_handlers() {
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    // Acquire: pairs with the Release store below.
+    if STATE.load(Ordering::Acquire) == 2 {
+        return;
+    }
+    if STATE
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        // SAFETY: pthread_atfork only records the three extern "C" fn pointers, which take no
+        // arguments as required.
+        unsafe {
+            libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release));
+        }
+        STATE.store(2, Ordering::Release);
+    }
+}
+
+/// The engine, started on first use.
+fn engine() -> std::io::Result<Arc<Shared>> {
+    install_fork_handlers();
+    let mut g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if let Some(e) = g.as_ref().filter(|e| e.pid == pid) {
+        return Ok(e.clone());
+    }
+    let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+    let shared = Arc::new(Shared {
+        cmds: Mutex::new(VecDeque::new()),
+        wake,
+        pid,
+    });
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    epoll::add(
+        &ep,
+        shared.wake.as_fd(),
+        epoll::EventData::new_u64(WAKE),
+        epoll::EventFlags::IN,
+    )?;
+    let s = shared.clone();
+    crate::threads::spawn_service("npipe-overlapped", move || run(s, ep))?;
+    *g = Some(shared.clone());
+    Ok(shared)
+}
+
+fn poke(fd: &OwnedFd) {
+    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+}
+
+fn push(e: &Shared, c: Cmd) {
+    e.cmds
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_back(c);
+    poke(&e.wake);
+}
+
+/// Hands a pending operation to the engine. On failure (no thread or descriptor could be
+/// made) the operation comes back.
+pub(crate) fn submit(p: Pending) -> Result<(), Box<(Pending, std::io::Error)>> {
+    match engine() {
+        Ok(e) => {
+            push(&e, Cmd::Submit(p));
+            Ok(())
+        }
+        Err(err) => Err(Box::new((p, err))),
+    }
+}
 
 /// Cancels the pending operations of `entry` (only the one using `ov`, or only those issued by
-/// thread `tid`, when given). Returns how many were cancelled.
-pub(crate) fn cancel(_entry: &Arc<Entry>, _ov: Option<OvPtr>, _tid: Option<u32>) -> usize {
-    0
+/// thread `tid`, when given), completing them with ERROR_OPERATION_ABORTED before it returns.
+/// Returns how many it cancelled.
+pub(crate) fn cancel(entry: &Arc<Entry>, ov: Option<OvPtr>, tid: Option<u32>) -> usize {
+    if !entry.io.any_outstanding() {
+        return 0;
+    }
+    let e = {
+        let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref().filter(|e| e.pid == std::process::id()) {
+            Some(e) => e.clone(),
+            None => return 0,
+        }
+    };
+    let reply = Arc::new(Reply::default());
+    push(
+        &e,
+        Cmd::Cancel {
+            entry: entry.clone(),
+            ov,
+            tid,
+            reply: reply.clone(),
+        },
+    );
+    let mut done = reply.done.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if let Some(n) = *done {
+            return n;
+        }
+        done = reply.cv.wait(done).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// The epoll token of the wake-up eventfd.
+const WAKE: u64 = u64::MAX;
+/// How soon a step that met a busy lock is retried.
+const RETRY: Duration = Duration::from_millis(1);
+/// How often ends with pending operations check their peer when nothing else happens.
+const PROBE: Duration = Duration::from_millis(200);
+
+/// One handle's pending operations, as the engine holds them.
+struct Queues {
+    entry: Arc<Entry>,
+    /// Reads and transactions, writes, connects.
+    q: [VecDeque<Pending>; 3],
+    /// The end's readiness descriptor, in the epoll set while anything is pending.
+    ready: Option<Readiness>,
+    /// A step met a lock held elsewhere: retry soon.
+    contended: bool,
+}
+
+impl Queues {
+    fn is_empty(&self) -> bool {
+        self.q.iter().all(|q| q.is_empty())
+    }
+}
+
+fn key(e: &Arc<Entry>) -> u64 {
+    Arc::as_ptr(e) as usize as u64
+}
+
+fn readiness(obj: &Object) -> Option<Readiness> {
+    match obj {
+        Object::Server(s) => s.readiness().ok(),
+        Object::Client(c) => c.readiness().ok(),
+        _ => None,
+    }
+}
+
+/// The engine thread.
+fn run(sh: Arc<Shared>, ep: OwnedFd) {
+    let mut ends: HashMap<u64, Queues> = HashMap::new();
+    let mut buf = [std::mem::MaybeUninit::<epoll::Event>::uninit(); 64];
+    let mut last_probe = Instant::now();
+    loop {
+        let timeout = if ends.values().any(|q| q.contended) {
+            Some(RETRY)
+        } else if !ends.is_empty() {
+            Some(PROBE.saturating_sub(last_probe.elapsed()))
+        } else {
+            None
+        };
+        let ts = timeout.map(|t| rustix::time::Timespec {
+            tv_sec: t.as_secs() as i64,
+            tv_nsec: t.subsec_nanos() as _,
+        });
+        let events: &[epoll::Event] = match epoll::wait(&ep, &mut buf, ts.as_ref()) {
+            Ok((got, _)) => got,
+            Err(_) => &[],
+        };
+        let mut ready: Vec<u64> = Vec::new();
+        for ev in events.iter() {
+            let k = ev.data.u64();
+            if k == WAKE {
+                let mut b = [0u8; 8];
+                let _ = rustix::io::read(&sh.wake, &mut b);
+            } else {
+                ready.push(k);
+            }
+        }
+        let cmds: Vec<Cmd> = sh
+            .cmds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for c in cmds {
+            match c {
+                Cmd::Submit(p) => {
+                    let k = key(&p.entry);
+                    let qs = ends.entry(k).or_insert_with(|| Queues {
+                        entry: p.entry.clone(),
+                        q: Default::default(),
+                        ready: None,
+                        contended: false,
+                    });
+                    if qs.ready.is_none() {
+                        if let Some(r) = readiness(&qs.entry.obj) {
+                            let _ = epoll::add(
+                                &ep,
+                                r.as_fd(),
+                                epoll::EventData::new_u64(k),
+                                epoll::EventFlags::IN,
+                            );
+                            qs.ready = Some(r);
+                        }
+                    }
+                    qs.q[p.queue()].push_back(p);
+                    ready.push(k);
+                }
+                Cmd::Cancel {
+                    entry,
+                    ov,
+                    tid,
+                    reply,
+                } => {
+                    let n = ends
+                        .get_mut(&key(&entry))
+                        .map_or(0, |qs| cancel_in(qs, ov, tid));
+                    *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
+                    reply.cv.notify_all();
+                    ready.push(key(&entry));
+                }
+            }
+        }
+        if last_probe.elapsed() >= PROBE {
+            last_probe = Instant::now();
+            for (k, qs) in ends.iter() {
+                probe(&qs.entry.obj);
+                ready.push(*k);
+            }
+        }
+        for (k, qs) in ends.iter_mut() {
+            if qs.contended {
+                ready.push(*k);
+            }
+        }
+        ready.sort_unstable();
+        ready.dedup();
+        for k in ready {
+            let Some(qs) = ends.get_mut(&k) else { continue };
+            if let Some(r) = &qs.ready {
+                r.clear();
+            }
+            step_all(qs);
+            if qs.is_empty() {
+                if let Some(r) = qs.ready.take() {
+                    let _ = epoll::delete(&ep, r.as_fd());
+                }
+                ends.remove(&k);
+            }
+        }
+    }
+}
+
+fn probe(obj: &Object) {
+    match obj {
+        Object::Server(s) => s.probe_peer(),
+        Object::Client(c) => c.probe_peer(),
+        _ => {}
+    }
+}
+
+/// Steps each queue of one handle from the front until an operation stays pending. Writes go
+/// on past a pending write whose bytes are all in the pipe (it only waits for its quota): the
+/// next one starts behind it, and completes after it (W92, W93).
+fn step_all(qs: &mut Queues) {
+    qs.contended = false;
+    for (i, q) in qs.q.iter_mut().enumerate() {
+        let mut at = 0;
+        while at < q.len() {
+            let p = &mut q[at];
+            match p.step() {
+                Poll::Ready(r) => {
+                    let p = q.remove(at).expect("index in range");
+                    complete(p, r);
+                }
+                Poll::Pending => {
+                    qs.contended |= p.contended();
+                    if i == WRITES && !p.unwritten() {
+                        at += 1;
+                        continue;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The queue of writes.
+const WRITES: usize = 1;
+
+/// Cancels the matching operations of one handle (W41, W97): each ends now with
+/// ERROR_OPERATION_ABORTED (a read that already took part of a streaming message completes
+/// with that part instead). The others stay, in order.
+fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>) -> usize {
+    let mut n = 0;
+    for q in qs.q.iter_mut() {
+        let mut keep = VecDeque::with_capacity(q.len());
+        for mut p in q.drain(..) {
+            let hit = ov.is_none_or(|o| o.0 == p.ov.0) && tid.is_none_or(|t| t == p.tid);
+            if hit {
+                let r = p.abort();
+                complete(p, r);
+                n += 1;
+            } else {
+                keep.push_back(p);
+            }
+        }
+        *q = keep;
+    }
+    n
+}
+
+/// The kinds of queue, for [`Pending::queue`].
+pub(crate) fn queue_of(op: &Op) -> usize {
+    match op {
+        Op::Read { .. } | Op::Transact { .. } => 0,
+        Op::Write { .. } => WRITES,
+        Op::Connect { .. } => 2,
+    }
 }

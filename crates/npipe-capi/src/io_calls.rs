@@ -1,16 +1,164 @@
-//! File I/O on every kind of handle: ReadFile, WriteFile, FlushFileBuffers (and, with
-//! `overlapped`, their asynchronous forms).
+//! File I/O on every kind of handle: ReadFile, WriteFile, ReadFileEx, WriteFileEx,
+//! FlushFileBuffers.
+//!
+//! On a handle opened with FILE_FLAG_OVERLAPPED, a pipe end's ReadFile and WriteFile with an
+//! OVERLAPPED go through `overlapped::issue` (at once when they can, else pending); everything
+//! else runs inside the call, and an OVERLAPPED given with it is filled in as Windows does
+//! (W69). Mailslot and anonymous pipe handles are synchronous, as CreateMailslot and CreatePipe
+//! make them on Windows.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
-use crate::handles::{not_pipe, with, Object};
-use crate::overlapped::{finish_read, status, OVERLAPPED};
+use crate::handles::{not_pipe, with, with_entry, Entry, Object};
+use crate::overlapped::{self, Buf, Call, Op, Routine, OVERLAPPED};
 use crate::*;
 
-/// `ReadFile` on a pipe handle.
+fn not_file<T>() -> io::Result<T> {
+    Err(npipe::Error::io(
+        ERROR_INVALID_HANDLE,
+        "the handle is not a file, pipe or mailslot",
+    ))
+}
+
+/// A synchronous read on any kind of handle.
+fn read_now(o: &Object, b: &mut [u8]) -> io::Result<MsgLen> {
+    match o {
+        Object::Server(s) => s.recv_msg(b),
+        Object::Client(c) => c.recv_msg(b),
+        Object::Mailslot(m) => m.read(b).map(|n| MsgLen { read: n, left: 0 }),
+        Object::AnonRead(r) => match (&*r).read(b) {
+            // W137: end of file once every write end is closed.
+            Ok(0) if !b.is_empty() => Err(npipe::Error::io(
+                ERROR_BROKEN_PIPE,
+                "every write end of the anonymous pipe is closed",
+            )),
+            Ok(n) => Ok(MsgLen { read: n, left: 0 }),
+            Err(e) => Err(e),
+        },
+        Object::Event(_) | Object::Thread(_) => not_file(),
+        Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
+            ERROR_ACCESS_DENIED,
+            "the handle is a write end",
+        )),
+    }
+}
+
+/// A synchronous write on any kind of handle.
+fn write_now(o: &Object, b: &[u8]) -> io::Result<MsgLen> {
+    let n = match o {
+        Object::Server(s) => s.send_msg(b),
+        Object::Client(c) => c.send_msg(b),
+        Object::MailslotWriter(w) => (&*w).write(b),
+        Object::AnonWrite(w) => (&*w).write(b),
+        Object::Event(_) | Object::Thread(_) => not_file(),
+        // W147: the mailslot (server) handle cannot write.
+        Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
+            ERROR_ACCESS_DENIED,
+            "the handle is a read end",
+        )),
+    }?;
+    Ok(MsgLen { read: n, left: 0 })
+}
+
+/// Whether a call on this handle with an OVERLAPPED goes through the engine: a pipe end opened
+/// with FILE_FLAG_OVERLAPPED, not in PIPE_NOWAIT mode (whose calls never wait, W107).
+fn steps(e: &Entry) -> bool {
+    e.overlapped
+        && match &e.obj {
+            Object::Server(s) => !s.is_nowait(),
+            Object::Client(c) => !c.is_nowait(),
+            _ => false,
+        }
+}
+
+/// ReadFile and ReadFileEx.
 ///
 /// # Safety
-/// `buffer` is valid for `size` bytes of writing; `read` and `ov` are null or writable.
+/// `buffer` valid for `size` bytes of writing until the operation completes; `read` null or
+/// writable; `ov` null or a valid OVERLAPPED that stays valid until completion.
+unsafe fn read_file(
+    e: &Arc<Entry>,
+    buffer: *mut c_void,
+    size: DWORD,
+    read: *mut DWORD,
+    ov: *mut OVERLAPPED,
+    call: Option<Call>,
+) -> BOOL {
+    if size > 0 && buffer.is_null() {
+        // Checked after the handle, as Windows does.
+        return fail(ERROR_NOACCESS);
+    }
+    if !ov.is_null() && steps(e) {
+        let op = Op::Read {
+            buf: Buf::new(buffer, size),
+            op: Default::default(),
+        };
+        // SAFETY: forwarded contract.
+        return unsafe { overlapped::issue(e, ov, op, call.unwrap_or(Call::Plain), read) };
+    }
+    // SAFETY: valid for size bytes (caller); non-null when size > 0 (checked).
+    let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
+        return fail(ERROR_NOACCESS);
+    };
+    if let (Some(call), false) = (call, ov.is_null()) {
+        // An Ex call on a PIPE_NOWAIT overlapped handle: done at once, the routine queued.
+        let r = read_now(&e.obj, b);
+        // SAFETY: forwarded contract.
+        return unsafe { overlapped::issue_done(e, ov, r, call, read) };
+    }
+    // SAFETY: ov null or valid (caller).
+    unsafe { overlapped::begin_sync(e, ov) };
+    let r = read_now(&e.obj, b);
+    // SAFETY: forwarded contract.
+    unsafe { overlapped::finish_sync(e, r, read, ov) }
+}
+
+/// WriteFile and WriteFileEx.
+///
+/// # Safety
+/// As [`read_file`], with `buffer` read.
+unsafe fn write_file(
+    e: &Arc<Entry>,
+    buffer: *const c_void,
+    size: DWORD,
+    written: *mut DWORD,
+    ov: *mut OVERLAPPED,
+    call: Option<Call>,
+) -> BOOL {
+    if size > 0 && buffer.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    if !ov.is_null() && steps(e) {
+        let op = Op::Write {
+            buf: Buf::new(buffer.cast_mut(), size),
+            op: Default::default(),
+        };
+        // SAFETY: forwarded contract.
+        return unsafe { overlapped::issue(e, ov, op, call.unwrap_or(Call::Plain), written) };
+    }
+    // SAFETY: valid for size bytes (caller); non-null when size > 0 (checked).
+    let Some(b) = (unsafe { buf(buffer, size) }) else {
+        return fail(ERROR_NOACCESS);
+    };
+    if let (Some(call), false) = (call, ov.is_null()) {
+        let r = write_now(&e.obj, b);
+        // SAFETY: forwarded contract.
+        return unsafe { overlapped::issue_done(e, ov, r, call, written) };
+    }
+    // SAFETY: ov null or valid (caller).
+    unsafe { overlapped::begin_sync(e, ov) };
+    let r = write_now(&e.obj, b);
+    // SAFETY: forwarded contract.
+    unsafe { overlapped::finish_sync(e, r, written, ov) }
+}
+
+/// `ReadFile`.
+///
+/// # Safety
+/// `buffer` is valid for `size` bytes of writing (until completion, for an overlapped
+/// operation); `read` is null or writable; `ov` is null or a valid OVERLAPPED that stays in
+/// place until the operation completes.
 #[no_mangle]
 pub unsafe extern "C" fn ReadFile(
     h: HANDLE,
@@ -21,43 +169,16 @@ pub unsafe extern "C" fn ReadFile(
 ) -> BOOL {
     // SAFETY: read is null or writable (caller).
     unsafe { put(read, 0) };
-    with(h, FALSE, |o| {
-        // SAFETY: buffer is valid for size bytes (caller). Checked after the handle, as
-        // Windows does.
-        let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
-            return fail(ERROR_NOACCESS);
-        };
-        let r = match o {
-            Object::Server(s) => s.recv_msg(b),
-            Object::Client(c) => c.recv_msg(b),
-            Object::Mailslot(m) => m.read(b).map(|n| MsgLen { read: n, left: 0 }),
-            Object::AnonRead(r) => match (&*r).read(b) {
-                // W137: end of file once every write end is closed.
-                Ok(0) if !b.is_empty() => Err(npipe::Error::io(
-                    ERROR_BROKEN_PIPE,
-                    "every write end of the anonymous pipe is closed",
-                )),
-                Ok(n) => Ok(MsgLen { read: n, left: 0 }),
-                Err(e) => Err(e),
-            },
-            Object::Event(_) | Object::Thread(_) => Err(npipe::Error::io(
-                ERROR_INVALID_HANDLE,
-                "the handle is not a file, pipe or mailslot",
-            )),
-            Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
-                ERROR_ACCESS_DENIED,
-                "the handle is a write end",
-            )),
-        };
-        // SAFETY: forwarded contract.
-        unsafe { finish_read(r, read, ov) }
+    // SAFETY: forwarded contract.
+    with_entry(h, FALSE, |e| unsafe {
+        read_file(e, buffer, size, read, ov, None)
     })
 }
 
-/// `WriteFile` on a pipe handle.
+/// `WriteFile`.
 ///
 /// # Safety
-/// `buffer` is valid for `size` bytes of reading; `written` and `ov` are null or writable.
+/// As [`ReadFile`], with `buffer` read.
 #[no_mangle]
 pub unsafe extern "C" fn WriteFile(
     h: HANDLE,
@@ -68,45 +189,65 @@ pub unsafe extern "C" fn WriteFile(
 ) -> BOOL {
     // SAFETY: written is null or writable (caller).
     unsafe { put(written, 0) };
-    with(h, FALSE, |o| {
-        // SAFETY: buffer is valid for size bytes (caller). Checked after the handle, as
-        // Windows does.
-        let Some(b) = (unsafe { buf(buffer, size) }) else {
-            return fail(ERROR_NOACCESS);
-        };
-        let r = match o {
-            Object::Server(s) => s.send_msg(b),
-            Object::Client(c) => c.send_msg(b),
-            Object::MailslotWriter(w) => (&*w).write(b),
-            Object::AnonWrite(w) => (&*w).write(b),
-            // W147: the mailslot (server) handle cannot write.
-            Object::Event(_) | Object::Thread(_) => Err(npipe::Error::io(
-                ERROR_INVALID_HANDLE,
-                "the handle is not a file, pipe or mailslot",
-            )),
-            Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
-                ERROR_ACCESS_DENIED,
-                "the handle is a read end",
-            )),
-        };
-        match r {
-            Ok(n) => {
-                // SAFETY: written and ov are null or writable (caller).
-                unsafe {
-                    put(written, n as DWORD);
-                    if !ov.is_null() {
-                        (*ov).internal = status::SUCCESS as usize;
-                        (*ov).internal_high = n;
-                    }
-                }
-                TRUE
-            }
-            Err(e) => fail_io(&e),
-        }
+    // SAFETY: forwarded contract.
+    with_entry(h, FALSE, |e| unsafe {
+        write_file(e, buffer, size, written, ov, None)
     })
 }
 
-/// `FlushFileBuffers`.
+/// The checks ReadFileEx and WriteFileEx make before anything else: an OVERLAPPED, and a handle
+/// opened for overlapped I/O (a synchronous handle takes no completion routine:
+/// ERROR_INVALID_PARAMETER, as NtReadFile's STATUS_INVALID_PARAMETER).
+fn ex_checks(e: &Entry, ov: *mut OVERLAPPED, routine: Option<Routine>) -> Result<Call, DWORD> {
+    let Some(f) = routine else {
+        return Err(ERROR_INVALID_PARAMETER);
+    };
+    if ov.is_null() || !e.overlapped {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    Ok(Call::Ex(f))
+}
+
+/// `ReadFileEx`: the routine runs in this thread's next alertable wait once the read completes
+/// (W104), including when it completes at once.
+///
+/// # Safety
+/// As [`ReadFile`]; `routine` may be called with `ov` on this thread later.
+#[no_mangle]
+pub unsafe extern "C" fn ReadFileEx(
+    h: HANDLE,
+    buffer: *mut c_void,
+    size: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: Option<Routine>,
+) -> BOOL {
+    with_entry(h, FALSE, |e| match ex_checks(e, ov, routine) {
+        // SAFETY: forwarded contract.
+        Ok(call) => unsafe { read_file(e, buffer, size, std::ptr::null_mut(), ov, Some(call)) },
+        Err(code) => fail(code),
+    })
+}
+
+/// `WriteFileEx`.
+///
+/// # Safety
+/// As [`ReadFileEx`], with `buffer` read.
+#[no_mangle]
+pub unsafe extern "C" fn WriteFileEx(
+    h: HANDLE,
+    buffer: *const c_void,
+    size: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: Option<Routine>,
+) -> BOOL {
+    with_entry(h, FALSE, |e| match ex_checks(e, ov, routine) {
+        // SAFETY: forwarded contract.
+        Ok(call) => unsafe { write_file(e, buffer, size, std::ptr::null_mut(), ov, Some(call)) },
+        Err(code) => fail(code),
+    })
+}
+
+/// `FlushFileBuffers`: always synchronous, also on an overlapped handle (W94).
 #[no_mangle]
 pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
     with(h, FALSE, |o| {
@@ -122,4 +263,3 @@ pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
         }
     })
 }
-

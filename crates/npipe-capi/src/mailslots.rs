@@ -106,4 +106,3 @@ pub extern "C" fn SetMailslotInfo(h: HANDLE, read_timeout: DWORD) -> BOOL {
         TRUE
     })
 }
-

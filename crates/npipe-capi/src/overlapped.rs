@@ -1,12 +1,17 @@
 //! OVERLAPPED: its layout, the NTSTATUS codes its `Internal` field carries and their Win32
-//! errors, how an operation completes (the status words, then the event or the handle, then
-//! the completion routine), GetOverlappedResult(Ex) and CancelIo(Ex).
+//! errors, how an overlapped operation starts (at once when it can, W56, W69; else handed to
+//! the engine), how it completes (the status words, then the event or the handle, W26, then the
+//! completion routine, W104), GetOverlappedResult(Ex) and CancelIo(Ex).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
-use crate::handles::Entry;
-use crate::sync::Event;
+use npipe::nonblocking::{ConnectOp, ReadOp, TransactOp, WriteOp};
+
+use crate::apc::Apcs;
+use crate::handles::{self, Entry, Object};
+use crate::sync::{self, Event, Signal, Waited};
 use crate::*;
 
 /// `OVERLAPPED`, as laid out by Win32.
@@ -33,34 +38,36 @@ pub(crate) mod status {
     pub(crate) const PENDING: u32 = 0x103;
     /// `STATUS_BUFFER_OVERFLOW`: a partial message (a warning: the bytes are valid).
     pub(crate) const BUFFER_OVERFLOW: u32 = 0x8000_0005;
+    /// `STATUS_CANCELLED`.
+    pub(crate) const CANCELLED: u32 = 0xC000_0120;
     /// Codes with no NTSTATUS of their own travel as customer codes: this bit and the error.
     const CUSTOMER: u32 = 0xE000_0000;
 
     /// (NTSTATUS, Win32 error).
     const PAIRS: &[(u32, u32)] = &[
         (SUCCESS, 0),
-        (BUFFER_OVERFLOW, 234),   // ERROR_MORE_DATA
-        (0xC000_0001, 31),        // STATUS_UNSUCCESSFUL -> ERROR_GEN_FAILURE
-        (0xC000_0008, 6),         // STATUS_INVALID_HANDLE
-        (0xC000_000D, 87),        // STATUS_INVALID_PARAMETER
-        (0xC000_0010, 1),         // STATUS_INVALID_DEVICE_REQUEST -> ERROR_INVALID_FUNCTION
-        (0xC000_0022, 5),         // STATUS_ACCESS_DENIED
-        (0xC000_0023, 122),       // STATUS_BUFFER_TOO_SMALL -> ERROR_INSUFFICIENT_BUFFER
-        (0xC000_0034, 2),         // STATUS_OBJECT_NAME_NOT_FOUND -> ERROR_FILE_NOT_FOUND
-        (0xC000_009A, 1450),      // STATUS_INSUFFICIENT_RESOURCES -> ERROR_NO_SYSTEM_RESOURCES
-        (0xC000_00AD, 230),       // STATUS_INVALID_PIPE_STATE -> ERROR_BAD_PIPE
-        (0xC000_00AE, 231),       // STATUS_PIPE_BUSY
-        (0xC000_00B0, 233),       // STATUS_PIPE_DISCONNECTED -> ERROR_PIPE_NOT_CONNECTED
-        (0xC000_00B1, 232),       // STATUS_PIPE_CLOSING -> ERROR_NO_DATA
-        (0xC000_00B2, 535),       // STATUS_PIPE_CONNECTED
-        (0xC000_00B3, 536),       // STATUS_PIPE_LISTENING
-        (0xC000_00B5, 121),       // STATUS_IO_TIMEOUT -> ERROR_SEM_TIMEOUT
-        (0xC000_00BB, 50),        // STATUS_NOT_SUPPORTED
-        (0xC000_0120, 995),       // STATUS_CANCELLED -> ERROR_OPERATION_ABORTED
-        (0xC000_014B, 109),       // STATUS_PIPE_BROKEN -> ERROR_BROKEN_PIPE
-        (0xC000_0005, 998),       // STATUS_ACCESS_VIOLATION -> ERROR_NOACCESS
-        (0xC000_0225, 1168),      // STATUS_NOT_FOUND
-        (0xC000_0044, 1816),      // STATUS_QUOTA_EXCEEDED -> ERROR_NOT_ENOUGH_QUOTA
+        (BUFFER_OVERFLOW, 234), // ERROR_MORE_DATA
+        (0xC000_0001, 31),      // STATUS_UNSUCCESSFUL -> ERROR_GEN_FAILURE
+        (0xC000_0008, 6),       // STATUS_INVALID_HANDLE
+        (0xC000_000D, 87),      // STATUS_INVALID_PARAMETER
+        (0xC000_0010, 1),       // STATUS_INVALID_DEVICE_REQUEST -> ERROR_INVALID_FUNCTION
+        (0xC000_0022, 5),       // STATUS_ACCESS_DENIED
+        (0xC000_0023, 122),     // STATUS_BUFFER_TOO_SMALL -> ERROR_INSUFFICIENT_BUFFER
+        (0xC000_0034, 2),       // STATUS_OBJECT_NAME_NOT_FOUND -> ERROR_FILE_NOT_FOUND
+        (0xC000_009A, 1450),    // STATUS_INSUFFICIENT_RESOURCES -> ERROR_NO_SYSTEM_RESOURCES
+        (0xC000_00AD, 230),     // STATUS_INVALID_PIPE_STATE -> ERROR_BAD_PIPE
+        (0xC000_00AE, 231),     // STATUS_PIPE_BUSY
+        (0xC000_00B0, 233),     // STATUS_PIPE_DISCONNECTED -> ERROR_PIPE_NOT_CONNECTED
+        (0xC000_00B1, 232),     // STATUS_PIPE_CLOSING -> ERROR_NO_DATA
+        (0xC000_00B2, 535),     // STATUS_PIPE_CONNECTED
+        (0xC000_00B3, 536),     // STATUS_PIPE_LISTENING
+        (0xC000_00B5, 121),     // STATUS_IO_TIMEOUT -> ERROR_SEM_TIMEOUT
+        (0xC000_00BB, 50),      // STATUS_NOT_SUPPORTED
+        (0xC000_0120, 995),     // STATUS_CANCELLED -> ERROR_OPERATION_ABORTED
+        (0xC000_014B, 109),     // STATUS_PIPE_BROKEN -> ERROR_BROKEN_PIPE
+        (0xC000_0005, 998),     // STATUS_ACCESS_VIOLATION -> ERROR_NOACCESS
+        (0xC000_0225, 1168),    // STATUS_NOT_FOUND
+        (0xC000_0044, 1816),    // STATUS_QUOTA_EXCEEDED -> ERROR_NOT_ENOUGH_QUOTA
     ];
 
     /// The NTSTATUS an operation that failed with Win32 `code` completes with.
@@ -129,7 +136,8 @@ impl OvPtr {
 
     /// Marks the operation started: STATUS_PENDING (InternalHigh untouched, W78).
     pub(crate) fn start(&self) {
-        self.internal().store(status::PENDING as usize, Ordering::Relaxed);
+        self.internal()
+            .store(status::PENDING as usize, Ordering::Relaxed);
     }
 
     /// Writes the result: the count, then the status (Release: a reader that sees the status
@@ -149,41 +157,546 @@ impl OvPtr {
 /// Overlapped operations of one handle that have not completed.
 #[derive(Debug, Default)]
 pub(crate) struct Io {
-    /// Operations issued and not yet completed, per queue ([`Queue`]): a new operation of a
-    /// queue that has some waits behind them (issue order, W66, W93).
-    pub(crate) outstanding: [AtomicUsize; 3],
+    /// Operations handed to the engine and not completed, per engine queue (reads, writes,
+    /// connects): a new operation of a queue with some waits behind them (issue order, W66,
+    /// W93) instead of trying at once.
+    outstanding: [AtomicUsize; 3],
+    /// Writes with the engine whose bytes are not all in the pipe yet: while there are none, a
+    /// new write starts at once behind the pending ones (its bytes visible to readers and peek,
+    /// W83, W92), completing after them (the quota targets only grow, W93).
+    unwritten: AtomicUsize,
+}
+
+impl Io {
+    /// Whether any operation of the handle is with the engine.
+    pub(crate) fn any_outstanding(&self) -> bool {
+        // Acquire: pairs with the Release decrement in `complete`.
+        self.outstanding
+            .iter()
+            .any(|n| n.load(Ordering::Acquire) != 0)
+    }
+
+    /// Whether a new operation of queue `q` must wait behind others instead of trying at once.
+    fn busy(&self, op: &Op) -> bool {
+        // Acquire: see `any_outstanding`.
+        match op {
+            // W75: a zero-byte write completes at once, whatever is pending.
+            Op::Write { buf, .. } if buf.len == 0 => false,
+            Op::Write { .. } => self.unwritten.load(Ordering::Acquire) != 0,
+            _ => self.outstanding[crate::engine::queue_of(op)].load(Ordering::Acquire) != 0,
+        }
+    }
 }
 
 /// What a completed operation signals: the caller's event, or the handle when there is none
-/// (W26); completion routines signal neither.
+/// (W26). A completion routine's operation signals the handle (W26: "with an APC only, the
+/// handle is signaled") and ignores hEvent, which the caller may use for anything.
 #[derive(Debug, Clone)]
 pub(crate) enum Notify {
     Event(Arc<Event>),
     Handle,
-    Nothing,
 }
 
-/// Completes an operation that finished inside the call on a handle opened without
-/// FILE_FLAG_OVERLAPPED, or at once on an overlapped one: the status words, then the event.
-pub(crate) fn complete_now(entry: &Entry, ov: OvPtr, st: u32, n: usize, notify: &Notify) {
-    ov.finish(st, n);
-    signal(entry, notify);
+/// A completion routine (`LPOVERLAPPED_COMPLETION_ROUTINE`).
+pub(crate) type Routine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
+
+/// A caller's buffer, valid until its operation completes (Win32 contract).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Buf {
+    ptr: *mut u8,
+    len: usize,
 }
 
-/// Signals what a completion signals.
-pub(crate) fn signal(entry: &Entry, notify: &Notify) {
+// SAFETY: only dereferenced under the Win32 contract (the buffer stays valid and untouched by
+// the caller until the operation completes), by whichever thread steps the operation.
+unsafe impl Send for Buf {}
+
+impl Buf {
+    pub(crate) fn new(ptr: *mut c_void, len: DWORD) -> Buf {
+        Buf {
+            ptr: ptr.cast(),
+            len: len as usize,
+        }
+    }
+
+    /// # Safety
+    /// The operation owning it has not completed (the buffer is valid for `len` bytes).
+    unsafe fn slice<'a>(&self) -> &'a [u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: non-empty, so checked non-null at issue; valid (caller).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// # Safety
+    /// As `slice`, and nobody else reads or writes it meanwhile.
+    unsafe fn slice_mut<'a>(&self) -> &'a mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: see `slice`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+/// An overlapped operation, with its progress.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Read {
+        buf: Buf,
+        op: ReadOp,
+    },
+    Write {
+        buf: Buf,
+        op: WriteOp,
+    },
+    Transact {
+        req: Buf,
+        reply: Buf,
+        op: TransactOp,
+    },
+    Connect {
+        op: ConnectOp,
+    },
+}
+
+/// The outcome of an operation: (NTSTATUS, bytes).
+type Outcome = (u32, usize);
+
+fn failed(e: &io::Error) -> Outcome {
+    (status::from_win32(npipe::win32_code(e)), 0)
+}
+
+fn msg_outcome(m: MsgLen) -> Outcome {
+    let st = if m.left > 0 {
+        status::BUFFER_OVERFLOW
+    } else {
+        status::SUCCESS
+    };
+    (st, m.read)
+}
+
+impl Op {
+    /// One step on the handle's object. Pipe ends only (the engine gets nothing else).
+    fn step(&mut self, obj: &Object) -> Poll<Outcome> {
+        fn bad<T>() -> Poll<io::Result<T>> {
+            Poll::Ready(Err(npipe::Error::io(
+                ERROR_INVALID_HANDLE,
+                "not a pipe end",
+            )))
+        }
+        let r: Poll<io::Result<Outcome>> = match self {
+            Op::Read { buf, op } => {
+                // SAFETY: the operation has not completed, so its buffer is valid and the
+                // caller keeps off it (Win32 contract).
+                let b = unsafe { buf.slice_mut() };
+                match obj {
+                    Object::Server(s) => s.poll_read(op, b),
+                    Object::Client(c) => c.poll_read(op, b),
+                    _ => bad(),
+                }
+                .map_ok(msg_outcome)
+            }
+            Op::Write { buf, op } => {
+                // SAFETY: as for reads.
+                let b = unsafe { buf.slice() };
+                match obj {
+                    Object::Server(s) => s.poll_write(op, b),
+                    Object::Client(c) => c.poll_write(op, b),
+                    _ => bad(),
+                }
+                .map_ok(|n| (status::SUCCESS, n))
+            }
+            Op::Transact { req, reply, op } => {
+                // SAFETY: as for reads; the two buffers are the caller's two arguments.
+                let (q, a) = unsafe { (req.slice(), reply.slice_mut()) };
+                match obj {
+                    Object::Server(s) => s.poll_transact(op, q, a),
+                    Object::Client(c) => c.poll_transact(op, q, a),
+                    _ => bad(),
+                }
+                .map_ok(msg_outcome)
+            }
+            Op::Connect { op } => match obj {
+                Object::Server(s) => s.poll_connect(op).map_ok(|()| (status::SUCCESS, 0)),
+                _ => bad(),
+            },
+        };
+        r.map(|r| r.unwrap_or_else(|e| failed(&e)))
+    }
+
+    fn contended(&self) -> bool {
+        match self {
+            Op::Read { op, .. } => op.contended(),
+            Op::Write { op, .. } => op.contended(),
+            Op::Transact { op, .. } => op.contended(),
+            Op::Connect { .. } => false,
+        }
+    }
+
+    /// A write whose bytes are not all in the pipe yet.
+    fn unwritten(&self) -> bool {
+        matches!(self, Op::Write { op, .. } if !op.is_written())
+    }
+
+    /// From now on the operation is stepped by the engine thread alone.
+    fn pin(&mut self) {
+        match self {
+            Op::Read { op, .. } => op.pin(),
+            Op::Write { op, .. } => op.pin(),
+            Op::Transact { op, .. } => op.pin(),
+            Op::Connect { .. } => {}
+        }
+    }
+
+    /// Ends the operation early (cancel, close): ERROR_OPERATION_ABORTED, or what a read had
+    /// already taken of a streaming message.
+    fn abort(&mut self, obj: &Object) -> Outcome {
+        let cancelled = (status::CANCELLED, 0);
+        let partial = |m: Option<MsgLen>| m.map_or(cancelled, msg_outcome);
+        match (self, obj) {
+            (Op::Read { op, .. }, Object::Server(s)) => partial(s.abort_read(op)),
+            (Op::Read { op, .. }, Object::Client(c)) => partial(c.abort_read(op)),
+            (Op::Write { op, .. }, Object::Server(s)) => {
+                s.abort_write(op);
+                cancelled
+            }
+            (Op::Write { op, .. }, Object::Client(c)) => {
+                c.abort_write(op);
+                cancelled
+            }
+            (Op::Transact { op, .. }, Object::Server(s)) => partial(s.abort_transact(op)),
+            (Op::Transact { op, .. }, Object::Client(c)) => partial(c.abort_transact(op)),
+            _ => cancelled,
+        }
+    }
+}
+
+/// An operation the engine holds.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) entry: Arc<Entry>,
+    pub(crate) ov: OvPtr,
+    op: Op,
+    notify: Notify,
+    /// ReadFileEx / WriteFileEx: the routine and the issuing thread's APC queue.
+    routine: Option<(Routine, Arc<Apcs>)>,
+    /// The issuing thread (CancelIo cancels only its own).
+    pub(crate) tid: u32,
+    /// Counted in [`Io::unwritten`].
+    unwritten: bool,
+}
+
+impl Pending {
+    /// Its engine queue.
+    pub(crate) fn queue(&self) -> usize {
+        crate::engine::queue_of(&self.op)
+    }
+
+    pub(crate) fn step(&mut self) -> Poll<Outcome> {
+        let entry = self.entry.clone();
+        let r = self.op.step(&entry.obj);
+        self.update_unwritten();
+        r
+    }
+
+    /// Whether it is a write whose bytes are not all in the pipe.
+    pub(crate) fn unwritten(&self) -> bool {
+        self.unwritten
+    }
+
+    fn update_unwritten(&mut self) {
+        if self.unwritten && !self.op.unwritten() {
+            self.unwritten = false;
+            // Release: pairs with the Acquire load in `Io::busy`.
+            self.entry.io.unwritten.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn contended(&self) -> bool {
+        self.op.contended()
+    }
+
+    pub(crate) fn abort(&mut self) -> Outcome {
+        let entry = self.entry.clone();
+        let r = self.op.abort(&entry.obj);
+        if self.unwritten {
+            self.unwritten = false;
+            self.entry.io.unwritten.fetch_sub(1, Ordering::Release);
+        }
+        r
+    }
+}
+
+/// Completes an operation the engine held: the status words, then the queue count, then the
+/// event or handle, then the completion routine is queued to the issuing thread.
+pub(crate) fn complete(mut p: Pending, (st, n): Outcome) {
+    if p.unwritten {
+        p.unwritten = false;
+        p.entry.io.unwritten.fetch_sub(1, Ordering::Release);
+    }
+    p.ov.finish(st, n);
+    // Release: pairs with the Acquire loads in `Io`.
+    p.entry.io.outstanding[p.queue()].fetch_sub(1, Ordering::Release);
+    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine);
+}
+
+fn finish_signals(
+    entry: &Entry,
+    ov: OvPtr,
+    st: u32,
+    n: usize,
+    notify: &Notify,
+    routine: Option<(Routine, Arc<Apcs>)>,
+) {
     match notify {
         Notify::Event(e) => e.signal().set(),
         Notify::Handle => entry.signal.set(),
-        Notify::Nothing => {}
     }
+    if let Some((f, apcs)) = routine {
+        let err = status::to_win32(st);
+        let ovp = ov.0 as usize;
+        apcs.push(Box::new(move || {
+            // SAFETY: the routine and OVERLAPPED the caller gave (Win32 contract: both stay
+            // valid until the routine has run), called on the issuing thread in an alertable
+            // wait.
+            unsafe { f(err, n as DWORD, ovp as *mut OVERLAPPED) }
+        }));
+    }
+}
+
+/// Cancels every overlapped operation of a handle being closed.
+pub(crate) fn cancel_all(entry: &Arc<Entry>) {
+    crate::engine::cancel(entry, None, None);
+}
+
+/// Which call is issuing, for the Win32 return conventions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Call {
+    /// ReadFile, WriteFile, TransactNamedPipe: FALSE + ERROR_IO_PENDING while pending.
+    Plain,
+    /// ReadFileEx, WriteFileEx: TRUE while pending; the routine reports the result.
+    Ex(Routine),
+    /// ConnectNamedPipe.
+    Connect,
+    /// TransactNamedPipe: as Plain, except that a failure found at the start is reported as a
+    /// pending operation that completed with the error (Windows 8 and later, W123).
+    Transact,
+}
+
+/// The event of an OVERLAPPED (its low bit masks IOCP notification on Windows; we have no
+/// IOCP and ignore it). `Err` for a handle that is not an event.
+fn event_of(ov: OvPtr) -> Result<Option<Arc<Event>>, ()> {
+    let h = (ov.event_handle() as usize & !1) as HANDLE;
+    if h.is_null() {
+        return Ok(None);
+    }
+    sync::event_of(h).map(Some).ok_or(())
+}
+
+/// How an overlapped call starts, common to every call: Internal = STATUS_PENDING, the event
+/// (or the handle) reset (W40, W64). Returns what completion signals.
+fn begin(entry: &Entry, ov: OvPtr, call: Call) -> Result<Notify, DWORD> {
+    let notify = match call {
+        Call::Ex(_) => Notify::Handle,
+        _ => match event_of(ov) {
+            Ok(Some(e)) => Notify::Event(e),
+            Ok(None) => Notify::Handle,
+            Err(()) => return Err(ERROR_INVALID_HANDLE),
+        },
+    };
+    ov.start();
+    if let Notify::Event(e) = &notify {
+        e.signal().reset();
+    }
+    entry.signal.reset();
+    Ok(notify)
+}
+
+/// Issues an operation on a handle opened with FILE_FLAG_OVERLAPPED: completes it at once when
+/// it can (W56: TRUE and the count; W70: ERROR_MORE_DATA and a count of 0), fails it at once
+/// with the status words untouched (W47, W101), or hands it to the engine (FALSE +
+/// ERROR_IO_PENDING; TRUE for the Ex calls).
+///
+/// # Safety
+/// `ov` is a valid OVERLAPPED and the buffers in `op` stay valid until the operation completes;
+/// `count` is null or writable.
+pub(crate) unsafe fn issue(
+    entry: &Arc<Entry>,
+    ov: *mut OVERLAPPED,
+    op: Op,
+    call: Call,
+    count: *mut DWORD,
+) -> BOOL {
+    let ov = OvPtr(ov);
+    // SAFETY: null or writable (caller).
+    unsafe { put(count, 0) };
+    match begin(entry, ov, call) {
+        // SAFETY: forwarded contract.
+        Ok(notify) => unsafe { go(entry, ov, op, notify, call, count) },
+        Err(code) => fail(code),
+    }
+}
+
+/// Overlapped ConnectNamedPipe (W39-W41): pending until a client arrives, or at once
+/// ERROR_PIPE_CONNECTED (the status words untouched, the event reset, W40) or the error.
+///
+/// # Safety
+/// `ov` is a valid OVERLAPPED that stays valid until the operation completes.
+pub(crate) unsafe fn issue_connect(
+    entry: &Arc<Entry>,
+    s: &NamedPipeServer,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    let ov = OvPtr(ov);
+    let notify = match begin(entry, ov, Call::Connect) {
+        Ok(n) => n,
+        Err(code) => return fail(code),
+    };
+    match s.start_connect() {
+        Ok(npipe::nonblocking::ConnectStart::Connected) => fail(ERROR_PIPE_CONNECTED),
+        Err(e) => fail_io(&e),
+        // SAFETY: forwarded contract; no count.
+        Ok(npipe::nonblocking::ConnectStart::Pending(op)) => unsafe {
+            go(
+                entry,
+                ov,
+                Op::Connect { op },
+                notify,
+                Call::Connect,
+                std::ptr::null_mut(),
+            )
+        },
+    }
+}
+
+/// The rest of `issue` once the status words and the event are reset.
+///
+/// # Safety
+/// As `issue`.
+unsafe fn go(
+    entry: &Arc<Entry>,
+    ov: OvPtr,
+    mut op: Op,
+    notify: Notify,
+    call: Call,
+    count: *mut DWORD,
+) -> BOOL {
+    let q = crate::engine::queue_of(&op);
+    if !entry.io.busy(&op) {
+        // Nothing of this kind is queued before it: try now, on this thread, unpinned (so it
+        // takes no lock with it if it has to wait).
+        if let Poll::Ready(o) = op.step(&entry.obj) {
+            return finish_now(entry, ov, o, &notify, call, count);
+        }
+    }
+    op.pin();
+    let routine = match call {
+        Call::Ex(f) => Some((f, crate::apc::current())),
+        _ => None,
+    };
+    // Release: pairs with the Acquire loads in `Io`.
+    entry.io.outstanding[q].fetch_add(1, Ordering::Release);
+    let unwritten = op.unwritten();
+    if unwritten {
+        entry.io.unwritten.fetch_add(1, Ordering::Release);
+    }
+    let p = Pending {
+        entry: entry.clone(),
+        ov,
+        op,
+        notify,
+        routine,
+        tid: crate::threads::current_tid(),
+        unwritten,
+    };
+    if let Err(back) = crate::engine::submit(p) {
+        let (mut p, e) = *back;
+        entry.io.outstanding[q].fetch_sub(1, Ordering::Release);
+        p.abort();
+        return fail_io(&e);
+    }
+    match call {
+        Call::Ex(_) => {
+            set_error(ERROR_SUCCESS);
+            TRUE
+        }
+        _ => fail(ERROR_IO_PENDING),
+    }
+}
+
+/// Issues a call that completes inside it on an overlapped handle (a PIPE_NOWAIT pipe, a
+/// mailslot writer): the result is reported as an overlapped operation that completed at once.
+///
+/// # Safety
+/// `ov` is a valid OVERLAPPED; `count` null or writable.
+pub(crate) unsafe fn issue_done(
+    entry: &Entry,
+    ov: *mut OVERLAPPED,
+    r: io::Result<MsgLen>,
+    call: Call,
+    count: *mut DWORD,
+) -> BOOL {
+    let ov = OvPtr(ov);
+    // SAFETY: null or writable (caller).
+    unsafe { put(count, 0) };
+    let notify = match begin(entry, ov, call) {
+        Ok(n) => n,
+        Err(code) => return fail(code),
+    };
+    let o = match r {
+        Ok(m) => msg_outcome(m),
+        Err(e) => failed(&e),
+    };
+    finish_now(entry, ov, o, &notify, call, count)
+}
+
+/// An operation that finished inside the issuing call.
+fn finish_now(
+    entry: &Entry,
+    ov: OvPtr,
+    (st, n): Outcome,
+    notify: &Notify,
+    call: Call,
+    count: *mut DWORD,
+) -> BOOL {
+    if st != status::SUCCESS && st != status::BUFFER_OVERFLOW {
+        if matches!(call, Call::Transact) {
+            // W123 (Windows 8+): pending, then completed with the error.
+            ov.finish(st, n);
+            finish_signals(entry, ov, st, n, notify, None);
+            return fail(ERROR_IO_PENDING);
+        }
+        // An immediate failure: the status words, the event and the routine are untouched
+        // (W47, W101).
+        return fail(status::to_win32(st));
+    }
+    ov.finish(st, n);
+    let routine = match call {
+        Call::Ex(f) => Some((f, crate::apc::current())),
+        _ => None,
+    };
+    finish_signals(entry, ov, st, n, notify, routine);
+    if st == status::BUFFER_OVERFLOW {
+        // W70: the count is reported through GetOverlappedResult, not here.
+        return fail(ERROR_MORE_DATA);
+    }
+    // SAFETY: null or writable (caller of `issue`).
+    unsafe { put(count, n as DWORD) };
+    set_error(ERROR_SUCCESS);
+    TRUE
 }
 
 /// Completes a read-like result the Win32 way: FALSE + ERROR_MORE_DATA for a partial message.
 ///
 /// # Safety
 /// `count` and `ov` are null or valid for writing.
-pub(crate) unsafe fn finish_read(r: io::Result<MsgLen>, count: *mut DWORD, ov: *mut OVERLAPPED) -> BOOL {
+pub(crate) unsafe fn finish_read(
+    r: io::Result<MsgLen>,
+    count: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
     match r {
         Ok(m) => {
             let more = m.left > 0;
@@ -216,7 +729,157 @@ pub(crate) unsafe fn finish_read(r: io::Result<MsgLen>, count: *mut DWORD, ov: *
     }
 }
 
-/// Cancels every overlapped operation of a handle being closed.
-pub(crate) fn cancel_all(entry: &Arc<Entry>) {
-    crate::engine::cancel(entry, None, None);
+/// Finishes a call made with an OVERLAPPED on a handle without FILE_FLAG_OVERLAPPED, which ran
+/// to its end inside the call: the status words and the event are filled in as on Windows
+/// (W69), then the result is returned the synchronous way.
+///
+/// # Safety
+/// `ov` is null or a valid OVERLAPPED; `count` null or writable.
+pub(crate) unsafe fn finish_sync(
+    entry: &Entry,
+    r: io::Result<MsgLen>,
+    count: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    let ok = r.is_ok();
+    // SAFETY: forwarded contract.
+    let ret = unsafe { finish_read(r, count, ov) };
+    let event = (!ov.is_null())
+        .then(|| event_of(OvPtr(ov)).ok().flatten())
+        .flatten();
+    match event {
+        // A failure leaves the event alone, as an overlapped one that fails at once does.
+        Some(e) if ok => e.signal().set(),
+        Some(_) => {}
+        None => entry.signal.set(),
+    }
+    ret
+}
+
+/// Resets what a synchronous call on `entry` with `ov` completes (the event, or the handle):
+/// any I/O started on a handle makes it non-signalled (W26, W27).
+///
+/// # Safety
+/// `ov` is null or a valid OVERLAPPED.
+pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) {
+    if !ov.is_null() {
+        let ov = OvPtr(ov);
+        ov.start();
+        if let Ok(Some(e)) = event_of(ov) {
+            e.signal().reset();
+        }
+    }
+    entry.signal.reset();
+}
+
+fn wait_result(entry: &Entry, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bool) -> BOOL {
+    let deadline = sync::deadline_of(ms);
+    let event = event_of(ov).ok().flatten();
+    loop {
+        if ov.status() != status::PENDING {
+            break;
+        }
+        if ms == 0 {
+            return fail(ERROR_IO_INCOMPLETE);
+        }
+        let sig: &Signal = match &event {
+            Some(e) => e.signal(),
+            None => &entry.signal,
+        };
+        match sync::wait_signals(&[sig], false, deadline, alertable) {
+            Ok(Waited::Object(_)) => {
+                if ov.status() == status::PENDING {
+                    // The signal was for another operation of this handle (several pending
+                    // without events, which Windows also leaves to the caller): look again
+                    // shortly.
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            Ok(Waited::Apc) => return fail(WAIT_IO_COMPLETION_CODE),
+            Ok(Waited::Timeout) => return fail(WAIT_TIMEOUT_CODE),
+            Err(e) => return fail_io(&e),
+        }
+    }
+    let st = ov.status();
+    let n = ov.count();
+    // SAFETY: null or writable (caller).
+    unsafe { put(count, n as DWORD) };
+    match st {
+        status::SUCCESS => TRUE,
+        _ => fail(status::to_win32(st)),
+    }
+}
+
+/// The Win32 error GetOverlappedResultEx sets when its wait ran APCs.
+const WAIT_IO_COMPLETION_CODE: DWORD = 192;
+/// The Win32 error GetOverlappedResultEx sets when its wait timed out.
+const WAIT_TIMEOUT_CODE: DWORD = 258;
+
+/// `GetOverlappedResult`.
+///
+/// # Safety
+/// `ov` is a valid OVERLAPPED of an operation issued on `h`; `count` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetOverlappedResult(
+    h: HANDLE,
+    ov: *mut OVERLAPPED,
+    count: *mut DWORD,
+    wait: BOOL,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe {
+        GetOverlappedResultEx(
+            h,
+            ov,
+            count,
+            if wait != 0 { sync::INFINITE } else { 0 },
+            FALSE,
+        )
+    }
+}
+
+/// `GetOverlappedResultEx` (W106): a timeout of 0 gives ERROR_IO_INCOMPLETE, an elapsed wait
+/// WAIT_TIMEOUT, an alertable wait that ran APCs WAIT_IO_COMPLETION (as error codes).
+///
+/// # Safety
+/// `ov` is a valid OVERLAPPED of an operation issued on `h`; `count` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetOverlappedResultEx(
+    h: HANDLE,
+    ov: *mut OVERLAPPED,
+    count: *mut DWORD,
+    ms: DWORD,
+    alertable: BOOL,
+) -> BOOL {
+    if ov.is_null() {
+        return fail(ERROR_INVALID_PARAMETER);
+    }
+    handles::with_entry(h, FALSE, |e| {
+        wait_result(e, OvPtr(ov), count, ms, alertable != 0)
+    })
+}
+
+/// `CancelIo`: cancels the overlapped operations the calling thread issued on `h`.
+#[no_mangle]
+pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
+    handles::with_entry(h, FALSE, |e| {
+        crate::engine::cancel(e, None, Some(crate::threads::current_tid()));
+        TRUE
+    })
+}
+
+/// `CancelIoEx`: cancels the operation using `ov` (or, with NULL, every overlapped operation of
+/// `h`, whichever thread issued it); ERROR_NOT_FOUND when there was none (W97).
+///
+/// # Safety
+/// `ov` is null or the address of an OVERLAPPED (it is only compared).
+#[no_mangle]
+pub unsafe extern "C" fn CancelIoEx(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
+    handles::with_entry(h, FALSE, |e| {
+        let which = (!ov.is_null()).then_some(OvPtr(ov));
+        if crate::engine::cancel(e, which, None) == 0 {
+            return fail(ERROR_NOT_FOUND);
+        }
+        TRUE
+    })
 }

@@ -2,8 +2,8 @@
 //! DisconnectNamedPipe, WaitNamedPipe, CallNamedPipe, TransactNamedPipe, PeekNamedPipe, and
 //! the handle state and info calls.
 
-use crate::handles::{insert, not_pipe, with, Entry, Object};
-use crate::overlapped::finish_read;
+use crate::handles::{insert, not_pipe, with, with_entry, Entry, Object};
+use crate::overlapped::{self, finish_read};
 use crate::*;
 
 /// `FILE_FLAG_OVERLAPPED`.
@@ -36,7 +36,10 @@ fn create_named_pipe(
             } else {
                 ERROR_SUCCESS
             });
-            insert(Entry::new(Object::Server(s), open_mode & FILE_FLAG_OVERLAPPED != 0))
+            insert(Entry::new(
+                Object::Server(s),
+                open_mode & FILE_FLAG_OVERLAPPED != 0,
+            ))
         }
         Err(e) => {
             fail_io(&e);
@@ -104,7 +107,10 @@ fn create_file(name: Option<String>, access: DWORD, flags: DWORD) -> HANDLE {
         return match MailslotWriter::open(&name) {
             Ok(w) => {
                 set_error(ERROR_SUCCESS);
-                insert(Entry::new(Object::MailslotWriter(w), flags & FILE_FLAG_OVERLAPPED != 0))
+                insert(Entry::new(
+                    Object::MailslotWriter(w),
+                    flags & FILE_FLAG_OVERLAPPED != 0,
+                ))
             }
             Err(e) => {
                 fail_io(&e);
@@ -115,7 +121,10 @@ fn create_file(name: Option<String>, access: DWORD, flags: DWORD) -> HANDLE {
     match ClientOptions::new().access_mask(access).open(&name) {
         Ok(c) => {
             set_error(ERROR_SUCCESS);
-            insert(Entry::new(Object::Client(c), flags & FILE_FLAG_OVERLAPPED != 0))
+            insert(Entry::new(
+                Object::Client(c),
+                flags & FILE_FLAG_OVERLAPPED != 0,
+            ))
         }
         Err(e) => {
             fail_io(&e);
@@ -162,15 +171,29 @@ pub unsafe extern "C" fn CreateFileW(
     create_file(n, access, flags)
 }
 
-/// `ConnectNamedPipe`.
+/// `ConnectNamedPipe`. With an OVERLAPPED on a handle opened with FILE_FLAG_OVERLAPPED it
+/// returns FALSE + ERROR_IO_PENDING until a client connects (W39).
+///
+/// # Safety
+/// `ov` is null or a valid OVERLAPPED that stays in place until the operation completes.
 #[no_mangle]
-pub extern "C" fn ConnectNamedPipe(h: HANDLE, _ov: *mut OVERLAPPED) -> BOOL {
-    with(h, FALSE, |o| match o {
-        Object::Server(s) => match s.connect_status() {
-            Ok(false) => TRUE,
-            Ok(true) => fail(ERROR_PIPE_CONNECTED),
-            Err(e) => fail_io(&e),
-        },
+pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
+    with_entry(h, FALSE, |e| match &e.obj {
+        Object::Server(s) => {
+            if !ov.is_null() && e.overlapped && !s.is_nowait() {
+                // SAFETY: ov is a valid OVERLAPPED that stays in place (caller).
+                return unsafe { overlapped::issue_connect(e, s, ov) };
+            }
+            // SAFETY: ov is null or valid (caller).
+            unsafe { overlapped::begin_sync(e, ov) };
+            let r = match s.connect_status() {
+                Ok(false) => Ok(MsgLen { read: 0, left: 0 }),
+                Ok(true) => return fail(ERROR_PIPE_CONNECTED),
+                Err(err) => Err(err),
+            };
+            // SAFETY: ov is null or valid (caller).
+            unsafe { overlapped::finish_sync(e, r, std::ptr::null_mut(), ov) }
+        }
         _ => fail(ERROR_INVALID_FUNCTION),
     })
 }
@@ -253,19 +276,35 @@ pub unsafe extern "C" fn TransactNamedPipe(
 ) -> BOOL {
     // SAFETY: read is null or writable (caller).
     unsafe { put(read, 0) };
-    with(h, FALSE, |o| {
-        // SAFETY: buffers valid for their sizes (caller); checked after the handle.
+    with_entry(h, FALSE, |e| {
+        if (in_size > 0 && inb.is_null()) || (out_size > 0 && outb.is_null()) {
+            // Checked after the handle, as Windows does.
+            return fail(ERROR_NOACCESS);
+        }
+        let pipe_end = matches!(e.obj, Object::Server(_) | Object::Client(_));
+        if !ov.is_null() && e.overlapped && pipe_end {
+            let op = overlapped::Op::Transact {
+                req: overlapped::Buf::new(inb, in_size),
+                reply: overlapped::Buf::new(outb, out_size),
+                op: Default::default(),
+            };
+            // SAFETY: buffers and ov stay valid until completion (caller).
+            return unsafe { overlapped::issue(e, ov, op, overlapped::Call::Transact, read) };
+        }
+        // SAFETY: buffers valid for their sizes (caller), non-null when sized (checked).
         let (Some(req), Some(rep)) = (unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) })
         else {
             return fail(ERROR_NOACCESS);
         };
-        let r = match o {
+        // SAFETY: ov is null or valid (caller).
+        unsafe { overlapped::begin_sync(e, ov) };
+        let r = match &e.obj {
             Object::Server(s) => s.transact(req, rep),
             Object::Client(c) => c.transact(req, rep),
             _ => not_pipe(),
         };
         // SAFETY: forwarded contract.
-        unsafe { finish_read(r, read, ov) }
+        unsafe { overlapped::finish_sync(e, r, read, ov) }
     })
 }
 
@@ -579,4 +618,3 @@ pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) ->
         }
     })
 }
-

@@ -256,7 +256,7 @@ fn current_thread() -> Arc<Thread> {
 }
 
 /// The Linux tid of the calling thread.
-fn current_tid() -> DWORD {
+pub(crate) fn current_tid() -> DWORD {
     rustix::thread::gettid().as_raw_nonzero().get() as DWORD
 }
 
@@ -472,6 +472,40 @@ fn spawn(start: Start, requested: usize, reservation: bool) -> Result<(), i32> {
         // SAFETY: no thread was made, so `arg` is still ours to free.
         drop(unsafe { Box::from_raw(arg) });
         return Err(r);
+    }
+    Ok(())
+}
+
+/// Starts a detached thread of the library's own (the overlapped-I/O engine) running `f`, with
+/// pthread_create rather than std::thread: std's thread start takes a process lock of its own,
+/// which a child forked at the wrong moment inherits held.
+pub(crate) fn spawn_service(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    type Job = Box<dyn FnOnce() + Send>;
+    extern "C" fn service_main(arg: *mut c_void) -> *mut c_void {
+        // SAFETY: `arg` is the Box<Job> spawn_service leaked for this thread alone.
+        let job = unsafe { Box::from_raw(arg.cast::<Job>()) };
+        // A panic must not unwind into pthread's frames: it ends this thread only.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        std::ptr::null_mut()
+    }
+    let mut attr = Attr::detached().map_err(std::io::Error::from_raw_os_error)?;
+    let name = std::ffi::CString::new(name.chars().take(15).collect::<String>()).ok();
+    let job: Box<Job> = Box::new(Box::new(move || {
+        if let Some(n) = name {
+            // SAFETY: names the calling thread; `n` is NUL-terminated, at most 15 bytes + NUL.
+            unsafe { libc::pthread_setname_np(libc::pthread_self(), n.as_ptr()) };
+        }
+        f()
+    }));
+    let arg = Box::into_raw(job);
+    let mut id: libc::pthread_t = 0;
+    // SAFETY: 1. `id` is writable; 2. `attr` holds initialised attributes; 3. `service_main`
+    // takes ownership of `arg`, a leaked Box that lives until it does.
+    let r = unsafe { libc::pthread_create(&mut id, attr.ptr(), service_main, arg.cast()) };
+    if r != 0 {
+        // SAFETY: no thread was made, so `arg` is still ours to free.
+        drop(unsafe { Box::from_raw(arg) });
+        return Err(std::io::Error::from_raw_os_error(r));
     }
     Ok(())
 }

@@ -47,6 +47,7 @@ fn c_hardening_checks() {
     );
     // The program bounds each of its checks; this deadline only guards against a bug in it.
     let mut child = Command::new(&out)
+        .env("LD_LIBRARY_PATH", &libdir)
         .stdout(Stdio::piped())
         .spawn()
         .expect("run the C test");

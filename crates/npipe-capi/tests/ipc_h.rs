@@ -79,6 +79,7 @@ fn finish(mut child: Child, what: &str) -> Output {
 /// Runs a checks program and requires "N passed, 0 failed" and exit status 0.
 fn run_checks(exe: &Path, what: &str) {
     let child = Command::new(exe)
+        .env("LD_LIBRARY_PATH", lib_dir())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("run {what}: {e}"));
@@ -119,11 +120,13 @@ fn example_service_and_helper() {
     build_c("examples/c/update_helper.c", &helper);
     let pipe = format!("npipe-example-update-{}", std::process::id());
     let svc = Command::new(&service)
+        .env("LD_LIBRARY_PATH", lib_dir())
         .arg(&pipe)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the service");
     let help = Command::new(&helper)
+        .env("LD_LIBRARY_PATH", lib_dir())
         .args([pipe.as_str(), "pkg-1.2.3.msi"])
         .stdout(Stdio::piped())
         .spawn()

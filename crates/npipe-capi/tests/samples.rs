@@ -225,7 +225,10 @@ fn strsafe_and_tchar_behave_as_on_windows() {
         None,
     );
     assert!(ok, "strsafe_check.c does not build:\n{diag}");
-    let out = Command::new(&exe).output().expect("run strsafe_check");
+    let out = Command::new(&exe)
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .output()
+        .expect("run strsafe_check");
     let _ = std::fs::remove_file(&exe);
     assert!(out.status.success(), "strsafe_check failed");
     let got = String::from_utf8_lossy(&out.stdout);
@@ -402,6 +405,8 @@ impl Scenario {
         let mut child = cmd
             .args(args)
             .env("NPIPE_NAMESPACE", &self.namespace)
+            // The library this test built, not an older one cargo's own search path names.
+            .env("LD_LIBRARY_PATH", lib_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -45,7 +45,10 @@ fn sync_and_thread_calls_behave_as_on_windows() {
         st.success(),
         "the C test does not compile against npipe/win32.h"
     );
-    let run = Command::new(&out).output().expect("run the C test");
+    let run = Command::new(&out)
+        .env("LD_LIBRARY_PATH", &libdir)
+        .output()
+        .expect("run the C test");
     let _ = std::fs::remove_file(&out);
     let text = String::from_utf8_lossy(&run.stdout);
     print!("{text}");

@@ -61,7 +61,8 @@ fn open_client(name: &str) -> Result<npipe::NamedPipeClient, String> {
                 std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) if win32_code(&e) == ERROR_PIPE_BUSY => {
-                npipe::wait_named_pipe(name, WaitFor::from_win32(5000)).map_err(|e| e.to_string())?;
+                npipe::wait_named_pipe(name, WaitFor::from_win32(5000))
+                    .map_err(|e| e.to_string())?;
             }
             Err(e) => return Err(e.to_string()),
         }
@@ -161,7 +162,9 @@ fn pending_connect_and_read_complete_when_another_process_acts() {
     for round in 0..100u32 {
         let msg = format!("round {round}");
         let mut w = WriteOp::new();
-        let (r, _) = drive(&ready, || (s.poll_write(&mut w, msg.as_bytes()), w.contended()));
+        let (r, _) = drive(&ready, || {
+            (s.poll_write(&mut w, msg.as_bytes()), w.contended())
+        });
         assert_eq!(r.unwrap(), msg.len());
         let mut op = ReadOp::new();
         let (r, _) = drive(&ready, || (s.poll_read(&mut op, &mut buf), op.contended()));
@@ -207,7 +210,9 @@ fn messages_larger_than_the_ring_stream_through_pinned_operations() {
     connect(&s, &ready);
     let mut hello = [0u8; 8];
     let mut op = ReadOp::pinned();
-    let (r, _) = drive(&ready, || (s.poll_read(&mut op, &mut hello), op.contended()));
+    let (r, _) = drive(&ready, || {
+        (s.poll_read(&mut op, &mut hello), op.contended())
+    });
     assert_eq!(r.unwrap().read, 5);
     // 1 MiB each way, 16 times the ring: both directions stream.
     let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 7 + i / 251) as u8).collect();
@@ -280,7 +285,10 @@ fn disconnect_fails_pending_operations_and_a_new_client_is_not_theirs() {
     drop(c1);
     // A new client: a new read gets its data.
     let mut pending = ReadOp::new();
-    assert!(matches!(s.start_connect().unwrap(), ConnectStart::Pending(_)));
+    assert!(matches!(
+        s.start_connect().unwrap(),
+        ConnectStart::Pending(_)
+    ));
     let c2 = ClientOptions::new().open(&name).unwrap();
     c2.send_msg(b"second").unwrap();
     let (r, _) = drive(&ready, || (s.poll_read(&mut pending, &mut buf), false));
@@ -338,14 +346,19 @@ fn transactions_in_steps() {
     connect(&s, &ready);
     let mut hello = [0u8; 8];
     let mut op = ReadOp::new();
-    let (r, _) = drive(&ready, || (s.poll_read(&mut op, &mut hello), op.contended()));
+    let (r, _) = drive(&ready, || {
+        (s.poll_read(&mut op, &mut hello), op.contended())
+    });
     assert_eq!(r.unwrap().read, 5);
     for i in 0..20 {
         let req = format!("request {i}");
         let mut reply = [0u8; 64];
         let mut t = TransactOp::new();
         let (r, _) = drive(&ready, || {
-            (s.poll_transact(&mut t, req.as_bytes(), &mut reply), t.contended())
+            (
+                s.poll_transact(&mut t, req.as_bytes(), &mut reply),
+                t.contended(),
+            )
         });
         let m = r.unwrap();
         assert_eq!(&reply[..m.read], req.as_bytes());
@@ -354,7 +367,10 @@ fn transactions_in_steps() {
     let mut reply = [0u8; 4];
     let mut t = TransactOp::new();
     let (r, _) = drive(&ready, || {
-        (s.poll_transact(&mut t, b"longer reply", &mut reply), t.contended())
+        (
+            s.poll_transact(&mut t, b"longer reply", &mut reply),
+            t.contended(),
+        )
     });
     let m = r.unwrap();
     assert_eq!((m.read, m.left), (4, 8));

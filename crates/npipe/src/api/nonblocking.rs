@@ -95,6 +95,13 @@ macro_rules! op_common {
                 op
             }
 
+            /// Makes the operation pinned from now on (see [`pinned`](Self::pinned)). An
+            /// unpinned operation holds nothing between polls, so one that came back pending
+            /// can be handed to the thread that makes its remaining polls, and pinned there.
+            pub fn pin(&mut self) {
+                self.0.pinned = true;
+            }
+
             /// Whether the last poll found a lock of this end busy in another thread: poll
             /// again shortly, no readiness signal comes for that.
             pub fn contended(&self) -> bool {
@@ -104,6 +111,14 @@ macro_rules! op_common {
     };
 }
 op_common!(ReadOp);
+
+impl WriteOp {
+    /// Whether all of the write's bytes are in the pipe, where readers see them (W92): it only
+    /// waits for the quota now, so a later write can start behind it without overtaking it.
+    pub fn is_written(&self) -> bool {
+        self.0.written()
+    }
+}
 op_common!(WriteOp);
 op_common!(TransactOp);
 
@@ -117,6 +132,12 @@ fn msg(r: Poll<io::Result<pipe::ReadResult>>) -> Poll<io::Result<MsgLen>> {
 macro_rules! end_ops {
     ($t:ident) => {
         impl $t {
+            /// Whether this handle is in PIPE_NOWAIT mode: its blocking calls never wait, so an
+            /// event loop can call them directly (the `poll_*` steps ignore the mode).
+            pub fn is_nowait(&self) -> bool {
+                self.end.nowait()
+            }
+
             /// The end's readiness descriptor (see the [module docs](self)).
             pub fn readiness(&self) -> io::Result<Readiness> {
                 self.end.signal().map(Readiness)

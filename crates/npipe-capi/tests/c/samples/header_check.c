@@ -112,7 +112,6 @@ int _tmain(int argc, TCHAR *argv[]) {
     fSuccess = GetOverlappedResultEx(INVALID_HANDLE_VALUE, &ov, &cbRet, 0, FALSE) || fSuccess;
     if (!HasOverlappedIoCompleted(&ov)) CancelIoEx(INVALID_HANDLE_VALUE, &ov);
     CancelIo(INVALID_HANDLE_VALUE);
-    CancelSynchronousIo(GetCurrentThread());
     ReadFileEx(INVALID_HANDLE_VALUE, achBuf, sizeof(achBuf), &ov, completion);
     WriteFileEx(INVALID_HANDLE_VALUE, achBuf, sizeof(achBuf), &ov, (LPOVERLAPPED_COMPLETION_ROUTINE)completion);
     if (!fSuccess && GetLastError() != ERROR_IO_INCOMPLETE && GetLastError() != ERROR_OPERATION_ABORTED) return 1;

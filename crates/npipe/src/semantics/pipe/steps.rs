@@ -74,6 +74,11 @@ impl WriteOp {
     pub(crate) fn contended(&self) -> bool {
         self.st.contended
     }
+
+    /// Whether all its bytes are in the pipe (it only waits for the quota).
+    pub(crate) fn written(&self) -> bool {
+        self.st.written()
+    }
 }
 
 impl TransactOp {
@@ -179,7 +184,11 @@ fn transact_step(
     let side = c.side();
     c.transact_step(&mut op.st, data, buf, op.pinned)
         .map_err(|e| {
-            let o = if op.st.wrote() { Op::Read } else { Op::Transact };
+            let o = if op.st.wrote() {
+                Op::Read
+            } else {
+                Op::Transact
+            };
             map_q(e, o, side, name)
         })
 }
@@ -201,6 +210,11 @@ fn abort_transact(op: &mut TransactOp) -> Option<ReadResult> {
 }
 
 impl ServerEnd {
+    /// Whether the handle is in PIPE_NOWAIT mode (its calls never wait, so they need no steps).
+    pub(crate) fn nowait(&self) -> bool {
+        self.modes.nowait()
+    }
+
     /// The instance's readiness signal (see the module docs).
     pub(crate) fn signal(&self) -> io::Result<Arc<sys::EventFd>> {
         signal_of(&self.epoch.signal, self.name())
@@ -212,7 +226,11 @@ impl ServerEnd {
     }
 
     /// One step of ReadFile.
-    pub(crate) fn read_step(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<ReadResult>> {
+    pub(crate) fn read_step(
+        &self,
+        op: &mut ReadOp,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<ReadResult>> {
         read_step(
             op,
             || self.first_conn(Op::Read),
@@ -312,6 +330,11 @@ impl ServerEnd {
 }
 
 impl ClientEnd {
+    /// See [`ServerEnd::nowait`].
+    pub(crate) fn nowait(&self) -> bool {
+        self.modes.nowait()
+    }
+
     /// The end's readiness signal (see the module docs).
     pub(crate) fn signal(&self) -> io::Result<Arc<sys::EventFd>> {
         signal_of(&self.signal, self.name())
@@ -325,7 +348,11 @@ impl ClientEnd {
     }
 
     /// One step of ReadFile.
-    pub(crate) fn read_step(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<ReadResult>> {
+    pub(crate) fn read_step(
+        &self,
+        op: &mut ReadOp,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<ReadResult>> {
         read_step(
             op,
             || self.first_conn(Some(false)),

@@ -153,7 +153,15 @@ impl Conn {
     /// Moves our cursor: `head`, the rest of the current record (`AT_HEADER` at a boundary),
     /// payload bytes and records consumed, and where the current record started. Publishes the
     /// new values and wakes writers. Needs the reader lock.
-    pub(super) fn consume(&self, dir: usize, head: u64, left: u64, bytes: u64, msgs: u64, rec: u64) {
+    pub(super) fn consume(
+        &self,
+        dir: usize,
+        head: u64,
+        left: u64,
+        bytes: u64,
+        msgs: u64,
+        rec: u64,
+    ) {
         let r = &self.ring(dir).r.0;
         // Relaxed: private words under the reader lock, which orders them for the next reader.
         self.mine(R_REC).store(rec, Relaxed);

@@ -36,6 +36,8 @@ enum WritePhase {
     Start,
     /// Its record is published and the payload streams in; this thread holds the writer lock.
     Streaming {
+        /// Where its record starts.
+        rec: u64,
         /// Next ring position to fill.
         tail: u64,
         /// Payload bytes already in the ring.
@@ -44,7 +46,14 @@ enum WritePhase {
         end: u64,
     },
     /// Everything is in the ring; waiting until the unread bytes through it fit the quota.
-    Quota { end: u64 },
+    /// Completed (an abort then leaves its message alone).
+    Done,
+    Quota {
+        end: u64,
+        /// Where its record starts in the ring (its header) and ends.
+        rec: u64,
+        rec_end: u64,
+    },
 }
 
 /// The progress of a write taken in steps ([`Conn::write_step`]).
@@ -63,6 +72,11 @@ impl WriteState {
         matches!(self.phase, WritePhase::Streaming { .. })
     }
 
+    /// Whether all of the write's bytes are in the ring (it only waits for its quota now, so
+    /// a later write can go in behind it without overtaking it).
+    pub(crate) fn written(&self) -> bool {
+        matches!(self.phase, WritePhase::Quota { .. } | WritePhase::Done)
+    }
 }
 
 /// The progress of a transaction (a message written, then one read) taken in steps.
@@ -233,7 +247,14 @@ impl Conn {
                 self.mine(R_REC).load(Relaxed)
             };
             let next = if rest == 0 { AT_HEADER } else { rest };
-            self.consume(dir, v.head + avail as u64, next, avail as u64, (rest == 0) as u64, rec);
+            self.consume(
+                dir,
+                v.head + avail as u64,
+                next,
+                avail as u64,
+                (rest == 0) as u64,
+                rec,
+            );
             st.got += avail;
             if rest == 0 || st.got == buf.len() {
                 let n = std::mem::take(&mut st.got);
@@ -290,7 +311,8 @@ impl Conn {
             let r = match st.phase {
                 WritePhase::Start => self.write_start(st, data, o, hold),
                 WritePhase::Streaming { .. } => self.write_stream(st, data),
-                WritePhase::Quota { end } => self.write_quota(dir, end, st.take, o),
+                WritePhase::Quota { end, .. } => self.write_quota(dir, end, st.take, o),
+                WritePhase::Done => Poll::Ready(Ok(None)),
             };
             match r {
                 Poll::Ready(Err(e)) => {
@@ -303,7 +325,10 @@ impl Conn {
                     return Poll::Ready(Err(e));
                 }
                 Poll::Ready(Ok(Some(()))) => continue,
-                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(st.take)),
+                Poll::Ready(Ok(None)) => {
+                    st.phase = WritePhase::Done;
+                    return Poll::Ready(Ok(st.take));
+                }
                 Poll::Pending if st.contended || armed => return Poll::Pending,
                 Poll::Pending => {
                     self.arm(Wake::Space);
@@ -360,7 +385,11 @@ impl Conn {
                 self.copy_in(dir, h + REC_HDR, data)?;
                 let end = self.publish_record(dir, h, len, len);
                 self.notify(dir, Wake::Data);
-                st.phase = WritePhase::Quota { end };
+                st.phase = WritePhase::Quota {
+                    end,
+                    rec: h,
+                    rec_end: record_end(h, len),
+                };
                 return Ok(Poll::Ready(Some(())));
             }
             if !hold || free < need {
@@ -369,6 +398,7 @@ impl Conn {
             let end = self.publish_record(dir, h, len, 0);
             self.notify(dir, Wake::Data);
             st.phase = WritePhase::Streaming {
+                rec: h,
                 tail: h + REC_HDR,
                 off: 0,
                 end,
@@ -389,6 +419,7 @@ impl Conn {
     fn write_stream(&self, st: &mut WriteState, data: &[u8]) -> Poll<QResult<Option<()>>> {
         let dir = self.side.tx();
         let WritePhase::Streaming {
+            rec,
             mut tail,
             mut off,
             end,
@@ -424,11 +455,20 @@ impl Conn {
             Err(e) => Poll::Ready(Err(e)),
             Ok(_) if off == data.len() => {
                 self.page.unlock(TX_LOCK);
-                st.phase = WritePhase::Quota { end };
+                st.phase = WritePhase::Quota {
+                    end,
+                    rec,
+                    rec_end: tail,
+                };
                 Poll::Ready(Ok(Some(())))
             }
             Ok(_) => {
-                st.phase = WritePhase::Streaming { tail, off, end };
+                st.phase = WritePhase::Streaming {
+                    rec,
+                    tail,
+                    off,
+                    end,
+                };
                 Poll::Pending
             }
         }
@@ -467,14 +507,17 @@ impl Conn {
         }
     }
 
-    /// Ends a write taken in steps before it completed (cancelled, or its handle closed). A
-    /// record still streaming is withdrawn: its unread part leaves the pipe (W98). A write
-    /// whose bytes are all in the ring leaves them there (npipe departs from W98 here: Windows
-    /// removes the unread rest of a cancelled write even then).
+    /// Ends a write taken in steps before it completed (cancelled, or its handle closed): the
+    /// unread part of its message leaves the pipe (W98), whether it was still streaming or
+    /// all in the ring waiting for the quota; the reader goes on with the next message.
     pub(crate) fn write_abort(&self, st: &mut WriteState) {
-        if st.holding() {
-            self.withdraw_unfinished();
-            self.page.unlock(TX_LOCK);
+        match st.phase {
+            WritePhase::Streaming { .. } => {
+                self.withdraw_unfinished();
+                self.page.unlock(TX_LOCK);
+            }
+            WritePhase::Quota { rec, rec_end, .. } => self.withdraw_written(rec, rec_end),
+            WritePhase::Start | WritePhase::Done => {}
         }
         st.phase = WritePhase::Start;
     }

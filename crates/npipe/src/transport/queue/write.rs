@@ -269,6 +269,43 @@ impl Conn {
         self.notify(dir, Wake::Data);
     }
 
+    /// Withdraws what the reader has not read of a whole record already in the outbound ring
+    /// (a cancelled write waiting for its quota, W98): its header gets [`FLAG_CUT`] (readers
+    /// not yet at it skip it whole) and `cut_rec`/`cut_end` name it (a reader inside it skips
+    /// the rest). Records after it stay. The header is only rewritten while it is still in the
+    /// ring, which holds while this end has not written a ring's length past it. Gives up
+    /// (the data stays) when another writer of this end keeps the lock for 50 ms.
+    pub(super) fn withdraw_written(&self, rec: u64, rec_end: u64) {
+        let dir = self.side.tx();
+        let deadline = Instant::now() + std::time::Duration::from_millis(50);
+        let Ok(_g) = self.lock_side(TX_LOCK, Some(deadline), false) else {
+            return;
+        };
+        // SYNC POINT with the Release store of `head` in `consume`.
+        let head = self.ring(dir).r.0.head.load(Acquire);
+        // Relaxed: private, under the writer lock we hold.
+        let tail = self.mine(W_TAIL).load(Relaxed);
+        if check_head(head, tail, self.caps[dir]).is_err() || head >= rec_end {
+            // Read already (or a corrupt head, which the next operation reports).
+            return;
+        }
+        if tail <= rec + self.caps[dir] {
+            let (len, _) = match self.record_at(dir, rec) {
+                Ok(r) => r,
+                Err(_) => return,
+            };
+            if record_end(rec, len) != rec_end {
+                return;
+            }
+            self.write_record_header(dir, rec, len, FLAG_CUT);
+        }
+        let w = &self.ring(dir).w.0;
+        // Release: a reader that sees `cut_rec` sees the end stored before it.
+        w.cut_end.store(rec_end, Release);
+        w.cut_rec.store(rec, Release);
+        self.notify(dir, Wake::Data);
+    }
+
     /// Unread bytes of the outbound ring and whether anything at all (data or an empty
     /// message) is still unread there: our own counters against the reader's published ones.
     pub(super) fn unread_tx(&self) -> QResult<(u64, bool)> {
