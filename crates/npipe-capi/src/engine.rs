@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ use crate::overlapped::{complete, Op, OvPtr, Pending};
 /// A request to the engine thread.
 enum Cmd {
     Submit(Pending),
+    /// Answered after the next pass over the ends that are ready (see [`settle`]).
+    Barrier(Arc<Reply>),
     Cancel {
         entry: Arc<Entry>,
         ov: Option<OvPtr>,
@@ -53,6 +55,10 @@ struct Shared {
     wake: OwnedFd,
     pid: u32,
 }
+
+/// Operations the engine holds, in the whole process (so [`settle`] costs nothing while there
+/// are none).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
 
 /// The running engine (`None` until the first overlapped operation goes pending; replaced in
 /// a forked child, which does not have its parent's thread).
@@ -135,11 +141,51 @@ fn push(e: &Shared, c: Cmd) {
 pub(crate) fn submit(p: Pending) -> Result<(), Box<(Pending, std::io::Error)>> {
     match engine() {
         Ok(e) => {
+            // Relaxed: a count; `settle` only skips work when it reads 0 (see there).
+            PENDING.fetch_add(1, Ordering::Relaxed);
             push(&e, Cmd::Submit(p));
             Ok(())
         }
         Err(err) => Err(Box::new((p, err))),
     }
+}
+
+/// Waits until the engine has stepped, after this call began, every end whose readiness was
+/// signalled before it: a call of this process that may complete one of its own pending
+/// operations (a write to a local peer that has a read pending, say) returns only once that
+/// operation has completed, as on Windows, where the kernel completes it inside the call.
+/// Free when the engine holds nothing.
+pub(crate) fn settle() {
+    // Relaxed: an operation submitted concurrently by another thread is not this call's to
+    // wait for; one submitted earlier by this thread is seen (program order).
+    if PENDING.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let e = {
+        let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref().filter(|e| e.pid == std::process::id()) {
+            Some(e) => e.clone(),
+            None => return,
+        }
+    };
+    let reply = Arc::new(Reply::default());
+    push(&e, Cmd::Barrier(reply.clone()));
+    let mut done = reply.done.lock().unwrap_or_else(|p| p.into_inner());
+    while done.is_none() {
+        done = reply.cv.wait(done).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// Whether the engine holds any operation (a hint: see [`settle`]).
+pub(crate) fn busy() -> bool {
+    // Relaxed: see `settle`.
+    PENDING.load(Ordering::Relaxed) != 0
+}
+
+/// Counts an operation the engine completed (see [`settle`]).
+pub(crate) fn completed() {
+    // Relaxed: see `settle`.
+    PENDING.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Cancels the pending operations of `entry` (only the one using `ov`, or only those issued by
@@ -233,6 +279,7 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
             Err(_) => &[],
         };
         let mut ready: Vec<u64> = Vec::new();
+        let mut barriers: Vec<Arc<Reply>> = Vec::new();
         for ev in events.iter() {
             let k = ev.data.u64();
             if k == WAKE {
@@ -250,6 +297,12 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
             .collect();
         for c in cmds {
             match c {
+                Cmd::Barrier(r) => {
+                    // Every end signalled before the barrier was pushed is stepped below
+                    // (its descriptor polls readable now, whether or not this wait saw it).
+                    ready.extend(ends.keys().copied());
+                    barriers.push(r);
+                }
                 Cmd::Submit(p) => {
                     let k = key(&p.entry);
                     let qs = ends.entry(k).or_insert_with(|| Queues {
@@ -313,6 +366,10 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                 }
                 ends.remove(&k);
             }
+        }
+        for r in barriers {
+            *r.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(0);
+            r.cv.notify_all();
         }
     }
 }

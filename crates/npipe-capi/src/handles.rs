@@ -223,6 +223,7 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     // Overlapped operations of this handle end first, with ERROR_OPERATION_ABORTED (their
     // events are signalled, W31), so none is left holding a lock of the end.
     crate::overlapped::cancel_all(&e);
+    let local = crate::engine::busy() && crate::overlapped::peer_is_local(&e.obj);
     // Other threads may still hold the object inside a call: close the end now so their
     // blocked operations end (ERROR_OPERATION_ABORTED) and the peer is told, rather than when
     // the last reference goes.
@@ -230,6 +231,11 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
         Object::Server(s) => s.close(),
         Object::Client(c) => c.close(),
         _ => {}
+    }
+    if local {
+        // The peer's pending operations in this process have completed (ERROR_BROKEN_PIPE)
+        // by the time this returns, as on Windows.
+        crate::engine::settle();
     }
     TRUE
 }

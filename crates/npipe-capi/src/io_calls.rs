@@ -169,9 +169,11 @@ pub unsafe extern "C" fn ReadFile(
 ) -> BOOL {
     // SAFETY: read is null or writable (caller).
     unsafe { put(read, 0) };
-    // SAFETY: forwarded contract.
-    with_entry(h, FALSE, |e| unsafe {
-        read_file(e, buffer, size, read, ov, None)
+    with_entry(h, FALSE, |e| {
+        // SAFETY: forwarded contract.
+        let r = unsafe { read_file(e, buffer, size, read, ov, None) };
+        overlapped::settle_for(&e.obj);
+        r
     })
 }
 
@@ -189,9 +191,11 @@ pub unsafe extern "C" fn WriteFile(
 ) -> BOOL {
     // SAFETY: written is null or writable (caller).
     unsafe { put(written, 0) };
-    // SAFETY: forwarded contract.
-    with_entry(h, FALSE, |e| unsafe {
-        write_file(e, buffer, size, written, ov, None)
+    with_entry(h, FALSE, |e| {
+        // SAFETY: forwarded contract.
+        let r = unsafe { write_file(e, buffer, size, written, ov, None) };
+        overlapped::settle_for(&e.obj);
+        r
     })
 }
 
@@ -222,8 +226,12 @@ pub unsafe extern "C" fn ReadFileEx(
     routine: Option<Routine>,
 ) -> BOOL {
     with_entry(h, FALSE, |e| match ex_checks(e, ov, routine) {
-        // SAFETY: forwarded contract.
-        Ok(call) => unsafe { read_file(e, buffer, size, std::ptr::null_mut(), ov, Some(call)) },
+        Ok(call) => {
+            // SAFETY: forwarded contract.
+            let r = unsafe { read_file(e, buffer, size, std::ptr::null_mut(), ov, Some(call)) };
+            overlapped::settle_for(&e.obj);
+            r
+        }
         Err(code) => fail(code),
     })
 }
@@ -241,8 +249,12 @@ pub unsafe extern "C" fn WriteFileEx(
     routine: Option<Routine>,
 ) -> BOOL {
     with_entry(h, FALSE, |e| match ex_checks(e, ov, routine) {
-        // SAFETY: forwarded contract.
-        Ok(call) => unsafe { write_file(e, buffer, size, std::ptr::null_mut(), ov, Some(call)) },
+        Ok(call) => {
+            // SAFETY: forwarded contract.
+            let r = unsafe { write_file(e, buffer, size, std::ptr::null_mut(), ov, Some(call)) };
+            overlapped::settle_for(&e.obj);
+            r
+        }
         Err(code) => fail(code),
     })
 }

@@ -432,6 +432,7 @@ impl Pending {
 /// Completes an operation the engine held: the status words, then the queue count, then the
 /// event or handle, then the completion routine is queued to the issuing thread.
 pub(crate) fn complete(mut p: Pending, (st, n): Outcome) {
+    crate::engine::completed();
     if p.unwritten {
         p.unwritten = false;
         p.entry.io.unwritten.fetch_sub(1, Ordering::Release);
@@ -463,6 +464,27 @@ fn finish_signals(
             // wait.
             unsafe { f(err, n as DWORD, ovp as *mut OVERLAPPED) }
         }));
+    }
+}
+
+/// Whether the other end of the pipe behind `obj` is in this process (whose pending operations
+/// a call on `obj` may complete).
+pub(crate) fn peer_is_local(obj: &Object) -> bool {
+    let me = std::process::id();
+    match obj {
+        Object::Server(s) => s.client_process_id().ok() == Some(me),
+        Object::Client(c) => c.server_process_id().ok() == Some(me),
+        _ => false,
+    }
+}
+
+/// After a call on `obj` that may have made an operation of its peer ready (data written or
+/// read, a link closed or disconnected, a client connected): when that peer is in this process
+/// and has operations with the engine, returns only once the engine has stepped them, so they
+/// have completed by the time the call returns, as on Windows.
+pub(crate) fn settle_for(obj: &Object) {
+    if crate::engine::busy() && peer_is_local(obj) {
+        crate::engine::settle();
     }
 }
 

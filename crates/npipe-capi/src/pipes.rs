@@ -120,11 +120,11 @@ fn create_file(name: Option<String>, access: DWORD, flags: DWORD) -> HANDLE {
     }
     match ClientOptions::new().access_mask(access).open(&name) {
         Ok(c) => {
+            // A ConnectNamedPipe pending in this process has completed when this returns.
+            let obj = Object::Client(c);
+            overlapped::settle_for(&obj);
             set_error(ERROR_SUCCESS);
-            insert(Entry::new(
-                Object::Client(c),
-                flags & FILE_FLAG_OVERLAPPED != 0,
-            ))
+            insert(Entry::new(obj, flags & FILE_FLAG_OVERLAPPED != 0))
         }
         Err(e) => {
             fail_io(&e);
@@ -202,10 +202,19 @@ pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOO
 #[no_mangle]
 pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
     with(h, FALSE, |o| match o {
-        Object::Server(s) => match s.disconnect() {
-            Ok(()) => TRUE,
-            Err(e) => fail_io(&e),
-        },
+        Object::Server(s) => {
+            // The client's pending operations fail (W48): when it is in this process, they
+            // have completed by the time this returns.
+            let local = crate::engine::busy() && overlapped::peer_is_local(o);
+            let r = s.disconnect();
+            if local {
+                crate::engine::settle();
+            }
+            match r {
+                Ok(()) => TRUE,
+                Err(e) => fail_io(&e),
+            }
+        }
         _ => fail(ERROR_INVALID_FUNCTION),
     })
 }
@@ -289,7 +298,9 @@ pub unsafe extern "C" fn TransactNamedPipe(
                 op: Default::default(),
             };
             // SAFETY: buffers and ov stay valid until completion (caller).
-            return unsafe { overlapped::issue(e, ov, op, overlapped::Call::Transact, read) };
+            let r = unsafe { overlapped::issue(e, ov, op, overlapped::Call::Transact, read) };
+            overlapped::settle_for(&e.obj);
+            return r;
         }
         // SAFETY: buffers valid for their sizes (caller), non-null when sized (checked).
         let (Some(req), Some(rep)) = (unsafe { (buf(inb, in_size), buf_mut(outb, out_size)) })
@@ -304,7 +315,9 @@ pub unsafe extern "C" fn TransactNamedPipe(
             _ => not_pipe(),
         };
         // SAFETY: forwarded contract.
-        unsafe { overlapped::finish_sync(e, r, read, ov) }
+        let ret = unsafe { overlapped::finish_sync(e, r, read, ov) };
+        overlapped::settle_for(&e.obj);
+        ret
     })
 }
 
