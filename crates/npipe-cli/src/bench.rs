@@ -16,7 +16,9 @@ use interprocess::local_socket::{
 };
 use interprocess::TryClone;
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
+use npipe::nonblocking::{ReadOp, Readiness, WriteOp};
 use npipe::{AnonReader, ClientOptions, CommandExt, PipeMode, ReadMode, ServerOptions};
+use std::task::Poll;
 
 const FD_A: &str = "NPIPE_BENCH_FD_A";
 const FD_B: &str = "NPIPE_BENCH_FD_B";
@@ -31,6 +33,9 @@ const NPIPE_BIG_QUOTA: u32 = 4 << 20;
 pub(crate) enum Transport {
     Npipe,
     NpipeBig,
+    /// npipe driven the event-loop way: nonblocking steps, readiness descriptor, poll(2) (the
+    /// mechanism under the C ABI's overlapped I/O).
+    NpipeNb,
     SeqPacket,
     Stream,
     Pipe,
@@ -40,9 +45,10 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    const ALL: [Transport; 8] = [
+    const ALL: [Transport; 9] = [
         Transport::Npipe,
         Transport::NpipeBig,
+        Transport::NpipeNb,
         Transport::SeqPacket,
         Transport::Stream,
         Transport::Pipe,
@@ -55,6 +61,7 @@ impl Transport {
         match self {
             Transport::Npipe => "npipe (256 KiB quota)",
             Transport::NpipeBig => "npipe (4 MiB quota)",
+            Transport::NpipeNb => "npipe, event loop",
             Transport::SeqPacket => "SEQPACKET socketpair",
             Transport::Stream => "STREAM socketpair",
             Transport::Pipe => "pipe(2)",
@@ -68,6 +75,7 @@ impl Transport {
         match self {
             Transport::Npipe => "npipe",
             Transport::NpipeBig => "npipe-4m",
+            Transport::NpipeNb => "npipe-nb",
             Transport::SeqPacket => "seqpacket",
             Transport::Stream => "stream",
             Transport::Pipe => "pipe",
@@ -251,6 +259,80 @@ impl Chan for NpClient {
     }
 }
 
+/// An npipe end driven as an event loop drives it (`npipe::nonblocking`): poll the step, and
+/// while it is pending sleep in poll(2) on the end's readiness descriptor.
+struct NbChan<E> {
+    end: E,
+    ready: Readiness,
+}
+
+trait NbEnd {
+    fn poll_read(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<npipe::MsgLen>>;
+    fn poll_write(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>>;
+}
+
+impl NbEnd for npipe::NamedPipeServer {
+    fn poll_read(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<npipe::MsgLen>> {
+        npipe::NamedPipeServer::poll_read(self, op, buf)
+    }
+    fn poll_write(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
+        npipe::NamedPipeServer::poll_write(self, op, data)
+    }
+}
+
+impl NbEnd for npipe::NamedPipeClient {
+    fn poll_read(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<npipe::MsgLen>> {
+        npipe::NamedPipeClient::poll_read(self, op, buf)
+    }
+    fn poll_write(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
+        npipe::NamedPipeClient::poll_write(self, op, data)
+    }
+}
+
+/// Steps until ready, sleeping on the readiness descriptor in between (1 ms when another
+/// thread held a lock the step needed).
+fn drive<T>(
+    ready: &Readiness,
+    mut step: impl FnMut() -> (Poll<io::Result<T>>, bool),
+) -> io::Result<T> {
+    loop {
+        let (r, contended) = step();
+        if let Poll::Ready(r) = r {
+            return r;
+        }
+        let timeout = contended.then_some(rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        });
+        let mut fds = [rustix::event::PollFd::new(
+            ready,
+            rustix::event::PollFlags::IN,
+        )];
+        rustix::event::poll(&mut fds, timeout.as_ref())?;
+        ready.clear();
+    }
+}
+
+impl<E: NbEnd> Chan for NbChan<E> {
+    fn send(&mut self, m: &[u8]) -> io::Result<()> {
+        let mut op = WriteOp::pinned();
+        drive(&self.ready, || {
+            (self.end.poll_write(&mut op, m), op.contended())
+        })
+        .map(|_| ())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let mut op = ReadOp::pinned();
+        let m = drive(&self.ready, || {
+            (self.end.poll_read(&mut op, buf), op.contended())
+        })?;
+        if m.read != buf.len() || m.left != 0 {
+            return Err(io::Error::other("npipe: unexpected message length"));
+        }
+        Ok(())
+    }
+}
+
 struct IpcChan(IpcBytesSender, IpcBytesReceiver);
 
 impl Chan for IpcChan {
@@ -339,11 +421,11 @@ fn spawn_with_chan(
             drop(cmd);
             Ok((Box::new(StreamChan(c2p_r, p2c_w)), child))
         }
-        Transport::Npipe | Transport::NpipeBig => {
-            let quota = if t == Transport::Npipe {
-                NPIPE_QUOTA
-            } else {
+        Transport::Npipe | Transport::NpipeBig | Transport::NpipeNb => {
+            let quota = if t == Transport::NpipeBig {
                 NPIPE_BIG_QUOTA
+            } else {
+                NPIPE_QUOTA
             };
             let name = format!(r"\\.\pipe\{}", unique("np"));
             // Quotas of 256 KiB, about the default socket buffer (net.core.wmem_default).
@@ -356,6 +438,10 @@ fn spawn_with_chan(
             cmd.env(NAME_VAR, &name);
             let child = cmd.spawn()?;
             server.connect()?;
+            if t == Transport::NpipeNb {
+                let ready = server.readiness()?;
+                return Ok((Box::new(NbChan { end: server, ready }), child));
+            }
             Ok((Box::new(NpServer(server)), child))
         }
         Transport::Interprocess => {
@@ -401,6 +487,12 @@ fn peer_chan(t: Transport) -> io::Result<Box<dyn Chan>> {
             let c = ClientOptions::new().open(&name()?)?;
             c.set_mode(ReadMode::Message, false)?;
             Box::new(NpClient(c))
+        }
+        Transport::NpipeNb => {
+            let c = ClientOptions::new().open(&name()?)?;
+            c.set_mode(ReadMode::Message, false)?;
+            let ready = c.readiness()?;
+            Box::new(NbChan { end: c, ready })
         }
         Transport::Interprocess => {
             let s = IpStream::connect(name()?.to_ns_name::<GenericNamespaced>()?)?;
@@ -736,7 +828,10 @@ fn applicable(t: Transport, sc: Scenario) -> bool {
     match (t, sc) {
         (Transport::Memcpy, Scenario::Throughput(_)) => true,
         (Transport::Memcpy, _) => false,
-        (Transport::Pipe | Transport::IpcChannel | Transport::NpipeBig, Scenario::Connect) => false,
+        (
+            Transport::Pipe | Transport::IpcChannel | Transport::NpipeBig | Transport::NpipeNb,
+            Scenario::Connect,
+        ) => false,
         _ => true,
     }
 }

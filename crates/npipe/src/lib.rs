@@ -31,8 +31,12 @@
 //! Every error is an [`std::io::Error`] whose Win32 code [`win32_code`] returns
 //! (for example 231 for `ERROR_PIPE_BUSY`).
 //!
-//! What is not emulated (yet): overlapped I/O, impersonation, security descriptors beyond
-//! "same user or root", remote pipes.
+//! For event loops, [`nonblocking`] takes reads, writes, transactions and connects in steps
+//! that never block, woken by one readiness descriptor per end: the mechanism under the C ABI's
+//! overlapped I/O.
+//!
+//! What is not emulated (yet): impersonation, security descriptors beyond "same user or root",
+//! remote pipes.
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
