@@ -54,6 +54,34 @@ struct Shared {
     cmds: Mutex<VecDeque<Cmd>>,
     wake: OwnedFd,
     pid: u32,
+    /// Cleared if the thread ever ends (it never should: a bug that panics in it must not leave
+    /// callers of `cancel` or `settle` waiting forever, and the next submit starts a new one).
+    alive: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn usable(&self) -> bool {
+        // Acquire: pairs with the Release store of the guard in `run`.
+        self.pid == std::process::id() && self.alive.load(Ordering::Acquire)
+    }
+}
+
+/// Waits for a reply from the engine, giving up if the engine thread has ended.
+fn wait_reply(e: &Shared, reply: &Reply) -> Option<usize> {
+    let mut done = reply.done.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if let Some(n) = *done {
+            return Some(n);
+        }
+        if !e.usable() {
+            return None;
+        }
+        done = reply
+            .cv
+            .wait_timeout(done, Duration::from_millis(100))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
 }
 
 /// Operations the engine holds, in the whole process (so [`settle`] costs nothing while there
@@ -102,7 +130,7 @@ fn engine() -> std::io::Result<Arc<Shared>> {
     install_fork_handlers();
     let mut g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
     let pid = std::process::id();
-    if let Some(e) = g.as_ref().filter(|e| e.pid == pid) {
+    if let Some(e) = g.as_ref().filter(|e| e.usable()) {
         return Ok(e.clone());
     }
     let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
@@ -110,6 +138,7 @@ fn engine() -> std::io::Result<Arc<Shared>> {
         cmds: Mutex::new(VecDeque::new()),
         wake,
         pid,
+        alive: std::sync::atomic::AtomicBool::new(true),
     });
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
     epoll::add(
@@ -163,17 +192,14 @@ pub(crate) fn settle() {
     }
     let e = {
         let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-        match g.as_ref().filter(|e| e.pid == std::process::id()) {
+        match g.as_ref().filter(|e| e.usable()) {
             Some(e) => e.clone(),
             None => return,
         }
     };
     let reply = Arc::new(Reply::default());
     push(&e, Cmd::Barrier(reply.clone()));
-    let mut done = reply.done.lock().unwrap_or_else(|p| p.into_inner());
-    while done.is_none() {
-        done = reply.cv.wait(done).unwrap_or_else(|p| p.into_inner());
-    }
+    wait_reply(&e, &reply);
 }
 
 /// Whether the engine holds any operation (a hint: see [`settle`]).
@@ -197,7 +223,7 @@ pub(crate) fn cancel(entry: &Arc<Entry>, ov: Option<OvPtr>, tid: Option<u32>) ->
     }
     let e = {
         let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-        match g.as_ref().filter(|e| e.pid == std::process::id()) {
+        match g.as_ref().filter(|e| e.usable()) {
             Some(e) => e.clone(),
             None => return 0,
         }
@@ -212,13 +238,7 @@ pub(crate) fn cancel(entry: &Arc<Entry>, ov: Option<OvPtr>, tid: Option<u32>) ->
             reply: reply.clone(),
         },
     );
-    let mut done = reply.done.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        if let Some(n) = *done {
-            return n;
-        }
-        done = reply.cv.wait(done).unwrap_or_else(|p| p.into_inner());
-    }
+    wait_reply(&e, &reply).unwrap_or(0)
 }
 
 /// The epoll token of the wake-up eventfd.
@@ -259,6 +279,15 @@ fn readiness(obj: &Object) -> Option<Readiness> {
 
 /// The engine thread.
 fn run(sh: Arc<Shared>, ep: OwnedFd) {
+    /// Marks the engine dead however its thread ends.
+    struct Alive(Arc<Shared>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            // Release: pairs with the Acquire load in `Shared::usable`.
+            self.0.alive.store(false, Ordering::Release);
+        }
+    }
+    let _alive = Alive(sh.clone());
     let mut ends: HashMap<u64, Queues> = HashMap::new();
     let mut buf = [std::mem::MaybeUninit::<epoll::Event>::uninit(); 64];
     let mut last_probe = Instant::now();
