@@ -292,7 +292,7 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
     let mut buf = [std::mem::MaybeUninit::<epoll::Event>::uninit(); 64];
     let mut last_probe = Instant::now();
     loop {
-        let timeout = if ends.values().any(|q| q.contended) {
+        let timeout = if ends.values().any(|q| q.contended || q.ready.is_none()) {
             Some(RETRY)
         } else if !ends.is_empty() {
             Some(PROBE.saturating_sub(last_probe.elapsed()))
@@ -377,7 +377,9 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
             }
         }
         for (k, qs) in ends.iter_mut() {
-            if qs.contended {
+            // An end whose readiness descriptor could not be made (descriptors exhausted) is
+            // stepped at the retry pace instead.
+            if qs.contended || qs.ready.is_none() {
                 ready.push(*k);
             }
         }
