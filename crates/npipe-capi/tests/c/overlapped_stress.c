@@ -726,6 +726,669 @@ static void t_order_zero(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* CloseHandle with operations pending */
+
+struct rd_arg {
+    HANDLE h;
+    uint8_t *buf;
+    uint32_t size;
+    volatile int done;
+    BOOL r;
+    DWORD n, err;
+};
+static void *sync_read_thread(void *p) {
+    struct rd_arg *a = p;
+    a->r = ReadFile(a->h, a->buf, a->size, &a->n, NULL);
+    a->err = a->r ? 0 : GetLastError();
+    a->done = 1;
+    return NULL;
+}
+
+static void t_close_pending(void) {
+    HANDLE s, c;
+    DWORD n = 0, err = 0;
+    char buf[64], buf2[64];
+    static uint8_t m[20000];
+    memset(m, 'm', sizeof m);
+
+    STEP("close a server with a read, a write and a ReadFileEx pending");
+    mkpair("cp1", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s, &c);
+    HANDLE er = mkev(), ew = mkev();
+    OVERLAPPED orr, ow;
+    struct cr cr;
+    memset(&cr, 0, sizeof cr);
+    ov_init(&orr, er);
+    ov_init(&ow, ew);
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, &orr) && GetLastError() == ERROR_IO_PENDING, "read pending");
+    CHECK(!WriteFile(s, m, 10000, &n, &ow) && GetLastError() == ERROR_IO_PENDING, "10000-byte write pending (quota 4096)");
+    CHECK(ReadFileEx(s, buf2, sizeof buf2, &cr.ov, cr_done), "ReadFileEx pending");
+    double t0 = now_s();
+    CHECK(CloseHandle(s), "CloseHandle");
+    CHECK(now_s() - t0 < 1.0, "CloseHandle returns promptly (%.0f ms)", (now_s() - t0) * 1000);
+    CHECK(ev_set(er) && ev_set(ew), "both events signalled by the close (W31)");
+    CHECK((DWORD)orr.Internal == STATUS_CANCELLED_ && orr.InternalHigh == 0, "read: STATUS_CANCELLED, 0 (%#lx)", (unsigned long)orr.Internal);
+    CHECK((DWORD)ow.Internal == STATUS_CANCELLED_ && ow.InternalHigh == 0, "write: STATUS_CANCELLED, 0 (%#lx)", (unsigned long)ow.Internal);
+    CHECK(cr.ran == 0, "the routine waits for an alertable wait (W104)");
+    CHECK(SleepEx(0, TRUE) == WAIT_IO_COMPLETION, "SleepEx(0, TRUE) runs it");
+    CHECK(cr.ran == 1 && cr.err == ERROR_OPERATION_ABORTED && cr.n == 0, "routine once with ERROR_OPERATION_ABORTED, 0 (W41) (ran %d err %u)", cr.ran, (unsigned)cr.err);
+    static uint8_t rb[20000];
+    OVERLAPPED oc;
+    ov_init(&oc, er);
+    BOOL r = ReadFile(c, rb, sizeof rb, &n, &oc);
+    err = r ? 0 : GetLastError();
+    if (!r && err == ERROR_IO_PENDING) r = ovres(c, &oc, &n, 3000, &err);
+    CHECK(!r && err == ERROR_BROKEN_PIPE, "the client finds no part of the cancelled write: ERROR_BROKEN_PIPE (W98, W113) (r %d n %u err %u)", r, (unsigned)n, (unsigned)err);
+    CloseHandle(c);
+
+    STEP("close a server with ConnectNamedPipe pending");
+    const char *name = pname("cp2");
+    HANDLE s2 = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 1, 1024, 1024);
+    OVERLAPPED ocn;
+    ov_init(&ocn, er);
+    ResetEvent(er);
+    CHECK(!ConnectNamedPipe(s2, &ocn) && GetLastError() == ERROR_IO_PENDING, "connect pending (W39)");
+    CHECK(CloseHandle(s2), "close");
+    CHECK(ev_set(er), "the connect's event is signalled (W31)");
+    CHECK((DWORD)ocn.Internal == STATUS_CANCELLED_, "connect: STATUS_CANCELLED (%#lx)", (unsigned long)ocn.Internal);
+    CHECK(CreateFileA(name, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL) == INVALID_HANDLE_VALUE && GetLastError() == ERROR_FILE_NOT_FOUND, "the name is gone (W9)");
+
+    STEP("close a client with TransactNamedPipe pending");
+    HANDLE s3, c3;
+    mkpair("cp3", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s3, &c3);
+    OVERLAPPED ot;
+    ov_init(&ot, er);
+    r = TransactNamedPipe(c3, "req", 3, buf, sizeof buf, &n, &ot);
+    CHECK(!r && GetLastError() == ERROR_IO_PENDING, "transaction pending (no reply)");
+    CHECK(CloseHandle(c3), "close the client");
+    CHECK(ev_set(er) && (DWORD)ot.Internal == STATUS_CANCELLED_, "transaction cancelled, event signalled (%#lx)", (unsigned long)ot.Internal);
+    CHECK(ReadFile(s3, buf, sizeof buf, &n, &orr) || GetLastError() == ERROR_IO_PENDING, "server reads");
+    CHECK(ovres(s3, &orr, &n, 3000, &err) && n == 3 && memcmp(buf, "req", 3) == 0, "the request stays in the pipe (W99)");
+    ov_init(&orr, er);
+    r = ReadFile(s3, buf, sizeof buf, &n, &orr);
+    err = r ? 0 : GetLastError();
+    CHECK(!r && err == ERROR_BROKEN_PIPE, "then ERROR_BROKEN_PIPE (W113) (err %u)", (unsigned)err);
+    CloseHandle(s3);
+
+    STEP("close a client while its write streams a message larger than the ring into a pending read");
+    for (int round = 0; round < 6; round++) {
+        HANDLE s4, c4;
+        mkpair("cp4", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s4, &c4);
+        uint32_t len = 32u << 20;
+        uint8_t *wm = xmalloc(len), *rm = xmalloc(len + 16);
+        gen(wm, len, 4, round);
+        OVERLAPPED o1, o2;
+        HANDLE e1 = mkev(), e2 = mkev();
+        ov_init(&o1, e1);
+        ov_init(&o2, e2);
+        BOOL rr = ReadFile(s4, rm, len + 16, &n, &o1);
+        CHECK(!rr && GetLastError() == ERROR_IO_PENDING, "big read pending");
+        BOOL wr = WriteFile(c4, wm, len, &n, &o2);
+        CHECK(!wr && GetLastError() == ERROR_IO_PENDING, "32 MiB write pending");
+        usleep_(round * 2000);
+        t0 = now_s();
+        CHECK(CloseHandle(c4), "close the writer mid-stream");
+        CHECK(now_s() - t0 < 1.0, "CloseHandle returns promptly (%.0f ms)", (now_s() - t0) * 1000);
+        BOOL w_ok = ovres(c4, &o2, &n, 0, &err);
+        (void)w_ok;
+        DWORD wst = (DWORD)o2.Internal;
+        rr = ovres(s4, &o1, &n, 5000, &err);
+        uint32_t st, sq;
+        NOTE("round %d: write status %#x after the close", round, (unsigned)wst);
+        if (wst == 0) {
+            CHECK(rr && n == len && verify(rm, n, &st, &sq) == 0, "write completed before the close: the reader has it whole (n %u err %u)", (unsigned)n, (unsigned)err);
+        } else {
+            CHECK(wst == STATUS_CANCELLED_, "write cancelled by the close (%#x)", (unsigned)wst);
+            CHECK(!rr && err == ERROR_BROKEN_PIPE && n == 0, "round %d: the reader gets no torn message, ERROR_BROKEN_PIPE (W98, W103) (r %d n %u err %u)", round, rr, (unsigned)n, (unsigned)err);
+        }
+        CloseHandle(s4);
+        CloseHandle(e1);
+        CloseHandle(e2);
+        free(wm);
+        free(rm);
+    }
+    CloseHandle(er);
+    CloseHandle(ew);
+}
+
+/* CloseHandle from another thread while the issuing thread waits for the result. */
+static void t_close_while_waiting(void) {
+    for (int withev = 0; withev < 2; withev++) {
+        STEP("GetOverlappedResult(bWait) while another thread closes the handle (event %d)", withev);
+        HANDLE s, c;
+        DWORD n = 0;
+        char buf[64];
+        mkpair("cww", PIPE_TYPE_BYTE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s, &c);
+        static OVERLAPPED ov;
+        ov_init(&ov, withev ? mkev() : NULL);
+        CHECK(!ReadFile(s, buf, sizeof buf, &n, &ov) && GetLastError() == ERROR_IO_PENDING, "read pending");
+        static struct gor_arg ga;
+        memset(&ga, 0, sizeof ga);
+        ga.h = s;
+        ga.ov = &ov;
+        pthread_t th;
+        pthread_create(&th, NULL, gor_thread, &ga);
+        msleep(100);
+        CHECK(!ga.done, "the waiter waits");
+        CHECK(CloseHandle(s), "close from this thread");
+        double end = now_s() + 3;
+        while (!ga.done && now_s() < end) msleep(2);
+        CHECK(ga.done, "the waiter returns after the close");
+        if (ga.done) {
+            pthread_join(th, NULL);
+            CHECK(!ga.r && ga.err == ERROR_OPERATION_ABORTED && ga.n == 0, "with ERROR_OPERATION_ABORTED, 0 (r %d err %u)", ga.r, (unsigned)ga.err);
+        }
+        CloseHandle(c);
+    }
+
+    STEP("a thread blocked in a synchronous ReadFile on a handle another thread closes");
+    HANDLE s, c;
+    mkpair("cww2", PIPE_TYPE_BYTE, 4096, 0, FILE_FLAG_OVERLAPPED, &s, &c);
+    static struct rd_arg ra;
+    static uint8_t b[64];
+    ra.h = s;
+    ra.buf = b;
+    ra.size = sizeof b;
+    pthread_t th;
+    pthread_create(&th, NULL, sync_read_thread, &ra);
+    msleep(100);
+    CHECK(CloseHandle(s), "close");
+    double end = now_s() + 3;
+    while (!ra.done && now_s() < end) msleep(2);
+    CHECK(ra.done, "the blocked ReadFile returns");
+    if (ra.done) CHECK(!ra.r && ra.err == ERROR_OPERATION_ABORTED, "with ERROR_OPERATION_ABORTED (err %u)", (unsigned)ra.err);
+    CloseHandle(c);
+
+    STEP("WaitForSingleObject on a pipe handle (no event) that another thread closes");
+    mkpair("cww3", PIPE_TYPE_BYTE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s, &c);
+    static OVERLAPPED ov2;
+    DWORD n = 0;
+    ov_init(&ov2, NULL);
+    CHECK(!ReadFile(s, b, sizeof b, &n, &ov2) && GetLastError() == ERROR_IO_PENDING, "read pending, no event");
+    CHECK(WaitForSingleObject(s, 0) == WAIT_TIMEOUT, "the handle is not signalled while the read is pending (W26)");
+    CHECK(CloseHandle(s), "close");
+    CHECK((DWORD)ov2.Internal == STATUS_CANCELLED_, "cancelled");
+    CloseHandle(c);
+}
+
+/* CancelIo cancels the calling thread's operations only; CancelIoEx anybody's. */
+struct issue_arg {
+    HANDLE h;
+    OVERLAPPED ov;
+    char buf[64];
+    HANDLE gate;
+    volatile int issued;
+    BOOL r;
+    DWORD err;
+};
+static void *issue_read_and_wait(void *p) {
+    struct issue_arg *a = p;
+    DWORD n;
+    a->r = ReadFile(a->h, a->buf, sizeof a->buf, &n, &a->ov);
+    a->err = GetLastError();
+    a->issued = 1;
+    WaitForSingleObject(a->gate, INFINITE);
+    return NULL;
+}
+static void *cancelio_thread(void *p) {
+    HANDLE h = p;
+    return (void *)(intptr_t)CancelIo(h);
+}
+
+static void t_cancel_affinity(void) {
+    HANDLE s, c;
+    DWORD n = 0, err = 0;
+    char buf[64];
+    mkpair("caf", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s, &c);
+    static struct issue_arg a;
+    a.h = s;
+    ov_init(&a.ov, mkev());
+    a.gate = mkev();
+    pthread_t ta;
+    pthread_create(&ta, NULL, issue_read_and_wait, &a);
+    while (!a.issued) msleep(1);
+    CHECK(!a.r && a.err == ERROR_IO_PENDING, "thread A: read pending");
+    OVERLAPPED om;
+    ov_init(&om, mkev());
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, &om) && GetLastError() == ERROR_IO_PENDING, "main: read pending behind A's");
+    CHECK(CancelIo(s), "main: CancelIo");
+    CHECK(!ovres(s, &om, &n, 2000, &err) && err == ERROR_OPERATION_ABORTED, "main's read cancelled");
+    msleep(20);
+    CHECK(!HasOverlappedIoCompleted(&a.ov), "A's read is not: CancelIo cancels the calling thread's I/O only");
+    pthread_t tb;
+    void *rv;
+    pthread_create(&tb, NULL, cancelio_thread, s);
+    pthread_join(tb, &rv);
+    CHECK(rv != NULL, "thread B (no I/O): CancelIo TRUE");
+    msleep(20);
+    CHECK(!HasOverlappedIoCompleted(&a.ov), "A's read still pending");
+    CHECK(CancelIoEx(s, &a.ov), "main: CancelIoEx(A's OVERLAPPED)");
+    CHECK(!ovres(s, &a.ov, &n, 2000, &err) && err == ERROR_OPERATION_ABORTED, "A's read cancelled from another thread");
+    CHECK(!CancelIoEx(s, &a.ov) && GetLastError() == ERROR_NOT_FOUND, "again: ERROR_NOT_FOUND (W97)");
+    SetEvent(a.gate);
+    pthread_join(ta, NULL);
+
+    STEP("cancelling the middle one of three keeps the others in order");
+    OVERLAPPED o[3];
+    char b3[3][16];
+    for (int i = 0; i < 3; i++) {
+        ov_init(&o[i], mkev());
+        CHECK(!ReadFile(s, b3[i], 16, &n, &o[i]) && GetLastError() == ERROR_IO_PENDING, "read %d pending", i);
+    }
+    CHECK(CancelIoEx(s, &o[1]), "cancel the middle one");
+    CHECK(write_all_sync(c, "a", 1) && write_all_sync(c, "b", 1), "two messages");
+    CHECK(ovres(s, &o[0], &n, 2000, &err) && n == 1 && b3[0][0] == 'a', "first gets a");
+    CHECK(!ovres(s, &o[1], &n, 2000, &err) && err == ERROR_OPERATION_ABORTED, "middle cancelled");
+    CHECK(ovres(s, &o[2], &n, 2000, &err) && n == 1 && b3[2][0] == 'b', "third gets b");
+
+    STEP("CancelIoEx(NULL) cancels every thread's operations");
+    a.issued = 0;
+    ov_init(&a.ov, mkev());
+    ResetEvent(a.gate);
+    pthread_create(&ta, NULL, issue_read_and_wait, &a);
+    while (!a.issued) msleep(1);
+    ov_init(&om, mkev());
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, &om) && GetLastError() == ERROR_IO_PENDING, "main: read pending");
+    CHECK(CancelIoEx(s, NULL), "CancelIoEx(NULL)");
+    CHECK(!ovres(s, &a.ov, &n, 2000, &err) && err == ERROR_OPERATION_ABORTED, "A's cancelled");
+    CHECK(!ovres(s, &om, &n, 2000, &err) && err == ERROR_OPERATION_ABORTED, "main's cancelled");
+    CHECK(!CancelIoEx(s, NULL) && GetLastError() == ERROR_NOT_FOUND, "nothing left: ERROR_NOT_FOUND");
+    SetEvent(a.gate);
+    pthread_join(ta, NULL);
+    CloseHandle(s);
+    CloseHandle(c);
+}
+
+/* CloseHandle racing with an overlapped call being issued on another thread: the operation
+ * either fails at once or completes (cancelled) — it never stays pending on a closed handle. */
+struct race_arg {
+    HANDLE h;
+    OVERLAPPED ov;
+    uint8_t buf[256];
+    int kind; /* 0 read, 1 write over quota, 2 connect */
+    volatile int go, started;
+    BOOL r;
+    DWORD err;
+};
+static void *race_issue(void *p) {
+    struct race_arg *a = p;
+    DWORD n;
+    while (!a->go) {
+    }
+    a->started = 1;
+    if (a->kind == 0)
+        a->r = ReadFile(a->h, a->buf, sizeof a->buf, &n, &a->ov);
+    else if (a->kind == 1)
+        a->r = WriteFile(a->h, a->buf, sizeof a->buf, &n, &a->ov);
+    else
+        a->r = ConnectNamedPipe(a->h, &a->ov);
+    a->err = a->r ? 0 : GetLastError();
+    return NULL;
+}
+
+static void t_close_race(void) {
+    int stuck[3] = {0, 0, 0}, pending[3] = {0, 0, 0};
+    int outcome[3][4] = {{0}};
+    DWORD other_err[3] = {0, 0, 0};
+    for (int i = 0; i < 1500; i++) {
+        int kind = i % 3;
+        HANDLE s, c = INVALID_HANDLE_VALUE;
+        STEP("iteration %d kind %d", i, kind);
+        if (kind == 2) {
+            s = mkserver(pname("cr"), FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 1, 128, 128);
+        } else {
+            mkpair("cr", PIPE_TYPE_BYTE, 128, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s, &c);
+        }
+        static struct race_arg a;
+        memset(&a, 0, sizeof a);
+        a.h = s;
+        a.kind = kind;
+        ov_init(&a.ov, mkev());
+        pthread_t th;
+        pthread_create(&th, NULL, race_issue, &a);
+        a.go = 1;
+        while (!a.started) {
+        }
+        long spin = rnd() % 40000;
+        for (volatile long k = 0; k < spin; k++) {
+        }
+        CloseHandle(s);
+        pthread_join(th, NULL);
+        outcome[kind][a.r ? 0 : a.err == ERROR_INVALID_HANDLE ? 1 : a.err == ERROR_IO_PENDING ? 2 : 3]++;
+        if (!a.r && a.err != ERROR_INVALID_HANDLE && a.err != ERROR_IO_PENDING) other_err[kind] = a.err;
+        if (!a.r && a.err == ERROR_IO_PENDING) {
+            pending[kind]++;
+            if (WaitForSingleObject(a.ov.hEvent, 2000) != WAIT_OBJECT_0 || !HasOverlappedIoCompleted(&a.ov)) stuck[kind]++;
+        }
+        if (c != INVALID_HANDLE_VALUE) CloseHandle(c);
+        CloseHandle(a.ov.hEvent);
+    }
+    NOTE("outcomes (ok/invalid handle/pending/other): read %d/%d/%d/%d write %d/%d/%d/%d connect %d/%d/%d/%d", outcome[0][0], outcome[0][1], outcome[0][2], outcome[0][3], outcome[1][0], outcome[1][1], outcome[1][2], outcome[1][3], outcome[2][0], outcome[2][1], outcome[2][2], outcome[2][3]);
+    NOTE("an 'other' error: read %u, write %u, connect %u", (unsigned)other_err[0], (unsigned)other_err[1], (unsigned)other_err[2]);
+    NOTE("issued pending across the close: read %d, write %d, connect %d; never completed: %d, %d, %d", pending[0], pending[1], pending[2], stuck[0], stuck[1], stuck[2]);
+    CHECK(stuck[0] + stuck[1] + stuck[2] == 0, "an operation issued while another thread closes the handle never stays pending (read %d, write %d, connect %d stuck)", stuck[0], stuck[1], stuck[2]);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Completion routines */
+
+struct chain {
+    OVERLAPPED ov;
+    HANDLE h;
+    int next, total, bad;
+    uint8_t buf[64];
+};
+static VOID WINAPI chain_done(DWORD err, DWORD n, LPOVERLAPPED ov) {
+    struct chain *ch = (struct chain *)ov;
+    int d = __sync_add_and_fetch(&cr_depth, 1);
+    if (d > cr_max_depth) cr_max_depth = d;
+    uint32_t st, sq;
+    if (err != 0 || verify(ch->buf, n, &st, &sq) != 0 || sq != (uint32_t)ch->next) ch->bad++;
+    ch->next++;
+    if (ch->next < ch->total) {
+        memset(&ch->ov, 0, sizeof ch->ov);
+        if (!ReadFileEx(ch->h, ch->buf, sizeof ch->buf, &ch->ov, chain_done)) ch->bad += 1000;
+    }
+    __sync_sub_and_fetch(&cr_depth, 1);
+}
+
+struct affinity_arg {
+    HANDLE h;
+    struct cr cr;
+    char buf[16];
+    volatile int issued;
+    DWORD tid, sleep_ret;
+};
+static void *affinity_thread(void *p) {
+    struct affinity_arg *a = p;
+    a->tid = GetCurrentThreadId();
+    a->issued = ReadFileEx(a->h, a->buf, sizeof a->buf, &a->cr.ov, cr_done) ? 1 : -1;
+    a->sleep_ret = SleepEx(INFINITE, TRUE);
+    return NULL;
+}
+
+static struct cr close_cr[2];
+static HANDLE close_in_routine_h;
+static VOID WINAPI close_in_routine(DWORD err, DWORD n, LPOVERLAPPED ov) {
+    cr_done(err, n, ov);
+    CloseHandle(close_in_routine_h); /* the other operation of the handle is still pending */
+}
+
+static void t_routines(void) {
+    HANDLE s, c;
+    DWORD n = 0, err = 0;
+    mkpair("rt", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1 << 20, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s, &c);
+
+    STEP("300 WriteFileEx completing at once: routines only in an alertable wait, in order");
+    enum { NW = 300 };
+    static struct cr w[NW];
+    static uint8_t msgs[NW][100];
+    cr_order = 0;
+    int all_true = 1;
+    for (int i = 0; i < NW; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        gen(msgs[i], 100, 7, i);
+        if (!WriteFileEx(c, msgs[i], 100, &w[i].ov, cr_done)) all_true = 0;
+    }
+    CHECK(all_true, "every WriteFileEx returns TRUE");
+    HANDLE ev = mkev();
+    char tmp[8];
+    CHECK(write_all_sync(s, "x", 1), "a synchronous WriteFile");
+    OVERLAPPED o;
+    ov_init(&o, ev);
+    CHECK(ReadFile(c, tmp, sizeof tmp, &n, &o) && n == 1, "an overlapped ReadFile");
+    WaitForSingleObject(ev, 10);
+    WaitForSingleObjectEx(ev, 0, FALSE);
+    Sleep(10);
+    SleepEx(5, FALSE);
+    int ran = 0;
+    for (int i = 0; i < NW; i++) ran += w[i].ran;
+    CHECK(ran == 0, "no routine ran in non-alertable calls (W104) (%d ran)", ran);
+    CHECK(SleepEx(0, TRUE) == WAIT_IO_COMPLETION, "SleepEx(0, TRUE): WAIT_IO_COMPLETION");
+    int once = 1, inorder = 1, okres = 1;
+    DWORD me = GetCurrentThreadId();
+    for (int i = 0; i < NW; i++) {
+        if (w[i].ran != 1) once = 0;
+        if (w[i].order != i) inorder = 0;
+        if (w[i].err != 0 || w[i].n != 100 || w[i].tid != me) okres = 0;
+    }
+    CHECK(once, "each routine ran exactly once (W104)");
+    CHECK(inorder, "in issue order");
+    CHECK(okres, "with error 0, 100 bytes, on the issuing thread (W104)");
+    CHECK(SleepEx(0, TRUE) == 0, "nothing left: SleepEx(0, TRUE) returns 0");
+    int good = 1;
+    for (int i = 0; i < NW; i++) {
+        uint8_t b[200];
+        uint32_t st, sq;
+        ov_init(&o, ev);
+        if (!ReadFile(s, b, sizeof b, &n, &o) || verify(b, n, &st, &sq) != 0 || sq != (uint32_t)i) good = 0;
+    }
+    CHECK(good, "the 300 messages arrive intact and in order");
+
+    STEP("a routine runs only in its own thread");
+    static struct affinity_arg aa;
+    memset(&aa, 0, sizeof aa);
+    aa.h = s;
+    pthread_t th;
+    pthread_create(&th, NULL, affinity_thread, &aa);
+    while (!aa.issued) msleep(1);
+    CHECK(aa.issued == 1, "thread T: ReadFileEx pending");
+    int foreign = 0;
+    for (int i = 0; i < 5; i++)
+        if (SleepEx(10, TRUE) != 0) foreign++;
+    CHECK(foreign == 0 && aa.cr.ran == 0, "alertable waits of another thread run nothing of T's");
+    CHECK(write_all_sync(c, "wake", 4), "data for T's read");
+    pthread_join(th, NULL);
+    CHECK(aa.sleep_ret == WAIT_IO_COMPLETION, "T's SleepEx(INFINITE, TRUE) wakes with WAIT_IO_COMPLETION");
+    CHECK(aa.cr.ran == 1 && aa.cr.tid == aa.tid && aa.cr.n == 4 && aa.cr.err == 0, "T's routine ran once in T (tid %u vs %u)", (unsigned)aa.cr.tid, (unsigned)aa.tid);
+
+    STEP("a chain of 20000 ReadFileEx issued from their own routines");
+    enum { NC = 20000 };
+    for (int i = 0; i < NC; i++) {
+        uint8_t m[40];
+        gen(m, 40, 8, i);
+        if (!write_all_sync(c, m, 40)) {
+            CHECK(0, "queue message %d", i);
+            break;
+        }
+    }
+    static struct chain ch;
+    memset(&ch, 0, sizeof ch);
+    ch.h = s;
+    ch.total = NC;
+    cr_depth = cr_max_depth = 0;
+    CHECK(ReadFileEx(s, ch.buf, sizeof ch.buf, &ch.ov, chain_done), "first ReadFileEx");
+    double end = now_s() + 20;
+    int waits = 0;
+    while (ch.next < NC && now_s() < end) {
+        SleepEx(100, TRUE);
+        waits++;
+    }
+    CHECK(ch.next == NC && ch.bad == 0, "every message read in order through the chain (%d of %d, %d bad)", ch.next, NC, ch.bad);
+    CHECK(cr_max_depth == 1, "routines never nest: a routine's I/O does not run routines (W104) (depth %d)", cr_max_depth);
+    NOTE("20000 chained routines took %d alertable waits", waits);
+
+    STEP("CloseHandle inside a completion routine while another operation of the handle is pending");
+    HANDLE s2, c2;
+    mkpair("rt2", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s2, &c2);
+    memset(close_cr, 0, sizeof close_cr);
+    static char b2[2][16];
+    close_in_routine_h = s2;
+    CHECK(ReadFileEx(s2, b2[0], 16, &close_cr[0].ov, close_in_routine), "read 1 pending");
+    CHECK(ReadFileEx(s2, b2[1], 16, &close_cr[1].ov, cr_done), "read 2 pending");
+    CHECK(write_all_sync(c2, "1", 1), "data for read 1");
+    end = now_s() + 5;
+    while ((close_cr[0].ran == 0 || close_cr[1].ran == 0) && now_s() < end) SleepEx(50, TRUE);
+    CHECK(close_cr[0].ran == 1 && close_cr[0].err == 0 && close_cr[0].n == 1, "routine 1: the data");
+    CHECK(close_cr[1].ran == 1 && close_cr[1].err == ERROR_OPERATION_ABORTED, "routine 2: cancelled by the close in routine 1 (err %u ran %d)", (unsigned)close_cr[1].err, close_cr[1].ran);
+    CloseHandle(c2);
+
+    STEP("GetOverlappedResultEx on a pending write: W106");
+    HANDLE s3, c3;
+    mkpair("rt3", PIPE_TYPE_BYTE, 1024, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s3, &c3);
+    static uint8_t big[3000];
+    static struct cr apc_cr;
+    memset(&apc_cr, 0, sizeof apc_cr);
+    OVERLAPPED ow;
+    ov_init(&ow, mkev());
+    CHECK(!WriteFile(s3, big, sizeof big, &n, &ow) && GetLastError() == ERROR_IO_PENDING, "write over the quota pending");
+    CHECK(WriteFileEx(c3, "q", 1, &apc_cr.ov, cr_done), "a routine queued (WriteFileEx done at once)");
+    CHECK(!GetOverlappedResultEx(s3, &ow, &n, 0, TRUE) && GetLastError() == ERROR_IO_INCOMPLETE && apc_cr.ran == 0, "timeout 0, alertable: ERROR_IO_INCOMPLETE, no routine runs (W106)");
+    CHECK(!GetOverlappedResultEx(s3, &ow, &n, 10, FALSE) && GetLastError() == WAIT_TIMEOUT && apc_cr.ran == 0, "10 ms: WAIT_TIMEOUT (W106)");
+    CHECK(!GetOverlappedResultEx(s3, &ow, &n, 10, TRUE) && GetLastError() == WAIT_IO_COMPLETION && apc_cr.ran == 1, "10 ms alertable: WAIT_IO_COMPLETION, the routine ran (W106)");
+    CancelIo(s3);
+    CloseHandle(s3);
+    CloseHandle(c3);
+    CloseHandle(s);
+    CloseHandle(c);
+    (void)err;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* PIPE_NOWAIT handles opened for overlapped I/O (W107-W111) */
+
+static void t_nowait(void) {
+    const char *name = pname("nw");
+    DWORD n = 0;
+    char buf[1024];
+    HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE | PIPE_NOWAIT, 1, 512, 512);
+    CHECK(s != INVALID_HANDLE_VALUE, "create a PIPE_NOWAIT overlapped server");
+    HANDLE ev = mkev();
+    OVERLAPPED o;
+    ov_init(&o, ev);
+    CHECK(!ConnectNamedPipe(s, &o) && GetLastError() == ERROR_PIPE_LISTENING, "overlapped ConnectNamedPipe, no client: ERROR_PIPE_LISTENING, not pending (W111)");
+    HANDLE c = mkclient(name, 0);
+    CHECK(c != INVALID_HANDLE_VALUE, "a client can still connect (W111)");
+    ov_init(&o, ev);
+    CHECK(!ReadFile(s, buf, 10, &n, &o) && GetLastError() == ERROR_NO_DATA, "overlapped ReadFile on an empty PIPE_NOWAIT end: ERROR_NO_DATA at once (W107)");
+    struct cr cr;
+    memset(&cr, 0, sizeof cr);
+    CHECK(!ReadFileEx(s, buf, 10, &cr.ov, cr_done) && GetLastError() == ERROR_NO_DATA, "ReadFileEx on it: ERROR_NO_DATA (W107)");
+    SleepEx(0, TRUE);
+    CHECK(cr.ran == 0, "no routine for it");
+    static char big[600];
+    ov_init(&o, ev);
+    n = 99;
+    CHECK(WriteFile(s, big, 513, &n, &o) && n == 0, "513 bytes into a 512-byte buffer: TRUE, 0 written (W108) (n %u)", (unsigned)n);
+    ov_init(&o, ev);
+    CHECK(WriteFile(s, big, 512, &n, &o) && n == 512, "512: TRUE, 512 (W108)");
+    memset(&cr, 0, sizeof cr);
+    CHECK(WriteFileEx(s, big, 1, &cr.ov, cr_done), "WriteFileEx on a full PIPE_NOWAIT end returns TRUE");
+    CHECK(SleepEx(0, TRUE) == WAIT_IO_COMPLETION && cr.ran == 1 && cr.err == 0, "its routine runs (%u bytes)", (unsigned)cr.n);
+    CHECK(ReadFile(c, buf, sizeof buf, &n, NULL) && n >= 512, "the client reads the 512");
+    ov_init(&o, ev);
+    CHECK(write_all_sync(c, "ping", 4), "client writes");
+    CHECK(ReadFile(s, buf, 10, &n, &o) && n == 4, "the server reads it at once");
+    CloseHandle(c);
+    ov_init(&o, ev);
+    CHECK(!ConnectNamedPipe(s, &o) && GetLastError() == ERROR_NO_DATA, "after the client closed: ERROR_NO_DATA (W43, W111)");
+    CHECK(DisconnectNamedPipe(s), "disconnect");
+    ov_init(&o, ev);
+    CHECK(!ConnectNamedPipe(s, &o) && GetLastError() == ERROR_PIPE_LISTENING, "after a disconnect: ERROR_PIPE_LISTENING again (W111)");
+    CloseHandle(s);
+
+    STEP("PIPE_NOWAIT set while an overlapped read is pending");
+    HANDLE s2, c2;
+    mkpair("nw2", PIPE_TYPE_BYTE, 4096, FILE_FLAG_OVERLAPPED, 0, &s2, &c2);
+    ov_init(&o, ev);
+    CHECK(!ReadFile(s2, buf, 10, &n, &o) && GetLastError() == ERROR_IO_PENDING, "read pending");
+    DWORD mode = PIPE_NOWAIT;
+    CHECK(SetNamedPipeHandleState(s2, &mode, NULL, NULL), "switch to PIPE_NOWAIT");
+    OVERLAPPED o2;
+    ov_init(&o2, mkev());
+    CHECK(!ReadFile(s2, buf + 10, 10, &n, &o2) && GetLastError() == ERROR_NO_DATA, "a new read fails at once (W107)");
+    CHECK(write_all_sync(c2, "late", 4), "data");
+    DWORD err = 0;
+    CHECK(ovres(s2, &o, &n, 3000, &err) && n == 4 && memcmp(buf, "late", 4) == 0, "the read pending before the switch completes with it (err %u)", (unsigned)err);
+    CloseHandle(s2);
+    CloseHandle(c2);
+    CloseHandle(ev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* DisconnectNamedPipe with operations pending (W44, W48) */
+
+static void t_disconnect_pending(void) {
+    const char *name = pname("dp");
+    HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+    HANDLE c = mkclient(name, FILE_FLAG_OVERLAPPED);
+    DWORD n = 0, err = 0;
+    static uint8_t m[10000];
+    char buf[64];
+    OVERLAPPED o1, o2, o3;
+    HANDLE e1 = mkev(), e2 = mkev(), e3 = mkev();
+    ov_init(&o1, e1);
+    CHECK(!ConnectNamedPipe(s, &o1) && GetLastError() == ERROR_PIPE_CONNECTED, "connected");
+
+    STEP("writes pending in both directions");
+    ov_init(&o1, e1);
+    ov_init(&o2, e2);
+    CHECK(!WriteFile(s, m, sizeof m, &n, &o1) && GetLastError() == ERROR_IO_PENDING, "server write pending");
+    CHECK(!WriteFile(c, m, sizeof m, &n, &o2) && GetLastError() == ERROR_IO_PENDING, "client write pending");
+    CHECK(DisconnectNamedPipe(s), "DisconnectNamedPipe");
+    CHECK(!ovres(s, &o1, &n, 3000, &err) && err == ERROR_PIPE_NOT_CONNECTED, "server write: ERROR_PIPE_NOT_CONNECTED (W48) (err %u)", (unsigned)err);
+    CHECK(!ovres(c, &o2, &n, 3000, &err) && err == ERROR_PIPE_NOT_CONNECTED, "client write: ERROR_PIPE_NOT_CONNECTED (W48) (err %u)", (unsigned)err);
+    ov_init(&o2, e2);
+    CHECK(!ReadFile(c, buf, sizeof buf, &n, &o2) && GetLastError() == ERROR_PIPE_NOT_CONNECTED, "client read after: ERROR_PIPE_NOT_CONNECTED at once (W44, W47)");
+
+    STEP("reconnect; reads pending on both ends, then disconnect");
+    ov_init(&o1, e1);
+    CHECK(!ConnectNamedPipe(s, &o1) && GetLastError() == ERROR_IO_PENDING, "listen again (W49)");
+    HANDLE c2 = mkclient(name, FILE_FLAG_OVERLAPPED);
+    CHECK(ovres(s, &o1, &n, 3000, &err), "the new client connects");
+    set_msg_mode(c2);
+    ov_init(&o1, e1);
+    ov_init(&o2, e2);
+    ov_init(&o3, e3);
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, &o1) && GetLastError() == ERROR_IO_PENDING, "server read pending");
+    CHECK(!ReadFile(c2, buf + 32, 32, &n, &o2) && GetLastError() == ERROR_IO_PENDING, "client read pending");
+    CHECK(!ReadFile(c, buf, sizeof buf, &n, &o3) && GetLastError() == ERROR_PIPE_NOT_CONNECTED, "the old client is still cut off (W44)");
+    CHECK(DisconnectNamedPipe(s), "DisconnectNamedPipe");
+    CHECK(!ovres(s, &o1, &n, 3000, &err) && err == ERROR_PIPE_NOT_CONNECTED, "server read: ERROR_PIPE_NOT_CONNECTED (W48) (err %u)", (unsigned)err);
+    CHECK(!ovres(c2, &o2, &n, 3000, &err) && err == ERROR_PIPE_NOT_CONNECTED, "client read: ERROR_PIPE_NOT_CONNECTED (W48) (err %u)", (unsigned)err);
+
+    STEP("a read pending from the previous connection never gets the next client's data");
+    ov_init(&o1, e1);
+    CHECK(!ConnectNamedPipe(s, &o1) && GetLastError() == ERROR_IO_PENDING, "listen");
+    HANDLE c3 = mkclient(name, FILE_FLAG_OVERLAPPED);
+    CHECK(ovres(s, &o1, &n, 3000, &err), "third client connects");
+    CHECK(write_all_sync(c3, "third", 5), "it writes");
+    ov_init(&o1, e1);
+    CHECK(ReadFile(s, buf, sizeof buf, &n, &o1) && n == 5 && memcmp(buf, "third", 5) == 0, "the server reads the third client's message");
+
+    STEP("disconnect while a write streams a message larger than the ring");
+    uint32_t len = 8u << 20;
+    uint8_t *big = xmalloc(len);
+    gen(big, len, 9, 0);
+    ov_init(&o1, e1);
+    CHECK(!WriteFile(s, big, len, &n, &o1) && GetLastError() == ERROR_IO_PENDING, "8 MiB write pending");
+    uint8_t *rb = xmalloc(65536);
+    ov_init(&o3, e3);
+    BOOL r = ReadFile(c3, rb, 65536, &n, &o3); /* byte read mode: takes some of it */
+    if (!r && GetLastError() == ERROR_IO_PENDING) r = ovres(c3, &o3, &n, 3000, &err);
+    CHECK(r && n > 0, "the client reads part of it (W74) (n %u)", (unsigned)n);
+    msleep(20);
+    double t0 = now_s();
+    CHECK(DisconnectNamedPipe(s), "DisconnectNamedPipe mid-stream");
+    CHECK(now_s() - t0 < 1.0, "returns promptly (%.0f ms)", (now_s() - t0) * 1000);
+    CHECK(!ovres(s, &o1, &n, 3000, &err) && err == ERROR_PIPE_NOT_CONNECTED, "the streaming write: ERROR_PIPE_NOT_CONNECTED (W48) (err %u)", (unsigned)err);
+    ov_init(&o3, e3);
+    CHECK(!ReadFile(c3, rb, 65536, &n, &o3) && GetLastError() == ERROR_PIPE_NOT_CONNECTED, "the client: ERROR_PIPE_NOT_CONNECTED, the rest discarded (W44)");
+    ov_init(&o1, e1);
+    CHECK(!ConnectNamedPipe(s, &o1) && GetLastError() == ERROR_IO_PENDING, "listen once more");
+    HANDLE c4 = mkclient(name, 0);
+    CHECK(ovres(s, &o1, &n, 3000, &err), "fourth client connects");
+    CHECK(write_all_sync(s, "hi4", 3), "server writes to it (the writer lock was released)");
+    CHECK(ReadFile(c4, buf, sizeof buf, &n, NULL) && n == 3 && memcmp(buf, "hi4", 3) == 0, "it reads exactly that");
+    free(big);
+    free(rb);
+    CloseHandle(c);
+    CloseHandle(c2);
+    CloseHandle(c3);
+    CloseHandle(c4);
+    CloseHandle(s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Runner */
 
 struct test {
@@ -738,6 +1401,13 @@ static struct test TESTS[] = {
     {"badargs", t_badargs, 30},
     {"result_after_close", t_result_after_close, 30},
     {"order_zero", t_order_zero, 30},
+    {"close_pending", t_close_pending, 60},
+    {"close_while_waiting", t_close_while_waiting, 30},
+    {"cancel_affinity", t_cancel_affinity, 30},
+    {"close_race", t_close_race, 120},
+    {"routines", t_routines, 60},
+    {"nowait", t_nowait, 30},
+    {"disconnect_pending", t_disconnect_pending, 30},
 };
 
 static int selected(const char *name) {
