@@ -2280,6 +2280,294 @@ static int role_byte_writer(char **argv) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Cancel storms while data flows between two processes */
+
+struct storm {
+    HANDLE h;
+    OVERLAPPED *target;
+    volatile int stop;
+    int calls, hits;
+};
+static void *storm_thread(void *p) {
+    struct storm *st = p;
+    while (!st->stop) {
+        usleep_(rnd() % 400);
+        BOOL r = (rnd() % 4 == 0 && st->target) ? CancelIoEx(st->h, st->target) : CancelIoEx(st->h, NULL);
+        st->calls++;
+        if (r) st->hits++;
+        else if (GetLastError() != ERROR_NOT_FOUND) {
+            printf("  CancelIoEx: unexpected error %u\n", (unsigned)GetLastError());
+            st->stop = 2;
+        }
+        if (rnd() % 8 == 0) CancelIo(st->h); /* this thread issued nothing: a no-op */
+    }
+    return NULL;
+}
+
+static void t_cancel_read_storm(void) {
+    const char *name = pname("crs");
+    HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+    enum { NM = 800 };
+    uint32_t maxlen = 300000;
+    pid_t pid = spawn_role("msg_writer", name, fmt_u(NM), "51", fmt_u(maxlen), NULL);
+    HANDLE ev = mkev();
+    static OVERLAPPED ov;
+    DWORD n = 0, err = 0;
+    ov_init(&ov, ev);
+    BOOL r = ConnectNamedPipe(s, &ov);
+    if (!r && GetLastError() == ERROR_IO_PENDING) r = ovres(s, &ov, &n, 10000, &err);
+    CHECK(r || GetLastError() == ERROR_PIPE_CONNECTED, "writer connects");
+    static struct storm st;
+    st.h = s;
+    st.target = &ov;
+    pthread_t th;
+    pthread_create(&th, NULL, storm_thread, &st);
+    uint8_t *acc = xmalloc(maxlen + 64), *rb = xmalloc(maxlen + 64);
+    uint32_t acc_len = 0, next = 0;
+    int aborted = 0, aborted_with_bytes = 0, partial = 0, bad = 0, other = 0, reads = 0;
+    double end = now_s() + 90;
+    while (next < NM && now_s() < end) {
+        STEP("message %u, %d reads, %d cancelled", (unsigned)next, reads, aborted);
+        ov_init(&ov, ev);
+        r = ReadFile(s, rb, maxlen + 64, &n, &ov);
+        DWORD e = r ? 0 : GetLastError();
+        reads++;
+        if (!r && e != ERROR_IO_PENDING && e != ERROR_MORE_DATA) {
+            other++;
+            printf("  read issue error %u\n", (unsigned)e);
+            break;
+        }
+        BOOL ok = ovres(s, &ov, &n, 20000, &err);
+        if (!ok && err == WAIT_TIMEOUT) {
+            CHECK(0, "a read never completed");
+            break;
+        }
+        if (ok || err == ERROR_MORE_DATA) {
+            if (acc_len + n > maxlen + 64) {
+                bad++;
+                acc_len = 0;
+                continue;
+            }
+            memcpy(acc + acc_len, rb, n);
+            acc_len += n;
+            if (!ok) {
+                partial++;
+                continue;
+            }
+            uint32_t sm, sq;
+            if (verify(acc, acc_len, &sm, &sq) != 0 || sm != 51 || sq != next) {
+                bad++;
+                printf("  message %u: bad (len %u, seq %u)\n", (unsigned)next, (unsigned)acc_len, (unsigned)sq);
+                if (bad > 5) break;
+            }
+            next++;
+            acc_len = 0;
+        } else if (err == ERROR_OPERATION_ABORTED) {
+            aborted++;
+            if (n != 0) aborted_with_bytes++;
+        } else {
+            other++;
+            printf("  read error %u\n", (unsigned)err);
+            break;
+        }
+    }
+    st.stop = 1;
+    pthread_join(th, NULL);
+    CHECK(next == NM, "all %d messages received through the storm (%u)", NM, (unsigned)next);
+    CHECK(bad == 0, "every message whole, intact, in order, none lost or twice (%d bad)", bad);
+    CHECK(aborted_with_bytes == 0 && other == 0, "cancelled reads report 0 bytes (W97); no other errors (%d, %d)", aborted_with_bytes, other);
+    CHECK(st.stop == 1, "CancelIoEx only ever failed with ERROR_NOT_FOUND");
+    NOTE("%d reads, %d cancelled, %d completed with part of a message, %d CancelIoEx calls (%d found something)", reads, aborted, partial, st.calls, st.hits);
+#if KNOWN_BUGS
+    /* Deviation: a cancelled read that had already taken part of a message streaming through
+     * the ring completes with that part (ERROR_MORE_DATA) although its buffer is larger than
+     * any message. On Windows a read is satisfied whole or cancelled with 0 bytes (W97). */
+    CHECK(partial == 0, "a read with a buffer larger than every message never returns part of one (W97) (%d did)", partial);
+#endif
+    OVERLAPPED oa;
+    ov_init(&oa, mkev());
+    DWORD w;
+    BOOL ak = WriteFile(s, "k", 1, &w, &oa);
+    if (!ak && GetLastError() == ERROR_IO_PENDING) ak = ovres(s, &oa, &w, 5000, &err);
+    int rc = wait_child(pid, 20000);
+    CHECK(rc == 0, "writer exit %d", rc);
+    CloseHandle(s);
+}
+
+static void cancel_write_storm(uint32_t maxlen) {
+    const char *name = pname("cws");
+    HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+    enum { NM = 800, K = 3 };
+    char outfile[128];
+    snprintf(outfile, sizeof outfile, "/tmp/npipe-adv-sink-%d", (int)getpid());
+    pid_t pid = spawn_role("msg_sink", name, outfile, fmt_u(maxlen), NULL);
+    DWORD n = 0, err = 0;
+    HANDLE ev[K];
+    static OVERLAPPED ov[K];
+    uint8_t *buf[K];
+    uint32_t len[K];
+    for (int k = 0; k < K; k++) {
+        ev[k] = mkev();
+        buf[k] = xmalloc(maxlen);
+    }
+    ov_init(&ov[0], ev[0]);
+    BOOL r = ConnectNamedPipe(s, &ov[0]);
+    if (!r && GetLastError() == ERROR_IO_PENDING) r = ovres(s, &ov[0], &n, 10000, &err);
+    CHECK(r || GetLastError() == ERROR_PIPE_CONNECTED, "reader connects");
+    static struct storm st;
+    st.h = s;
+    pthread_t th;
+    pthread_create(&th, NULL, storm_thread, &st);
+    static uint8_t outcome[NM]; /* 1 ok, 2 cancelled, 3 other */
+    int issued = 0, done = 0, aborted_bytes = 0, fifo_bad = 0, nfail = 0;
+    while (done < NM) {
+        STEP("write %d", done);
+        while (issued < NM && issued - done < K) {
+            int k = issued % K;
+            len[k] = msg_size(61, issued, maxlen);
+            gen(buf[k], len[k], 61, issued);
+            ov_init(&ov[k], ev[k]);
+            if (!WriteFile(s, buf[k], len[k], &n, &ov[k]) && GetLastError() != ERROR_IO_PENDING) {
+                outcome[issued] = 3;
+                if (nfail++ < 3) printf("  write %d: issue error %u\n", issued, (unsigned)GetLastError());
+                ov[k].Internal = 0xFFFFFFFF; /* mark: failed at once */
+            }
+            issued++;
+        }
+        int k = done % K;
+        if (ov[k].Internal == 0xFFFFFFFF) {
+            done++;
+            continue;
+        }
+        BOOL ok = ovres(s, &ov[k], &n, 20000, &err);
+        for (int j = done + 1; j < issued; j++)
+            if (HasOverlappedIoCompleted(&ov[j % K]) && (DWORD)ov[j % K].Internal == 0 && !HasOverlappedIoCompleted(&ov[k])) fifo_bad++;
+        if (ok && n == len[k]) outcome[done] = 1;
+        else if (!ok && err == ERROR_OPERATION_ABORTED) {
+            outcome[done] = 2;
+            if (n != 0) aborted_bytes++;
+        } else {
+            outcome[done] = 3;
+            if (nfail++ < 3) printf("  write %d: ok %d n %u err %u\n", done, ok, (unsigned)n, (unsigned)err);
+            if (!ok && err == WAIT_TIMEOUT) break;
+        }
+        done++;
+    }
+    st.stop = 1;
+    pthread_join(th, NULL);
+    STEP("flush and close");
+    CHECK(FlushFileBuffers(s), "flush");
+    CloseHandle(s);
+    int rc = wait_child(pid, 30000);
+    CHECK(rc == 0, "the reader saw only whole, intact messages (W98, W103) (exit %d)", rc);
+    FILE *f = fopen(outfile, "rb");
+    static uint32_t got[NM + 16];
+    int ngot = f ? (int)fread(got, 4, NM + 16, f) : -1;
+    if (f) fclose(f);
+    unlink(outfile);
+    CHECK(ngot >= 0, "the reader's list");
+    static uint8_t seen[NM];
+    int order_bad = 0, dup = 0, aborted_delivered = 0, ok_lost = 0, nok = 0, nab = 0, nother = 0;
+    for (int i = 0; i < ngot; i++) {
+        if (got[i] >= NM) {
+            order_bad++;
+            continue;
+        }
+        if (i && got[i] <= got[i - 1]) order_bad++;
+        if (seen[got[i]]++) dup++;
+    }
+    for (int i = 0; i < NM; i++) {
+        if (outcome[i] == 1) nok++;
+        if (outcome[i] == 2) nab++;
+        if (outcome[i] == 3) nother++;
+        if (outcome[i] == 1 && !seen[i]) ok_lost++;
+        if (outcome[i] == 2 && seen[i]) aborted_delivered++;
+    }
+    NOTE("%d writes completed, %d cancelled, %d other; reader got %d; %d CancelIoEx calls found something %d times", nok, nab, nother, ngot, st.calls, st.hits);
+    CHECK(nother == 0, "every write completed or was cancelled (%d other)", nother);
+    CHECK(aborted_bytes == 0, "cancelled writes report 0 bytes (W98)");
+    CHECK(order_bad == 0 && dup == 0, "the reader got messages in order, none twice (%d, %d)", order_bad, dup);
+    CHECK(ok_lost == 0, "every completed write was delivered (%d lost)", ok_lost);
+    CHECK(fifo_bad == 0, "writes complete in issue order (W93) (%d)", fifo_bad);
+    if (aborted_delivered) NOTE("%d write(s) reported ERROR_OPERATION_ABORTED yet delivered", aborted_delivered);
+#if KNOWN_BUGS
+    /* BUG: a write cancelled while the next one streams through the ring (see order_zero), or
+     * whose bytes were all read just before the cancel, reports ERROR_OPERATION_ABORTED but its
+     * message is delivered. Windows removes a cancelled write's data (W98); a write whose data
+     * was all read has completed and cannot be cancelled. */
+    CHECK(aborted_delivered == 0, "no write reports ERROR_OPERATION_ABORTED and is delivered anyway (W98) (%d)", aborted_delivered);
+#endif
+}
+
+/* Messages that fit the ring (no streaming): what the default build holds the library to. */
+static void t_cancel_write_storm(void) { cancel_write_storm(60000); }
+
+#if KNOWN_BUGS
+/* BUG (data corruption): messages larger than the ring. When a streaming write is cancelled
+ * (its record cut short) while a synchronous reader is copying that message, the reader checks
+ * for the cut before it reads the ring's tail; the next write's records, published right after
+ * the cut, are then copied as the rest of the cancelled message: ReadFile returns TRUE with a
+ * message whose first ~64 KiB belong to the cancelled write and the rest to the messages after
+ * it (which are lost), and the reader's framing is broken from then on. */
+static void t_cancel_write_storm_big(void) { cancel_write_storm(300000); }
+
+#endif
+
+static int role_msg_sink(char **argv) {
+    HANDLE h = mkclient(argv[0], 0);
+    if (h == INVALID_HANDLE_VALUE) return 10;
+    set_msg_mode(h);
+    uint32_t maxlen = atoi(argv[2]);
+    uint8_t *b = xmalloc(maxlen + 64);
+    static uint32_t seqs[100000];
+    int n = 0, corrupt = 0;
+    for (;;) {
+        DWORD got = 0;
+        BOOL ok = ReadFile(h, b, maxlen + 64, &got, NULL);
+        if (!ok && GetLastError() == ERROR_BROKEN_PIPE) break;
+        if (!ok && GetLastError() != ERROR_MORE_DATA) {
+            printf("  sink: read error %u after %d messages\n", (unsigned)GetLastError(), n);
+            corrupt++;
+            break;
+        }
+        uint32_t st = 0, sq = 0;
+        DWORD e = ok ? 0 : GetLastError();
+        int v = ok ? verify(b, got, &st, &sq) : -10;
+        if (v != 0) {
+            corrupt++;
+            uint32_t h[4] = {0, 0, 0, 0};
+            if (got >= 16) memcpy(h, b, 16);
+            printf("  sink: bad message after seq %d (#%d): ok %d err %u n %u verify %d header magic %#x stream %u seq %u len %u\n", n ? (int)seqs[n - 1] : -1, n, ok, (unsigned)e, (unsigned)got, v, (unsigned)h[0], (unsigned)h[1], (unsigned)h[2], (unsigned)h[3]);
+            if (h[0] == MAGIC && h[3] <= maxlen + 64) {
+                uint8_t *x = xmalloc(h[3]);
+                gen(x, h[3], h[1], h[2]);
+                uint32_t k = 0, lim = got < h[3] ? got : h[3];
+                while (k < lim && x[k] == b[k]) k++;
+                printf("  sink: first wrong byte at %u of %u\n", (unsigned)k, (unsigned)h[3]);
+                /* where does the tail come from: another message's header inside? */
+                for (uint32_t q = 8; q + 16 <= got; q += 8) {
+                    uint32_t hh[4];
+                    memcpy(hh, b + q, 16);
+                    if (hh[0] == MAGIC) {
+                        printf("  sink: a header at offset %u: stream %u seq %u len %u\n", (unsigned)q, (unsigned)hh[1], (unsigned)hh[2], (unsigned)hh[3]);
+                        break;
+                    }
+                }
+                free(x);
+            }
+            if (!ok && e != ERROR_MORE_DATA) break;
+            continue;
+        }
+        if (n < 100000) seqs[n++] = sq;
+    }
+    FILE *f = fopen(argv[1], "wb");
+    if (!f) return 11;
+    fwrite(seqs, 4, n, f);
+    fclose(f);
+    return corrupt ? 12 : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Runner */
 
 struct test {
@@ -2305,6 +2593,11 @@ static struct test TESTS[] = {
     {"big_reads", t_big_reads, 120},
     {"duplex_big", t_duplex_big, 120},
     {"byte_stream", t_byte_stream, 120},
+    {"cancel_read_storm", t_cancel_read_storm, 150},
+    {"cancel_write_storm", t_cancel_write_storm, 150},
+#if KNOWN_BUGS
+    {"cancel_write_storm_big", t_cancel_write_storm_big, 150},
+#endif
 };
 
 static int selected(const char *name) {
@@ -2401,6 +2694,7 @@ static int role_main(int argc, char **argv) {
     if (strcmp(ROLE, "msg_reader") == 0) return role_msg_reader(argv);
     if (strcmp(ROLE, "msg_writer") == 0) return role_msg_writer(argv);
     if (strcmp(ROLE, "duplex") == 0) return role_duplex(argv);
+    if (strcmp(ROLE, "msg_sink") == 0) return role_msg_sink(argv);
     if (strcmp(ROLE, "byte_writer") == 0) return role_byte_writer(argv);
     printf("unknown role %s\n", ROLE);
     return 2;
