@@ -1536,10 +1536,10 @@ static void mi_begin_connect(struct inst *in, struct mi_stats *st) {
             mi_begin_read(in, st);
             return;
         }
-        if (e == ERROR_NO_DATA) { /* a client came and went already (W43) */
-            st->finished++;
-            DisconnectNamedPipe(in->h);
-            continue;
+        if (e == ERROR_NO_DATA) { /* a client came and went already (W43): read what it wrote (W52) */
+            in->connected = 1;
+            mi_begin_read(in, st);
+            return;
         }
         st->other_err++;
         printf("  connect error %u\n", (unsigned)e);
@@ -1629,7 +1629,7 @@ static void t_many_instances(void) {
     }
     /* Clients: four that talk (two with synchronous handles, two overlapped) and two that only
      * connect and close. */
-    int nconn[6] = {60, 60, 60, 60, 120, 120};
+    int nconn[6] = {150, 150, 150, 150, 300, 300};
     const char *mode[6] = {"0", "1", "0", "1", "2", "2"};
     pid_t pid[6];
     int expect_conn = 0, expect_msgs = 0;
@@ -1643,8 +1643,8 @@ static void t_many_instances(void) {
                 expect_msgs += (m > 0 && conn_early(c)) ? 1 : m;
             }
     }
-    double t0 = now_s(), last = now_s();
-    int alive = 6;
+    double t0 = now_s(), last = now_s(), last_scan = now_s();
+    int alive = 6, stuck = 0;
     int rc[6];
     for (int k = 0; k < 6; k++) rc[k] = -100;
     while (st.finished < expect_conn) {
@@ -1665,25 +1665,37 @@ static void t_many_instances(void) {
                     alive--;
                 }
             }
+        if (now_s() - last_scan > 0.5) {
+            /* Work around the connect_race bug: an instance whose ConnectNamedPipe stays pending
+             * though a client is connected (a listening instance peeks ERROR_BAD_PIPE, W87) is
+             * served anyway, so the client is not left waiting. */
+            last_scan = now_s();
+            for (int i = 0; i < NI; i++) {
+                DWORD av;
+                if (I[i].state == S_CONNECT && !(PeekNamedPipe(I[i].h, NULL, 0, NULL, &av, NULL) == FALSE && GetLastError() == ERROR_BAD_PIPE)) {
+                    DWORD n2;
+                    if (!HasOverlappedIoCompleted(&I[i].ov)) {
+                        stuck++;
+                        CancelIoEx(I[i].h, &I[i].ov);
+                        GetOverlappedResult(I[i].h, &I[i].ov, &n2, TRUE);
+                        I[i].connected = 1;
+                        mi_begin_read(&I[i], &st);
+                    }
+                }
+            }
+        }
         if (alive == 0 && now_s() - last > 5) break;
         if (now_s() - t0 > 150) break;
     }
     double dt = now_s() - t0;
     for (int k = 0; k < 6; k++)
         if (rc[k] == -100) rc[k] = wait_child(pid[k], 10000);
-    /* Instances whose ConnectNamedPipe is still pending though a client came and went (see
-     * connect_race): a listening instance peeks ERROR_BAD_PIPE (W87), this one does not. */
-    int stuck = 0;
-    for (int i = 0; i < NI; i++) {
-        DWORD av;
-        if (I[i].state == S_CONNECT && !(PeekNamedPipe(I[i].h, NULL, 0, NULL, &av, NULL) == FALSE && GetLastError() == ERROR_BAD_PIPE)) stuck++;
-    }
-    if (stuck) NOTE("%d instance(s) with a pending ConnectNamedPipe that a client connected to and left (the connect_race bug)", stuck);
+    if (stuck) NOTE("%d instance(s) whose pending ConnectNamedPipe never completed though a client connected (the connect_race bug; served anyway)", stuck);
 #if KNOWN_BUGS
     CHECK(stuck == 0, "no connection lost to a pending ConnectNamedPipe that never completes (W39) (%d)", stuck);
 #endif
     for (int k = 0; k < 6; k++) CHECK(rc[k] == 0, "client %d: every reply matched its message (exit %d)", k + 1, rc[k]);
-    CHECK(st.finished + stuck == expect_conn, "every connection seen to its end (%d + %d lost to the connect bug, of %d)", st.finished, stuck, expect_conn);
+    CHECK(st.finished == expect_conn, "every connection seen to its end (%d of %d)", st.finished, expect_conn);
     CHECK(st.msgs == expect_msgs, "every message received once (%d of %d)", st.msgs, expect_msgs);
     CHECK(st.bad == 0, "no corrupted message (%d)", st.bad);
     CHECK(st.order == 0, "per connection: its own messages, in order (%d out of place)", st.order);
@@ -2568,6 +2580,506 @@ static int role_msg_sink(char **argv) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* The peer process killed (SIGKILL) or exiting with I/O pending */
+
+static BOOL connect_wait(HANDLE s, DWORD ms) {
+    OVERLAPPED o;
+    DWORD n, err;
+    ov_init(&o, mkev());
+    BOOL r = ConnectNamedPipe(s, &o);
+    if (!r && GetLastError() == ERROR_IO_PENDING) r = ovres(s, &o, &n, ms, &err);
+    else if (!r && GetLastError() == ERROR_PIPE_CONNECTED) r = TRUE;
+    CloseHandle(o.hEvent);
+    return r;
+}
+
+static BOOL read_wait(HANDLE h, void *b, DWORD size, DWORD *n, DWORD ms, DWORD *err) {
+    OVERLAPPED o;
+    ov_init(&o, mkev());
+    BOOL r = ReadFile(h, b, size, n, &o);
+    *err = r ? 0 : GetLastError();
+    if (!r && (*err == ERROR_IO_PENDING || *err == ERROR_MORE_DATA)) r = ovres(h, &o, n, ms, err);
+    CloseHandle(o.hEvent);
+    return r;
+}
+
+static void t_kill_peer(void) {
+    DWORD n = 0, err = 0;
+    char buf[128];
+
+    STEP("peer killed: pending ReadFile and ReadFileEx");
+    const char *name = pname("kp1");
+    HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+    pid_t pid = spawn_role("sleeper", name, NULL);
+    CHECK(connect_wait(s, 10000), "peer connects");
+    CHECK(read_wait(s, buf, sizeof buf, &n, 10000, &err) && n == 5, "ready");
+    OVERLAPPED o1;
+    ov_init(&o1, mkev());
+    static struct cr cr;
+    memset(&cr, 0, sizeof cr);
+    static char b2[64];
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, &o1) && GetLastError() == ERROR_IO_PENDING, "read pending");
+    CHECK(ReadFileEx(s, b2, sizeof b2, &cr.ov, cr_done), "ReadFileEx pending");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    double t0 = now_s();
+    BOOL r = ovres(s, &o1, &n, 5000, &err);
+    CHECK(!r && err == ERROR_BROKEN_PIPE && n == 0, "the pending read: ERROR_BROKEN_PIPE, 0 (W101) (err %u, %.0f ms)", (unsigned)err, (now_s() - t0) * 1000);
+    while (!cr.ran && now_s() - t0 < 5) SleepEx(100, TRUE);
+    CHECK(cr.ran == 1 && cr.err == ERROR_BROKEN_PIPE, "the ReadFileEx routine: ERROR_BROKEN_PIPE (W101) (err %u)", (unsigned)cr.err);
+    ov_init(&o1, o1.hEvent);
+    CHECK(!WriteFile(s, "x", 1, &n, &o1) && GetLastError() == ERROR_NO_DATA, "writing to the dead peer: ERROR_NO_DATA (W50, W114)");
+    CHECK(DisconnectNamedPipe(s), "disconnect (W50)");
+    HANDLE c = INVALID_HANDLE_VALUE;
+    ov_init(&o1, o1.hEvent);
+    CHECK(!ConnectNamedPipe(s, &o1) && GetLastError() == ERROR_IO_PENDING, "listen again (W49)");
+    c = mkclient(name, 0);
+    CHECK(ovres(s, &o1, &n, 3000, &err), "a new client");
+    set_msg_mode(c);
+    CHECK(write_all_sync(c, "new", 3) && read_wait(s, buf, sizeof buf, &n, 3000, &err) && n == 3, "round trip with it");
+    CloseHandle(c);
+    CloseHandle(s);
+
+    STEP("peer killed: pending write streaming a message larger than the ring");
+    name = pname("kp2");
+    s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+    pid = spawn_role("sleeper", name, NULL);
+    CHECK(connect_wait(s, 10000), "peer connects");
+    CHECK(read_wait(s, buf, sizeof buf, &n, 10000, &err) && n == 5, "ready");
+    uint32_t len = 4 * MIB;
+    uint8_t *m = xmalloc(len);
+    gen(m, len, 42, 0);
+    ov_init(&o1, mkev());
+    CHECK(!WriteFile(s, m, len, &n, &o1) && GetLastError() == ERROR_IO_PENDING, "4 MiB write pending");
+    msleep(50);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    t0 = now_s();
+    r = ovres(s, &o1, &n, 5000, &err);
+    CHECK(!r && err == ERROR_BROKEN_PIPE, "the pending write: ERROR_BROKEN_PIPE (W115) (err %u, %.0f ms)", (unsigned)err, (now_s() - t0) * 1000);
+    CHECK(DisconnectNamedPipe(s), "disconnect");
+    ov_init(&o1, o1.hEvent);
+    CHECK(!ConnectNamedPipe(s, &o1) && GetLastError() == ERROR_IO_PENDING, "listen again");
+    c = mkclient(name, 0);
+    CHECK(ovres(s, &o1, &n, 3000, &err), "a new client");
+    set_msg_mode(c);
+    gen(m, 100000, 42, 1);
+    ov_init(&o1, o1.hEvent);
+    r = WriteFile(s, m, 100000, &n, &o1);
+    CHECK(r || GetLastError() == ERROR_IO_PENDING, "a new 100000-byte message (the writer lock was released)");
+    uint8_t *rb = xmalloc(len);
+    uint32_t st, sq;
+    CHECK(ReadFile(c, rb, len, &n, NULL) && verify(rb, n, &st, &sq) == 0 && sq == 1, "the new client gets exactly that message, nothing of the old one (n %u)", (unsigned)n);
+    CHECK(ovres(s, &o1, &n, 3000, &err), "the write completes");
+    CloseHandle(c);
+    CloseHandle(s);
+
+    STEP("server process killed: pending TransactNamedPipe and a pending read");
+    name = pname("kp3");
+    pid = spawn_role("server_sleeper", name, NULL);
+    c = mkclient(name, FILE_FLAG_OVERLAPPED);
+    CHECK(c != INVALID_HANDLE_VALUE, "open");
+    set_msg_mode(c);
+    CHECK(read_wait(c, buf, sizeof buf, &n, 10000, &err) && n == 5, "ready");
+    ov_init(&o1, mkev());
+    r = TransactNamedPipe(c, "req", 3, buf, sizeof buf, &n, &o1);
+    CHECK(!r && GetLastError() == ERROR_IO_PENDING, "transaction pending");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    t0 = now_s();
+    r = ovres(c, &o1, &n, 5000, &err);
+    CHECK(!r && err == ERROR_BROKEN_PIPE, "the pending transaction: ERROR_BROKEN_PIPE (err %u, %.0f ms)", (unsigned)err, (now_s() - t0) * 1000);
+    ov_init(&o1, o1.hEvent);
+    r = ReadFile(c, buf, sizeof buf, &n, &o1);
+    CHECK(!r && GetLastError() == ERROR_BROKEN_PIPE, "a read after: ERROR_BROKEN_PIPE at once (W101)");
+    CloseHandle(c);
+    free(m);
+    free(rb);
+}
+
+static int role_sleeper(char **argv) {
+    HANDLE h = mkclient(argv[0], 0);
+    if (h == INVALID_HANDLE_VALUE) return 10;
+    set_msg_mode(h);
+    if (!write_all_sync(h, "ready", 5)) return 11;
+    for (;;) pause();
+}
+
+static int role_server_sleeper(char **argv) {
+    HANDLE s = mkserver(argv[0], 0, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+    if (s == INVALID_HANDLE_VALUE) return 10;
+    if (!ConnectNamedPipe(s, NULL) && GetLastError() != ERROR_PIPE_CONNECTED) return 11;
+    if (!write_all_sync(s, "ready", 5)) return 12;
+    for (;;) pause();
+}
+
+/* W103: the writer process dies in the middle of a message larger than the ring. The reader
+ * (whose buffer holds the whole message) gets the messages before it and then
+ * ERROR_BROKEN_PIPE: never part of the dead writer's message. */
+struct sync_big_read {
+    HANDLE h;
+    uint8_t *buf;
+    uint32_t size;
+    volatile int done;
+    BOOL r;
+    DWORD n, err;
+};
+static void *sync_big_read_thread(void *p) {
+    struct sync_big_read *a = p;
+    a->r = ReadFile(a->h, a->buf, a->size, &a->n, NULL);
+    a->err = a->r ? 0 : GetLastError();
+    a->done = 1;
+    return NULL;
+}
+
+static void t_kill_stream(void) {
+    int torn = 0, whole = 0, clean = 0;
+    for (int variant = 0; variant < 3; variant++)
+        for (int round = 0; round < 4; round++) {
+            STEP("variant %d round %d", variant, round);
+            const char *name = pname("ks");
+            HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+            uint32_t size = variant == 0 ? 4 * MIB : 64 * MIB;
+            pid_t pid = spawn_role("big_writer", name, fmt_u(size), round % 2 ? "1" : "0", NULL);
+            DWORD n = 0, err = 0;
+            uint8_t *b = xmalloc(size + 64);
+            uint32_t st, sq;
+            CHECK(connect_wait(s, 10000), "writer connects");
+            CHECK(read_wait(s, b, size + 64, &n, 10000, &err) && verify(b, n, &st, &sq) == 0 && sq == 0, "the first, small message");
+            BOOL r;
+            if (variant == 0) {
+                DWORD avail = 0;
+                double end = now_s() + 5;
+                while (now_s() < end && (!PeekNamedPipe(s, NULL, 0, NULL, &avail, NULL) || avail < 60000)) msleep(2);
+                CHECK(avail >= 60000, "the big message fills the ring (W74, W83) (avail %u)", (unsigned)avail);
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                r = read_wait(s, b, size + 64, &n, 5000, &err);
+            } else if (variant == 1) {
+                OVERLAPPED o;
+                ov_init(&o, mkev());
+                r = ReadFile(s, b, size + 64, &n, &o);
+                err = r ? 0 : GetLastError();
+                usleep_(2000 + round * 4000);
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                if (!r && err == ERROR_IO_PENDING) r = ovres(s, &o, &n, 5000, &err);
+            } else {
+                static struct sync_big_read a;
+                memset(&a, 0, sizeof a);
+                a.h = s;
+                a.buf = b;
+                a.size = size + 64;
+                pthread_t th;
+                pthread_create(&th, NULL, sync_big_read_thread, &a);
+                usleep_(2000 + round * 4000);
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                double end = now_s() + 5;
+                while (!a.done && now_s() < end) msleep(2);
+                CHECK(a.done, "the blocked ReadFile returns after the writer died");
+                if (!a.done) {
+                    free(b);
+                    continue;
+                }
+                pthread_join(th, NULL);
+                r = a.r;
+                n = a.n;
+                err = a.err;
+            }
+            if (r && n == size && verify(b, n, &st, &sq) == 0) {
+                whole++; /* the write finished before the kill: nothing to see */
+            } else if (!r && err == ERROR_BROKEN_PIPE && n == 0) {
+                clean++;
+            } else {
+                torn++;
+                NOTE("variant %d round %d: the reader got r=%d err=%u n=%u of a %u-byte message", variant, round, r, (unsigned)err, (unsigned)n, (unsigned)size);
+            }
+            CloseHandle(s);
+            free(b);
+        }
+    NOTE("outcomes: %d clean ERROR_BROKEN_PIPE, %d whole (write finished first), %d torn", clean, whole, torn);
+#if KNOWN_BUGS
+    /* BUG: the writer's process dies in the middle of a message larger than the ring; nobody
+     * withdraws the record (only a later writer of the same end would), and the reader, seeing
+     * the peer closed, hands back what arrived: FALSE, ERROR_MORE_DATA with part of the message
+     * (then ERROR_BROKEN_PIPE). Windows: the unread part of the killed process's pending write
+     * is gone (W103); a reader whose buffer holds the message never sees a part of it. */
+    CHECK(torn == 0, "no torn message from a writer killed mid-stream (W103) (%d of %d)", torn, torn + clean + whole);
+#endif
+}
+
+static int role_big_writer(char **argv) {
+    HANDLE h = mkclient(argv[0], FILE_FLAG_OVERLAPPED);
+    if (h == INVALID_HANDLE_VALUE) return 10;
+    set_msg_mode(h);
+    uint32_t size = atoi(argv[1]);
+    int sync = atoi(argv[2]);
+    uint8_t a[1000];
+    gen(a, sizeof a, 41, 0);
+    if (!write_all_sync(h, a, sizeof a)) return 11;
+    uint8_t *b = xmalloc(size);
+    gen(b, size, 41, 1);
+    static OVERLAPPED o;
+    ov_init(&o, mkev());
+    DWORD n;
+    if (sync)
+        WriteFile(h, b, size, &n, NULL);
+    else if (!WriteFile(h, b, size, &n, &o) && GetLastError() != ERROR_IO_PENDING)
+        return 12;
+    for (;;) pause();
+}
+
+/* W102: a process that exits (exit(), not killed) with overlapped I/O pending exits promptly;
+ * its peer sees the pipe broken and no part of the unfinished write. */
+static void t_exit_pending(void) {
+    for (int mode = 0; mode < 3; mode++) {
+        STEP("mode %d", mode);
+        const char *name = pname("ep");
+        HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
+        pid_t pid = spawn_role("exit_pending", name, mode == 0 ? "0" : mode == 1 ? "1" : "2", NULL);
+        CHECK(connect_wait(s, 10000), "peer connects");
+        double t0 = now_s();
+        int rc = wait_child(pid, 8000);
+        CHECK(rc == 0, "mode %d: the process exits cleanly with I/O pending (exit %d after %.1f s; -1: hung, 139: crashed)", mode, rc, now_s() - t0);
+        uint8_t *b = xmalloc(300000);
+        DWORD n = 0, err = 0;
+        BOOL r = read_wait(s, b, 300000, &n, 5000, &err);
+#if KNOWN_BUGS
+        CHECK(!r && err == ERROR_BROKEN_PIPE && n == 0, "mode %d: the peer then reads ERROR_BROKEN_PIPE, nothing of the unfinished 200000-byte write (W102, W103) (r %d err %u n %u)", mode, r, (unsigned)err, (unsigned)n);
+#else
+        if (!(!r && err == ERROR_BROKEN_PIPE && n == 0)) NOTE("mode %d: the peer read r=%d err=%u n=%u of the unfinished write (W103 bug, see kill_stream)", mode, r, (unsigned)err, (unsigned)n);
+#endif
+        free(b);
+        CloseHandle(s);
+    }
+}
+
+static DWORD WINAPI exit_pending_thread(LPVOID p) {
+    HANDLE h = p;
+    static OVERLAPPED o1, o2;
+    static struct cr cr;
+    static uint8_t rb[64], rb2[64];
+    static uint8_t wb[200000];
+    DWORD n;
+    ov_init(&o1, mkev());
+    ov_init(&o2, mkev());
+    ReadFile(h, rb, sizeof rb, &n, &o1);
+    ReadFileEx(h, rb2, sizeof rb2, &cr.ov, cr_done);
+    gen(wb, sizeof wb, 43, 0);
+    WriteFile(h, wb, sizeof wb, &n, &o2);
+    return 0;
+}
+
+static int role_exit_pending(char **argv) {
+    HANDLE h = mkclient(argv[0], FILE_FLAG_OVERLAPPED);
+    if (h == INVALID_HANDLE_VALUE) return 10;
+    set_msg_mode(h);
+    int mode = atoi(argv[1]);
+    if (mode == 0) {
+        exit_pending_thread(h);
+    } else if (mode == 1) {
+        HANDLE t = CreateThread(NULL, 0, exit_pending_thread, h, 0, NULL);
+        WaitForSingleObject(t, INFINITE);
+    } else {
+        pthread_t th;
+        pthread_create(&th, NULL, (void *(*)(void *))exit_pending_thread, h);
+        pthread_join(th, NULL);
+    }
+    msleep(50);
+    fflush(stdout);
+    exit(0); /* a normal exit: atexit handlers, library destructors */
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Microsoft's completion-routine server: one thread, ReadFileEx/WriteFileEx chained from the
+ * routines, a new instance for each client, WaitForSingleObjectEx alertable. */
+
+struct rs_inst {
+    OVERLAPPED ov; /* first */
+    HANDLE h;
+    uint32_t n, stream, next;
+    uint8_t buf[8192];
+};
+static struct mi_stats rs_st;
+static DWORD rs_tid;
+static int rs_wrong_thread, rs_live;
+static VOID WINAPI rs_read_done(DWORD err, DWORD n, LPOVERLAPPED ov);
+
+static void rs_close(struct rs_inst *in) {
+    rs_st.finished++;
+    rs_live--;
+    DisconnectNamedPipe(in->h);
+    CloseHandle(in->h);
+    free(in);
+}
+
+static VOID WINAPI rs_write_done(DWORD err, DWORD n, LPOVERLAPPED ov) {
+    struct rs_inst *in = (struct rs_inst *)ov;
+    if (GetCurrentThreadId() != rs_tid) rs_wrong_thread++;
+    if (err == 0 && n == in->n) {
+        memset(&in->ov, 0, sizeof in->ov);
+        if (ReadFileEx(in->h, in->buf, sizeof in->buf, &in->ov, rs_read_done)) return;
+    }
+    rs_close(in);
+}
+
+static VOID WINAPI rs_read_done(DWORD err, DWORD n, LPOVERLAPPED ov) {
+    struct rs_inst *in = (struct rs_inst *)ov;
+    if (GetCurrentThreadId() != rs_tid) rs_wrong_thread++;
+    if (err == 0 && n > 0) {
+        uint32_t sm, sq;
+        if (verify(in->buf, n, &sm, &sq) != 0) {
+            rs_st.bad++;
+        } else {
+            rs_st.msgs++;
+            if (in->stream == 0xFFFFFFFFu) {
+                in->stream = sm;
+                uint32_t k = sm / 100000u * 1000u + sm % 100000u;
+                if (rs_st.seen && k < 64000 && rs_st.seen[k]++) rs_st.dup_stream++;
+            }
+            else if (sm != in->stream) rs_st.order++;
+            if (sq != in->next) rs_st.order++;
+            in->next = sq + 1;
+        }
+        in->n = n;
+        memset(&in->ov, 0, sizeof in->ov);
+        if (WriteFileEx(in->h, in->buf, n, &in->ov, rs_write_done)) return;
+    } else if (err != ERROR_BROKEN_PIPE && err != ERROR_PIPE_NOT_CONNECTED) {
+        if (err == ERROR_MORE_DATA) rs_st.more_data++;
+        else rs_st.other_err++;
+        printf("  routine server: read error %u\n", (unsigned)err);
+    }
+    rs_close(in);
+}
+
+static void t_routine_server(void) {
+    const char *name = pname("rs");
+    rs_tid = GetCurrentThreadId();
+    memset(&rs_st, 0, sizeof rs_st);
+    rs_st.seen = calloc(64000, 1);
+    HANDLE ev = CreateEventA(NULL, TRUE, TRUE, NULL);
+    OVERLAPPED co;
+    int nconn[4] = {50, 50, 40, 100};
+    const char *mode[4] = {"0", "1", "1", "2"};
+    pid_t pid[4];
+    int rc[4];
+    int expect_conn = 0, expect_msgs = 0;
+    for (int k = 0; k < 4; k++) {
+        uint32_t id = 11 + k;
+        pid[k] = spawn_role("echo_client", name, fmt_u(id), fmt_u(nconn[k]), mode[k], NULL);
+        rc[k] = -100;
+        expect_conn += nconn[k];
+        if (mode[k][0] != '2')
+            for (int c = 0; c < nconn[k]; c++) {
+                int m = conn_msgs(id, c);
+                expect_msgs += (m > 0 && conn_early(c)) ? 1 : m;
+            }
+    }
+    HANDLE h = INVALID_HANDLE_VALUE;
+    int pending = 0, true_returns = 0, alive = 4, stuck = 0, no_data = 0;
+    double t0 = now_s(), last = now_s();
+    for (;;) {
+        if (h == INVALID_HANDLE_VALUE) {
+            h = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, PIPE_UNLIMITED_INSTANCES, 4096, 4096);
+            ov_init(&co, ev);
+            BOOL r = ConnectNamedPipe(h, &co);
+            DWORD e = r ? 0 : GetLastError();
+            if (r) {
+                true_returns++; /* see connect_race */
+                SetEvent(ev);
+                pending = 0;
+            } else if (e == ERROR_IO_PENDING) {
+                pending = 1;
+            } else if (e == ERROR_PIPE_CONNECTED) {
+                SetEvent(ev);
+                pending = 0;
+            } else if (e == ERROR_NO_DATA) {
+                /* The client connected (W33), wrote and closed before this call (W43): what it
+                 * wrote is still there to read (W52, W113). */
+                no_data++;
+                SetEvent(ev);
+                pending = 0;
+            } else {
+                CHECK(0, "ConnectNamedPipe: %u", (unsigned)e);
+                break;
+            }
+        }
+        if (rs_st.finished >= expect_conn) break;
+        STEP("serving: %d of %d connections, %d messages, %d live", rs_st.finished, expect_conn, rs_st.msgs, rs_live);
+        DWORD w = WaitForSingleObjectEx(ev, 200, TRUE);
+        if (w == WAIT_OBJECT_0) {
+            DWORD n;
+            BOOL ok = pending ? GetOverlappedResult(h, &co, &n, FALSE) : TRUE;
+            ResetEvent(ev);
+            if (!ok) {
+                CHECK(0, "pending connect: %u", (unsigned)GetLastError());
+                CloseHandle(h);
+            } else {
+                struct rs_inst *in = calloc(1, sizeof *in);
+                in->h = h;
+                in->stream = 0xFFFFFFFFu;
+                rs_live++;
+                if (!ReadFileEx(h, in->buf, sizeof in->buf, &in->ov, rs_read_done)) rs_close(in);
+            }
+            h = INVALID_HANDLE_VALUE;
+            last = now_s();
+        } else if (w == WAIT_IO_COMPLETION) {
+            last = now_s();
+        } else if (w == WAIT_TIMEOUT) {
+            DWORD av;
+            if (pending && h != INVALID_HANDLE_VALUE && !HasOverlappedIoCompleted(&co) &&
+                !(PeekNamedPipe(h, NULL, 0, NULL, &av, NULL) == FALSE && GetLastError() == ERROR_BAD_PIPE)) {
+                /* Work around the connect_race bug (see many_instances). */
+                DWORD n2;
+                stuck++;
+                CancelIoEx(h, &co);
+                GetOverlappedResult(h, &co, &n2, TRUE);
+                pending = 0;
+                SetEvent(ev);
+                continue;
+            }
+            for (int k = 0; k < 4; k++)
+                if (rc[k] == -100) {
+                    int stt;
+                    if (waitpid(pid[k], &stt, WNOHANG) == pid[k]) {
+                        rc[k] = WIFEXITED(stt) ? WEXITSTATUS(stt) : 128 + WTERMSIG(stt);
+                        alive--;
+                    }
+                }
+            if (alive == 0 && now_s() - last > 5) break;
+            if (now_s() - t0 > 150) break;
+        } else {
+            CHECK(0, "WaitForSingleObjectEx: %u", (unsigned)w);
+            break;
+        }
+    }
+    double dt = now_s() - t0;
+    for (int k = 0; k < 4; k++)
+        if (rc[k] == -100) rc[k] = wait_child(pid[k], 10000);
+    for (int k = 0; k < 4; k++) CHECK(rc[k] == 0, "client %d: every reply matched (exit %d)", k, rc[k]);
+    CHECK(rs_st.finished == expect_conn, "every connection served to its end (%d of %d)", rs_st.finished, expect_conn);
+    CHECK(rs_st.msgs == expect_msgs, "every message once (%d of %d)", rs_st.msgs, expect_msgs);
+    for (int k = 0; k < 4; k++)
+        if (mode[k][0] != '2')
+            for (int c = 0; c < nconn[k]; c++) {
+                uint32_t id = 11 + k, sm = conn_stream(id, c);
+                if (conn_msgs(id, c) > 0 && !rs_st.seen[sm / 100000u * 1000u + sm % 100000u])
+                    NOTE("connection %d of client %u (%s) never got to the server", c, (unsigned)id, conn_early(c) ? "sends one message and closes" : "talks");
+            }
+    CHECK(rs_st.bad == 0 && rs_st.order == 0, "intact and in order per connection (%d bad, %d out of order)", rs_st.bad, rs_st.order);
+    CHECK(rs_st.more_data == 0 && rs_st.other_err == 0, "no unexpected errors");
+    CHECK(rs_wrong_thread == 0, "every routine ran on the server thread (W104)");
+    CHECK(rs_live == 0, "every instance closed");
+    NOTE("%d connections (%d had come and gone before ConnectNamedPipe), %d round trips through chained routines in %.1f s", rs_st.finished, no_data, rs_st.msgs, dt);
+    if (true_returns) NOTE("overlapped ConnectNamedPipe returned TRUE %d times (the connect_race bug; Microsoft's sample treats that as fatal)", true_returns);
+    if (stuck) NOTE("%d pending ConnectNamedPipe never completed though a client connected (the connect_race bug; without the workaround the server stops: its only listening instance is lost)", stuck);
+#if KNOWN_BUGS
+    CHECK(true_returns == 0 && stuck == 0, "ConnectNamedPipe never returns TRUE, never stays pending with a client (W39, W40)");
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Runner */
 
 struct test {
@@ -2595,6 +3107,10 @@ static struct test TESTS[] = {
     {"byte_stream", t_byte_stream, 120},
     {"cancel_read_storm", t_cancel_read_storm, 150},
     {"cancel_write_storm", t_cancel_write_storm, 150},
+    {"kill_peer", t_kill_peer, 60},
+    {"kill_stream", t_kill_stream, 120},
+    {"exit_pending", t_exit_pending, 60},
+    {"routine_server", t_routine_server, 180},
 #if KNOWN_BUGS
     {"cancel_write_storm_big", t_cancel_write_storm_big, 150},
 #endif
@@ -2695,6 +3211,10 @@ static int role_main(int argc, char **argv) {
     if (strcmp(ROLE, "msg_writer") == 0) return role_msg_writer(argv);
     if (strcmp(ROLE, "duplex") == 0) return role_duplex(argv);
     if (strcmp(ROLE, "msg_sink") == 0) return role_msg_sink(argv);
+    if (strcmp(ROLE, "sleeper") == 0) return role_sleeper(argv);
+    if (strcmp(ROLE, "server_sleeper") == 0) return role_server_sleeper(argv);
+    if (strcmp(ROLE, "big_writer") == 0) return role_big_writer(argv);
+    if (strcmp(ROLE, "exit_pending") == 0) return role_exit_pending(argv);
     if (strcmp(ROLE, "byte_writer") == 0) return role_byte_writer(argv);
     printf("unknown role %s\n", ROLE);
     return 2;
