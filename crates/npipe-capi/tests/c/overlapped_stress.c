@@ -11,8 +11,32 @@
  * Every CHECK names the Windows fact it holds the library to (W-numbers of
  * WINDOWS-SEMANTICS.md). The program prints "N passed, M failed" and exits non-zero on failure.
  *
- * Checks of bugs known today are compiled only with -DNPIPE_KNOWN_BUGS (see KNOWN_BUG below and
- * the report that came with this file); the default build runs only checks that pass.
+ * Checks of bugs known today are compiled only with -DNPIPE_KNOWN_BUGS; the default build runs
+ * only checks that pass. The known bugs (each guarded check says which):
+ *  1. result_after_close: GetOverlappedResult(Ex) looks hFile up before it reads the OVERLAPPED:
+ *     after CloseHandle it fails with ERROR_INVALID_HANDLE instead of returning the (aborted or
+ *     completed) result; with hEvent closed it waits on the file handle, which completion never
+ *     signals: GetOverlappedResult(bWait) hangs.
+ *  2. connect_race (also many_instances, routine_server): a client that connects during an
+ *     overlapped ConnectNamedPipe leaves it pending forever (the instance is lost, the client
+ *     waits for a server that never reads), or makes it return TRUE (W39, W40).
+ *  3. order_zero, cancel_write_storm: a cancelled write is delivered anyway (its bytes all read
+ *     just before the cancel, or its withdrawal gives up on the writer lock the engine holds for
+ *     the next, streaming write) (W98).
+ *  4. cancel_write_storm_big: DATA CORRUPTION. A streaming write cancelled while a synchronous
+ *     reader copies its message: the reader returns TRUE with the cancelled part followed by the
+ *     next messages' bytes; those messages are lost and the framing is broken (W98, W103).
+ *  5. kill_stream, exit_pending: a writer process that dies (SIGKILL, or exit() with the write
+ *     pending) in the middle of a message larger than the ring: the reader gets part of it with
+ *     ERROR_MORE_DATA, a torn message (W102, W103).
+ *  6. write_order: a write completes (and its routine runs) before an earlier pending write of
+ *     the same handle (W93).
+ *  7. cancel_read_storm: a cancelled read that had taken part of a message streaming through the
+ *     ring completes with that part (ERROR_MORE_DATA) though its buffer holds any message (W97:
+ *     a read is satisfied whole or cancelled with 0 bytes).
+ *  8. fork: a child forked while a parent thread holds the table of event names hangs in
+ *     CreateEvent with a name; a name the parent had open resolves to the parent's event, whose
+ *     lock may be held: SetEvent / waits hang.
  *
  * NPIPE_STRESS_ONLY=name[,name...] runs only those tests; NPIPE_STRESS_BENCH=0 skips the
  * round-trip benchmark (it only prints numbers). */
@@ -2413,7 +2437,7 @@ static void t_cancel_read_storm(void) {
     CloseHandle(s);
 }
 
-static void cancel_write_storm(uint32_t maxlen) {
+static int cancel_write_storm(uint32_t maxlen) {
     const char *name = pname("cws");
     HANDLE s = mkserver(name, FILE_FLAG_OVERLAPPED, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096);
     enum { NM = 800, K = 3 };
@@ -2519,6 +2543,7 @@ static void cancel_write_storm(uint32_t maxlen) {
      * was all read has completed and cannot be cancelled. */
     CHECK(aborted_delivered == 0, "no write reports ERROR_OPERATION_ABORTED and is delivered anyway (W98) (%d)", aborted_delivered);
 #endif
+    return rc;
 }
 
 /* Messages that fit the ring (no streaming): what the default build holds the library to. */
@@ -2531,7 +2556,11 @@ static void t_cancel_write_storm(void) { cancel_write_storm(60000); }
  * the cut, are then copied as the rest of the cancelled message: ReadFile returns TRUE with a
  * message whose first ~64 KiB belong to the cancelled write and the rest to the messages after
  * it (which are lost), and the reader's framing is broken from then on. */
-static void t_cancel_write_storm_big(void) { cancel_write_storm(300000); }
+static void t_cancel_write_storm_big(void) {
+    /* The corruption shows in about half the runs of one storm: up to four storms. */
+    for (int round = 0; round < 4; round++)
+        if (cancel_write_storm(300000) != 0) break;
+}
 
 #endif
 
@@ -3250,7 +3279,7 @@ static void t_fork(void) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) _exit(fork_child_work(i));
-        int rc = wait_child(pid, 10000);
+        int rc = wait_child(pid, 5000);
         if (rc == -1) {
             hung++;
             NOTE("child %d hung at: %s", i, SH->step);
