@@ -2458,10 +2458,12 @@ static int cancel_write_storm(uint32_t maxlen) {
     if (!r && GetLastError() == ERROR_IO_PENDING) r = ovres(s, &ov[0], &n, 10000, &err);
     CHECK(r || GetLastError() == ERROR_PIPE_CONNECTED, "reader connects");
     static struct storm st;
+    memset(&st, 0, sizeof st);
     st.h = s;
     pthread_t th;
     pthread_create(&th, NULL, storm_thread, &st);
     static uint8_t outcome[NM]; /* 1 ok, 2 cancelled, 3 other */
+    memset(outcome, 0, sizeof outcome);
     int issued = 0, done = 0, aborted_bytes = 0, fifo_bad = 0, nfail = 0;
     while (done < NM) {
         STEP("write %d", done);
@@ -2510,6 +2512,7 @@ static int cancel_write_storm(uint32_t maxlen) {
     unlink(outfile);
     CHECK(ngot >= 0, "the reader's list");
     static uint8_t seen[NM];
+    memset(seen, 0, sizeof seen);
     int order_bad = 0, dup = 0, aborted_delivered = 0, ok_lost = 0, nok = 0, nab = 0, nother = 0;
     for (int i = 0; i < ngot; i++) {
         if (got[i] >= NM) {
