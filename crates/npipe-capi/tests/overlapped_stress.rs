@@ -10,8 +10,8 @@
 //!
 //! Checks of known library bugs are compiled only with `-DNPIPE_KNOWN_BUGS`; the ignored test
 //! `overlapped_stress_known_bugs` builds them (run it with `--ignored` to see whether they are
-//! fixed). `NPIPE_STRESS_ONLY=<test>` runs one test of the program; `NPIPE_STRESS_BENCH=1` also
-//! runs the round-trip benchmark (numbers printed, nothing asserted).
+//! fixed). `NPIPE_STRESS_ONLY=<test>[,<test>...]` runs only those tests of the program;
+//! `NPIPE_STRESS_BENCH=0` skips its round-trip benchmark (which only prints numbers, `BENCH ...`).
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -44,8 +44,16 @@ fn build(out: &Path, known_bugs: bool) {
     );
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(cc);
-    cmd.args(["-std=c11", "-O2", "-g", "-Wall", "-Werror", "-D_GNU_SOURCE", "-I"])
-        .arg(root.join("include"));
+    cmd.args([
+        "-std=c11",
+        "-O2",
+        "-g",
+        "-Wall",
+        "-Werror",
+        "-D_GNU_SOURCE",
+        "-I",
+    ])
+    .arg(root.join("include"));
     if known_bugs {
         cmd.arg("-DNPIPE_KNOWN_BUGS");
     }
@@ -70,10 +78,7 @@ fn build(out: &Path, known_bugs: bool) {
 fn run(exe: &Path, tag: &str) -> (bool, String) {
     let mut child = Command::new(exe)
         .env("LD_LIBRARY_PATH", target_dir())
-        .env(
-            "NPIPE_NAMESPACE",
-            format!("adv{}{tag}", std::process::id()),
-        )
+        .env("NPIPE_NAMESPACE", format!("adv{}{tag}", std::process::id()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -120,7 +125,10 @@ fn run(exe: &Path, tag: &str) -> (bool, String) {
     }
     let text = String::from_utf8_lossy(&out.lock().expect("output")).into_owned();
     match status {
-        None => (false, format!("{text}\nKILLED: still running after {LIMIT:?}\n")),
+        None => (
+            false,
+            format!("{text}\nKILLED: still running after {LIMIT:?}\n"),
+        ),
         Some(st) => (st.success(), text),
     }
 }
