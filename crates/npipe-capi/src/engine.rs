@@ -38,6 +38,7 @@ enum Cmd {
         entry: Arc<Entry>,
         ov: Option<OvPtr>,
         tid: Option<u32>,
+        closing: bool,
         reply: Arc<Reply>,
     },
 }
@@ -217,7 +218,12 @@ pub(crate) fn completed() {
 /// Cancels the pending operations of `entry` (only the one using `ov`, or only those issued by
 /// thread `tid`, when given), completing them with ERROR_OPERATION_ABORTED before it returns.
 /// Returns how many it cancelled.
-pub(crate) fn cancel(entry: &Arc<Entry>, ov: Option<OvPtr>, tid: Option<u32>) -> usize {
+pub(crate) fn cancel(
+    entry: &Arc<Entry>,
+    ov: Option<OvPtr>,
+    tid: Option<u32>,
+    closing: bool,
+) -> usize {
     if !entry.io.any_outstanding() {
         return 0;
     }
@@ -235,6 +241,7 @@ pub(crate) fn cancel(entry: &Arc<Entry>, ov: Option<OvPtr>, tid: Option<u32>) ->
             entry: entry.clone(),
             ov,
             tid,
+            closing,
             reply: reply.clone(),
         },
     );
@@ -358,11 +365,12 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                     entry,
                     ov,
                     tid,
+                    closing,
                     reply,
                 } => {
                     let n = ends
                         .get_mut(&key(&entry))
-                        .map_or(0, |qs| cancel_in(qs, ov, tid));
+                        .map_or(0, |qs| cancel_in(qs, ov, tid, closing));
                     *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
                     reply.cv.notify_all();
                     ready.push(key(&entry));
@@ -420,9 +428,16 @@ fn step_all(qs: &mut Queues) {
     qs.contended = false;
     for (i, q) in qs.q.iter_mut().enumerate() {
         let mut at = 0;
+        // A write ahead of this one is still pending: this one may go into the pipe, but
+        // completes only after it.
+        let mut behind = false;
         while at < q.len() {
             let p = &mut q[at];
             match p.step() {
+                Poll::Ready(r) if behind => {
+                    p.hold(r);
+                    at += 1;
+                }
                 Poll::Ready(r) => {
                     let p = q.remove(at).expect("index in range");
                     complete(p, r);
@@ -430,6 +445,7 @@ fn step_all(qs: &mut Queues) {
                 Poll::Pending => {
                     qs.contended |= p.contended();
                     if i == WRITES && !p.unwritten() {
+                        behind = true;
                         at += 1;
                         continue;
                     }
@@ -441,18 +457,26 @@ fn step_all(qs: &mut Queues) {
 }
 
 /// The queue of writes.
-const WRITES: usize = 1;
+pub(crate) const WRITES: usize = 1;
 
 /// Cancels the matching operations of one handle (W41, W97): each ends now with
-/// ERROR_OPERATION_ABORTED (a read that already took part of a streaming message completes
-/// with that part instead). The others stay, in order.
-fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>) -> usize {
+/// ERROR_OPERATION_ABORTED, except a read in the middle of a message larger than the ring,
+/// which completes with the message (or, when the handle closes, with the part it took). The
+/// others stay, in order.
+fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>, closing: bool) -> usize {
     let mut n = 0;
     for q in qs.q.iter_mut() {
         let mut keep = VecDeque::with_capacity(q.len());
         for mut p in q.drain(..) {
             let hit = ov.is_none_or(|o| o.0 == p.ov.0) && tid.is_none_or(|t| t == p.tid);
-            if hit {
+            if hit && !closing && p.in_message() {
+                // The read already holds part of a message larger than the ring: cancelling it
+                // now would hand the caller a piece of a message (W97: a read is cancelled with
+                // nothing, or satisfied). Its completion wins the race: it ends when the rest
+                // arrives (or the writer goes, when the message is withdrawn).
+                keep.push_back(p);
+                n += 1;
+            } else if hit {
                 let r = p.abort();
                 complete(p, r);
                 n += 1;
@@ -469,7 +493,7 @@ fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>) -> usize {
 pub(crate) fn queue_of(op: &Op) -> usize {
     match op {
         Op::Read { .. } | Op::Transact { .. } => 0,
-        Op::Write { .. } => WRITES,
+        Op::Write { .. } | Op::Done(_) => WRITES,
         Op::Connect { .. } => 2,
     }
 }

@@ -176,6 +176,19 @@ impl Io {
             .any(|n| n.load(Ordering::Acquire) != 0)
     }
 
+    /// Whether an operation that finished at once may also complete at once: not a write behind
+    /// pending writes (they complete in issue order, W93), except a zero-byte one (W75).
+    fn completes_in_order(&self, op: &Op) -> bool {
+        match op {
+            Op::Write { buf, .. } if buf.len == 0 => true,
+            // Acquire: see `any_outstanding`.
+            Op::Write { .. } => {
+                self.outstanding[crate::engine::WRITES].load(Ordering::Acquire) == 0
+            }
+            _ => true,
+        }
+    }
+
     /// Whether a new operation of queue `q` must wait behind others instead of trying at once.
     fn busy(&self, op: &Op) -> bool {
         // Acquire: see `any_outstanding`.
@@ -259,6 +272,8 @@ pub(crate) enum Op {
     Connect {
         op: ConnectOp,
     },
+    /// Finished already, waiting to be reported in issue order.
+    Done(Outcome),
 }
 
 /// The outcome of an operation: (NTSTATUS, bytes).
@@ -322,6 +337,7 @@ impl Op {
                 Object::Server(s) => s.poll_connect(op).map_ok(|()| (status::SUCCESS, 0)),
                 _ => bad(),
             },
+            Op::Done(o) => Poll::Ready(Ok(*o)),
         };
         r.map(|r| r.unwrap_or_else(|e| failed(&e)))
     }
@@ -331,7 +347,7 @@ impl Op {
             Op::Read { op, .. } => op.contended(),
             Op::Write { op, .. } => op.contended(),
             Op::Transact { op, .. } => op.contended(),
-            Op::Connect { .. } => false,
+            Op::Connect { .. } | Op::Done(_) => false,
         }
     }
 
@@ -346,25 +362,37 @@ impl Op {
             Op::Read { op, .. } => op.pin(),
             Op::Write { op, .. } => op.pin(),
             Op::Transact { op, .. } => op.pin(),
-            Op::Connect { .. } => {}
+            Op::Connect { .. } | Op::Done(_) => {}
         }
     }
 
     /// Ends the operation early (cancel, close): ERROR_OPERATION_ABORTED, or what a read had
     /// already taken of a streaming message.
     fn abort(&mut self, obj: &Object) -> Outcome {
+        if let Op::Done(o) = self {
+            // Finished before the cancel: it completes as it finished.
+            return *o;
+        }
         let cancelled = (status::CANCELLED, 0);
         let partial = |m: Option<MsgLen>| m.map_or(cancelled, msg_outcome);
         match (self, obj) {
             (Op::Read { op, .. }, Object::Server(s)) => partial(s.abort_read(op)),
             (Op::Read { op, .. }, Object::Client(c)) => partial(c.abort_read(op)),
-            (Op::Write { op, .. }, Object::Server(s)) => {
-                s.abort_write(op);
-                cancelled
+            // A write whose data could not be taken back (all read already, or another thread
+            // writing) is reported done: its data is delivered (W98 otherwise).
+            (Op::Write { op, buf }, Object::Server(s)) => {
+                if s.abort_write(op) {
+                    cancelled
+                } else {
+                    (status::SUCCESS, buf.len)
+                }
             }
-            (Op::Write { op, .. }, Object::Client(c)) => {
-                c.abort_write(op);
-                cancelled
+            (Op::Write { op, buf }, Object::Client(c)) => {
+                if c.abort_write(op) {
+                    cancelled
+                } else {
+                    (status::SUCCESS, buf.len)
+                }
             }
             (Op::Transact { op, .. }, Object::Server(s)) => partial(s.abort_transact(op)),
             (Op::Transact { op, .. }, Object::Client(c)) => partial(c.abort_transact(op)),
@@ -401,6 +429,12 @@ impl Pending {
         r
     }
 
+    /// Keeps an outcome the operation reached out of turn, to be reported in its turn.
+    pub(crate) fn hold(&mut self, o: Outcome) {
+        self.op = Op::Done(o);
+        self.update_unwritten();
+    }
+
     /// Whether it is a write whose bytes are not all in the pipe.
     pub(crate) fn unwritten(&self) -> bool {
         self.unwritten
@@ -416,6 +450,15 @@ impl Pending {
 
     pub(crate) fn contended(&self) -> bool {
         self.op.contended()
+    }
+
+    /// A read holding part of a message larger than the ring (see `engine::cancel_in`).
+    pub(crate) fn in_message(&self) -> bool {
+        match &self.op {
+            Op::Read { op, .. } => op.in_message(),
+            Op::Transact { op, .. } => op.in_message(),
+            _ => false,
+        }
     }
 
     pub(crate) fn abort(&mut self) -> Outcome {
@@ -490,7 +533,7 @@ pub(crate) fn settle_for(obj: &Object) {
 
 /// Cancels every overlapped operation of a handle being closed.
 pub(crate) fn cancel_all(entry: &Arc<Entry>) {
-    crate::engine::cancel(entry, None, None);
+    crate::engine::cancel(entry, None, None, true);
 }
 
 /// Which call is issuing, for the Win32 return conventions.
@@ -606,11 +649,19 @@ unsafe fn go(
     count: *mut DWORD,
 ) -> BOOL {
     let q = crate::engine::queue_of(&op);
-    if !entry.io.busy(&op) {
+    // A connect is never done inside the call (a client that arrives meanwhile completes it
+    // through the engine): ConnectNamedPipe with an OVERLAPPED never returns TRUE (W39, W40).
+    if !matches!(op, Op::Connect { .. }) && !entry.io.busy(&op) {
         // Nothing of this kind is queued before it: try now, on this thread, unpinned (so it
         // takes no lock with it if it has to wait).
         if let Poll::Ready(o) = op.step(&entry.obj) {
-            return finish_now(entry, ov, o, &notify, call, count);
+            if !entry.io.completes_in_order(&op) {
+                // A write whose bytes went in behind pending writes: it completes after them
+                // (W93), so the engine reports it in its turn.
+                op = Op::Done(o);
+            } else {
+                return finish_now(entry, ov, o, &notify, call, count);
+            }
         }
     }
     op.pin();
@@ -794,9 +845,12 @@ pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) {
     entry.signal.reset();
 }
 
-fn wait_result(entry: &Entry, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bool) -> BOOL {
+/// GetOverlappedResult(Ex): the OVERLAPPED alone says whether the operation is done and how it
+/// ended; only a wait needs more: the caller's event, or (with none) the handle, which must
+/// then be open (ERROR_INVALID_HANDLE otherwise, as the wait Windows makes would give).
+fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bool) -> BOOL {
     let deadline = sync::deadline_of(ms);
-    let event = event_of(ov).ok().flatten();
+    let mut waited_on: Option<(Option<Arc<Event>>, Option<Arc<Entry>>)> = None;
     loop {
         if ov.status() != status::PENDING {
             break;
@@ -804,9 +858,21 @@ fn wait_result(entry: &Entry, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable
         if ms == 0 {
             return fail(ERROR_IO_INCOMPLETE);
         }
-        let sig: &Signal = match &event {
-            Some(e) => e.signal(),
-            None => &entry.signal,
+        if waited_on.is_none() {
+            waited_on = Some(match event_of(ov) {
+                Ok(Some(e)) => (Some(e), None),
+                Ok(None) => match handles::get(h) {
+                    Some(entry) => (None, Some(entry)),
+                    None => return fail(ERROR_INVALID_HANDLE),
+                },
+                // An hEvent that is no event (closed, say): the wait fails.
+                Err(()) => return fail(ERROR_INVALID_HANDLE),
+            });
+        }
+        let sig: &Signal = match &waited_on {
+            Some((Some(e), _)) => e.signal(),
+            Some((None, Some(entry))) => &entry.signal,
+            _ => return fail(ERROR_INVALID_HANDLE),
         };
         match sync::wait_signals(&[sig], false, deadline, alertable) {
             Ok(Waited::Object(_)) => {
@@ -876,16 +942,14 @@ pub unsafe extern "C" fn GetOverlappedResultEx(
     if ov.is_null() {
         return fail(ERROR_INVALID_PARAMETER);
     }
-    handles::with_entry(h, FALSE, |e| {
-        wait_result(e, OvPtr(ov), count, ms, alertable != 0)
-    })
+    wait_result(h, OvPtr(ov), count, ms, alertable != 0)
 }
 
 /// `CancelIo`: cancels the overlapped operations the calling thread issued on `h`.
 #[no_mangle]
 pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
     handles::with_entry(h, FALSE, |e| {
-        crate::engine::cancel(e, None, Some(crate::threads::current_tid()));
+        crate::engine::cancel(e, None, Some(crate::threads::current_tid()), false);
         TRUE
     })
 }
@@ -899,7 +963,7 @@ pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
 pub unsafe extern "C" fn CancelIoEx(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
     handles::with_entry(h, FALSE, |e| {
         let which = (!ov.is_null()).then_some(OvPtr(ov));
-        if crate::engine::cancel(e, which, None) == 0 {
+        if crate::engine::cancel(e, which, None, false) == 0 {
             return fail(ERROR_NOT_FOUND);
         }
         TRUE

@@ -246,7 +246,13 @@ pub unsafe extern "C" fn PeekNamedPipe(
             Some(&mut scratch[..])
         }
     };
-    with(h, FALSE, |o| {
+    with_entry(h, FALSE, |e| {
+        // What this handle's pending operations have already met (a client that connected, data
+        // that arrived) has completed them before the state is looked at, as on Windows.
+        if e.io.any_outstanding() {
+            crate::engine::settle();
+        }
+        let o = &e.obj;
         let r = match o {
             Object::Server(s) => s.peek(b),
             Object::Client(c) => c.peek(b),

@@ -112,6 +112,22 @@ macro_rules! op_common {
 }
 op_common!(ReadOp);
 
+impl ReadOp {
+    /// Whether the read has already taken part of a message larger than the ring, which is
+    /// still streaming in (a pinned read): aborting it now would leave the caller with part of
+    /// a message, so a canceller may rather let it complete.
+    pub fn in_message(&self) -> bool {
+        self.0.in_message()
+    }
+}
+
+impl TransactOp {
+    /// See [`ReadOp::in_message`].
+    pub fn in_message(&self) -> bool {
+        self.0.in_message()
+    }
+}
+
 impl WriteOp {
     /// Whether all of the write's bytes are in the pipe, where readers see them (W92): it only
     /// waits for the quota now, so a later write can start behind it without overtaking it.
@@ -167,10 +183,11 @@ macro_rules! end_ops {
                 self.end.write_step(&mut op.0, data)
             }
 
-            /// Ends a write before it completed. A message still streaming is withdrawn:
-            /// the reader never sees its unread part (W98). One whose bytes are all in the pipe
-            /// stays there.
-            pub fn abort_write(&self, op: &mut WriteOp) {
+            /// Ends a write before it completed: the unread part of its message leaves the
+            /// pipe, whether it was still streaming or waiting for the quota (W98). Returns
+            /// false when its data is delivered all the same (the reader had taken it all, or
+            /// another thread of this end was writing): report the write as done, then.
+            pub fn abort_write(&self, op: &mut WriteOp) -> bool {
                 self.end.abort_write(&mut op.0)
             }
 

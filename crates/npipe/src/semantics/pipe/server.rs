@@ -683,9 +683,20 @@ impl ServerEnd {
     /// ConnectNamedPipe without the wait: `Ok(true)` a client is connected
     /// (ERROR_PIPE_CONNECTED), `Ok(false)` the instance listens now, or the blocking call's
     /// errors (ERROR_NO_DATA W43, ERROR_PIPE_LISTENING for PIPE_NOWAIT W111).
-    pub(super) fn connect_status_nowait(&self) -> io::Result<bool> {
+    /// With the instance's change counter read under the same hold of the registry lock, so a
+    /// client that connects right after is a change the caller sees (`None`: connected).
+    pub(super) fn connect_status_nowait(&self) -> io::Result<Option<u32>> {
         let mut reg = registry();
-        self.connect_state(&mut reg, false).unwrap_or(Ok(false))
+        match self.connect_state(&mut reg, false) {
+            Some(Ok(true)) => Ok(None),
+            Some(Ok(false)) => Ok(None),
+            Some(Err(e)) => Err(e),
+            None => {
+                let st = reg.state(self.pipe.id).ok_or_else(|| self.gone())?;
+                let slot = st.slots.get(&self.id).ok_or_else(|| self.gone())?;
+                Ok(Some(slot.epoch_value()))
+            }
+        }
     }
 
     /// ConnectNamedPipe. `Ok(false)`: a client connected during the call; `Ok(true)`: one was

@@ -67,6 +67,11 @@ impl ReadOp {
     pub(crate) fn contended(&self) -> bool {
         self.st.contended
     }
+
+    /// Whether it has taken part of a message still streaming in.
+    pub(crate) fn in_message(&self) -> bool {
+        self.st.in_message()
+    }
 }
 
 impl WriteOp {
@@ -85,6 +90,11 @@ impl TransactOp {
     /// See [`ReadOp::contended`].
     pub(crate) fn contended(&self) -> bool {
         self.st.read.contended || self.st.write.contended
+    }
+
+    /// See [`ReadOp::in_message`].
+    pub(crate) fn in_message(&self) -> bool {
+        self.st.read.in_message()
     }
 }
 
@@ -198,9 +208,10 @@ fn abort_read(op: &mut ReadOp) -> Option<ReadResult> {
     c.read_abort(&mut op.st)
 }
 
-fn abort_write(op: &mut WriteOp) {
-    if let Some(c) = op.conn.take() {
-        c.write_abort(&mut op.st);
+fn abort_write(op: &mut WriteOp) -> bool {
+    match op.conn.take() {
+        Some(c) => c.write_abort(&mut op.st),
+        None => true,
     }
 }
 
@@ -279,8 +290,9 @@ impl ServerEnd {
         abort_read(op)
     }
 
-    /// Ends a write before it completed (see `Conn::write_abort` for what stays in the pipe).
-    pub(crate) fn abort_write(&self, op: &mut WriteOp) {
+    /// Ends a write before it completed; whether its data left the pipe (see
+    /// `Conn::write_abort`).
+    pub(crate) fn abort_write(&self, op: &mut WriteOp) -> bool {
         abort_write(op)
     }
 
@@ -295,13 +307,12 @@ impl ServerEnd {
     pub(crate) fn connect_begin(&self) -> io::Result<ConnectBegin> {
         // The signal first, so the change that completes the connect signals it.
         self.signal()?;
-        if self.connect_status_nowait()? {
-            return Ok(ConnectBegin::Connected);
+        // Listening now, as of the change counter read in the same hold of the registry lock:
+        // a client that connects from here on completes the operation.
+        match self.connect_status_nowait()? {
+            None => Ok(ConnectBegin::Connected),
+            Some(epoch) => Ok(ConnectBegin::Pending(ConnectOp { epoch })),
         }
-        // Listening now. Relaxed: read under the registry lock below, which orders it with
-        // `Slot::changed`.
-        let epoch = self.with_slot(|slot| Ok(slot.epoch_value()))?;
-        Ok(ConnectBegin::Pending(ConnectOp { epoch }))
     }
 
     /// One step of a pending ConnectNamedPipe: done once a client has connected since it
@@ -401,7 +412,7 @@ impl ClientEnd {
     }
 
     /// See [`ServerEnd::abort_write`].
-    pub(crate) fn abort_write(&self, op: &mut WriteOp) {
+    pub(crate) fn abort_write(&self, op: &mut WriteOp) -> bool {
         abort_write(op)
     }
 

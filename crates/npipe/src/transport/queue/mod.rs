@@ -66,6 +66,10 @@ const W_REC_MSGS: usize = 11;
 /// The end of the last withdrawn record until the reader's head reaches it ([`NO_REC`]
 /// otherwise): nothing is written past it before then.
 const W_CUT_END: usize = 12;
+/// While the shared withdrawal slot (`cut_rec`/`cut_end`) names a record the reader may not
+/// have noticed yet: the reader's `msgs_read` once it is past that record ([`NO_REC`] when the
+/// slot is free). The slot is not reused before then.
+const W_CUT_MSGS: usize = 13;
 /// The reader's head.
 const R_HEAD: usize = 5;
 /// Payload bytes left in the current record, or [`AT_HEADER`].
@@ -135,6 +139,18 @@ pub(crate) struct Conn {
     closed_here: AtomicBool,
     /// This connection's token with the hang-up watcher (0: not watched).
     watch_token: AtomicU64,
+    /// The thread of this process that keeps the writer lock between steps of a streaming
+    /// write (`step`), 0 if none: a withdrawal on that thread works under it.
+    tx_kept_by: AtomicU64,
+}
+
+/// A value that identifies the calling thread among the live threads of this process (the
+/// address of a thread-local), never 0.
+pub(super) fn thread_token() -> u64 {
+    thread_local! {
+        static ME: u8 = const { 0 };
+    }
+    ME.with(|m| m as *const u8 as u64)
 }
 
 impl Drop for Conn {
@@ -209,6 +225,7 @@ impl Conn {
         page.word(R_REC).store(NO_REC, Relaxed);
         page.word(W_REC).store(NO_REC, Relaxed);
         page.word(W_CUT_END).store(NO_REC, Relaxed);
+        page.word(W_CUT_MSGS).store(NO_REC, Relaxed);
         Ok(Conn {
             map,
             page,
@@ -227,6 +244,7 @@ impl Conn {
             read_seen: AtomicU64::new(0),
             closed_here: AtomicBool::new(false),
             watch_token: AtomicU64::new(0),
+            tx_kept_by: AtomicU64::new(0),
         })
     }
 

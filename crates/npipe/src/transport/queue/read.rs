@@ -220,6 +220,39 @@ impl Conn {
         }
     }
 
+    /// Drops the record at the reader's position when it can never be complete: the peer's end
+    /// is closed (every process of it gone, or its handle closed) in the middle of writing it,
+    /// so nobody of that end is left to withdraw it. Its unread part leaves the pipe, as a dead
+    /// writer's does on Windows (W102, W103); the counters advance by its declared length, as
+    /// the writer counted it. Complete records stay readable. Needs the reader lock; call it
+    /// only with the peer closed. Returns whether it dropped one.
+    pub(super) fn drop_dead_record(&self, dir: usize) -> QResult<bool> {
+        let v = self.view(dir)?;
+        let left = if v.left == AT_HEADER {
+            let h = align8(v.head);
+            if v.tail < h + REC_HDR {
+                return Ok(false);
+            }
+            let (len, _) = self.record_at(dir, h)?;
+            if v.tail >= record_end(h, len) {
+                return Ok(false);
+            }
+            len
+        } else {
+            if v.tail - v.head >= v.left {
+                return Ok(false);
+            }
+            v.left
+        };
+        self.consume(dir, v.tail, AT_HEADER, left, 1, NO_REC);
+        Ok(true)
+    }
+
+    /// Whether the peer's end is closed or disconnected (one load, for the readers' checks).
+    pub(super) fn peer_gone(&self) -> QResult<bool> {
+        Ok(self.state_of(self.side.peer())? != OPEN)
+    }
+
     /// Whether the record being read was withdrawn (a hint for waits, no lock needed).
     pub(super) fn current_withdrawn(&self, dir: usize) -> bool {
         // Relaxed: a hint; the reader lock holder re-checks in `skip_withdrawn`.
@@ -243,6 +276,10 @@ impl Conn {
             {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
                 self.link_check()?;
+                if self.peer_gone()? {
+                    // A record the dead or closed writer left unfinished is not data.
+                    self.drop_dead_record(dir)?;
+                }
                 // Inside a record, a withdrawal shows only in `cut_rec`; at a boundary the
                 // reads below skip withdrawn records themselves.
                 // Relaxed: private, under the reader lock.
@@ -317,6 +354,14 @@ impl Conn {
                 // The whole message is there and fits: one copy, one consume. `tail >= end`
                 // with a checked tail bounds `len` by the ring.
                 self.copy_out(dir, h + REC_HDR, &mut buf[..len as usize])?;
+                // A write cancelled while we copied it (W98): not delivered after all. (A cancel
+                // that lands between this check and the consume is reported by the writer as a
+                // cancellation although the message is delivered: a window of a few
+                // instructions, see docs/DESIGN.md.)
+                // Acquire: pairs with the Release store of `cut_rec` in `mark_cut`.
+                if self.ring(dir).w.0.cut_rec.load(Acquire) == h {
+                    return self.skip_withdrawn(dir).map(|_| None);
+                }
                 self.consume(dir, end, AT_HEADER, len, 1, NO_REC);
                 return Ok(Some(ReadOut {
                     n: len as usize,
@@ -356,12 +401,24 @@ impl Conn {
                 });
                 match r {
                     Ok(()) => continue,
+                    // The writer's end is gone in the middle of the message, which will never
+                    // be complete: its unread part is gone (W102, W103), and so is what this
+                    // call copied of it, which the caller never saw.
+                    Err(QErr::PeerClosed) => {
+                        self.drop_dead_record(dir)?;
+                        return Ok(None);
+                    }
                     // Hand back what we have; the rest stays as the remainder of the message.
                     Err(_) if got > 0 => break,
                     Err(e) => return Err(e),
                 }
             }
             self.copy_out(dir, head, &mut buf[got..got + avail])?;
+            if self.current_withdrawn(dir) {
+                // Withdrawn while we copied: see the whole-message case above.
+                self.skip_withdrawn(dir)?;
+                return Ok(None);
+            }
             got += avail;
             head += avail as u64;
             left -= avail as u64;

@@ -28,6 +28,14 @@ pub(crate) struct ReadState {
     pub(crate) contended: bool,
 }
 
+impl ReadState {
+    /// Whether the read has taken part of a message that is still streaming in (it keeps the
+    /// reader lock until the rest comes).
+    pub(crate) fn in_message(&self) -> bool {
+        self.holding
+    }
+}
+
 /// Where a write taken in steps is.
 #[derive(Debug, Default)]
 enum WritePhase {
@@ -44,16 +52,20 @@ enum WritePhase {
         off: usize,
         /// `bytes_written` through this record.
         end: u64,
+        /// `msgs_written` through this record.
+        msgs: u64,
     },
     /// Everything is in the ring; waiting until the unread bytes through it fit the quota.
-    /// Completed (an abort then leaves its message alone).
-    Done,
     Quota {
         end: u64,
         /// Where its record starts in the ring (its header) and ends.
         rec: u64,
         rec_end: u64,
+        /// `msgs_written` through this record.
+        msgs: u64,
     },
+    /// Completed (an abort then leaves its message alone).
+    Done,
 }
 
 /// The progress of a write taken in steps ([`Conn::write_step`]).
@@ -159,6 +171,10 @@ impl Conn {
         }
         loop {
             tri!(self.link_check());
+            if st.got == 0 && tri!(self.peer_gone()) {
+                // A record the dead or closed writer left unfinished is not data.
+                tri!(self.drop_dead_record(dir));
+            }
             // Relaxed: private, under the reader lock.
             if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
                 if self.current_withdrawn(dir) && st.got > 0 {
@@ -209,7 +225,12 @@ impl Conn {
                     None => continue,
                 }
             }
-            if !hold {
+            // Wait until the message (or a buffer's worth) is there whole, as long as the ring
+            // can hold that much: consuming it in pieces would tie the lock to this thread and
+            // leave a cancelled read with part of a message. Only more than the ring streams
+            // through a pinned read.
+            let ring_holds = self.caps[dir] - REC_HDR - 8;
+            if !hold || want <= ring_holds {
                 return Poll::Pending;
             }
             // A message larger than the free space streams in: take what is there and keep
@@ -262,14 +283,15 @@ impl Conn {
             }
         }
         match self.peer_closed() {
-            // The rest never comes: hand back what arrived, the remainder stays (as a blocking
-            // read does).
+            // The rest never comes: the writer's end is gone in the middle of the message, so
+            // its unread part is gone (W102, W103) and what this read copied of it too, as a
+            // blocking read does.
             Ok(true) => {
-                let n = std::mem::take(&mut st.got);
-                Poll::Ready(Ok(ReadOut {
-                    n,
-                    left: left - avail as u64,
-                }))
+                st.got = 0;
+                if let Err(e) = self.drop_dead_record(dir) {
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Err(QErr::PeerClosed))
             }
             Ok(false) => Poll::Pending,
             Err(e) => Poll::Ready(Err(e)),
@@ -319,7 +341,7 @@ impl Conn {
                     if st.holding() {
                         // Gave up in the middle: the next write starts at a record boundary.
                         self.withdraw_unfinished();
-                        self.page.unlock(TX_LOCK);
+                        self.release_kept_tx();
                         st.phase = WritePhase::Start;
                     }
                     return Poll::Ready(Err(e));
@@ -389,6 +411,8 @@ impl Conn {
                     end,
                     rec: h,
                     rec_end: record_end(h, len),
+                    // Relaxed: private, under the writer lock we hold.
+                    msgs: self.mine(W_MSGS).load(Relaxed),
                 };
                 return Ok(Poll::Ready(Some(())));
             }
@@ -402,7 +426,11 @@ impl Conn {
                 tail: h + REC_HDR,
                 off: 0,
                 end,
+                // Relaxed: private, under the writer lock we hold.
+                msgs: self.mine(W_MSGS).load(Relaxed),
             };
+            // Relaxed: read only by this thread (see `withdraw_written`).
+            self.tx_kept_by.store(thread_token(), Relaxed);
             Ok(Poll::Ready(Some(())))
         })();
         if !st.holding() {
@@ -423,6 +451,7 @@ impl Conn {
             mut tail,
             mut off,
             end,
+            msgs,
         } = st.phase
         else {
             return Poll::Ready(Ok(Some(())));
@@ -454,11 +483,12 @@ impl Conn {
         match r {
             Err(e) => Poll::Ready(Err(e)),
             Ok(_) if off == data.len() => {
-                self.page.unlock(TX_LOCK);
+                self.release_kept_tx();
                 st.phase = WritePhase::Quota {
                     end,
                     rec,
                     rec_end: tail,
+                    msgs,
                 };
                 Poll::Ready(Ok(Some(())))
             }
@@ -468,6 +498,7 @@ impl Conn {
                     tail,
                     off,
                     end,
+                    msgs,
                 };
                 Poll::Pending
             }
@@ -510,16 +541,33 @@ impl Conn {
     /// Ends a write taken in steps before it completed (cancelled, or its handle closed): the
     /// unread part of its message leaves the pipe (W98), whether it was still streaming or
     /// all in the ring waiting for the quota; the reader goes on with the next message.
-    pub(crate) fn write_abort(&self, st: &mut WriteState) {
-        match st.phase {
+    ///
+    /// Returns whether the write's data left the pipe (or never entered it). False when the
+    /// reader had already taken all of it, the write had completed, or another thread of this
+    /// end was writing and kept the lock: the data is then delivered, and the write should
+    /// report success rather than a cancellation that did not happen.
+    pub(crate) fn write_abort(&self, st: &mut WriteState) -> bool {
+        let withdrawn = match st.phase {
             WritePhase::Streaming { .. } => {
                 self.withdraw_unfinished();
-                self.page.unlock(TX_LOCK);
+                self.release_kept_tx();
+                true
             }
-            WritePhase::Quota { rec, rec_end, .. } => self.withdraw_written(rec, rec_end),
-            WritePhase::Start | WritePhase::Done => {}
-        }
+            WritePhase::Quota {
+                rec, rec_end, msgs, ..
+            } => self.withdraw_written(rec, rec_end, msgs),
+            WritePhase::Start => true,
+            WritePhase::Done => false,
+        };
         st.phase = WritePhase::Start;
+        withdrawn
+    }
+
+    /// Releases the writer lock a streaming write kept between its steps.
+    fn release_kept_tx(&self) {
+        // Relaxed: see `write_start`.
+        self.tx_kept_by.store(0, Relaxed);
+        self.page.unlock(TX_LOCK);
     }
 
     /// One step of a transaction: the request is written (never waiting for the quota, W126),

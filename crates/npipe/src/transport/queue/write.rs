@@ -7,7 +7,7 @@
 //! page and is published to the shared ring header after each step; only the reader's `head`
 //! and counters are read from the shared page, and always checked.
 
-use std::sync::atomic::Ordering::*;
+use std::sync::atomic::{fence, Ordering::*};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -142,11 +142,13 @@ impl Conn {
         let cut = self.mine(W_CUT_END).load(Relaxed);
         if cut != NO_REC {
             // After a withdrawal nothing is written past the cut until the reader has reached
-            // it (and so has seen the withdrawal): until then there is no room.
+            // it and seen the withdrawal (moved past the record): until then there is no room.
+            // Reaching the cut is not enough: a reader that copied up to it without noticing
+            // would take what follows for the rest of the record.
             // SYNC POINT with the Release store of `head` in `consume`.
             let head = self.ring(dir).r.0.head.load(Acquire);
             check_head(head, tail, cap)?;
-            if head < cut {
+            if head < cut || !self.cut_slot_free(dir) {
                 return Ok(0);
             }
             self.mine(W_CUT_END).store(NO_REC, Relaxed);
@@ -251,9 +253,7 @@ impl Conn {
                 // Readers not yet at the record see the flag in its header; a reader inside it
                 // (whose header may be overwritten by now) sees `cut_rec`.
                 let end = h + REC_HDR + got;
-                self.write_record_header(dir, h, got, FLAG_CUT);
-                w.cut_end.store(end, Release);
-                w.cut_rec.store(h, Release);
+                self.mark_cut(dir, h, Some(got), end, mw0 + 1);
                 self.mine(W_CUT_END).store(end, Relaxed);
             }
             self.mine(W_BYTES).store(bw0 + got, Relaxed);
@@ -269,41 +269,84 @@ impl Conn {
         self.notify(dir, Wake::Data);
     }
 
+    /// Whether the shared withdrawal slot may name a new record: free, or the reader has moved
+    /// past the record it names (so it has seen that withdrawal). Needs the writer lock.
+    fn cut_slot_free(&self, dir: usize) -> bool {
+        // Relaxed: private, under the writer lock.
+        let need = self.mine(W_CUT_MSGS).load(Relaxed);
+        if need == NO_REC {
+            return true;
+        }
+        // SYNC POINT with the Release store of `msgs_read` in `consume`. A hostile reader that
+        // claims more only frees the slot early, which can only harm its own reads.
+        if self.ring(dir).r.0.msgs_read.load(Acquire) >= need {
+            self.mine(W_CUT_MSGS).store(NO_REC, Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Marks the record at `h` withdrawn: its header gets [`FLAG_CUT`] (and `len`, when given,
+    /// the bytes it keeps) while it is still in the ring, for readers not yet at it; then, when
+    /// the slot is free, `cut_rec`/`cut_end` name it for a reader inside it, until the reader's
+    /// `msgs_read` reaches `msgs_after`. When the slot is still taken, the reader has not moved
+    /// past the record that holds it, so it has not read this one's header yet: by the fences
+    /// (here after the header, in `consume`'s `notify` before the reader reads the next header)
+    /// it sees the flag. Needs the writer lock.
+    fn mark_cut(&self, dir: usize, h: u64, len: Option<u64>, end: u64, msgs_after: u64) {
+        // Relaxed: private, under the writer lock.
+        let tail = self.mine(W_TAIL).load(Relaxed);
+        if tail <= h + self.caps[dir] {
+            let len = match len {
+                Some(l) => l,
+                None => match self.record_at(dir, h) {
+                    Ok((l, _)) => l,
+                    Err(_) => return,
+                },
+            };
+            self.write_record_header(dir, h, len, FLAG_CUT);
+        }
+        // SYNC POINT with the fence in the reader's `notify` after it publishes `msgs_read`
+        // (Dekker: it sees the flag, or we see it has moved on and the slot is free).
+        fence(SeqCst);
+        if self.cut_slot_free(dir) {
+            let w = &self.ring(dir).w.0;
+            // Release: a reader that sees `cut_rec` sees the end stored before it.
+            w.cut_end.store(end, Release);
+            w.cut_rec.store(h, Release);
+            self.mine(W_CUT_MSGS).store(msgs_after, Relaxed);
+        }
+    }
+
     /// Withdraws what the reader has not read of a whole record already in the outbound ring
-    /// (a cancelled write waiting for its quota, W98): its header gets [`FLAG_CUT`] (readers
-    /// not yet at it skip it whole) and `cut_rec`/`cut_end` name it (a reader inside it skips
-    /// the rest). Records after it stay. The header is only rewritten while it is still in the
-    /// ring, which holds while this end has not written a ring's length past it. Gives up
-    /// (the data stays) when another writer of this end keeps the lock for 50 ms.
-    pub(super) fn withdraw_written(&self, rec: u64, rec_end: u64) {
+    /// (a cancelled write waiting for its quota, W98), records after it staying. `msgs_after`
+    /// is `msgs_written` through it. Returns false when its data stays in the pipe: the reader
+    /// already took all of it, or another thread of this end is writing (holding the lock).
+    pub(super) fn withdraw_written(&self, rec: u64, rec_end: u64, msgs_after: u64) -> bool {
         let dir = self.side.tx();
-        let deadline = Instant::now() + std::time::Duration::from_millis(50);
-        let Ok(_g) = self.lock_side(TX_LOCK, Some(deadline), false) else {
-            return;
+        // On the thread that keeps the lock between the steps of a streaming write (the C
+        // ABI's engine, cancelling a write queued before it), the lock is already ours.
+        // Relaxed: only ever equal to this thread's own token when this thread stored it.
+        let kept_here = self.tx_kept_by.load(Relaxed) == thread_token();
+        let _g = if kept_here {
+            None
+        } else {
+            match self.lock_side(TX_LOCK, None, true) {
+                Ok(g) => Some(g),
+                Err(_) => return false,
+            }
         };
         // SYNC POINT with the Release store of `head` in `consume`.
         let head = self.ring(dir).r.0.head.load(Acquire);
-        // Relaxed: private, under the writer lock we hold.
+        // Relaxed: private, under the writer lock.
         let tail = self.mine(W_TAIL).load(Relaxed);
         if check_head(head, tail, self.caps[dir]).is_err() || head >= rec_end {
             // Read already (or a corrupt head, which the next operation reports).
-            return;
+            return false;
         }
-        if tail <= rec + self.caps[dir] {
-            let (len, _) = match self.record_at(dir, rec) {
-                Ok(r) => r,
-                Err(_) => return,
-            };
-            if record_end(rec, len) != rec_end {
-                return;
-            }
-            self.write_record_header(dir, rec, len, FLAG_CUT);
-        }
-        let w = &self.ring(dir).w.0;
-        // Release: a reader that sees `cut_rec` sees the end stored before it.
-        w.cut_end.store(rec_end, Release);
-        w.cut_rec.store(rec, Release);
+        self.mark_cut(dir, rec, None, rec_end, msgs_after);
         self.notify(dir, Wake::Data);
+        true
     }
 
     /// Unread bytes of the outbound ring and whether anything at all (data or an empty
