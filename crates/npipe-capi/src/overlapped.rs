@@ -850,7 +850,12 @@ pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) {
 /// then be open (ERROR_INVALID_HANDLE otherwise, as the wait Windows makes would give).
 fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bool) -> BOOL {
     let deadline = sync::deadline_of(ms);
-    let mut waited_on: Option<(Option<Arc<Event>>, Option<Arc<Entry>>)> = None;
+    /// What a wait of GetOverlappedResult waits on.
+    enum On {
+        Event(Arc<Event>),
+        Handle(Arc<Entry>),
+    }
+    let mut on: Option<On> = None;
     loop {
         if ov.status() != status::PENDING {
             break;
@@ -858,21 +863,21 @@ fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bo
         if ms == 0 {
             return fail(ERROR_IO_INCOMPLETE);
         }
-        if waited_on.is_none() {
-            waited_on = Some(match event_of(ov) {
-                Ok(Some(e)) => (Some(e), None),
+        if on.is_none() {
+            on = Some(match event_of(ov) {
+                Ok(Some(e)) => On::Event(e),
                 Ok(None) => match handles::get(h) {
-                    Some(entry) => (None, Some(entry)),
+                    Some(entry) => On::Handle(entry),
                     None => return fail(ERROR_INVALID_HANDLE),
                 },
                 // An hEvent that is no event (closed, say): the wait fails.
                 Err(()) => return fail(ERROR_INVALID_HANDLE),
             });
         }
-        let sig: &Signal = match &waited_on {
-            Some((Some(e), _)) => e.signal(),
-            Some((None, Some(entry))) => &entry.signal,
-            _ => return fail(ERROR_INVALID_HANDLE),
+        let sig: &Signal = match &on {
+            Some(On::Event(e)) => e.signal(),
+            Some(On::Handle(entry)) => &entry.signal,
+            None => return fail(ERROR_INVALID_HANDLE),
         };
         match sync::wait_signals(&[sig], false, deadline, alertable) {
             Ok(Waited::Object(_)) => {
