@@ -353,7 +353,7 @@ pub enum WaitOutcome {
 ///   readable alert, as on Windows, where an alertable wait on a signalled object returns it
 ///   and leaves the APC queued.
 /// - An empty `objects` with an alert is an alertable sleep; with neither, a sleep until the
-///   deadline. A wait-all on no objects is satisfied at once.
+///   deadline (for ever without one). A wait-all on one object is a wait on that object.
 ///
 /// # Errors
 /// `ERROR_INVALID_PARAMETER` (87) for a wait-all that names one event twice (through any

@@ -1743,6 +1743,9 @@ pub(crate) fn wait(
     deadline: Option<Instant>,
     alert: Option<BorrowedFd<'_>>,
 ) -> io::Result<Outcome> {
+    // One object: waiting for all is waiting for any (and an auto-reset event then takes
+    // releases, which only wait-any waiters do).
+    let all = all && objs.len() > 1;
     let mut order: Vec<usize> = (0..objs.len()).collect();
     order.sort_by_key(|&i| objs[i].key());
     if all
