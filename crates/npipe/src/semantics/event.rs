@@ -85,7 +85,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -425,18 +425,85 @@ struct LocalWords {
     gen: u64,
     window: bool,
     slot: Slot,
+    /// The [`EPOCH`] of the process these words were last used in.
+    epoch: u64,
+}
+
+/// Bumped in every forked child (by the fork handler): a process-local event whose words were
+/// last used under another epoch is a copy its process inherited, whose waiters (threads of
+/// an ancestor) do not exist here and whose eventfds are shared with that ancestor.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> u64 {
+    // Relaxed: written only by the fork child handler, before any other code runs in the child.
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// The eventfds of one local event, one per process epoch: a forked child gets descriptors
+/// of its own (its parent's stay open, unused, for the object's lifetime), so that its sets
+/// and resets never touch the descriptors its parent polls. Append-only, so a borrowed
+/// descriptor stays valid as long as the event.
+#[derive(Debug, Default)]
+struct FdChain {
+    head: OnceLock<Box<FdNode>>,
+}
+
+#[derive(Debug)]
+struct FdNode {
+    epoch: u64,
+    fd: OwnedFd,
+    next: OnceLock<Box<FdNode>>,
+}
+
+impl FdChain {
+    /// The descriptor of `epoch`, if made.
+    fn get(&self, epoch: u64) -> Option<BorrowedFd<'_>> {
+        let mut at = &self.head;
+        while let Some(n) = at.get() {
+            if n.epoch == epoch {
+                return Some(n.fd.as_fd());
+            }
+            at = &n.next;
+        }
+        None
+    }
+
+    /// The descriptor of `epoch`, made with `make` if needed (the caller serialises makers).
+    fn get_or_make(
+        &self,
+        epoch: u64,
+        make: impl FnOnce() -> io::Result<OwnedFd>,
+    ) -> io::Result<BorrowedFd<'_>> {
+        let mut at = &self.head;
+        while let Some(n) = at.get() {
+            if n.epoch == epoch {
+                return Ok(n.fd.as_fd());
+            }
+            at = &n.next;
+        }
+        let node = Box::new(FdNode {
+            epoch,
+            fd: make()?,
+            next: OnceLock::new(),
+        });
+        // The caller serialises makers, so the slot is still empty.
+        let _ = at.set(node);
+        let n = at.get().expect("set above");
+        Ok(n.fd.as_fd())
+    }
 }
 
 /// A process-local event: an unnamed CreateEvent, the signal of a pipe handle or a thread.
-/// Cheap: a mutex and two eventfds made on first need.
+/// Cheap: a mutex and two eventfds made on first need. In a forked child it starts afresh:
+/// the parent's waiters are not counted and the child polls descriptors of its own.
 #[derive(Debug)]
 pub(crate) struct Local {
     manual: bool,
     words: Mutex<LocalWords>,
     /// The state descriptor (1 while set), made when someone first needs to poll it.
-    fd: OnceLock<OwnedFd>,
+    fd: FdChain,
     /// The release descriptor (1 while a release is unclaimed), made at the first registration.
-    pulse: OnceLock<OwnedFd>,
+    pulse: FdChain,
 }
 
 struct LocalStore<'a> {
@@ -454,8 +521,8 @@ impl Store for LocalStore<'_> {
     fn put_state(&mut self, set: bool) {
         if self.w.set != set {
             self.w.set = set;
-            if let Some(fd) = self.ev.fd.get() {
-                flip(fd.as_fd(), set);
+            if let Some(fd) = self.ev.fd.get(self.w.epoch) {
+                flip(fd, set);
             }
         }
     }
@@ -483,8 +550,8 @@ impl Store for LocalStore<'_> {
     }
     fn put_window(&mut self, open: bool) {
         self.w.window = open;
-        if let Some(fd) = self.ev.pulse.get() {
-            flip(fd.as_fd(), open);
+        if let Some(fd) = self.ev.pulse.get(self.w.epoch) {
+            flip(fd, open);
         }
     }
     fn alive(&self, _s: usize) -> bool {
@@ -517,14 +584,16 @@ const ERROR_NO_SYSTEM_RESOURCES: u32 = 1450;
 impl Local {
     /// A new event, manual or auto reset, set or not.
     pub(crate) fn new(manual: bool, set: bool) -> Local {
+        install_fork_handlers();
         Local {
             manual,
             words: Mutex::new(LocalWords {
                 set,
+                epoch: epoch(),
                 ..LocalWords::default()
             }),
-            fd: OnceLock::new(),
-            pulse: OnceLock::new(),
+            fd: FdChain::default(),
+            pulse: FdChain::default(),
         }
     }
 
@@ -533,10 +602,22 @@ impl Local {
         self.manual
     }
 
+    /// The words, locked; in a process that inherited them, forgotten waiters first.
+    fn words(&self) -> MutexGuard<'_, LocalWords> {
+        let mut w = self.words.lock().unwrap_or_else(|p| p.into_inner());
+        let now = epoch();
+        if w.epoch != now {
+            w.epoch = now;
+            w.slot = Slot::default();
+            w.window = false;
+        }
+        w
+    }
+
     fn store(&self) -> LocalStore<'_> {
         LocalStore {
             ev: self,
-            w: self.words.lock().unwrap_or_else(|p| p.into_inner()),
+            w: self.words(),
         }
     }
 
@@ -580,23 +661,14 @@ impl Local {
         self.run(try_take)
     }
 
-    fn lazy_fd<'a>(
-        &'a self,
-        which: &'a OnceLock<OwnedFd>,
-        pulse: bool,
-    ) -> io::Result<BorrowedFd<'a>> {
-        if let Some(fd) = which.get() {
-            return Ok(fd.as_fd());
+    fn lazy_fd<'a>(&'a self, which: &'a FdChain, pulse: bool) -> io::Result<BorrowedFd<'a>> {
+        if let Some(fd) = which.get(epoch()) {
+            return Ok(fd);
         }
         let _g = gate();
-        let w = self.words.lock().unwrap_or_else(|p| p.into_inner());
-        if which.get().is_none() {
-            let on = if pulse { w.window } else { w.set };
-            let fd = sys::eventfd_at(on).map_err(no_fd)?;
-            let _ = which.set(fd);
-        }
-        drop(w);
-        Ok(which.get().expect("made above").as_fd())
+        let w = self.words();
+        let on = if pulse { w.window } else { w.set };
+        which.get_or_make(w.epoch, || sys::eventfd_at(on).map_err(no_fd))
     }
 
     /// The state descriptor: polls readable exactly while the state is set.
@@ -1434,6 +1506,8 @@ extern "C" fn fork_parent() {
 }
 
 extern "C" fn fork_child() {
+    // Local events see the new epoch at their next lock section (see `Local::words`).
+    EPOCH.fetch_add(1, Ordering::Relaxed);
     // This thread holds the registry and the gate, so no event lock is held by anyone and the
     // registry can be walked. Each shared event gets its own description (the inherited one
     // and the parent's slot lock on it close here) and no slot. Nothing here allocates.
