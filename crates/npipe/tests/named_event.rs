@@ -635,6 +635,138 @@ fn a_forked_child_uses_the_event() -> io::Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_forked_child_starts_local_events_afresh() {
+    // A parent thread waits on a local auto-reset event when the process forks. In the child
+    // that thread does not exist: a SetEvent there must not be handed to it, and must not
+    // touch the descriptor the parent's waiter polls.
+    let ev = Event::new(false, false);
+    let ec = ev.clone();
+    let woken = Arc::new(AtomicUsize::new(0));
+    let w = woken.clone();
+    let t = std::thread::spawn(move || {
+        if ec.wait_timeout(ms(10_000)).unwrap() {
+            w.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    std::thread::sleep(ms(100));
+    // SAFETY: the child only uses the library and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        ev.set();
+        let ok = ev.try_wait() && !ev.try_wait();
+        let fd_ok = ev.wait_fd().is_ok_and(|fd| {
+            ev.set();
+            readable(fd)
+        });
+        // SAFETY: leaving the child without running the parent's destructors.
+        unsafe { libc::_exit(if ok && fd_ok { 0 } else { 1 }) };
+    }
+    let mut st = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+        "child status {st}"
+    );
+    std::thread::sleep(ms(100));
+    assert_eq!(
+        woken.load(Ordering::SeqCst),
+        0,
+        "the child's sets did not reach the parent"
+    );
+    ev.set();
+    t.join().unwrap();
+    assert_eq!(woken.load(Ordering::SeqCst), 1);
+    assert!(!ev.try_wait(), "the set went to the parent's waiter");
+}
+
+#[test]
+fn forks_during_heavy_event_use_never_hang_the_child() {
+    // Threads hammer a named and a local event (lock sections, waits, creates and opens)
+    // while the main thread forks: the fork handler holds every event lock section out, so
+    // each child can use both events at once.
+    let name = ev_name("forkstorm");
+    let shared = NamedEvent::create(&name, false, false).unwrap();
+    let local = Event::new(false, false);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    /// Stops the hammering threads however the forking loop ends (a panic included).
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let (hung, failed) = std::thread::scope(|sc| {
+        let _stop = StopOnDrop(&stop);
+        for t in 0..2 {
+            let (shared, local, stop, name) = (&shared, &local, &stop, &name);
+            sc.spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    shared.set().unwrap();
+                    local.set();
+                    let objs: [WaitObject<'_>; 2] = [shared.into(), local.into()];
+                    let _ = wait_for_multiple(&objs, t == 0, Some(Instant::now() + ms(1)), None);
+                    let other = format!("{name}-t{t}-{i}");
+                    let e = NamedEvent::create(&other, true, false).unwrap();
+                    NamedEvent::open(&other).unwrap().pulse().unwrap();
+                    drop(e);
+                    i += 1;
+                }
+            });
+        }
+        let (mut hung, mut failed) = (0, Vec::new());
+        for k in 0..100 {
+            // SAFETY: the child only uses the library and leaves with _exit.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                let ok = shared.set().is_ok()
+                    && shared.try_wait().is_ok()
+                    && {
+                        local.set();
+                        local.try_wait()
+                    }
+                    && NamedEvent::create(&format!("{name}-child{k}"), true, true)
+                        .and_then(|e| e.wait_timeout(ms(100)))
+                        .unwrap_or(false);
+                // SAFETY: leaving the child without running the parent's destructors.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut st = 0;
+            loop {
+                // SAFETY: polling our own child.
+                let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+                if r == pid {
+                    if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+                        failed.push((k, st));
+                    }
+                    break;
+                }
+                if Instant::now() > deadline {
+                    hung += 1;
+                    // SAFETY: killing and reaping our own child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, &mut st, 0);
+                    }
+                    break;
+                }
+                std::thread::sleep(ms(2));
+            }
+        }
+        (hung, failed)
+    });
+    assert_eq!(hung, 0, "children hung");
+    assert!(
+        failed.is_empty(),
+        "children failed (index, status): {failed:?}"
+    );
+}
+
 // ---- hostile peers -------------------------------------------------------------------------
 
 /// The three descriptors a raw OPEN handshake gets: (memfd, state eventfd, release eventfd).
