@@ -69,18 +69,36 @@
 //!   the acceptor stops and the name is free (a later OpenEvent fails with
 //!   ERROR_FILE_NOT_FOUND, as on Windows). **Departure**: the name cannot outlive the creating
 //!   process. When it dies, the handles other processes hold keep working on the shared state
-//!   (the page and eventfds are theirs too), but OpenEvent of the name fails with
-//!   ERROR_FILE_NOT_FOUND and CreateEvent of the name makes a new, different event.
-//! - One [`Shared`] per event per process (a registry by address), so handles of one process
-//!   share its local lock, its slot and its connection.
+//!   (the page and eventfds are theirs too), and a process that holds one still finds its
+//!   event by name, but in a process without a handle OpenEvent of the name fails with
+//!   ERROR_FILE_NOT_FOUND and CreateEvent makes a new, different event.
+//! - One [`Shared`] per event per process (a registry by address, and one creation at a time
+//!   in a process), so handles of one process share its local lock, its slot and its
+//!   connection.
+//!
+//! # Why this design
+//! - The state lives in shared memory that every process maps, not in the creating process
+//!   behind requests: SetEvent and a wait that finds the event set cost two `fcntl`s and no
+//!   round trip, and the state outlives the creating process for everyone who holds it.
+//! - The name is an abstract socket served by the creator, like a pipe's: nothing on disk,
+//!   nothing stale after a crash, the same credential check as pipes, and hang-ups tell the
+//!   creator who still holds the event.
+//! - Locks are kernel objects (OFD locks) because every process can write the page.
+//! - Releases are recorded (generations, slots, tokens) rather than left to a race between a
+//!   set and a reset, which is what made PulseEvent miss waiters.
 //!
 //! # Fork
 //! Every lock section of every event (local or shared) holds a process-wide gate for reading;
-//! the `pthread_atfork` prepare handler takes the event registry and then the gate for writing,
-//! so no thread is inside an event's lock when the process forks (the rule of `fork.rs`). In
-//! the child, each shared event gets a new open file description of its memfd (the inherited
-//! one, and with it the parent's slot lock, is closed) and no slot: the child takes its own the
-//! first time it waits. A forked child does not serve its parent's names.
+//! the `pthread_atfork` prepare handler takes the creation lock, the event registry and then
+//! the gate for writing, so no thread is inside an event's lock when the process forks (the
+//! rule of `fork.rs`). In the child:
+//! - each shared event gets a new open file description of its memfd (the inherited one, and
+//!   with it the parent's slot lock, is closed) and no slot: the child takes its own the first
+//!   time it waits;
+//! - process-local events start a new epoch: the waiters their words count are the parent's
+//!   threads, which the child does not have, so they are forgotten, and the child polls new
+//!   eventfds (the inherited ones stay the parent's);
+//! - a forked child does not serve its parent's names.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -730,7 +748,7 @@ impl Object {
     /// Checks the header words (they never change after creation).
     fn check_header(&self) -> Result<(), Bad> {
         let p = &self.page;
-        // Relaxed: under the event's lock (fenced in `lock_shared`).
+        // Relaxed: under the event's lock (fenced in `Shared::lock`).
         let r = |off| p.u32_at(off).load(Ordering::Relaxed);
         if r(OFF_MAGIC) != MAGIC || r(OFF_VERSION) != VERSION {
             return Err("bad magic or version");
@@ -903,7 +921,7 @@ impl Store for SharedStore<'_> {
 impl Drop for SharedStore<'_> {
     fn drop(&mut self) {
         self.put32(OFF_BUSY, 0);
-        // SYNC POINT with the Acquire fence in `lock_shared` of the next holder (any
+        // SYNC POINT with the Acquire fence in `Shared::lock` of the next holder (any
         // process): every word written in this section is visible to it. (The kernel's lock
         // hand-over orders them as well; the fence states it.)
         fence(Ordering::Release);
@@ -980,6 +998,7 @@ impl Served {
                 reg.remove(&self.key);
             }
         }
+        // Relaxed: read only under the registry lock, which we hold.
         self.stopping.store(true, Ordering::Relaxed);
         self.acceptor
             .lock()
@@ -1507,6 +1526,8 @@ extern "C" fn fork_parent() {
 
 extern "C" fn fork_child() {
     // Local events see the new epoch at their next lock section (see `Local::words`).
+    // Relaxed: the child has this one thread, and threads it starts later are ordered after
+    // this by their creation.
     EPOCH.fetch_add(1, Ordering::Relaxed);
     // This thread holds the registry and the gate, so no event lock is held by anyone and the
     // registry can be walked. Each shared event gets its own description (the inherited one
@@ -1545,7 +1566,8 @@ extern "C" fn fork_child() {
 /// Registers the fork handlers once (not a `Once`: see `fork.rs`).
 fn install_fork_handlers() {
     static STATE: AtomicU8 = AtomicU8::new(0);
-    // Acquire: pairs with the Release store below.
+    // SYNC POINT with the Release store below: a thread that sees 2 sees the handlers
+    // registered.
     if STATE.load(Ordering::Acquire) == 2 {
         return;
     }
@@ -1554,6 +1576,7 @@ fn install_fork_handlers() {
         .is_ok()
     {
         sys::at_fork(fork_prepare, fork_parent, fork_child);
+        // SYNC POINT with the Acquire load above (in any thread): the registration is done.
         STATE.store(2, Ordering::Release);
     }
 }
