@@ -437,7 +437,8 @@ int npipe_handle_fd(HANDLE hPipe);
  * and sets ERROR_ALREADY_EXISTS; OpenEvent of a missing name fails with ERROR_FILE_NOT_FOUND, of a
  * NULL name with ERROR_INVALID_PARAMETER. Names are Windows' kernel object names: case-sensitive,
  * "Local\" accepted and stripped, "Global\" a separate set of names (both per user here: there
- * are no sessions), at most MAX_PATH - 1 characters (ERROR_FILENAME_EXCED_RANGE), no other
+ * are no sessions), at most MAX_PATH - 1 characters (ERROR_FILENAME_EXCED_RANGE; for the W
+ * functions too, where Windows accepts longer names), no other
  * backslash (ERROR_PATH_NOT_FOUND; a leading one is ERROR_BAD_PATHNAME); "" is no name.
  * SetEvent and PulseEvent release the threads waiting at that moment even if the event is reset
  * before they run; PulseEvent releases no thread that starts waiting after it.

@@ -65,7 +65,8 @@
 //! - Lifetime of the name: it is served by the creating process for as long as that process
 //!   has a handle *or* another process holds one: an opener keeps its handshake socket open
 //!   while it has the event, and the server watches those sockets for hang-up (an epoll set
-//!   inside the acceptor's loop). When the last one goes and the creator has no handle left,
+//!   inside the acceptor's loop; at most 4096 are kept, a bound on what other processes can
+//!   make the creator hold). When the last one goes and the creator has no handle left,
 //!   the acceptor stops and the name is free (a later OpenEvent fails with
 //!   ERROR_FILE_NOT_FOUND, as on Windows). **Departure**: the name cannot outlive the creating
 //!   process. When it dies, the handles other processes hold keep working on the shared state
@@ -1037,6 +1038,10 @@ impl Served {
     }
 }
 
+/// Holders' connections a serving process keeps per event: a bound on the descriptors other
+/// processes (of the same user) can make it hold.
+const MAX_HOLDERS: usize = 4096;
+
 /// The service behind a name's acceptor (the acceptor holds it while it runs).
 #[derive(Debug)]
 struct NameService(Arc<Served>);
@@ -1073,6 +1078,10 @@ impl Service for NameService {
             return;
         }
         let mut h = s.holders.lock().unwrap_or_else(|p| p.into_inner());
+        if h.0.len() >= MAX_HOLDERS {
+            // Served, not kept: past this many, the name's lifetime only counts the others.
+            return;
+        }
         let token = h.1;
         h.1 += 1;
         // Hang-up only: whatever a holder sends is never read.
