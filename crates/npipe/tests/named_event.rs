@@ -868,6 +868,46 @@ fn scribbles_on_the_shared_page_are_errors_not_crashes() -> io::Result<()> {
     Ok(())
 }
 
+/// CPU time the calling thread has used.
+fn thread_cpu() -> Duration {
+    // SAFETY: a zeroed rusage filled in by the kernel.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+        ru
+    };
+    let us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) as u64 * 1_000_000
+        + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) as u64;
+    Duration::from_micros(us)
+}
+
+#[test]
+fn a_peer_poking_the_eventfds_cannot_make_waiters_spin() -> io::Result<()> {
+    for manual in [false, true] {
+        let name = ev_name("poke");
+        let ev = NamedEvent::create(&name, manual, false)?;
+        let (_sock, _memfd, efd, rfd) = raw_open(&name);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes to eventfds we own copies of, as a hostile peer would.
+        unsafe {
+            libc::write(efd, one.as_ptr().cast(), 8);
+            libc::write(rfd, one.as_ptr().cast(), 8);
+        }
+        let (cpu0, t0) = (thread_cpu(), Instant::now());
+        assert!(!ev.wait_timeout(ms(300))?, "nothing set the event");
+        let (cpu, took) = (thread_cpu() - cpu0, t0.elapsed());
+        assert!(took >= ms(290), "the wait lasted its timeout");
+        assert!(
+            cpu < ms(100),
+            "the wait slept rather than spun: {cpu:?} of CPU in {took:?}"
+        );
+        assert!(!readable(ev.as_fd()), "the stray count was drained");
+        ev.set()?;
+        assert!(readable(ev.as_fd()) && ev.try_wait()?);
+    }
+    Ok(())
+}
+
 #[test]
 fn a_peer_holding_the_lock_for_ever_gives_an_error_not_a_hang() -> io::Result<()> {
     let name = ev_name("locked");

@@ -193,6 +193,31 @@ trait Store {
     fn put_window(&mut self, open: bool);
     /// Whether slot `s` belongs to a live process (always, for this process's own slot).
     fn alive(&self, s: usize) -> bool;
+    /// Makes the state descriptor count 0 (called with the state reset: it polled readable
+    /// although nothing set it, which only another process writing it can do).
+    fn drain_state_fd(&mut self);
+    /// The same for the release descriptor with the window closed.
+    fn drain_release_fd(&mut self);
+}
+
+/// Brings the descriptors of an event whose state or window is off back to 0 when a poll saw
+/// them readable: another process wrote them without changing the words (a hostile peer; a
+/// crashed holder is repaired through `busy`). Without this, waiters would spin on them.
+fn fix_stale(st: &mut dyn Store, stale: Stale) -> Result<(), Bad> {
+    if stale.state && !st.state()? {
+        st.drain_state_fd();
+    }
+    if stale.release && !st.window() {
+        st.drain_release_fd();
+    }
+    Ok(())
+}
+
+/// Which of an object's descriptors the last poll saw readable.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stale {
+    state: bool,
+    release: bool,
 }
 
 /// One waiter's registration on one event.
@@ -576,6 +601,16 @@ impl Store for LocalStore<'_> {
     fn alive(&self, _s: usize) -> bool {
         true
     }
+    fn drain_state_fd(&mut self) {
+        if let Some(fd) = self.ev.fd.get(self.w.epoch) {
+            flip(fd, false);
+        }
+    }
+    fn drain_release_fd(&mut self) {
+        if let Some(fd) = self.ev.pulse.get(self.w.epoch) {
+            flip(fd, false);
+        }
+    }
 }
 
 /// Makes an eventfd count 1 (`on`) or 0.
@@ -916,6 +951,12 @@ impl Store for SharedStore<'_> {
             .lock
             .held_elsewhere(LOCK_SLOT0 + s as u64)
             .unwrap_or(true)
+    }
+    fn drain_state_fd(&mut self) {
+        flip(self.obj.state_fd.as_fd(), false);
+    }
+    fn drain_release_fd(&mut self) {
+        flip(self.obj.release_fd.as_fd(), false);
     }
 }
 
@@ -1738,7 +1779,7 @@ impl<'o, 'a> Waiter<'o, 'a> {
 
     /// Wait-any, later looks: a release for us first, then a set state, lowest index first.
     /// Returns the object taken, and whether a release window was open that was not ours.
-    fn any_check(&mut self) -> io::Result<(Option<usize>, bool)> {
+    fn any_check(&mut self, stale: &[Stale]) -> io::Result<(Option<usize>, bool)> {
         let mut foreign_window = false;
         for i in 0..self.objs.len() {
             let o = self.objs[i];
@@ -1765,6 +1806,7 @@ impl<'o, 'a> Waiter<'o, 'a> {
                 self.leave_others(i)?;
                 return Ok((Some(i), false));
             }
+            fix_stale(st, stale.get(i).copied().unwrap_or_default()).map_err(b)?;
             if st.window() {
                 foreign_window = true;
                 sweep(st).map_err(b)?;
@@ -1776,7 +1818,12 @@ impl<'o, 'a> Waiter<'o, 'a> {
     /// Wait-all: one look at every object under all their locks (taken in the global order).
     /// Registers the manual events it still waits on. Returns true when it took them all, and
     /// which objects are set (for what to poll) and whether a foreign window was open.
-    fn all_check(&mut self, order: &[usize], set: &mut [bool]) -> io::Result<(bool, bool)> {
+    fn all_check(
+        &mut self,
+        order: &[usize],
+        set: &mut [bool],
+        stale: &[Stale],
+    ) -> io::Result<(bool, bool)> {
         let _g = gate();
         let mut held: Vec<(usize, Held<'a>)> = Vec::with_capacity(order.len());
         for &i in order {
@@ -1830,6 +1877,9 @@ impl<'o, 'a> Waiter<'o, 'a> {
                     sweep(st).map_err(b)?;
                 }
             }
+            if !all {
+                fix_stale(h.st(), stale[i]).map_err(b)?;
+            }
         }
         Ok((all, foreign_window))
     }
@@ -1874,10 +1924,13 @@ pub(crate) fn wait(
     let mut backoff: Option<Duration> = None;
     let mut first = true;
     let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
+    // Which object (and which of its descriptors, true: release) each polled descriptor is.
+    let mut owner: Vec<Option<(usize, bool)>> = Vec::new();
+    let mut stale = vec![Stale::default(); objs.len()];
     let mut ready = Vec::new();
     loop {
         let foreign = if all {
-            let (done, foreign) = w.all_check(&order, &mut set)?;
+            let (done, foreign) = w.all_check(&order, &mut set, &stale)?;
             if done {
                 return Ok(Outcome::Object(0));
             }
@@ -1888,7 +1941,7 @@ pub(crate) fn wait(
             }
             false
         } else {
-            let (got, foreign) = w.any_check()?;
+            let (got, foreign) = w.any_check(&stale)?;
             if let Some(i) = got {
                 return Ok(Outcome::Object(i));
             }
@@ -1909,18 +1962,22 @@ pub(crate) fn wait(
             None
         };
         fds.clear();
+        owner.clear();
         for (i, o) in objs.iter().enumerate() {
             // A wait-all sleeps only on the objects not set: those set would wake it at once
             // (one of them taken by another thread meanwhile shows in the next look).
             if !(all && set[i]) {
                 fds.push(o.state_fd()?);
+                owner.push(Some((i, false)));
             }
             if backoff.is_none() && w.regs[i].is_some() {
                 fds.push(o.release_fd()?);
+                owner.push(Some((i, true)));
             }
         }
         if let Some(a) = alert {
             fds.push(a);
+            owner.push(None);
         }
         let until = match (deadline, backoff) {
             (Some(d), Some(b)) => Some(d.min(Instant::now() + b)),
@@ -1931,5 +1988,13 @@ pub(crate) fn wait(
         sys::poll_many(&fds, until, &mut ready).map_err(|e| os_err(e, "poll", "a wait"))?;
         alerted = alert.is_some() && ready.last().copied().unwrap_or(false);
         expired = deadline.is_some_and(|d| Instant::now() >= d);
+        stale.fill(Stale::default());
+        for (k, &r) in ready.iter().enumerate() {
+            match owner.get(k) {
+                Some(Some((i, false))) if r => stale[*i].state = true,
+                Some(Some((i, true))) if r => stale[*i].release = true,
+                _ => {}
+            }
+        }
     }
 }
