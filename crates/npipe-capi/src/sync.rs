@@ -1,18 +1,23 @@
-//! Waitable state and the wait functions: [`Signal`] (the signalled state every waitable
-//! object has, with a descriptor that polls readable while it is set), events
-//! (`CreateEvent`, `OpenEvent`, `SetEvent`, `ResetEvent`, `PulseEvent`), and
-//! `WaitForSingleObject(Ex)`, `WaitForMultipleObjects(Ex)`, `Sleep`, `SleepEx`.
+//! Waitable state and the wait functions of the C ABI: [`Signal`] (the signalled state every
+//! waitable object has), events (`CreateEvent`, `OpenEvent`, `SetEvent`, `ResetEvent`,
+//! `PulseEvent`), `WaitForSingleObject(Ex)`, `WaitForMultipleObjects(Ex)`, `Sleep`, `SleepEx`
+//! and `GetTickCount(64)`.
 //!
-//! A wait polls the descriptors of the objects it waits for (plus the thread's APC descriptor
-//! when alertable) and then takes the state under each signal's lock, so an auto-reset event
-//! releases exactly one waiter and a wait-all takes every object at once or none.
+//! The state machine and the wait itself are the core's ([`npipe::Event`],
+//! [`npipe::NamedEvent`], [`npipe::wait_for_multiple`]): a [`Signal`] is a process-local
+//! `Event` (unnamed events, pipe and mailslot handles, threads, APC queues: cheap, no
+//! descriptor until someone polls) or a `NamedEvent` (a named CreateEvent/OpenEvent: one state
+//! shared by every process of the user). A wait takes each object under its lock, so an
+//! auto-reset event releases exactly one waiter (in any process) and a wait-all takes every
+//! object at once or none; SetEvent and PulseEvent release the waiters of that moment even if
+//! the event is reset before they run. An alertable wait looks at its objects first and runs
+//! the thread's APCs only when none is signalled, as Windows does.
 
-use std::collections::HashMap;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
+use npipe::{NamedEvent, WaitObject, WaitOutcome};
 
 use crate::handles::{self, Object};
 use crate::*;
@@ -30,115 +35,99 @@ pub(crate) const INFINITE: DWORD = 0xFFFF_FFFF;
 /// `MAXIMUM_WAIT_OBJECTS`.
 pub(crate) const MAXIMUM_WAIT_OBJECTS: DWORD = 64;
 
-/// A signalled / not-signalled state with a pollable descriptor. Auto-reset signals are
-/// consumed by the wait that takes them.
+/// A signalled / not-signalled state with a pollable descriptor (see the module docs).
 #[derive(Debug)]
-pub(crate) struct Signal {
-    auto: bool,
-    /// Whether it is set. Every change happens under this lock, together with the matching
-    /// change of the eventfd's counter, which is therefore 1 exactly while the state is set.
-    set: Mutex<bool>,
-    /// The eventfd, made on first need (a pipe handle nobody waits on costs no descriptor).
-    fd: OnceLock<OwnedFd>,
-}
+pub(crate) struct Signal(SignalKind);
 
-fn eventfd_add(fd: &OwnedFd) {
-    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
-}
-
-fn eventfd_take(fd: &OwnedFd) {
-    let mut b = [0u8; 8];
-    let _ = rustix::io::read(fd, &mut b);
+#[derive(Debug)]
+enum SignalKind {
+    /// Process-local.
+    Local(npipe::Event),
+    /// A named event, shared across processes.
+    Named(NamedEvent),
 }
 
 impl Signal {
-    /// A signal, auto-reset or manual-reset, initially set or not.
+    /// A process-local signal, auto-reset or manual-reset, initially set or not.
     pub(crate) fn new(auto: bool, set: bool) -> Signal {
-        Signal {
-            auto,
-            set: Mutex::new(set),
-            fd: OnceLock::new(),
-        }
+        Signal(SignalKind::Local(npipe::Event::new(!auto, set)))
     }
 
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        self.set.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sets the state (SetEvent).
+    /// Sets the state (SetEvent). Internal signals cannot fail; a named event's failure is
+    /// reported by [`Signal::try_set`].
     pub(crate) fn set(&self) {
-        let mut s = self.lock();
-        if !*s {
-            *s = true;
-            if let Some(fd) = self.fd.get() {
-                eventfd_add(fd);
+        let _ = self.try_set();
+    }
+
+    /// Sets the state, reporting a named event's failure (corrupt shared state, a lock held
+    /// by another process for too long).
+    pub(crate) fn try_set(&self) -> io::Result<()> {
+        match &self.0 {
+            SignalKind::Local(e) => {
+                e.set();
+                Ok(())
             }
+            SignalKind::Named(e) => e.set(),
         }
     }
 
     /// Clears the state (ResetEvent).
     pub(crate) fn reset(&self) {
-        let mut s = self.lock();
-        if *s {
-            *s = false;
-            if let Some(fd) = self.fd.get() {
-                eventfd_take(fd);
+        let _ = self.try_reset();
+    }
+
+    /// Clears the state, reporting a named event's failure.
+    pub(crate) fn try_reset(&self) -> io::Result<()> {
+        match &self.0 {
+            SignalKind::Local(e) => {
+                e.reset();
+                Ok(())
             }
+            SignalKind::Named(e) => e.reset(),
         }
     }
 
-    /// Whether the state is set.
+    /// PulseEvent: releases the threads waiting now (one for an auto-reset event) and leaves
+    /// the state reset.
+    pub(crate) fn try_pulse(&self) -> io::Result<()> {
+        match &self.0 {
+            SignalKind::Local(e) => {
+                e.pulse();
+                Ok(())
+            }
+            SignalKind::Named(e) => e.pulse(),
+        }
+    }
+
+    /// Whether the state is set (a named event whose state cannot be read counts as not set).
     pub(crate) fn is_set(&self) -> bool {
-        *self.lock()
-    }
-
-    /// Takes the state for a satisfied wait: an auto-reset signal is cleared. False when it was
-    /// not set.
-    pub(crate) fn take(&self) -> bool {
-        let mut s = self.lock();
-        self.take_locked(&mut s)
-    }
-
-    fn take_locked(&self, s: &mut bool) -> bool {
-        if !*s {
-            return false;
+        match &self.0 {
+            SignalKind::Local(e) => e.is_set(),
+            SignalKind::Named(e) => e.is_set().unwrap_or(false),
         }
-        if self.auto {
-            *s = false;
-            if let Some(fd) = self.fd.get() {
-                eventfd_take(fd);
-            }
-        }
-        true
     }
 
-    /// The descriptor that polls readable while the state is set.
+    /// The descriptor that polls readable exactly while the state is set.
     pub(crate) fn fd(&self) -> io::Result<BorrowedFd<'_>> {
-        if let Some(fd) = self.fd.get() {
-            return Ok(fd.as_fd());
+        match &self.0 {
+            SignalKind::Local(e) => e.wait_fd(),
+            SignalKind::Named(e) => Ok(e.as_fd()),
         }
-        let s = self.lock();
-        if self.fd.get().is_none() {
-            let fd = eventfd(*s as u32, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(
-                |e| {
-                    npipe::Error::io(
-                        ERROR_NO_SYSTEM_RESOURCES,
-                        format!("cannot make an eventfd for a wait: {e}"),
-                    )
-                },
-            )?;
-            let _ = self.fd.set(fd);
+    }
+
+    fn object(&self) -> WaitObject<'_> {
+        match &self.0 {
+            SignalKind::Local(e) => WaitObject::Event(e),
+            SignalKind::Named(e) => WaitObject::Named(e),
         }
-        drop(s);
-        Ok(self.fd.get().expect("made above").as_fd())
     }
 }
 
-/// An event object (CreateEvent).
+/// An event object (CreateEvent). Each handle has its own; handles to one named event share
+/// its state through the core (one attachment per process).
 #[derive(Debug)]
 pub(crate) struct Event {
     signal: Signal,
-    name: Option<String>,
 }
 
 impl Event {
@@ -148,62 +137,43 @@ impl Event {
     }
 }
 
-impl Drop for Event {
-    fn drop(&mut self) {
-        if let Some(n) = &self.name {
-            let mut names = names();
-            if names.get(n).is_some_and(|w| w.strong_count() == 0) {
-                names.remove(n);
-            }
-        }
-    }
-}
-
-/// Named events of this process, by name. A name lives while a handle to its event is open.
-fn names() -> MutexGuard<'static, HashMap<String, std::sync::Weak<Event>>> {
-    static NAMES: OnceLock<Mutex<HashMap<String, std::sync::Weak<Event>>>> = OnceLock::new();
-    NAMES
-        .get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-}
-
-fn create_event(manual: BOOL, initial: BOOL, name: Option<String>) -> HANDLE {
-    let made = match &name {
-        None => Arc::new(Event {
-            signal: Signal::new(manual == 0, initial != 0),
-            name: None,
-        }),
-        Some(n) => {
-            let mut names = names();
-            if let Some(e) = names.get(n).and_then(|w| w.upgrade()) {
-                drop(names);
-                // The existing event, its own state and reset mode kept.
-                let h = handles::insert_obj(Object::Event(e));
-                if h == INVALID_HANDLE_VALUE {
-                    return std::ptr::null_mut();
-                }
-                set_error(ERROR_ALREADY_EXISTS);
-                return h;
-            }
-            let e = Arc::new(Event {
-                signal: Signal::new(manual == 0, initial != 0),
-                name: Some(n.clone()),
-            });
-            names.insert(n.clone(), Arc::downgrade(&e));
-            e
-        }
-    };
-    let h = handles::insert_obj(Object::Event(made));
+fn event_handle(signal: Signal, code: u32) -> HANDLE {
+    let h = handles::insert_obj(Object::Event(Arc::new(Event { signal })));
     if h == INVALID_HANDLE_VALUE {
         return std::ptr::null_mut();
     }
-    set_error(ERROR_SUCCESS);
+    set_error(code);
     h
 }
 
-/// `CreateEventA`. Named events are shared by the handles of this process (npipe departs:
-/// not across processes).
+fn create_event(manual: BOOL, initial: BOOL, name: Option<String>) -> HANDLE {
+    match name {
+        // Windows: an empty name is no name (a new unnamed event, never ERROR_ALREADY_EXISTS).
+        None => event_handle(Signal::new(manual == 0, initial != 0), ERROR_SUCCESS),
+        Some(n) if n.is_empty() => {
+            event_handle(Signal::new(manual == 0, initial != 0), ERROR_SUCCESS)
+        }
+        Some(n) => match NamedEvent::create(&n, manual != 0, initial != 0) {
+            Ok(e) => {
+                let code = if e.already_existed() {
+                    ERROR_ALREADY_EXISTS
+                } else {
+                    ERROR_SUCCESS
+                };
+                event_handle(Signal(SignalKind::Named(e)), code)
+            }
+            Err(e) => {
+                fail_io(&e);
+                std::ptr::null_mut()
+            }
+        },
+    }
+}
+
+/// `CreateEventA`. A named event is shared with every process of the user (and root) that
+/// creates or opens the name; an existing name gives a new handle to that event (its reset
+/// mode and state kept) with ERROR_ALREADY_EXISTS. Name errors are Windows': see
+/// `npipe::NamedEvent::create`.
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
@@ -234,28 +204,29 @@ pub unsafe extern "C" fn CreateEventW(
 }
 
 fn open_event(name: Option<String>) -> HANDLE {
-    let Some(name) = name else {
-        set_error(ERROR_INVALID_PARAMETER);
-        return std::ptr::null_mut();
-    };
-    let found = names().get(&name).and_then(|w| w.upgrade());
-    match found {
-        Some(e) => {
-            let h = handles::insert_obj(Object::Event(e));
-            if h == INVALID_HANDLE_VALUE {
-                return std::ptr::null_mut();
-            }
-            set_error(ERROR_SUCCESS);
-            h
-        }
+    let name = match name {
         None => {
-            set_error(ERROR_FILE_NOT_FOUND);
+            set_error(ERROR_INVALID_PARAMETER);
+            return std::ptr::null_mut();
+        }
+        // Windows opens the namespace directory itself, which is not an event.
+        Some(n) if n.is_empty() => {
+            set_error(ERROR_INVALID_HANDLE);
+            return std::ptr::null_mut();
+        }
+        Some(n) => n,
+    };
+    match NamedEvent::open(&name) {
+        Ok(e) => event_handle(Signal(SignalKind::Named(e)), ERROR_SUCCESS),
+        Err(e) => {
+            fail_io(&e);
             std::ptr::null_mut()
         }
     }
 }
 
-/// `OpenEventA`.
+/// `OpenEventA`: NULL name is ERROR_INVALID_PARAMETER, a missing one ERROR_FILE_NOT_FOUND.
+/// Access rights and inheritance are not modelled.
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
@@ -286,12 +257,12 @@ pub(crate) fn event_of(h: HANDLE) -> Option<Arc<Event>> {
     }
 }
 
-fn with_event(h: HANDLE, f: impl FnOnce(&Event)) -> BOOL {
+fn with_event(h: HANDLE, f: impl FnOnce(&Signal) -> io::Result<()>) -> BOOL {
     match event_of(h) {
-        Some(e) => {
-            f(&e);
-            TRUE
-        }
+        Some(e) => match f(&e.signal) {
+            Ok(()) => TRUE,
+            Err(err) => fail_io(&err),
+        },
         None => fail(ERROR_INVALID_HANDLE),
     }
 }
@@ -299,47 +270,27 @@ fn with_event(h: HANDLE, f: impl FnOnce(&Event)) -> BOOL {
 /// `SetEvent`.
 #[no_mangle]
 pub extern "C" fn SetEvent(h: HANDLE) -> BOOL {
-    with_event(h, |e| e.signal.set())
+    with_event(h, Signal::try_set)
 }
 
 /// `ResetEvent`.
 #[no_mangle]
 pub extern "C" fn ResetEvent(h: HANDLE) -> BOOL {
-    with_event(h, |e| e.signal.reset())
+    with_event(h, Signal::try_reset)
 }
 
-/// `PulseEvent`: releases the waiters there are now (one for an auto-reset event), then
-/// leaves the event reset. Waiters are released by a brief set, as on Windows, where the
-/// documentation calls the function unreliable for the same reason.
+/// `PulseEvent`: releases every thread waiting at this moment (manual reset) or one of them
+/// (auto reset), in any process for a named event, and none that starts waiting later; the
+/// event is left reset. Unlike on Windows, where a waiter briefly out of its wait (running a
+/// kernel-mode APC) misses the pulse, only a wait that has not started misses it.
 #[no_mangle]
 pub extern "C" fn PulseEvent(h: HANDLE) -> BOOL {
-    with_event(h, |e| {
-        e.signal.set();
-        std::thread::yield_now();
-        e.signal.reset();
-    })
+    with_event(h, Signal::try_pulse)
 }
 
 /// A deadline from a Win32 timeout (`None`: INFINITE).
 pub(crate) fn deadline_of(ms: DWORD) -> Option<Instant> {
     (ms != INFINITE).then(|| Instant::now() + Duration::from_millis(ms as u64))
-}
-
-/// Polls `fds` (readable) until one is ready or `deadline` passes. Interrupted polls resume.
-fn poll_until(fds: &mut [PollFd<'_>], deadline: Option<Instant>) {
-    loop {
-        let timeout = deadline.map(|d| {
-            let left = d.saturating_duration_since(Instant::now());
-            Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: left.subsec_nanos() as _,
-            }
-        });
-        match poll(fds, timeout.as_ref()) {
-            Err(rustix::io::Errno::INTR) => continue,
-            _ => return,
-        }
-    }
 }
 
 /// The outcome of [`wait_signals`].
@@ -353,25 +304,10 @@ pub(crate) enum Waited {
     Timeout,
 }
 
-/// Takes every signal of a wait-all at once or none: locks them in address order, checks
-/// that all are set, then consumes the auto-reset ones.
-fn take_all(sigs: &[&Signal]) -> bool {
-    let mut order: Vec<&Signal> = sigs.to_vec();
-    order.sort_by_key(|s| *s as *const Signal as usize);
-    order.dedup_by_key(|s| *s as *const Signal as usize);
-    let mut guards: Vec<(&Signal, MutexGuard<'_, bool>)> =
-        order.iter().map(|s| (*s, s.lock())).collect();
-    if !guards.iter().all(|(_, g)| **g) {
-        return false;
-    }
-    for (s, g) in guards.iter_mut() {
-        s.take_locked(g);
-    }
-    true
-}
-
-/// Waits for any (or all) of `sigs`, running the calling thread's queued APCs when
-/// `alertable` (W104: only alertable waits run them).
+/// Waits for any (or all) of `sigs`. An alertable wait (W104: only alertable waits run APCs)
+/// looks at the objects first: an object signalled when it looks wins, and the thread's APCs
+/// stay queued (Windows: `WaitForSingleObjectEx` on a set event with an APC queued returns
+/// WAIT_OBJECT_0); otherwise queued APCs run and the wait returns WAIT_IO_COMPLETION.
 pub(crate) fn wait_signals(
     sigs: &[&Signal],
     all: bool,
@@ -379,41 +315,22 @@ pub(crate) fn wait_signals(
     alertable: bool,
 ) -> io::Result<Waited> {
     let apcs = alertable.then(crate::apc::current);
+    let objs: Vec<WaitObject<'_>> = sigs.iter().map(|s| s.object()).collect();
     loop {
-        if let Some(q) = &apcs {
-            if q.run_pending() {
-                return Ok(Waited::Apc);
+        let alert = match &apcs {
+            Some(q) => Some(q.fd()?),
+            None => None,
+        };
+        match npipe::wait_for_multiple(&objs, all, deadline, alert)? {
+            WaitOutcome::Object(i) => return Ok(Waited::Object(i)),
+            WaitOutcome::TimedOut => return Ok(Waited::Timeout),
+            WaitOutcome::Alerted => {
+                if apcs.as_ref().is_some_and(|q| q.run_pending()) {
+                    return Ok(Waited::Apc);
+                }
+                // Readable but emptied in between: wait on.
             }
         }
-        if all {
-            if take_all(sigs) {
-                return Ok(Waited::Object(0));
-            }
-        } else if let Some(i) = sigs.iter().position(|s| s.take()) {
-            return Ok(Waited::Object(i));
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(Waited::Timeout);
-        }
-        let mut fds = Vec::with_capacity(sigs.len() + 1);
-        for s in sigs {
-            // A wait-all sleeps only on the objects not set yet: those set would wake it at
-            // once, over and over.
-            if all && s.is_set() {
-                continue;
-            }
-            fds.push(PollFd::from_borrowed_fd(s.fd()?, PollFlags::IN));
-        }
-        if let Some(q) = &apcs {
-            fds.push(PollFd::from_borrowed_fd(q.fd()?, PollFlags::IN));
-        }
-        if fds.is_empty() {
-            // Wait-all with every object set but one taken by another thread in between:
-            // look again.
-            std::thread::yield_now();
-            continue;
-        }
-        poll_until(&mut fds, deadline);
     }
 }
 
@@ -450,16 +367,38 @@ unsafe fn wait_multiple(
     let hs = unsafe { std::slice::from_raw_parts(handles, count as usize) };
     let mut entries = Vec::with_capacity(hs.len());
     for &h in hs {
+        if h == INVALID_HANDLE_VALUE {
+            // GetCurrentProcess(): the process cannot end while it waits for itself.
+            entries.push(None);
+            continue;
+        }
         match crate::threads::waitable(h) {
-            Some(e) => entries.push(e),
+            Some(e) => entries.push(Some(e)),
             None => {
                 set_error(ERROR_INVALID_HANDLE);
                 return WAIT_FAILED;
             }
         }
     }
-    let sigs: Vec<&Signal> = entries.iter().map(|e| e.wait_signal()).collect();
+    let sigs: Vec<&Signal> = entries
+        .iter()
+        .map(|e| match e {
+            Some(e) => e.wait_signal(),
+            None => current_process(),
+        })
+        .collect();
+    // Wait-all naming one object twice fails with ERROR_INVALID_PARAMETER (the core checks,
+    // after every handle was found valid, as Windows does).
     wait_result(wait_signals(&sigs, all != 0, deadline_of(ms), alertable))
+}
+
+/// The state of the pseudo handle `(HANDLE)-1` (`GetCurrentProcess()`, the value of
+/// INVALID_HANDLE_VALUE): the process, which is never signalled while it runs. A wait on it
+/// times out (with INFINITE it never returns, as on Windows); two of them in a wait-all are
+/// the same object.
+fn current_process() -> &'static Signal {
+    static PROCESS: OnceLock<Signal> = OnceLock::new();
+    PROCESS.get_or_init(|| Signal::new(false, false))
 }
 
 /// `WaitForSingleObject`.
@@ -476,7 +415,8 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
     unsafe { wait_multiple(1, hs.as_ptr(), TRUE, ms, alertable != 0) }
 }
 
-/// `WaitForMultipleObjects` (at most MAXIMUM_WAIT_OBJECTS; 0 or more is ERROR_INVALID_PARAMETER).
+/// `WaitForMultipleObjects` (1 to MAXIMUM_WAIT_OBJECTS handles, else ERROR_INVALID_PARAMETER;
+/// the same object twice in a wait-all is ERROR_INVALID_PARAMETER too).
 ///
 /// # Safety
 /// `handles` is valid for `count` reads.

@@ -429,8 +429,25 @@ BOOL WINAPI CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBU
  * for any other handle. */
 int npipe_handle_fd(HANDLE hPipe);
 
-/* Events. A named event is shared by every process that creates or opens the name; CreateEvent
- * of an existing name returns a new handle to it and sets ERROR_ALREADY_EXISTS. */
+/* Events. A named event is shared by every process of the same user (and root) that creates or
+ * opens the name: one state, and SetEvent, ResetEvent, PulseEvent and the waits act on it from
+ * any process (an auto-reset event releases exactly one waiter among all processes; npipe_wait_fd
+ * polls readable in every process while it is set). CreateEvent of an existing name returns a new
+ * handle to that event (its reset mode and state kept, bManualReset and bInitialState ignored)
+ * and sets ERROR_ALREADY_EXISTS; OpenEvent of a missing name fails with ERROR_FILE_NOT_FOUND, of a
+ * NULL name with ERROR_INVALID_PARAMETER. Names are Windows' kernel object names: case-sensitive,
+ * "Local\" accepted and stripped, "Global\" a separate set of names (both per user here: there
+ * are no sessions), at most MAX_PATH - 1 characters (ERROR_FILENAME_EXCED_RANGE; for the W
+ * functions too, where Windows accepts longer names), no other
+ * backslash (ERROR_PATH_NOT_FOUND; a leading one is ERROR_BAD_PATHNAME); "" is no name.
+ * SetEvent and PulseEvent release the threads waiting at that moment even if the event is reset
+ * before they run; PulseEvent releases no thread that starts waiting after it.
+ * npipe departs: the name lives while the creating process has a handle or any other process
+ * holds one, but not beyond the creating process: once it exits, other processes' handles keep
+ * working, yet the name can no longer be opened from a process without a handle, and creating
+ * it there makes a new event. Security attributes, access rights and bInheritHandle are ignored.
+ * Wait functions: a wait-all naming one object twice fails with ERROR_INVALID_PARAMETER, and
+ * INVALID_HANDLE_VALUE is GetCurrentProcess(), which a wait never sees signalled. */
 HANDLE WINAPI CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
                            LPCSTR lpName);
 HANDLE WINAPI CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,

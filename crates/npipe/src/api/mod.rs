@@ -1,6 +1,7 @@
 //! L3: the public Rust API: builders, typed pipe ends, `std::io` traits.
 
 mod anonymous;
+mod event;
 mod exists;
 mod mailslot;
 pub mod nonblocking;
@@ -8,6 +9,7 @@ mod service;
 mod zerocopy;
 
 pub use anonymous::{create_pipe, AnonReader, AnonWriter, CommandExt};
+pub use event::{wait_for_multiple, Event, NamedEvent, WaitObject, WaitOutcome};
 pub use exists::pipe_exists;
 pub use mailslot::{Mailslot, MailslotInfo, MailslotOptions, MailslotWriter};
 pub use service::{serve, Peer, Service, ServiceClient, ServiceOptions};

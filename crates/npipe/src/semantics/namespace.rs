@@ -1,4 +1,5 @@
-//! Pipe and mailslot names: parsing, case folding, and the abstract socket address a name maps to.
+//! Pipe, mailslot and event names: parsing, case folding, and the abstract socket address a name
+//! maps to.
 //!
 //! - `\\.\pipe\NAME` and `//./pipe/NAME` (any mix of `\` and `/`, prefix case-insensitive, W1);
 //! - NAME may hold any character but NUL, including `< > * ? | " /` and spaces (W4, W5);
@@ -10,6 +11,26 @@
 //!   does not fit in `sun_path`; the full folded name is checked in the handshake, so a hash
 //!   collision can never connect a client to the wrong pipe. `NS` comes from `NPIPE_NAMESPACE`
 //!   (default `npipe`), which isolates tests and containers. Nothing is ever created on disk.
+//!
+//! Event names ([`parse_event`]) follow the kernel object namespace instead (checked against
+//! Windows' answers through the conformance oracle, Wine 8):
+//! - names are case-sensitive and any character but `\` and NUL is an ordinary character
+//!   (`/`, `*`, spaces, `.`);
+//! - `Local\` prefixes are accepted and stripped (`Local\x` is `x`, as in a logon session);
+//!   `Global\` selects the global set of names: `Global\x` is a different event from `x`, as in
+//!   any session but 0. Prefixes are case-sensitive (`LOCAL\x` is ERROR_PATH_NOT_FOUND), and a
+//!   `Local\` after `Global\` stays global (the global directory's `Local` link points to
+//!   itself). Both sets are the same per-user namespace here: a name is reachable by every
+//!   process of the machine that runs as the creator's user (or root), there are no sessions;
+//! - a name is at most 259 UTF-16 units, prefixes included (MAX_PATH with its NUL):
+//!   ERROR_FILENAME_EXCED_RANGE beyond, what the ANSI functions give (the wide ones accept up to
+//!   32767 on Windows: a departure);
+//! - `\` at the start is ERROR_BAD_PATHNAME, nothing after a prefix (or `\` right after it) is
+//!   ERROR_INVALID_NAME, a `\` anywhere else (a subdirectory, `Session\N\x`) is
+//!   ERROR_PATH_NOT_FOUND, and the names of the namespace's own links (`Local`, `Global`,
+//!   `Session`) are ERROR_INVALID_HANDLE (an object of another type has the name);
+//! - the address is `NS/event/Local\NAME` or `NS/event/Global\NAME` (hashed like pipe names
+//!   when too long).
 
 use crate::error::code::*;
 
@@ -23,6 +44,8 @@ const MAX_ADDR: usize = 107;
 pub(crate) enum Kind {
     Pipe,
     Mailslot,
+    /// A named event (`CreateEvent` with a name).
+    Event,
 }
 
 impl Kind {
@@ -31,6 +54,7 @@ impl Kind {
         match self {
             Kind::Pipe => "pipe",
             Kind::Mailslot => "mailslot",
+            Kind::Event => "event",
         }
     }
 }
@@ -87,6 +111,9 @@ fn split_prefix(s: &str) -> Option<(Kind, bool, &str)> {
 /// Parses a full pipe or mailslot name. Errors are Win32 codes: ERROR_INVALID_NAME for
 /// anything that is not such a name (W2), ERROR_FILENAME_EXCED_RANGE when too long (W6).
 pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
+    if want == Kind::Event {
+        return parse_event(s);
+    }
     if s.contains('\0') {
         return Err(ERROR_INVALID_NAME);
     }
@@ -106,6 +133,54 @@ pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
         folded,
         kind,
         broadcast,
+    })
+}
+
+/// ERROR_BAD_PATHNAME: an event name that starts with `\`.
+pub(crate) const ERROR_BAD_PATHNAME: u32 = 161;
+
+/// Longest event name in UTF-16 units, prefixes included (MAX_PATH less its NUL).
+pub(crate) const MAX_EVENT_NAME_UNITS: usize = 259;
+
+/// Parses a kernel object name for a named event (see the module docs for the rules). The empty
+/// name is not a name: callers treat it as "unnamed" (CreateEvent) or refuse it (OpenEvent).
+pub(crate) fn parse_event(s: &str) -> Result<Name, u32> {
+    if s.contains('\0') {
+        return Err(ERROR_INVALID_NAME);
+    }
+    if s.encode_utf16().count() > MAX_EVENT_NAME_UNITS {
+        return Err(ERROR_FILENAME_EXCED_RANGE);
+    }
+    if s.starts_with('\\') {
+        return Err(ERROR_BAD_PATHNAME);
+    }
+    let mut global = false;
+    let mut rest = s;
+    loop {
+        if let Some(r) = rest.strip_prefix("Global\\") {
+            global = true;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("Local\\") {
+            rest = r;
+        } else {
+            break;
+        }
+    }
+    if rest.is_empty() || rest.starts_with('\\') {
+        return Err(ERROR_INVALID_NAME);
+    }
+    if rest.contains('\\') {
+        return Err(ERROR_PATH_NOT_FOUND);
+    }
+    if matches!(rest, "Local" | "Global" | "Session") {
+        return Err(ERROR_INVALID_HANDLE);
+    }
+    let scope = if global { "Global" } else { "Local" };
+    Ok(Name {
+        display: s.to_owned(),
+        folded: format!("{scope}\\{rest}"),
+        kind: Kind::Event,
+        broadcast: false,
     })
 }
 
@@ -201,6 +276,62 @@ mod tests {
         let b = parse(&format!(r"\\.\pipe\{s}"), Kind::Pipe).unwrap();
         assert!(a.address().len() <= MAX_ADDR);
         assert_ne!(a.address(), b.address());
+    }
+
+    #[test]
+    fn event_names() {
+        let a = parse_event("nev_Case").unwrap();
+        let b = parse_event("NEV_CASE").unwrap();
+        assert_ne!(a.address(), b.address(), "event names are case-sensitive");
+        assert_eq!(
+            parse_event(r"Local\nev_Case").unwrap().address(),
+            a.address()
+        );
+        assert_eq!(
+            parse_event(r"Local\Local\nev_Case").unwrap().folded,
+            a.folded
+        );
+        let g = parse_event(r"Global\nev_Case").unwrap();
+        assert_ne!(g.address(), a.address(), "Global\\ is its own set of names");
+        assert_eq!(
+            parse_event(r"Local\Global\nev_Case").unwrap().folded,
+            g.folded
+        );
+        assert_eq!(
+            parse_event(r"Global\Local\nev_Case").unwrap().folded,
+            g.folded
+        );
+        assert_eq!(parse_event(r"LOCAL\x"), Err(ERROR_PATH_NOT_FOUND));
+        assert_eq!(parse_event(r"a\b"), Err(ERROR_PATH_NOT_FOUND));
+        assert_eq!(parse_event(r"x\"), Err(ERROR_PATH_NOT_FOUND));
+        assert_eq!(parse_event(r"Session\1\x"), Err(ERROR_PATH_NOT_FOUND));
+        assert_eq!(parse_event(r"Local\"), Err(ERROR_INVALID_NAME));
+        assert_eq!(parse_event(r"Global\"), Err(ERROR_INVALID_NAME));
+        assert_eq!(parse_event(r"Local\\x"), Err(ERROR_INVALID_NAME));
+        assert_eq!(parse_event(r"\x"), Err(ERROR_BAD_PATHNAME));
+        assert_eq!(parse_event("Local"), Err(ERROR_INVALID_HANDLE));
+        assert_eq!(parse_event("Global"), Err(ERROR_INVALID_HANDLE));
+        assert!(parse_event("a/b *?.").is_ok());
+        assert!(parse_event(".").is_ok());
+        assert!(parse_event(&"x".repeat(259)).is_ok());
+        assert_eq!(
+            parse_event(&"x".repeat(260)),
+            Err(ERROR_FILENAME_EXCED_RANGE)
+        );
+        let local = format!(r"Local\{}", "x".repeat(253));
+        assert!(parse_event(&local).is_ok());
+        assert_eq!(
+            parse_event(&format!("{local}x")),
+            Err(ERROR_FILENAME_EXCED_RANGE)
+        );
+        // One UTF-16 unit per BMP character, two for others: the limit counts units.
+        assert!(parse_event(&"é".repeat(259)).is_ok());
+        assert_eq!(
+            parse_event(&"😀".repeat(130)),
+            Err(ERROR_FILENAME_EXCED_RANGE)
+        );
+        assert_eq!(parse(r"Local\x", Kind::Event).unwrap().kind, Kind::Event);
+        assert!(parse_event(&"y".repeat(250)).unwrap().address().len() <= MAX_ADDR);
     }
 
     #[test]

@@ -25,7 +25,10 @@
 //!   end every writer shares) and sealed memfds for large records;
 //! - `event`: [`EventFd`], the readiness signal of pipe ends;
 //! - `process`: ids, clocks, CPU placement, fork handlers;
-//! - `kpipe`: kernel pipes and handing descriptors to child processes.
+//! - `kpipe`: kernel pipes and handing descriptors to child processes;
+//! - `shared_event`: the state page of a named event shared across processes
+//!   ([`EventPage`]), open-file-description byte locks on it ([`LockFile`]: the cross-process
+//!   lock and the liveness marks of waiting processes) and checks on received eventfds.
 
 pub(crate) mod dgram;
 mod event;
@@ -34,6 +37,7 @@ mod memory;
 mod poller;
 mod process;
 mod robust;
+mod shared_event;
 mod socket;
 
 pub(crate) use event::*;
@@ -42,6 +46,7 @@ pub(crate) use memory::*;
 pub(crate) use poller::*;
 pub(crate) use process::*;
 pub(crate) use robust::*;
+pub(crate) use shared_event::*;
 pub(crate) use socket::*;
 
 pub(crate) use rustix::io::Errno;

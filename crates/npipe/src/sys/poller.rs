@@ -74,6 +74,13 @@ impl Poller {
         )
     }
 
+    /// The epoll descriptor itself: readable while a watched descriptor is ready, so one poller
+    /// can be watched by another (a named event's holder set inside its acceptor's loop).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.ep.as_fd()
+    }
+
     /// Changes what `fd` is watched for.
     pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, readable: bool) -> Result<()> {
         epoll::modify(
