@@ -1,0 +1,279 @@
+//! The local flavour: a process-local event, its words under a mutex and its two eventfds.
+
+use super::*;
+
+#[derive(Debug, Default)]
+pub(super) struct LocalWords {
+    pub(super) set: bool,
+    pub(super) gen: u64,
+    pub(super) window: bool,
+    pub(super) slot: Slot,
+    /// The [`EPOCH`] of the process these words were last used in.
+    pub(super) epoch: u64,
+}
+
+/// Bumped in every forked child (by the fork handler): a process-local event whose words were
+/// last used under another epoch is a copy its process inherited, whose waiters (threads of
+/// an ancestor) do not exist here and whose eventfds are shared with that ancestor.
+pub(super) static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn epoch() -> u64 {
+    // Relaxed: written only by the fork child handler, before any other code runs in the child.
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// The eventfds of one local event, one per process epoch: a forked child gets descriptors
+/// of its own (its parent's stay open, unused, for the object's lifetime), so that its sets
+/// and resets never touch the descriptors its parent polls. Append-only, so a borrowed
+/// descriptor stays valid as long as the event.
+#[derive(Debug, Default)]
+pub(super) struct FdChain {
+    pub(super) head: OnceLock<Box<FdNode>>,
+}
+
+#[derive(Debug)]
+pub(super) struct FdNode {
+    pub(super) epoch: u64,
+    pub(super) fd: OwnedFd,
+    pub(super) next: OnceLock<Box<FdNode>>,
+}
+
+impl FdChain {
+    /// The descriptor of `epoch`, if made.
+    pub(super) fn get(&self, epoch: u64) -> Option<BorrowedFd<'_>> {
+        let mut at = &self.head;
+        while let Some(n) = at.get() {
+            if n.epoch == epoch {
+                return Some(n.fd.as_fd());
+            }
+            at = &n.next;
+        }
+        None
+    }
+
+    /// The descriptor of `epoch`, made with `make` if needed (the caller serialises makers).
+    pub(super) fn get_or_make(
+        &self,
+        epoch: u64,
+        make: impl FnOnce() -> io::Result<OwnedFd>,
+    ) -> io::Result<BorrowedFd<'_>> {
+        let mut at = &self.head;
+        while let Some(n) = at.get() {
+            if n.epoch == epoch {
+                return Ok(n.fd.as_fd());
+            }
+            at = &n.next;
+        }
+        let node = Box::new(FdNode {
+            epoch,
+            fd: make()?,
+            next: OnceLock::new(),
+        });
+        // The caller serialises makers, so the slot is still empty.
+        let _ = at.set(node);
+        let n = at.get().expect("set above");
+        Ok(n.fd.as_fd())
+    }
+}
+
+/// A process-local event: an unnamed CreateEvent, the signal of a pipe handle or a thread.
+/// Cheap: a mutex and two eventfds made on first need. In a forked child it starts afresh:
+/// the parent's waiters are not counted and the child polls descriptors of its own.
+#[derive(Debug)]
+pub(crate) struct Local {
+    pub(super) manual: bool,
+    pub(super) words: Mutex<LocalWords>,
+    /// The state descriptor (1 while set), made when someone first needs to poll it.
+    pub(super) fd: FdChain,
+    /// The release descriptor (1 while a release is unclaimed), made at the first registration.
+    pub(super) pulse: FdChain,
+}
+
+pub(super) struct LocalStore<'a> {
+    pub(super) ev: &'a Local,
+    pub(super) w: MutexGuard<'a, LocalWords>,
+}
+
+impl Store for LocalStore<'_> {
+    fn manual(&self) -> bool {
+        self.ev.manual
+    }
+    fn state(&self) -> Result<bool, Bad> {
+        Ok(self.w.set)
+    }
+    fn put_state(&mut self, set: bool) {
+        if self.w.set != set {
+            self.w.set = set;
+            if let Some(fd) = self.ev.fd.get(self.w.epoch) {
+                flip(fd, set);
+            }
+        }
+    }
+    fn gen(&self) -> u64 {
+        self.w.gen
+    }
+    fn put_gen(&mut self, gen: u64) {
+        self.w.gen = gen;
+    }
+    fn hint(&self) -> u32 {
+        0
+    }
+    fn put_hint(&mut self, _hint: u32) {}
+    fn slots(&self) -> usize {
+        1
+    }
+    fn slot(&self, _s: usize) -> Result<Slot, Bad> {
+        Ok(self.w.slot)
+    }
+    fn put_slot(&mut self, _s: usize, v: Slot) {
+        self.w.slot = v;
+    }
+    fn window(&self) -> bool {
+        self.w.window
+    }
+    fn put_window(&mut self, open: bool) {
+        self.w.window = open;
+        if let Some(fd) = self.ev.pulse.get(self.w.epoch) {
+            flip(fd, open);
+        }
+    }
+    fn alive(&self, _s: usize) -> bool {
+        true
+    }
+    fn drain_state_fd(&mut self) {
+        if let Some(fd) = self.ev.fd.get(self.w.epoch) {
+            flip(fd, false);
+        }
+    }
+    fn drain_release_fd(&mut self) {
+        if let Some(fd) = self.ev.pulse.get(self.w.epoch) {
+            flip(fd, false);
+        }
+    }
+}
+
+/// Makes an eventfd count 1 (`on`) or 0.
+pub(super) fn flip(fd: BorrowedFd<'_>, on: bool) {
+    if on {
+        sys::poke(fd);
+    } else {
+        sys::eventfd_drain(fd);
+    }
+}
+
+pub(super) fn no_fd(e: sys::Errno) -> io::Error {
+    err(
+        ERROR_NO_SYSTEM_RESOURCES,
+        format!(
+            "cannot make an eventfd for a wait: {}",
+            io::Error::from_raw_os_error(e.raw_os_error())
+        ),
+    )
+}
+
+/// ERROR_NO_SYSTEM_RESOURCES: a descriptor for a wait could not be made.
+pub(super) const ERROR_NO_SYSTEM_RESOURCES: u32 = 1450;
+
+impl Local {
+    /// A new event, manual or auto reset, set or not.
+    pub(crate) fn new(manual: bool, set: bool) -> Local {
+        install_fork_handlers();
+        Local {
+            manual,
+            words: Mutex::new(LocalWords {
+                set,
+                epoch: epoch(),
+                ..LocalWords::default()
+            }),
+            fd: FdChain::default(),
+            pulse: FdChain::default(),
+        }
+    }
+
+    /// Whether it is a manual-reset event.
+    pub(crate) fn manual(&self) -> bool {
+        self.manual
+    }
+
+    /// The words, locked; in a process that inherited them, forgotten waiters first.
+    pub(super) fn words(&self) -> MutexGuard<'_, LocalWords> {
+        let mut w = self.words.lock().unwrap_or_else(|p| p.into_inner());
+        let now = epoch();
+        if w.epoch != now {
+            w.epoch = now;
+            w.slot = Slot::default();
+            w.window = false;
+        }
+        w
+    }
+
+    pub(super) fn store(&self) -> LocalStore<'_> {
+        LocalStore {
+            ev: self,
+            w: self.words(),
+        }
+    }
+
+    pub(super) fn run<T: Default>(&self, f: impl FnOnce(&mut dyn Store) -> Result<T, Bad>) -> T {
+        let _g = gate();
+        let mut st = self.store();
+        // The local words are only written by this module's functions, which keep them valid,
+        // so none of them fails here; a failure would be a bug of this module (loud in debug
+        // builds, a no-op in release ones, never a panic across the C ABI).
+        let r = f(&mut st);
+        debug_assert!(
+            r.is_ok(),
+            "local event words out of range: {r:?}",
+            r = r.as_ref().err()
+        );
+        r.unwrap_or_default()
+    }
+
+    /// SetEvent.
+    pub(crate) fn set(&self) {
+        self.run(op_set)
+    }
+
+    /// ResetEvent.
+    pub(crate) fn reset(&self) {
+        self.run(op_reset)
+    }
+
+    /// PulseEvent.
+    pub(crate) fn pulse(&self) {
+        self.run(op_pulse)
+    }
+
+    /// Whether the state is set (releases to waiters are not a state).
+    pub(crate) fn is_set(&self) -> bool {
+        self.run(|st| st.state())
+    }
+
+    /// Takes the state without waiting (an auto event is reset).
+    pub(crate) fn try_take(&self) -> bool {
+        self.run(try_take)
+    }
+
+    pub(super) fn lazy_fd<'a>(
+        &'a self,
+        which: &'a FdChain,
+        pulse: bool,
+    ) -> io::Result<BorrowedFd<'a>> {
+        if let Some(fd) = which.get(epoch()) {
+            return Ok(fd);
+        }
+        let _g = gate();
+        let w = self.words();
+        let on = if pulse { w.window } else { w.set };
+        which.get_or_make(w.epoch, || sys::eventfd_at(on).map_err(no_fd))
+    }
+
+    /// The state descriptor: polls readable exactly while the state is set.
+    pub(crate) fn fd(&self) -> io::Result<BorrowedFd<'_>> {
+        self.lazy_fd(&self.fd, false)
+    }
+
+    pub(super) fn pulse_fd(&self) -> io::Result<BorrowedFd<'_>> {
+        self.lazy_fd(&self.pulse, true)
+    }
+}
