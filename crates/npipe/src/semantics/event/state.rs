@@ -1,7 +1,6 @@
 //! The state machine of an event (both flavours): slots, releases, tokens, claims (see the
 //! module docs of `semantics::event`).
 
-
 /// Most waiters one slot may count (a sanity bound on a value other processes can write).
 pub(super) const MAX_WAITERS: u32 = 1 << 24;
 
