@@ -1811,6 +1811,34 @@ mod tests {
             );
         }
 
+        /// A streaming write gives up (its deadline) and withdraws its record: the header gets
+        /// `FLAG_CUT` and `cut_rec` names it. The peer then rewrites the header to a plain
+        /// 4,000-byte record. The reader copies it, sees `cut_rec` name it, and skips withdrawn
+        /// records, which finds none (the flag is gone): the read returns "nothing delivered"
+        /// without moving and loops for ever, holding the reader lock (found by CI's fuzz run).
+        #[test]
+        fn unmarked_withdrawn_record_makes_the_read_loop() {
+            check(
+                MSG4K,
+                &[
+                    write(0, 63248, false),
+                    Op::PokeRecord {
+                        ring: 0,
+                        slot: 0,
+                        len: 4000,
+                        flags: 0,
+                    },
+                    Op::Read {
+                        side: 1,
+                        buf: Size(20479),
+                        message_mode: true,
+                        nonblocking: true,
+                        long: false,
+                    },
+                ],
+            );
+        }
+
         /// A write-side counter set near 2^64 by the peer: `bytes_written + len` overflows
         /// in publish_record (a panic with overflow checks, which the module contract rules
         /// out; wraps harmlessly in release). bytes_read, msgs_written and the nonblocking

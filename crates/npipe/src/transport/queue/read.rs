@@ -360,6 +360,12 @@ impl Conn {
                 // instructions, see docs/DESIGN.md.)
                 // Acquire: pairs with the Release store of `cut_rec` in `mark_cut`.
                 if self.ring(dir).w.0.cut_rec.load(Acquire) == h {
+                    // The writer marks the header before it names the record in `cut_rec`
+                    // (and we are at the header, so it was not overwritten): a header without
+                    // the mark is the peer's doing, and skipping would find nothing to skip.
+                    if self.record_at(dir, h)?.1 & FLAG_CUT == 0 {
+                        return Err(QErr::Corrupt("withdrawn record not marked"));
+                    }
                     return self.skip_withdrawn(dir).map(|_| None);
                 }
                 self.consume(dir, end, AT_HEADER, len, 1, NO_REC);
