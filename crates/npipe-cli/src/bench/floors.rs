@@ -41,6 +41,8 @@ const RECORD: usize = 64;
 const SLOTS: u64 = 1024;
 /// The consumer publishes its position every this many records (see `spsc_peer`).
 const HEAD_BATCH: u64 = 16;
+/// Spin-loop hints the consumer waits after finding the ring empty (see `spsc_peer`).
+const EMPTY_BACKOFF: u32 = 32;
 /// Where the records start: after the header, on a cache-line boundary.
 const RECORDS_OFF: usize = size_of::<Shared>().next_multiple_of(128);
 const LEN: usize = RECORDS_OFF + RECORD * SLOTS as usize;
@@ -359,6 +361,12 @@ pub(super) fn spsc_peer() -> io::Result<()> {
                     return Ok(());
                 }
                 idle(spins);
+                // Found empty: let the producer run ahead before looking again, so the tail's
+                // line moves once per batch of records instead of once per record (when the
+                // consumer keeps pace, each record would cost a cache-line round trip).
+                for _ in 0..EMPTY_BACKOFF {
+                    std::hint::spin_loop();
+                }
                 continue;
             }
             spins = 0;
