@@ -183,18 +183,32 @@ impl Report {
     }
 
     pub(super) fn print_table(&self, reps: usize) {
-        println!("Each cell is the median of {reps} repeats with their range [min..max]; round");
-        println!("trips also give p50/p99 of single round trips. 'floor' = value / the floor of");
-        println!("the scenario (rate: bare SPSC ring; busy round trip: spin ping-pong;");
-        println!("throughput: memcpy); 'seqpkt' = value / the SEQPACKET socketpair.");
-        println!("Round trips: lower is better. Rates and throughput: higher is better.\n");
+        println!("Machine: {}", machine());
+        println!(
+            "Each cell is the median of {reps} repeats with their range [min..max] (a round-trip"
+        );
+        println!(
+            "repeat counts its mean round trip); round trips also give p50/p99 of single round"
+        );
+        println!(
+            "trips over all repeats. 'floor' = value / the floor of the scenario (rate: bare SPSC"
+        );
+        println!(
+            "ring; busy round trip: spin ping-pong; throughput: memcpy); 'seqpkt' = value / the"
+        );
+        println!("SEQPACKET socketpair. Round trips: lower is better; the rest: higher is better.");
+        match super::floors::floor_cpus() {
+            Some((a, b)) => {
+                println!("The floors' two processes spin pinned to CPUs {a} and {b}.\n")
+            }
+            None => println!("One CPU only: the spinning floors share it.\n"),
+        }
         for &sc in &self.scenarios {
             let rtt = sc.is_round_trip();
-            print!("{} ({})", sc.label(), sc.unit());
+            println!("{} ({})", sc.label(), sc.unit());
+            print!("  {:<28}{:>10} {:<21}", "", "median", "[min..max]");
             if rtt {
-                print!("{:>32}{:>9}{:>9}", "", "p50", "p99");
-            } else {
-                print!("{:>32}", "");
+                print!("{:>9}{:>9}", "p50", "p99");
             }
             println!("{:>9}{:>9}", "floor", "seqpkt");
             for r in self.rows.iter().filter(|r| r.scenario == sc) {
@@ -250,7 +264,10 @@ impl Report {
     }
 
     pub(super) fn print_json(&self, reps: usize) {
-        println!("{{\"repeats\": {reps}, \"baseline\": \"seqpacket\", \"rows\": [");
+        println!(
+            "{{\"machine\": {}, \"repeats\": {reps}, \"baseline\": \"seqpacket\", \"rows\": [",
+            json_str(&machine())
+        );
         for (i, r) in self.rows.iter().enumerate() {
             let c = r.cell.as_ref().ok();
             println!(
@@ -292,6 +309,19 @@ impl Report {
         }
         println!("]}}");
     }
+}
+
+/// The machine the numbers come from: CPU model and count, kernel.
+fn machine() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = read("/proc/sys/kernel/osrelease");
+    format!("{cpus} x {model}, Linux {}", kernel.trim())
 }
 
 fn fmt_value(v: f64) -> String {
