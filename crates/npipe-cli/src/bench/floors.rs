@@ -311,9 +311,10 @@ pub(super) fn spsc_rate(plan: Plan) -> io::Result<Cell> {
                         Ok(tail - head_seen < SLOTS)
                     })?;
                 }
-                // SAFETY: the slot of `tail` is the producer's alone: the consumer has copied
-                // out every record before `head_seen > tail - SLOTS` and reads none at or past
-                // `tail` until the store below publishes it.
+                // SAFETY: the slot of `tail` is the producer's alone: the record it last held,
+                // `tail - SLOTS`, was copied out (`head_seen > tail - SLOTS`, ensured above),
+                // and the consumer reads no record at or past `tail` until the store below
+                // publishes it. The slot lies inside the mapping (`Mapping::slot`).
                 unsafe { ptr::copy_nonoverlapping(msg.as_ptr(), m.slot(tail), RECORD) };
                 tail += 1;
                 // SYNC POINT with the tail load in `spsc_peer`: publishes the record written.
