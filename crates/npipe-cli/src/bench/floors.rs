@@ -167,6 +167,8 @@ impl Drop for Mapping {
 struct Watch<'a> {
     child: &'a mut Child,
     deadline: Instant,
+    /// Whether both sides run on one CPU (see [`idle`]).
+    shared_cpu: bool,
 }
 
 impl Watch<'_> {
@@ -175,7 +177,7 @@ impl Watch<'_> {
         let mut spins = 0u32;
         while !done()? {
             spins = spins.wrapping_add(1);
-            idle(spins);
+            idle(spins, self.shared_cpu);
             if spins & 0xffff == 0 {
                 if let Some(st) = self.child.try_wait()? {
                     return Err(io::Error::other(format!("floor peer exited: {st}")));
@@ -189,12 +191,12 @@ impl Watch<'_> {
     }
 }
 
-/// One turn of a spinning wait that has gone `spins` turns without progress. After about
-/// 4,000 turns (tens of microseconds) the other side was surely descheduled, so each further
-/// 4,000 turns give the CPU away once: on a machine with more runnable threads than cores
-/// (other work, 2 vCPUs) it may be the one the other side needs.
-fn idle(spins: u32) {
-    if spins & 0xfff == 0 {
+/// One turn of a spinning wait that has gone `spins` turns without progress. When both sides
+/// share one CPU (a 1-CPU machine: no pinning), every 4,000 turns give the CPU away once, to
+/// the side that can make progress. Pinned to two CPUs, yielding would only hand the core to
+/// unrelated work, so the wait spins.
+fn idle(spins: u32, shared_cpu: bool) {
+    if shared_cpu && spins & 0xfff == 0 {
         std::thread::yield_now();
     } else {
         std::hint::spin_loop();
@@ -240,7 +242,8 @@ fn pinned_peer<T>(
     let (m, fd) = Mapping::create()?;
     let mut cmd = peer_command(t, Role::Sink, RECORD, 0)?;
     cmd.pass_fd(fd.as_fd(), 3, FD_A)?;
-    if let Some((mine, peers)) = floor_cpus() {
+    let cpus = floor_cpus();
+    if let Some((mine, peers)) = cpus {
         pin(mine)?;
         cmd.env(CPU_VAR, peers.to_string());
     }
@@ -251,6 +254,7 @@ fn pinned_peer<T>(
         let mut w = Watch {
             child: &mut child,
             deadline: Instant::now() + CELL_DEADLINE,
+            shared_cpu: cpus.is_none(),
         };
         // SYNC POINT with the store in `open_peer`: the peer has mapped the memory.
         w.wait_until(|| Ok(s.ready.load(Ordering::Acquire) != 0))
@@ -268,11 +272,13 @@ fn pinned_peer<T>(
     }
 }
 
-/// The peer's side of a floor: its mapping, announced as ready.
-fn open_peer() -> io::Result<Mapping> {
+/// The peer's side of a floor: its mapping, announced as ready, and whether it shares its CPU
+/// with the parent (no CPU to pin to was given).
+fn open_peer() -> io::Result<(Mapping, bool)> {
     // The peer dies with the parent instead of spinning on alone.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-    if let Ok(cpu) = std::env::var(CPU_VAR) {
+    let cpu = std::env::var(CPU_VAR).ok();
+    if let Some(cpu) = &cpu {
         pin(cpu
             .parse()
             .map_err(|_| io::Error::other(format!("{CPU_VAR}={cpu:?} is not a CPU number")))?)?;
@@ -289,7 +295,7 @@ fn open_peer() -> io::Result<Mapping> {
     let m = Mapping::open(&OwnedFd::from(file))?;
     // SYNC POINT with the load in `with_peer`: the mapping is in place.
     m.shared().ready.store(1, Ordering::Release);
-    Ok(m)
+    Ok((m, cpu.is_none()))
 }
 
 /// The 64 B rate through the bare ring, in M msg/s per repeat.
@@ -345,7 +351,7 @@ fn checked(head: u64, tail: u64) -> io::Result<u64> {
 
 /// The consumer of the bare ring: copies each record out until told to stop.
 pub(super) fn spsc_peer() -> io::Result<()> {
-    let m = open_peer()?;
+    let (m, shared_cpu) = open_peer()?;
     let s = m.shared();
     let mut buf = [0u8; RECORD];
     let (mut head, mut tail_seen) = (0u64, 0u64);
@@ -361,7 +367,7 @@ pub(super) fn spsc_peer() -> io::Result<()> {
                 if spins & 0xff == 0 && s.stop.0.load(Ordering::Relaxed) != 0 {
                     return Ok(());
                 }
-                idle(spins);
+                idle(spins, shared_cpu);
                 // Found empty: let the producer run ahead before looking again, so the tail's
                 // line moves once per batch of records instead of once per record (when the
                 // consumer keeps pace, each record would cost a cache-line round trip).
@@ -424,7 +430,7 @@ pub(super) fn ping_pong_rtt(plan: Plan, rtts: &mut RoundTrips) -> io::Result<Cel
 
 /// The ponging side: answers every odd value with the next even one until told to stop.
 pub(super) fn ping_pong_peer() -> io::Result<()> {
-    let m = open_peer()?;
+    let (m, shared_cpu) = open_peer()?;
     let s = m.shared();
     let mut spins = 0u32;
     loop {
@@ -441,7 +447,7 @@ pub(super) fn ping_pong_peer() -> io::Result<()> {
         if spins & 0xff == 0 && s.stop.0.load(Ordering::Relaxed) != 0 {
             return Ok(());
         }
-        idle(spins);
+        idle(spins, shared_cpu);
     }
 }
 
