@@ -382,6 +382,7 @@ pub(crate) fn run(args: &BenchArgs) -> io::Result<()> {
         .filter(|&(sc, t)| t.applies_to(sc))
         .collect();
     let mut rows = Vec::with_capacity(jobs.len());
+    let cpu = stats::CpuTimes::sample();
     let started = Instant::now();
     for (i, &(sc, t)) in jobs.iter().enumerate() {
         eprint!(
@@ -406,7 +407,7 @@ pub(crate) fn run(args: &BenchArgs) -> io::Result<()> {
         plan.reps,
         started.elapsed().as_secs_f64()
     );
-    let report = report::Report::new(rows, scenarios);
+    let report = report::Report::new(rows, scenarios, cpu.and_then(|c| c.shares_since()));
     if args.json {
         report.print_json(plan.reps);
     } else {

@@ -104,11 +104,17 @@ struct Verdict {
 pub(super) struct Report {
     rows: Vec<Row>,
     scenarios: Vec<Scenario>,
+    /// Shares of the machine's CPU time during the run: other processes', this run's.
+    cpu: Option<(f64, f64)>,
 }
 
 impl Report {
-    pub(super) fn new(rows: Vec<Row>, scenarios: Vec<Scenario>) -> Report {
-        Report { rows, scenarios }
+    pub(super) fn new(rows: Vec<Row>, scenarios: Vec<Scenario>, cpu: Option<(f64, f64)>) -> Report {
+        Report {
+            rows,
+            scenarios,
+            cpu,
+        }
     }
 
     fn median(&self, sc: Scenario, t: Transport) -> Option<f64> {
@@ -210,6 +216,14 @@ impl Report {
 
     pub(super) fn print_table(&self, reps: usize) {
         println!("Machine: {}", machine());
+        if let Some((others, ours)) = self.cpu {
+            println!(
+                "CPU time during the run: {:.0}% of the machine used by other processes, {:.0}% by \
+                 this run.",
+                others * 100.0,
+                ours * 100.0
+            );
+        }
         println!(
             "Each cell is the median of {reps} repeats with their range [min..max] (a round-trip"
         );
@@ -300,8 +314,11 @@ impl Report {
 
     pub(super) fn print_json(&self, reps: usize) {
         println!(
-            "{{\"machine\": {}, \"repeats\": {reps}, \"baseline\": \"seqpacket\", \"rows\": [",
-            json_str(&machine())
+            "{{\"machine\": {}, \"cpu_share_others\": {}, \"cpu_share_run\": {}, \
+             \"repeats\": {reps}, \"baseline\": \"seqpacket\", \"rows\": [",
+            json_str(&machine()),
+            json_num(self.cpu.map(|c| c.0)),
+            json_num(self.cpu.map(|c| c.1))
         );
         for (i, r) in self.rows.iter().enumerate() {
             let c = r.cell.as_ref().ok();
