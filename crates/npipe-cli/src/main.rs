@@ -1,6 +1,8 @@
 //! `npipe`: the command-line tool. `npipe demo` runs a short tour of Windows named-pipe
 //! behaviour on Linux, with real pipes between this process and a child process.
 
+#![deny(unsafe_code)]
+
 mod bench;
 mod faults;
 
@@ -9,69 +11,65 @@ use std::process::{Command, ExitCode};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, Subcommand};
 use npipe::{
     call_named_pipe, wait_named_pipe, win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions,
     WaitFor,
 };
 
-fn usage() -> ExitCode {
-    eprintln!("usage: npipe demo");
-    eprintln!("       npipe bench [--quick] [--json] [--only npipe,stream,...] [--scenario rtt64,rate64,...]");
-    eprintln!("       npipe bench --faults");
-    eprintln!("       npipe help");
-    ExitCode::from(2)
+/// Windows named pipes, mailslots and anonymous pipes on Linux.
+#[derive(Debug, Parser)]
+#[command(name = "npipe", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// A short tour of Windows named-pipe behaviour, with a child process as the client.
+    Demo,
+    /// npipe against kernel IPC, peer crates and bare floors, across two processes.
+    Bench(bench::BenchArgs),
+    /// The child of `demo` (internal).
+    #[command(name = "__demo-client", hide = true)]
+    DemoClient { name: String },
+    /// The peer of `bench` (internal).
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer(bench::PeerArgs),
+    /// The peer of `bench --faults` (internal).
+    #[command(name = "__fault-peer", hide = true)]
+    FaultPeer {
+        #[arg(num_args = 0.., allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Exit status of a subcommand: 1 with `WHAT failed: ERROR` on stderr when it failed.
+fn report(what: &str, r: io::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what} failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("demo") => match demo() {
+    match Cli::parse().command {
+        Cmd::Demo => match demo() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("demo failed: {e} (Win32 error {})", win32_code(&e));
                 ExitCode::FAILURE
             }
         },
-        Some("__demo-client") if args.len() == 2 => match demo_client(&args[1]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("demo client failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("bench") if args.iter().any(|a| a == "--faults") => match faults::run() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("fault figures failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("__fault-peer") => match faults::peer_main(&args[1..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("fault peer failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("bench") => match bench::run(&args[1..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("bench failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("__bench-peer") => match bench::peer_main(&args[1..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("bench peer failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("help") | Some("--help") | Some("-h") => {
-            usage();
-            ExitCode::SUCCESS
-        }
-        _ => usage(),
+        Cmd::DemoClient { name } => report("demo client", demo_client(&name)),
+        Cmd::Bench(args) if args.faults => report("fault figures", faults::run()),
+        Cmd::Bench(args) => report("bench", bench::run(&args)),
+        Cmd::BenchPeer(args) => report("bench peer", bench::peer_main(&args)),
+        Cmd::FaultPeer { args } => report("fault peer", faults::peer_main(&args)),
     }
 }
 

@@ -1,0 +1,125 @@
+//! The timing loops: one cell is one (scenario, transport) run `plan.reps` times against one
+//! peer process (a fresh peer per repeat for connections), each repeat timed on its own.
+//!
+//! - Round trips: each one is timed by reading the clock once per round trip (the interval
+//!   between consecutive reads), so the per-repeat mean and the histogram agree and the clock
+//!   costs one read per round trip, as in the ping-pong floor.
+//! - Rates and throughput: the parent sends `count` messages and stops the clock when the
+//!   peer's acknowledgement arrives, so every message has been received.
+//! - Connections: the peer connects `count` times; the clock includes spawning it.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::chan::{self, Chan};
+use super::peer::{self, Role};
+use super::stats::{Cell, RoundTrips};
+use super::{floors, Plan, Scenario, Transport};
+
+/// Measures one cell; the error text is what the table prints for a failed cell.
+pub(super) fn measure(t: Transport, sc: Scenario, plan: Plan) -> Result<Cell, String> {
+    measure_io(t, sc, plan).map_err(|e| e.to_string())
+}
+
+fn measure_io(t: Transport, sc: Scenario, plan: Plan) -> io::Result<Cell> {
+    let count = sc.count(plan.quick);
+    let cell = match (t, sc) {
+        (Transport::Memcpy, _) => floors::memcpy(sc.msg_size(), count, plan.reps),
+        (Transport::SpscRing, _) => Some(floors::spsc_rate(plan)?),
+        (Transport::PingPong, _) => Some(floors::ping_pong_rtt(plan, &mut RoundTrips::new())?),
+        (_, Scenario::Connect) => {
+            let mut values = Vec::with_capacity(plan.reps);
+            for _ in 0..plan.reps {
+                let t0 = Instant::now();
+                chan::serve_connections(t, count)?;
+                values.push(count as f64 / t0.elapsed().as_secs_f64());
+            }
+            Cell::new(values, None)
+        }
+        _ => Some(channel(t, sc, count, plan)?),
+    };
+    cell.ok_or_else(|| io::Error::other("no valid repeat"))
+}
+
+/// A message scenario over `t`'s channel.
+fn channel(t: Transport, sc: Scenario, count: usize, plan: Plan) -> io::Result<Cell> {
+    let role = if sc.is_round_trip() {
+        Role::Echo
+    } else {
+        Role::Sink
+    };
+    let (mut chan, mut child) = chan::spawn_with_chan(t, role, sc.msg_size(), count)?;
+    match repeats(chan.as_mut(), sc, count, plan) {
+        Ok(cell) => {
+            peer::stop(chan.as_mut(), child)?;
+            cell.ok_or_else(|| io::Error::other("no valid repeat"))
+        }
+        Err(e) => {
+            drop(chan);
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
+
+fn repeats(
+    chan: &mut dyn Chan,
+    sc: Scenario,
+    count: usize,
+    plan: Plan,
+) -> io::Result<Option<Cell>> {
+    let size = sc.msg_size();
+    let msg = vec![0x5au8; size];
+    let mut buf = vec![0u8; size];
+    let mut rtts = RoundTrips::new();
+    let mut values = Vec::with_capacity(plan.reps);
+    for rep in 0..plan.reps {
+        let value = match sc {
+            Scenario::Rtt => {
+                let t0 = Instant::now();
+                let mut prev = t0;
+                for _ in 0..count {
+                    chan.send(&msg)?;
+                    chan.recv(&mut buf)?;
+                    let now = Instant::now();
+                    rtts.record(now - prev);
+                    prev = now;
+                }
+                (prev - t0).as_secs_f64() * 1e6 / count as f64
+            }
+            Scenario::RttIdle => {
+                let mut total = Duration::ZERO;
+                for _ in 0..count {
+                    std::thread::sleep(Duration::from_millis(1));
+                    let t0 = Instant::now();
+                    chan.send(&msg)?;
+                    chan.recv(&mut buf)?;
+                    let d = t0.elapsed();
+                    rtts.record(d);
+                    total += d;
+                }
+                total.as_secs_f64() * 1e6 / count as f64
+            }
+            _ => {
+                let t0 = Instant::now();
+                for _ in 0..count {
+                    chan.send(&msg)?;
+                }
+                let mut ack = [0u8; 1];
+                chan.recv(&mut ack)?;
+                let secs = t0.elapsed().as_secs_f64();
+                if sc == Scenario::Rate {
+                    count as f64 / secs / 1e6
+                } else {
+                    (count * size) as f64 / secs / 1e9
+                }
+            }
+        };
+        values.push(value);
+        if rep + 1 < plan.reps {
+            chan.send(&[1])?;
+        }
+    }
+    Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts)))
+}

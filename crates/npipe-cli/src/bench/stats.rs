@@ -1,0 +1,119 @@
+//! Statistics of one cell: the median of its repeats with their spread, and for round trips
+//! the distribution of individual round trips (an HDR histogram over every repeat); and how
+//! busy the rest of the machine was during the run.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// One measured cell.
+#[derive(Debug, Clone)]
+pub(crate) struct Cell {
+    /// Median of the repeats, in the scenario's unit.
+    pub(crate) median: f64,
+    /// Smallest and largest repeat.
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) reps: usize,
+    /// Round trips only: percentiles of individual round trips, in microseconds.
+    pub(crate) p50: Option<f64>,
+    pub(crate) p99: Option<f64>,
+}
+
+impl Cell {
+    /// Summarises per-repeat values (at least one) and, for round trips, their histogram.
+    pub(crate) fn new(mut values: Vec<f64>, rtts: Option<&RoundTrips>) -> Option<Cell> {
+        values.retain(|v| v.is_finite());
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Some(Cell {
+            median,
+            min: values[0],
+            max: values[n - 1],
+            reps: n,
+            p50: rtts.and_then(|h| h.quantile_us(0.50)),
+            p99: rtts.and_then(|h| h.quantile_us(0.99)),
+        })
+    }
+}
+
+/// Individual round-trip times, in nanoseconds.
+#[derive(Debug)]
+pub(crate) struct RoundTrips(Histogram<u64>);
+
+impl RoundTrips {
+    pub(crate) fn new() -> RoundTrips {
+        // 1 ns to 100 s at 3 significant digits.
+        let h = Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("constant, valid bounds");
+        RoundTrips(h)
+    }
+
+    /// Records one round trip (values past the top are clamped to it).
+    pub(crate) fn record(&mut self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.0.saturating_record(ns);
+    }
+
+    fn quantile_us(&self, q: f64) -> Option<f64> {
+        (!self.0.is_empty()).then(|| self.0.value_at_quantile(q) as f64 / 1e3)
+    }
+}
+
+/// CPU time counters, in the kernel's clock ticks: the whole machine's busy and total time
+/// (`/proc/stat`), and this process's with its reaped children (`/proc/self/stat`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuTimes {
+    busy: u64,
+    total: u64,
+    ours: u64,
+}
+
+impl CpuTimes {
+    /// The counters now, or `None` where /proc does not have them.
+    pub(crate) fn sample() -> Option<CpuTimes> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // cpu user nice system idle iowait irq softirq steal ...
+        let v: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .take(8)
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        let [user, nice, system, idle, iowait, irq, softirq, steal] = v[..] else {
+            return None;
+        };
+        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name: state is field 3, utime..cstime are fields 14..17.
+        let f: Vec<&str> = me.rsplit_once(')')?.1.split_whitespace().collect();
+        let ours = f
+            .get(11..15)?
+            .iter()
+            .map(|x| x.parse::<u64>().ok())
+            .sum::<Option<u64>>()?;
+        Some(CpuTimes {
+            busy: user + nice + system + irq + softirq + steal,
+            total: user + nice + system + idle + iowait + irq + softirq + steal,
+            ours,
+        })
+    }
+
+    /// Since `self`: the share of the machine's CPU time that other processes (or the
+    /// hypervisor) used, and the share this run used.
+    pub(crate) fn shares_since(&self) -> Option<(f64, f64)> {
+        let now = CpuTimes::sample()?;
+        let total = now.total.checked_sub(self.total)?.max(1) as f64;
+        let busy = now.busy.saturating_sub(self.busy) as f64;
+        let ours = now.ours.saturating_sub(self.ours) as f64;
+        Some((((busy - ours) / total).max(0.0), ours / total))
+    }
+}
