@@ -92,23 +92,40 @@ const LONG: Duration = Duration::from_millis(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Config {
     caps: [u64; 2],
+    /// Record windows: the whole ring, or a quarter of it (at least the minimum), so small
+    /// records skip to the next lap (bits 5 and 6 of the byte).
+    wins: [u64; 2],
     message_type: bool,
 }
 
 impl Config {
     fn from_byte(b: u8) -> Config {
+        let caps = [
+            queue::MIN_RING << (b & 3),
+            queue::MIN_RING << ((b >> 2) & 3),
+        ];
+        let win = |d: usize| {
+            if b & (0x20 << d) != 0 {
+                (caps[d] / 4).max(queue::MIN_RING)
+            } else {
+                caps[d]
+            }
+        };
         Config {
-            caps: [
-                queue::MIN_RING << (b & 3),
-                queue::MIN_RING << ((b >> 2) & 3),
-            ],
+            caps,
+            wins: [win(0), win(1)],
             message_type: b & 0x10 != 0,
         }
     }
 
     fn to_byte(self) -> u8 {
         let lg = |c: u64| (c / queue::MIN_RING).trailing_zeros() as u8;
-        lg(self.caps[0]) | lg(self.caps[1]) << 2 | (self.message_type as u8) << 4
+        let small = |d: usize| ((self.wins[d] < self.caps[d]) as u8) << (5 + d);
+        lg(self.caps[0])
+            | lg(self.caps[1]) << 2
+            | (self.message_type as u8) << 4
+            | small(0)
+            | small(1)
     }
 }
 
@@ -138,6 +155,8 @@ const FIELDS: &[Field] = &[
     f("cur_instances", 40, 4),
     f("cpu[server]", 48, 4),
     f("cpu[client]", 52, 4),
+    f("ring_win[0]", 56, 8),
+    f("ring_win[1]", 64, 8),
     f("r0.tail", 1024, 8),
     f("r0.bytes_written", 1024 + 8, 8),
     f("r0.msgs_written", 1024 + 16, 8),
@@ -678,7 +697,7 @@ impl Rig {
     /// A fresh connection. Failing to make one is a failure too: with a few pages and three
     /// descriptors per script, it means a leak of descriptors or mappings.
     fn new(cfg: Config, trace: bool) -> Rig {
-        let (server, fd) = Conn::create(None, cfg.caps, 1).expect("create a connection");
+        let (server, fd) = Conn::create(None, cfg.caps, cfg.wins, 1).expect("create a connection");
         let size = queue::total_size(cfg.caps);
         let peer_fd = fd.try_clone().expect("duplicate the memfd");
         let client = Conn::attach(None, fd, cfg.caps).expect("attach to a fresh connection");
@@ -1012,6 +1031,7 @@ impl Rig {
 pub fn queue_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let msg = Config {
         caps: [queue::MIN_RING; 2],
+        wins: [queue::MIN_RING; 2],
         message_type: true,
     };
     let byte = Config {
@@ -1034,7 +1054,30 @@ pub fn queue_seeds() -> Vec<(&'static str, Vec<u8>)> {
         long: false,
     };
     let sz = |n: u16| 0x4000 | n;
+    // 16 KiB rings with 4 KiB record windows: small records skip to the next lap.
+    let windows = Config {
+        caps: [4 * queue::MIN_RING; 2],
+        wins: [queue::MIN_RING; 2],
+        message_type: true,
+    };
     vec![
+        (
+            "windows",
+            encode(
+                windows,
+                &[
+                    w(0, 0x8000 | 5000),
+                    rd(1, 0x8000 | 6000, true),
+                    w(0, 0x8000 | 100),
+                    w(0, 0x8000 | 3000),
+                    rd(1, 0x8000 | 6000, true),
+                    rd(1, 0x8000 | 6000, true),
+                    w(1, 0x8000 | 9000),
+                    rd(0, 0x8000 | 100, true),
+                    rd(0, 0x8000 | 9000, true),
+                ],
+            ),
+        ),
         (
             "messages",
             encode(
@@ -1528,7 +1571,8 @@ mod tests {
     #[test]
     fn field_table_matches_the_queue_layout() {
         let cfg = Config {
-            caps: [queue::MIN_RING, 2 * queue::MIN_RING],
+            caps: [queue::MIN_RING, 4 * queue::MIN_RING],
+            wins: [queue::MIN_RING, queue::MIN_RING],
             message_type: true,
         };
         let rig = Rig::new(cfg, false);
@@ -1541,6 +1585,8 @@ mod tests {
         assert_eq!(field("header_bytes"), queue::HEADER_BYTES as u64);
         assert_eq!(field("ring_cap[0]"), cfg.caps[0]);
         assert_eq!(field("ring_cap[1]"), cfg.caps[1]);
+        assert_eq!(field("ring_win[0]"), cfg.wins[0]);
+        assert_eq!(field("ring_win[1]"), cfg.wins[1]);
         assert_eq!(field("state[server]"), queue::OPEN as u64);
         assert_eq!(field("state[client]"), queue::OPEN as u64);
         assert_eq!(field("cur_instances"), 1);
@@ -1682,16 +1728,100 @@ mod tests {
     /// Inputs the fuzzer found in `transport::queue`, kept as readable scripts. Each is ignored
     /// until its bug is fixed; then drop the `ignore` and it guards the fix. Run them with
     /// `cargo test -p npipe --lib fuzz::tests::found -- --ignored`.
+    /// Skip markers (record windows smaller than the ring) in the hands of a hostile peer:
+    /// misplaced or malformed markers are corruption, never a loop, a panic or a stray read.
+    mod markers {
+        use super::super::*;
+        use super::run_guarded;
+
+        /// 16 KiB rings with 4 KiB windows.
+        const WIN4K: Config = Config {
+            caps: [4 * queue::MIN_RING; 2],
+            wins: [queue::MIN_RING; 2],
+            message_type: true,
+        };
+
+        /// A write of exactly `len` bytes (at most 16,383).
+        fn write(side: u8, len: u16) -> Op {
+            Op::Write {
+                side,
+                len: Size(0x8000 | len),
+                nonblocking: false,
+                wait_quota: false,
+                quota: 0,
+                long: false,
+            }
+        }
+
+        fn read(side: u8) -> Op {
+            Op::Read {
+                side,
+                buf: Size(0x8000 | 6000),
+                message_mode: true,
+                nonblocking: true,
+                long: false,
+            }
+        }
+
+        fn poke(len: u32, flags: u32) -> Op {
+            Op::PokeRecord {
+                ring: 0,
+                slot: 0,
+                len,
+                flags,
+            }
+        }
+
+        fn check(ops: &[Op]) {
+            run_guarded("markers", vec![encode(WIN4K, ops)], queue_reader);
+        }
+
+        /// Small records after large ones skip to the next lap; every read works.
+        #[test]
+        fn honest_traffic_skips_and_wraps() {
+            let mut ops = Vec::new();
+            for i in 0..40u16 {
+                ops.push(write(0, if i % 3 == 0 { 5000 } else { 100 + i }));
+                ops.push(read(1));
+            }
+            check(&ops);
+        }
+
+        /// A marker at a record start inside the window.
+        #[test]
+        fn marker_inside_the_window() {
+            check(&[write(0, 100), poke(0, queue::FLAG_SKIP), read(1), read(1)]);
+        }
+
+        /// A marker beyond the window with a length, or with another flag.
+        #[test]
+        fn malformed_marker_beyond_the_window() {
+            let (skip, cut) = (queue::FLAG_SKIP, queue::FLAG_CUT);
+            for (len, flags) in [(5, skip), (0, skip | cut), (u32::MAX, skip)] {
+                check(&[
+                    write(0, 5000),
+                    read(1),
+                    write(0, 100),
+                    poke(len, flags),
+                    read(1),
+                    read(1),
+                ]);
+            }
+        }
+    }
+
     mod found {
         use super::super::*;
         use super::run_guarded;
 
         const MSG4K: Config = Config {
             caps: [queue::MIN_RING; 2],
+            wins: [queue::MIN_RING; 2],
             message_type: true,
         };
         const BYTE4K: Config = Config {
             caps: [queue::MIN_RING; 2],
+            wins: [queue::MIN_RING; 2],
             message_type: false,
         };
 

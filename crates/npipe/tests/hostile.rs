@@ -954,7 +954,9 @@ fn role_killed_reader(mode: &str) -> Result<(), String> {
     sleep(Duration::from_millis(300));
     let spid = server.pid() as i32;
     kill(spid, libc::SIGSTOP);
-    let mut buf = vec![0u8; 2 << 20];
+    // Larger than the whole ring (large messages stream through at least 4 MiB whatever the
+    // quota), so the read must block for the rest of the stopped server's message.
+    let mut buf = vec![0u8; 16 << 20];
     // SAFETY: the child only reads through the already open end into a buffer allocated before
     // the fork, then leaves with _exit without running destructors.
     let pid = unsafe { libc::fork() };

@@ -12,10 +12,12 @@ use util::{child, expect_ok, unique_name};
 
 const COUNT: usize = 200;
 
-/// Message `i`: a pattern whose size varies so that messages wrap around the end of the queue
-/// (64 KiB, or 4 KiB when the suite runs with `--cfg npipe_small_ring`).
+/// Message `i`: a pattern whose size varies so that messages wrap around the end of the queue.
+/// Messages that fit the queue's record window (64 KiB, or 4 KiB when the suite runs with
+/// `--cfg npipe_small_ring`) start each lap at its beginning and never wrap; larger ones go
+/// round the whole ring (4 MiB, or 16 KiB).
 fn pattern(i: usize) -> Vec<u8> {
-    let base = if cfg!(npipe_small_ring) { 1000 } else { 10_000 };
+    let base = if cfg!(npipe_small_ring) { 5000 } else { 70_000 };
     (0..base + 7 * i).map(|k| (k * 31 + i) as u8).collect()
 }
 
@@ -100,8 +102,9 @@ fn reservations_that_cannot_work_fail_cleanly() {
     let m = s.recv_in_place().unwrap();
     assert_eq!(m.to_vec(), b"plain");
     drop(m);
-    // A message larger than the queue is read with recv_msg, not in place.
-    let big = vec![9u8; 200_000];
+    // A message larger than the queue (its whole ring: 4 MiB) is read with recv_msg, not in
+    // place.
+    let big = vec![9u8; 5 << 20];
     let t = std::thread::spawn(move || {
         c.send_msg(&big).unwrap();
         c
@@ -109,7 +112,7 @@ fn reservations_that_cannot_work_fail_cleanly() {
     std::thread::sleep(Duration::from_millis(50));
     let e = s.recv_in_place().unwrap_err();
     assert_eq!(win32_code(&e), ERROR_INSUFFICIENT_BUFFER);
-    let mut buf = vec![0u8; 200_000];
+    let mut buf = vec![0u8; 5 << 20];
     let mut got = 0;
     while got < buf.len() {
         got += s.recv_msg(&mut buf[got..]).unwrap().read;

@@ -197,7 +197,8 @@ impl MailslotServer {
             }
             Err(e) => return Err(os_err(e, "bind", name)),
         }
-        let (conn, memfd) = Conn::create(None, caps, 0).map_err(|e| os_err(e, "memfd", name))?;
+        let (conn, memfd) =
+            Conn::create(None, caps, caps, 0).map_err(|e| os_err(e, "memfd", name))?;
         conn.set_param(cfg.max_message);
         let store = Conn::attach(None, memfd, caps).map_err(|e| {
             err(

@@ -176,6 +176,31 @@ impl Mapping {
         }
     }
 
+    /// Gives back the pages of `[offset, offset + len)` (page aligned, clamped to the mapping)
+    /// of a shared file mapping: the file keeps its size, the range reads as zeros from then
+    /// on, in this process and in every other that maps the file, and costs no memory until
+    /// written again (MADV_REMOVE, a hole punched in the file). Best effort.
+    ///
+    /// # Safety
+    /// Nobody may rely on the bytes in the range any more: the caller holds whatever lock
+    /// makes them unused (no reference to them exists, and no copy of them is in progress).
+    pub(crate) unsafe fn discard(&self, offset: usize, len: usize) {
+        let start = offset.min(self.len);
+        let len = len.min(self.len - start);
+        if len == 0 || !start.is_multiple_of(4096) {
+            return;
+        }
+        // SAFETY: the range lies inside this mapping (clamped above); the caller guarantees
+        // that nothing uses its bytes; MADV_REMOVE leaves the mapping itself in place.
+        unsafe {
+            let _ = rustix::mm::madvise(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                rustix::mm::Advice::LinuxRemove,
+            );
+        }
+    }
+
     /// Base address of the mapping.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()

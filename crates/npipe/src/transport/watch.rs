@@ -11,13 +11,24 @@
 //! - The thread starts with the first registration. A forked child does not have its parent's
 //!   thread: its first registration starts a watcher of its own (connections it inherited keep
 //!   relying on the sleepers' own probes). Its lock is one of those the fork handler holds.
+//! - The same thread gives back the pages a connection used beyond its ring's record window
+//!   for large messages once the connection has been idle for a while (`queue::spill`): a
+//!   writer that goes beyond the window lists its connection here ([`spilled`]); while the list
+//!   is not empty the thread wakes every `SWEEP` to look, otherwise it sleeps without a
+//!   timeout (no CPU while idle).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-use super::queue::Conn;
+use super::queue::{Conn, Spill};
 use crate::sys;
+
+/// How often the thread looks at the connections that hold pages to give back.
+const SWEEP: Duration = Duration::from_millis(250);
+/// The token of the thread's wake-up eventfd (connection tokens start at 1).
+const WAKE: u64 = 0;
 
 /// The watcher of this process.
 #[derive(Debug)]
@@ -27,6 +38,10 @@ pub(crate) struct Watcher {
     next_token: u64,
     /// The process whose thread serves `poller`.
     owner_pid: u32,
+    /// Connections (tokens) holding pages beyond their window to give back when idle.
+    spills: HashSet<u64>,
+    /// Wakes the thread when `spills` stops being empty.
+    wake: Arc<sys::EventFd>,
 }
 
 /// The process's watcher (`None` until the first registration). One lock for the process, so
@@ -52,6 +67,12 @@ pub(crate) fn watch(conn: &Arc<Conn>) -> u64 {
         let Ok(fd) = poller.duplicate() else {
             return 0;
         };
+        let Ok(wake) = sys::EventFd::new() else {
+            return 0;
+        };
+        if poller.add(wake.fd(), WAKE, true).is_err() {
+            return 0;
+        }
         match sys::spawn_thread("npipe-watch", move || run(fd)) {
             // Runs for the life of the process.
             Ok(t) => t.detach(),
@@ -62,6 +83,8 @@ pub(crate) fn watch(conn: &Arc<Conn>) -> u64 {
             conns: HashMap::new(),
             next_token: 1,
             owner_pid: pid,
+            spills: HashSet::new(),
+            wake: Arc::new(wake),
         });
     }
     let Some(w) = w.as_mut() else { return 0 };
@@ -84,21 +107,46 @@ pub(crate) fn forget(token: u64, conn: &Conn) {
     let mut w = lock();
     if let Some(w) = w.as_mut().filter(|w| w.owner_pid == sys::getpid()) {
         w.conns.remove(&token);
+        w.spills.remove(&token);
         if let Some(ctl) = conn.ctl() {
             let _ = w.poller.delete(ctl.as_fd());
         }
     }
 }
 
-/// The watcher thread: waits for hang-ups and wakes the sleepers of each connection.
+/// Lists the connection registered under `token` as holding pages to give back when idle
+/// (0, or a watcher of another process: nobody gives them back before the connection closes).
+pub(crate) fn spilled(token: u64) {
+    if token == 0 {
+        return;
+    }
+    let mut w = lock();
+    if let Some(w) = w.as_mut().filter(|w| w.owner_pid == sys::getpid()) {
+        if w.spills.is_empty() {
+            w.wake.signal();
+        }
+        w.spills.insert(token);
+    }
+}
+
+/// The watcher thread: waits for hang-ups and wakes the sleepers of each connection, and
+/// gives back idle connections' pages beyond their windows.
 fn run(poller: sys::Poller) {
     let mut events = Vec::with_capacity(64);
     loop {
         events.clear();
-        if poller.wait(None, &mut events).is_err() {
+        let sweeping = lock().as_ref().is_some_and(|w| !w.spills.is_empty());
+        let deadline = sweeping.then(|| Instant::now() + SWEEP);
+        if poller.wait(deadline, &mut events).is_err() {
             return;
         }
         for ev in &events {
+            if ev.token == WAKE {
+                if let Some(w) = lock().as_ref() {
+                    w.wake.clear();
+                }
+                continue;
+            }
             let conn = {
                 let mut w = lock();
                 let Some(w) = w.as_mut() else { return };
@@ -115,5 +163,38 @@ fn run(poller: sys::Poller) {
                 c.probe_hup();
             }
         }
+        if sweeping {
+            sweep();
+        }
     }
+}
+
+/// Asks every listed connection to give back its pages beyond the window; drops those that
+/// did (or are gone) from the list.
+fn sweep() {
+    let listed: Vec<(u64, Option<Arc<Conn>>)> = match lock().as_ref() {
+        Some(w) => w
+            .spills
+            .iter()
+            .map(|t| (*t, w.conns.get(t).and_then(Weak::upgrade)))
+            .collect(),
+        None => return,
+    };
+    // Outside the lock: a release takes the connection's writer lock (without waiting).
+    let done: Vec<(u64, Option<Arc<Conn>>)> = listed
+        .into_iter()
+        .filter(|(_, c)| c.as_ref().is_none_or(|c| c.release_spill() == Spill::Done))
+        .collect();
+    let mut guard = lock();
+    if let Some(w) = guard.as_mut() {
+        for (t, c) in &done {
+            // A connection that wrote beyond its window again meanwhile stays listed.
+            if c.as_ref().is_none_or(|c| c.spill_unlisted()) {
+                w.spills.remove(t);
+            }
+        }
+    }
+    // The connections are let go outside the lock: dropping the last one unregisters it.
+    drop(guard);
+    drop(done);
 }

@@ -52,13 +52,27 @@ pub(crate) const WRITE_BITS: u32 = 0x4000_0000 | 0x1000_0000 | 0x0000_0002 | 0x0
 /// Default ring size when the quota is smaller.
 const DEFAULT_RING: u64 = 64 * 1024;
 
-/// Ring capacity for a direction with `quota`. Under `--cfg npipe_small_ring` every ring is the
-/// minimum, so every message larger than 4 KiB streams through the ring (CI runs the suite so).
-fn ring_for(quota: u32) -> u64 {
+/// Record window for a direction with `quota`: the queue that small messages use, the quota
+/// rounded up to a power of two, at least 64 KiB. Under `--cfg npipe_small_ring` every window
+/// is the minimum (CI runs the suite so).
+fn win_for(quota: u32) -> u64 {
     if cfg!(npipe_small_ring) {
         queue::MIN_RING
     } else {
         queue::ring_capacity(quota, DEFAULT_RING)
+    }
+}
+
+/// Ring capacity for a direction with `quota`: the window, but at least
+/// [`queue::SPILL_RING`], so a large message streams through that much address space whatever
+/// the quota (see "Large messages" in docs/DESIGN.md). Under `--cfg npipe_small_ring` four
+/// windows, so every message larger than 16 KiB streams and small records skip to the next
+/// lap every 4 KiB.
+fn ring_for(quota: u32) -> u64 {
+    if cfg!(npipe_small_ring) {
+        4 * queue::MIN_RING
+    } else {
+        win_for(quota).max(queue::SPILL_RING)
     }
 }
 

@@ -191,7 +191,11 @@ impl Pipe {
             ring_for(self.params.out_quota),
             ring_for(self.params.in_quota),
         ];
-        Conn::create(None, caps, 0).ok()
+        let wins = [
+            win_for(self.params.out_quota),
+            win_for(self.params.in_quota),
+        ];
+        Conn::create(None, caps, wins, 0).ok()
     }
 
     /// Parks a WaitNamedPipe client until an instance listens, if there is room (W30).

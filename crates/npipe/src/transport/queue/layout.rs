@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// "NPQ1".
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
 /// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used. 3: one-shot
-/// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]).
-pub(crate) const VERSION: u32 = 3;
+/// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]). 4: record windows
+/// ([`ConnHeader::ring_win`]), skip markers ([`FLAG_SKIP`]) and [`WriterLine::done_to`].
+pub(crate) const VERSION: u32 = 4;
 /// Bytes before the first ring.
 pub(crate) const HEADER_BYTES: usize = 4096;
 pub(super) const RING_HDR_OFF: [usize; 2] = [1024, 2048];
@@ -38,8 +39,13 @@ pub(crate) const NO_REC: u64 = u64::MAX;
 /// A reader already inside the record learns it from `WriterLine::cut_rec` instead (the header
 /// may have been overwritten by then).
 pub(crate) const FLAG_CUT: u32 = 1;
+/// Record flag of a *skip marker*: an empty header (no other flag, length 0) that a writer
+/// puts at a position beyond the ring's record window to say that the next record starts at
+/// the next lap (see [`ConnHeader::ring_win`]). Not a record: it carries no message and counts
+/// in no counter.
+pub(crate) const FLAG_SKIP: u32 = 2;
 /// Record flags a valid peer may set.
-pub(crate) const KNOWN_FLAGS: u32 = FLAG_CUT;
+pub(crate) const KNOWN_FLAGS: u32 = FLAG_CUT | FLAG_SKIP;
 /// No position a well-behaved writer produces comes near this (it would take 2^62 bytes of
 /// traffic); anything above it is rejected, so `pos + REC_HDR + u32 length` never overflows.
 pub(crate) const POS_LIMIT: u64 = 1 << 62;
@@ -73,6 +79,11 @@ pub(super) struct ConnHeader {
     /// whose peer waited on its own CPU yields while it spins, since the peer may be queued
     /// behind it. Only ever compared, never used as an index.
     pub cpu: [AtomicU32; 2],
+    /// Each ring's record window (a power of two, `MIN_RING <= win <= cap`): a record that
+    /// fits it is written in the first `win` bytes of a lap (after a skip marker, see
+    /// [`FLAG_SKIP`]), so small messages only ever touch that much of the ring; larger ones
+    /// go wherever the ring continues. Fixed at creation.
+    pub ring_win: [AtomicU64; 2],
 }
 
 #[repr(C, align(128))]
@@ -84,8 +95,11 @@ pub(super) struct WriterLine {
     pub tail: AtomicU64,
     pub bytes_written: AtomicU64,
     pub msgs_written: AtomicU64,
-    pub _unused: AtomicU32,
-    pub _pad: AtomicU32,
+    /// The end of the last record whose write has completed (returned to its caller): records
+    /// after it belong to writes still pending (on their quota, or streaming). A reader that
+    /// finds the writer's end closed keeps the records before it and drops the unread rest
+    /// (W102, W103: a dead or exiting process's pending writes leave the pipe).
+    pub done_to: AtomicU64,
     /// Header position of the last withdrawn record ([`NO_REC`] if none): a reader in the
     /// middle of that record stops at `cut_end`. The writer writes nothing past `cut_end`
     /// until the reader's head has reached it, so one slot is enough.
@@ -229,6 +243,31 @@ pub(crate) fn ring_capacity(quota: u32, default: u64) -> u64 {
     want.next_power_of_two()
 }
 
+/// The smallest ring of a pipe connection: large messages stream through this much address
+/// space whatever the quota (pages are only touched by large messages, and given back when the
+/// connection has been idle for a while, see `transport::watch`).
+pub(crate) const SPILL_RING: u64 = 4 << 20;
+
+/// Payload bytes a writer publishes at a time while it streams a record (and the size above
+/// which a record streams even when it fits): the reader copies one piece while the writer
+/// copies the next.
+pub(crate) const STREAM_CHUNK: u64 = 64 << 10;
+
+/// The start of the lap after the one that holds `pos`.
+pub(crate) fn next_lap(pos: u64, cap: u64) -> u64 {
+    (pos | (cap - 1)) + 1
+}
+
+/// Checks a ring geometry read from shared memory: capacity and window powers of two within
+/// the bounds, the window no larger than the capacity.
+pub(crate) fn check_geometry(cap: u64, win: u64) -> QResult<()> {
+    let pow2_in = |x: u64| (MIN_RING..=MAX_RING).contains(&x) && x.is_power_of_two();
+    if !pow2_in(cap) || !pow2_in(win) || win > cap {
+        return Err(QErr::Corrupt("ring capacity or window out of range"));
+    }
+    Ok(())
+}
+
 /// Total memfd size for two rings.
 pub(crate) fn total_size(caps: [u64; 2]) -> usize {
     HEADER_BYTES + caps[0] as usize + caps[1] as usize
@@ -309,11 +348,30 @@ mod tests {
     }
 
     #[test]
+    fn laps_and_geometry() {
+        let (cap, win) = (1 << 20, 1 << 16);
+        assert_eq!(next_lap(0, cap), cap);
+        assert_eq!(next_lap(cap - 8, cap), cap);
+        assert_eq!(next_lap(3 * cap + win, cap), 4 * cap);
+        assert_eq!(next_lap(POS_LIMIT - 8, MAX_RING), POS_LIMIT);
+        assert!(check_geometry(cap, win).is_ok());
+        assert!(check_geometry(cap, cap).is_ok());
+        assert!(
+            check_geometry(win, cap).is_err(),
+            "window larger than the ring"
+        );
+        assert!(check_geometry(cap, win + 8).is_err());
+        assert!(check_geometry(cap, 0).is_err());
+        assert!(check_geometry(MAX_RING * 2, win).is_err());
+    }
+
+    #[test]
     fn counters_and_records() {
         assert_eq!(check_counter(5, 9), Ok(4));
         assert!(check_counter(10, 9).is_err());
         assert_eq!(decode_record(0x0000_0001_0000_0010), Ok((16, FLAG_CUT)));
-        assert!(decode_record(0x0000_0002_0000_0010).is_err());
+        assert_eq!(decode_record(0x0000_0002_0000_0000), Ok((0, FLAG_SKIP)));
+        assert!(decode_record(0x0000_0004_0000_0010).is_err());
         // The largest legal header at the largest legal position cannot overflow.
         assert_eq!(
             record_end(POS_LIMIT, u32::MAX as u64),

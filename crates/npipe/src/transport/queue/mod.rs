@@ -28,12 +28,14 @@
 
 mod layout;
 mod read;
+mod spill;
 mod step;
 mod wait;
 mod write;
 
 pub(crate) use layout::*;
 pub(crate) use read::InPlace;
+pub(crate) use spill::Spill;
 pub(crate) use step::{ReadState, TransactState, WriteState};
 pub(crate) use write::Reserved;
 
@@ -102,6 +104,9 @@ pub(crate) struct Conn {
     ctl: Option<OwnedFd>,
     side: Side,
     caps: [u64; 2],
+    /// Each ring's record window (see [`ConnHeader::ring_win`]), fixed at creation and
+    /// checked at attach.
+    wins: [u64; 2],
     /// This process's last view of the outbound ring's `head` (a lower bound: `head` only
     /// grows), so a writer re-reads the reader's cache line only when the cached free space is
     /// not enough. Used under the writer lock.
@@ -142,6 +147,11 @@ pub(crate) struct Conn {
     /// The thread of this process that keeps the writer lock between steps of a streaming
     /// write (`step`), 0 if none: a withdrawal on that thread works under it.
     tx_kept_by: AtomicU64,
+    /// When this process last wrote a record reaching beyond the outbound ring's window
+    /// (`sys::monotonic_ms`, 0: the pages beyond it are given back), see `spill`.
+    spilled_at: AtomicU64,
+    /// Whether the watcher has this connection on its list of ends to give pages back for.
+    spill_listed: AtomicBool,
 }
 
 /// A value that identifies the calling thread among the live threads of this process (the
@@ -180,15 +190,26 @@ impl Drop for SideGuard<'_> {
 impl Conn {
     /// Creates the shared memory for a new connection (server side). Returns the connection and
     /// the memfd to pass to the client.
+    ///
+    /// `wins` are the record windows (each a power of two no larger than its ring): small
+    /// records stay in them, larger ones may use the whole ring.
     pub(crate) fn create(
         ctl: Option<OwnedFd>,
         caps: [u64; 2],
+        wins: [u64; 2],
         instances: u32,
     ) -> sys::Result<(Conn, OwnedFd)> {
         let size = total_size(caps);
         let fd = sys::memfd_sealed("npipe-conn", size)?;
         let map = sys::Mapping::map(fd.as_fd(), size)?;
-        let conn = Conn::with_map(map, ctl, Side::Server, caps)?;
+        let wins = [0, 1].map(|d| {
+            if check_geometry(caps[d], wins[d]).is_ok() {
+                wins[d]
+            } else {
+                caps[d]
+            }
+        });
+        let conn = Conn::with_map(map, ctl, Side::Server, caps, wins)?;
         conn.populate_first_pages();
         let h = conn.hdr();
         // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
@@ -198,6 +219,8 @@ impl Conn {
         h.header_bytes.store(HEADER_BYTES as u32, Relaxed);
         h.ring_cap[0].store(caps[0], Relaxed);
         h.ring_cap[1].store(caps[1], Relaxed);
+        h.ring_win[0].store(wins[0], Relaxed);
+        h.ring_win[1].store(wins[1], Relaxed);
         h.state[0].store(OPEN, Relaxed);
         h.state[1].store(OPEN, Relaxed);
         h.cpu[0].store(NO_CPU, Relaxed);
@@ -218,6 +241,7 @@ impl Conn {
         ctl: Option<OwnedFd>,
         side: Side,
         caps: [u64; 2],
+        wins: [u64; 2],
     ) -> sys::Result<Conn> {
         let page = sys::SidePage::new()?;
         // Relaxed: the page is new and private to this process until it forks.
@@ -232,6 +256,7 @@ impl Conn {
             ctl,
             side,
             caps,
+            wins,
             head_seen: AtomicU64::new(0),
             woke_peer: AtomicBool::new(false),
             probed_at: AtomicU64::new(0),
@@ -245,6 +270,8 @@ impl Conn {
             closed_here: AtomicBool::new(false),
             watch_token: AtomicU64::new(0),
             tx_kept_by: AtomicU64::new(0),
+            spilled_at: AtomicU64::new(0),
+            spill_listed: AtomicBool::new(false),
         })
     }
 
@@ -264,12 +291,19 @@ impl Conn {
             .map_err(|_| QErr::Corrupt("memfd not sealed or wrong size"))?;
         let map = sys::Mapping::map(memfd.as_fd(), size)
             .map_err(|_| QErr::Corrupt("cannot map memfd"))?;
-        let conn = Conn::with_map(map, ctl, Side::Client, caps)
+        // The windows start as the whole rings (no skips) until read from the header below.
+        let mut conn = Conn::with_map(map, ctl, Side::Client, caps, caps)
             .map_err(|_| QErr::Corrupt("cannot make the private lock page"))?;
         conn.populate_first_pages();
         let h = conn.hdr();
         // SYNC POINT with the fence in `create`: Acquire sees the initialised header.
         fence(Acquire);
+        // The windows are only in the header: read once (the peer cannot change them later)
+        // and checked before anything uses them.
+        let wins = [h.ring_win[0].load(Relaxed), h.ring_win[1].load(Relaxed)];
+        for d in 0..2 {
+            check_geometry(caps[d], wins[d])?;
+        }
         if h.magic.load(Relaxed) != MAGIC
             || h.version.load(Relaxed) != VERSION
             || h.header_bytes.load(Relaxed) != HEADER_BYTES as u32
@@ -278,6 +312,7 @@ impl Conn {
         {
             return Err(QErr::Corrupt("bad queue header"));
         }
+        conn.wins = wins;
         Ok(conn)
     }
 
@@ -364,13 +399,63 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads and checks the record header at 8-aligned `pos`: `(len, flags)`.
-    fn record_at(&self, dir: usize, pos: u64) -> QResult<(u64, u32)> {
+    /// Reader side: where the record after a reader at `pos` starts, given the published
+    /// `tail` (checked against `pos`): the next 8-aligned position, or the next lap when a
+    /// skip marker sits there. A marker is honoured only beyond the ring's window and only
+    /// exactly as a writer makes it; anything else with the flag is `Corrupt`.
+    pub(super) fn hdr_pos(&self, dir: usize, pos: u64, tail: u64) -> QResult<u64> {
+        let h = align8(pos);
+        let cap = self.caps[dir];
+        if h & (cap - 1) < self.wins[dir] || tail < h + REC_HDR {
+            return Ok(h);
+        }
+        let raw = self.raw_header(dir, h);
+        if (raw >> 32) as u32 & FLAG_SKIP == 0 {
+            return Ok(h);
+        }
+        if raw != (FLAG_SKIP as u64) << 32 {
+            return Err(QErr::Corrupt("malformed skip marker"));
+        }
+        Ok(next_lap(h, cap))
+    }
+
+    /// Writer side: where a record of `len` payload bytes goes after `tail`, and where its
+    /// skip marker goes if it needs one: a record that fits the window but would start beyond
+    /// it goes to the next lap (larger records go on where the ring continues).
+    pub(super) fn place(&self, dir: usize, tail: u64, len: u64) -> (u64, Option<u64>) {
+        let a = align8(tail);
+        let (cap, win) = (self.caps[dir], self.wins[dir]);
+        if a & (cap - 1) >= win && REC_HDR + len <= win {
+            (next_lap(a, cap), Some(a))
+        } else {
+            (a, None)
+        }
+    }
+
+    /// Writes the skip marker a [`Conn::place`] asked for (before the record's publish makes
+    /// it visible). Needs the writer lock.
+    pub(super) fn put_skip(&self, dir: usize, marker: Option<u64>) {
+        if let Some(m) = marker {
+            self.write_record_header(dir, m, 0, FLAG_SKIP);
+        }
+    }
+
+    /// The raw header word at 8-aligned `pos`.
+    fn raw_header(&self, dir: usize, pos: u64) -> u64 {
         let off = (pos % self.caps[dir]) as usize & !7;
         // SAFETY: off is 8-aligned and off + 8 <= cap (cap is a multiple of 8), so the read is in
         // bounds and aligned; a volatile read never assumes the peer left the bytes unchanged.
-        let raw = unsafe { std::ptr::read_volatile(self.data_base(dir).add(off) as *const u64) };
-        decode_record(raw)
+        unsafe { std::ptr::read_volatile(self.data_base(dir).add(off) as *const u64) }
+    }
+
+    /// Reads and checks the record header at 8-aligned `pos`: `(len, flags)`. A skip marker
+    /// where a record starts is `Corrupt` (readers resolve markers with [`Conn::hdr_pos`]).
+    fn record_at(&self, dir: usize, pos: u64) -> QResult<(u64, u32)> {
+        let (len, flags) = decode_record(self.raw_header(dir, pos))?;
+        if flags & FLAG_SKIP != 0 {
+            return Err(QErr::Corrupt("skip marker where a record starts"));
+        }
+        Ok((len, flags))
     }
 
     fn write_record_header(&self, dir: usize, pos: u64, len: u64, flags: u32) {

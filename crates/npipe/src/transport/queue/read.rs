@@ -123,7 +123,7 @@ impl Conn {
         Ok(if v.left == AT_HEADER {
             // A header is published before its payload streams in: there is something to read
             // once the record is empty or its first payload byte is there.
-            let h = align8(v.head);
+            let h = self.hdr_pos(dir, v.head, v.tail)?;
             v.tail >= h + REC_HDR && (v.tail > h + REC_HDR || self.record_at(dir, h)?.0 == 0)
         } else {
             v.left == 0 || v.tail > v.head || self.current_withdrawn(dir)
@@ -190,7 +190,7 @@ impl Conn {
         loop {
             let v = self.view(dir)?;
             if v.left == AT_HEADER {
-                let h = align8(v.head);
+                let h = self.hdr_pos(dir, v.head, v.tail)?;
                 if v.tail < h + REC_HDR {
                     return Ok(v);
                 }
@@ -220,32 +220,50 @@ impl Conn {
         }
     }
 
-    /// Drops the record at the reader's position when it can never be complete: the peer's end
-    /// is closed (every process of it gone, or its handle closed) in the middle of writing it,
-    /// so nobody of that end is left to withdraw it. Its unread part leaves the pipe, as a dead
-    /// writer's does on Windows (W102, W103); the counters advance by its declared length, as
-    /// the writer counted it. Complete records stay readable. Needs the reader lock; call it
-    /// only with the peer closed. Returns whether it dropped one.
+    /// Drops what the writer's closed end never finished: the record at the reader's position
+    /// when it is incomplete (the writer stopped in the middle of streaming it) or belongs to a
+    /// write that had not completed (it was waiting for its quota, after `done_to`), together
+    /// with everything after it (later writes were pending too: writes complete in order,
+    /// W93). On Windows the pending writes of a process that dies or exits leave the pipe
+    /// (W102, W103); completed writes stay readable. The counters advance by what the writer
+    /// declared. Needs the reader lock; call it only with the peer closed. Returns whether it
+    /// dropped anything.
     pub(super) fn drop_dead_record(&self, dir: usize) -> QResult<bool> {
         let v = self.view(dir)?;
-        let left = if v.left == AT_HEADER {
-            let h = align8(v.head);
+        let (start, complete) = if v.left == AT_HEADER {
+            let h = self.hdr_pos(dir, v.head, v.tail)?;
             if v.tail < h + REC_HDR {
                 return Ok(false);
             }
             let (len, _) = self.record_at(dir, h)?;
-            if v.tail >= record_end(h, len) {
-                return Ok(false);
-            }
-            len
+            (h, v.tail >= record_end(h, len))
         } else {
-            if v.tail - v.head >= v.left {
-                return Ok(false);
-            }
-            v.left
+            // Relaxed: private, under the reader lock.
+            let rec = self.mine(R_REC).load(Relaxed);
+            (rec, v.tail - v.head >= v.left)
         };
-        self.consume(dir, v.tail, AT_HEADER, left, 1, NO_REC);
+        let w = &self.ring(dir).w.0;
+        // Acquire: pairs with the Release stores in `done_locked`/`done_late`. The peer may
+        // write any value here; it only decides what of its own data a reader drops.
+        if complete && start < w.done_to.load(Acquire) {
+            return Ok(false);
+        }
+        // Acquire: pairs with the writer's Release counter updates.
+        let bw = w.bytes_written.load(Acquire);
+        let mw = w.msgs_written.load(Acquire);
+        // Relaxed: private words, under the reader lock.
+        let bytes = check_counter(self.mine(R_BYTES).load(Relaxed), bw)?;
+        let msgs = check_counter(self.mine(R_MSGS).load(Relaxed), mw)?;
+        self.consume(dir, v.tail, AT_HEADER, bytes, msgs, NO_REC);
         Ok(true)
+    }
+
+    /// [`Conn::drop_dead_record`] when the peer's end is gone. Needs the reader lock.
+    fn drop_if_peer_gone(&self, dir: usize) -> QResult<()> {
+        if self.peer_gone()? {
+            self.drop_dead_record(dir)?;
+        }
+        Ok(())
     }
 
     /// Whether the peer's end is closed or disconnected (one load, for the readers' checks).
@@ -276,10 +294,8 @@ impl Conn {
             {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
                 self.link_check()?;
-                if self.peer_gone()? {
-                    // A record the dead or closed writer left unfinished is not data.
-                    self.drop_dead_record(dir)?;
-                }
+                // What the dead or closed writer left unfinished is not data.
+                self.drop_if_peer_gone(dir)?;
                 // Inside a record, a withdrawal shows only in `cut_rec`; at a boundary the
                 // reads below skip withdrawn records themselves.
                 // Relaxed: private, under the reader lock.
@@ -333,13 +349,13 @@ impl Conn {
         deadline: Option<Instant>,
     ) -> QResult<Option<ReadOut>> {
         let mut v = self.view_hint(dir)?;
-        if v.left == AT_HEADER && v.tail < align8(v.head) + REC_HDR {
+        if v.left == AT_HEADER && v.tail < self.hdr_pos(dir, v.head, v.tail)? + REC_HDR {
             v = self.view(dir)?;
         }
         let mut head = v.head;
         let mut left = v.left;
         if left == AT_HEADER {
-            let h = align8(head);
+            let h = self.hdr_pos(dir, head, v.tail)?;
             let (len, flags) = self.record_at(dir, h)?;
             if flags & FLAG_CUT != 0 {
                 return self.skip_withdrawn(dir).map(|_| None);
@@ -389,11 +405,19 @@ impl Conn {
                 return Ok(None);
             }
             let v = self.view(dir)?;
-            let avail = check_tail(v.tail, head, self.caps[dir])?.min((want - got) as u64) as usize;
+            // At most a quarter of the ring per copy, consumed at once: the writer refills
+            // behind us while we copy the next quarter (copying all that is there before
+            // consuming any of it would make the two sides take turns).
+            let avail = check_tail(v.tail, head, self.caps[dir])?
+                .min((want - got) as u64)
+                .min(STREAM_CHUNK) as usize;
             if avail == 0 {
                 // The writer is still streaming this message: wait for more (W126 large writes),
                 // a quarter of the ring at a time when that much is still to come (see `write`).
-                let batch = (self.caps[dir] / 4).min((want - got) as u64).max(1);
+                let batch = (self.caps[dir] / 4)
+                    .min(STREAM_CHUNK)
+                    .min((want - got) as u64)
+                    .max(1);
                 let r = self.wait_on(dir, Wake::Data, deadline, |c| {
                     let v = c.view(dir)?;
                     if check_tail(v.tail, head, c.caps[dir])? >= batch || c.current_withdrawn(dir) {
@@ -469,7 +493,7 @@ impl Conn {
         let mut skipped = 0u64;
         loop {
             if left == AT_HEADER {
-                let h = align8(head);
+                let h = self.hdr_pos(dir, head, tail)?;
                 if tail < h + REC_HDR {
                     break;
                 }
@@ -519,6 +543,7 @@ impl Conn {
     pub(crate) fn peek(&self, mut buf: Option<&mut [u8]>, message_type: bool) -> QResult<PeekOut> {
         let dir = self.side.rx();
         let _g = self.lock_side(RX_LOCK, None, false)?;
+        self.drop_if_peer_gone(dir)?;
         let View { tail, head, left } = self.skip_withdrawn(dir)?;
         let (avail, queued) = self.unread_rx()?;
         let mut pos = head;
@@ -526,8 +551,8 @@ impl Conn {
         // Remaining length of the first message.
         let first_len = if left != AT_HEADER {
             left
-        } else if tail >= align8(head) + REC_HDR {
-            self.record_at(dir, align8(head))?.0
+        } else if tail >= self.hdr_pos(dir, head, tail)? + REC_HDR {
+            self.record_at(dir, self.hdr_pos(dir, head, tail)?)?.0
         } else {
             0
         };
@@ -544,7 +569,7 @@ impl Conn {
         let mut n = 0u64;
         while n < want {
             if rec_left == AT_HEADER || rec_left == 0 {
-                let h = align8(pos);
+                let h = self.hdr_pos(dir, pos, tail)?;
                 if tail < h + REC_HDR {
                     break;
                 }
@@ -583,11 +608,12 @@ impl Conn {
         let dir = self.side.rx();
         let ring = self.ring(dir);
         let _g = self.lock_side(RX_LOCK, None, false)?;
+        self.drop_if_peer_gone(dir)?;
         let View { tail, head, left } = self.skip_withdrawn(dir)?;
         let next = if left != AT_HEADER {
             Some(left)
-        } else if tail >= align8(head) + REC_HDR {
-            Some(self.record_at(dir, align8(head))?.0)
+        } else if tail >= self.hdr_pos(dir, head, tail)? + REC_HDR {
+            Some(self.record_at(dir, self.hdr_pos(dir, head, tail)?)?.0)
         } else {
             None
         };
@@ -608,12 +634,13 @@ impl Conn {
             {
                 let _g = self.lock_side(RX_LOCK, deadline, false)?;
                 self.link_check()?;
+                self.drop_if_peer_gone(dir)?;
                 let v = self.skip_withdrawn(dir)?;
                 if self.has_data(dir)? {
                     let len = if v.left != AT_HEADER {
                         v.left
                     } else {
-                        self.record_at(dir, align8(v.head))?.0
+                        self.record_at(dir, self.hdr_pos(dir, v.head, v.tail)?)?.0
                     };
                     if (buf.len() as u64) < len {
                         return Err(QErr::TooSmall(len));
@@ -642,11 +669,12 @@ impl Conn {
         loop {
             let g = self.lock_side(RX_LOCK, deadline, false)?;
             self.link_check()?;
+            self.drop_if_peer_gone(dir)?;
             let View { tail, head, left } = self.skip_withdrawn(dir)?;
             if left != AT_HEADER {
                 return Err(QErr::TooSmall(left));
             }
-            let h = align8(head);
+            let h = self.hdr_pos(dir, head, tail)?;
             let complete = if tail >= h + REC_HDR {
                 let (len, _) = self.record_at(dir, h)?;
                 if REC_HDR + len > self.caps[dir] {
@@ -682,7 +710,7 @@ impl Conn {
                 if v.left != AT_HEADER {
                     return Ok(true);
                 }
-                let h = align8(v.head);
+                let h = c.hdr_pos(dir, v.head, v.tail)?;
                 if v.tail < h + REC_HDR {
                     return c.peer_closed();
                 }

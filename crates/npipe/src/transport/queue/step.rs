@@ -205,7 +205,7 @@ impl Conn {
             // The rest of the current message: where its payload continues and how much of it
             // there is.
             let (start, len) = if v.left == AT_HEADER {
-                let h = align8(v.head);
+                let h = tri!(self.hdr_pos(dir, v.head, v.tail));
                 let (len, flags) = tri!(self.record_at(dir, h));
                 if flags & FLAG_CUT != 0 {
                     tri!(self.skip_withdrawn(dir));
@@ -333,7 +333,9 @@ impl Conn {
             let r = match st.phase {
                 WritePhase::Start => self.write_start(st, data, o, hold),
                 WritePhase::Streaming { .. } => self.write_stream(st, data),
-                WritePhase::Quota { end, .. } => self.write_quota(dir, end, st.take, o),
+                WritePhase::Quota { end, rec_end, .. } => {
+                    self.write_quota(dir, end, rec_end, st.take, o)
+                }
                 WritePhase::Done => Poll::Ready(Ok(None)),
             };
             match r {
@@ -399,13 +401,15 @@ impl Conn {
             self.link_check()?;
             // Relaxed: private, written only under the writer lock we hold.
             let tail = self.mine(W_TAIL).load(Relaxed);
-            let h = align8(tail);
-            let need = h - tail + REC_HDR;
             let len = data.len() as u64;
+            let (h, marker) = self.place(dir, tail, len);
+            let need = h - tail + REC_HDR;
             let free = self.free_space(dir, tail, need + len)?;
             if free >= need + len {
+                self.put_skip(dir, marker);
                 self.copy_in(dir, h + REC_HDR, data)?;
                 let end = self.publish_record(dir, h, len, len);
+                self.note_spill(dir, h, len);
                 self.notify(dir, Wake::Data);
                 st.phase = WritePhase::Quota {
                     end,
@@ -419,7 +423,9 @@ impl Conn {
             if !hold || free < need {
                 return Ok(Poll::Pending);
             }
+            self.put_skip(dir, marker);
             let end = self.publish_record(dir, h, len, 0);
+            self.note_spill(dir, h, len);
             self.notify(dir, Wake::Data);
             st.phase = WritePhase::Streaming {
                 rec: h,
@@ -463,14 +469,16 @@ impl Conn {
             }
             let mut moved = false;
             while off < data.len() {
-                // At least a quarter of the ring at a time (as the blocking write streams):
-                // fewer hand-offs with the reader.
-                let batch = (self.caps[dir] / 4).min((data.len() - off) as u64);
+                // As the blocking write streams: wait for a quarter of the ring (at most a
+                // chunk) to be free, publish a chunk at a time.
+                let batch = (self.caps[dir] / 4)
+                    .min(STREAM_CHUNK)
+                    .min((data.len() - off) as u64);
                 let free = self.free_space(dir, tail, batch)?;
                 if free < batch {
                     break;
                 }
-                let chunk = (free as usize).min(data.len() - off);
+                let chunk = (free.min(STREAM_CHUNK) as usize).min(data.len() - off);
                 self.copy_in(dir, tail, &data[off..off + chunk])?;
                 off += chunk;
                 tail += chunk as u64;
@@ -510,10 +518,12 @@ impl Conn {
         &self,
         dir: usize,
         end: u64,
+        rec_end: u64,
         take: usize,
         o: WriteOpts,
     ) -> Poll<QResult<Option<()>>> {
         if !o.wait_quota || o.nonblocking || take == 0 {
+            self.done_late(dir, rec_end);
             return Poll::Ready(Ok(None));
         }
         let target = end.saturating_sub(o.quota);
@@ -522,6 +532,7 @@ impl Conn {
         let br = self.ring(dir).r.0.bytes_read.load(Acquire);
         self.read_seen.fetch_max(br, Relaxed);
         if br >= target {
+            self.done_late(dir, rec_end);
             return Poll::Ready(Ok(None));
         }
         let r = (|| -> QResult<()> {

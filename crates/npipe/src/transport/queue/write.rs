@@ -72,9 +72,18 @@ impl Reserved {
         let c = self.conn.clone();
         let (dir, h, len) = (self.dir, self.h, self.len);
         let bw = c.publish_record(dir, h, len, len);
+        c.note_spill(dir, h, len);
+        let end = record_end(h, len);
+        let now = c.quota_met(bw, len, o);
+        if now {
+            c.done_locked(dir, end);
+        }
         drop(self);
         c.notify(dir, Wake::Data);
-        c.finish_write(dir, bw, len as usize, len, o, deadline)
+        if now {
+            return Ok(len as usize);
+        }
+        c.finish_write(dir, bw, end, len as usize, len, o, deadline)
     }
 }
 
@@ -99,9 +108,10 @@ impl std::fmt::Debug for Appender<'_> {
 }
 
 impl Appender<'_> {
-    /// The bytes a whole message of `len` bytes takes at `tail` (padding, header, payload).
-    fn need(tail: u64, len: u64) -> u64 {
-        align8(tail) - tail + REC_HDR + len
+    /// The bytes a whole message of `len` bytes takes at `tail` (padding or the skip to the
+    /// next lap, header, payload).
+    fn need(&self, tail: u64, len: u64) -> u64 {
+        self.conn.place(self.dir, tail, len).0 - tail + REC_HDR + len
     }
 
     /// Whether one whole message of `len` bytes fits in the free space now.
@@ -112,7 +122,7 @@ impl Appender<'_> {
         if len > u32::MAX as u64 || REC_HDR + len > c.caps[self.dir] {
             return Ok(false);
         }
-        let need = Self::need(tail, len);
+        let need = self.need(tail, len);
         Ok(c.free_space(self.dir, tail, need)? >= need)
     }
 
@@ -125,9 +135,13 @@ impl Appender<'_> {
         }
         let c = self.conn;
         // Relaxed: private, under the writer lock we hold.
-        let h = align8(c.mine(W_TAIL).load(Relaxed));
+        let tail = c.mine(W_TAIL).load(Relaxed);
+        let (h, marker) = c.place(self.dir, tail, data.len() as u64);
+        c.put_skip(self.dir, marker);
         c.copy_in(self.dir, h + REC_HDR, data)?;
         c.publish_record(self.dir, h, data.len() as u64, data.len() as u64);
+        // Never waits for a quota: complete at once.
+        c.done_locked(self.dir, record_end(h, data.len() as u64));
         c.notify(self.dir, Wake::Data);
         Ok(())
     }
@@ -409,8 +423,8 @@ impl Conn {
         self.link_check()?;
         // Relaxed: private, written only under the writer lock we hold.
         let tail = self.mine(W_TAIL).load(Relaxed);
-        // Record header at the next 8-aligned position.
-        let h = align8(tail);
+        // Record header at the next 8-aligned position (or the next lap, see `place`).
+        let (h, marker) = self.place(dir, tail, take as u64);
         let need = h - tail + REC_HDR;
         let free = self.free_space(dir, tail, need + take as u64)?;
         if o.nonblocking && free < need + take as u64 {
@@ -424,14 +438,24 @@ impl Conn {
         }
         let data = &data[..take];
         let len = data.len() as u64;
-        if free >= need + len {
+        if free >= need + len && len <= STREAM_CHUNK {
             // The whole record fits: payload first, then header, counters and tail in one
             // publish and one wake check.
+            self.put_skip(dir, marker);
             self.copy_in(dir, h + REC_HDR, data)?;
             let bw = self.publish_record(dir, h, len, len);
+            self.note_spill(dir, h, len);
+            let end = record_end(h, len);
+            let now = self.quota_met(bw, len, o);
+            if now {
+                self.done_locked(dir, end);
+            }
             self.notify(dir, Wake::Data);
             drop(_g);
-            return self.finish_write(dir, bw, take, len, o, deadline);
+            if now {
+                return Ok(take);
+            }
+            return self.finish_write(dir, bw, end, take, len, o, deadline);
         }
         let space = |c: &Conn, need: u64, tail: u64| -> QResult<bool> {
             Ok(c.free_space(dir, tail, need)? >= need)
@@ -446,7 +470,9 @@ impl Conn {
             })?;
         }
         // Header and counters now; the payload streams in after it.
+        self.put_skip(dir, marker);
         let bw = self.publish_record(dir, h, len, 0);
+        self.note_spill(dir, h, len);
         self.notify(dir, Wake::Data);
         if let Err(e) = self.stream(dir, h + REC_HDR, data, deadline) {
             // Gave up in the middle (deadline, close, the peer gone): withdraw the rest so the
@@ -454,8 +480,38 @@ impl Conn {
             self.withdraw_unfinished();
             return Err(e);
         }
+        let end = record_end(h, len);
+        if self.quota_met(bw, len, o) {
+            self.done_locked(dir, end);
+            return Ok(take);
+        }
         drop(_g);
-        self.finish_write(dir, bw, take, len, o, deadline)
+        self.finish_write(dir, bw, end, take, len, o, deadline)
+    }
+
+    /// Whether a write whose record brought `bytes_written` to `bw` is complete as soon as
+    /// its bytes are in the ring (W91): no quota to wait for, or the reader already took
+    /// enough (by this process's last look).
+    pub(super) fn quota_met(&self, bw: u64, len: u64, o: WriteOpts) -> bool {
+        // Relaxed: a process-local cache of a value loaded with Acquire.
+        !o.wait_quota
+            || o.nonblocking
+            || len == 0
+            || self.read_seen.load(Relaxed) >= bw.saturating_sub(o.quota)
+    }
+
+    /// Publishes that every write through the record ending at `end` has completed, with the
+    /// writer lock held (records complete in lock order then, so a store is enough).
+    pub(super) fn done_locked(&self, dir: usize, end: u64) {
+        // Release: pairs with the Acquire load in `drop_dead_records`.
+        self.ring(dir).w.0.done_to.store(end, Release);
+    }
+
+    /// The same for a write that completed after its quota wait, without the lock: a later
+    /// write may have completed (and published a larger end) meanwhile.
+    pub(super) fn done_late(&self, dir: usize, end: u64) {
+        // Release: as in `done_locked`.
+        self.ring(dir).w.0.done_to.fetch_max(end, Release);
     }
 
     /// Streams `data` into the outbound ring from `tail` on, as the reader frees space, in
@@ -471,7 +527,7 @@ impl Conn {
         let cap = self.caps[dir];
         let mut off = 0usize;
         while off < data.len() {
-            let batch = (cap / 4).min((data.len() - off) as u64);
+            let batch = (cap / 4).min(STREAM_CHUNK).min((data.len() - off) as u64);
             let free = self.free_space(dir, tail, batch)?;
             if free < batch {
                 self.wait_on(dir, Wake::Space, deadline, |c| {
@@ -483,7 +539,9 @@ impl Conn {
                 })?;
                 continue;
             }
-            let chunk = (free as usize).min(data.len() - off);
+            // A quarter of the ring per publish, so the reader copies one quarter while we
+            // copy the next.
+            let chunk = (free.min(STREAM_CHUNK) as usize).min(data.len() - off);
             self.copy_in(dir, tail, &data[off..off + chunk])?;
             off += chunk;
             tail += chunk as u64;
@@ -495,24 +553,24 @@ impl Conn {
 
     /// The end of a write once its bytes are in the ring: W91-W93, complete once the unread
     /// bytes through this write fit the reader's quota.
+    /// `my_end` is `bytes_written` through this write, `rec_end` the end of its record.
+    #[allow(clippy::too_many_arguments)]
     fn finish_write(
         &self,
         dir: usize,
         my_end: u64,
+        rec_end: u64,
         take: usize,
         len: u64,
         o: WriteOpts,
         deadline: Option<Instant>,
     ) -> QResult<usize> {
-        if !o.wait_quota || o.nonblocking || len == 0 {
+        if self.quota_met(my_end, len, o) {
+            self.done_late(dir, rec_end);
             return Ok(take);
         }
         let r = &self.ring(dir).r.0;
         let target = my_end.saturating_sub(o.quota);
-        // Relaxed: a process-local cache of a value loaded with Acquire.
-        if self.read_seen.load(Relaxed) >= target {
-            return Ok(take);
-        }
         self.wait_on(dir, Wake::Space, deadline, |c| {
             // SYNC POINT with the Release update of `bytes_read` in `consume`. A reader that
             // claims more than was written is caught by `unread_tx`; here a larger value only
@@ -529,6 +587,7 @@ impl Conn {
             c.unread_tx()?;
             Ok(false)
         })?;
+        self.done_late(dir, rec_end);
         Ok(take)
     }
 
@@ -586,7 +645,7 @@ impl Conn {
         let g = self.lock_side(TX_LOCK, deadline, false)?;
         // Relaxed: private, written only under the writer lock we hold.
         let tail = self.mine(W_TAIL).load(Relaxed);
-        let h = align8(tail);
+        let (h, marker) = self.place(dir, tail, len as u64);
         let need = h - tail + REC_HDR + len as u64;
         if self.free_space(dir, tail, need)? < need {
             self.wait_on(dir, Wake::Space, deadline, |c| {
@@ -597,6 +656,8 @@ impl Conn {
                 Ok(c.free_space(dir, tail, need)? >= need)
             })?;
         }
+        // Published with the record (or never, if it is dropped unused).
+        self.put_skip(dir, marker);
         // From here the lock is released by `Reserved::drop`.
         std::mem::forget(g);
         Ok(Reserved {

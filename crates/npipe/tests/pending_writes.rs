@@ -1,0 +1,265 @@
+//! Writes still pending on their quota when the writing process dies or exits (W102, W103),
+//! and large messages through small quotas (W90-W93: the quota decides when a write
+//! completes, not whether its bytes may wait in the queue).
+//!
+//! A write larger than the quota is pending until the reader has taken all but `quota` bytes
+//! of it; its bytes sit in the queue meanwhile (W92: readers and peek see them). On Windows a
+//! process that dies or exits with such a write pending takes the unread rest of it out of the
+//! pipe (W103); writes that completed stay readable.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use npipe::error::code::*;
+use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
+use util::{child, expect_ok, unique_name};
+
+/// Bytes of the pending message: far above the 4 KiB quota, well within the queue.
+const BIG: usize = 200_000;
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(7) ^ seed).collect()
+}
+
+/// Client: writes "first" (completes at once), then `BIG` bytes that stay pending on the 4 KiB
+/// quota. `arg` says how it ends: "kill" blocks until killed; "exit" leaves the write pending
+/// in another thread and exits the process; "close" is the reference: both writes complete
+/// (the server reads) and the process exits.
+fn role_pending_writer(arg: &str) -> Result<(), String> {
+    let (name, how) = arg.split_once('|').ok_or("arg: name|how")?;
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    c.send_msg(b"first").map_err(|e| e.to_string())?;
+    match how {
+        "kill" | "close" => {
+            c.send_msg(&pattern(BIG, 1)).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        "exit" => {
+            let c = std::sync::Arc::new(c);
+            let c2 = c.clone();
+            std::thread::spawn(move || {
+                let _ = c2.send_msg(&pattern(BIG, 1));
+            });
+            // Give the write time to reach the queue, then leave with it pending.
+            std::thread::sleep(Duration::from_millis(300));
+            std::process::exit(0)
+        }
+        _ => Err(format!("unknown mode {how}")),
+    }
+}
+
+child_roles! {
+    "pending_writer" => role_pending_writer,
+    "big_writer" => role_big_writer,
+    "idle_reader" => role_idle_reader,
+}
+
+fn server(name: &str, quota: u32) -> npipe::NamedPipeServer {
+    ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .read_mode(ReadMode::Message)
+        .in_buffer_size(quota)
+        .out_buffer_size(quota)
+        .create(name)
+        .unwrap()
+}
+
+/// Waits until the server's queue holds `n` unread bytes (peek counts a pending write's
+/// bytes, W83).
+fn wait_available(s: &npipe::NamedPipeServer, n: u32) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while s.peek(None).map(|p| p.available).unwrap_or(0) < n {
+        assert!(Instant::now() < end, "the client's writes never showed up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn read_first_then_broken(s: &npipe::NamedPipeServer) {
+    // The process is gone; this side learns it from its hang-up watcher, within about a
+    // millisecond (a read racing with the death by less than that still sees the write).
+    std::thread::sleep(Duration::from_millis(100));
+    let mut buf = vec![0u8; 2 * BIG];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"first", "a completed write stays readable");
+    // The pending write left with its process: nothing of it, then the broken pipe.
+    let e = s.recv_msg(&mut buf).unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{e}");
+    assert_eq!(s.peek(None).map(|p| p.available).unwrap_or(0), 0);
+}
+
+/// W103: SIGKILL with a 200,000-byte write pending on a 4 KiB quota: its bytes were in the
+/// queue (peek saw them), and after the kill none of them is read; the completed write before
+/// it is.
+#[test]
+fn killed_writer_takes_its_pending_write_along() {
+    let name = unique_name("pw-kill");
+    let s = server(&name, 4096);
+    let mut kid = child("pending_writer", &format!("{name}|kill"));
+    s.connect().unwrap();
+    wait_available(&s, (5 + BIG) as u32);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(kid.try_wait().unwrap().is_none(), "the big write completed");
+    kid.kill().unwrap();
+    kid.wait().unwrap();
+    read_first_then_broken(&s);
+}
+
+/// W102: a process that exits normally with a write pending in another thread: the same.
+#[test]
+fn exiting_writer_takes_its_pending_write_along() {
+    let name = unique_name("pw-exit");
+    let s = server(&name, 4096);
+    let kid = child("pending_writer", &format!("{name}|exit"));
+    s.connect().unwrap();
+    expect_ok(kid);
+    read_first_then_broken(&s);
+}
+
+/// The reference: when the reader takes the big message while the writer waits, the write
+/// completes and everything arrives, before and after the writer's exit.
+#[test]
+fn completed_writes_outlive_the_writer() {
+    let name = unique_name("pw-close");
+    let s = server(&name, 4096);
+    let kid = child("pending_writer", &format!("{name}|close"));
+    s.connect().unwrap();
+    let mut buf = vec![0u8; 2 * BIG];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"first");
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(m.read, BIG);
+    assert!(buf[..BIG] == pattern(BIG, 1)[..]);
+    expect_ok(kid);
+    let e = s.recv_msg(&mut buf).unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{e}");
+}
+
+/// Writer of `count` messages of `size` bytes, each a pattern of its index, then a 1-byte
+/// end marker, then stays connected and idle for `hold` ms. `arg` = name|size|count[|hold].
+fn role_big_writer(arg: &str) -> Result<(), String> {
+    let mut it = arg.split('|');
+    let (name, size, count) = (
+        it.next().ok_or("name")?,
+        it.next()
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or("size")?,
+        it.next()
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or("count")?,
+    );
+    let hold = it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    for i in 0..count {
+        c.send_msg(&pattern(size, i as u8))
+            .map_err(|e| e.to_string())?;
+    }
+    c.send_msg(b"$").map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(hold));
+    Ok(())
+}
+
+/// Messages of every size class through every quota class, across two processes, arrive whole
+/// and in order: small ones (which stay in the queue's record window), ones larger than the
+/// window (which go round the whole ring and wrap), and ones larger than the ring (which
+/// stream). Reads use buffers of the message size, and also smaller ones (ERROR_MORE_DATA).
+#[test]
+fn every_size_through_every_quota() {
+    let sizes: &[usize] = if cfg!(npipe_small_ring) {
+        &[1, 3000, 5000, 20_000, 70_000]
+    } else {
+        &[1, 1000, 70_000, 300_000, 5 << 20]
+    };
+    for &quota in &[0u32, 4096, 65536, 262144] {
+        for &size in sizes {
+            let count = ((8 << 20) / size).clamp(3, 400);
+            let name = unique_name("pw-sizes");
+            let s = server(&name, quota);
+            let kid = child("big_writer", &format!("{name}|{size}|{count}"));
+            s.connect().unwrap();
+            let mut buf = vec![0u8; size];
+            let mut small = vec![0u8; (size / 3).max(1)];
+            for i in 0..count {
+                let want = pattern(size, i as u8);
+                if i % 2 == 0 {
+                    let m = s.recv_msg(&mut buf).unwrap();
+                    assert_eq!(m.read, size, "quota {quota} size {size} message {i}");
+                    assert!(buf == want, "quota {quota} size {size} message {i} differs");
+                } else {
+                    // In pieces: ERROR_MORE_DATA until the last one (W67).
+                    let mut got = Vec::new();
+                    loop {
+                        let m = s.recv_msg(&mut small).unwrap();
+                        got.extend_from_slice(&small[..m.read]);
+                        if m.left == 0 {
+                            break;
+                        }
+                    }
+                    assert!(got == want, "quota {quota} size {size} message {i} differs");
+                }
+            }
+            let m = s.recv_msg(&mut buf).unwrap();
+            assert_eq!(&buf[..m.read], b"$");
+            expect_ok(kid);
+        }
+    }
+}
+
+/// The queue's memory: a connection that carried large messages and then sits idle gives
+/// back the ring's pages beyond its record window (the writer's process does, about a second
+/// after its last large message; see "Large messages" in docs/DESIGN.md). The reader's mapping
+/// of those pages goes too, so the reading process's resident shared memory falls back while
+/// the connection stays open. Measured in a child process of its own (the other tests of this
+/// binary map queues of their own meanwhile).
+#[test]
+fn idle_connection_gives_back_large_message_pages() {
+    if cfg!(npipe_small_ring) {
+        return;
+    }
+    expect_ok(child("idle_reader", ""));
+}
+
+/// The reading process of `idle_connection_gives_back_large_message_pages`.
+fn role_idle_reader(_: &str) -> Result<(), String> {
+    let name = unique_name("pw-idle");
+    let s = server(&name, 4096);
+    let mut kid = child("big_writer", &format!("{name}|1000000|12|8000"));
+    let before = shmem_kib();
+    let transfer = (|| -> Result<(), String> {
+        s.connect().map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 1_000_000];
+        for _ in 0..13 {
+            s.recv_msg(&mut buf).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })();
+    let busy = shmem_kib();
+    let released =
+        transfer.is_ok() && util::eventually(Duration::from_secs(6), || shmem_kib() + 2048 < busy);
+    let now = shmem_kib();
+    let _ = kid.kill();
+    let _ = kid.wait();
+    transfer?;
+    if busy < before + 2048 {
+        return Err(format!(
+            "reading 12 MB through the queue mapped only {} KiB",
+            busy - before
+        ));
+    }
+    if !released {
+        return Err(format!(
+            "resident shared memory stayed at {now} KiB ({busy} KiB after the transfer, \
+             {before} KiB before)"
+        ));
+    }
+    Ok(())
+}
+
+/// This process's resident shared memory (RssShmem in /proc/self/status), KiB.
+fn shmem_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("RssShmem:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
