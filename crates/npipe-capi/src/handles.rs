@@ -7,7 +7,7 @@
 //! same one) never meet on a lock of the table. Only creating and closing a handle take the
 //! free-list lock, which the fork handler holds so that a child never inherits it locked.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
@@ -43,6 +43,11 @@ pub(crate) struct Entry {
     /// handle is made, reset when an I/O starts, set when an overlapped I/O without an event
     /// completes. Events and threads have a signal of their own.
     pub(crate) signal: Signal,
+    /// Whether anything has looked at `signal` (a wait, `npipe_wait_fd`, an overlapped
+    /// operation). Until then synchronous I/O, which would reset it and set it again, leaves it
+    /// alone: nobody can tell, and it saves two lock round trips per ReadFile or WriteFile.
+    /// Never cleared.
+    pub(crate) observed: AtomicBool,
     /// Overlapped operations of this handle that have not completed.
     pub(crate) io: Io,
 }
@@ -54,6 +59,7 @@ impl Entry {
             obj,
             overlapped,
             signal: Signal::new(false, true),
+            observed: AtomicBool::new(false),
             io: Io::default(),
         }
     }
@@ -63,8 +69,22 @@ impl Entry {
         match &self.obj {
             Object::Event(e) => e.signal(),
             Object::Thread(t) => t.done(),
-            _ => &self.signal,
+            _ => {
+                self.observe();
+                &self.signal
+            }
         }
+    }
+
+    /// Marks the handle's own signal as looked at, before anyone looks (see `observed`).
+    pub(crate) fn observe(&self) {
+        // SeqCst: a synchronous call that loads the flag after this sees it.
+        self.observed.store(true, SeqCst);
+    }
+
+    /// Whether synchronous I/O must keep the handle's signal exact (see `observed`).
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observed.load(SeqCst)
     }
 }
 

@@ -575,6 +575,8 @@ fn begin(entry: &Entry, ov: OvPtr, call: Call) -> Result<Notify, DWORD> {
     if let Notify::Event(e) = &notify {
         e.signal().reset();
     }
+    // From now on the handle's signal is kept exact, synchronous calls included.
+    entry.observe();
     entry.signal.reset();
     Ok(notify)
 }
@@ -824,7 +826,8 @@ pub(crate) unsafe fn finish_sync(
         // A failure leaves the event alone, as an overlapped one that fails at once does.
         Some(e) if ok => e.signal().set(),
         Some(_) => {}
-        None => entry.signal.set(),
+        None if entry.is_observed() => entry.signal.set(),
+        None => {}
     }
     ret
 }
@@ -842,7 +845,9 @@ pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) {
             e.signal().reset();
         }
     }
-    entry.signal.reset();
+    if entry.is_observed() {
+        entry.signal.reset();
+    }
 }
 
 /// GetOverlappedResult(Ex): the OVERLAPPED alone says whether the operation is done and how it
@@ -876,7 +881,7 @@ fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bo
         }
         let sig: &Signal = match &on {
             Some(On::Event(e)) => e.signal(),
-            Some(On::Handle(entry)) => &entry.signal,
+            Some(On::Handle(entry)) => entry.wait_signal(),
             None => return fail(ERROR_INVALID_HANDLE),
         };
         match sync::wait_signals(&[sig], false, deadline, alertable) {
