@@ -204,7 +204,7 @@ fn idle(spins: u32, shared_cpu: bool) {
 }
 
 /// The environment variable naming the CPU the floor's peer pins itself to.
-const CPU_VAR: &str = "NPIPE_BENCH_CPU";
+pub(super) const CPU_VAR: &str = "NPIPE_BENCH_CPU";
 
 /// The two CPUs a floor spins on: the first two this process may run on, if it may run on two.
 /// Pinning makes sure both spinning sides have a core each (the floors assume it), rather than
@@ -213,6 +213,47 @@ pub(super) fn floor_cpus() -> Option<(usize, usize)> {
     let set = rustix::thread::sched_getaffinity(None).ok()?;
     let mut cpus = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c));
     Some((cpus.next()?, cpus.next()?))
+}
+
+/// While alive, the calling thread runs on one CPU and peers started by `peer_command` pin
+/// themselves to another; dropping it restores the thread's CPUs.
+pub(super) struct Pinned {
+    saved: rustix::thread::CpuSet,
+}
+
+/// The CPU the next peers pin themselves to (`usize::MAX`: none).
+static PEER_CPU: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+impl Pinned {
+    pub(super) fn new(mine: usize, peers: usize) -> io::Result<Pinned> {
+        let saved = rustix::thread::sched_getaffinity(None)?;
+        pin(mine)?;
+        PEER_CPU.store(peers, std::sync::atomic::Ordering::Relaxed);
+        Ok(Pinned { saved })
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        PEER_CPU.store(usize::MAX, std::sync::atomic::Ordering::Relaxed);
+        let _ = rustix::thread::sched_setaffinity(None, &self.saved);
+    }
+}
+
+/// The CPU a peer about to start should pin itself to, if any (see [`Pinned`]).
+pub(super) fn peer_cpu() -> Option<usize> {
+    let c = PEER_CPU.load(std::sync::atomic::Ordering::Relaxed);
+    (c != usize::MAX).then_some(c)
+}
+
+/// Pins the calling thread of a peer to the CPU its parent named, if it named one.
+pub(super) fn pin_peer() -> io::Result<()> {
+    if let Ok(cpu) = std::env::var(CPU_VAR) {
+        pin(cpu
+            .parse()
+            .map_err(|_| io::Error::other(format!("{CPU_VAR}={cpu:?} is not a CPU number")))?)?;
+    }
+    Ok(())
 }
 
 /// Pins the calling thread to `cpu`.
@@ -277,12 +318,7 @@ fn pinned_peer<T>(
 fn open_peer() -> io::Result<(Mapping, bool)> {
     // The peer dies with the parent instead of spinning on alone.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-    let cpu = std::env::var(CPU_VAR).ok();
-    if let Some(cpu) = &cpu {
-        pin(cpu
-            .parse()
-            .map_err(|_| io::Error::other(format!("{CPU_VAR}={cpu:?} is not a CPU number")))?)?;
-    }
+    pin_peer()?;
     let var = std::env::var(FD_A).map_err(|_| io::Error::other(format!("{FD_A} is not set")))?;
     let n: u32 = var
         .parse()
@@ -295,7 +331,7 @@ fn open_peer() -> io::Result<(Mapping, bool)> {
     let m = Mapping::open(&OwnedFd::from(file))?;
     // SYNC POINT with the load in `with_peer`: the mapping is in place.
     m.shared().ready.store(1, Ordering::Release);
-    Ok((m, cpu.is_none()))
+    Ok((m, std::env::var(CPU_VAR).is_err()))
 }
 
 /// The 64 B rate through the bare ring, in M msg/s per repeat.

@@ -48,6 +48,12 @@ fn channel(t: Transport, sc: Scenario, count: usize, plan: Plan) -> io::Result<C
     } else {
         Role::Sink
     };
+    // Pinned like the floors: this thread to one CPU, the peer (told by `peer_command`) to
+    // the other; restored when the cell ends.
+    let _pinned = match plan.pin.then(floors::floor_cpus).flatten() {
+        Some((mine, peers)) => Some(floors::Pinned::new(mine, peers)?),
+        None => None,
+    };
     let (mut chan, mut child) = chan::spawn_with_chan(t, role, sc.msg_size(), count)?;
     match repeats(chan.as_mut(), sc, count, plan) {
         Ok(cell) => {

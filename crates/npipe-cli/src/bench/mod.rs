@@ -347,6 +347,12 @@ pub(crate) struct BenchArgs {
     /// Repeats per cell; each cell is their median [default: 5, 3 with --quick].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeats: Option<u32>,
+    /// Leave the two processes of each message row wherever the scheduler puts them. By
+    /// default they are pinned to two CPUs, as the floors are, so a row does not measure
+    /// where the scheduler happened to place the pair (both on one CPU is several times
+    /// slower for every transport).
+    #[arg(long)]
+    no_pin: bool,
 }
 
 /// How every job runs.
@@ -354,6 +360,8 @@ pub(crate) struct BenchArgs {
 pub(crate) struct Plan {
     quick: bool,
     reps: usize,
+    /// Pin the two processes of message rows to two CPUs (see `BenchArgs::no_pin`).
+    pin: bool,
 }
 
 /// Runs the table (`--faults` is dispatched by the caller).
@@ -363,6 +371,7 @@ pub(crate) fn run(args: &BenchArgs) -> io::Result<()> {
         reps: args
             .repeats
             .map_or(if args.quick { 3 } else { 5 }, |r| r as usize),
+        pin: !args.no_pin,
     };
     let scenarios: Vec<Scenario> = Scenario::value_variants()
         .iter()

@@ -56,6 +56,9 @@ pub(super) fn peer_command(
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::null());
+    if let Some(cpu) = floors::peer_cpu() {
+        cmd.env(floors::CPU_VAR, cpu.to_string());
+    }
     Ok(cmd)
 }
 
@@ -82,6 +85,9 @@ pub(crate) fn peer_main(args: &PeerArgs) -> io::Result<()> {
         size,
         count,
     } = args;
+    if !matches!(t, Transport::SpscRing | Transport::PingPong) {
+        floors::pin_peer()?;
+    }
     match (t, role) {
         (Transport::SpscRing, _) => return floors::spsc_peer(),
         (Transport::PingPong, _) => return floors::ping_pong_peer(),

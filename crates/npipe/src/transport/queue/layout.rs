@@ -79,10 +79,10 @@ pub(super) struct ConnHeader {
     /// whose peer waited on its own CPU yields while it spins, since the peer may be queued
     /// behind it. Only ever compared, never used as an index.
     pub cpu: [AtomicU32; 2],
-    /// Each ring's record window (a power of two, `MIN_RING <= win <= cap`): a record that
-    /// fits it is written in the first `win` bytes of a lap (after a skip marker, see
-    /// [`FLAG_SKIP`]), so small messages only ever touch that much of the ring; larger ones
-    /// go wherever the ring continues. Fixed at creation.
+    /// Each ring's record window (a power of two, `MIN_RING <= win <= cap`): a small record
+    /// ([`SMALL_RECORD`]) is written in the first `win` bytes of a lap (after a skip marker,
+    /// see [`FLAG_SKIP`]), so small messages only ever touch that much of the ring; larger
+    /// ones go wherever the ring continues. Fixed at creation.
     pub ring_win: [AtomicU64; 2],
 }
 
@@ -247,6 +247,12 @@ pub(crate) fn ring_capacity(quota: u32, default: u64) -> u64 {
 /// space whatever the quota (pages are only touched by large messages, and given back when the
 /// connection has been idle for a while, see `transport::watch`).
 pub(crate) const SPILL_RING: u64 = 4 << 20;
+
+/// The largest record kept in the ring's window (see [`ConnHeader::ring_win`]): a stream of
+/// small messages is fastest in a small, cache-hot window; from about a kilobyte up, records
+/// are faster going round the whole ring, where the writer seldom writes a line the reader
+/// still holds in its cache.
+pub(crate) const SMALL_RECORD: u64 = 1024;
 
 /// Payload bytes a writer publishes at a time while it streams a record (and the size above
 /// which a record streams even when it fits): the reader copies one piece while the writer

@@ -420,12 +420,13 @@ impl Conn {
     }
 
     /// Writer side: where a record of `len` payload bytes goes after `tail`, and where its
-    /// skip marker goes if it needs one: a record that fits the window but would start beyond
-    /// it goes to the next lap (larger records go on where the ring continues).
+    /// skip marker goes if it needs one: a small record (at most [`SMALL_RECORD`] bytes) that
+    /// would start beyond the window goes to the next lap; larger records go on where the ring
+    /// continues.
     pub(super) fn place(&self, dir: usize, tail: u64, len: u64) -> (u64, Option<u64>) {
         let a = align8(tail);
         let (cap, win) = (self.caps[dir], self.wins[dir]);
-        if a & (cap - 1) >= win && REC_HDR + len <= win {
+        if a & (cap - 1) >= win && len <= SMALL_RECORD && REC_HDR + len <= win {
             (next_lap(a, cap), Some(a))
         } else {
             (a, None)

@@ -5,7 +5,7 @@
 use std::sync::atomic::{fence, Ordering::*};
 use std::time::{Duration, Instant};
 
-use super::{Conn, QErr, QResult, Wake};
+use super::{Conn, QErr, QResult, Wake, NO_CPU};
 use crate::sys;
 
 /// Longest single futex sleep before the peer's liveness is probed again.
@@ -50,15 +50,18 @@ impl Conn {
         // sleeping is the cheapest round trip for an idle pair; every STACKED_SPIN-th time the
         // wait yield-spins instead, so a busy pair is never stuck handing the CPU back and forth.
         // Relaxed throughout: local scheduling hints.
+        // Spinning needs the peer to run meanwhile: this thread may run on several CPUs, or
+        // (pinned to one) the peer last waited on another CPU than ours.
         let woke = self.woke_peer.swap(false, Relaxed);
-        if sys::usable_cpus() > 1 {
-            let cpu = sys::current_cpu();
-            let cpus = &self.hdr().cpu;
-            let mine = &cpus[self.side as usize];
-            if mine.load(Relaxed) != cpu {
-                mine.store(cpu, Relaxed);
-            }
-            let stacked = cpus[self.side.peer() as usize].load(Relaxed) == cpu;
+        let cpu = sys::current_cpu();
+        let cpus = &self.hdr().cpu;
+        let mine = &cpus[self.side as usize];
+        if mine.load(Relaxed) != cpu {
+            mine.store(cpu, Relaxed);
+        }
+        let peer_cpu = cpus[self.side.peer() as usize].load(Relaxed);
+        if sys::usable_cpus() > 1 || (peer_cpu != NO_CPU && peer_cpu != cpu) {
+            let stacked = peer_cpu == cpu;
             let hand_over = woke
                 && stacked
                 && self.stacked_wakes.fetch_add(1, Relaxed) % STACKED_SPIN != STACKED_SPIN - 1;
