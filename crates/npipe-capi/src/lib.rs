@@ -42,6 +42,7 @@ mod ipc;
 mod mailslots;
 mod overlapped;
 mod pipes;
+mod results;
 mod sync;
 mod threads;
 
