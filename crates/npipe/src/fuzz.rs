@@ -160,7 +160,7 @@ const FIELDS: &[Field] = &[
     f("r0.tail", 1024, 8),
     f("r0.bytes_written", 1024 + 8, 8),
     f("r0.msgs_written", 1024 + 16, 8),
-    f("r0.wlock", 1024 + 24, 4),
+    f("r0.done_to", 1024 + 24, 8),
     f("r0.head", 1024 + 128, 8),
     f("r0.msg_left", 1024 + 136, 8),
     f("r0.bytes_read", 1024 + 144, 8),
@@ -175,7 +175,7 @@ const FIELDS: &[Field] = &[
     f("r1.tail", 2048, 8),
     f("r1.bytes_written", 2048 + 8, 8),
     f("r1.msgs_written", 2048 + 16, 8),
-    f("r1.wlock", 2048 + 24, 4),
+    f("r1.done_to", 2048 + 24, 8),
     f("r1.head", 2048 + 128, 8),
     f("r1.msg_left", 2048 + 136, 8),
     f("r1.bytes_read", 2048 + 144, 8),
@@ -1624,8 +1624,9 @@ mod tests {
             assert_eq!(field(&p("msgs_read")), 1);
             assert_eq!(field(&p("msg_left")), u64::MAX);
             // The old lock words in the shared page are not locks any more: a peer that sets
-            // them stops nobody (the locks live in each side's private page).
-            rig.store(rig_field(&p("wlock")).off, 4, 0x7fff_0001);
+            // them stops nobody (the locks live in each side's private page). A `done_to` the
+            // peer writes only matters once it closes.
+            rig.store(rig_field(&p("done_to")).off, 4, 0x7fff_0001);
             rig.store(rig_field(&p("rlock")).off, 4, 0x7fff_0001);
             assert_eq!(rig.ends[side].write(b"x", o, None), Ok(1));
             assert!(rig.ends[1 - side].peek(None, true).is_ok());
@@ -1785,6 +1786,30 @@ mod tests {
                 ops.push(read(1));
             }
             check(&ops);
+        }
+
+        /// Found by review: a peer that says it closed, with `done_to` at 0 and its
+        /// `bytes_written` near 2^64, made the reader drop "the rest" by the peer's counters
+        /// (its private byte count jumped to 2^64 - 1), then reopened and published one more
+        /// record: the next consume overflowed. Drops now count what the record headers say.
+        #[test]
+        fn closing_peer_with_huge_counters() {
+            let poke = |name: &str, val: Val| Op::Poke {
+                field: field_index(name),
+                val,
+            };
+            check(&[
+                write(0, 1),
+                poke("r0.done_to", Val::Small(0)),
+                poke("r0.bytes_written", Val::NearMax(0)),
+                Op::SetState { side: 0, state: 2 },
+                read(1),
+                Op::SetState { side: 0, state: 1 },
+                write(0, 1),
+                poke("r0.bytes_written", Val::NearMax(0)),
+                read(1),
+                read(1),
+            ]);
         }
 
         /// A marker at a record start inside the window.

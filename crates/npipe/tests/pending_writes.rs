@@ -105,6 +105,38 @@ fn killed_writer_takes_its_pending_write_along() {
     read_first_then_broken(&s);
 }
 
+/// The same on a byte pipe read in byte mode, where a read gathers across writes: it stops at
+/// the end of the completed ones (found by review: the read returned all 200,005 bytes).
+#[test]
+fn killed_writer_takes_its_pending_write_along_in_byte_mode() {
+    let name = unique_name("pw-kill-byte");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Byte)
+        .read_mode(ReadMode::Byte)
+        .in_buffer_size(4096)
+        .out_buffer_size(4096)
+        .create(&name)
+        .unwrap();
+    let mut kid = child("pending_writer", &format!("{name}|kill"));
+    s.connect().unwrap();
+    wait_available(&s, (5 + BIG) as u32);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(kid.try_wait().unwrap().is_none(), "the big write completed");
+    kid.kill().unwrap();
+    kid.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        s.peek(None).unwrap().available,
+        5,
+        "peek counts only completed writes"
+    );
+    let mut buf = vec![0u8; 2 * BIG];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"first", "the pending write was delivered");
+    let e = s.recv_msg(&mut buf).unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{e}");
+}
+
 /// W102: a process that exits normally with a write pending in another thread: the same.
 #[test]
 fn exiting_writer_takes_its_pending_write_along() {

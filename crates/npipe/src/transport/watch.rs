@@ -17,7 +17,7 @@
 //!   is not empty the thread wakes every `SWEEP` to look, otherwise it sleeps without a
 //!   timeout (no CPU while idle).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -38,8 +38,9 @@ pub(crate) struct Watcher {
     next_token: u64,
     /// The process whose thread serves `poller`.
     owner_pid: u32,
-    /// Connections (tokens) holding pages beyond their window to give back when idle.
-    spills: HashSet<u64>,
+    /// Connections (by token) holding pages beyond their window to give back when idle; kept
+    /// here even after their peer hung up (they leave `conns` then).
+    spills: HashMap<u64, Weak<Conn>>,
     /// Wakes the thread when `spills` stops being empty.
     wake: Arc<sys::EventFd>,
 }
@@ -83,7 +84,7 @@ pub(crate) fn watch(conn: &Arc<Conn>) -> u64 {
             conns: HashMap::new(),
             next_token: 1,
             owner_pid: pid,
-            spills: HashSet::new(),
+            spills: HashMap::new(),
             wake: Arc::new(wake),
         });
     }
@@ -122,10 +123,13 @@ pub(crate) fn spilled(token: u64) {
     }
     let mut w = lock();
     if let Some(w) = w.as_mut().filter(|w| w.owner_pid == sys::getpid()) {
+        let Some(conn) = w.conns.get(&token).cloned() else {
+            return;
+        };
         if w.spills.is_empty() {
             w.wake.signal();
         }
-        w.spills.insert(token);
+        w.spills.insert(token, conn);
     }
 }
 
@@ -173,11 +177,7 @@ fn run(poller: sys::Poller) {
 /// did (or are gone) from the list.
 fn sweep() {
     let listed: Vec<(u64, Option<Arc<Conn>>)> = match lock().as_ref() {
-        Some(w) => w
-            .spills
-            .iter()
-            .map(|t| (*t, w.conns.get(t).and_then(Weak::upgrade)))
-            .collect(),
+        Some(w) => w.spills.iter().map(|(t, c)| (*t, c.upgrade())).collect(),
         None => return,
     };
     // Outside the lock: a release takes the connection's writer lock (without waiting).

@@ -75,6 +75,18 @@ pub(super) struct View {
     pub(super) left: u64,
 }
 
+/// See [`Conn::closed_split`].
+struct Split {
+    /// The end of what the closed writer completed (a record start, or the tail).
+    limit: u64,
+    /// Payload bytes before `limit`.
+    kept: u64,
+    /// Declared payload bytes from `limit` to the tail.
+    drop_bytes: u64,
+    /// Records from `limit` to the tail.
+    drop_msgs: u64,
+}
+
 impl Conn {
     /// Our cursor and the writer's published tail, checked against each other.
     pub(super) fn view(&self, dir: usize) -> QResult<View> {
@@ -135,12 +147,19 @@ impl Conn {
     fn unread_rx(&self) -> QResult<(u64, bool)> {
         let dir = self.side.rx();
         let w = &self.ring(dir).w.0;
+        // Our own counters first: a caller without the reader lock (TransactNamedPipe's check)
+        // may race with another reader of this end consuming a record published after a
+        // writer-counter load, which would look like "read ahead of written". Acquire on the
+        // private words pairs with the Release stores of that reader's `consume`, which came
+        // after it saw the writer's counters; the writer's counters below are then at least
+        // those (only a withdrawal lowers them, never below what was read).
+        let br = self.mine(R_BYTES).load(Acquire);
+        let mr = self.mine(R_MSGS).load(Acquire);
         // Acquire: pairs with the writer's Release counter updates; only compared here.
         let bw = w.bytes_written.load(Acquire);
         let mw = w.msgs_written.load(Acquire);
-        // Relaxed: private words (a reader of this end racing with us only adds to them).
-        let unread = check_counter(self.mine(R_BYTES).load(Relaxed), bw)?;
-        let msgs = check_counter(self.mine(R_MSGS).load(Relaxed), mw)?;
+        let unread = check_counter(br, bw)?;
+        let msgs = check_counter(mr, mw)?;
         let mid_msg = self.mine(R_LEFT).load(Relaxed) != AT_HEADER;
         Ok((unread, msgs > 0 || unread > 0 || mid_msg))
     }
@@ -171,14 +190,16 @@ impl Conn {
         // SYNC POINT with the Acquire loads of `head` in `free_space`: the writer may reuse
         // the space.
         r.head.store(head, Release);
+        // Saturating: the amounts are bounded by what the ring holds, but a peer that keeps
+        // closing and reopening could in principle push a sum that far.
         if bytes != 0 {
-            let br = self.mine(R_BYTES).load(Relaxed) + bytes;
-            self.mine(R_BYTES).store(br, Relaxed);
+            let br = self.mine(R_BYTES).load(Relaxed).saturating_add(bytes);
+            self.mine(R_BYTES).store(br, Release);
             r.bytes_read.store(br, Release);
         }
         if msgs != 0 {
-            let mr = self.mine(R_MSGS).load(Relaxed) + msgs;
-            self.mine(R_MSGS).store(mr, Relaxed);
+            let mr = self.mine(R_MSGS).load(Relaxed).saturating_add(msgs);
+            self.mine(R_MSGS).store(mr, Release);
             r.msgs_read.store(mr, Release);
         }
         self.notify(dir, Wake::Space);
@@ -220,42 +241,99 @@ impl Conn {
         }
     }
 
-    /// Drops what the writer's closed end never finished: the record at the reader's position
-    /// when it is incomplete (the writer stopped in the middle of streaming it) or belongs to a
-    /// write that had not completed (it was waiting for its quota, after `done_to`), together
-    /// with everything after it (later writes were pending too: writes complete in order,
-    /// W93). On Windows the pending writes of a process that dies or exits leave the pipe
-    /// (W102, W103); completed writes stay readable. The counters advance by what the writer
-    /// declared. Needs the reader lock; call it only with the peer closed. Returns whether it
-    /// dropped anything.
-    pub(super) fn drop_dead_record(&self, dir: usize) -> QResult<bool> {
-        let v = self.view(dir)?;
-        let (start, complete) = if v.left == AT_HEADER {
-            let h = self.hdr_pos(dir, v.head, v.tail)?;
-            if v.tail < h + REC_HDR {
-                return Ok(false);
-            }
-            let (len, _) = self.record_at(dir, h)?;
-            (h, v.tail >= record_end(h, len))
-        } else {
+    /// With the writer's end closed: where what it completed ends and what it never finished
+    /// begins (the first record that is incomplete or starts at or after `done_to`: later
+    /// writes were pending too, writes completing in order, W93), the payload bytes before
+    /// that point, and the bytes and messages the writer declared from there to the tail. The
+    /// amounts come from the record headers between the reader's position and the tail (each
+    /// step advances by at least a header, so the walk ends), never from the peer's counters.
+    fn closed_split(&self, dir: usize, v: View) -> QResult<Split> {
+        // Acquire: pairs with the Release stores in `done_locked`/`done_late`. The peer may
+        // write any value here; it only decides which of its own data a reader drops.
+        let done = self.ring(dir).w.0.done_to.load(Acquire);
+        let mut s = Split {
+            limit: v.tail,
+            kept: 0,
+            drop_bytes: 0,
+            drop_msgs: 0,
+        };
+        let mut dropping = false;
+        let mut pos = v.head;
+        if v.left != AT_HEADER {
             // Relaxed: private, under the reader lock.
             let rec = self.mine(R_REC).load(Relaxed);
-            (rec, v.tail - v.head >= v.left)
+            let complete = v.tail - v.head >= v.left;
+            if complete && rec < done {
+                s.kept += v.left;
+            } else {
+                dropping = true;
+                s.limit = v.head;
+                s.drop_bytes += v.left;
+                s.drop_msgs += 1;
+                if !complete {
+                    return Ok(s);
+                }
+            }
+            pos = v.head + v.left;
+        }
+        loop {
+            let h = self.hdr_pos(dir, pos, v.tail)?;
+            if v.tail < h + REC_HDR {
+                return Ok(s);
+            }
+            let (len, _) = self.record_at(dir, h)?;
+            let end = record_end(h, len);
+            if !dropping && (h >= done || end > v.tail) {
+                dropping = true;
+                s.limit = h;
+            }
+            if dropping {
+                s.drop_bytes += len;
+                s.drop_msgs += 1;
+            } else {
+                s.kept += len;
+            }
+            if end > v.tail {
+                return Ok(s);
+            }
+            pos = end;
+        }
+    }
+
+    /// Drops what the writer's closed end never finished, once the reader has reached it (see
+    /// [`Conn::closed_split`]): on Windows the pending writes of a process that dies or exits
+    /// leave the pipe (W102, W103) while completed writes stay readable, and a reader never
+    /// gets a torn message. The counters advance by what the writer declared. Needs the reader
+    /// lock; call it only with the peer closed. Returns whether it dropped anything.
+    pub(super) fn drop_dead_record(&self, dir: usize) -> QResult<bool> {
+        let v = self.view(dir)?;
+        let s = self.closed_split(dir, v)?;
+        let at = if v.left == AT_HEADER {
+            self.hdr_pos(dir, v.head, v.tail)?
+        } else {
+            v.head
         };
-        let w = &self.ring(dir).w.0;
-        // Acquire: pairs with the Release stores in `done_locked`/`done_late`. The peer may
-        // write any value here; it only decides what of its own data a reader drops.
-        if complete && start < w.done_to.load(Acquire) {
+        if s.drop_msgs == 0 || s.limit > at {
             return Ok(false);
         }
-        // Acquire: pairs with the writer's Release counter updates.
-        let bw = w.bytes_written.load(Acquire);
-        let mw = w.msgs_written.load(Acquire);
-        // Relaxed: private words, under the reader lock.
-        let bytes = check_counter(self.mine(R_BYTES).load(Relaxed), bw)?;
-        let msgs = check_counter(self.mine(R_MSGS).load(Relaxed), mw)?;
-        self.consume(dir, v.tail, AT_HEADER, bytes, msgs, NO_REC);
+        self.consume(dir, v.tail, AT_HEADER, s.drop_bytes, s.drop_msgs, NO_REC);
         Ok(true)
+    }
+
+    /// What a byte read or a peek may see while the writer's end is closed: the view cut at
+    /// the end of its completed writes, and at most the bytes before that.
+    fn readable_after_close(&self, dir: usize, v: View, avail: u64) -> QResult<(View, u64)> {
+        if !self.peer_gone()? {
+            return Ok((v, avail));
+        }
+        let s = self.closed_split(dir, v)?;
+        Ok((
+            View {
+                tail: s.limit.max(v.head),
+                ..v
+            },
+            avail.min(s.kept),
+        ))
     }
 
     /// [`Conn::drop_dead_record`] when the peer's end is gone. Needs the reader lock.
@@ -482,8 +560,8 @@ impl Conn {
     /// bytes across records, consuming empty messages on the way (W60, W76) and skipping
     /// withdrawn ones. `None` when what was there turned out to be withdrawn.
     pub(super) fn read_bytes(&self, dir: usize, buf: &mut [u8]) -> QResult<Option<ReadOut>> {
-        let v = self.view(dir)?;
         let (avail, _) = self.unread_rx()?;
+        let (v, avail) = self.readable_after_close(dir, self.view(dir)?, avail)?;
         let target = (buf.len() as u64).min(avail) as usize;
         let (tail, mut head, mut left) = (v.tail, v.head, v.left);
         // Relaxed: private, under the reader lock.
@@ -544,8 +622,10 @@ impl Conn {
         let dir = self.side.rx();
         let _g = self.lock_side(RX_LOCK, None, false)?;
         self.drop_if_peer_gone(dir)?;
-        let View { tail, head, left } = self.skip_withdrawn(dir)?;
+        let v = self.skip_withdrawn(dir)?;
         let (avail, queued) = self.unread_rx()?;
+        // With the writer gone, only what it completed is there to see.
+        let (View { tail, head, left }, avail) = self.readable_after_close(dir, v, avail)?;
         let mut pos = head;
         let mut rec_left = left;
         // Remaining length of the first message.

@@ -15,6 +15,11 @@ use crate::sys;
 /// pages beyond the window are given back (a stream of large messages keeps them).
 pub(crate) const SPILL_IDLE_MS: u64 = 1000;
 
+/// What a small record that starts inside the window may write beyond it: the pages given
+/// back start after this, so small-message traffic alone never lists a connection.
+const OVERHANG: u64 = 4096;
+const _: () = assert!(super::SMALL_RECORD + REC_HDR + 8 <= OVERHANG);
+
 /// What [`Conn::release_spill`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Spill {
@@ -30,7 +35,7 @@ impl Conn {
     /// watcher is told once.
     pub(super) fn note_spill(&self, dir: usize, h: u64, len: u64) {
         let (cap, win) = (self.caps[dir], self.wins[dir]);
-        if win >= cap || (h & (cap - 1)) + REC_HDR + len <= win {
+        if win >= cap || (h & (cap - 1)) + REC_HDR + len <= win + OVERHANG {
             return;
         }
         // SeqCst with `spill_unlisted`: either it sees this timestamp, or we see the flag
@@ -80,12 +85,14 @@ impl Conn {
         }
         let (cap, win) = (self.caps[dir], self.wins[dir]);
         let base = super::HEADER_BYTES + if dir == 1 { self.caps[0] as usize } else { 0 };
-        // SAFETY: the range is this end's outbound ring beyond its window. Its bytes are
-        // unused: the reader has taken everything written (head == tail), no record is being
-        // streamed, and we hold the writer lock, so no writer of this end (in any thread or
-        // process) writes there before we let go; a reservation or a pinned write would hold
-        // that lock. The next write that goes there finds zeroed pages, as a fresh ring.
-        unsafe { self.map.discard(base + win as usize, (cap - win) as usize) };
+        let keep = (win + OVERHANG) as usize;
+        // SAFETY: the range is this end's outbound ring beyond its window and overhang. Its
+        // bytes are unused: the reader has taken everything written (head == tail), no record
+        // is being streamed, and we hold the writer lock, so no writer of this end (in any
+        // thread or process) writes there before we let go; a reservation or a pinned write
+        // would hold that lock. The next write that goes there finds zeroed pages, as a fresh
+        // ring.
+        unsafe { self.map.discard(base + keep, cap as usize - keep) };
         // SeqCst: see `note_spill`.
         self.spilled_at.store(0, SeqCst);
         Spill::Done

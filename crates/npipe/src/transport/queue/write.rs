@@ -368,12 +368,20 @@ impl Conn {
     pub(super) fn unread_tx(&self) -> QResult<(u64, bool)> {
         let dir = self.side.tx();
         let r = &self.ring(dir).r.0;
-        // Relaxed: private words; a writer of this end racing with us only adds to them.
+        // The reader's counters first. Callers may not hold the writer lock, and another
+        // writer of this end may publish a record that the reader consumes at once: with our
+        // own counters read first, that record would be in the reader's count and not in ours,
+        // a false "corrupt" (the adversarial suite hit it once 300 KB records fitted the ring).
+        // Acquire: pairs with the reader's Release publish in `consume`, which came after the
+        // reader saw the records it counts, published after our private stores: the loads
+        // below see at least those.
+        let br = r.bytes_read.load(Acquire);
+        let mr = r.msgs_read.load(Acquire);
+        // Relaxed: private words, ordered by the Acquire loads above.
         let bw = self.mine(W_BYTES).load(Relaxed);
         let mw = self.mine(W_MSGS).load(Relaxed);
-        // Acquire: pairs with the reader's Release publish in `consume`.
-        let unread = check_counter(r.bytes_read.load(Acquire), bw)?;
-        let msgs = check_counter(r.msgs_read.load(Acquire), mw)?;
+        let unread = check_counter(br, bw)?;
+        let msgs = check_counter(mr, mw)?;
         Ok((unread, unread > 0 || msgs > 0))
     }
 
