@@ -472,8 +472,11 @@ impl Pending {
     }
 }
 
-/// Completes an operation the engine held: the status words, then the queue count, then the
-/// event or handle, then the completion routine is queued to the issuing thread.
+/// Completes an operation the engine held: the status words, then the event or handle and the
+/// completion routine queued to the issuing thread, and only then the queue count. A write
+/// issued meanwhile completes inside its call only once the count says nothing is pending, so
+/// its routine (or event) can never come before this one's (W93, W104: the adversarial suite
+/// saw a pair of WriteFileEx routines run second-first when the count went first).
 pub(crate) fn complete(mut p: Pending, (st, n): Outcome) {
     crate::engine::completed();
     if p.unwritten {
@@ -481,9 +484,10 @@ pub(crate) fn complete(mut p: Pending, (st, n): Outcome) {
         p.entry.io.unwritten.fetch_sub(1, Ordering::Release);
     }
     p.ov.finish(st, n);
+    let q = p.queue();
+    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine.take());
     // Release: pairs with the Acquire loads in `Io`.
-    p.entry.io.outstanding[p.queue()].fetch_sub(1, Ordering::Release);
-    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine);
+    p.entry.io.outstanding[q].fetch_sub(1, Ordering::Release);
 }
 
 fn finish_signals(

@@ -1799,7 +1799,10 @@ static void t_big_writes(void) {
                 pend++;
             }
         }
-        CHECK(pend >= K - 1, "round %d: the writes queue up (%d pending)", round, pend);
+        /* The first write (1-8 MiB against a 4 KiB quota) is pending when WriteFile returns;
+         * later ones may complete at once when the reader has already taken everything before
+         * them (W91), which a fast transport makes common. */
+        CHECK(pend >= 1, "round %d: the writes queue up (%d pending)", round, pend);
         int done[K] = {0};
         for (int left = K; left > 0;) {
             STEP("round %d: %d writes left", round, left);

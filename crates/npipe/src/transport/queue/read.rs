@@ -336,6 +336,47 @@ impl Conn {
         ))
     }
 
+    /// Before a read delivers data of a write that is still pending (it starts at or after
+    /// `done_to`): whether the writer's end hung up (its process died or exited) before the
+    /// hang-up watcher said so (it does within about a millisecond), so that the data is
+    /// dropped rather than delivered (W102, W103) also to a reader that learnt of the death
+    /// another way (waiting for the process). One poll(2), only then. A message read looks at
+    /// the record it would take, and only when it is the last one in the ring (a record with
+    /// others after it costs nothing); a byte read or a peek, which gather across records,
+    /// look at whether anything published is pending at all. Needs the reader lock.
+    pub(super) fn recheck_pending_last(&self, dir: usize, gathering: bool) -> QResult<()> {
+        if self.peer_gone()? {
+            return Ok(());
+        }
+        let v = self.view(dir)?;
+        // Acquire: pairs with the Release stores in `done_locked`/`done_late`.
+        let done = self.ring(dir).w.0.done_to.load(Acquire);
+        if gathering {
+            if done < v.tail {
+                self.probe_hup();
+            }
+            return Ok(());
+        }
+        let (start, end) = if v.left == AT_HEADER {
+            let h = self.hdr_pos(dir, v.head, v.tail)?;
+            if v.tail < h + REC_HDR {
+                return Ok(());
+            }
+            (h, record_end(h, self.record_at(dir, h)?.0))
+        } else {
+            // Relaxed: private, under the reader lock.
+            (
+                self.mine(R_REC).load(Relaxed),
+                v.head.saturating_add(v.left),
+            )
+        };
+        if end < v.tail || start < done {
+            return Ok(());
+        }
+        self.probe_hup();
+        Ok(())
+    }
+
     /// [`Conn::drop_dead_record`] when the peer's end is gone. Needs the reader lock.
     fn drop_if_peer_gone(&self, dir: usize) -> QResult<()> {
         if self.peer_gone()? {
@@ -373,6 +414,7 @@ impl Conn {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
                 self.link_check()?;
                 // What the dead or closed writer left unfinished is not data.
+                self.recheck_pending_last(dir, !message_mode)?;
                 self.drop_if_peer_gone(dir)?;
                 // Inside a record, a withdrawal shows only in `cut_rec`; at a boundary the
                 // reads below skip withdrawn records themselves.
@@ -621,6 +663,7 @@ impl Conn {
     pub(crate) fn peek(&self, mut buf: Option<&mut [u8]>, message_type: bool) -> QResult<PeekOut> {
         let dir = self.side.rx();
         let _g = self.lock_side(RX_LOCK, None, false)?;
+        self.recheck_pending_last(dir, true)?;
         self.drop_if_peer_gone(dir)?;
         let v = self.skip_withdrawn(dir)?;
         let (avail, queued) = self.unread_rx()?;

@@ -171,6 +171,9 @@ impl Conn {
         }
         loop {
             tri!(self.link_check());
+            if st.got == 0 {
+                tri!(self.recheck_pending_last(dir, !message_mode));
+            }
             if st.got == 0 && tri!(self.peer_gone()) {
                 // A record the dead or closed writer left unfinished is not data.
                 tri!(self.drop_dead_record(dir));
