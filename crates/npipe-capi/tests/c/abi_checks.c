@@ -35,11 +35,12 @@ static int wait_ok(pid_t pid) {
 }
 
 /* A thread blocked in ReadFile on a handle another thread closes. */
-struct blocked_read { HANDLE h; BOOL ok; DWORD err; };
+struct blocked_read { HANDLE h; BOOL ok; DWORD err; volatile int started; };
 static void *blocked_reader(void *arg) {
     struct blocked_read *b = arg;
     char buf[16];
     DWORD n = 0;
+    __atomic_store_n(&b->started, 1, __ATOMIC_RELEASE);
     b->ok = ReadFile(b->h, buf, sizeof buf, &n, NULL);
     b->err = GetLastError();
     return NULL;
@@ -164,12 +165,16 @@ int main(int argc, char **argv) {
     s = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 0, 0, 0, NULL);
     c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
     CHECK(s != INVALID_HANDLE_VALUE && c != INVALID_HANDLE_VALUE, "pair for the close test");
-    struct blocked_read br = {s, TRUE, 0};
+    struct blocked_read br = {s, TRUE, 0, 0};
     pthread_t t;
     pthread_create(&t, NULL, blocked_reader, &br);
+    /* Wait for the thread to be on its way into ReadFile (a loaded machine can start it late:
+     * a read issued after the close would fail with ERROR_INVALID_HANDLE instead). */
+    while (!__atomic_load_n(&br.started, __ATOMIC_ACQUIRE)) usleep(1000);
     usleep(200 * 1000);
     CHECK(CloseHandle(s), "close under a blocked read");
     pthread_join(t, NULL);
+    if (br.ok || br.err != ERROR_OPERATION_ABORTED) printf("  the blocked read: ok %d, error %u\n", br.ok, (unsigned)br.err);
     CHECK(!br.ok && br.err == ERROR_OPERATION_ABORTED, "blocked read aborted");
     CHECK(!ReadFile(c, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE, "client sees the close");
     CHECK(!WriteFile(c, "x", 1, &n, NULL) && GetLastError() == ERROR_NO_DATA, "client write after the close");
