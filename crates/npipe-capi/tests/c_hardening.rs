@@ -2,49 +2,16 @@
 //! `libnpipe.so`, runs it (it re-runs itself as child processes for the checks that may hang or
 //! crash, each killed after a deadline) and requires every check to pass.
 
+mod cbuild;
+
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where cargo put libnpipe.so for this test build: next to the test binary
-/// (target/<profile>/deps), or one level up after a `cargo build`.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("deps dir").to_path_buf();
-    if deps.join("libnpipe.so").exists() {
-        return deps;
-    }
-    deps.parent().expect("target dir").to_path_buf()
-}
-
 #[test]
 fn c_hardening_checks() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let libdir = target_dir();
-    assert!(
-        libdir.join("libnpipe.so").exists(),
-        "libnpipe.so not built in {}",
-        libdir.display()
-    );
-    let out = std::env::temp_dir().join(format!("npipe-hardening-{}", std::process::id()));
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(cc)
-        .args(["-std=c11", "-Wall", "-Werror", "-D_DEFAULT_SOURCE", "-I"])
-        .arg(root.join("include"))
-        .arg(root.join("tests/c/hardening.c"))
-        .arg("-o")
-        .arg(&out)
-        .arg("-L")
-        .arg(&libdir)
-        .arg(format!("-Wl,-rpath,{}", libdir.display()))
-        .args(["-lnpipe", "-lpthread"])
-        .status()
-        .expect("run the C compiler");
-    assert!(
-        st.success(),
-        "the C hardening test does not compile against npipe/win32.h"
-    );
+    let out = cbuild::compile_c("hardening.c", "hardening", &["-D_DEFAULT_SOURCE"]);
+    let libdir = cbuild::lib_dir();
     // The program bounds each of its checks; this deadline only guards against a bug in it.
     let mut child = Command::new(&out)
         .env("LD_LIBRARY_PATH", &libdir)

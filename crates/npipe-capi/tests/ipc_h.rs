@@ -4,24 +4,11 @@
 //! overrides `IPC_MESSAGE_MAX_LENGTH`, and the example pair in `examples/c` (a service and a
 //! helper in two processes).
 
+mod cbuild;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Where cargo put libnpipe.so for this test build: next to the test binary
-/// (target/<profile>/deps), or one level up after a `cargo build`.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("deps dir").to_path_buf();
-    if deps.join("libnpipe.so").exists() {
-        return deps;
-    }
-    deps.parent().expect("target dir").to_path_buf()
-}
-
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A path for a built program, unique to this test run.
 fn program(tag: &str) -> PathBuf {
@@ -31,17 +18,12 @@ fn program(tag: &str) -> PathBuf {
 /// Compiles `sources` with `compiler` (from `env_var`, else `default`) and `flags` against
 /// include/ and libnpipe into `out`, with every warning an error.
 fn build(env_var: &str, default: &str, flags: &[&str], sources: &[PathBuf], out: &Path) {
-    let libdir = lib_dir();
-    assert!(
-        libdir.join("libnpipe.so").exists(),
-        "libnpipe.so not built in {}",
-        libdir.display()
-    );
+    let libdir = cbuild::lib_dir();
     let compiler = std::env::var(env_var).unwrap_or_else(|_| default.into());
     let st = Command::new(&compiler)
         .args(flags)
         .args(["-Wall", "-Wextra", "-Werror", "-I"])
-        .arg(crate_dir().join("include"))
+        .arg(cbuild::crate_dir().join("include"))
         .args(sources)
         .arg("-o")
         .arg(out)
@@ -56,7 +38,7 @@ fn build(env_var: &str, default: &str, flags: &[&str], sources: &[PathBuf], out:
 
 fn build_c(source: &str, out: &Path) {
     let flags = ["-std=c11", "-D_DEFAULT_SOURCE"];
-    build("CC", "cc", &flags, &[crate_dir().join(source)], out);
+    build("CC", "cc", &flags, &[cbuild::crate_dir().join(source)], out);
 }
 
 /// Waits for `child` with a generous limit (a hang fails the test instead of blocking CI).
@@ -79,7 +61,7 @@ fn finish(mut child: Child, what: &str) -> Output {
 /// Runs a checks program and requires "N passed, 0 failed" and exit status 0.
 fn run_checks(exe: &Path, what: &str) {
     let child = Command::new(exe)
-        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("LD_LIBRARY_PATH", cbuild::lib_dir())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("run {what}: {e}"));
@@ -101,7 +83,7 @@ fn c_program_against_ipc_h() {
 #[test]
 fn cpp_program_against_ipc_h() {
     let exe = program("cpp");
-    let src = crate_dir().join("tests/c/ipc_checks.cpp");
+    let src = cbuild::crate_dir().join("tests/c/ipc_checks.cpp");
     build("CXX", "c++", &["-std=c++11"], &[src], &exe);
     run_checks(&exe, "the ipc.h C++ checks");
 }
@@ -120,13 +102,13 @@ fn example_service_and_helper() {
     build_c("examples/c/update_helper.c", &helper);
     let pipe = format!("npipe-example-update-{}", std::process::id());
     let svc = Command::new(&service)
-        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("LD_LIBRARY_PATH", cbuild::lib_dir())
         .arg(&pipe)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the service");
     let help = Command::new(&helper)
-        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("LD_LIBRARY_PATH", cbuild::lib_dir())
         .args([pipe.as_str(), "pkg-1.2.3.msi"])
         .stdout(Stdio::piped())
         .spawn()

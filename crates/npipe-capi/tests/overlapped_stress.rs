@@ -13,6 +13,8 @@
 //! fixed). `NPIPE_STRESS_ONLY=<test>[,<test>...]` runs only those tests of the program;
 //! `NPIPE_STRESS_BENCH=0` skips its round-trip benchmark (which only prints numbers, `BENCH ...`).
 
+mod cbuild;
+
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -23,25 +25,9 @@ use std::time::{Duration, Instant};
 /// How long the whole program may run before everything it started is killed.
 const LIMIT: Duration = Duration::from_secs(420);
 
-/// Where cargo put libnpipe.so for this test build: next to the test binary
-/// (target/<profile>/deps), or one level up after a `cargo build`.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("deps dir").to_path_buf();
-    if deps.join("libnpipe.so").exists() {
-        return deps;
-    }
-    deps.parent().expect("target dir").to_path_buf()
-}
-
 fn build(out: &Path, known_bugs: bool) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let libdir = target_dir();
-    assert!(
-        libdir.join("libnpipe.so").exists(),
-        "libnpipe.so not built in {}",
-        libdir.display()
-    );
+    let libdir = cbuild::lib_dir();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(cc);
     cmd.args([
@@ -77,7 +63,7 @@ fn build(out: &Path, known_bugs: bool) {
 /// (exited successfully, output).
 fn run(exe: &Path, tag: &str) -> (bool, String) {
     let mut child = Command::new(exe)
-        .env("LD_LIBRARY_PATH", target_dir())
+        .env("LD_LIBRARY_PATH", cbuild::lib_dir())
         .env("NPIPE_NAMESPACE", format!("adv{}{tag}", std::process::id()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -20,6 +20,8 @@
 //! comment at the top of each program); `NPIPE_SAMPLES_WINE=1 cargo test -p npipe-capi --test
 //! samples` runs the same scenarios on their mingw-w64 builds under Wine to check that again.
 
+mod cbuild;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,27 +32,12 @@ use std::time::{Duration, Instant};
 /// How long one server scenario may take before every process in it is killed.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
 
-/// Where cargo put libnpipe.so for this test build: next to the test binary
-/// (target/<profile>/deps), or one level up after a `cargo build`.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("deps dir").to_path_buf();
-    if deps.join("libnpipe.so").exists() {
-        return deps;
-    }
-    deps.parent().expect("target dir").to_path_buf()
-}
-
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn include_dir() -> PathBuf {
-    crate_dir().join("include")
+    cbuild::crate_dir().join("include")
 }
 
 fn sample_source(name: &str) -> PathBuf {
-    crate_dir()
+    cbuild::crate_dir()
         .join("tests/c/samples")
         .join(format!("{name}.c"))
 }
@@ -226,14 +213,14 @@ fn strsafe_and_tchar_behave_as_on_windows() {
     );
     assert!(ok, "strsafe_check.c does not build:\n{diag}");
     let out = Command::new(&exe)
-        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("LD_LIBRARY_PATH", cbuild::lib_dir())
         .output()
         .expect("run strsafe_check");
     let _ = std::fs::remove_file(&exe);
     assert!(out.status.success(), "strsafe_check failed");
     let got = String::from_utf8_lossy(&out.stdout);
     let expected =
-        std::fs::read_to_string(crate_dir().join("tests/c/samples/strsafe_check.expected"))
+        std::fs::read_to_string(cbuild::crate_dir().join("tests/c/samples/strsafe_check.expected"))
             .expect("read strsafe_check.expected");
     let diff: Vec<String> = expected
         .lines()
@@ -320,12 +307,7 @@ fn build_sample(name: &str, out: &Path) {
         assert!(ok, "{name}.c does not build with mingw-w64:\n{diag}");
         return;
     }
-    let libdir = lib_dir();
-    assert!(
-        libdir.join("libnpipe.so").exists(),
-        "libnpipe.so not built in {}",
-        libdir.display()
-    );
+    let libdir = cbuild::lib_dir();
     let (ok, diag) = run_compiler(
         Command::new(compiler("CC", "cc"))
             .args(C99)
@@ -406,7 +388,7 @@ impl Scenario {
             .args(args)
             .env("NPIPE_NAMESPACE", &self.namespace)
             // The library this test built, not an older one cargo's own search path names.
-            .env("LD_LIBRARY_PATH", lib_dir())
+            .env("LD_LIBRARY_PATH", cbuild::lib_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
