@@ -1,6 +1,6 @@
 //! Anonymous pipes: CreatePipe (W135-W140).
 
-use crate::handles::{insert_obj, Object};
+use crate::handles::{insert_obj, Object, HANDLE_FLAG_INHERIT};
 use crate::*;
 
 /// `SECURITY_ATTRIBUTES`, as laid out by Win32.
@@ -35,16 +35,26 @@ pub unsafe extern "C" fn CreatePipe(
         Ok(p) => p,
         Err(e) => return fail_io(&e),
     };
+    let (hr, hw) = (
+        insert_obj(Object::AnonRead(r)),
+        insert_obj(Object::AnonWrite(w)),
+    );
+    if hr == INVALID_HANDLE_VALUE || hw == INVALID_HANDLE_VALUE {
+        crate::handles::CloseHandle(hr);
+        crate::handles::CloseHandle(hw);
+        return fail(ERROR_NO_SYSTEM_RESOURCES);
+    }
     if inherit {
-        // W140: bInheritHandle makes both handles inheritable.
-        if let Err(e) = r.set_inheritable(true).and(w.set_inheritable(true)) {
-            return fail_io(&e);
-        }
+        // W140: bInheritHandle makes both handles inheritable: CreateProcess with
+        // bInheritHandles passes them. The descriptors stay close-on-exec, so no other exec
+        // (system(), posix_spawn) carries them by accident.
+        crate::handles::set_flags(hr, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
+        crate::handles::set_flags(hw, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
     }
     // SAFETY: both non-null and writable (caller).
     unsafe {
-        put(read, insert_obj(Object::AnonRead(r)));
-        put(write, insert_obj(Object::AnonWrite(w)));
+        put(read, hr);
+        put(write, hw);
     }
     set_error(ERROR_SUCCESS);
     TRUE

@@ -7,7 +7,7 @@
 //! same one) never meet on a lock of the table. Only creating and closing a handle take the
 //! free-list lock, which the fork handler holds so that a child never inherits it locked.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
@@ -30,6 +30,13 @@ pub(crate) enum Object {
     Event(Arc<Event>),
     /// A thread made by CreateThread.
     Thread(Arc<Thread>),
+    /// A file, a device or a descriptor this process was started with (CreateFile on a path,
+    /// GetStdHandle).
+    File(crate::files::File),
+    /// A process made by CreateProcess (or this process, from DuplicateHandle).
+    Process(Arc<crate::process::Process>),
+    /// A search made by FindFirstFile.
+    Find(crate::find::Search),
 }
 
 /// One open handle.
@@ -50,6 +57,12 @@ pub(crate) struct Entry {
     pub(crate) observed: AtomicBool,
     /// Overlapped operations of this handle that have not completed.
     pub(crate) io: Io,
+    /// How many handles name this entry: DuplicateHandle gives a second handle to the same
+    /// object, which closes with the last of them.
+    handles: AtomicUsize,
+    /// For a standard handle over descriptor 0, 1 or 2: puts /dev/null there once the entry is
+    /// gone (see `files::StdSlot`).
+    pub(crate) std_slot: Option<crate::files::StdSlot>,
 }
 
 impl Entry {
@@ -61,6 +74,8 @@ impl Entry {
             signal: Signal::new(false, true),
             observed: AtomicBool::new(false),
             io: Io::default(),
+            handles: AtomicUsize::new(1),
+            std_slot: None,
         }
     }
 
@@ -69,6 +84,7 @@ impl Entry {
         match &self.obj {
             Object::Event(e) => e.signal(),
             Object::Thread(t) => t.done(),
+            Object::Process(p) => p.done(),
             _ => {
                 self.observe();
                 &self.signal
@@ -101,7 +117,20 @@ const SEG: usize = 1024;
 /// Segments: at most `SEG * SEGS` handles are open at once.
 const SEGS: usize = 1024;
 
-type Segment = Box<[ArcSwapOption<Entry>]>;
+/// `HANDLE_FLAG_INHERIT`: CreateProcess with bInheritHandles passes the handle to the child.
+pub(crate) const HANDLE_FLAG_INHERIT: DWORD = 1;
+/// `HANDLE_FLAG_PROTECT_FROM_CLOSE`: CloseHandle fails (ERROR_INVALID_HANDLE) and keeps it.
+pub(crate) const HANDLE_FLAG_PROTECT_FROM_CLOSE: DWORD = 2;
+
+/// One slot of the table: the entry, and the flags of this handle (not of the object: two
+/// handles to one object can differ in inheritance).
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    entry: ArcSwapOption<Entry>,
+    flags: AtomicU32,
+}
+
+type Segment = Box<[Slot]>;
 
 /// The segments, made as the table grows (under the free-list lock) and never freed.
 static SEGMENTS: [OnceLock<Segment>; SEGS] = [const { OnceLock::new() }; SEGS];
@@ -159,12 +188,19 @@ fn free_list() -> MutexGuard<'static, FreeList> {
     FREE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn slot(i: usize) -> Option<&'static ArcSwapOption<Entry>> {
+fn slot(i: usize) -> Option<&'static Slot> {
     SEGMENTS.get(i / SEG)?.get()?.get(i % SEG)
 }
 
 /// Adds a handle for `e`. `None` when the table is full (a million handles).
 pub(crate) fn try_insert(e: Entry) -> Option<HANDLE> {
+    try_insert_shared(Arc::new(e), 0)
+}
+
+/// Adds a handle with `flags` for an entry that may have handles already (the caller counted
+/// this one in). `None` when the table is full.
+fn try_insert_shared(e: Arc<Entry>, flags: DWORD) -> Option<HANDLE> {
+    crate::process::adopt_inherited();
     let mut fl = free_list();
     let i = match fl.free.pop() {
         Some(i) => i,
@@ -173,13 +209,96 @@ pub(crate) fn try_insert(e: Entry) -> Option<HANDLE> {
             if i >= SEG * SEGS {
                 return None;
             }
-            SEGMENTS[i / SEG].get_or_init(|| (0..SEG).map(|_| ArcSwapOption::empty()).collect());
+            init_segment(i);
             fl.next += 1;
             i
         }
     };
-    slot(i)?.store(Some(Arc::new(e)));
+    let s = slot(i)?;
+    s.flags.store(flags, SeqCst);
+    s.entry.store(Some(e));
     Some(((i + 1) * 4) as HANDLE)
+}
+
+fn init_segment(i: usize) {
+    SEGMENTS[i / SEG].get_or_init(|| (0..SEG).map(|_| Slot::default()).collect());
+}
+
+/// Puts `e` at the handle value `h`, which must not have been handed out yet: the handles a
+/// parent passed to this process keep their values (see `process::adopt_inherited`). Called
+/// before any other handle exists. False when `h` is not a handle value or is taken.
+pub(crate) fn insert_at(h: usize, e: Entry, flags: DWORD) -> bool {
+    let Some(i) = index_of(h as HANDLE) else {
+        return false;
+    };
+    if i >= SEG * SEGS {
+        return false;
+    }
+    let mut fl = free_list();
+    if i < fl.next && !fl.free.contains(&i) {
+        return false;
+    }
+    fl.free.retain(|&f| f != i);
+    while fl.next <= i {
+        let n = fl.next;
+        init_segment(n);
+        if n != i {
+            fl.free.push(n);
+        }
+        fl.next += 1;
+    }
+    let Some(s) = slot(i) else {
+        return false;
+    };
+    s.flags.store(flags, SeqCst);
+    s.entry.store(Some(Arc::new(e)));
+    true
+}
+
+/// Another handle to the entry of `h`, with `flags`. ERROR_INVALID_HANDLE when `h` is not
+/// open, ERROR_NO_SYSTEM_RESOURCES when the table is full.
+pub(crate) fn duplicate(e: &Arc<Entry>, flags: DWORD) -> Result<HANDLE, DWORD> {
+    e.handles.fetch_add(1, SeqCst);
+    match try_insert_shared(e.clone(), flags) {
+        Some(h) => Ok(h),
+        None => {
+            e.handles.fetch_sub(1, SeqCst);
+            Err(ERROR_NO_SYSTEM_RESOURCES)
+        }
+    }
+}
+
+/// The flags of handle `h` (HANDLE_FLAG_*), or `None` when it is not open.
+pub(crate) fn flags(h: HANDLE) -> Option<DWORD> {
+    let s = slot(index_of(h)?)?;
+    s.entry.load().as_ref()?;
+    Some(s.flags.load(SeqCst))
+}
+
+/// Sets the flags of `h` chosen by `mask` to `value`. False when `h` is not open.
+pub(crate) fn set_flags(h: HANDLE, mask: DWORD, value: DWORD) -> bool {
+    let Some(s) = index_of(h).and_then(slot) else {
+        return false;
+    };
+    if s.entry.load().is_none() {
+        return false;
+    }
+    let _ = s
+        .flags
+        .fetch_update(SeqCst, SeqCst, |f| Some((f & !mask) | (value & mask)));
+    true
+}
+
+/// Every open handle with HANDLE_FLAG_INHERIT: its value and entry.
+pub(crate) fn inheritable() -> Vec<(usize, Arc<Entry>)> {
+    let next = free_list().next;
+    (0..next)
+        .filter_map(|i| {
+            let s = slot(i)?;
+            let e = s.entry.load_full()?;
+            (s.flags.load(SeqCst) & HANDLE_FLAG_INHERIT != 0).then_some(((i + 1) * 4, e))
+        })
+        .collect()
 }
 
 /// Adds a handle for `e`, or sets ERROR_NO_SYSTEM_RESOURCES and gives INVALID_HANDLE_VALUE.
@@ -205,7 +324,13 @@ fn index_of(h: HANDLE) -> Option<usize> {
 
 /// The open handle `h`, if it is one.
 pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
-    slot(index_of(h)?)?.load_full()
+    let i = index_of(h)?;
+    match slot(i).and_then(|s| s.entry.load_full()) {
+        Some(e) => Some(e),
+        // A handle the parent passed may not be in the table yet: take them in, look again.
+        None if crate::process::adopt_inherited() => slot(i)?.entry.load_full(),
+        None => None,
+    }
 }
 
 /// Runs `f` on the handle `h`, or fails with ERROR_INVALID_HANDLE.
@@ -224,22 +349,49 @@ pub(crate) fn with<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Object) -> R) -> R {
     with_entry(h, on_bad, |e| f(&e.obj))
 }
 
-/// Takes `h` out of the table: later lookups fail; the caller closes what it held.
-fn remove(h: HANDLE) -> Option<Arc<Entry>> {
-    let i = index_of(h)?;
-    let s = slot(i)?;
+/// Takes `h` out of the table: later lookups fail. `Ok(Some(entry))` when it was the last
+/// handle of its entry (the caller closes the object), `Ok(None)` when other handles remain;
+/// the error is the code CloseHandle gives.
+pub(crate) fn remove(h: HANDLE) -> Result<Option<Arc<Entry>>, DWORD> {
+    crate::process::adopt_inherited();
+    let i = index_of(h).ok_or(ERROR_INVALID_HANDLE)?;
+    let s = slot(i).ok_or(ERROR_INVALID_HANDLE)?;
     let mut fl = free_list();
-    let e = s.swap(None)?;
+    if s.entry.load().is_some() && s.flags.load(SeqCst) & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0 {
+        return Err(ERROR_INVALID_HANDLE);
+    }
+    let e = s.entry.swap(None).ok_or(ERROR_INVALID_HANDLE)?;
     fl.free.push(i);
-    Some(e)
+    drop(fl);
+    Ok((e.handles.fetch_sub(1, SeqCst) == 1).then_some(e))
 }
 
-/// `CloseHandle`.
+/// `CloseHandle`. The object closes with its last handle (DuplicateHandle makes more).
 #[no_mangle]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
-    let Some(e) = remove(h) else {
-        return fail(ERROR_INVALID_HANDLE);
-    };
+    match remove(h) {
+        Ok(Some(e)) => close_last(e),
+        Ok(None) => {}
+        Err(code) => return fail(code),
+    }
+    TRUE
+}
+
+/// Counts one more holder of `e` that is not in the table (a relay standing in for a child's
+/// inherited handle); [`release`] ends it.
+pub(crate) fn retain(e: &Arc<Entry>) {
+    e.handles.fetch_add(1, SeqCst);
+}
+
+/// Ends a holder counted by [`retain`]; the last one closes the object.
+pub(crate) fn release(e: Arc<Entry>) {
+    if e.handles.fetch_sub(1, SeqCst) == 1 {
+        close_last(e);
+    }
+}
+
+/// Closes the object of an entry whose last handle is gone.
+fn close_last(e: Arc<Entry>) {
     // Overlapped operations of this handle end first, with ERROR_OPERATION_ABORTED (their
     // events are signalled, W31), so none is left holding a lock of the end.
     crate::overlapped::cancel_all(&e);
@@ -257,7 +409,6 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
         // by the time this returns, as on Windows.
         crate::engine::settle();
     }
-    TRUE
 }
 
 /// `npipe_handle_fd`: the descriptor behind an anonymous pipe handle (like the CRT's
@@ -269,6 +420,7 @@ pub extern "C" fn npipe_handle_fd(h: HANDLE) -> i32 {
     with(h, -1, |o| match o {
         Object::AnonRead(r) => r.as_raw_fd(),
         Object::AnonWrite(w) => w.as_raw_fd(),
+        Object::File(f) => f.as_raw_fd(),
         _ => {
             set_error(ERROR_INVALID_HANDLE);
             -1

@@ -21,9 +21,10 @@ fn not_file<T>() -> io::Result<T> {
     ))
 }
 
-/// A synchronous read on any kind of handle.
-fn read_now(o: &Object, b: &mut [u8]) -> io::Result<MsgLen> {
+/// A synchronous read on any kind of handle; `at` is the offset an OVERLAPPED gives a file.
+fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
     match o {
+        Object::File(f) => f.read(b, at).map(|n| MsgLen { read: n, left: 0 }),
         Object::Server(s) => s.recv_msg(b),
         Object::Client(c) => c.recv_msg(b),
         Object::Mailslot(m) => m.read(b).map(|n| MsgLen { read: n, left: 0 }),
@@ -36,7 +37,7 @@ fn read_now(o: &Object, b: &mut [u8]) -> io::Result<MsgLen> {
             Ok(n) => Ok(MsgLen { read: n, left: 0 }),
             Err(e) => Err(e),
         },
-        Object::Event(_) | Object::Thread(_) => not_file(),
+        Object::Event(_) | Object::Thread(_) | Object::Process(_) | Object::Find(_) => not_file(),
         Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,
             "the handle is a write end",
@@ -44,14 +45,15 @@ fn read_now(o: &Object, b: &mut [u8]) -> io::Result<MsgLen> {
     }
 }
 
-/// A synchronous write on any kind of handle.
-fn write_now(o: &Object, b: &[u8]) -> io::Result<MsgLen> {
+/// A synchronous write on any kind of handle; `at` is the offset an OVERLAPPED gives a file.
+fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
     let n = match o {
+        Object::File(f) => f.write(b, at),
         Object::Server(s) => s.send_msg(b),
         Object::Client(c) => c.send_msg(b),
         Object::MailslotWriter(w) => (&*w).write(b),
         Object::AnonWrite(w) => (&*w).write(b),
-        Object::Event(_) | Object::Thread(_) => not_file(),
+        Object::Event(_) | Object::Thread(_) | Object::Process(_) | Object::Find(_) => not_file(),
         // W147: the mailslot (server) handle cannot write.
         Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,
@@ -101,15 +103,17 @@ unsafe fn read_file(
     let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
         return fail(ERROR_NOACCESS);
     };
+    // SAFETY: ov null or valid (caller).
+    let at = unsafe { crate::files::offset_of(ov) };
     if let (Some(call), false) = (call, ov.is_null()) {
         // An Ex call on a PIPE_NOWAIT overlapped handle: done at once, the routine queued.
-        let r = read_now(&e.obj, b);
+        let r = read_now(&e.obj, b, at);
         // SAFETY: forwarded contract.
         return unsafe { overlapped::issue_done(e, ov, r, call, read) };
     }
     // SAFETY: ov null or valid (caller).
     unsafe { overlapped::begin_sync(e, ov) };
-    let r = read_now(&e.obj, b);
+    let r = read_now(&e.obj, b, at);
     // SAFETY: forwarded contract.
     unsafe { overlapped::finish_sync(e, r, read, ov) }
 }
@@ -141,14 +145,16 @@ unsafe fn write_file(
     let Some(b) = (unsafe { buf(buffer, size) }) else {
         return fail(ERROR_NOACCESS);
     };
+    // SAFETY: ov null or valid (caller).
+    let at = unsafe { crate::files::offset_of(ov) };
     if let (Some(call), false) = (call, ov.is_null()) {
-        let r = write_now(&e.obj, b);
+        let r = write_now(&e.obj, b, at);
         // SAFETY: forwarded contract.
         return unsafe { overlapped::issue_done(e, ov, r, call, written) };
     }
     // SAFETY: ov null or valid (caller).
     unsafe { overlapped::begin_sync(e, ov) };
-    let r = write_now(&e.obj, b);
+    let r = write_now(&e.obj, b, at);
     // SAFETY: forwarded contract.
     unsafe { overlapped::finish_sync(e, r, written, ov) }
 }
@@ -267,6 +273,7 @@ pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
             Object::Server(s) => s.flush_buffers(),
             Object::Client(c) => c.flush_buffers(),
             Object::AnonWrite(w) => w.flush_buffers(),
+            Object::File(f) => f.flush(),
             _ => not_pipe(),
         };
         match r {

@@ -20,7 +20,11 @@
 //! - `overlapped`: OVERLAPPED, NTSTATUS codes, completion, GetOverlappedResult(Ex), CancelIo(Ex);
 //! - `engine`: the thread that completes overlapped operations as their ends become ready;
 //! - `sync`: events and the wait functions; `apc`: per-thread completion-routine queues;
-//! - `threads`: CreateThread and thread handles; `ipc`: the `ipc.h` API.
+//! - `threads`: CreateThread and thread handles; `ipc`: the `ipc.h` API;
+//! - `files`: CreateFile on paths, standard handles, file sizes and positions;
+//! - `process`: CreateProcess, process handles, inheritance into the child; `relay`: named
+//!   pipe ends as a child's standard handles; `dup`: DuplicateHandle and handle flags;
+//! - `find`: FindFirstFile over pipes and directories; `messages`: FormatMessage.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr};
@@ -35,18 +39,25 @@ use npipe_core as npipe;
 
 mod anonymous;
 mod apc;
+mod dup;
 mod engine;
+mod files;
+mod find;
 mod handles;
 mod io_calls;
 mod ipc;
 mod mailslots;
+mod messages;
 mod overlapped;
 mod pipes;
+mod process;
+mod relay;
 mod results;
 mod sync;
 mod threads;
 
 pub use overlapped::OVERLAPPED;
+pub use process::{PROCESS_INFORMATION, STARTUPINFOA};
 
 /// `HANDLE`.
 pub type HANDLE = *mut c_void;
@@ -95,10 +106,11 @@ unsafe fn name_a(p: *const c_char) -> Option<String> {
     })
 }
 
-/// Decodes a UTF-16 name. A name holding an unpaired surrogate has no UTF-8 spelling; it
-/// becomes a name with a NUL in it, which no pipe or mailslot can have, so it fails with
-/// ERROR_INVALID_NAME (create) or ERROR_FILE_NOT_FOUND (open) instead of aliasing another
-/// name, as lossy decoding (every such unit as U+FFFD) would.
+/// Decodes a UTF-16 name. An unpaired surrogate has no UTF-8 spelling; it becomes a NUL,
+/// which no pipe, mailslot or file name can hold, so the name fails (ERROR_INVALID_NAME on
+/// create, ERROR_FILE_NOT_FOUND on open) instead of aliasing another name, as lossy decoding
+/// (every such unit as U+FFFD) would. The rest of the name keeps its meaning (a `\\.\pipe\`
+/// prefix still makes it a pipe name).
 ///
 /// # Safety
 /// `p` is null or a NUL-terminated UTF-16 string.
@@ -114,8 +126,9 @@ unsafe fn name_w(p: *const u16) -> Option<String> {
     // SAFETY: the n units before the terminator are readable.
     let units = unsafe { std::slice::from_raw_parts(p, n) };
     Some(
-        String::from_utf16(units)
-            .unwrap_or_else(|_| "\0(a name with an unpaired UTF-16 surrogate)".to_owned()),
+        char::decode_utf16(units.iter().copied())
+            .map(|c| c.unwrap_or('\0'))
+            .collect(),
     )
 }
 

@@ -61,11 +61,14 @@ pub unsafe extern "C" fn CreateNamedPipeA(
     out: DWORD,
     inb: DWORD,
     timeout: DWORD,
-    _sa: *mut c_void,
+    sa: *mut c_void,
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_a(name) };
-    create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout)
+    let h = create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout);
+    // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
+    unsafe { inherit_if_asked(h, sa.cast()) };
+    h
 }
 
 /// `CreateNamedPipeW`.
@@ -81,11 +84,14 @@ pub unsafe extern "C" fn CreateNamedPipeW(
     out: DWORD,
     inb: DWORD,
     timeout: DWORD,
-    _sa: *mut c_void,
+    sa: *mut c_void,
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_w(name) };
-    create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout)
+    let h = create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout);
+    // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
+    unsafe { inherit_if_asked(h, sa.cast()) };
+    h
 }
 
 /// Whether `name` is `\\host\mailslot\...` (either slash, any case).
@@ -97,11 +103,14 @@ fn is_mailslot_name(name: &str) -> bool {
     )
 }
 
-fn create_file(name: Option<String>, access: DWORD, flags: DWORD) -> HANDLE {
+fn create_file(name: Option<String>, access: DWORD, disposition: DWORD, flags: DWORD) -> HANDLE {
     let Some(name) = name else {
         set_error(ERROR_PATH_NOT_FOUND);
         return INVALID_HANDLE_VALUE;
     };
+    if !crate::files::is_device_name(&name) {
+        return crate::files::create_file(&name, access, disposition, flags);
+    }
     if is_mailslot_name(&name) {
         // W148: any access and share mode opens a writer.
         return match MailslotWriter::open(&name) {
@@ -133,7 +142,23 @@ fn create_file(name: Option<String>, access: DWORD, flags: DWORD) -> HANDLE {
     }
 }
 
-/// `CreateFileA` on a pipe name.
+/// Marks `h` inheritable when `sa` asks for it (bInheritHandle), keeping the last error.
+///
+/// # Safety
+/// `sa` is null or a readable SECURITY_ATTRIBUTES.
+pub(crate) unsafe fn inherit_if_asked(h: HANDLE, sa: *const crate::anonymous::SECURITY_ATTRIBUTES) {
+    // SAFETY: null or readable (caller).
+    if h != INVALID_HANDLE_VALUE && !sa.is_null() && unsafe { (*sa).b_inherit_handle } != 0 {
+        crate::handles::set_flags(
+            h,
+            crate::handles::HANDLE_FLAG_INHERIT,
+            crate::handles::HANDLE_FLAG_INHERIT,
+        );
+    }
+}
+
+/// `CreateFileA`: a pipe or mailslot name (`\\.\pipe\...`, `\\.\mailslot\...`) opens
+/// a client end or a mailslot writer; any other name is a file path (see `files`).
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
@@ -142,17 +167,20 @@ pub unsafe extern "C" fn CreateFileA(
     name: *const c_char,
     access: DWORD,
     _share: DWORD,
-    _sa: *mut c_void,
-    _disposition: DWORD,
+    sa: *mut c_void,
+    disposition: DWORD,
     flags: DWORD,
     _template: HANDLE,
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_a(name) };
-    create_file(n, access, flags)
+    let h = create_file(n, access, disposition, flags);
+    // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
+    unsafe { inherit_if_asked(h, sa.cast()) };
+    h
 }
 
-/// `CreateFileW` on a pipe name.
+/// `CreateFileW`: as [`CreateFileA`].
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated UTF-16 string.
@@ -161,14 +189,17 @@ pub unsafe extern "C" fn CreateFileW(
     name: *const u16,
     access: DWORD,
     _share: DWORD,
-    _sa: *mut c_void,
-    _disposition: DWORD,
+    sa: *mut c_void,
+    disposition: DWORD,
     flags: DWORD,
     _template: HANDLE,
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_w(name) };
-    create_file(n, access, flags)
+    let h = create_file(n, access, disposition, flags);
+    // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
+    unsafe { inherit_if_asked(h, sa.cast()) };
+    h
 }
 
 /// `ConnectNamedPipe`. With an OVERLAPPED on a handle opened with FILE_FLAG_OVERLAPPED it

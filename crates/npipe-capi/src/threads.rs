@@ -255,6 +255,11 @@ fn current_thread() -> Arc<Thread> {
         .unwrap_or_else(|_| Arc::new(Thread::running(Arc::default())))
 }
 
+/// The calling thread's object, for DuplicateHandle(GetCurrentThread()).
+pub(crate) fn current_thread_object() -> Option<Arc<Thread>> {
+    Some(current_thread())
+}
+
 /// The Linux tid of the calling thread.
 pub(crate) fn current_tid() -> DWORD {
     rustix::thread::gettid().as_raw_nonzero().get() as DWORD

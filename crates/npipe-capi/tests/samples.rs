@@ -244,6 +244,8 @@ const SAMPLES: &[&str] = &[
     "transact_client",
     "mailslot_reader",
     "mailslot_writer",
+    "redirect_parent",
+    "redirect_child",
 ];
 
 #[test]
@@ -368,8 +370,8 @@ impl Scenario {
         }
     }
 
-    /// Builds (once) and starts `name` with `args`; returns its index.
-    fn start(&mut self, name: &str, args: &[&str]) -> usize {
+    /// Builds `name` once for this scenario; returns the program.
+    fn build(&mut self, name: &str) -> PathBuf {
         // Each scenario builds its own copies: tests run in parallel, and one scenario must not
         // rebuild or delete a program another one is running.
         let exe = program(&format!("{}-{name}", self.tag));
@@ -377,6 +379,12 @@ impl Scenario {
             build_sample(name, &exe);
             self.built.push(exe.clone());
         }
+        exe
+    }
+
+    /// Builds (once) and starts `name` with `args`; returns its index.
+    fn start(&mut self, name: &str, args: &[&str]) -> usize {
+        let exe = self.build(name);
         let mut cmd = if wine_mode() {
             let mut c = Command::new("wine");
             c.arg(&exe).env("WINEDEBUG", "-all");
@@ -701,5 +709,30 @@ fn mailslot_reader_waits_on_an_event_for_writers() {
         if !(pa.is_some() && pb.is_some() && pa < pb) {
             s.fail(&format!("{a:?} should come before {b:?}"));
         }
+    }
+}
+
+#[test]
+fn redirect_parent_feeds_a_file_through_a_child() {
+    if wine_mode() {
+        // The parent takes the child's Linux path on its command line.
+        return;
+    }
+    let mut s = Scenario::new("redirect");
+    let child = s.build("redirect_child");
+    let input = std::env::temp_dir().join(format!("npipe-redirect-input-{}", std::process::id()));
+    std::fs::write(&input, "line one\nline two\n").expect("write the input file");
+    let cmdline = format!("\"{}\"", child.display());
+    let parent = s.start("redirect_parent", &[&input.to_string_lossy(), &cmdline]);
+    s.finish();
+    let _ = std::fs::remove_file(&input);
+    s.expect_line(parent, "->Start of parent execution.");
+    s.expect_line(parent, " ** This is a message from the child process. ** ");
+    s.expect_line(parent, "line one");
+    s.expect_line(parent, "line two");
+    s.expect_line(parent, "->End of parent execution.");
+    let out = s.output(parent);
+    if out.contains("failed with error") {
+        s.fail("the parent reported an error");
     }
 }

@@ -28,6 +28,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <malloc.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -511,6 +514,257 @@ ULONGLONG WINAPI GetTickCount64(void);
  * ERROR_INVALID_HANDLE for a handle that is not waitable. */
 int npipe_wait_fd(HANDLE hObject);
 
+/* Processes, standard handles, files, listings and messages. */
+#define STD_INPUT_HANDLE ((DWORD)-10)
+#define STD_OUTPUT_HANDLE ((DWORD)-11)
+#define STD_ERROR_HANDLE ((DWORD)-12)
+#define HANDLE_FLAG_INHERIT 0x00000001
+#define HANDLE_FLAG_PROTECT_FROM_CLOSE 0x00000002
+#define DUPLICATE_CLOSE_SOURCE 0x00000001
+#define DUPLICATE_SAME_ACCESS 0x00000002
+#define STARTF_USESHOWWINDOW 0x00000001
+#define STARTF_USESTDHANDLES 0x00000100
+#define DEBUG_PROCESS 0x00000001
+#define DEBUG_ONLY_THIS_PROCESS 0x00000002
+#define DETACHED_PROCESS 0x00000008
+#define CREATE_NEW_CONSOLE 0x00000010
+#define NORMAL_PRIORITY_CLASS 0x00000020
+#define CREATE_NEW_PROCESS_GROUP 0x00000200
+#define CREATE_UNICODE_ENVIRONMENT 0x00000400
+#define CREATE_NO_WINDOW 0x08000000
+#define PROCESS_TERMINATE 0x0001
+#define PROCESS_DUP_HANDLE 0x0040
+#define PROCESS_QUERY_INFORMATION 0x0400
+#define PROCESS_QUERY_LIMITED_INFORMATION 0x1000
+#define PROCESS_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0xFFFF)
+#define FILE_TYPE_UNKNOWN 0x0000
+#define FILE_TYPE_DISK 0x0001
+#define FILE_TYPE_CHAR 0x0002
+#define FILE_TYPE_PIPE 0x0003
+#define FILE_TYPE_REMOTE 0x8000
+#define FILE_BEGIN 0
+#define FILE_CURRENT 1
+#define FILE_END 2
+#define INVALID_SET_FILE_POINTER ((DWORD)-1)
+#define INVALID_FILE_SIZE ((DWORD)0xFFFFFFFF)
+#define FILE_ATTRIBUTE_READONLY 0x00000001
+#define FILE_ATTRIBUTE_HIDDEN 0x00000002
+#define FILE_ATTRIBUTE_SYSTEM 0x00000004
+#define FILE_ATTRIBUTE_DIRECTORY 0x00000010
+#define FILE_ATTRIBUTE_ARCHIVE 0x00000020
+#define FILE_ATTRIBUTE_TEMPORARY 0x00000100
+#define FILE_FLAG_NO_BUFFERING 0x20000000
+#define FILE_FLAG_RANDOM_ACCESS 0x10000000
+#define FILE_FLAG_SEQUENTIAL_SCAN 0x08000000
+#define FILE_FLAG_DELETE_ON_CLOSE 0x04000000
+#define FILE_FLAG_BACKUP_SEMANTICS 0x02000000
+#define FILE_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x1FF)
+#define FILE_GENERIC_READ (READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE)
+#define FILE_GENERIC_WRITE (READ_CONTROL | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | FILE_APPEND_DATA | SYNCHRONIZE)
+#define ERROR_TOO_MANY_OPEN_FILES 4L
+#define ERROR_NO_MORE_FILES 18L
+#define ERROR_GEN_FAILURE 31L
+#define ERROR_HANDLE_DISK_FULL 39L
+#define ERROR_BAD_NETPATH 53L
+#define ERROR_FILE_EXISTS 80L
+#define ERROR_DISK_FULL 112L
+#define ERROR_CALL_NOT_IMPLEMENTED 120L
+#define ERROR_NEGATIVE_SEEK 131L
+#define ERROR_DIR_NOT_EMPTY 145L
+#define ERROR_BAD_PATHNAME 161L
+#define ERROR_BUSY 170L
+#define ERROR_BAD_EXE_FORMAT 193L
+#define ERROR_DIRECTORY 267L
+#define ERROR_MR_MID_NOT_FOUND 317L
+#define ERROR_IO_DEVICE 1117L
+#define ERROR_RESOURCE_LANG_NOT_FOUND 1815L
+#define ERROR_CANT_RESOLVE_FILENAME 1921L
+#define FORMAT_MESSAGE_ALLOCATE_BUFFER 0x00000100
+#define FORMAT_MESSAGE_IGNORE_INSERTS 0x00000200
+#define FORMAT_MESSAGE_FROM_STRING 0x00000400
+#define FORMAT_MESSAGE_FROM_HMODULE 0x00000800
+#define FORMAT_MESSAGE_FROM_SYSTEM 0x00001000
+#define FORMAT_MESSAGE_ARGUMENT_ARRAY 0x00002000
+#define FORMAT_MESSAGE_MAX_WIDTH_MASK 0x000000FF
+#define LANG_NEUTRAL 0x00
+#define LANG_ENGLISH 0x09
+#define SUBLANG_NEUTRAL 0x00
+#define SUBLANG_DEFAULT 0x01
+#define SUBLANG_SYS_DEFAULT 0x02
+#define SUBLANG_ENGLISH_US 0x01
+#define MAKELANGID(p, s) ((((WORD)(s)) << 10) | (WORD)(p))
+#define LANG_USER_DEFAULT (MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT))
+#define LANG_SYSTEM_DEFAULT (MAKELANGID(LANG_NEUTRAL, SUBLANG_SYS_DEFAULT))
+#define MB_OK 0x00000000L
+#define MB_OKCANCEL 0x00000001L
+#define MB_ICONERROR 0x00000010L
+#define MB_ICONWARNING 0x00000030L
+#define MB_ICONINFORMATION 0x00000040L
+#define IDOK 1
+
+typedef struct _STARTUPINFOA {
+    DWORD cb;
+    LPSTR lpReserved;
+    LPSTR lpDesktop;
+    LPSTR lpTitle;
+    DWORD dwX;
+    DWORD dwY;
+    DWORD dwXSize;
+    DWORD dwYSize;
+    DWORD dwXCountChars;
+    DWORD dwYCountChars;
+    DWORD dwFillAttribute;
+    DWORD dwFlags;
+    WORD wShowWindow;
+    WORD cbReserved2;
+    LPBYTE lpReserved2;
+    HANDLE hStdInput;
+    HANDLE hStdOutput;
+    HANDLE hStdError;
+} STARTUPINFOA, *LPSTARTUPINFOA;
+typedef struct _STARTUPINFOW {
+    DWORD cb;
+    LPWSTR lpReserved;
+    LPWSTR lpDesktop;
+    LPWSTR lpTitle;
+    DWORD dwX;
+    DWORD dwY;
+    DWORD dwXSize;
+    DWORD dwYSize;
+    DWORD dwXCountChars;
+    DWORD dwYCountChars;
+    DWORD dwFillAttribute;
+    DWORD dwFlags;
+    WORD wShowWindow;
+    WORD cbReserved2;
+    LPBYTE lpReserved2;
+    HANDLE hStdInput;
+    HANDLE hStdOutput;
+    HANDLE hStdError;
+} STARTUPINFOW, *LPSTARTUPINFOW;
+typedef struct _PROCESS_INFORMATION {
+    HANDLE hProcess;
+    HANDLE hThread;
+    DWORD dwProcessId;
+    DWORD dwThreadId;
+} PROCESS_INFORMATION, *PPROCESS_INFORMATION, *LPPROCESS_INFORMATION;
+typedef struct _FILETIME {
+    DWORD dwLowDateTime;
+    DWORD dwHighDateTime;
+} FILETIME, *PFILETIME, *LPFILETIME;
+typedef union _LARGE_INTEGER {
+    NPIPE_EXTENSION struct {
+        DWORD LowPart;
+        LONG HighPart;
+    } DUMMYSTRUCTNAME;
+    struct {
+        DWORD LowPart;
+        LONG HighPart;
+    } u;
+    LONGLONG QuadPart;
+} LARGE_INTEGER, *PLARGE_INTEGER;
+typedef struct _WIN32_FIND_DATAA {
+    DWORD dwFileAttributes;
+    FILETIME ftCreationTime;
+    FILETIME ftLastAccessTime;
+    FILETIME ftLastWriteTime;
+    DWORD nFileSizeHigh;
+    DWORD nFileSizeLow;
+    DWORD dwReserved0;
+    DWORD dwReserved1;
+    CHAR cFileName[MAX_PATH];
+    CHAR cAlternateFileName[14];
+} WIN32_FIND_DATAA, *PWIN32_FIND_DATAA, *LPWIN32_FIND_DATAA;
+
+/* Processes. CreateProcess runs a Linux program: the command line is split with Windows'
+ * rules and its first token (or lpApplicationName, a path) is the program, looked up beside the
+ * calling program, in the current directory, then on PATH ("child.exe" also finds "child").
+ * With STARTF_USESTDHANDLES the STARTUPINFO handles become the child's descriptors 0, 1 and 2,
+ * otherwise this process's standard handles do. With bInheritHandles, every inheritable file and
+ * anonymous pipe handle (HANDLE_FLAG_INHERIT: CreatePipe/CreateFile with bInheritHandle,
+ * SetHandleInformation, DuplicateHandle) reaches the child at the same handle value; a handle
+ * that is not inheritable is never open in the child. A named pipe end as a standard handle is
+ * carried by a relay thread of this process. The process handle (and hThread, a second handle
+ * to the process) is signalled when the process exits.
+ * npipe departs: CREATE_SUSPENDED fails with ERROR_NOT_SUPPORTED; window, console and priority
+ * flags, the security attributes and lpDesktop/lpTitle are ignored; named pipe, mailslot, event
+ * and thread handles are not inherited (open the name again in the child); a Linux exit status
+ * keeps only the low 8 bits of an exit code; a child killed by a signal exits with the code
+ * TerminateProcess gave, 0xC0000005 for SIGSEGV, 3 for SIGABRT, or 128 + the signal. */
+BOOL WINAPI CreateProcessA(LPCSTR lpApplicationName, LPSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes,
+                           LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags,
+                           LPVOID lpEnvironment, LPCSTR lpCurrentDirectory, LPSTARTUPINFOA lpStartupInfo,
+                           LPPROCESS_INFORMATION lpProcessInformation);
+BOOL WINAPI CreateProcessW(LPCWSTR lpApplicationName, LPWSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes,
+                           LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags,
+                           LPVOID lpEnvironment, LPCWSTR lpCurrentDirectory, LPSTARTUPINFOW lpStartupInfo,
+                           LPPROCESS_INFORMATION lpProcessInformation);
+BOOL WINAPI GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode);
+BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode);
+DECLSPEC_NORETURN VOID WINAPI ExitProcess(UINT uExitCode);
+HANDLE WINAPI GetCurrentProcess(void);
+DWORD WINAPI GetProcessId(HANDLE Process);
+
+/* Handles. DuplicateHandle works within this process (GetCurrentProcess() as source and
+ * target); the duplicate names the same object, which closes with its last handle.
+ * npipe departs: another process as source or target is ERROR_NOT_SUPPORTED; dwDesiredAccess
+ * is not enforced. */
+BOOL WINAPI DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, HANDLE hTargetProcessHandle,
+                            LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwOptions);
+BOOL WINAPI GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags);
+BOOL WINAPI SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags);
+
+/* Standard handles: made over descriptors 0, 1 and 2 on first use (a pipe there is an
+ * anonymous pipe end: PeekNamedPipe works, end of file is ERROR_BROKEN_PIPE). SetStdHandle
+ * changes what GetStdHandle returns and what a child gets, not this program's descriptors.
+ * CloseHandle on one closes the descriptor's pipe or file and leaves /dev/null in its place. */
+HANDLE WINAPI GetStdHandle(DWORD nStdHandle);
+BOOL WINAPI SetStdHandle(DWORD nStdHandle, HANDLE hHandle);
+
+/* Files. CreateFile on a name that is not \\.\pipe\ or \\.\mailslot\ (or another \\ name)
+ * opens a Unix path, relative or absolute; "NUL" is /dev/null. Dispositions, FILE_APPEND_DATA,
+ * FILE_ATTRIBUTE_READONLY (a new file is made read-only), FILE_FLAG_DELETE_ON_CLOSE and
+ * FILE_FLAG_BACKUP_SEMANTICS (needed for a directory) work as on Windows; a named FIFO opened
+ * one way is an anonymous pipe end. ReadFile/WriteFile with an OVERLAPPED use its offset and
+ * complete at once.
+ * npipe departs: sharing modes are not enforced (Linux has no mandatory sharing), other
+ * attributes and flags are ignored. */
+DWORD WINAPI GetFileType(HANDLE hFile);
+DWORD WINAPI GetFileSize(HANDLE hFile, LPDWORD lpFileSizeHigh);
+BOOL WINAPI GetFileSizeEx(HANDLE hFile, PLARGE_INTEGER lpFileSize);
+DWORD WINAPI SetFilePointer(HANDLE hFile, LONG lDistanceToMove, PLONG lpDistanceToMoveHigh, DWORD dwMoveMethod);
+BOOL WINAPI SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove, PLARGE_INTEGER lpNewFilePointer,
+                             DWORD dwMoveMethod);
+BOOL WINAPI SetEndOfFile(HANDLE hFile);
+BOOL WINAPI DeleteFileA(LPCSTR lpFileName);
+
+/* Listings. FindFirstFileA("\\\\.\\pipe\\*") lists the pipes this process can see (same user or
+ * root, same NPIPE_NAMESPACE): cFileName is the name after the prefix, nFileSizeLow the number of
+ * instances. "\\\\.\\mailslot\\*" lists mailslots; any other pattern lists a directory (* and ?
+ * in the last component, letters matched without case). */
+HANDLE WINAPI FindFirstFileA(LPCSTR lpFileName, LPWIN32_FIND_DATAA lpFindFileData);
+BOOL WINAPI FindNextFileA(HANDLE hFindFile, LPWIN32_FIND_DATAA lpFindFileData);
+BOOL WINAPI FindClose(HANDLE hFindFile);
+
+/* Messages: Windows' English texts for every code npipe sets (FORMAT_MESSAGE_FROM_SYSTEM), and
+ * FORMAT_MESSAGE_FROM_STRING. A buffer from FORMAT_MESSAGE_ALLOCATE_BUFFER is freed with
+ * LocalFree.
+ * npipe departs: inserts are filled only from FORMAT_MESSAGE_ARGUMENT_ARRAY (without it or
+ * FORMAT_MESSAGE_IGNORE_INSERTS, a message with inserts fails with ERROR_INVALID_PARAMETER). */
+DWORD WINAPI FormatMessageA(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, LPSTR lpBuffer,
+                            DWORD nSize, va_list *Arguments);
+DWORD WINAPI FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, LPWSTR lpBuffer,
+                            DWORD nSize, va_list *Arguments);
+
+/* npipe departs: MessageBox writes "caption: text" and a newline to standard error (there is no
+ * window system) and returns IDOK. */
+static inline int WINAPI MessageBoxA(HANDLE hWnd, LPCSTR lpText, LPCSTR lpCaption, UINT uType) {
+    (void)hWnd;
+    (void)uType;
+    fprintf(stderr, "%s: %s\n", lpCaption ? lpCaption : "Error", lpText ? lpText : "");
+    return IDOK;
+}
+
 /* Memory. npipe departs: these are static inline functions over the C library, not libnpipe
  * exports. GetProcessHeap returns a placeholder; HeapAlloc is malloc (calloc with
  * HEAP_ZERO_MEMORY) and ignores the heap handle and the other flags; HeapFree is free.
@@ -560,6 +814,8 @@ static inline HLOCAL WINAPI LocalFree(HLOCAL hMem) {
     free(hMem);
     return NULL;
 }
+static inline SIZE_T WINAPI LocalSize(HLOCAL hMem) { return hMem ? malloc_usable_size(hMem) : 0; }
+static inline SIZE_T WINAPI GlobalSize(HGLOBAL hMem) { return hMem ? malloc_usable_size(hMem) : 0; }
 static inline LPVOID WINAPI LocalLock(HLOCAL hMem) { return hMem; }
 static inline BOOL WINAPI LocalUnlock(HLOCAL hMem) {
     (void)hMem;
@@ -611,6 +867,16 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
 
 #ifndef UNICODE
 #define CreateFile CreateFileA
+#define CreateProcess CreateProcessA
+#define STARTUPINFO STARTUPINFOA
+#define LPSTARTUPINFO LPSTARTUPINFOA
+#define FormatMessage FormatMessageA
+#define MessageBox MessageBoxA
+#define DeleteFile DeleteFileA
+#define FindFirstFile FindFirstFileA
+#define FindNextFile FindNextFileA
+#define WIN32_FIND_DATA WIN32_FIND_DATAA
+#define LPWIN32_FIND_DATA LPWIN32_FIND_DATAA
 #define CreateNamedPipe CreateNamedPipeA
 #define WaitNamedPipe WaitNamedPipeA
 #define CallNamedPipe CallNamedPipeA
@@ -626,6 +892,10 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
 #define lstrcmpi lstrcmpiA
 #else
 #define CreateFile CreateFileW
+#define CreateProcess CreateProcessW
+#define STARTUPINFO STARTUPINFOW
+#define LPSTARTUPINFO LPSTARTUPINFOW
+#define FormatMessage FormatMessageW
 #define CreateNamedPipe CreateNamedPipeW
 #define WaitNamedPipe WaitNamedPipeW
 #define CallNamedPipe CallNamedPipeW

@@ -46,6 +46,18 @@ fn from_env(var: &str, read_end: bool) -> io::Result<AnonEnd> {
     Ok(AnonEnd::from_fd(fd, read_end))
 }
 
+fn from_owned(fd: OwnedFd, read_end: bool) -> io::Result<AnonEnd> {
+    if !sys::is_pipe_fd(fd.as_fd()) {
+        return Err(Error::io(
+            ERROR_INVALID_HANDLE,
+            format!("descriptor {} is not a pipe or socket", fd.as_raw_fd()),
+        ));
+    }
+    sys::set_cloexec(fd.as_fd(), true)
+        .map_err(|e| Error::io(ERROR_INVALID_HANDLE, format!("fcntl: {e}")))?;
+    Ok(AnonEnd::from_fd(fd, read_end))
+}
+
 /// The read end of an anonymous pipe (the server end: `GetNamedPipeInfo` reports
 /// `PIPE_SERVER_END`). `read` returns `Ok(0)` once every write end, in every process, is closed
 /// and the data is drained (Windows: `ERROR_BROKEN_PIPE`).
@@ -101,6 +113,15 @@ impl AnonReader {
             end: from_env(var, true)?,
         })
     }
+
+    /// Takes a descriptor this process already owns (a kernel pipe or a socket, for example
+    /// standard input) as the read end of an anonymous pipe; it is made close-on-exec. Fails
+    /// with `ERROR_INVALID_HANDLE` for any other kind of descriptor.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<AnonReader> {
+        Ok(AnonReader {
+            end: from_owned(fd, true)?,
+        })
+    }
 }
 
 impl AnonWriter {
@@ -135,6 +156,14 @@ impl AnonWriter {
     pub fn from_env(var: &str) -> io::Result<AnonWriter> {
         Ok(AnonWriter {
             end: from_env(var, false)?,
+        })
+    }
+
+    /// Takes a descriptor this process already owns (a kernel pipe or a socket, for example
+    /// standard output) as the write end of an anonymous pipe (see [`AnonReader::from_fd`]).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<AnonWriter> {
+        Ok(AnonWriter {
+            end: from_owned(fd, false)?,
         })
     }
 }

@@ -147,6 +147,16 @@ pub(crate) fn command_pass_fd(cmd: &mut std::process::Command, fd: OwnedFd, targ
     }
 }
 
+/// Whether `fd` is a kernel pipe (FIFO) or a socket.
+pub(crate) fn is_pipe_fd(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd)
+        .map(|st| {
+            let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
+            ft == rustix::fs::FileType::Fifo || ft == rustix::fs::FileType::Socket
+        })
+        .unwrap_or(false)
+}
+
 /// Descriptors [`take_inherited_pipe`] gave out in this process. One lock for the process, so
 /// the fork handler can hold it (see `semantics::fork`).
 pub(crate) static TAKEN: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());

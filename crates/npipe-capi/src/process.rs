@@ -1,0 +1,887 @@
+//! Processes: CreateProcess (running a Linux program), process handles (waitable, signalled
+//! when the process exits), GetExitCodeProcess, TerminateProcess, ExitProcess, and handle
+//! inheritance into the child.
+//!
+//! - The command line is split with Windows' rules (quotes, backslashes before quotes); its
+//!   first token is the program, looked up as Windows does: in the directory of the calling
+//!   program, the current directory, then each directory of PATH (a name with a `/` is a path).
+//!   `child.exe` also finds `child`. The program gets every token as its `argv`.
+//! - Standard handles: with STARTF_USESTDHANDLES the STARTUPINFO's three handles, otherwise
+//!   this process's standard handles (GetStdHandle), become the child's descriptors 0, 1, 2. A
+//!   handle that cannot reach the child (NULL, not inheritable, or bInheritHandles FALSE) leaves
+//!   /dev/null there. A named pipe end as a standard handle is carried by a relay thread of
+//!   this process (see `relay`): the child gets a kernel pipe.
+//! - With bInheritHandles, every inheritable file and anonymous pipe handle reaches the child
+//!   at the same handle value (programs pass handle values on the command line): the
+//!   descriptors are passed and their values listed in `NPIPE_INHERITED_HANDLES`, which libnpipe
+//!   in the child reads before it makes its first handle. Nothing else crosses: descriptors stay
+//!   close-on-exec, so a handle that is not inheritable is never open in the child.
+//! - A process handle is signalled when the process exits; a thread reaps it then. Its exit code
+//!   is the program's exit status; a process killed by a signal has the code TerminateProcess
+//!   gave, or the Windows status for that crash (SIGSEGV: 0xC0000005...), else 128 + signal.
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+
+use crate::handles::CloseHandle;
+use crate::handles::{self, Entry, Object, HANDLE_FLAG_INHERIT};
+use crate::sync::Signal;
+use crate::threads::STILL_ACTIVE;
+use crate::*;
+
+/// `STARTF_USESTDHANDLES`.
+const STARTF_USESTDHANDLES: DWORD = 0x100;
+/// `CREATE_SUSPENDED`.
+const CREATE_SUSPENDED: DWORD = 0x4;
+/// `CREATE_NEW_PROCESS_GROUP`.
+const CREATE_NEW_PROCESS_GROUP: DWORD = 0x200;
+/// `CREATE_UNICODE_ENVIRONMENT`.
+const CREATE_UNICODE_ENVIRONMENT: DWORD = 0x400;
+/// `ERROR_BAD_EXE_FORMAT`.
+const ERROR_BAD_EXE_FORMAT: DWORD = 193;
+/// `ERROR_DIRECTORY`: lpCurrentDirectory is not a directory.
+const ERROR_DIRECTORY: DWORD = 267;
+/// The environment variable that lists the handles a child inherited.
+const INHERITED_VAR: &str = "NPIPE_INHERITED_HANDLES";
+
+/// `STARTUPINFOA` (and `STARTUPINFOW`: the same layout, with wide strings).
+#[repr(C)]
+#[derive(Debug)]
+pub struct STARTUPINFOA {
+    /// Size of the structure.
+    pub cb: DWORD,
+    /// Reserved.
+    pub lp_reserved: *mut c_char,
+    /// Desktop (ignored).
+    pub lp_desktop: *mut c_char,
+    /// Console title (ignored).
+    pub lp_title: *mut c_char,
+    /// Window placement and console fields (ignored).
+    pub dw_x: DWORD,
+    /// See `dw_x`.
+    pub dw_y: DWORD,
+    /// See `dw_x`.
+    pub dw_x_size: DWORD,
+    /// See `dw_x`.
+    pub dw_y_size: DWORD,
+    /// See `dw_x`.
+    pub dw_x_count_chars: DWORD,
+    /// See `dw_x`.
+    pub dw_y_count_chars: DWORD,
+    /// See `dw_x`.
+    pub dw_fill_attribute: DWORD,
+    /// STARTF_* flags: STARTF_USESTDHANDLES is the one that matters here.
+    pub dw_flags: DWORD,
+    /// Ignored.
+    pub w_show_window: u16,
+    /// Reserved.
+    pub cb_reserved2: u16,
+    /// Reserved.
+    pub lp_reserved2: *mut u8,
+    /// The child's standard input with STARTF_USESTDHANDLES.
+    pub h_std_input: HANDLE,
+    /// The child's standard output.
+    pub h_std_output: HANDLE,
+    /// The child's standard error.
+    pub h_std_error: HANDLE,
+}
+
+/// `PROCESS_INFORMATION`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PROCESS_INFORMATION {
+    /// A handle to the process (waitable, CloseHandle it).
+    pub h_process: HANDLE,
+    /// A handle to its main thread: here another handle to the process, signalled at exit.
+    pub h_thread: HANDLE,
+    /// The process id (the Linux pid).
+    pub dw_process_id: DWORD,
+    /// The main thread's id (the Linux tid of the main thread, which is the pid).
+    pub dw_thread_id: DWORD,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The exit code once the process has exited.
+    code: Option<DWORD>,
+    /// The code TerminateProcess asked for.
+    terminated_with: Option<DWORD>,
+}
+
+/// A process: a child this process made, or this process itself.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pid: u32,
+    /// Set (manual reset) when the process has exited.
+    done: Signal,
+    state: Mutex<State>,
+}
+
+impl Process {
+    /// Set when the process has exited.
+    pub(crate) fn done(&self) -> &Signal {
+        &self.done
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_self(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
+    /// The exit code, or STILL_ACTIVE.
+    fn exit_code(&self) -> DWORD {
+        self.state().code.unwrap_or(STILL_ACTIVE)
+    }
+}
+
+/// This process, as DuplicateHandle(GetCurrentProcess()) makes it a real handle.
+pub(crate) fn this_process() -> Process {
+    Process {
+        pid: std::process::id(),
+        done: Signal::new(false, false),
+        state: Mutex::new(State::default()),
+    }
+}
+
+/// Waits for `p` to exit (without reaping, so its pid cannot be reused while TerminateProcess
+/// may still signal it), then reaps it under the state lock and publishes the exit code.
+fn reap(p: Arc<Process>) {
+    use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+    let Some(pid) = Pid::from_raw(p.pid as i32) else {
+        return;
+    };
+    while let Err(rustix::io::Errno::INTR) = waitid(
+        WaitId::Pid(pid),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    ) {}
+    let mut st = p.state();
+    let status = loop {
+        match waitid(WaitId::Pid(pid), WaitIdOptions::EXITED) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => break r.ok().flatten(),
+        }
+    };
+    let code = match status {
+        Some(s) => {
+            if let Some(c) = s.exit_status() {
+                c as DWORD
+            } else if let Some(sig) = s.terminating_signal() {
+                st.terminated_with.unwrap_or(match sig {
+                    libc::SIGSEGV | libc::SIGBUS => 0xC000_0005,
+                    libc::SIGILL => 0xC000_001D,
+                    libc::SIGFPE => 0xC000_0094,
+                    libc::SIGABRT => 3,
+                    libc::SIGINT => 0xC000_013A,
+                    s => 128 + s as DWORD,
+                })
+            } else {
+                st.terminated_with.unwrap_or(1)
+            }
+        }
+        // Someone else reaped it (a SIGCHLD handler of the program): the code is lost.
+        None => st.terminated_with.unwrap_or(1),
+    };
+    st.code = Some(code);
+    drop(st);
+    p.done.set();
+}
+
+/// Splits a command line with the rules of CommandLineToArgvW / the C runtime: whitespace
+/// separates arguments outside double quotes; 2n backslashes before a quote are n backslashes
+/// and the quote toggles quoting, 2n+1 are n and a literal quote; `""` inside quotes is a
+/// literal quote; other backslashes are literal. The first argument (the program) takes
+/// everything up to the next whitespace or quote literally, as Windows does.
+pub(crate) fn split_command_line(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    // The program name: quoted or up to whitespace, backslashes literal.
+    while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t') {
+        i += 1;
+    }
+    if i < chars.len() {
+        let mut prog = String::new();
+        if chars[i] == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                prog.push(chars[i]);
+                i += 1;
+            }
+            i += 1;
+        } else {
+            while i < chars.len() && chars[i] != ' ' && chars[i] != '\t' {
+                prog.push(chars[i]);
+                i += 1;
+            }
+        }
+        args.push(prog);
+    }
+    loop {
+        while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t') {
+            i += 1;
+        }
+        if i >= chars.len() {
+            break;
+        }
+        let mut arg = String::new();
+        let mut quoted = false;
+        while i < chars.len() {
+            let c = chars[i];
+            if (c == ' ' || c == '\t') && !quoted {
+                break;
+            }
+            if c == '\\' {
+                let start = i;
+                while i < chars.len() && chars[i] == '\\' {
+                    i += 1;
+                }
+                let n = i - start;
+                if i < chars.len() && chars[i] == '"' {
+                    arg.extend(std::iter::repeat_n('\\', n / 2));
+                    if n % 2 == 1 {
+                        arg.push('"');
+                        i += 1;
+                    }
+                } else {
+                    arg.extend(std::iter::repeat_n('\\', n));
+                }
+                continue;
+            }
+            if c == '"' {
+                if quoted && i + 1 < chars.len() && chars[i + 1] == '"' {
+                    arg.push('"');
+                    i += 2;
+                    continue;
+                }
+                quoted = !quoted;
+                i += 1;
+                continue;
+            }
+            arg.push(c);
+            i += 1;
+        }
+        args.push(arg);
+    }
+    args
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Finds the program `name` as CreateProcess does (see the module comment).
+fn resolve(name: &str, cwd: Option<&Path>) -> Option<PathBuf> {
+    let mut names = vec![name.to_owned()];
+    if let Some(stem) = name
+        .len()
+        .checked_sub(4)
+        .filter(|&n| name.is_char_boundary(n) && name[n..].eq_ignore_ascii_case(".exe"))
+        .map(|n| &name[..n])
+    {
+        names.push(stem.to_owned());
+    }
+    if name.contains('/') {
+        return names.into_iter().map(PathBuf::from).find(|p| {
+            let full = match cwd {
+                Some(d) if p.is_relative() => d.join(p),
+                _ => p.clone(),
+            };
+            is_executable(&full)
+        });
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        dirs.push(d);
+    }
+    dirs.push(match cwd {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    });
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| is_executable(p))
+}
+
+/// What one standard descriptor of the child becomes.
+enum StdSource {
+    /// Leave the descriptor this process has there.
+    Keep,
+    /// A descriptor of this process (dup'd above 2, close-on-exec until placed).
+    Fd(OwnedFd),
+    /// /dev/null.
+    Null,
+}
+
+fn devnull() -> io::Result<OwnedFd> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map(OwnedFd::from)
+}
+
+/// A close-on-exec copy of `fd` numbered 3 or above.
+fn dup_high(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(io::Error::from)
+}
+
+/// The descriptor a handle's object can give a child, and how to name it in
+/// NPIPE_INHERITED_HANDLES: `r` anonymous read end, `w` write end, `f<access>` a file.
+fn fd_of(o: &Object) -> Option<(BorrowedFd<'_>, String)> {
+    match o {
+        Object::AnonRead(r) => Some((r.as_fd(), "r".into())),
+        Object::AnonWrite(w) => Some((w.as_fd(), "w".into())),
+        Object::File(f) => Some((f.fd(), format!("f{}", f.access_bits()))),
+        _ => None,
+    }
+}
+
+/// The source of standard descriptor `i` of the child, from the handle `h`.
+fn std_source(
+    h: HANDLE,
+    must_inherit: bool,
+    inherit: bool,
+    relays: &mut Vec<crate::relay::Relay>,
+    i: usize,
+) -> io::Result<StdSource> {
+    if h.is_null() || h == INVALID_HANDLE_VALUE {
+        return Ok(StdSource::Null);
+    }
+    let Some(e) = handles::get(h) else {
+        return Ok(StdSource::Null);
+    };
+    let flags = handles::flags(h).unwrap_or(0);
+    let original_std = e.std_slot.is_some();
+    if !original_std && (!inherit || (must_inherit && flags & HANDLE_FLAG_INHERIT == 0)) {
+        return Ok(StdSource::Null);
+    }
+    if let Some((fd, _)) = fd_of(&e.obj) {
+        return Ok(StdSource::Fd(dup_high(fd)?));
+    }
+    match &e.obj {
+        Object::Server(_) | Object::Client(_) => {
+            let (relay, fd) = crate::relay::Relay::start(&e, i == 0)?;
+            relays.push(relay);
+            Ok(StdSource::Fd(fd))
+        }
+        _ => Ok(StdSource::Null),
+    }
+}
+
+/// Builds the child's environment from a Win32 environment block.
+///
+/// # Safety
+/// `env` is a block of NUL-terminated strings ending with an empty one, of bytes, or of
+/// UTF-16 units when `wide`.
+unsafe fn env_block(env: *const c_void, wide: bool) -> Vec<(OsString, OsString)> {
+    let mut out = Vec::new();
+    let mut entries: Vec<String> = Vec::new();
+    if wide {
+        let mut p = env.cast::<u16>();
+        // SAFETY: the block is terminated (caller), so each string is.
+        while let Some(s) = unsafe { name_w(p) } {
+            if s.is_empty() {
+                break;
+            }
+            let n = s.encode_utf16().count();
+            entries.push(s);
+            // SAFETY: past the string and its terminator, still inside the block.
+            p = unsafe { p.add(n + 1) };
+        }
+    } else {
+        let mut p = env.cast::<c_char>();
+        loop {
+            // SAFETY: the block is terminated (caller), so each string is.
+            let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+            if bytes.is_empty() {
+                break;
+            }
+            entries.push(String::from_utf8_lossy(bytes).into_owned());
+            // SAFETY: past the string and its terminator, still inside the block.
+            p = unsafe { p.add(bytes.len() + 1) };
+        }
+    }
+    for e in entries {
+        // Windows keeps per-drive entries such as "=C:=C:\" with a leading '='.
+        if let Some(eq) = e
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '=')
+            .map(|(i, _)| i)
+        {
+            out.push((
+                OsString::from(e[..eq].to_owned()),
+                OsString::from(e[eq + 1..].to_owned()),
+            ));
+        }
+    }
+    out
+}
+
+/// The arguments of CreateProcessA/W, decoded.
+pub(crate) struct Spawn {
+    pub(crate) app: Option<String>,
+    pub(crate) cmdline: Option<String>,
+    pub(crate) inherit: bool,
+    pub(crate) flags: DWORD,
+    pub(crate) env: Option<Vec<(OsString, OsString)>>,
+    pub(crate) cwd: Option<String>,
+    pub(crate) std: Option<[HANDLE; 3]>,
+}
+
+/// CreateProcess: returns the process and its pid, or the Win32 error.
+fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
+    let bad = |code: DWORD, msg: String| npipe::Error::io(code, msg);
+    if s.flags & CREATE_SUSPENDED != 0 {
+        return Err(bad(
+            ERROR_NOT_SUPPORTED,
+            "CREATE_SUSPENDED: a Linux program cannot be created without running".into(),
+        ));
+    }
+    let line = s
+        .cmdline
+        .clone()
+        .or_else(|| s.app.clone())
+        .unwrap_or_default();
+    let mut argv = split_command_line(&line);
+    let cwd = s.cwd.as_deref().map(PathBuf::from);
+    if let Some(d) = &cwd {
+        if !d.is_dir() {
+            return Err(bad(
+                ERROR_DIRECTORY,
+                format!("lpCurrentDirectory {} is not a directory", d.display()),
+            ));
+        }
+    }
+    let program = match &s.app {
+        // lpApplicationName is a path (relative to the current directory), not searched.
+        Some(app) => {
+            let p = PathBuf::from(app);
+            if !is_executable(&p) {
+                return Err(bad(
+                    if p.exists() {
+                        ERROR_ACCESS_DENIED
+                    } else {
+                        ERROR_FILE_NOT_FOUND
+                    },
+                    format!("CreateProcess: {app} is not an executable file"),
+                ));
+            }
+            p
+        }
+        None => {
+            let Some(first) = argv.first() else {
+                return Err(bad(
+                    ERROR_PATH_NOT_FOUND,
+                    "CreateProcess: no command line".into(),
+                ));
+            };
+            resolve(first, cwd.as_deref()).ok_or_else(|| {
+                bad(
+                    ERROR_FILE_NOT_FOUND,
+                    format!("CreateProcess: {first}: no such program (looked beside this program, in the current directory and on PATH)"),
+                )
+            })?
+        }
+    };
+    if argv.is_empty() {
+        argv.push(program.to_string_lossy().into_owned());
+    }
+    let mut cmd = std::process::Command::new(&program);
+    cmd.arg0(&argv[0]).args(&argv[1..]);
+    if let Some(d) = &cwd {
+        cmd.current_dir(d);
+    }
+    if let Some(env) = &s.env {
+        cmd.env_clear();
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    }
+    if s.flags & CREATE_NEW_PROCESS_GROUP != 0 {
+        cmd.process_group(0);
+    }
+
+    // Standard descriptors.
+    let mut relays = Vec::new();
+    let mut sources = Vec::with_capacity(3);
+    for i in 0..3 {
+        let src = match s.std {
+            Some(hs) => std_source(hs[i], true, s.inherit, &mut relays, i)?,
+            None if !crate::files::std_was_taken(i) => StdSource::Keep,
+            None => {
+                let hs = crate::files::std_handles();
+                std_source(hs[i], true, s.inherit, &mut relays, i)?
+            }
+        };
+        sources.push(match src {
+            StdSource::Null => StdSource::Fd(devnull()?),
+            other => other,
+        });
+    }
+    // Inherited handles.
+    let mut passed: Vec<OwnedFd> = Vec::new();
+    let mut listing = Vec::new();
+    if s.inherit {
+        for (value, e) in handles::inheritable() {
+            if let Some((fd, kind)) = fd_of(&e.obj) {
+                let st = rustix::fs::fstat(fd).map_err(io::Error::from)?;
+                let d = dup_high(fd)?;
+                listing.push(format!(
+                    "{value}={}{kind}:{}:{}",
+                    d.as_raw_fd(),
+                    st.st_dev,
+                    st.st_ino
+                ));
+                passed.push(d);
+            }
+        }
+    }
+    if listing.is_empty() {
+        cmd.env_remove(INHERITED_VAR);
+    } else {
+        cmd.env(INHERITED_VAR, listing.join(","));
+    }
+    let std_fds: [RawFd; 3] = std::array::from_fn(|i| match &sources[i] {
+        StdSource::Fd(fd) => fd.as_raw_fd(),
+        _ => -1,
+    });
+    let pass_fds: Vec<RawFd> = passed.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: the closure runs in the child between fork and exec and only calls dup2 and
+    // fcntl on descriptor numbers computed before the fork (no allocation, no locks), which
+    // are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, &fd) in std_fds.iter().enumerate() {
+                if fd >= 0 && libc::dup2(fd, i as RawFd) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for &fd in &pass_fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| {
+        let code = match e.raw_os_error() {
+            Some(libc::ENOEXEC) => ERROR_BAD_EXE_FORMAT,
+            Some(libc::EACCES) | Some(libc::EPERM) => ERROR_ACCESS_DENIED,
+            Some(libc::ENOENT) => ERROR_FILE_NOT_FOUND,
+            Some(libc::E2BIG) => ERROR_FILENAME_EXCED_RANGE,
+            Some(libc::ENOMEM) | Some(libc::EAGAIN) => ERROR_NOT_ENOUGH_MEMORY,
+            _ => ERROR_GEN_FAILURE,
+        };
+        bad(code, format!("CreateProcess: {}: {e}", program.display()))
+    })?;
+    let p = Arc::new(Process {
+        pid: child.id(),
+        done: Signal::new(false, false),
+        state: Mutex::new(State::default()),
+    });
+    // The descriptors given to the child close here: only the child holds them now.
+    drop((sources, passed));
+    for r in relays {
+        r.run();
+    }
+    let waiter = p.clone();
+    crate::threads::spawn_service("npipe-reap", move || reap(waiter))?;
+    // The Child is only a pid now; reap() waits for it.
+    drop(child);
+    Ok(p)
+}
+
+/// `ERROR_GEN_FAILURE`.
+const ERROR_GEN_FAILURE: DWORD = 31;
+
+/// Fills PROCESS_INFORMATION with two handles to `p`.
+///
+/// # Safety
+/// `pi` is null or writable.
+unsafe fn publish(p: Arc<Process>, pi: *mut PROCESS_INFORMATION) -> BOOL {
+    let pid = p.pid;
+    let hp = handles::insert(Entry::new(Object::Process(p.clone()), false));
+    if hp == INVALID_HANDLE_VALUE {
+        return FALSE;
+    }
+    let ht = handles::insert(Entry::new(Object::Process(p), false));
+    if ht == INVALID_HANDLE_VALUE {
+        CloseHandle(hp);
+        return FALSE;
+    }
+    // SAFETY: null or writable (caller).
+    unsafe {
+        put(
+            pi,
+            PROCESS_INFORMATION {
+                h_process: hp,
+                h_thread: ht,
+                dw_process_id: pid,
+                dw_thread_id: pid,
+            },
+        )
+    };
+    set_error(ERROR_SUCCESS);
+    TRUE
+}
+
+fn run(s: Spawn, pi: *mut PROCESS_INFORMATION) -> BOOL {
+    if pi.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    match spawn(s) {
+        // SAFETY: pi is non-null and writable (caller of CreateProcess).
+        Ok(p) => unsafe { publish(p, pi) },
+        Err(e) => fail_io(&e),
+    }
+}
+
+/// The standard handles a STARTUPINFO names with STARTF_USESTDHANDLES.
+///
+/// # Safety
+/// `si` is null or a readable STARTUPINFOA/W.
+unsafe fn std_of(si: *const STARTUPINFOA) -> Option<[HANDLE; 3]> {
+    if si.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and readable (caller).
+    let si = unsafe { &*si };
+    (si.dw_flags & STARTF_USESTDHANDLES != 0).then_some([
+        si.h_std_input,
+        si.h_std_output,
+        si.h_std_error,
+    ])
+}
+
+/// `CreateProcessA`: runs a Linux program (see the module comment). Process and thread
+/// security attributes are ignored.
+///
+/// # Safety
+/// Strings are null or NUL-terminated; `env` is null or an environment block; `si` is null or
+/// a readable STARTUPINFOA; `pi` is null or writable.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn CreateProcessA(
+    app: *const c_char,
+    cmdline: *mut c_char,
+    _process_attrs: *mut c_void,
+    _thread_attrs: *mut c_void,
+    inherit: BOOL,
+    flags: DWORD,
+    env: *mut c_void,
+    cwd: *const c_char,
+    si: *mut STARTUPINFOA,
+    pi: *mut PROCESS_INFORMATION,
+) -> BOOL {
+    // SAFETY: forwarded contracts.
+    let s = unsafe {
+        Spawn {
+            app: name_a(app),
+            cmdline: name_a(cmdline),
+            inherit: inherit != 0,
+            flags,
+            env: (!env.is_null()).then(|| env_block(env, flags & CREATE_UNICODE_ENVIRONMENT != 0)),
+            cwd: name_a(cwd),
+            std: std_of(si),
+        }
+    };
+    run(s, pi)
+}
+
+/// `CreateProcessW`: as [`CreateProcessA`] with UTF-16 strings (`STARTUPINFOW` has the same
+/// layout as `STARTUPINFOA`).
+///
+/// # Safety
+/// As [`CreateProcessA`].
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn CreateProcessW(
+    app: *const u16,
+    cmdline: *mut u16,
+    _process_attrs: *mut c_void,
+    _thread_attrs: *mut c_void,
+    inherit: BOOL,
+    flags: DWORD,
+    env: *mut c_void,
+    cwd: *const u16,
+    si: *mut STARTUPINFOA,
+    pi: *mut PROCESS_INFORMATION,
+) -> BOOL {
+    // SAFETY: forwarded contracts.
+    let s = unsafe {
+        Spawn {
+            app: name_w(app),
+            cmdline: name_w(cmdline),
+            inherit: inherit != 0,
+            flags,
+            env: (!env.is_null()).then(|| env_block(env, flags & CREATE_UNICODE_ENVIRONMENT != 0)),
+            cwd: name_w(cwd),
+            std: std_of(si),
+        }
+    };
+    run(s, pi)
+}
+
+/// The process behind `h`: a process handle, or `GetCurrentProcess()`.
+fn process_of(h: HANDLE) -> Option<Arc<Process>> {
+    if h == INVALID_HANDLE_VALUE {
+        return Some(Arc::new(this_process()));
+    }
+    match &handles::get(h)?.obj {
+        Object::Process(p) => Some(p.clone()),
+        _ => None,
+    }
+}
+
+/// `GetExitCodeProcess`: STILL_ACTIVE (259) while the process runs, then its exit code.
+///
+/// # Safety
+/// `code` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn GetExitCodeProcess(h: HANDLE, code: *mut DWORD) -> BOOL {
+    let Some(p) = process_of(h) else {
+        return fail(ERROR_INVALID_HANDLE);
+    };
+    if code.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    // SAFETY: non-null and writable (caller).
+    unsafe { put(code, p.exit_code()) };
+    TRUE
+}
+
+/// `GetProcessId`.
+#[no_mangle]
+pub extern "C" fn GetProcessId(h: HANDLE) -> DWORD {
+    match process_of(h) {
+        Some(p) => p.pid,
+        None => {
+            set_error(ERROR_INVALID_HANDLE);
+            0
+        }
+    }
+}
+
+/// `TerminateProcess`: kills the process (SIGKILL); its exit code becomes `code`. On this
+/// process it is ExitProcess without running exit handlers. ERROR_ACCESS_DENIED once the
+/// process has exited, as on Windows.
+#[no_mangle]
+pub extern "C" fn TerminateProcess(h: HANDLE, code: DWORD) -> BOOL {
+    let Some(p) = process_of(h) else {
+        return fail(ERROR_INVALID_HANDLE);
+    };
+    if p.is_self() {
+        // SAFETY: _exit ends the process at once; nothing runs after it.
+        unsafe { libc::_exit(code as i32) };
+    }
+    let mut st = p.state();
+    if st.code.is_some() {
+        return fail(ERROR_ACCESS_DENIED);
+    }
+    st.terminated_with.get_or_insert(code);
+    // The process has not been reaped (reap() reaps under this lock), so the pid is still its.
+    if let Some(pid) = rustix::process::Pid::from_raw(p.pid as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+    TRUE
+}
+
+/// `ExitProcess`: ends the process with `code` after the C library's exit handlers (stdio
+/// buffers are flushed, as the C runtime does on Windows). npipe departs: a Linux exit status
+/// keeps only the low 8 bits of the code.
+#[no_mangle]
+pub extern "C" fn ExitProcess(code: DWORD) -> ! {
+    // SAFETY: exit runs the atexit handlers and ends the process.
+    unsafe { libc::exit(code as i32) }
+}
+
+/// `GetCurrentProcess`: the pseudo handle `(HANDLE)-1`.
+#[no_mangle]
+pub extern "C" fn GetCurrentProcess() -> HANDLE {
+    INVALID_HANDLE_VALUE
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handles a parent passed
+
+/// 0: not looked at, 1: being taken in, 2: done.
+static ADOPTED: AtomicU8 = AtomicU8::new(0);
+
+/// Takes in the handles a parent passed through NPIPE_INHERITED_HANDLES, at their values,
+/// before this process makes a handle of its own. Each entry is `value=fd<kind>:dev:ino`; a
+/// descriptor that is not open, or is not the file the parent saw (dev and inode differ: the
+/// variable reached a later program by accident), is skipped. True when this call took them
+/// in (so a lookup that missed may look again).
+pub(crate) fn adopt_inherited() -> bool {
+    if ADOPTED.load(SeqCst) == 2 {
+        return false;
+    }
+    if ADOPTED.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
+        while ADOPTED.load(SeqCst) != 2 {
+            std::thread::yield_now();
+        }
+        return false;
+    }
+    if let Some(list) = std::env::var_os(INHERITED_VAR) {
+        for item in list.to_string_lossy().split(',') {
+            adopt_one(item);
+        }
+    }
+    ADOPTED.store(2, SeqCst);
+    true
+}
+
+fn adopt_one(item: &str) -> Option<()> {
+    let (value, rest) = item.split_once('=')?;
+    let value: usize = value.parse().ok()?;
+    let mut parts = rest.split(':');
+    let head = parts.next()?;
+    let dev: u64 = parts.next()?.parse().ok()?;
+    let ino: u64 = parts.next()?.parse().ok()?;
+    let split = head.find(|c: char| !c.is_ascii_digit())?;
+    let fd: RawFd = head[..split].parse().ok()?;
+    let kind = &head[split..];
+    if fd < 3 {
+        return None;
+    }
+    // SAFETY: F_GETFD on any number only asks whether it is open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is open (checked); it is borrowed only for the fstat below.
+    let st = rustix::fs::fstat(unsafe { BorrowedFd::borrow_raw(fd) }).ok()?;
+    if st.st_dev as u64 != dev || st.st_ino as u64 != ino {
+        return None;
+    }
+    // SAFETY: the parent passed this descriptor for this handle alone (listed once, checked
+    // to be the same file), and nothing in this process has taken it: adoption runs before
+    // any handle exists.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let obj = match kind {
+        "r" => Object::AnonRead(npipe::AnonReader::from_fd(owned).ok()?),
+        "w" => Object::AnonWrite(npipe::AnonWriter::from_fd(owned).ok()?),
+        k if k.starts_with('f') => {
+            let bits: u8 = k[1..].parse().ok()?;
+            rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC).ok()?;
+            Object::File(crate::files::File::adopt(owned, bits)?)
+        }
+        _ => return None,
+    };
+    handles::insert_at(value, Entry::new(obj, false), HANDLE_FLAG_INHERIT).then_some(())
+}

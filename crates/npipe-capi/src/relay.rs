@@ -1,0 +1,116 @@
+//! Relays that let a named pipe end be a child process's standard handle: the child gets one
+//! end of a kernel pipe, and a thread of this process copies between the other end and the
+//! named pipe end, as the child's own handle would on Windows.
+//!
+//! - Standard input: each message (or run of bytes) read from the named pipe end is written to
+//!   the kernel pipe; the relay ends when the named pipe end fails (its peer closed it) or the
+//!   child closes its standard input.
+//! - Standard output and error: what the child writes is read from the kernel pipe and written
+//!   to the named pipe end, one WriteFile per read; the relay ends at end of file, when the
+//!   child and every process it passed the descriptor to have closed it.
+//!
+//! The relay holds its own reference to the end (as the child's inherited handle would), so the
+//! parent may close its handle at once; the end closes when the last of the two is done.
+//! npipe departs: the relay runs in this process, so the child's copy of the end lasts only as
+//! long as this process; a relay for standard input notices that the child is gone only at its
+//! next message.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use crate::handles::{self, Entry, Object};
+use crate::*;
+
+/// A relay made for one standard descriptor of a child, started once the child runs.
+pub(crate) struct Relay {
+    entry: Option<Arc<Entry>>,
+    dir: Dir,
+}
+
+enum Dir {
+    /// Named pipe end to the child's standard input.
+    ToChild(npipe::AnonWriter),
+    /// The child's standard output or error to the named pipe end.
+    FromChild(npipe::AnonReader),
+    /// Handed to the thread already.
+    Done,
+}
+
+impl Relay {
+    /// A relay for the named pipe end of `e`: `to_child` for standard input. Returns the
+    /// descriptor the child gets.
+    pub(crate) fn start(e: &Arc<Entry>, to_child: bool) -> io::Result<(Relay, OwnedFd)> {
+        let (r, w) = npipe::create_pipe(65536)?;
+        handles::retain(e);
+        let relay = |dir| Relay {
+            entry: Some(e.clone()),
+            dir,
+        };
+        Ok(if to_child {
+            (relay(Dir::ToChild(w)), OwnedFd::from(r))
+        } else {
+            (relay(Dir::FromChild(r)), OwnedFd::from(w))
+        })
+    }
+
+    /// Starts the copying thread (or, if no thread can be made, gives the end back).
+    pub(crate) fn run(mut self) {
+        let Some(entry) = self.entry.take() else {
+            return;
+        };
+        let dir = std::mem::replace(&mut self.dir, Dir::Done);
+        let e2 = entry.clone();
+        let started = crate::threads::spawn_service("npipe-relay", move || {
+            copy(&e2, dir);
+            handles::release(e2);
+        });
+        if started.is_err() {
+            handles::release(entry);
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(e) = self.entry.take() {
+            handles::release(e);
+        }
+    }
+}
+
+fn copy(e: &Entry, dir: Dir) {
+    let mut buf = vec![0u8; 65536];
+    match dir {
+        Dir::ToChild(w) => loop {
+            let r = match &e.obj {
+                Object::Server(s) => s.recv_msg(&mut buf),
+                Object::Client(c) => c.recv_msg(&mut buf),
+                _ => return,
+            };
+            // A message longer than the buffer arrives in parts (ERROR_MORE_DATA is not an
+            // error here); each part goes on as bytes.
+            let Ok(n) = r.map(|m| m.read) else {
+                return;
+            };
+            if n > 0 && (&w).write_all(&buf[..n]).is_err() {
+                return;
+            }
+        },
+        Dir::FromChild(r) => loop {
+            let n = match (&r).read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let sent = match &e.obj {
+                Object::Server(s) => s.send_msg(&buf[..n]),
+                Object::Client(c) => c.send_msg(&buf[..n]),
+                _ => return,
+            };
+            if sent.is_err() {
+                return;
+            }
+        },
+        Dir::Done => {}
+    }
+}
