@@ -577,6 +577,32 @@ impl Conn {
         withdrawn
     }
 
+    /// Ends the quota wait of a write whose bytes are all in the ring without taking them
+    /// back: the write counts as completed (its record stays readable after this end closes,
+    /// like every completed write), as if the reader had caught up. A write that is not in the
+    /// ring yet (or still streaming) is left alone: the caller aborts those instead. Returns
+    /// whether the write is now complete.
+    pub(crate) fn write_release(&self, st: &mut WriteState) -> bool {
+        match st.phase {
+            WritePhase::Quota { rec_end, .. } => {
+                self.done_late(self.side.tx(), rec_end);
+                st.phase = WritePhase::Done;
+                true
+            }
+            WritePhase::Done => true,
+            WritePhase::Start | WritePhase::Streaming { .. } => false,
+        }
+    }
+
+    /// The largest read (inbound ring) and the largest record (outbound ring) that an
+    /// unpinned step can complete: what each ring holds whole. An unpinned read with a larger
+    /// buffer, or an unpinned write of a larger message, stays pending until it fits, which it
+    /// never does.
+    pub(crate) fn unpinned_limits(&self) -> (u64, u64) {
+        let holds = |d: usize| self.caps[d].saturating_sub(REC_HDR + 8);
+        (holds(self.side.rx()), holds(self.side.tx()))
+    }
+
     /// Releases the writer lock a streaming write kept between its steps.
     fn release_kept_tx(&self) {
         // Relaxed: see `write_start`.
