@@ -234,3 +234,40 @@ async fn tokio_large_messages_go_whole() {
     assert_eq!(&buf[..n], b"after");
     drop(writer.await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_wait_named_pipe_wakes_when_an_instance_listens() {
+    let name = unique_name("tk-wait");
+    let missing = npipe::tokio::wait_named_pipe(&name).await.unwrap_err();
+    assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+
+    let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let first = ClientOptions::new().open(&name).unwrap();
+    server.connect().await.unwrap();
+    let busy = ClientOptions::new().open(&name).unwrap_err();
+    assert_eq!(busy.raw_os_error(), Some(ERROR_PIPE_BUSY as i32));
+
+    let waiter = tokio::spawn({
+        let name = name.clone();
+        async move {
+            npipe::tokio::wait_named_pipe(&name).await?;
+            ClientOptions::new().open(&name)
+        }
+    });
+    // Parked: nothing frees an instance yet.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(
+        !waiter.is_finished(),
+        "the wait returned while every instance was busy"
+    );
+    drop(first);
+    server.disconnect().unwrap();
+    let (connected, second) = tokio::join!(server.connect(), waiter);
+    connected.unwrap();
+    let mut second = second.unwrap().unwrap();
+    second.write_all(b"in").await.unwrap();
+    let mut buf = [0u8; 2];
+    let mut s = server;
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"in");
+}

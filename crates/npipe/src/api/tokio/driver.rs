@@ -136,6 +136,16 @@ impl Hub {
     }
 }
 
+/// Waits until `fd` polls readable (or hung up), registered with the current runtime for this
+/// one wait. Cancel safe: dropping it drops the registration and `fd`.
+pub(super) async fn readable(fd: OwnedFd) -> io::Result<OwnedFd> {
+    // See `Hub::new` for why the deprecated constructor is sound here.
+    #[allow(deprecated)]
+    let afd = AsyncFd::with_interest(SignalFd(fd), Interest::READABLE)?;
+    drop(afd.readable().await?);
+    Ok(afd.into_inner().0)
+}
+
 /// Waits for an end whose step found a lock of the end held by another thread (no signal
 /// comes when it is released): lets the runtime run other tasks, then steps again.
 pub(super) fn poll_contended<T>(cx: &mut Context<'_>) -> Poll<T> {

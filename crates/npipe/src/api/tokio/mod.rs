@@ -35,9 +35,10 @@
 //!   of the instance (no arming needed);
 //! - *hang-up*: the peer's close or disconnect, or npipe's hang-up watcher when the peer process
 //!   dies (within milliseconds), or this end's own close;
-//! - *a free instance appeared* for a client whose open found every instance busy: no signal;
-//!   tokio's documented retry loop (sleep, open again) works unchanged. npipe's blocking
-//!   [`wait_named_pipe`](crate::wait_named_pipe) parks on the server instead, but it blocks.
+//! - *a free instance appeared* for a client whose open found every instance busy:
+//!   [`wait_named_pipe`] parks in the server's queue and the server's acceptor answers on the
+//!   parked socket, which tokio polls, when an instance is created or listens again. tokio's
+//!   documented retry loop (sleep, open again) works unchanged too.
 //!
 //! [`readable`](NamedPipeServer::readable) and [`writable`](NamedPipeServer::writable) return at
 //! once unless the last `try_read` / `try_write` came back with `WouldBlock`; then they wait
@@ -117,6 +118,40 @@ use std::ffi::OsStr;
 use crate::error::code::{ERROR_INVALID_NAME, ERROR_INVALID_PARAMETER};
 use crate::error::with_raw_code;
 use crate::{Direction, MsgLen, ReadMode};
+
+/// Waits until an instance of the pipe `name` listens (`WaitNamedPipe` without a timeout: wrap
+/// it in `tokio::time::timeout`). An npipe extension: tokio's Windows API has none, and its
+/// documented client sleeps and retries instead, which works here too.
+///
+/// The client parks in the server's queue and the server's acceptor answers the moment an
+/// instance is created or listens again (a push, no polling): the parked socket is registered
+/// with tokio. As on Windows, success reserves nothing: the next open may still find every
+/// instance busy (W34), so open in a loop. When the server keeps as many waiting clients as it
+/// will (512), this asks again every 20 ms.
+///
+/// # Errors
+/// `ERROR_FILE_NOT_FOUND` (kind `NotFound`) when no such pipe exists, at once or after the
+/// pipe went away during the wait.
+///
+/// # Cancel safety
+/// Cancel safe: dropping it closes the parked connection, which the server forgets.
+#[doc(alias = "WaitNamedPipeW")]
+pub async fn wait_named_pipe(name: impl AsRef<OsStr>) -> std::io::Result<()> {
+    use crate::semantics::pipe::{wait_begin, wait_finish, Trust, WaitBegin};
+    let name = pipe_name(name.as_ref()).map_err(with_raw_code)?;
+    loop {
+        match wait_begin(name, Trust::default()).map_err(with_raw_code)? {
+            WaitBegin::Ready => return Ok(()),
+            WaitBegin::Retry => ::tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            WaitBegin::Parked(sock) => {
+                let sock = driver::readable(sock).await?;
+                if wait_finish(&sock, name) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
 
 /// The pipe mode of a named pipe, set through [`ServerOptions::pipe_mode`] (and the read mode
 /// of a client, [`ClientOptions::pipe_mode`]).
