@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use npipe::tokio::{ClientOptions, PipeMode, ServerOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use windows_sys::Win32::Foundation::ERROR_PIPE_BUSY;
 
 const CLIENTS: usize = 1000;

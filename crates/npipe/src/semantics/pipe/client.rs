@@ -541,6 +541,7 @@ pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout, trust: Trust) ->
 /// How an asynchronous WaitNamedPipe continues after asking the server once
 /// ([`wait_begin`]).
 #[derive(Debug)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 pub(crate) enum WaitBegin {
     /// An instance listens now.
     Ready,
@@ -554,6 +555,7 @@ pub(crate) enum WaitBegin {
 /// WaitNamedPipe for event loops, step 1: connects and asks once. The server answers at once
 /// (its acceptor never waits for the application), so this costs one local round trip.
 /// ERROR_FILE_NOT_FOUND when no such pipe exists (W8).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 pub(crate) fn wait_begin(name: &str, trust: Trust) -> io::Result<WaitBegin> {
     let n = namespace::parse(name, Kind::Pipe).map_err(|_| {
         err(
@@ -587,6 +589,7 @@ pub(crate) fn wait_begin(name: &str, trust: Trust) -> io::Result<WaitBegin> {
 
 /// WaitNamedPipe for event loops, step 2, once the parked socket polls readable: true when an
 /// instance listens, false when the server closed the pipe instead (ask again).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 pub(crate) fn wait_finish(sock: &OwnedFd, name: &str) -> bool {
     let mut fds = Vec::new();
     matches!(

@@ -221,6 +221,7 @@ fn abort_transact(op: &mut TransactOp) -> Option<ReadResult> {
 }
 
 /// See `Conn::write_release`.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 fn release_write(op: &mut WriteOp) -> bool {
     match &op.conn {
         Some(c) => c.write_release(&mut op.st),
@@ -228,6 +229,7 @@ fn release_write(op: &mut WriteOp) -> bool {
     }
 }
 
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 fn limits(c: &Conn) -> (usize, usize) {
     let (r, w) = c.unpinned_limits();
     let clamp = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -347,12 +349,14 @@ impl ServerEnd {
 
     /// Ends the quota wait of a write whose bytes are all in the pipe, keeping them there
     /// (see `Conn::write_release`); false when the write is not all in the pipe.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn release_write(&self, op: &mut WriteOp) -> bool {
         release_write(op)
     }
 
     /// What an unpinned read and write can complete at most on the current connection (see
     /// `Conn::unpinned_limits`); `None` when the instance has no connection.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
         match self.with_slot(|slot| Ok(slot.conn_now())) {
             Ok(Some(c)) => Some(limits(&c)),
@@ -451,11 +455,13 @@ impl ClientEnd {
     }
 
     /// See [`ServerEnd::release_write`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn release_write(&self, op: &mut WriteOp) -> bool {
         release_write(op)
     }
 
     /// See [`ServerEnd::unpinned_limits`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
         self.open_conn().ok().map(|c| limits(c))
     }

@@ -582,6 +582,7 @@ impl Conn {
     /// like every completed write), as if the reader had caught up. A write that is not in the
     /// ring yet (or still streaming) is left alone: the caller aborts those instead. Returns
     /// whether the write is now complete.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn write_release(&self, st: &mut WriteState) -> bool {
         match st.phase {
             WritePhase::Quota { rec_end, .. } => {
@@ -598,6 +599,7 @@ impl Conn {
     /// unpinned step can complete: what each ring holds whole. An unpinned read with a larger
     /// buffer, or an unpinned write of a larger message, stays pending until it fits, which it
     /// never does.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn unpinned_limits(&self) -> (u64, u64) {
         let holds = |d: usize| self.caps[d].saturating_sub(REC_HDR + 8);
         (holds(self.side.rx()), holds(self.side.tx()))
