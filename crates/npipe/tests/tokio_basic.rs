@@ -271,3 +271,61 @@ async fn tokio_wait_named_pipe_wakes_when_an_instance_listens() {
     s.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"in");
 }
+
+/// tokio's `ready` example: one task reads and writes the same pipe through readiness.
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_ready_loop_reads_and_writes_on_one_task() {
+    let name = unique_name("tk-ready-loop");
+    // The server's quota is tiny: its writes soon wait for the client to read.
+    let server = ServerOptions::new()
+        .out_buffer_size(32)
+        .create(&name)
+        .unwrap();
+    let client = ClientOptions::new().open(&name).unwrap();
+    server.connect().await.unwrap();
+    let peer = async {
+        let mut got = 0usize;
+        let mut buf = [0u8; 4096];
+        client.try_write(b"ping").unwrap();
+        while got < 64 * 11 {
+            client.readable().await.unwrap();
+            match client.try_read(&mut buf) {
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got
+    };
+    let me = async {
+        let (mut sent, mut read) = (0usize, 0usize);
+        let mut buf = [0u8; 64];
+        while sent < 64 || read < 4 {
+            let mut interest = Interest::READABLE;
+            if sent < 64 {
+                interest = interest.add(Interest::WRITABLE);
+            }
+            let ready = server.ready(interest).await.unwrap();
+            if ready.is_readable() {
+                match server.try_read(&mut buf) {
+                    Ok(n) => read += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            if ready.is_writable() && sent < 64 {
+                match server.try_write(b"hello world") {
+                    Ok(n) => {
+                        assert_eq!(n, 11);
+                        sent += 1;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        read
+    };
+    let (got, read) = tokio::join!(peer, me);
+    assert_eq!((got, read), (64 * 11, 4));
+}

@@ -162,7 +162,10 @@ impl<E: RawEnd> Io<E> {
     pub(super) fn try_read_msg(&self, buf: &mut [u8]) -> io::Result<MsgLen> {
         let seen = self.rd.gen();
         match self.read_step(buf) {
-            Step::Done(r) => r.map_err(with_raw_code),
+            Step::Done(r) => {
+                self.rd_blocked.store(NOT_BLOCKED, SeqCst);
+                r.map_err(with_raw_code)
+            }
             Step::Wait => {
                 self.rd_blocked.store(seen, SeqCst);
                 Err(would_block())
@@ -192,7 +195,10 @@ impl<E: RawEnd> Io<E> {
         loop {
             let seen = self.rd.gen();
             match self.read_step(buf) {
-                Step::Done(r) => return Poll::Ready(r.map_err(with_raw_code)),
+                Step::Done(r) => {
+                    self.rd_blocked.store(NOT_BLOCKED, SeqCst);
+                    return Poll::Ready(r.map_err(with_raw_code));
+                }
                 Step::Busy => return driver::poll_contended(cx),
                 Step::Wait => ready!(self.rd.poll_wait(cx, seen))?,
             }
@@ -204,7 +210,10 @@ impl<E: RawEnd> Io<E> {
         loop {
             let seen = self.rd.gen();
             match self.read_step(buf) {
-                Step::Done(r) => return r.map_err(with_raw_code),
+                Step::Done(r) => {
+                    self.rd_blocked.store(NOT_BLOCKED, SeqCst);
+                    return r.map_err(with_raw_code);
+                }
                 Step::Busy => driver::contended().await,
                 Step::Wait => self.rd.wait(seen).await?,
             }
@@ -344,7 +353,10 @@ impl<E: RawEnd> Io<E> {
     pub(super) fn try_write(&self, data: &[u8]) -> io::Result<usize> {
         let seen = self.wr.gen();
         match self.write_step(data) {
-            Step::Done(r) => r.map_err(with_raw_code),
+            Step::Done(r) => {
+                self.wr_blocked.store(NOT_BLOCKED, SeqCst);
+                r.map_err(with_raw_code)
+            }
             Step::Wait => {
                 self.wr_blocked.store(seen, SeqCst);
                 Err(would_block())
@@ -358,7 +370,10 @@ impl<E: RawEnd> Io<E> {
         loop {
             let seen = self.wr.gen();
             match self.write_step(data) {
-                Step::Done(r) => return Poll::Ready(r.map_err(with_raw_code)),
+                Step::Done(r) => {
+                    self.wr_blocked.store(NOT_BLOCKED, SeqCst);
+                    return Poll::Ready(r.map_err(with_raw_code));
+                }
                 Step::Busy => return driver::poll_contended(cx),
                 Step::Wait => ready!(self.wr.poll_wait(cx, seen))?,
             }
@@ -411,6 +426,17 @@ impl<E: RawEnd> Io<E> {
             self.rd_blocked.load(SeqCst) != NOT_BLOCKED,
             self.wr_blocked.load(SeqCst) != NOT_BLOCKED,
         )
+    }
+
+    /// Forgets that the last read / write came back pending (a readiness reported to the
+    /// caller, who tries again).
+    pub(super) fn unblock(&self, read: bool, write: bool) {
+        if read {
+            self.rd_blocked.store(NOT_BLOCKED, SeqCst);
+        }
+        if write {
+            self.wr_blocked.store(NOT_BLOCKED, SeqCst);
+        }
     }
 
     /// Forgets the write in flight (a disconnect discards its data anyway).

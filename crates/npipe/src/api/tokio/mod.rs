@@ -447,12 +447,15 @@ macro_rules! data_methods {
             if !ready.is_empty() {
                 return Ok(ready);
             }
-            // Every signal reaches both registrations of the end: wait on one.
+            // Every signal reaches both registrations of the end: wait on one, and report
+            // every requested state (a false positive is allowed; the next `try_*` tells).
             if interest.is_readable() {
                 self.io.readable().await?;
             } else {
                 self.io.writable().await?;
             }
+            self.io
+                .unblock(interest.is_readable(), interest.is_writable());
             Ok(super::interest_ready(interest))
         }
 
