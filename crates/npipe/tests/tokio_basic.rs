@@ -329,3 +329,22 @@ async fn tokio_ready_loop_reads_and_writes_on_one_task() {
     let (got, read) = tokio::join!(peer, me);
     assert_eq!((got, read), (64 * 11, 4));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_anonymous_pipe_ends_become_tokio_pipes() {
+    let (r, w) = npipe::create_pipe(0).unwrap();
+    let mut rx = r.into_tokio().unwrap();
+    let mut tx = w.into_tokio().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut all = Vec::new();
+        rx.read_to_end(&mut all).await.unwrap();
+        all
+    });
+    let data = vec![9u8; 300_000];
+    tx.write_all(&data).await.unwrap();
+    drop(tx);
+    assert!(
+        reader.await.unwrap() == data,
+        "all of it, then the end of the stream"
+    );
+}

@@ -100,11 +100,16 @@
 //!   `access_system_security`, `security_qos_flags`): npipe admits clients of the server's
 //!   user and root. No raw handles: the ends give their readiness descriptor as `AsFd`.
 //! - `try_read_buf`, `try_io` and `async_io` are not provided.
+//!
+//! Anonymous pipes are kernel pipes: [`AnonReader::into_tokio`](crate::AnonReader::into_tokio)
+//! and [`AnonWriter::into_tokio`](crate::AnonWriter::into_tokio) give tokio's own
+//! `tokio::net::unix::pipe::{Receiver, Sender}`.
 //! - [`ServerOptions::reject_remote_clients`] is accepted and changes nothing: npipe serves
 //!   local clients only.
 //!
 //! [`tokio::net::windows::named_pipe`]: https://docs.rs/tokio/latest/tokio/net/windows/named_pipe/index.html
 
+mod anon;
 mod client;
 mod driver;
 mod io;
