@@ -348,3 +348,46 @@ async fn tokio_anonymous_pipe_ends_become_tokio_pipes() {
         "all of it, then the end of the stream"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_mailslot_reads_wait_for_messages() {
+    let name = unique_name("tk-slot").replace(r"\pipe\", r"\mailslot\");
+    let slot = npipe::tokio::Mailslot::create(&name).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), slot.read(&mut buf))
+            .await
+            .is_err(),
+        "nothing to read yet"
+    );
+    let writer = npipe::MailslotWriter::open(&name).unwrap();
+    let sender = tokio::spawn(async move {
+        for i in 0..200u32 {
+            writer.send(&i.to_le_bytes()).unwrap();
+            if i % 16 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        writer.send(&[0u8; 100]).unwrap();
+    });
+    for i in 0..200u32 {
+        let n = tokio::time::timeout(Duration::from_secs(10), slot.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &buf[..n],
+            &i.to_le_bytes(),
+            "message {i}, whole and in order"
+        );
+    }
+    sender.await.unwrap();
+    let mut small = [0u8; 10];
+    let e = slot.read(&mut small).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        io::ErrorKind::InvalidInput,
+        "ERROR_INSUFFICIENT_BUFFER"
+    );
+    assert_eq!(slot.recv().await.unwrap(), vec![0u8; 100]);
+}

@@ -49,6 +49,12 @@ impl Readiness {
 }
 
 impl Readiness {
+    /// The readiness descriptor of another kind of end (a mailslot's reads in steps).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn from_signal(sig: Arc<sys::EventFd>) -> Readiness {
+        Readiness(sig)
+    }
+
     /// Signals the descriptor from this process (a driver's own event: an operation it
     /// handed to another thread has finished).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio

@@ -101,6 +101,7 @@
 //!   user and root. No raw handles: the ends give their readiness descriptor as `AsFd`.
 //! - `try_read_buf`, `try_io` and `async_io` are not provided.
 //!
+//! Mailslots: [`Mailslot`] reads the next message as a future (an npipe extension).
 //! Anonymous pipes are kernel pipes: [`AnonReader::into_tokio`](crate::AnonReader::into_tokio)
 //! and [`AnonWriter::into_tokio`](crate::AnonWriter::into_tokio) give tokio's own
 //! `tokio::net::unix::pipe::{Receiver, Sender}`.
@@ -113,9 +114,11 @@ mod anon;
 mod client;
 mod driver;
 mod io;
+mod mailslot;
 mod server;
 
 pub use client::NamedPipeClient;
+pub use mailslot::Mailslot;
 pub use server::NamedPipeServer;
 
 use std::ffi::OsStr;

@@ -605,6 +605,64 @@ impl Conn {
         (holds(self.side.rx()), holds(self.side.tx()))
     }
 
+    /// A mailslot's ReadFile that never sleeps ([`Conn::read_whole`] in one step): one whole
+    /// message (`TooSmall` with its length when `buf` is shorter, nothing consumed), or
+    /// `Pending` with the end armed for data when the store is empty. `contended` is set when
+    /// another reader held the lock (no signal comes for that: step again shortly).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn read_whole_step(
+        &self,
+        buf: &mut [u8],
+        contended: &mut bool,
+    ) -> Poll<QResult<usize>> {
+        *contended = false;
+        let dir = self.side.rx();
+        let _g = match self.lock_side(RX_LOCK, None, true) {
+            Ok(g) => g,
+            Err(QErr::WouldBlock) => {
+                *contended = true;
+                return Poll::Pending;
+            }
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let mut armed = false;
+        let r = (|| -> QResult<Option<usize>> {
+            loop {
+                self.link_check()?;
+                self.drop_if_peer_gone(dir)?;
+                let v = self.skip_withdrawn(dir)?;
+                if !self.has_data(dir)? {
+                    if armed {
+                        return Ok(None);
+                    }
+                    // Arm, then look once more: what the writer published before the arm
+                    // signals nothing.
+                    self.arm(Wake::Data);
+                    armed = true;
+                    continue;
+                }
+                let len = if v.left != AT_HEADER {
+                    v.left
+                } else {
+                    self.record_at(dir, self.hdr_pos(dir, v.head, v.tail)?)?.0
+                };
+                if (buf.len() as u64) < len {
+                    return Err(QErr::TooSmall(len));
+                }
+                // The store's records are published whole, so this never waits; `None` means
+                // it skipped a withdrawn record: look again.
+                if let Some(r) = self.read_message(dir, buf, None)? {
+                    return Ok(Some(r.n));
+                }
+            }
+        })();
+        match r {
+            Ok(Some(n)) => Poll::Ready(Ok(n)),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
     /// Releases the writer lock a streaming write kept between its steps.
     fn release_kept_tx(&self) {
         // Relaxed: see `write_start`.
