@@ -391,3 +391,10 @@ async fn tokio_mailslot_reads_wait_for_messages() {
     );
     assert_eq!(slot.recv().await.unwrap(), vec![0u8; 100]);
 }
+
+#[test]
+fn tokio_outside_a_runtime_is_an_error() {
+    let name = unique_name("tk-nort");
+    let e = ServerOptions::new().create(&name).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::Other, "{e}");
+}

@@ -14,7 +14,10 @@ impl crate::AnonReader {
     /// not Win32 codes (the end of the stream is `Ok(0)`).
     ///
     /// # Errors
-    /// Outside a tokio runtime with I/O enabled.
+    /// Those of tokio's `Receiver::from_owned_fd`.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime with I/O enabled (tokio's rule for its pipes).
     pub fn into_tokio(self) -> io::Result<Receiver> {
         Receiver::from_owned_fd(OwnedFd::from(self))
     }
@@ -28,7 +31,10 @@ impl crate::AnonWriter {
     /// where npipe's own write reports ERROR_NO_DATA).
     ///
     /// # Errors
-    /// Outside a tokio runtime with I/O enabled.
+    /// Those of tokio's `Sender::from_owned_fd`.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime with I/O enabled (tokio's rule for its pipes).
     pub fn into_tokio(self) -> io::Result<Sender> {
         Sender::from_owned_fd(OwnedFd::from(self))
     }

@@ -43,7 +43,7 @@ impl NamedPipeClient {
     /// current runtime). Its PIPE_NOWAIT setting does not apply to the async calls.
     ///
     /// # Errors
-    /// Outside a tokio runtime with I/O enabled.
+    /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own types).
     pub fn from_std(end: crate::NamedPipeClient) -> io::Result<NamedPipeClient> {
         Ok(NamedPipeClient { io: Io::new(end)? })
     }

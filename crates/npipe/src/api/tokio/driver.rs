@@ -61,6 +61,7 @@ impl Hub {
     /// Registers a duplicate of `sig` with the current tokio runtime (an error outside one,
     /// as tokio's own pipes).
     pub(super) fn new(sig: &Readiness) -> io::Result<Hub> {
+        in_runtime()?;
         let fd = sig.as_fd().try_clone_to_owned()?;
         // tokio 1.54 deprecates the safe constructor because a type's `as_raw_fd` could return
         // a descriptor it does not own, or a different one later; `SignalFd` owns its
@@ -136,10 +137,18 @@ impl Hub {
     }
 }
 
+/// An error outside a tokio runtime (where registering would panic).
+fn in_runtime() -> io::Result<()> {
+    ::tokio::runtime::Handle::try_current()
+        .map(drop)
+        .map_err(io::Error::other)
+}
+
 /// Waits until `fd` polls readable (or hung up), registered with the current runtime for this
 /// one wait. Cancel safe: dropping it drops the registration and `fd`.
 pub(super) async fn readable(fd: OwnedFd) -> io::Result<OwnedFd> {
     // See `Hub::new` for why the deprecated constructor is sound here.
+    in_runtime()?;
     #[allow(deprecated)]
     let afd = AsyncFd::with_interest(SignalFd(fd), Interest::READABLE)?;
     drop(afd.readable().await?);

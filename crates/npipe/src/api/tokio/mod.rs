@@ -326,7 +326,7 @@ impl ServerOptions {
     /// Creates an instance of the pipe `addr` (`\\.\pipe\NAME`), listening at once.
     ///
     /// # Errors
-    /// Outside a tokio runtime with I/O enabled, as tokio's. `ERROR_INVALID_PARAMETER` with
+    /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own types), as tokio's. `ERROR_INVALID_PARAMETER` with
     /// neither direction, `ERROR_PIPE_BUSY` when every instance exists, `ERROR_ACCESS_DENIED`
     /// for a first instance of an existing pipe or another direction, `ERROR_INVALID_NAME` for
     /// a bad name (see [Errors](self#errors) for how each shows).
@@ -412,7 +412,7 @@ impl ClientOptions {
     /// server process's acceptor thread, see the [module docs](self#differences-from-tokio-on-windows)).
     ///
     /// # Errors
-    /// Outside a tokio runtime with I/O enabled, as tokio's. `ERROR_FILE_NOT_FOUND` (kind
+    /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own types), as tokio's. `ERROR_FILE_NOT_FOUND` (kind
     /// `NotFound`) when no such pipe exists; `ERROR_PIPE_BUSY` when no instance listens: sleep
     /// and try again, as in tokio's example (`raw_os_error() == Some(231)`);
     /// `ERROR_ACCESS_DENIED` when the direction forbids the access.

@@ -43,7 +43,7 @@ impl NamedPipeServer {
     /// the current runtime). Its PIPE_NOWAIT setting does not apply to the async calls.
     ///
     /// # Errors
-    /// Outside a tokio runtime with I/O enabled.
+    /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own types).
     pub fn from_std(end: crate::NamedPipeServer) -> io::Result<NamedPipeServer> {
         Ok(NamedPipeServer { io: Io::new(end)? })
     }
