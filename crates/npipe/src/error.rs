@@ -113,6 +113,11 @@ pub fn win32_code(e: &io::Error) -> u32 {
         return inner.code;
     }
     if let Some(errno) = e.raw_os_error() {
+        if errno > LAST_ERRNO {
+            // No Linux errno has this value: a Win32 code carried as a raw OS error
+            // ([`with_raw_code`]).
+            return errno as u32;
+        }
         return match errno {
             libc::ENOENT | libc::ECONNREFUSED => ERROR_FILE_NOT_FOUND,
             libc::EACCES | libc::EPERM => ERROR_ACCESS_DENIED,
@@ -136,6 +141,45 @@ pub fn win32_code(e: &io::Error) -> u32 {
         io::ErrorKind::NotConnected => ERROR_PIPE_NOT_CONNECTED,
         io::ErrorKind::OutOfMemory => ERROR_NOT_ENOUGH_MEMORY,
         _ => ERROR_INVALID_FUNCTION,
+    }
+}
+
+/// The highest Linux errno value (`EHWPOISON`): a raw OS error above it can only be a Win32
+/// code that [`with_raw_code`] put there.
+const LAST_ERRNO: i32 = libc::EHWPOISON;
+
+/// `e` with its Win32 code as [`io::Error::raw_os_error`], where that cannot mislead: the
+/// error style of `npipe::tokio`, so code written for tokio's Windows named pipes can check
+/// `e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32)` unchanged.
+///
+/// The mapping, by code:
+/// - a code above the last Linux errno (133: every pipe-specific code, such as
+///   `ERROR_PIPE_BUSY` 231, `ERROR_NO_DATA` 232, `ERROR_PIPE_NOT_CONNECTED` 233,
+///   `ERROR_PIPE_CONNECTED` 535, `ERROR_PIPE_LISTENING` 536, `ERROR_OPERATION_ABORTED` 995)
+///   becomes `io::Error::from_raw_os_error(code)`. No Linux errno has that number, so the
+///   error describes itself as "Unknown error 231 (os error 231)", which names the code and
+///   claims nothing false; [`win32_code`] returns the code. The cost: the npipe message (which
+///   names the pipe) and the [`io::ErrorKind`] are gone, `kind()` is `Uncategorized` (shown as
+///   "uncategorized error"), where Windows' std would say `ResourceBusy` or `BrokenPipe`;
+/// - `ERROR_FILE_NOT_FOUND` (2) becomes the raw OS error 2, which is `ENOENT` on Linux: the
+///   same meaning, so the text ("No such file or directory") and `kind()` (`NotFound`) hold
+///   as on Windows;
+/// - every other code (below 134: `ERROR_ACCESS_DENIED` 5, `ERROR_BROKEN_PIPE` 109,
+///   `ERROR_SEM_TIMEOUT` 121, `ERROR_INVALID_PARAMETER` 87, ...) keeps npipe's error, whose
+///   `kind()` follows [`kind_of`] and whose message names the pipe: as raw OS errors those
+///   numbers are Linux errnos of another meaning (5 is `EIO`, 109 `ETOOMANYREFS`), so their
+///   text would lie. `raw_os_error()` is `None` for them; check `kind()` (as std on Windows
+///   maps them: `PermissionDenied`, `BrokenPipe`, `TimedOut`, `InvalidInput`) or
+///   [`win32_code`];
+/// - errors without a Win32 code are returned as they are.
+pub fn with_raw_code(e: io::Error) -> io::Error {
+    let code = match Error::from_io(&e) {
+        Some(inner) => inner.code,
+        None => return e,
+    };
+    match i32::try_from(code) {
+        Ok(c) if c > LAST_ERRNO || code == ERROR_FILE_NOT_FOUND => io::Error::from_raw_os_error(c),
+        _ => e,
     }
 }
 
@@ -234,6 +278,26 @@ mod tests {
             assert_eq!(kind_of(c), k, "code {c}");
             assert_eq!(win32_code(&Error::io(c, "x")), c);
         }
+    }
+
+    #[test]
+    fn raw_codes_only_where_no_errno_has_the_number() {
+        let busy = with_raw_code(Error::io(ERROR_PIPE_BUSY, "busy"));
+        assert_eq!(busy.raw_os_error(), Some(231));
+        assert_eq!(win32_code(&busy), ERROR_PIPE_BUSY);
+        assert!(busy.to_string().contains("231"), "{busy}");
+        let gone = with_raw_code(Error::io(ERROR_FILE_NOT_FOUND, "no pipe"));
+        assert_eq!(gone.raw_os_error(), Some(2));
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+        assert_eq!(win32_code(&gone), ERROR_FILE_NOT_FOUND);
+        let broken = with_raw_code(Error::io(ERROR_BROKEN_PIPE, r"\\.\pipe\x closed"));
+        assert_eq!(broken.raw_os_error(), None);
+        assert_eq!(broken.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(win32_code(&broken), ERROR_BROKEN_PIPE);
+        assert!(broken.to_string().contains("ERROR_BROKEN_PIPE"));
+        let plain = with_raw_code(io::Error::from_raw_os_error(libc::EPIPE));
+        assert_eq!(plain.raw_os_error(), Some(libc::EPIPE));
+        assert_eq!(win32_code(&plain), ERROR_BROKEN_PIPE);
     }
 
     #[test]

@@ -35,6 +35,11 @@
 //! that never block, woken by one readiness descriptor per end: the mechanism under the C ABI's
 //! overlapped I/O.
 //!
+//! # Features
+//!
+//! - `tokio`: `npipe::tokio`, async named pipes that mirror tokio's Windows API
+//!   (`tokio::net::windows::named_pipe`), so a tokio program ports by changing its `use` line.
+//!
 //! What is not emulated (yet): impersonation, security descriptors beyond "same user or root",
 //! remote pipes.
 #![deny(unsafe_code)]

@@ -180,6 +180,48 @@ impl<E: NbEnd> Chan for NbChan<E> {
     }
 }
 
+/// An `npipe::tokio` end on a current-thread runtime of its own: each message is one
+/// `block_on` (a write, or a read driven by the reactor).
+struct TokioChan<E> {
+    rt: tokio::runtime::Runtime,
+    end: E,
+}
+
+impl<E> TokioChan<E> {
+    fn runtime() -> io::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+    }
+}
+
+macro_rules! tokio_chan {
+    ($t:ty) => {
+        impl Chan for TokioChan<$t> {
+            fn send(&mut self, m: &[u8]) -> io::Result<()> {
+                use tokio::io::AsyncWriteExt;
+                let end = &mut self.end;
+                // One write is one message.
+                let n = self.rt.block_on(end.write(m))?;
+                if n != m.len() {
+                    return Err(io::Error::other("npipe tokio: short message write"));
+                }
+                Ok(())
+            }
+            fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+                let end = &self.end;
+                let m = self.rt.block_on(end.read_msg(buf))?;
+                if m.read != buf.len() || m.left != 0 {
+                    return Err(io::Error::other("npipe tokio: unexpected message length"));
+                }
+                Ok(())
+            }
+        }
+    };
+}
+tokio_chan!(npipe::tokio::NamedPipeServer);
+tokio_chan!(npipe::tokio::NamedPipeClient);
+
 struct IpcChan(IpcBytesSender, IpcBytesReceiver);
 
 impl Chan for IpcChan {
@@ -279,6 +321,20 @@ pub(super) fn spawn_with_chan(
             }
             Ok((Box::new(NpServer(server)), child))
         }
+        Transport::NpipeTokio => {
+            let quota = t.quota().map_or(64 << 10, |q| q.bytes());
+            let name = format!(r"\\.\pipe\{}", unique("tk"));
+            let server = np_server(&name, quota)?;
+            cmd.env(NAME_VAR, &name);
+            let child = cmd.spawn()?;
+            server.connect()?;
+            let rt = TokioChan::<()>::runtime()?;
+            let end = {
+                let _in = rt.enter();
+                npipe::tokio::NamedPipeServer::from_std(server)?
+            };
+            Ok((Box::new(TokioChan { rt, end }), child))
+        }
         Transport::NpipeCapi => {
             let quota = t.quota().map_or(64 << 10, |q| q.bytes());
             let name = format!(r"\\.\pipe\{}", unique("capi"));
@@ -343,6 +399,16 @@ pub(super) fn peer_chan(t: Transport) -> io::Result<Box<dyn Chan>> {
             c.set_mode(ReadMode::Message, false)?;
             let ready = c.readiness()?;
             Box::new(NbChan { end: c, ready })
+        }
+        Transport::NpipeTokio => {
+            let c = ClientOptions::new().open(&env_name()?)?;
+            c.set_mode(ReadMode::Message, false)?;
+            let rt = TokioChan::<()>::runtime()?;
+            let end = {
+                let _in = rt.enter();
+                npipe::tokio::NamedPipeClient::from_std(c)?
+            };
+            Box::new(TokioChan { rt, end })
         }
         Transport::NpipeCapi => Box::new(capi::Handle::open_client(&env_name()?)?),
         Transport::Interprocess => {

@@ -56,6 +56,9 @@ pub(crate) enum Transport {
     /// npipe driven the event-loop way: nonblocking steps, readiness descriptor, poll(2) (the
     /// mechanism under the C ABI's overlapped I/O), at a 64 KiB quota.
     NpipeNb,
+    /// `npipe::tokio` on a current-thread runtime in each process (one `block_on` per
+    /// message), at a 64 KiB quota: the cost of the reactor next to the blocking rows.
+    NpipeTokio,
     /// The C ABI (CreateNamedPipeA, ReadFile, WriteFile) at a 64 KiB quota.
     NpipeCapi,
     SeqPacket,
@@ -75,7 +78,7 @@ pub(crate) enum Transport {
 const SIDE_QUOTA: Quota = Quota::K64;
 
 impl Transport {
-    const ALL: [Transport; 14] = [
+    const ALL: [Transport; 15] = [
         Transport::SpscRing,
         Transport::PingPong,
         Transport::Memcpy,
@@ -84,6 +87,7 @@ impl Transport {
         Transport::Npipe(Quota::K256),
         Transport::Npipe(Quota::M4),
         Transport::NpipeNb,
+        Transport::NpipeTokio,
         Transport::NpipeCapi,
         Transport::SeqPacket,
         Transport::Stream,
@@ -99,6 +103,7 @@ impl Transport {
             Transport::Npipe(Quota::K256) => "npipe (256 KiB quota)",
             Transport::Npipe(Quota::M4) => "npipe (4 MiB quota)",
             Transport::NpipeNb => "npipe event loop (64 KiB)",
+            Transport::NpipeTokio => "npipe tokio (64 KiB)",
             Transport::NpipeCapi => "npipe C ABI (64 KiB quota)",
             Transport::SeqPacket => "SEQPACKET socketpair",
             Transport::Stream => "STREAM socketpair",
@@ -118,6 +123,7 @@ impl Transport {
             Transport::Npipe(Quota::K256) => "npipe-256k",
             Transport::Npipe(Quota::M4) => "npipe-4m",
             Transport::NpipeNb => "npipe-nb",
+            Transport::NpipeTokio => "npipe-tokio",
             Transport::NpipeCapi => "npipe-capi",
             Transport::SeqPacket => "seqpacket",
             Transport::Stream => "stream",
@@ -134,7 +140,7 @@ impl Transport {
     fn quota(self) -> Option<Quota> {
         match self {
             Transport::Npipe(q) => Some(q),
-            Transport::NpipeNb | Transport::NpipeCapi => Some(SIDE_QUOTA),
+            Transport::NpipeNb | Transport::NpipeTokio | Transport::NpipeCapi => Some(SIDE_QUOTA),
             _ => None,
         }
     }
@@ -158,6 +164,9 @@ impl Transport {
             Transport::Npipe(_) | Transport::SeqPacket | Transport::Stream => true,
             Transport::Interprocess => true,
             Transport::NpipeNb | Transport::Pipe | Transport::IpcChannel => sc != Scenario::Connect,
+            Transport::NpipeTokio => {
+                matches!(sc, Scenario::Rtt | Scenario::Rate | Scenario::Throughput1m)
+            }
         }
     }
 }
@@ -299,6 +308,7 @@ const PICKS: &[&str] = &[
     "npipe-256k",
     "npipe-4m",
     "npipe-nb",
+    "npipe-tokio",
     "npipe-capi",
     "stream",
     "pipe",
@@ -337,7 +347,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, conflicts_with_all = ["quick", "json", "only", "scenario", "repeats"])]
     pub(crate) faults: bool,
     /// Only these transports, comma-separated: npipe (every quota row), npipe-4k, npipe-64k,
-    /// npipe-256k, npipe-4m, npipe-nb, npipe-capi, stream, pipe, interprocess, ipc-channel,
+    /// npipe-256k, npipe-4m, npipe-nb, npipe-tokio, npipe-capi, stream, pipe, interprocess,
+    /// ipc-channel,
     /// seqpacket. Floors and SEQPACKET always run.
     #[arg(long, value_name = "TRANSPORTS", value_delimiter = ',', value_parser = parse_pick)]
     only: Vec<Pick>,

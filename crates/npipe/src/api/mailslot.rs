@@ -112,7 +112,7 @@ pub struct MailslotInfo {
 /// order they were written. The mailslot's name exists as long as this value does.
 #[derive(Debug)]
 pub struct Mailslot {
-    end: MailslotServer,
+    pub(super) end: MailslotServer,
 }
 
 impl Mailslot {

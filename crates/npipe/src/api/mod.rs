@@ -6,6 +6,9 @@ mod exists;
 mod mailslot;
 pub mod nonblocking;
 mod service;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 mod zerocopy;
 
 pub use anonymous::{create_pipe, AnonReader, AnonWriter, CommandExt};

@@ -48,6 +48,21 @@ impl Readiness {
     }
 }
 
+impl Readiness {
+    /// The readiness descriptor of another kind of end (a mailslot's reads in steps).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn from_signal(sig: Arc<sys::EventFd>) -> Readiness {
+        Readiness(sig)
+    }
+
+    /// Signals the descriptor from this process (a driver's own event: an operation it
+    /// handed to another thread has finished).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn signal(&self) {
+        self.0.signal();
+    }
+}
+
 impl AsFd for Readiness {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.fd()
@@ -210,6 +225,22 @@ macro_rules! end_ops {
                     read: m.n,
                     left: m.left,
                 })
+            }
+
+            /// Ends the quota wait of a write whose bytes are all in the pipe without taking
+            /// them back: the write counts as completed, so its message stays readable after
+            /// this end closes. False (nothing done) when the write is not all in the pipe.
+            #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+            pub(crate) fn release_write(&self, op: &mut WriteOp) -> bool {
+                self.end.release_write(&mut op.0)
+            }
+
+            /// The largest buffer an unpinned read and the largest message an unpinned write
+            /// can complete on the current connection (what the rings hold whole); `None`
+            /// without a connection.
+            #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+            pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
+                self.end.unpinned_limits()
             }
 
             /// Checks now whether the peer process is still there, signalling the readiness

@@ -97,6 +97,9 @@ struct Shared {
     max_message: u32,
     /// The process that runs the acceptor thread.
     owner_pid: u32,
+    /// The readiness signal of reads in steps, made on first need and attached to `store`,
+    /// whose appends (the drains) signal it when a read armed the store.
+    signal: std::sync::OnceLock<Arc<sys::EventFd>>,
 }
 
 /// The server (reader) end of a mailslot: the handle CreateMailslot returns.
@@ -218,6 +221,7 @@ impl MailslotServer {
             caps,
             max_message: cfg.max_message,
             owner_pid: sys::getpid(),
+            signal: std::sync::OnceLock::new(),
         });
         // The acceptor answers writers' handshakes and, each time records arrive on `rx`
         // (edge-triggered: records left behind while the store is full do not keep it busy),
@@ -278,6 +282,46 @@ impl MailslotServer {
                 }
                 Err(e) => return Err(map_q(e, Op::Read, Side::Server, name)),
             }
+        }
+    }
+
+    /// The readiness signal of [`read_step`](Self::read_step): an eventfd that polls readable
+    /// when a message may have arrived since a step came back pending. Signalled by the drains
+    /// of the creating process's acceptor thread (a forked child's copy gets no signals).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn signal(&self) -> io::Result<Arc<sys::EventFd>> {
+        let sh = &self.shared;
+        if let Some(s) = sh.signal.get() {
+            return Ok(s.clone());
+        }
+        let made = sys::EventFd::new().map_err(|e| os_err(e, "eventfd", self.display_name()))?;
+        let sig = sh.signal.get_or_init(|| Arc::new(made)).clone();
+        // The store's writer signals its own descriptor (it has no control socket).
+        sh.store.attach_signal(&sig);
+        sh.conn.attach_signal(&sig);
+        Ok(sig)
+    }
+
+    /// ReadFile on the mailslot in one step that never sleeps: a whole message, or `Pending`
+    /// with the store armed (see [`signal`](Self::signal)); `contended` as in
+    /// `Conn::read_whole_step`. The handle's read timeout does not apply.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn read_step(
+        &self,
+        buf: &mut [u8],
+        contended: &mut bool,
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.shared.drain();
+        match self.shared.conn.read_whole_step(buf, contended) {
+            std::task::Poll::Ready(Ok(n)) => {
+                // As in `read`: move in what waited for the room this read made.
+                self.shared.drain();
+                std::task::Poll::Ready(Ok(n))
+            }
+            std::task::Poll::Ready(Err(e)) => {
+                std::task::Poll::Ready(Err(map_q(e, Op::Read, Side::Server, self.display_name())))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
         }
     }
 

@@ -538,6 +538,66 @@ pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout, trust: Trust) ->
     }
 }
 
+/// How an asynchronous WaitNamedPipe continues after asking the server once
+/// ([`wait_begin`]).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+pub(crate) enum WaitBegin {
+    /// An instance listens now.
+    Ready,
+    /// Parked in the server's queue: the socket polls readable when an instance listens (a
+    /// `Ready` reply, read it with [`wait_finish`]) or the server closed the pipe.
+    Parked(OwnedFd),
+    /// The server holds as many waiting clients as it will: ask again shortly.
+    Retry,
+}
+
+/// WaitNamedPipe for event loops, step 1: connects and asks once. The server answers at once
+/// (its acceptor never waits for the application), so this costs one local round trip.
+/// ERROR_FILE_NOT_FOUND when no such pipe exists (W8).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+pub(crate) fn wait_begin(name: &str, trust: Trust) -> io::Result<WaitBegin> {
+    let n = namespace::parse(name, Kind::Pipe).map_err(|_| {
+        err(
+            ERROR_FILE_NOT_FOUND,
+            format!("{name:?} is not a valid pipe name"),
+        )
+    })?;
+    let (sock, _) = connect_to(&n, name, trust)?;
+    let mut fds = Vec::new();
+    match exchange(
+        &sock,
+        ReqKind::Wait,
+        0,
+        name,
+        &mut fds,
+        Instant::now() + REPLY_TIMEOUT,
+    )? {
+        Some(Reply::Ready) => Ok(WaitBegin::Ready),
+        Some(Reply::Parked { .. }) => Ok(WaitBegin::Parked(sock)),
+        Some(Reply::Error(ERROR_PIPE_BUSY)) => Ok(WaitBegin::Retry),
+        Some(Reply::Error(c)) => Err(err(c, format!("the server of {name} refused the wait"))),
+        // The pipe closed between the connect and the answer: it may come back.
+        None => Ok(WaitBegin::Retry),
+        Some(_) => Err(Error::io_kind(
+            io::ErrorKind::InvalidData,
+            ERROR_BAD_PIPE,
+            format!("unexpected handshake reply from {name}"),
+        )),
+    }
+}
+
+/// WaitNamedPipe for event loops, step 2, once the parked socket polls readable: true when an
+/// instance listens, false when the server closed the pipe instead (ask again).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+pub(crate) fn wait_finish(sock: &OwnedFd, name: &str) -> bool {
+    let mut fds = Vec::new();
+    matches!(
+        recv_reply(sock, name, &mut fds, Instant::now()),
+        Ok(Some(Reply::Ready))
+    )
+}
+
 /// CallNamedPipe (W130): open (waiting once if busy), message read mode, transact, close.
 pub(crate) fn call_named_pipe(
     name: &str,

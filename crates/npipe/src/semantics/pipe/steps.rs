@@ -220,6 +220,22 @@ fn abort_transact(op: &mut TransactOp) -> Option<ReadResult> {
     c.transact_abort(&mut op.st)
 }
 
+/// See `Conn::write_release`.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+fn release_write(op: &mut WriteOp) -> bool {
+    match &op.conn {
+        Some(c) => c.write_release(&mut op.st),
+        None => false,
+    }
+}
+
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+fn limits(c: &Conn) -> (usize, usize) {
+    let (r, w) = c.unpinned_limits();
+    let clamp = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+    (clamp(r), clamp(w))
+}
+
 impl ServerEnd {
     /// Whether the handle is in PIPE_NOWAIT mode (its calls never wait, so they need no steps).
     pub(crate) fn nowait(&self) -> bool {
@@ -331,6 +347,23 @@ impl ServerEnd {
         }
     }
 
+    /// Ends the quota wait of a write whose bytes are all in the pipe, keeping them there
+    /// (see `Conn::write_release`); false when the write is not all in the pipe.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn release_write(&self, op: &mut WriteOp) -> bool {
+        release_write(op)
+    }
+
+    /// What an unpinned read and write can complete at most on the current connection (see
+    /// `Conn::unpinned_limits`); `None` when the instance has no connection.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
+        match self.with_slot(|slot| Ok(slot.conn_now())) {
+            Ok(Some(c)) => Some(limits(&c)),
+            _ => None,
+        }
+    }
+
     /// Checks whether the client's process is still there (for drivers that noticed no
     /// signal for a while: a peer that died is normally reported by the hang-up watcher).
     pub(crate) fn probe(&self) {
@@ -419,6 +452,18 @@ impl ClientEnd {
     /// See [`ServerEnd::abort_transact`].
     pub(crate) fn abort_transact(&self, op: &mut TransactOp) -> Option<ReadResult> {
         abort_transact(op)
+    }
+
+    /// See [`ServerEnd::release_write`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn release_write(&self, op: &mut WriteOp) -> bool {
+        release_write(op)
+    }
+
+    /// See [`ServerEnd::unpinned_limits`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
+        self.open_conn().ok().map(|c| limits(c))
     }
 
     /// See [`ServerEnd::probe`].

@@ -380,7 +380,7 @@ impl Conn {
     }
 
     /// [`Conn::drop_dead_record`] when the peer's end is gone. Needs the reader lock.
-    fn drop_if_peer_gone(&self, dir: usize) -> QResult<()> {
+    pub(super) fn drop_if_peer_gone(&self, dir: usize) -> QResult<()> {
         if self.peer_gone()? {
             self.drop_dead_record(dir)?;
         }

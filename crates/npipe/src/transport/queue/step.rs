@@ -577,6 +577,92 @@ impl Conn {
         withdrawn
     }
 
+    /// Ends the quota wait of a write whose bytes are all in the ring without taking them
+    /// back: the write counts as completed (its record stays readable after this end closes,
+    /// like every completed write), as if the reader had caught up. A write that is not in the
+    /// ring yet (or still streaming) is left alone: the caller aborts those instead. Returns
+    /// whether the write is now complete.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn write_release(&self, st: &mut WriteState) -> bool {
+        match st.phase {
+            WritePhase::Quota { rec_end, .. } => {
+                self.done_late(self.side.tx(), rec_end);
+                st.phase = WritePhase::Done;
+                true
+            }
+            WritePhase::Done => true,
+            WritePhase::Start | WritePhase::Streaming { .. } => false,
+        }
+    }
+
+    /// The largest read (inbound ring) and the largest record (outbound ring) that an
+    /// unpinned step can complete: what each ring holds whole. An unpinned read with a larger
+    /// buffer, or an unpinned write of a larger message, stays pending until it fits, which it
+    /// never does.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn unpinned_limits(&self) -> (u64, u64) {
+        let holds = |d: usize| self.caps[d].saturating_sub(REC_HDR + 8);
+        (holds(self.side.rx()), holds(self.side.tx()))
+    }
+
+    /// A mailslot's ReadFile that never sleeps ([`Conn::read_whole`] in one step): one whole
+    /// message (`TooSmall` with its length when `buf` is shorter, nothing consumed), or
+    /// `Pending` with the end armed for data when the store is empty. `contended` is set when
+    /// another reader held the lock (no signal comes for that: step again shortly).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
+    pub(crate) fn read_whole_step(
+        &self,
+        buf: &mut [u8],
+        contended: &mut bool,
+    ) -> Poll<QResult<usize>> {
+        *contended = false;
+        let dir = self.side.rx();
+        let _g = match self.lock_side(RX_LOCK, None, true) {
+            Ok(g) => g,
+            Err(QErr::WouldBlock) => {
+                *contended = true;
+                return Poll::Pending;
+            }
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let mut armed = false;
+        let r = (|| -> QResult<Option<usize>> {
+            loop {
+                self.link_check()?;
+                self.drop_if_peer_gone(dir)?;
+                let v = self.skip_withdrawn(dir)?;
+                if !self.has_data(dir)? {
+                    if armed {
+                        return Ok(None);
+                    }
+                    // Arm, then look once more: what the writer published before the arm
+                    // signals nothing.
+                    self.arm(Wake::Data);
+                    armed = true;
+                    continue;
+                }
+                let len = if v.left != AT_HEADER {
+                    v.left
+                } else {
+                    self.record_at(dir, self.hdr_pos(dir, v.head, v.tail)?)?.0
+                };
+                if (buf.len() as u64) < len {
+                    return Err(QErr::TooSmall(len));
+                }
+                // The store's records are published whole, so this never waits; `None` means
+                // it skipped a withdrawn record: look again.
+                if let Some(r) = self.read_message(dir, buf, None)? {
+                    return Ok(Some(r.n));
+                }
+            }
+        })();
+        match r {
+            Ok(Some(n)) => Poll::Ready(Ok(n)),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
     /// Releases the writer lock a streaming write kept between its steps.
     fn release_kept_tx(&self) {
         // Relaxed: see `write_start`.

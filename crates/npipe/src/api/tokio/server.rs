@@ -1,0 +1,96 @@
+//! `npipe::tokio::NamedPipeServer`: a server instance driven by tokio, with its connect that
+//! waits on the instance's readiness descriptor.
+
+use std::io;
+
+use super::io::Io;
+use super::{data_methods, io_traits, MsgLen, PipeInfo};
+use crate::error::with_raw_code;
+use crate::nonblocking::ConnectStart;
+
+/// A named pipe server instance for tokio, as
+/// [`tokio::net::windows::named_pipe::NamedPipeServer`](https://docs.rs/tokio/latest/tokio/net/windows/named_pipe/struct.NamedPipeServer.html).
+///
+/// Keep one instance listening at all times, or clients fail with `NotFound`: tokio's server
+/// loop creates the next instance before it hands the connected one to a task.
+///
+/// ```no_run
+/// use npipe::tokio::ServerOptions;
+///
+/// const PIPE_NAME: &str = r"\\.\pipe\named-pipe-idiomatic-server";
+///
+/// # async fn f() -> std::io::Result<()> {
+/// let mut server = ServerOptions::new().first_pipe_instance(true).create(PIPE_NAME)?;
+/// loop {
+///     server.connect().await?;
+///     let connected = server;
+///     server = ServerOptions::new().create(PIPE_NAME)?;
+///     tokio::spawn(async move {
+///         /* use the connected client */
+///         drop(connected);
+///     });
+/// #   break;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct NamedPipeServer {
+    io: Io<crate::NamedPipeServer>,
+}
+
+impl NamedPipeServer {
+    /// Wraps a server instance of the blocking API (registering its readiness descriptor with
+    /// the current runtime). Its PIPE_NOWAIT setting does not apply to the async calls.
+    ///
+    /// # Errors
+    /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own types).
+    pub fn from_std(end: crate::NamedPipeServer) -> io::Result<NamedPipeServer> {
+        Ok(NamedPipeServer { io: Io::new(end)? })
+    }
+
+    /// `GetNamedPipeInfo`.
+    #[doc(alias = "GetNamedPipeInfo")]
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        Ok(PipeInfo::from_info(self.io.end.info()))
+    }
+
+    /// Waits for a client to connect (`ConnectNamedPipe`); returns at once if one already has.
+    ///
+    /// # Errors
+    /// `ERROR_NO_DATA` (232) when a client connected and closed again before this call: call
+    /// [`disconnect`](Self::disconnect) and connect again (or drop the instance).
+    /// `ERROR_OPERATION_ABORTED` (995) when the instance is closed meanwhile.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the instance keeps listening; a client that connects meanwhile stays
+    /// connected and the next call returns at once.
+    #[doc(alias = "ConnectNamedPipe")]
+    pub async fn connect(&self) -> io::Result<()> {
+        let op = match self.io.end.start_connect().map_err(with_raw_code)? {
+            ConnectStart::Connected => return Ok(()),
+            ConnectStart::Pending(op) => op,
+        };
+        let hub = self.io.read_hub();
+        loop {
+            let seen = hub.gen();
+            match self.io.end.poll_connect(&op) {
+                std::task::Poll::Ready(r) => return r.map_err(with_raw_code),
+                std::task::Poll::Pending => hub.wait(seen).await?,
+            }
+        }
+    }
+
+    /// Drops the client (`DisconnectNamedPipe`): unread data in both directions is discarded
+    /// (a write still in flight too) and the client's next operation fails with
+    /// `ERROR_PIPE_NOT_CONNECTED` (233). [`connect`](Self::connect) listens again.
+    #[doc(alias = "DisconnectNamedPipe")]
+    pub fn disconnect(&self) -> io::Result<()> {
+        let r = self.io.end.disconnect().map_err(with_raw_code);
+        self.io.discard_inflight();
+        r
+    }
+
+    data_methods!(crate::NamedPipeServer);
+}
+
+io_traits!(NamedPipeServer);
