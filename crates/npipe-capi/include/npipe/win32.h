@@ -738,10 +738,9 @@ BOOL WINAPI SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove, PLARG
 BOOL WINAPI SetEndOfFile(HANDLE hFile);
 BOOL WINAPI DeleteFileA(LPCSTR lpFileName);
 
-/* Listings. FindFirstFileA("\\\\.\\pipe\\*") lists the pipes this process can see (same user or
- * root, same NPIPE_NAMESPACE): cFileName is the name after the prefix, nFileSizeLow the number of
- * instances. "\\\\.\\mailslot\\*" lists mailslots; any other pattern lists a directory (* and ?
- * in the last component, letters matched without case). */
+/* Listings. FindFirstFileA lists a directory (* and ? in the last component, letters matched
+ * without case; "." and ".." included as on Windows).
+ * npipe departs (for now): listing pipes or mailslots (\\.\pipe\*) fails with ERROR_NOT_SUPPORTED. */
 HANDLE WINAPI FindFirstFileA(LPCSTR lpFileName, LPWIN32_FIND_DATAA lpFindFileData);
 BOOL WINAPI FindNextFileA(HANDLE hFindFile, LPWIN32_FIND_DATAA lpFindFileData);
 BOOL WINAPI FindClose(HANDLE hFindFile);
