@@ -100,13 +100,17 @@
 //!   `access_system_security`, `security_qos_flags`): npipe admits clients of the server's
 //!   user and root. No raw handles: the ends give their readiness descriptor as `AsFd`.
 //! - `try_read_buf`, `try_io` and `async_io` are not provided.
-//!
-//! Mailslots: [`Mailslot`] reads the next message as a future (an npipe extension).
-//! Anonymous pipes are kernel pipes: [`AnonReader::into_tokio`](crate::AnonReader::into_tokio)
-//! and [`AnonWriter::into_tokio`](crate::AnonWriter::into_tokio) give tokio's own
-//! `tokio::net::unix::pipe::{Receiver, Sender}`.
 //! - [`ServerOptions::reject_remote_clients`] is accepted and changes nothing: npipe serves
 //!   local clients only.
+//! - Extensions: [`read_msg`](NamedPipeServer::read_msg) / `try_read_msg` (ERROR_MORE_DATA
+//!   visible), [`wait_named_pipe`], `from_std` / `get_ref` (the blocking-API end).
+//!
+//! # Mailslots and anonymous pipes
+//!
+//! [`Mailslot`] reads the next message of a mailslot as a future. Anonymous pipes are kernel
+//! pipes: [`AnonReader::into_tokio`](crate::AnonReader::into_tokio) and
+//! [`AnonWriter::into_tokio`](crate::AnonWriter::into_tokio) give tokio's own
+//! `tokio::net::unix::pipe::{Receiver, Sender}`.
 //!
 //! [`tokio::net::windows::named_pipe`]: https://docs.rs/tokio/latest/tokio/net/windows/named_pipe/index.html
 
