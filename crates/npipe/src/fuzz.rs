@@ -68,6 +68,35 @@ pub fn handshake(data: &[u8]) {
         // The reply decoder checks every byte too (the error word of a reply that is not an
         // error and the pad of a Connected/Info body must be 0).
         assert_eq!(enc, data, "reply decoder accepted a non-canonical frame");
+        if let Reply::Described(d) = &r {
+            described(d);
+        }
+    }
+}
+
+/// A listing's checks on a decoded Describe answer (`semantics::listing::check`), at the
+/// address its own name maps to (where a truthful server listens) and at a fixed one: never a
+/// panic, and an accepted answer is listed under exactly the name it gave.
+fn described(d: &crate::transport::control::Described) {
+    use crate::semantics::{listing, namespace};
+    let peer = sys::PeerCred {
+        pid: None,
+        uid: 0,
+        gid: 0,
+    };
+    let mut addrs = vec![b"npipe/pipe/X".to_vec()];
+    for kind in [namespace::Kind::Pipe, namespace::Kind::Mailslot] {
+        if let Ok(n) = namespace::parse(&d.name, kind) {
+            addrs.push(n.address_in("npipe"));
+        }
+    }
+    for addr in addrs {
+        if let Some(e) = listing::check(&addr, "npipe", d, peer) {
+            assert_eq!(e.name, d.name, "listed under another name than it gave");
+            assert!(
+                e.listening <= e.info.cur_instances && e.info.cur_instances <= e.info.max_instances
+            );
+        }
     }
 }
 
@@ -1279,6 +1308,26 @@ pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("open", req(ReqKind::Open).encode()),
         ("wait", req(ReqKind::Wait).encode()),
         ("query", req(ReqKind::Query).encode()),
+        (
+            "describe",
+            Request {
+                kind: ReqKind::Describe,
+                access: 0,
+                timeout_ms: 0,
+                name: String::new(),
+            }
+            .encode(),
+        ),
+        (
+            "described",
+            Reply::Described(crate::transport::control::Described {
+                object: crate::transport::control::Object::Pipe,
+                listening: 1,
+                info,
+                name: r"\\.\pipe\seed".into(),
+            })
+            .encode(),
+        ),
         ("connected", Reply::Connected(info).encode()),
         ("info", Reply::Info(info).encode()),
         ("error", Reply::Error(231).encode()),

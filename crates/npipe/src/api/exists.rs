@@ -1,16 +1,14 @@
 //! Pipe names as ipc.h spells them, and whether a name is served. This file owns the expansion
 //! of bare names (`NAME` means `\\.\pipe\NAME`) and the lookup behind [`pipe_exists`]: a scan of
-//! the kernel's table of Unix sockets, `/proc/net/unix`, for the listening socket a served name
-//! is bound to (docs/DESIGN.md, "Names"). Nothing is connected, so the server sees nothing.
+//! the kernel's table of Unix sockets, `/proc/net/unix` (read by `semantics::listing`), for the
+//! listening socket a served name is bound to (docs/DESIGN.md, "Names"). Nothing is connected, so the server sees nothing.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::error::code::*;
+use crate::semantics::listing;
 use crate::semantics::namespace::{self, Kind};
-
-/// `__SO_ACCEPTCON` in the Flags column of `/proc/net/unix`: the socket is listening.
-const SO_ACCEPTCON: u32 = 0x0001_0000;
 
 /// The full pipe name for a name as ipc.h takes it: a bare `NAME` becomes `\\.\pipe\NAME`, a name
 /// that starts with two slashes or backslashes (`\\.\pipe\NAME`, `//./pipe/NAME`) is kept.
@@ -52,9 +50,8 @@ pub fn pipe_exists(name: &str) -> bool {
         return false;
     };
     let addr = parsed.address();
-    // A newline in the address would split its line of the table; such names take the probe.
     match std::fs::read("/proc/net/unix") {
-        Ok(table) if !addr.contains(&b'\n') => listed(&table, &addr),
+        Ok(table) => listed(&table, &addr),
         _ => probe(&full),
     }
 }
@@ -69,39 +66,9 @@ fn probe(full: &str) -> bool {
 }
 
 /// Whether `table` (the bytes of `/proc/net/unix`) holds a listening socket bound to the
-/// abstract address `addr`. Each line after the header is
-/// `Num: RefCount Protocol Flags Type St Inode[ Path]`, numbers in hex except the inode, the path
-/// of an abstract address printed as `@` followed by its bytes.
+/// abstract address `addr`.
 fn listed(table: &[u8], addr: &[u8]) -> bool {
-    table
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .any(|line| match split_line(line) {
-            Some((flags, path)) => {
-                flags & SO_ACCEPTCON != 0 && path.first() == Some(&b'@') && &path[1..] == addr
-            }
-            None => false,
-        })
-}
-
-/// The Flags column and the path of one line of `/proc/net/unix` (`None` for a line without a
-/// path or with a malformed Flags column).
-fn split_line(line: &[u8]) -> Option<(u32, &[u8])> {
-    let mut rest = line;
-    let mut flags = None;
-    for field in 0..7 {
-        let start = rest.iter().position(|&b| b != b' ')?;
-        rest = &rest[start..];
-        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
-        if field == 3 {
-            let text = std::str::from_utf8(&rest[..end]).ok()?;
-            flags = Some(u32::from_str_radix(text, 16).ok()?);
-        }
-        rest = &rest[end..];
-    }
-    // Exactly one space separates the inode from the path, which may itself hold spaces.
-    let path = rest.strip_prefix(b" ")?;
-    Some((flags?, path))
+    listing::listening_abstract(table).iter().any(|a| a == addr)
 }
 
 #[cfg(test)]

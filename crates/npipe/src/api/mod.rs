@@ -3,6 +3,7 @@
 mod anonymous;
 mod event;
 mod exists;
+mod listing;
 mod mailslot;
 pub mod nonblocking;
 mod service;
@@ -14,6 +15,7 @@ mod zerocopy;
 pub use anonymous::{create_pipe, AnonReader, AnonWriter, CommandExt};
 pub use event::{wait_for_multiple, Event, NamedEvent, WaitObject, WaitOutcome};
 pub use exists::pipe_exists;
+pub use listing::{list, Listing, ListingKind};
 pub use mailslot::{Mailslot, MailslotInfo, MailslotOptions, MailslotWriter};
 pub use service::{serve, Peer, Service, ServiceClient, ServiceOptions};
 use zerocopy::EndRef;

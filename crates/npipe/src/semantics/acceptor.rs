@@ -16,7 +16,10 @@
 //!   retried in a loop (connections wait in the kernel's backlog); serving resumes by itself
 //!   once descriptors are free again;
 //! - a request that decodes, is for this object's name and came from an allowed peer is handed
-//!   to the [`Service`]; anything else is answered with the Win32 error and dropped.
+//!   to the [`Service`]; anything else is answered with the Win32 error and dropped;
+//! - a Describe request (a listing, which names nothing) is answered here with
+//!   [`Service::describe`] and the socket closed: it takes no instance, parks nowhere and wakes
+//!   nobody, and it passes the same credential check, caps and deadline as any request.
 //!
 //! The acceptor stops when its [`Acceptor`] handle is stopped or dropped (in the process that
 //! started it; a forked child only forgets its copy). The listener closes with the thread, so
@@ -32,7 +35,7 @@ use super::namespace::{self, Name};
 use super::pipe::err;
 use crate::error::code::*;
 use crate::sys::{self, PeerCred};
-use crate::transport::control::{self, Reply, Request};
+use crate::transport::control::{self, Described, Reply, ReqKind, Request};
 
 /// How long a connected client has to send its request.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -52,8 +55,15 @@ const TOKEN_FIRST_PENDING: u64 = 3;
 
 /// What a served object does with a checked request.
 pub(crate) trait Service: Send + Sync + 'static {
-    /// Answers one request. `sock` is nonblocking; `peer` are its credentials.
+    /// Answers one request. `sock` is nonblocking; `peer` are its credentials. Never called
+    /// for Describe requests (see [`Service::describe`]).
     fn request(&self, sock: OwnedFd, req: Request, peer: PeerCred);
+
+    /// What a listing shows about this object, or the Win32 error to refuse with (objects that
+    /// are not listed, such as named events, keep the default).
+    fn describe(&self) -> Result<Described, u32> {
+        Err(ERROR_INVALID_FUNCTION)
+    }
 
     /// A further descriptor for the acceptor thread to watch, edge-triggered (a mailslot's
     /// receiving socket).
@@ -295,6 +305,18 @@ impl Loop {
             refuse(&sock, ERROR_INVALID_DATA);
             return None;
         };
+        if req.kind == ReqKind::Describe {
+            // The decoder made sure it names nothing; the reply goes out without waiting and
+            // the socket closes with this call.
+            match self.service.describe() {
+                Ok(d) => {
+                    let _ =
+                        sys::send_packet_nowait(sock.as_fd(), &Reply::Described(d).encode(), &[]);
+                }
+                Err(code) => refuse(&sock, code),
+            }
+            return None;
+        }
         match namespace::parse(&req.name, self.name.kind) {
             Ok(n) if n.folded == self.name.folded => self.service.request(sock, req, peer),
             _ => refuse(&sock, ERROR_FILE_NOT_FOUND),

@@ -48,7 +48,7 @@ use super::namespace::{self, Kind, Name};
 use super::pipe::{err, map_q, os_err, request_open, Op, Opened, Trust};
 use crate::error::{code::*, Error};
 use crate::sys::{self, dgram, PeerCred};
-use crate::transport::control::{PipeInfo, Reply, ReqKind, Request};
+use crate::transport::control::{Described, Object, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{self, Conn, QErr, Side};
 
 /// MAILSLOT_WAIT_FOREVER / MAILSLOT_NO_MESSAGE.
@@ -381,6 +381,25 @@ impl Service for Shared {
             &Reply::Connected(info).encode(),
             &[self.tx.as_fd()],
         );
+    }
+
+    /// For listings: one reader, always ready for writers; `out_quota` is nMaxMessageSize.
+    fn describe(&self) -> Result<Described, u32> {
+        Ok(Described {
+            object: Object::Mailslot,
+            listening: 1,
+            info: PipeInfo {
+                message_type: true,
+                direction: super::pipe::ACCESS_INBOUND,
+                max_instances: 1,
+                cur_instances: 1,
+                out_quota: self.max_message,
+                caps: self.caps,
+                server_pid: sys::getpid(),
+                ..PipeInfo::default()
+            },
+            name: self.name.display.clone(),
+        })
     }
 
     fn extra_fd(&self) -> Option<BorrowedFd<'_>> {

@@ -5,6 +5,7 @@
 pub(crate) mod acceptor;
 pub(crate) mod anon;
 pub(crate) mod event;
+pub(crate) mod listing;
 pub(crate) mod mailslot;
 pub(crate) mod namespace;
 pub(crate) mod pipe;

@@ -212,10 +212,20 @@ fn hash128(data: &[u8]) -> u128 {
     ((a as u128) << 64) | b as u128
 }
 
+/// The part of a full pipe or mailslot name after its prefix, as spelled (`Foo` for
+/// `\\.\pipe\Foo`); `None` when `s` is no such name.
+pub(crate) fn leaf(s: &str) -> Option<&str> {
+    split_prefix(s).map(|(_, _, rest)| rest)
+}
+
 impl Name {
     /// The abstract socket address (without the leading NUL) for this name.
     pub(crate) fn address(&self) -> Vec<u8> {
-        let ns = namespace();
+        self.address_in(&namespace())
+    }
+
+    /// The abstract socket address of this name in the namespace `ns`.
+    pub(crate) fn address_in(&self, ns: &str) -> Vec<u8> {
         let kw = self.kind.noun();
         let plain = format!("{ns}/{kw}/{}", self.folded);
         if plain.len() <= MAX_ADDR {

@@ -11,7 +11,12 @@
 //!                   server_pid u32 | cap0 u64 | cap1 u64     (+ the memfd as SCM_RIGHTS)
 //!   Parked body:    default_timeout u32   (a READY packet follows when an instance listens)
 //!   Info body:      same fields as Connected, without a memfd (for QUERY)
+//!   Described body: object u8 (1 pipe, 2 mailslot) | pad u8 | pad u16 | listening u32 |
+//!                   the Info fields | name_len u16 | name (UTF-8, as created)  (for DESCRIBE)
 //! ```
+//!
+//! A DESCRIBE request (for listings) names nothing: its access, timeout and name are all
+//! empty, because the client only knows the address it connected to (which may be a hash).
 
 /// Request magic "NPH1".
 pub(crate) const REQ_MAGIC: u32 = u32::from_le_bytes(*b"NPH1");
@@ -21,8 +26,12 @@ pub(crate) const REP_MAGIC: u32 = u32::from_le_bytes(*b"NPR1");
 pub(crate) const PROTO_VERSION: u16 = 1;
 /// Largest request packet.
 pub(crate) const MAX_REQ: usize = 20 + 4 * 1024;
-/// Largest reply packet.
+/// Largest reply packet, except [`Reply::Described`].
 pub(crate) const MAX_REP: usize = 128;
+/// Longest name a frame carries, in bytes (a name of 259 characters of 4 bytes fits).
+pub(crate) const MAX_NAME_BYTES: usize = 4 * 1024;
+/// Largest [`Reply::Described`] packet.
+pub(crate) const MAX_DESCRIBED_REP: usize = MAX_REP + MAX_NAME_BYTES;
 
 /// What a client asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +42,8 @@ pub(crate) enum ReqKind {
     Wait = 2,
     /// Report the pipe's parameters (a second process creating an instance).
     Query = 3,
+    /// Report what is served here, name included (a listing, which knows only the address).
+    Describe = 4,
 }
 
 /// A decoded client request.
@@ -57,6 +68,28 @@ pub(crate) enum RepKind {
     Parked = 4,
     /// Pipe parameters (answer to Query).
     Info = 5,
+    /// What is served, with its name (answer to Describe).
+    Described = 6,
+}
+
+/// What kind of object a [`Described`] reply describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Object {
+    /// A named pipe.
+    Pipe = 1,
+    /// A mailslot.
+    Mailslot = 2,
+}
+
+/// The answer to a Describe request: what a listing shows about one served name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Described {
+    pub object: Object,
+    /// Instances listening for a client now (never more than `info.cur_instances`).
+    pub listening: u32,
+    pub info: PipeInfo,
+    /// The name as its first instance was created (at most [`MAX_NAME_BYTES`]).
+    pub name: String,
 }
 
 /// Pipe parameters the server tells its clients.
@@ -81,6 +114,7 @@ pub(crate) enum Reply {
     Ready,
     Parked { default_timeout: u32 },
     Info(PipeInfo),
+    Described(Described),
 }
 
 /// Why a frame was rejected.
@@ -148,16 +182,19 @@ impl Request {
             1 => ReqKind::Open,
             2 => ReqKind::Wait,
             3 => ReqKind::Query,
+            4 => ReqKind::Describe,
             _ => return Err(BadFrame("unknown request kind")),
         };
         let access = c.u32()?;
         let timeout_ms = c.u32()?;
-        let n = c.u16()? as usize;
-        let name = std::str::from_utf8(c.take(n)?)
-            .map_err(|_| BadFrame("name is not UTF-8"))?
-            .to_owned();
+        let name = get_name(&mut c)?;
         if !c.b.is_empty() {
             return Err(BadFrame("trailing bytes in request"));
+        }
+        if kind == ReqKind::Describe && (access != 0 || timeout_ms != 0 || !name.is_empty()) {
+            return Err(BadFrame(
+                "a describe request carries no access, timeout or name",
+            ));
         }
         Ok(Request {
             kind,
@@ -166,6 +203,17 @@ impl Request {
             name,
         })
     }
+}
+
+/// A length-prefixed UTF-8 name of at most [`MAX_NAME_BYTES`].
+fn get_name(c: &mut Cursor<'_>) -> Result<String, BadFrame> {
+    let n = c.u16()? as usize;
+    if n > MAX_NAME_BYTES {
+        return Err(BadFrame("name too long"));
+    }
+    Ok(std::str::from_utf8(c.take(n)?)
+        .map_err(|_| BadFrame("name is not UTF-8"))?
+        .to_owned())
 }
 
 fn put_info(v: &mut Vec<u8>, i: &PipeInfo) {
@@ -212,6 +260,31 @@ fn get_info(c: &mut Cursor<'_>) -> Result<PipeInfo, BadFrame> {
     })
 }
 
+fn get_described(c: &mut Cursor<'_>) -> Result<Described, BadFrame> {
+    let object = match c.u8()? {
+        1 => Object::Pipe,
+        2 => Object::Mailslot,
+        _ => return Err(BadFrame("unknown object kind")),
+    };
+    if c.u8()? != 0 || c.u16()? != 0 {
+        return Err(BadFrame("non-zero padding"));
+    }
+    let listening = c.u32()?;
+    let info = get_info(c)?;
+    if listening > info.cur_instances || info.cur_instances > info.max_instances {
+        return Err(BadFrame(
+            "more instances listening or in use than there are",
+        ));
+    }
+    let name = get_name(c)?;
+    Ok(Described {
+        object,
+        listening,
+        info,
+        name,
+    })
+}
+
 impl Reply {
     /// Encodes the reply.
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -224,6 +297,7 @@ impl Reply {
             Reply::Ready => (RepKind::Ready, 0),
             Reply::Parked { .. } => (RepKind::Parked, 0),
             Reply::Info(_) => (RepKind::Info, 0),
+            Reply::Described(_) => (RepKind::Described, 0),
         };
         v.extend_from_slice(&(kind as u16).to_le_bytes());
         v.extend_from_slice(&err.to_le_bytes());
@@ -231,6 +305,18 @@ impl Reply {
             Reply::Connected(i) | Reply::Info(i) => put_info(&mut v, i),
             Reply::Parked { default_timeout } => {
                 v.extend_from_slice(&default_timeout.to_le_bytes())
+            }
+            Reply::Described(d) => {
+                v.push(d.object as u8);
+                v.push(0);
+                v.extend_from_slice(&0u16.to_le_bytes());
+                v.extend_from_slice(&d.listening.to_le_bytes());
+                put_info(&mut v, &d.info);
+                // Names are checked (at most 259 characters) before anything is served, so
+                // the length fits; a longer one would be cut to a frame the decoder refuses.
+                let name = &d.name.as_bytes()[..d.name.len().min(MAX_NAME_BYTES + 1)];
+                v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                v.extend_from_slice(name);
             }
             Reply::Error(_) | Reply::Ready => {}
         }
@@ -264,6 +350,7 @@ impl Reply {
                 default_timeout: c.u32()?,
             },
             5 => Reply::Info(get_info(&mut c)?),
+            6 => Reply::Described(get_described(&mut c)?),
             _ => return Err(BadFrame("unknown reply kind")),
         };
         if !c.b.is_empty() {
@@ -312,6 +399,80 @@ mod tests {
         ] {
             assert_eq!(Reply::decode(&r.encode()).unwrap(), r);
         }
+    }
+
+    fn described() -> Described {
+        Described {
+            object: Object::Pipe,
+            listening: 1,
+            info: PipeInfo {
+                message_type: false,
+                direction: 3,
+                max_instances: 255,
+                cur_instances: 2,
+                server_pid: 9,
+                ..PipeInfo::default()
+            },
+            name: r"\\.\pipe\Ünï cödé".into(),
+        }
+    }
+
+    #[test]
+    fn describe_round_trip() {
+        let req = Request {
+            kind: ReqKind::Describe,
+            access: 0,
+            timeout_ms: 0,
+            name: String::new(),
+        };
+        assert_eq!(Request::decode(&req.encode()).unwrap(), req);
+        let r = Reply::Described(described());
+        let enc = r.encode();
+        assert!(enc.len() <= MAX_DESCRIBED_REP);
+        assert_eq!(Reply::decode(&enc).unwrap(), r);
+        let long = Reply::Described(Described {
+            name: "\u{10FFFF}".repeat(MAX_NAME_BYTES / 4),
+            ..described()
+        });
+        let enc = long.encode();
+        assert!(enc.len() <= MAX_DESCRIBED_REP);
+        assert_eq!(Reply::decode(&enc).unwrap(), long);
+    }
+
+    #[test]
+    fn describe_frames_are_checked() {
+        // A describe request that names something, asks for access or waits is refused.
+        for (access, timeout_ms, name) in [(1, 0, ""), (0, 1, ""), (0, 0, "x")] {
+            let r = Request {
+                kind: ReqKind::Describe,
+                access,
+                timeout_ms,
+                name: name.into(),
+            };
+            assert!(Request::decode(&r.encode()).is_err(), "{r:?}");
+        }
+        let good = Reply::Described(described()).encode();
+        for n in 0..good.len() {
+            assert!(Reply::decode(&good[..n]).is_err(), "cut at {n}");
+        }
+        // Object kind, padding, listening > in use, in use > max, a name that is not UTF-8
+        // or longer than the limit.
+        let bad = |at: usize, val: &[u8]| {
+            let mut b = good.clone();
+            b[at..at + val.len()].copy_from_slice(val);
+            Reply::decode(&b)
+        };
+        assert!(bad(12, &[3]).is_err());
+        assert!(bad(13, &[1]).is_err());
+        assert!(bad(14, &[1]).is_err());
+        assert!(bad(16, &3u32.to_le_bytes()).is_err());
+        assert!(bad(40, &256u32.to_le_bytes()).is_err());
+        let name_at = good.len() - described().name.len();
+        assert!(bad(name_at, &[0xff]).is_err());
+        let mut huge = good[..name_at - 2].to_vec();
+        huge.extend_from_slice(&((MAX_NAME_BYTES + 1) as u16).to_le_bytes());
+        huge.extend(std::iter::repeat_n(b'a', MAX_NAME_BYTES + 1));
+        assert!(Reply::decode(&huge).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::semantics::acceptor::{self, refuse, Acceptor, Service};
 use crate::semantics::fork_generation;
 use crate::semantics::namespace::{self, Kind, Name};
 use crate::sys::PeerCred;
-use crate::transport::control::{self, PipeInfo, Reply, ReqKind, Request};
+use crate::transport::control::{self, Described, Object, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{self, Conn, InPlace, QErr, Reserved, Side};
 
 /// WaitNamedPipe clients one pipe keeps parked; further ones are told to ask again shortly.
@@ -279,7 +279,22 @@ impl Service for Pipe {
             }
             ReqKind::Wait => self.park(st, sock),
             ReqKind::Open => self.open(st, sock, req.access, peer),
+            // Answered by the acceptor through `describe`.
+            ReqKind::Describe => refuse(&sock, ERROR_INVALID_FUNCTION),
         }
+    }
+
+    /// For listings: the name as its first instance was created, the parameters and how many
+    /// instances exist and listen. Only reads the registry.
+    fn describe(&self) -> Result<Described, u32> {
+        let mut reg = registry();
+        let st = reg.state(self.id).ok_or(ERROR_FILE_NOT_FOUND)?;
+        Ok(Described {
+            object: Object::Pipe,
+            listening: st.listeners.len() as u32,
+            info: self.info(st),
+            name: self.name.display.clone(),
+        })
     }
 }
 
