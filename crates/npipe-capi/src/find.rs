@@ -1,8 +1,11 @@
 //! FindFirstFile / FindNextFile / FindClose: listing the pipes (`\\.\pipe\*`), the mailslots
 //! (`\\.\mailslot\*`) or a directory's files.
 //!
-//! - Pipes and mailslots (`\\.\pipe\*`, `\\.\mailslot\*`): not listed yet, ERROR_NOT_SUPPORTED
-//!   (the enumeration of servers is still being built).
+//! - Pipes: each pipe this process can see (`npipe::list`: served in this NPIPE_NAMESPACE by
+//!   the same user, or any user for root) once, by its name after the prefix as created;
+//!   `nFileSizeLow` is the number of instances, as the pipe file system reports it, and the
+//!   attributes are FILE_ATTRIBUTE_NORMAL. `\\.\mailslot\*` lists mailslots the same way. The
+//!   listing is taken at FindFirstFile.
 //! - Files: a path whose last component may hold `*` and `?`; "." and ".." are listed as on
 //!   Windows (not at the root), with attributes, times and sizes from `stat`.
 //! - Patterns match ASCII letters without case, as Windows' file systems do.
@@ -140,25 +143,45 @@ fn found_file(name: String, m: &std::fs::Metadata) -> Found {
     }
 }
 
-/// Whether `spec` is `\\.\pipe\...` or `\\.\mailslot\...` (either slash, any case).
-fn is_object_pattern(spec: &str) -> bool {
+/// `\\.\pipe\PATTERN` or `\\.\mailslot\PATTERN` (either slash, any case): the kind and the
+/// pattern.
+fn object_pattern(spec: &str) -> Option<(npipe::ListingKind, &str)> {
     let b = spec.as_bytes();
     let sep = |c: u8| c == b'\\' || c == b'/';
     if b.len() < 4 || !sep(b[0]) || !sep(b[1]) || b[2] != b'.' || !sep(b[3]) {
-        return false;
+        return None;
     }
     let rest = &spec[4..];
-    rest.find(['\\', '/']).is_some_and(|i| {
-        rest[..i].eq_ignore_ascii_case("pipe") || rest[..i].eq_ignore_ascii_case("mailslot")
-    })
+    let (word, pattern) = rest.split_at(rest.find(['\\', '/'])?);
+    let kind = if word.eq_ignore_ascii_case("pipe") {
+        npipe::ListingKind::Pipe
+    } else if word.eq_ignore_ascii_case("mailslot") {
+        npipe::ListingKind::Mailslot
+    } else {
+        return None;
+    };
+    Some((kind, &pattern[1..]))
 }
 
 /// The listing for `spec`, or the Win32 error.
 fn search(spec: &str) -> Result<Vec<Found>, DWORD> {
-    if is_object_pattern(spec) {
-        // Listing pipes and mailslots needs the servers' enumeration, which is not built yet:
-        // fail as a file system that cannot list does.
-        return Err(ERROR_NOT_SUPPORTED);
+    if let Some((kind, pattern)) = object_pattern(spec) {
+        let pat: Vec<char> = pattern.chars().collect();
+        let all = npipe::list().map_err(|e| npipe::win32_code(&e))?;
+        let found: Vec<Found> = all
+            .into_iter()
+            .filter(|l| l.kind == kind && matches(&pat, &l.leaf.chars().collect::<Vec<_>>()))
+            .map(|l| Found {
+                name: l.leaf,
+                attributes: FILE_ATTRIBUTE_NORMAL,
+                times: [FILETIME::default(); 3],
+                size: l.instances as u64,
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(ERROR_FILE_NOT_FOUND);
+        }
+        return Ok(found);
     }
     if files::is_device_name(spec) {
         return Err(ERROR_BAD_NETPATH);

@@ -738,9 +738,12 @@ BOOL WINAPI SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove, PLARG
 BOOL WINAPI SetEndOfFile(HANDLE hFile);
 BOOL WINAPI DeleteFileA(LPCSTR lpFileName);
 
-/* Listings. FindFirstFileA lists a directory (* and ? in the last component, letters matched
- * without case; "." and ".." included as on Windows).
- * npipe departs (for now): listing pipes or mailslots (\\.\pipe\*) fails with ERROR_NOT_SUPPORTED. */
+/* Listings. FindFirstFileA("\\\\.\\pipe\\*") lists the pipes this process can see (served in the
+ * same NPIPE_NAMESPACE by the same user, or by anyone for root): cFileName is the name after the
+ * prefix as created, nFileSizeLow the number of instances, the attributes FILE_ATTRIBUTE_NORMAL.
+ * "\\\\.\\mailslot\\*" lists mailslots. Any other pattern lists a directory (* and ? in the last
+ * component, letters matched without case; "." and ".." included as on Windows). No match is
+ * ERROR_FILE_NOT_FOUND, the end of a listing ERROR_NO_MORE_FILES. */
 HANDLE WINAPI FindFirstFileA(LPCSTR lpFileName, LPWIN32_FIND_DATAA lpFindFileData);
 BOOL WINAPI FindNextFileA(HANDLE hFindFile, LPWIN32_FIND_DATAA lpFindFileData);
 BOOL WINAPI FindClose(HANDLE hFindFile);

@@ -348,9 +348,38 @@ static void files(void) {
 }
 
 static void listing(void) {
+    char name[160], leaf[128];
     WIN32_FIND_DATAA fd;
-    HANDLE f = FindFirstFileA("\\\\.\\pipe\\*", &fd);
-    CHECK(f == INVALID_HANDLE_VALUE && GetLastError() == ERROR_NOT_SUPPORTED, "pipe listing: not yet, ERROR_NOT_SUPPORTED");
+    HANDLE f, a, b;
+    int seen = 0;
+    DWORD inst = 0;
+    snprintf(leaf, sizeof leaf, "npipe-Find-%lu", (unsigned long)GetCurrentProcessId());
+    snprintf(name, sizeof name, "\\\\.\\pipe\\%s", leaf);
+    f = FindFirstFileA("\\\\.\\pipe\\npipe-find-*", &fd);
+    CHECK(f == INVALID_HANDLE_VALUE && GetLastError() == ERROR_FILE_NOT_FOUND, "no pipe yet: ERROR_FILE_NOT_FOUND");
+    a = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE, 4, 512, 512, 0, NULL);
+    b = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE, 4, 512, 512, 0, NULL);
+    f = FindFirstFileA("\\\\.\\pipe\\*", &fd);
+    CHECK(f != INVALID_HANDLE_VALUE, "FindFirstFileA on \\\\.\\pipe\\*");
+    if (f != INVALID_HANDLE_VALUE) {
+        do {
+            if (strcmp(fd.cFileName, leaf) == 0) {
+                seen++;
+                inst = fd.nFileSizeLow;
+                CHECK(fd.dwFileAttributes == FILE_ATTRIBUTE_NORMAL, "a pipe's attributes");
+            }
+        } while (FindNextFileA(f, &fd));
+        CHECK(GetLastError() == ERROR_NO_MORE_FILES, "the listing ends with ERROR_NO_MORE_FILES");
+        CHECK(FindClose(f), "FindClose");
+    }
+    CHECK(seen == 1 && inst == 2, "the pipe is listed once, by its name as created, with its 2 instances");
+    f = FindFirstFileA("\\\\.\\PIPE\\NPIPE-FIND-*", &fd);
+    CHECK(f != INVALID_HANDLE_VALUE && strcmp(fd.cFileName, leaf) == 0, "patterns match without case");
+    if (f != INVALID_HANDLE_VALUE) FindClose(f);
+    CloseHandle(a);
+    CloseHandle(b);
+    f = FindFirstFileA(name, &fd);
+    CHECK(f == INVALID_HANDLE_VALUE && GetLastError() == ERROR_FILE_NOT_FOUND, "gone once closed");
     CHECK(!FindClose(GetStdHandle(STD_INPUT_HANDLE)) && GetLastError() == ERROR_INVALID_HANDLE, "FindClose on another handle");
     f = FindFirstFileA("*", &fd);
     CHECK(f != INVALID_HANDLE_VALUE && strcmp(fd.cFileName, ".") == 0 && (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY),
