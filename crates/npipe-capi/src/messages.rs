@@ -77,6 +77,8 @@ pub(crate) fn text(code: DWORD) -> Option<&'static str> {
         535 => "There is a process on other end of the pipe.",
         536 => "Waiting for a process to open the other end of the pipe.",
         574 => "{Application Error}\r\nThe exception %s (0x%08lx) occurred in the application at location 0x%08lx.",
+        // The message file gives this code's own name as its text.
+        735 => "ERROR_ABANDONED_WAIT_0",
         995 => "The I/O operation has been aborted because of either a thread exit or an application request.",
         996 => "Overlapped I/O event is not in a signaled state.",
         997 => "Overlapped I/O operation is in progress.",
@@ -336,5 +338,57 @@ pub unsafe extern "C" fn FormatMessageW(
             set_error(code);
             0
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ERROR_* code the C header defines (every code npipe sets is there) has Windows'
+    /// text, so FormatMessage never fails for an error npipe reported.
+    #[test]
+    fn every_header_error_code_has_a_text() {
+        let header = include_str!("../include/npipe/win32.h");
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        for line in header.lines() {
+            let mut parts = line.split_whitespace();
+            let (Some("#define"), Some(name), Some(value)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if !name.starts_with("ERROR_") {
+                continue;
+            }
+            let Ok(code) = value.trim_end_matches('L').parse::<u32>() else {
+                continue;
+            };
+            seen += 1;
+            if text(code).is_none() {
+                missing.push(format!("{name} {code}"));
+            }
+        }
+        assert!(seen > 40, "found only {seen} codes in the header");
+        assert!(missing.is_empty(), "no text for {missing:?}");
+    }
+
+    #[test]
+    fn inserts_escapes_and_width() {
+        let args: [usize; 2] = [c"pipe".as_ptr() as usize, 7];
+        let out = format("%1 has %2!d! parts%n", 0, Some(args.as_ptr())).expect("format");
+        assert_eq!(out, "pipe has 7 parts\r\n");
+        assert_eq!(
+            format("a %1 b", FORMAT_MESSAGE_IGNORE_INSERTS, None).as_deref(),
+            Ok("a %1 b")
+        );
+        assert_eq!(format("a %1 b", 0, None), Err(ERROR_INVALID_PARAMETER));
+        assert_eq!(format("x%0y", 0, None).as_deref(), Ok("x"));
+        assert_eq!(format("50%% %t.", 0, None).as_deref(), Ok("50% \t."));
+        assert_eq!(
+            format("one\r\ntwo\r\n", 0xFF, None).as_deref(),
+            Ok("one two ")
+        );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - Standard input: each message (or run of bytes) read from the named pipe end is written to
 //!   the kernel pipe; the relay ends when the named pipe end fails (its peer closed it) or the
-//!   child closes its standard input.
+//!   child closes its standard input (or exits), noticed within 100 ms while no message comes.
 //! - Standard output and error: what the child writes is read from the kernel pipe and written
 //!   to the named pipe end, one WriteFile per read; the relay ends at end of file, when the
 //!   child and every process it passed the descriptor to have closed it.
@@ -12,8 +12,7 @@
 //! The relay holds its own reference to the end (as the child's inherited handle would), so the
 //! parent may close its handle at once; the end closes when the last of the two is done.
 //! npipe departs: the relay runs in this process, so the child's copy of the end lasts only as
-//! long as this process; a relay for standard input notices that the child is gone only at its
-//! next message.
+//! long as this process.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -79,19 +78,42 @@ impl Drop for Relay {
     }
 }
 
+/// How often a relay to a child's standard input looks whether the child closed it, while no
+/// message comes.
+const CHECK_CHILD: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether every reader of the kernel pipe behind `w` is gone (the child closed its standard
+/// input or exited): poll reports POLLERR on a write end without readers.
+fn reader_gone(w: &npipe::AnonWriter) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use std::os::fd::AsFd;
+    let fd = w.as_fd();
+    let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+    // A zero timeout: only asks.
+    poll(&mut fds, Some(&Timespec::default())).is_ok() && fds[0].revents().contains(PollFlags::ERR)
+}
+
 fn copy(e: &Entry, dir: Dir) {
     let mut buf = vec![0u8; 65536];
     match dir {
         Dir::ToChild(w) => loop {
             let r = match &e.obj {
-                Object::Server(s) => s.recv_msg(&mut buf),
-                Object::Client(c) => c.recv_msg(&mut buf),
+                Object::Server(s) => s.recv_msg_timeout(&mut buf, CHECK_CHILD),
+                Object::Client(c) => c.recv_msg_timeout(&mut buf, CHECK_CHILD),
                 _ => return,
             };
             // A message longer than the buffer arrives in parts (ERROR_MORE_DATA is not an
-            // error here); each part goes on as bytes.
-            let Ok(n) = r.map(|m| m.read) else {
-                return;
+            // error here); each part goes on as bytes. With nothing to read, see whether the
+            // child still has its standard input open.
+            let n = match r {
+                Ok(m) => m.read,
+                Err(err) if npipe::win32_code(&err) == ERROR_SEM_TIMEOUT => {
+                    if reader_gone(&w) {
+                        return;
+                    }
+                    continue;
+                }
+                Err(_) => return,
             };
             if n > 0 && (&w).write_all(&buf[..n]).is_err() {
                 return;

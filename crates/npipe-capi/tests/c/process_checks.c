@@ -285,6 +285,38 @@ static void named_pipe_as_stdout(void) {
     CloseHandle(srv);
 }
 
+static void named_pipe_as_stdin(void) {
+    char name[128], cmd[] = "head -c 5", got[16] = {0};
+    HANDLE srv, cli, out_r, out_w;
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    DWORD n;
+    snprintf(name, sizeof name, "\\\\.\\pipe\\npipe-proc-stdin-%lu", (unsigned long)GetCurrentProcessId());
+    srv = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096, 0, &sa);
+    cli = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CreatePipe(&out_r, &out_w, &sa, 0);
+    SetHandleInformation(out_r, HANDLE_FLAG_INHERIT, 0);
+    ZeroMemory(&si, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = srv;
+    si.hStdOutput = out_w;
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    CHECK(run(cmd, TRUE, &si, &pi), "CreateProcess with a named pipe end as standard input");
+    CloseHandle(srv);
+    CloseHandle(out_w);
+    CHECK(WriteFile(cli, "hello world", 11, &n, NULL), "the client writes to the child's standard input");
+    CHECK(ReadFile(out_r, got, sizeof got - 1, &n, NULL) && strcmp(got, "hello") == 0, "head read it");
+    CHECK(wait_exit(&pi) == 0, "head exits");
+    /* The child is gone: the relay lets go of the server end, which closes (the parent closed
+     * its own handle at once). */
+    CHECK(!ReadFile(cli, got, sizeof got, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE,
+          "the server end closes once the child is gone");
+    CloseHandle(cli);
+    CloseHandle(out_r);
+}
+
 static void files(void) {
     const char *p = "npipe-process-checks-file.bin";
     HANDLE h, h2;
@@ -432,6 +464,7 @@ int main(int argc, char **argv) {
     set_std_handle_recipe();
     terminate_and_errors();
     named_pipe_as_stdout();
+    named_pipe_as_stdin();
     files();
     listing();
     messages();
