@@ -811,6 +811,93 @@ pub extern "C" fn ExitProcess(code: DWORD) -> ! {
     unsafe { libc::exit(code as i32) }
 }
 
+/// `GetModuleFileNameA`: with `module` NULL, the path of this program (`/proc/self/exe`). A
+/// buffer too small gets the first `size - 1` bytes and a NUL, returns `size` and sets
+/// ERROR_INSUFFICIENT_BUFFER, as Windows XP and later do. Another module: ERROR_MOD_NOT_FOUND
+/// (npipe departs: shared libraries are not modules here).
+///
+/// # Safety
+/// `buf` is valid for `size` bytes of writing.
+#[no_mangle]
+pub unsafe extern "C" fn GetModuleFileNameA(
+    module: HANDLE,
+    buf: *mut c_char,
+    size: DWORD,
+) -> DWORD {
+    /// `ERROR_MOD_NOT_FOUND`.
+    const ERROR_MOD_NOT_FOUND: DWORD = 126;
+    if !module.is_null() {
+        set_error(ERROR_MOD_NOT_FOUND);
+        return 0;
+    }
+    let path = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            fail_io(&e);
+            return 0;
+        }
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    if size == 0 || buf.is_null() {
+        set_error(ERROR_INSUFFICIENT_BUFFER);
+        return 0;
+    }
+    let n = bytes.len().min(size as usize - 1);
+    // SAFETY: `buf` holds `size` bytes (caller) and n + 1 <= size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), buf, n);
+        buf.add(n).write(0);
+    }
+    if n < bytes.len() {
+        set_error(ERROR_INSUFFICIENT_BUFFER);
+        return size;
+    }
+    set_error(ERROR_SUCCESS);
+    n as DWORD
+}
+
+/// `GetCommandLineA`: this program's arguments joined with Windows' quoting (the inverse of
+/// CreateProcess's splitting), in a string that lives as long as the process.
+#[no_mangle]
+pub extern "C" fn GetCommandLineA() -> *const c_char {
+    static LINE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        let line = std::env::args_os()
+            .map(|a| quote_arg(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        std::ffi::CString::new(line.replace('\0', " ")).unwrap_or_default()
+    })
+    .as_ptr()
+}
+
+/// One argument quoted so that [`split_command_line`] gives it back.
+pub(crate) fn quote_arg(a: &str) -> String {
+    if !a.is_empty() && !a.contains([' ', '\t', '"']) {
+        return a.to_owned();
+    }
+    let mut out = String::from("\"");
+    let mut backslashes = 0;
+    for c in a.chars() {
+        match c {
+            '\\' => backslashes += 1,
+            '"' => {
+                out.extend(std::iter::repeat_n('\\', backslashes * 2 + 1));
+                out.push('"');
+                backslashes = 0;
+            }
+            c => {
+                out.extend(std::iter::repeat_n('\\', backslashes));
+                out.push(c);
+                backslashes = 0;
+            }
+        }
+    }
+    out.extend(std::iter::repeat_n('\\', backslashes * 2));
+    out.push('"');
+    out
+}
+
 /// `GetCurrentProcess`: the pseudo handle `(HANDLE)-1`.
 #[no_mangle]
 pub extern "C" fn GetCurrentProcess() -> HANDLE {
@@ -884,4 +971,43 @@ fn adopt_one(item: &str) -> Option<()> {
         _ => return None,
     };
     handles::insert_at(value, Entry::new(obj, false), HANDLE_FLAG_INHERIT).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_split_as_windows_does() {
+        assert_eq!(split_command_line("child"), ["child"]);
+        assert_eq!(
+            split_command_line(r#""C:\a b\x.exe" one "two three"  four"#),
+            [r"C:\a b\x.exe", "one", "two three", "four"]
+        );
+        // 2n backslashes before a quote: n, and the quote toggles quoting.
+        assert_eq!(split_command_line(r#"p a\\"b c" d"#), ["p", r"a\b c", "d"]);
+        // 2n+1: n and a literal quote.
+        assert_eq!(split_command_line(r#"p a\\\"b"#), ["p", r#"a\"b"#]);
+        // Backslashes elsewhere are literal; "" inside quotes is a quote.
+        assert_eq!(
+            split_command_line(r#"p a\b "x""y""#),
+            ["p", r"a\b", r#"x"y"#]
+        );
+        assert_eq!(split_command_line("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        for a in [
+            "plain",
+            "two words",
+            r#"quote"inside"#,
+            r"trailing\",
+            r#"back\\slash""#,
+            "",
+        ] {
+            let line = format!("prog {}", quote_arg(a));
+            assert_eq!(split_command_line(&line), ["prog", a], "{line}");
+        }
+    }
 }

@@ -92,6 +92,7 @@ extern "C" {
 typedef void *HANDLE;
 typedef HANDLE *PHANDLE, *LPHANDLE;
 typedef HANDLE HLOCAL, HGLOBAL;
+typedef HANDLE HMODULE, HINSTANCE, HWND;
 typedef uint8_t BYTE;
 typedef BYTE *PBYTE, *LPBYTE;
 typedef BYTE BOOLEAN, *PBOOLEAN;
@@ -573,6 +574,7 @@ int npipe_wait_fd(HANDLE hObject);
 #define ERROR_DIR_NOT_EMPTY 145L
 #define ERROR_BAD_PATHNAME 161L
 #define ERROR_BUSY 170L
+#define ERROR_MOD_NOT_FOUND 126L
 #define ERROR_BAD_EXE_FORMAT 193L
 #define ERROR_DIRECTORY 267L
 #define ERROR_MR_MID_NOT_FOUND 317L
@@ -704,6 +706,10 @@ BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode);
 DECLSPEC_NORETURN VOID WINAPI ExitProcess(UINT uExitCode);
 HANDLE WINAPI GetCurrentProcess(void);
 DWORD WINAPI GetProcessId(HANDLE Process);
+/* GetModuleFileNameA(NULL, ...) is this program's path; GetCommandLineA its arguments with
+ * Windows' quoting. npipe departs: a non-NULL module is ERROR_MOD_NOT_FOUND. */
+DWORD WINAPI GetModuleFileNameA(HMODULE hModule, LPSTR lpFilename, DWORD nSize);
+LPSTR WINAPI GetCommandLineA(void);
 
 /* Handles. DuplicateHandle works within this process (GetCurrentProcess() as source and
  * target); the duplicate names the same object, which closes with its last handle.
@@ -760,7 +766,7 @@ DWORD WINAPI FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, 
 
 /* npipe departs: MessageBox writes "caption: text" and a newline to standard error (there is no
  * window system) and returns IDOK. */
-static inline int WINAPI MessageBoxA(HANDLE hWnd, LPCSTR lpText, LPCSTR lpCaption, UINT uType) {
+static inline int WINAPI MessageBoxA(HWND hWnd, LPCSTR lpText, LPCSTR lpCaption, UINT uType) {
     (void)hWnd;
     (void)uType;
     fprintf(stderr, "%s: %s\n", lpCaption ? lpCaption : "Error", lpText ? lpText : "");
@@ -874,6 +880,8 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
 #define LPSTARTUPINFO LPSTARTUPINFOA
 #define FormatMessage FormatMessageA
 #define MessageBox MessageBoxA
+#define GetModuleFileName GetModuleFileNameA
+#define GetCommandLine GetCommandLineA
 #define DeleteFile DeleteFileA
 #define FindFirstFile FindFirstFileA
 #define FindNextFile FindNextFileA

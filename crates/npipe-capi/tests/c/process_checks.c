@@ -419,6 +419,19 @@ static void listing(void) {
     if (f != INVALID_HANDLE_VALUE) FindClose(f);
 }
 
+static void module_and_command_line(void) {
+    char path[4096], small[5];
+    struct stat a, b;
+    DWORD n = GetModuleFileNameA(NULL, path, sizeof path);
+    CHECK(n > 0 && n < sizeof path && stat(path, &a) == 0 && stat(self, &b) == 0 && a.st_ino == b.st_ino,
+          "GetModuleFileNameA(NULL) is this program");
+    n = GetModuleFileNameA(NULL, small, sizeof small);
+    CHECK(n == sizeof small && small[4] == 0 && GetLastError() == ERROR_INSUFFICIENT_BUFFER, "GetModuleFileNameA truncates");
+    CHECK(GetModuleFileNameA((HMODULE)path, path, sizeof path) == 0 && GetLastError() == ERROR_MOD_NOT_FOUND,
+          "another module");
+    CHECK(strstr(GetCommandLineA(), self) != NULL, "GetCommandLineA holds argv[0]");
+}
+
 static void messages(void) {
     char buf[256];
     LPSTR p = NULL;
@@ -467,6 +480,7 @@ int main(int argc, char **argv) {
     named_pipe_as_stdin();
     files();
     listing();
+    module_and_command_line();
     messages();
     if (chdir("/") == 0) rmdir(scratch);
     printf("%d passed, %d failed\n", passed, failed);
