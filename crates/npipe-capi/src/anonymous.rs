@@ -11,7 +11,8 @@ pub struct SECURITY_ATTRIBUTES {
     pub n_length: DWORD,
     /// Security descriptor (ignored: access is "same user or root").
     pub lp_security_descriptor: *mut c_void,
-    /// Whether the handles are inherited by programs this process executes.
+    /// Whether the handles are inheritable (HANDLE_FLAG_INHERIT: CreateProcess with
+    /// bInheritHandles passes them).
     pub b_inherit_handle: BOOL,
 }
 

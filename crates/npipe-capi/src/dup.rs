@@ -70,8 +70,12 @@ pub unsafe extern "C" fn DuplicateHandle(
 ) -> BOOL {
     let close_source = options & DUPLICATE_CLOSE_SOURCE != 0;
     let finish = |ok: BOOL| {
-        if close_source && source != crate::threads::GetCurrentThread() {
+        let pseudo = source == crate::threads::GetCurrentThread() || source == INVALID_HANDLE_VALUE;
+        if close_source && !pseudo {
+            // The close does not change what the call reports.
+            let err = GetLastError();
             CloseHandle(source);
+            set_error(err);
         }
         ok
     };

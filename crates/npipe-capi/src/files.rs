@@ -312,21 +312,22 @@ pub(crate) fn create_file(name: &str, access: DWORD, disposition: DWORD, flags: 
     if flags & FILE_ATTRIBUTE_READONLY != 0 {
         o.mode(0o444);
     }
-    // The standard library creates and truncates only through a descriptor that may write:
-    // a handle asked for reading only gets such a descriptor just to create the file, and
-    // truncates an existing one through a second open (below); its own access stays as asked.
-    let creating = !existed || write;
+    // The standard library creates and truncates only through a descriptor that may write,
+    // and O_PATH (access 0) ignores O_CREAT: a handle that does not write has its file made
+    // first by a separate open, and an existing one truncated by one (below); the handle's
+    // own descriptor has exactly the access asked for.
+    let creates = matches!(disposition, CREATE_NEW | CREATE_ALWAYS | OPEN_ALWAYS);
     match disposition {
-        CREATE_NEW => {
-            o.write(true).create_new(true);
+        CREATE_NEW if write => {
+            o.create_new(true);
         }
-        CREATE_ALWAYS if creating => {
-            o.write(true).create(true).truncate(true);
+        CREATE_ALWAYS if write => {
+            o.create(true).truncate(true);
         }
-        OPEN_ALWAYS if creating => {
-            o.write(write || !existed).create(true);
+        OPEN_ALWAYS if write => {
+            o.create(true);
         }
-        CREATE_ALWAYS | OPEN_ALWAYS | OPEN_EXISTING => {}
+        CREATE_NEW | CREATE_ALWAYS | OPEN_ALWAYS | OPEN_EXISTING => {}
         TRUNCATE_EXISTING => {
             if !write {
                 set_error(ERROR_INVALID_PARAMETER);
@@ -336,6 +337,22 @@ pub(crate) fn create_file(name: &str, access: DWORD, disposition: DWORD, flags: 
         }
         _ => {
             set_error(ERROR_INVALID_PARAMETER);
+            return INVALID_HANDLE_VALUE;
+        }
+    }
+    if creates && !write && !existed {
+        let mut c = OpenOptions::new();
+        c.write(true);
+        if disposition == CREATE_NEW {
+            c.create_new(true);
+        } else {
+            c.create(true);
+        }
+        if flags & FILE_ATTRIBUTE_READONLY != 0 {
+            c.mode(0o444);
+        }
+        if let Err(e) = c.open(&path) {
+            fail_io(&os_error(&e, "CreateFile", Some(&path)));
             return INVALID_HANDLE_VALUE;
         }
     }
@@ -453,10 +470,18 @@ fn make_std(n: RawFd) -> HANDLE {
     }
     // SAFETY: `dup` was just created and nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(dup) };
+    // The access the descriptor was opened with (a shell's `< file` is read-only).
+    let mode = rustix::fs::fcntl_getfl(&fd)
+        .map(|f| f & rustix::fs::OFlags::RWMODE)
+        .unwrap_or(rustix::fs::OFlags::RDWR);
+    let (r, w) = (
+        mode != rustix::fs::OFlags::WRONLY,
+        mode != rustix::fs::OFlags::RDONLY,
+    );
     let obj = match (is_fifo(&fd), n) {
         (true, 0) => npipe::AnonReader::from_fd(fd).map(Object::AnonRead),
         (true, _) => npipe::AnonWriter::from_fd(fd).map(Object::AnonWrite),
-        (false, _) => File::new(fd, true, true).map(Object::File),
+        (false, _) => File::new(fd, r, w).map(Object::File),
     };
     let Ok(obj) = obj else {
         return std::ptr::null_mut();
@@ -542,10 +567,10 @@ pub extern "C" fn GetFileType(h: HANDLE) -> DWORD {
 
 /// Runs `f` on the disk file behind `h`: ERROR_INVALID_HANDLE for a handle that is not open or
 /// not a file, ERROR_INVALID_FUNCTION for a pipe or device (no size, no position).
-fn with_disk<R: Copy>(h: HANDLE, on_bad: R, f: impl FnOnce(&std::fs::File) -> io::Result<R>) -> R {
+fn with_disk<R: Copy>(h: HANDLE, on_bad: R, f: impl FnOnce(&File) -> io::Result<R>) -> R {
     handles::with(h, on_bad, |o| {
         let r = match o {
-            Object::File(file) if file.kind == Kind::Disk => f(&file.file),
+            Object::File(file) if file.kind == Kind::Disk => f(file),
             Object::File(_)
             | Object::Server(_)
             | Object::Client(_)
@@ -581,7 +606,7 @@ fn file_len(f: &std::fs::File) -> io::Result<u64> {
 #[no_mangle]
 pub unsafe extern "C" fn GetFileSizeEx(h: HANDLE, size: *mut i64) -> BOOL {
     with_disk(h, FALSE, |f| {
-        let n = file_len(f)?;
+        let n = file_len(&f.file)?;
         if size.is_null() {
             return Err(npipe::Error::io(ERROR_NOACCESS, "lpFileSize is NULL"));
         }
@@ -599,7 +624,7 @@ pub unsafe extern "C" fn GetFileSizeEx(h: HANDLE, size: *mut i64) -> BOOL {
 #[no_mangle]
 pub unsafe extern "C" fn GetFileSize(h: HANDLE, high: *mut DWORD) -> DWORD {
     with_disk(h, INVALID_DWORD, |f| {
-        let n = file_len(f)?;
+        let n = file_len(&f.file)?;
         // SAFETY: null or writable (caller).
         unsafe { put(high, (n >> 32) as DWORD) };
         set_error(ERROR_SUCCESS);
@@ -649,7 +674,7 @@ pub unsafe extern "C" fn SetFilePointerEx(
     method: DWORD,
 ) -> BOOL {
     with_disk(h, FALSE, |f| {
-        let p = seek(f, distance, method)?;
+        let p = seek(&f.file, distance, method)?;
         // SAFETY: null or writable (caller).
         unsafe { put(new_pos, p as i64) };
         Ok(TRUE)
@@ -676,7 +701,7 @@ pub unsafe extern "C" fn SetFilePointer(
         ((hi as i64) << 32) | (low as u32 as i64)
     };
     with_disk(h, INVALID_DWORD, |f| {
-        let p = seek(f, distance, method)?;
+        let p = seek(&f.file, distance, method)?;
         if high.is_null() && p > u32::MAX as u64 {
             return Err(npipe::Error::io(
                 ERROR_INVALID_PARAMETER,
@@ -694,11 +719,18 @@ pub unsafe extern "C" fn SetFilePointer(
 #[no_mangle]
 pub extern "C" fn SetEndOfFile(h: HANDLE) -> BOOL {
     with_disk(h, FALSE, |f| {
-        let mut g = f;
+        if !f.write {
+            return Err(npipe::Error::io(
+                ERROR_ACCESS_DENIED,
+                "the file was not opened for writing",
+            ));
+        }
+        let mut g = &f.file;
         let pos = g
             .stream_position()
             .map_err(|e| os_error(&e, "lseek", None))?;
-        f.set_len(pos)
+        f.file
+            .set_len(pos)
             .map_err(|e| os_error(&e, "ftruncate", None))?;
         Ok(TRUE)
     })

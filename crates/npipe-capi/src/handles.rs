@@ -258,7 +258,9 @@ pub(crate) fn insert_at(h: usize, e: Entry, flags: DWORD) -> bool {
 /// Another handle to the entry of `h`, with `flags`. ERROR_INVALID_HANDLE when `h` is not
 /// open, ERROR_NO_SYSTEM_RESOURCES when the table is full.
 pub(crate) fn duplicate(e: &Arc<Entry>, flags: DWORD) -> Result<HANDLE, DWORD> {
-    e.handles.fetch_add(1, SeqCst);
+    if !retain(e) {
+        return Err(ERROR_INVALID_HANDLE);
+    }
     match try_insert_shared(e.clone(), flags) {
         Some(h) => Ok(h),
         None => {
@@ -270,6 +272,7 @@ pub(crate) fn duplicate(e: &Arc<Entry>, flags: DWORD) -> Result<HANDLE, DWORD> {
 
 /// The flags of handle `h` (HANDLE_FLAG_*), or `None` when it is not open.
 pub(crate) fn flags(h: HANDLE) -> Option<DWORD> {
+    crate::process::adopt_inherited();
     let s = slot(index_of(h)?)?;
     s.entry.load().as_ref()?;
     Some(s.flags.load(SeqCst))
@@ -277,9 +280,12 @@ pub(crate) fn flags(h: HANDLE) -> Option<DWORD> {
 
 /// Sets the flags of `h` chosen by `mask` to `value`. False when `h` is not open.
 pub(crate) fn set_flags(h: HANDLE, mask: DWORD, value: DWORD) -> bool {
+    crate::process::adopt_inherited();
     let Some(s) = index_of(h).and_then(slot) else {
         return false;
     };
+    // Under the free-list lock: the handle cannot be closed and its slot reused in between.
+    let _fl = free_list();
     if s.entry.load().is_none() {
         return false;
     }
@@ -291,6 +297,7 @@ pub(crate) fn set_flags(h: HANDLE, mask: DWORD, value: DWORD) -> bool {
 
 /// Every open handle with HANDLE_FLAG_INHERIT: its value and entry.
 pub(crate) fn inheritable() -> Vec<(usize, Arc<Entry>)> {
+    crate::process::adopt_inherited();
     let next = free_list().next;
     (0..next)
         .filter_map(|i| {
@@ -377,10 +384,13 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     TRUE
 }
 
-/// Counts one more holder of `e` that is not in the table (a relay standing in for a child's
-/// inherited handle); [`release`] ends it.
-pub(crate) fn retain(e: &Arc<Entry>) {
-    e.handles.fetch_add(1, SeqCst);
+/// Counts one more holder of `e` (a duplicate handle, or a relay standing in for a child's
+/// inherited handle); [`release`] ends it. False when the last handle has closed already (a
+/// CloseHandle raced the caller): the object is closed and must not be handed out again.
+pub(crate) fn retain(e: &Arc<Entry>) -> bool {
+    e.handles
+        .fetch_update(SeqCst, SeqCst, |n| (n > 0).then_some(n + 1))
+        .is_ok()
 }
 
 /// Ends a holder counted by [`retain`]; the last one closes the object.

@@ -107,7 +107,12 @@ fn language_ok(lang: DWORD) -> bool {
 
 /// Formats `msg`: escapes, inserts (`args`: None means insert values are not available),
 /// line breaks and the width rule.
-fn format(msg: &str, flags: DWORD, args: Option<*const usize>) -> Result<String, DWORD> {
+fn format(
+    msg: &str,
+    flags: DWORD,
+    args: Option<*const usize>,
+    wide: bool,
+) -> Result<String, DWORD> {
     let ignore = flags & FORMAT_MESSAGE_IGNORE_INSERTS != 0;
     let width = flags & FORMAT_MESSAGE_MAX_WIDTH_MASK;
     let mut out = String::new();
@@ -160,7 +165,7 @@ fn format(msg: &str, flags: DWORD, args: Option<*const usize>) -> Result<String,
                 // SAFETY: with FORMAT_MESSAGE_ARGUMENT_ARRAY the caller passes at least as many
                 // DWORD_PTR values as the message has inserts.
                 let v = unsafe { *a.add(num - 1) };
-                insert(&mut out, v, &spec)?;
+                insert(&mut out, v, &spec, wide)?;
                 continue;
             }
             'n' => out.push_str("\r\n"),
@@ -173,8 +178,9 @@ fn format(msg: &str, flags: DWORD, args: Option<*const usize>) -> Result<String,
     Ok(out)
 }
 
-/// One insert: a string pointer (`s` or no format) or a number.
-fn insert(out: &mut String, v: usize, spec: &str) -> Result<(), DWORD> {
+/// One insert: a string pointer (`s` or no format: a string of the function's own width, `S`
+/// the other width) or a number.
+fn insert(out: &mut String, v: usize, spec: &str, wide: bool) -> Result<(), DWORD> {
     let conv = spec.trim_start_matches(['-', '+', '#', ' ', '0']);
     let conv = conv.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
     let conv = conv.trim_start_matches(['l', 'h', 'I']);
@@ -183,9 +189,17 @@ fn insert(out: &mut String, v: usize, spec: &str) -> Result<(), DWORD> {
             if v == 0 {
                 out.push_str("(null)");
             } else {
-                // SAFETY: the argument for a string insert is a NUL-terminated string (the
-                // caller's contract).
-                let s = unsafe { name_a(v as *const c_char) }.unwrap_or_default();
+                let wide_arg = wide != (conv == "S");
+                // SAFETY: the argument for a string insert is a NUL-terminated string of that
+                // width (the caller's contract).
+                let s = unsafe {
+                    if wide_arg {
+                        name_w(v as *const u16)
+                    } else {
+                        name_a(v as *const c_char)
+                    }
+                }
+                .unwrap_or_default();
                 out.push_str(&s);
             }
         }
@@ -241,7 +255,7 @@ unsafe fn produce(
     };
     let args = (flags & FORMAT_MESSAGE_ARGUMENT_ARRAY != 0 && !args.is_null())
         .then_some(args.cast::<usize>());
-    format(&template, flags, args)
+    format(&template, flags, args, wide)
 }
 
 /// Copies `units` (with a NUL) to the caller: into `buffer` of `size` units, or a malloc'd
@@ -378,17 +392,30 @@ mod tests {
     #[test]
     fn inserts_escapes_and_width() {
         let args: [usize; 2] = [c"pipe".as_ptr() as usize, 7];
-        let out = format("%1 has %2!d! parts%n", 0, Some(args.as_ptr())).expect("format");
+        let out = format("%1 has %2!d! parts%n", 0, Some(args.as_ptr()), false).expect("format");
         assert_eq!(out, "pipe has 7 parts\r\n");
+        let w: Vec<u16> = "wide\0".encode_utf16().collect();
+        let wargs: [usize; 1] = [w.as_ptr() as usize];
         assert_eq!(
-            format("a %1 b", FORMAT_MESSAGE_IGNORE_INSERTS, None).as_deref(),
+            format("[%1]", 0, Some(wargs.as_ptr()), true).as_deref(),
+            Ok("[wide]")
+        );
+        assert_eq!(
+            format("[%1!S!]", 0, Some(wargs.as_ptr()), false).as_deref(),
+            Ok("[wide]")
+        );
+        assert_eq!(
+            format("a %1 b", FORMAT_MESSAGE_IGNORE_INSERTS, None, false).as_deref(),
             Ok("a %1 b")
         );
-        assert_eq!(format("a %1 b", 0, None), Err(ERROR_INVALID_PARAMETER));
-        assert_eq!(format("x%0y", 0, None).as_deref(), Ok("x"));
-        assert_eq!(format("50%% %t.", 0, None).as_deref(), Ok("50% \t."));
         assert_eq!(
-            format("one\r\ntwo\r\n", 0xFF, None).as_deref(),
+            format("a %1 b", 0, None, false),
+            Err(ERROR_INVALID_PARAMETER)
+        );
+        assert_eq!(format("x%0y", 0, None, false).as_deref(), Ok("x"));
+        assert_eq!(format("50%% %t.", 0, None, false).as_deref(), Ok("50% \t."));
+        assert_eq!(
+            format("one\r\ntwo\r\n", 0xFF, None, false).as_deref(),
             Ok("one two ")
         );
     }

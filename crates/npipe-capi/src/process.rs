@@ -280,7 +280,7 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Finds the program `name` as CreateProcess does (see the module comment).
-fn resolve(name: &str, cwd: Option<&Path>) -> Option<PathBuf> {
+fn resolve(name: &str) -> Option<PathBuf> {
     let mut names = vec![name.to_owned()];
     if let Some(stem) = name
         .len()
@@ -291,13 +291,11 @@ fn resolve(name: &str, cwd: Option<&Path>) -> Option<PathBuf> {
         names.push(stem.to_owned());
     }
     if name.contains('/') {
-        return names.into_iter().map(PathBuf::from).find(|p| {
-            let full = match cwd {
-                Some(d) if p.is_relative() => d.join(p),
-                _ => p.clone(),
-            };
-            is_executable(&full)
-        });
+        // A path: relative to this process's current directory, as on Windows.
+        return names
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| is_executable(p));
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(d) = std::env::current_exe()
@@ -306,10 +304,9 @@ fn resolve(name: &str, cwd: Option<&Path>) -> Option<PathBuf> {
     {
         dirs.push(d);
     }
-    dirs.push(match cwd {
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from("."),
-    });
+    // The current directory of this process (lpCurrentDirectory is the child's, not where
+    // the program is looked for).
+    dirs.push(PathBuf::from("."));
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
@@ -329,11 +326,23 @@ enum StdSource {
 }
 
 fn devnull() -> io::Result<OwnedFd> {
-    std::fs::OpenOptions::new()
+    let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open("/dev/null")
-        .map(OwnedFd::from)
+        .open("/dev/null")?;
+    high(OwnedFd::from(null))
+}
+
+/// `fd` itself when it is numbered 3 or above, else a copy that is: the child's standard
+/// descriptors are placed with dup2 from sources that must not be 0, 1 or 2 themselves (a
+/// parent that closed its standard input would otherwise get /dev/null or a pipe end there,
+/// and dup2 onto itself would leave it close-on-exec).
+fn high(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= 3 {
+        Ok(fd)
+    } else {
+        dup_high(fd.as_fd())
+    }
 }
 
 /// A close-on-exec copy of `fd` numbered 3 or above.
@@ -353,11 +362,17 @@ fn fd_of(o: &Object) -> Option<(BorrowedFd<'_>, String)> {
 }
 
 /// The source of standard descriptor `i` of the child, from the handle `h`.
+/// The relays started for one child: the end, the direction and the descriptor the child gets,
+/// so that one named pipe end given as two standard handles (output and error) has one relay
+/// and keeps the order of what the child writes to both.
+type Started = Vec<(Arc<Entry>, bool, RawFd)>;
+
 fn std_source(
     h: HANDLE,
     must_inherit: bool,
     inherit: bool,
     relays: &mut Vec<crate::relay::Relay>,
+    started: &mut Started,
     i: usize,
 ) -> io::Result<StdSource> {
     if h.is_null() || h == INVALID_HANDLE_VALUE {
@@ -376,8 +391,20 @@ fn std_source(
     }
     match &e.obj {
         Object::Server(_) | Object::Client(_) => {
-            let (relay, fd) = crate::relay::Relay::start(&e, i == 0)?;
+            let to_child = i == 0;
+            if let Some(&(_, _, fd)) = started
+                .iter()
+                .find(|(s, dir, _)| Arc::ptr_eq(s, &e) && *dir == to_child)
+            {
+                // SAFETY: `fd` is the child's end of a relay started for this child; its OwnedFd
+                // is held in the caller's sources until the child has been made.
+                let same = unsafe { BorrowedFd::borrow_raw(fd) };
+                return Ok(StdSource::Fd(dup_high(same)?));
+            }
+            let (relay, fd) = crate::relay::Relay::start(&e, to_child)?;
             relays.push(relay);
+            let fd = high(fd)?;
+            started.push((e.clone(), to_child, fd.as_raw_fd()));
             Ok(StdSource::Fd(fd))
         }
         _ => Ok(StdSource::Null),
@@ -492,7 +519,7 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
                     "CreateProcess: no command line".into(),
                 ));
             };
-            resolve(first, cwd.as_deref()).ok_or_else(|| {
+            resolve(first).ok_or_else(|| {
                 bad(
                     ERROR_FILE_NOT_FOUND,
                     format!("CreateProcess: {first}: no such program (looked beside this program, in the current directory and on PATH)"),
@@ -503,6 +530,15 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
     if argv.is_empty() {
         argv.push(program.to_string_lossy().into_owned());
     }
+    // Found from this process's directory: the child starts in lpCurrentDirectory, so exec
+    // must not look for a relative path there.
+    let program = if program.is_relative() {
+        std::env::current_dir()
+            .map(|d| d.join(&program))
+            .unwrap_or(program)
+    } else {
+        program
+    };
     let mut cmd = std::process::Command::new(&program);
     cmd.arg0(&argv[0]).args(&argv[1..]);
     if let Some(d) = &cwd {
@@ -518,14 +554,15 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
 
     // Standard descriptors.
     let mut relays = Vec::new();
+    let mut started = Started::new();
     let mut sources = Vec::with_capacity(3);
     for i in 0..3 {
         let src = match s.std {
-            Some(hs) => std_source(hs[i], true, s.inherit, &mut relays, i)?,
+            Some(hs) => std_source(hs[i], true, s.inherit, &mut relays, &mut started, i)?,
             None if !crate::files::std_was_taken(i) => StdSource::Keep,
             None => {
                 let hs = crate::files::std_handles();
-                std_source(hs[i], true, s.inherit, &mut relays, i)?
+                std_source(hs[i], true, s.inherit, &mut relays, &mut started, i)?
             }
         };
         sources.push(match src {
@@ -601,7 +638,12 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
         r.run();
     }
     let waiter = p.clone();
-    crate::threads::spawn_service("npipe-reap", move || reap(waiter))?;
+    if let Err(e) = crate::threads::spawn_service("npipe-reap", move || reap(waiter)) {
+        // Without a reaper the process could never be waited for: end it now.
+        let _ = TerminateProcess_inner(&p, 1);
+        reap(p);
+        return Err(e);
+    }
     // The Child is only a pid now; reap() waits for it.
     drop(child);
     Ok(p)
@@ -790,16 +832,26 @@ pub extern "C" fn TerminateProcess(h: HANDLE, code: DWORD) -> BOOL {
         // SAFETY: _exit ends the process at once; nothing runs after it.
         unsafe { libc::_exit(code as i32) };
     }
+    match TerminateProcess_inner(&p, code) {
+        Ok(()) => TRUE,
+        Err(c) => fail(c),
+    }
+}
+
+/// Kills `p` (not this process) with `code` as its exit code; ERROR_ACCESS_DENIED once it
+/// has exited.
+#[allow(non_snake_case)]
+fn TerminateProcess_inner(p: &Process, code: DWORD) -> Result<(), DWORD> {
     let mut st = p.state();
     if st.code.is_some() {
-        return fail(ERROR_ACCESS_DENIED);
+        return Err(ERROR_ACCESS_DENIED);
     }
     st.terminated_with.get_or_insert(code);
     // The process has not been reaped (reap() reaps under this lock), so the pid is still its.
     if let Some(pid) = rustix::process::Pid::from_raw(p.pid as i32) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
-    TRUE
+    Ok(())
 }
 
 /// `ExitProcess`: ends the process with `code` after the C library's exit handlers (stdio
@@ -907,6 +959,22 @@ pub extern "C" fn GetCurrentProcess() -> HANDLE {
 // ---------------------------------------------------------------------------------------------
 // Handles a parent passed
 
+/// Takes the inherited handles in when libnpipe is loaded, before `main`: their descriptors
+/// become close-on-exec at once, so a `system()` or `posix_spawn` before the program's first
+/// npipe call cannot carry them further, and the variable is removed so that no later program
+/// sees it. (Lookups and the table's entry points also call [`adopt_inherited`], for a library
+/// loaded by `dlopen` after threads exist, where the variable is left alone.)
+extern "C" fn adopt_at_load() {
+    if adopt_inherited() {
+        // SAFETY of the environment change: constructors run before main, with one thread.
+        std::env::remove_var(INHERITED_VAR);
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static ADOPT_AT_LOAD: extern "C" fn() = adopt_at_load;
+
 /// 0: not looked at, 1: being taken in, 2: done.
 static ADOPTED: AtomicU8 = AtomicU8::new(0);
 
@@ -923,7 +991,8 @@ pub(crate) fn adopt_inherited() -> bool {
         while ADOPTED.load(SeqCst) != 2 {
             std::thread::yield_now();
         }
-        return false;
+        // Another thread took them in while this one waited: a lookup that missed looks again.
+        return true;
     }
     if let Some(list) = std::env::var_os(INHERITED_VAR) {
         for item in list.to_string_lossy().split(',') {

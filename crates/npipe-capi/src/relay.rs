@@ -41,7 +41,12 @@ impl Relay {
     /// descriptor the child gets.
     pub(crate) fn start(e: &Arc<Entry>, to_child: bool) -> io::Result<(Relay, OwnedFd)> {
         let (r, w) = npipe::create_pipe(65536)?;
-        handles::retain(e);
+        if !handles::retain(e) {
+            return Err(npipe::Error::io(
+                ERROR_INVALID_HANDLE,
+                "the pipe end was closed meanwhile",
+            ));
+        }
         let relay = |dir| Relay {
             entry: Some(e.clone()),
             dir,

@@ -424,7 +424,10 @@ BOOL WINAPI GetMailslotInfo(HANDLE hMailslot, LPDWORD lpMaxMessageSize, LPDWORD 
                             LPDWORD lpMessageCount, LPDWORD lpReadTimeout);
 BOOL WINAPI SetMailslotInfo(HANDLE hMailslot, DWORD lReadTimeout);
 
-/* Anonymous pipes: kernel pipes, close-on-exec unless bInheritHandle is TRUE. */
+/* Anonymous pipes: kernel pipes. bInheritHandle makes both handles HANDLE_FLAG_INHERIT, which
+ * CreateProcess honours; the descriptors themselves stay close-on-exec, so no other exec
+ * (system(), posix_spawn) carries them. To hand an end to a child made another way, dup2 its
+ * npipe_handle_fd onto the descriptor the child expects. */
 BOOL WINAPI CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes,
                        DWORD nSize);
 

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <stdlib.h>
 
 static int passed, failed;
@@ -51,20 +53,36 @@ static int child_upper(void) {
     return 0;
 }
 
-/* argv: child-inherit <inheritable handle> <not inheritable handle> <ino>...
+/* argv: child-inherit <inheritable handle> <not inheritable handle> <its inode> <ino>...
  * Reads "inherited" from the first handle and then finds its pipe ended (the parent's write end,
  * not inheritable, did not come along), expects ERROR_INVALID_HANDLE on the second, and checks
  * that no descriptor of this process is one of the listed pipe inodes. */
 static int child_inherit(int argc, char **argv) {
-    HANDLE yes = (HANDLE)(uintptr_t)strtoull(argv[2], NULL, 0);
+    HANDLE yes;
     HANDLE no = (HANDLE)(uintptr_t)strtoull(argv[3], NULL, 0);
     char buf[64] = {0};
     DWORD n = 0, flags = 0;
     DIR *d;
     struct dirent *de;
     int i;
-    if (!ReadFile(yes, buf, sizeof buf - 1, &n, NULL) || strcmp(buf, "inherited") != 0) return 20;
+    /* Before any npipe call: libnpipe took the inherited descriptors in when it was loaded,
+     * so they are close-on-exec already, and the variable that listed them is gone. */
+    d = opendir("/proc/self/fd");
+    if (!d) return 23;
+    while ((de = readdir(d)) != NULL) {
+        int fd = atoi(de->d_name);
+        struct stat st;
+        if (de->d_name[0] == '.' || fd < 3 || fd == dirfd(d)) continue;
+        /* Only the inherited pipe: a test harness may pass descriptors of its own (a jobserver). */
+        if (fstat(fd, &st) != 0 || (unsigned long long)st.st_ino != strtoull(argv[4], NULL, 0)) continue;
+        if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC)) return 26;
+    }
+    closedir(d);
+    if (getenv("NPIPE_INHERITED_HANDLES") != NULL) return 27;
+    yes = (HANDLE)(uintptr_t)strtoull(argv[2], NULL, 0);
+    /* The first npipe call is about the inherited handle's flags. */
     if (!GetHandleInformation(yes, &flags) || !(flags & HANDLE_FLAG_INHERIT)) return 21;
+    if (!ReadFile(yes, buf, sizeof buf - 1, &n, NULL) || strcmp(buf, "inherited") != 0) return 20;
     if (ReadFile(no, buf, sizeof buf, &n, NULL) || GetLastError() != ERROR_INVALID_HANDLE) return 22;
     /* The parent closed its write end: no copy of it is here, so the pipe has ended. */
     if (PeekNamedPipe(yes, NULL, 0, NULL, &n, NULL) || GetLastError() != ERROR_BROKEN_PIPE) return 25;
@@ -75,11 +93,47 @@ static int child_inherit(int argc, char **argv) {
         int fd = atoi(de->d_name);
         if (de->d_name[0] == '.' || fd == dirfd(d)) continue;
         if (fstat(fd, &st) != 0) continue;
-        for (i = 4; i < argc; i++)
+        for (i = 5; i < argc; i++)
             if ((unsigned long long)st.st_ino == strtoull(argv[i], NULL, 0)) return 24;
     }
     closedir(d);
     return 0;
+}
+
+/* Standard input must be /dev/null (the parent gave no handle), not a file of this process. */
+static int child_stdin_null(void) {
+    struct stat st;
+    if (fstat(0, &st) != 0) return 30;
+    return (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3) ? 0 : 31;
+}
+
+/* Standard input is a read-only file: writing it is ERROR_ACCESS_DENIED. */
+static int child_stdin_ro(void) {
+    DWORD n;
+    HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
+    if (WriteFile(in, "x", 1, &n, NULL)) return 32;
+    return GetLastError() == ERROR_ACCESS_DENIED ? 0 : 33;
+}
+
+/* With descriptor 0 closed, runs itself with no standard input handle: the grandchild must
+ * still get /dev/null there. */
+static int child_closed0(void) {
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    char cmd[700];
+    DWORD code = 99;
+    close(0);
+    ZeroMemory(&si, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = NULL;
+    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    snprintf(cmd, sizeof cmd, "\"%s\" child-stdin-null", self);
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) return 34;
+    WaitForSingleObject(pi.hProcess, INFINITE);
+    GetExitCodeProcess(pi.hProcess, &code);
+    return (int)code;
 }
 
 /* ---- helpers ---- */
@@ -206,7 +260,7 @@ static void inheritance(void) {
     CHECK(GetHandleInformation(yes_w, &flags) == FALSE && GetLastError() == ERROR_INVALID_HANDLE, "the source is closed");
     CHECK(WriteFile(dup, "inherited", 9, &n, NULL) && n == 9, "write through the duplicate");
     CHECK(CloseHandle(dup), "close the write end");
-    snprintf(cmd, sizeof cmd, "\"%s\" child-inherit %p %p %llu", self, yes_r, no_r, ino_of(no_r));
+    snprintf(cmd, sizeof cmd, "\"%s\" child-inherit %p %p %llu %llu", self, yes_r, no_r, ino_of(yes_r), ino_of(no_r));
     CHECK(run(cmd, TRUE, NULL, &pi), "CreateProcess with bInheritHandles");
     {
         DWORD code = wait_exit(&pi);
@@ -215,7 +269,7 @@ static void inheritance(void) {
     }
     /* bInheritHandles FALSE: not even the inheritable handle. */
     CHECK(run(cmd, FALSE, NULL, &pi), "CreateProcess without bInheritHandles");
-    CHECK(wait_exit(&pi) == 20, "without bInheritHandles the handle is not there");
+    CHECK(wait_exit(&pi) == 21, "without bInheritHandles the handle is not there");
     CloseHandle(yes_r);
     CloseHandle(no_r);
     CloseHandle(no_w);
@@ -315,6 +369,65 @@ static void named_pipe_as_stdin(void) {
           "the server end closes once the child is gone");
     CloseHandle(cli);
     CloseHandle(out_r);
+}
+
+static void review_regressions(void) {
+    PROCESS_INFORMATION pi;
+    STARTUPINFOA si;
+    char cmd[800], name[128], got[64] = {0};
+    HANDLE h, srv, cli, dup = NULL;
+    DWORD n, total = 0;
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    /* A parent whose descriptor 0 is closed still gives /dev/null to a child without one. */
+    snprintf(cmd, sizeof cmd, "\"%s\" child-closed0", self);
+    CHECK(run(cmd, TRUE, NULL, &pi) && wait_exit(&pi) == 0, "no standard input handle: /dev/null, also when fd 0 is closed");
+    /* A relative program path is found from this process's directory, not lpCurrentDirectory. */
+    CHECK(symlink(self, "selfcopy") == 0, "symlink");
+    snprintf(cmd, sizeof cmd, "./selfcopy child-exit 3");
+    ZeroMemory(&si, sizeof si);
+    si.cb = sizeof si;
+    CHECK(CreateProcessA(NULL, cmd, NULL, NULL, FALSE, 0, NULL, "/", &si, &pi) && wait_exit(&pi) == 3,
+          "./prog with lpCurrentDirectory elsewhere");
+    unlink("selfcopy");
+    /* Standard input a read-only file: the child cannot write it. */
+    h = CreateFileA("ro-input", GENERIC_READ, 0, &sa, CREATE_NEW, 0, NULL);
+    CHECK(h != INVALID_HANDLE_VALUE, "access GENERIC_READ with CREATE_NEW creates the file");
+    ZeroMemory(&si, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = h;
+    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    snprintf(cmd, sizeof cmd, "\"%s\" child-stdin-ro", self);
+    CHECK(CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi) && wait_exit(&pi) == 0,
+          "a read-only standard input: WriteFile gives ERROR_ACCESS_DENIED");
+    CHECK(!SetEndOfFile(h) && GetLastError() == ERROR_ACCESS_DENIED, "SetEndOfFile on a read-only handle");
+    CloseHandle(h);
+    DeleteFileA("ro-input");
+    h = CreateFileA("no-access", 0, 0, NULL, CREATE_NEW, 0, NULL);
+    CHECK(h != INVALID_HANDLE_VALUE && GetFileAttributesCheck("no-access"), "access 0 with CREATE_NEW creates the file");
+    SetLastError(77);
+    CHECK(DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &dup, 0, FALSE, DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE) &&
+              GetLastError() == 0,
+          "DUPLICATE_CLOSE_SOURCE leaves ERROR_SUCCESS");
+    CloseHandle(dup);
+    DeleteFileA("no-access");
+    /* One named pipe end as standard output and error: one relay, the order kept. */
+    snprintf(name, sizeof name, "\\\\.\\pipe\\npipe-proc-both-%lu", (unsigned long)GetCurrentProcessId());
+    srv = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE, 1, 4096, 4096, 0, NULL);
+    cli = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, &sa, OPEN_EXISTING, 0, NULL);
+    ZeroMemory(&si, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdOutput = cli;
+    si.hStdError = cli;
+    snprintf(cmd, sizeof cmd, "sh -c \"echo a; echo b >&2; echo c; echo d >&2\"");
+    CHECK(run(cmd, TRUE, &si, &pi), "sh with one named pipe end as stdout and stderr");
+    CloseHandle(cli);
+    CHECK(wait_exit(&pi) == 0, "sh exits");
+    while (total < sizeof got - 1 && ReadFile(srv, got + total, sizeof got - 1 - total, &n, NULL) && n > 0) total += n;
+    CHECK(strcmp(got, "a\nb\nc\nd\n") == 0, "output and error in the order written");
+    CloseHandle(srv);
 }
 
 static void files(void) {
@@ -463,8 +576,11 @@ static void messages(void) {
 int main(int argc, char **argv) {
     self = argv[0];
     if (argc > 1 && strcmp(argv[1], "child-upper") == 0) return child_upper();
-    if (argc > 3 && strcmp(argv[1], "child-inherit") == 0) return child_inherit(argc, argv);
+    if (argc > 4 && strcmp(argv[1], "child-inherit") == 0) return child_inherit(argc, argv);
     if (argc > 2 && strcmp(argv[1], "child-exit") == 0) ExitProcess((UINT)atoi(argv[2]));
+    if (argc > 1 && strcmp(argv[1], "child-stdin-null") == 0) return child_stdin_null();
+    if (argc > 1 && strcmp(argv[1], "child-stdin-ro") == 0) return child_stdin_ro();
+    if (argc > 1 && strcmp(argv[1], "child-closed0") == 0) return child_closed0();
     {
         if (!mkdtemp(scratch) || chdir(scratch) != 0) {
             printf("cannot make a scratch directory\n");
@@ -478,6 +594,7 @@ int main(int argc, char **argv) {
     terminate_and_errors();
     named_pipe_as_stdout();
     named_pipe_as_stdin();
+    review_regressions();
     files();
     listing();
     module_and_command_line();
