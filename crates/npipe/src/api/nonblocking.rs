@@ -26,12 +26,18 @@
 //! then come from one thread. Unpinned operations never hold a lock between polls; instead a
 //! message that does not fit the ring's free space at once waits until it does, which never
 //! happens for a message larger than the ring.
+//!
+//! An event loop may instead call the PIPE_NOWAIT operations itself and ask the descriptor for
+//! what it waits for with `arm` ([`NamedPipeServer::arm`], [`Interest`]); [`PipeWait`] is a
+//! `WaitNamedPipe` with a descriptor of its own. This is what the C ABI's `npipe_arm` and
+//! `npipe_wait_named_pipe_start` are.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::task::Poll;
 
+pub use super::ready::{Interest, PipeWait};
 use super::{MsgLen, NamedPipeClient, NamedPipeServer};
 use crate::semantics::pipe::{self, ConnectBegin};
 use crate::sys;
