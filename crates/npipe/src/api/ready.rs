@@ -67,7 +67,7 @@ impl std::ops::BitOr for Interest {
 
 impl NamedPipeServer {
     /// Arms the end's readiness descriptor ([`readiness`](Self::readiness)) for `interest`
-    /// (see the [module docs](self)): clears it, arms it one-shot, and signals it at once when
+    /// (see [`crate::nonblocking`]): clears it, arms it one-shot, and signals it at once when
     /// something asked for is there already (data, room since the last write that did not
     /// fit, a client, a link that is no longer open). A listening instance needs no arm: a
     /// client's arrival always signals.
