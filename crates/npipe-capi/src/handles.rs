@@ -37,6 +37,8 @@ pub(crate) enum Object {
     Process(Arc<crate::process::Process>),
     /// A search made by FindFirstFile.
     Find(crate::find::Search),
+    /// A WaitNamedPipe in progress (`npipe_wait_named_pipe_start`).
+    Wait(crate::ready::Wait),
 }
 
 /// One open handle.

@@ -37,7 +37,11 @@ fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
             Ok(n) => Ok(MsgLen { read: n, left: 0 }),
             Err(e) => Err(e),
         },
-        Object::Event(_) | Object::Thread(_) | Object::Process(_) | Object::Find(_) => not_file(),
+        Object::Event(_)
+        | Object::Thread(_)
+        | Object::Process(_)
+        | Object::Find(_)
+        | Object::Wait(_) => not_file(),
         Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,
             "the handle is a write end",
@@ -53,7 +57,11 @@ fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
         Object::Client(c) => c.send_msg(b),
         Object::MailslotWriter(w) => (&*w).write(b),
         Object::AnonWrite(w) => (&*w).write(b),
-        Object::Event(_) | Object::Thread(_) | Object::Process(_) | Object::Find(_) => not_file(),
+        Object::Event(_)
+        | Object::Thread(_)
+        | Object::Process(_)
+        | Object::Find(_)
+        | Object::Wait(_) => not_file(),
         // W147: the mailslot (server) handle cannot write.
         Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,

@@ -24,7 +24,9 @@
 //! - `files`: CreateFile on paths, standard handles, file sizes and positions;
 //! - `process`: CreateProcess, process handles, inheritance into the child; `relay`: named
 //!   pipe ends as a child's standard handles; `dup`: DuplicateHandle and handle flags;
-//! - `find`: FindFirstFile over pipes and directories; `messages`: FormatMessage.
+//! - `find`: FindFirstFile over pipes and directories; `messages`: FormatMessage;
+//! - `ready`: readiness descriptors for the caller's event loop (`npipe_ready_fd`, `npipe_arm`,
+//!   `npipe_wait_named_pipe_start`).
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr};
@@ -51,6 +53,7 @@ mod messages;
 mod overlapped;
 mod pipes;
 mod process;
+mod ready;
 mod relay;
 mod results;
 mod sync;

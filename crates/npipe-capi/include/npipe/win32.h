@@ -518,6 +518,42 @@ ULONGLONG WINAPI GetTickCount64(void);
  * ERROR_INVALID_HANDLE for a handle that is not waitable. */
 int npipe_wait_fd(HANDLE hObject);
 
+/* npipe extension: named pipes in the caller's own epoll, poll or libuv loop, without blocking.
+ * The operations are the PIPE_NOWAIT calls (SetNamedPipeHandleState, or PIPE_NOWAIT in
+ * CreateNamedPipe), which never wait (W107-W111): ReadFile with nothing there fails with
+ * ERROR_NO_DATA; WriteFile that does not fit the quota writes nothing (a message) or part (bytes)
+ * and returns TRUE with the count; ConnectNamedPipe fails with ERROR_PIPE_LISTENING until a client
+ * arrives, then ERROR_PIPE_CONNECTED (ERROR_NO_DATA if it already left). The loop tries them,
+ * calls npipe_arm with what it still waits for, and polls npipe_ready_fd until it is readable
+ * (readiness may be spurious), then tries again.
+ * npipe_ready_fd: the end's readiness descriptor (an eventfd; of a wait below, an epoll set); the
+ * handle keeps owning it (do not read, write or close it; valid until CloseHandle). -1 and
+ * ERROR_INVALID_HANDLE for a handle that is not open or not a named pipe end or wait.
+ * npipe_arm: clears the descriptor, arms it once for dwEvents and makes it readable at once if one
+ * of them holds already. NPIPE_READY_READ: data or an empty message to read. NPIPE_READY_WRITE:
+ * the reader consumed something since the last PIPE_NOWAIT WriteFile that did not fit (at once
+ * before any such write; a message larger than the quota never fits). NPIPE_READY_CONNECT
+ * (servers): a client arrived; a listening instance always reports it, armed or not.
+ * NPIPE_READY_HANGUP: the peer closed or died, or the server disconnected; every event reports
+ * that too. FALSE with ERROR_INVALID_PARAMETER for no or unknown bits or CONNECT on a client,
+ * ERROR_INVALID_HANDLE for a handle that is not a named pipe end, ERROR_INVALID_FUNCTION while
+ * overlapped operations are pending on the handle (do not mix the two on one handle).
+ * npipe_wait_named_pipe_start: WaitNamedPipeA that returns at once (nTimeOut as WaitNamedPipe:
+ * NMPWAIT_USE_DEFAULT_WAIT, NMPWAIT_WAIT_FOREVER or milliseconds) with a handle whose
+ * npipe_ready_fd polls readable when npipe_wait_named_pipe_poll may have the answer: TRUE once an
+ * instance listens (open it then; as for WaitNamedPipe, nothing is reserved, W34), FALSE with
+ * ERROR_IO_INCOMPLETE while waiting, ERROR_SEM_TIMEOUT after the timeout, ERROR_FILE_NOT_FOUND
+ * when the pipe went away. The start fails with ERROR_FILE_NOT_FOUND when no such pipe exists and
+ * ERROR_INVALID_PARAMETER for a NULL name. CloseHandle ends the wait. */
+#define NPIPE_READY_READ 0x1
+#define NPIPE_READY_WRITE 0x2
+#define NPIPE_READY_CONNECT 0x4
+#define NPIPE_READY_HANGUP 0x8
+int npipe_ready_fd(HANDLE hPipe);
+BOOL npipe_arm(HANDLE hPipe, DWORD dwEvents);
+HANDLE npipe_wait_named_pipe_start(LPCSTR lpNamedPipeName, DWORD nTimeOut);
+BOOL npipe_wait_named_pipe_poll(HANDLE hWait);
+
 /* Processes, standard handles, files, listings and messages. */
 #define STD_INPUT_HANDLE ((DWORD)-10)
 #define STD_OUTPUT_HANDLE ((DWORD)-11)

@@ -6,6 +6,7 @@ mod exists;
 mod listing;
 mod mailslot;
 pub mod nonblocking;
+mod ready;
 mod service;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

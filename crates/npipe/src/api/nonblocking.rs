@@ -26,12 +26,23 @@
 //! then come from one thread. Unpinned operations never hold a lock between polls; instead a
 //! message that does not fit the ring's free space at once waits until it does, which never
 //! happens for a message larger than the ring.
+//!
+//! An event loop may instead call the PIPE_NOWAIT operations itself and ask the descriptor for
+//! what it waits for with `arm` ([`NamedPipeServer::arm`], [`Interest`]); [`PipeWait`] is a
+//! `WaitNamedPipe` with a descriptor of its own. This is what the C ABI's `npipe_arm` and
+//! `npipe_wait_named_pipe_start` are. The loop's protocol, one end at a time: try the
+//! PIPE_NOWAIT calls (a read with nothing there fails with `ERROR_NO_DATA`, a write that does
+//! not fit the quota writes nothing or part, a connect on a listening instance fails with
+//! `ERROR_PIPE_LISTENING`); `arm` the end with what it still waits for (this clears the
+//! descriptor, arms it and signals it at once when something asked for is there already); wait
+//! until the descriptor polls readable; try again.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::task::Poll;
 
+pub use super::ready::{Interest, PipeWait};
 use super::{MsgLen, NamedPipeClient, NamedPipeServer};
 use crate::semantics::pipe::{self, ConnectBegin};
 use crate::sys;

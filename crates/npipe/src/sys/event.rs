@@ -1,5 +1,7 @@
-//! Eventfds: the readiness signals of pipe ends and the wake-ups of threads blocked in polls.
+//! Eventfds: the readiness signals of pipe ends and the wake-ups of threads blocked in polls;
+//! timerfds: the deadlines of waits driven by an outside event loop.
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 use super::Result;
 
@@ -45,4 +47,48 @@ pub(crate) fn poke(fd: BorrowedFd<'_>) {
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
     let fl = rustix::fs::fcntl_getfl(fd)?;
     rustix::fs::fcntl_setfl(fd, fl | rustix::fs::OFlags::NONBLOCK)
+}
+
+/// A timerfd on the monotonic clock: polls readable once its time has come, until
+/// [`TimerFd::set`] starts it again.
+#[derive(Debug)]
+pub(crate) struct TimerFd(OwnedFd);
+
+impl TimerFd {
+    /// A new close-on-exec, nonblocking, disarmed timerfd.
+    pub(crate) fn new() -> Result<TimerFd> {
+        use rustix::time::{timerfd_create, TimerfdClockId, TimerfdFlags};
+        timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
+        )
+        .map(TimerFd)
+    }
+
+    /// Makes the timer fire once, `after` from now (`None`: never), and unreadable until then.
+    pub(crate) fn set(&self, after: Option<Duration>) -> Result<()> {
+        use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let value = match after {
+            // A zero value disarms a timerfd: a time that has come is one nanosecond.
+            Some(d) => Timespec {
+                tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+                tv_nsec: d.subsec_nanos().max(u32::from(d.as_secs() == 0)) as _,
+            },
+            None => zero,
+        };
+        let spec = Itimerspec {
+            it_interval: zero,
+            it_value: value,
+        };
+        timerfd_settime(&self.0, TimerfdTimerFlags::empty(), &spec).map(drop)
+    }
+
+    /// The descriptor to poll.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
 }

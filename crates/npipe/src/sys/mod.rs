@@ -23,7 +23,8 @@
 //!   ([`SidePage`]): a lock holder that dies is detected by the kernel, never by pid;
 //! - `dgram`: the many-writer record queue of a mailslot (a SEQPACKET socketpair whose sending
 //!   end every writer shares) and sealed memfds for large records;
-//! - `event`: [`EventFd`], the readiness signal of pipe ends;
+//! - `event`: [`EventFd`], the readiness signal of pipe ends; [`TimerFd`], deadlines a caller's
+//!   event loop polls;
 //! - `process`: ids, clocks, CPU placement, fork handlers;
 //! - `kpipe`: kernel pipes and handing descriptors to child processes;
 //! - `shared_event`: the state page of a named event shared across processes

@@ -155,7 +155,7 @@ pub async fn wait_named_pipe(name: impl AsRef<OsStr>) -> std::io::Result<()> {
         match wait_begin(name, Trust::default()).map_err(with_raw_code)? {
             WaitBegin::Ready => return Ok(()),
             WaitBegin::Retry => ::tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            WaitBegin::Parked(sock) => {
+            WaitBegin::Parked(sock, _) => {
                 let sock = driver::readable(sock).await?;
                 if wait_finish(&sock, name) {
                     return Ok(());

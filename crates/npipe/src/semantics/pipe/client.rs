@@ -541,13 +541,13 @@ pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout, trust: Trust) ->
 /// How an asynchronous WaitNamedPipe continues after asking the server once
 /// ([`wait_begin`]).
 #[derive(Debug)]
-#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 pub(crate) enum WaitBegin {
     /// An instance listens now.
     Ready,
     /// Parked in the server's queue: the socket polls readable when an instance listens (a
-    /// `Ready` reply, read it with [`wait_finish`]) or the server closed the pipe.
-    Parked(OwnedFd),
+    /// `Ready` reply, read it with [`wait_finish`]) or the server closed the pipe. With the
+    /// pipe's default timeout in milliseconds (NMPWAIT_USE_DEFAULT_WAIT; 0 means 50).
+    Parked(OwnedFd, u32),
     /// The server holds as many waiting clients as it will: ask again shortly.
     Retry,
 }
@@ -555,7 +555,6 @@ pub(crate) enum WaitBegin {
 /// WaitNamedPipe for event loops, step 1: connects and asks once. The server answers at once
 /// (its acceptor never waits for the application), so this costs one local round trip.
 /// ERROR_FILE_NOT_FOUND when no such pipe exists (W8).
-#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 pub(crate) fn wait_begin(name: &str, trust: Trust) -> io::Result<WaitBegin> {
     let n = namespace::parse(name, Kind::Pipe).map_err(|_| {
         err(
@@ -574,7 +573,7 @@ pub(crate) fn wait_begin(name: &str, trust: Trust) -> io::Result<WaitBegin> {
         Instant::now() + REPLY_TIMEOUT,
     )? {
         Some(Reply::Ready) => Ok(WaitBegin::Ready),
-        Some(Reply::Parked { .. }) => Ok(WaitBegin::Parked(sock)),
+        Some(Reply::Parked { default_timeout }) => Ok(WaitBegin::Parked(sock, default_timeout)),
         Some(Reply::Error(ERROR_PIPE_BUSY)) => Ok(WaitBegin::Retry),
         Some(Reply::Error(c)) => Err(err(c, format!("the server of {name} refused the wait"))),
         // The pipe closed between the connect and the answer: it may come back.
@@ -589,7 +588,6 @@ pub(crate) fn wait_begin(name: &str, trust: Trust) -> io::Result<WaitBegin> {
 
 /// WaitNamedPipe for event loops, step 2, once the parked socket polls readable: true when an
 /// instance listens, false when the server closed the pipe instead (ask again).
-#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 pub(crate) fn wait_finish(sock: &OwnedFd, name: &str) -> bool {
     let mut fds = Vec::new();
     matches!(

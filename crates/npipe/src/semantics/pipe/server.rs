@@ -76,6 +76,11 @@ impl Slot {
         self.conn.clone()
     }
 
+    /// Whether the instance listens (no client yet).
+    pub(super) fn listening(&self) -> bool {
+        self.state == SlotState::Listening
+    }
+
     fn changed(&self) {
         // SYNC POINT with the Acquire load in `ServerEnd::conn_for`; the registry lock orders
         // the change itself, and the sleeper count, with `ServerEnd::connect`.

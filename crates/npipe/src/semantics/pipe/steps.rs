@@ -364,6 +364,34 @@ impl ServerEnd {
         }
     }
 
+    /// Readiness for an outside event loop: clears the instance's signal, arms it for data
+    /// (`read`), room (`write`) and hang-up, then signals it at once when one of them, or a
+    /// client for `connect`, is there already. A listening instance arms nothing: a client's
+    /// arrival always signals. A disconnected one signals at once (the calls report it).
+    pub(crate) fn arm(
+        &self,
+        read: bool,
+        write: bool,
+        hangup: bool,
+        connect: bool,
+    ) -> io::Result<()> {
+        let sig = self.signal()?;
+        // Cleared before the state is read: a change from here on signals again.
+        sig.clear();
+        let now = match self.with_slot(|slot| Ok((slot.listening(), slot.conn_now())))? {
+            (true, _) => false,
+            (false, Some(c)) => {
+                c.attach_signal(&sig);
+                connect || c.arm_ready(read, write, hangup)
+            }
+            (false, None) => true,
+        };
+        if now {
+            sig.signal();
+        }
+        Ok(())
+    }
+
     /// Checks whether the client's process is still there (for drivers that noticed no
     /// signal for a while: a peer that died is normally reported by the hang-up watcher).
     pub(crate) fn probe(&self) {
@@ -464,6 +492,23 @@ impl ClientEnd {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
         self.open_conn().ok().map(|c| limits(c))
+    }
+
+    /// See [`ServerEnd::arm`]; an end the server disconnected signals at once.
+    pub(crate) fn arm(&self, read: bool, write: bool, hangup: bool) -> io::Result<()> {
+        let sig = self.signal()?;
+        sig.clear();
+        let now = match self.open_conn() {
+            Ok(c) => {
+                c.attach_signal(&sig);
+                c.arm_ready(read, write, hangup)
+            }
+            Err(_) => true,
+        };
+        if now {
+            sig.signal();
+        }
+        Ok(())
     }
 
     /// See [`ServerEnd::probe`].

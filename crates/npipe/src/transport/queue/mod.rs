@@ -28,6 +28,7 @@
 
 mod layout;
 mod read;
+mod ready;
 mod spill;
 mod step;
 mod wait;
@@ -152,6 +153,9 @@ pub(crate) struct Conn {
     spilled_at: AtomicU64,
     /// Whether the watcher has this connection on its list of ends to give pages back for.
     spill_listed: AtomicBool,
+    /// What the reader had consumed of the outbound ring when a PIPE_NOWAIT write last found
+    /// no room (see `ready`); `u64::MAX` before the first.
+    full_mark: AtomicU64,
 }
 
 /// A value that identifies the calling thread among the live threads of this process (the
@@ -272,6 +276,7 @@ impl Conn {
             tx_kept_by: AtomicU64::new(0),
             spilled_at: AtomicU64::new(0),
             spill_listed: AtomicBool::new(false),
+            full_mark: AtomicU64::new(u64::MAX),
         })
     }
 

@@ -406,6 +406,12 @@ impl Conn {
         }
         let ring = self.ring(dir);
         let mut take = data.len();
+        // Taken before deciding, so a consume after the decision moves it (see `ready`).
+        let mark = if o.nonblocking {
+            self.full_mark_now()
+        } else {
+            0
+        };
         if o.nonblocking {
             let (unread, _) = self.unread_tx()?;
             // Relaxed: a hint about sleeping readers, as racy on Windows as here. The peer
@@ -414,10 +420,12 @@ impl Conn {
             let n = data.len() as u64;
             if unread.saturating_add(n) > o.quota.saturating_add(want) {
                 if o.message {
+                    self.note_full(mark);
                     return Ok(0);
                 }
                 take = want.saturating_sub(unread).min(n) as usize;
                 if take == 0 {
+                    self.note_full(mark);
                     return Ok(0);
                 }
             }
@@ -425,7 +433,10 @@ impl Conn {
         let _g = match self.lock_side(TX_LOCK, deadline, o.nonblocking) {
             // Another writer of this end is in the middle of a write: a nonblocking write
             // never waits for it, and writes nothing (W108).
-            Err(QErr::WouldBlock) => return Ok(0),
+            Err(QErr::WouldBlock) => {
+                self.note_full(mark);
+                return Ok(0);
+            }
             r => r?,
         };
         self.link_check()?;
@@ -440,6 +451,7 @@ impl Conn {
             // write never waits for room. A message goes whole or not at all; a byte write
             // takes what fits.
             if o.message || free <= need {
+                self.note_full(mark);
                 return Ok(0);
             }
             take = (free - need) as usize;
