@@ -81,7 +81,7 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     fn stopping(&self) -> bool {
-        // Relaxed: a flag; the instance close that follows it is what stops the threads.
+        // Relaxed: see the store in `run`.
         self.stopping.load(Ordering::Relaxed)
     }
 
@@ -181,7 +181,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
             ));
         }
         signals.wait();
-        // SYNC: the flag is read by the instance threads after their calls fail.
+        // Relaxed is enough: the closes below, which make the instance threads' calls fail,
+        // go through the library's locks after this store, and a thread reads the flag only
+        // after its call failed.
         sh.stopping.store(true, Ordering::Relaxed);
         for inst in &instances {
             inst.close();
