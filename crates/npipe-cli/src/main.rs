@@ -1,25 +1,50 @@
-//! `npipe`: the command-line tool. `npipe demo` runs a short tour of Windows named-pipe
-//! behaviour on Linux, with real pipes between this process and a child process.
+//! `npipe`: the command-line tool. This file owns the command line (clap) and the dispatch to
+//! one module per command: `list`, `serve`, `client` (call, send, cat, wait), `mailslot`,
+//! `bench` (and `faults`), `demo`; `fail` has the error line and the exit codes, `stop` the
+//! signal handling of servers. docs/CLI.md documents all of it.
 
 #![deny(unsafe_code)]
 
 mod bench;
+mod client;
+mod demo;
+mod fail;
 mod faults;
+mod list;
+mod mailslot;
+mod serve;
+mod stop;
 
-use std::io::{self, Write};
-use std::process::{Command, ExitCode};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::io;
+use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use npipe::{
-    call_named_pipe, wait_named_pipe, win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions,
-    WaitFor,
-};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use fail::{finish, Context, Failure, Outcome};
+
+const EXAMPLES: &str = "\
+Examples:
+  npipe list                                   every pipe and mailslot you can see
+  npipe serve upper --exec 'tr a-z A-Z' &      serve a command, one process per client
+  echo abc | npipe cat upper                   prints ABC
+  npipe serve echo --echo &                    an echo server
+  npipe call echo 'hello'                      CallNamedPipe: prints hello
+  npipe wait echo --timeout 1000               WaitNamedPipe: the exit status tells
+  npipe mailslot create logs &                 print what arrives
+  npipe mailslot send logs 'disk almost full'
+
+A bare NAME means \\\\.\\pipe\\NAME (\\\\.\\mailslot\\NAME for mailslots).
+Exit status: 0 done, 1 failed, 2 bad command line or name, 3 not found,
+4 busy or timed out, 5 access denied or already served (docs/CLI.md).";
 
 /// Windows named pipes, mailslots and anonymous pipes on Linux.
 #[derive(Debug, Parser)]
-#[command(name = "npipe", version, arg_required_else_help = true)]
+#[command(
+    name = "npipe",
+    version,
+    arg_required_else_help = true,
+    after_help = EXAMPLES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -27,10 +52,43 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// A short tour of Windows named-pipe behaviour, with a child process as the client.
-    Demo,
+    /// List the pipes and mailslots you can see (name, kind, type, instances, owner, pid).
+    #[command(after_help = "Examples:\n  npipe list\n  npipe list --json | jq '.objects[].name'")]
+    List(list::ListArgs),
+    /// Serve a pipe: an echo, or a command per client, until interrupted.
+    #[command(after_help = "Examples:\n  npipe serve upper --exec 'tr a-z A-Z'\n  \
+                            npipe serve echo --echo --instances 8 --out-buffer 4096\n  \
+                            npipe serve lines --exec 'nl' --message")]
+    Serve(serve::ServeArgs),
+    /// Send one request and print the one reply (CallNamedPipe).
+    #[command(after_help = "Example:\n  npipe call echo 'hello' --timeout 1000")]
+    Call(client::CallArgs),
+    /// Send MESSAGE and copy the pipe to stdout until the server ends its output.
+    #[command(after_help = "Example:\n  npipe send upper 'abc'")]
+    Send(client::SendArgs),
+    /// Copy stdin to the pipe and the pipe to stdout until both ends are done.
+    #[command(after_help = "Examples:\n  echo abc | npipe cat upper\n  \
+                            printf 'a\\nb\\n' | npipe cat lines --message")]
+    Cat(client::CatArgs),
+    /// Wait until an instance of the pipe is free (WaitNamedPipe); the exit status tells.
+    #[command(after_help = "Example:\n  npipe wait echo --timeout 1000 && npipe call echo hi")]
+    Wait(client::WaitArgs),
+    /// Create or write mailslots.
+    #[command(subcommand)]
+    Mailslot(mailslot::MailslotCmd),
     /// npipe against kernel IPC, peer crates and bare floors, across two processes.
+    #[command(after_help = "Examples:\n  npipe bench --quick\n  \
+                            npipe bench --only npipe-64k --scenario rtt64 --json")]
     Bench(bench::BenchArgs),
+    /// A short tour of Windows named-pipe behaviour, with a child process as the client.
+    #[command(after_help = "Example:\n  npipe demo")]
+    Demo,
+    /// Print a completion script for a shell.
+    #[command(after_help = "Example:\n  npipe completions bash > /etc/bash_completion.d/npipe")]
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
     /// The child of `demo` (internal).
     #[command(name = "__demo-client", hide = true)]
     DemoClient { name: String },
@@ -45,167 +103,46 @@ enum Cmd {
     },
 }
 
-/// Exit status of a subcommand: 1 with `WHAT failed: ERROR` on stderr when it failed.
-fn report(what: &str, r: io::Result<()>) -> ExitCode {
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{what} failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Shells `npipe completions` writes scripts for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// A failure of a command that reports with its own words.
+fn task(what: &str, r: io::Result<()>) -> Outcome {
+    r.map_err(|e| Failure::new(what, e))
+}
+
+fn completions(shell: Shell) -> Outcome {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "npipe", &mut out);
+    io::Write::write_all(&mut io::stdout().lock(), &out).on("stdout")
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Cmd::Demo => match demo() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("demo failed: {e} (Win32 error {})", win32_code(&e));
-                ExitCode::FAILURE
-            }
-        },
-        Cmd::DemoClient { name } => report("demo client", demo_client(&name)),
-        Cmd::Bench(args) if args.faults => report("fault figures", faults::run()),
-        Cmd::Bench(args) => report("bench", bench::run(&args)),
-        Cmd::BenchPeer(args) => report("bench peer", bench::peer_main(&args)),
-        Cmd::FaultPeer { args } => report("fault peer", faults::peer_main(&args)),
-    }
-}
-
-fn step(title: &str) {
-    println!("\n== {title}");
-}
-
-fn show(what: &str, r: io::Result<impl std::fmt::Debug>) {
-    match r {
-        Ok(v) => println!("   {what}: ok {v:?}"),
-        Err(e) => println!("   {what}: error {} ({})", win32_code(&e), short(&e)),
-    }
-}
-
-fn short(e: &io::Error) -> String {
-    npipe::Error::from_io(e)
-        .map(|x| npipe::error::name_of(x.code()).to_owned())
-        .unwrap_or_else(|| e.to_string())
-}
-
-/// The child side of the tour: a separate process that talks to the server by name.
-fn demo_client(name: &str) -> io::Result<()> {
-    let client = ClientOptions::new().open(name)?;
-    client.set_mode(ReadMode::Message, false)?;
-    // Two messages, then a transaction.
-    client.send_msg(b"Hello from the child process")?;
-    client.send_msg(b"")?;
-    let mut reply = [0u8; 64];
-    let m = client.transact(b"ping?", &mut reply)?;
-    println!(
-        "   [child pid {}] transaction reply: {:?}",
-        std::process::id(),
-        String::from_utf8_lossy(&reply[..m.read])
-    );
-    Ok(())
-}
-
-fn demo() -> io::Result<()> {
-    let name = format!(r"\\.\pipe\npipe-demo-{}", std::process::id());
-    println!(
-        "npipe demo: Windows named pipes on Linux (pid {})",
-        std::process::id()
-    );
-    println!("pipe name: {name}");
-
-    step("1. A message pipe with one instance; a child process connects and writes");
-    let server = ServerOptions::new()
-        .pipe_mode(PipeMode::Message)
-        .max_instances(1)
-        .in_buffer_size(4096)
-        .out_buffer_size(4096)
-        .create(&name)?;
-    println!("   created the server instance (it listens at once)");
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe).arg("__demo-client").arg(&name).spawn()?;
-    server.connect()?;
-    println!(
-        "   a client connected: its process id is {} (GetNamedPipeClientProcessId)",
-        server.client_process_id()?
-    );
-
-    step("2. Message mode keeps boundaries; a small buffer leaves the rest in the pipe");
-    let mut small = [0u8; 5];
-    let m = server.recv_msg(&mut small)?;
-    println!(
-        "   read 5-byte buffer: {:?}, {} bytes left in this message -> ERROR_MORE_DATA (234)",
-        String::from_utf8_lossy(&small[..m.read]),
-        m.left
-    );
-    let mut rest = [0u8; 64];
-    let m = server.recv_msg(&mut rest)?;
-    println!(
-        "   next read: {:?} (complete: {})",
-        String::from_utf8_lossy(&rest[..m.read]),
-        m.complete()
-    );
-    let m = server.recv_msg(&mut rest)?;
-    println!(
-        "   a zero-length message arrives as its own read: {} bytes",
-        m.read
-    );
-
-    step("3. Busy and wait: the only instance is taken");
-    show(
-        "second client open",
-        ClientOptions::new().open(&name).map(|_| ()),
-    );
-    let t0 = Instant::now();
-    show(
-        "WaitNamedPipe(100 ms)",
-        wait_named_pipe(&name, WaitFor::Timeout(Duration::from_millis(100))),
-    );
-    println!("   (returned after {} ms)", t0.elapsed().as_millis());
-
-    step("4. TransactNamedPipe: the child writes a request and waits for one reply message");
-    let mut req = [0u8; 64];
-    let m = server.recv_msg(&mut req)?;
-    println!("   request: {:?}", String::from_utf8_lossy(&req[..m.read]));
-    server.send_msg(b"pong!")?;
-    let status = child.wait()?;
-    println!("   child exited: {status}");
-    let mut buf = [0u8; 8];
-    show(
-        "read after the client closed",
-        server.recv_msg(&mut buf).map(|m| m.read),
-    );
-
-    step("5. Disconnect, listen again, and CallNamedPipe from another thread");
-    server.disconnect()?;
-    let n2 = name.clone();
-    let caller = thread::spawn(move || {
-        let mut out = [0u8; 64];
-        call_named_pipe(
-            &n2,
-            b"call",
-            &mut out,
-            WaitFor::Timeout(Duration::from_secs(5)),
-        )
-        .map(|m| String::from_utf8_lossy(&out[..m.read]).into_owned())
-    });
-    server.connect()?;
-    let m = server.recv_msg(&mut req)?;
-    println!(
-        "   server got {:?}",
-        String::from_utf8_lossy(&req[..m.read])
-    );
-    server.send_msg(b"answer")?;
-    show(
-        "CallNamedPipe returned",
-        caller.join().expect("caller thread"),
-    );
-    drop(server);
-    show(
-        "open after the last instance closed",
-        ClientOptions::new().open(&name).map(|_| ()),
-    );
-    println!("\ndone.");
-    io::stdout().flush()
+    let r = match Cli::parse().command {
+        Cmd::List(a) => list::run(&a),
+        Cmd::Serve(a) => serve::run(&a),
+        Cmd::Call(a) => client::call(&a),
+        Cmd::Send(a) => client::send(&a),
+        Cmd::Cat(a) => client::cat(&a),
+        Cmd::Wait(a) => client::wait(&a),
+        Cmd::Mailslot(c) => mailslot::run(&c),
+        Cmd::Bench(a) if a.faults => task("bench --faults", faults::run()),
+        Cmd::Bench(a) => task("bench", bench::run(&a)),
+        Cmd::Demo => task("demo", demo::demo()),
+        Cmd::Completions { shell } => completions(shell),
+        Cmd::DemoClient { name } => task("demo client", demo::demo_client(&name)),
+        Cmd::BenchPeer(a) => task("bench peer", bench::peer_main(&a)),
+        Cmd::FaultPeer { args } => task("fault peer", faults::peer_main(&args)),
+    };
+    finish(r)
 }

@@ -1,6 +1,7 @@
 //! The `npipe` command line, run as a program: help and version succeed on stdout, bad input
 //! fails with status 2 and names the valid choices, and a one-repeat bench emits its JSON.
-//! No test asserts a timing.
+//! The pipe commands (serve, cat, call, list, ...) are in `commands.rs`. No test asserts a
+//! timing.
 
 use std::process::{Command, Output};
 
@@ -128,4 +129,146 @@ fn cli_bench_json_one_repeat() {
         assert!(out.contains(field), "{field} missing from:\n{out}");
     }
     assert!(!out.contains("npipe-4k"), "--only selects rows");
+    assert!(!stderr(&o).contains('\r'), "no progress frames in a log");
+}
+
+#[test]
+fn cli_help_has_every_command_and_examples() {
+    let out = stdout(&npipe(&["--help"]));
+    for cmd in [
+        "list",
+        "serve",
+        "call",
+        "send",
+        "cat",
+        "wait",
+        "mailslot",
+        "bench",
+        "demo",
+        "completions",
+    ] {
+        assert!(out.contains(&format!("  {cmd} ")), "{cmd} missing:\n{out}");
+    }
+    assert!(out.contains("Examples:") && out.contains("Exit status"));
+    for cmd in [
+        &["list"][..],
+        &["serve"],
+        &["call"],
+        &["send"],
+        &["cat"],
+        &["wait"],
+        &["mailslot", "create"],
+        &["mailslot", "send"],
+        &["bench"],
+        &["demo"],
+        &["completions"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let o = npipe(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        let out = stdout(&o);
+        assert!(out.contains("Example"), "{args:?} has no example:\n{out}");
+        assert!(
+            out.contains(&format!("npipe {}", cmd.join(" "))),
+            "{args:?}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn cli_completions_for_each_shell() {
+    for (shell, mark) in [
+        ("bash", "_npipe"),
+        ("zsh", "#compdef npipe"),
+        ("fish", "complete -c npipe"),
+    ] {
+        let o = npipe(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let out = stdout(&o);
+        assert!(
+            out.contains(mark) && out.contains("serve"),
+            "{shell}:\n{out}"
+        );
+    }
+    let o = npipe(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("tcsh") && stderr(&o).contains("bash"));
+}
+
+#[test]
+fn cli_bad_flags_and_values_exit_2_and_say_which() {
+    for (args, names) in [
+        (&["serve", "x", "--echo", "--frob"][..], "--frob"),
+        (&["serve", "x", "--echo", "--instances", "0"], "--instances"),
+        (&["serve", "x", "--echo", "--instances", "many"], "many"),
+        (&["serve", "x"], "--echo"),
+        (&["serve", "x", "--echo", "--exec", "cat"], "--exec"),
+        (&["serve", "x", "--echo", "--message"], "--exec"),
+        (&["call", "x"], "MESSAGE"),
+        (&["wait", "x", "--timeout", "-1"], "-1"),
+        (&["wait", "x", "--timeout", "soon"], "soon"),
+        (&["mailslot", "frob"], "frob"),
+        (&["list", "extra"], "extra"),
+    ] {
+        let o = npipe(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(names), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn cli_missing_pipe_is_one_line_with_the_windows_code() {
+    let ns = format!("npipe-cli-missing-{}", std::process::id());
+    for args in [
+        &["call", "nope", "x"][..],
+        &["send", "nope", "x"],
+        &["cat", "nope"],
+        &["wait", "nope"],
+        &["wait", "nope", "--timeout", "0"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_npipe"))
+            .args(args)
+            .env("NPIPE_NAMESPACE", &ns)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{args:?}");
+        assert_eq!(
+            stderr(&o),
+            "npipe: \\\\.\\pipe\\nope: not found (ERROR_FILE_NOT_FOUND)\n",
+            "{args:?}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+    let o = npipe(&["mailslot", "send", "nope-box", "x"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).starts_with("npipe: \\\\.\\mailslot\\nope-box: not found"));
+}
+
+#[test]
+fn cli_bad_names_exit_2() {
+    let long = "x".repeat(300);
+    let o = npipe(&["call", &long, "m"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).ends_with(": name too long (ERROR_FILENAME_EXCED_RANGE)\n"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1);
+    for args in [
+        &["wait", r"\\.\mailslot\x"][..],
+        &["serve", r"\\.\pipe\", "--echo"],
+        &["mailslot", "create", r"\\.\pipe\x"],
+        &["cat", r"\\server\pipe\x"],
+    ] {
+        let o = npipe(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&o).contains("(ERROR_INVALID_NAME)"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
 }

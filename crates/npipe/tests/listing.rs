@@ -56,15 +56,45 @@ fn role_expect(arg: &str) -> Result<(), String> {
     }
 }
 
+/// Drops to uid/gid 65534 (nobody) for the rest of this child process.
+fn become_nobody() -> Result<(), String> {
+    // SAFETY: plain syscalls on this (single-purpose child) process's credentials.
+    let ok = unsafe { libc::setgid(65534) == 0 && libc::setuid(65534) == 0 };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("setuid: {}", std::io::Error::last_os_error()))
+    }
+}
+
+/// As `serve`, running as nobody.
+fn role_serve_as_nobody(name: &str) -> Result<(), String> {
+    become_nobody()?;
+    role_serve(name)
+}
+
+/// As `expect`, listing as nobody.
+fn role_expect_as_nobody(arg: &str) -> Result<(), String> {
+    become_nobody()?;
+    role_expect(arg)
+}
+
 child_roles! {
     "serve" => role_serve,
     "expect" => role_expect,
+    "serve_as_nobody" => role_serve_as_nobody,
+    "expect_as_nobody" => role_expect_as_nobody,
 }
 
 /// Starts a serving child (with `ns` as its NPIPE_NAMESPACE if given) and waits until it is
 /// ready.
 fn serve(name: &str, ns: Option<&str>) -> Child {
-    let mut cmd = child_command("serve", name);
+    serve_role("serve", name, ns)
+}
+
+/// [`serve`] with another role.
+fn serve_role(role: &str, name: &str, ns: Option<&str>) -> Child {
+    let mut cmd = child_command(role, name);
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
     if let Some(ns) = ns {
         cmd.env("NPIPE_NAMESPACE", ns);
@@ -165,6 +195,35 @@ fn listing_keeps_to_its_namespace() {
     assert!(list().unwrap().iter().all(|l| l.name != name));
     stop(c);
     expect_in(&ns, false, &name);
+}
+
+/// The Describe request passes the same credential check as an open: root sees another user's
+/// pipe (with that owner), another user does not see root's. Needs root to switch users.
+#[test]
+fn listing_follows_the_admission_rule() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("listing_follows_the_admission_rule: needs root, not run");
+        return;
+    }
+    let theirs = unique_name("list-nobody");
+    let c = serve_role("serve_as_nobody", &theirs, None);
+    let found = list().unwrap();
+    let l = found
+        .iter()
+        .find(|l| l.name == theirs)
+        .expect("root sees it");
+    assert_eq!((l.owner_uid, l.server_pid), (65534, Some(c.id())));
+    stop(c);
+
+    let mine = unique_name("list-root");
+    let _server = ServerOptions::new().create(&mine).unwrap();
+    let st = child_command("expect_as_nobody", &format!("no {mine}"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "another user's listing showed root's pipe");
+    // Root's own listing shows it (the check above is not vacuous).
+    assert!(list().unwrap().iter().any(|l| l.name == mine));
 }
 
 #[test]

@@ -18,11 +18,12 @@ mod peer;
 mod report;
 mod stats;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal};
 use std::time::Instant;
 
 use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
 pub(crate) use peer::{peer_main, PeerArgs};
 
@@ -404,25 +405,29 @@ pub(crate) fn run(args: &BenchArgs) -> io::Result<()> {
     let mut rows = Vec::with_capacity(jobs.len());
     let cpu = stats::CpuTimes::sample();
     let started = Instant::now();
-    for (i, &(sc, t)) in jobs.iter().enumerate() {
-        eprint!(
-            "\r[{:>2}/{}] {:<34} {:<27}",
-            i + 1,
-            jobs.len(),
-            sc.label(),
-            t.label()
-        );
-        let _ = io::stderr().flush();
+    // A bar on a terminal; nothing at all in a log (no `\r` frames).
+    let bar = if io::stderr().is_terminal() {
+        ProgressBar::new(jobs.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("[{pos:>2}/{len}] {bar:20} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    for &(sc, t) in &jobs {
+        bar.set_message(format!("{}: {}", sc.label(), t.label()));
         let cell = measure::measure(t, sc, plan);
         rows.push(report::Row {
             scenario: sc,
             transport: t,
             cell,
         });
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     eprintln!(
-        "\r{:<75}\r{} cells, {} repeats each, in {:.1} s",
-        "",
+        "{} cells, {} repeats each, in {:.1} s",
         jobs.len(),
         plan.reps,
         started.elapsed().as_secs_f64()
