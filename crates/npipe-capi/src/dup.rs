@@ -25,7 +25,7 @@ fn is_this_process(h: HANDLE) -> Result<(), DWORD> {
     match handles::get(h) {
         Some(e) => match &e.obj {
             Object::Process(p) if p.done().is_set() => Err(ERROR_ACCESS_DENIED),
-            Object::Process(_) if crate::process::GetProcessId(h) == std::process::id() => Ok(()),
+            Object::Process(p) if p.pid() == std::process::id() => Ok(()),
             Object::Process(_) => Err(ERROR_NOT_SUPPORTED),
             _ => Err(ERROR_INVALID_HANDLE),
         },
@@ -36,8 +36,10 @@ fn is_this_process(h: HANDLE) -> Result<(), DWORD> {
 /// The entry a pseudo handle stands for, made fresh: the calling thread or this process.
 fn pseudo_entry(h: HANDLE) -> Option<Arc<Entry>> {
     if h == crate::threads::GetCurrentThread() {
-        return crate::threads::current_thread_object()
-            .map(|t| Arc::new(Entry::new(Object::Thread(t), false)));
+        return Some(Arc::new(Entry::new(
+            Object::Thread(crate::threads::current_thread()),
+            false,
+        )));
     }
     if h == INVALID_HANDLE_VALUE {
         return Some(Arc::new(Entry::new(

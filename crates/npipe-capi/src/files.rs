@@ -69,9 +69,11 @@ pub(crate) enum Kind {
     Dir,
     /// A terminal or other character device.
     Char,
-    /// A FIFO or socket that was not taken as an anonymous pipe end (a socket on a standard
-    /// descriptor): end of file is ERROR_BROKEN_PIPE.
+    /// A FIFO that was not taken as an anonymous pipe end (a named FIFO opened both ways):
+    /// end of file is ERROR_BROKEN_PIPE.
     Pipe,
+    /// A socket (on a standard descriptor, for example): as a pipe, written with MSG_NOSIGNAL.
+    Socket,
 }
 
 /// An open file (or device) handle.
@@ -93,8 +95,10 @@ impl File {
             Kind::Disk
         } else if ft.is_dir() {
             Kind::Dir
-        } else if ft.is_fifo() || ft.is_socket() {
+        } else if ft.is_fifo() {
             Kind::Pipe
+        } else if ft.is_socket() {
+            Kind::Socket
         } else {
             Kind::Char
         };
@@ -147,10 +151,9 @@ impl File {
         };
         match r {
             // A pipe at end of file: every writer is gone (W137).
-            Ok(0) if self.kind == Kind::Pipe && !buf.is_empty() => Err(npipe::Error::io(
-                ERROR_BROKEN_PIPE,
-                "every write end of the pipe is closed",
-            )),
+            Ok(0) if matches!(self.kind, Kind::Pipe | Kind::Socket) && !buf.is_empty() => Err(
+                npipe::Error::io(ERROR_BROKEN_PIPE, "every write end of the pipe is closed"),
+            ),
             Ok(n) => Ok(n),
             Err(e) => Err(os_error(&e, "read", None)),
         }
@@ -170,9 +173,12 @@ impl File {
                 "the file was not opened for writing",
             ));
         }
-        let r = match at {
-            Some(off) if self.kind == Kind::Disk => self.file.write_all_at(data, off),
-            _ => write_all_nosigpipe(&self.file, data),
+        let r = match (at, self.kind) {
+            (Some(off), Kind::Disk) => self.file.write_all_at(data, off),
+            (_, Kind::Socket) => send_all(&self.file, data),
+            // A FIFO a File holds was opened for reading too (a write-only one is an anonymous
+            // pipe end), so it always has a reader: no SIGPIPE.
+            _ => (&self.file).write_all(data),
         };
         r.map(|()| data.len())
             .map_err(|e| os_error(&e, "write", None))
@@ -189,7 +195,7 @@ impl File {
                 ERROR_ACCESS_DENIED,
                 "the file was not opened for writing",
             )),
-            Kind::Char | Kind::Pipe => Ok(()),
+            Kind::Char | Kind::Pipe | Kind::Socket => Ok(()),
         }
     }
 
@@ -197,7 +203,7 @@ impl File {
         match self.kind {
             Kind::Disk | Kind::Dir => FILE_TYPE_DISK,
             Kind::Char => FILE_TYPE_CHAR,
-            Kind::Pipe => FILE_TYPE_PIPE,
+            Kind::Pipe | Kind::Socket => FILE_TYPE_PIPE,
         }
     }
 }
@@ -217,19 +223,14 @@ fn is_fifo(fd: &OwnedFd) -> bool {
         .unwrap_or(false)
 }
 
-/// Writes all of `data`. A socket is written with MSG_NOSIGNAL, so a peer that is gone is
-/// ERROR_NO_DATA and never SIGPIPE; a FIFO a File holds was opened for reading too (a
-/// write-only one is an anonymous pipe end), so it always has a reader.
-fn write_all_nosigpipe(file: &std::fs::File, data: &[u8]) -> io::Result<()> {
+/// Writes all of `data` to a socket with MSG_NOSIGNAL, so a peer that is gone is
+/// ERROR_NO_DATA and never SIGPIPE.
+fn send_all(file: &std::fs::File, data: &[u8]) -> io::Result<()> {
     let mut off = 0;
     while off < data.len() {
         match rustix::net::send(file, &data[off..], rustix::net::SendFlags::NOSIGNAL) {
             Ok(n) => off += n,
             Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::NOTSOCK) => {
-                let mut f = file;
-                return f.write_all(&data[off..]);
-            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -131,6 +131,11 @@ impl Process {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The Linux pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
     fn is_self(&self) -> bool {
         self.pid == std::process::id()
     }
@@ -319,10 +324,9 @@ fn resolve(name: &str) -> Option<PathBuf> {
 enum StdSource {
     /// Leave the descriptor this process has there.
     Keep,
-    /// A descriptor of this process (dup'd above 2, close-on-exec until placed).
-    Fd(OwnedFd),
+    /// A descriptor of this process (dup'd above 2, close-on-exec until placed), or
     /// /dev/null.
-    Null,
+    Fd(OwnedFd),
 }
 
 fn devnull() -> io::Result<OwnedFd> {
@@ -361,30 +365,31 @@ fn fd_of(o: &Object) -> Option<(BorrowedFd<'_>, String)> {
     }
 }
 
-/// The source of standard descriptor `i` of the child, from the handle `h`.
 /// The relays started for one child: the end, the direction and the descriptor the child gets,
 /// so that one named pipe end given as two standard handles (output and error) has one relay
 /// and keeps the order of what the child writes to both.
 type Started = Vec<(Arc<Entry>, bool, RawFd)>;
 
+/// The source of standard descriptor `i` of the child, from the handle `h`: /dev/null when
+/// the handle cannot reach the child (NULL, not open, not inheritable or `inherit` false; the
+/// program's own standard handles always reach it, as console handles do on Windows).
 fn std_source(
     h: HANDLE,
-    must_inherit: bool,
     inherit: bool,
     relays: &mut Vec<crate::relay::Relay>,
     started: &mut Started,
     i: usize,
 ) -> io::Result<StdSource> {
     if h.is_null() || h == INVALID_HANDLE_VALUE {
-        return Ok(StdSource::Null);
+        return Ok(StdSource::Fd(devnull()?));
     }
     let Some(e) = handles::get(h) else {
-        return Ok(StdSource::Null);
+        return Ok(StdSource::Fd(devnull()?));
     };
     let flags = handles::flags(h).unwrap_or(0);
     let original_std = e.std_slot.is_some();
-    if !original_std && (!inherit || (must_inherit && flags & HANDLE_FLAG_INHERIT == 0)) {
-        return Ok(StdSource::Null);
+    if !original_std && (!inherit || flags & HANDLE_FLAG_INHERIT == 0) {
+        return Ok(StdSource::Fd(devnull()?));
     }
     if let Some((fd, _)) = fd_of(&e.obj) {
         return Ok(StdSource::Fd(dup_high(fd)?));
@@ -407,7 +412,7 @@ fn std_source(
             started.push((e.clone(), to_child, fd.as_raw_fd()));
             Ok(StdSource::Fd(fd))
         }
-        _ => Ok(StdSource::Null),
+        _ => Ok(StdSource::Fd(devnull()?)),
     }
 }
 
@@ -558,17 +563,14 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
     let mut sources = Vec::with_capacity(3);
     for i in 0..3 {
         let src = match s.std {
-            Some(hs) => std_source(hs[i], true, s.inherit, &mut relays, &mut started, i)?,
+            Some(hs) => std_source(hs[i], s.inherit, &mut relays, &mut started, i)?,
             None if !crate::files::std_was_taken(i) => StdSource::Keep,
             None => {
                 let hs = crate::files::std_handles();
-                std_source(hs[i], true, s.inherit, &mut relays, &mut started, i)?
+                std_source(hs[i], s.inherit, &mut relays, &mut started, i)?
             }
         };
-        sources.push(match src {
-            StdSource::Null => StdSource::Fd(devnull()?),
-            other => other,
-        });
+        sources.push(src);
     }
     // Inherited handles.
     let mut passed: Vec<OwnedFd> = Vec::new();
@@ -640,7 +642,7 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
     let waiter = p.clone();
     if let Err(e) = crate::threads::spawn_service("npipe-reap", move || reap(waiter)) {
         // Without a reaper the process could never be waited for: end it now.
-        let _ = TerminateProcess_inner(&p, 1);
+        let _ = terminate(&p, 1);
         reap(p);
         return Err(e);
     }
@@ -832,7 +834,7 @@ pub extern "C" fn TerminateProcess(h: HANDLE, code: DWORD) -> BOOL {
         // SAFETY: _exit ends the process at once; nothing runs after it.
         unsafe { libc::_exit(code as i32) };
     }
-    match TerminateProcess_inner(&p, code) {
+    match terminate(&p, code) {
         Ok(()) => TRUE,
         Err(c) => fail(c),
     }
@@ -840,8 +842,7 @@ pub extern "C" fn TerminateProcess(h: HANDLE, code: DWORD) -> BOOL {
 
 /// Kills `p` (not this process) with `code` as its exit code; ERROR_ACCESS_DENIED once it
 /// has exited.
-#[allow(non_snake_case)]
-fn TerminateProcess_inner(p: &Process, code: DWORD) -> Result<(), DWORD> {
+fn terminate(p: &Process, code: DWORD) -> Result<(), DWORD> {
     let mut st = p.state();
     if st.code.is_some() {
         return Err(ERROR_ACCESS_DENIED);
@@ -959,16 +960,25 @@ pub extern "C" fn GetCurrentProcess() -> HANDLE {
 // ---------------------------------------------------------------------------------------------
 // Handles a parent passed
 
-/// Takes the inherited handles in when libnpipe is loaded, before `main`: their descriptors
-/// become close-on-exec at once, so a `system()` or `posix_spawn` before the program's first
-/// npipe call cannot carry them further, and the variable is removed so that no later program
-/// sees it. (Lookups and the table's entry points also call [`adopt_inherited`], for a library
-/// loaded by `dlopen` after threads exist, where the variable is left alone.)
+/// Takes the inherited handles in when libnpipe is loaded (an `.init_array` constructor: at
+/// program start, or at `dlopen`): their descriptors become close-on-exec at once, so a
+/// `system()` or `posix_spawn` before the program's first npipe call cannot carry them
+/// further. The variable is removed when the process has one thread (program start), so no
+/// later program sees it; with more threads (a late `dlopen`) another thread may be reading
+/// the environment, and it stays (the dev/inode check makes a stale one harmless). Lookups
+/// and the table's entry points also call [`adopt_inherited`], for a static link that leaves
+/// this constructor's object out.
 extern "C" fn adopt_at_load() {
-    if adopt_inherited() {
-        // SAFETY of the environment change: constructors run before main, with one thread.
+    if adopt_inherited() && one_thread() {
         std::env::remove_var(INHERITED_VAR);
     }
+}
+
+/// Whether this process has exactly one thread.
+fn one_thread() -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count() == 1)
+        .unwrap_or(false)
 }
 
 #[used]

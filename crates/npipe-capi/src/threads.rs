@@ -249,15 +249,10 @@ fn current_in(c: &OnceCell<Current>) -> &Current {
 
 /// The calling thread. While the thread-locals are being torn down (a call from another
 /// thread-local's destructor), a stand-in that is running and shares nothing.
-fn current_thread() -> Arc<Thread> {
+pub(crate) fn current_thread() -> Arc<Thread> {
     CURRENT
         .try_with(|c| current_in(c).thread.clone())
         .unwrap_or_else(|_| Arc::new(Thread::running(Arc::default())))
-}
-
-/// The calling thread's object, for DuplicateHandle(GetCurrentThread()).
-pub(crate) fn current_thread_object() -> Option<Arc<Thread>> {
-    Some(current_thread())
 }
 
 /// The Linux tid of the calling thread.
