@@ -15,6 +15,9 @@
  * buffer; the next call returns the rest.
  *
  * Server: ipc_server_start serves up to 32 clients at once; a 33rd waits for a free instance.
+ * Any local user may connect, as the original grants Everyone FILE_ALL_ACCESS on Windows (so a
+ * service running as root serves ordinary users); a client talks only to a server of its own
+ * user or root (docs/SECURITY.md).
  * Each request is passed to the handler as a C string, with a zeroed response buffer of
  * `capacity` (IPC_MESSAGE_MAX_LENGTH) bytes; the reply, strlen(response) + 1 bytes, is always
  * sent, even when the handler writes nothing. Handlers of different clients run concurrently,

@@ -9,7 +9,8 @@ use crate::*;
 pub struct SECURITY_ATTRIBUTES {
     /// Size of the structure.
     pub n_length: DWORD,
-    /// Security descriptor (ignored: access is "same user or root").
+    /// Security descriptor: the access policy of named pipes and mailslots (see `acls`);
+    /// anonymous pipes have no name to reach and ignore it.
     pub lp_security_descriptor: *mut c_void,
     /// Whether the handles are inheritable (HANDLE_FLAG_INHERIT: CreateProcess with
     /// bInheritHandles passes them).
@@ -20,7 +21,7 @@ pub struct SECURITY_ATTRIBUTES {
 ///
 /// # Safety
 /// `read` and `write` are null or writable; `sa` is null or a readable SECURITY_ATTRIBUTES.
-#[no_mangle]
+#[export_name = "npipe_CreatePipe"]
 pub unsafe extern "C" fn CreatePipe(
     read: *mut HANDLE,
     write: *mut HANDLE,

@@ -60,7 +60,7 @@ fn pseudo_entry(h: HANDLE) -> Option<Arc<Entry>> {
 ///
 /// # Safety
 /// `target` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_DuplicateHandle"]
 pub unsafe extern "C" fn DuplicateHandle(
     source_process: HANDLE,
     source: HANDLE,
@@ -132,7 +132,7 @@ pub unsafe extern "C" fn DuplicateHandle(
 ///
 /// # Safety
 /// `flags` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetHandleInformation"]
 pub unsafe extern "C" fn GetHandleInformation(h: HANDLE, flags: *mut DWORD) -> BOOL {
     let Some(f) = handles::flags(h) else {
         return fail(ERROR_INVALID_HANDLE);
@@ -146,7 +146,7 @@ pub unsafe extern "C" fn GetHandleInformation(h: HANDLE, flags: *mut DWORD) -> B
 }
 
 /// `SetHandleInformation`: sets the flags in `mask` to their values in `flags`.
-#[no_mangle]
+#[export_name = "npipe_SetHandleInformation"]
 pub extern "C" fn SetHandleInformation(h: HANDLE, mask: DWORD, flags: DWORD) -> BOOL {
     let known = HANDLE_FLAG_INHERIT | HANDLE_FLAG_PROTECT_FROM_CLOSE;
     if handles::set_flags(h, mask & known, flags) {

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -99,6 +99,11 @@ thread_local! {
 }
 
 extern "C" fn fork_prepare() {
+    FORK_HANDLERS.registered();
+    if FORK_HELD.with(|h| h.borrow().is_some()) {
+        // Registered twice (see `npipe::ForkHandlers`): the first run holds the lock already.
+        return;
+    }
     let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
     FORK_HELD.with(|h| *h.borrow_mut() = Some(g));
 }
@@ -107,24 +112,11 @@ extern "C" fn fork_release() {
     FORK_HELD.with(|h| h.borrow_mut().take());
 }
 
-fn install_fork_handlers() {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    // Acquire: pairs with the Release store below.
-    if STATE.load(Ordering::Acquire) == 2 {
-        return;
-    }
-    if STATE
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        // SAFETY: pthread_atfork only records the three extern "C" fn pointers, which take no
-        // arguments as required.
-        unsafe {
-            libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release));
-        }
-        STATE.store(2, Ordering::Release);
-    }
+pub(crate) fn install_fork_handlers() {
+    FORK_HANDLERS.install(fork_prepare, fork_release, fork_release);
 }
+
+static FORK_HANDLERS: npipe_core::ForkHandlers = npipe_core::ForkHandlers::new();
 
 /// The engine, started on first use.
 fn engine() -> std::io::Result<Arc<Shared>> {

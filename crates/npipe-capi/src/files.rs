@@ -116,7 +116,7 @@ impl File {
         self.read as u8 | (self.write as u8) << 1
     }
 
-    /// A file handle a parent passed (see `process::adopt_inherited`).
+    /// A file handle a parent passed (see `inherit::adopt_inherited`).
     pub(crate) fn adopt(fd: OwnedFd, bits: u8) -> Option<File> {
         File::new(fd, bits & 1 != 0, bits & 2 != 0).ok()
     }
@@ -496,7 +496,7 @@ fn make_std(n: RawFd) -> HANDLE {
 /// or 2 on first use (the same value every time until SetStdHandle or CloseHandle). NULL when
 /// the descriptor is not open; INVALID_HANDLE_VALUE and ERROR_INVALID_HANDLE for another
 /// `nStdHandle`.
-#[no_mangle]
+#[export_name = "npipe_GetStdHandle"]
 pub extern "C" fn GetStdHandle(which: DWORD) -> HANDLE {
     let Some(i) = std_index(which) else {
         set_error(ERROR_INVALID_HANDLE);
@@ -516,7 +516,7 @@ pub extern "C" fn GetStdHandle(which: DWORD) -> HANDLE {
 /// `SetStdHandle`: what GetStdHandle returns from now on, and what CreateProcess gives a child
 /// as its standard handles without STARTF_USESTDHANDLES. The program's own descriptors 0, 1
 /// and 2 stay as they are (printf is not redirected, as the C runtime on Windows is not).
-#[no_mangle]
+#[export_name = "npipe_SetStdHandle"]
 pub extern "C" fn SetStdHandle(which: DWORD, h: HANDLE) -> BOOL {
     let Some(i) = std_index(which) else {
         return fail(ERROR_INVALID_HANDLE);
@@ -545,7 +545,7 @@ pub(crate) fn std_handles() -> [HANDLE; 3] {
 /// `GetFileType`: FILE_TYPE_PIPE for every pipe and mailslot handle, FILE_TYPE_DISK for a
 /// file, FILE_TYPE_CHAR for a terminal or device; FILE_TYPE_UNKNOWN with ERROR_INVALID_HANDLE
 /// for anything else.
-#[no_mangle]
+#[export_name = "npipe_GetFileType"]
 pub extern "C" fn GetFileType(h: HANDLE) -> DWORD {
     handles::with(h, FILE_TYPE_UNKNOWN, |o| {
         let t = match o {
@@ -604,7 +604,7 @@ fn file_len(f: &std::fs::File) -> io::Result<u64> {
 ///
 /// # Safety
 /// `size` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetFileSizeEx"]
 pub unsafe extern "C" fn GetFileSizeEx(h: HANDLE, size: *mut i64) -> BOOL {
     with_disk(h, FALSE, |f| {
         let n = file_len(&f.file)?;
@@ -622,7 +622,7 @@ pub unsafe extern "C" fn GetFileSizeEx(h: HANDLE, size: *mut i64) -> BOOL {
 ///
 /// # Safety
 /// `high` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetFileSize"]
 pub unsafe extern "C" fn GetFileSize(h: HANDLE, high: *mut DWORD) -> DWORD {
     with_disk(h, INVALID_DWORD, |f| {
         let n = file_len(&f.file)?;
@@ -667,7 +667,7 @@ fn seek(f: &std::fs::File, distance: i64, method: DWORD) -> io::Result<u64> {
 ///
 /// # Safety
 /// `new_pos` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_SetFilePointerEx"]
 pub unsafe extern "C" fn SetFilePointerEx(
     h: HANDLE,
     distance: i64,
@@ -687,7 +687,7 @@ pub unsafe extern "C" fn SetFilePointerEx(
 ///
 /// # Safety
 /// `high` is null or readable and writable.
-#[no_mangle]
+#[export_name = "npipe_SetFilePointer"]
 pub unsafe extern "C" fn SetFilePointer(
     h: HANDLE,
     low: i32,
@@ -717,7 +717,7 @@ pub unsafe extern "C" fn SetFilePointer(
 }
 
 /// `SetEndOfFile`: the file ends at the current position.
-#[no_mangle]
+#[export_name = "npipe_SetEndOfFile"]
 pub extern "C" fn SetEndOfFile(h: HANDLE) -> BOOL {
     with_disk(h, FALSE, |f| {
         if !f.write {
@@ -741,7 +741,7 @@ pub extern "C" fn SetEndOfFile(h: HANDLE) -> BOOL {
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
-#[no_mangle]
+#[export_name = "npipe_DeleteFileA"]
 pub unsafe extern "C" fn DeleteFileA(name: *const c_char) -> BOOL {
     // SAFETY: forwarded contract.
     let Some(n) = (unsafe { name_a(name) }) else {

@@ -277,7 +277,7 @@ unsafe fn fill(data: *mut WIN32_FIND_DATAA, f: &Found) {
 ///
 /// # Safety
 /// `spec` is null or NUL-terminated; `data` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_FindFirstFileA"]
 pub unsafe extern "C" fn FindFirstFileA(
     spec: *const c_char,
     data: *mut WIN32_FIND_DATAA,
@@ -323,7 +323,7 @@ pub unsafe extern "C" fn FindFirstFileA(
 ///
 /// # Safety
 /// `data` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_FindNextFileA"]
 pub unsafe extern "C" fn FindNextFileA(h: HANDLE, data: *mut WIN32_FIND_DATAA) -> BOOL {
     handles::with(h, FALSE, |o| {
         let Object::Find(s) = o else {
@@ -345,7 +345,7 @@ pub unsafe extern "C" fn FindNextFileA(h: HANDLE, data: *mut WIN32_FIND_DATAA) -
 }
 
 /// `FindClose`: ends a listing. ERROR_INVALID_HANDLE for any other handle.
-#[no_mangle]
+#[export_name = "npipe_FindClose"]
 pub extern "C" fn FindClose(h: HANDLE) -> BOOL {
     let is_find = handles::with(h, false, |o| matches!(o, Object::Find(_)));
     if !is_find {

@@ -7,7 +7,7 @@
 //! same one) never meet on a lock of the table. Only creating and closing a handle take the
 //! free-list lock, which the fork handler holds so that a child never inherits it locked.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
@@ -156,6 +156,11 @@ thread_local! {
 }
 
 extern "C" fn fork_prepare() {
+    FORK_HANDLERS.registered();
+    if FORK_HELD.with(|h| h.borrow().is_some()) {
+        // Registered twice (see `npipe::ForkHandlers`): the first run holds the lock already.
+        return;
+    }
     let g = FREE.lock().unwrap_or_else(|p| p.into_inner());
     FORK_HELD.with(|h| *h.borrow_mut() = Some(g));
 }
@@ -167,23 +172,19 @@ extern "C" fn fork_release() {
 /// Registers the fork handlers that keep a child from inheriting the free list locked by a
 /// thread it does not have (once; not a `Once`, which a fork could copy half-run).
 fn install_fork_handlers() {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    // Acquire: pairs with the Release store below.
-    if STATE.load(Ordering::Acquire) == 2 {
-        return;
-    }
-    if STATE
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        // SAFETY: pthread_atfork only records the three extern "C" fn pointers, which take no
-        // arguments as required.
-        unsafe {
-            libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release));
-        }
-        STATE.store(2, Ordering::Release);
-    }
+    FORK_HANDLERS.install(fork_prepare, fork_release, fork_release);
 }
+
+/// Registers the C ABI's fork handlers (the handle table's and the engine's) when libnpipe is
+/// loaded, before any thread of the program can hold their locks (see `npipe::ForkHandlers`).
+extern "C" fn install_fork_handlers_at_load() {
+    install_fork_handlers();
+    crate::engine::install_fork_handlers();
+}
+
+npipe_core::run_at_load!(FORK_HANDLERS_AT_LOAD, install_fork_handlers_at_load);
+
+static FORK_HANDLERS: npipe_core::ForkHandlers = npipe_core::ForkHandlers::new();
 
 fn free_list() -> MutexGuard<'static, FreeList> {
     install_fork_handlers();
@@ -202,7 +203,7 @@ pub(crate) fn try_insert(e: Entry) -> Option<HANDLE> {
 /// Adds a handle with `flags` for an entry that may have handles already (the caller counted
 /// this one in). `None` when the table is full.
 fn try_insert_shared(e: Arc<Entry>, flags: DWORD) -> Option<HANDLE> {
-    crate::process::adopt_inherited();
+    crate::inherit::adopt_inherited();
     let mut fl = free_list();
     let i = match fl.free.pop() {
         Some(i) => i,
@@ -227,7 +228,7 @@ fn init_segment(i: usize) {
 }
 
 /// Puts `e` at the handle value `h`, which must not have been handed out yet: the handles a
-/// parent passed to this process keep their values (see `process::adopt_inherited`). Called
+/// parent passed to this process keep their values (see `inherit::adopt_inherited`). Called
 /// before any other handle exists. False when `h` is not a handle value or is taken.
 pub(crate) fn insert_at(h: usize, e: Entry, flags: DWORD) -> bool {
     let Some(i) = index_of(h as HANDLE) else {
@@ -274,7 +275,7 @@ pub(crate) fn duplicate(e: &Arc<Entry>, flags: DWORD) -> Result<HANDLE, DWORD> {
 
 /// The flags of handle `h` (HANDLE_FLAG_*), or `None` when it is not open.
 pub(crate) fn flags(h: HANDLE) -> Option<DWORD> {
-    crate::process::adopt_inherited();
+    crate::inherit::adopt_inherited();
     let s = slot(index_of(h)?)?;
     s.entry.load().as_ref()?;
     Some(s.flags.load(SeqCst))
@@ -282,7 +283,7 @@ pub(crate) fn flags(h: HANDLE) -> Option<DWORD> {
 
 /// Sets the flags of `h` chosen by `mask` to `value`. False when `h` is not open.
 pub(crate) fn set_flags(h: HANDLE, mask: DWORD, value: DWORD) -> bool {
-    crate::process::adopt_inherited();
+    crate::inherit::adopt_inherited();
     let Some(s) = index_of(h).and_then(slot) else {
         return false;
     };
@@ -299,7 +300,7 @@ pub(crate) fn set_flags(h: HANDLE, mask: DWORD, value: DWORD) -> bool {
 
 /// Every open handle with HANDLE_FLAG_INHERIT: its value and entry.
 pub(crate) fn inheritable() -> Vec<(usize, Arc<Entry>)> {
-    crate::process::adopt_inherited();
+    crate::inherit::adopt_inherited();
     let next = free_list().next;
     (0..next)
         .filter_map(|i| {
@@ -337,7 +338,7 @@ pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
     match slot(i).and_then(|s| s.entry.load_full()) {
         Some(e) => Some(e),
         // A handle the parent passed may not be in the table yet: take them in, look again.
-        None if crate::process::adopt_inherited() => slot(i)?.entry.load_full(),
+        None if crate::inherit::adopt_inherited() => slot(i)?.entry.load_full(),
         None => None,
     }
 }
@@ -362,7 +363,7 @@ pub(crate) fn with<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Object) -> R) -> R {
 /// handle of its entry (the caller closes the object), `Ok(None)` when other handles remain;
 /// the error is the code CloseHandle gives.
 pub(crate) fn remove(h: HANDLE) -> Result<Option<Arc<Entry>>, DWORD> {
-    crate::process::adopt_inherited();
+    crate::inherit::adopt_inherited();
     let i = index_of(h).ok_or(ERROR_INVALID_HANDLE)?;
     let s = slot(i).ok_or(ERROR_INVALID_HANDLE)?;
     let mut fl = free_list();
@@ -376,7 +377,7 @@ pub(crate) fn remove(h: HANDLE) -> Result<Option<Arc<Entry>>, DWORD> {
 }
 
 /// `CloseHandle`. The object closes with its last handle (DuplicateHandle makes more).
-#[no_mangle]
+#[export_name = "npipe_CloseHandle"]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     match remove(h) {
         Ok(Some(e)) => close_last(e),

@@ -24,17 +24,17 @@ fn not_file<T>() -> io::Result<T> {
 /// A synchronous read on any kind of handle; `at` is the offset an OVERLAPPED gives a file.
 fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
     match o {
-        Object::File(f) => f.read(b, at).map(|n| MsgLen { read: n, left: 0 }),
+        Object::File(f) => f.read(b, at).map(|n| MsgLen::new(n, 0)),
         Object::Server(s) => s.recv_msg(b),
         Object::Client(c) => c.recv_msg(b),
-        Object::Mailslot(m) => m.read(b).map(|n| MsgLen { read: n, left: 0 }),
+        Object::Mailslot(m) => m.read(b).map(|n| MsgLen::new(n, 0)),
         Object::AnonRead(r) => match (&*r).read(b) {
             // W137: end of file once every write end is closed.
             Ok(0) if !b.is_empty() => Err(npipe::Error::io(
                 ERROR_BROKEN_PIPE,
                 "every write end of the anonymous pipe is closed",
             )),
-            Ok(n) => Ok(MsgLen { read: n, left: 0 }),
+            Ok(n) => Ok(MsgLen::new(n, 0)),
             Err(e) => Err(e),
         },
         Object::Event(_)
@@ -68,7 +68,7 @@ fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
             "the handle is a read end",
         )),
     }?;
-    Ok(MsgLen { read: n, left: 0 })
+    Ok(MsgLen::new(n, 0))
 }
 
 /// Whether a call on this handle with an OVERLAPPED goes through the engine: a pipe end opened
@@ -173,7 +173,7 @@ unsafe fn write_file(
 /// `buffer` is valid for `size` bytes of writing (until completion, for an overlapped
 /// operation); `read` is null or writable; `ov` is null or a valid OVERLAPPED that stays in
 /// place until the operation completes.
-#[no_mangle]
+#[export_name = "npipe_ReadFile"]
 pub unsafe extern "C" fn ReadFile(
     h: HANDLE,
     buffer: *mut c_void,
@@ -195,7 +195,7 @@ pub unsafe extern "C" fn ReadFile(
 ///
 /// # Safety
 /// As [`ReadFile`], with `buffer` read.
-#[no_mangle]
+#[export_name = "npipe_WriteFile"]
 pub unsafe extern "C" fn WriteFile(
     h: HANDLE,
     buffer: *const c_void,
@@ -231,7 +231,7 @@ fn ex_checks(e: &Entry, ov: *mut OVERLAPPED, routine: Option<Routine>) -> Result
 ///
 /// # Safety
 /// As [`ReadFile`]; `routine` may be called with `ov` on this thread later.
-#[no_mangle]
+#[export_name = "npipe_ReadFileEx"]
 pub unsafe extern "C" fn ReadFileEx(
     h: HANDLE,
     buffer: *mut c_void,
@@ -254,7 +254,7 @@ pub unsafe extern "C" fn ReadFileEx(
 ///
 /// # Safety
 /// As [`ReadFileEx`], with `buffer` read.
-#[no_mangle]
+#[export_name = "npipe_WriteFileEx"]
 pub unsafe extern "C" fn WriteFileEx(
     h: HANDLE,
     buffer: *const c_void,
@@ -274,7 +274,7 @@ pub unsafe extern "C" fn WriteFileEx(
 }
 
 /// `FlushFileBuffers`: always synchronous, also on an overlapped handle (W94).
-#[no_mangle]
+#[export_name = "npipe_FlushFileBuffers"]
 pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
     with(h, FALSE, |o| {
         let r = match o {

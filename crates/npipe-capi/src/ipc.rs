@@ -264,6 +264,9 @@ pub unsafe extern "C" fn npipe_ipc_server_start_max(
     let user = UserData(user_data);
     let served = ServiceOptions::new()
         .max_message_len(max_message_length)
+        // As the original ipc.h on Windows: Everyone gets FILE_ALL_ACCESS, so a service
+        // (root) can serve ordinary users.
+        .access_policy(npipe::AccessPolicy::everyone())
         .on_disconnect(move |_| {
             // SAFETY: the handler accepts calls on server threads with user_data until stop
             // returns (caller); ipc.h's disconnect call passes NULL buffers and capacity 0.

@@ -11,6 +11,8 @@
 //! (`nNumberOfBytesToRead` bytes of `lpBuffer`, one `DWORD` for an out count, ...). The caller's
 //! obligations are those of the Win32 function of the same name.
 #![allow(unsafe_code)]
+// The exported functions carry Win32's names (their symbols are `npipe_` + the name).
+#![allow(non_snake_case)]
 //!
 //! # Rooms
 //! - `handles`: the handle table, CloseHandle, the descriptors behind handles;
@@ -25,6 +27,9 @@
 //! - `process`: CreateProcess, process handles, inheritance into the child; `relay`: named
 //!   pipe ends as a child's standard handles; `dup`: DuplicateHandle and handle flags;
 //! - `find`: FindFirstFile over pipes and directories; `messages`: FormatMessage;
+//! - `sids`, `acls`, `sddl`: SIDs, ACLs and security descriptors (and their SDDL strings),
+//!   mapped onto npipe access policies for CreateNamedPipe and CreateMailslot; `impersonate`:
+//!   ImpersonateNamedPipeClient, RevertToSelf, the server's uid for clients;
 //! - `ready`: readiness descriptors for the caller's event loop (`npipe_ready_fd`, `npipe_arm`,
 //!   `npipe_wait_named_pipe_start`).
 
@@ -39,13 +44,17 @@ use npipe::{
 };
 use npipe_core as npipe;
 
+mod acls;
 mod anonymous;
 mod apc;
+mod cmdline;
 mod dup;
 mod engine;
 mod files;
 mod find;
 mod handles;
+mod impersonate;
+mod inherit;
 mod io_calls;
 mod ipc;
 mod mailslots;
@@ -56,8 +65,13 @@ mod process;
 mod ready;
 mod relay;
 mod results;
+mod sddl;
+mod sids;
+mod smb;
 mod sync;
 mod threads;
+mod win32_names;
+mod wnet;
 
 pub use overlapped::OVERLAPPED;
 pub use process::{PROCESS_INFORMATION, STARTUPINFOA};
@@ -178,20 +192,27 @@ unsafe fn buf<'a>(p: *const c_void, n: DWORD) -> Option<&'a [u8]> {
     Some(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) })
 }
 
-/// `GetLastError`.
+/// `npipe_version`: the library's version, "major.minor.patch" (the headers' `NPIPE_VERSION` is
+/// the version they were written for).
 #[no_mangle]
+pub extern "C" fn npipe_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// `GetLastError`.
+#[export_name = "npipe_GetLastError"]
 pub extern "C" fn GetLastError() -> DWORD {
     LAST_ERROR.with(|c| c.get())
 }
 
 /// `SetLastError`.
-#[no_mangle]
+#[export_name = "npipe_SetLastError"]
 pub extern "C" fn SetLastError(code: DWORD) {
     set_error(code);
 }
 
 /// `GetCurrentProcessId`.
-#[no_mangle]
+#[export_name = "npipe_GetCurrentProcessId"]
 pub extern "C" fn GetCurrentProcessId() -> DWORD {
     std::process::id()
 }

@@ -6,17 +6,25 @@ use crate::*;
 const MAILSLOT_WAIT_FOREVER: DWORD = DWORD::MAX;
 const MAILSLOT_NO_MESSAGE: DWORD = DWORD::MAX;
 
-fn create_mailslot(name: Option<String>, max: DWORD, timeout: DWORD) -> HANDLE {
+fn create_mailslot(
+    name: Option<String>,
+    max: DWORD,
+    timeout: DWORD,
+    policy: Result<Option<npipe::AccessPolicy>, u32>,
+) -> HANDLE {
     let Some(name) = name else {
         // W141: a NULL name.
         set_error(ERROR_PATH_NOT_FOUND);
         return INVALID_HANDLE_VALUE;
     };
-    match MailslotOptions::new()
-        .max_message_size(max)
-        .read_timeout_ms(timeout)
-        .create(&name)
-    {
+    let mut opts = MailslotOptions::new();
+    opts.max_message_size(max).read_timeout_ms(timeout);
+    if !crate::acls::apply_policy(policy, |p| {
+        opts.access_policy(p);
+    }) {
+        return INVALID_HANDLE_VALUE;
+    }
+    match opts.create(&name) {
         Ok(m) => {
             set_error(ERROR_SUCCESS);
             insert_obj(Object::Mailslot(m))
@@ -28,43 +36,49 @@ fn create_mailslot(name: Option<String>, max: DWORD, timeout: DWORD) -> HANDLE {
     }
 }
 
-/// `CreateMailslotA`.
+/// `CreateMailslotA`: the descriptor in `sa` sets who may write (see `acls`).
 ///
 /// # Safety
+/// `sa` is null or a readable SECURITY_ATTRIBUTES whose descriptor is null or valid;
 /// `name` is null or a NUL-terminated string.
-#[no_mangle]
+#[export_name = "npipe_CreateMailslotA"]
 pub unsafe extern "C" fn CreateMailslotA(
     name: *const c_char,
     max_message: DWORD,
     read_timeout: DWORD,
-    _sa: *mut c_void,
+    sa: *mut c_void,
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_a(name) };
-    create_mailslot(n, max_message, read_timeout)
+    // SAFETY: forwarded contract.
+    let policy = unsafe { crate::acls::policy_of(sa.cast()) };
+    create_mailslot(n, max_message, read_timeout, policy)
 }
 
-/// `CreateMailslotW`.
+/// `CreateMailslotW`: the descriptor in `sa` sets who may write (see `acls`).
 ///
 /// # Safety
+/// `sa` is null or a readable SECURITY_ATTRIBUTES whose descriptor is null or valid;
 /// `name` is null or a NUL-terminated UTF-16 string.
-#[no_mangle]
+#[export_name = "npipe_CreateMailslotW"]
 pub unsafe extern "C" fn CreateMailslotW(
     name: *const u16,
     max_message: DWORD,
     read_timeout: DWORD,
-    _sa: *mut c_void,
+    sa: *mut c_void,
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_w(name) };
-    create_mailslot(n, max_message, read_timeout)
+    // SAFETY: forwarded contract.
+    let policy = unsafe { crate::acls::policy_of(sa.cast()) };
+    create_mailslot(n, max_message, read_timeout, policy)
 }
 
 /// `GetMailslotInfo` (W142, W143, W150).
 ///
 /// # Safety
 /// Out pointers are null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetMailslotInfo"]
 pub unsafe extern "C" fn GetMailslotInfo(
     h: HANDLE,
     max_message: *mut DWORD,
@@ -96,7 +110,7 @@ pub unsafe extern "C" fn GetMailslotInfo(
 }
 
 /// `SetMailslotInfo`: the read timeout for every later read (W152).
-#[no_mangle]
+#[export_name = "npipe_SetMailslotInfo"]
 pub extern "C" fn SetMailslotInfo(h: HANDLE, read_timeout: DWORD) -> BOOL {
     with(h, FALSE, |o| {
         let Object::Mailslot(m) = o else {

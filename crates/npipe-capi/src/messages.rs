@@ -49,6 +49,8 @@ pub(crate) fn text(code: DWORD) -> Option<&'static str> {
         39 => "The disk is full.",
         50 => "The request is not supported.",
         53 => "The network path was not found.",
+        64 => "The specified network name is no longer available.",
+        67 => "The network name cannot be found.",
         80 => "The file exists.",
         87 => "The parameter is incorrect.",
         109 => "The pipe has been ended.",
@@ -66,6 +68,7 @@ pub(crate) fn text(code: DWORD) -> Option<&'static str> {
         193 => "%1 is not a valid Win32 application.",
         203 => "The system could not find the environment option that was entered.",
         206 => "The filename or extension is too long.",
+        229 => "The pipe is local.",
         230 => "The pipe state is invalid.",
         231 => "All pipe instances are busy.",
         232 => "The pipe is being closed.",
@@ -87,14 +90,25 @@ pub(crate) fn text(code: DWORD) -> Option<&'static str> {
         1117 => "The request could not be performed because of an I/O device error.",
         1131 => "A potential deadlock condition has been detected.",
         1168 => "Element not found.",
+        1200 => "The specified device name is invalid.",
         1223 => "The operation was canceled by the user.",
         1359 => "An internal error occurred.",
+        1305 => "The revision level is unknown.",
+        1306 => "Indicates two revision levels are incompatible.",
+        1314 => "A required privilege is not held by the client.",
+        1326 => "The user name or password is incorrect.",
+        1332 => "No mapping between account names and security IDs was done.",
+        1336 => "The access control list (ACL) structure is invalid.",
+        1337 => "The security ID structure is invalid.",
+        1338 => "The security descriptor structure is invalid.",
+        1344 => "No more memory is available for security information updates.",
         1368 => "Unable to impersonate using a named pipe until data has been read from that pipe.",
         1450 => "Insufficient system resources exist to complete the requested service.",
         1460 => "This operation returned because the timeout period expired.",
         1815 => "The specified resource language ID cannot be found in the image file.",
         1816 => "Not enough quota is available to process this command.",
         1921 => "The name of the file cannot be resolved by the system.",
+        2250 => "This network connection does not exist.",
         _ => return None,
     })
 }
@@ -307,7 +321,7 @@ unsafe fn deliver<T: Copy + Default>(
 /// # Safety
 /// As the Win32 function: `buffer` holds `size` chars, or is where the allocated pointer goes;
 /// `args` is null or an array of DWORD_PTR with FORMAT_MESSAGE_ARGUMENT_ARRAY.
-#[no_mangle]
+#[export_name = "npipe_FormatMessageA"]
 pub unsafe extern "C" fn FormatMessageA(
     flags: DWORD,
     source: *const c_void,
@@ -332,7 +346,7 @@ pub unsafe extern "C" fn FormatMessageA(
 ///
 /// # Safety
 /// As [`FormatMessageA`], with `size` in WCHARs.
-#[no_mangle]
+#[export_name = "npipe_FormatMessageW"]
 pub unsafe extern "C" fn FormatMessageW(
     flags: DWORD,
     source: *const c_void,

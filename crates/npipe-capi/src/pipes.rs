@@ -9,6 +9,7 @@ use crate::*;
 /// `FILE_FLAG_OVERLAPPED`.
 pub(crate) const FILE_FLAG_OVERLAPPED: DWORD = 0x4000_0000;
 
+#[allow(clippy::too_many_arguments)]
 fn create_named_pipe(
     name: Option<String>,
     open_mode: DWORD,
@@ -17,18 +18,24 @@ fn create_named_pipe(
     out: DWORD,
     inb: DWORD,
     timeout: DWORD,
+    policy: Result<Option<npipe::AccessPolicy>, u32>,
 ) -> HANDLE {
     let Some(name) = name else {
         set_error(ERROR_PATH_NOT_FOUND);
         return INVALID_HANDLE_VALUE;
     };
-    let opts = match ServerOptions::from_win32(open_mode, pipe_mode, max, out, inb, timeout) {
+    let mut opts = match ServerOptions::from_win32(open_mode, pipe_mode, max, out, inb, timeout) {
         Ok(o) => o,
         Err(e) => {
             fail_io(&e);
             return INVALID_HANDLE_VALUE;
         }
     };
+    if !crate::acls::apply_policy(policy, |p| {
+        opts.access_policy(p);
+    }) {
+        return INVALID_HANDLE_VALUE;
+    }
     match opts.create_ex(&name) {
         Ok((s, existed)) => {
             set_error(if existed {
@@ -48,11 +55,12 @@ fn create_named_pipe(
     }
 }
 
-/// `CreateNamedPipeA`.
+/// `CreateNamedPipeA`: the descriptor in `sa` sets the pipe's access policy (see `acls`).
 ///
 /// # Safety
-/// `name` is null or a NUL-terminated string.
-#[no_mangle]
+/// `name` is null or a NUL-terminated string. `sa` is null or a readable SECURITY_ATTRIBUTES whose descriptor is
+/// null or valid.
+#[export_name = "npipe_CreateNamedPipeA"]
 pub unsafe extern "C" fn CreateNamedPipeA(
     name: *const c_char,
     open_mode: DWORD,
@@ -65,17 +73,20 @@ pub unsafe extern "C" fn CreateNamedPipeA(
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_a(name) };
-    let h = create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout);
+    // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
+    let policy = unsafe { crate::acls::policy_of(sa.cast()) };
+    let h = create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout, policy);
     // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
     unsafe { inherit_if_asked(h, sa.cast()) };
     h
 }
 
-/// `CreateNamedPipeW`.
+/// `CreateNamedPipeW`: the descriptor in `sa` sets the pipe's access policy (see `acls`).
 ///
 /// # Safety
-/// `name` is null or a NUL-terminated UTF-16 string.
-#[no_mangle]
+/// `name` is null or a NUL-terminated UTF-16 string. `sa` is null or a readable SECURITY_ATTRIBUTES whose descriptor is
+/// null or valid.
+#[export_name = "npipe_CreateNamedPipeW"]
 pub unsafe extern "C" fn CreateNamedPipeW(
     name: *const u16,
     open_mode: DWORD,
@@ -88,7 +99,9 @@ pub unsafe extern "C" fn CreateNamedPipeW(
 ) -> HANDLE {
     // SAFETY: forwarded contract.
     let n = unsafe { name_w(name) };
-    let h = create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout);
+    // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
+    let policy = unsafe { crate::acls::policy_of(sa.cast()) };
+    let h = create_named_pipe(n, open_mode, pipe_mode, max, out, inb, timeout, policy);
     // SAFETY: sa is null or a readable SECURITY_ATTRIBUTES (caller).
     unsafe { inherit_if_asked(h, sa.cast()) };
     h
@@ -162,7 +175,7 @@ pub(crate) unsafe fn inherit_if_asked(h: HANDLE, sa: *const crate::anonymous::SE
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
-#[no_mangle]
+#[export_name = "npipe_CreateFileA"]
 pub unsafe extern "C" fn CreateFileA(
     name: *const c_char,
     access: DWORD,
@@ -184,7 +197,7 @@ pub unsafe extern "C" fn CreateFileA(
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated UTF-16 string.
-#[no_mangle]
+#[export_name = "npipe_CreateFileW"]
 pub unsafe extern "C" fn CreateFileW(
     name: *const u16,
     access: DWORD,
@@ -207,7 +220,7 @@ pub unsafe extern "C" fn CreateFileW(
 ///
 /// # Safety
 /// `ov` is null or a valid OVERLAPPED that stays in place until the operation completes.
-#[no_mangle]
+#[export_name = "npipe_ConnectNamedPipe"]
 pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
     with_entry(h, FALSE, |e| match &e.obj {
         Object::Server(s) => {
@@ -218,7 +231,7 @@ pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOO
             // SAFETY: ov is null or valid (caller).
             unsafe { overlapped::begin_sync(e, ov) };
             let r = match s.connect_status() {
-                Ok(false) => Ok(MsgLen { read: 0, left: 0 }),
+                Ok(false) => Ok(MsgLen::new(0, 0)),
                 Ok(true) => return fail(ERROR_PIPE_CONNECTED),
                 Err(err) => Err(err),
             };
@@ -230,7 +243,7 @@ pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOO
 }
 
 /// `DisconnectNamedPipe`.
-#[no_mangle]
+#[export_name = "npipe_DisconnectNamedPipe"]
 pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
     with(h, FALSE, |o| match o {
         Object::Server(s) => {
@@ -254,7 +267,7 @@ pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
 ///
 /// # Safety
 /// `buffer` is valid for `size` bytes when `size > 0`; the out pointers are null or writable.
-#[no_mangle]
+#[export_name = "npipe_PeekNamedPipe"]
 pub unsafe extern "C" fn PeekNamedPipe(
     h: HANDLE,
     buffer: *mut c_void,
@@ -310,7 +323,7 @@ pub unsafe extern "C" fn PeekNamedPipe(
 /// # Safety
 /// `inb` is valid for `in_size` bytes of reading, `outb` for `out_size` bytes of writing; `read`
 /// and `ov` are null or writable.
-#[no_mangle]
+#[export_name = "npipe_TransactNamedPipe"]
 pub unsafe extern "C" fn TransactNamedPipe(
     h: HANDLE,
     inb: *mut c_void,
@@ -387,7 +400,7 @@ unsafe fn call_named_pipe(
 ///
 /// # Safety
 /// `name` NUL-terminated; buffers valid for their sizes; `read` null or writable.
-#[no_mangle]
+#[export_name = "npipe_CallNamedPipeA"]
 pub unsafe extern "C" fn CallNamedPipeA(
     name: *const c_char,
     inb: *mut c_void,
@@ -405,7 +418,7 @@ pub unsafe extern "C" fn CallNamedPipeA(
 ///
 /// # Safety
 /// `name` NUL-terminated UTF-16; buffers valid for their sizes; `read` null or writable.
-#[no_mangle]
+#[export_name = "npipe_CallNamedPipeW"]
 pub unsafe extern "C" fn CallNamedPipeW(
     name: *const u16,
     inb: *mut c_void,
@@ -433,7 +446,7 @@ fn wait_named_pipe(name: Option<String>, timeout: DWORD) -> BOOL {
 ///
 /// # Safety
 /// `name` is null or NUL-terminated.
-#[no_mangle]
+#[export_name = "npipe_WaitNamedPipeA"]
 pub unsafe extern "C" fn WaitNamedPipeA(name: *const c_char, timeout: DWORD) -> BOOL {
     // SAFETY: forwarded contract.
     wait_named_pipe(unsafe { name_a(name) }, timeout)
@@ -443,7 +456,7 @@ pub unsafe extern "C" fn WaitNamedPipeA(name: *const c_char, timeout: DWORD) -> 
 ///
 /// # Safety
 /// `name` is null or NUL-terminated UTF-16.
-#[no_mangle]
+#[export_name = "npipe_WaitNamedPipeW"]
 pub unsafe extern "C" fn WaitNamedPipeW(name: *const u16, timeout: DWORD) -> BOOL {
     // SAFETY: forwarded contract.
     wait_named_pipe(unsafe { name_w(name) }, timeout)
@@ -454,7 +467,7 @@ pub unsafe extern "C" fn WaitNamedPipeW(name: *const u16, timeout: DWORD) -> BOO
 ///
 /// # Safety
 /// `mode` is null or readable.
-#[no_mangle]
+#[export_name = "npipe_SetNamedPipeHandleState"]
 pub unsafe extern "C" fn SetNamedPipeHandleState(
     h: HANDLE,
     mode: *mut DWORD,
@@ -497,7 +510,7 @@ unsafe fn handle_state(
             return fail(ERROR_INVALID_PARAMETER);
         }
         let st = match o {
-            Object::Server(s) => Ok(s.handle_state()),
+            Object::Server(s) => s.handle_state(),
             Object::Client(c) => c.handle_state(),
             _ => not_pipe(),
         };
@@ -525,7 +538,7 @@ unsafe fn handle_state(
 ///
 /// # Safety
 /// Out pointers are null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetNamedPipeHandleStateA"]
 pub unsafe extern "C" fn GetNamedPipeHandleStateA(
     h: HANDLE,
     state: *mut DWORD,
@@ -552,7 +565,7 @@ pub unsafe extern "C" fn GetNamedPipeHandleStateA(
 ///
 /// # Safety
 /// Out pointers are null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetNamedPipeHandleStateW"]
 pub unsafe extern "C" fn GetNamedPipeHandleStateW(
     h: HANDLE,
     state: *mut DWORD,
@@ -579,7 +592,7 @@ pub unsafe extern "C" fn GetNamedPipeHandleStateW(
 ///
 /// # Safety
 /// Out pointers are null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetNamedPipeInfo"]
 pub unsafe extern "C" fn GetNamedPipeInfo(
     h: HANDLE,
     flags: *mut DWORD,
@@ -589,7 +602,7 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
 ) -> BOOL {
     with(h, FALSE, |o| {
         let info = match o {
-            Object::Server(s) => Ok(s.info()),
+            Object::Server(s) => s.info(),
             Object::Client(c) => c.info(),
             Object::AnonRead(r) => Ok(r.info()),
             Object::AnonWrite(w) => Ok(w.info()),
@@ -621,7 +634,7 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
 ///
 /// # Safety
 /// `id` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetNamedPipeClientProcessId"]
 pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, id: *mut u32) -> BOOL {
     with(h, FALSE, |o| {
         if id.is_null() {
@@ -647,7 +660,7 @@ pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, id: *mut u32) ->
 ///
 /// # Safety
 /// `id` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetNamedPipeServerProcessId"]
 pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) -> BOOL {
     with(h, FALSE, |o| {
         if id.is_null() {

@@ -21,10 +21,9 @@
 //!   gave, or the Windows status for that crash (SIGSEGV: 0xC0000005...), else 128 + signal.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::handles::CloseHandle;
@@ -45,8 +44,6 @@ const CREATE_UNICODE_ENVIRONMENT: DWORD = 0x400;
 const ERROR_BAD_EXE_FORMAT: DWORD = 193;
 /// `ERROR_DIRECTORY`: lpCurrentDirectory is not a directory.
 const ERROR_DIRECTORY: DWORD = 267;
-/// The environment variable that lists the handles a child inherited.
-const INHERITED_VAR: &str = "NPIPE_INHERITED_HANDLES";
 
 /// `STARTUPINFOA` (and `STARTUPINFOW`: the same layout, with wide strings).
 #[repr(C)]
@@ -196,128 +193,6 @@ fn reap(p: Arc<Process>) {
     st.code = Some(code);
     drop(st);
     p.done.set();
-}
-
-/// Splits a command line with the rules of CommandLineToArgvW / the C runtime: whitespace
-/// separates arguments outside double quotes; 2n backslashes before a quote are n backslashes
-/// and the quote toggles quoting, 2n+1 are n and a literal quote; `""` inside quotes is a
-/// literal quote; other backslashes are literal. The first argument (the program) takes
-/// everything up to the next whitespace or quote literally, as Windows does.
-pub(crate) fn split_command_line(line: &str) -> Vec<String> {
-    let mut args = Vec::new();
-    let chars: Vec<char> = line.chars().collect();
-    let mut i = 0;
-    // The program name: quoted or up to whitespace, backslashes literal.
-    while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t') {
-        i += 1;
-    }
-    if i < chars.len() {
-        let mut prog = String::new();
-        if chars[i] == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                prog.push(chars[i]);
-                i += 1;
-            }
-            i += 1;
-        } else {
-            while i < chars.len() && chars[i] != ' ' && chars[i] != '\t' {
-                prog.push(chars[i]);
-                i += 1;
-            }
-        }
-        args.push(prog);
-    }
-    loop {
-        while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t') {
-            i += 1;
-        }
-        if i >= chars.len() {
-            break;
-        }
-        let mut arg = String::new();
-        let mut quoted = false;
-        while i < chars.len() {
-            let c = chars[i];
-            if (c == ' ' || c == '\t') && !quoted {
-                break;
-            }
-            if c == '\\' {
-                let start = i;
-                while i < chars.len() && chars[i] == '\\' {
-                    i += 1;
-                }
-                let n = i - start;
-                if i < chars.len() && chars[i] == '"' {
-                    arg.extend(std::iter::repeat_n('\\', n / 2));
-                    if n % 2 == 1 {
-                        arg.push('"');
-                        i += 1;
-                    }
-                } else {
-                    arg.extend(std::iter::repeat_n('\\', n));
-                }
-                continue;
-            }
-            if c == '"' {
-                if quoted && i + 1 < chars.len() && chars[i + 1] == '"' {
-                    arg.push('"');
-                    i += 2;
-                    continue;
-                }
-                quoted = !quoted;
-                i += 1;
-                continue;
-            }
-            arg.push(c);
-            i += 1;
-        }
-        args.push(arg);
-    }
-    args
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-/// Finds the program `name` as CreateProcess does (see the module comment).
-fn resolve(name: &str) -> Option<PathBuf> {
-    let mut names = vec![name.to_owned()];
-    if let Some(stem) = name
-        .len()
-        .checked_sub(4)
-        .filter(|&n| name.is_char_boundary(n) && name[n..].eq_ignore_ascii_case(".exe"))
-        .map(|n| &name[..n])
-    {
-        names.push(stem.to_owned());
-    }
-    if name.contains('/') {
-        // A path: relative to this process's current directory, as on Windows.
-        return names
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| is_executable(p));
-    }
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(d) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        dirs.push(d);
-    }
-    // The current directory of this process (lpCurrentDirectory is the child's, not where
-    // the program is looked for).
-    dirs.push(PathBuf::from("."));
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    dirs.iter()
-        .flat_map(|d| names.iter().map(move |n| d.join(n)))
-        .find(|p| is_executable(p))
 }
 
 /// What one standard descriptor of the child becomes.
@@ -491,7 +366,7 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
         .clone()
         .or_else(|| s.app.clone())
         .unwrap_or_default();
-    let mut argv = split_command_line(&line);
+    let mut argv = crate::cmdline::split_command_line(&line);
     let cwd = s.cwd.as_deref().map(PathBuf::from);
     if let Some(d) = &cwd {
         if !d.is_dir() {
@@ -505,7 +380,7 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
         // lpApplicationName is a path (relative to the current directory), not searched.
         Some(app) => {
             let p = PathBuf::from(app);
-            if !is_executable(&p) {
+            if !crate::cmdline::is_executable(&p) {
                 return Err(bad(
                     if p.exists() {
                         ERROR_ACCESS_DENIED
@@ -524,7 +399,7 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
                     "CreateProcess: no command line".into(),
                 ));
             };
-            resolve(first).ok_or_else(|| {
+            crate::cmdline::resolve(first).ok_or_else(|| {
                 bad(
                     ERROR_FILE_NOT_FOUND,
                     format!("CreateProcess: {first}: no such program (looked beside this program, in the current directory and on PATH)"),
@@ -580,20 +455,21 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
             if let Some((fd, kind)) = fd_of(&e.obj) {
                 let st = rustix::fs::fstat(fd).map_err(io::Error::from)?;
                 let d = dup_high(fd)?;
-                listing.push(format!(
-                    "{value}={}{kind}:{}:{}",
+                listing.push(crate::inherit::listing_item(
+                    value,
                     d.as_raw_fd(),
-                    st.st_dev,
-                    st.st_ino
+                    &kind,
+                    st.st_dev as u64,
+                    st.st_ino as u64,
                 ));
                 passed.push(d);
             }
         }
     }
     if listing.is_empty() {
-        cmd.env_remove(INHERITED_VAR);
+        cmd.env_remove(crate::inherit::INHERITED_VAR);
     } else {
-        cmd.env(INHERITED_VAR, listing.join(","));
+        cmd.env(crate::inherit::INHERITED_VAR, listing.join(","));
     }
     let std_fds: [RawFd; 3] = std::array::from_fn(|i| match &sources[i] {
         StdSource::Fd(fd) => fd.as_raw_fd(),
@@ -719,7 +595,7 @@ unsafe fn std_of(si: *const STARTUPINFOA) -> Option<[HANDLE; 3]> {
 /// # Safety
 /// Strings are null or NUL-terminated; `env` is null or an environment block; `si` is null or
 /// a readable STARTUPINFOA; `pi` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_CreateProcessA"]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn CreateProcessA(
     app: *const c_char,
@@ -753,7 +629,7 @@ pub unsafe extern "C" fn CreateProcessA(
 ///
 /// # Safety
 /// As [`CreateProcessA`].
-#[no_mangle]
+#[export_name = "npipe_CreateProcessW"]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn CreateProcessW(
     app: *const u16,
@@ -797,7 +673,7 @@ fn process_of(h: HANDLE) -> Option<Arc<Process>> {
 ///
 /// # Safety
 /// `code` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetExitCodeProcess"]
 pub unsafe extern "C" fn GetExitCodeProcess(h: HANDLE, code: *mut DWORD) -> BOOL {
     let Some(p) = process_of(h) else {
         return fail(ERROR_INVALID_HANDLE);
@@ -811,7 +687,7 @@ pub unsafe extern "C" fn GetExitCodeProcess(h: HANDLE, code: *mut DWORD) -> BOOL
 }
 
 /// `GetProcessId`.
-#[no_mangle]
+#[export_name = "npipe_GetProcessId"]
 pub extern "C" fn GetProcessId(h: HANDLE) -> DWORD {
     match process_of(h) {
         Some(p) => p.pid,
@@ -825,7 +701,7 @@ pub extern "C" fn GetProcessId(h: HANDLE) -> DWORD {
 /// `TerminateProcess`: kills the process (SIGKILL); its exit code becomes `code`. On this
 /// process it is ExitProcess without running exit handlers. ERROR_ACCESS_DENIED once the
 /// process has exited, as on Windows.
-#[no_mangle]
+#[export_name = "npipe_TerminateProcess"]
 pub extern "C" fn TerminateProcess(h: HANDLE, code: DWORD) -> BOOL {
     let Some(p) = process_of(h) else {
         return fail(ERROR_INVALID_HANDLE);
@@ -858,7 +734,7 @@ fn terminate(p: &Process, code: DWORD) -> Result<(), DWORD> {
 /// `ExitProcess`: ends the process with `code` after the C library's exit handlers (stdio
 /// buffers are flushed, as the C runtime does on Windows). npipe departs: a Linux exit status
 /// keeps only the low 8 bits of the code.
-#[no_mangle]
+#[export_name = "npipe_ExitProcess"]
 pub extern "C" fn ExitProcess(code: DWORD) -> ! {
     // SAFETY: exit runs the atexit handlers and ends the process.
     unsafe { libc::exit(code as i32) }
@@ -871,7 +747,7 @@ pub extern "C" fn ExitProcess(code: DWORD) -> ! {
 ///
 /// # Safety
 /// `buf` is valid for `size` bytes of writing.
-#[no_mangle]
+#[export_name = "npipe_GetModuleFileNameA"]
 pub unsafe extern "C" fn GetModuleFileNameA(
     module: HANDLE,
     buf: *mut c_char,
@@ -909,184 +785,8 @@ pub unsafe extern "C" fn GetModuleFileNameA(
     n as DWORD
 }
 
-/// `GetCommandLineA`: this program's arguments joined with Windows' quoting (the inverse of
-/// CreateProcess's splitting), in a string that lives as long as the process.
-#[no_mangle]
-pub extern "C" fn GetCommandLineA() -> *const c_char {
-    static LINE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
-    LINE.get_or_init(|| {
-        let line = std::env::args_os()
-            .map(|a| quote_arg(&a.to_string_lossy()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        std::ffi::CString::new(line.replace('\0', " ")).unwrap_or_default()
-    })
-    .as_ptr()
-}
-
-/// One argument quoted so that [`split_command_line`] gives it back.
-pub(crate) fn quote_arg(a: &str) -> String {
-    if !a.is_empty() && !a.contains([' ', '\t', '"']) {
-        return a.to_owned();
-    }
-    let mut out = String::from("\"");
-    let mut backslashes = 0;
-    for c in a.chars() {
-        match c {
-            '\\' => backslashes += 1,
-            '"' => {
-                out.extend(std::iter::repeat_n('\\', backslashes * 2 + 1));
-                out.push('"');
-                backslashes = 0;
-            }
-            c => {
-                out.extend(std::iter::repeat_n('\\', backslashes));
-                out.push(c);
-                backslashes = 0;
-            }
-        }
-    }
-    out.extend(std::iter::repeat_n('\\', backslashes * 2));
-    out.push('"');
-    out
-}
-
 /// `GetCurrentProcess`: the pseudo handle `(HANDLE)-1`.
-#[no_mangle]
+#[export_name = "npipe_GetCurrentProcess"]
 pub extern "C" fn GetCurrentProcess() -> HANDLE {
     INVALID_HANDLE_VALUE
-}
-
-// ---------------------------------------------------------------------------------------------
-// Handles a parent passed
-
-/// Takes the inherited handles in when libnpipe is loaded (an `.init_array` constructor: at
-/// program start, or at `dlopen`): their descriptors become close-on-exec at once, so a
-/// `system()` or `posix_spawn` before the program's first npipe call cannot carry them
-/// further. The variable is removed when the process has one thread (program start), so no
-/// later program sees it; with more threads (a late `dlopen`) another thread may be reading
-/// the environment, and it stays (the dev/inode check makes a stale one harmless). Lookups
-/// and the table's entry points also call [`adopt_inherited`], for a static link that leaves
-/// this constructor's object out.
-extern "C" fn adopt_at_load() {
-    if adopt_inherited() && one_thread() {
-        std::env::remove_var(INHERITED_VAR);
-    }
-}
-
-/// Whether this process has exactly one thread.
-fn one_thread() -> bool {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count() == 1)
-        .unwrap_or(false)
-}
-
-#[used]
-#[link_section = ".init_array"]
-static ADOPT_AT_LOAD: extern "C" fn() = adopt_at_load;
-
-/// 0: not looked at, 1: being taken in, 2: done.
-static ADOPTED: AtomicU8 = AtomicU8::new(0);
-
-/// Takes in the handles a parent passed through NPIPE_INHERITED_HANDLES, at their values,
-/// before this process makes a handle of its own. Each entry is `value=fd<kind>:dev:ino`; a
-/// descriptor that is not open, or is not the file the parent saw (dev and inode differ: the
-/// variable reached a later program by accident), is skipped. True when this call took them
-/// in (so a lookup that missed may look again).
-pub(crate) fn adopt_inherited() -> bool {
-    if ADOPTED.load(SeqCst) == 2 {
-        return false;
-    }
-    if ADOPTED.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
-        while ADOPTED.load(SeqCst) != 2 {
-            std::thread::yield_now();
-        }
-        // Another thread took them in while this one waited: a lookup that missed looks again.
-        return true;
-    }
-    if let Some(list) = std::env::var_os(INHERITED_VAR) {
-        for item in list.to_string_lossy().split(',') {
-            adopt_one(item);
-        }
-    }
-    ADOPTED.store(2, SeqCst);
-    true
-}
-
-fn adopt_one(item: &str) -> Option<()> {
-    let (value, rest) = item.split_once('=')?;
-    let value: usize = value.parse().ok()?;
-    let mut parts = rest.split(':');
-    let head = parts.next()?;
-    let dev: u64 = parts.next()?.parse().ok()?;
-    let ino: u64 = parts.next()?.parse().ok()?;
-    let split = head.find(|c: char| !c.is_ascii_digit())?;
-    let fd: RawFd = head[..split].parse().ok()?;
-    let kind = &head[split..];
-    if fd < 3 {
-        return None;
-    }
-    // SAFETY: F_GETFD on any number only asks whether it is open.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return None;
-    }
-    // SAFETY: `fd` is open (checked); it is borrowed only for the fstat below.
-    let st = rustix::fs::fstat(unsafe { BorrowedFd::borrow_raw(fd) }).ok()?;
-    if st.st_dev as u64 != dev || st.st_ino as u64 != ino {
-        return None;
-    }
-    // SAFETY: the parent passed this descriptor for this handle alone (listed once, checked
-    // to be the same file), and nothing in this process has taken it: adoption runs before
-    // any handle exists.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let obj = match kind {
-        "r" => Object::AnonRead(npipe::AnonReader::from_fd(owned).ok()?),
-        "w" => Object::AnonWrite(npipe::AnonWriter::from_fd(owned).ok()?),
-        k if k.starts_with('f') => {
-            let bits: u8 = k[1..].parse().ok()?;
-            rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC).ok()?;
-            Object::File(crate::files::File::adopt(owned, bits)?)
-        }
-        _ => return None,
-    };
-    handles::insert_at(value, Entry::new(obj, false), HANDLE_FLAG_INHERIT).then_some(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn command_lines_split_as_windows_does() {
-        assert_eq!(split_command_line("child"), ["child"]);
-        assert_eq!(
-            split_command_line(r#""C:\a b\x.exe" one "two three"  four"#),
-            [r"C:\a b\x.exe", "one", "two three", "four"]
-        );
-        // 2n backslashes before a quote: n, and the quote toggles quoting.
-        assert_eq!(split_command_line(r#"p a\\"b c" d"#), ["p", r"a\b c", "d"]);
-        // 2n+1: n and a literal quote.
-        assert_eq!(split_command_line(r#"p a\\\"b"#), ["p", r#"a\"b"#]);
-        // Backslashes elsewhere are literal; "" inside quotes is a quote.
-        assert_eq!(
-            split_command_line(r#"p a\b "x""y""#),
-            ["p", r"a\b", r#"x"y"#]
-        );
-        assert_eq!(split_command_line("  "), Vec::<String>::new());
-    }
-
-    #[test]
-    fn quoting_round_trips() {
-        for a in [
-            "plain",
-            "two words",
-            r#"quote"inside"#,
-            r"trailing\",
-            r#"back\\slash""#,
-            "",
-        ] {
-            let line = format!("prog {}", quote_arg(a));
-            assert_eq!(split_command_line(&line), ["prog", a], "{line}");
-        }
-    }
 }

@@ -77,7 +77,7 @@ const WAIT_TIMEOUT_CODE: DWORD = 258;
 ///
 /// # Safety
 /// `ov` is a valid OVERLAPPED of an operation issued on `h`; `count` null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetOverlappedResult"]
 pub unsafe extern "C" fn GetOverlappedResult(
     h: HANDLE,
     ov: *mut OVERLAPPED,
@@ -101,7 +101,7 @@ pub unsafe extern "C" fn GetOverlappedResult(
 ///
 /// # Safety
 /// `ov` is a valid OVERLAPPED of an operation issued on `h`; `count` null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetOverlappedResultEx"]
 pub unsafe extern "C" fn GetOverlappedResultEx(
     h: HANDLE,
     ov: *mut OVERLAPPED,
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn GetOverlappedResultEx(
 }
 
 /// `CancelIo`: cancels the overlapped operations the calling thread issued on `h`.
-#[no_mangle]
+#[export_name = "npipe_CancelIo"]
 pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
     handles::with_entry(h, FALSE, |e| {
         crate::engine::cancel(e, None, Some(crate::threads::current_tid()), false);
@@ -129,7 +129,7 @@ pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
 ///
 /// # Safety
 /// `ov` is null or the address of an OVERLAPPED (it is only compared).
-#[no_mangle]
+#[export_name = "npipe_CancelIoEx"]
 pub unsafe extern "C" fn CancelIoEx(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
     handles::with_entry(h, FALSE, |e| {
         let which = (!ov.is_null()).then_some(OvPtr(ov));

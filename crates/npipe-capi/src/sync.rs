@@ -177,7 +177,7 @@ fn create_event(manual: BOOL, initial: BOOL, name: Option<String>) -> HANDLE {
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
-#[no_mangle]
+#[export_name = "npipe_CreateEventA"]
 pub unsafe extern "C" fn CreateEventA(
     _sa: *mut c_void,
     manual_reset: BOOL,
@@ -192,7 +192,7 @@ pub unsafe extern "C" fn CreateEventA(
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated UTF-16 string.
-#[no_mangle]
+#[export_name = "npipe_CreateEventW"]
 pub unsafe extern "C" fn CreateEventW(
     _sa: *mut c_void,
     manual_reset: BOOL,
@@ -230,7 +230,7 @@ fn open_event(name: Option<String>) -> HANDLE {
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
-#[no_mangle]
+#[export_name = "npipe_OpenEventA"]
 pub unsafe extern "C" fn OpenEventA(_access: DWORD, _inherit: BOOL, name: *const c_char) -> HANDLE {
     // SAFETY: forwarded contract.
     open_event(unsafe { name_a(name) })
@@ -240,7 +240,7 @@ pub unsafe extern "C" fn OpenEventA(_access: DWORD, _inherit: BOOL, name: *const
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated UTF-16 string.
-#[no_mangle]
+#[export_name = "npipe_OpenEventW"]
 pub unsafe extern "C" fn OpenEventW(_access: DWORD, _inherit: BOOL, name: *const u16) -> HANDLE {
     // SAFETY: forwarded contract.
     open_event(unsafe { name_w(name) })
@@ -268,13 +268,13 @@ fn with_event(h: HANDLE, f: impl FnOnce(&Signal) -> io::Result<()>) -> BOOL {
 }
 
 /// `SetEvent`.
-#[no_mangle]
+#[export_name = "npipe_SetEvent"]
 pub extern "C" fn SetEvent(h: HANDLE) -> BOOL {
     with_event(h, Signal::try_set)
 }
 
 /// `ResetEvent`.
-#[no_mangle]
+#[export_name = "npipe_ResetEvent"]
 pub extern "C" fn ResetEvent(h: HANDLE) -> BOOL {
     with_event(h, Signal::try_reset)
 }
@@ -283,7 +283,7 @@ pub extern "C" fn ResetEvent(h: HANDLE) -> BOOL {
 /// (auto reset), in any process for a named event, and none that starts waiting later; the
 /// event is left reset. Unlike on Windows, where a waiter briefly out of its wait (running a
 /// kernel-mode APC) misses the pulse, only a wait that has not started misses it.
-#[no_mangle]
+#[export_name = "npipe_PulseEvent"]
 pub extern "C" fn PulseEvent(h: HANDLE) -> BOOL {
     with_event(h, Signal::try_pulse)
 }
@@ -329,6 +329,14 @@ pub(crate) fn wait_signals(
                     return Ok(Waited::Apc);
                 }
                 // Readable but emptied in between: wait on.
+            }
+            // `WaitOutcome` is not exhaustive; an outcome added later is mapped when this ABI
+            // learns it.
+            _ => {
+                return Err(npipe::Error::io(
+                    npipe::error::code::ERROR_NOT_SUPPORTED,
+                    "a wait outcome this C ABI does not know",
+                ))
             }
         }
     }
@@ -402,13 +410,13 @@ fn current_process() -> &'static Signal {
 }
 
 /// `WaitForSingleObject`.
-#[no_mangle]
+#[export_name = "npipe_WaitForSingleObject"]
 pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
     WaitForSingleObjectEx(h, ms, FALSE)
 }
 
 /// `WaitForSingleObjectEx`.
-#[no_mangle]
+#[export_name = "npipe_WaitForSingleObjectEx"]
 pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -> DWORD {
     let hs = [h];
     // SAFETY: one readable handle.
@@ -420,7 +428,7 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
 ///
 /// # Safety
 /// `handles` is valid for `count` reads.
-#[no_mangle]
+#[export_name = "npipe_WaitForMultipleObjects"]
 pub unsafe extern "C" fn WaitForMultipleObjects(
     count: DWORD,
     handles: *const HANDLE,
@@ -435,7 +443,7 @@ pub unsafe extern "C" fn WaitForMultipleObjects(
 ///
 /// # Safety
 /// `handles` is valid for `count` reads.
-#[no_mangle]
+#[export_name = "npipe_WaitForMultipleObjectsEx"]
 pub unsafe extern "C" fn WaitForMultipleObjectsEx(
     count: DWORD,
     handles: *const HANDLE,
@@ -448,13 +456,13 @@ pub unsafe extern "C" fn WaitForMultipleObjectsEx(
 }
 
 /// `Sleep`.
-#[no_mangle]
+#[export_name = "npipe_Sleep"]
 pub extern "C" fn Sleep(ms: DWORD) {
     SleepEx(ms, FALSE);
 }
 
 /// `SleepEx`: 0 after the time, WAIT_IO_COMPLETION when alertable and APCs ran.
-#[no_mangle]
+#[export_name = "npipe_SleepEx"]
 pub extern "C" fn SleepEx(ms: DWORD, alertable: BOOL) -> DWORD {
     let deadline = deadline_of(ms);
     if alertable == 0 {
@@ -485,13 +493,47 @@ fn tick_ms() -> u64 {
 }
 
 /// `GetTickCount`: wraps after 49.7 days, as on Windows.
-#[no_mangle]
+#[export_name = "npipe_GetTickCount"]
 pub extern "C" fn GetTickCount() -> DWORD {
     tick_ms() as DWORD
 }
 
+/// `QueryPerformanceFrequency`: the counter of QueryPerformanceCounter runs at 10 MHz, as on
+/// current Windows; never fails.
+///
+/// # Safety
+/// `freq` is null or writable.
+#[export_name = "npipe_QueryPerformanceFrequency"]
+pub unsafe extern "C" fn QueryPerformanceFrequency(freq: *mut i64) -> BOOL {
+    if freq.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    // SAFETY: checked non-null above; writable by the caller's contract.
+    unsafe { freq.write_unaligned(PERF_HZ) };
+    TRUE
+}
+
+/// `QueryPerformanceCounter`: the monotonic clock in ticks of 100 ns (QueryPerformanceFrequency).
+///
+/// # Safety
+/// `count` is null or writable.
+#[export_name = "npipe_QueryPerformanceCounter"]
+pub unsafe extern "C" fn QueryPerformanceCounter(count: *mut i64) -> BOOL {
+    if count.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let ticks = t.tv_sec as i64 * PERF_HZ + t.tv_nsec as i64 / (1_000_000_000 / PERF_HZ);
+    // SAFETY: checked non-null above; writable by the caller's contract.
+    unsafe { count.write_unaligned(ticks) };
+    TRUE
+}
+
+/// The performance counter's frequency: 10 MHz, Windows' usual value.
+const PERF_HZ: i64 = 10_000_000;
+
 /// `GetTickCount64`.
-#[no_mangle]
+#[export_name = "npipe_GetTickCount64"]
 pub extern "C" fn GetTickCount64() -> u64 {
     tick_ms()
 }

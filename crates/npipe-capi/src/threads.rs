@@ -526,7 +526,7 @@ pub(crate) fn spawn_service(name: &str, f: impl FnOnce() + Send + 'static) -> st
 ///
 /// # Windows
 /// `lpThreadAttributes` is ignored (handles are not inherited). The thread id is the Linux tid.
-#[no_mangle]
+#[export_name = "npipe_CreateThread"]
 pub unsafe extern "C" fn CreateThread(
     _attributes: *mut c_void,
     stack_size: usize,
@@ -588,7 +588,7 @@ pub unsafe extern "C" fn CreateThread(
 /// # Windows
 /// [ExitThread](https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-exitthread).
 /// Windows can end a thread from anywhere, an APC included.
-#[no_mangle]
+#[export_name = "npipe_ExitThread"]
 pub unsafe extern "C-unwind" fn ExitThread(code: DWORD) -> ! {
     record_exit(code);
     // SAFETY: this frame holds nothing with a destructor (record_exit has returned) and its ABI
@@ -603,7 +603,7 @@ fn record_exit(code: DWORD) {
 }
 
 /// `GetCurrentThreadId`: the Linux tid of the calling thread.
-#[no_mangle]
+#[export_name = "npipe_GetCurrentThreadId"]
 pub extern "C" fn GetCurrentThreadId() -> DWORD {
     current_tid()
 }
@@ -611,7 +611,7 @@ pub extern "C" fn GetCurrentThreadId() -> DWORD {
 /// `GetCurrentThread`: the pseudo handle `(HANDLE)-2`, which stands for the calling thread in
 /// the wait functions, QueueUserAPC, GetExitCodeThread and ResumeThread. It needs no
 /// CloseHandle.
-#[no_mangle]
+#[export_name = "npipe_GetCurrentThread"]
 pub extern "C" fn GetCurrentThread() -> HANDLE {
     CURRENT_THREAD
 }
@@ -624,7 +624,7 @@ pub extern "C" fn GetCurrentThread() -> HANDLE {
 ///
 /// # Safety
 /// `code` is null or writable.
-#[no_mangle]
+#[export_name = "npipe_GetExitCodeThread"]
 pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL {
     let Some(t) = thread_of(h) else {
         return fail(ERROR_INVALID_HANDLE);
@@ -642,7 +642,7 @@ pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL 
 ///
 /// # Errors
 /// `(DWORD)-1` with ERROR_INVALID_HANDLE for a handle that is not a thread.
-#[no_mangle]
+#[export_name = "npipe_ResumeThread"]
 pub extern "C" fn ResumeThread(h: HANDLE) -> DWORD {
     match thread_of(h) {
         Some(t) => t.resume(),
@@ -663,7 +663,7 @@ pub extern "C" fn ResumeThread(h: HANDLE) -> DWORD {
 ///
 /// # Safety
 /// `apc` may be called with `data` on the target thread.
-#[no_mangle]
+#[export_name = "npipe_QueueUserAPC"]
 pub unsafe extern "C" fn QueueUserAPC(apc: Option<ApcFunc>, h: HANDLE, data: usize) -> DWORD {
     let Some(t) = thread_of(h) else {
         set_error(ERROR_INVALID_HANDLE);

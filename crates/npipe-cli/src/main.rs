@@ -1,6 +1,6 @@
 //! `npipe`: the command-line tool. This file owns the command line (clap) and the dispatch to
 //! one module per command: `list`, `serve`, `client` (call, send, cat, wait), `mailslot`,
-//! `bench` (and `faults`), `demo`; `fail` has the error line and the exit codes, `stop` the
+//! `bench` (and `faults`), `demo`, `wine` (wine-bridge); `fail` has the error line and the exit codes, `stop` the
 //! signal handling of servers. docs/CLI.md documents all of it.
 
 #![deny(unsafe_code)]
@@ -14,6 +14,7 @@ mod list;
 mod mailslot;
 mod serve;
 mod stop;
+mod wine;
 
 use std::io;
 use std::process::ExitCode;
@@ -80,6 +81,15 @@ enum Cmd {
     #[command(after_help = "Examples:\n  npipe bench --quick\n  \
                             npipe bench --only npipe-64k --scenario rtt64 --json")]
     Bench(bench::BenchArgs),
+    /// Join Wine's named pipes and npipe's: run npipe-wine-bridge in a Wine prefix.
+    #[command(
+        name = "wine-bridge",
+        after_help = "Examples:\n  npipe wine-bridge --export echo --prefix ~/.wine-game\n  \
+                      WINEPREFIX=~/.wine npipe wine-bridge --import game-ipc\n\n\
+                      Exit status: the bridge's (0 once the real server is gone), or 1 when \
+                      the bridge, the prefix or wine is missing (the line says which)."
+    )]
+    WineBridge(wine::WineBridgeArgs),
     /// A short tour of Windows named-pipe behaviour, with a child process as the client.
     #[command(after_help = "Example:\n  npipe demo")]
     Demo,
@@ -138,6 +148,7 @@ fn main() -> ExitCode {
         Cmd::Mailslot(c) => mailslot::run(&c),
         Cmd::Bench(a) if a.faults => task("bench --faults", faults::run()),
         Cmd::Bench(a) => task("bench", bench::run(&a)),
+        Cmd::WineBridge(a) => wine::run(&a),
         Cmd::Demo => task("demo", demo::demo()),
         Cmd::Completions { shell } => completions(shell),
         Cmd::DemoClient { name } => task("demo client", demo::demo_client(&name)),

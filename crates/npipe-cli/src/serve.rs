@@ -27,7 +27,10 @@ use rustix::process::Signal;
 use crate::fail::{full_name, Context, Failure, Kind, Outcome};
 use crate::stop::{Children, StopSignals, Stopper};
 use npipe::error::code::*;
-use npipe::{win32_code, NamedPipeServer, PipeMode, ReadMode, ServerOptions};
+use npipe::{
+    win32_code, Access, AccessPolicy, NamedPipeServer, PipeMode, ReadMode, ServerOptions,
+    SmbExposure, Trustee,
+};
 
 /// `npipe serve`: options.
 #[derive(Debug, Args)]
@@ -59,6 +62,43 @@ pub(crate) struct ServeArgs {
     /// nInBufferSize: the client-to-server quota in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     in_buffer: u32,
+    /// Admit clients of every user (by default only this user and root may connect).
+    #[arg(long)]
+    allow_everyone: bool,
+    /// Also admit clients running as this uid (repeatable).
+    #[arg(long, value_name = "UID")]
+    allow_uid: Vec<u32>,
+    /// Also admit clients in this group, primary or supplementary (repeatable).
+    #[arg(long, value_name = "GID")]
+    allow_gid: Vec<u32>,
+    /// Also serve SMB clients through the local Samba server (\\HOST\IPC$\NAME; needs
+    /// root). They are admitted as the SMB user's uid: see --allow-uid and --allow-everyone.
+    #[arg(long)]
+    smb: bool,
+    /// Samba's np directory (`<ncalrpc dir>/np`) for --smb, instead of asking testparm.
+    #[arg(long, value_name = "DIR", requires = "smb")]
+    smb_np_dir: Option<std::path::PathBuf>,
+}
+
+impl ServeArgs {
+    /// The access policy the --allow-* options ask for (`None`: the default, this user and
+    /// root).
+    fn policy(&self) -> Option<AccessPolicy> {
+        if !self.allow_everyone && self.allow_uid.is_empty() && self.allow_gid.is_empty() {
+            return None;
+        }
+        let mut p = AccessPolicy::owner_and_root();
+        if self.allow_everyone {
+            p = p.allow(Trustee::Everyone, Access::ALL);
+        }
+        for &u in &self.allow_uid {
+            p = p.allow(Trustee::Uid(u), Access::ALL);
+        }
+        for &g in &self.allow_gid {
+            p = p.allow(Trustee::Gid(g), Access::ALL);
+        }
+        Some(p)
+    }
 }
 
 /// Size of the relay buffers.
@@ -132,6 +172,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     .max_instances(args.instances)
     .out_buffer_size(args.out_buffer)
     .in_buffer_size(args.in_buffer);
+    if let Some(p) = args.policy() {
+        opts.access_policy(p);
+    }
     // The first instance owns the name: a name someone else serves is refused.
     let first = opts
         .clone()
@@ -145,6 +188,19 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     for _ in 1..args.instances {
         instances.push(opts.create(&name).on(&name)?);
     }
+    // SMB clients become clients of these instances; the listener goes with `_smb`.
+    let _smb = if args.smb {
+        let mut x = SmbExposure::new();
+        if let Some(d) = &args.smb_np_dir {
+            x.np_dir(d);
+        }
+        Some(
+            x.expose(&name)
+                .map_err(|e| Failure::new(&name, e).because("cannot expose it over SMB"))?,
+        )
+    } else {
+        None
+    };
     let sh = Shared {
         name,
         args,
@@ -162,6 +218,12 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
             args.instances,
             if message_type { "message" } else { "byte" }
         );
+        if let Some(l) = &_smb {
+            eprintln!(
+                "npipe: SMB clients reach it through {}",
+                l.socket_path().display()
+            );
+        }
     }
     thread::scope(|s| {
         let workers: Vec<_> = instances

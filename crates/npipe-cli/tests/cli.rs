@@ -272,3 +272,30 @@ fn cli_bad_names_exit_2() {
         );
     }
 }
+
+#[test]
+fn cli_wine_bridge_says_what_is_missing() {
+    // One direction, exactly.
+    for args in [
+        &["wine-bridge"][..],
+        &["wine-bridge", "--export", "a", "--import", "b"],
+    ] {
+        assert_eq!(npipe(args).status.code(), Some(2), "{args:?}");
+    }
+    // A bridge that is not there (or no wine on this machine): status 1, one line saying which.
+    let o = npipe(&[
+        "wine-bridge",
+        "--export",
+        "x",
+        "--bridge",
+        "/nonexistent/npipe-wine-bridge.exe",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("npipe: wine-bridge: ")
+            && (err.contains("no bridge at /nonexistent") || err.contains("`wine` is not on PATH")),
+        "{err}"
+    );
+}

@@ -2,13 +2,120 @@
 //! `cat`, `send`, `call`, `wait`, `list` and `mailslot`, each test in a namespace of its own
 //! (`NPIPE_NAMESPACE`). Servers are stopped with SIGINT, as Ctrl-C would, and must exit 0
 //! with their children reaped. No test asserts a timing: readiness is polled for, with the
-//! server's own exit as the way out.
+//! server's own exit as the way out, and every wait gives up after a generous [`LIMIT`], so a
+//! hung command fails its test instead of blocking the run.
+
+#[path = "../../npipe/tests/smb/npa_request.rs"]
+mod npa_request;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for anything (a server to be ready, a process to exit, a line of
+/// output, a polled condition) before it fails.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Polls `f` every 10 ms until it gives a value; fails after [`LIMIT`], naming `what`.
+#[track_caller]
+fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + LIMIT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "{what}: not within {LIMIT:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits at most [`LIMIT`] for `c` to exit; `None` when it still runs then.
+fn exit_within(c: &mut Child) -> Option<ExitStatus> {
+    let end = Instant::now() + LIMIT;
+    let mut nap = Duration::from_millis(1);
+    loop {
+        if let Some(st) = c.try_wait().expect("wait child") {
+            return Some(st);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Everything `pipe` gives until EOF, read on a thread of its own; the receiver gets it once.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut v);
+        }
+        let _ = tx.send(v);
+    });
+    rx
+}
+
+/// `wait_with_output`, bounded: collects what `c` writes to its piped stdout and stderr and
+/// waits for it to exit, at most [`LIMIT`] each; a process still running then is killed and
+/// the test fails.
+#[track_caller]
+fn finish(mut c: Child) -> Output {
+    let (out, err) = (drain(c.stdout.take()), drain(c.stderr.take()));
+    let Some(status) = exit_within(&mut c) else {
+        let _ = c.kill();
+        let _ = c.wait();
+        let err = err.recv_timeout(LIMIT).unwrap_or_default();
+        panic!(
+            "npipe still running after {LIMIT:?} (killed): {}",
+            text(&err)
+        );
+    };
+    let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+        rx.recv_timeout(LIMIT)
+            .expect("the output stayed open after the process exited")
+    };
+    Output {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+    }
+}
+
+/// The lines `c` writes to its piped stdout (each with its newline), read on a thread of their
+/// own, to be taken with [`next_line`].
+fn lines_of(c: &mut Child) -> mpsc::Receiver<String> {
+    let out = c.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut r = BufReader::new(out);
+        loop {
+            let mut l = String::new();
+            match r.read_line(&mut l) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The next line from [`lines_of`], waited for at most [`LIMIT`].
+#[track_caller]
+fn next_line(lines: &mpsc::Receiver<String>) -> String {
+    lines
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|e| panic!("no line of output: {e}"))
+}
 
 /// A namespace no other test (or run) uses.
 fn unique_ns() -> String {
@@ -26,14 +133,20 @@ fn cmd(ns: &str, args: &[&str]) -> Command {
     c
 }
 
+#[track_caller]
 fn run(ns: &str, args: &[&str]) -> Output {
-    cmd(ns, args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run npipe")
+    finish(
+        cmd(ns, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run npipe"),
+    )
 }
 
 /// Runs `npipe ARGS` with `input` on stdin.
+#[track_caller]
 fn run_with(ns: &str, args: &[&str], input: &[u8]) -> Output {
     let mut c = cmd(ns, args)
         .stdin(Stdio::piped())
@@ -42,7 +155,7 @@ fn run_with(ns: &str, args: &[&str], input: &[u8]) -> Output {
         .spawn()
         .expect("spawn npipe");
     c.stdin.take().unwrap().write_all(input).unwrap();
-    c.wait_with_output().unwrap()
+    finish(c)
 }
 
 fn text(b: &[u8]) -> String {
@@ -55,7 +168,9 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `npipe ARGS` and waits until `ready` (an `npipe` command) succeeds.
+    /// Starts `npipe ARGS` and waits until `ready` (an `npipe` command) succeeds, at most
+    /// [`LIMIT`].
+    #[track_caller]
     fn start(ns: &str, args: &[&str], ready: &[&str]) -> Server {
         let child = cmd(ns, args)
             .stdin(Stdio::null())
@@ -64,33 +179,43 @@ impl Server {
             .spawn()
             .expect("spawn server");
         let mut s = Server { child };
+        let end = Instant::now() + LIMIT;
         loop {
             if let Some(st) = s.child.try_wait().unwrap() {
-                let mut err = String::new();
-                s.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                panic!("{args:?} ended before it was ready: {st}: {err}");
+                let err = drain(s.child.stderr.take())
+                    .recv_timeout(LIMIT)
+                    .unwrap_or_default();
+                panic!("{args:?} ended before it was ready: {st}: {}", text(&err));
             }
             if run(ns, ready).status.success() {
                 return s;
             }
+            // Dropping `s` kills the server.
+            assert!(Instant::now() < end, "{args:?} not ready within {LIMIT:?}");
             thread::sleep(Duration::from_millis(10));
         }
     }
 
-    /// Sends SIGINT (Ctrl-C) and returns the exit status and stderr.
+    /// Sends SIGINT (Ctrl-C) and returns the exit status and stderr. A server still running
+    /// [`LIMIT`] later is killed and the test fails.
+    #[track_caller]
     fn interrupt(mut self) -> (Option<i32>, String) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            e.read_to_string(&mut err).unwrap();
-        }
-        (self.child.wait().unwrap().code(), err)
+        let err = drain(self.child.stderr.take());
+        let Some(st) = exit_within(&mut self.child) else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let err = err.recv_timeout(LIMIT).unwrap_or_default();
+            panic!(
+                "still running {LIMIT:?} after SIGINT (killed): {}",
+                text(&err)
+            );
+        };
+        let err = err
+            .recv_timeout(LIMIT)
+            .expect("stderr stayed open after the server exited");
+        (st.code(), text(&err))
     }
 }
 
@@ -191,15 +316,6 @@ fn byte_server_ends_output_by_disconnecting() {
     assert_eq!(srv.interrupt().0, Some(0));
 }
 
-/// Reads the first line the process writes.
-fn first_line(c: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(c.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line
-}
-
 #[test]
 fn instances_serve_clients_at_once_and_busy_times_out() {
     let ns = unique_ns();
@@ -208,19 +324,21 @@ fn instances_serve_clients_at_once_and_busy_times_out() {
         &["serve", "two", "--exec", "cat", "--instances", "2"],
         &ready("two"),
     );
-    let mut clients: Vec<Child> = (0..2)
+    let mut clients: Vec<(Child, mpsc::Receiver<String>)> = (0..2)
         .map(|_| {
-            cmd(&ns, &["cat", "two"])
+            let mut c = cmd(&ns, &["cat", "two"])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
-                .unwrap()
+                .unwrap();
+            let lines = lines_of(&mut c);
+            (c, lines)
         })
         .collect();
     // Both connected, each with a command of its own: they answer while both are open.
-    for (i, c) in clients.iter_mut().enumerate() {
+    for (i, (c, lines)) in clients.iter_mut().enumerate() {
         writeln!(c.stdin.as_mut().unwrap(), "client {i}").unwrap();
-        assert_eq!(first_line(c), format!("client {i}\n"));
+        assert_eq!(next_line(lines), format!("client {i}\n"));
     }
     let l = listing(&ns);
     assert_eq!(
@@ -235,9 +353,9 @@ fn instances_serve_clients_at_once_and_busy_times_out() {
     );
     let o = run(&ns, &["cat", "two", "--timeout", "20"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
-    for mut c in clients {
+    for (mut c, _) in clients {
         drop(c.stdin.take());
-        assert!(c.wait().unwrap().success());
+        assert!(finish(c).status.success());
     }
     assert_eq!(srv.interrupt().0, Some(0));
 }
@@ -280,13 +398,10 @@ fn ctrl_c_closes_instances_and_reaps_children() {
         .spawn()
         .unwrap();
     let server_pid = srv.child.id();
-    let kids = loop {
+    let kids = until("the server starts a child for the client", || {
         let k = children(server_pid);
-        if !k.is_empty() {
-            break k;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+        (!k.is_empty()).then_some(k)
+    });
     let grandkids: Vec<u32> = kids.iter().flat_map(|&k| children(k)).collect();
     let (code, err) = srv.interrupt();
     assert_eq!(code, Some(0), "{err}");
@@ -299,7 +414,7 @@ fn ctrl_c_closes_instances_and_reaps_children() {
         assert!(!running(*pid), "grandchild {pid} still running");
     }
     // The client sees the server go and ends without output.
-    let o = client.wait_with_output().unwrap();
+    let o = finish(client);
     assert_eq!((o.status.code(), o.stdout.len()), (Some(0), 0));
     assert_eq!(
         run(&ns, &["wait", "slow", "--timeout", "0"]).status.code(),
@@ -325,13 +440,10 @@ fn list_shows_pipes_and_mailslots_as_table_and_json() {
         &ready("alpha pipe"),
     );
     let m = Server::start(&ns, &["mailslot", "create", "box"], &["list"]);
-    let l = loop {
+    let l = until("both objects listed", || {
         let l = listing(&ns);
-        if l.len() == 2 {
-            break l;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+        (l.len() == 2).then_some(l)
+    });
     let p = &l[0];
     assert_eq!(p["kind"], "pipe");
     assert_eq!(p["name"], r"\\.\pipe\Alpha Pipe");
@@ -368,17 +480,20 @@ fn mailslot_prints_each_message_on_its_own_line() {
     let ns = unique_ns();
     let mut m = Server::start(&ns, &["mailslot", "create", "inbox"], &["list"]);
     // Ready once a writer can open it.
-    while run(&ns, &["mailslot", "send", "inbox", "first"])
-        .status
-        .code()
-        != Some(0)
-    {
+    until("a writer opens the mailslot", || {
+        if run(&ns, &["mailslot", "send", "inbox", "first"])
+            .status
+            .code()
+            == Some(0)
+        {
+            return Some(());
+        }
         assert!(
             m.child.try_wait().unwrap().is_none(),
             "mailslot create ended"
         );
-        thread::sleep(Duration::from_millis(10));
-    }
+        None
+    });
     assert_eq!(
         run(&ns, &["mailslot", "send", "INBOX", "second\n"])
             .status
@@ -389,13 +504,8 @@ fn mailslot_prints_each_message_on_its_own_line() {
         run(&ns, &["mailslot", "send", "inbox", ""]).status.code(),
         Some(0)
     );
-    let mut out = BufReader::new(m.child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    for _ in 0..3 {
-        let mut l = String::new();
-        out.read_line(&mut l).unwrap();
-        lines.push(l);
-    }
+    let out = lines_of(&mut m.child);
+    let lines: Vec<String> = (0..3).map(|_| next_line(&out)).collect();
     assert_eq!(lines, ["first\n", "second\n", "\n"]);
     // One reader per name.
     let o = run(&ns, &["mailslot", "create", "inbox"]);
@@ -415,4 +525,101 @@ fn serving_a_served_name_is_refused() {
         "npipe: \\\\.\\pipe\\mine: already served (ERROR_ACCESS_DENIED)\n"
     );
     assert_eq!(srv.interrupt().0, Some(0));
+}
+
+/// `serve --allow-everyone` and `--allow-gid` admit clients of other users; without them such
+/// a client is refused with exit status 5 (ERROR_ACCESS_DENIED). Needs root (to run clients
+/// as uid 4242); skipped otherwise.
+#[test]
+fn serve_allow_options_admit_other_users() {
+    use std::os::unix::process::CommandExt;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("serve_allow_options_admit_other_users: skipped (needs root)");
+        return;
+    }
+    let as_user = |ns: &str, name: &str, gid: u32| {
+        finish(
+            cmd(ns, &["call", name, "hi", "--timeout", "5000"])
+                .uid(4242)
+                .gid(gid)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run npipe as uid 4242"),
+        )
+    };
+    let ns = unique_ns();
+    let _mine = Server::start(&ns, &["serve", "mine", "--echo"], &ready("mine"));
+    assert_eq!(as_user(&ns, "mine", 4242).status.code(), Some(5));
+    let _all = Server::start(
+        &ns,
+        &["serve", "all", "--echo", "--allow-everyone"],
+        &ready("all"),
+    );
+    let o = as_user(&ns, "all", 4242);
+    assert_eq!(
+        (o.status.code(), text(&o.stdout)),
+        (Some(0), "hi\n".into()),
+        "{}",
+        text(&o.stderr)
+    );
+    let _grp = Server::start(
+        &ns,
+        &["serve", "grp", "--echo", "--allow-gid", "4300"],
+        &ready("grp"),
+    );
+    assert_eq!(as_user(&ns, "grp", 4242).status.code(), Some(5));
+    assert_eq!(as_user(&ns, "grp", 4300).status.code(), Some(0));
+}
+
+/// `serve --smb`: this test plays smbd on the socket the server binds in a scratch np
+/// directory (no Samba needed); an SMB frame is echoed as a frame, and Ctrl-C removes the
+/// socket.
+#[test]
+fn serve_smb_relays_frames_and_removes_its_socket() {
+    let ns = unique_ns();
+    let np = std::env::temp_dir().join(format!("npipe-cli-np-{ns}"));
+    let _ = std::fs::remove_dir_all(&np);
+    let name = format!("SmbEcho-{ns}");
+    let mut srv = Server::start(
+        &ns,
+        &[
+            "serve",
+            &name,
+            "--echo",
+            "--allow-everyone",
+            "--smb",
+            "--smb-np-dir",
+            np.to_str().unwrap(),
+        ],
+        &ready(&name),
+    );
+    let path = np.join(name.to_lowercase());
+    // The socket is bound right after the instances exist, which `ready` waited for; the
+    // server's exit is the way out.
+    let mut s = until(
+        "the SMB socket accepts",
+        || match std::os::unix::net::UnixStream::connect(&path) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                assert!(srv.child.try_wait().unwrap().is_none(), "the server ended");
+                None
+            }
+        },
+    );
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(&npa_request::npa_request(0)).unwrap();
+    let mut reply = [0u8; 36];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[..8], b"\0\0\0\x20NPAM");
+    s.write_all(b"\x02\0hi").unwrap();
+    let mut frame = [0u8; 4];
+    s.read_exact(&mut frame).unwrap();
+    assert_eq!(&frame, b"\x02\0hi");
+    drop(s);
+    let (code, err) = srv.interrupt();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!path.exists(), "the socket outlived the server");
+    let _ = std::fs::remove_dir_all(&np);
 }

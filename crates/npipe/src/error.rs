@@ -45,6 +45,8 @@ pub mod code {
     pub const ERROR_NOT_FOUND: u32 = 1168;
     pub const ERROR_NOT_ENOUGH_QUOTA: u32 = 1816;
     pub const ERROR_CANNOT_IMPERSONATE: u32 = 1368;
+    pub const ERROR_PRIVILEGE_NOT_HELD: u32 = 1314;
+    pub const ERROR_INVALID_SECURITY_DESCR: u32 = 1338;
 }
 
 use code::*;
@@ -108,6 +110,20 @@ impl std::error::Error for Error {}
 
 /// The Win32 error code for any `io::Error`: the code an npipe error carries, or the closest
 /// Win32 code for a plain OS error or kind.
+///
+/// # Examples
+/// ```
+/// use npipe::error::code::ERROR_FILE_NOT_FOUND;
+/// use npipe::{win32_code, ClientOptions};
+/// use std::io::ErrorKind;
+///
+/// let name = format!(r"\\.\pipe\npipe-doc-nobody-{}", std::process::id());
+/// let e = ClientOptions::new().open(&name).unwrap_err();
+/// assert_eq!(win32_code(&e), ERROR_FILE_NOT_FOUND); // 2, as GetLastError() on Windows
+/// assert_eq!(e.kind(), ErrorKind::NotFound); // from the one table, `kind_of`
+/// let inner = npipe::Error::from_io(&e).expect("an npipe error");
+/// assert!(inner.message().contains(&name)); // the message names the pipe
+/// ```
 pub fn win32_code(e: &io::Error) -> u32 {
     if let Some(inner) = Error::from_io(e) {
         return inner.code;
@@ -188,7 +204,10 @@ pub fn kind_of(code: u32) -> io::ErrorKind {
     use io::ErrorKind as K;
     match code {
         ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_NOT_FOUND => K::NotFound,
-        ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION => K::PermissionDenied,
+        ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION | ERROR_PRIVILEGE_NOT_HELD => {
+            K::PermissionDenied
+        }
+        ERROR_INVALID_SECURITY_DESCR => K::InvalidInput,
         ERROR_INVALID_HANDLE
         | ERROR_INVALID_PARAMETER
         | ERROR_INSUFFICIENT_BUFFER
@@ -248,6 +267,8 @@ pub fn name_of(code: u32) -> &'static str {
         ERROR_NOACCESS => "ERROR_NOACCESS",
         ERROR_NOT_FOUND => "ERROR_NOT_FOUND",
         ERROR_CANNOT_IMPERSONATE => "ERROR_CANNOT_IMPERSONATE",
+        ERROR_PRIVILEGE_NOT_HELD => "ERROR_PRIVILEGE_NOT_HELD",
+        ERROR_INVALID_SECURITY_DESCR => "ERROR_INVALID_SECURITY_DESCR",
         _ => "ERROR_UNKNOWN",
     }
 }
@@ -274,6 +295,9 @@ mod tests {
             (ERROR_SEM_TIMEOUT, io::ErrorKind::TimedOut),
             (ERROR_PIPE_NOT_CONNECTED, io::ErrorKind::NotConnected),
             (ERROR_INVALID_NAME, io::ErrorKind::InvalidFilename),
+            (ERROR_PRIVILEGE_NOT_HELD, io::ErrorKind::PermissionDenied),
+            (ERROR_INVALID_SECURITY_DESCR, io::ErrorKind::InvalidInput),
+            (ERROR_CANNOT_IMPERSONATE, io::ErrorKind::Unsupported),
         ] {
             assert_eq!(kind_of(c), k, "code {c}");
             assert_eq!(win32_code(&Error::io(c, "x")), c);

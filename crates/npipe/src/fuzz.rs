@@ -42,6 +42,26 @@ use crate::sys;
 use crate::transport::control::{Reply, Request};
 use crate::transport::queue::{self, Conn, QErr, Side, WriteOpts};
 
+/// Decodes `data` as smbd's named-pipe proxy request (the SMB exposure's handshake) and its
+/// first two bytes as a frame header: nothing panics, and what decodes is consistent.
+///
+/// # Panics
+/// When a decoded request has a level outside 4..=8 or its reply is not 36 bytes echoing it.
+pub fn npa(data: &[u8]) {
+    use crate::transport::npa;
+    if let Ok(r) = npa::decode_request(data) {
+        assert!(npa::LEVELS.contains(&r.level), "level {} accepted", r.level);
+        let rep = npa::encode_reply(r.level, true);
+        assert_eq!(&rep[8..12], &r.level.to_le_bytes());
+        let _ = r.probe_only();
+    }
+    if let [a, b, ..] = *data {
+        if let Ok(n) = npa::frame_len([a, b]) {
+            assert_eq!(npa::frame_header(n), Some([a, b]));
+        }
+    }
+}
+
 /// Decodes `data` as a handshake request and as a reply; whatever decodes must re-encode to the
 /// same frame.
 ///
@@ -1284,6 +1304,77 @@ pub fn queue_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// smbd requests to start fuzzing from: a level-7 request with a client address, a session
+/// with a token of two SIDs (the NPA flags SID among them), a Unix token and user names, in the
+/// layout smbd 4.17 sends (the captured samples stay outside the repository); and the same
+/// request at level 8 and without its session.
+pub fn npa_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    fn u32s(v: &mut Vec<u8>, xs: &[u32]) {
+        for x in xs {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fn string(v: &mut Vec<u8>, s: &str) {
+        while !v.len().is_multiple_of(4) {
+            v.push(0);
+        }
+        let n = s.len() as u32 + 1;
+        u32s(v, &[n, 0, n]);
+        v.extend_from_slice(s.as_bytes());
+        v.push(0);
+    }
+    fn align(v: &mut Vec<u8>, to: usize) {
+        while !v.len().is_multiple_of(to) {
+            v.push(0);
+        }
+    }
+    let build = |level: u32, session: bool| {
+        let mut v = vec![0u8; 4];
+        v.extend_from_slice(b"NPAM");
+        u32s(&mut v, &[level, level, 1, 0, 0x20004, 40000, 0, 0, 445]);
+        u32s(&mut v, &[if session { 0x20008 } else { 0 }]);
+        string(&mut v, "192.0.2.7");
+        if session {
+            align(&mut v, 4);
+            u32s(&mut v, &[0x2000c, 0]); // session_info, no gssapi credentials
+            u32s(&mut v, &[0x20010, 0x20014, 0x20018, 0, 0, 16]);
+            v.extend_from_slice(&[0xAA; 16]); // a session key
+            u32s(&mut v, &[0]);
+            v.extend_from_slice(&[0x11; 16]); // GUID
+            align(&mut v, 8);
+            u32s(&mut v, &[3, 3]);
+            v.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 1]);
+            u32s(&mut v, &[0]); // S-1-1-0
+            v.extend_from_slice(&[1, 2, 0, 0, 0, 0, 0, 22]);
+            u32s(&mut v, &[1, 1001]); // S-1-22-1-1001, the Unix user
+            v.extend_from_slice(&[1, 2, 0, 0, 0, 0, 0, 22]);
+            u32s(&mut v, &[2041152804, 0]); // NPA flags
+            align(&mut v, 8);
+            v.extend_from_slice(&[0; 12]); // privilege and rights masks
+            u32s(&mut v, &[1]);
+            align(&mut v, 8);
+            for id in [1001u64, 1001, 1] {
+                v.extend_from_slice(&id.to_le_bytes());
+            }
+            align(&mut v, 8);
+            v.extend_from_slice(&1001u64.to_le_bytes());
+            u32s(&mut v, &[0x2001c, 0, 0, 0x20020, 0, 0, 0, 0, 0, 0, 0]);
+            v.extend_from_slice(&[0; 56]); // times, counts, flags
+            u32s(&mut v, &[1]); // authenticated
+            string(&mut v, "user");
+            string(&mut v, "DOMAIN");
+        }
+        let l = (v.len() - 4) as u32;
+        v[..4].copy_from_slice(&l.to_be_bytes());
+        v
+    };
+    vec![
+        ("level7", build(7, true)),
+        ("level8", build(8, true)),
+        ("no-session", build(7, false)),
+    ]
+}
+
 /// Handshake frames to start fuzzing from: one valid frame of each kind.
 pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
     use crate::transport::control::{PipeInfo, ReqKind};
@@ -1303,6 +1394,7 @@ pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
         access: 0xC000_0000,
         timeout_ms: 50,
         name: r"\\.\pipe\seed".into(),
+        token: 0,
     };
     vec![
         ("open", req(ReqKind::Open).encode()),
@@ -1315,6 +1407,7 @@ pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 access: 0,
                 timeout_ms: 0,
                 name: String::new(),
+                token: 0,
             }
             .encode(),
         ),
@@ -1421,6 +1514,26 @@ mod tests {
 
     /// How long one input may run in [`run_guarded`]: every wait in a script is 1 ms at most.
     const HANG: Duration = Duration::from_secs(10);
+
+    /// The NPA seeds decode as meant (so the fuzzer starts from deep inside the decoder).
+    #[test]
+    fn npa_seeds_decode() {
+        use crate::transport::npa::decode_request;
+        let seeds = npa_seeds();
+        let r = decode_request(&seeds[0].1).unwrap();
+        let s = r.session.unwrap();
+        assert_eq!(
+            (s.uid, s.gid, s.groups.as_slice()),
+            (1001, 1001, &[1001][..])
+        );
+        assert_eq!((s.account.as_str(), s.domain.as_str()), ("user", "DOMAIN"));
+        assert!(s.authenticated);
+        assert_eq!(s.npa_flags, Some(0));
+        assert_eq!(r.client_addr.as_deref(), Some("192.0.2.7"));
+        // Level 8 is answered but its identity is not decoded (its token layout differs).
+        assert!(decode_request(&seeds[1].1).unwrap().session.is_none());
+        assert!(decode_request(&seeds[2].1).unwrap().session.is_none());
+    }
 
     #[test]
     fn handshake_random_and_mutated_frames() {
@@ -1718,6 +1831,7 @@ mod tests {
         match target {
             "queue_reader" => queue_reader(&input),
             "handshake" => handshake(&input),
+            "npa" => npa(&input),
             t => panic!("unknown target {t}"),
         }
     }
@@ -1730,6 +1844,7 @@ mod tests {
         for (target, seeds, f) in [
             ("queue_reader", queue_seeds(), queue_reader as fn(&[u8])),
             ("handshake", handshake_seeds(), handshake),
+            ("npa", npa_seeds(), npa),
         ] {
             for (i, (name, input)) in seeds.iter().enumerate() {
                 run_named(name, i, input, f);

@@ -180,7 +180,9 @@ fn child_stdin_sees_eof_despite_other_children() {
     let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
     (&w).write_all(&data).unwrap();
     drop(w);
-    let st = reader.wait().unwrap();
+    // Bounded: a reader that never sees EOF fails the test (and dies with it) instead of
+    // blocking it.
+    let st = util::wait_child(&mut reader, util::CHILD_LIMIT).unwrap_or_else(|e| panic!("{e}"));
     // The bystander is still running, holding whatever it inherited: not our write end.
     assert!(bystander.try_wait().unwrap().is_none());
     assert!(st.success(), "reader child: {st}");

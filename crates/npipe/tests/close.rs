@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
 use npipe::{win32_code, ClientOptions, PipeMode, ServerOptions};
-use util::{child, expect_ok, unique_name};
+use util::{child, connect_or_fail, expect_ok, unique_name};
 
 /// Opens the pipe, then checks that the server's close shows: the read fails with
 /// ERROR_BROKEN_PIPE and a write with ERROR_NO_DATA, within a few seconds.
@@ -94,8 +94,8 @@ fn close_aborts_a_blocked_server_read_and_tells_the_client() {
             .create(&name)
             .unwrap(),
     );
-    let kid = child("sees_close", &name);
-    s.connect().unwrap();
+    let mut kid = child("sees_close", &name);
+    connect_or_fail(&s, &mut kid);
     let (e, took) = close_under(
         s.clone(),
         |s| s.recv_msg(&mut [0u8; 16]).map(|_| ()),
@@ -147,12 +147,37 @@ fn data_written_before_a_close_stays_readable() {
         .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
-    let kid = child("write_then_wait", &name);
-    s.connect().unwrap();
+    let mut kid = child("write_then_wait", &name);
+    connect_or_fail(&s, &mut kid);
     let mut buf = [0u8; 16];
     let m = s.recv_msg(&mut buf).unwrap();
     assert_eq!(&buf[..m.read], b"ping");
     s.send_msg(b"pong").unwrap();
     s.close();
     expect_ok(kid);
+}
+
+/// The information calls fail alike on both ends once closed: `info` and `handle_state` with
+/// ERROR_INVALID_HANDLE (the server's used to succeed after a close, the client's did not).
+#[test]
+fn info_fails_on_either_closed_end() {
+    let name = unique_name("close-info");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let c = ClientOptions::new().open(&name).unwrap();
+    assert!(s.info().unwrap().server_end);
+    assert_eq!(s.handle_state().unwrap().instances, 1);
+    assert!(!c.info().unwrap().server_end);
+    c.close();
+    s.close();
+    for e in [
+        s.info().unwrap_err(),
+        s.handle_state().unwrap_err(),
+        c.info().unwrap_err(),
+        c.handle_state().unwrap_err(),
+    ] {
+        assert_eq!(win32_code(&e), ERROR_INVALID_HANDLE, "{e}");
+    }
 }

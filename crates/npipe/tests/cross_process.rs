@@ -1,5 +1,5 @@
 //! Named-pipe behaviour across two real processes. Each test names the facts of
-//! `WINDOWS-SEMANTICS.md` (W-numbers) it checks. The client side runs in a child process
+//! `docs/WINDOWS-BEHAVIOUR.md` (W-numbers) it checks. The client side runs in a child process
 //! (this test binary re-run in a role).
 
 mod util;
@@ -14,7 +14,7 @@ use npipe::{
     call_named_pipe, wait_named_pipe, win32_code, ClientOptions, Direction, PipeMode, ReadMode,
     ServerOptions, WaitFor,
 };
-use util::{child, eventually, expect_ok, unique_name};
+use util::{child, connect_or_fail, eventually, expect_ok, unique_name};
 
 fn ctx<T>(r: io::Result<T>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e} (code {})", win32_code(&e)))
@@ -278,6 +278,46 @@ child_roles! {
     "transact" => role_transact,
     "quota_reader" => role_quota_reader,
     "slow_reader" => role_slow_reader,
+    "open_when_it_appears" => role_open_when_it_appears,
+}
+
+/// Polls for the name `name` as fast as it can and opens it as soon as it exists: the open must
+/// succeed (the new pipe's first instance listens from the moment its name can be found),
+/// never fail with ERROR_PIPE_BUSY.
+fn role_open_when_it_appears(name: &str) -> Result<(), String> {
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match ClientOptions::new().open(name) {
+            Ok(_) => return Ok(()),
+            Err(e) if win32_code(&e) == ERROR_FILE_NOT_FOUND => {
+                if std::time::Instant::now() > end {
+                    return Err(format!("{name} never appeared"));
+                }
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the open of a pipe that had just appeared failed: {e}"
+                ))
+            }
+        }
+    }
+}
+
+/// A client that finds a brand-new pipe's name can connect at once: the first instance is
+/// listening before the name is visible (it was bound a moment earlier, and a client that
+/// opened in between got ERROR_PIPE_BUSY).
+#[test]
+fn a_new_pipe_takes_a_client_as_soon_as_its_name_exists() {
+    for _ in 0..100 {
+        let name = unique_name("appear");
+        let kid = child("open_when_it_appears", &name);
+        // Let the child start polling, then create the pipe under it.
+        thread::sleep(Duration::from_millis(20));
+        let s = ServerOptions::new().create(&name).unwrap();
+        // The child's open is what is checked; the server need not accept it.
+        expect_ok(kid);
+        drop(s);
+    }
 }
 
 /// W1, W33, W56, W58, W113, W114: byte pipe round trip, write boundaries merge, close rules.
@@ -285,8 +325,8 @@ child_roles! {
 fn byte_pipe_round_trip_and_close() {
     let name = unique_name("byte");
     let mut s = ServerOptions::new().max_instances(1).create(&name).unwrap();
-    let kid = child("byte_client", &name);
-    s.connect().unwrap();
+    let mut kid = child("byte_client", &name);
+    connect_or_fail(&s, &mut kid);
     wait_available(&s, 19);
     let mut buf = [0u8; 32];
     let n = s.read(&mut buf).unwrap();
@@ -350,8 +390,8 @@ fn message_mode_partial_reads() {
 fn disconnect_fails_client_and_instance_is_reused() {
     let name = unique_name("disc");
     let s = ServerOptions::new().max_instances(1).create(&name).unwrap();
-    let kid = child("hold_until_disconnect", &name);
-    s.connect().unwrap();
+    let mut kid = child("hold_until_disconnect", &name);
+    connect_or_fail(&s, &mut kid);
     wait_available(&s, 12);
     let pid = s.client_process_id().unwrap();
     assert_ne!(pid, std::process::id());
@@ -379,9 +419,12 @@ fn disconnect_fails_client_and_instance_is_reused() {
         ERROR_PIPE_NOT_CONNECTED,
         "W44: buffered data is gone"
     );
-    // W49: reuse.
+    // W49: reuse. The instance listens again before the client starts (a disconnected
+    // instance answers ERROR_PIPE_BUSY until then, W30); a client that fails anyway makes
+    // the connect time out instead of waiting for ever.
+    s.start_connect().unwrap();
     let kid2 = child("byte_client", &name);
-    s.connect().unwrap();
+    s.connect_timeout(Duration::from_secs(60)).unwrap();
     wait_available(&s, 19);
     let mut buf = [0u8; 32];
     assert_eq!(s.recv_msg(&mut buf).unwrap().read, 19);
@@ -397,12 +440,12 @@ fn busy_then_wait_wakes_when_instance_listens() {
     let s = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let holder = ClientOptions::new().open(&name).unwrap();
     assert!(s.connect_status().unwrap(), "W33: client came first");
-    let kid = child("wait_then_open", &name);
+    let mut kid = child("wait_then_open", &name);
     // Let the child find the pipe busy and park.
     thread::sleep(Duration::from_millis(300));
     s.disconnect().unwrap();
     drop(holder);
-    s.connect().unwrap();
+    connect_or_fail(&s, &mut kid);
     let mut buf = [0u8; 16];
     let m = s.recv_msg(&mut buf).unwrap();
     assert_eq!(&buf[..m.read], b"got it");
@@ -423,8 +466,8 @@ fn transact_across_processes() {
         .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
-    let kid = child("transact", &name);
-    s.connect().unwrap();
+    let mut kid = child("transact", &name);
+    connect_or_fail(&s, &mut kid);
     let mut buf = [0u8; 16];
     let m = s.recv_msg(&mut buf).unwrap();
     assert_eq!(&buf[..m.read], b"abc");
@@ -450,9 +493,9 @@ fn call_named_pipe_across_processes() {
         .max_instances(1)
         .create(&name)
         .unwrap();
-    let kid = child("call", &name);
+    let mut kid = child("call", &name);
     for _ in 0..2 {
-        s.connect().unwrap();
+        connect_or_fail(&s, &mut kid);
         let mut buf = [0u8; 16];
         let m = s.recv_msg(&mut buf).unwrap();
         let mut reply = b"pong:".to_vec();
@@ -478,8 +521,8 @@ fn quota_pending_write_is_visible_and_completes_after_read() {
         .in_buffer_size(6000)
         .create(&name)
         .unwrap();
-    let kid = child("quota_reader", &name);
-    s.connect().unwrap();
+    let mut kid = child("quota_reader", &name);
+    connect_or_fail(&s, &mut kid);
     assert_eq!(
         s.send_msg(&[b'a'; 3000]).unwrap(),
         3000,
@@ -510,8 +553,8 @@ fn flush_waits_for_the_reader() {
         .create(&name)
         .unwrap();
     s.flush_buffers().unwrap(); // W95: listening -> succeeds at once
-    let kid = child("slow_reader", &name);
-    s.connect().unwrap();
+    let mut kid = child("slow_reader", &name);
+    connect_or_fail(&s, &mut kid);
     s.flush_buffers().unwrap(); // empty pipe -> at once
     s.send_msg(&[b'f'; 100]).unwrap();
     let flushed = std::sync::atomic::AtomicBool::new(false);
@@ -583,10 +626,10 @@ fn clients_match_instances_fifo() {
     let servers: Vec<_> = (0..3)
         .map(|_| ServerOptions::new().max_instances(3).create(&name).unwrap())
         .collect();
-    let kid = child("three_clients", &name);
+    let mut kid = child("three_clients", &name);
     let mut got = Vec::new();
     for s in &servers {
-        s.connect().unwrap();
+        connect_or_fail(s, &mut kid);
         let mut b = [0u8; 4];
         let m = s.recv_msg(&mut b).unwrap();
         got.push(String::from_utf8_lossy(&b[..m.read]).into_owned());
@@ -613,13 +656,19 @@ fn many_sequential_connections_across_instances() {
                 .unwrap()
         })
         .collect();
-    let kid = child("many_connections", &name);
+    let mut kid = child("many_connections", &name);
     let served = std::sync::atomic::AtomicU32::new(0);
-    thread::scope(|sc| {
+    // Set once the child has ended (or was killed at the limit): the threads stop then also
+    // when the child failed before its 200th connection, else the scope would wait for them
+    // for ever. The child's status is checked after the scope.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let status = thread::scope(|sc| {
         for s in &servers {
-            let served = &served;
+            let (served, done) = (&served, &done);
             sc.spawn(move || {
-                while served.load(std::sync::atomic::Ordering::SeqCst) < 200 {
+                while served.load(std::sync::atomic::Ordering::SeqCst) < 200
+                    && !done.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     if s.connect_timeout(Duration::from_millis(200)).is_err() {
                         continue;
                     }
@@ -635,7 +684,13 @@ fn many_sequential_connections_across_instances() {
                 }
             });
         }
-        expect_ok(kid);
+        let status = util::wait_child(&mut kid, util::CHILD_LIMIT);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        status
     });
+    match status {
+        Ok(st) => assert!(st.success(), "child failed: {st}"),
+        Err(e) => panic!("{e}"),
+    }
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 200);
 }

@@ -126,7 +126,7 @@ fn peer_killed_mid_message_gives_broken_pipe() {
         .create(&name)
         .unwrap();
     let mut kid = child("stream_forever", &name);
-    s.connect().unwrap();
+    util::connect_or_fail(&s, &mut kid);
     let mut buf = vec![0u8; 1 << 20];
     let m = s.recv_msg(&mut buf).unwrap();
     assert!(m.read > 0 && m.left > 0, "a partial message first");
@@ -152,8 +152,8 @@ fn data_outlives_an_exited_writer() {
         .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
-    let kid = child("exit_holding_data", &name);
-    s.connect().unwrap();
+    let mut kid = child("exit_holding_data", &name);
+    util::connect_or_fail(&s, &mut kid);
     util::expect_ok(kid);
     let mut buf = [0u8; 32];
     let m = s.recv_msg(&mut buf).unwrap();

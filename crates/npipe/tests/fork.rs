@@ -1,12 +1,16 @@
 //! fork() while other threads are inside the library: the child must never inherit one of the
 //! library's locks held by a thread that does not exist in it. Threads hammer creation, opens,
 //! transfers and closes while the main thread forks; every child uses the library at once and
-//! must finish.
+//! must finish, also when the fork races the process's first use of the library (while the
+//! fork handlers are being registered).
+
+mod util;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Barrier;
 
 use npipe::{ClientOptions, PipeMode, ServerOptions};
+use util::{child, expect_ok};
 
 fn round_trip(name: &str) -> bool {
     let Ok(s) = ServerOptions::new()
@@ -25,14 +29,50 @@ fn round_trip(name: &str) -> bool {
     matches!(s.recv_msg(&mut b), Ok(m) if &b[..m.read] == b"ping")
 }
 
-#[test]
-fn children_forked_during_heavy_use_never_hang() {
+/// Forks a child that makes one round trip of its own; false when it did not finish within
+/// `util::PEER_WAIT` (it is killed then). Panics when the child finished and failed.
+fn fork_one_round_trip(k: usize) -> bool {
+    // SAFETY: the child only runs library code and leaves with _exit, running no destructors
+    // of the parent's objects.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let name = format!(r"\\.\pipe\npipe-test-forkchild-{}-{k}", std::process::id());
+        let ok = round_trip(&name);
+        // SAFETY: terminating the child without unwinding.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let Some(status) = util::wait_forked(pid) else {
+        return false;
+    };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child {k} failed its round trip"
+    );
+    true
+}
+
+/// Stops the hammering threads also when the forking thread panics (else the scope would wait
+/// for them for ever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `f` on this thread while three threads make round trips (all four start together);
+/// returns what `f` returned and how many round trips the threads made.
+fn while_hammering<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let stop = AtomicBool::new(false);
     let rounds = AtomicUsize::new(0);
-    let hung = std::thread::scope(|sc| {
+    let start = Barrier::new(4);
+    let r = std::thread::scope(|sc| {
         for t in 0..3 {
-            let (stop, rounds) = (&stop, &rounds);
+            let (stop, rounds, start) = (&stop, &rounds, &start);
             sc.spawn(move || {
+                start.wait();
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let name = format!(
@@ -45,45 +85,40 @@ fn children_forked_during_heavy_use_never_hang() {
                 }
             });
         }
-        let mut hung = 0;
-        'forks: for k in 0..200 {
-            // SAFETY: the child only runs library code and leaves with _exit, running no
-            // destructors of the parent's objects.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork failed");
-            if pid == 0 {
-                let name = format!(r"\\.\pipe\npipe-test-forkchild-{}-{k}", std::process::id());
-                let ok = round_trip(&name);
-                // SAFETY: terminating the child without unwinding.
-                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let mut status = 0;
-            loop {
-                // SAFETY: polling our own child.
-                let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-                if r == pid {
-                    assert!(
-                        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-                        "child {k} failed its round trip"
-                    );
-                    break;
-                }
-                if Instant::now() > deadline {
-                    hung += 1;
-                    // SAFETY: killing and reaping our own hung child.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, &mut status, 0);
-                    }
-                    break 'forks;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        hung
+        let _stop = StopOnDrop(&stop);
+        start.wait();
+        f()
     });
-    assert_eq!(hung, 0, "children hung after fork");
-    assert!(rounds.load(Ordering::Relaxed) > 0);
+    (r, rounds.load(Ordering::Relaxed))
+}
+
+#[test]
+fn children_forked_during_heavy_use_never_hang() {
+    let (hung, rounds) = while_hammering(|| (0..200).find(|&k| !fork_one_round_trip(k)));
+    assert_eq!(hung, None, "a child forked during heavy use hung");
+    assert!(rounds > 0);
+}
+
+/// In a fresh process: threads start using the library while this one forks at once. The
+/// fork handlers are registered when the library is loaded; before that was so, a fork could
+/// fall into their registration on first use, and a thread that went on before they were in
+/// place took the registry lock into the child with it.
+fn role_first_use(_: &str) -> Result<(), String> {
+    let (ok, _) = while_hammering(|| (0..3).all(fork_one_round_trip));
+    if ok {
+        Ok(())
+    } else {
+        Err("a child forked during the first use of the library hung".into())
+    }
+}
+
+child_roles! {
+    "first_use" => role_first_use,
+}
+
+#[test]
+fn forks_racing_the_first_use_never_hang() {
+    for _ in 0..150 {
+        expect_ok(child("first_use", ""));
+    }
 }

@@ -29,7 +29,7 @@ use npipe::{
     win32_code, ClientOptions, NamedPipeClient, NamedPipeServer, PipeMode, ReadMode, ServerOptions,
     WaitFor,
 };
-use util::{map_queue, open_request, raw_connect, raw_recv, raw_send, unique_name};
+use util::{become_user, map_queue, open_request, raw_connect, raw_recv, raw_send, unique_name};
 
 // ---------------------------------------------------------------------------------------------
 // Child processes with deadlines.
@@ -346,30 +346,10 @@ fn hold_until_stdin_closes() {
     let _ = io::stdin().read_to_end(&mut Vec::new());
 }
 
-/// Drops this (child) process to `uid`/`gid` `uid` with no supplementary groups.
+/// Drops this (child) process to `uid`/`gid` `uid` with no supplementary groups, and says so
+/// on stdout ("UID n").
 fn become_uid(uid: u32) -> Result<(), String> {
-    // SAFETY: credential syscalls on this process with plain integer arguments (a null list for
-    // zero supplementary groups).
-    let step = unsafe {
-        if libc::setgroups(0, std::ptr::null()) != 0 {
-            1
-        } else if libc::setgid(uid) != 0 {
-            2
-        } else if libc::setuid(uid) != 0 {
-            3
-        } else {
-            0
-        }
-    };
-    if step != 0 {
-        return Err(format!(
-            "dropping to uid {uid} failed at step {step}: {}",
-            io::Error::last_os_error()
-        ));
-    }
-    // The credential change cleared the parent-death signal: arm it again.
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    become_user(uid, uid, &[])?;
     // SAFETY: getuid has no preconditions.
     println!("UID {}", unsafe { libc::getuid() });
     Ok(())

@@ -110,11 +110,13 @@ fn serve_role(role: &str, name: &str, ns: Option<&str>) -> Child {
     panic!("server child ended before it was ready: {:?}", c.wait());
 }
 
-/// Closes the child's stdin and waits for it to exit cleanly.
+/// Closes the child's stdin and waits for it to exit cleanly (at most `util::CHILD_LIMIT`).
 fn stop(mut c: Child) {
     drop(c.stdin.take());
-    let st = c.wait().expect("wait child");
-    assert!(st.success(), "server child failed: {st}");
+    match util::wait_child(&mut c, util::CHILD_LIMIT) {
+        Ok(st) => assert!(st.success(), "server child failed: {st}"),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 fn expect_in(ns: &str, want: bool, name: &str) {

@@ -559,16 +559,30 @@ fn read_timeouts() {
     );
 
     m.set_read_timeout(None);
+    // A writer child that fails (or hangs, killed at the limit) sends nothing: this thread then
+    // wakes the read below itself, with a message of its own, so the test fails instead of
+    // waiting for ever.
     let writer = std::thread::spawn({
         let name = name.clone();
         move || {
             std::thread::sleep(Duration::from_millis(100));
-            expect_ok(child("send", &format!("{name}|wake")));
+            let mut kid = child("send", &format!("{name}|wake"));
+            let r = match util::wait_child(&mut kid, util::CHILD_LIMIT) {
+                Ok(st) if st.success() => Ok(()),
+                Ok(st) => Err(format!("the writer child failed: {st}")),
+                Err(e) => Err(e),
+            };
+            if r.is_err() {
+                let _ = MailslotWriter::open(&name).and_then(|w| w.send(b"no wake"));
+            }
+            r
         }
     });
     let n = m.read(&mut buf).unwrap();
+    if let Err(e) = writer.join().unwrap() {
+        panic!("{e}");
+    }
     assert_eq!(&buf[..n], b"wake");
-    writer.join().unwrap();
 }
 
 /// W151: a short buffer fails with ERROR_INSUFFICIENT_BUFFER and consumes nothing; the maximum
@@ -639,10 +653,17 @@ fn server_killed_writer_gets_an_error() {
     let w = w.unwrap();
     srv.kill().unwrap();
     srv.wait().unwrap();
+    // Sends until one fails (the first ones may still succeed); a writer that never gets the
+    // error fails here after 60 s instead of looping for ever.
+    let end = Instant::now() + util::PEER_WAIT;
     let e = loop {
         if let Err(e) = w.send(&[1u8; 200]) {
             break e;
         }
+        assert!(
+            Instant::now() < end,
+            "sends to a killed server never failed"
+        );
     };
     assert_eq!(win32_code(&e), ERROR_NO_DATA, "{e}");
 }
@@ -921,7 +942,8 @@ fn stopped_writer_does_not_delay_other_writers() {
     }
     signal(&k.0, libc::SIGCONT);
     assert_eq!(m.recv().unwrap(), b"resumed");
-    assert!(k.0.wait().unwrap().success());
+    let st = util::wait_child(&mut k.0, util::CHILD_LIMIT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(st.success(), "{st}");
 
     // Stopped again and again in the middle of a loop of 1 MiB writes.
     const SIZE: usize = 1 << 20;
@@ -1103,12 +1125,10 @@ fn forked_child_reads_through_the_server_handle() {
     w.send(b"two").unwrap();
     drop(m);
     w.send(b"three").unwrap();
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let status = util::wait_forked(pid);
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "the child's reads failed"
+        util::forked_ok(status),
+        "the child's reads failed: {status:?}"
     );
     // The child's exit closed the last copy: the mailslot is gone. (A child another test is
     // spawning may hold a copy until its exec: allow for that.)

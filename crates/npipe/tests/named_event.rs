@@ -41,9 +41,14 @@ fn readable(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLIN != 0 }
 }
 
-/// Waits for a child and returns its exit code.
+/// Waits for a child and returns its exit code; a child still running after
+/// `util::CHILD_LIMIT` is killed and the test fails.
+#[track_caller]
 fn code(mut c: Child) -> i32 {
-    c.wait().expect("wait child").code().unwrap_or(-1)
+    match util::wait_child(&mut c, util::CHILD_LIMIT) {
+        Ok(st) => st.code().unwrap_or(-1),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Whether the child has exited by now, and with which code.
@@ -620,13 +625,8 @@ fn a_forked_child_uses_the_event() -> io::Result<()> {
         // SAFETY: leaving the child without running the parent's destructors.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
-    let mut st = 0;
-    // SAFETY: waiting for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
-    assert!(
-        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
-        "child status {st}"
-    );
+    let st = util::wait_forked(pid);
+    assert!(util::forked_ok(st), "child status {st:?}");
     assert!(
         waiter.join().unwrap()?,
         "the child's set released the parent's waiter"
@@ -663,13 +663,8 @@ fn a_forked_child_starts_local_events_afresh() {
         // SAFETY: leaving the child without running the parent's destructors.
         unsafe { libc::_exit(if ok && fd_ok { 0 } else { 1 }) };
     }
-    let mut st = 0;
-    // SAFETY: waiting for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
-    assert!(
-        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
-        "child status {st}"
-    );
+    let st = util::wait_forked(pid);
+    assert!(util::forked_ok(st), "child status {st:?}");
     std::thread::sleep(ms(100));
     assert_eq!(
         woken.load(Ordering::SeqCst),

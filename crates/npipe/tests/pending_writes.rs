@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
 use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
-use util::{child, expect_ok, unique_name};
+use util::{child, connect_or_fail, expect_ok, unique_name};
 
 /// Bytes of the pending message: far above the 4 KiB quota, well within the queue.
 const BIG: usize = 200_000;
@@ -95,7 +95,7 @@ fn killed_writer_takes_its_pending_write_along() {
     let name = unique_name("pw-kill");
     let s = server(&name, 4096);
     let mut kid = child("pending_writer", &format!("{name}|kill"));
-    s.connect().unwrap();
+    connect_or_fail(&s, &mut kid);
     wait_available(&s, (5 + BIG) as u32);
     std::thread::sleep(Duration::from_millis(100));
     assert!(kid.try_wait().unwrap().is_none(), "the big write completed");
@@ -117,7 +117,7 @@ fn killed_writer_takes_its_pending_write_along_in_byte_mode() {
         .create(&name)
         .unwrap();
     let mut kid = child("pending_writer", &format!("{name}|kill"));
-    s.connect().unwrap();
+    connect_or_fail(&s, &mut kid);
     wait_available(&s, (5 + BIG) as u32);
     std::thread::sleep(Duration::from_millis(100));
     assert!(kid.try_wait().unwrap().is_none(), "the big write completed");
@@ -141,8 +141,8 @@ fn killed_writer_takes_its_pending_write_along_in_byte_mode() {
 fn exiting_writer_takes_its_pending_write_along() {
     let name = unique_name("pw-exit");
     let s = server(&name, 4096);
-    let kid = child("pending_writer", &format!("{name}|exit"));
-    s.connect().unwrap();
+    let mut kid = child("pending_writer", &format!("{name}|exit"));
+    connect_or_fail(&s, &mut kid);
     expect_ok(kid);
     read_first_then_broken(&s);
 }
@@ -153,8 +153,8 @@ fn exiting_writer_takes_its_pending_write_along() {
 fn completed_writes_outlive_the_writer() {
     let name = unique_name("pw-close");
     let s = server(&name, 4096);
-    let kid = child("pending_writer", &format!("{name}|close"));
-    s.connect().unwrap();
+    let mut kid = child("pending_writer", &format!("{name}|close"));
+    connect_or_fail(&s, &mut kid);
     let mut buf = vec![0u8; 2 * BIG];
     let m = s.recv_msg(&mut buf).unwrap();
     assert_eq!(&buf[..m.read], b"first");
@@ -206,8 +206,8 @@ fn every_size_through_every_quota() {
             let count = ((8 << 20) / size).clamp(3, 400);
             let name = unique_name("pw-sizes");
             let s = server(&name, quota);
-            let kid = child("big_writer", &format!("{name}|{size}|{count}"));
-            s.connect().unwrap();
+            let mut kid = child("big_writer", &format!("{name}|{size}|{count}"));
+            connect_or_fail(&s, &mut kid);
             let mut buf = vec![0u8; size];
             let mut small = vec![0u8; (size / 3).max(1)];
             for i in 0..count {
@@ -257,7 +257,7 @@ fn role_idle_reader(_: &str) -> Result<(), String> {
     let mut kid = child("big_writer", &format!("{name}|1000000|12|8000"));
     let before = shmem_kib();
     let transfer = (|| -> Result<(), String> {
-        s.connect().map_err(|e| e.to_string())?;
+        util::connect_while(&s, || util::child_exited(&mut kid))?;
         let mut buf = vec![0u8; 1_000_000];
         for _ in 0..13 {
             s.recv_msg(&mut buf).map_err(|e| e.to_string())?;

@@ -5,11 +5,11 @@
 mod util;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
 use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions, WaitFor};
-use util::{child, expect_ok, unique_name};
+use util::{child, connect_or_fail, expect_ok, unique_name};
 
 /// Whether `fd` polls readable within `ms` milliseconds.
 fn readable(fd: BorrowedFd<'_>, ms: i32) -> bool {
@@ -70,8 +70,8 @@ fn readiness_follows_data_and_hang_up() {
         .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
-    let kid = child("pong", &name);
-    s.connect().unwrap();
+    let mut kid = child("pong", &name);
+    connect_or_fail(&s, &mut kid);
     let fd = s.read_ready_fd().unwrap();
     s.set_mode(ReadMode::Message, true).unwrap();
     let mut buf = [0u8; 16];
@@ -97,9 +97,14 @@ fn readiness_follows_data_and_hang_up() {
     s.send_msg(b"bye").unwrap();
     // The client closes: the descriptor fires for the hang-up, and the read says so.
     assert!(readable(fd.as_fd(), 10_000), "the hang-up shows");
+    let end = Instant::now() + util::PEER_WAIT;
     let e = loop {
         match s.recv_msg(&mut buf) {
             Err(e) if win32_code(&e) == ERROR_NO_DATA => {
+                assert!(
+                    Instant::now() < end,
+                    "no ERROR_BROKEN_PIPE after the hang-up"
+                );
                 std::thread::sleep(Duration::from_millis(1))
             }
             Err(e) => break e,
@@ -114,6 +119,8 @@ fn readiness_follows_data_and_hang_up() {
 fn readiness_fires_when_the_server_process_is_killed() {
     let name = unique_name("ready-kill");
     let mut kid = child("silent_server", &name);
+    // Until the child serves the pipe; a child that failed first ends the test instead.
+    let end = Instant::now() + util::PEER_WAIT;
     let c = loop {
         match ClientOptions::new().open(&name) {
             Ok(c) => break c,
@@ -121,10 +128,23 @@ fn readiness_fires_when_the_server_process_is_killed() {
                 std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) if win32_code(&e) == ERROR_PIPE_BUSY => {
-                npipe::wait_named_pipe(&name, WaitFor::Forever).unwrap();
+                match npipe::wait_named_pipe(&name, WaitFor::Timeout(Duration::from_secs(1))) {
+                    Ok(()) => {}
+                    Err(e)
+                        if [ERROR_SEM_TIMEOUT, ERROR_FILE_NOT_FOUND].contains(&win32_code(&e)) => {}
+                    Err(e) => panic!("wait: {e}"),
+                }
             }
             Err(e) => panic!("open: {e}"),
         }
+        if let Some(st) = kid.try_wait().unwrap() {
+            panic!("the server child exited before serving: {st}");
+        }
+        assert!(
+            Instant::now() < end,
+            "the server child did not serve within {:?}",
+            util::PEER_WAIT
+        );
     };
     let fd = c.read_ready_fd().unwrap();
     c.set_mode(ReadMode::Message, true).unwrap();

@@ -2,6 +2,8 @@
 //! belongs to the pipe, not to the reading thread or process; and an end inherited by a child
 //! process stays open until every copy is closed.
 
+mod util;
+
 use std::time::Duration;
 
 use npipe::error::code::*;
@@ -69,13 +71,8 @@ fn forked_process_continues_one_message() {
         // SAFETY: terminating the forked child without unwinding.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child read failed"
-    );
+    let status = util::wait_forked(pid);
+    assert!(util::forked_ok(status), "child read failed: {status:?}");
     let mut rest = [0u8; 32];
     let m = c.recv_msg(&mut rest).unwrap();
     assert_eq!(&rest[..m.read], b"456789AB");
@@ -123,10 +120,8 @@ fn inherited_end_closes_with_its_last_copy() {
     }
     let m = s.recv_msg(&mut buf).unwrap();
     assert_eq!(&buf[..m.read], b"from the child");
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let status = util::wait_forked(pid);
+    assert!(util::forked_ok(status), "child write failed: {status:?}");
     // Now every copy is closed.
     let e = s
         .recv_msg_timeout(&mut buf, Duration::from_secs(5))
@@ -135,13 +130,17 @@ fn inherited_end_closes_with_its_last_copy() {
 }
 
 /// Forks a child that runs `f` with the test's objects and never returns; the parent gets its
-/// pid. The child leaves with `_exit`, running no destructors.
+/// pid. The child leaves with `_exit`, running no destructors, and is killed when the forking
+/// thread ends (PR_SET_PDEATHSIG): a test that fails before it kills the child (which holds
+/// copies of both ends, so its loop would never end) leaves nothing running.
 fn fork_child(f: impl FnOnce()) -> libc::pid_t {
     // SAFETY: the child only uses already open npipe ends (shared memory and futexes, locks in
     // a page that forked children share) and then leaves with _exit.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         f();
         // SAFETY: terminating the forked child without unwinding.
         unsafe { libc::_exit(0) };
@@ -193,25 +192,30 @@ fn writer_killed_mid_message(tag: &str, reader_first: usize) {
         assert!(b.iter().all(|&x| x == 7));
     }
     kill_and_reap(pid);
-    std::thread::scope(|sc| {
+    // No panic inside the scope while the writer may still be blocked (the scope would wait
+    // for it for ever): a failed check closes the end, which aborts the write, and fails after.
+    let (checked, wrote) = std::thread::scope(|sc| {
         let w = sc.spawn(|| c.send_msg(b"next"));
         let mut buf = vec![0u8; 8 << 20];
-        let m = s
-            .recv_msg_timeout(&mut buf, Duration::from_secs(10))
-            .expect("the next message arrives");
-        assert!(
-            &buf[..m.read] == b"next",
-            "nothing of the dead message is delivered: got {} bytes starting {:?}",
-            m.read,
-            &buf[..m.read.min(16)]
-        );
-        assert!(m.complete());
-        assert_eq!(
-            w.join().unwrap().unwrap(),
-            4,
-            "the survivor's write completes"
-        );
+        let checked = match s.recv_msg_timeout(&mut buf, Duration::from_secs(10)) {
+            Err(e) => Err(format!("the next message never arrived: {e}")),
+            Ok(m) if &buf[..m.read] != b"next" => Err(format!(
+                "nothing of the dead message is delivered: got {} bytes starting {:?}",
+                m.read,
+                &buf[..m.read.min(16)]
+            )),
+            Ok(m) if !m.complete() => Err(format!("\"next\" came incomplete: {m:?}")),
+            Ok(_) => Ok(()),
+        };
+        if checked.is_err() {
+            c.close();
+        }
+        (checked, w.join())
     });
+    if let Err(e) = checked {
+        panic!("{e}");
+    }
+    assert_eq!(wrote.unwrap().unwrap(), 4, "the survivor's write completes");
     // Nothing else is queued: the withdrawn bytes no longer count (W83).
     let p = s.peek(None).unwrap();
     assert_eq!(p.available, 0);
@@ -260,26 +264,38 @@ fn reader_killed_holding_the_lock_does_not_wedge_the_end() {
     // never come.
     std::thread::sleep(Duration::from_millis(200));
     kill_and_reap(reader);
-    std::thread::scope(|sc| {
+    // As above: no panic inside the scope while the writer may be blocked; a failed check
+    // closes the writing end (aborting its write) and fails after the scope.
+    let (checked, took, wrote) = std::thread::scope(|sc| {
         let w = sc.spawn(|| s.send_msg(b"next"));
         let mut buf = vec![0u8; big];
         let t0 = std::time::Instant::now();
-        loop {
-            let m = c
-                .recv_msg_timeout(&mut buf, Duration::from_secs(10))
-                .expect("the survivor reads on");
+        let checked = loop {
+            let m = match c.recv_msg_timeout(&mut buf, Duration::from_secs(10)) {
+                Ok(m) => m,
+                Err(e) => break Err(format!("the survivor reads on: {e}")),
+            };
             if &buf[..m.read] == b"next" {
-                break;
+                break Ok(());
             }
             // Whole messages the dead writer finished before it died are fine.
-            assert!(
-                m.complete() && m.read == big && buf[..m.read].iter().all(|&x| x == 9),
-                "only whole earlier messages may come before the survivor's: {} bytes, left {}",
-                m.read,
-                m.left
-            );
+            if !(m.complete() && m.read == big && buf[..m.read].iter().all(|&x| x == 9)) {
+                break Err(format!(
+                    "only whole earlier messages may come before the survivor's: {} bytes, \
+                     left {}",
+                    m.read, m.left
+                ));
+            }
+        };
+        let took = t0.elapsed();
+        if checked.is_err() {
+            s.close();
         }
-        assert!(t0.elapsed() < Duration::from_secs(10));
-        assert_eq!(w.join().unwrap().unwrap(), 4);
+        (checked, took, w.join())
     });
+    if let Err(e) = checked {
+        panic!("{e}");
+    }
+    assert!(took < Duration::from_secs(10));
+    assert_eq!(wrote.unwrap().unwrap(), 4);
 }

@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use npipe::{ClientOptions, PipeMode, ReadMode, ServerOptions};
-use util::{child, expect_ok, unique_name};
+use util::{child, connect_or_fail, expect_ok, unique_name};
 
 /// Counts the allocations of each thread, then defers to the system allocator.
 struct Counting;
@@ -121,8 +121,8 @@ fn warm_messages_cost_no_allocation_or_page_fault() {
         .out_buffer_size(64 << 10)
         .create(&name)
         .unwrap();
-    let kid = child("echo_counted", &name);
-    s.connect().unwrap();
+    let mut kid = child("echo_counted", &name);
+    connect_or_fail(&s, &mut kid);
     let mut msg = [0u8; MSG];
     let mut buf = [0u8; MSG];
     let mut before = (0, 0);

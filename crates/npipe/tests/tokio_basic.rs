@@ -262,7 +262,13 @@ async fn tokio_wait_named_pipe_wakes_when_an_instance_listens() {
     );
     drop(first);
     server.disconnect().unwrap();
-    let (connected, second) = tokio::join!(server.connect(), waiter);
+    // Bounded: a waiter that failed (or never woke) fails the test instead of leaving the
+    // connect waiting for ever.
+    let (connected, second) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(server.connect(), waiter)
+    })
+    .await
+    .expect("the waiting client did not connect within 60 s");
     connected.unwrap();
     let mut second = second.unwrap().unwrap();
     second.write_all(b"in").await.unwrap();

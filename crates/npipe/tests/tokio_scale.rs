@@ -87,10 +87,16 @@ fn tokio_one_server_task_serves_1000_clients() {
             }
         }
         server_task.await.unwrap().unwrap();
-        // The last handlers may still be finishing their writes' bookkeeping.
-        while served.get() < CLIENTS {
-            tokio::task::yield_now().await;
-        }
+        // The last handlers may still be finishing their writes' bookkeeping. A handler that
+        // panicked never counts: give up after 60 s rather than wait for ever.
+        let all_served = async {
+            while served.get() < CLIENTS {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), all_served)
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {CLIENTS} clients served", served.get()));
         eprintln!("{CLIENTS} clients served; {busy} opens found every instance busy");
     });
 }

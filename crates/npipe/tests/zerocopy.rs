@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use npipe::error::code::*;
 use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
-use util::{child, expect_ok, unique_name};
+use util::{child, connect_or_fail, expect_ok, unique_name};
 
 const COUNT: usize = 200;
 
@@ -60,8 +60,8 @@ fn in_place_messages_cross_processes_and_wrap() {
         .read_mode(ReadMode::Message)
         .create(&name)
         .unwrap();
-    let kid = child("echo_in_place", &name);
-    s.connect().unwrap();
+    let mut kid = child("echo_in_place", &name);
+    connect_or_fail(&s, &mut kid);
     for i in 0..COUNT {
         let data = pattern(i);
         let mut w = s.reserve_msg(data.len()).unwrap();

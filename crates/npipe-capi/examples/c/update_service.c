@@ -100,13 +100,15 @@ int main(int argc, char **argv) {
         s.restart_pending = 0;
         pthread_mutex_unlock(&s.lock);
         ipc_server_stop(server);
-        if (shutdown) {
-            printf("service: shut down\n");
-            return 0;
-        }
+        /* Both can be pending when the helper's later commands reached this server before this
+         * thread woke: the install's restart comes first, then the shutdown. */
         if (restart) {
             printf("service: restarting after the install\n");
             fflush(stdout);
+        }
+        if (shutdown) {
+            printf("service: shut down\n");
+            return 0;
         }
     }
 }

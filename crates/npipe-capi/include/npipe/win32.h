@@ -11,6 +11,8 @@
  * <windows.h>, <tchar.h> and <strsafe.h> next to the npipe directory let MSDN-style programs
  * include the usual names; compile with -I pointing at this include directory.
  *
+ * W-numbers in comments (W33...) are the Windows behaviour facts listed in docs/WINDOWS-BEHAVIOUR.md.
+ *
  * Where npipe departs from Win32, the declaration says so in a comment beginning "npipe departs:".
  * The main ones:
  *   - WCHAR is a 16-bit code unit (uint16_t), not the platform's 32-bit wchar_t, so L"..."
@@ -35,6 +37,145 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Version of these headers; npipe_version() gives the library's, NPIPE_VERSION_NUMBER is
+ * major * 10000 + minor * 100 + patch. */
+#define NPIPE_VERSION_MAJOR 0
+#define NPIPE_VERSION_MINOR 1
+#define NPIPE_VERSION_PATCH 0
+#define NPIPE_VERSION "0.1.0"
+#define NPIPE_VERSION_NUMBER (NPIPE_VERSION_MAJOR * 10000 + NPIPE_VERSION_MINOR * 100 + NPIPE_VERSION_PATCH)
+
+const char *npipe_version(void);
+
+/* Symbols. libnpipe defines each Win32 function under an npipe_ prefix (npipe_ReadFile,
+ * npipe_CreateNamedPipeA...), and this header declares those. Unless NPIPE_NO_WIN32_NAMES is
+ * defined before it is included, the Win32 names are macros for them, so code calls ReadFile as
+ * on Windows and its object files refer only to npipe_ symbols.
+ * Define NPIPE_NO_WIN32_NAMES in a translation unit that must keep the Win32 names for another
+ * Win32 layer (Wine, a compatibility library): it then calls npipe_ReadFile... explicitly, and
+ * this header leaves out the Win32-named macros, the generic (TCHAR) names and its inline
+ * helpers (HeapAlloc, lstrlen, MessageBox...). The types and constants stay, so such a
+ * translation unit must not include another windows.h.
+ * The default build of libnpipe also exports the plain names (CreateNamedPipeA...) for callers
+ * that bind by name (dlsym); built with the cargo feature "prefixed" it exports only the npipe_
+ * ones, and cannot interpose on another layer's symbols. */
+#ifndef NPIPE_NO_WIN32_NAMES
+#define AddAccessAllowedAce npipe_AddAccessAllowedAce
+#define AddAccessDeniedAce npipe_AddAccessDeniedAce
+#define AllocateAndInitializeSid npipe_AllocateAndInitializeSid
+#define CallNamedPipeA npipe_CallNamedPipeA
+#define CallNamedPipeW npipe_CallNamedPipeW
+#define CancelIo npipe_CancelIo
+#define CancelIoEx npipe_CancelIoEx
+#define CloseHandle npipe_CloseHandle
+#define ConnectNamedPipe npipe_ConnectNamedPipe
+#define ConvertSidToStringSidA npipe_ConvertSidToStringSidA
+#define ConvertStringSecurityDescriptorToSecurityDescriptorA npipe_ConvertStringSecurityDescriptorToSecurityDescriptorA
+#define ConvertStringSecurityDescriptorToSecurityDescriptorW npipe_ConvertStringSecurityDescriptorToSecurityDescriptorW
+#define ConvertStringSidToSidA npipe_ConvertStringSidToSidA
+#define CreateEventA npipe_CreateEventA
+#define CreateEventW npipe_CreateEventW
+#define CreateFileA npipe_CreateFileA
+#define CreateFileW npipe_CreateFileW
+#define CreateMailslotA npipe_CreateMailslotA
+#define CreateMailslotW npipe_CreateMailslotW
+#define CreateNamedPipeA npipe_CreateNamedPipeA
+#define CreateNamedPipeW npipe_CreateNamedPipeW
+#define CreatePipe npipe_CreatePipe
+#define CreateProcessA npipe_CreateProcessA
+#define CreateProcessW npipe_CreateProcessW
+#define CreateThread npipe_CreateThread
+#define DeleteFileA npipe_DeleteFileA
+#define DisconnectNamedPipe npipe_DisconnectNamedPipe
+#define DuplicateHandle npipe_DuplicateHandle
+#define EqualSid npipe_EqualSid
+#define ExitProcess npipe_ExitProcess
+#define ExitThread npipe_ExitThread
+#define FindClose npipe_FindClose
+#define FindFirstFileA npipe_FindFirstFileA
+#define FindNextFileA npipe_FindNextFileA
+#define FlushFileBuffers npipe_FlushFileBuffers
+#define FormatMessageA npipe_FormatMessageA
+#define FormatMessageW npipe_FormatMessageW
+#define FreeSid npipe_FreeSid
+#define GetCommandLineA npipe_GetCommandLineA
+#define GetCurrentProcess npipe_GetCurrentProcess
+#define GetCurrentProcessId npipe_GetCurrentProcessId
+#define GetCurrentThread npipe_GetCurrentThread
+#define GetCurrentThreadId npipe_GetCurrentThreadId
+#define GetExitCodeProcess npipe_GetExitCodeProcess
+#define GetExitCodeThread npipe_GetExitCodeThread
+#define GetFileSize npipe_GetFileSize
+#define GetFileSizeEx npipe_GetFileSizeEx
+#define GetFileType npipe_GetFileType
+#define GetHandleInformation npipe_GetHandleInformation
+#define GetLastError npipe_GetLastError
+#define GetLengthSid npipe_GetLengthSid
+#define GetMailslotInfo npipe_GetMailslotInfo
+#define GetModuleFileNameA npipe_GetModuleFileNameA
+#define GetNamedPipeClientComputerNameA npipe_GetNamedPipeClientComputerNameA
+#define GetNamedPipeClientComputerNameW npipe_GetNamedPipeClientComputerNameW
+#define GetNamedPipeClientProcessId npipe_GetNamedPipeClientProcessId
+#define GetNamedPipeClientSessionId npipe_GetNamedPipeClientSessionId
+#define GetNamedPipeHandleStateA npipe_GetNamedPipeHandleStateA
+#define GetNamedPipeHandleStateW npipe_GetNamedPipeHandleStateW
+#define GetNamedPipeInfo npipe_GetNamedPipeInfo
+#define GetNamedPipeServerProcessId npipe_GetNamedPipeServerProcessId
+#define GetNamedPipeServerSessionId npipe_GetNamedPipeServerSessionId
+#define GetOverlappedResult npipe_GetOverlappedResult
+#define GetOverlappedResultEx npipe_GetOverlappedResultEx
+#define GetProcessId npipe_GetProcessId
+#define GetSecurityDescriptorDacl npipe_GetSecurityDescriptorDacl
+#define GetStdHandle npipe_GetStdHandle
+#define GetTickCount npipe_GetTickCount
+#define GetTickCount64 npipe_GetTickCount64
+#define ImpersonateNamedPipeClient npipe_ImpersonateNamedPipeClient
+#define InitializeAcl npipe_InitializeAcl
+#define InitializeSecurityDescriptor npipe_InitializeSecurityDescriptor
+#define IsValidAcl npipe_IsValidAcl
+#define IsValidSecurityDescriptor npipe_IsValidSecurityDescriptor
+#define IsValidSid npipe_IsValidSid
+#define OpenEventA npipe_OpenEventA
+#define OpenEventW npipe_OpenEventW
+#define PeekNamedPipe npipe_PeekNamedPipe
+#define PulseEvent npipe_PulseEvent
+#define QueryPerformanceCounter npipe_QueryPerformanceCounter
+#define QueryPerformanceFrequency npipe_QueryPerformanceFrequency
+#define QueueUserAPC npipe_QueueUserAPC
+#define ReadFile npipe_ReadFile
+#define ReadFileEx npipe_ReadFileEx
+#define ResetEvent npipe_ResetEvent
+#define ResumeThread npipe_ResumeThread
+#define RevertToSelf npipe_RevertToSelf
+#define SetEndOfFile npipe_SetEndOfFile
+#define SetEntriesInAclA npipe_SetEntriesInAclA
+#define SetEvent npipe_SetEvent
+#define SetFilePointer npipe_SetFilePointer
+#define SetFilePointerEx npipe_SetFilePointerEx
+#define SetHandleInformation npipe_SetHandleInformation
+#define SetLastError npipe_SetLastError
+#define SetMailslotInfo npipe_SetMailslotInfo
+#define SetNamedPipeHandleState npipe_SetNamedPipeHandleState
+#define SetSecurityDescriptorDacl npipe_SetSecurityDescriptorDacl
+#define SetStdHandle npipe_SetStdHandle
+#define Sleep npipe_Sleep
+#define SleepEx npipe_SleepEx
+#define TerminateProcess npipe_TerminateProcess
+#define TransactNamedPipe npipe_TransactNamedPipe
+#define WaitForMultipleObjects npipe_WaitForMultipleObjects
+#define WaitForMultipleObjectsEx npipe_WaitForMultipleObjectsEx
+#define WaitForSingleObject npipe_WaitForSingleObject
+#define WaitForSingleObjectEx npipe_WaitForSingleObjectEx
+#define WaitNamedPipeA npipe_WaitNamedPipeA
+#define WaitNamedPipeW npipe_WaitNamedPipeW
+#define WNetAddConnection2A npipe_WNetAddConnection2A
+#define WNetAddConnection2W npipe_WNetAddConnection2W
+#define WNetCancelConnection2A npipe_WNetCancelConnection2A
+#define WNetCancelConnection2W npipe_WNetCancelConnection2W
+#define WriteFile npipe_WriteFile
+#define WriteFileEx npipe_WriteFileEx
+#endif /* NPIPE_NO_WIN32_NAMES */
 
 /* Calling conventions and decorations: all empty on Linux (one calling convention). */
 #ifndef WINAPI
@@ -298,6 +439,15 @@ typedef struct _SECURITY_ATTRIBUTES {
 #define ERROR_NOACCESS 998L
 #define ERROR_NOT_FOUND 1168L
 #define ERROR_CANNOT_IMPERSONATE 1368L
+#define ERROR_PIPE_LOCAL 229L
+#define ERROR_UNKNOWN_REVISION 1305L
+#define ERROR_REVISION_MISMATCH 1306L
+#define ERROR_PRIVILEGE_NOT_HELD 1314L
+#define ERROR_NONE_MAPPED 1332L
+#define ERROR_INVALID_ACL 1336L
+#define ERROR_INVALID_SID 1337L
+#define ERROR_INVALID_SECURITY_DESCR 1338L
+#define ERROR_ALLOTTED_SPACE_EXCEEDED 1344L
 #define ERROR_TIMEOUT 1460L
 #define ERROR_NOT_ENOUGH_QUOTA 1816L
 
@@ -349,6 +499,7 @@ typedef struct _SECURITY_ATTRIBUTES {
 #define HEAP_NO_SERIALIZE 0x00000001
 #define HEAP_GENERATE_EXCEPTIONS 0x00000004
 #define HEAP_ZERO_MEMORY 0x00000008
+#define HEAP_REALLOC_IN_PLACE_ONLY 0x00000010
 #define GMEM_FIXED 0x0
 #define GMEM_MOVEABLE 0x2
 #define GMEM_ZEROINIT 0x40
@@ -363,73 +514,110 @@ typedef struct _SECURITY_ATTRIBUTES {
 #define NONZEROLPTR (LMEM_FIXED)
 
 /* Errors and process */
-DWORD WINAPI GetLastError(void);
-void WINAPI SetLastError(DWORD dwErrCode);
-DWORD WINAPI GetCurrentProcessId(void);
-BOOL WINAPI CloseHandle(HANDLE hObject);
+DWORD WINAPI npipe_GetLastError(void);
+void WINAPI npipe_SetLastError(DWORD dwErrCode);
+DWORD WINAPI npipe_GetCurrentProcessId(void);
+BOOL WINAPI npipe_CloseHandle(HANDLE hObject);
 
 /* Files. npipe departs: CreateFile opens only pipe (\\.\pipe\name) and mailslot
  * (\\.\mailslot\name) names; there is no file system behind it. */
-HANDLE WINAPI CreateFileA(LPCSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
-                          LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition,
-                          DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
-HANDLE WINAPI CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
-                          LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition,
-                          DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
-BOOL WINAPI ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
-                     LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);
-BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
-                      LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped);
-BOOL WINAPI FlushFileBuffers(HANDLE hFile);
+HANDLE WINAPI npipe_CreateFileA(LPCSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
+                                LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition,
+                                DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
+HANDLE WINAPI npipe_CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
+                                LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition,
+                                DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
+BOOL WINAPI npipe_ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
+                           LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI npipe_WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
+                            LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI npipe_FlushFileBuffers(HANDLE hFile);
 
 /* Named pipes */
-HANDLE WINAPI CreateNamedPipeA(LPCSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode, DWORD nMaxInstances,
-                               DWORD nOutBufferSize, DWORD nInBufferSize, DWORD nDefaultTimeOut,
-                               LPSECURITY_ATTRIBUTES lpSecurityAttributes);
-HANDLE WINAPI CreateNamedPipeW(LPCWSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode, DWORD nMaxInstances,
-                               DWORD nOutBufferSize, DWORD nInBufferSize, DWORD nDefaultTimeOut,
-                               LPSECURITY_ATTRIBUTES lpSecurityAttributes);
-BOOL WINAPI ConnectNamedPipe(HANDLE hNamedPipe, LPOVERLAPPED lpOverlapped);
-BOOL WINAPI DisconnectNamedPipe(HANDLE hNamedPipe);
-BOOL WINAPI WaitNamedPipeA(LPCSTR lpNamedPipeName, DWORD nTimeOut);
-BOOL WINAPI WaitNamedPipeW(LPCWSTR lpNamedPipeName, DWORD nTimeOut);
-BOOL WINAPI PeekNamedPipe(HANDLE hNamedPipe, LPVOID lpBuffer, DWORD nBufferSize, LPDWORD lpBytesRead,
-                          LPDWORD lpTotalBytesAvail, LPDWORD lpBytesLeftThisMessage);
-BOOL WINAPI TransactNamedPipe(HANDLE hNamedPipe, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer,
-                              DWORD nOutBufferSize, LPDWORD lpBytesRead, LPOVERLAPPED lpOverlapped);
-BOOL WINAPI CallNamedPipeA(LPCSTR lpNamedPipeName, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer,
-                           DWORD nOutBufferSize, LPDWORD lpBytesRead, DWORD nTimeOut);
-BOOL WINAPI CallNamedPipeW(LPCWSTR lpNamedPipeName, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer,
-                           DWORD nOutBufferSize, LPDWORD lpBytesRead, DWORD nTimeOut);
-BOOL WINAPI SetNamedPipeHandleState(HANDLE hNamedPipe, LPDWORD lpMode, LPDWORD lpMaxCollectionCount,
-                                    LPDWORD lpCollectDataTimeout);
-BOOL WINAPI GetNamedPipeHandleStateA(HANDLE hNamedPipe, LPDWORD lpState, LPDWORD lpCurInstances,
-                                     LPDWORD lpMaxCollectionCount, LPDWORD lpCollectDataTimeout,
-                                     LPSTR lpUserName, DWORD nMaxUserNameSize);
-BOOL WINAPI GetNamedPipeHandleStateW(HANDLE hNamedPipe, LPDWORD lpState, LPDWORD lpCurInstances,
-                                     LPDWORD lpMaxCollectionCount, LPDWORD lpCollectDataTimeout,
-                                     LPWSTR lpUserName, DWORD nMaxUserNameSize);
-BOOL WINAPI GetNamedPipeInfo(HANDLE hNamedPipe, LPDWORD lpFlags, LPDWORD lpOutBufferSize,
-                             LPDWORD lpInBufferSize, LPDWORD lpMaxInstances);
-BOOL WINAPI GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId);
-BOOL WINAPI GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId);
+HANDLE WINAPI npipe_CreateNamedPipeA(LPCSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode, DWORD nMaxInstances,
+                                     DWORD nOutBufferSize, DWORD nInBufferSize, DWORD nDefaultTimeOut,
+                                     LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+HANDLE WINAPI npipe_CreateNamedPipeW(LPCWSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode, DWORD nMaxInstances,
+                                     DWORD nOutBufferSize, DWORD nInBufferSize, DWORD nDefaultTimeOut,
+                                     LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+BOOL WINAPI npipe_ConnectNamedPipe(HANDLE hNamedPipe, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI npipe_DisconnectNamedPipe(HANDLE hNamedPipe);
+BOOL WINAPI npipe_WaitNamedPipeA(LPCSTR lpNamedPipeName, DWORD nTimeOut);
+BOOL WINAPI npipe_WaitNamedPipeW(LPCWSTR lpNamedPipeName, DWORD nTimeOut);
+BOOL WINAPI npipe_PeekNamedPipe(HANDLE hNamedPipe, LPVOID lpBuffer, DWORD nBufferSize, LPDWORD lpBytesRead,
+                                LPDWORD lpTotalBytesAvail, LPDWORD lpBytesLeftThisMessage);
+BOOL WINAPI npipe_TransactNamedPipe(HANDLE hNamedPipe, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer,
+                                    DWORD nOutBufferSize, LPDWORD lpBytesRead, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI npipe_CallNamedPipeA(LPCSTR lpNamedPipeName, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer,
+                                 DWORD nOutBufferSize, LPDWORD lpBytesRead, DWORD nTimeOut);
+BOOL WINAPI npipe_CallNamedPipeW(LPCWSTR lpNamedPipeName, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer,
+                                 DWORD nOutBufferSize, LPDWORD lpBytesRead, DWORD nTimeOut);
+BOOL WINAPI npipe_SetNamedPipeHandleState(HANDLE hNamedPipe, LPDWORD lpMode, LPDWORD lpMaxCollectionCount,
+                                          LPDWORD lpCollectDataTimeout);
+
+/* Remote pipes (\\server\pipe\name over SMB2/3; libnpipe built with the cargo feature "smb",
+ * else these and remote names fail with ERROR_NOT_SUPPORTED). WNetAddConnection2 takes only
+ * lpRemoteName "\\server\IPC$" (lpLocalName NULL): later opens of \\server\pipe\... log on
+ * as lpUserName ("DOMAIN\user" allowed; NULL: anonymous). Without it the environment gives
+ * the credentials (NPIPE_SMB_USER, NPIPE_SMB_PASSWORD, NPIPE_SMB_DOMAIN). Port: 445, or
+ * NPIPE_SMB_PORT, or the extension \\server@port\IPC$ and \\server@port\pipe\name. */
+typedef struct _NETRESOURCEA {
+    DWORD dwScope;
+    DWORD dwType;
+    DWORD dwDisplayType;
+    DWORD dwUsage;
+    LPSTR lpLocalName;
+    LPSTR lpRemoteName;
+    LPSTR lpComment;
+    LPSTR lpProvider;
+} NETRESOURCEA, *LPNETRESOURCEA;
+typedef struct _NETRESOURCEW {
+    DWORD dwScope;
+    DWORD dwType;
+    DWORD dwDisplayType;
+    DWORD dwUsage;
+    LPWSTR lpLocalName;
+    LPWSTR lpRemoteName;
+    LPWSTR lpComment;
+    LPWSTR lpProvider;
+} NETRESOURCEW, *LPNETRESOURCEW;
+#ifndef RESOURCETYPE_ANY
+#define RESOURCETYPE_ANY 0x00000000
+#define RESOURCETYPE_DISK 0x00000001
+#endif
+DWORD WINAPI npipe_WNetAddConnection2A(LPNETRESOURCEA lpNetResource, LPCSTR lpPassword, LPCSTR lpUserName,
+                                       DWORD dwFlags);
+DWORD WINAPI npipe_WNetAddConnection2W(LPNETRESOURCEW lpNetResource, LPCWSTR lpPassword, LPCWSTR lpUserName,
+                                       DWORD dwFlags);
+DWORD WINAPI npipe_WNetCancelConnection2A(LPCSTR lpName, DWORD dwFlags, BOOL fForce);
+DWORD WINAPI npipe_WNetCancelConnection2W(LPCWSTR lpName, DWORD dwFlags, BOOL fForce);
+BOOL WINAPI npipe_GetNamedPipeHandleStateA(HANDLE hNamedPipe, LPDWORD lpState, LPDWORD lpCurInstances,
+                                           LPDWORD lpMaxCollectionCount, LPDWORD lpCollectDataTimeout,
+                                           LPSTR lpUserName, DWORD nMaxUserNameSize);
+BOOL WINAPI npipe_GetNamedPipeHandleStateW(HANDLE hNamedPipe, LPDWORD lpState, LPDWORD lpCurInstances,
+                                           LPDWORD lpMaxCollectionCount, LPDWORD lpCollectDataTimeout,
+                                           LPWSTR lpUserName, DWORD nMaxUserNameSize);
+BOOL WINAPI npipe_GetNamedPipeInfo(HANDLE hNamedPipe, LPDWORD lpFlags, LPDWORD lpOutBufferSize,
+                                   LPDWORD lpInBufferSize, LPDWORD lpMaxInstances);
+BOOL WINAPI npipe_GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId);
+BOOL WINAPI npipe_GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId);
 
 /* Mailslots: one reader (the handle CreateMailslot returns), writers from CreateFile on the name.
  * Writes never block: a full queue (1 MiB per mailslot) fails with ERROR_NOT_ENOUGH_QUOTA. */
-HANDLE WINAPI CreateMailslotA(LPCSTR lpName, DWORD nMaxMessageSize, DWORD lReadTimeout,
-                              LPSECURITY_ATTRIBUTES lpSecurityAttributes);
-HANDLE WINAPI CreateMailslotW(LPCWSTR lpName, DWORD nMaxMessageSize, DWORD lReadTimeout,
-                              LPSECURITY_ATTRIBUTES lpSecurityAttributes);
-BOOL WINAPI GetMailslotInfo(HANDLE hMailslot, LPDWORD lpMaxMessageSize, LPDWORD lpNextSize,
-                            LPDWORD lpMessageCount, LPDWORD lpReadTimeout);
-BOOL WINAPI SetMailslotInfo(HANDLE hMailslot, DWORD lReadTimeout);
+HANDLE WINAPI npipe_CreateMailslotA(LPCSTR lpName, DWORD nMaxMessageSize, DWORD lReadTimeout,
+                                    LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+HANDLE WINAPI npipe_CreateMailslotW(LPCWSTR lpName, DWORD nMaxMessageSize, DWORD lReadTimeout,
+                                    LPSECURITY_ATTRIBUTES lpSecurityAttributes);
+BOOL WINAPI npipe_GetMailslotInfo(HANDLE hMailslot, LPDWORD lpMaxMessageSize, LPDWORD lpNextSize,
+                                  LPDWORD lpMessageCount, LPDWORD lpReadTimeout);
+BOOL WINAPI npipe_SetMailslotInfo(HANDLE hMailslot, DWORD lReadTimeout);
 
 /* Anonymous pipes: kernel pipes. bInheritHandle makes both handles HANDLE_FLAG_INHERIT, which
  * CreateProcess honours; the descriptors themselves stay close-on-exec, so no other exec
  * (system(), posix_spawn) carries them. To hand an end to a child made another way, dup2 its
  * npipe_handle_fd onto the descriptor the child expects. */
-BOOL WINAPI CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes,
-                       DWORD nSize);
+BOOL WINAPI npipe_CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes,
+                             DWORD nSize);
 
 /* npipe extension: the file descriptor behind an anonymous pipe handle (the handle keeps owning
  * it), to pass an end to a child process with dup2() before exec(). -1 and ERROR_INVALID_HANDLE
@@ -455,59 +643,59 @@ int npipe_handle_fd(HANDLE hPipe);
  * it there makes a new event. Security attributes, access rights and bInheritHandle are ignored.
  * Wait functions: a wait-all naming one object twice fails with ERROR_INVALID_PARAMETER, and
  * INVALID_HANDLE_VALUE is GetCurrentProcess(), which a wait never sees signalled. */
-HANDLE WINAPI CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
-                           LPCSTR lpName);
-HANDLE WINAPI CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
-                           LPCWSTR lpName);
-HANDLE WINAPI OpenEventA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
-HANDLE WINAPI OpenEventW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
-BOOL WINAPI SetEvent(HANDLE hEvent);
-BOOL WINAPI ResetEvent(HANDLE hEvent);
-BOOL WINAPI PulseEvent(HANDLE hEvent);
+HANDLE WINAPI npipe_CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
+                                 LPCSTR lpName);
+HANDLE WINAPI npipe_CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
+                                 LPCWSTR lpName);
+HANDLE WINAPI npipe_OpenEventA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
+HANDLE WINAPI npipe_OpenEventW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
+BOOL WINAPI npipe_SetEvent(HANDLE hEvent);
+BOOL WINAPI npipe_ResetEvent(HANDLE hEvent);
+BOOL WINAPI npipe_PulseEvent(HANDLE hEvent);
 
 /* Waits. Waitable handles: events, threads (signalled once the thread has exited), and pipe and
  * mailslot handles (signalled while no I/O is in progress on them, W26-W27). An alertable wait
  * (bAlertable TRUE) also returns WAIT_IO_COMPLETION after running the completion routines and
  * APCs queued to the calling thread. */
-DWORD WINAPI WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
-DWORD WINAPI WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
-DWORD WINAPI WaitForMultipleObjects(DWORD nCount, CONST HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds);
-DWORD WINAPI WaitForMultipleObjectsEx(DWORD nCount, CONST HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds,
-                                      BOOL bAlertable);
-VOID WINAPI Sleep(DWORD dwMilliseconds);
-DWORD WINAPI SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
+DWORD WINAPI npipe_WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
+DWORD WINAPI npipe_WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
+DWORD WINAPI npipe_WaitForMultipleObjects(DWORD nCount, CONST HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds);
+DWORD WINAPI npipe_WaitForMultipleObjectsEx(DWORD nCount, CONST HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds,
+                                            BOOL bAlertable);
+VOID WINAPI npipe_Sleep(DWORD dwMilliseconds);
+DWORD WINAPI npipe_SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
 
 /* Overlapped I/O on handles opened with FILE_FLAG_OVERLAPPED: ReadFile, WriteFile,
  * ConnectNamedPipe and TransactNamedPipe with an OVERLAPPED return FALSE with ERROR_IO_PENDING
  * while the operation runs, and signal OVERLAPPED.hEvent when it completes (W39-W41, W64-W79).
  * ReadFileEx/WriteFileEx run their completion routine only in a later alertable wait of the
  * calling thread (W104). Pipe operations themselves are never alertable (W28). */
-BOOL WINAPI GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped, LPDWORD lpNumberOfBytesTransferred,
-                                BOOL bWait);
-BOOL WINAPI GetOverlappedResultEx(HANDLE hFile, LPOVERLAPPED lpOverlapped, LPDWORD lpNumberOfBytesTransferred,
-                                  DWORD dwMilliseconds, BOOL bAlertable);
-BOOL WINAPI CancelIo(HANDLE hFile);
-BOOL WINAPI CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
-BOOL WINAPI ReadFileEx(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPOVERLAPPED lpOverlapped,
-                       LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
-BOOL WINAPI WriteFileEx(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPOVERLAPPED lpOverlapped,
-                        LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+BOOL WINAPI npipe_GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped, LPDWORD lpNumberOfBytesTransferred,
+                                      BOOL bWait);
+BOOL WINAPI npipe_GetOverlappedResultEx(HANDLE hFile, LPOVERLAPPED lpOverlapped, LPDWORD lpNumberOfBytesTransferred,
+                                        DWORD dwMilliseconds, BOOL bAlertable);
+BOOL WINAPI npipe_CancelIo(HANDLE hFile);
+BOOL WINAPI npipe_CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI npipe_ReadFileEx(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPOVERLAPPED lpOverlapped,
+                             LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+BOOL WINAPI npipe_WriteFileEx(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPOVERLAPPED lpOverlapped,
+                              LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
 
 /* Threads. A thread handle is waitable; GetCurrentThread returns the pseudo handle
  * (HANDLE)(LONG_PTR)-2, "the calling thread", which needs no CloseHandle. */
-HANDLE WINAPI CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
-                           LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags,
-                           LPDWORD lpThreadId);
-DECLSPEC_NORETURN VOID WINAPI ExitThread(DWORD dwExitCode);
-DWORD WINAPI GetCurrentThreadId(void);
-HANDLE WINAPI GetCurrentThread(void);
-BOOL WINAPI GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
-DWORD WINAPI ResumeThread(HANDLE hThread);
-DWORD WINAPI QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData);
+HANDLE WINAPI npipe_CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
+                                 LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags,
+                                 LPDWORD lpThreadId);
+DECLSPEC_NORETURN VOID WINAPI npipe_ExitThread(DWORD dwExitCode);
+DWORD WINAPI npipe_GetCurrentThreadId(void);
+HANDLE WINAPI npipe_GetCurrentThread(void);
+BOOL WINAPI npipe_GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
+DWORD WINAPI npipe_ResumeThread(HANDLE hThread);
+DWORD WINAPI npipe_QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData);
 
 /* Time: milliseconds since an unspecified start (GetTickCount wraps after 49.7 days). */
-DWORD WINAPI GetTickCount(void);
-ULONGLONG WINAPI GetTickCount64(void);
+DWORD WINAPI npipe_GetTickCount(void);
+ULONGLONG WINAPI npipe_GetTickCount64(void);
 
 /* npipe extension: a file descriptor that polls readable (POLLIN, EPOLLIN) while the waitable
  * object behind hObject (an event, a thread, a pipe or mailslot handle) is signalled, to put npipe
@@ -606,6 +794,11 @@ BOOL npipe_wait_named_pipe_poll(HANDLE hWait);
 #define ERROR_GEN_FAILURE 31L
 #define ERROR_HANDLE_DISK_FULL 39L
 #define ERROR_BAD_NETPATH 53L
+#define ERROR_NETNAME_DELETED 64L
+#define ERROR_BAD_NET_NAME 67L
+#define ERROR_BAD_DEVICE 1200L
+#define ERROR_LOGON_FAILURE 1326L
+#define ERROR_NOT_CONNECTED 2250L
 #define ERROR_FILE_EXISTS 80L
 #define ERROR_DISK_FULL 112L
 #define ERROR_CALL_NOT_IMPLEMENTED 120L
@@ -704,6 +897,11 @@ typedef union _LARGE_INTEGER {
     } u;
     LONGLONG QuadPart;
 } LARGE_INTEGER, *PLARGE_INTEGER;
+
+/* The performance counter: the monotonic clock at 10 MHz (QueryPerformanceFrequency gives
+ * 10000000, as on current Windows). */
+BOOL WINAPI npipe_QueryPerformanceCounter(LARGE_INTEGER *lpPerformanceCount);
+BOOL WINAPI npipe_QueryPerformanceFrequency(LARGE_INTEGER *lpFrequency);
 typedef struct _WIN32_FIND_DATAA {
     DWORD dwFileAttributes;
     FILETIME ftCreationTime;
@@ -732,39 +930,39 @@ typedef struct _WIN32_FIND_DATAA {
  * and thread handles are not inherited (open the name again in the child); a Linux exit status
  * keeps only the low 8 bits of an exit code; a child killed by a signal exits with the code
  * TerminateProcess gave, 0xC0000005 for SIGSEGV, 3 for SIGABRT, or 128 + the signal. */
-BOOL WINAPI CreateProcessA(LPCSTR lpApplicationName, LPSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes,
-                           LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags,
-                           LPVOID lpEnvironment, LPCSTR lpCurrentDirectory, LPSTARTUPINFOA lpStartupInfo,
-                           LPPROCESS_INFORMATION lpProcessInformation);
-BOOL WINAPI CreateProcessW(LPCWSTR lpApplicationName, LPWSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes,
-                           LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags,
-                           LPVOID lpEnvironment, LPCWSTR lpCurrentDirectory, LPSTARTUPINFOW lpStartupInfo,
-                           LPPROCESS_INFORMATION lpProcessInformation);
-BOOL WINAPI GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode);
-BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode);
-DECLSPEC_NORETURN VOID WINAPI ExitProcess(UINT uExitCode);
-HANDLE WINAPI GetCurrentProcess(void);
-DWORD WINAPI GetProcessId(HANDLE Process);
+BOOL WINAPI npipe_CreateProcessA(LPCSTR lpApplicationName, LPSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes,
+                                 LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags,
+                                 LPVOID lpEnvironment, LPCSTR lpCurrentDirectory, LPSTARTUPINFOA lpStartupInfo,
+                                 LPPROCESS_INFORMATION lpProcessInformation);
+BOOL WINAPI npipe_CreateProcessW(LPCWSTR lpApplicationName, LPWSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes,
+                                 LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags,
+                                 LPVOID lpEnvironment, LPCWSTR lpCurrentDirectory, LPSTARTUPINFOW lpStartupInfo,
+                                 LPPROCESS_INFORMATION lpProcessInformation);
+BOOL WINAPI npipe_GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode);
+BOOL WINAPI npipe_TerminateProcess(HANDLE hProcess, UINT uExitCode);
+DECLSPEC_NORETURN VOID WINAPI npipe_ExitProcess(UINT uExitCode);
+HANDLE WINAPI npipe_GetCurrentProcess(void);
+DWORD WINAPI npipe_GetProcessId(HANDLE Process);
 /* GetModuleFileNameA(NULL, ...) is this program's path; GetCommandLineA its arguments with
  * Windows' quoting. npipe departs: a non-NULL module is ERROR_MOD_NOT_FOUND. */
-DWORD WINAPI GetModuleFileNameA(HMODULE hModule, LPSTR lpFilename, DWORD nSize);
-LPSTR WINAPI GetCommandLineA(void);
+DWORD WINAPI npipe_GetModuleFileNameA(HMODULE hModule, LPSTR lpFilename, DWORD nSize);
+LPSTR WINAPI npipe_GetCommandLineA(void);
 
 /* Handles. DuplicateHandle works within this process (GetCurrentProcess() as source and
  * target); the duplicate names the same object, which closes with its last handle.
  * npipe departs: another process as source or target is ERROR_NOT_SUPPORTED; dwDesiredAccess
  * is not enforced. */
-BOOL WINAPI DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, HANDLE hTargetProcessHandle,
-                            LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwOptions);
-BOOL WINAPI GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags);
-BOOL WINAPI SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags);
+BOOL WINAPI npipe_DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, HANDLE hTargetProcessHandle,
+                                  LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwOptions);
+BOOL WINAPI npipe_GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags);
+BOOL WINAPI npipe_SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags);
 
 /* Standard handles: made over descriptors 0, 1 and 2 on first use (a pipe there is an
  * anonymous pipe end: PeekNamedPipe works, end of file is ERROR_BROKEN_PIPE). SetStdHandle
  * changes what GetStdHandle returns and what a child gets, not this program's descriptors.
  * CloseHandle on one closes the descriptor's pipe or file and leaves /dev/null in its place. */
-HANDLE WINAPI GetStdHandle(DWORD nStdHandle);
-BOOL WINAPI SetStdHandle(DWORD nStdHandle, HANDLE hHandle);
+HANDLE WINAPI npipe_GetStdHandle(DWORD nStdHandle);
+BOOL WINAPI npipe_SetStdHandle(DWORD nStdHandle, HANDLE hHandle);
 
 /* Files. CreateFile on a name that is not \\.\pipe\ or \\.\mailslot\ (or another \\ name)
  * opens a Unix path, relative or absolute; "NUL" is /dev/null. Dispositions, FILE_APPEND_DATA,
@@ -774,14 +972,14 @@ BOOL WINAPI SetStdHandle(DWORD nStdHandle, HANDLE hHandle);
  * complete at once.
  * npipe departs: sharing modes are not enforced (Linux has no mandatory sharing), other
  * attributes and flags are ignored. */
-DWORD WINAPI GetFileType(HANDLE hFile);
-DWORD WINAPI GetFileSize(HANDLE hFile, LPDWORD lpFileSizeHigh);
-BOOL WINAPI GetFileSizeEx(HANDLE hFile, PLARGE_INTEGER lpFileSize);
-DWORD WINAPI SetFilePointer(HANDLE hFile, LONG lDistanceToMove, PLONG lpDistanceToMoveHigh, DWORD dwMoveMethod);
-BOOL WINAPI SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove, PLARGE_INTEGER lpNewFilePointer,
-                             DWORD dwMoveMethod);
-BOOL WINAPI SetEndOfFile(HANDLE hFile);
-BOOL WINAPI DeleteFileA(LPCSTR lpFileName);
+DWORD WINAPI npipe_GetFileType(HANDLE hFile);
+DWORD WINAPI npipe_GetFileSize(HANDLE hFile, LPDWORD lpFileSizeHigh);
+BOOL WINAPI npipe_GetFileSizeEx(HANDLE hFile, PLARGE_INTEGER lpFileSize);
+DWORD WINAPI npipe_SetFilePointer(HANDLE hFile, LONG lDistanceToMove, PLONG lpDistanceToMoveHigh, DWORD dwMoveMethod);
+BOOL WINAPI npipe_SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove, PLARGE_INTEGER lpNewFilePointer,
+                                   DWORD dwMoveMethod);
+BOOL WINAPI npipe_SetEndOfFile(HANDLE hFile);
+BOOL WINAPI npipe_DeleteFileA(LPCSTR lpFileName);
 
 /* Listings. FindFirstFileA("\\\\.\\pipe\\*") lists the pipes this process can see (served in the
  * same NPIPE_NAMESPACE by the same user, or by anyone for root): cFileName is the name after the
@@ -789,20 +987,21 @@ BOOL WINAPI DeleteFileA(LPCSTR lpFileName);
  * "\\\\.\\mailslot\\*" lists mailslots. Any other pattern lists a directory (* and ? in the last
  * component, letters matched without case; "." and ".." included as on Windows). No match is
  * ERROR_FILE_NOT_FOUND, the end of a listing ERROR_NO_MORE_FILES. */
-HANDLE WINAPI FindFirstFileA(LPCSTR lpFileName, LPWIN32_FIND_DATAA lpFindFileData);
-BOOL WINAPI FindNextFileA(HANDLE hFindFile, LPWIN32_FIND_DATAA lpFindFileData);
-BOOL WINAPI FindClose(HANDLE hFindFile);
+HANDLE WINAPI npipe_FindFirstFileA(LPCSTR lpFileName, LPWIN32_FIND_DATAA lpFindFileData);
+BOOL WINAPI npipe_FindNextFileA(HANDLE hFindFile, LPWIN32_FIND_DATAA lpFindFileData);
+BOOL WINAPI npipe_FindClose(HANDLE hFindFile);
 
 /* Messages: Windows' English texts for every code npipe sets (FORMAT_MESSAGE_FROM_SYSTEM), and
  * FORMAT_MESSAGE_FROM_STRING. A buffer from FORMAT_MESSAGE_ALLOCATE_BUFFER is freed with
  * LocalFree.
  * npipe departs: inserts are filled only from FORMAT_MESSAGE_ARGUMENT_ARRAY (without it or
  * FORMAT_MESSAGE_IGNORE_INSERTS, a message with inserts fails with ERROR_INVALID_PARAMETER). */
-DWORD WINAPI FormatMessageA(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, LPSTR lpBuffer,
-                            DWORD nSize, va_list *Arguments);
-DWORD WINAPI FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, LPWSTR lpBuffer,
-                            DWORD nSize, va_list *Arguments);
+DWORD WINAPI npipe_FormatMessageA(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, LPSTR lpBuffer,
+                                  DWORD nSize, va_list *Arguments);
+DWORD WINAPI npipe_FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, LPWSTR lpBuffer,
+                                  DWORD nSize, va_list *Arguments);
 
+#ifndef NPIPE_NO_WIN32_NAMES
 /* npipe departs: MessageBox writes "caption: text" and a newline to standard error (there is no
  * window system) and returns IDOK. */
 static inline int WINAPI MessageBoxA(HWND hWnd, LPCSTR lpText, LPCSTR lpCaption, UINT uType) {
@@ -826,6 +1025,21 @@ static inline LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwByte
     (void)hHeap;
     if (dwBytes == 0) dwBytes = 1;
     return (dwFlags & HEAP_ZERO_MEMORY) ? calloc(1, dwBytes) : malloc(dwBytes);
+}
+/* HeapReAlloc: realloc. npipe departs: the C library does not record a block's requested size,
+ * so HEAP_ZERO_MEMORY zeroes from the end of the old block as malloc sized it
+ * (malloc_usable_size, a few bytes past the old size at most); and HEAP_REALLOC_IN_PLACE_ONLY
+ * always fails (returns NULL), which Windows allows when a block cannot stay in place. */
+static inline LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes) {
+    void *p;
+    size_t old;
+    (void)hHeap;
+    if (lpMem == NULL || (dwFlags & HEAP_REALLOC_IN_PLACE_ONLY)) return NULL;
+    if (dwBytes == 0) dwBytes = 1;
+    old = malloc_usable_size(lpMem);
+    p = realloc(lpMem, dwBytes);
+    if (p != NULL && (dwFlags & HEAP_ZERO_MEMORY) && dwBytes > old) memset((char *)p + old, 0, dwBytes - old);
+    return p;
 }
 static inline BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem) {
     (void)hHeap;
@@ -880,6 +1094,26 @@ static inline PVOID SecureZeroMemory(PVOID ptr, SIZE_T cnt) {
     return ptr;
 }
 
+/* Interlocked operations: static inline functions over the compiler's atomic builtins, each a
+ * full barrier as on Windows; they return the new value (Increment, Decrement) or the old one
+ * (Exchange, CompareExchange, ExchangeAdd). */
+static inline LONG InterlockedIncrement(LONG volatile *Addend) {
+    return __atomic_add_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedDecrement(LONG volatile *Addend) {
+    return __atomic_sub_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedExchange(LONG volatile *Target, LONG Value) {
+    return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedExchangeAdd(LONG volatile *Addend, LONG Value) {
+    return __atomic_fetch_add(Addend, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedCompareExchange(LONG volatile *Destination, LONG Exchange, LONG Comparand) {
+    __atomic_compare_exchange_n(Destination, &Comparand, Exchange, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return Comparand;
+}
+
 /* Strings. npipe departs: static inline functions over <string.h>; lstrcmpA compares bytes
  * (strcmp) and lstrcmpiA compares ASCII letters without case, where Windows uses the user's
  * locale (CompareString); a NULL string counts as empty for lstrlen. */
@@ -912,8 +1146,180 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
     }
 }
 
+
+/* Security (winnt.h, securitybaseapi.h, namedpipeapi.h): SIDs, ACLs and security descriptors,
+ * which CreateNamedPipe and CreateMailslot read from lpSecurityAttributes as the object's
+ * access policy, and impersonation of a pipe's client. <aclapi.h> adds SetEntriesInAcl and
+ * <sddl.h> the SDDL string calls.
+ * npipe departs:
+ *   - Unix users and groups are the SIDs Samba gives them, S-1-22-1-<uid> and S-1-22-2-<gid>.
+ *     Everyone, Authenticated Users, Interactive and BUILTIN\Users are every local process;
+ *     LocalSystem and BUILTIN\Administrators are root; CREATOR OWNER and OWNER RIGHTS the
+ *     creating user; entries for NETWORK and Anonymous match no local process. A DACL that
+ *     names any other SID, or holds ACE types other than allow and deny, fails the create with
+ *     ERROR_INVALID_SECURITY_DESCR rather than grant more or less than it says. Owner, group
+ *     and SACL are not used.
+ *   - ImpersonateNamedPipeClient switches the calling thread's fsuid, fsgid and supplementary
+ *     groups (files it opens are checked as the client's). A server of another user than the
+ *     client needs CAP_SETUID and CAP_SETGID; without them the call fails with
+ *     ERROR_PRIVILEGE_NOT_HELD. A thread created while impersonating starts as the client.
+ *   - npipe_get_server_uid (an npipe extension) gives a client the server's effective uid. */
+typedef DWORD ACCESS_MASK;
+typedef ACCESS_MASK *PACCESS_MASK;
+typedef PVOID PSID;
+typedef PVOID PSECURITY_DESCRIPTOR;
+typedef WORD SECURITY_DESCRIPTOR_CONTROL, *PSECURITY_DESCRIPTOR_CONTROL;
+typedef struct _SID_IDENTIFIER_AUTHORITY {
+    BYTE Value[6];
+} SID_IDENTIFIER_AUTHORITY, *PSID_IDENTIFIER_AUTHORITY;
+typedef struct _SID {
+    BYTE Revision;
+    BYTE SubAuthorityCount;
+    SID_IDENTIFIER_AUTHORITY IdentifierAuthority;
+    DWORD SubAuthority[1];
+} SID, *PISID;
+typedef struct _ACL {
+    BYTE AclRevision;
+    BYTE Sbz1;
+    WORD AclSize;
+    WORD AceCount;
+    WORD Sbz2;
+} ACL, *PACL;
+typedef struct _ACE_HEADER {
+    BYTE AceType;
+    BYTE AceFlags;
+    WORD AceSize;
+} ACE_HEADER, *PACE_HEADER;
+typedef struct _ACCESS_ALLOWED_ACE {
+    ACE_HEADER Header;
+    ACCESS_MASK Mask;
+    DWORD SidStart;
+} ACCESS_ALLOWED_ACE, *PACCESS_ALLOWED_ACE;
+typedef struct _ACCESS_DENIED_ACE {
+    ACE_HEADER Header;
+    ACCESS_MASK Mask;
+    DWORD SidStart;
+} ACCESS_DENIED_ACE, *PACCESS_DENIED_ACE;
+typedef struct _SECURITY_DESCRIPTOR {
+    BYTE Revision;
+    BYTE Sbz1;
+    SECURITY_DESCRIPTOR_CONTROL Control;
+    PSID Owner;
+    PSID Group;
+    PACL Sacl;
+    PACL Dacl;
+} SECURITY_DESCRIPTOR, *PISECURITY_DESCRIPTOR;
+
+#define SECURITY_DESCRIPTOR_REVISION 1
+#define SECURITY_DESCRIPTOR_REVISION1 1
+#define SECURITY_DESCRIPTOR_MIN_LENGTH (sizeof(SECURITY_DESCRIPTOR))
+#define SID_REVISION 1
+#define SID_MAX_SUB_AUTHORITIES 15
+#define ACL_REVISION 2
+#define ACL_REVISION_DS 4
+#define SE_OWNER_DEFAULTED 0x0001
+#define SE_GROUP_DEFAULTED 0x0002
+#define SE_DACL_PRESENT 0x0004
+#define SE_DACL_DEFAULTED 0x0008
+#define SE_SACL_PRESENT 0x0010
+#define SE_SACL_DEFAULTED 0x0020
+#define SE_DACL_AUTO_INHERIT_REQ 0x0100
+#define SE_DACL_AUTO_INHERITED 0x0400
+#define SE_DACL_PROTECTED 0x1000
+#define SE_SELF_RELATIVE 0x8000
+#define ACCESS_ALLOWED_ACE_TYPE 0x0
+#define ACCESS_DENIED_ACE_TYPE 0x1
+#define OBJECT_INHERIT_ACE 0x1
+#define CONTAINER_INHERIT_ACE 0x2
+#define NO_PROPAGATE_INHERIT_ACE 0x4
+#define INHERIT_ONLY_ACE 0x8
+#define INHERITED_ACE 0x10
+#ifndef DELETE
+#define DELETE 0x00010000
+#endif
+#define WRITE_OWNER 0x00080000
+#define STANDARD_RIGHTS_READ READ_CONTROL
+#define STANDARD_RIGHTS_WRITE READ_CONTROL
+#define STANDARD_RIGHTS_EXECUTE READ_CONTROL
+#define STANDARD_RIGHTS_ALL 0x001F0000
+#define MAXIMUM_ALLOWED 0x02000000
+#ifndef FILE_EXECUTE
+#define FILE_EXECUTE 0x0020
+#endif
+#ifndef FILE_GENERIC_EXECUTE
+#define FILE_GENERIC_EXECUTE (STANDARD_RIGHTS_EXECUTE | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE)
+#endif
+/* Double braces: the initializer of a struct holding an array, without -Wmissing-braces. */
+#define SECURITY_NULL_SID_AUTHORITY {{0, 0, 0, 0, 0, 0}}
+#define SECURITY_WORLD_SID_AUTHORITY {{0, 0, 0, 0, 0, 1}}
+#define SECURITY_LOCAL_SID_AUTHORITY {{0, 0, 0, 0, 0, 2}}
+#define SECURITY_CREATOR_SID_AUTHORITY {{0, 0, 0, 0, 0, 3}}
+#define SECURITY_NT_AUTHORITY {{0, 0, 0, 0, 0, 5}}
+#define SECURITY_NULL_RID 0x00000000L
+#define SECURITY_WORLD_RID 0x00000000L
+#define SECURITY_CREATOR_OWNER_RID 0x00000000L
+#define SECURITY_CREATOR_OWNER_RIGHTS_RID 0x00000004L
+#define SECURITY_NETWORK_RID 0x00000002L
+#define SECURITY_INTERACTIVE_RID 0x00000004L
+#define SECURITY_ANONYMOUS_LOGON_RID 0x00000007L
+#define SECURITY_AUTHENTICATED_USER_RID 0x0000000BL
+#define SECURITY_LOCAL_SYSTEM_RID 0x00000012L
+#define SECURITY_BUILTIN_DOMAIN_RID 0x00000020L
+#define DOMAIN_ALIAS_RID_ADMINS 0x00000220L
+#define DOMAIN_ALIAS_RID_USERS 0x00000221L
+
+BOOL WINAPI npipe_AllocateAndInitializeSid(PSID_IDENTIFIER_AUTHORITY pIdentifierAuthority,
+                                           BYTE nSubAuthorityCount, DWORD nSubAuthority0,
+                                           DWORD nSubAuthority1, DWORD nSubAuthority2,
+                                           DWORD nSubAuthority3, DWORD nSubAuthority4,
+                                           DWORD nSubAuthority5, DWORD nSubAuthority6,
+                                           DWORD nSubAuthority7, PSID *pSid);
+PVOID WINAPI npipe_FreeSid(PSID pSid);
+BOOL WINAPI npipe_IsValidSid(PSID pSid);
+DWORD WINAPI npipe_GetLengthSid(PSID pSid);
+BOOL WINAPI npipe_EqualSid(PSID pSid1, PSID pSid2);
+BOOL WINAPI npipe_InitializeAcl(PACL pAcl, DWORD nAclLength, DWORD dwAclRevision);
+BOOL WINAPI npipe_IsValidAcl(PACL pAcl);
+BOOL WINAPI npipe_AddAccessAllowedAce(PACL pAcl, DWORD dwAceRevision, DWORD AccessMask, PSID pSid);
+BOOL WINAPI npipe_AddAccessDeniedAce(PACL pAcl, DWORD dwAceRevision, DWORD AccessMask, PSID pSid);
+BOOL WINAPI npipe_InitializeSecurityDescriptor(PSECURITY_DESCRIPTOR pSecurityDescriptor, DWORD dwRevision);
+BOOL WINAPI npipe_SetSecurityDescriptorDacl(PSECURITY_DESCRIPTOR pSecurityDescriptor, BOOL bDaclPresent,
+                                            PACL pDacl, BOOL bDaclDefaulted);
+BOOL WINAPI npipe_GetSecurityDescriptorDacl(PSECURITY_DESCRIPTOR pSecurityDescriptor,
+                                            LPBOOL lpbDaclPresent, PACL *pDacl, LPBOOL lpbDaclDefaulted);
+BOOL WINAPI npipe_IsValidSecurityDescriptor(PSECURITY_DESCRIPTOR pSecurityDescriptor);
+BOOL WINAPI npipe_ImpersonateNamedPipeClient(HANDLE hNamedPipe);
+BOOL WINAPI npipe_RevertToSelf(void);
+/* npipe departs: session ids are Linux session ids (getsid); the peer's is read through a pidfd
+ * for that very process (Linux 6.5; ERROR_NOT_SUPPORTED before), and ERROR_NOT_FOUND once the
+ * peer has exited. */
+BOOL WINAPI npipe_GetNamedPipeClientSessionId(HANDLE Pipe, PULONG ClientSessionId);
+BOOL WINAPI npipe_GetNamedPipeServerSessionId(HANDLE Pipe, PULONG ServerSessionId);
+BOOL WINAPI npipe_GetNamedPipeClientComputerNameA(HANDLE Pipe, LPSTR ClientComputerName,
+                                                  ULONG ClientComputerNameLength);
+BOOL WINAPI npipe_GetNamedPipeClientComputerNameW(HANDLE Pipe, LPWSTR ClientComputerName,
+                                                  ULONG ClientComputerNameLength);
+/* npipe extension: the effective uid of the process serving the pipe of this client handle
+ * (this process's on a server handle). */
+BOOL WINAPI npipe_get_server_uid(HANDLE hNamedPipe, uint32_t *puid);
+
+/* npipe extension: serve SMB clients through the local Samba server. Exposes the pipe lpName
+ * (\\.\pipe\NAME), which this process must already serve, as \\HOST\IPC$\NAME: smbd's
+ * opens arrive at lpNpDir/<name lowercased> (NULL: Samba's "ncalrpc dir" + "/np", asked of
+ * testparm). Each SMB open becomes one client of the pipe with the SMB user's identity (access
+ * policy, ImpersonateNamedPipeClient, PIPE_REJECT_REMOTE_CLIENTS,
+ * GetNamedPipeClientComputerName = the client's IP address). SMB has no PIPE_BUSY: with no free
+ * instance, the open is closed after the pipe's default timeout; messages are 1..65535 bytes.
+ * Needs root (Samba's np directory is root-only). ERROR_INVALID_NAME for Samba's own pipe
+ * names, ERROR_FILE_NOT_FOUND when this process does not serve lpName, ERROR_ACCESS_DENIED when
+ * another listener holds the socket, ERROR_ALREADY_EXISTS when already exposed.
+ * npipe_UnexposeNamedPipeSmbA stops it: the socket file goes, relayed clients are disconnected. */
+BOOL WINAPI npipe_ExposeNamedPipeSmbA(LPCSTR lpName, LPCSTR lpNpDir);
+BOOL WINAPI npipe_UnexposeNamedPipeSmbA(LPCSTR lpName);
+
 #ifndef UNICODE
 #define CreateFile CreateFileA
+#define GetNamedPipeClientComputerName GetNamedPipeClientComputerNameA
 #define CreateProcess CreateProcessA
 #define STARTUPINFO STARTUPINFOA
 #define LPSTARTUPINFO LPSTARTUPINFOA
@@ -929,6 +1335,10 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
 #define CreateNamedPipe CreateNamedPipeA
 #define WaitNamedPipe WaitNamedPipeA
 #define CallNamedPipe CallNamedPipeA
+#define WNetAddConnection2 WNetAddConnection2A
+#define WNetCancelConnection2 WNetCancelConnection2A
+#define NETRESOURCE NETRESOURCEA
+#define LPNETRESOURCE LPNETRESOURCEA
 #define GetNamedPipeHandleState GetNamedPipeHandleStateA
 #define CreateMailslot CreateMailslotA
 #define CreateEvent CreateEventA
@@ -941,6 +1351,7 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
 #define lstrcmpi lstrcmpiA
 #else
 #define CreateFile CreateFileW
+#define GetNamedPipeClientComputerName GetNamedPipeClientComputerNameW
 #define CreateProcess CreateProcessW
 #define STARTUPINFO STARTUPINFOW
 #define LPSTARTUPINFO LPSTARTUPINFOW
@@ -948,6 +1359,10 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
 #define CreateNamedPipe CreateNamedPipeW
 #define WaitNamedPipe WaitNamedPipeW
 #define CallNamedPipe CallNamedPipeW
+#define WNetAddConnection2 WNetAddConnection2W
+#define WNetCancelConnection2 WNetCancelConnection2W
+#define NETRESOURCE NETRESOURCEW
+#define LPNETRESOURCE LPNETRESOURCEW
 #define GetNamedPipeHandleState GetNamedPipeHandleStateW
 #define CreateMailslot CreateMailslotW
 #define CreateEvent CreateEventW
@@ -955,6 +1370,8 @@ static inline int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2) {
 #define lstrlen lstrlenW
 /* npipe departs: no lstrcpyW, lstrcatW, lstrcmpW... */
 #endif
+
+#endif /* NPIPE_NO_WIN32_NAMES: inline helpers and generic names */
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /* npipe's own C test of the Win32 ABI: compiled against <npipe/win32.h> and libnpipe by
- * tests/c_abi.rs. Each CHECK names the W-number it covers; the program prints "N passed, M
- * failed" and exits non-zero on any failure. A second process (this program re-run with "child")
- * plays the client where processes matter. */
+ * tests/c_abi.rs. Each CHECK names the W-number it covers (docs/WINDOWS-BEHAVIOUR.md); the
+ * program prints "N passed, M failed" and exits non-zero on any failure. A second process (this
+ * program re-run with "child") plays the client where processes matter. */
 #include <npipe/win32.h>
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * names with unpaired UTF-16 surrogates, CloseHandle while another thread is blocked on the
  * handle, and fork() while other threads are inside the library. Built and run by
  * tests/c_hardening.rs. Each check states what Windows does (W-numbers from
- * WINDOWS-SEMANTICS.md where one applies).
+ * docs/WINDOWS-BEHAVIOUR.md where one applies).
  *
  * Anything that may hang or crash runs in a child process: this program re-run with a role name
  * (fork + exec, so the child starts clean), killed after a deadline. A role prints a FAIL line

@@ -4,7 +4,7 @@
  * MORE_DATA reassembly, many threads connecting at once, concurrent handlers, the 33rd client
  * waiting for a free instance, a request that is too long, an empty reply, a stop during a
  * handler call, and interop with CreateNamedPipeA servers and CreateFileA clients of
- * npipe/win32.h (the W-numbers are those of WINDOWS-SEMANTICS.md). Clients run in a second
+ * npipe/win32.h (the W-numbers are those of docs/WINDOWS-BEHAVIOUR.md). Clients run in a second
  * process (this program re-run with a role) where it matters. Prints "N passed, M failed". */
 #include <ipc.h>
 #include <npipe/win32.h>

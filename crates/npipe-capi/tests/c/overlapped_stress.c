@@ -9,7 +9,7 @@
  * its signal. Helpers are this program run again ("--role NAME args"): they are the peer process
  * where one matters (killed with SIGKILL in the middle of I/O, exiting with I/O pending, ...).
  * Every CHECK names the Windows fact it holds the library to (W-numbers of
- * WINDOWS-SEMANTICS.md). The program prints "N passed, M failed" and exits non-zero on failure.
+ * docs/WINDOWS-BEHAVIOUR.md). The program prints "N passed, M failed" and exits non-zero on failure.
  *
  * Checks of bugs known today are compiled only with -DNPIPE_KNOWN_BUGS; the default build runs
  * only checks that pass. Found by this suite and fixed since (their checks now run by default):

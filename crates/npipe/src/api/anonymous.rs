@@ -5,6 +5,7 @@
 //! file) cannot happen unless an end is passed on purpose, through [`Stdio`] or
 //! [`CommandExt::pass_fd`].
 
+use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
@@ -15,8 +16,28 @@ use crate::semantics::anon::{self, AnonEnd};
 use crate::sys;
 
 /// Creates an anonymous pipe: a byte stream from the [`AnonWriter`] to the [`AnonReader`].
-/// `size` is the buffer quota (`nSize`; 0 means 4096): writes of up to `size` bytes complete
-/// without a reader.
+/// `size` is the buffer quota (`nSize`; 0 means 4096, W135): writes of up to `size` bytes
+/// complete without a reader (W138).
+///
+/// # Errors
+/// OS errors when no descriptor or memory is left (`ERROR_NOT_ENOUGH_MEMORY` (8) and the
+/// like, through [`win32_code`](crate::win32_code)).
+///
+/// # Examples
+/// A child's standard output into a pipe; the reader sees end of file when the child, the
+/// last holder of the write end, exits (W137):
+/// ```
+/// use std::io::Read;
+/// use std::process::Command;
+///
+/// let (mut reader, writer) = npipe::create_pipe(0)?;
+/// let mut child = Command::new("echo").arg("hello").stdout(writer).spawn()?;
+/// let mut out = String::new();
+/// reader.read_to_string(&mut out)?;
+/// assert_eq!(out, "hello\n");
+/// child.wait()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[doc(alias = "CreatePipe")]
 pub fn create_pipe(size: u32) -> io::Result<(AnonReader, AnonWriter)> {
     let (r, w) = anon::create(size)?;
@@ -61,21 +82,43 @@ fn from_owned(fd: OwnedFd, read_end: bool) -> io::Result<AnonEnd> {
 /// The read end of an anonymous pipe (the server end: `GetNamedPipeInfo` reports
 /// `PIPE_SERVER_END`). `read` returns `Ok(0)` once every write end, in every process, is closed
 /// and the data is drained (Windows: `ERROR_BROKEN_PIPE`).
-#[derive(Debug)]
 pub struct AnonReader {
     end: AnonEnd,
 }
 
 /// The write end of an anonymous pipe (the client end). Writing after the read end closed fails
 /// with `ERROR_NO_DATA` (`io::ErrorKind::BrokenPipe`); SIGPIPE is never raised.
-#[derive(Debug)]
 pub struct AnonWriter {
     end: AnonEnd,
 }
 
+fn debug_end(f: &mut fmt::Formatter<'_>, what: &str, end: &AnonEnd) -> fmt::Result {
+    f.debug_struct(what)
+        .field("fd", &end.fd().as_raw_fd())
+        .field("size", &end.quota())
+        .finish()
+}
+
+/// One line: the descriptor and the buffer size (`nSize`).
+impl fmt::Debug for AnonReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_end(f, "AnonReader", &self.end)
+    }
+}
+
+/// One line: the descriptor and the buffer size (`nSize`).
+impl fmt::Debug for AnonWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_end(f, "AnonWriter", &self.end)
+    }
+}
+
 impl AnonReader {
     /// Copies up to `buf.len()` bytes without consuming them; `None` only asks how many bytes
-    /// wait. `ERROR_BROKEN_PIPE` when the pipe is empty and every writer is gone.
+    /// wait. Never waits.
+    ///
+    /// # Errors
+    /// `ERROR_BROKEN_PIPE` (109) when the pipe is empty and every writer is gone (W88).
     #[doc(alias = "PeekNamedPipe")]
     pub fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
         let (read, available) = self.end.peek(buf)?;
@@ -87,12 +130,18 @@ impl AnonReader {
     }
 
     /// `GetNamedPipeInfo`: server end, byte type, both quotas `nSize`, one instance (W135).
+    ///
+    /// Unlike the named pipe ends' `info`, this cannot fail: an anonymous end has no close
+    /// short of being dropped, and no peer to ask.
     #[doc(alias = "GetNamedPipeInfo")]
     pub fn info(&self) -> PipeInfo {
         info_of(&self.end)
     }
 
     /// Another handle to the same end (`DuplicateHandle`), also close-on-exec.
+    ///
+    /// # Errors
+    /// OS errors of `dup` (no descriptor left).
     pub fn try_clone(&self) -> io::Result<AnonReader> {
         Ok(AnonReader {
             end: self.end.try_clone()?,
@@ -100,14 +149,20 @@ impl AnonReader {
     }
 
     /// Makes the descriptor inheritable across `exec` (`bInheritHandle`), or not.
+    /// [`CommandExt::pass_fd`] is the safer way to hand an end to one child.
+    ///
+    /// # Errors
+    /// OS errors of `fcntl`.
     pub fn set_inheritable(&self, on: bool) -> io::Result<()> {
         self.end.set_inheritable(on)
     }
 
     /// In a child process: takes the read end a parent passed with [`CommandExt::pass_fd`],
-    /// whose descriptor number is in the environment variable `var`. Fails with
-    /// `ERROR_INVALID_HANDLE` if the variable is missing, is not a number, names a descriptor
-    /// that is not an open pipe, or was taken already.
+    /// whose descriptor number is in the environment variable `var`.
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_HANDLE` (6) if the variable is missing, is not a number, names a
+    /// descriptor that is not an open pipe, or was taken already.
     pub fn from_env(var: &str) -> io::Result<AnonReader> {
         Ok(AnonReader {
             end: from_env(var, true)?,
@@ -115,8 +170,10 @@ impl AnonReader {
     }
 
     /// Takes a descriptor this process already owns (a kernel pipe or a socket, for example
-    /// standard input) as the read end of an anonymous pipe; it is made close-on-exec. Fails
-    /// with `ERROR_INVALID_HANDLE` for any other kind of descriptor.
+    /// standard input) as the read end of an anonymous pipe; it is made close-on-exec.
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_HANDLE` (6) for any other kind of descriptor.
     pub fn from_fd(fd: OwnedFd) -> io::Result<AnonReader> {
         Ok(AnonReader {
             end: from_owned(fd, true)?,
@@ -126,6 +183,7 @@ impl AnonReader {
 
 impl AnonWriter {
     /// `GetNamedPipeInfo`: client end, byte type, both quotas `nSize`, one instance (W135).
+    /// Cannot fail (see [`AnonReader::info`]).
     #[doc(alias = "GetNamedPipeInfo")]
     pub fn info(&self) -> PipeInfo {
         info_of(&self.end)
@@ -133,6 +191,9 @@ impl AnonWriter {
 
     /// Another handle to the same end (`DuplicateHandle`), also close-on-exec. End of file
     /// reaches the reader only after every copy is closed (W137).
+    ///
+    /// # Errors
+    /// OS errors of `dup` (no descriptor left).
     pub fn try_clone(&self) -> io::Result<AnonWriter> {
         Ok(AnonWriter {
             end: self.end.try_clone()?,
@@ -140,12 +201,18 @@ impl AnonWriter {
     }
 
     /// Makes the descriptor inheritable across `exec` (`bInheritHandle`), or not.
+    /// [`CommandExt::pass_fd`] is the safer way to hand an end to one child.
+    ///
+    /// # Errors
+    /// OS errors of `fcntl`.
     pub fn set_inheritable(&self, on: bool) -> io::Result<()> {
         self.end.set_inheritable(on)
     }
 
-    /// Waits until the reader has read everything written so far (`FlushFileBuffers`);
-    /// `ERROR_BROKEN_PIPE` if the read end closes first.
+    /// Waits until the reader has read everything written so far (`FlushFileBuffers`).
+    ///
+    /// # Errors
+    /// `ERROR_BROKEN_PIPE` (109) if the read end closes first.
     #[doc(alias = "FlushFileBuffers")]
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.end.flush()
@@ -153,6 +220,9 @@ impl AnonWriter {
 
     /// In a child process: takes the write end a parent passed with [`CommandExt::pass_fd`]
     /// (see [`AnonReader::from_env`]).
+    ///
+    /// # Errors
+    /// As [`AnonReader::from_env`].
     pub fn from_env(var: &str) -> io::Result<AnonWriter> {
         Ok(AnonWriter {
             end: from_env(var, false)?,
@@ -161,6 +231,9 @@ impl AnonWriter {
 
     /// Takes a descriptor this process already owns (a kernel pipe or a socket, for example
     /// standard output) as the write end of an anonymous pipe (see [`AnonReader::from_fd`]).
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_HANDLE` (6) for a descriptor that is not a pipe or socket.
     pub fn from_fd(fd: OwnedFd) -> io::Result<AnonWriter> {
         Ok(AnonWriter {
             end: from_owned(fd, false)?,
@@ -260,6 +333,33 @@ pub trait CommandExt: sealed::Sealed {
     /// `end` is duplicated now; drop the original whenever you like. The duplicate lives until
     /// the `Command` is dropped, so drop the `Command` after spawning for the reader to see end
     /// of file when the child exits.
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_PARAMETER` (87) for `child_fd` outside 0..=255 or an `env_var` that is
+    /// empty or holds `=` or NUL; `ERROR_NOT_ENOUGH_MEMORY` (8) when the descriptor cannot be
+    /// duplicated.
+    ///
+    /// # Examples
+    /// The child writes to descriptor 3 while its standard output stays its own; an npipe child
+    /// would call `AnonWriter::from_env("RESULT_FD")` instead of using the number.
+    /// ```
+    /// use npipe::CommandExt;
+    /// use std::io::Read;
+    /// use std::process::Command;
+    ///
+    /// let (mut reader, writer) = npipe::create_pipe(0)?;
+    /// let mut cmd = Command::new("sh");
+    /// cmd.args(["-c", r#"echo "fd $RESULT_FD" >&3"#]);
+    /// cmd.pass_fd(&writer, 3, "RESULT_FD")?;
+    /// drop(writer);
+    /// let mut child = cmd.spawn()?;
+    /// drop(cmd); // its duplicate of the end, so the reader sees end of file
+    /// let mut got = String::new();
+    /// reader.read_to_string(&mut got)?;
+    /// assert_eq!(got, "fd 3\n");
+    /// child.wait()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn pass_fd(
         &mut self,
         end: impl AsFd,

@@ -5,6 +5,7 @@
 //! The mechanism (release generations and tokens, the shared state page, OFD locks, serving
 //! the name) is described in the crate's `semantics::event` module.
 
+use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use crate::semantics::event::{self as sem, Local, Obj, Outcome, Shared};
 /// # Windows
 /// `CreateEventW(NULL, bManualReset, bInitialState, NULL)`:
 /// <https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-createeventw>.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[doc(alias = "CreateEventW")]
 pub struct Event {
     inner: Arc<Local>,
@@ -165,7 +166,7 @@ impl Event {
 /// <https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-createeventw>.
 /// Security attributes, access rights and handle inheritance are not modelled: any process of
 /// the same user or root may open, set and wait.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[doc(alias = "CreateEventW")]
 #[doc(alias = "OpenEventW")]
 pub struct NamedEvent {
@@ -308,6 +309,27 @@ impl AsFd for NamedEvent {
     }
 }
 
+/// One line: the reset mode and whether the event is set now.
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("manual_reset", &self.is_manual_reset())
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
+
+/// One line: the name and the reset mode. Not the state: reading it takes a lock other
+/// processes share, which formatting must not wait for.
+impl fmt::Debug for NamedEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamedEvent")
+            .field("name", &format_args!("{}", self.name()))
+            .field("manual_reset", &self.is_manual_reset())
+            .finish()
+    }
+}
+
 /// One object of a [`wait_for_multiple`].
 #[derive(Debug, Clone, Copy)]
 pub enum WaitObject<'a> {
@@ -330,7 +352,10 @@ impl<'a> From<&'a NamedEvent> for WaitObject<'a> {
 }
 
 /// How a [`wait_for_multiple`] ended.
+///
+/// Not exhaustive (an abandoned mutex, `WAIT_ABANDONED`, may join when mutexes do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WaitOutcome {
     /// The object at this index was signalled and taken (`WAIT_OBJECT_0 + index`); for a
     /// wait for all, every object was, and the index is 0.

@@ -1,6 +1,7 @@
 //! Mailslots: [`Mailslot`] (the reader, CreateMailslot) and [`MailslotWriter`] (CreateFile on a
 //! mailslot name).
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ impl MailslotOptions {
     pub fn new() -> MailslotOptions {
         MailslotOptions {
             cfg: MailslotConfig {
+                policy: None,
                 max_message: 0,
                 read_timeout: FOREVER,
                 capacity: DEFAULT_CAPACITY,
@@ -84,17 +86,51 @@ impl MailslotOptions {
         self
     }
 
-    /// Creates the mailslot. `ERROR_INVALID_NAME` unless the name is `\\.\mailslot\NAME`,
-    /// `ERROR_ALREADY_EXISTS` when a mailslot of that name exists (in any process).
+    /// Who may write to the mailslot (the DACL of `lpSecurityAttributes`): a writer needs
+    /// write access; one the policy does not grant it is refused with ERROR_ACCESS_DENIED at
+    /// open. Default: the owning user and root.
+    pub fn access_policy(&mut self, policy: super::AccessPolicy) -> &mut Self {
+        self.cfg.policy = Some(policy.shared());
+        self
+    }
+
+    /// Creates the mailslot `name` (`\\.\mailslot\NAME`, any case; pseudo-directories such
+    /// as `\\.\mailslot\a\b` are allowed, W152).
+    ///
+    /// # Errors
+    /// - `ERROR_INVALID_NAME` (123) unless the name is `\\.\mailslot\NAME` (W141), or when
+    ///   it is too long;
+    /// - `ERROR_ALREADY_EXISTS` (183) when a mailslot of that name exists, in any process of
+    ///   any user (W144);
+    /// - `ERROR_INVALID_PARAMETER` (87) for a maximum message size the capacity limit cannot
+    ///   hold;
+    /// - OS errors (memory, descriptors) with the closest Win32 code.
+    ///
+    /// # Examples
+    /// ```
+    /// use npipe::MailslotOptions;
+    /// use std::time::Duration;
+    ///
+    /// let name = format!(r"\\.\mailslot\npipe-doc-options-{}", std::process::id());
+    /// let slot = MailslotOptions::new()
+    ///     .max_message_size(512)
+    ///     .read_timeout(Some(Duration::from_millis(100)))
+    ///     .create(&name)?;
+    /// assert_eq!(slot.info()?.max_message_size, 512);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(&self, name: &str) -> io::Result<Mailslot> {
         Ok(Mailslot {
-            end: MailslotServer::create(name, self.cfg)?,
+            end: MailslotServer::create(name, self.cfg.clone())?,
         })
     }
 }
 
 /// What `GetMailslotInfo` reports.
+///
+/// Not exhaustive, so fields can be added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 #[doc(alias = "GetMailslotInfo")]
 pub struct MailslotInfo {
     /// The maximum message size given at creation (0: any size).
@@ -109,14 +145,43 @@ pub struct MailslotInfo {
 }
 
 /// The reading end of a mailslot: receives whole messages from any number of writers, in the
-/// order they were written. The mailslot's name exists as long as this value does.
-#[derive(Debug)]
+/// order they were written (W149). The mailslot's name exists as long as this value does
+/// (W152).
+///
+/// # Examples
+/// ```
+/// use npipe::error::code::{ERROR_INSUFFICIENT_BUFFER, ERROR_SEM_TIMEOUT};
+/// use npipe::{win32_code, Mailslot, MailslotWriter};
+/// use std::time::Duration;
+///
+/// let name = format!(r"\\.\mailslot\npipe-doc-mailslot-{}", std::process::id());
+/// let slot = Mailslot::create(&name)?;
+/// let (a, b) = (MailslotWriter::open(&name)?, MailslotWriter::open(&name)?);
+/// a.send(b"from a")?;
+/// b.send(b"and from b")?;
+/// let info = slot.info()?;
+/// assert_eq!((info.next_size, info.count), (Some(6), 2));
+///
+/// let mut small = [0u8; 4];
+/// let e = slot.read(&mut small).unwrap_err(); // a message is never cut
+/// assert_eq!(win32_code(&e), ERROR_INSUFFICIENT_BUFFER);
+/// assert_eq!(slot.recv()?, b"from a");
+/// assert_eq!(slot.recv()?, b"and from b");
+///
+/// slot.set_read_timeout(Some(Duration::ZERO));
+/// let e = slot.recv().unwrap_err();
+/// assert_eq!(win32_code(&e), ERROR_SEM_TIMEOUT);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Mailslot {
     pub(super) end: MailslotServer,
 }
 
 impl Mailslot {
     /// Creates a mailslot with the default options ([`MailslotOptions::new`]).
+    ///
+    /// # Errors
+    /// As [`MailslotOptions::create`].
     pub fn create(name: &str) -> io::Result<Mailslot> {
         MailslotOptions::new().create(name)
     }
@@ -127,14 +192,21 @@ impl Mailslot {
     }
 
     /// Reads the next whole message into `buf` and returns its length (0 for an empty message).
-    /// Waits up to the read timeout (`ERROR_SEM_TIMEOUT` after it); a buffer smaller than the
-    /// message fails with `ERROR_INSUFFICIENT_BUFFER` and leaves the message queued.
+    /// Waits up to the read timeout.
+    ///
+    /// # Errors
+    /// `ERROR_SEM_TIMEOUT` (121) when no message came within the read timeout (at once for a
+    /// timeout of zero, W145-W146); `ERROR_INSUFFICIENT_BUFFER` (122) when `buf` is smaller
+    /// than the message, which stays queued (W151).
     #[doc(alias = "ReadFile")]
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.end.read(buf)
     }
 
     /// Reads the next whole message into a new vector (waiting as [`read`](Self::read) does).
+    ///
+    /// # Errors
+    /// `ERROR_SEM_TIMEOUT` (121) as for [`read`](Self::read).
     pub fn recv(&self) -> io::Result<Vec<u8>> {
         let mut buf = Vec::new();
         loop {
@@ -156,6 +228,9 @@ impl Mailslot {
     /// Size of the next message and the number of queued messages. While the store is full
     /// (see [`MailslotOptions::queue_capacity`]), the count covers the messages in the store;
     /// those still waiting in the socket in front of it are counted once reads make room.
+    ///
+    /// # Errors
+    /// Only OS errors while moving waiting messages into the store (rare: memory).
     #[doc(alias = "GetMailslotInfo")]
     pub fn info(&self) -> io::Result<MailslotInfo> {
         let (max, next, count, timeout) = self.end.info()?;
@@ -191,14 +266,38 @@ impl Mailslot {
 /// it opened) and nothing else: it never maps the reader's memory and takes no lock that other
 /// writers take, so a writer that stops, crashes or misbehaves cannot read, lose or hold up
 /// anyone else's messages.
-#[derive(Debug)]
 pub struct MailslotWriter {
     end: WriterEnd,
 }
 
+/// One line: the name and the read timeout (`None`: forever).
+impl fmt::Debug for Mailslot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailslot")
+            .field("name", &format_args!("{}", self.name()))
+            .field("read_timeout", &timeout_of(self.end.read_timeout()))
+            .finish()
+    }
+}
+
+/// One line: the name.
+impl fmt::Debug for MailslotWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailslotWriter")
+            .field("name", &format_args!("{}", self.name()))
+            .finish()
+    }
+}
+
 impl MailslotWriter {
     /// Opens a writer to `\\.\mailslot\NAME` (or `\\*\mailslot\NAME`, which reaches the local
-    /// mailslot of that name). `ERROR_FILE_NOT_FOUND` when no such mailslot exists.
+    /// mailslot of that name). Any number of writers may open one mailslot (W148). See
+    /// [`Mailslot`] for an example.
+    ///
+    /// # Errors
+    /// `ERROR_FILE_NOT_FOUND` (2) when no such mailslot exists, also for a name that is not a
+    /// mailslot name (W141); `ERROR_ACCESS_DENIED` (5) for a mailslot of a user this process
+    /// does not trust; `ERROR_BAD_PIPE` (230) for a malformed answer.
     #[doc(alias = "CreateFileA")]
     pub fn open(name: &str) -> io::Result<MailslotWriter> {
         Ok(MailslotWriter {
@@ -212,10 +311,13 @@ impl MailslotWriter {
     }
 
     /// Queues `msg` as one message (an empty `msg` is an empty message) with one nonblocking
-    /// send. Fails at once, never waiting: `ERROR_INVALID_PARAMETER` above the maximum size,
-    /// `ERROR_NOT_ENOUGH_QUOTA` when the message can never fit the store or the store and the
-    /// socket buffer in front of it are full, `ERROR_NO_DATA` when the mailslot's reader is
-    /// gone.
+    /// send. Never waits (W151).
+    ///
+    /// # Errors
+    /// Fails at once: `ERROR_INVALID_PARAMETER` (87) above the maximum size,
+    /// `ERROR_NOT_ENOUGH_QUOTA` (1816) when the message can never fit the store or the store
+    /// and the socket buffer in front of it are full, `ERROR_NO_DATA` (232) when the mailslot's
+    /// reader is gone.
     #[doc(alias = "WriteFile")]
     pub fn send(&self, msg: &[u8]) -> io::Result<()> {
         self.end.write(msg).map(|_| ())

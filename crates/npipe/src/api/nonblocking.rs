@@ -36,6 +36,45 @@
 //! `ERROR_PIPE_LISTENING`); `arm` the end with what it still waits for (this clears the
 //! descriptor, arms it and signals it at once when something asked for is there already); wait
 //! until the descriptor polls readable; try again.
+//!
+//! Errors: a `poll_*` step ends with the error the blocking call would return in the same
+//! state (for example `ERROR_BROKEN_PIPE` (109) from a read once the peer closed and all was
+//! read, `ERROR_NO_DATA` (232) from a write after the peer closed: see
+//! [`NamedPipeServer::recv_msg`], [`NamedPipeServer::send_msg`] and
+//! [`NamedPipeServer::transact`]). The handle's PIPE_NOWAIT setting does not apply to them.
+//!
+//! # Examples
+//! A read in steps, woken by the readiness descriptor (an event loop would wait in `epoll`):
+//! ```
+//! use npipe::nonblocking::ReadOp;
+//! use npipe::{ClientOptions, PipeMode, ServerOptions};
+//! use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+//! use std::task::Poll;
+//!
+//! fn wait_readable(fd: BorrowedFd<'_>) {
+//!     let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+//!     // SAFETY: `p` is one valid pollfd for the duration of the call.
+//!     unsafe { libc::poll(&mut p, 1, -1) };
+//! }
+//!
+//! let name = format!(r"\\.\pipe\npipe-doc-steps-{}", std::process::id());
+//! let server = ServerOptions::new().pipe_mode(PipeMode::Message).create(&name)?;
+//! let client = ClientOptions::new().open(&name)?;
+//! let ready = server.readiness()?;
+//! let mut op = ReadOp::new();
+//! let mut buf = [0u8; 16];
+//! assert!(server.poll_read(&mut op, &mut buf).is_pending()); // nothing there: armed
+//! client.send_msg(b"wake up")?;
+//! let m = loop {
+//!     wait_readable(ready.as_fd());
+//!     ready.clear();
+//!     if let Poll::Ready(r) = server.poll_read(&mut op, &mut buf) {
+//!         break r?;
+//!     }
+//! };
+//! assert_eq!(&buf[..m.read], b"wake up");
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -171,32 +210,65 @@ fn msg(r: Poll<io::Result<pipe::ReadResult>>) -> Poll<io::Result<MsgLen>> {
     })
 }
 
+/// The nonblocking steps of a remote (SMB) client, which has none.
+fn not_local(name: &str) -> io::Error {
+    crate::error::Error::io(
+        crate::error::code::ERROR_NOT_SUPPORTED,
+        format!("{name}: readiness and nonblocking steps are not available on a remote (SMB) pipe"),
+    )
+}
+
+impl NamedPipeServer {
+    fn nb(&self) -> Option<&crate::semantics::pipe::ServerEnd> {
+        Some(&self.end)
+    }
+}
+
+impl NamedPipeClient {
+    fn nb(&self) -> Option<&crate::semantics::pipe::ClientEnd> {
+        self.local()
+    }
+}
+
 macro_rules! end_ops {
     ($t:ident) => {
         impl $t {
             /// Whether this handle is in PIPE_NOWAIT mode: its blocking calls never wait, so an
             /// event loop can call them directly (the `poll_*` steps ignore the mode).
             pub fn is_nowait(&self) -> bool {
-                self.end.nowait()
+                self.nb().is_some_and(|end| end.nowait())
             }
 
             /// The end's readiness descriptor (see the [module docs](self)).
+            ///
+            /// # Errors
+            /// OS errors making the eventfd (only the first call makes it).
             pub fn readiness(&self) -> io::Result<Readiness> {
-                self.end.signal().map(Readiness)
+                self.nb()
+                    .ok_or_else(|| not_local(self.name()))?
+                    .signal()
+                    .map(Readiness)
             }
 
             /// One step of a read (`ReadFile`): in message read mode at most the rest of one
             /// message (`left > 0`: `ERROR_MORE_DATA`), in byte read mode what is there. Ready
             /// as soon as anything can be returned; a zero-byte read is ready when data
             /// arrives, and leaves it. The handle's PIPE_NOWAIT setting does not apply.
+            ///
+            /// # Errors
+            /// Those of the blocking `recv_msg` ([`NamedPipeServer::recv_msg`],
+            /// [`NamedPipeClient::recv_msg`]).
             pub fn poll_read(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<MsgLen>> {
-                msg(self.end.read_step(&mut op.0, buf))
+                let Some(end) = self.nb() else {
+                    return Poll::Ready(Err(not_local(self.name())));
+                };
+                msg(end.read_step(&mut op.0, buf))
             }
 
             /// Ends a read before it completed. What a pinned read had already taken of a
             /// streaming message is returned as a partial read (the rest stays in the pipe).
             pub fn abort_read(&self, op: &mut ReadOp) -> Option<MsgLen> {
-                self.end.abort_read(&mut op.0).map(|m| MsgLen {
+                self.nb()?.abort_read(&mut op.0).map(|m| MsgLen {
                     read: m.n,
                     left: m.left,
                 })
@@ -205,8 +277,15 @@ macro_rules! end_ops {
             /// One step of a write (`WriteFile`): ready once all of `data` is in the pipe and
             /// the unread bytes through it fit the reader's quota (W91-W93). Pass the same
             /// `data` to every poll of one operation.
+            ///
+            /// # Errors
+            /// Those of the blocking `send_msg` ([`NamedPipeServer::send_msg`],
+            /// [`NamedPipeClient::send_msg`]).
             pub fn poll_write(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
-                self.end.write_step(&mut op.0, data)
+                let Some(end) = self.nb() else {
+                    return Poll::Ready(Err(not_local(self.name())));
+                };
+                end.write_step(&mut op.0, data)
             }
 
             /// Ends a write before it completed: the unread part of its message leaves the
@@ -214,25 +293,32 @@ macro_rules! end_ops {
             /// false when its data is delivered all the same (the reader had taken it all, or
             /// another thread of this end was writing): report the write as done, then.
             pub fn abort_write(&self, op: &mut WriteOp) -> bool {
-                self.end.abort_write(&mut op.0)
+                self.nb().is_some_and(|end| end.abort_write(&mut op.0))
             }
 
             /// One step of a transaction (`TransactNamedPipe`): writes `request` as one message
             /// (never waiting for the quota, W126), then reads one message into `reply`. Pass
             /// the same buffers to every poll of one operation.
+            ///
+            /// # Errors
+            /// Those of the blocking `transact` ([`NamedPipeServer::transact`],
+            /// [`NamedPipeClient::transact`]).
             pub fn poll_transact(
                 &self,
                 op: &mut TransactOp,
                 request: &[u8],
                 reply: &mut [u8],
             ) -> Poll<io::Result<MsgLen>> {
-                msg(self.end.transact_step(&mut op.0, request, reply))
+                let Some(end) = self.nb() else {
+                    return Poll::Ready(Err(not_local(self.name())));
+                };
+                msg(end.transact_step(&mut op.0, request, reply))
             }
 
             /// Ends a transaction before it completed; its request stays in the pipe once
             /// written (W99).
             pub fn abort_transact(&self, op: &mut TransactOp) -> Option<MsgLen> {
-                self.end.abort_transact(&mut op.0).map(|m| MsgLen {
+                self.nb()?.abort_transact(&mut op.0).map(|m| MsgLen {
                     read: m.n,
                     left: m.left,
                 })
@@ -243,7 +329,7 @@ macro_rules! end_ops {
             /// this end closes. False (nothing done) when the write is not all in the pipe.
             #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
             pub(crate) fn release_write(&self, op: &mut WriteOp) -> bool {
-                self.end.release_write(&mut op.0)
+                self.nb().is_some_and(|end| end.release_write(&mut op.0))
             }
 
             /// The largest buffer an unpinned read and the largest message an unpinned write
@@ -251,13 +337,15 @@ macro_rules! end_ops {
             /// without a connection.
             #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
             pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
-                self.end.unpinned_limits()
+                self.nb()?.unpinned_limits()
             }
 
             /// Checks now whether the peer process is still there, signalling the readiness
             /// descriptor if it is gone.
             pub fn probe_peer(&self) {
-                self.end.probe()
+                if let Some(end) = self.nb() {
+                    end.probe()
+                }
             }
         }
     };
@@ -272,6 +360,10 @@ impl NamedPipeServer {
     /// [`poll_connect`](Self::poll_connect). The errors are the blocking call's:
     /// `ERROR_NO_DATA` when the client already closed (W43), `ERROR_PIPE_LISTENING` for a
     /// PIPE_NOWAIT handle (W111).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect): `ERROR_NO_DATA` (232), `ERROR_PIPE_LISTENING` (536),
+    /// `ERROR_INVALID_HANDLE` (6) after a close.
     pub fn start_connect(&self) -> io::Result<ConnectStart> {
         Ok(match self.end.connect_begin()? {
             ConnectBegin::Connected => ConnectStart::Connected,
@@ -279,8 +371,10 @@ impl NamedPipeServer {
         })
     }
 
-    /// Ready once a client has connected since [`start_connect`](Self::start_connect);
-    /// `ERROR_OPERATION_ABORTED` when this instance was closed meanwhile.
+    /// Ready once a client has connected since [`start_connect`](Self::start_connect).
+    ///
+    /// # Errors
+    /// `ERROR_OPERATION_ABORTED` (995) when this instance was closed meanwhile.
     pub fn poll_connect(&self, op: &ConnectOp) -> Poll<io::Result<()>> {
         self.end.connect_step(&op.0)
     }

@@ -99,7 +99,7 @@ impl NamedPipeClient {
                 "a client end has no connect readiness",
             ));
         }
-        self.end.arm(
+        self.local_for("readiness")?.arm(
             interest.contains(Interest::READ),
             interest.contains(Interest::WRITE),
             interest.contains(Interest::HANGUP),
@@ -118,6 +118,26 @@ const RETRY: Duration = Duration::from_millis(20);
 ///
 /// As for `WaitNamedPipe`, success reserves nothing: the next open may still find every
 /// instance busy (W34).
+///
+/// # Examples
+/// ```
+/// use npipe::nonblocking::PipeWait;
+/// use npipe::{ClientOptions, ServerOptions, WaitFor};
+/// use std::time::Duration;
+///
+/// let name = format!(r"\\.\pipe\npipe-doc-pipewait-{}", std::process::id());
+/// let server = ServerOptions::new().max_instances(1).create(&name)?;
+/// let busy = ClientOptions::new().open(&name)?; // the only instance
+/// let mut wait = PipeWait::start(&name, WaitFor::Timeout(Duration::from_secs(5)))?;
+/// assert!(wait.poll().is_pending()); // an event loop now polls `wait.as_fd()`
+/// drop(busy);
+/// server.disconnect()?;
+/// std::thread::spawn(move || server.connect()); // listens again
+/// while wait.poll().is_pending() {
+///     std::thread::sleep(Duration::from_millis(1)); // stands for the event loop's wait
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PipeWait {
     name: String,

@@ -42,8 +42,8 @@ use std::time::{Duration, Instant};
 
 use super::exists::full_pipe_name;
 use super::{
-    wait_named_pipe, ClientOptions, MsgLen, NamedPipeClient, NamedPipeServer, PipeMode, ReadMode,
-    ServerOptions, WaitFor,
+    wait_named_pipe, AccessPolicy, ClientOptions, MsgLen, NamedPipeClient, NamedPipeServer,
+    PipeMode, ReadMode, ServerOptions, WaitFor,
 };
 use crate::error::code::*;
 use crate::{win32_code, Error};
@@ -83,13 +83,16 @@ impl Peer {
 /// ready, the longest request, and hooks for clients coming and going.
 ///
 /// # Examples
-/// ```no_run
+/// ```
+/// # let name = format!("npipe-doc-echo-{}", std::process::id());
 /// let service = npipe::ServiceOptions::new()
 ///     .instances(8)
 ///     .max_message_len(64 * 1024)
 ///     .on_disconnect(|peer| eprintln!("client {} left", peer.id()))
-///     .serve("echo", |_peer, request, reply| reply.extend_from_slice(request))?;
-/// // ...
+///     .serve(&name, |_peer, request, reply| reply.extend_from_slice(request))?;
+/// let mut client = npipe::ServiceClient::connect(&name)?;
+/// assert_eq!(client.call(b"echo")?, b"echo");
+/// # drop(client);
 /// service.stop()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -105,6 +108,7 @@ pub struct ServiceOptions {
     max_message_len: usize,
     on_connect: Option<Arc<Hook>>,
     on_disconnect: Option<Arc<Hook>>,
+    policy: Option<AccessPolicy>,
 }
 
 impl fmt::Debug for ServiceOptions {
@@ -115,6 +119,7 @@ impl fmt::Debug for ServiceOptions {
             .field("max_message_len", &self.max_message_len)
             .field("on_connect", &self.on_connect.is_some())
             .field("on_disconnect", &self.on_disconnect.is_some())
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -135,7 +140,16 @@ impl ServiceOptions {
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             on_connect: None,
             on_disconnect: None,
+            policy: None,
         }
+    }
+
+    /// Who may connect (see [`AccessPolicy`]); by default the serving user and root. ipc.h's
+    /// `ipc_server_start` grants [`AccessPolicy::everyone`], as the original does on Windows
+    /// (its DACL gives Everyone `FILE_ALL_ACCESS`, so a service can serve other users).
+    pub fn access_policy(&mut self, policy: AccessPolicy) -> &mut Self {
+        self.policy = Some(policy);
+        self
     }
 
     /// How many clients are served at once (1..=254): the pipe's instance limit and the largest
@@ -238,6 +252,7 @@ impl ServiceOptions {
             handler: Box::new(handler),
             on_connect: self.on_connect.clone(),
             on_disconnect: self.on_disconnect.clone(),
+            policy: self.policy.clone(),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             next_peer: AtomicU64::new(1),
@@ -294,7 +309,7 @@ impl fmt::Debug for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.shared.lock();
         f.debug_struct("Service")
-            .field("name", &self.shared.name)
+            .field("name", &format_args!("{}", self.shared.name))
             .field("workers", &st.threads)
             .field("clients", &st.connected)
             .field("stopping", &st.stopping)
@@ -411,6 +426,8 @@ struct Shared {
     handler: Box<Handler>,
     on_connect: Option<Arc<Hook>>,
     on_disconnect: Option<Arc<Hook>>,
+    /// Who may connect (`None`: the default policy).
+    policy: Option<AccessPolicy>,
     state: Mutex<State>,
     /// Signalled whenever a worker ends.
     changed: Condvar,
@@ -442,13 +459,16 @@ impl Shared {
 
     /// One instance of the service's pipe: message type, duplex, the quota both ways.
     fn create_instance(&self, first: bool) -> io::Result<NamedPipeServer> {
-        ServerOptions::new()
-            .pipe_mode(PipeMode::Message)
+        let mut opts = ServerOptions::new();
+        opts.pipe_mode(PipeMode::Message)
             .max_instances(self.instances as u32)
             .out_buffer_size(self.quota)
             .in_buffer_size(self.quota)
-            .first_pipe_instance(first)
-            .create(&self.name)
+            .first_pipe_instance(first);
+        if let Some(p) = &self.policy {
+            opts.access_policy(p.clone());
+        }
+        opts.create(&self.name)
     }
 
     /// Counts a worker about to be started by [`start_worker`](Self::start_worker).

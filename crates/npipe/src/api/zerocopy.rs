@@ -35,8 +35,10 @@ impl<'a> MsgWriter<'a> {
         self.res.slices()
     }
 
-    /// Copies `data`, exactly the reserved length, into the message (ERROR_INVALID_PARAMETER
-    /// for any other length).
+    /// Copies `data`, exactly the reserved length, into the message.
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_PARAMETER` (87) for any other length.
     pub fn fill(&mut self, data: &[u8]) -> io::Result<()> {
         let (a, b) = self.res.slices();
         if a.len() + b.len() != data.len() {
@@ -57,6 +59,11 @@ impl<'a> MsgWriter<'a> {
 
     /// Publishes the message (one store makes it visible, a sleeping reader is woken) and, like
     /// a write, returns once the unread bytes fit the reader's quota.
+    ///
+    /// # Errors
+    /// Those of a write (`send_msg`): `ERROR_NO_DATA` (232) when the peer has closed,
+    /// `ERROR_PIPE_NOT_CONNECTED` (233) after a disconnect, `ERROR_BROKEN_PIPE` (109) when the
+    /// peer closes while this waits for the quota.
     pub fn commit(self) -> io::Result<usize> {
         match self.end {
             EndRef::Server(s) => s.commit(self.res),

@@ -3,9 +3,13 @@
 //! client delay another.
 //!
 //! Contract:
-//! - credentials are checked at accept (`SO_PEERCRED`), before anything is read: a peer of
-//!   another uid (other than root) is refused with ERROR_ACCESS_DENIED at once and never holds
-//!   a slot;
+//! - credentials are checked at accept (`SO_PEERCRED`, plus `SO_PEERGROUPS` when the object's
+//!   policy names groups), before anything is read: a peer the object's access policy
+//!   ([`Service::policy`]; by default the same uid or root) grants nothing is refused with
+//!   ERROR_ACCESS_DENIED. Its request is read (and dropped) before the refusal is sent and the
+//!   socket closed, because closing a socket with an unread packet makes the kernel reset the
+//!   peer's connection and the peer would lose the reason; a refused peer whose request has
+//!   not arrived yet waits for it like any other, under the same per-uid cap and deadline;
 //! - every accepted socket is nonblocking and waits for its request in one epoll set with an
 //!   absolute deadline ([`HANDSHAKE_TIMEOUT`]); a silent client costs a slot until then, and
 //!   nobody else waits for it;
@@ -33,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use super::namespace::{self, Name};
 use super::pipe::err;
+use super::security::{self, Policy};
 use crate::error::code::*;
 use crate::sys::{self, PeerCred};
 use crate::transport::control::{self, Described, Reply, ReqKind, Request};
@@ -74,6 +79,12 @@ pub(crate) trait Service: Send + Sync + 'static {
     /// Called on the acceptor thread each time data arrives on [`Service::extra_fd`].
     fn extra_ready(&self) {}
 
+    /// The object's access policy and its owner's uid; `None` for the fixed rule
+    /// ([`peer_allowed`]: the same user or root).
+    fn policy(&self) -> Option<(&Policy, u32)> {
+        None
+    }
+
     /// Called when the process ran out of descriptors: give back any that serve nobody (a
     /// pipe's parked waiters whose clients have gone).
     fn shed(&self) {}
@@ -84,10 +95,25 @@ pub(crate) fn refuse(sock: &OwnedFd, code: u32) {
     let _ = sys::send_packet_nowait(sock.as_fd(), &Reply::Error(code).encode(), &[]);
 }
 
-/// Whether a peer with these credentials may talk to objects of this process: the same user or
-/// root (the one policy until security descriptors arrive).
+/// Whether a peer with these credentials may talk to objects of this process that have no
+/// policy of their own (named events), and whether an answer about a name is believed: the
+/// same user or root.
 pub(crate) fn peer_allowed(peer: &PeerCred) -> bool {
     peer.uid == sys::getuid() || peer.uid == 0
+}
+
+/// Whether `service` admits the peer of `sock` (see [`Service::policy`]). This very process
+/// is always admitted: its SMB relay opens for remote clients, whose own identity the open
+/// itself is judged by (see `semantics::remote`), and any other open of its own is judged
+/// at open time as usual.
+fn admitted(service: &dyn Service, sock: &OwnedFd, peer: &PeerCred) -> bool {
+    if peer.pid == Some(sys::getpid()) && peer.uid == sys::geteuid() {
+        return true;
+    }
+    match service.policy() {
+        None => peer_allowed(peer),
+        Some((policy, owner)) => security::check(policy, owner, sock.as_fd(), peer, None),
+    }
 }
 
 /// A running acceptor thread.
@@ -174,6 +200,8 @@ struct Pending {
     sock: OwnedFd,
     peer: PeerCred,
     deadline: Instant,
+    /// Refused at admission: its request is read only to be answered with this refusal.
+    denied: bool,
 }
 
 /// The acceptor thread's state.
@@ -254,21 +282,26 @@ impl Loop {
         let Ok(peer) = sys::peer_cred(sock.as_fd()) else {
             return;
         };
-        if !peer_allowed(&peer) {
-            return refuse(&sock, ERROR_ACCESS_DENIED);
-        }
-        let Some(sock) = self.try_request(sock, peer) else {
+        let denied = !admitted(self.service.as_ref(), &sock, &peer);
+        let Some(sock) = self.try_request(sock, peer, denied) else {
             return;
         };
         let mine = self.per_uid.get(&peer.uid).copied().unwrap_or(0);
         if mine >= MAX_PENDING_PER_UID || self.pending.len() >= MAX_PENDING {
-            return refuse(&sock, ERROR_PIPE_BUSY);
+            return refuse(
+                &sock,
+                if denied {
+                    ERROR_ACCESS_DENIED
+                } else {
+                    ERROR_PIPE_BUSY
+                },
+            );
         }
-        self.track(sock, peer, Instant::now() + HANDSHAKE_TIMEOUT);
+        self.track(sock, peer, Instant::now() + HANDSHAKE_TIMEOUT, denied);
     }
 
     /// Makes a connection pending: watched for its request until `deadline`.
-    fn track(&mut self, sock: OwnedFd, peer: PeerCred, deadline: Instant) {
+    fn track(&mut self, sock: OwnedFd, peer: PeerCred, deadline: Instant, denied: bool) {
         let token = self.next_token;
         self.next_token += 1;
         if self.poller.add(sock.as_fd(), token, true).is_err() {
@@ -281,13 +314,14 @@ impl Loop {
                 sock,
                 peer,
                 deadline,
+                denied,
             },
         );
     }
 
-    /// Reads the request if it is there: hands it over (or refuses it) and returns `None`;
-    /// returns the socket when nothing has arrived yet.
-    fn try_request(&self, sock: OwnedFd, peer: PeerCred) -> Option<OwnedFd> {
+    /// Reads the request if it is there: hands it over (or refuses it; always when `denied`)
+    /// and returns `None`; returns the socket when nothing has arrived yet.
+    fn try_request(&self, sock: OwnedFd, peer: PeerCred, denied: bool) -> Option<OwnedFd> {
         let mut buf = [0u8; control::MAX_REQ];
         let mut fds = Vec::new();
         let n = match sys::recv_packet_nowait(sock.as_fd(), &mut buf, &mut fds) {
@@ -301,6 +335,11 @@ impl Loop {
         };
         // A request carries no descriptors; any that came are closed here.
         drop(fds);
+        if denied {
+            // Read, so the refusal reaches the peer (see the module docs).
+            refuse(&sock, ERROR_ACCESS_DENIED);
+            return None;
+        }
         let Ok(req) = Request::decode(&buf[..n]) else {
             refuse(&sock, ERROR_INVALID_DATA);
             return None;
@@ -341,9 +380,9 @@ impl Loop {
             return;
         };
         let deadline = p.deadline;
-        if let Some(sock) = self.try_request(p.sock, p.peer) {
+        if let Some(sock) = self.try_request(p.sock, p.peer, p.denied) {
             // Woken without a packet to read: keep waiting for it, with the same deadline.
-            self.track(sock, p.peer, deadline);
+            self.track(sock, p.peer, deadline, p.denied);
         }
     }
 
@@ -359,7 +398,14 @@ impl Loop {
             .collect();
         for t in late {
             if let Some(p) = self.forget(t) {
-                refuse(&p.sock, ERROR_INVALID_DATA);
+                refuse(
+                    &p.sock,
+                    if p.denied {
+                        ERROR_ACCESS_DENIED
+                    } else {
+                        ERROR_INVALID_DATA
+                    },
+                );
             }
         }
         if self.paused_until.is_some_and(|d| d <= now)

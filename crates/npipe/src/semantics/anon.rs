@@ -1,6 +1,6 @@
 //! Anonymous pipes (CreatePipe) on kernel pipes.
 //!
-//! Contract (W-numbers from WINDOWS-SEMANTICS.md):
+//! Contract (W-numbers from docs/WINDOWS-BEHAVIOUR.md):
 //! - byte type; the read end is the server end, the write end the client end; `nSize` is the
 //!   quota and 0 means 4096; one instance (W135);
 //! - after the last write end closes (inherited copies included) the remaining data is read

@@ -6,7 +6,8 @@
 //! - the hang-up watcher's table (`transport::watch::WATCHER`; taken after the registry, as
 //!   the server does when it registers a new connection),
 //! - the lock that makes readiness descriptors (`transport::queue::READINESS_MADE`),
-//! - the table of inherited descriptors taken over (`sys::TAKEN`).
+//! - the table of inherited descriptors taken over (`sys::TAKEN`),
+//! - the tokens of remote clients (`semantics::remote`).
 //!
 //! Everything else is built not to need it: per-instance caches are only `try_lock`ed, ring
 //! locks live in shared memory as robust mutexes (a holder in the parent still exists and
@@ -18,14 +19,13 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sys;
 
 static FORK_GEN: AtomicU64 = AtomicU64::new(0);
 
-/// 0: handlers not registered, 1: being registered, 2: registered.
-static INSTALLED: AtomicU8 = AtomicU8::new(0);
+static HANDLERS: sys::ForkHandlers = sys::ForkHandlers::new();
 
 thread_local! {
     /// The guards the prepare handler took, released after the fork (same thread).
@@ -33,6 +33,11 @@ thread_local! {
 }
 
 extern "C" fn prepare() {
+    HANDLERS.registered();
+    if HELD.with(|h| !h.borrow().is_empty()) {
+        // Registered twice (see `sys::ForkHandlers`): the first run holds everything already.
+        return;
+    }
     // SeqCst: the counter must be visible to the child and to the parent right after fork.
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
     // Lock order: the registry before the watcher (as in a server handshake); the others are
@@ -45,12 +50,14 @@ extern "C" fn prepare() {
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     let taken = sys::TAKEN.lock().unwrap_or_else(|p| p.into_inner());
+    let remote = super::remote::table();
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.push(Box::new(reg));
         h.push(Box::new(watcher));
         h.push(Box::new(readiness));
         h.push(Box::new(taken));
+        h.push(Box::new(remote));
     });
 }
 
@@ -60,23 +67,20 @@ extern "C" fn release() {
     HELD.with(|h| h.borrow_mut().clear());
 }
 
-/// Registers the fork handlers once per process (idempotent and cheap after the first call).
-/// Not a `Once`: a fork while another thread is inside `call_once` would leave the child's copy
-/// running for ever. Two threads racing here: one registers, the other goes on (a fork in that
-/// instant can only find the library's locks as free as they were before).
+/// Registers the fork handlers once per process; every accessor of a lock they guard calls
+/// this first (cheap after the first call; see `sys::ForkHandlers`).
 pub(crate) fn install() {
-    // Acquire: pairs with the Release store below.
-    if INSTALLED.load(Ordering::Acquire) == 2 {
-        return;
-    }
-    if INSTALLED
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        sys::at_fork(prepare, release, release);
-        INSTALLED.store(2, Ordering::Release);
-    }
+    HANDLERS.install(prepare, release, release);
 }
+
+/// Registers this module's handlers and the events' when the library is loaded, before any
+/// thread of the program can hold one of their locks.
+extern "C" fn install_at_load() {
+    install();
+    super::event::install_fork_handlers_at_load();
+}
+
+crate::run_at_load!(INSTALL_AT_LOAD, install_at_load);
 
 /// A counter bumped by every `fork()`. An end created at generation G whose process has since
 /// forked may be shared with a child, so closing it here must not tell the peer "closed": the

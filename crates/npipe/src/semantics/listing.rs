@@ -214,6 +214,7 @@ fn ask(batch: &[(Kind, Vec<u8>)], ns: &str, out: &mut Vec<Entry>) -> io::Result<
         access: 0,
         timeout_ms: 0,
         name: String::new(),
+        token: 0,
     }
     .encode();
     let mut asked: Vec<Option<Asked<'_>>> = Vec::with_capacity(batch.len());

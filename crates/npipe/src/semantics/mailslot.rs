@@ -1,7 +1,7 @@
 //! Mailslots: one reader (the server) per name, any number of writers, whole datagrams in FIFO
 //! order across writers.
 //!
-//! Contract (W-numbers from WINDOWS-SEMANTICS.md):
+//! Contract (W-numbers from docs/WINDOWS-BEHAVIOUR.md):
 //! - `\\.\mailslot\[path\]NAME`, case-insensitive; one server per name, a second create fails
 //!   with ERROR_ALREADY_EXISTS; the name disappears when the server handle closes (W141, W144,
 //!   W152);
@@ -47,6 +47,7 @@ use super::fork_generation;
 use super::namespace::{self, Kind, Name};
 use super::pipe::{err, map_q, os_err, request_open, Op, Opened, Trust};
 use crate::error::{code::*, Error};
+use crate::semantics::security::{self, Policy};
 use crate::sys::{self, dgram, PeerCred};
 use crate::transport::control::{Described, Object, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{self, Conn, QErr, Side};
@@ -71,8 +72,10 @@ const STORE_RECORD_HEADER: u64 = 8;
 const DRAIN_SLICE: Duration = Duration::from_millis(50);
 
 /// Parameters of a new mailslot.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct MailslotConfig {
+    /// Who may write to it (`None`: the owning user and root).
+    pub policy: Option<Arc<Policy>>,
     /// nMaxMessageSize; 0 means any size.
     pub max_message: u32,
     /// lReadTimeout in milliseconds; [`FOREVER`] waits forever.
@@ -97,6 +100,10 @@ struct Shared {
     max_message: u32,
     /// The process that runs the acceptor thread.
     owner_pid: u32,
+    /// Who may write (see `semantics::security`).
+    policy: Arc<Policy>,
+    /// The uid that created the mailslot (the policy's owner).
+    owner_uid: u32,
     /// The readiness signal of reads in steps, made on first need and attached to `store`,
     /// whose appends (the drains) signal it when a read armed the store.
     signal: std::sync::OnceLock<Arc<sys::EventFd>>,
@@ -179,6 +186,7 @@ fn shape(head: &[u8], seen: dgram::RecordHead, limit: u64) -> Shape {
 impl MailslotServer {
     /// CreateMailslot (W141-W144).
     pub(crate) fn create(name: &str, cfg: MailslotConfig) -> io::Result<MailslotServer> {
+        super::install_fork_handlers();
         let n = namespace::parse(name, Kind::Mailslot)
             .ok()
             .filter(|n| !n.broadcast)
@@ -221,6 +229,11 @@ impl MailslotServer {
             caps,
             max_message: cfg.max_message,
             owner_pid: sys::getpid(),
+            policy: cfg
+                .policy
+                .clone()
+                .unwrap_or_else(|| Arc::new(Policy::owner_and_root())),
+            owner_uid: sys::getuid(),
             signal: std::sync::OnceLock::new(),
         });
         // The acceptor answers writers' handshakes and, each time records arrive on `rx`
@@ -361,9 +374,23 @@ impl MailslotServer {
 
 impl Service for Shared {
     /// One writer's handshake: send it the sending end of the socket, nothing else.
-    fn request(&self, sock: OwnedFd, req: Request, _peer: PeerCred) {
+    fn policy(&self) -> Option<(&Policy, u32)> {
+        Some((&self.policy, self.owner_uid))
+    }
+
+    fn request(&self, sock: OwnedFd, req: Request, peer: PeerCred) {
         if req.kind != ReqKind::Open {
             return refuse(&sock, ERROR_INVALID_FUNCTION);
+        }
+        // A writer needs the right to write data, whatever access it opened with (W148).
+        if !security::check(
+            &self.policy,
+            self.owner_uid,
+            sock.as_fd(),
+            &peer,
+            Some(security::FILE_WRITE_DATA),
+        ) {
+            return refuse(&sock, ERROR_ACCESS_DENIED);
         }
         // Described as what a mailslot is: inbound messages, one reader. `out_quota` carries
         // nMaxMessageSize and `caps[1]` the store's capacity, which bound what a writer sends.
@@ -541,6 +568,7 @@ pub(crate) struct MailslotWriter {
 impl MailslotWriter {
     /// CreateFile on `\\.\mailslot\NAME` or `\\*\mailslot\NAME` (W141, W148, W152).
     pub(crate) fn open(name: &str) -> io::Result<MailslotWriter> {
+        super::install_fork_handlers();
         let n = namespace::parse(name, Kind::Mailslot).map_err(|c| {
             let c = if c == ERROR_INVALID_NAME {
                 ERROR_FILE_NOT_FOUND

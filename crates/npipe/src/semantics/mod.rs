@@ -9,6 +9,8 @@ pub(crate) mod listing;
 pub(crate) mod mailslot;
 pub(crate) mod namespace;
 pub(crate) mod pipe;
+pub(crate) mod remote;
+pub(crate) mod security;
 
 mod fork;
 

@@ -80,24 +80,28 @@ fn fold_char(c: char) -> char {
     }
 }
 
-/// Splits `\\.\pipe\rest` (or `\\.\mailslot\rest`) into its kind and rest. Separators may be
-/// `\` or `/`; the host part must be `.` (remote names are a later feature) or `*` for mailslot
-/// broadcast.
-fn split_prefix(s: &str) -> Option<(Kind, bool, &str)> {
+/// Splits `\\host\keyword\rest` (separators `\` or `/`) into its three parts; `None` when
+/// the name has no such shape.
+fn split_unc(s: &str) -> Option<(&str, &str, &str)> {
     let b = s.as_bytes();
     let sep = |c: u8| c == b'\\' || c == b'/';
     if b.len() < 4 || !sep(b[0]) || !sep(b[1]) {
         return None;
     }
     let host_end = 2 + b[2..].iter().position(|&c| sep(c))?;
-    let host = &s[2..host_end];
+    let rest = &s[host_end + 1..];
+    let kw_end = rest.as_bytes().iter().position(|&c| sep(c))?;
+    Some((&s[2..host_end], &rest[..kw_end], &rest[kw_end + 1..]))
+}
+
+/// Splits `\\.\pipe\rest` (or `\\.\mailslot\rest`) into its kind and rest. The host part
+/// must be `.` (remote names go through [`split_remote`]) or `*` for mailslot broadcast.
+fn split_prefix(s: &str) -> Option<(Kind, bool, &str)> {
+    let (host, kw, rest) = split_unc(s)?;
     let broadcast = host == "*";
     if host != "." && !broadcast {
         return None;
     }
-    let rest = &s[host_end + 1..];
-    let kw_end = rest.as_bytes().iter().position(|&c| sep(c))?;
-    let kw = &rest[..kw_end];
     let kind = if kw.eq_ignore_ascii_case("pipe") && !broadcast {
         Kind::Pipe
     } else if kw.eq_ignore_ascii_case("mailslot") {
@@ -105,7 +109,17 @@ fn split_prefix(s: &str) -> Option<(Kind, bool, &str)> {
     } else {
         return None;
     };
-    Some((kind, broadcast, &rest[kw_end + 1..]))
+    Some((kind, broadcast, rest))
+}
+
+/// Splits a remote pipe name `\\server\pipe\rest` (host other than `.` and `*`) into the
+/// server and the pipe's name on it; `None` for anything else, local names included.
+pub(crate) fn split_remote(s: &str) -> Option<(&str, &str)> {
+    let (host, kw, rest) = split_unc(s)?;
+    if host.is_empty() || host == "." || host == "*" || !kw.eq_ignore_ascii_case("pipe") {
+        return None;
+    }
+    (!rest.is_empty()).then_some((host, rest))
 }
 
 /// Parses a full pipe or mailslot name. Errors are Win32 codes: ERROR_INVALID_NAME for
@@ -238,6 +252,26 @@ impl Name {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_names() {
+        assert_eq!(split_remote(r"\\srv\pipe\x"), Some(("srv", "x")));
+        assert_eq!(split_remote("//srv/PIPE/a\\b"), Some(("srv", "a\\b")));
+        assert_eq!(
+            split_remote(r"\\10.0.0.1@4450\pipe\x"),
+            Some(("10.0.0.1@4450", "x"))
+        );
+        for local in [
+            r"\\.\pipe\x",
+            r"\\*\pipe\x",
+            r"\\srv\mailslot\x",
+            r"\\srv\pipe\",
+            r"\\\pipe\x",
+            "srv",
+        ] {
+            assert_eq!(split_remote(local), None, "{local}");
+        }
+    }
 
     #[test]
     fn prefixes_and_case() {

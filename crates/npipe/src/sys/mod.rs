@@ -25,12 +25,15 @@
 //!   end every writer shares) and sealed memfds for large records;
 //! - `event`: [`EventFd`], the readiness signal of pipe ends; [`TimerFd`], deadlines a caller's
 //!   event loop polls;
+//! - `creds`: the supplementary groups of a socket's peer ([`peer_groups`]) and the calling
+//!   thread's file-system identity ([`fs_identity`], [`set_fs_identity`]) for impersonation;
 //! - `process`: ids, clocks, CPU placement, fork handlers;
 //! - `kpipe`: kernel pipes and handing descriptors to child processes;
 //! - `shared_event`: the state page of a named event shared across processes
 //!   ([`EventPage`]), open-file-description byte locks on it ([`LockFile`]: the cross-process
 //!   lock and the liveness marks of waiting processes) and checks on received eventfds.
 
+mod creds;
 pub(crate) mod dgram;
 mod event;
 mod kpipe;
@@ -41,10 +44,12 @@ mod robust;
 mod shared_event;
 mod socket;
 
+pub(crate) use creds::*;
 pub(crate) use event::*;
 pub(crate) use kpipe::*;
 pub(crate) use memory::*;
 pub(crate) use poller::*;
+pub use process::ForkHandlers;
 pub(crate) use process::*;
 pub(crate) use robust::*;
 pub(crate) use shared_event::*;

@@ -4,7 +4,7 @@
 //! Raw calls here take no pointers of ours beyond what each SAFETY comment names.
 #![allow(unsafe_code)]
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// CLOCK_MONOTONIC in milliseconds (from the vDSO, no syscall).
 pub(crate) fn monotonic_ms() -> u64 {
@@ -22,14 +22,135 @@ pub(crate) fn getuid() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
+/// The calling process's effective user id (what `SO_PEERCRED` reports to its peers).
+pub(crate) fn geteuid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 /// Registers fork handlers: `prepare` runs in the forking thread before `fork()`, `parent`
 /// and `child` after it in the parent and in the child.
-pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
+fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
     // SAFETY: pthread_atfork only records the function pointers; each handler is an extern "C"
     // fn with no arguments, as required.
     unsafe {
         libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
     }
+}
+
+/// One set of fork handlers, registered once per process: at load time where the library can
+/// arrange it ([`run_at_load!`]), else on first use. No thread gets past
+/// [`install`](Self::install) before the handlers are in place: a thread that went on while
+/// another was still registering could take a lock the handlers guard, and a fork in that
+/// instant would leave it locked in the child for ever. Not a `Once`, which a fork could
+/// copy half-run: a child forked before the registration finished (its registering thread is
+/// gone) registers by itself.
+///
+/// glibc (2.36 and later) lets `pthread_atfork` return while a fork runs another set's
+/// prepare handler, and that fork then skips the new handlers: registering at load time,
+/// before any lock of the library can be held, is what closes that window. The handlers must
+/// also stand being registered twice (a child that could not tell whether its parent's
+/// registration finished registers again): each `prepare` does nothing when this thread
+/// already holds what it takes, and calls [`registered`](Self::registered) first.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ForkHandlers {
+    /// 0: not registered; `pid << 2 | 1`: a thread of process `pid` registers; 2: registered.
+    state: AtomicU64,
+}
+
+const REGISTERED: u64 = 2;
+/// How long a thread waits for another thread of its process to finish registering before
+/// it takes the registration as abandoned (a pid reused by a grandchild, or two processes that
+/// are both pid 1 in their namespaces, can make a dead registration look like its own).
+const REGISTER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ForkHandlers {
+    /// Nothing registered yet.
+    pub const fn new() -> ForkHandlers {
+        ForkHandlers {
+            state: AtomicU64::new(0),
+        }
+    }
+
+    /// Registers the handlers unless this process has them, and returns once it has them.
+    pub fn install(
+        &self,
+        prepare: extern "C" fn(),
+        parent: extern "C" fn(),
+        child: extern "C" fn(),
+    ) {
+        // Acquire: pairs with the Release stores of `install` and `registered`.
+        if self.state.load(Ordering::Acquire) == REGISTERED {
+            return;
+        }
+        let mine = (u64::from(std::process::id()) << 2) | 1;
+        let mut waiting_since = None;
+        loop {
+            // AcqRel: the winner's registration is published by the Release store after it.
+            match self
+                .state
+                .compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    at_fork(prepare, parent, child);
+                    self.state.store(REGISTERED, Ordering::Release);
+                    return;
+                }
+                Err(REGISTERED) => return,
+                // Another thread of this process is registering: a few microseconds.
+                Err(s) if s == mine => {
+                    let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() < REGISTER_WAIT {
+                        std::thread::yield_now();
+                    } else {
+                        // Nobody finished it: start again (a second registration is harmless).
+                        let _ =
+                            self.state
+                                .compare_exchange(s, 0, Ordering::AcqRel, Ordering::Acquire);
+                    }
+                }
+                // A thread of the parent was registering when it forked this process, before
+                // the handlers were in place (else `prepare` would have said so): nobody here
+                // finishes it, so start again.
+                Err(s) => {
+                    let _ = self
+                        .state
+                        .compare_exchange(s, 0, Ordering::AcqRel, Ordering::Acquire);
+                }
+            }
+        }
+    }
+
+    /// Called first by the `prepare` handler: the handlers are in place.
+    pub fn registered(&self) {
+        // Release: pairs with the Acquire load of `install`.
+        self.state.store(REGISTERED, Ordering::Release);
+    }
+}
+
+impl Default for ForkHandlers {
+    fn default() -> ForkHandlers {
+        ForkHandlers::new()
+    }
+}
+
+/// Declares `$name`, an ELF `.init_array` entry that runs `$f` (an `extern "C" fn()`) when
+/// the program or library is loaded: before `main`, and for a library loaded later before any
+/// thread can call into it. For registrations that must not race the program's own threads
+/// (see [`ForkHandlers`]). `$f` must be safe to run before `main`: no thread-locals of the
+/// program, no allocation that relies on the program having started.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! run_at_load {
+    ($name:ident, $f:path) => {
+        // SAFETY (of the attribute): the entry is a plain `extern "C" fn()` pointer; the
+        // loader calls it with (argc, argv, envp), which a function of no arguments ignores
+        // under the C calling convention.
+        #[allow(unsafe_code)]
+        #[used]
+        #[link_section = ".init_array"]
+        static $name: extern "C" fn() = $f;
+    };
 }
 
 /// The CPU this thread is running on (a hint: it may move at any time).

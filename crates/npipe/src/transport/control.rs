@@ -5,6 +5,8 @@
 //! ```text
 //! request : magic "NPH1" u32 | version u16 | kind u16 | access u32 | timeout_ms u32 |
 //!           name_len u16 | name (UTF-8, the name as the client spelled it)
+//!           [| token u64, OPEN_REMOTE only: a process-local remote identity, see
+//!            `semantics::remote`]
 //! reply   : magic "NPR1" u32 | version u16 | kind u16 | error u32 | body (by kind)
 //!   Connected body: pipe_type u8 | direction u8 | pad u16 | max_instances u32 |
 //!                   out_quota u32 | in_quota u32 | default_timeout u32 | cur_instances u32 |
@@ -44,6 +46,9 @@ pub(crate) enum ReqKind {
     Query = 3,
     /// Report what is served here, name included (a listing, which knows only the address).
     Describe = 4,
+    /// Open a client end on behalf of a remote (SMB) client whose identity this process
+    /// registered under `token`; accepted only from the serving process itself.
+    OpenRemote = 5,
 }
 
 /// A decoded client request.
@@ -53,6 +58,8 @@ pub(crate) struct Request {
     pub access: u32,
     pub timeout_ms: u32,
     pub name: String,
+    /// The remote identity's token (OpenRemote; 0 for every other kind).
+    pub token: u64,
 }
 
 /// Reply kinds.
@@ -166,6 +173,9 @@ impl Request {
         v.extend_from_slice(&self.timeout_ms.to_le_bytes());
         v.extend_from_slice(&(name.len() as u16).to_le_bytes());
         v.extend_from_slice(name);
+        if self.kind == ReqKind::OpenRemote {
+            v.extend_from_slice(&self.token.to_le_bytes());
+        }
         v
     }
 
@@ -183,11 +193,20 @@ impl Request {
             2 => ReqKind::Wait,
             3 => ReqKind::Query,
             4 => ReqKind::Describe,
+            5 => ReqKind::OpenRemote,
             _ => return Err(BadFrame("unknown request kind")),
         };
         let access = c.u32()?;
         let timeout_ms = c.u32()?;
         let name = get_name(&mut c)?;
+        let token = if kind == ReqKind::OpenRemote {
+            match c.u64()? {
+                0 => return Err(BadFrame("a remote open carries no token")),
+                t => t,
+            }
+        } else {
+            0
+        };
         if !c.b.is_empty() {
             return Err(BadFrame("trailing bytes in request"));
         }
@@ -201,6 +220,7 @@ impl Request {
             access,
             timeout_ms,
             name,
+            token,
         })
     }
 }
@@ -371,6 +391,7 @@ mod tests {
             access: 0xC000_0000,
             timeout_ms: 5,
             name: r"\\.\pipe\a<>*?|/b".into(),
+            token: 0,
         };
         assert_eq!(Request::decode(&r.encode()).unwrap(), r);
     }
@@ -424,6 +445,7 @@ mod tests {
             access: 0,
             timeout_ms: 0,
             name: String::new(),
+            token: 0,
         };
         assert_eq!(Request::decode(&req.encode()).unwrap(), req);
         let r = Reply::Described(described());
@@ -448,6 +470,7 @@ mod tests {
                 access,
                 timeout_ms,
                 name: name.into(),
+                token: 0,
             };
             assert!(Request::decode(&r.encode()).is_err(), "{r:?}");
         }
@@ -482,6 +505,7 @@ mod tests {
             access: 0,
             timeout_ms: 0,
             name: "x".into(),
+            token: 0,
         }
         .encode();
         for n in 0..good.len() {
@@ -507,5 +531,28 @@ mod tests {
             let _ = Request::decode(&v);
             let _ = Reply::decode(&v);
         }
+    }
+
+    #[test]
+    fn remote_open_carries_its_token() {
+        let r = Request {
+            kind: ReqKind::OpenRemote,
+            access: 0xC000_0000,
+            timeout_ms: 0,
+            name: r"\\.\pipe\x".into(),
+            token: 0x0102_0304_0506_0708,
+        };
+        let b = r.encode();
+        assert_eq!(Request::decode(&b), Ok(r.clone()));
+        for cut in 0..b.len() {
+            assert!(Request::decode(&b[..cut]).is_err());
+        }
+        let mut zero = r.clone();
+        zero.token = 0;
+        assert!(Request::decode(&zero.encode()).is_err());
+        // Any other kind with a token's bytes after the name has trailing bytes.
+        let mut open = b.clone();
+        open[6] = ReqKind::Open as u8;
+        assert!(Request::decode(&open).is_err());
     }
 }

@@ -11,5 +11,6 @@
 //! - nothing the peer writes into shared memory can cause an out-of-bounds access or a panic.
 
 pub(crate) mod control;
+pub(crate) mod npa;
 pub(crate) mod queue;
 pub(crate) mod watch;

@@ -12,17 +12,25 @@ use crate::error::with_raw_code;
 /// Open it with [`ClientOptions::open`](super::ClientOptions::open). `NotFound` means no
 /// server exists; `ERROR_PIPE_BUSY` means every instance is taken: sleep and try again.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use npipe::tokio::ClientOptions;
 /// use tokio::time;
 /// use windows_sys::Win32::Foundation::ERROR_PIPE_BUSY;
 ///
-/// const PIPE_NAME: &str = r"\\.\pipe\named-pipe-idiomatic-client";
-///
-/// # async fn f() -> std::io::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let pipe_name = format!(r"\\.\pipe\named-pipe-idiomatic-client-{}", std::process::id());
+/// # let server = npipe::tokio::ServerOptions::new().max_instances(1).create(&pipe_name)?;
+/// # let first = ClientOptions::new().open(&pipe_name)?; // every instance busy
+/// # tokio::spawn(async move {
+/// #     time::sleep(Duration::from_millis(60)).await;
+/// #     drop(first);
+/// #     server.disconnect()?;
+/// #     server.connect().await
+/// # });
 /// let client = loop {
-///     match ClientOptions::new().open(PIPE_NAME) {
+///     match ClientOptions::new().open(&pipe_name) {
 ///         Ok(client) => break client,
 ///         Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => (),
 ///         Err(e) => return Err(e),
@@ -33,9 +41,15 @@ use crate::error::with_raw_code;
 /// # drop(client);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct NamedPipeClient {
     io: Io<crate::NamedPipeClient>,
+}
+
+/// The blocking end's one line (name, state, modes).
+impl std::fmt::Debug for NamedPipeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.io.end, f)
+    }
 }
 
 impl NamedPipeClient {

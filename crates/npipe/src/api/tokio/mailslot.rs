@@ -20,10 +20,16 @@ use crate::nonblocking::Readiness;
 /// (armed), signals the mailslot's readiness eventfd, which tokio polls. A read that finds the
 /// store empty arms it and looks once more. Only the creating process runs that acceptor, so a
 /// copy of the mailslot inherited by a forked child gets no signals here.
-#[derive(Debug)]
 pub struct Mailslot {
     inner: crate::Mailslot,
     hub: Hub,
+}
+
+/// The blocking mailslot's one line (name, read timeout).
+impl std::fmt::Debug for Mailslot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.inner, f)
+    }
 }
 
 impl Mailslot {
@@ -76,6 +82,23 @@ impl Mailslot {
     }
 
     /// Reads the next whole message into a new vector, waiting for one. Cancel safe.
+    ///
+    /// # Errors
+    /// `ERROR_SEM_TIMEOUT` (121) after the mailslot's read timeout, as
+    /// [`crate::Mailslot::read`].
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let name = format!(r"\\.\mailslot\npipe-doc-tokio-{}", std::process::id());
+    /// let slot = npipe::tokio::Mailslot::create(&name)?;
+    /// let writer = npipe::MailslotWriter::open(&name)?;
+    /// let reader = tokio::spawn(async move { slot.recv().await });
+    /// writer.send(b"hello")?;
+    /// assert_eq!(reader.await.unwrap()?, b"hello");
+    /// # Ok(()) }
+    /// ```
     pub async fn recv(&self) -> io::Result<Vec<u8>> {
         let mut buf = Vec::new();
         loop {

@@ -2,19 +2,26 @@
 //! the two ends and their methods have the same names, signatures and defaults, so a program
 //! written for tokio's Windows pipes ports to Linux by changing its `use` line.
 //!
-//! ```no_run
+//! ```
 //! // use tokio::net::windows::named_pipe::{ClientOptions, ServerOptions};
 //! use npipe::tokio::{ClientOptions, ServerOptions};
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
-//! # async fn f() -> std::io::Result<()> {
-//! const PIPE_NAME: &str = r"\\.\pipe\example";
-//! let server = ServerOptions::new().first_pipe_instance(true).create(PIPE_NAME)?;
-//! let mut client = ClientOptions::new().open(PIPE_NAME)?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let pipe_name = format!(r"\\.\pipe\npipe-doc-tokio-{}", std::process::id());
+//! let mut server = ServerOptions::new().first_pipe_instance(true).create(&pipe_name)?;
+//! let mut client = ClientOptions::new().open(&pipe_name)?;
 //! server.connect().await?;
 //! client.write_all(b"ping").await?;
+//! let mut buf = [0u8; 4];
+//! server.read_exact(&mut buf).await?;
+//! assert_eq!(&buf, b"ping");
 //! # Ok(()) }
 //! ```
+//!
+//! The crate's `tokio` feature gates this module; its examples run with it
+//! (`cargo test -p npipe --doc --features tokio`).
 //!
 //! This module is the crate's `tokio` feature. Every operation runs on npipe's steps that
 //! never block ([`crate::nonblocking`]), driven by the end's readiness descriptor registered
@@ -98,10 +105,12 @@
 //!   application (bounded at 10 s if the server process is stopped).
 //! - No security attributes (`create_with_security_attributes_raw`, `write_dac`, `write_owner`,
 //!   `access_system_security`, `security_qos_flags`): npipe admits clients of the server's
-//!   user and root. No raw handles: the ends give their readiness descriptor as `AsFd`.
+//!   user and root, or whom the extension [`ServerOptions::access_policy`] names (see
+//!   `docs/SECURITY.md`). No raw handles: the ends give their readiness descriptor as `AsFd`.
 //! - `try_read_buf`, `try_io` and `async_io` are not provided.
-//! - [`ServerOptions::reject_remote_clients`] is accepted and changes nothing: npipe serves
-//!   local clients only.
+//! - [`ServerOptions::reject_remote_clients`] (default true, as in tokio) refuses the SMB
+//!   clients that an [`SmbExposure`](crate::SmbExposure) relays; local clients are never
+//!   remote.
 //! - Extensions: [`read_msg`](NamedPipeServer::read_msg) / `try_read_msg` (ERROR_MORE_DATA
 //!   visible), [`wait_named_pipe`], `from_std` / `get_ref` (the blocking-API end).
 //!
@@ -247,6 +256,7 @@ pub struct ServerOptions {
     max_instances: u32,
     out_buffer_size: u32,
     in_buffer_size: u32,
+    policy: Option<crate::AccessPolicy>,
 }
 
 impl Default for ServerOptions {
@@ -267,6 +277,7 @@ impl ServerOptions {
             max_instances: 255,
             out_buffer_size: 65536,
             in_buffer_size: 65536,
+            policy: None,
         }
     }
 
@@ -297,8 +308,8 @@ impl ServerOptions {
         self
     }
 
-    /// `PIPE_REJECT_REMOTE_CLIENTS` (default true). Accepted for compatibility: npipe serves
-    /// local clients only, whatever the value.
+    /// `PIPE_REJECT_REMOTE_CLIENTS` (default true): refuse remote (SMB) clients, see
+    /// [`crate::ServerOptions::reject_remote_clients`].
     pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
         self.reject_remote_clients = reject;
         self
@@ -327,13 +338,21 @@ impl ServerOptions {
         self
     }
 
+    /// npipe extension: who may open the pipe (see [`crate::AccessPolicy`]); by default the
+    /// server's user and root.
+    pub fn access_policy(&mut self, policy: crate::AccessPolicy) -> &mut Self {
+        self.policy = Some(policy);
+        self
+    }
+
     /// Creates an instance of the pipe `addr` (`\\.\pipe\NAME`), listening at once.
     ///
     /// # Errors
-    /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own types), as tokio's. `ERROR_INVALID_PARAMETER` with
-    /// neither direction, `ERROR_PIPE_BUSY` when every instance exists, `ERROR_ACCESS_DENIED`
-    /// for a first instance of an existing pipe or another direction, `ERROR_INVALID_NAME` for
-    /// a bad name (see [Errors](self#errors) for how each shows).
+    /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own
+    /// types). `ERROR_INVALID_PARAMETER` (87) with neither direction, `ERROR_PIPE_BUSY` (231)
+    /// when every instance exists, `ERROR_ACCESS_DENIED` (5) for a first instance of an
+    /// existing pipe or another direction, `ERROR_INVALID_NAME` (123) for a bad name (see
+    /// [Errors](self#errors) for how each shows).
     pub fn create(&self, addr: impl AsRef<OsStr>) -> std::io::Result<NamedPipeServer> {
         let direction = match (self.access_inbound, self.access_outbound) {
             (true, true) => Direction::Duplex,
@@ -351,15 +370,18 @@ impl ServerOptions {
             PipeMode::Byte => crate::PipeMode::Byte,
             PipeMode::Message => crate::PipeMode::Message,
         };
-        let end = crate::ServerOptions::new()
-            .direction(direction)
+        let mut opts = crate::ServerOptions::new();
+        opts.direction(direction)
             .pipe_mode(mode)
             .max_instances(self.max_instances)
             .out_buffer_size(self.out_buffer_size)
             .in_buffer_size(self.in_buffer_size)
             .first_pipe_instance(self.first_pipe_instance)
-            .create(name)
-            .map_err(with_raw_code)?;
+            .reject_remote_clients(self.reject_remote_clients);
+        if let Some(p) = &self.policy {
+            opts.access_policy(p.clone());
+        }
+        let end = opts.create(name).map_err(with_raw_code)?;
         NamedPipeServer::from_std(end)
     }
 }
@@ -443,6 +465,10 @@ macro_rules! data_methods {
         /// the returned set. See the [module docs](super#readiness).
         ///
         /// Cancel safe: dropping it takes nothing.
+        ///
+        /// # Errors
+        /// Only when the runtime's I/O driver fails (for example it has shut down): a closed
+        /// or disconnected pipe is reported as ready, and the next `try_*` returns its error.
         pub async fn ready(
             &self,
             interest: ::tokio::io::Interest,
@@ -473,11 +499,17 @@ macro_rules! data_methods {
 
         /// Waits until the pipe may be readable (see [`ready`](Self::ready)); pair it with
         /// [`try_read`](Self::try_read). Cancel safe.
+        ///
+        /// # Errors
+        /// As [`ready`](Self::ready).
         pub async fn readable(&self) -> std::io::Result<()> {
             self.io.readable().await
         }
 
         /// Polls for read readiness (only the last task polling it is woken, as tokio's).
+        ///
+        /// # Errors
+        /// As [`ready`](Self::ready).
         pub fn poll_read_ready(
             &self,
             cx: &mut std::task::Context<'_>,
@@ -489,12 +521,20 @@ macro_rules! data_methods {
         /// mode at most one message; a short buffer leaves its rest for the next read (use
         /// [`try_read_msg`](Self::try_read_msg) to see `ERROR_MORE_DATA`). `Ok(0)` when the
         /// peer closed and everything was read.
+        ///
+        /// # Errors
+        /// `WouldBlock` when nothing is there; otherwise the errors of the blocking
+        /// `recv_msg` (for example `ERROR_PIPE_NOT_CONNECTED`: `raw_os_error() == Some(233)`
+        /// after a disconnect), in the [module's error style](super#errors).
         #[doc(alias = "ReadFile")]
         pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
             self.io.try_read(buf)
         }
 
         /// [`try_read`](Self::try_read) into the first non-empty buffer.
+        ///
+        /// # Errors
+        /// As [`try_read`](Self::try_read).
         pub fn try_read_vectored(
             &self,
             bufs: &mut [std::io::IoSliceMut<'_>],
@@ -508,6 +548,9 @@ macro_rules! data_methods {
         /// Like [`try_read`](Self::try_read), returning how much of the message is still
         /// unread (`left > 0` is `ERROR_MORE_DATA`). The peer's close is an error here
         /// (`ERROR_BROKEN_PIPE`, kind `BrokenPipe`).
+        ///
+        /// # Errors
+        /// As [`try_read`](Self::try_read), and `ERROR_BROKEN_PIPE` (109) at the end.
         pub fn try_read_msg(&self, buf: &mut [u8]) -> std::io::Result<MsgLen> {
             self.io.try_read_msg(buf)
         }
@@ -517,6 +560,31 @@ macro_rules! data_methods {
         /// `ERROR_MORE_DATA`, the rest stays for the next read). An npipe extension.
         ///
         /// Cancel safe: the message is taken in the poll that returns it.
+        ///
+        /// # Errors
+        /// Those of the blocking `recv_msg` in the [module's error style](super#errors):
+        /// `ERROR_BROKEN_PIPE` (109) once the peer closed and everything was read,
+        /// `ERROR_PIPE_NOT_CONNECTED` (233) after a disconnect, and so on.
+        ///
+        /// # Examples
+        /// ```
+        /// use npipe::tokio::{ClientOptions, PipeMode, ServerOptions};
+        ///
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> std::io::Result<()> {
+        /// let name = format!(r"\\.\pipe\npipe-doc-tokio-msg-{}", std::process::id());
+        /// let server = ServerOptions::new().pipe_mode(PipeMode::Message).create(&name)?;
+        /// let client = ClientOptions::new().pipe_mode(PipeMode::Message).open(&name)?;
+        /// server.connect().await?;
+        /// server.try_write(b"Hello World")?;
+        /// let mut buf = [0u8; 5];
+        /// let m = client.read_msg(&mut buf).await?;
+        /// assert_eq!((&buf[..], m.left), (&b"Hello"[..], 6)); // ERROR_MORE_DATA
+        /// let mut rest = [0u8; 16];
+        /// let m = client.read_msg(&mut rest).await?;
+        /// assert_eq!(&rest[..m.read], b" World");
+        /// # Ok(()) }
+        /// ```
         #[doc(alias = "ReadFile")]
         pub async fn read_msg(&self, buf: &mut [u8]) -> std::io::Result<MsgLen> {
             self.io.read_msg(buf).await
@@ -524,11 +592,17 @@ macro_rules! data_methods {
 
         /// Waits until the pipe may be writable (see [`ready`](Self::ready)); pair it with
         /// [`try_write`](Self::try_write). Cancel safe.
+        ///
+        /// # Errors
+        /// As [`ready`](Self::ready).
         pub async fn writable(&self) -> std::io::Result<()> {
             self.io.writable().await
         }
 
         /// Polls for write readiness (only the last task polling it is woken, as tokio's).
+        ///
+        /// # Errors
+        /// As [`ready`](Self::ready).
         pub fn poll_write_ready(
             &self,
             cx: &mut std::task::Context<'_>,
@@ -539,6 +613,11 @@ macro_rules! data_methods {
         /// Writes without waiting: the count once all of `buf` is in the pipe (one message on
         /// a message pipe; a byte pipe may take less), `WouldBlock` when nothing could go in
         /// (the write before it still waits for the quota, or there is no room).
+        ///
+        /// # Errors
+        /// `WouldBlock` as above; otherwise the errors of the blocking `send_msg` in the
+        /// [module's error style](super#errors) (`ERROR_NO_DATA`: `raw_os_error() ==
+        /// Some(232)` once the peer closed, ...).
         #[doc(alias = "WriteFile")]
         pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
             self.io.try_write(buf)
@@ -546,6 +625,9 @@ macro_rules! data_methods {
 
         /// [`try_write`](Self::try_write) of all the slices as one write (one message on a
         /// message pipe).
+        ///
+        /// # Errors
+        /// As [`try_write`](Self::try_write).
         pub fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
             let mut parts = bufs.iter().filter(|b| !b.is_empty());
             match (parts.next(), parts.next()) {

@@ -14,28 +14,36 @@ use crate::nonblocking::ConnectStart;
 /// Keep one instance listening at all times, or clients fail with `NotFound`: tokio's server
 /// loop creates the next instance before it hands the connected one to a task.
 ///
-/// ```no_run
+/// ```
 /// use npipe::tokio::ServerOptions;
 ///
-/// const PIPE_NAME: &str = r"\\.\pipe\named-pipe-idiomatic-server";
-///
-/// # async fn f() -> std::io::Result<()> {
-/// let mut server = ServerOptions::new().first_pipe_instance(true).create(PIPE_NAME)?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let pipe_name = format!(r"\\.\pipe\named-pipe-idiomatic-server-{}", std::process::id());
+/// let mut server = ServerOptions::new().first_pipe_instance(true).create(&pipe_name)?;
+/// # let client = npipe::tokio::ClientOptions::new().open(&pipe_name)?;
 /// loop {
 ///     server.connect().await?;
 ///     let connected = server;
-///     server = ServerOptions::new().create(PIPE_NAME)?;
+///     server = ServerOptions::new().create(&pipe_name)?;
 ///     tokio::spawn(async move {
 ///         /* use the connected client */
 ///         drop(connected);
 ///     });
 /// #   break;
 /// }
+/// # drop(client);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct NamedPipeServer {
     io: Io<crate::NamedPipeServer>,
+}
+
+/// The blocking end's one line (name, state, modes).
+impl std::fmt::Debug for NamedPipeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.io.end, f)
+    }
 }
 
 impl NamedPipeServer {
@@ -49,9 +57,16 @@ impl NamedPipeServer {
     }
 
     /// `GetNamedPipeInfo`.
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_HANDLE` (6) once the instance is closed.
     #[doc(alias = "GetNamedPipeInfo")]
     pub fn info(&self) -> io::Result<PipeInfo> {
-        Ok(PipeInfo::from_info(self.io.end.info()))
+        self.io
+            .end
+            .info()
+            .map(PipeInfo::from_info)
+            .map_err(with_raw_code)
     }
 
     /// Waits for a client to connect (`ConnectNamedPipe`); returns at once if one already has.
@@ -83,6 +98,10 @@ impl NamedPipeServer {
     /// Drops the client (`DisconnectNamedPipe`): unread data in both directions is discarded
     /// (a write still in flight too) and the client's next operation fails with
     /// `ERROR_PIPE_NOT_CONNECTED` (233). [`connect`](Self::connect) listens again.
+    ///
+    /// # Errors
+    /// `ERROR_PIPE_NOT_CONNECTED` (233) when already disconnected, `ERROR_PIPE_LISTENING` (536)
+    /// when no client has connected, in the [module's error style](super#errors).
     #[doc(alias = "DisconnectNamedPipe")]
     pub fn disconnect(&self) -> io::Result<()> {
         let r = self.io.end.disconnect().map_err(with_raw_code);

@@ -9,6 +9,11 @@ thread_local! {
 }
 
 pub(super) extern "C" fn fork_prepare() {
+    HANDLERS.registered();
+    if HELD.with(|h| !h.borrow().is_empty()) {
+        // Registered twice (see `sys::ForkHandlers`): the first run holds everything already.
+        return;
+    }
     // Lock order: CREATING, the registry, the gate (as `Shared::create` takes them).
     let creating = CREATING.lock().unwrap_or_else(|p| p.into_inner());
     let reg = registry();
@@ -68,20 +73,9 @@ pub(super) extern "C" fn fork_child() {
     fork_parent();
 }
 
-/// Registers the fork handlers once (not a `Once`: see `fork.rs`).
+static HANDLERS: sys::ForkHandlers = sys::ForkHandlers::new();
+
+/// Registers the fork handlers once (see `sys::ForkHandlers`).
 pub(super) fn install_fork_handlers() {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    // SYNC POINT with the Release store below: a thread that sees 2 sees the handlers
-    // registered.
-    if STATE.load(Ordering::Acquire) == 2 {
-        return;
-    }
-    if STATE
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        sys::at_fork(fork_prepare, fork_parent, fork_child);
-        // SYNC POINT with the Acquire load above (in any thread): the registration is done.
-        STATE.store(2, Ordering::Release);
-    }
+    HANDLERS.install(fork_prepare, fork_parent, fork_child);
 }

@@ -109,6 +109,12 @@ mod state;
 mod wait;
 
 use fork::*;
+
+/// Registers the events' fork handlers (called when the library is loaded; see
+/// `semantics::fork`).
+pub(super) fn install_fork_handlers_at_load() {
+    install_fork_handlers();
+}
 pub(crate) use local::*;
 pub(crate) use page::*;
 pub(crate) use shared::*;
@@ -118,7 +124,7 @@ pub(crate) use wait::*;
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, Weak};
 use std::time::{Duration, Instant};
 

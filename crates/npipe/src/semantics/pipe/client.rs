@@ -28,21 +28,29 @@ pub(crate) struct ClientEnd {
     /// The server's pid as this process sees it (`SO_PEERCRED`); `None` when the server runs in
     /// a pid namespace this process cannot see into.
     server_pid: Option<u32>,
+    /// The server's effective uid as the kernel recorded it (`SO_PEERCRED`).
+    server_uid: u32,
     /// The end's readiness signal (made on first need, see `steps`).
     pub(super) signal: std::sync::OnceLock<Arc<sys::EventFd>>,
 }
 
 /// Whom a client accepts as the server of a name: a process of its own user or root, and the
-/// one further uid the caller names. Nobody else can serve a client's data, whatever uid the
-/// client runs as (root included), so an impostor that took a name first gets nothing.
+/// one further uid the caller names; or, when the caller requires one uid, that uid alone.
+/// Nobody else can serve a client's data, whatever uid the client runs as (root included), so
+/// an impostor that took a name first gets nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Trust {
     /// A further uid whose servers this client accepts.
     pub extra_uid: Option<u32>,
+    /// The only uid whose servers this client accepts (overrides the rest).
+    pub required_uid: Option<u32>,
 }
 
 impl Trust {
     fn allows(&self, uid: u32) -> bool {
+        if let Some(r) = self.required_uid {
+            return uid == r;
+        }
         uid == sys::getuid() || uid == 0 || self.extra_uid == Some(uid)
     }
 }
@@ -67,6 +75,16 @@ fn connect_to(n: &Name, display: &str, trust: Trust) -> io::Result<(OwnedFd, Pee
         Err(e) => return Err(os_err(e, "connect", display)),
     }
     let peer = sys::peer_cred(sock.as_fd()).map_err(|e| os_err(e, "SO_PEERCRED", display))?;
+    if let Some(r) = trust.required_uid.filter(|&r| r != peer.uid) {
+        return Err(err(
+            ERROR_ACCESS_DENIED,
+            format!(
+                "{display} is served by uid {}, not by the required uid {r}: an impostor may \
+                 have taken the name",
+                peer.uid
+            ),
+        ));
+    }
     if !trust.allows(peer.uid) {
         return Err(err(
             ERROR_ACCESS_DENIED,
@@ -91,10 +109,30 @@ pub(crate) struct Opened {
 
 /// Connects to `n` and sends an OPEN request (see [`Opened`]).
 pub(crate) fn request_open(n: &Name, name: &str, access: u32, trust: Trust) -> io::Result<Opened> {
+    request_open_as(n, name, access, trust, 0)
+}
+
+/// [`request_open`], as an OPEN_REMOTE request for the remote identity registered under
+/// `token` when it is not 0 (see `semantics::remote`).
+fn request_open_as(
+    n: &Name,
+    name: &str,
+    access: u32,
+    trust: Trust,
+    token: u64,
+) -> io::Result<Opened> {
     let (sock, server) = connect_to(n, name, trust)?;
     let mut fds = Vec::new();
     let deadline = Instant::now() + REPLY_TIMEOUT;
-    let reply = exchange(&sock, ReqKind::Open, access, name, &mut fds, deadline)?;
+    let reply = exchange_req(
+        &sock,
+        ReqKind::Open,
+        access,
+        name,
+        token,
+        &mut fds,
+        deadline,
+    )?;
     Ok(Opened {
         sock,
         reply,
@@ -113,11 +151,29 @@ fn exchange(
     fds: &mut Vec<OwnedFd>,
     deadline: Instant,
 ) -> io::Result<Option<Reply>> {
+    exchange_req(sock, kind, access, name, 0, fds, deadline)
+}
+
+/// [`exchange`] with a remote identity's token (OPEN_REMOTE when not 0).
+fn exchange_req(
+    sock: &OwnedFd,
+    kind: ReqKind,
+    access: u32,
+    name: &str,
+    token: u64,
+    fds: &mut Vec<OwnedFd>,
+    deadline: Instant,
+) -> io::Result<Option<Reply>> {
     let req = Request {
-        kind,
+        kind: if token != 0 {
+            ReqKind::OpenRemote
+        } else {
+            kind
+        },
         access,
         timeout_ms: 0,
         name: name.to_owned(),
+        token,
     };
     match sys::send_packet_nowait(sock.as_fd(), &req.encode(), &[]) {
         Ok(()) => {}
@@ -180,13 +236,27 @@ fn parse_client_name(name: &str) -> io::Result<Name> {
 impl ClientEnd {
     /// CreateFile on a pipe name (W7, W22, W32, W57).
     pub(crate) fn open(name: &str, access: u32, trust: Trust) -> io::Result<ClientEnd> {
+        Self::open_as(name, access, trust, 0)
+    }
+
+    /// [`open`](Self::open) on behalf of the remote client registered under `token` (see
+    /// `semantics::remote`; 0 for a local open). Only the process that serves `name` can
+    /// open this way.
+    pub(crate) fn open_as(
+        name: &str,
+        access: u32,
+        trust: Trust,
+        token: u64,
+    ) -> io::Result<ClientEnd> {
+        // Before any lock the fork handlers guard (the hang-up watcher's, below).
+        crate::semantics::install_fork_handlers();
         let n = parse_client_name(name)?;
         let Opened {
             sock,
             reply,
             mut fds,
             server,
-        } = request_open(&n, name, access, trust)?;
+        } = request_open_as(&n, name, access, trust, token)?;
         match reply {
             Some(Reply::Connected(info)) => {
                 let memfd = fds.pop().filter(|_| fds.is_empty()).ok_or_else(|| {
@@ -209,6 +279,7 @@ impl ClientEnd {
                     name: name.to_owned(),
                     closed: AtomicBool::new(false),
                     server_pid: server.pid,
+                    server_uid: server.uid,
                     signal: std::sync::OnceLock::new(),
                 })
             }
@@ -298,6 +369,13 @@ impl ClientEnd {
     pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<ReadResult> {
         self.check_access(false)?;
         conn_read(self.open_conn()?, &self.modes, buf, deadline, self.name())
+    }
+
+    /// Returns once the server closed or disconnected this client, or the end was closed here.
+    pub(crate) fn wait_until_ended(&self) {
+        if let Ok(c) = self.open_conn() {
+            c.wait_link_ends();
+        }
     }
 
     /// A descriptor that polls readable when data may be waiting or the server end has gone
@@ -406,6 +484,25 @@ impl ClientEnd {
         })
     }
 
+    /// GetNamedPipeServerSessionId: the server's session (see `ServerEnd::client_session`).
+    pub(crate) fn server_session(&self) -> io::Result<u32> {
+        let conn = self.live()?;
+        let pid = self.server_pid()?;
+        let ctl = conn.ctl().ok_or_else(|| {
+            err(
+                ERROR_NOT_FOUND,
+                format!("{} has no control socket", self.name()),
+            )
+        })?;
+        super::identity::session_of(ctl, pid, self.name())
+    }
+
+    /// The server's effective uid when the connection was made (`SO_PEERCRED`).
+    pub(crate) fn server_uid(&self) -> io::Result<u32> {
+        self.live()?;
+        Ok(self.server_uid)
+    }
+
     /// GetNamedPipeClientProcessId (this process).
     pub(crate) fn client_pid(&self) -> io::Result<u32> {
         self.live()?;
@@ -415,6 +512,24 @@ impl ClientEnd {
     /// Whether the pipe is message type.
     pub(crate) fn pipe_type_message(&self) -> bool {
         self.info.message_type
+    }
+
+    /// For `Debug`: the state in one word (connected, closing when the server has closed,
+    /// disconnected, or closed) and this handle's mode bits (PIPE_READMODE_MESSAGE = 2,
+    /// PIPE_NOWAIT = 1).
+    pub(crate) fn summary(&self) -> (&'static str, u32) {
+        // Relaxed: a label for a human, not an ordering decision.
+        let state = if self.closed.load(Ordering::Relaxed) {
+            "closed"
+        } else {
+            match self.conn.peer_open() {
+                Ok(true) => "connected",
+                Ok(false) => "closing",
+                Err(QErr::Disconnected) => "disconnected",
+                Err(_) => "closed",
+            }
+        };
+        (state, self.modes.state_bits())
     }
 
     /// The control socket of the connection.

@@ -1,9 +1,12 @@
 //! Named pipes: the per-name registry of a server process, its acceptor thread, server instances
 //! with the LISTENING / CONNECTED / CLOSING / DISCONNECTED state machine, and client ends.
 //!
-//! Contract (W-numbers from WINDOWS-SEMANTICS.md):
+//! Contract (W-numbers from docs/WINDOWS-BEHAVIOUR.md):
 //! - the first instance's parameters are the pipe's; later instances are checked only against
-//!   max instances (ERROR_PIPE_BUSY) and direction (ERROR_ACCESS_DENIED) (W13-W16);
+//!   max instances (ERROR_PIPE_BUSY), direction and an explicit access policy
+//!   (ERROR_ACCESS_DENIED) (W13-W16, W134);
+//! - a client is admitted only when the pipe's access policy grants it some access, and its
+//!   open only with every right it asks for (`semantics::security`), else ERROR_ACCESS_DENIED;
 //! - a new instance listens at once; clients get listening instances FIFO by the time each
 //!   started listening; none listening gives ERROR_PIPE_BUSY (W32, W53-W55);
 //! - WaitNamedPipe parks in the server's queue and is woken when an instance listens (W29-W30);
@@ -17,10 +20,13 @@
 //! when the instance limit is reached): there are never two silent namespaces and no takeover.
 
 mod client;
+mod identity;
+mod registry;
 mod server;
 mod steps;
 
 pub(crate) use client::*;
+pub(crate) use registry::{registry, remote_admitted, served_here};
 pub(crate) use server::*;
 pub(crate) use steps::*;
 
@@ -91,12 +97,17 @@ pub(crate) struct PipeParams {
 }
 
 /// Everything CreateNamedPipe takes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ServerConfig {
     pub params: PipeParams,
+    /// The pipe's access policy; `None`: the default for a new pipe (the owning user and
+    /// root), or whatever the pipe has for another instance (W134).
+    pub policy: Option<std::sync::Arc<crate::semantics::security::Policy>>,
     pub first_instance: bool,
     pub read_message: bool,
     pub nowait: bool,
+    /// PIPE_REJECT_REMOTE_CLIENTS: this instance refuses remote (SMB) clients.
+    pub reject_remote: bool,
 }
 
 /// How long WaitNamedPipe waits.

@@ -1,307 +1,27 @@
-//! The server side of named pipes: the registry of names this process serves, each pipe's
-//! instances with the LISTENING / CONNECTED / DISCONNECTED state machine, and the answers to
-//! client handshakes (the acceptor thread of `semantics::acceptor` delivers them).
-//!
-//! All mutable server state of the process (every pipe's instances, listening FIFO and parked
-//! waiters) sits behind one lock, [`registry`]. It is held only for short bookkeeping (never
-//! across a sleep or a join), and a fork handler can take it, so a child forked while other
-//! threads were inside the library never inherits it locked (see `semantics::fork`). The data
-//! path takes it only when an instance's cached connection is out of date.
+//! The server end of a named pipe ([`ServerEnd`], the handle CreateNamedPipe returns): creating
+//! an instance, ConnectNamedPipe, DisconnectNamedPipe, the data path over the instance's
+//! connection, and the per-instance queries. The instances' shared bookkeeping lives in
+//! `registry` behind its one lock.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::registry::*;
 use super::*;
-use crate::semantics::acceptor::{self, refuse, Acceptor, Service};
+use crate::semantics::acceptor::{self, Acceptor, Service};
 use crate::semantics::fork_generation;
 use crate::semantics::namespace::{self, Kind, Name};
-use crate::sys::PeerCred;
-use crate::transport::control::{self, Described, Object, PipeInfo, Reply, ReqKind, Request};
+use crate::semantics::remote::RemoteIdentity;
+use crate::semantics::security::Policy;
+use crate::transport::control::{self, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{self, Conn, InPlace, QErr, Reserved, Side};
 
-/// WaitNamedPipe clients one pipe keeps parked; further ones are told to ask again shortly.
-pub(crate) const MAX_PARKED: usize = 512;
 /// How long a create waits for the process that owns a name to describe its pipe.
 const OWNER_TIMEOUT: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    Listening,
-    Connected,
-    Disconnected,
-}
-
-#[derive(Debug)]
-pub(crate) struct Slot {
-    state: SlotState,
-    conn: Option<Arc<Conn>>,
-    /// The client's pid as seen from this process (`None`: not visible from our pid namespace).
-    client_pid: Option<u32>,
-    /// Bumped (under the registry lock) whenever `state` or `conn` changes, or the slot goes
-    /// away; shared with the instance's [`ServerEnd`], whose data path trusts its cached
-    /// connection while it is unchanged, and which sleeps on it (a futex word) while it
-    /// listens, so a new client wakes exactly the thread waiting on that instance.
-    epoch: Arc<SlotEpoch>,
-    /// The queue the next client of this instance gets, made ahead of time by the thread that
-    /// created or disconnected the instance, so neither the acceptor nor the client waits for
-    /// that work during the handshake.
-    queue: Option<(Conn, OwnedFd)>,
-}
-
-/// See [`Slot::epoch`].
-#[derive(Debug, Default)]
-pub(super) struct SlotEpoch {
-    /// The change counter (a futex word). Only equality is compared, so wrapping is harmless.
-    pub(super) value: AtomicU32,
-    /// Threads sleeping on `value` in `ServerEnd::connect`; changed under the registry lock.
-    sleepers: AtomicU32,
-    /// The instance's readiness signal (made on first need, see `steps`): signalled on every
-    /// change, so an overlapped ConnectNamedPipe learns that a client arrived.
-    pub(super) signal: std::sync::OnceLock<Arc<sys::EventFd>>,
-}
-
-impl Slot {
-    /// The change counter now (read under the registry lock).
-    pub(super) fn epoch_value(&self) -> u32 {
-        // Relaxed: read under the registry lock, which orders it with `changed`.
-        self.epoch.value.load(Ordering::Relaxed)
-    }
-
-    /// The connection, when a client is connected.
-    pub(super) fn conn_now(&self) -> Option<Arc<Conn>> {
-        self.conn.clone()
-    }
-
-    /// Whether the instance listens (no client yet).
-    pub(super) fn listening(&self) -> bool {
-        self.state == SlotState::Listening
-    }
-
-    fn changed(&self) {
-        // SYNC POINT with the Acquire load in `ServerEnd::conn_for`; the registry lock orders
-        // the change itself, and the sleeper count, with `ServerEnd::connect`.
-        self.epoch.value.fetch_add(1, Ordering::Release);
-        if self.epoch.sleepers.load(Ordering::Relaxed) != 0 {
-            sys::futex_wake(&self.epoch.value, u32::MAX);
-        }
-        if let Some(s) = self.epoch.signal.get() {
-            s.signal();
-        }
-    }
-}
-
-/// The mutable state of one served pipe.
-#[derive(Debug)]
-struct PipeState {
-    slots: BTreeMap<u64, Slot>,
-    /// Listening instances, FIFO by the time each started listening (W53-W54).
-    listeners: VecDeque<u64>,
-    /// WaitNamedPipe clients waiting for an instance to listen (W30).
-    parked: Vec<OwnedFd>,
-    next_slot: u64,
-    acceptor: Option<Acceptor>,
-}
-
-/// One pipe name served by this process: what never changes.
-#[derive(Debug)]
-struct Pipe {
-    /// The registry key of its [`PipeState`].
-    id: u64,
-    name: Name,
-    addr: Vec<u8>,
-    params: PipeParams,
-}
-
-/// What an address in the registry stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Addr {
-    /// A served pipe.
-    Live(u64),
-    /// A pipe whose last instance closed and whose acceptor is being stopped: a create waits
-    /// until the listener is gone.
-    Closing(u64),
-}
-
-/// Every pipe this process serves.
-#[derive(Debug)]
-pub(crate) struct Registry {
-    pipes: BTreeMap<u64, (Arc<Pipe>, PipeState)>,
-    by_addr: BTreeMap<Vec<u8>, Addr>,
-    next_pipe: u64,
-}
-
-impl Registry {
-    fn state(&mut self, pipe: u64) -> Option<&mut PipeState> {
-        self.pipes.get_mut(&pipe).map(|(_, s)| s)
-    }
-}
-
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    pipes: BTreeMap::new(),
-    by_addr: BTreeMap::new(),
-    next_pipe: 1,
-});
-
-/// The registry lock (see the module docs). Never held across a sleep, a join or a call into
-/// another lock of the library.
-pub(crate) fn registry() -> MutexGuard<'static, Registry> {
-    crate::semantics::install_fork_handlers();
-    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Pipe {
-    fn info(&self, st: &PipeState) -> PipeInfo {
-        PipeInfo {
-            message_type: self.params.message_type,
-            direction: self.params.direction,
-            max_instances: self.params.max_instances,
-            out_quota: self.params.out_quota,
-            in_quota: self.params.in_quota,
-            default_timeout: self.params.default_timeout,
-            cur_instances: st.slots.len() as u32,
-            server_pid: sys::getpid(),
-            caps: [
-                ring_for(self.params.out_quota),
-                ring_for(self.params.in_quota),
-            ],
-        }
-    }
-
-    /// Tells every parked WaitNamedPipe client that an instance listens (W30).
-    fn wake_parked(st: &mut PipeState) {
-        let ready = Reply::Ready.encode();
-        for fd in st.parked.drain(..) {
-            let _ = sys::send_packet_nowait(fd.as_fd(), &ready, &[]);
-        }
-    }
-
-    fn publish_instances(st: &PipeState) {
-        let n = st.slots.len() as u32;
-        for s in st.slots.values() {
-            if let Some(c) = &s.conn {
-                c.set_cur_instances(n);
-            }
-        }
-    }
-
-    /// A new connection queue (memfd created, sealed, mapped, header written) for this pipe's
-    /// quotas; `None` when the system refuses it (the acceptor then makes one during the
-    /// handshake, and if that fails too, refuses the client).
-    fn make_queue(&self) -> Option<(Conn, OwnedFd)> {
-        let caps = [
-            ring_for(self.params.out_quota),
-            ring_for(self.params.in_quota),
-        ];
-        let wins = [
-            win_for(self.params.out_quota),
-            win_for(self.params.in_quota),
-        ];
-        Conn::create(None, caps, wins, 0).ok()
-    }
-
-    /// Parks a WaitNamedPipe client until an instance listens, if there is room (W30).
-    fn park(&self, st: &mut PipeState, sock: OwnedFd) {
-        if st.parked.len() >= MAX_PARKED {
-            st.parked.retain(|fd| !sys::peer_hung_up(fd.as_fd()));
-        }
-        if st.parked.len() >= MAX_PARKED {
-            // The client asks again after a short pause (see `wait_named_pipe`).
-            return refuse(&sock, ERROR_PIPE_BUSY);
-        }
-        let parked = Reply::Parked {
-            default_timeout: self.params.default_timeout,
-        };
-        if sys::send_packet_nowait(sock.as_fd(), &parked.encode(), &[]).is_ok() {
-            st.parked.push(sock);
-        }
-    }
-
-    /// An OPEN: the head of the listening FIFO gets the client (W32, W53-W55, W22).
-    fn open(&self, st: &mut PipeState, sock: OwnedFd, access: u32, peer: PeerCred) {
-        let Some(&id) = st.listeners.front() else {
-            return refuse(&sock, ERROR_PIPE_BUSY);
-        };
-        let d = self.params.direction;
-        if (access & READ_BITS != 0 && d & ACCESS_OUTBOUND == 0)
-            || (access & WRITE_BITS != 0 && d & ACCESS_INBOUND == 0)
-        {
-            return refuse(&sock, ERROR_ACCESS_DENIED);
-        }
-        let info = self.info(st);
-        let made = st.slots.get_mut(&id).and_then(|s| s.queue.take());
-        let Some((mut conn, memfd)) = made.or_else(|| self.make_queue()) else {
-            return refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
-        };
-        conn.set_cur_instances(info.cur_instances);
-        conn.set_ctl(sock);
-        let Some(ctl) = conn.ctl() else { return };
-        // A fresh socket's buffer is empty, so this send cannot block; a client that already
-        // went away makes it fail, and the instance keeps listening.
-        if sys::send_packet_nowait(
-            ctl.as_fd(),
-            &Reply::Connected(info).encode(),
-            &[memfd.as_fd()],
-        )
-        .is_err()
-        {
-            return;
-        }
-        st.listeners.pop_front();
-        let conn = Arc::new(conn);
-        conn.watch();
-        if let Some(slot) = st.slots.get_mut(&id) {
-            slot.state = SlotState::Connected;
-            slot.conn = Some(conn);
-            slot.client_pid = peer.pid;
-            slot.changed();
-        }
-    }
-}
-
-impl Service for Pipe {
-    fn shed(&self) {
-        if let Some(st) = registry().state(self.id) {
-            st.parked.retain(|fd| !sys::peer_hung_up(fd.as_fd()));
-        }
-    }
-
-    fn request(&self, sock: OwnedFd, req: Request, peer: PeerCred) {
-        let mut reg = registry();
-        let Some(st) = reg.state(self.id) else {
-            return refuse(&sock, ERROR_FILE_NOT_FOUND);
-        };
-        match req.kind {
-            ReqKind::Query => {
-                let info = Reply::Info(self.info(st)).encode();
-                let _ = sys::send_packet_nowait(sock.as_fd(), &info, &[]);
-            }
-            ReqKind::Wait if !st.listeners.is_empty() => {
-                let _ = sys::send_packet_nowait(sock.as_fd(), &Reply::Ready.encode(), &[]);
-            }
-            ReqKind::Wait => self.park(st, sock),
-            ReqKind::Open => self.open(st, sock, req.access, peer),
-            // Answered by the acceptor through `describe`.
-            ReqKind::Describe => refuse(&sock, ERROR_INVALID_FUNCTION),
-        }
-    }
-
-    /// For listings: the name as its first instance was created, the parameters and how many
-    /// instances exist and listen. Only reads the registry.
-    fn describe(&self) -> Result<Described, u32> {
-        let mut reg = registry();
-        let st = reg.state(self.id).ok_or(ERROR_FILE_NOT_FOUND)?;
-        Ok(Described {
-            object: Object::Pipe,
-            listening: st.listeners.len() as u32,
-            info: self.info(st),
-            name: self.name.display.clone(),
-        })
-    }
-}
 
 /// One server instance (the handle CreateNamedPipe returns).
 #[derive(Debug)]
@@ -343,6 +63,7 @@ fn query_owner(name: &Name, addr: &[u8]) -> io::Result<Option<PipeInfo>> {
         access: 0,
         timeout_ms: 0,
         name: display.clone(),
+        token: 0,
     };
     if sys::send_packet_nowait(sock.as_fd(), &req.encode(), &[]).is_err() {
         return Ok(None);
@@ -392,7 +113,7 @@ impl ServerEnd {
         // acceptor is being joined); wait for it rather than fail.
         let give_up = Instant::now() + Duration::from_secs(2);
         loop {
-            match Self::create_once(name, &n, &addr, cfg)? {
+            match Self::create_once(name, &n, &addr, &cfg)? {
                 Some(r) => return Ok(r),
                 None if Instant::now() < give_up => std::thread::sleep(Duration::from_millis(1)),
                 None => {
@@ -436,9 +157,18 @@ impl ServerEnd {
         name: &str,
         n: &Name,
         addr: &[u8],
-        cfg: ServerConfig,
+        cfg: &ServerConfig,
     ) -> io::Result<Option<(ServerEnd, bool)>> {
         let p = cfg.params;
+        // A new pipe's first instance listens from the moment its name is bound, so a client
+        // that finds the name can connect at once (as on Windows, where the name appears with
+        // its instance): its queue is made before the lock, and the instance is added in the
+        // same lock section as the bind. (If the name turns out to exist, this one is dropped.)
+        let fresh = if registry().by_addr.contains_key(addr) {
+            None
+        } else {
+            Pipe::queue_for(&p)
+        };
         let mut reg = registry();
         let (pipe, existed) = match reg.by_addr.get(addr).copied() {
             Some(Addr::Closing(_)) => return Ok(None),
@@ -469,6 +199,11 @@ impl ServerEnd {
                     name: n.clone(),
                     addr: addr.to_vec(),
                     params: p,
+                    policy: cfg
+                        .policy
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(Policy::owner_and_root())),
+                    owner: sys::getuid(),
                 });
                 let acceptor = Acceptor::spawn(
                     "npipe-acceptor",
@@ -488,11 +223,15 @@ impl ServerEnd {
                 (pipe, false)
             }
         };
-        drop(reg);
-        // The first client's queue, made before the registry lock is taken (the acceptor
-        // needs it).
-        let queue = pipe.make_queue();
-        let mut reg = registry();
+        let (queue, mut reg) = if existed {
+            drop(reg);
+            // The first client's queue, made outside the registry lock (the acceptor needs
+            // it).
+            let queue = pipe.make_queue();
+            (queue, registry())
+        } else {
+            (fresh, reg)
+        };
         let Some(st) = reg.state(pipe.id) else {
             // The pipe closed meanwhile: start over.
             return Ok(None);
@@ -517,6 +256,14 @@ impl ServerEnd {
                     format!("{name} exists with another direction"),
                 ));
             }
+            if cfg.policy.as_ref().is_some_and(|q| **q != *pipe.policy) {
+                // W134: another instance keeps the pipe's descriptor; a different explicit one
+                // is refused.
+                return Err(err(
+                    ERROR_ACCESS_DENIED,
+                    format!("{name} exists with another access policy"),
+                ));
+            }
         }
         let id = st.next_slot;
         st.next_slot += 1;
@@ -527,6 +274,8 @@ impl ServerEnd {
                 state: SlotState::Listening,
                 conn: None,
                 client_pid: None,
+                remote: None,
+                reject_remote: cfg.reject_remote,
                 epoch: epoch.clone(),
                 queue,
             },
@@ -642,6 +391,11 @@ impl ServerEnd {
             _ => true,
         };
         if ok {
+            if matches!(op, Op::Read | Op::Transact) {
+                // Relaxed: a flag only ImpersonateNamedPipeClient reads; the read itself is
+                // ordered by the connection.
+                self.epoch.read_from_client.store(true, Ordering::Relaxed);
+            }
             Ok(())
         } else {
             Err(err(
@@ -793,6 +547,7 @@ impl ServerEnd {
                 }
                 slot.state = SlotState::Disconnected;
                 slot.client_pid = None;
+                slot.remote = None;
                 slot.changed();
                 Ok(slot.queue.is_none())
             }
@@ -897,12 +652,15 @@ impl ServerEnd {
         )
     }
 
-    /// GetNamedPipeHandleState: (state bits, current instances).
-    pub(crate) fn handle_state(&self) -> (u32, u32) {
-        let n = registry()
-            .state(self.pipe.id)
-            .map_or(0, |st| st.slots.len() as u32);
-        (self.modes.state_bits(), n)
+    /// GetNamedPipeHandleState: (state bits, current instances); ERROR_INVALID_HANDLE once
+    /// closed.
+    pub(crate) fn handle_state(&self) -> io::Result<(u32, u32)> {
+        let mut reg = registry();
+        let st = reg.state(self.pipe.id).ok_or_else(|| self.gone())?;
+        if !st.slots.contains_key(&self.id) {
+            return Err(self.gone());
+        }
+        Ok((self.modes.state_bits(), st.slots.len() as u32))
     }
 
     /// SetNamedPipeHandleState.
@@ -910,19 +668,42 @@ impl ServerEnd {
         self.modes.set(mode, self.pipe.params.message_type)
     }
 
-    /// GetNamedPipeInfo: (message type, out quota, in quota, max instances).
-    pub(crate) fn pipe_info(&self) -> (bool, u32, u32, u32) {
+    /// GetNamedPipeInfo: (message type, out quota, in quota, max instances); ERROR_INVALID_HANDLE
+    /// once closed.
+    pub(crate) fn pipe_info(&self) -> io::Result<(bool, u32, u32, u32)> {
+        // Relaxed: see `conn_for`.
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(self.gone());
+        }
         let p = self.pipe.params;
-        (p.message_type, p.out_quota, p.in_quota, p.max_instances)
+        Ok((p.message_type, p.out_quota, p.in_quota, p.max_instances))
+    }
+
+    /// The connected client's identity when it is a remote (SMB) client.
+    pub(crate) fn remote_client(&self) -> io::Result<Option<Arc<RemoteIdentity>>> {
+        self.with_slot(|slot| {
+            Ok(slot
+                .remote
+                .clone()
+                .filter(|_| slot.state == SlotState::Connected))
+        })
     }
 
     /// GetNamedPipeClientProcessId (W131-W132): ERROR_NOT_FOUND when no client is connected,
-    /// or when the client's process is not visible from this process's pid namespace.
+    /// when the client's process is not visible from this process's pid namespace, or when
+    /// the client is remote (SMB tells no process id).
     pub(crate) fn client_pid(&self) -> io::Result<u32> {
-        let r = self.with_slot(|slot| Ok((slot.state, slot.client_pid)))?;
+        let r = self.with_slot(|slot| Ok((slot.state, slot.client_pid, slot.remote.is_some())))?;
         match r {
-            (_, Some(pid)) => Ok(pid),
-            (SlotState::Connected, None) => Err(err(
+            (_, Some(pid), _) => Ok(pid),
+            (SlotState::Connected, None, true) => Err(err(
+                ERROR_NOT_FOUND,
+                format!(
+                    "the client of {} is remote (SMB): its process id is unknown",
+                    self.name()
+                ),
+            )),
+            (SlotState::Connected, None, false) => Err(err(
                 ERROR_NOT_FOUND,
                 format!(
                     "the client of {} runs in a pid namespace this process cannot see",
@@ -936,9 +717,51 @@ impl ServerEnd {
         }
     }
 
+    /// The connection of the connected client (`None` while listening or disconnected; a
+    /// client that closed is still connected until DisconnectNamedPipe).
+    pub(super) fn connected_conn(&self) -> io::Result<Option<Arc<Conn>>> {
+        self.with_slot(|slot| {
+            Ok(slot
+                .conn
+                .clone()
+                .filter(|_| slot.state == SlotState::Connected))
+        })
+    }
+
+    /// Whether the server has read from the current client (W133).
+    pub(super) fn read_from_client(&self) -> bool {
+        // Relaxed: see `check_access`.
+        self.epoch.read_from_client.load(Ordering::Relaxed)
+    }
+
     /// Whether the pipe is message type.
     pub(crate) fn pipe_type_message(&self) -> bool {
         self.pipe.params.message_type
+    }
+
+    /// For `Debug`: the instance's number within its pipe in this process (1, 2, ...), its
+    /// state in one word (listening, connected, closing when the client has closed,
+    /// disconnected, or closed), and this handle's mode bits (PIPE_READMODE_MESSAGE = 2,
+    /// PIPE_NOWAIT = 1).
+    pub(crate) fn summary(&self) -> (u64, &'static str, u32) {
+        // Relaxed: a label for a human, not an ordering decision.
+        let state = if self.closed.load(Ordering::Relaxed) {
+            "closed"
+        } else {
+            // The connection is looked at outside the registry lock.
+            match self.with_slot(|slot| Ok((slot.state, slot.conn.clone()))) {
+                Err(_) => "closed",
+                Ok((SlotState::Listening, _)) => "listening",
+                Ok((SlotState::Disconnected, _)) => "disconnected",
+                Ok((SlotState::Connected, None)) => "connected",
+                Ok((SlotState::Connected, Some(c))) => match c.peer_open() {
+                    Ok(true) => "connected",
+                    Ok(false) => "closing",
+                    Err(_) => "disconnected",
+                },
+            }
+        };
+        (self.id, state, self.modes.state_bits())
     }
 
     /// The pipe's direction bits.

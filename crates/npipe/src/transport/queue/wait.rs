@@ -24,6 +24,15 @@ const STACKED_SPIN: u32 = 8;
 const PROBE_GAP_MS: u64 = 20;
 
 impl Conn {
+    /// Sleeps until the link ends: the peer closed or disconnected, or this end was closed
+    /// (every one of those wakes the sleepers of both rings; a peer that died is noticed by the
+    /// slices' hang-up probes). For an end that never reads, which has no read to notice it.
+    pub(crate) fn wait_link_ends(&self) {
+        let _ = self.wait_on(self.side.rx(), Wake::Data, None, |c| {
+            Ok(!matches!(c.peer_open(), Ok(true)))
+        });
+    }
+
     /// Sleeps until `ready` is true, the deadline passes (`TimedOut`) or `ready` fails.
     pub(super) fn wait_on(
         &self,

@@ -1,0 +1,255 @@
+//! Credentials: the supplementary groups of a socket's peer (`SO_PEERGROUPS`), the session of
+//! a socket's peer (through a pidfd, `SO_PEERPIDFD`), and the per-thread file-system identity
+//! (fsuid, fsgid, supplementary groups) that impersonation switches.
+//!
+//! The credentials avoid the pid on purpose: `SO_PEERCRED` and `SO_PEERGROUPS` are snapshots the
+//! kernel took when the peer called `connect()`, so a peer that exits and whose pid is reused
+//! cannot lend its identity to the new process, and no `/proc/<pid>` lookup is ever made. The
+//! one pid lookup (the peer's session, `getsid`) is fenced by a pidfd the kernel gives for the
+//! very peer process (`SO_PEERPIDFD`): the answer counts only if that process still exists
+//! after the lookup, when its pid cannot have been reused.
+//!
+//! The identity calls are raw syscalls, never the glibc wrappers: glibc's `setgroups` (and
+//! `setuid` and friends) broadcast the change to every thread of the process, whereas the
+//! kernel calls change only the calling thread's credentials, which is what impersonation
+//! needs. `setfsuid`/`setfsgid` exist only per thread.
+//!
+//! # Safety
+//! `getsockopt`, `getgroups` and `setgroups` get a buffer pointer with its exact length in
+//! bytes or entries; the other calls take integers only. The module invariants of `sys` apply.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
+
+use super::{Errno, Result};
+
+/// `SO_PEERGROUPS` (Linux 4.13; asm-generic value, as on x86-64 and aarch64).
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc64",
+    target_arch = "powerpc",
+    target_arch = "powerpc64"
+)))]
+const SO_PEERGROUPS: libc::c_int = 59;
+
+/// `SO_PEERPIDFD` (Linux 6.5; asm-generic value).
+const SO_PEERPIDFD: libc::c_int = 77;
+
+/// Most supplementary groups the kernel allows (`NGROUPS_MAX`).
+const NGROUPS_MAX: usize = 65536;
+
+fn last_errno() -> Errno {
+    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL)
+}
+
+/// The supplementary groups of the peer of a connected Unix socket, as the kernel recorded
+/// them at `connect()`. `ENOPROTOOPT` on kernels older than 4.13 (or architectures where the
+/// option is not wired here).
+pub(crate) fn peer_groups(fd: BorrowedFd<'_>) -> Result<Vec<u32>> {
+    #[cfg(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc64",
+        target_arch = "powerpc",
+        target_arch = "powerpc64"
+    ))]
+    {
+        let _ = fd;
+        return Err(Errno::NOPROTOOPT);
+    }
+    #[cfg(not(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc64",
+        target_arch = "powerpc",
+        target_arch = "powerpc64"
+    )))]
+    {
+        let mut groups: Vec<u32> = vec![0; 32];
+        loop {
+            let mut len = (groups.len() * 4) as libc::socklen_t;
+            // SAFETY:
+            // 1. `groups` owns `len` bytes of u32s, so the kernel writes inside it;
+            // 2. the fd is open for the duration of the call (borrowed);
+            // 3. any bit pattern is a valid u32.
+            let r = unsafe {
+                libc::getsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    SO_PEERGROUPS,
+                    groups.as_mut_ptr().cast(),
+                    &mut len,
+                )
+            };
+            if r == 0 {
+                groups.truncate(len as usize / 4);
+                return Ok(groups);
+            }
+            let e = last_errno();
+            // ERANGE: the buffer was too small and `len` now holds the size needed.
+            if e == Errno::RANGE && (len as usize) / 4 > groups.len() && groups.len() < NGROUPS_MAX
+            {
+                groups.resize((len as usize / 4).min(NGROUPS_MAX), 0);
+                continue;
+            }
+            return Err(e);
+        }
+    }
+}
+
+/// The session id (`getsid`) of the peer of a connected Unix socket, whose pid as seen here is
+/// `pid`. `ENOPROTOOPT` on kernels without `SO_PEERPIDFD` (before 6.5: without a pidfd for the
+/// peer itself, a reused pid could answer for it); `ESRCH` when the peer has exited.
+pub(crate) fn peer_session(fd: BorrowedFd<'_>, pid: u32) -> Result<u32> {
+    let mut pidfd: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY:
+    // 1. `pidfd` is a live c_int and `len` its exact size, so the kernel writes inside it;
+    // 2. the fd is open for the duration of the call (borrowed).
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PEERPIDFD,
+            (&mut pidfd as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(last_errno());
+    }
+    if pidfd < 0 {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: the kernel just gave us this new descriptor; nothing else owns it.
+    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) };
+    if pid == 0 || pid > i32::MAX as u32 {
+        return Err(Errno::SRCH);
+    }
+    let sid = raw_getsid(pid as libc::pid_t)?;
+    // Signal 0 checks that the pidfd's process still exists: then `pid` was still its pid
+    // when getsid ran.
+    // SAFETY: a valid pidfd, signal 0 (no signal sent), a null siginfo and no flags.
+    let alive = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd() as libc::c_long,
+            0 as libc::c_long,
+            0usize,
+            0 as libc::c_long,
+        )
+    };
+    if alive != 0 {
+        return Err(last_errno());
+    }
+    Ok(sid)
+}
+
+/// getsid(2). Session 0 is a real answer (a process that never called setsid under a
+/// container's or the kernel's first session), which rustix's `getsid` cannot return (its
+/// `Pid` is non-zero and it asserts), so this calls the C library directly.
+fn raw_getsid(pid: libc::pid_t) -> Result<u32> {
+    // SAFETY: an integer-only call; pid 0 means the caller.
+    let sid = unsafe { libc::getsid(pid) };
+    if sid < 0 {
+        return Err(last_errno());
+    }
+    Ok(sid as u32)
+}
+
+/// The calling process's session id (0 when it belongs to session 0).
+pub(crate) fn own_session() -> u32 {
+    raw_getsid(0).unwrap_or(0)
+}
+
+/// The calling thread's file-system identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FsIdentity {
+    /// fsuid.
+    pub uid: u32,
+    /// fsgid.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+fn raw_setfsuid(uid: u32) -> u32 {
+    // SAFETY: an integer-only syscall; it changes the calling thread's fsuid only.
+    unsafe { libc::syscall(libc::SYS_setfsuid, uid as libc::c_long) as u32 }
+}
+
+fn raw_setfsgid(gid: u32) -> u32 {
+    // SAFETY: an integer-only syscall; it changes the calling thread's fsgid only.
+    unsafe { libc::syscall(libc::SYS_setfsgid, gid as libc::c_long) as u32 }
+}
+
+fn raw_getgroups() -> Result<Vec<u32>> {
+    // SAFETY: a size of 0 asks for the count only; no buffer is touched.
+    let n = unsafe { libc::syscall(libc::SYS_getgroups, 0 as libc::c_long, 0usize) };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    let mut groups = vec![0u32; n as usize];
+    // SAFETY: `groups` holds exactly `n` gid_t (u32) entries for the kernel to fill.
+    let m = unsafe {
+        libc::syscall(
+            libc::SYS_getgroups,
+            n as libc::c_long,
+            groups.as_mut_ptr() as usize,
+        )
+    };
+    if m < 0 {
+        return Err(last_errno());
+    }
+    groups.truncate(m as usize);
+    Ok(groups)
+}
+
+fn raw_setgroups(groups: &[u32]) -> Result<()> {
+    if groups.len() > NGROUPS_MAX {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: `groups` holds exactly `len` gid_t (u32) entries the kernel only reads. The raw
+    // syscall changes the calling thread's groups only (glibc's wrapper would change every
+    // thread's).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_setgroups,
+            groups.len() as libc::c_long,
+            groups.as_ptr() as usize,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+/// The calling thread's current file-system identity.
+pub(crate) fn fs_identity() -> Result<FsIdentity> {
+    // setfsuid(-1) and setfsgid(-1) are always refused and return the current value.
+    Ok(FsIdentity {
+        uid: raw_setfsuid(u32::MAX),
+        gid: raw_setfsgid(u32::MAX),
+        groups: raw_getgroups()?,
+    })
+}
+
+/// Makes `id` the calling thread's file-system identity (fsuid, fsgid, supplementary groups),
+/// leaving every other thread as it was. Needs CAP_SETUID and CAP_SETGID (`EPERM` otherwise);
+/// on failure the thread's identity is put back as it was before the call.
+pub(crate) fn set_fs_identity(id: &FsIdentity) -> Result<()> {
+    let before = fs_identity()?;
+    raw_setgroups(&id.groups)?;
+    raw_setfsgid(id.gid);
+    raw_setfsuid(id.uid);
+    // setfsuid/setfsgid report no errors: read the values back.
+    if raw_setfsuid(u32::MAX) != id.uid || raw_setfsgid(u32::MAX) != id.gid {
+        raw_setfsuid(before.uid);
+        raw_setfsgid(before.gid);
+        let _ = raw_setgroups(&before.groups);
+        return Err(Errno::PERM);
+    }
+    Ok(())
+}
