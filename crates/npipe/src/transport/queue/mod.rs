@@ -4,7 +4,9 @@
 //! Files: `layout` (the shared layout and the checks on values read from it), `wait` (spin
 //! then futex sleep, hang-up probes), `write` (records, streaming, quota, withdrawal of a
 //! record whose writer died), `read` (message and byte reads, peek, mailslot reads, in-place
-//! reads). This file owns the connection object: mapping, states, wake-ups, readiness, locks.
+//! reads), `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
+//! `spill` and `step` (readiness, spilled pages, nonblocking steps). This file owns the
+//! connection object: mapping, states, wake-ups, readiness, locks.
 //!
 //! # Trust
 //! The peer may be buggy or hostile and can write anything into the shared page at any time.
@@ -26,6 +28,7 @@
 //! all other ring access is raw-pointer copies bounded as above.
 #![allow(unsafe_code)]
 
+mod dead;
 mod layout;
 mod read;
 mod ready;
