@@ -102,6 +102,40 @@ fn cli_internal_peer_rejects_bad_arguments() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// cpu64: both ends on one thread, for the transports that have an in-process pair, with
+/// the C ABI's goal against the Rust API; a transport without one (interprocess) is left out.
+#[test]
+fn cli_bench_cpu64_rows_and_goal() {
+    let o = npipe(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--repeats",
+        "1",
+        "--scenario",
+        "cpu64",
+        "--only",
+        "npipe-64k,npipe-capi,pipe,interprocess",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for t in ["npipe-64k", "npipe-capi", "pipe", "seqpacket"] {
+        let row = out
+            .lines()
+            .find(|l| l.contains(&format!("\"transport\": \"{t}\"")))
+            .unwrap_or_else(|| panic!("no {t} row in:\n{out}"));
+        assert!(
+            row.contains("\"unit\": \"ns/msg\"") && row.contains("\"error\": null"),
+            "{row}"
+        );
+    }
+    assert!(!out.contains("\"transport\": \"interprocess\""), "{out}");
+    assert!(
+        out.contains("\"goal\": \"C ABI / Rust API, 64 B write then read"),
+        "{out}"
+    );
+}
+
 #[test]
 fn cli_bench_json_one_repeat() {
     let o = npipe(&[

@@ -33,7 +33,7 @@ pub(super) trait Chan {
 
 /// SOCK_SEQPACKET: one record per message; messages above 128 KiB go as 128 KiB records (the
 /// default socket buffer cannot hold a larger record).
-struct SeqChan(OwnedFd);
+pub(super) struct SeqChan(pub(super) OwnedFd);
 
 const SEQ_RECORD: usize = 128 << 10;
 
@@ -63,7 +63,7 @@ impl Chan for SeqChan {
 }
 
 /// Any byte stream (STREAM socketpair, pipe(2) pair, interprocess): exact reads.
-struct StreamChan<R, W>(R, W);
+pub(super) struct StreamChan<R, W>(pub(super) R, pub(super) W);
 
 impl<R: Read, W: Write> Chan for StreamChan<R, W> {
     fn send(&mut self, m: &[u8]) -> io::Result<()> {
@@ -74,8 +74,8 @@ impl<R: Read, W: Write> Chan for StreamChan<R, W> {
     }
 }
 
-struct NpServer(npipe::NamedPipeServer);
-struct NpClient(npipe::NamedPipeClient);
+pub(super) struct NpServer(pub(super) npipe::NamedPipeServer);
+pub(super) struct NpClient(pub(super) npipe::NamedPipeClient);
 
 fn np_recv(
     f: impl FnOnce(&mut [u8]) -> io::Result<npipe::MsgLen>,
@@ -241,7 +241,7 @@ impl Chan for IpcChan {
     }
 }
 
-fn socketpair(kind: rustix::net::SocketType) -> io::Result<(OwnedFd, OwnedFd)> {
+pub(super) fn socketpair(kind: rustix::net::SocketType) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
         kind,
@@ -263,7 +263,7 @@ pub(super) fn unique(tag: &str) -> String {
 }
 
 /// An npipe message-pipe server instance at `quota` bytes each way.
-fn np_server(name: &str, quota: u32) -> io::Result<npipe::NamedPipeServer> {
+pub(super) fn np_server(name: &str, quota: u32) -> io::Result<npipe::NamedPipeServer> {
     ServerOptions::new()
         .pipe_mode(PipeMode::Message)
         .read_mode(ReadMode::Message)

@@ -13,6 +13,7 @@
 mod capi;
 mod chan;
 mod floors;
+mod loopback;
 mod measure;
 mod peer;
 mod report;
@@ -159,12 +160,16 @@ impl Transport {
             Transport::SpscRing => sc == Scenario::Rate,
             Transport::PingPong => sc == Scenario::Rtt,
             Transport::Memcpy => sc.throughput_size().is_some(),
-            Transport::NpipeCapi => {
-                matches!(sc, Scenario::Rtt | Scenario::Rate | Scenario::Throughput1m)
-            }
+            Transport::NpipeCapi => matches!(
+                sc,
+                Scenario::Rtt | Scenario::Rate | Scenario::Throughput1m | Scenario::Cpu
+            ),
             Transport::Npipe(_) | Transport::SeqPacket | Transport::Stream => true,
-            Transport::Interprocess => true,
-            Transport::NpipeNb | Transport::Pipe | Transport::IpcChannel => sc != Scenario::Connect,
+            Transport::Pipe => sc != Scenario::Connect,
+            Transport::Interprocess => sc != Scenario::Cpu,
+            Transport::NpipeNb | Transport::IpcChannel => {
+                !matches!(sc, Scenario::Connect | Scenario::Cpu)
+            }
             Transport::NpipeTokio => {
                 matches!(sc, Scenario::Rtt | Scenario::Rate | Scenario::Throughput1m)
             }
@@ -209,6 +214,10 @@ pub(crate) enum Scenario {
     /// Connection setup and teardown: connections per second.
     #[value(name = "connect")]
     Connect,
+    /// 64 B written and read back on one thread, both ends in this process: nanoseconds per
+    /// message, what the calls themselves cost without a second CPU or cache-line transfers.
+    #[value(name = "cpu64")]
+    Cpu,
 }
 
 impl Scenario {
@@ -228,6 +237,7 @@ impl Scenario {
             Scenario::RttIdle => "64 B round trip, peer asleep".into(),
             Scenario::Rate => "64 B one-way rate".into(),
             Scenario::Connect => "connections per second".into(),
+            Scenario::Cpu => "64 B write then read on one thread (the calls' own cost)".into(),
             sc => format!("one-way throughput, {} messages", size_label(sc.msg_size())),
         }
     }
@@ -243,17 +253,18 @@ impl Scenario {
             Scenario::Rtt | Scenario::RttIdle => "us",
             Scenario::Rate => "M msg/s",
             Scenario::Connect => "conn/s",
+            Scenario::Cpu => "ns/msg",
             _ => "GB/s",
         }
     }
 
     /// Whether a smaller value is better (times) or a larger one (rates).
     fn lower_is_better(self) -> bool {
-        matches!(self, Scenario::Rtt | Scenario::RttIdle)
+        matches!(self, Scenario::Rtt | Scenario::RttIdle | Scenario::Cpu)
     }
 
     fn is_round_trip(self) -> bool {
-        self.lower_is_better()
+        matches!(self, Scenario::Rtt | Scenario::RttIdle)
     }
 
     fn msg_size(self) -> usize {
@@ -270,6 +281,7 @@ impl Scenario {
             Scenario::RttIdle => 300,
             Scenario::Rate => 400_000,
             Scenario::Connect => 4_000,
+            Scenario::Cpu => 1_000_000,
             // 512 MiB per repetition.
             sc => ((512usize << 20) / sc.msg_size()).max(16),
         };
@@ -285,7 +297,7 @@ impl Scenario {
         match self {
             Scenario::Rtt => Some(Transport::PingPong),
             Scenario::Rate => Some(Transport::SpscRing),
-            Scenario::RttIdle | Scenario::Connect => None,
+            Scenario::RttIdle | Scenario::Connect | Scenario::Cpu => None,
             _ => Some(Transport::Memcpy),
         }
     }

@@ -85,7 +85,12 @@ const GOALS: [Goal; 6] = [
 
 const GOAL_QUOTAS: [Quota; 3] = [Quota::K4, Quota::K64, Quota::K256];
 /// The C ABI row against the Rust API row at the same quota: within 10%.
-const CAPI_SCENARIOS: [Scenario; 3] = [Scenario::Rtt, Scenario::Rate, Scenario::Throughput1m];
+const CAPI_SCENARIOS: [Scenario; 4] = [
+    Scenario::Rtt,
+    Scenario::Rate,
+    Scenario::Throughput1m,
+    Scenario::Cpu,
+];
 const CAPI_TOLERANCE: f64 = 0.10;
 
 /// One evaluated goal.
@@ -237,7 +242,7 @@ impl Report {
             "ring; busy round trip: spin ping-pong; throughput: memcpy); 'seqpkt' = value / the"
         );
         println!("SEQPACKET socketpair; 'p50/floor' = p50 / the floor's p50 (busy round trips).");
-        println!("Round trips: lower is better; the rest: higher is better.");
+        println!("Round trips and ns/msg: lower is better; the rest: higher is better.");
         match super::floors::floor_cpus() {
             Some((a, b)) => {
                 println!("The floors' two processes spin pinned to CPUs {a} and {b}.\n")
