@@ -236,6 +236,11 @@ const FIELDS: &[Field] = &[
     f("r1.space_waiters", 2048 + 268, 4),
     f("r1.reader_want", 2048 + 272, 8),
     f("r1.poll_armed", 2048 + 280, 4),
+    // Appended (layout 5), so the indexes of the fields above stay those of older corpora.
+    f("r0.cut_rec", 1024 + 384, 8),
+    f("r0.cut_end", 1024 + 392, 8),
+    f("r1.cut_rec", 2048 + 384, 8),
+    f("r1.cut_end", 2048 + 392, 8),
 ];
 
 /// The index of the field called `name` in [`FIELDS`] (for building scripts).
@@ -1763,6 +1768,16 @@ mod tests {
         for (r, side) in [(0usize, 0usize), (1, 1)] {
             let p = |n: &str| format!("r{r}.{n}");
             assert_eq!(field(&p("msg_left")), u64::MAX, "AT_HEADER after create");
+            assert_eq!(
+                field(&p("cut_rec")),
+                u64::MAX,
+                "no withdrawn record after create"
+            );
+            assert_eq!(
+                field(&p("cut_end")),
+                u64::MAX,
+                "no withdrawn record after create"
+            );
             rig.ends[side].write(b"12345", o, None).unwrap();
             assert_eq!(field(&p("tail")), 8 + 5);
             assert_eq!(field(&p("bytes_written")), 5);

@@ -43,12 +43,12 @@ impl Conn {
             } else {
                 // Relaxed: private, under the reader lock.
                 let rec = self.mine(R_REC).load(Relaxed);
-                let w = &self.ring(dir).w.0;
+                let c = &self.ring(dir).c.0;
                 // Acquire: pairs with the Release stores in `withdraw_unfinished` (end first).
-                if rec == NO_REC || w.cut_rec.load(Acquire) != rec {
+                if rec == NO_REC || c.cut_rec.load(Acquire) != rec {
                     return Ok(v);
                 }
-                let end = w.cut_end.load(Acquire);
+                let end = c.cut_end.load(Acquire);
                 if end < v.head || end > v.tail {
                     return Err(QErr::Corrupt("withdrawn record end out of range"));
                 }
@@ -169,9 +169,14 @@ impl Conn {
         if self.peer_gone()? {
             return Ok(());
         }
+        if !gathering && self.taken_record_known_done(dir)? {
+            return Ok(());
+        }
         let v = self.view(dir)?;
         // Acquire: pairs with the Release stores in `done_locked`/`done_late`.
         let done = self.ring(dir).w.0.done_to.load(Acquire);
+        // Relaxed: a process-local cache.
+        self.done_seen.store(done, Relaxed);
         if done >= v.tail {
             // Every published write has completed (the usual case): nothing to look at.
             return Ok(());
@@ -200,6 +205,30 @@ impl Conn {
         Ok(())
     }
 
+    /// Whether a message read would take a whole record that this process already knows to be
+    /// complete or followed by others, from its cached views of `tail` and `done_to` alone:
+    /// while the writer is ahead, a reader then never reads the writer's cursor line (which
+    /// the writer dirties on every message). `false` means "look at the shared values".
+    /// Needs the reader lock.
+    fn taken_record_known_done(&self, dir: usize) -> QResult<bool> {
+        // Relaxed: private words under the reader lock, and process-local caches of values
+        // loaded with Acquire (every byte before a cached tail was published to us).
+        if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
+            return Ok(false);
+        }
+        let head = self.mine(R_HEAD).load(Relaxed);
+        let seen = self.tail_seen.load(Relaxed);
+        if seen <= head || check_tail(seen, head, self.caps[dir]).is_err() {
+            return Ok(false);
+        }
+        let h = self.hdr_pos(dir, head, seen)?;
+        if seen < h + REC_HDR {
+            return Ok(false);
+        }
+        let end = record_end(h, self.record_at(dir, h)?.0);
+        Ok(end <= seen && (end < seen || end <= self.done_seen.load(Relaxed)))
+    }
+
     /// [`Conn::drop_dead_record`] when the peer's end is gone. Needs the reader lock.
     pub(super) fn drop_if_peer_gone(&self, dir: usize) -> QResult<()> {
         if self.peer_gone()? {
@@ -217,6 +246,6 @@ impl Conn {
     pub(super) fn current_withdrawn(&self, dir: usize) -> bool {
         // Relaxed: a hint; the reader lock holder re-checks in `skip_withdrawn`.
         let rec = self.mine(R_REC).load(Relaxed);
-        rec != NO_REC && self.ring(dir).w.0.cut_rec.load(Acquire) == rec
+        rec != NO_REC && self.ring(dir).c.0.cut_rec.load(Acquire) == rec
     }
 }

@@ -23,7 +23,7 @@ pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
 /// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used. 3: one-shot
 /// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]). 4: record windows
 /// ([`ConnHeader::ring_win`]), skip markers ([`FLAG_SKIP`]) and [`WriterLine::done_to`].
-pub(crate) const VERSION: u32 = 4;
+pub(crate) const VERSION: u32 = 5;
 /// Bytes before the first ring.
 pub(crate) const HEADER_BYTES: usize = 4096;
 pub(super) const RING_HDR_OFF: [usize; 2] = [1024, 2048];
@@ -36,7 +36,7 @@ pub(crate) const NO_REC: u64 = u64::MAX;
 /// Record flag: the writer died (or gave up) in the middle of this record; its length was
 /// rewritten to the bytes that made it into the ring, and readers skip what they have not read
 /// of it (Windows withdraws the unread rest of a cancelled or dead writer's message, W98, W103).
-/// A reader already inside the record learns it from `WriterLine::cut_rec` instead (the header
+/// A reader already inside the record learns it from `CutLine::cut_rec` instead (the header
 /// may have been overwritten by then).
 pub(crate) const FLAG_CUT: u32 = 1;
 /// Record flag of a *skip marker*: an empty header (no other flag, length 0) that a writer
@@ -100,6 +100,13 @@ pub(super) struct WriterLine {
     /// finds the writer's end closed keeps the records before it and drops the unread rest
     /// (W102, W103: a dead or exiting process's pending writes leave the pipe).
     pub done_to: AtomicU64,
+}
+
+/// The writer's withdrawal slot, on a line of its own: the reader looks at it on every message
+/// it takes, and the writer writes it only when it withdraws a record, so the look costs no
+/// transfer of the writer's busy cursor line.
+#[repr(C)]
+pub(super) struct CutLine {
     /// Header position of the last withdrawn record ([`NO_REC`] if none): a reader in the
     /// middle of that record stops at `cut_end`. The writer writes nothing past `cut_end`
     /// until the reader's head has reached it, so one slot is enough.
@@ -142,6 +149,7 @@ pub(super) struct RingHeader {
     pub w: Line<WriterLine>,
     pub r: Line<ReaderLine>,
     pub k: Line<WakeLine>,
+    pub c: Line<CutLine>,
 }
 
 const _: () = assert!(std::mem::size_of::<ConnHeader>() <= RING_HDR_OFF[0]);

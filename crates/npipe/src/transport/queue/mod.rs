@@ -50,6 +50,10 @@ use std::time::Instant;
 
 use crate::sys;
 
+/// Cache lines a writer asks for ahead of its next record (a 64 B message's record spans at
+/// most two; the third covers the next header).
+const PREFETCH_LINES: u64 = 3;
+
 /// The control message that carries a reader's readiness eventfd to the writer.
 const READINESS_MSG: &[u8] = b"NPE1";
 
@@ -140,6 +144,17 @@ pub(crate) struct Conn {
     /// This process's last checked view of the inbound `tail` (a lower bound), so a reader
     /// that is behind reads the writer's cache line only when it runs out of known data.
     tail_seen: AtomicU64,
+    /// This process's last view of the inbound `done_to` (a lower bound from an honest writer;
+    /// the peer's value only decides which of its own records a reader drops), so a reader
+    /// taking records the writer completed long ago does not read the writer's cache line.
+    done_seen: AtomicU64,
+    /// Set when this process publishes a record, cleared when a read of it returns data: a
+    /// read that waits with it clear belongs to a pure consumer, which polls the writer's
+    /// line at intervals instead of continuously (see `wait_on`).
+    wrote_since_read: AtomicBool,
+    /// When this process last read the inbound `tail` after running out of known data
+    /// ([`sys::monotonic_ns`]), for the pacing of a pure consumer (see `Conn::view`).
+    tail_read_at: AtomicU64,
     /// This process's last checked view of the outbound `bytes_read` (a lower bound), so a
     /// writer checks its quota without touching the reader's cache line while far within it.
     read_seen: AtomicU64,
@@ -235,8 +250,8 @@ impl Conn {
         h.cur_instances.store(instances, Relaxed);
         for d in 0..2 {
             conn.ring(d).r.0.msg_left.store(AT_HEADER, Relaxed);
-            conn.ring(d).w.0.cut_rec.store(NO_REC, Relaxed);
-            conn.ring(d).w.0.cut_end.store(NO_REC, Relaxed);
+            conn.ring(d).c.0.cut_rec.store(NO_REC, Relaxed);
+            conn.ring(d).c.0.cut_end.store(NO_REC, Relaxed);
         }
         fence(Release);
         Ok((conn, fd))
@@ -273,6 +288,9 @@ impl Conn {
             spin_skipped: AtomicU32::new(0),
             stacked_wakes: AtomicU32::new(0),
             tail_seen: AtomicU64::new(0),
+            done_seen: AtomicU64::new(0),
+            wrote_since_read: AtomicBool::new(false),
+            tail_read_at: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
             closed_here: AtomicBool::new(false),
             watch_token: AtomicU64::new(0),
@@ -362,6 +380,20 @@ impl Conn {
             };
         // SAFETY: off + cap <= map.len() by construction of the layout (total_size).
         unsafe { self.map.as_ptr().add(off) }
+    }
+
+    /// Starts taking back the ring lines a record written at `pos` would use (up to
+    /// [`PREFETCH_LINES`] lines): the reader read them a lap ago and still holds them, and
+    /// writing them would otherwise make the writer's next locked instruction wait for each
+    /// transfer (see `sys::prefetch_for_write`). A hint: touches no memory.
+    pub(super) fn prefetch_for_write(&self, dir: usize, pos: u64) {
+        let cap = self.caps[dir];
+        let base = self.data_base(dir);
+        for k in 0..PREFETCH_LINES {
+            let off = ((pos + 64 * k) % cap) as usize;
+            // The pointer stays inside the ring (off < cap); the hint never faults anyway.
+            sys::prefetch_for_write(base.wrapping_add(off));
+        }
     }
 
     /// Copies `src` into ring `dir` at position `pos` (wrapping). `Corrupt` (nothing copied)

@@ -75,6 +75,9 @@ pub(super) struct View {
     pub(super) left: u64,
 }
 
+/// See [`Conn::pace`].
+const PACE_NS: u64 = 300;
+
 impl Conn {
     /// Our cursor and the writer's published tail, checked against each other.
     pub(super) fn view(&self, dir: usize) -> QResult<View> {
@@ -82,6 +85,9 @@ impl Conn {
         // acts on the result; unlocked callers only use it as a hint).
         let head = self.mine(R_HEAD).load(Relaxed);
         let left = self.mine(R_LEFT).load(Relaxed);
+        if left == AT_HEADER {
+            self.pace(head);
+        }
         // SYNC POINT with the Release stores of `tail` in `publish_record`/`publish_tail`:
         // Acquire makes the published record bytes visible before we copy them.
         let tail = self.ring(dir).w.0.tail.load(Acquire);
@@ -89,6 +95,28 @@ impl Conn {
         // Relaxed: a process-local cache of a checked value.
         self.tail_seen.store(tail, Relaxed);
         Ok(View { tail, head, left })
+    }
+
+    /// A pure consumer (this process has not written since its last read) that has taken
+    /// every message it knew of reads the writer's `tail` at most once per [`PACE_NS`] (not
+    /// inside a message, where it waits for a streaming writer's batches instead). Reading
+    /// it takes the writer's cursor line, and the writer's next locked instruction then waits
+    /// for the line to come back: a reader that looks after every message makes a fast writer
+    /// pay a cache-line transfer per message. Paced, the writer publishes several messages
+    /// per transfer and the reader takes them as a batch. A reader that wrote is waiting for
+    /// an answer and is never paced.
+    fn pace(&self, head: u64) {
+        // Relaxed: process-local hints.
+        if self.wrote_since_read.load(Relaxed) || self.tail_seen.load(Relaxed) > head {
+            return;
+        }
+        let last = self.tail_read_at.load(Relaxed);
+        let mut now = sys::monotonic_ns();
+        while now.wrapping_sub(last) < PACE_NS {
+            std::hint::spin_loop();
+            now = sys::monotonic_ns();
+        }
+        self.tail_read_at.store(now, Relaxed);
     }
 
     /// Like `view`, but with this process's cached tail while it is ahead of `head` (every
@@ -225,7 +253,13 @@ impl Conn {
                         self.read_bytes(dir, buf)?
                     };
                     match r {
-                        Some(r) => return Ok(r),
+                        Some(r) => {
+                            // Relaxed: a local polling hint (see `wait_on`).
+                            if self.wrote_since_read.load(Relaxed) {
+                                self.wrote_since_read.store(false, Relaxed);
+                            }
+                            return Ok(r);
+                        }
                         // Everything there was withdrawn: look again.
                         None => continue,
                     }
@@ -291,7 +325,7 @@ impl Conn {
                 // cancellation although the message is delivered: a window of a few
                 // instructions, see docs/DESIGN.md.)
                 // Acquire: pairs with the Release store of `cut_rec` in `mark_cut`.
-                if self.ring(dir).w.0.cut_rec.load(Acquire) == h {
+                if self.ring(dir).c.0.cut_rec.load(Acquire) == h {
                     // The writer marks the header before it names the record in `cut_rec`
                     // (and we are at the header, so it was not overwritten): a header without
                     // the mark is the peer's doing, and skipping would find nothing to skip.

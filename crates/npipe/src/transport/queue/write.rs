@@ -194,6 +194,11 @@ impl Conn {
     /// can withdraw it ([`Conn::withdraw_unfinished`]).
     pub(super) fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
         let w = &self.ring(dir).w.0;
+        // Relaxed: a local polling hint; stored only when it changes, so a writer thread does
+        // not keep taking the line from a reader thread of the same process.
+        if !self.wrote_since_read.load(Relaxed) {
+            self.wrote_since_read.store(true, Relaxed);
+        }
         // Relaxed loads: private words, written only under the writer lock, which we hold.
         let bw0 = self.mine(W_BYTES).load(Relaxed);
         let mw0 = self.mine(W_MSGS).load(Relaxed);
@@ -324,10 +329,10 @@ impl Conn {
         // (Dekker: it sees the flag, or we see it has moved on and the slot is free).
         fence(SeqCst);
         if self.cut_slot_free(dir) {
-            let w = &self.ring(dir).w.0;
+            let c = &self.ring(dir).c.0;
             // Release: a reader that sees `cut_rec` sees the end stored before it.
-            w.cut_end.store(end, Release);
-            w.cut_rec.store(h, Release);
+            c.cut_end.store(end, Release);
+            c.cut_rec.store(h, Release);
             self.mine(W_CUT_MSGS).store(msgs_after, Relaxed);
         }
     }
@@ -472,6 +477,8 @@ impl Conn {
             }
             self.notify(dir, Wake::Data);
             drop(_g);
+            // The next record goes at `end` (or the next lap, whose lines are the same).
+            self.prefetch_for_write(dir, end);
             if now {
                 return Ok(take);
             }
