@@ -50,6 +50,14 @@ use std::time::Instant;
 
 use crate::sys;
 
+thread_local! {
+    /// Set when this thread publishes a record on any connection, cleared when one of its
+    /// reads returns data: a thread that reads with it clear is a pure consumer (see
+    /// `Conn::pace`). Per thread, so a thread that writes one end and reads the other, or
+    /// relays from one pipe to another, is never taken for one.
+    static WROTE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Cache lines a writer asks for ahead of its next record (a 64 B message's record spans at
 /// most two; the third covers the next header).
 const PREFETCH_LINES: u64 = 3;
@@ -148,10 +156,6 @@ pub(crate) struct Conn {
     /// the peer's value only decides which of its own records a reader drops), so a reader
     /// taking records the writer completed long ago does not read the writer's cache line.
     done_seen: AtomicU64,
-    /// Set when this process publishes a record, cleared when a read of it returns data: a
-    /// read that waits with it clear belongs to a pure consumer, which polls the writer's
-    /// line at intervals instead of continuously (see `wait_on`).
-    wrote_since_read: AtomicBool,
     /// When this process last read the inbound `tail` after running out of known data
     /// ([`sys::monotonic_ns`]), for the pacing of a pure consumer (see `Conn::view`).
     tail_read_at: AtomicU64,
@@ -289,7 +293,6 @@ impl Conn {
             stacked_wakes: AtomicU32::new(0),
             tail_seen: AtomicU64::new(0),
             done_seen: AtomicU64::new(0),
-            wrote_since_read: AtomicBool::new(false),
             tail_read_at: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
             closed_here: AtomicBool::new(false),

@@ -97,7 +97,7 @@ impl Conn {
         Ok(View { tail, head, left })
     }
 
-    /// A pure consumer (this process has not written since its last read) that has taken
+    /// A pure consumer (a thread that has not written since its last read) that has taken
     /// every message it knew of reads the writer's `tail` at most once per [`PACE_NS`] (not
     /// inside a message, where it waits for a streaming writer's batches instead). Reading
     /// it takes the writer's cursor line, and the writer's next locked instruction then waits
@@ -107,7 +107,7 @@ impl Conn {
     /// an answer and is never paced.
     fn pace(&self, head: u64) {
         // Relaxed: process-local hints.
-        if self.wrote_since_read.load(Relaxed) || self.tail_seen.load(Relaxed) > head {
+        if WROTE.get() || self.tail_seen.load(Relaxed) > head {
             return;
         }
         let last = self.tail_read_at.load(Relaxed);
@@ -254,10 +254,7 @@ impl Conn {
                     };
                     match r {
                         Some(r) => {
-                            // Relaxed: a local polling hint (see `wait_on`).
-                            if self.wrote_since_read.load(Relaxed) {
-                                self.wrote_since_read.store(false, Relaxed);
-                            }
+                            WROTE.set(false);
                             return Ok(r);
                         }
                         // Everything there was withdrawn: look again.

@@ -194,11 +194,7 @@ impl Conn {
     /// can withdraw it ([`Conn::withdraw_unfinished`]).
     pub(super) fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
         let w = &self.ring(dir).w.0;
-        // Relaxed: a local polling hint; stored only when it changes, so a writer thread does
-        // not keep taking the line from a reader thread of the same process.
-        if !self.wrote_since_read.load(Relaxed) {
-            self.wrote_since_read.store(true, Relaxed);
-        }
+        WROTE.set(true);
         // Relaxed loads: private words, written only under the writer lock, which we hold.
         let bw0 = self.mine(W_BYTES).load(Relaxed);
         let mw0 = self.mine(W_MSGS).load(Relaxed);
