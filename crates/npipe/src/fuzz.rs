@@ -236,7 +236,8 @@ const FIELDS: &[Field] = &[
     f("r1.space_waiters", 2048 + 268, 4),
     f("r1.reader_want", 2048 + 272, 8),
     f("r1.poll_armed", 2048 + 280, 4),
-    // Appended (layout 5), so the indexes of the fields above stay those of older corpora.
+    // Appended (layout 5): the fields above keep their places in the table (a corpus byte
+    // picks a field modulo the table's length, so old inputs may now reach other fields).
     f("r0.cut_rec", 1024 + 384, 8),
     f("r0.cut_end", 1024 + 392, 8),
     f("r1.cut_rec", 2048 + 384, 8),

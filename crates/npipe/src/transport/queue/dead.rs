@@ -211,13 +211,14 @@ impl Conn {
     /// the writer dirties on every message). `false` means "look at the shared values".
     /// Needs the reader lock.
     fn taken_record_known_done(&self, dir: usize) -> QResult<bool> {
-        // Relaxed: private words under the reader lock, and process-local caches of values
-        // loaded with Acquire (every byte before a cached tail was published to us).
+        // Relaxed: private words under the reader lock, and `done_seen`, a process-local cache
+        // that only decides whether to probe.
         if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
             return Ok(false);
         }
         let head = self.mine(R_HEAD).load(Relaxed);
-        let seen = self.tail_seen.load(Relaxed);
+        // Acquire: pairs with the Release store in `view` (the header before it is visible).
+        let seen = self.tail_seen.load(Acquire);
         if seen <= head || check_tail(seen, head, self.caps[dir]).is_err() {
             return Ok(false);
         }

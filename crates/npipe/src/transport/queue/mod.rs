@@ -52,8 +52,8 @@ use crate::sys;
 
 thread_local! {
     /// Set when this thread publishes a record on any connection, cleared when one of its
-    /// reads returns data: a thread that reads with it clear is a pure consumer (see
-    /// `Conn::pace`). Per thread, so a thread that writes one end and reads the other, or
+    /// reads takes data (`Conn::consume`): a thread that reads with it clear is a pure
+    /// consumer (see `Conn::pace`). Per thread, so a thread that writes one end and reads the other, or
     /// relays from one pipe to another, is never taken for one.
     static WROTE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -156,8 +156,8 @@ pub(crate) struct Conn {
     /// the peer's value only decides which of its own records a reader drops), so a reader
     /// taking records the writer completed long ago does not read the writer's cache line.
     done_seen: AtomicU64,
-    /// When this process last read the inbound `tail` after running out of known data
-    /// ([`sys::monotonic_ns`]), for the pacing of a pure consumer (see `Conn::view`).
+    /// When a paced read of this process last went on to read the inbound `tail`
+    /// ([`sys::monotonic_ns`]; see `Conn::pace`).
     tail_read_at: AtomicU64,
     /// This process's last checked view of the outbound `bytes_read` (a lower bound), so a
     /// writer checks its quota without touching the reader's cache line while far within it.
@@ -385,15 +385,30 @@ impl Conn {
         unsafe { self.map.as_ptr().add(off) }
     }
 
-    /// Starts taking back the ring lines a record written at `pos` would use (up to
-    /// [`PREFETCH_LINES`] lines): the reader read them a lap ago and still holds them, and
-    /// writing them would otherwise make the writer's next locked instruction wait for each
-    /// transfer (see `sys::prefetch_for_write`). A hint: touches no memory.
-    pub(super) fn prefetch_for_write(&self, dir: usize, pos: u64) {
+    /// Starts taking back the ring lines of the next small record, which goes where
+    /// [`Conn::place`] puts one after `end` (at `end`, or at the start of the next lap when
+    /// `end` is past the window): the reader read those lines a lap ago and still holds them,
+    /// and writing them would otherwise make the writer's next locked instruction wait for
+    /// each transfer (see `sys::prefetch_for_write`). Only when `free`, the room known after
+    /// this record, covers the lines, so lines holding unread records are never taken from the
+    /// reader. A hint: touches no memory, and needs no lock (after the lock is released, so the
+    /// unlock does not wait behind it).
+    pub(super) fn prefetch_next(&self, dir: usize, end: u64, free: u64) {
+        let span = 64 * PREFETCH_LINES;
+        if free < span + REC_HDR {
+            return;
+        }
+        let (h, _) = self.place(dir, end, 64);
+        // From the first line boundary on: a line that holds the end of the record just
+        // written is this writer's already, and a reader about to copy that record needs it.
+        let first = h.next_multiple_of(64);
+        if first - end + span > free {
+            return;
+        }
         let cap = self.caps[dir];
         let base = self.data_base(dir);
         for k in 0..PREFETCH_LINES {
-            let off = ((pos + 64 * k) % cap) as usize;
+            let off = ((first + 64 * k) % cap) as usize;
             // The pointer stays inside the ring (off < cap); the hint never faults anyway.
             sys::prefetch_for_write(base.wrapping_add(off));
         }

@@ -85,29 +85,33 @@ impl Conn {
         // acts on the result; unlocked callers only use it as a hint).
         let head = self.mine(R_HEAD).load(Relaxed);
         let left = self.mine(R_LEFT).load(Relaxed);
-        if left == AT_HEADER {
-            self.pace(head);
-        }
         // SYNC POINT with the Release stores of `tail` in `publish_record`/`publish_tail`:
         // Acquire makes the published record bytes visible before we copy them.
         let tail = self.ring(dir).w.0.tail.load(Acquire);
         check_tail(tail, head, self.caps[dir])?;
-        // Relaxed: a process-local cache of a checked value.
-        self.tail_seen.store(tail, Relaxed);
+        // Release: a thread that finds this value in the cache without the reader lock (a
+        // wait's predicate stores it too) and reads a record header before it sees the bytes
+        // our Acquire load of `tail` made visible here.
+        self.tail_seen.store(tail, Release);
         Ok(View { tail, head, left })
     }
 
-    /// A pure consumer (a thread that has not written since its last read) that has taken
-    /// every message it knew of reads the writer's `tail` at most once per [`PACE_NS`] (not
-    /// inside a message, where it waits for a streaming writer's batches instead). Reading
-    /// it takes the writer's cursor line, and the writer's next locked instruction then waits
-    /// for the line to come back: a reader that looks after every message makes a fast writer
-    /// pay a cache-line transfer per message. Paced, the writer publishes several messages
-    /// per transfer and the reader takes them as a batch. A reader that wrote is waiting for
-    /// an answer and is never paced.
-    fn pace(&self, head: u64) {
-        // Relaxed: process-local hints.
-        if WROTE.get() || self.tail_seen.load(Relaxed) > head {
+    /// A blocking read by a pure consumer (a thread that has not written since it last took
+    /// data) that has taken every message it knew of reads the writer's `tail` at most once
+    /// per [`PACE_NS`]: reading it takes the writer's cursor line, and the writer's next
+    /// locked instruction then waits for the line to come back, so a reader that looks after
+    /// every message makes a fast writer pay a cache-line transfer per message. Paced, the
+    /// writer publishes several messages per transfer and the reader takes them as a batch.
+    /// Called before the reader lock, from blocking reads only (never from nonblocking reads,
+    /// steps, peeks or readiness checks), at a record boundary; a thread that wrote is waiting
+    /// for an answer, or relays, and is never paced.
+    fn pace(&self) {
+        // Relaxed: private words read without the lock, and process-local caches: a stale
+        // value only makes this wait or not wait, never changes what the read returns.
+        if WROTE.get() || self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
+            return;
+        }
+        if self.tail_seen.load(Relaxed) > self.mine(R_HEAD).load(Relaxed) {
             return;
         }
         let last = self.tail_read_at.load(Relaxed);
@@ -124,7 +128,8 @@ impl Conn {
     fn view_hint(&self, dir: usize) -> QResult<View> {
         // Relaxed: see `view`.
         let head = self.mine(R_HEAD).load(Relaxed);
-        let seen = self.tail_seen.load(Relaxed);
+        // Acquire: pairs with the Release store in `view` (the bytes before it are visible).
+        let seen = self.tail_seen.load(Acquire);
         if seen > head && check_tail(seen, head, self.caps[dir]).is_ok() {
             let left = self.mine(R_LEFT).load(Relaxed);
             return Ok(View {
@@ -198,6 +203,8 @@ impl Conn {
         rec: u64,
     ) {
         let r = &self.ring(dir).r.0;
+        // Every read that takes data gets here (messages, bytes, steps, mailslots, in place).
+        WROTE.set(false);
         // Relaxed: private words under the reader lock, which orders them for the next reader.
         self.mine(R_REC).store(rec, Relaxed);
         self.mine(R_LEFT).store(left, Relaxed);
@@ -234,6 +241,9 @@ impl Conn {
         let dir = self.side.rx();
         let ring = self.ring(dir);
         loop {
+            if !nonblocking {
+                self.pace();
+            }
             {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
                 self.link_check()?;
@@ -253,10 +263,7 @@ impl Conn {
                         self.read_bytes(dir, buf)?
                     };
                     match r {
-                        Some(r) => {
-                            WROTE.set(false);
-                            return Ok(r);
-                        }
+                        Some(r) => return Ok(r),
                         // Everything there was withdrawn: look again.
                         None => continue,
                     }

@@ -473,8 +473,9 @@ impl Conn {
             }
             self.notify(dir, Wake::Data);
             drop(_g);
-            // The next record goes at `end` (or the next lap, whose lines are the same).
-            self.prefetch_for_write(dir, end);
+            if len <= SMALL_RECORD {
+                self.prefetch_next(dir, end, free - (need + len));
+            }
             if now {
                 return Ok(take);
             }
