@@ -16,6 +16,24 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `npipe bench --quick --json --repeats 1` of these scenarios and transports; its stdout,
+/// after checking it succeeded.
+fn bench_json(scenarios: &str, only: &str) -> String {
+    let o = npipe(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--repeats",
+        "1",
+        "--scenario",
+        scenarios,
+        "--only",
+        only,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    stdout(&o)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -106,19 +124,7 @@ fn cli_internal_peer_rejects_bad_arguments() {
 /// the C ABI's goal against the Rust API; a transport without one (interprocess) is left out.
 #[test]
 fn cli_bench_cpu64_rows_and_goal() {
-    let o = npipe(&[
-        "bench",
-        "--quick",
-        "--json",
-        "--repeats",
-        "1",
-        "--scenario",
-        "cpu64",
-        "--only",
-        "npipe-64k,npipe-capi,pipe,interprocess",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = bench_json("cpu64", "npipe-64k,npipe-capi,pipe,interprocess");
     for t in ["npipe-64k", "npipe-capi", "pipe", "seqpacket"] {
         let row = out
             .lines()
@@ -138,19 +144,7 @@ fn cli_bench_cpu64_rows_and_goal() {
 
 #[test]
 fn cli_bench_json_one_repeat() {
-    let o = npipe(&[
-        "bench",
-        "--quick",
-        "--json",
-        "--repeats",
-        "1",
-        "--scenario",
-        "rtt64,rate64",
-        "--only",
-        "npipe-64k",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = bench_json("rtt64,rate64", "npipe-64k");
     for field in [
         "\"transport\": \"ping-pong\"",
         "\"transport\": \"spsc-ring\"",
