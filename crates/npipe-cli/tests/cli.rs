@@ -16,9 +16,9 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// `npipe bench --quick --json --repeats 1` of these scenarios and transports; its stdout,
-/// after checking it succeeded.
-fn bench_json(scenarios: &str, only: &str) -> String {
+/// `npipe bench --quick --json --repeats 1` of these scenarios and transports, checked to
+/// have succeeded.
+fn bench_json(scenarios: &str, only: &str) -> Output {
     let o = npipe(&[
         "bench",
         "--quick",
@@ -31,7 +31,7 @@ fn bench_json(scenarios: &str, only: &str) -> String {
         only,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    stdout(&o)
+    o
 }
 
 fn stderr(o: &Output) -> String {
@@ -124,7 +124,10 @@ fn cli_internal_peer_rejects_bad_arguments() {
 /// the C ABI's goal against the Rust API; a transport without one (interprocess) is left out.
 #[test]
 fn cli_bench_cpu64_rows_and_goal() {
-    let out = bench_json("cpu64", "npipe-64k,npipe-capi,pipe,interprocess");
+    let out = stdout(&bench_json(
+        "cpu64",
+        "npipe-64k,npipe-capi,pipe,interprocess",
+    ));
     for t in ["npipe-64k", "npipe-capi", "pipe", "seqpacket"] {
         let row = out
             .lines()
@@ -144,7 +147,8 @@ fn cli_bench_cpu64_rows_and_goal() {
 
 #[test]
 fn cli_bench_json_one_repeat() {
-    let out = bench_json("rtt64,rate64", "npipe-64k");
+    let o = bench_json("rtt64,rate64", "npipe-64k");
+    let out = stdout(&o);
     for field in [
         "\"transport\": \"ping-pong\"",
         "\"transport\": \"spsc-ring\"",
