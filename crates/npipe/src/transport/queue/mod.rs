@@ -53,8 +53,8 @@ use crate::sys;
 thread_local! {
     /// Set when this thread publishes a record on any connection, cleared when one of its
     /// reads takes data (`Conn::consume`): a thread that reads with it clear is a pure
-    /// consumer (see `Conn::pace`). Per thread, so a thread that writes one end and reads the other, or
-    /// relays from one pipe to another, is never taken for one.
+    /// consumer (see `Conn::pace`). Per thread, so a thread that writes one end and reads the
+    /// other, or relays from one pipe to another, is never taken for one.
     static WROTE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 

@@ -89,9 +89,9 @@ impl Conn {
         // Acquire makes the published record bytes visible before we copy them.
         let tail = self.ring(dir).w.0.tail.load(Acquire);
         check_tail(tail, head, self.caps[dir])?;
-        // Release: a thread that finds this value in the cache without the reader lock (a
-        // wait's predicate stores it too) and reads a record header before it sees the bytes
-        // our Acquire load of `tail` made visible here.
+        // Release: the cache is also read without the reader lock (and stored by a wait's
+        // predicate); a thread that loads this value with Acquire and then reads a record
+        // header sees the bytes our Acquire load of `tail` made visible here.
         self.tail_seen.store(tail, Release);
         Ok(View { tail, head, left })
     }
