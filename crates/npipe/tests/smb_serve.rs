@@ -238,6 +238,40 @@ fn status(r: &[HashMap<String, String>], i: usize) -> &str {
 
 /// Write/read, transact, boundaries both ways, partial reads, an overflowing transact, the
 /// 65535-byte limit both ways and the 65536 refusal, as the test user.
+/// Opens `smb` through smbd (anonymously or as the test user) and checks that the exposure
+/// refused it before smbd's handshake was answered: the open itself fails
+/// (STATUS_CONNECTION_DISCONNECTED), the listener's last error names `why`, and no client
+/// reached the server.
+fn assert_refused_at_open(
+    smbd: &Smbd,
+    smb: &str,
+    anonymous: bool,
+    l: &npipe::SmbListener,
+    events: &Events,
+    why: &str,
+) {
+    let r = impacket(
+        smbd,
+        smb,
+        anonymous,
+        &format!(r#"[["transact", "{}", 4096]]"#, hex(b"x")),
+    );
+    assert_eq!(
+        r[0].get("open_status").map(String::as_str),
+        Some("0xC000020C"),
+        "{r:?}"
+    );
+    assert!(
+        l.last_error().unwrap_or_default().contains(why),
+        "{:?}",
+        l.last_error()
+    );
+    assert!(
+        events.try_recv().is_err(),
+        "a refused SMB client reached the server"
+    );
+}
+
 #[test]
 fn echo_as_user() {
     let Some(smbd) = start_smbd(14460, &[]) else {
@@ -333,27 +367,7 @@ fn echo_anonymous() {
     // Refused by default (Windows' RestrictNullSessAccess), before the open completes, even
     // though the pipe's policy grants Everyone.
     let mut l = expose(&smbd, &name);
-    let r = impacket(
-        &smbd,
-        &smb,
-        true,
-        &format!(r#"[["transact", "{}", 4096]]"#, hex(b"who")),
-    );
-    // The open itself fails (smbd: STATUS_CONNECTION_DISCONNECTED).
-    assert_eq!(
-        r[0].get("open_status").map(String::as_str),
-        Some("0xC000020C"),
-        "{r:?}"
-    );
-    assert!(
-        l.last_error().unwrap_or_default().contains("anonymous"),
-        "{:?}",
-        l.last_error()
-    );
-    assert!(
-        events.try_recv().is_err(),
-        "a refused session became a client"
-    );
+    assert_refused_at_open(&smbd, &smb, true, &l, &events, "anonymous");
     l.stop();
     let _l = SmbExposure::new()
         .np_dir(&smbd.np_dir)
@@ -423,27 +437,7 @@ fn policy_denies_remote_uid() {
     );
     let events = echo_server(&name, o);
     let l = expose(&smbd, &name);
-    let r = impacket(
-        &smbd,
-        &smb,
-        false,
-        &format!(r#"[["transact", "{}", 4096]]"#, hex(b"x")),
-    );
-    // Refused before smbd's handshake is answered: the open itself fails.
-    assert_eq!(
-        r[0].get("open_status").map(String::as_str),
-        Some("0xC000020C"),
-        "{r:?}"
-    );
-    assert!(
-        l.last_error().unwrap().contains("refused"),
-        "{:?}",
-        l.last_error()
-    );
-    assert!(
-        events.try_recv().is_err(),
-        "the denied client reached the server"
-    );
+    assert_refused_at_open(&smbd, &smb, false, &l, &events, "refused");
     let mut c = ClientOptions::new().open(&name).unwrap();
     c.write_all(b"local").unwrap();
     let mut b = [0u8; 64];
@@ -463,19 +457,7 @@ fn reject_remote_clients() {
     o.reject_remote_clients(true);
     let events = echo_server(&name, o);
     let l = expose(&smbd, &name);
-    let r = impacket(
-        &smbd,
-        &smb,
-        false,
-        &format!(r#"[["transact", "{}", 4096]]"#, hex(b"x")),
-    );
-    assert_eq!(
-        r[0].get("open_status").map(String::as_str),
-        Some("0xC000020C"),
-        "{r:?}"
-    );
-    assert!(l.last_error().unwrap().contains("refused"));
-    assert!(events.try_recv().is_err());
+    assert_refused_at_open(&smbd, &smb, false, &l, &events, "refused");
     let c = ClientOptions::new().open(&name).unwrap();
     drop(c);
     assert_eq!(next(&events), "connected");
