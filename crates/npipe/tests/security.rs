@@ -133,7 +133,16 @@ fn role_refused(arg: &str) -> Result<(), String> {
 /// As another user: serves the pipe `name` (an impostor of a root service), reads one message
 /// from a client and answers it.
 fn role_impostor(arg: &str) -> Result<(), String> {
-    let w = parse_who(arg)?;
+    let (mut s, msg) = serve_first_as(&parse_who(arg)?)?;
+    if msg != b"secret" {
+        return Err(format!("unexpected message {msg:?}"));
+    }
+    ctx(s.write_all(b"ok"), "reply")
+}
+
+/// As the user `w` names: serves its pipe to everyone and reads the first client's first
+/// message (up to 16 bytes).
+fn serve_first_as(w: &Who) -> Result<(npipe::NamedPipeServer, Vec<u8>), String> {
     become_user(w.uid, w.gid, &w.groups)?;
     let mut s = ctx(
         ServerOptions::new()
@@ -144,10 +153,7 @@ fn role_impostor(arg: &str) -> Result<(), String> {
     ctx(s.connect(), "connect")?;
     let mut buf = [0u8; 16];
     let n = ctx(s.read(&mut buf), "read")?;
-    if &buf[..n] != b"secret" {
-        return Err(format!("unexpected message {:?}", &buf[..n]));
-    }
-    ctx(s.write_all(b"ok"), "reply")
+    Ok((s, buf[..n].to_vec()))
 }
 
 /// In a session of its own: opens the pipe `arg`, sends "hello", expects "welcome".
@@ -163,16 +169,7 @@ fn role_own_session(arg: &str) -> Result<(), String> {
 /// client's identity (ERROR_PRIVILEGE_NOT_HELD, PermissionDenied), nor change its own.
 fn role_unprivileged_impersonator(arg: &str) -> Result<(), String> {
     let w = parse_who(arg)?;
-    become_user(w.uid, w.gid, &w.groups)?;
-    let mut s = ctx(
-        ServerOptions::new()
-            .access_policy(AccessPolicy::everyone())
-            .create(&w.name),
-        "create",
-    )?;
-    ctx(s.connect(), "connect")?;
-    let mut buf = [0u8; 16];
-    ctx(s.read(&mut buf), "read")?;
+    let (mut s, _) = serve_first_as(&w)?;
     match s.impersonate_client() {
         Err(e) if win32_code(&e) == ERROR_PRIVILEGE_NOT_HELD => {
             if e.kind() != io::ErrorKind::PermissionDenied {
