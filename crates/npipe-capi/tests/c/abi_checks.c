@@ -11,8 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-static int passed, failed;
-#define CHECK(cond, what) do { if (cond) passed++; else { failed++; printf("FAIL %s (line %d, err %u)\n", what, __LINE__, (unsigned)GetLastError()); } } while (0)
+#include "checks.h"
 
 static char pipe_name[128];
 static char slot_name[128];

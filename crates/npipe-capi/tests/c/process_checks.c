@@ -11,15 +11,7 @@
 #include <sys/sysmacros.h>
 #include <stdlib.h>
 
-static int passed, failed;
-#define CHECK(cond, what)                                                                         \
-    do {                                                                                          \
-        if (cond) passed++;                                                                       \
-        else {                                                                                    \
-            failed++;                                                                             \
-            printf("FAIL %s (line %d, GetLastError %lu)\n", what, __LINE__, (unsigned long)GetLastError()); \
-        }                                                                                         \
-    } while (0)
+#include "checks.h"
 
 static const char *self;
 static char scratch[] = "/tmp/npipe-process-checks-XXXXXX";

@@ -17,15 +17,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 
-static int passed, failed;
-#define CHECK(cond, what)                                                                         \
-    do {                                                                                          \
-        if (cond) passed++;                                                                       \
-        else {                                                                                    \
-            failed++;                                                                             \
-            printf("FAIL %s (line %d, GetLastError %lu)\n", what, __LINE__, (unsigned long)GetLastError()); \
-        }                                                                                         \
-    } while (0)
+#include "checks.h"
 
 #define K 40        /* messages the server writes to A */
 #define MSG 64      /* their size */

@@ -15,15 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-static int passed, failed;
-#define CHECK(cond, what)                                                                         \
-    do {                                                                                          \
-        if (cond) passed++;                                                                       \
-        else {                                                                                    \
-            failed++;                                                                             \
-            printf("FAIL %s (line %d, GetLastError %lu)\n", what, __LINE__, (unsigned long)GetLastError()); \
-        }                                                                                         \
-    } while (0)
+#include "checks.h"
 
 static char scratch[] = "/tmp/npipe-security-checks-XXXXXX";
 

@@ -13,15 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-static int passed, failed;
-#define CHECK(cond, what)                                                                         \
-    do {                                                                                          \
-        if (cond) passed++;                                                                       \
-        else {                                                                                    \
-            failed++;                                                                             \
-            printf("FAIL %s (line %d, GetLastError %lu)\n", what, __LINE__, (unsigned long)GetLastError()); \
-        }                                                                                         \
-    } while (0)
+#include "checks.h"
 
 static unsigned char req[1024];
 static size_t req_len;

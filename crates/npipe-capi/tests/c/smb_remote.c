@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int passed, failed;
-#define CHECK(cond, what) do { if (cond) passed++; else { failed++; printf("FAIL %s (line %d, err %u)\n", what, __LINE__, (unsigned)GetLastError()); } } while (0)
+#include "checks.h"
 
 /* A library built without the "smb" feature: remote names and the WNet calls fail clearly. */
 static int absent(void) {

@@ -71,8 +71,7 @@ DWORD WINAPI ResumeThread(HANDLE hThread);
 DWORD WINAPI QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData);
 int npipe_wait_fd(HANDLE h);
 
-static int passed, failed;
-#define CHECK(cond, what) do { if (cond) passed++; else { failed++; printf("FAIL %s (line %d, err %u)\n", what, __LINE__, (unsigned)GetLastError()); } } while (0)
+#include "checks.h"
 
 /* Whether `fd` polls readable right now. */
 static int readable(int fd) {
