@@ -4,14 +4,17 @@
 //! Handles are small integers, multiples of 4 as on Windows, indexing a table of segments of
 //! 1,024 slots each. A lookup takes no lock: the segment is found with one atomic load and the
 //! slot is an [`ArcSwapOption`], so threads calling ReadFile on different handles (or on the
-//! same one) never meet on a lock of the table. Only creating and closing a handle take the
-//! free-list lock, which the fork handler holds so that a child never inherits it locked.
+//! same one) never meet on a lock of the table. A thread's lookups of the pipe handles it used
+//! last are cached (`lookup`), without even an atomic read-modify-write. Only creating and
+//! closing a handle take the free-list lock, which the fork handler holds so that a child never
+//! inherits it locked; it also guards the closed pipe entries waiting for the releaser.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
+use crate::lookup;
 use crate::overlapped::Io;
 use crate::sync::{Event, Signal};
 use crate::threads::Thread;
@@ -142,11 +145,18 @@ static SEGMENTS: [OnceLock<Segment>; SEGS] = [const { OnceLock::new() }; SEGS];
 struct FreeList {
     free: Vec<usize>,
     next: usize,
+    /// Pipe entries taken out of the table, which the releaser drops once no thread's cached
+    /// lookup uses them (see `lookup`).
+    retired: Vec<Arc<Entry>>,
+    /// The releaser thread and the process it runs in (a forked child starts its own).
+    releaser: Option<(u32, std::thread::Thread)>,
 }
 
 static FREE: Mutex<FreeList> = Mutex::new(FreeList {
     free: Vec::new(),
     next: 0,
+    retired: Vec::new(),
+    releaser: None,
 });
 
 thread_local! {
@@ -345,14 +355,21 @@ pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
 
 /// Runs `f` on the handle `h`, or fails with ERROR_INVALID_HANDLE.
 ///
-/// The entry is borrowed through the table's guard rather than cloned: a lookup then costs no
-/// reference count traffic (two atomic read-modify-writes per call on the hot path of every
-/// ReadFile and WriteFile). A CloseHandle meanwhile takes the entry out of the table as usual;
-/// the guard keeps it alive until `f` returns.
+/// A pipe handle this thread used lately is found in its cache (`lookup`). Otherwise the entry
+/// is borrowed through the table's guard rather than cloned, which saves two reference count
+/// updates. A CloseHandle meanwhile takes the entry out of the table as usual; the guard, or
+/// the releaser for a cached entry, keeps it alive until `f` returns.
 pub(crate) fn with_entry<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Arc<Entry>) -> R) -> R {
+    let f = match lookup::with_cached(h as usize, f) {
+        Ok(r) => return r,
+        Err(f) => f,
+    };
     if let Some(s) = index_of(h).and_then(slot) {
+        // Read before the slot: a close after this read makes the cached lookup miss.
+        let closes = lookup::closes();
         let g = s.entry.load();
         if let Some(e) = &*g {
+            lookup::remember(h as usize, closes, e);
             return f(e);
         }
     }
@@ -370,10 +387,10 @@ pub(crate) fn with<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Object) -> R) -> R {
     with_entry(h, on_bad, |e| f(&e.obj))
 }
 
-/// Takes `h` out of the table: later lookups fail. `Ok(Some(entry))` when it was the last
-/// handle of its entry (the caller closes the object), `Ok(None)` when other handles remain;
-/// the error is the code CloseHandle gives.
-pub(crate) fn remove(h: HANDLE) -> Result<Option<Arc<Entry>>, DWORD> {
+/// Takes `h` out of the table: later lookups fail. Gives the table's reference to the entry
+/// (for [`dispose`]) and whether it was the last handle of its entry (the caller then closes
+/// the object); the error is the code CloseHandle gives.
+fn remove(h: HANDLE) -> Result<(Arc<Entry>, bool), DWORD> {
     crate::inherit::adopt_inherited();
     let i = index_of(h).ok_or(ERROR_INVALID_HANDLE)?;
     let s = slot(i).ok_or(ERROR_INVALID_HANDLE)?;
@@ -382,20 +399,77 @@ pub(crate) fn remove(h: HANDLE) -> Result<Option<Arc<Entry>>, DWORD> {
         return Err(ERROR_INVALID_HANDLE);
     }
     let e = s.entry.swap(None).ok_or(ERROR_INVALID_HANDLE)?;
+    if lookup::cacheable(&e.obj) {
+        lookup::closed();
+    }
     fl.free.push(i);
     drop(fl);
-    Ok((e.handles.fetch_sub(1, SeqCst) == 1).then_some(e))
+    let last = e.handles.fetch_sub(1, SeqCst) == 1;
+    Ok((e, last))
 }
 
 /// `CloseHandle`. The object closes with its last handle (DuplicateHandle makes more).
 #[export_name = "npipe_CloseHandle"]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     match remove(h) {
-        Ok(Some(e)) => close_last(e),
-        Ok(None) => {}
+        Ok((e, last)) => {
+            if last {
+                close_last(&e);
+            }
+            dispose(e);
+        }
         Err(code) => return fail(code),
     }
     TRUE
+}
+
+/// Lets go of the table's reference to an entry taken out of it: at once, or for a pipe entry
+/// (which a thread's cached lookup may be using) through the releaser.
+fn dispose(e: Arc<Entry>) {
+    if !lookup::cacheable(&e.obj) {
+        return;
+    }
+    let mut fl = free_list();
+    let wake = fl.retired.is_empty();
+    fl.retired.push(e);
+    let me = std::process::id();
+    if fl.releaser.as_ref().is_some_and(|(pid, _)| *pid != me) {
+        fl.releaser = None;
+    }
+    if fl.releaser.is_none() {
+        let spawned = std::thread::Builder::new()
+            .name("npipe-release".into())
+            .spawn(lookup::releaser);
+        match spawned {
+            Ok(t) => fl.releaser = Some((me, t.thread().clone())),
+            Err(_) => {
+                // No thread to be had: release here what no call uses; the rest waits for the
+                // next close.
+                let batch = std::mem::take(&mut fl.retired);
+                drop(fl);
+                let keep = lookup::release_unused(batch);
+                free_list().retired.extend(keep);
+                return;
+            }
+        }
+    }
+    if wake {
+        if let Some((_, t)) = &fl.releaser {
+            t.unpark();
+        }
+    }
+}
+
+/// The pipe entries waiting for the releaser (taken: the caller puts back what it keeps).
+pub(crate) fn take_retired() -> Vec<Arc<Entry>> {
+    std::mem::take(&mut free_list().retired)
+}
+
+/// Puts back what the releaser could not release yet.
+pub(crate) fn put_back_retired(keep: Vec<Arc<Entry>>) {
+    if !keep.is_empty() {
+        free_list().retired.extend(keep);
+    }
 }
 
 /// Counts one more holder of `e` (a duplicate handle, or a relay standing in for a child's
@@ -410,15 +484,15 @@ pub(crate) fn retain(e: &Arc<Entry>) -> bool {
 /// Ends a holder counted by [`retain`]; the last one closes the object.
 pub(crate) fn release(e: Arc<Entry>) {
     if e.handles.fetch_sub(1, SeqCst) == 1 {
-        close_last(e);
+        close_last(&e);
     }
 }
 
 /// Closes the object of an entry whose last handle is gone.
-fn close_last(e: Arc<Entry>) {
+fn close_last(e: &Arc<Entry>) {
     // Overlapped operations of this handle end first, with ERROR_OPERATION_ABORTED (their
     // events are signalled, W31), so none is left holding a lock of the end.
-    crate::overlapped::cancel_all(&e);
+    crate::overlapped::cancel_all(e);
     let local = crate::engine::busy() && crate::overlapped::peer_is_local(&e.obj);
     // Other threads may still hold the object inside a call: close the end now so their
     // blocked operations end (ERROR_OPERATION_ABORTED) and the peer is told, rather than when

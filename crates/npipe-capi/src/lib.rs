@@ -57,6 +57,7 @@ mod impersonate;
 mod inherit;
 mod io_calls;
 mod ipc;
+mod lookup;
 mod mailslots;
 mod messages;
 mod overlapped;

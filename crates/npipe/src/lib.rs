@@ -93,7 +93,7 @@ mod transport;
 
 pub use api::*;
 pub use error::{win32_code, Error};
-/// For the C ABI crate, whose handle table and engine have fork handlers of their own: not
-/// part of the API.
+/// For the C ABI crate, whose handle table and engine have fork handlers of their own, and
+/// whose handle lookups pair with CloseHandle through an asymmetric fence: not part of the API.
 #[doc(hidden)]
-pub use sys::ForkHandlers;
+pub use sys::{AsymmetricFence, ForkHandlers};

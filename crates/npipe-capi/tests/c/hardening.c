@@ -1,6 +1,6 @@
 /* Hardening checks of libnpipe's Win32 ABI against careless or hostile callers: NULL buffers,
  * names with unpaired UTF-16 surrogates, CloseHandle while another thread is blocked on the
- * handle, and fork() while other threads are inside the library. Built and run by
+ * handle or used it lately, and fork() while other threads are inside the library. Built and run by
  * tests/c_hardening.rs. Each check states what Windows does (W-numbers from
  * docs/WINDOWS-BEHAVIOUR.md where one applies).
  *
@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,15 +64,20 @@ static void sleep_ms(long ms) {
     nanosleep(&t, NULL);
 }
 
-/* Runs this program again as `role` with `arg`; kills it after `timeout_s`. Returns its exit
- * status, 128 + signal if it was killed by a signal, or -1 if it hung. */
-static int run_role(const char *role, const char *arg, int timeout_s) {
+/* Starts this program again as `role` with `arg`. */
+static pid_t spawn_role(const char *role, const char *arg) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         execl("/proc/self/exe", self_argv0, role, arg, (char *)NULL);
         _exit(127);
     }
+    return pid;
+}
+
+/* Waits for a role started by spawn_role; kills it after `timeout_s`. Returns its exit status,
+ * 128 + signal if it was killed by a signal, or -1 if it hung. */
+static int wait_role(pid_t pid, const char *role, int timeout_s) {
     double end = now_s() + timeout_s;
     int status = 0;
     for (;;) {
@@ -88,6 +94,11 @@ static int run_role(const char *role, const char *arg, int timeout_s) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     printf("  role %s: killed by signal %d\n", role, WTERMSIG(status));
     return 128 + WTERMSIG(status);
+}
+
+/* Runs this program again as `role` with `arg` and waits for it (see wait_role). */
+static int run_role(const char *role, const char *arg, int timeout_s) {
+    return wait_role(spawn_role(role, arg), role, timeout_s);
 }
 
 static HANDLE make_server(const char *name, DWORD type) {
@@ -323,6 +334,269 @@ static int role_close_connect(const char *tag) {
     return role_failures;
 }
 
+/* ---- 11f: CloseHandle of a handle another thread used lately ------------------------------
+ * A thread keeps the lookups of the pipe handles it used last. A CloseHandle on another thread
+ * must take effect at once all the same: the client process sees the close (ERROR_BROKEN_PIPE
+ * once it read everything, W113) while the thread that used the handle lives on and never
+ * calls again; that thread's next call with the old value fails with ERROR_INVALID_HANDLE; and
+ * once a new handle takes the value, the value names the new object. An anonymous pipe's
+ * write end, closed the same way, ends its reader's data (ERROR_BROKEN_PIPE). */
+struct user {
+    HANDLE h;
+    atomic_int phase; /* odd: the user thread is done with a step; even: its next step */
+    BOOL ok;
+    DWORD err;
+};
+
+static void user_wait(struct user *u, int phase) {
+    while (atomic_load(&u->phase) != phase) sleep_ms(1);
+}
+
+/* Step 0: 100 one-byte messages; 2: one more after the close; 4: one after the value was
+ * reused; 6: leave. */
+static void *cached_user(void *p) {
+    struct user *u = p;
+    DWORD n = 0;
+    u->ok = TRUE;
+    for (int i = 0; i < 100 && u->ok; i++) u->ok = WriteFile(u->h, "m", 1, &n, NULL);
+    u->err = GetLastError();
+    atomic_store(&u->phase, 1);
+    user_wait(u, 2);
+    u->ok = WriteFile(u->h, "after", 5, &n, NULL);
+    u->err = GetLastError();
+    atomic_store(&u->phase, 3);
+    user_wait(u, 4);
+    u->ok = WriteFile(u->h, "reused", 6, &n, NULL);
+    u->err = GetLastError();
+    atomic_store(&u->phase, 5);
+    user_wait(u, 6);
+    return NULL;
+}
+
+/* Waits up to 10 s for the user thread to finish a step. */
+static int user_done(struct user *u, int phase) {
+    double end = now_s() + 10;
+    while (atomic_load(&u->phase) != phase) {
+        if (now_s() > end) return 0;
+        sleep_ms(1);
+    }
+    return 1;
+}
+
+/* The client process of close_cached: reads the 100 messages, then wants ERROR_BROKEN_PIPE. */
+static int role_cache_peer(const char *name) {
+    role_name = "cache_peer";
+    HANDLE c = INVALID_HANDLE_VALUE;
+    for (int i = 0; i < 200 && c == INVALID_HANDLE_VALUE; i++) {
+        c = open_client(name);
+        if (c == INVALID_HANDLE_VALUE) sleep_ms(25);
+    }
+    if (c == INVALID_HANDLE_VALUE) {
+        EXPECT(0, "open %s: err %u", name, (unsigned)GetLastError());
+        return role_failures;
+    }
+    /* The client reads in byte mode: the messages' bytes arrive in any grouping. */
+    char buf[128];
+    DWORD n = 0;
+    int got = 0, bad = 0;
+    while (got < 100 && ReadFile(c, buf, sizeof buf, &n, NULL) && n > 0) {
+        for (DWORD i = 0; i < n; i++) bad += buf[i] != 'm';
+        got += (int)n;
+    }
+    EXPECT(got == 100 && bad == 0, "read %d of the 100 bytes, %d wrong (last err %u)", got, bad,
+           (unsigned)GetLastError());
+    BOOL ok = ReadFile(c, buf, sizeof buf, &n, NULL);
+    EXPECT(!ok && GetLastError() == ERROR_BROKEN_PIPE,
+           "ReadFile after the server's handle was closed -> %d, err %u; want FALSE, "
+           "ERROR_BROKEN_PIPE",
+           ok, (unsigned)GetLastError());
+    return role_failures;
+}
+
+static int role_close_cached(const char *tag) {
+    role_name = "close_cached";
+    char name[128], name2[128];
+    snprintf(name, sizeof name, "\\\\.\\pipe\\npipe-hard-cached-%s", tag);
+    snprintf(name2, sizeof name2, "\\\\.\\pipe\\npipe-hard-cached2-%s", tag);
+    DWORD msg = PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE;
+    HANDLE s = make_server(name, msg);
+    if (s == INVALID_HANDLE_VALUE) {
+        EXPECT(0, "setup: err %u", (unsigned)GetLastError());
+        return role_failures;
+    }
+    pid_t peer = spawn_role("cache_peer", name);
+    BOOL connected = ConnectNamedPipe(s, NULL) || GetLastError() == ERROR_PIPE_CONNECTED;
+    EXPECT(connected, "ConnectNamedPipe: err %u", (unsigned)GetLastError());
+    static struct user u;
+    u.h = s;
+    atomic_store(&u.phase, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, cached_user, &u);
+    pthread_detach(t);
+    if (!user_done(&u, 1)) {
+        EXPECT(0, "the 100 writes did not finish within 10 s");
+        return role_failures;
+    }
+    EXPECT(u.ok, "a write of the 100 failed: err %u", (unsigned)u.err);
+    EXPECT(CloseHandle(s), "CloseHandle(server) failed: err %u", (unsigned)GetLastError());
+    atomic_store(&u.phase, 2);
+    if (user_done(&u, 3))
+        EXPECT(!u.ok && u.err == ERROR_INVALID_HANDLE,
+               "WriteFile with the closed value on the thread that used it -> %d, err %u; want "
+               "FALSE, ERROR_INVALID_HANDLE",
+               u.ok, (unsigned)u.err);
+    else
+        EXPECT(0, "WriteFile with the closed value did not return within 10 s");
+    /* The user thread is alive and does not call: the client must see the close regardless. */
+    int r = wait_role(peer, "cache_peer", 20);
+    EXPECT(r == 0, "the client process did not see the close (role: %d)", r);
+
+    HANDLE s2 = make_server(name2, msg);
+    HANDLE c2 = open_client(name2);
+    EXPECT(s2 == s, "setup: the next handle should reuse the closed value %p (got %p)", s, s2);
+    atomic_store(&u.phase, 4);
+    if (user_done(&u, 5)) {
+        EXPECT(u.ok, "WriteFile with the reused value -> FALSE, err %u; want the new pipe",
+               (unsigned)u.err);
+        char buf[16] = {0};
+        DWORD n = 0;
+        BOOL ok = ReadFile(c2, buf, sizeof buf, &n, NULL);
+        EXPECT(ok && n == 6 && memcmp(buf, "reused", 6) == 0,
+               "the new pipe's client read %d, %u bytes, err %u; want \"reused\"", ok,
+               (unsigned)n, (unsigned)GetLastError());
+    } else {
+        EXPECT(0, "WriteFile with the reused value did not return within 10 s");
+    }
+    atomic_store(&u.phase, 6);
+    CloseHandle(c2);
+    CloseHandle(s2);
+
+    /* An anonymous pipe's write end, used by a thread that then lives on without calling,
+     * and closed by another. */
+    HANDLE rd, wr;
+    if (!CreatePipe(&rd, &wr, NULL, 0)) {
+        EXPECT(0, "CreatePipe: err %u", (unsigned)GetLastError());
+        return role_failures;
+    }
+    static struct user a;
+    a.h = wr;
+    atomic_store(&a.phase, 0);
+    pthread_create(&t, NULL, cached_user, &a);
+    pthread_detach(t);
+    if (!user_done(&a, 1) || !a.ok) {
+        EXPECT(0, "100 writes to the anonymous pipe: done %d, err %u", atomic_load(&a.phase),
+               (unsigned)a.err);
+        return role_failures;
+    }
+    EXPECT(CloseHandle(wr), "CloseHandle(write end): err %u", (unsigned)GetLastError());
+    char b[128];
+    DWORD got = 0, n = 0;
+    while (got < 100 && ReadFile(rd, b, sizeof b, &n, NULL)) got += n;
+    EXPECT(got == 100, "read %u of the 100 bytes (err %u)", (unsigned)got,
+           (unsigned)GetLastError());
+    static struct op rest;
+    pthread_t tr;
+    start_op(&rest, &tr, rd, OP_READ);
+    if (op_done_within(&rest, 5))
+        EXPECT(!rest.ok && rest.err == ERROR_BROKEN_PIPE,
+               "ReadFile after the write end closed -> %d, err %u; want FALSE, "
+               "ERROR_BROKEN_PIPE",
+               rest.ok, (unsigned)rest.err);
+    else
+        EXPECT(0, "ReadFile still blocked 5 s after the only write end was closed");
+    for (int p = 2; p <= 6; p += 2) {
+        atomic_store(&a.phase, p);
+        if (p < 6 && !user_done(&a, p + 1)) break;
+    }
+    return role_failures;
+}
+
+/* ---- 11g: calls racing CloseHandle on the same values --------------------------------------
+ * Three threads call ReadFile, WriteFile and PeekNamedPipe (PIPE_NOWAIT: none of them waits)
+ * on server handles that a fourth thread keeps closing and replacing, so the values are reused
+ * all the time. Every call must succeed or fail with an error a closed, reused or unconnected
+ * handle gives (the values stored may name a new server not yet connected, or a client); none
+ * may crash or fail otherwise (a lookup that used a released entry does). */
+#define RACE_PAIRS 8
+static atomic_uintptr_t race_srv[RACE_PAIRS];
+static atomic_int race_stop;
+static atomic_long race_calls, race_bad;
+
+static void *race_user(void *p) {
+    unsigned seed = (unsigned)(uintptr_t)p;
+    char buf[64];
+    DWORD n = 0, avail = 0;
+    while (!atomic_load(&race_stop)) {
+        HANDLE h = (HANDLE)atomic_load(&race_srv[rand_r(&seed) % RACE_PAIRS]);
+        BOOL ok;
+        switch (rand_r(&seed) % 3) {
+        case 0: ok = ReadFile(h, buf, sizeof buf, &n, NULL); break;
+        case 1: ok = WriteFile(h, "race", 4, &n, NULL); break;
+        default: ok = PeekNamedPipe(h, buf, sizeof buf, &n, &avail, NULL); break;
+        }
+        DWORD e = GetLastError();
+        if (!ok && e != ERROR_INVALID_HANDLE && e != ERROR_NO_DATA && e != ERROR_BROKEN_PIPE &&
+            e != ERROR_PIPE_LISTENING && e != ERROR_PIPE_NOT_CONNECTED &&
+            e != ERROR_OPERATION_ABORTED && e != ERROR_MORE_DATA &&
+            /* PeekNamedPipe on a listening or disconnected server (W45). */
+            e != ERROR_BAD_PIPE) {
+            if (atomic_fetch_add(&race_bad, 1) < 5) printf("  unexpected error %u\n", (unsigned)e);
+        }
+        atomic_fetch_add(&race_calls, 1);
+    }
+    return NULL;
+}
+
+static int role_close_race_cached(const char *tag) {
+    role_name = "close_race_cached";
+    char name[128];
+    HANDLE cli[RACE_PAIRS];
+    DWORD mode = PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_NOWAIT;
+    for (int i = 0; i < RACE_PAIRS; i++) {
+        snprintf(name, sizeof name, "\\\\.\\pipe\\npipe-hard-race-%s-%d", tag, i);
+        HANDLE s = make_server(name, mode);
+        cli[i] = open_client(name);
+        if (s == INVALID_HANDLE_VALUE || cli[i] == INVALID_HANDLE_VALUE) {
+            EXPECT(0, "setup %d: err %u", i, (unsigned)GetLastError());
+            return role_failures;
+        }
+        atomic_store(&race_srv[i], (uintptr_t)s);
+    }
+    pthread_t users[3];
+    for (int i = 0; i < 3; i++) pthread_create(&users[i], NULL, race_user, (void *)(uintptr_t)(i + 1));
+    double end = now_s() + 2.0;
+    unsigned seed = 7;
+    int replaced = 0;
+    while (now_s() < end) {
+        int i = rand_r(&seed) % RACE_PAIRS;
+        HANDLE old = (HANDLE)atomic_load(&race_srv[i]);
+        EXPECT(CloseHandle(old), "CloseHandle(server %d): err %u", i, (unsigned)GetLastError());
+        CloseHandle(cli[i]);
+        snprintf(name, sizeof name, "\\\\.\\pipe\\npipe-hard-race-%s-%d", tag, i);
+        HANDLE s = make_server(name, mode);
+        cli[i] = open_client(name);
+        if (s == INVALID_HANDLE_VALUE || cli[i] == INVALID_HANDLE_VALUE) {
+            EXPECT(0, "replace %d: err %u", i, (unsigned)GetLastError());
+            break;
+        }
+        atomic_store(&race_srv[i], (uintptr_t)s);
+        replaced++;
+    }
+    atomic_store(&race_stop, 1);
+    /* A value may name a client by now, and a client waits in ReadFile: closing every handle
+     * ends any call still waiting. */
+    for (int i = 0; i < RACE_PAIRS; i++) {
+        CloseHandle((HANDLE)atomic_load(&race_srv[i]));
+        CloseHandle(cli[i]);
+    }
+    for (int i = 0; i < 3; i++) pthread_join(users[i], NULL);
+    printf("  close race: %d handles replaced under %ld calls\n", replaced, atomic_load(&race_calls));
+    EXPECT(replaced > 100, "only %d replacements in 2 s", replaced);
+    EXPECT(atomic_load(&race_bad) == 0, "%ld calls failed with an unexpected error",
+           atomic_load(&race_bad));
+    return role_failures;
+}
+
 /* ---- 8: fork() while other threads are inside the library ---------------------------------
  * Three threads create, open, connect, exchange and close pipes in a loop while the main thread
  * forks 200 times; each child at once does one exchange of its own and _exits. A child stuck on
@@ -473,6 +747,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], "nullbuf") == 0) r = role_nullbuf(argv[2]);
         else if (strcmp(argv[1], "close_read") == 0) r = role_close_read(argv[2]);
         else if (strcmp(argv[1], "close_connect") == 0) r = role_close_connect(argv[2]);
+        else if (strcmp(argv[1], "close_cached") == 0) r = role_close_cached(argv[2]);
+        else if (strcmp(argv[1], "cache_peer") == 0) r = role_cache_peer(argv[2]);
+        else if (strcmp(argv[1], "close_race_cached") == 0) r = role_close_race_cached(argv[2]);
         else if (strcmp(argv[1], "fork_storm") == 0) r = role_fork_storm(argv[2]);
         fflush(stdout);
         /* Threads may still be blocked in the library: leave without running exit handlers. */
@@ -488,6 +765,10 @@ int main(int argc, char **argv) {
     CHECK(r == 0, "11e: CloseHandle must end a ReadFile blocked on the handle and tell the client (role: %d)", r);
     r = run_role("close_connect", tag, 30);
     CHECK(r == 0, "11e: CloseHandle must end a ConnectNamedPipe blocked on the handle (role: %d)", r);
+    r = run_role("close_cached", tag, 60);
+    CHECK(r == 0, "11f: CloseHandle must take effect at once for a thread that used the handle lately (role: %d)", r);
+    r = run_role("close_race_cached", tag, 60);
+    CHECK(r == 0, "11g: calls racing CloseHandle on reused values must never crash (role: %d)", r);
     r = run_role("fork_storm", "200", 600);
     CHECK(r == 0, "8: fork() while threads use the library must never hang the child (role: %d)", r);
 

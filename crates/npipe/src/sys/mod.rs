@@ -28,6 +28,7 @@
 //! - `creds`: the supplementary groups of a socket's peer ([`peer_groups`]) and the calling
 //!   thread's file-system identity ([`fs_identity`], [`set_fs_identity`]) for impersonation;
 //! - `process`: ids, clocks, CPU placement, fork handlers;
+//! - `fence`: [`AsymmetricFence`], a compiler fence paired with `membarrier(2)`;
 //! - `kpipe`: kernel pipes and handing descriptors to child processes;
 //! - `shared_event`: the state page of a named event shared across processes
 //!   ([`EventPage`]), open-file-description byte locks on it ([`LockFile`]: the cross-process
@@ -36,6 +37,7 @@
 mod creds;
 pub(crate) mod dgram;
 mod event;
+mod fence;
 mod kpipe;
 mod memory;
 mod poller;
@@ -46,6 +48,7 @@ mod socket;
 
 pub(crate) use creds::*;
 pub(crate) use event::*;
+pub use fence::AsymmetricFence;
 pub(crate) use kpipe::*;
 pub(crate) use memory::*;
 pub(crate) use poller::*;

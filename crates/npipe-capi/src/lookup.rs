@@ -1,0 +1,285 @@
+//! Handle lookups without atomic read-modify-writes, and the deferred release of the pipe
+//! entries they may be using.
+//!
+//! Each thread caches the lookups of the pipe handles it used last: a handle value, the entry
+//! it named, and the count of pipe closes ([`CLOSES`]) read before the entry was read from the
+//! table. A hit is good while the count has not moved. The cache owns nothing: while a call
+//! uses a cached entry, the thread names it in a hazard word of its own, and a pipe entry taken
+//! out of the table is dropped by the releaser thread only once no hazard names it. The hazard
+//! store and the count's load are ordered against the close by an asymmetric fence (a
+//! compiler fence here, `membarrier(2)` on the releaser), so a hit costs a few plain loads and
+//! stores where the table's guard costs two atomic read-modify-writes.
+//!
+//! Only pipe ends are cached: their CloseHandle closes the end at once (`handles::close_last`),
+//! so the peer sees the close and the instance and the name go before the entry drops. Other
+//! objects release what they hold (a descriptor, a mailslot's name) when their entry drops,
+//! and they drop at once as before.
+//!
+//! This file owns the cache, the hazard records and the releaser thread; the table and the
+//! list of entries waiting for release (under the table's free-list lock) are `handles`'.
+
+use std::cell::Cell;
+use std::mem::ManuallyDrop;
+use std::ptr;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64};
+use std::sync::Arc;
+use std::time::Duration;
+
+use npipe_core::AsymmetricFence;
+
+use crate::handles::{self, Entry, Object};
+
+/// Counts the pipe entries taken out of the table. A cached lookup holds while the count has
+/// not moved since it was made.
+static CLOSES: AtomicU64 = AtomicU64::new(0);
+
+/// Orders a hit's hazard store before its load of [`CLOSES`], against the releaser.
+static FENCE: AsymmetricFence = AsymmetricFence::new();
+
+/// Lookups a thread keeps, direct-mapped by handle value.
+const RECENT: usize = 8;
+/// Hazard words per thread: how deep lookups may nest (a call that looks up another handle
+/// inside its own, such as an overlapped ReadFile and its event); deeper ones take the table.
+const DEPTH: usize = 4;
+
+/// Whether handles of this object may be cached (see the file's header).
+pub(crate) fn cacheable(obj: &Object) -> bool {
+    matches!(obj, Object::Server(_) | Object::Client(_))
+}
+
+/// One thread's hazard words. Records are never freed: an exiting thread gives its record
+/// back for the next new thread.
+#[derive(Debug)]
+struct Record {
+    hazards: [AtomicPtr<Entry>; DEPTH],
+    taken: AtomicBool,
+    /// The record pushed before this one; set before this one is published, then fixed.
+    next: AtomicPtr<Record>,
+}
+
+/// Every record, newest first (push-only).
+static RECORDS: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
+
+fn records() -> impl Iterator<Item = &'static Record> {
+    // Acquire: pairs with the Release publication in `take_record`.
+    let mut p = RECORDS.load(Acquire);
+    std::iter::from_fn(move || {
+        // SAFETY: records are leaked boxes, never freed, fully set before being published.
+        let r = unsafe { p.as_ref() }?;
+        p = r.next.load(Acquire);
+        Some(r)
+    })
+}
+
+/// A free record for the calling thread, or a new one.
+fn take_record() -> &'static Record {
+    for r in records() {
+        // Acquire: pairs with the Release in `Local::drop`, after the last thread cleared it.
+        if !r.taken.load(Relaxed)
+            && r.taken
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_ok()
+        {
+            return r;
+        }
+    }
+    let r: &'static Record = Box::leak(Box::new(Record {
+        hazards: [const { AtomicPtr::new(ptr::null_mut()) }; DEPTH],
+        taken: AtomicBool::new(true),
+        next: AtomicPtr::new(ptr::null_mut()),
+    }));
+    let mut head = RECORDS.load(Relaxed);
+    loop {
+        r.next.store(head, Relaxed);
+        // Release: a thread that finds the record sees its fields.
+        match RECORDS.compare_exchange(head, ptr::from_ref(r).cast_mut(), Release, Relaxed) {
+            Ok(_) => return r,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// One cached lookup: handle `h` named `entry` when [`CLOSES`] read `closes`.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    h: usize,
+    closes: u64,
+    entry: *const Entry,
+}
+
+const EMPTY: Cached = Cached {
+    h: 0,
+    closes: 0,
+    entry: ptr::null(),
+};
+
+/// A thread's cache, its hazard record and how many of the record's words are in use.
+#[derive(Debug)]
+struct Local {
+    record: Cell<Option<&'static Record>>,
+    depth: Cell<usize>,
+    cache: [Cell<Cached>; RECENT],
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(r) = self.record.get() {
+            for h in &r.hazards {
+                h.store(ptr::null_mut(), Release);
+            }
+            // Release: the next thread to take the record finds it cleared.
+            r.taken.store(false, Release);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            record: Cell::new(None),
+            depth: Cell::new(0),
+            cache: [const { Cell::new(EMPTY) }; RECENT],
+        }
+    };
+}
+
+/// Ends a hit: the hazard word is cleared (after every use of the entry) and freed.
+struct Hit<'a> {
+    local: &'a Local,
+    hazard: &'static AtomicPtr<Entry>,
+    depth: usize,
+}
+
+impl Drop for Hit<'_> {
+    fn drop(&mut self) {
+        // Release: the releaser's Acquire scan that sees the word cleared sees every use of
+        // the entry done.
+        self.hazard.store(ptr::null_mut(), Release);
+        self.local.depth.set(self.depth);
+    }
+}
+
+/// Runs `f` on this thread's cached entry of `h` when the cache holds; gives `f` back when not.
+pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
+    let mut f = Some(f);
+    let hit = LOCAL.try_with(|l| {
+        let c = l.cache[(h / 4) % RECENT].get();
+        if c.h != h || c.entry.is_null() {
+            return None;
+        }
+        let depth = l.depth.get();
+        let hazard = &l.record.get()?.hazards.get(depth)?;
+        hazard.store(c.entry.cast_mut(), Relaxed);
+        // The hazard store comes before the load below; the releaser's membarrier makes
+        // either its scan see the hazard or this load see the close that retired the entry.
+        FENCE.light();
+        if CLOSES.load(Relaxed) != c.closes {
+            hazard.store(ptr::null_mut(), Relaxed);
+            return None;
+        }
+        l.depth.set(depth + 1);
+        let _hit = Hit {
+            local: l,
+            hazard,
+            depth,
+        };
+        // SAFETY: `c.entry` came from `Arc::as_ptr` of the table's reference, and no pipe
+        // entry left the table since (the count is unchanged after the hazard was published).
+        // A close from now on retires the table's reference to the releaser, which keeps it
+        // while this hazard names the entry: the Arc stays valid until `_hit` drops. It is
+        // never dropped here (ManuallyDrop), so the borrowed reference count is untouched; `f`
+        // may clone it, which counts a reference of its own.
+        let entry = ManuallyDrop::new(unsafe { Arc::from_raw(c.entry) });
+        Some(f.take().expect("runs once")(&entry))
+    });
+    match hit {
+        Ok(Some(r)) => Ok(r),
+        _ => Err(f.expect("not run on a miss")),
+    }
+}
+
+/// The count of pipe closes, read before a lookup reads the table (see [`remember`]).
+pub(crate) fn closes() -> u64 {
+    // Acquire: pairs with the Release in `closed`: a count that includes a close comes with
+    // that close's emptied slot.
+    CLOSES.load(Acquire)
+}
+
+/// Caches the lookup of handle `h`: `e`, read from the table after [`closes`] gave `closes`.
+pub(crate) fn remember(h: usize, closes: u64, e: &Arc<Entry>) {
+    if !cacheable(&e.obj) {
+        return;
+    }
+    let _ = LOCAL.try_with(|l| {
+        if l.record.get().is_none() {
+            FENCE.prepare();
+            l.record.set(Some(take_record()));
+        }
+        l.cache[(h / 4) % RECENT].set(Cached {
+            h,
+            closes,
+            entry: Arc::as_ptr(e),
+        });
+    });
+}
+
+/// Notes that a cacheable entry left the table: every cached lookup made before misses.
+/// Called after the slot was emptied, before the table's reference is retired.
+pub(crate) fn closed() {
+    // Release: see `closes`.
+    CLOSES.fetch_add(1, Release);
+}
+
+/// The entries some thread's hazard names now.
+fn hazarded() -> Vec<*const Entry> {
+    records()
+        .flat_map(|r| r.hazards.iter())
+        // Acquire: pairs with the Release clear in `Hit::drop`.
+        .map(|h| h.load(Acquire).cast_const())
+        .filter(|p| !p.is_null())
+        .collect()
+}
+
+/// Drops the entries of `batch` no hazard names; gives back the others (a thread is inside a
+/// call on them, or the fence could not be had).
+pub(crate) fn release_unused(batch: Vec<Arc<Entry>>) -> Vec<Arc<Entry>> {
+    if batch.is_empty() || !FENCE.heavy() {
+        return batch;
+    }
+    let busy = hazarded();
+    let (keep, free): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|e| busy.contains(&Arc::as_ptr(e)));
+    drop(free);
+    keep
+}
+
+/// How long the releaser gathers closes before one fence covers them all.
+const GATHER: Duration = Duration::from_millis(1);
+/// How long it waits at most before looking again at an entry a call still uses.
+const RETRY_MAX: Duration = Duration::from_millis(100);
+
+/// The releaser thread: waits for retired entries (`handles::retire` wakes it), then releases
+/// what no hazard names, a batch at a time. An entry a call still uses (a thread blocked in a
+/// read through another handle to the same pipe end) is looked at again later, less often the
+/// longer it stays.
+pub(crate) fn releaser() {
+    let mut wait = GATHER;
+    loop {
+        std::thread::sleep(wait);
+        let batch = handles::take_retired();
+        if batch.is_empty() {
+            wait = GATHER;
+            std::thread::park();
+            continue;
+        }
+        let keep = release_unused(batch);
+        wait = if keep.is_empty() {
+            GATHER
+        } else {
+            (wait * 2).min(RETRY_MAX)
+        };
+        handles::put_back_retired(keep);
+    }
+}
