@@ -423,12 +423,22 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     TRUE
 }
 
-/// Lets go of the table's reference to an entry taken out of it: at once, or for a pipe entry
-/// (which a thread's cached lookup may be using) through the releaser.
+/// Lets go of the table's reference to an entry taken out of it: at once, or, for a pipe entry
+/// a thread's cached lookup is using right now, through the releaser.
+///
+/// A pipe entry no hazard names drops here, before CloseHandle returns, as every entry did
+/// before lookups were cached: its descriptors (the readiness descriptor a caller's epoll set
+/// may hold, the connection's socket and memory) must not outlive the handle. Deferring them
+/// all to the releaser let a program that connects and closes in a loop run out of
+/// descriptors, the more so while one entry stays in use and the releaser looks only every
+/// 100 ms. The fence this costs is about what the entry's unmapping costs anyway.
 fn dispose(e: Arc<Entry>) {
     if !lookup::cacheable(&e.obj) {
         return;
     }
+    let Some(e) = lookup::release_unused(vec![e]).pop() else {
+        return;
+    };
     let mut fl = free_list();
     let wake = fl.retired.is_empty();
     fl.retired.push(e);

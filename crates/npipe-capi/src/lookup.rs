@@ -5,10 +5,11 @@
 //! it named, and the count of pipe closes ([`CLOSES`]) read before the entry was read from the
 //! table. A hit is good while the count has not moved. The cache owns nothing: while a call
 //! uses a cached entry, the thread names it in a hazard word of its own, and a pipe entry taken
-//! out of the table is dropped by the releaser thread only once no hazard names it. The hazard
-//! store and the count's load are ordered against the close by an asymmetric fence (a
-//! compiler fence here, `membarrier(2)` on the releaser), so a hit costs a few plain loads and
-//! stores where the table's guard costs two atomic read-modify-writes.
+//! out of the table drops only once no hazard names it: at once in CloseHandle when none does,
+//! else later on the releaser thread. The hazard store and the count's load are ordered against
+//! the close by an asymmetric fence (a compiler fence here, `membarrier(2)` on the closing
+//! side), so a hit costs a few plain loads and stores where the table's guard costs two atomic
+//! read-modify-writes.
 //!
 //! Only pipe ends are cached: their CloseHandle closes the end at once (`handles::close_last`),
 //! so the peer sees the close and the instance and the name go before the entry drops. Other
@@ -186,8 +187,8 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
         };
         // SAFETY: `c.entry` came from `Arc::as_ptr` of the table's reference, and no pipe
         // entry left the table since (the count is unchanged after the hazard was published).
-        // A close from now on retires the table's reference to the releaser, which keeps it
-        // while this hazard names the entry: the Arc stays valid until `_hit` drops. It is
+        // A close from now on sees this hazard and retires the table's reference to the
+        // releaser, which keeps it while the hazard names the entry: the Arc stays valid until `_hit` drops. It is
         // never dropped here (ManuallyDrop), so the borrowed reference count is untouched; `f`
         // may clone it, which counts a reference of its own.
         let entry = ManuallyDrop::new(unsafe { Arc::from_raw(c.entry) });

@@ -18,6 +18,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #ifndef ERROR_NOACCESS
@@ -597,6 +600,116 @@ static int role_close_race_cached(const char *tag) {
     return role_failures;
 }
 
+/* ---- 11h: CloseHandle lets go of the end's descriptors before it returns -------------------
+ * Once CloseHandle of a pipe end's last handle returns, the descriptors behind it are closed, as
+ * they were before lookups were cached: the end's readiness descriptor leaves a caller's epoll
+ * set at once (a level-triggered set that still held it would report a handle the program has
+ * closed and perhaps freed the state of), and a program that connects and closes in a loop
+ * never holds more descriptors than its open handles need, even while another thread is blocked
+ * in a call on an entry one of whose handles was closed (DuplicateHandle) - the releaser then
+ * looks only every 100 ms. */
+static HANDLE pinned_srv;
+
+static void *pinned_reader(void *p) {
+    char buf[16];
+    DWORD n = 0;
+    (void)p;
+    while (ReadFile(pinned_srv, buf, sizeof buf, &n, NULL)) {
+    }
+    return NULL;
+}
+
+static int open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+static int role_close_releases(const char *tag) {
+    role_name = "close_releases";
+    char name[128], pin_name[128];
+    snprintf(name, sizeof name, "\\\\.\\pipe\\npipe-hard-release-%s", tag);
+    snprintf(pin_name, sizeof pin_name, "\\\\.\\pipe\\npipe-hard-pin-%s", tag);
+    DWORD msg = PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, n = 0;
+    char buf[16];
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    /* One exchange first, so what the library makes once per process exists. */
+    HANDLE s = make_server(name, msg), c = open_client(name);
+    if (s == INVALID_HANDLE_VALUE || c == INVALID_HANDLE_VALUE || ep < 0) {
+        EXPECT(0, "setup: err %u", (unsigned)GetLastError());
+        return role_failures;
+    }
+    WriteFile(c, "warm", 4, &n, NULL);
+    ReadFile(s, buf, sizeof buf, &n, NULL);
+    CloseHandle(c);
+    CloseHandle(s);
+    sleep_ms(50);
+
+    int before = open_fds();
+    s = make_server(name, msg);
+    c = open_client(name);
+    WriteFile(c, "x", 1, &n, NULL);
+    ReadFile(s, buf, sizeof buf, &n, NULL);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 11};
+    EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, npipe_ready_fd(s), &ev) == 0, "epoll takes the ready fd");
+    EXPECT(npipe_arm(s, NPIPE_READY_READ), "npipe_arm: err %u", (unsigned)GetLastError());
+    CloseHandle(c); /* the hang-up makes the server's descriptor readable */
+    struct epoll_event out[4];
+    EXPECT(epoll_wait(ep, out, 4, 2000) == 1, "the client's close did not make the server ready");
+    CloseHandle(s);
+    int k = epoll_wait(ep, out, 4, 0);
+    EXPECT(k == 0,
+           "epoll reports the ready fd of a handle closed before (%d events): the descriptor "
+           "outlived CloseHandle",
+           k);
+    int after = open_fds();
+    EXPECT(after == before, "%d descriptors open before the pair was made, %d right after both "
+           "CloseHandle calls returned", before, after);
+
+    /* A reader blocked in a call on an entry one of whose handles is closed. */
+    pinned_srv = make_server(pin_name, msg);
+    HANDLE pc = open_client(pin_name);
+    WriteFile(pc, "a", 1, &n, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, pinned_reader, NULL);
+    pthread_detach(t);
+    sleep_ms(50); /* it read "a" and waits in its next ReadFile */
+    HANDLE dup = NULL;
+    EXPECT(DuplicateHandle(GetCurrentProcess(), pinned_srv, GetCurrentProcess(), &dup, 0, FALSE,
+                           DUPLICATE_SAME_ACCESS),
+           "DuplicateHandle: err %u", (unsigned)GetLastError());
+    CloseHandle(dup);
+    sleep_ms(400);
+    int base = open_fds();
+    struct rlimit rl = {(rlim_t)base + 30, (rlim_t)base + 30};
+    EXPECT(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit");
+    int fails = 0, peak = base;
+    for (int i = 0; i < 2000; i++) {
+        s = make_server(name, msg);
+        c = open_client(name);
+        if (s == INVALID_HANDLE_VALUE || c == INVALID_HANDLE_VALUE) {
+            if (fails++ < 3) printf("  cycle %d: err %u\n", i, (unsigned)GetLastError());
+        } else {
+            WriteFile(c, "x", 1, &n, NULL);
+            ReadFile(s, buf, sizeof buf, &n, NULL);
+        }
+        if (c != INVALID_HANDLE_VALUE) CloseHandle(c);
+        if (s != INVALID_HANDLE_VALUE) CloseHandle(s);
+        int now = open_fds();
+        if (now > peak) peak = now;
+    }
+    EXPECT(fails == 0 && peak <= base + 1,
+           "2000 connect-and-close cycles under RLIMIT_NOFILE %d (%d open before): %d failed, "
+           "up to %d descriptors open at once",
+           base + 30, base, fails, peak);
+    return role_failures;
+}
+
 /* ---- 8: fork() while other threads are inside the library ---------------------------------
  * Three threads create, open, connect, exchange and close pipes in a loop while the main thread
  * forks 200 times; each child at once does one exchange of its own and _exits. A child stuck on
@@ -750,6 +863,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[1], "close_cached") == 0) r = role_close_cached(argv[2]);
         else if (strcmp(argv[1], "cache_peer") == 0) r = role_cache_peer(argv[2]);
         else if (strcmp(argv[1], "close_race_cached") == 0) r = role_close_race_cached(argv[2]);
+        else if (strcmp(argv[1], "close_releases") == 0) r = role_close_releases(argv[2]);
         else if (strcmp(argv[1], "fork_storm") == 0) r = role_fork_storm(argv[2]);
         fflush(stdout);
         /* Threads may still be blocked in the library: leave without running exit handlers. */
@@ -769,6 +883,8 @@ int main(int argc, char **argv) {
     CHECK(r == 0, "11f: CloseHandle must take effect at once for a thread that used the handle lately (role: %d)", r);
     r = run_role("close_race_cached", tag, 60);
     CHECK(r == 0, "11g: calls racing CloseHandle on reused values must never crash (role: %d)", r);
+    r = run_role("close_releases", tag, 60);
+    CHECK(r == 0, "11h: CloseHandle must close the end's descriptors before it returns (role: %d)", r);
     r = run_role("fork_storm", "200", 600);
     CHECK(r == 0, "8: fork() while threads use the library must never hang the child (role: %d)", r);
 
