@@ -171,12 +171,18 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
         }
         let depth = l.depth.get();
         let hazard = &l.record.get()?.hazards.get(depth)?;
-        hazard.store(c.entry.cast_mut(), Relaxed);
-        // The hazard store comes before the load below; the releaser's membarrier makes
-        // either its scan see the hazard or this load see the close that retired the entry.
+        // Release, as every store to a hazard word: a scan that reads this value (rather than
+        // the clear `Hit::drop` stored before it) must also see the uses of the entry the word
+        // named before done. A Relaxed store would not carry them (a release sequence holds
+        // only read-modify-writes), and a weakly ordered CPU may make it visible before the
+        // loads of that entry have completed.
+        hazard.store(c.entry.cast_mut(), Release);
+        // The hazard store comes before the load below; the closer's membarrier makes either
+        // its scan see the hazard or this load see the close that retired the entry.
         FENCE.light();
         if CLOSES.load(Relaxed) != c.closes {
-            hazard.store(ptr::null_mut(), Relaxed);
+            // Release: as above.
+            hazard.store(ptr::null_mut(), Release);
             return None;
         }
         l.depth.set(depth + 1);

@@ -60,6 +60,10 @@ impl AsymmetricFence {
     /// thread's light side had not run yet).
     #[must_use]
     pub fn heavy(&self) -> bool {
+        // Decided here too: reading UNKNOWN would not show that no light side ran, only that
+        // this thread has not seen the mode stored yet (a thread may have stored it, then a
+        // hazard, and already loaded past its compiler fence).
+        self.prepare();
         fence(SeqCst);
         match self.mode.load(Acquire) {
             ASYMMETRIC => {
@@ -72,7 +76,7 @@ impl AsymmetricFence {
                     && membarrier(MembarrierCommand::PrivateExpedited).is_ok();
                 again || membarrier(MembarrierCommand::Global).is_ok()
             }
-            // Symmetric: every light side is a full fence; unknown: no light side ran yet.
+            // Symmetric: every light side is a full fence.
             _ => true,
         }
     }
