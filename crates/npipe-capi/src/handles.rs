@@ -179,10 +179,17 @@ extern "C" fn fork_release() {
     FORK_HELD.with(|h| h.borrow_mut().take());
 }
 
+/// In the child: the free list is released, and the hazard words of the threads the child does
+/// not have are cleared (see `lookup::forked`).
+extern "C" fn fork_child() {
+    fork_release();
+    lookup::forked();
+}
+
 /// Registers the fork handlers that keep a child from inheriting the free list locked by a
 /// thread it does not have (once; not a `Once`, which a fork could copy half-run).
 fn install_fork_handlers() {
-    FORK_HANDLERS.install(fork_prepare, fork_release, fork_release);
+    FORK_HANDLERS.install(fork_prepare, fork_release, fork_child);
 }
 
 /// Registers the C ABI's fork handlers (the handle table's and the engine's) when libnpipe is

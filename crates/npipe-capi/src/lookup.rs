@@ -101,6 +101,25 @@ fn take_record() -> &'static Record {
     }
 }
 
+/// In a forked child, which has only the thread that forked: the hazard words of every other
+/// thread's record name entries that no call uses any more (the calls were on threads the
+/// child does not have). They are cleared and the records given back; left as they were, a
+/// pipe entry one of them named would never drop in the child (its descriptors held open)
+/// and the releaser would look at it every 100 ms for the child's whole life.
+pub(crate) fn forked() {
+    let mine = LOCAL.try_with(|l| l.record.get()).ok().flatten();
+    for r in records() {
+        if mine.is_some_and(|m| ptr::eq(m, r)) {
+            continue;
+        }
+        for h in &r.hazards {
+            // Release: as in `Local::drop`.
+            h.store(ptr::null_mut(), Release);
+        }
+        r.taken.store(false, Release);
+    }
+}
+
 /// One cached lookup: handle `h` named `entry` when [`CLOSES`] read `closes`.
 #[derive(Debug, Clone, Copy)]
 struct Cached {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -710,6 +711,59 @@ static int role_close_releases(const char *tag) {
     return role_failures;
 }
 
+/* ---- 11i: a forked child closes a handle a thread of its parent was using ------------------
+ * fork() copies every thread's state but runs only the thread that called it. A thread of the
+ * parent waits in a ReadFile on the server end (a cached lookup) when the main thread forks;
+ * the child closes both ends. The child has no thread inside a call, so the server entry must
+ * go at once there, its readiness descriptor with it, and nothing may keep looking at it. */
+static int role_fork_cached(const char *tag) {
+    role_name = "fork_cached";
+    char name[128];
+    snprintf(name, sizeof name, "\\\\.\\pipe\\npipe-hard-forkcached-%s", tag);
+    DWORD msg = PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, n = 0;
+    pinned_srv = make_server(name, msg);
+    HANDLE c = open_client(name);
+    if (pinned_srv == INVALID_HANDLE_VALUE || c == INVALID_HANDLE_VALUE) {
+        EXPECT(0, "setup: err %u", (unsigned)GetLastError());
+        return role_failures;
+    }
+    int rfd = npipe_ready_fd(pinned_srv);
+    EXPECT(rfd >= 0, "npipe_ready_fd: err %u", (unsigned)GetLastError());
+    WriteFile(c, "a", 1, &n, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, pinned_reader, NULL);
+    pthread_detach(t);
+    sleep_ms(50); /* it read "a" and waits in its next ReadFile */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CloseHandle(c);
+        CloseHandle(pinned_srv);
+        int bad = 0;
+        if (fcntl(rfd, F_GETFD) != -1) {
+            printf("  FAIL [fork_cached] the server's readiness descriptor is still open in the "
+                   "child after CloseHandle\n");
+            bad++;
+        }
+        fflush(stdout);
+        _exit(bad);
+    }
+    int st = 0;
+    double end = now_s() + 10;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (now_s() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            break;
+        }
+        sleep_ms(5);
+    }
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the forked child failed (status %d)", st);
+    CloseHandle(c);
+    CloseHandle(pinned_srv);
+    return role_failures;
+}
+
 /* ---- 8: fork() while other threads are inside the library ---------------------------------
  * Three threads create, open, connect, exchange and close pipes in a loop while the main thread
  * forks 200 times; each child at once does one exchange of its own and _exits. A child stuck on
@@ -864,6 +918,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[1], "cache_peer") == 0) r = role_cache_peer(argv[2]);
         else if (strcmp(argv[1], "close_race_cached") == 0) r = role_close_race_cached(argv[2]);
         else if (strcmp(argv[1], "close_releases") == 0) r = role_close_releases(argv[2]);
+        else if (strcmp(argv[1], "fork_cached") == 0) r = role_fork_cached(argv[2]);
         else if (strcmp(argv[1], "fork_storm") == 0) r = role_fork_storm(argv[2]);
         fflush(stdout);
         /* Threads may still be blocked in the library: leave without running exit handlers. */
@@ -885,6 +940,8 @@ int main(int argc, char **argv) {
     CHECK(r == 0, "11g: calls racing CloseHandle on reused values must never crash (role: %d)", r);
     r = run_role("close_releases", tag, 60);
     CHECK(r == 0, "11h: CloseHandle must close the end's descriptors before it returns (role: %d)", r);
+    r = run_role("fork_cached", tag, 30);
+    CHECK(r == 0, "11i: a forked child's CloseHandle must not wait for its parent's threads (role: %d)", r);
     r = run_role("fork_storm", "200", 600);
     CHECK(r == 0, "8: fork() while threads use the library must never hang the child (role: %d)", r);
 
