@@ -148,8 +148,9 @@ struct FreeList {
     /// Pipe entries taken out of the table, which the releaser drops once no thread's cached
     /// lookup uses them (see `lookup`).
     retired: Vec<Arc<Entry>>,
-    /// The releaser thread and the process it runs in (a forked child starts its own).
-    releaser: Option<(u32, std::thread::Thread)>,
+    /// The process the releaser thread was started in (a forked child starts its own), and
+    /// the thread once it runs.
+    releaser: Option<(u32, Option<std::thread::Thread>)>,
 }
 
 static FREE: Mutex<FreeList> = Mutex::new(FreeList {
@@ -454,11 +455,9 @@ fn dispose(e: Arc<Entry>) {
         fl.releaser = None;
     }
     if fl.releaser.is_none() {
-        let spawned = std::thread::Builder::new()
-            .name("npipe-release".into())
-            .spawn(lookup::releaser);
-        match spawned {
-            Ok(t) => fl.releaser = Some((me, t.thread().clone())),
+        // Not std::thread: see `spawn_service`. The thread takes the list when it starts.
+        match crate::threads::spawn_service("npipe-release", lookup::releaser) {
+            Ok(()) => fl.releaser = Some((me, None)),
             Err(_) => {
                 // No thread to be had: release here what no call uses; the rest waits for the
                 // next close.
@@ -471,8 +470,18 @@ fn dispose(e: Arc<Entry>) {
         }
     }
     if wake {
-        if let Some((_, t)) = &fl.releaser {
+        if let Some((_, Some(t))) = &fl.releaser {
             t.unpark();
+        }
+    }
+}
+
+/// Called by the releaser thread as it starts: later closes wake it.
+pub(crate) fn releaser_started(t: std::thread::Thread) {
+    let mut fl = free_list();
+    if let Some((pid, slot)) = &mut fl.releaser {
+        if *pid == std::process::id() {
+            *slot = Some(t);
         }
     }
 }

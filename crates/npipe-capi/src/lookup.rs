@@ -190,6 +190,9 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
         }
         let depth = l.depth.get();
         let hazard = &l.record.get()?.hazards.get(depth)?;
+        // Taken before it is stored: a call in a signal handler that interrupts this one uses
+        // the next word instead of clearing this one.
+        l.depth.set(depth + 1);
         // Release, as every store to a hazard word: a scan that reads this value (rather than
         // the clear `Hit::drop` stored before it) must also see the uses of the entry the word
         // named before done. A Relaxed store would not carry them (a release sequence holds
@@ -202,9 +205,9 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
         if CLOSES.load(Relaxed) != c.closes {
             // Release: as above.
             hazard.store(ptr::null_mut(), Release);
+            l.depth.set(depth);
             return None;
         }
-        l.depth.set(depth + 1);
         let _hit = Hit {
             local: l,
             hazard,
@@ -213,9 +216,9 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
         // SAFETY: `c.entry` came from `Arc::as_ptr` of the table's reference, and no pipe
         // entry left the table since (the count is unchanged after the hazard was published).
         // A close from now on sees this hazard and retires the table's reference to the
-        // releaser, which keeps it while the hazard names the entry: the Arc stays valid until `_hit` drops. It is
-        // never dropped here (ManuallyDrop), so the borrowed reference count is untouched; `f`
-        // may clone it, which counts a reference of its own.
+        // releaser, which keeps it while the hazard names the entry: the Arc stays valid until
+        // `_hit` drops. It is never dropped here (ManuallyDrop), so the borrowed reference count
+        // is untouched; `f` may clone it, which counts a reference of its own.
         let entry = ManuallyDrop::new(unsafe { Arc::from_raw(c.entry) });
         Some(f.take().expect("runs once")(&entry))
     });
@@ -291,6 +294,7 @@ const RETRY_MAX: Duration = Duration::from_millis(100);
 /// read through another handle to the same pipe end) is looked at again later, less often the
 /// longer it stays.
 pub(crate) fn releaser() {
+    handles::releaser_started(std::thread::current());
     let mut wait = GATHER;
     loop {
         std::thread::sleep(wait);

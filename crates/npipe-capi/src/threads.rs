@@ -476,9 +476,10 @@ fn spawn(start: Start, requested: usize, reservation: bool) -> Result<(), i32> {
     Ok(())
 }
 
-/// Starts a detached thread of the library's own (the overlapped-I/O engine) running `f`, with
-/// pthread_create rather than std::thread: std's thread start takes a process lock of its own,
-/// which a child forked at the wrong moment inherits held.
+/// Starts a detached thread of the library's own (the overlapped-I/O engine, the releaser of
+/// closed pipe entries) running `f`, with pthread_create rather than std::thread: std's thread
+/// start takes a process lock of its own, which a child forked at the wrong moment inherits
+/// held.
 pub(crate) fn spawn_service(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
     type Job = Box<dyn FnOnce() + Send>;
     extern "C" fn service_main(arg: *mut c_void) -> *mut c_void {
