@@ -181,6 +181,7 @@ impl Drop for Hit<'_> {
 }
 
 /// Runs `f` on this thread's cached entry of `h` when the cache holds; gives `f` back when not.
+#[inline(always)]
 pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
     let mut f = Some(f);
     let hit = LOCAL.try_with(|l| {
