@@ -7,7 +7,8 @@
 //!   the server does when it registers a new connection),
 //! - the lock that makes readiness descriptors (`transport::queue::READINESS_MADE`),
 //! - the table of inherited descriptors taken over (`sys::TAKEN`),
-//! - the tokens of remote clients (`semantics::remote`).
+//! - the tokens of remote clients (`semantics::remote`),
+//! - the arena of connection mappings (`sys::arena`).
 //!
 //! Everything else is built not to need it: per-instance caches are only `try_lock`ed, ring
 //! locks live in shared memory as robust mutexes (a holder in the parent still exists and
@@ -51,6 +52,7 @@ extern "C" fn prepare() {
         .unwrap_or_else(|p| p.into_inner());
     let taken = sys::TAKEN.lock().unwrap_or_else(|p| p.into_inner());
     let remote = super::remote::table();
+    let arena = sys::arena::ARENA.lock().unwrap_or_else(|p| p.into_inner());
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.push(Box::new(reg));
@@ -58,6 +60,7 @@ extern "C" fn prepare() {
         h.push(Box::new(readiness));
         h.push(Box::new(taken));
         h.push(Box::new(remote));
+        h.push(Box::new(arena));
     });
 }
 

@@ -55,6 +55,11 @@ pub(crate) struct Mapping {
     len: usize,
     /// Bytes of `PROT_NONE` guard before and after the mapping (0 in normal builds).
     guard: usize,
+    /// The arena slot the mapping sits in (see `sys::arena`), if any.
+    slot: Option<super::arena::Slot>,
+    /// For a mapping in an arena slot: give the slot back at once on drop rather than with the
+    /// next batch (see [`Mapping::unmap_promptly`]).
+    promptly: bool,
 }
 
 /// Guard size around a [`Mapping`]: one page in fuzzing and unit-test builds, none otherwise.
@@ -88,7 +93,55 @@ impl Mapping {
             )?
         };
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
-        Ok(Mapping { ptr, len, guard: 0 })
+        Ok(Mapping::plain(ptr, len, 0))
+    }
+
+    fn plain(ptr: NonNull<u8>, len: usize, guard: usize) -> Mapping {
+        Mapping {
+            ptr,
+            len,
+            guard,
+            slot: None,
+            promptly: false,
+        }
+    }
+
+    /// [`Mapping::map`] for a connection's memfd: placed in a slot of the process's arena when
+    /// one is free and the mapping fits (see `sys::arena`), so that its unmapping is batched
+    /// with other connections' on drop, unless [`Mapping::unmap_promptly`] was called.
+    pub(crate) fn map_conn(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping> {
+        if GUARD != 0 {
+            return Mapping::map_guarded(fd, len);
+        }
+        let Some(slot) = super::arena::take(len) else {
+            return Mapping::map(fd, len);
+        };
+        // SAFETY:
+        // 1. the slot was just taken for `len` bytes and nobody else maps it;
+        // 2. the fd is a memfd of exactly `len` bytes sealed against shrinking (caller), so every
+        //    byte of the range stays backed for the mapping's lifetime.
+        match unsafe { super::arena::map_at(slot, fd, len) } {
+            Ok(p) => {
+                let ptr = NonNull::new(p).ok_or(Errno::NOMEM)?;
+                Ok(Mapping {
+                    ptr,
+                    len,
+                    guard: 0,
+                    slot: Some(slot),
+                    promptly: false,
+                })
+            }
+            Err(e) => {
+                super::arena::lose(slot);
+                Err(e)
+            }
+        }
+    }
+
+    /// Asks for this mapping's range to be given back at once when it is dropped, instead of
+    /// with the next batch of its arena (for a connection that may hold many pages).
+    pub(crate) fn unmap_promptly(&mut self) {
+        self.promptly = true;
     }
 
     /// [`Mapping::map`] with [`GUARD`] bytes of `PROT_NONE` on each side: an inaccessible range
@@ -123,11 +176,7 @@ impl Mapping {
         match mapped {
             Ok(ptr) => {
                 let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
-                Ok(Mapping {
-                    ptr,
-                    len,
-                    guard: GUARD,
-                })
+                Ok(Mapping::plain(ptr, len, GUARD))
             }
             Err(e) => {
                 // SAFETY: exactly the reservation made above, which nothing else uses.
@@ -153,7 +202,7 @@ impl Mapping {
             )?
         };
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
-        Ok(Mapping { ptr, len, guard: 0 })
+        Ok(Mapping::plain(ptr, len, 0))
     }
 
     /// Pre-faults `[offset, offset + len)` (clamped to the mapping) for writing with one
@@ -255,6 +304,12 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            // SAFETY: the slot was taken for this mapping and is given back once, here; nothing
+            // borrows from the mapping beyond the Mapping's lifetime (see below).
+            unsafe { super::arena::give_back(slot, self.promptly) };
+            return;
+        }
         // SAFETY: `ptr - guard .. ptr + len + guard` is exactly the range this Mapping reserved
         // or mapped (guard is 0 without guard pages), and nothing borrows from the mapping beyond
         // the Mapping's lifetime (the queue layer holds it in the same Arc as its users).

@@ -19,6 +19,8 @@
 //!   ([`poll_fds`]);
 //! - `memory`: sealed memfds ([`memfd_sealed`], [`check_memfd`]), [`Mapping`], futex wait/wake
 //!   ([`futex_wait`], [`futex_wake`]);
+//! - `arena`: the address range connection mappings are placed in ([`Mapping::map_conn`]), so
+//!   that closed connections are unmapped in batches (one TLB shootdown per batch);
 //! - `robust`: process-shared robust mutexes in a page only one side of a connection maps
 //!   ([`SidePage`]): a lock holder that dies is detected by the kernel, never by pid;
 //! - `dgram`: the many-writer record queue of a mailslot (a SEQPACKET socketpair whose sending
@@ -34,6 +36,7 @@
 //!   ([`EventPage`]), open-file-description byte locks on it ([`LockFile`]: the cross-process
 //!   lock and the liveness marks of waiting processes) and checks on received eventfds.
 
+pub(crate) mod arena;
 mod creds;
 pub(crate) mod dgram;
 mod event;

@@ -193,6 +193,9 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // Relaxed: set once, before the connection is shared.
         super::watch::forget(self.watch_token.load(Relaxed), self);
+        if !self.touched_little() {
+            self.map.unmap_promptly();
+        }
     }
 }
 
@@ -227,7 +230,7 @@ impl Conn {
     ) -> sys::Result<(Conn, OwnedFd)> {
         let size = total_size(caps);
         let fd = sys::memfd_sealed("npipe-conn", size)?;
-        let map = sys::Mapping::map(fd.as_fd(), size)?;
+        let map = sys::Mapping::map_conn(fd.as_fd(), size)?;
         let wins = [0, 1].map(|d| {
             if check_geometry(caps[d], wins[d]).is_ok() {
                 wins[d]
@@ -318,7 +321,7 @@ impl Conn {
         let size = total_size(caps);
         sys::check_memfd(memfd.as_fd(), size)
             .map_err(|_| QErr::Corrupt("memfd not sealed or wrong size"))?;
-        let map = sys::Mapping::map(memfd.as_fd(), size)
+        let map = sys::Mapping::map_conn(memfd.as_fd(), size)
             .map_err(|_| QErr::Corrupt("cannot map memfd"))?;
         // The windows start as the whole rings (no skips) until read from the header below.
         let mut conn = Conn::with_map(map, ctl, Side::Client, caps, caps)
@@ -343,6 +346,17 @@ impl Conn {
         }
         conn.wins = wins;
         Ok(conn)
+    }
+
+    /// Whether every record ever written on this connection lies within the windows of the
+    /// rings' first laps (both published tails within the window), so the mapping holds at most
+    /// the header and the windows' pages and may wait for its arena batch to be unmapped (see
+    /// `sys::arena`); otherwise it may hold up to whole rings and is unmapped at once. The
+    /// peer's tail is only believed for this choice: a peer that lies makes its own pages wait
+    /// for at most one batch.
+    fn touched_little(&self) -> bool {
+        // Relaxed: a heuristic read after every user of the connection is gone.
+        (0..2).all(|d| self.ring(d).w.0.tail.load(Relaxed) <= self.wins[d])
     }
 
     /// Faults in the header page and the first page of each ring in two calls: every
