@@ -8,7 +8,8 @@
 //! - the lock that makes readiness descriptors (`transport::queue::READINESS_MADE`),
 //! - the table of inherited descriptors taken over (`sys::TAKEN`),
 //! - the tokens of remote clients (`semantics::remote`),
-//! - the arena of connection mappings (`sys::arena`).
+//! - the arena of connection mappings (`sys::arena`) and the pool of side pages
+//!   (`sys::SIDE_POOL`, whose fork epoch the handler bumps under its lock).
 //!
 //! Everything else is built not to need it: per-instance caches are only `try_lock`ed, ring
 //! locks live in shared memory as robust mutexes (a holder in the parent still exists and
@@ -53,6 +54,8 @@ extern "C" fn prepare() {
     let taken = sys::TAKEN.lock().unwrap_or_else(|p| p.into_inner());
     let remote = super::remote::table();
     let arena = sys::arena::ARENA.lock().unwrap_or_else(|p| p.into_inner());
+    let mut side_pool = sys::SIDE_POOL.lock().unwrap_or_else(|p| p.into_inner());
+    side_pool.forked();
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.push(Box::new(reg));
@@ -61,6 +64,7 @@ extern "C" fn prepare() {
         h.push(Box::new(taken));
         h.push(Box::new(remote));
         h.push(Box::new(arena));
+        h.push(Box::new(side_pool));
     });
 }
 

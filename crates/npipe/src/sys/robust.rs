@@ -11,7 +11,17 @@
 //!   when an owner thread dies, the kernel's robust-futex list marks the lock "owner died" and
 //!   the next locker gets `EOWNERDEAD` (no pid is ever probed, so pid reuse cannot fool it);
 //! - the page also holds a few words of side-private state (atomics) that only lock holders of
-//!   this side read and write.
+//!   this side read and write;
+//! - a page whose connection closed is kept for this process's next connection ([`SIDE_POOL`],
+//!   at most [`POOL_MAX`] pages) instead of being unmapped and a new one mapped: unmapping a
+//!   written shared page costs a TLB shootdown (an IPI to every other CPU running the process,
+//!   a VM exit on a virtual machine), and a new page a page fault (issue 13). A page is kept
+//!   only when it is this process's alone: made since the last fork (a forked child shares the
+//!   pages that existed when it was made, and may still use them through the ends it
+//!   inherited) and with both locks free (a lock still held is on its holder's robust list). The
+//!   peer never maps a side page, so keeping one never lets anybody see another connection's
+//!   state: the page goes to another connection of the same side of the same process, with its
+//!   words zeroed.
 //!
 //! # Safety
 //! The mutexes are initialised once, before the page is shared with anyone (a new mapping is
@@ -19,7 +29,9 @@
 //! mapping that lives as long as the [`SidePage`].
 #![allow(unsafe_code)]
 
-use std::sync::atomic::AtomicU64;
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Errno, Mapping, Result};
@@ -46,10 +58,51 @@ pub(crate) enum Locked {
     OwnerDied,
 }
 
+/// Pages [`SIDE_POOL`] keeps at most.
+pub(crate) const POOL_MAX: usize = 64;
+
 /// One page of robust locks and side-private words (see the module docs).
 #[derive(Debug)]
 pub(crate) struct SidePage {
-    map: Mapping,
+    /// Dropped by hand: [`SidePage`]'s drop either keeps it in [`SIDE_POOL`] or unmaps it.
+    map: ManuallyDrop<Mapping>,
+    /// The [`Pool::epoch`] when this page was made or taken from the pool.
+    epoch: u64,
+}
+
+/// Side pages of closed connections, ready for new ones (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Pool {
+    pages: Vec<Mapping>,
+    /// Pages that were in the pool at a fork, shared with the child since: unmapped (in each
+    /// process, its own mappings) at the next use of the pool, never handed out.
+    stale: Vec<Mapping>,
+    /// Bumped by every fork ([`Pool::forked`]): a page of an older epoch may be shared with a
+    /// child and is never kept.
+    epoch: u64,
+}
+
+impl Pool {
+    /// Called by the fork handler, holding the pool's lock, just before a fork: every page that
+    /// exists now may be shared with the child from now on.
+    pub(crate) fn forked(&mut self) {
+        self.epoch += 1;
+        let pages = std::mem::take(&mut self.pages);
+        self.stale.extend(pages);
+    }
+}
+
+/// The pool of this process. Its lock is held only for bookkeeping (never across a syscall:
+/// pages are unmapped after it is released) and is one of those the fork handler holds
+/// (`semantics::fork`).
+pub(crate) static SIDE_POOL: Mutex<Pool> = Mutex::new(Pool {
+    pages: Vec::new(),
+    stale: Vec::new(),
+    epoch: 0,
+});
+
+fn pool() -> MutexGuard<'static, Pool> {
+    SIDE_POOL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 extern "C" {
@@ -63,10 +116,31 @@ extern "C" {
 }
 
 impl SidePage {
-    /// A new page with [`SIDE_LOCKS`] unlocked robust, process-shared mutexes and zeroed words.
+    /// A page with [`SIDE_LOCKS`] unlocked robust, process-shared mutexes and zeroed words: one
+    /// kept from a closed connection of this process when there is one, else a new one.
     pub(crate) fn new() -> Result<SidePage> {
+        let (kept, epoch, stale) = {
+            let mut p = pool();
+            let stale = std::mem::take(&mut p.stale);
+            (p.pages.pop(), p.epoch, stale)
+        };
+        drop(stale);
+        if let Some(map) = kept {
+            let page = SidePage {
+                map: ManuallyDrop::new(map),
+                epoch,
+            };
+            for i in 0..SIDE_WORDS {
+                // Relaxed: the page is this process's alone and unused until returned.
+                page.word(i).store(0, Relaxed);
+            }
+            return Ok(page);
+        }
         let map = Mapping::anonymous_shared(PAGE)?;
-        let page = SidePage { map };
+        let page = SidePage {
+            map: ManuallyDrop::new(map),
+            epoch,
+        };
         // SAFETY:
         // 1. `attr` is initialised by pthread_mutexattr_init before any other use and destroyed
         //    at the end;
@@ -150,6 +224,55 @@ impl SidePage {
         // it (the queue layer's guards guarantee that).
         unsafe {
             libc::pthread_mutex_unlock(self.mutex(i));
+        }
+    }
+}
+
+impl Drop for SidePage {
+    fn drop(&mut self) {
+        // SAFETY: `map` is taken exactly once, here, and `self` is not used after.
+        let map = unsafe { ManuallyDrop::take(&mut self.map) };
+        if !(0..SIDE_LOCKS).all(|i| self.is_free(i)) {
+            // A lock is held (a thread keeps it between steps) or its holder died: the page is
+            // unmapped as before, never reused.
+            return drop(map);
+        }
+        let refused = {
+            let mut p = pool();
+            if self.epoch == p.epoch && p.pages.len() < POOL_MAX {
+                p.pages.push(map);
+                None
+            } else {
+                Some(map)
+            }
+        };
+        // Unmapped outside the lock.
+        drop(refused);
+    }
+}
+
+impl SidePage {
+    /// Whether lock `i` is free and consistent (taken and released again to find out), so
+    /// the page can serve another connection.
+    fn is_free(&self, i: usize) -> bool {
+        let m = self.mutex(i);
+        // SAFETY: `m` is an initialised robust mutex inside our live mapping.
+        match unsafe { libc::pthread_mutex_trylock(m) } {
+            0 => {
+                // SAFETY: this thread has just taken it.
+                unsafe { libc::pthread_mutex_unlock(m) };
+                true
+            }
+            libc::EOWNERDEAD => {
+                // SAFETY: EOWNERDEAD hands the mutex to us: mark it usable and release it, so
+                // nothing is left on this thread's robust list; the page is not reused anyway.
+                unsafe {
+                    libc::pthread_mutex_consistent(m);
+                    libc::pthread_mutex_unlock(m);
+                }
+                false
+            }
+            _ => false,
         }
     }
 }
