@@ -88,13 +88,32 @@ impl Slot {
     }
 
     pub(super) fn changed(&self) {
+        self.changed_later().wake();
+    }
+
+    /// The change of [`Slot::changed`] without the wake-up, which the caller does with
+    /// [`SlotEpoch::wake`] once it has released the registry lock: a thread woken while the lock
+    /// is still held would only block on it at once (the acceptor's handshake, which wakes the
+    /// thread waiting in ConnectNamedPipe, would cost it two sleeps instead of one).
+    pub(super) fn changed_later(&self) -> Arc<SlotEpoch> {
         // SYNC POINT with the Acquire load in `ServerEnd::conn_for`; the registry lock orders
         // the change itself, and the sleeper count, with `ServerEnd::connect`.
         self.epoch.value.fetch_add(1, Ordering::Release);
-        if self.epoch.sleepers.load(Ordering::Relaxed) != 0 {
-            sys::futex_wake(&self.epoch.value, u32::MAX);
+        self.epoch.clone()
+    }
+}
+
+impl SlotEpoch {
+    /// Wakes the threads sleeping on the change counter and signals the instance's readiness
+    /// signal, after a change made under the registry lock (held or already released: a
+    /// sleeper counted under the lock before the change is still counted, and one that counts
+    /// itself after it has read the new value and does not sleep on the old one).
+    pub(super) fn wake(&self) {
+        // Relaxed: the registry lock ordered the count with the change (see above).
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            sys::futex_wake(&self.value, u32::MAX);
         }
-        if let Some(s) = self.epoch.signal.get() {
+        if let Some(s) = self.signal.get() {
             s.signal();
         }
     }
@@ -256,7 +275,9 @@ impl Pipe {
 
     /// An OPEN: the head of the listening FIFO gets the client (W32, W53-W55, W22). A remote
     /// client (`remote`, see `semantics::remote`) is judged by its own identity, and an
-    /// instance that rejects remote clients refuses it.
+    /// instance that rejects remote clients refuses it. Returns the instance's change counter
+    /// when it got a client: the caller wakes it ([`SlotEpoch::wake`]) after releasing the
+    /// registry lock.
     pub(super) fn open(
         &self,
         st: &mut PipeState,
@@ -264,9 +285,10 @@ impl Pipe {
         access: u32,
         peer: PeerCred,
         remote: Option<Arc<RemoteIdentity>>,
-    ) {
+    ) -> Option<Arc<SlotEpoch>> {
         let Some(&id) = st.listeners.front() else {
-            return refuse(&sock, ERROR_PIPE_BUSY);
+            refuse(&sock, ERROR_PIPE_BUSY);
+            return None;
         };
         let allowed = match &remote {
             None => security::check(&self.policy, self.owner, sock.as_fd(), &peer, Some(access)),
@@ -276,22 +298,25 @@ impl Pipe {
             }
         };
         if !allowed {
-            return refuse(&sock, ERROR_ACCESS_DENIED);
+            refuse(&sock, ERROR_ACCESS_DENIED);
+            return None;
         }
         let d = self.params.direction;
         if (access & READ_BITS != 0 && d & ACCESS_OUTBOUND == 0)
             || (access & WRITE_BITS != 0 && d & ACCESS_INBOUND == 0)
         {
-            return refuse(&sock, ERROR_ACCESS_DENIED);
+            refuse(&sock, ERROR_ACCESS_DENIED);
+            return None;
         }
         let info = self.info(st);
         let made = st.slots.get_mut(&id).and_then(|s| s.queue.take());
         let Some((mut conn, memfd)) = made.or_else(|| self.make_queue()) else {
-            return refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
+            refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
+            return None;
         };
         conn.set_cur_instances(info.cur_instances);
         conn.set_ctl(sock);
-        let Some(ctl) = conn.ctl() else { return };
+        let ctl = conn.ctl()?;
         // A fresh socket's buffer is empty, so this send cannot block; a client that already
         // went away makes it fail, and the instance keeps listening.
         if sys::send_packet_nowait(
@@ -301,20 +326,19 @@ impl Pipe {
         )
         .is_err()
         {
-            return;
+            return None;
         }
         st.listeners.pop_front();
         let conn = Arc::new(conn);
         conn.watch();
-        if let Some(slot) = st.slots.get_mut(&id) {
-            slot.state = SlotState::Connected;
-            slot.conn = Some(conn);
-            slot.client_pid = if remote.is_some() { None } else { peer.pid };
-            slot.remote = remote;
-            // Relaxed: set under the registry lock before the change is published.
-            slot.epoch.read_from_client.store(false, Ordering::Relaxed);
-            slot.changed();
-        }
+        let slot = st.slots.get_mut(&id)?;
+        slot.state = SlotState::Connected;
+        slot.conn = Some(conn);
+        slot.client_pid = if remote.is_some() { None } else { peer.pid };
+        slot.remote = remote;
+        // Relaxed: set under the registry lock before the change is published.
+        slot.epoch.read_from_client.store(false, Ordering::Relaxed);
+        Some(slot.changed_later())
     }
 }
 
@@ -343,9 +367,21 @@ impl Service for Pipe {
                 let _ = sys::send_packet_nowait(sock.as_fd(), &Reply::Ready.encode(), &[]);
             }
             ReqKind::Wait => self.park(st, sock),
-            ReqKind::Open => self.open(st, sock, req.access, peer, None),
+            ReqKind::Open => {
+                let woken = self.open(st, sock, req.access, peer, None);
+                drop(reg);
+                if let Some(e) = woken {
+                    e.wake();
+                }
+            }
             ReqKind::OpenRemote => match remote::claim(req.token, &peer) {
-                Some(r) => self.open(st, sock, req.access, peer, Some(r)),
+                Some(r) => {
+                    let woken = self.open(st, sock, req.access, peer, Some(r));
+                    drop(reg);
+                    if let Some(e) = woken {
+                        e.wake();
+                    }
+                }
                 // Not this process, or a token nobody registered: nobody's identity to take.
                 None => refuse(&sock, ERROR_ACCESS_DENIED),
             },
