@@ -17,6 +17,7 @@ use util::{child, expect_ok, unique_name};
 
 child_roles! {
     "churn_client" => role_churn_client,
+    "limited_address_space" => role_limited_address_space,
 }
 
 /// More connections than the arena has slots (128) and than its batch (16), several times.
@@ -96,6 +97,32 @@ fn one_connection(s: &npipe::NamedPipeServer, name: &str, k: usize) {
     }
     drop(c);
     s.disconnect().unwrap();
+}
+
+/// Under an address-space limit the process maps connections without the arena (which would
+/// reserve address space the limit counts): a child with RLIMIT_AS set runs the churn.
+fn role_limited_address_space(_: &str) -> Result<(), String> {
+    let limit = libc::rlimit {
+        rlim_cur: 64 << 30,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: a plain setrlimit with a live struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) } != 0 {
+        return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
+    }
+    std::panic::catch_unwind(|| {
+        let name = unique_name("churn-rlimit");
+        let s = message_server(&name, 1);
+        for k in 0..ROUNDS / 4 {
+            one_connection(&s, &name, k);
+        }
+    })
+    .map_err(|_| "the churn failed under RLIMIT_AS".to_string())
+}
+
+#[test]
+fn connections_work_under_an_address_space_limit() {
+    expect_ok(child("limited_address_space", ""));
 }
 
 #[test]

@@ -9,8 +9,8 @@
 //!
 //! Contract:
 //! - the arena reserves one `PROT_NONE` range of [`SLOTS`] slots of [`SLOT_BYTES`] on first
-//!   use (nothing is committed; if the reservation fails, every mapping takes the ordinary
-//!   path);
+//!   use (nothing is committed; if the reservation fails, or the process has an address-space
+//!   limit (`RLIMIT_AS`, which counts reserved space), every mapping takes the ordinary path);
 //! - [`take`] hands out a free slot, which the caller maps with `MAP_FIXED` (replacing only the
 //!   arena's reservation); no slot is handed out twice while it is in use or waiting;
 //! - [`give_back`] either returns a slot's range to the reservation at once (`promptly`), or
@@ -101,7 +101,16 @@ pub(crate) fn take(len: usize) -> Option<Slot> {
     }
     let mut a = lock();
     if a.base == 0 {
-        a.base = reserve(SLOTS * SLOT_BYTES).unwrap_or(usize::MAX);
+        // Under an address-space limit (RLIMIT_AS counts reserved space too) the reservation
+        // would eat into what the program may map: no arena then.
+        let limited = rustix::process::getrlimit(rustix::process::Resource::As)
+            .current
+            .is_some();
+        a.base = if limited {
+            usize::MAX
+        } else {
+            reserve(SLOTS * SLOT_BYTES).unwrap_or(usize::MAX)
+        };
         a.state = vec![SlotState::Free; SLOTS];
     }
     if a.base == usize::MAX {

@@ -21,7 +21,9 @@
 //!   inherited) and with both locks free (a lock still held is on its holder's robust list). The
 //!   peer never maps a side page, so keeping one never lets anybody see another connection's
 //!   state: the page goes to another connection of the same side of the same process, with its
-//!   words zeroed.
+//!   words zeroed. The epoch is only bumped by the library's fork handler, so the layers above
+//!   install it before they make the first connection (`semantics::install_fork_handlers`, as
+//!   for every process-wide lock).
 //!
 //! # Safety
 //! The mutexes are initialised once, before the page is shared with anyone (a new mapping is
