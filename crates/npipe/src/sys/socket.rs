@@ -144,6 +144,24 @@ pub(crate) fn recv_packet_nowait(
     Ok(msg.bytes)
 }
 
+/// Polls `fd` without sleeping until it is readable or hung up, for at most `spin`: for a
+/// reply expected within microseconds, where sleeping would add this CPU's idle exit and the
+/// wake-up to the wait. Returns whether it became readable (or hung up) meanwhile.
+pub(crate) fn spin_until_readable(fd: BorrowedFd<'_>, spin: Duration) -> bool {
+    let end = Instant::now() + spin;
+    loop {
+        match poll_fds([fd], Some(Duration::ZERO)) {
+            Ok(r) if r[0].readable || r[0].hup => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// Receives one packet (see [`recv_packet_nowait`]), waiting for it until `deadline` (`None`:
 /// forever); `ETIMEDOUT` when it passes. Signals never restart or shorten the wait.
 pub(crate) fn recv_packet(
