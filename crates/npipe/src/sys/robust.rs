@@ -232,9 +232,11 @@ impl SidePage {
 
 impl Drop for SidePage {
     fn drop(&mut self) {
-        // SAFETY: `map` is taken exactly once, here, and `self` is not used after.
+        // Looked at before `map` is taken out below (the locks live in it).
+        let free = (0..SIDE_LOCKS).all(|i| self.is_free(i));
+        // SAFETY: `map` is taken exactly once, here, and not used after (only `epoch` is).
         let map = unsafe { ManuallyDrop::take(&mut self.map) };
-        if !(0..SIDE_LOCKS).all(|i| self.is_free(i)) {
+        if !free {
             // A lock is held (a thread keeps it between steps) or its holder died: the page is
             // unmapped as before, never reused.
             return drop(map);
