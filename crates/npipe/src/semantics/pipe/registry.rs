@@ -91,30 +91,34 @@ impl Slot {
         self.changed_later().wake();
     }
 
-    /// The change of [`Slot::changed`] without the wake-up, which the caller does with
-    /// [`SlotEpoch::wake`] once it has released the registry lock: a thread woken while the lock
-    /// is still held would only block on it at once (the acceptor's handshake, which wakes the
-    /// thread waiting in ConnectNamedPipe, would cost it two sleeps instead of one).
+    /// The change of [`Slot::changed`] with the futex wake-up left to the caller, who does it
+    /// with [`SlotEpoch::wake`] once it has released the registry lock: a thread woken while
+    /// the lock is still held would only block on it at once (the acceptor's handshake, which
+    /// wakes the thread waiting in ConnectNamedPipe, would cost that thread two sleeps instead
+    /// of one). The readiness signal is signalled here, under the lock: whoever sees the change
+    /// has seen it signalled, so a signal never arrives after an event loop has cleared its
+    /// descriptor and looked (which would be a spurious readiness for its next operation).
     pub(super) fn changed_later(&self) -> Arc<SlotEpoch> {
         // SYNC POINT with the Acquire load in `ServerEnd::conn_for`; the registry lock orders
         // the change itself, and the sleeper count, with `ServerEnd::connect`.
         self.epoch.value.fetch_add(1, Ordering::Release);
+        if let Some(s) = self.epoch.signal.get() {
+            s.signal();
+        }
         self.epoch.clone()
     }
 }
 
 impl SlotEpoch {
-    /// Wakes the threads sleeping on the change counter and signals the instance's readiness
-    /// signal, after a change made under the registry lock (held or already released: a
-    /// sleeper counted under the lock before the change is still counted, and one that counts
-    /// itself after it has read the new value and does not sleep on the old one).
+    /// Wakes the threads sleeping on the change counter after a change made under the
+    /// registry lock (held or already released: a sleeper counted under the lock before the
+    /// change is still counted, and one that counts itself after it has read the new value
+    /// and does not sleep on the old one). A wake-up that comes late only makes a later sleeper
+    /// look at its instance again.
     pub(super) fn wake(&self) {
         // Relaxed: the registry lock ordered the count with the change (see above).
         if self.sleepers.load(Ordering::Relaxed) != 0 {
             sys::futex_wake(&self.value, u32::MAX);
-        }
-        if let Some(s) = self.signal.get() {
-            s.signal();
         }
     }
 }
