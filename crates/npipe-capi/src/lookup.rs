@@ -59,6 +59,19 @@ struct Record {
     next: AtomicPtr<Record>,
 }
 
+impl Record {
+    /// Clears the hazard words and frees the record for the next thread (its thread is gone,
+    /// or never existed in this process: see [`forked`]).
+    fn give_back(&self) {
+        for h in &self.hazards {
+            // Release: a scan that sees a word cleared sees the uses of the entry it named done.
+            h.store(ptr::null_mut(), Release);
+        }
+        // Release: the next thread to take the record finds it cleared.
+        self.taken.store(false, Release);
+    }
+}
+
 /// Every record, newest first (push-only).
 static RECORDS: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
 
@@ -76,7 +89,7 @@ fn records() -> impl Iterator<Item = &'static Record> {
 /// A free record for the calling thread, or a new one.
 fn take_record() -> &'static Record {
     for r in records() {
-        // Acquire: pairs with the Release in `Local::drop`, after the last thread cleared it.
+        // Acquire: pairs with the Release in `Record::give_back`, after the last thread cleared it.
         if !r.taken.load(Relaxed)
             && r.taken
                 .compare_exchange(false, true, Acquire, Relaxed)
@@ -109,14 +122,9 @@ fn take_record() -> &'static Record {
 pub(crate) fn forked() {
     let mine = LOCAL.try_with(|l| l.record.get()).ok().flatten();
     for r in records() {
-        if mine.is_some_and(|m| ptr::eq(m, r)) {
-            continue;
+        if !mine.is_some_and(|m| ptr::eq(m, r)) {
+            r.give_back();
         }
-        for h in &r.hazards {
-            // Release: as in `Local::drop`.
-            h.store(ptr::null_mut(), Release);
-        }
-        r.taken.store(false, Release);
     }
 }
 
@@ -145,11 +153,7 @@ struct Local {
 impl Drop for Local {
     fn drop(&mut self) {
         if let Some(r) = self.record.get() {
-            for h in &r.hazards {
-                h.store(ptr::null_mut(), Release);
-            }
-            // Release: the next thread to take the record finds it cleared.
-            r.taken.store(false, Release);
+            r.give_back();
         }
     }
 }
@@ -290,7 +294,7 @@ const GATHER: Duration = Duration::from_millis(1);
 /// How long it waits at most before looking again at an entry a call still uses.
 const RETRY_MAX: Duration = Duration::from_millis(100);
 
-/// The releaser thread: waits for retired entries (`handles::retire` wakes it), then releases
+/// The releaser thread: waits for retired entries (`handles::dispose` wakes it), then releases
 /// what no hazard names, a batch at a time. An entry a call still uses (a thread blocked in a
 /// read through another handle to the same pipe end) is looked at again later, less often the
 /// longer it stays.
