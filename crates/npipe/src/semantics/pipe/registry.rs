@@ -362,35 +362,39 @@ impl Service for Pipe {
         let Some(st) = reg.state(self.id) else {
             return refuse(&sock, ERROR_FILE_NOT_FOUND);
         };
-        match req.kind {
+        // The instance an open connected, whose ConnectNamedPipe is woken after the lock.
+        let woken = match req.kind {
             ReqKind::Query => {
                 let info = Reply::Info(self.info(st)).encode();
                 let _ = sys::send_packet_nowait(sock.as_fd(), &info, &[]);
+                None
             }
             ReqKind::Wait if !st.listeners.is_empty() => {
                 let _ = sys::send_packet_nowait(sock.as_fd(), &Reply::Ready.encode(), &[]);
+                None
             }
-            ReqKind::Wait => self.park(st, sock),
-            ReqKind::Open => {
-                let woken = self.open(st, sock, req.access, peer, None);
-                drop(reg);
-                if let Some(e) = woken {
-                    e.wake();
-                }
+            ReqKind::Wait => {
+                self.park(st, sock);
+                None
             }
+            ReqKind::Open => self.open(st, sock, req.access, peer, None),
             ReqKind::OpenRemote => match remote::claim(req.token, &peer) {
-                Some(r) => {
-                    let woken = self.open(st, sock, req.access, peer, Some(r));
-                    drop(reg);
-                    if let Some(e) = woken {
-                        e.wake();
-                    }
-                }
+                Some(r) => self.open(st, sock, req.access, peer, Some(r)),
                 // Not this process, or a token nobody registered: nobody's identity to take.
-                None => refuse(&sock, ERROR_ACCESS_DENIED),
+                None => {
+                    refuse(&sock, ERROR_ACCESS_DENIED);
+                    None
+                }
             },
             // Answered by the acceptor through `describe`.
-            ReqKind::Describe => refuse(&sock, ERROR_INVALID_FUNCTION),
+            ReqKind::Describe => {
+                refuse(&sock, ERROR_INVALID_FUNCTION);
+                None
+            }
+        };
+        drop(reg);
+        if let Some(e) = woken {
+            e.wake();
         }
     }
 
