@@ -109,7 +109,7 @@ pub(crate) fn take(len: usize) -> Option<Slot> {
         a.base = if limited {
             usize::MAX
         } else {
-            reserve(SLOTS * SLOT_BYTES).unwrap_or(usize::MAX)
+            super::memory::reserve(SLOTS * SLOT_BYTES).map_or(usize::MAX, |p| p as usize)
         };
         a.state = vec![SlotState::Free; SLOTS];
     }
@@ -176,22 +176,6 @@ pub(crate) fn lose(slot: Slot) {
     lock().state[slot.index] = SlotState::Lost;
 }
 
-/// Reserves `len` bytes of inaccessible address space; its address.
-fn reserve(len: usize) -> Option<usize> {
-    // SAFETY: a null hint lets the kernel pick a fresh range, so no existing mapping is
-    // replaced; the range is inaccessible, uncommitted (NORESERVE) and only reserves addresses.
-    let p = unsafe {
-        rustix::mm::mmap_anonymous(
-            std::ptr::null_mut(),
-            len,
-            ProtFlags::empty(),
-            MapFlags::PRIVATE | MapFlags::NORESERVE,
-        )
-        .ok()?
-    };
-    Some(p as usize)
-}
-
 /// Replaces whatever is mapped at `addr .. addr + len` with inaccessible reserved space (one
 /// TLB shootdown for the whole run). Returns false, with the range unmapped instead, when the
 /// kernel refuses.
@@ -232,15 +216,5 @@ pub(crate) unsafe fn map_at(
 ) -> super::Result<*mut u8> {
     // SAFETY: the slot is inside the arena's reservation and marked taken for this caller, so
     // MAP_FIXED replaces only reserved, inaccessible space; the fd's contract is the caller's.
-    let p = unsafe {
-        rustix::mm::mmap(
-            slot.addr.cast(),
-            len,
-            ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::SHARED | MapFlags::FIXED,
-            fd,
-            0,
-        )?
-    };
-    Ok(p.cast())
+    unsafe { super::memory::map_fd_at(slot.addr, fd, len) }
 }

@@ -148,34 +148,16 @@ impl Mapping {
     /// is reserved first and the memfd is mapped over its middle.
     fn map_guarded(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping> {
         let total = len.checked_add(2 * GUARD).ok_or(Errno::NOMEM)?;
-        // SAFETY: a null hint lets the kernel pick a fresh range, so no existing mapping is
-        // replaced; the range is inaccessible and only reserves addresses.
-        let base = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                total,
-                ProtFlags::empty(),
-                MapFlags::PRIVATE | MapFlags::NORESERVE,
-            )?
-        };
+        let base = reserve(total)?;
         // SAFETY:
         // 1. `base + GUARD .. base + GUARD + len` lies inside the reservation made above, which
         //    this function owns, so MAP_FIXED replaces nothing but that reservation;
         // 2. the fd is a memfd of exactly `len` bytes sealed against shrinking (caller), so every
         //    byte of the range stays backed for the mapping's lifetime.
-        let mapped = unsafe {
-            rustix::mm::mmap(
-                base.cast::<u8>().add(GUARD).cast(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::FIXED,
-                fd,
-                0,
-            )
-        };
+        let mapped = unsafe { map_fd_at(base.cast::<u8>().add(GUARD), fd, len) };
         match mapped {
             Ok(ptr) => {
-                let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+                let ptr = NonNull::new(ptr).ok_or(Errno::NOMEM)?;
                 Ok(Mapping::plain(ptr, len, GUARD))
             }
             Err(e) => {
@@ -396,4 +378,40 @@ fn has_prefetchw() -> bool {
             yes
         }
     }
+}
+
+/// Reserves `len` bytes of inaccessible, uncommitted address space (for guard pages and the
+/// connection arena); its address.
+pub(super) fn reserve(len: usize) -> Result<*mut std::ffi::c_void> {
+    // SAFETY: a null hint lets the kernel pick a fresh range, so no existing mapping is
+    // replaced; the range is inaccessible, uncommitted (NORESERVE) and only reserves addresses.
+    unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::empty(),
+            MapFlags::PRIVATE | MapFlags::NORESERVE,
+        )
+    }
+}
+
+/// Maps `len` bytes of `fd` read-write and shared at `addr`, replacing what was there.
+///
+/// # Safety
+/// `addr .. addr + len` lies inside a reservation the caller owns (see [`reserve`]) that
+/// nothing else uses, and `fd` is a memfd of at least `len` bytes sealed against shrinking.
+pub(super) unsafe fn map_fd_at(addr: *mut u8, fd: BorrowedFd<'_>, len: usize) -> Result<*mut u8> {
+    // SAFETY: the caller's contract: MAP_FIXED replaces only its own reservation, and every
+    // byte of the range stays backed for the mapping's lifetime.
+    let p = unsafe {
+        rustix::mm::mmap(
+            addr.cast(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED | MapFlags::FIXED,
+            fd,
+            0,
+        )?
+    };
+    Ok(p.cast())
 }
