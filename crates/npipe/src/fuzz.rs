@@ -214,12 +214,12 @@ const FIELDS: &[Field] = &[
     f("r0.msg_left", 1024 + 136, 8),
     f("r0.bytes_read", 1024 + 144, 8),
     f("r0.msgs_read", 1024 + 152, 8),
-    f("r0.rlock", 1024 + 160, 4),
+    f("r0.reader_want", 1024 + 160, 8),
     f("r0.data_seq", 1024 + 256, 4),
     f("r0.data_waiters", 1024 + 260, 4),
     f("r0.space_seq", 1024 + 264, 4),
     f("r0.space_waiters", 1024 + 268, 4),
-    f("r0.reader_want", 1024 + 272, 8),
+    f("r0.wake_reserved", 1024 + 272, 8),
     f("r0.poll_armed", 1024 + 280, 4),
     f("r1.tail", 2048, 8),
     f("r1.bytes_written", 2048 + 8, 8),
@@ -229,12 +229,12 @@ const FIELDS: &[Field] = &[
     f("r1.msg_left", 2048 + 136, 8),
     f("r1.bytes_read", 2048 + 144, 8),
     f("r1.msgs_read", 2048 + 152, 8),
-    f("r1.rlock", 2048 + 160, 4),
+    f("r1.reader_want", 2048 + 160, 8),
     f("r1.data_seq", 2048 + 256, 4),
     f("r1.data_waiters", 2048 + 260, 4),
     f("r1.space_seq", 2048 + 264, 4),
     f("r1.space_waiters", 2048 + 268, 4),
-    f("r1.reader_want", 2048 + 272, 8),
+    f("r1.wake_reserved", 2048 + 272, 8),
     f("r1.poll_armed", 2048 + 280, 4),
     // Appended (layout 5): the fields above keep their places in the table (a corpus byte
     // picks a field modulo the table's length, so old inputs may now reach other fields).
@@ -1801,11 +1801,14 @@ mod tests {
             rig.ends[1 - side].read(&mut b, true, true, None).unwrap();
             assert_eq!(field(&p("msgs_read")), 1);
             assert_eq!(field(&p("msg_left")), u64::MAX);
+            // No reader waits: nobody wants data.
+            assert_eq!(field(&p("reader_want")), 0);
             // The old lock words in the shared page are not locks any more: a peer that sets
-            // them stops nobody (the locks live in each side's private page). A `done_to` the
-            // peer writes only matters once it closes.
+            // them stops nobody (the locks live in each side's private page; the reader's is
+            // `reader_want` now, a hint for nonblocking writes). A `done_to` the peer writes
+            // only matters once it closes.
             rig.store(rig_field(&p("done_to")).off, 4, 0x7fff_0001);
-            rig.store(rig_field(&p("rlock")).off, 4, 0x7fff_0001);
+            rig.store(rig_field(&p("reader_want")).off, 8, 0x7fff_0001);
             assert_eq!(rig.ends[side].write(b"x", o, None), Ok(1));
             assert!(rig.ends[1 - side].peek(None, true).is_ok());
             let mut b = [0u8; 8];
@@ -1817,8 +1820,8 @@ mod tests {
         };
         rig.ends[1].set_state(Side::Client, queue::CLOSED);
         assert_eq!(side_state(Side::Client), queue::CLOSED as u64);
-        // The wake words move when sleepers are woken; poll_armed and reader_want are covered
-        // by the table's position next to them.
+        // The wake words move when sleepers are woken; poll_armed is covered by the table's
+        // position next to them.
         let before = field("r0.data_seq");
         rig.ends[0].set_state(Side::Server, queue::OPEN);
         assert_ne!(field("r0.data_seq"), before);

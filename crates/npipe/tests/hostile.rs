@@ -529,6 +529,8 @@ const W_MSGS: usize = 16;
 const W_LOCK: usize = 24;
 const R_HEAD: usize = 128;
 const R_LEFT: usize = 136;
+/// Once the reader's lock word; since layout 6 the low half of `reader_want`, which a hostile
+/// peer may set as well.
 const R_LOCK: usize = 160;
 const DATA: usize = 4096;
 

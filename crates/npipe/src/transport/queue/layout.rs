@@ -23,7 +23,8 @@ pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
 /// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used. 3: one-shot
 /// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]). 4: record windows
 /// ([`ConnHeader::ring_win`]), skip markers ([`FLAG_SKIP`]) and [`WriterLine::done_to`].
-pub(crate) const VERSION: u32 = 5;
+/// 6: [`ReaderLine::reader_want`] moved off the wake line.
+pub(crate) const VERSION: u32 = 6;
 /// Bytes before the first ring.
 pub(crate) const HEADER_BYTES: usize = 4096;
 pub(super) const RING_HDR_OFF: [usize; 2] = [1024, 2048];
@@ -122,8 +123,11 @@ pub(super) struct ReaderLine {
     pub msg_left: AtomicU64,
     pub bytes_read: AtomicU64,
     pub msgs_read: AtomicU64,
-    pub _unused: AtomicU32,
-    pub _pad: AtomicU32,
+    /// Sum of the buffer sizes of readers waiting for data (the nonblocking-write rule W109).
+    /// On the reader's own line: the reader changes it around every wait, and the writer's
+    /// wake-up check, which reads the wake line after every publish, must not find that line
+    /// taken away each time.
+    pub reader_want: AtomicU64,
 }
 
 #[repr(C)]
@@ -132,8 +136,8 @@ pub(super) struct WakeLine {
     pub data_waiters: AtomicU32,
     pub space_seq: AtomicU32,
     pub space_waiters: AtomicU32,
-    /// Sum of the buffer sizes of readers sleeping for data (the nonblocking-write rule W109).
-    pub reader_want: AtomicU64,
+    /// Unused (was `reader_want`, now on the reader's line).
+    pub _reserved: AtomicU64,
     /// Set by the reader of this ring when a nonblocking read found nothing and it waits on its
     /// readiness eventfd (sent over the control socket): the writer's next publish clears it
     /// and signals that eventfd. One-shot, so a writer pays the signal only when a reader

@@ -282,8 +282,8 @@ impl Conn {
                 }
                 return Err(QErr::WouldBlock);
             }
-            let want = &ring.k.0.reader_want;
-            // Relaxed: a statistic for nonblocking writers, see WakeLine::reader_want.
+            let want = &ring.r.0.reader_want;
+            // Relaxed: a statistic for nonblocking writers, see ReaderLine::reader_want.
             want.fetch_add(buf.len() as u64, Relaxed);
             let r = self.wait_on(dir, Wake::Data, deadline, |c| {
                 c.link_check()?;

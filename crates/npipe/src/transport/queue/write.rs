@@ -417,7 +417,7 @@ impl Conn {
             let (unread, _) = self.unread_tx()?;
             // Relaxed: a hint about sleeping readers, as racy on Windows as here. The peer
             // writes it, so only saturating arithmetic touches it.
-            let want = ring.k.0.reader_want.load(Relaxed);
+            let want = ring.r.0.reader_want.load(Relaxed);
             let n = data.len() as u64;
             if unread.saturating_add(n) > o.quota.saturating_add(want) {
                 if o.message {
