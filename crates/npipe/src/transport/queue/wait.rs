@@ -2,7 +2,7 @@
 //! a sequence word of the shared ring header, cut into slices that probe the control socket so
 //! a peer that died without a word is noticed (see "Wait and wake" in docs/DESIGN.md).
 
-use std::sync::atomic::{fence, Ordering::*};
+use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 use std::time::{Duration, Instant};
 
 use super::{Conn, QErr, QResult, Wake, NO_CPU};
@@ -14,6 +14,12 @@ pub(super) const SLICE: Duration = Duration::from_millis(200);
 /// cover a peer that is busy answering (a round trip is a few microseconds), short enough that
 /// an idle connection stops using CPU almost at once.
 const SPIN: Duration = Duration::from_micros(30);
+/// How long a spin goes on, [`SPIN`] at a time, while the peer keeps moving the ring the wait
+/// is about (consuming, for a writer waiting for room or for its quota; publishing, for a
+/// reader inside a message that streams in): a peer busy copying a large message answers
+/// within that time, and sleeping meanwhile would have it wake this thread at every batch it
+/// moves, only for it to find its condition not met yet and sleep again.
+const SPIN_BUSY: Duration = Duration::from_micros(500);
 /// With spinning off (the peer was found idle), every this many waits spin once more, so a
 /// connection that becomes busy again gets spinning back.
 const SPIN_RETRY: u32 = 64;
@@ -74,11 +80,19 @@ impl Conn {
             let hand_over = woke
                 && stacked
                 && self.stacked_wakes.fetch_add(1, Relaxed) % STACKED_SPIN != STACKED_SPIN - 1;
+            let ring = self.ring(dir);
             let spin = !hand_over
                 && (woke
                     || self.spin_ok.load(Relaxed)
+                    || self.peer_working(dir, which)
                     || self.spin_skipped.fetch_add(1, Relaxed) % SPIN_RETRY == SPIN_RETRY - 1);
-            if spin && self.spin(deadline, woke || stacked, &mut ready)? {
+            // What moves while the peer works on this ring: the reader's head for a writer,
+            // the writer's tail for a reader.
+            let moving = match which {
+                Wake::Space => &ring.r.0.head,
+                Wake::Data => &ring.w.0.tail,
+            };
+            if spin && self.spin(deadline, woke || stacked, moving, &mut ready)? {
                 return Ok(());
             }
         }
@@ -135,19 +149,44 @@ impl Conn {
         }
     }
 
+    /// Whether the peer has work on ring `dir` that ends this wait and is not asleep: a writer
+    /// waiting for room or for its quota waits on a reader that has its records to take, and a
+    /// reader inside a message waits on a writer that has the rest to publish. Such a wait
+    /// spins even after a spin that failed (which only says that the peer was idle once): the
+    /// peer moves the ring batch by batch, and a sleeper would be woken by every batch.
+    fn peer_working(&self, dir: usize, which: Wake) -> bool {
+        let k = &self.ring(dir).k.0;
+        // Relaxed: scheduling hints (the peer's waiter counts, our own cursor).
+        match which {
+            Wake::Space => k.data_waiters.load(Relaxed) == 0,
+            Wake::Data => {
+                dir == self.side.rx()
+                    && self.mine(super::R_LEFT).load(Relaxed) != super::AT_HEADER
+                    && k.space_waiters.load(Relaxed) == 0
+            }
+        }
+    }
+
     /// Polls `ready` for up to [`SPIN`] (or until the deadline), yielding the CPU between
-    /// rounds when `yielding`; records in `spin_ok` whether it paid off.
+    /// rounds when `yielding`; records in `spin_ok` whether it paid off. While `moving` (a
+    /// shared cursor the peer advances as it works on this ring) changed during the last
+    /// [`SPIN`], the spin goes on, up to [`SPIN_BUSY`] in all.
     fn spin(
         &self,
         deadline: Option<Instant>,
         yielding: bool,
+        moving: &AtomicU64,
         ready: &mut impl FnMut(&Conn) -> QResult<bool>,
     ) -> QResult<bool> {
         let start = Instant::now();
-        let end = match deadline {
-            Some(d) => (start + SPIN).min(d),
-            None => start + SPIN,
+        let limit = |t: Instant| match deadline {
+            Some(d) => t.min(d),
+            None => t,
         };
+        let mut end = limit(start + SPIN);
+        let busy_end = limit(start + SPIN_BUSY);
+        // Relaxed: only compared, as a sign of the peer's activity.
+        let mut seen = moving.load(Relaxed);
         loop {
             if yielding {
                 std::thread::yield_now();
@@ -160,7 +199,15 @@ impl Conn {
                 }
                 std::hint::spin_loop();
             }
-            if Instant::now() >= end {
+            let now = Instant::now();
+            if now >= end {
+                let at = moving.load(Relaxed);
+                if at != seen && now < busy_end {
+                    // The peer is busy with this ring: its answer may be a few batches away.
+                    seen = at;
+                    end = limit(now + SPIN).min(busy_end);
+                    continue;
+                }
                 self.spin_ok.store(false, Relaxed);
                 return Ok(false);
             }
