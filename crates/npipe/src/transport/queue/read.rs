@@ -367,9 +367,13 @@ impl Conn {
                 .min(STREAM_CHUNK) as usize;
             if avail == 0 {
                 // The writer is still streaming this message: wait for more (W126 large writes),
-                // a quarter of the ring at a time when that much is still to come (see `write`).
+                // as much as it publishes at a time at this point of the message (see
+                // `stream_piece`) when that much is still to come.
+                // Relaxed: private, under the reader lock.
+                let rec = self.mine(R_REC).load(Relaxed);
+                let done = head.saturating_sub(rec.saturating_add(REC_HDR));
                 let batch = (self.caps[dir] / 4)
-                    .min(STREAM_CHUNK)
+                    .min(stream_piece(done))
                     .min((want - got) as u64)
                     .max(1);
                 let r = self.wait_on(dir, Wake::Data, deadline, |c| {

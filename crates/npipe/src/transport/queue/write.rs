@@ -551,7 +551,9 @@ impl Conn {
         let cap = self.caps[dir];
         let mut off = 0usize;
         while off < data.len() {
-            let batch = (cap / 4).min(STREAM_CHUNK).min((data.len() - off) as u64);
+            let batch = (cap / 4)
+                .min(stream_piece(off as u64))
+                .min((data.len() - off) as u64);
             let free = self.free_space(dir, tail, batch)?;
             if free < batch {
                 self.wait_on(dir, Wake::Space, deadline, |c| {
@@ -565,7 +567,7 @@ impl Conn {
             }
             // A quarter of the ring per publish, so the reader copies one quarter while we
             // copy the next.
-            let chunk = (free.min(STREAM_CHUNK) as usize).min(data.len() - off);
+            let chunk = (free.min(stream_piece(off as u64)) as usize).min(data.len() - off);
             self.copy_in(dir, tail, &data[off..off + chunk])?;
             off += chunk;
             tail += chunk as u64;
