@@ -111,9 +111,62 @@ fn role_exit_holding_data(name: &str) -> Result<(), String> {
     std::process::exit(0)
 }
 
+fn role_open_and_hang(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    c.send_msg(b"up").map_err(|e| e.to_string())?;
+    // Until killed: the socket closes with the process, the shared state stays OPEN.
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 child_roles! {
     "stream_forever" => role_stream_forever,
     "exit_holding_data" => role_exit_holding_data,
+    "open_and_hang" => role_open_and_hang,
+}
+
+/// A client killed while the server end only peeks (so no thread ever sleeps on the
+/// connection) is still noticed: ERROR_BROKEN_PIPE within a few milliseconds. The hang-up
+/// watcher takes every connection that lives a few milliseconds, not only those a thread
+/// sleeps on (a killed process leaves its end OPEN in shared memory; only its socket tells).
+#[test]
+fn a_killed_peer_is_noticed_by_an_end_that_only_peeks() {
+    let name = unique_name("peeker");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let mut kid = child("open_and_hang", &name);
+    util::connect_or_fail(&s, &mut kid);
+    let t0 = Instant::now();
+    while s.peek(None).unwrap().available == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the client's message"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut buf = [0u8; 8];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"up");
+    kid.kill().unwrap();
+    kid.wait().unwrap();
+    let t0 = Instant::now();
+    let err = loop {
+        match s.peek(None) {
+            Ok(p) => {
+                assert_eq!(p.available, 0);
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "the client's death is noticed without a wait"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(win32_code(&err), ERROR_BROKEN_PIPE, "{err}");
 }
 
 /// A peer killed in the middle of a message gives ERROR_BROKEN_PIPE promptly (never a hang).

@@ -3,9 +3,15 @@
 //! instead of at their next probe (sleepers wait on futexes in shared memory, which a dying
 //! peer cannot signal).
 //!
-//! - A connection registers when it is established ([`watch`]) and leaves when it is dropped
-//!   (`Conn::drop` calls [`forget`]); registering costs one `epoll_ctl`, nothing on the data
-//!   path.
+//! - A connection is offered when it is established ([`watch`]: no syscall) and registered
+//!   (one `epoll_ctl`) either when something starts depending on the watcher ([`watch_now`]: a
+//!   thread about to sleep on it, a readiness descriptor armed, pages to give back) or once it
+//!   has lived [`DEFER`], whichever comes first; it leaves when it is dropped (`Conn::drop`
+//!   calls [`forget`]). A connection that is set up, used without sleeping and closed within
+//!   `DEFER` (a client that connects, writes and leaves) costs the watcher nothing, not even
+//!   a wake-up when its peer hangs up. Until it is registered, a peer that dies unannounced
+//!   shows through the probes of the operations (every wait probes before sleeping, a
+//!   nonblocking read that finds nothing probes).
 //! - On a hang-up the watcher marks the peer closed in the shared header and wakes every
 //!   sleeper of both rings (`Conn::probe_hup`), then stops watching that socket.
 //! - The thread starts with the first registration. A forked child does not have its parent's
@@ -29,6 +35,8 @@ use crate::sys;
 const SWEEP: Duration = Duration::from_millis(250);
 /// The token of the thread's wake-up eventfd (connection tokens start at 1).
 const WAKE: u64 = 0;
+/// How long an established connection may go unregistered (see the module docs).
+const DEFER: Duration = Duration::from_millis(5);
 
 /// The watcher of this process.
 #[derive(Debug)]
@@ -41,8 +49,12 @@ pub(crate) struct Watcher {
     /// Connections (by token) holding pages beyond their window to give back when idle; kept
     /// here even after their peer hung up (they leave `conns` then).
     spills: HashMap<u64, Weak<Conn>>,
-    /// Wakes the thread when `spills` stops being empty.
+    /// Wakes the thread when `spills` or `offered` stops being empty.
     wake: Arc<sys::EventFd>,
+    /// Connections offered by [`watch`] and not registered yet, with when the first of them
+    /// was offered: the thread registers those still alive `DEFER` after that.
+    offered: Vec<Weak<Conn>>,
+    offered_at: Option<Instant>,
 }
 
 /// The process's watcher (`None` until the first registration). One lock for the process, so
@@ -53,32 +65,43 @@ fn lock() -> MutexGuard<'static, Option<Watcher>> {
     WATCHER.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Starts watching `conn`'s control socket; returns its token (0: not watched, the sleepers'
-/// probes still notice a hang-up).
-pub(crate) fn watch(conn: &Arc<Conn>) -> u64 {
-    let Some(ctl) = conn.ctl() else { return 0 };
+/// Offers `conn` to the watcher (no syscall): it is registered within [`DEFER`], or at once by
+/// [`watch_now`]. Call once, when the connection is established.
+pub(crate) fn watch(conn: &Arc<Conn>) {
+    if conn.ctl().is_none() {
+        return;
+    }
     let mut w = lock();
+    let Some(w) = started(&mut w) else { return };
+    if w.offered.is_empty() {
+        w.offered_at = Some(Instant::now());
+        // The thread may sleep without a deadline: have it take the new one.
+        w.wake.signal();
+    }
+    w.offered.push(Arc::downgrade(conn));
+}
+
+/// Registers `conn` now if it is not registered yet (see [`Conn::watch_now`]).
+pub(crate) fn watch_now(conn: &Arc<Conn>) {
+    let mut w = lock();
+    if let Some(w) = started(&mut w) {
+        register(w, conn);
+    }
+}
+
+/// The watcher of this process, started on first use (or in a forked child holding a copy of
+/// its parent's, whose thread it does not have).
+fn started(w: &mut Option<Watcher>) -> Option<&mut Watcher> {
     let pid = sys::getpid();
     if w.as_ref().is_none_or(|w| w.owner_pid != pid) {
-        // First use, or a forked child holding a copy of the parent's watcher (whose thread
-        // it does not have): start one for this process.
-        let Ok(poller) = sys::Poller::new() else {
-            return 0;
-        };
-        let Ok(fd) = poller.duplicate() else {
-            return 0;
-        };
-        let Ok(wake) = sys::EventFd::new() else {
-            return 0;
-        };
-        if poller.add(wake.fd(), WAKE, true).is_err() {
-            return 0;
-        }
-        match sys::spawn_thread("npipe-watch", move || run(fd)) {
-            // Runs for the life of the process.
-            Ok(t) => t.detach(),
-            Err(_) => return 0,
-        }
+        let poller = sys::Poller::new().ok()?;
+        let fd = poller.duplicate().ok()?;
+        let wake = sys::EventFd::new().ok()?;
+        poller.add(wake.fd(), WAKE, true).ok()?;
+        // Runs for the life of the process.
+        sys::spawn_thread("npipe-watch", move || run(fd))
+            .ok()?
+            .detach();
         *w = Some(Watcher {
             poller,
             conns: HashMap::new(),
@@ -86,18 +109,51 @@ pub(crate) fn watch(conn: &Arc<Conn>) -> u64 {
             owner_pid: pid,
             spills: HashMap::new(),
             wake: Arc::new(wake),
+            offered: Vec::new(),
+            offered_at: None,
         });
     }
-    let Some(w) = w.as_mut() else { return 0 };
+    w.as_mut()
+}
+
+/// Starts watching `conn`'s control socket unless it is watched already (or another thread is
+/// registering it); gives the connection its token.
+fn register(w: &mut Watcher, conn: &Arc<Conn>) {
+    let Some(ctl) = conn.ctl() else { return };
+    if !conn.claim_watch() {
+        return;
+    }
     let token = w.next_token;
     // Only hang-up and errors: never readable interest, so packets on the socket (readiness
     // descriptors) do not wake the watcher.
     if w.poller.add(ctl.as_fd(), token, false).is_err() {
-        return 0;
+        return;
     }
     w.next_token += 1;
     w.conns.insert(token, Arc::downgrade(conn));
-    token
+    conn.set_watch_token(token);
+}
+
+/// Registers the offered connections that are still alive.
+fn register_offered() {
+    let offered = match lock().as_mut() {
+        Some(w) => {
+            w.offered_at = None;
+            std::mem::take(&mut w.offered)
+        }
+        None => return,
+    };
+    let alive: Vec<Arc<Conn>> = offered.iter().filter_map(Weak::upgrade).collect();
+    {
+        let mut w = lock();
+        if let Some(w) = w.as_mut() {
+            for c in &alive {
+                register(w, c);
+            }
+        }
+    }
+    // Let go outside the lock: dropping the last reference unregisters a connection.
+    drop(alive);
 }
 
 /// Stops watching the connection registered under `token` (its socket is about to close).
@@ -139,8 +195,14 @@ fn run(poller: sys::Poller) {
     let mut events = Vec::with_capacity(64);
     loop {
         events.clear();
-        let sweeping = lock().as_ref().is_some_and(|w| !w.spills.is_empty());
-        let deadline = sweeping.then(|| Instant::now() + SWEEP);
+        let (sweeping, offered_at) = match lock().as_ref() {
+            Some(w) => (!w.spills.is_empty(), w.offered_at),
+            None => (false, None),
+        };
+        let deadline = match (sweeping.then(|| Instant::now() + SWEEP), offered_at) {
+            (Some(a), Some(b)) => Some(a.min(b + DEFER)),
+            (a, b) => a.or(b.map(|b| b + DEFER)),
+        };
         if poller.wait(deadline, &mut events).is_err() {
             return;
         }
@@ -166,6 +228,9 @@ fn run(poller: sys::Poller) {
             if let Some(c) = conn {
                 c.probe_hup();
             }
+        }
+        if offered_at.is_some_and(|t| t.elapsed() >= DEFER) {
+            register_offered();
         }
         if sweeping {
             sweep();

@@ -167,6 +167,11 @@ pub(crate) struct Conn {
     closed_here: AtomicBool,
     /// This connection's token with the hang-up watcher (0: not watched).
     watch_token: AtomicU64,
+    /// Set by whoever registers the connection with the watcher (see `transport::watch`).
+    watch_claimed: AtomicBool,
+    /// This connection, for registering it with the watcher from a `&self` method (set by
+    /// [`Conn::watch`]).
+    me: OnceLock<std::sync::Weak<Conn>>,
     /// The thread of this process that keeps the writer lock between steps of a streaming
     /// write (`step`), 0 if none: a withdrawal on that thread works under it.
     tx_kept_by: AtomicU64,
@@ -191,8 +196,8 @@ pub(super) fn thread_token() -> u64 {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // Relaxed: set once, before the connection is shared.
-        super::watch::forget(self.watch_token.load(Relaxed), self);
+        // Acquire: pairs with `set_watch_token` (every other user is gone by now anyway).
+        super::watch::forget(self.watch_token.load(Acquire), self);
         if !self.touched_little() {
             self.map.unmap_promptly();
         }
@@ -300,6 +305,8 @@ impl Conn {
             read_seen: AtomicU64::new(0),
             closed_here: AtomicBool::new(false),
             watch_token: AtomicU64::new(0),
+            watch_claimed: AtomicBool::new(false),
+            me: OnceLock::new(),
             tx_kept_by: AtomicU64::new(0),
             spilled_at: AtomicU64::new(0),
             spill_listed: AtomicBool::new(false),
@@ -574,10 +581,35 @@ impl Conn {
     }
 
     /// Has the process's hang-up watcher wake this end's sleepers when the peer hangs up (see
-    /// `transport::watch`). Call once, when the connection is established.
+    /// `transport::watch`: registered within a few milliseconds, or at once by
+    /// [`Conn::watch_now`]). Call once, when the connection is established.
     pub(crate) fn watch(self: &std::sync::Arc<Self>) {
-        // Relaxed: read only by `drop`, after every other user is gone.
-        self.watch_token.store(super::watch::watch(self), Relaxed);
+        let _ = self.me.set(Arc::downgrade(self));
+        super::watch::watch(self);
+    }
+
+    /// Registers the connection with the watcher now, if [`Conn::watch`] offered it and it is
+    /// not registered yet: something is about to depend on the watcher (a sleeper, an armed
+    /// readiness signal, pages to give back). One `epoll_ctl` the first time, a load after.
+    pub(super) fn watch_now(&self) {
+        // Relaxed: a hint; `claim_watch` decides who registers.
+        if self.watch_claimed.load(Relaxed) {
+            return;
+        }
+        if let Some(me) = self.me.get().and_then(std::sync::Weak::upgrade) {
+            super::watch::watch_now(&me);
+        }
+    }
+
+    /// Claims the registration with the watcher (true once, for whoever asks first).
+    pub(crate) fn claim_watch(&self) -> bool {
+        !self.watch_claimed.swap(true, AcqRel)
+    }
+
+    /// Records the token the watcher registered the connection under.
+    pub(crate) fn set_watch_token(&self, token: u64) {
+        // Release: pairs with the Acquire load in `drop` and `note_spill`.
+        self.watch_token.store(token, Release);
     }
 
     /// Capacity of this end's outbound ring.
@@ -835,6 +867,8 @@ impl Conn {
     /// next publish (`Data`) or consume (`Space`) signals it. The caller must look at its
     /// condition again afterwards: what the peer did before the arm signals nothing.
     pub(super) fn arm(&self, which: Wake) {
+        // A peer that dies while this end waits on its readiness descriptor must signal it.
+        self.watch_now();
         let flag = match which {
             Wake::Data => &self.ring(self.side.rx()).k.0.poll_armed,
             Wake::Space => &self.ring(self.side.tx()).k.0.space_armed,

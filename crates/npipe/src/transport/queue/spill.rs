@@ -42,8 +42,10 @@ impl Conn {
         // cleared and list the connection again.
         self.spilled_at.store(sys::monotonic_ms().max(1), SeqCst);
         if !self.spill_listed.swap(true, SeqCst) {
-            // Relaxed: set once, before the connection is shared.
-            super::super::watch::spilled(self.watch_token.load(Relaxed));
+            // The watcher gives the pages back: it must know the connection.
+            self.watch_now();
+            // Acquire: pairs with `set_watch_token`.
+            super::super::watch::spilled(self.watch_token.load(Acquire));
         }
     }
 

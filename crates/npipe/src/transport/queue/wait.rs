@@ -108,6 +108,8 @@ impl Conn {
         } else {
             SLICE
         };
+        // A sleeper relies on the watcher to hear at once of a peer that dies.
+        self.watch_now();
         loop {
             if ready(self)? {
                 return Ok(());
