@@ -591,6 +591,9 @@ impl Conn {
     /// Registers the connection with the watcher now, if [`Conn::watch`] offered it and it is
     /// not registered yet: something is about to depend on the watcher (a sleeper, an armed
     /// readiness signal, pages to give back). One `epoll_ctl` the first time, a load after.
+    /// Kept out of line: it sits on the way to a sleep, next to the spin loop of `wait_on`.
+    #[cold]
+    #[inline(never)]
     pub(super) fn watch_now(&self) {
         // Relaxed: a hint; `claim_watch` decides who registers.
         if self.watch_claimed.load(Relaxed) {
