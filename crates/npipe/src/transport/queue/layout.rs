@@ -271,14 +271,15 @@ pub(crate) const SMALL_RECORD: u64 = 1024;
 /// copies the next.
 pub(crate) const STREAM_CHUNK: u64 = 64 << 10;
 
-/// The first piece a writer publishes of a message that streams, doubling from there up to
-/// [`STREAM_CHUNK`] (and what a reader waits for at the start of one): the reader starts
-/// copying a message after this much instead of a whole chunk, which matters between
-/// messages, when a write waits for its quota and the reader waits for the next message.
+/// The first piece a writer publishes of a message that streams (and what a reader waits for
+/// at the start of one); the pieces grow from there to [`STREAM_CHUNK`] (see
+/// [`stream_piece`]). The reader starts copying a message after this much instead of a whole
+/// chunk, which matters between messages, when a write waits for its quota and the reader
+/// waits for the next message.
 pub(crate) const STREAM_FIRST: u64 = 16 << 10;
 
-/// The piece to publish (or wait for) after `done` bytes of a streaming message: doubling
-/// from [`STREAM_FIRST`] to [`STREAM_CHUNK`].
+/// The piece to publish (or wait for) once `done` bytes of a streaming message are published:
+/// as much again, within [`STREAM_FIRST`]..=[`STREAM_CHUNK`] (16, 16, 32, 64, 64... KiB).
 pub(crate) fn stream_piece(done: u64) -> u64 {
     done.clamp(STREAM_FIRST, STREAM_CHUNK)
 }

@@ -472,16 +472,17 @@ impl Conn {
             }
             let mut moved = false;
             while off < data.len() {
-                // As the blocking write streams: wait for a quarter of the ring (at most a
-                // chunk) to be free, publish a chunk at a time.
+                // As the blocking write streams: wait for room for the next piece (at most a
+                // quarter of the ring), publish a piece at a time.
+                let piece = stream_piece(off as u64);
                 let batch = (self.caps[dir] / 4)
-                    .min(STREAM_CHUNK)
+                    .min(piece)
                     .min((data.len() - off) as u64);
                 let free = self.free_space(dir, tail, batch)?;
                 if free < batch {
                     break;
                 }
-                let chunk = (free.min(STREAM_CHUNK) as usize).min(data.len() - off);
+                let chunk = (free.min(piece) as usize).min(data.len() - off);
                 self.copy_in(dir, tail, &data[off..off + chunk])?;
                 off += chunk;
                 tail += chunk as u64;

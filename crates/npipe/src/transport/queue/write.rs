@@ -539,7 +539,7 @@ impl Conn {
     }
 
     /// Streams `data` into the outbound ring from `tail` on, as the reader frees space, in
-    /// batches of at least a quarter of the ring (fewer hand-offs; the reader waits for as
+    /// pieces of [`stream_piece`] (at most a quarter of the ring; the reader waits for as
     /// much, and since free + unread = cap, one of the two can always proceed).
     fn stream(
         &self,
@@ -565,8 +565,7 @@ impl Conn {
                 })?;
                 continue;
             }
-            // A quarter of the ring per publish, so the reader copies one quarter while we
-            // copy the next.
+            // One piece per publish, so the reader copies one piece while we copy the next.
             let chunk = (free.min(stream_piece(off as u64)) as usize).min(data.len() - off);
             self.copy_in(dir, tail, &data[off..off + chunk])?;
             off += chunk;
