@@ -419,11 +419,17 @@ impl ServerEnd {
 
     /// The connected client's identity when it is a remote (SMB) client.
     pub(crate) fn remote_client(&self) -> io::Result<Option<Arc<RemoteIdentity>>> {
+        self.of_connected(|slot| slot.remote.clone())
+    }
+
+    /// What `f` takes from the slot while a client is connected (`None` while listening or
+    /// disconnected; a client that closed is still connected until DisconnectNamedPipe).
+    fn of_connected<T>(&self, f: impl FnOnce(&Slot) -> Option<T>) -> io::Result<Option<T>> {
         self.with_slot(|slot| {
-            Ok(slot
-                .remote
-                .clone()
-                .filter(|_| slot.state == SlotState::Connected))
+            Ok(match slot.state {
+                SlotState::Connected => f(slot),
+                _ => None,
+            })
         })
     }
 
@@ -455,15 +461,9 @@ impl ServerEnd {
         }
     }
 
-    /// The connection of the connected client (`None` while listening or disconnected; a
-    /// client that closed is still connected until DisconnectNamedPipe).
+    /// The connection of the connected client (see `of_connected`).
     pub(super) fn connected_conn(&self) -> io::Result<Option<Arc<Conn>>> {
-        self.with_slot(|slot| {
-            Ok(slot
-                .conn
-                .clone()
-                .filter(|_| slot.state == SlotState::Connected))
-        })
+        self.of_connected(|slot| slot.conn.clone())
     }
 
     /// Whether the server has read from the current client (W133).
