@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
@@ -120,10 +120,57 @@ fn role_open_and_hang(name: &str) -> Result<(), String> {
     }
 }
 
+/// Reads once with a 32 KiB buffer and expects exactly 513 bytes of 0x5a.
+fn role_read_513(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 32 << 10];
+    let n = (&c).read(&mut buf).map_err(|e| e.to_string())?;
+    if n != 513 || buf[..n].iter().any(|&b| b != 0x5a) {
+        return Err(format!("read {n} bytes"));
+    }
+    Ok(())
+}
+
 child_roles! {
     "stream_forever" => role_stream_forever,
     "exit_holding_data" => role_exit_holding_data,
     "open_and_hang" => role_open_and_hang,
+    "read_513" => role_read_513,
+}
+
+/// W108, W109 across two processes: a PIPE_NOWAIT write of 513 bytes past a 512-byte quota
+/// writes nothing while no read waits, and all 513 bytes once the other process waits in a
+/// read with a 32 KiB buffer (the reader's pending buffer, `reader_want` in the shared page,
+/// counts for the writer).
+#[test]
+fn nowait_write_past_the_quota_goes_to_a_waiting_reader() {
+    let name = unique_name("nowait-want");
+    let s = ServerOptions::new()
+        .max_instances(1)
+        .in_buffer_size(512)
+        .out_buffer_size(512)
+        .create(&name)
+        .unwrap();
+    let mut kid = child("read_513", &name);
+    util::connect_or_fail(&s, &mut kid);
+    s.set_mode(ReadMode::Byte, true).unwrap();
+    let data = [0x5au8; 513];
+    let t0 = Instant::now();
+    // Until the child's read waits, the write does not fit (W108) and writes nothing.
+    loop {
+        match (&s).write(&data) {
+            Ok(513) => break,
+            Ok(0) => {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "the waiting read never made room"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            r => panic!("unexpected result {r:?}"),
+        }
+    }
+    util::expect_ok(kid);
 }
 
 /// A client killed while the server end only peeks (so no thread ever sleeps on the
