@@ -164,6 +164,51 @@ fn cli_bench_json_one_repeat() {
     assert!(!stderr(&o).contains('\r'), "no progress frames in a log");
 }
 
+/// The ring floors run in the scenarios they belong to, and every npipe row of those scenarios
+/// gets its ratio to the W91 ring copy (throughput) or to the bare rings (round trip).
+#[test]
+fn cli_bench_ring_floors_and_ratios() {
+    let out = stdout(&bench_json("rtt64,throughput_65536", "npipe-64k"));
+    let row = |sc: &str, t: &str| {
+        out.lines()
+            .find(|l| {
+                l.contains(&format!("\"scenario\": \"{sc}\""))
+                    && l.contains(&format!("\"transport\": \"{t}\""))
+            })
+            .unwrap_or_else(|| panic!("no {sc}/{t} row in:\n{out}"))
+            .to_owned()
+    };
+    for (sc, t) in [
+        ("rtt64", "ring-rtt"),
+        ("throughput_65536", "ring-copy"),
+        ("throughput_65536", "ring-copy-w91"),
+    ] {
+        let r = row(sc, t);
+        assert!(r.contains("\"error\": null"), "{r}");
+        assert!(!r.contains("\"value\": null"), "{r}");
+    }
+    let rtt = row("rtt64", "npipe-64k");
+    assert!(rtt.contains("\"ring_floor\": \"ring-rtt\""), "{rtt}");
+    let tp = row("throughput_65536", "npipe-64k");
+    assert!(tp.contains("\"ring_floor\": \"ring-copy-w91\""), "{tp}");
+    for r in [rtt, tp] {
+        assert!(!r.contains("\"ratio_ring\": null"), "{r}");
+    }
+    // Each ring floor runs only in the scenarios it belongs to.
+    assert!(
+        !out.lines()
+            .any(|l| l.contains("\"scenario\": \"rtt64\"")
+                && l.contains("\"transport\": \"ring-copy")),
+        "{out}"
+    );
+    assert!(
+        !out.lines()
+            .any(|l| l.contains("\"scenario\": \"throughput_65536\"")
+                && l.contains("\"transport\": \"ring-rtt\"")),
+        "{out}"
+    );
+}
+
 #[test]
 fn cli_help_has_every_command_and_examples() {
     let out = stdout(&npipe(&["--help"]));

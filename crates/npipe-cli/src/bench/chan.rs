@@ -364,9 +364,12 @@ pub(super) fn spawn_with_chan(
                 .map_err(|e| io::Error::other(format!("ipc-channel accept: {e:?}")))?;
             Ok((Box::new(IpcChan(tx, rx)), child))
         }
-        Transport::SpscRing | Transport::PingPong | Transport::Memcpy => {
-            Err(io::Error::other("a floor has no message channel"))
-        }
+        Transport::SpscRing
+        | Transport::PingPong
+        | Transport::Memcpy
+        | Transport::RingRtt
+        | Transport::RingCopy
+        | Transport::RingCopyW91 => Err(io::Error::other("a floor has no message channel")),
     }
 }
 
@@ -424,9 +427,12 @@ pub(super) fn peer_chan(t: Transport) -> io::Result<Box<dyn Chan>> {
                 .map_err(|e| io::Error::other(format!("ipc-channel: {e:?}")))?;
             Box::new(IpcChan(p2c_tx, c2p_rx))
         }
-        Transport::SpscRing | Transport::PingPong | Transport::Memcpy => {
-            return Err(io::Error::other("a floor has no message channel"))
-        }
+        Transport::SpscRing
+        | Transport::PingPong
+        | Transport::Memcpy
+        | Transport::RingRtt
+        | Transport::RingCopy
+        | Transport::RingCopyW91 => return Err(io::Error::other("a floor has no message channel")),
     })
 }
 

@@ -27,6 +27,14 @@ fn measure_io(t: Transport, sc: Scenario, plan: Plan) -> io::Result<Cell> {
         (Transport::Memcpy, _) => floors::memcpy(sc.msg_size(), count, plan.reps),
         (Transport::SpscRing, _) => Some(floors::spsc_rate(plan)?),
         (Transport::PingPong, _) => Some(floors::ping_pong_rtt(plan, &mut RoundTrips::new())?),
+        (Transport::RingRtt, _) => Some(floors::ring_rtt(plan, &mut RoundTrips::new())?),
+        (Transport::RingCopy, _) => Some(floors::ring_copy(sc.msg_size(), count, None, plan)?),
+        (Transport::RingCopyW91, _) => Some(floors::ring_copy(
+            sc.msg_size(),
+            count,
+            Some(floors::W91_QUOTA),
+            plan,
+        )?),
         (_, Scenario::Cpu) => Some(super::loopback::one_thread(t, count, plan)?),
         (_, Scenario::Connect) => {
             let mut values = Vec::with_capacity(plan.reps);

@@ -6,7 +6,8 @@
 //! that runs one job per (scenario, transport). The rest, by mechanism:
 //! - `chan`: the message channels of every transport, both ends;
 //! - `capi`: the channel through npipe's C ABI (the only other `unsafe` besides `floors`);
-//! - `floors`: the bare shared-memory ring, the spin ping-pong and memcpy;
+//! - `floors`: the bare shared-memory ring, the spin ping-pong and memcpy, and the ring floors
+//!   (round trips and throughput through bare shared-memory rings);
 //! - `measure`: the timing loops of each scenario; `peer`: the re-spawned peer process;
 //! - `stats`: medians, spreads and round-trip histograms; `report`: the table and JSON.
 
@@ -74,16 +75,25 @@ pub(crate) enum Transport {
     PingPong,
     /// Floor of throughput: memcpy in one process.
     Memcpy,
+    /// Ring floor of the busy round trip: 64 B records through two bare shared-memory rings.
+    RingRtt,
+    /// Ring floor of throughput: messages through a bare shared-memory ring, a copy per side.
+    RingCopy,
+    /// The same, each message complete only once all but 64 KiB of it is read (W91).
+    RingCopyW91,
 }
 
 /// The quota of the event-loop and C ABI rows.
 const SIDE_QUOTA: Quota = Quota::K64;
 
 impl Transport {
-    const ALL: [Transport; 15] = [
+    const ALL: [Transport; 18] = [
         Transport::SpscRing,
         Transport::PingPong,
         Transport::Memcpy,
+        Transport::RingRtt,
+        Transport::RingCopy,
+        Transport::RingCopyW91,
         Transport::Npipe(Quota::K4),
         Transport::Npipe(Quota::K64),
         Transport::Npipe(Quota::K256),
@@ -115,6 +125,9 @@ impl Transport {
             Transport::SpscRing => "floor: bare SPSC ring",
             Transport::PingPong => "floor: spin ping-pong",
             Transport::Memcpy => "floor: memcpy",
+            Transport::RingRtt => "ring floor: bare rings",
+            Transport::RingCopy => "ring floor: bare ring copy",
+            Transport::RingCopyW91 => "ring floor: same, W91 64K",
         }
     }
 
@@ -135,6 +148,9 @@ impl Transport {
             Transport::SpscRing => "spsc-ring",
             Transport::PingPong => "ping-pong",
             Transport::Memcpy => "memcpy",
+            Transport::RingRtt => "ring-rtt",
+            Transport::RingCopy => "ring-copy",
+            Transport::RingCopyW91 => "ring-copy-w91",
         }
     }
 
@@ -150,7 +166,12 @@ impl Transport {
     fn is_floor(self) -> bool {
         matches!(
             self,
-            Transport::SpscRing | Transport::PingPong | Transport::Memcpy
+            Transport::SpscRing
+                | Transport::PingPong
+                | Transport::Memcpy
+                | Transport::RingRtt
+                | Transport::RingCopy
+                | Transport::RingCopyW91
         )
     }
 
@@ -159,7 +180,10 @@ impl Transport {
         match self {
             Transport::SpscRing => sc == Scenario::Rate,
             Transport::PingPong => sc == Scenario::Rtt,
-            Transport::Memcpy => sc.throughput_size().is_some(),
+            Transport::Memcpy | Transport::RingCopy | Transport::RingCopyW91 => {
+                sc.throughput_size().is_some()
+            }
+            Transport::RingRtt => sc == Scenario::Rtt,
             Transport::NpipeCapi => matches!(
                 sc,
                 Scenario::Rtt | Scenario::Rate | Scenario::Throughput1m | Scenario::Cpu
@@ -299,6 +323,17 @@ impl Scenario {
             Scenario::Rate => Some(Transport::SpscRing),
             Scenario::RttIdle | Scenario::Connect | Scenario::Cpu => None,
             _ => Some(Transport::Memcpy),
+        }
+    }
+
+    /// The ring floor this scenario's rows are also divided by: the same transfer through a
+    /// bare shared-memory ring, with writes that complete as Windows' do (W91) for throughput
+    /// (the rate's floor is a ring already).
+    fn ring_floor(self) -> Option<Transport> {
+        match self {
+            Scenario::Rtt => Some(Transport::RingRtt),
+            sc if sc.throughput_size().is_some() => Some(Transport::RingCopyW91),
+            _ => None,
         }
     }
 }

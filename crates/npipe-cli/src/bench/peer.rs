@@ -85,12 +85,14 @@ pub(crate) fn peer_main(args: &PeerArgs) -> io::Result<()> {
         size,
         count,
     } = args;
-    if !matches!(t, Transport::SpscRing | Transport::PingPong) {
+    if !t.is_floor() {
         floors::pin_peer()?;
     }
     match (t, role) {
         (Transport::SpscRing, _) => return floors::spsc_peer(),
         (Transport::PingPong, _) => return floors::ping_pong_peer(),
+        (Transport::RingRtt, _) => return floors::ring_echo_peer(),
+        (Transport::RingCopy | Transport::RingCopyW91, _) => return floors::ring_copy_peer(size),
         (_, Role::Connect) => return chan::peer_connect(t, count),
         _ => {}
     }

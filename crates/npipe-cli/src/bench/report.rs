@@ -136,6 +136,12 @@ impl Report {
         Some(r.cell.as_ref().ok()?.median / self.median(r.scenario, floor)?)
     }
 
+    /// value / the ring floor of the scenario (see `floors::ring`).
+    fn vs_ring(&self, r: &Row) -> Option<f64> {
+        let floor = r.scenario.ring_floor()?;
+        Some(r.cell.as_ref().ok()?.median / self.median(r.scenario, floor)?)
+    }
+
     /// p50 / the floor's p50 (round trips).
     fn vs_floor_p50(&self, r: &Row) -> Option<f64> {
         let floor = r.scenario.floor()?;
@@ -241,7 +247,14 @@ impl Report {
         println!(
             "ring; busy round trip: spin ping-pong; throughput: memcpy); 'seqpkt' = value / the"
         );
-        println!("SEQPACKET socketpair; 'p50/floor' = p50 / the floor's p50 (busy round trips).");
+        println!("SEQPACKET socketpair; 'p50/floor' = p50 / the floor's p50 (busy round trips);");
+        println!(
+            "'ring' = value / the ring floor: the same transfer through bare shared-memory rings,"
+        );
+        println!(
+            "both processes spinning (busy round trip: two rings; throughput: a ring copy whose"
+        );
+        println!("writes complete as W91 says, at a 64 KiB quota).");
         println!("Round trips and ns/msg: lower is better; the rest: higher is better.");
         match super::floors::floor_cpus() {
             Some((a, b)) => {
@@ -259,6 +272,9 @@ impl Report {
             print!("{:>9}{:>9}", "floor", "seqpkt");
             if sc.floor().is_some() && rtt {
                 print!("{:>11}", "p50/floor");
+            }
+            if sc.ring_floor().is_some() {
+                print!("{:>9}", "ring");
             }
             println!();
             for r in self.rows.iter().filter(|r| r.scenario == sc) {
@@ -286,6 +302,9 @@ impl Report {
                 );
                 if sc.floor().is_some() && rtt {
                     print!("{:>11}", fmt_ratio(self.vs_floor_p50(r)));
+                }
+                if sc.ring_floor().is_some() {
+                    print!("{:>9}", fmt_ratio(self.vs_ring(r)));
                 }
                 println!();
             }
@@ -331,7 +350,7 @@ impl Report {
                 "  {{\"scenario\": {}, \"transport\": {}, \"unit\": {}, \"lower_is_better\": {}, \
                  \"value\": {}, \"min\": {}, \"max\": {}, \"reps\": {}, \"p50_us\": {}, \
                  \"p99_us\": {}, \"floor\": {}, \"ratio_floor\": {}, \"ratio_floor_p50\": {}, \
-                 \"ratio\": {}, \
+                 \"ring_floor\": {}, \"ratio_ring\": {}, \"ratio\": {}, \
                  \"error\": {}}}{}",
                 json_str(&r.scenario.key()),
                 json_str(r.transport.key()),
@@ -348,6 +367,10 @@ impl Report {
                     .map_or("null".into(), |f| json_str(f.key())),
                 json_num(self.vs_floor(r)),
                 json_num(self.vs_floor_p50(r)),
+                r.scenario
+                    .ring_floor()
+                    .map_or("null".into(), |f| json_str(f.key())),
+                json_num(self.vs_ring(r)),
                 json_num(self.vs_seqpacket(r)),
                 r.cell.as_ref().err().map_or("null".into(), |e| json_str(e)),
                 if i + 1 < self.rows.len() { "," } else { "" }

@@ -5,15 +5,22 @@
 //!   Each side caches the other's index and rereads it only when the ring looks full (empty).
 //! - `ping-pong` (busy round trip): the parent and the peer process flip one shared cache line,
 //!   both spinning; each round trip is timed exactly as the message round trips are.
-//! - `memcpy` (throughput): one process copying each message size between two buffers; a
-//!   one-way transfer through shared memory is at best one such copy per side, in parallel.
+//! - `memcpy` (throughput): one process copying each message size between two buffers.
+//!
+//! Two more, in `ring`, are the same transfers through a bare shared-memory ring (a cursor and
+//! the bytes), the protocol every shared-memory transport builds on: what is left between
+//! them and the hardware floors above is the cost of crossing between two CPUs, not software.
+//!
+//! This file owns the shared mapping, the pinning of both processes and the peer plumbing,
+//! and the three hardware floors.
 //!
 //! # Safety
 //!
 //! The only `unsafe` here maps, reads, writes and unmaps the shared mapping. Module invariants:
-//! 1. A [`Mapping`] owns `[ptr, ptr + LEN)` from its `mmap` to the `munmap` in `Drop`; the
-//!    memfd behind it is `LEN` bytes long (set before mapping by the creator, checked by the
-//!    peer), and the address is page-aligned, which satisfies `Shared`'s alignment.
+//! 1. A [`Mapping`] owns `[ptr, ptr + len)` from its `mmap` to the `munmap` in `Drop`; the
+//!    memfd behind it is `len` bytes long (set before mapping by the creator, checked by the
+//!    peer), `len` is at least [`LEN`], and the address is page-aligned, which satisfies
+//!    `Shared`'s alignment.
 //! 2. `Shared` holds only atomics, so a `&Shared` is sound even while the peer writes it. The
 //!    record bytes, which the peer writes too, are never referenced: they are copied in or out
 //!    through raw pointers, only in slots the ring protocol hands to the copying side.
@@ -34,8 +41,11 @@ use super::peer::{finish, peer_command, Role};
 use super::stats::{Cell, RoundTrips};
 use super::{Plan, Scenario, Transport};
 
+mod ring;
+pub(super) use ring::{ring_copy, ring_copy_peer, ring_echo_peer, ring_rtt, W91_QUOTA};
+
 const MAGIC: u64 = u64::from_le_bytes(*b"npbfloor");
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
 /// Ring records: 64 B each, 1024 of them (64 KiB, the middle npipe quota).
 const RECORD: usize = 64;
 const SLOTS: u64 = 1024;
@@ -45,7 +55,10 @@ const HEAD_BATCH: u64 = 16;
 const EMPTY_BACKOFF: u32 = 32;
 /// Where the records start: after the header, on a cache-line boundary.
 const RECORDS_OFF: usize = size_of::<Shared>().next_multiple_of(128);
+/// The mapping of the SPSC ring and ping-pong floors; the ring floors map more (`ring`).
 const LEN: usize = RECORDS_OFF + RECORD * SLOTS as usize;
+/// The largest mapping a floor makes (checked by the peer before it maps).
+const MAX_LEN: usize = RECORDS_OFF + ring::COPY_RING;
 /// How long a cell may spin waiting for its peer before it gives up.
 const CELL_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -56,7 +69,7 @@ struct Padded<T>(T);
 /// The shared mapping's header; the ring records follow it at `RECORDS_OFF`.
 #[repr(C)]
 struct Shared {
-    /// `MAGIC`, `VERSION`, `LEN`: written by the creator before the peer exists.
+    /// `MAGIC`, `VERSION` and the mapping's length: written by the creator before the peer exists.
     magic: AtomicU64,
     version: AtomicU64,
     len: AtomicU64,
@@ -66,6 +79,8 @@ struct Shared {
     head: Padded<AtomicU64>,
     /// Records the producer (the parent) has written.
     tail: Padded<AtomicU64>,
+    /// The ring round trip's answers: records the peer has written back (`ring`).
+    back: Padded<AtomicU64>,
     /// The ping-pong line: odd values are pings from the parent, even values pongs.
     line: Padded<AtomicU64>,
     /// Set to 1 by the parent when the peer must exit.
@@ -75,36 +90,40 @@ struct Shared {
 /// An `mmap` of a floor's memfd (invariant 1).
 struct Mapping {
     ptr: NonNull<Shared>,
+    len: usize,
 }
 
 impl Mapping {
-    /// A fresh zeroed memfd of `LEN` bytes, mapped, with its header written.
-    fn create() -> io::Result<(Mapping, OwnedFd)> {
+    /// A fresh zeroed memfd of `len` bytes (`LEN..=MAX_LEN`), mapped, with its header written.
+    fn create(len: usize) -> io::Result<(Mapping, OwnedFd)> {
+        assert!(
+            (LEN..=MAX_LEN).contains(&len),
+            "floor mapping size out of range"
+        );
         let fd = rustix::fs::memfd_create("npipe-bench-floor", rustix::fs::MemfdFlags::CLOEXEC)?;
-        rustix::fs::ftruncate(&fd, LEN as u64)?;
-        let m = Mapping::map(&fd)?;
+        rustix::fs::ftruncate(&fd, len as u64)?;
+        let m = Mapping::map(&fd, len)?;
         let s = m.shared();
         // Relaxed: the peer is spawned after these stores, and process creation orders them
         // before anything the peer does.
         s.magic.store(MAGIC, Ordering::Relaxed);
         s.version.store(VERSION, Ordering::Relaxed);
-        s.len.store(LEN as u64, Ordering::Relaxed);
+        s.len.store(len as u64, Ordering::Relaxed);
         Ok((m, fd))
     }
 
     /// The peer's mapping of the memfd the parent created, after checking its size and header.
     fn open(fd: &OwnedFd) -> io::Result<Mapping> {
-        if rustix::fs::fstat(fd)?.st_size != LEN as i64 {
-            return Err(io::Error::other(
-                "floor: the shared memory has the wrong size",
-            ));
-        }
-        let m = Mapping::map(fd)?;
+        let len = usize::try_from(rustix::fs::fstat(fd)?.st_size)
+            .ok()
+            .filter(|l| (LEN..=MAX_LEN).contains(l))
+            .ok_or_else(|| io::Error::other("floor: the shared memory has the wrong size"))?;
+        let m = Mapping::map(fd, len)?;
         let s = m.shared();
         // Relaxed: written before this process was spawned (see `create`).
         let ok = s.magic.load(Ordering::Relaxed) == MAGIC
             && s.version.load(Ordering::Relaxed) == VERSION
-            && s.len.load(Ordering::Relaxed) == LEN as u64;
+            && s.len.load(Ordering::Relaxed) == len as u64;
         if !ok {
             return Err(io::Error::other(
                 "floor: the shared memory has a foreign header",
@@ -113,15 +132,15 @@ impl Mapping {
         Ok(m)
     }
 
-    fn map(fd: &OwnedFd) -> io::Result<Mapping> {
+    fn map(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
         // SAFETY:
         // 1. A null hint lets the kernel choose a fresh range, so no existing memory is replaced.
-        // 2. The file is `LEN` bytes long (set by `create`, checked by `open`), so every mapped
+        // 2. The file is `len` bytes long (set by `create`, checked by `open`), so every mapped
         //    page is backed; the mapping stays valid until `Drop` unmaps it.
         let p = unsafe {
             rustix::mm::mmap(
                 ptr::null_mut(),
-                LEN,
+                len,
                 rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
                 rustix::mm::MapFlags::SHARED,
                 fd,
@@ -130,12 +149,12 @@ impl Mapping {
         }?;
         let ptr = NonNull::new(p.cast::<Shared>())
             .ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Mapping { ptr })
+        Ok(Mapping { ptr, len })
     }
 
     fn shared(&self) -> &Shared {
         // SAFETY:
-        // 1. `ptr` is valid for `LEN >= size_of::<Shared>()` bytes and page-aligned (invariant 1).
+        // 1. `ptr` is valid for `len >= size_of::<Shared>()` bytes and page-aligned (invariant 1).
         // 2. A zero-filled or peer-written `Shared` is valid: every field is an atomic integer,
         //    for which any bit pattern is valid, and atomics may be shared across processes.
         unsafe { self.ptr.as_ref() }
@@ -144,8 +163,8 @@ impl Mapping {
     /// The record slot of ring position `pos`.
     fn slot(&self, pos: u64) -> *mut u8 {
         let index = (pos % SLOTS) as usize;
-        // SAFETY: `RECORDS_OFF + index * RECORD + RECORD <= LEN`, so the result and the record
-        // it starts lie inside the mapping (invariant 1).
+        // SAFETY: `RECORDS_OFF + index * RECORD + RECORD <= LEN <= len`, so the result and the
+        // record it starts lie inside the mapping (invariant 1).
         unsafe {
             self.ptr
                 .as_ptr()
@@ -153,13 +172,25 @@ impl Mapping {
                 .add(RECORDS_OFF + index * RECORD)
         }
     }
+
+    /// The byte at offset `off` of the area after the header (`RECORDS_OFF`), where `n` bytes
+    /// from it lie inside the mapping (checked).
+    fn area(&self, off: usize, n: usize) -> *mut u8 {
+        assert!(
+            RECORDS_OFF + off + n <= self.len,
+            "floor: a copy past the end of the mapping"
+        );
+        // SAFETY: `RECORDS_OFF + off + n <= len` (checked above), so the result and the `n`
+        // bytes it starts lie inside the mapping (invariant 1).
+        unsafe { self.ptr.as_ptr().cast::<u8>().add(RECORDS_OFF + off) }
+    }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: `ptr` and `LEN` are exactly what `map` mapped, and no reference into the
+        // SAFETY: `ptr` and `len` are exactly what `map` mapped, and no reference into the
         // mapping outlives `self` (`shared` borrows it).
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), LEN) };
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
 
@@ -270,18 +301,30 @@ fn with_peer<T>(
     t: Transport,
     body: impl FnOnce(&Mapping, &mut Watch<'_>) -> io::Result<T>,
 ) -> io::Result<T> {
+    with_sized_peer(t, LEN, RECORD, body)
+}
+
+/// [`with_peer`] on a mapping of `len` bytes, the peer told to move `size`-byte messages.
+fn with_sized_peer<T>(
+    t: Transport,
+    len: usize,
+    size: usize,
+    body: impl FnOnce(&Mapping, &mut Watch<'_>) -> io::Result<T>,
+) -> io::Result<T> {
     let saved = rustix::thread::sched_getaffinity(None)?;
-    let r = pinned_peer(t, body);
+    let r = pinned_peer(t, len, size, body);
     rustix::thread::sched_setaffinity(None, &saved)?;
     r
 }
 
 fn pinned_peer<T>(
     t: Transport,
+    len: usize,
+    size: usize,
     body: impl FnOnce(&Mapping, &mut Watch<'_>) -> io::Result<T>,
 ) -> io::Result<T> {
-    let (m, fd) = Mapping::create()?;
-    let mut cmd = peer_command(t, Role::Sink, RECORD, 0)?;
+    let (m, fd) = Mapping::create(len)?;
+    let mut cmd = peer_command(t, Role::Sink, size, 0)?;
     cmd.pass_fd(fd.as_fd(), 3, FD_A)?;
     let cpus = floor_cpus();
     if let Some((mine, peers)) = cpus {
