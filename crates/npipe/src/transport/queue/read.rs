@@ -240,32 +240,64 @@ impl Conn {
     ) -> QResult<ReadOut> {
         let dir = self.side.rx();
         let ring = self.ring(dir);
+        // What this read waits for (see `wait_on`), and the count of waiting readers' buffers
+        // that nonblocking writers look at (W109) while it waits.
+        let arrived = |c: &Conn| -> QResult<bool> {
+            c.link_check()?;
+            Ok(c.has_data(dir)? || c.peer_closed()?)
+        };
+        let want = &ring.r.0.reader_want;
+        // Whether this read has had its spin: once, holding the lock (below).
+        let mut spun = nonblocking;
         loop {
             if !nonblocking {
                 self.pace();
             }
             {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
-                self.link_check()?;
-                // What the dead or closed writer left unfinished is not data.
-                self.recheck_pending_last(dir, !message_mode)?;
-                self.drop_if_peer_gone(dir)?;
-                // Inside a record, a withdrawal shows only in `cut_rec`; at a boundary the
-                // reads below skip withdrawn records themselves.
-                // Relaxed: private, under the reader lock.
-                if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
-                    self.skip_withdrawn(dir)?;
-                }
-                if self.has_data(dir)? {
-                    let r = if message_mode {
-                        self.read_message(dir, buf, deadline)?
-                    } else {
-                        self.read_bytes(dir, buf)?
+                loop {
+                    self.link_check()?;
+                    // What the dead or closed writer left unfinished is not data.
+                    self.recheck_pending_last(dir, !message_mode)?;
+                    self.drop_if_peer_gone(dir)?;
+                    // Inside a record, a withdrawal shows only in `cut_rec`; at a boundary the
+                    // reads below skip withdrawn records themselves.
+                    // Relaxed: private, under the reader lock.
+                    if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
+                        self.skip_withdrawn(dir)?;
+                    }
+                    if self.has_data(dir)? {
+                        let r = if message_mode {
+                            self.read_message(dir, buf, deadline)?
+                        } else {
+                            self.read_bytes(dir, buf)?
+                        };
+                        match r {
+                            Some(r) => return Ok(r),
+                            // Everything there was withdrawn: look again.
+                            None => continue,
+                        }
+                    }
+                    // Nothing to read. A blocking read spins for its data here, keeping the
+                    // lock, so the record that ends the spin is read at once: giving the lock
+                    // up and taking it again would cost the answer of a busy peer two more
+                    // atomic operations and these checks again. Another reader of this end
+                    // waits meanwhile, as it would for a read in progress.
+                    if spun {
+                        break;
+                    }
+                    spun = true;
+                    let Some(yielding) = self.spin_plan(dir, Wake::Data) else {
+                        break;
                     };
-                    match r {
-                        Some(r) => return Ok(r),
-                        // Everything there was withdrawn: look again.
-                        None => continue,
+                    // Relaxed: a statistic for nonblocking writers, see ReaderLine::reader_want.
+                    want.fetch_add(buf.len() as u64, Relaxed);
+                    let r = self.spin(deadline, yielding, &ring.w.0.tail, &mut |c: &Conn| {
+                        arrived(c)
+                    });
+                    want.fetch_sub(buf.len() as u64, Relaxed);
+                    if !r? {
+                        break;
                     }
                 }
             }
@@ -282,13 +314,9 @@ impl Conn {
                 }
                 return Err(QErr::WouldBlock);
             }
-            let want = &ring.r.0.reader_want;
             // Relaxed: a statistic for nonblocking writers, see ReaderLine::reader_want.
             want.fetch_add(buf.len() as u64, Relaxed);
-            let r = self.wait_on(dir, Wake::Data, deadline, |c| {
-                c.link_check()?;
-                Ok(c.has_data(dir)? || c.peer_closed()?)
-            });
+            let r = self.wait_after(dir, Wake::Data, deadline, spun, arrived);
             want.fetch_sub(buf.len() as u64, Relaxed);
             r?;
         }

@@ -45,6 +45,19 @@ impl Conn {
         dir: usize,
         which: Wake,
         deadline: Option<Instant>,
+        ready: impl FnMut(&Conn) -> QResult<bool>,
+    ) -> QResult<()> {
+        self.wait_after(dir, which, deadline, false, ready)
+    }
+
+    /// [`Conn::wait_on`] for a caller that has already had its spin (`spun`: it spun as
+    /// [`Conn::spin_plan`] said, or was told not to): such a wait goes to sleep at once.
+    pub(super) fn wait_after(
+        &self,
+        dir: usize,
+        which: Wake,
+        deadline: Option<Instant>,
+        spun: bool,
         mut ready: impl FnMut(&Conn) -> QResult<bool>,
     ) -> QResult<()> {
         let k = &self.ring(dir).k.0;
@@ -55,45 +68,11 @@ impl Conn {
         if ready(self)? {
             return Ok(());
         }
-        // Spin first while another CPU can run the peer: a busy peer answers within microseconds
-        // and neither side then makes a syscall. Spin when spinning paid off last time, or when
-        // this end just woke the peer (its answer is on the way; sleeping now would cost this
-        // CPU an idle exit as well). If the peer may be queued behind this thread (it was just
-        // woken, or it last waited on this CPU), yield while spinning so it runs at once; a
-        // pair stacked on one CPU then stays runnable, which lets the load balancer separate it.
-        // One case sleeps at once: the peer was just woken on this CPU. Handing it the CPU by
-        // sleeping is the cheapest round trip for an idle pair; every STACKED_SPIN-th time the
-        // wait yield-spins instead, so a busy pair is never stuck handing the CPU back and forth.
-        // Relaxed throughout: local scheduling hints.
-        // Spinning needs the peer to run meanwhile: this thread may run on several CPUs, or
-        // (pinned to one) the peer last waited on another CPU than ours.
-        let woke = self.woke_peer.swap(false, Relaxed);
-        let cpu = sys::current_cpu();
-        let cpus = &self.hdr().cpu;
-        let mine = &cpus[self.side as usize];
-        if mine.load(Relaxed) != cpu {
-            mine.store(cpu, Relaxed);
-        }
-        let peer_cpu = cpus[self.side.peer() as usize].load(Relaxed);
-        if sys::usable_cpus() > 1 || (peer_cpu != NO_CPU && peer_cpu != cpu) {
-            let stacked = peer_cpu == cpu;
-            let hand_over = woke
-                && stacked
-                && self.stacked_wakes.fetch_add(1, Relaxed) % STACKED_SPIN != STACKED_SPIN - 1;
-            let ring = self.ring(dir);
-            let spin = !hand_over
-                && (woke
-                    || self.spin_ok.load(Relaxed)
-                    || self.peer_working(dir, which)
-                    || self.spin_skipped.fetch_add(1, Relaxed) % SPIN_RETRY == SPIN_RETRY - 1);
-            // What moves while the peer works on this ring: the reader's head for a writer,
-            // the writer's tail for a reader.
-            let moving = match which {
-                Wake::Space => &ring.r.0.head,
-                Wake::Data => &ring.w.0.tail,
-            };
-            if spin && self.spin(deadline, woke || stacked, moving, &mut ready)? {
-                return Ok(());
+        if !spun {
+            if let Some(yielding) = self.spin_plan(dir, which) {
+                if self.spin(deadline, yielding, self.moving(dir, which), &mut ready)? {
+                    return Ok(());
+                }
             }
         }
         // A peer that died leaves its state OPEN; its hang-up shows on the control socket. Probe
@@ -151,6 +130,57 @@ impl Conn {
         }
     }
 
+    /// Whether a wait on ring `dir` for `which` spins before it sleeps, and if so whether it
+    /// yields the CPU between rounds (`Some(yielding)`); `None`: it sleeps at once. Called once
+    /// per wait (it consumes this end's note that it just woke the peer).
+    pub(super) fn spin_plan(&self, dir: usize, which: Wake) -> Option<bool> {
+        // Spin first while another CPU can run the peer: a busy peer answers within microseconds
+        // and neither side then makes a syscall. Spin when spinning paid off last time, or when
+        // this end just woke the peer (its answer is on the way; sleeping now would cost this
+        // CPU an idle exit as well). If the peer may be queued behind this thread (it was just
+        // woken, or it last waited on this CPU), yield while spinning so it runs at once; a
+        // pair stacked on one CPU then stays runnable, which lets the load balancer separate it.
+        // One case sleeps at once: the peer was just woken on this CPU. Handing it the CPU by
+        // sleeping is the cheapest round trip for an idle pair; every STACKED_SPIN-th time the
+        // wait yield-spins instead, so a busy pair is never stuck handing the CPU back and forth.
+        // Relaxed throughout: local scheduling hints.
+        // Spinning needs the peer to run meanwhile: this thread may run on several CPUs, or
+        // (pinned to one) the peer last waited on another CPU than ours.
+        let woke = self.woke_peer.swap(false, Relaxed);
+        let cpu = sys::current_cpu();
+        let cpus = &self.hdr().cpu;
+        let mine = &cpus[self.side as usize];
+        if mine.load(Relaxed) != cpu {
+            mine.store(cpu, Relaxed);
+        }
+        let peer_cpu = cpus[self.side.peer() as usize].load(Relaxed);
+        if sys::usable_cpus() > 1 || (peer_cpu != NO_CPU && peer_cpu != cpu) {
+            let stacked = peer_cpu == cpu;
+            let hand_over = woke
+                && stacked
+                && self.stacked_wakes.fetch_add(1, Relaxed) % STACKED_SPIN != STACKED_SPIN - 1;
+            let spin = !hand_over
+                && (woke
+                    || self.spin_ok.load(Relaxed)
+                    || self.peer_working(dir, which)
+                    || self.spin_skipped.fetch_add(1, Relaxed) % SPIN_RETRY == SPIN_RETRY - 1);
+            if spin {
+                return Some(woke || stacked);
+            }
+        }
+        None
+    }
+
+    /// What moves while the peer works on ring `dir`: the reader's head for a writer waiting
+    /// for room, the writer's tail for a reader.
+    pub(super) fn moving(&self, dir: usize, which: Wake) -> &AtomicU64 {
+        let ring = self.ring(dir);
+        match which {
+            Wake::Space => &ring.r.0.head,
+            Wake::Data => &ring.w.0.tail,
+        }
+    }
+
     /// Whether the peer has work on ring `dir` that ends this wait and is not asleep: a writer
     /// waiting for room or for its quota waits on a reader that has its records to take, and a
     /// reader inside a message waits on a writer that has the rest to publish. Such a wait
@@ -173,7 +203,7 @@ impl Conn {
     /// rounds when `yielding`; records in `spin_ok` whether it paid off. While `moving` (a
     /// shared cursor the peer advances as it works on this ring) changed during the last
     /// [`SPIN`], the spin goes on, up to [`SPIN_BUSY`] in all.
-    fn spin(
+    pub(super) fn spin(
         &self,
         deadline: Option<Instant>,
         yielding: bool,
