@@ -157,7 +157,13 @@ impl Conn {
             // A header is published before its payload streams in: there is something to read
             // once the record is empty or its first payload byte is there.
             let h = self.hdr_pos(dir, v.head, v.tail)?;
-            v.tail >= h + REC_HDR && (v.tail > h + REC_HDR || self.record_at(dir, h)?.0 == 0)
+            if v.tail > h + REC_HDR {
+                // Found as it arrives, typically: ask for all of its first lines at once.
+                self.prefetch_record(dir, h);
+                true
+            } else {
+                v.tail == h + REC_HDR && self.record_at(dir, h)?.0 == 0
+            }
         } else {
             v.left == 0 || v.tail > v.head || self.current_withdrawn(dir)
         })
