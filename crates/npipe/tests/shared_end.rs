@@ -299,3 +299,155 @@ fn reader_killed_holding_the_lock_does_not_wedge_the_end() {
     assert!(took < Duration::from_secs(10));
     assert_eq!(wrote.unwrap().unwrap(), 4);
 }
+
+/// Readers that wait on one end at the same time, in two threads of this process and in a
+/// forked child, while the other end writes in bursts (some messages back to back, so a waiting
+/// reader finds them while it spins holding the end's reader lock; some after a pause, so the
+/// readers are asleep): every message goes to exactly one reader, whole, and every reader ends.
+/// A reader that kept the lock past its spin, or lost or repeated a record handed over between
+/// two readers, fails it (a reader that takes more messages than were written, or waits 10 s
+/// for one, stops with an error rather than hang the test).
+#[test]
+fn readers_in_threads_and_a_child_take_each_message_once() {
+    const MSGS: u64 = 600;
+    const READERS: usize = 3;
+    let (s, c) = message_pair("many-readers");
+    s.connect().unwrap();
+    // What the child takes goes back to the parent through a kernel pipe, 8 bytes a message.
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let [from_child, to_child] = fds;
+    // Each reader takes messages until it takes a stop message (seq u64::MAX).
+    let read_all = |c: &npipe::NamedPipeClient| -> Result<Vec<u64>, String> {
+        let mut got = Vec::new();
+        let mut b = [0u8; 64];
+        loop {
+            let m = c
+                .recv_msg_timeout(&mut b, Duration::from_secs(10))
+                .map_err(|e| format!("a reader's read: {e}"))?;
+            if !(m.complete() && m.read == 16) {
+                return Err(format!("not a whole message: {m:?}"));
+            }
+            let seq = u64::from_le_bytes(b[..8].try_into().unwrap());
+            if b[8..16] != (!seq).to_le_bytes() {
+                return Err(format!("message {seq} carries other bytes"));
+            }
+            if seq == u64::MAX {
+                return Ok(got);
+            }
+            if got.len() as u64 >= MSGS {
+                return Err("a reader took more messages than were written".into());
+            }
+            got.push(seq);
+        }
+    };
+    let kid = fork_child(|| match read_all(&c) {
+        Ok(got) => {
+            for seq in got {
+                let b = seq.to_le_bytes();
+                // SAFETY: writing 8 bytes from a live buffer to the pipe's write end.
+                assert_eq!(unsafe { libc::write(to_child, b.as_ptr().cast(), 8) }, 8);
+            }
+        }
+        Err(e) => {
+            eprintln!("child reader: {e}");
+            // SAFETY: leaving the forked child at once, with a failure status.
+            unsafe { libc::_exit(2) };
+        }
+    });
+    // SAFETY: the parent's copy of the write end; the child keeps its own until it exits.
+    unsafe { libc::close(to_child) };
+    let (mut got, failed) = std::thread::scope(|sc| {
+        let readers: Vec<_> = (0..READERS - 1)
+            .map(|_| sc.spawn(|| read_all(&c)))
+            .collect();
+        let writer = sc.spawn(|| {
+            for seq in (0..MSGS).chain(std::iter::repeat_n(u64::MAX, READERS)) {
+                if seq % 50 == 0 {
+                    // Long enough for every waiting reader to stop spinning and sleep.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                let mut m = [0u8; 16];
+                m[..8].copy_from_slice(&seq.to_le_bytes());
+                m[8..].copy_from_slice(&(!seq).to_le_bytes());
+                if s.send_msg(&m).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut got = Vec::new();
+        let mut failed = Vec::new();
+        for r in readers {
+            match r.join().expect("a reader thread") {
+                Ok(v) => got.extend(v),
+                Err(e) => failed.push(e),
+            }
+        }
+        if !failed.is_empty() {
+            // Ends a write waiting for readers that stopped.
+            s.close();
+        }
+        writer.join().expect("the writer thread");
+        (got, failed)
+    });
+    if !failed.is_empty() {
+        kill_and_reap(kid);
+        panic!("{failed:?}");
+    }
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    assert_eq!(unsafe { libc::waitpid(kid, &mut status, 0) }, kid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child reader failed: status {status:#x}"
+    );
+    let mut b = [0u8; 8];
+    // SAFETY: reading into a live 8-byte buffer from the pipe's read end, which is closed after.
+    while unsafe { libc::read(from_child, b.as_mut_ptr().cast(), 8) } == 8 {
+        got.push(u64::from_le_bytes(b));
+    }
+    // SAFETY: closing our read end once.
+    unsafe { libc::close(from_child) };
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..MSGS).collect::<Vec<_>>(),
+        "each message exactly once"
+    );
+}
+
+/// A read that waits gives the end's reader lock up when it goes to sleep: a peek from another
+/// thread meanwhile answers at once (nothing there) instead of waiting for the read's data.
+#[test]
+fn a_peek_answers_while_another_thread_waits_in_a_read() {
+    let (s, c) = message_pair("peek-while-read");
+    s.connect().unwrap();
+    let c = std::sync::Arc::new(c);
+    let reader = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 16];
+            let m = c.recv_msg(&mut b).unwrap();
+            b[..m.read].to_vec()
+        })
+    };
+    // Past the reader's spin: it sleeps now.
+    std::thread::sleep(Duration::from_millis(50));
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        // Not joined: a peek that never answers must fail the test, not hang it.
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(c.peek(None).map(|p| p.available));
+        });
+    }
+    let answer = rx.recv_timeout(Duration::from_secs(5));
+    s.send_msg(b"late").unwrap();
+    match answer {
+        Ok(Ok(available)) => assert_eq!(available, 0),
+        Ok(Err(e)) => panic!("the peek failed: {e}"),
+        Err(_) => panic!("the peek waited for the sleeping read"),
+    }
+    assert_eq!(reader.join().unwrap(), b"late");
+}
