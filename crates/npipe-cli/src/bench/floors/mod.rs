@@ -234,6 +234,18 @@ fn idle(spins: u32, shared_cpu: bool) {
     }
 }
 
+/// One turn of a peer's wait that found nothing new, its `spins`-th in a row: true when the
+/// parent has told the peer to stop (looked at every 256 turns).
+fn peer_idle(s: &Shared, spins: &mut u32, shared_cpu: bool) -> bool {
+    *spins = spins.wrapping_add(1);
+    // Relaxed: a flag only; nothing is read after it.
+    if *spins & 0xff == 0 && s.stop.0.load(Ordering::Relaxed) != 0 {
+        return true;
+    }
+    idle(*spins, shared_cpu);
+    false
+}
+
 /// The environment variable naming the CPU the floor's peer pins itself to.
 pub(super) const CPU_VAR: &str = "NPIPE_BENCH_CPU";
 
@@ -441,12 +453,9 @@ pub(super) fn spsc_peer() -> io::Result<()> {
             // written.
             tail_seen = s.tail.0.load(Ordering::Acquire);
             if tail_seen == head {
-                spins = spins.wrapping_add(1);
-                // Relaxed: a flag only; nothing is read after it.
-                if spins & 0xff == 0 && s.stop.0.load(Ordering::Relaxed) != 0 {
+                if peer_idle(s, &mut spins, shared_cpu) {
                     return Ok(());
                 }
-                idle(spins, shared_cpu);
                 // Found empty: let the producer run ahead before looking again, so the tail's
                 // line moves once per batch of records instead of once per record (when the
                 // consumer keeps pace, each record would cost a cache-line round trip).
@@ -521,12 +530,9 @@ pub(super) fn ping_pong_peer() -> io::Result<()> {
             spins = 0;
             continue;
         }
-        spins = spins.wrapping_add(1);
-        // Relaxed: a flag only; nothing is read after it.
-        if spins & 0xff == 0 && s.stop.0.load(Ordering::Relaxed) != 0 {
+        if peer_idle(s, &mut spins, shared_cpu) {
             return Ok(());
         }
-        idle(spins, shared_cpu);
     }
 }
 

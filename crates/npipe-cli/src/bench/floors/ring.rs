@@ -26,7 +26,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{idle, open_peer, with_peer, with_sized_peer, RECORD, SLOTS};
+use super::{open_peer, peer_idle, with_peer, with_sized_peer, RECORD, SLOTS};
 use crate::bench::stats::{Cell, RoundTrips};
 use crate::bench::{Plan, Scenario, Transport};
 
@@ -105,12 +105,9 @@ pub(in crate::bench) fn ring_echo_peer() -> io::Result<()> {
         // SYNC POINT with the tail store in `ring_rtt`: the record before `tail` is written.
         let tail = s.tail.0.load(Ordering::Acquire);
         if tail == seen {
-            spins = spins.wrapping_add(1);
-            // Relaxed: a flag only; nothing is read after it.
-            if spins & 0xff == 0 && s.stop.0.load(Ordering::Relaxed) != 0 {
+            if peer_idle(s, &mut spins, shared_cpu) {
                 return Ok(());
             }
-            idle(spins, shared_cpu);
             continue;
         }
         spins = 0;
@@ -230,12 +227,9 @@ pub(in crate::bench) fn ring_copy_peer(size: usize) -> io::Result<()> {
             // written.
             tail_seen = s.tail.0.load(Ordering::Acquire);
             if tail_seen == head {
-                spins = spins.wrapping_add(1);
-                // Relaxed: a flag only; nothing is read after it.
-                if spins & 0xff == 0 && s.stop.0.load(Ordering::Relaxed) != 0 {
+                if peer_idle(s, &mut spins, shared_cpu) {
                     return Ok(());
                 }
-                idle(spins, shared_cpu);
                 continue;
             }
             spins = 0;
