@@ -298,9 +298,8 @@ impl Conn {
                     };
                     // Relaxed: a statistic for nonblocking writers, see ReaderLine::reader_want.
                     want.fetch_add(buf.len() as u64, Relaxed);
-                    let r = self.spin(deadline, yielding, &ring.w.0.tail, &mut |c: &Conn| {
-                        arrived(c)
-                    });
+                    let moving = self.moving(dir, Wake::Data);
+                    let r = self.spin(deadline, yielding, moving, &mut |c: &Conn| arrived(c));
                     want.fetch_sub(buf.len() as u64, Relaxed);
                     if !r? {
                         break;
