@@ -67,7 +67,10 @@ impl Conn {
         // 3. src is a private buffer, so the ranges cannot overlap.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), base.add(off), first);
-            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), base, src.len() - first);
+            // Most copies do not wrap: no second call into memcpy for nothing.
+            if first < src.len() {
+                std::ptr::copy_nonoverlapping(src.as_ptr().add(first), base, src.len() - first);
+            }
         }
         Ok(())
     }
@@ -88,7 +91,9 @@ impl Conn {
         // changes what we copy, never where.
         unsafe {
             std::ptr::copy_nonoverlapping(base.add(off), dst.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(base, dst.as_mut_ptr().add(first), dst.len() - first);
+            if first < dst.len() {
+                std::ptr::copy_nonoverlapping(base, dst.as_mut_ptr().add(first), dst.len() - first);
+            }
         }
         Ok(())
     }
