@@ -405,10 +405,7 @@ impl Conn {
                 // Relaxed: private, under the reader lock.
                 let rec = self.mine(R_REC).load(Relaxed);
                 let done = head.saturating_sub(rec.saturating_add(REC_HDR));
-                let batch = (self.caps[dir] / 4)
-                    .min(stream_piece(done))
-                    .min((want - got) as u64)
-                    .max(1);
+                let batch = self.stream_batch(dir, done, (want - got) as u64).max(1);
                 let r = self.wait_on(dir, Wake::Data, deadline, |c| {
                     let v = c.view(dir)?;
                     if check_tail(v.tail, head, c.caps[dir])? >= batch || c.current_withdrawn(dir) {

@@ -475,9 +475,7 @@ impl Conn {
                 // As the blocking write streams: wait for room for the next piece (at most a
                 // quarter of the ring), publish a piece at a time.
                 let piece = stream_piece(off as u64);
-                let batch = (self.caps[dir] / 4)
-                    .min(piece)
-                    .min((data.len() - off) as u64);
+                let batch = self.stream_batch(dir, off as u64, (data.len() - off) as u64);
                 let free = self.free_space(dir, tail, batch)?;
                 if free < batch {
                     break;

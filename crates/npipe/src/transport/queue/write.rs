@@ -538,6 +538,13 @@ impl Conn {
         self.ring(dir).w.0.done_to.fetch_max(end, Release);
     }
 
+    /// How much of a streaming message moves per hand-off once `done` bytes of it are
+    /// published and `left` more are to come (what a writer waits for room for, and a reader
+    /// for): a piece ([`stream_piece`]), at most a quarter of the ring.
+    pub(super) fn stream_batch(&self, dir: usize, done: u64, left: u64) -> u64 {
+        (self.caps[dir] / 4).min(stream_piece(done)).min(left)
+    }
+
     /// Streams `data` into the outbound ring from `tail` on, as the reader frees space, in
     /// pieces of [`stream_piece`] (at most a quarter of the ring; the reader waits for as
     /// much, and since free + unread = cap, one of the two can always proceed).
@@ -548,12 +555,9 @@ impl Conn {
         data: &[u8],
         deadline: Option<Instant>,
     ) -> QResult<()> {
-        let cap = self.caps[dir];
         let mut off = 0usize;
         while off < data.len() {
-            let batch = (cap / 4)
-                .min(stream_piece(off as u64))
-                .min((data.len() - off) as u64);
+            let batch = self.stream_batch(dir, off as u64, (data.len() - off) as u64);
             let free = self.free_space(dir, tail, batch)?;
             if free < batch {
                 self.wait_on(dir, Wake::Space, deadline, |c| {
