@@ -306,7 +306,7 @@ pub fn npa_seeds() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Handshake frames to start fuzzing from: one valid frame of each kind.
 pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
-    use crate::transport::control::{PipeInfo, ReqKind};
+    use crate::transport::control::{Area, PipeInfo, ReqKind};
     let info = PipeInfo {
         message_type: true,
         direction: 3,
@@ -324,6 +324,7 @@ pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
         timeout_ms: 50,
         name: r"\\.\pipe\seed".into(),
         token: 0,
+        claims: None,
     };
     vec![
         ("open", req(ReqKind::Open).encode()),
@@ -337,6 +338,7 @@ pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 timeout_ms: 0,
                 name: String::new(),
                 token: 0,
+                claims: None,
             }
             .encode(),
         ),
@@ -350,7 +352,37 @@ pub fn handshake_seeds() -> Vec<(&'static str, Vec<u8>)> {
             })
             .encode(),
         ),
-        ("connected", Reply::Connected(info).encode()),
+        ("connected-v1", Reply::Connected(info, None).encode()),
+        (
+            "connected",
+            Reply::Connected(
+                info,
+                Some(Area {
+                    key: 7,
+                    reused: false,
+                }),
+            )
+            .encode(),
+        ),
+        (
+            "reused",
+            Reply::Connected(
+                info,
+                Some(Area {
+                    key: 7,
+                    reused: true,
+                }),
+            )
+            .encode(),
+        ),
+        (
+            "open-claims",
+            Request {
+                claims: Some(vec![7, 8]),
+                ..req(ReqKind::Open)
+            }
+            .encode(),
+        ),
         ("info", Reply::Info(info).encode()),
         ("error", Reply::Error(231).encode()),
         ("ready", Reply::Ready.encode()),

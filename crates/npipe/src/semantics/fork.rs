@@ -8,8 +8,10 @@
 //! - the lock that makes readiness descriptors (`transport::queue::READINESS_MADE`),
 //! - the table of inherited descriptors taken over (`sys::TAKEN`),
 //! - the tokens of remote clients (`semantics::remote`),
-//! - the arena of connection mappings (`sys::arena`) and the pool of side pages
-//!   (`sys::SIDE_POOL`, whose fork epoch the handler bumps under its lock).
+//! - the arena of connection mappings (`sys::arena`), the pool of side pages
+//!   (`sys::SIDE_POOL`) and the pool of parked connection areas
+//!   (`transport::queue::recycle::RECYCLED`), whose fork epochs the handler bumps under their
+//!   locks.
 //!
 //! Everything else is built not to need it: per-instance caches are only `try_lock`ed, ring
 //! locks live in shared memory as robust mutexes (a holder in the parent still exists and
@@ -56,6 +58,10 @@ extern "C" fn prepare() {
     let arena = sys::arena::ARENA.lock().unwrap_or_else(|p| p.into_inner());
     let mut side_pool = sys::SIDE_POOL.lock().unwrap_or_else(|p| p.into_inner());
     side_pool.forked();
+    let mut recycled = crate::transport::queue::recycle::RECYCLED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    recycled.forked();
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.push(Box::new(reg));
@@ -65,6 +71,7 @@ extern "C" fn prepare() {
         h.push(Box::new(remote));
         h.push(Box::new(arena));
         h.push(Box::new(side_pool));
+        h.push(Box::new(recycled));
     });
 }
 

@@ -215,6 +215,7 @@ fn ask(batch: &[(Kind, Vec<u8>)], ns: &str, out: &mut Vec<Entry>) -> io::Result<
         timeout_ms: 0,
         name: String::new(),
         token: 0,
+        claims: None,
     }
     .encode();
     let mut asked: Vec<Option<Asked<'_>>> = Vec::with_capacity(batch.len());

@@ -49,7 +49,7 @@ use super::pipe::{err, map_q, os_err, request_open, Op, Opened, Trust};
 use crate::error::{code::*, Error};
 use crate::semantics::security::{self, Policy};
 use crate::sys::{self, dgram, PeerCred};
-use crate::transport::control::{Described, Object, PipeInfo, Reply, ReqKind, Request};
+use crate::transport::control::{Area, Described, Object, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{self, Conn, QErr, Side};
 
 /// MAILSLOT_WAIT_FOREVER / MAILSLOT_NO_MESSAGE.
@@ -405,7 +405,7 @@ impl Service for Shared {
         };
         let _ = sys::send_packet_nowait(
             sock.as_fd(),
-            &Reply::Connected(info).encode(),
+            &Reply::Connected(info, None).encode(),
             &[self.tx.as_fd()],
         );
     }
@@ -590,7 +590,7 @@ impl MailslotWriter {
             )
         };
         match reply {
-            Some(Reply::Connected(info)) => {
+            Some(Reply::Connected(info, None | Some(Area { reused: false, .. }))) => {
                 let tx = match (fds.pop(), fds.is_empty()) {
                     (Some(fd), true) if dgram::is_unix_seqpacket(fd.as_fd()) => fd,
                     _ => return Err(bad("did not send exactly one socket")),

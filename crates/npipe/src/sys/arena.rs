@@ -21,8 +21,9 @@
 //! - a waiting slot keeps its memfd's pages mapped in this process only (and so alive) until
 //!   its batch is returned: the caller lists a slot as waiting only when its connection
 //!   touched little memory (see `transport::queue`), so at most [`BATCH`] - 1 small
-//!   connections' pages wait. The memory is never mapped again for anybody: a connection's
-//!   memfd is never reused, only this process's *addresses* are;
+//!   connections' pages wait. A waiting slot's memory is never mapped again for anybody (an
+//!   area kept for the next connection with the same peer is not given back at all, see
+//!   `transport::queue::recycle`);
 //! - a slot whose range could not be returned to the reservation (the kernel refused the
 //!   `mmap`) is unmapped and never handed out again: the kernel may place other mappings in
 //!   the hole.

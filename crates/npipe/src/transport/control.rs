@@ -7,10 +7,14 @@
 //!           name_len u16 | name (UTF-8, the name as the client spelled it)
 //!           [| token u64, OPEN_REMOTE only: a process-local remote identity, see
 //!            `semantics::remote`]
+//!           [| claims u8 | key u64 * claims, OPEN only, optional: the areas this client
+//!            parked for the server's process, see `transport::queue::recycle`]
 //! reply   : magic "NPR1" u32 | version u16 | kind u16 | error u32 | body (by kind)
 //!   Connected body: pipe_type u8 | direction u8 | pad u16 | max_instances u32 |
 //!                   out_quota u32 | in_quota u32 | default_timeout u32 | cur_instances u32 |
-//!                   server_pid u32 | cap0 u64 | cap1 u64     (+ the memfd as SCM_RIGHTS)
+//!                   server_pid u32 | cap0 u64 | cap1 u64
+//!                   [| area_key u64 | reused u8 | pad u8 * 3: only when the OPEN had its
+//!                    claims field]      (+ the memfd as SCM_RIGHTS, unless `reused`)
 //!   Parked body:    default_timeout u32   (a READY packet follows when an instance listens)
 //!   Info body:      same fields as Connected, without a memfd (for QUERY)
 //!   Described body: object u8 (1 pipe, 2 mailslot) | pad u8 | pad u16 | listening u32 |
@@ -26,6 +30,8 @@ pub(crate) const REQ_MAGIC: u32 = u32::from_le_bytes(*b"NPH1");
 pub(crate) const REP_MAGIC: u32 = u32::from_le_bytes(*b"NPR1");
 /// Protocol version.
 pub(crate) const PROTO_VERSION: u16 = 1;
+/// Most area keys an OPEN names.
+pub(crate) const MAX_CLAIMS: usize = 8;
 /// Largest request packet.
 pub(crate) const MAX_REQ: usize = 20 + 4 * 1024;
 /// Largest reply packet, except [`Reply::Described`].
@@ -60,6 +66,10 @@ pub(crate) struct Request {
     pub name: String,
     /// The remote identity's token (OpenRemote; 0 for every other kind).
     pub token: u64,
+    /// Keys of areas the client parked for the server's process (Open only, at most
+    /// [`MAX_CLAIMS`], none 0); `None` from a client that does not know areas (the field is
+    /// optional, so frames of earlier versions stay valid), which gets no area in the reply.
+    pub claims: Option<Vec<u64>>,
 }
 
 /// Reply kinds.
@@ -113,13 +123,25 @@ pub(crate) struct PipeInfo {
     pub caps: [u64; 2],
 }
 
+/// The area a connection lives in (see `transport::queue::recycle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Area {
+    /// Its key, for a later reuse between the same two processes; 0: it is not to be parked.
+    pub key: u64,
+    /// The client's own parked area `key` is reused: no memfd comes with the reply.
+    pub reused: bool,
+}
+
 /// A decoded server reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reply {
-    Connected(PipeInfo),
+    /// `None`: no area field (the client's OPEN had no claims field).
+    Connected(PipeInfo, Option<Area>),
     Error(u32),
     Ready,
-    Parked { default_timeout: u32 },
+    Parked {
+        default_timeout: u32,
+    },
     Info(PipeInfo),
     Described(Described),
 }
@@ -176,6 +198,13 @@ impl Request {
         if self.kind == ReqKind::OpenRemote {
             v.extend_from_slice(&self.token.to_le_bytes());
         }
+        if let (ReqKind::Open, Some(claims)) = (self.kind, &self.claims) {
+            let claims = &claims[..claims.len().min(MAX_CLAIMS)];
+            v.push(claims.len() as u8);
+            for k in claims {
+                v.extend_from_slice(&k.to_le_bytes());
+            }
+        }
         v
     }
 
@@ -207,6 +236,20 @@ impl Request {
         } else {
             0
         };
+        let mut claims = None;
+        if kind == ReqKind::Open && !c.b.is_empty() {
+            let keys = claims.insert(Vec::new());
+            let n = c.u8()? as usize;
+            if n > MAX_CLAIMS {
+                return Err(BadFrame("too many area claims"));
+            }
+            for _ in 0..n {
+                match c.u64()? {
+                    0 => return Err(BadFrame("an area claim without a key")),
+                    k => keys.push(k),
+                }
+            }
+        }
         if !c.b.is_empty() {
             return Err(BadFrame("trailing bytes in request"));
         }
@@ -221,6 +264,7 @@ impl Request {
             timeout_ms,
             name,
             token,
+            claims,
         })
     }
 }
@@ -280,6 +324,19 @@ fn get_info(c: &mut Cursor<'_>) -> Result<PipeInfo, BadFrame> {
     })
 }
 
+fn get_area(c: &mut Cursor<'_>) -> Result<Area, BadFrame> {
+    let key = c.u64()?;
+    let reused = match c.u8()? {
+        0 => false,
+        1 if key != 0 => true,
+        _ => return Err(BadFrame("bad area reuse flag")),
+    };
+    if c.take(3)? != [0, 0, 0] {
+        return Err(BadFrame("non-zero padding"));
+    }
+    Ok(Area { key, reused })
+}
+
 fn get_described(c: &mut Cursor<'_>) -> Result<Described, BadFrame> {
     let object = match c.u8()? {
         1 => Object::Pipe,
@@ -312,7 +369,7 @@ impl Reply {
         v.extend_from_slice(&REP_MAGIC.to_le_bytes());
         v.extend_from_slice(&PROTO_VERSION.to_le_bytes());
         let (kind, err) = match self {
-            Reply::Connected(_) => (RepKind::Connected, 0),
+            Reply::Connected(..) => (RepKind::Connected, 0),
             Reply::Error(e) => (RepKind::Error, *e),
             Reply::Ready => (RepKind::Ready, 0),
             Reply::Parked { .. } => (RepKind::Parked, 0),
@@ -322,7 +379,14 @@ impl Reply {
         v.extend_from_slice(&(kind as u16).to_le_bytes());
         v.extend_from_slice(&err.to_le_bytes());
         match self {
-            Reply::Connected(i) | Reply::Info(i) => put_info(&mut v, i),
+            Reply::Connected(i, a) => {
+                put_info(&mut v, i);
+                if let Some(a) = a {
+                    v.extend_from_slice(&a.key.to_le_bytes());
+                    v.extend_from_slice(&[a.reused as u8, 0, 0, 0]);
+                }
+            }
+            Reply::Info(i) => put_info(&mut v, i),
             Reply::Parked { default_timeout } => {
                 v.extend_from_slice(&default_timeout.to_le_bytes())
             }
@@ -358,7 +422,15 @@ impl Reply {
             return Err(BadFrame("an error code in a reply that is not an error"));
         }
         let r = match kind {
-            1 => Reply::Connected(get_info(&mut c)?),
+            1 => {
+                let info = get_info(&mut c)?;
+                let area = if c.b.is_empty() {
+                    None
+                } else {
+                    Some(get_area(&mut c)?)
+                };
+                Reply::Connected(info, area)
+            }
             2 => {
                 if err == 0 {
                     return Err(BadFrame("error reply without a code"));
@@ -392,8 +464,84 @@ mod tests {
             timeout_ms: 5,
             name: r"\\.\pipe\a<>*?|/b".into(),
             token: 0,
+            claims: None,
         };
         assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+    }
+
+    #[test]
+    fn area_claims_round_trip_and_are_checked() {
+        let r = Request {
+            kind: ReqKind::Open,
+            access: 0,
+            timeout_ms: 0,
+            name: "x".into(),
+            token: 0,
+            claims: Some((1..=MAX_CLAIMS as u64).collect()),
+        };
+        let enc = r.encode();
+        assert_eq!(Request::decode(&enc).unwrap(), r);
+        // The count byte comes after the name: too many claims, or a key of 0, are refused.
+        let count_at = enc.len() - 1 - 8 * MAX_CLAIMS;
+        let mut more = enc.clone();
+        more[count_at] = MAX_CLAIMS as u8 + 1;
+        more.extend_from_slice(&9u64.to_le_bytes());
+        assert!(Request::decode(&more).is_err());
+        let mut zero = enc.clone();
+        zero[count_at + 1..count_at + 9].copy_from_slice(&0u64.to_le_bytes());
+        assert!(Request::decode(&zero).is_err());
+        // Only an open carries claims: a wait's are not encoded.
+        let w = Request {
+            kind: ReqKind::Wait,
+            ..r.clone()
+        };
+        assert_eq!(Request::decode(&w.encode()).unwrap().claims, None);
+        // An encoder asked for more sends the first MAX_CLAIMS.
+        let many = Request {
+            claims: Some((1..=20).collect()),
+            ..r.clone()
+        };
+        assert_eq!(Request::decode(&many.encode()).unwrap(), r);
+        // Without the field (an earlier client), and with an empty one.
+        for claims in [None, Some(Vec::new())] {
+            let o = Request {
+                claims,
+                ..r.clone()
+            };
+            assert_eq!(Request::decode(&o.encode()).unwrap(), o);
+        }
+
+        let info = PipeInfo {
+            direction: 3,
+            ..PipeInfo::default()
+        };
+        let good = Reply::Connected(
+            info,
+            Some(Area {
+                key: 5,
+                reused: true,
+            }),
+        )
+        .encode();
+        // Without the area field, as to an earlier client.
+        let old = Reply::Connected(info, None);
+        assert_eq!(Reply::decode(&old.encode()).unwrap(), old);
+        let flag_at = good.len() - 4;
+        let bad = |at: usize, val: u8| {
+            let mut b = good.clone();
+            b[at] = val;
+            Reply::decode(&b)
+        };
+        assert!(bad(flag_at, 2).is_err(), "a flag other than 0 or 1");
+        assert!(bad(flag_at + 1, 1).is_err(), "padding");
+        // A reuse without a key names nothing.
+        let mut keyless = good.clone();
+        keyless[flag_at - 8..flag_at].copy_from_slice(&0u64.to_le_bytes());
+        assert!(Reply::decode(&keyless).is_err());
+        // Cut anywhere but where the optional field starts.
+        for n in (0..good.len()).filter(|&n| n != flag_at - 8) {
+            assert!(Reply::decode(&good[..n]).is_err(), "cut at {n}");
+        }
     }
 
     #[test]
@@ -410,7 +558,15 @@ mod tests {
             caps: [65536, 65536],
         };
         for r in [
-            Reply::Connected(info),
+            Reply::Connected(info, None),
+            Reply::Connected(info, Some(Area::default())),
+            Reply::Connected(
+                info,
+                Some(Area {
+                    key: u64::MAX,
+                    reused: true,
+                }),
+            ),
             Reply::Info(info),
             Reply::Error(231),
             Reply::Ready,
@@ -446,6 +602,7 @@ mod tests {
             timeout_ms: 0,
             name: String::new(),
             token: 0,
+            claims: None,
         };
         assert_eq!(Request::decode(&req.encode()).unwrap(), req);
         let r = Reply::Described(described());
@@ -471,6 +628,7 @@ mod tests {
                 timeout_ms,
                 name: name.into(),
                 token: 0,
+                claims: None,
             };
             assert!(Request::decode(&r.encode()).is_err(), "{r:?}");
         }
@@ -506,6 +664,7 @@ mod tests {
             timeout_ms: 0,
             name: "x".into(),
             token: 0,
+            claims: None,
         }
         .encode();
         for n in 0..good.len() {
@@ -541,6 +700,7 @@ mod tests {
             timeout_ms: 0,
             name: r"\\.\pipe\x".into(),
             token: 0x0102_0304_0506_0708,
+            claims: None,
         };
         let b = r.encode();
         assert_eq!(Request::decode(&b), Ok(r.clone()));

@@ -133,7 +133,7 @@ use crate::semantics::acceptor::{refuse, Acceptor, Service};
 use crate::semantics::namespace::{self, Name};
 use crate::semantics::pipe::{err, os_err, request_open, Opened, Trust, ACCESS_INBOUND};
 use crate::sys::{self, PeerCred};
-use crate::transport::control::{PipeInfo, Reply, ReqKind, Request};
+use crate::transport::control::{Area, PipeInfo, Reply, ReqKind, Request};
 
 /// ERROR_POSSIBLE_DEADLOCK: the shared state stayed locked by another process too long.
 pub(crate) const ERROR_POSSIBLE_DEADLOCK: u32 = 1131;

@@ -146,7 +146,9 @@ impl Service for NameService {
             s.obj.state_fd.as_fd(),
             s.obj.release_fd.as_fd(),
         ];
-        if sys::send_packet_nowait(sock.as_fd(), &Reply::Connected(info).encode(), &fds).is_err() {
+        if sys::send_packet_nowait(sock.as_fd(), &Reply::Connected(info, None).encode(), &fds)
+            .is_err()
+        {
             return;
         }
         let mut h = s.holders.lock().unwrap_or_else(|p| p.into_inner());
@@ -319,7 +321,7 @@ pub(super) fn open_remote(n: &Name, key: Vec<u8>) -> io::Result<Arc<Shared>> {
         )
     };
     let info = match reply {
-        Some(Reply::Connected(info)) => info,
+        Some(Reply::Connected(info, None | Some(Area { reused: false, .. }))) => info,
         Some(Reply::Error(c)) => {
             return Err(err(
                 c,

@@ -12,7 +12,7 @@ use crate::semantics::fork_generation;
 use crate::semantics::namespace::{self, Kind, Name};
 use crate::sys::PeerCred;
 use crate::transport::control::{self, PipeInfo, Reply, ReqKind, Request};
-use crate::transport::queue::{Conn, InPlace, QErr, Reserved, Side};
+use crate::transport::queue::{recycle, Conn, InPlace, QErr, Reserved, Side};
 
 /// How long an open polls for the server's answer before it sleeps (see `exchange_req`):
 /// measured on a 2-vCPU VM, 10 us took connection setup from about 12,900 to 14,500 per second
@@ -110,31 +110,41 @@ pub(crate) struct Opened {
     pub reply: Option<Reply>,
     pub fds: Vec<OwnedFd>,
     pub server: PeerCred,
+    /// The parked areas the request named (see `transport::queue::recycle`); those not taken
+    /// go back to the pool when this is dropped.
+    pub claimed: recycle::Claimed,
 }
 
 /// Connects to `n` and sends an OPEN request (see [`Opened`]).
 pub(crate) fn request_open(n: &Name, name: &str, access: u32, trust: Trust) -> io::Result<Opened> {
-    request_open_as(n, name, access, trust, 0)
+    request_open_as(n, name, access, trust, 0, false)
 }
 
 /// [`request_open`], as an OPEN_REMOTE request for the remote identity registered under
-/// `token` when it is not 0 (see `semantics::remote`).
+/// `token` when it is not 0 (see `semantics::remote`); a local open of a pipe (`areas`) claims
+/// the areas this process parked with the server's process.
 fn request_open_as(
     n: &Name,
     name: &str,
     access: u32,
     trust: Trust,
     token: u64,
+    areas: bool,
 ) -> io::Result<Opened> {
     let (sock, server) = connect_to(n, name, trust)?;
     let mut fds = Vec::new();
     let deadline = Instant::now() + REPLY_TIMEOUT;
+    let claimed = match (areas && token == 0, server.pid) {
+        (true, Some(pid)) => Some(recycle::claims(pid, server.uid)),
+        _ => None,
+    };
     let reply = exchange_req(
         &sock,
         ReqKind::Open,
         access,
         name,
         token,
+        claimed.as_ref().map(|c| c.keys()),
         &mut fds,
         deadline,
     )?;
@@ -143,6 +153,7 @@ fn request_open_as(
         reply,
         fds,
         server,
+        claimed: claimed.unwrap_or_default(),
     })
 }
 
@@ -156,16 +167,19 @@ fn exchange(
     fds: &mut Vec<OwnedFd>,
     deadline: Instant,
 ) -> io::Result<Option<Reply>> {
-    exchange_req(sock, kind, access, name, 0, fds, deadline)
+    exchange_req(sock, kind, access, name, 0, None, fds, deadline)
 }
 
-/// [`exchange`] with a remote identity's token (OPEN_REMOTE when not 0).
+/// [`exchange`] with a remote identity's token (OPEN_REMOTE when not 0) and the keys of
+/// parked areas (an OPEN's).
+#[allow(clippy::too_many_arguments)]
 fn exchange_req(
     sock: &OwnedFd,
     kind: ReqKind,
     access: u32,
     name: &str,
     token: u64,
+    claims: Option<Vec<u64>>,
     fds: &mut Vec<OwnedFd>,
     deadline: Instant,
 ) -> io::Result<Option<Reply>> {
@@ -179,6 +193,7 @@ fn exchange_req(
         timeout_ms: 0,
         name: name.to_owned(),
         token,
+        claims,
     };
     match sys::send_packet_nowait(sock.as_fd(), &req.encode(), &[]) {
         Ok(()) => {}
@@ -267,18 +282,39 @@ impl ClientEnd {
             reply,
             mut fds,
             server,
-        } = request_open_as(&n, name, access, trust, token)?;
+            mut claimed,
+        } = request_open_as(&n, name, access, trust, token, true)?;
         match reply {
-            Some(Reply::Connected(info)) => {
-                let memfd = fds.pop().filter(|_| fds.is_empty()).ok_or_else(|| {
+            Some(Reply::Connected(info, area)) => {
+                let area = area.unwrap_or_default();
+                let bad = |what: &str| {
                     Error::io_kind(
                         io::ErrorKind::InvalidData,
                         ERROR_BAD_PIPE,
-                        format!("the server of {name} did not send exactly one queue"),
+                        format!("the server of {name} {what}"),
                     )
-                })?;
-                let conn = Conn::attach(Some(sock), memfd, info.caps)
-                    .map_err(|e| map_q(e, Op::Read, Side::Client, name))?;
+                };
+                let conn = if area.reused {
+                    let parked = claimed
+                        .take(area.key)
+                        .filter(|_| fds.is_empty())
+                        .ok_or_else(|| bad("reused an area this open did not claim"))?;
+                    Conn::attach_reused(Some(sock), parked, info.caps)
+                } else {
+                    let memfd = fds
+                        .pop()
+                        .filter(|_| fds.is_empty())
+                        .ok_or_else(|| bad("did not send exactly one queue"))?;
+                    Conn::attach(Some(sock), memfd, info.caps)
+                }
+                .map_err(|e| map_q(e, Op::Read, Side::Client, name))?;
+                if let (Some(pid), true) = (server.pid, area.key != 0 && token == 0) {
+                    conn.set_recycle(recycle::Tag {
+                        peer_pid: pid,
+                        peer_uid: server.uid,
+                        key: area.key,
+                    });
+                }
                 let conn = Arc::new(conn);
                 conn.watch();
                 Ok(ClientEnd {

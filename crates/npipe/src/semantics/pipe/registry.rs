@@ -20,8 +20,8 @@ use crate::semantics::namespace::{self, Kind, Name};
 use crate::semantics::remote::{self, RemoteIdentity};
 use crate::semantics::security::{self, Policy};
 use crate::sys::PeerCred;
-use crate::transport::control::{Described, Object, PipeInfo, Reply, ReqKind, Request};
-use crate::transport::queue::Conn;
+use crate::transport::control::{Area, Described, Object, PipeInfo, Reply, ReqKind, Request};
+use crate::transport::queue::{normal_wins, recycle, Conn};
 
 /// WaitNamedPipe clients one pipe keeps parked; further ones are told to ask again shortly.
 pub(crate) const MAX_PARKED: usize = 512;
@@ -282,6 +282,9 @@ impl Pipe {
     /// instance that rejects remote clients refuses it. Returns the instance's change counter
     /// when it got a client: the caller wakes it ([`SlotEpoch::wake`]) after releasing the
     /// registry lock.
+    ///
+    /// A local client's connection may get an area it parked earlier with this process
+    /// (`claims`, see `transport::queue::recycle`) instead of the instance's new one.
     pub(super) fn open(
         &self,
         st: &mut PipeState,
@@ -289,6 +292,7 @@ impl Pipe {
         access: u32,
         peer: PeerCred,
         remote: Option<Arc<RemoteIdentity>>,
+        claims: Option<&[u64]>,
     ) -> Option<Arc<SlotEpoch>> {
         let Some(&id) = st.listeners.front() else {
             refuse(&sock, ERROR_PIPE_BUSY);
@@ -313,24 +317,57 @@ impl Pipe {
             return None;
         }
         let info = self.info(st);
-        let made = st.slots.get_mut(&id).and_then(|s| s.queue.take());
-        let Some((mut conn, memfd)) = made.or_else(|| self.make_queue()) else {
-            refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
-            return None;
+        // Areas are kept only between two local processes that both know who the other is,
+        // and for a client that knows areas (its request has the claims field).
+        let client = peer.pid.filter(|_| remote.is_none() && claims.is_some());
+        let claims = claims.unwrap_or_default();
+        let reused = client.and_then(|pid| {
+            let caps = [
+                ring_for(self.params.out_quota),
+                ring_for(self.params.in_quota),
+            ];
+            let wins = [
+                win_for(self.params.out_quota),
+                win_for(self.params.in_quota),
+            ];
+            recycle::take_server(pid, peer.uid, claims, caps, normal_wins(caps, wins))
+        });
+        let (mut conn, memfd, area) = match reused {
+            Some(p) => {
+                let key = p.tag.key;
+                let Ok(conn) = Conn::reuse(p, info.cur_instances) else {
+                    refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
+                    return None;
+                };
+                (conn, None, Area { key, reused: true })
+            }
+            None => {
+                let made = st.slots.get_mut(&id).and_then(|s| s.queue.take());
+                let Some((conn, memfd)) = made.or_else(|| self.make_queue()) else {
+                    refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
+                    return None;
+                };
+                let key = client.map_or(0, |_| recycle::new_key());
+                (conn, Some(memfd), Area { key, reused: false })
+            }
         };
         conn.set_cur_instances(info.cur_instances);
         conn.set_ctl(sock);
         let ctl = conn.ctl()?;
+        let fds: Vec<_> = memfd.iter().map(|m| m.as_fd()).collect();
         // A fresh socket's buffer is empty, so this send cannot block; a client that already
-        // went away makes it fail, and the instance keeps listening.
-        if sys::send_packet_nowait(
-            ctl.as_fd(),
-            &Reply::Connected(info).encode(),
-            &[memfd.as_fd()],
-        )
-        .is_err()
-        {
+        // went away makes it fail, and the instance keeps listening (a reused area is unmapped
+        // then: the client's claim says it parked it, but it may never come back).
+        let reply = Reply::Connected(info, client.map(|_| area));
+        if sys::send_packet_nowait(ctl.as_fd(), &reply.encode(), &fds).is_err() {
             return None;
+        }
+        if let (Some(pid), true) = (client, area.key != 0) {
+            conn.set_recycle(recycle::Tag {
+                peer_pid: pid,
+                peer_uid: peer.uid,
+                key: area.key,
+            });
         }
         st.listeners.pop_front();
         let conn = Arc::new(conn);
@@ -377,9 +414,9 @@ impl Service for Pipe {
                 self.park(st, sock);
                 None
             }
-            ReqKind::Open => self.open(st, sock, req.access, peer, None),
+            ReqKind::Open => self.open(st, sock, req.access, peer, None, req.claims.as_deref()),
             ReqKind::OpenRemote => match remote::claim(req.token, &peer) {
-                Some(r) => self.open(st, sock, req.access, peer, Some(r)),
+                Some(r) => self.open(st, sock, req.access, peer, Some(r), None),
                 // Not this process, or a token nobody registered: nobody's identity to take.
                 None => {
                     refuse(&sock, ERROR_ACCESS_DENIED);

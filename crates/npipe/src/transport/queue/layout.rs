@@ -299,6 +299,18 @@ pub(crate) fn check_geometry(cap: u64, win: u64) -> QResult<()> {
     Ok(())
 }
 
+/// The record windows a connection with rings `caps` gets when `wins` are asked for: each
+/// asked window that is a valid one for its ring, else the whole ring.
+pub(crate) fn normal_wins(caps: [u64; 2], wins: [u64; 2]) -> [u64; 2] {
+    [0, 1].map(|d| {
+        if check_geometry(caps[d], wins[d]).is_ok() {
+            wins[d]
+        } else {
+            caps[d]
+        }
+    })
+}
+
 /// Total memfd size for two rings.
 pub(crate) fn total_size(caps: [u64; 2]) -> usize {
     HEADER_BYTES + caps[0] as usize + caps[1] as usize

@@ -6,8 +6,10 @@
 //! then futex sleep, hang-up probes), `write` (records, streaming, quota, withdrawal of a
 //! record whose writer died), `read` (message and byte reads, peek, mailslot reads, in-place
 //! reads), `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
-//! `spill` and `step` (readiness, spilled pages, nonblocking steps). This file owns the
-//! connection object: mapping, states, wake-ups, readiness, locks.
+//! `spill` and `step` (readiness, spilled pages, nonblocking steps), `setup` (making a
+//! connection's view: create, reuse, attach), `recycle` (areas of closed connections kept for
+//! the next connection between the same two processes). This file owns the connection object:
+//! mapping, states, wake-ups, readiness, locks.
 //!
 //! # Trust
 //! The peer may be buggy or hostile and can write anything into the shared page at any time.
@@ -34,6 +36,8 @@ mod dead;
 mod layout;
 mod read;
 mod ready;
+pub(crate) mod recycle;
+mod setup;
 mod spill;
 mod step;
 mod wait;
@@ -45,6 +49,7 @@ pub(crate) use spill::Spill;
 pub(crate) use step::{ReadState, TransactState, WriteState};
 pub(crate) use write::Reserved;
 
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -115,7 +120,14 @@ pub(super) enum Wake {
 /// A connected pair's shared memory plus its control socket, seen from one side.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    map: sys::Mapping,
+    /// Dropped by hand: [`Conn`]'s drop either parks it ([`recycle`]) or unmaps it.
+    map: ManuallyDrop<sys::Mapping>,
+    /// The fork epoch ([`recycle::epoch`]) read before the area was mapped in this process: an
+    /// area mapped before a later fork may be shared with the child and is never parked.
+    made_epoch: u64,
+    /// Set for a named-pipe connection whose area may be parked when this end's last user
+    /// goes (see [`recycle`]).
+    recycle: OnceLock<recycle::Tag>,
     /// This side's private page: its ring locks and authoritative cursors.
     page: sys::SidePage,
     /// The control socket; `None` for a mailslot, whose writers come and go without a link.
@@ -200,8 +212,17 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // Acquire: pairs with `set_watch_token` (every other user is gone by now anyway).
         super::watch::forget(self.watch_token.load(Acquire), self);
-        if !self.touched_little() {
-            self.map.unmap_promptly();
+        // Both looked at before `map` is taken out below (the header is in it).
+        let parkable = self.parkable();
+        let little = self.touched_little();
+        // SAFETY: `map` is taken exactly once, here, and not used after: the fields dropped
+        // after this function never touch the mapping.
+        let mut map = unsafe { ManuallyDrop::take(&mut self.map) };
+        if let Some(tag) = parkable {
+            return recycle::park(self.side, tag, self.caps, self.wins, map, self.made_epoch);
+        }
+        if !little {
+            map.unmap_promptly();
         }
     }
 }
@@ -224,159 +245,6 @@ impl Drop for SideGuard<'_> {
 }
 
 impl Conn {
-    /// Creates the shared memory for a new connection (server side). Returns the connection and
-    /// the memfd to pass to the client.
-    ///
-    /// `wins` are the record windows (each a power of two no larger than its ring): small
-    /// records stay in them, larger ones may use the whole ring.
-    pub(crate) fn create(
-        ctl: Option<OwnedFd>,
-        caps: [u64; 2],
-        wins: [u64; 2],
-        instances: u32,
-    ) -> sys::Result<(Conn, OwnedFd)> {
-        let size = total_size(caps);
-        let fd = sys::memfd_sealed("npipe-conn", size)?;
-        let map = sys::Mapping::map_conn(fd.as_fd(), size)?;
-        let wins = [0, 1].map(|d| {
-            if check_geometry(caps[d], wins[d]).is_ok() {
-                wins[d]
-            } else {
-                caps[d]
-            }
-        });
-        let conn = Conn::with_map(map, ctl, Side::Server, caps, wins)?;
-        conn.populate_first_pages();
-        let h = conn.hdr();
-        // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
-        // stores through the socket.
-        h.magic.store(MAGIC, Relaxed);
-        h.version.store(VERSION, Relaxed);
-        h.header_bytes.store(HEADER_BYTES as u32, Relaxed);
-        h.ring_cap[0].store(caps[0], Relaxed);
-        h.ring_cap[1].store(caps[1], Relaxed);
-        h.ring_win[0].store(wins[0], Relaxed);
-        h.ring_win[1].store(wins[1], Relaxed);
-        h.state[0].store(OPEN, Relaxed);
-        h.state[1].store(OPEN, Relaxed);
-        h.cpu[0].store(NO_CPU, Relaxed);
-        h.cpu[1].store(NO_CPU, Relaxed);
-        h.cur_instances.store(instances, Relaxed);
-        for d in 0..2 {
-            conn.ring(d).r.0.msg_left.store(AT_HEADER, Relaxed);
-            conn.ring(d).c.0.cut_rec.store(NO_REC, Relaxed);
-            conn.ring(d).c.0.cut_end.store(NO_REC, Relaxed);
-        }
-        fence(Release);
-        Ok((conn, fd))
-    }
-
-    /// This process's view of a mapped connection, with a new private page and empty caches.
-    fn with_map(
-        map: sys::Mapping,
-        ctl: Option<OwnedFd>,
-        side: Side,
-        caps: [u64; 2],
-        wins: [u64; 2],
-    ) -> sys::Result<Conn> {
-        let page = sys::SidePage::new()?;
-        // Relaxed: the page is new and private to this process until it forks.
-        page.word(R_LEFT).store(AT_HEADER, Relaxed);
-        page.word(R_REC).store(NO_REC, Relaxed);
-        page.word(W_REC).store(NO_REC, Relaxed);
-        page.word(W_CUT_END).store(NO_REC, Relaxed);
-        page.word(W_CUT_MSGS).store(NO_REC, Relaxed);
-        Ok(Conn {
-            map,
-            page,
-            ctl,
-            side,
-            caps,
-            wins,
-            head_seen: AtomicU64::new(0),
-            woke_peer: AtomicBool::new(false),
-            probed_at: AtomicU64::new(0),
-            signal: OnceLock::new(),
-            peer_event: OnceLock::new(),
-            spin_ok: AtomicBool::new(false),
-            spin_skipped: AtomicU32::new(0),
-            stacked_wakes: AtomicU32::new(0),
-            tail_seen: AtomicU64::new(0),
-            done_seen: AtomicU64::new(0),
-            tail_read_at: AtomicU64::new(0),
-            read_seen: AtomicU64::new(0),
-            closed_here: AtomicBool::new(false),
-            watch_token: AtomicU64::new(0),
-            watch_claimed: AtomicBool::new(false),
-            me: OnceLock::new(),
-            tx_kept_by: AtomicU64::new(0),
-            spilled_at: AtomicU64::new(0),
-            spill_listed: AtomicBool::new(false),
-            full_mark: AtomicU64::new(u64::MAX),
-        })
-    }
-
-    /// Maps a connection memfd received from the server (client side) and validates it.
-    pub(crate) fn attach(
-        ctl: Option<OwnedFd>,
-        memfd: OwnedFd,
-        caps: [u64; 2],
-    ) -> Result<Conn, QErr> {
-        for c in caps {
-            if !(MIN_RING..=MAX_RING).contains(&c) || !c.is_power_of_two() {
-                return Err(QErr::Corrupt("ring capacity out of range"));
-            }
-        }
-        let size = total_size(caps);
-        sys::check_memfd(memfd.as_fd(), size)
-            .map_err(|_| QErr::Corrupt("memfd not sealed or wrong size"))?;
-        let map = sys::Mapping::map_conn(memfd.as_fd(), size)
-            .map_err(|_| QErr::Corrupt("cannot map memfd"))?;
-        // The windows start as the whole rings (no skips) until read from the header below.
-        let mut conn = Conn::with_map(map, ctl, Side::Client, caps, caps)
-            .map_err(|_| QErr::Corrupt("cannot make the private lock page"))?;
-        conn.populate_first_pages();
-        let h = conn.hdr();
-        // SYNC POINT with the fence in `create`: Acquire sees the initialised header.
-        fence(Acquire);
-        // The windows are only in the header: read once (the peer cannot change them later)
-        // and checked before anything uses them.
-        let wins = [h.ring_win[0].load(Relaxed), h.ring_win[1].load(Relaxed)];
-        for d in 0..2 {
-            check_geometry(caps[d], wins[d])?;
-        }
-        if h.magic.load(Relaxed) != MAGIC
-            || h.version.load(Relaxed) != VERSION
-            || h.header_bytes.load(Relaxed) != HEADER_BYTES as u32
-            || h.ring_cap[0].load(Relaxed) != caps[0]
-            || h.ring_cap[1].load(Relaxed) != caps[1]
-        {
-            return Err(QErr::Corrupt("bad queue header"));
-        }
-        conn.wins = wins;
-        Ok(conn)
-    }
-
-    /// Whether every record ever written on this connection lies within the windows of the
-    /// rings' first laps (both published tails within the window), so the mapping holds at most
-    /// the header and the windows' pages and may wait for its arena batch to be unmapped (see
-    /// `sys::arena`); otherwise it may hold up to whole rings and is unmapped at once. The
-    /// peer's tail is only believed for this choice: a peer that lies makes its own pages wait
-    /// for at most one batch.
-    fn touched_little(&self) -> bool {
-        // Relaxed: a heuristic read after every user of the connection is gone.
-        (0..2).all(|d| self.ring(d).w.0.tail.load(Relaxed) <= self.wins[d])
-    }
-
-    /// Faults in the header page and the first page of each ring in two calls: every
-    /// connection touches them at once, and a page fault is the costliest part of setting one
-    /// up (the rest of each ring still faults in lazily, as it is used).
-    fn populate_first_pages(&self) {
-        self.map.populate(0, HEADER_BYTES + 4096);
-        self.map
-            .populate(HEADER_BYTES + self.caps[0] as usize, 4096);
-    }
-
     fn hdr(&self) -> &ConnHeader {
         // SAFETY:
         // 1. the mapping is at least HEADER_BYTES long and page aligned, so a ConnHeader at

@@ -41,6 +41,7 @@ fn query_owner(name: &Name, addr: &[u8]) -> io::Result<Option<PipeInfo>> {
         timeout_ms: 0,
         name: display.clone(),
         token: 0,
+        claims: None,
     };
     if sys::send_packet_nowait(sock.as_fd(), &req.encode(), &[]).is_err() {
         return Ok(None);
