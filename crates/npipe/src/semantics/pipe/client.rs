@@ -14,10 +14,12 @@ use crate::sys::PeerCred;
 use crate::transport::control::{self, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{recycle, Conn, InPlace, QErr, Reserved, Side};
 
-/// How long an open polls for the server's answer before it sleeps (see `exchange_req`):
-/// measured on a 2-vCPU VM, 10 us took connection setup from about 12,900 to 14,500 per second
-/// and 20 us did no better.
-const OPEN_SPIN: Duration = Duration::from_micros(10);
+/// How long an open polls for the server's answer before it sleeps (see `exchange_req`).
+/// Measured on a 2-vCPU VM: 10 us took connection setup from about 12,900 to 14,500 per second
+/// when every connection made a new memfd; once areas were reused (`queue::recycle`), 5 / 10 /
+/// 25 / 50 / 100 us gave about 18,700 / 21,800 / 26,000 / 28,000 / 28,000 (the last with a
+/// wide spread). An open costs its client at most this much CPU beyond a sleeping wait.
+const OPEN_SPIN: Duration = Duration::from_micros(50);
 
 /// A client end (the handle CreateFile returns for a pipe name).
 #[derive(Debug)]
