@@ -164,9 +164,10 @@ fn read_inodes(path: &std::path::Path) -> BTreeSet<u64> {
     s.lines().filter_map(|l| l.parse().ok()).collect()
 }
 
-/// A client process connecting 100 times in a row works in a handful of areas (a new memfd
-/// per connection would be 100), and each connection sees only its own data although the one
-/// before left an unread or a partly read message behind.
+/// A client process connecting 100 times in a row works in a few areas (a new memfd per
+/// connection would be 100; a park that comes late, after the next open, costs one more), and
+/// each connection sees only its own data although the one before left an unread or a partly
+/// read message behind.
 #[test]
 fn a_client_process_reuses_a_few_areas_and_sees_only_its_own_data() {
     const ROUNDS: usize = 100;
@@ -175,7 +176,7 @@ fn a_client_process_reuses_a_few_areas_and_sees_only_its_own_data() {
     let file = temp_file("reuse");
     let mut kid = child(
         "reuse_client",
-        &format!("{name}|{ROUNDS}|8|{}", file.display()),
+        &format!("{name}|{ROUNDS}|25|{}", file.display()),
     );
     for k in 0..ROUNDS {
         let r = serve_round(&s, k, None, || util::child_exited(&mut kid));
@@ -186,11 +187,14 @@ fn a_client_process_reuses_a_few_areas_and_sees_only_its_own_data() {
     }
     let st = wait_child(&mut kid, util::CHILD_LIMIT).unwrap();
     assert!(st.success(), "client failed: {st}");
-    assert!(!read_inodes(&file).is_empty());
+    assert!(
+        !read_inodes(&file).is_empty(),
+        "the client wrote what it mapped"
+    );
 }
 
-/// Two client processes at once, through two instances: neither ever maps an area the other
-/// used, although each reuses its own.
+/// Two client processes at once, through two instances, each reusing its own areas: every
+/// message arrives intact on both sides, and neither client ever maps an area the other used.
 #[test]
 fn two_client_processes_never_share_an_area() {
     const ROUNDS: usize = 60;
@@ -202,7 +206,7 @@ fn two_client_processes_never_share_an_area() {
         .map(|f| {
             std::sync::Mutex::new(child(
                 "reuse_client",
-                &format!("{name}|{ROUNDS}|16|{}", f.display()),
+                &format!("{name}|{ROUNDS}|30|{}", f.display()),
             ))
         })
         .collect();
@@ -230,6 +234,11 @@ fn two_client_processes_never_share_an_area() {
                         };
                         // The client numbers its message k by its length 1 + k % 300.
                         let kk = m.read - 1;
+                        assert_eq!(
+                            b[..m.read],
+                            payload(kk, 1, m.read)[..],
+                            "a client's message changed"
+                        );
                         let _ = s.send_msg(&payload(kk, 0, 10 + kk % 90));
                         if kk.is_multiple_of(3) {
                             let _ = s.send_msg(&payload(kk, 2, 50));
@@ -383,4 +392,107 @@ fn a_forked_child_never_sees_connections_made_after_the_fork() {
     }
     let st = wait_child(&mut kid, util::CHILD_LIMIT).unwrap();
     assert!(st.success(), "client failed: {st}");
+}
+
+/// A fake server's answer to a request.
+type Answer = fn(&[u8]) -> Vec<u8>;
+
+/// A fake server: accepts `answers.len()` connections on `name` one after another, reads each
+/// one's request and sends the answer `answers[i](request)`; returns the requests.
+fn fake_server(
+    name: &str,
+    answers: Vec<Answer>,
+) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+    let lfd = util::raw_listen(name);
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for answer in answers {
+            // SAFETY: accepting on our listening socket without an address buffer.
+            let fd = unsafe { libc::accept(lfd, std::ptr::null_mut(), std::ptr::null_mut()) };
+            assert!(fd >= 0);
+            let (req, _) = util::raw_recv(fd);
+            util::raw_send(fd, &answer(&req));
+            seen.push(req);
+            // Let the client read the answer before the socket goes.
+            let _ = util::raw_recv(fd);
+            // SAFETY: closing a descriptor this thread owns.
+            unsafe { libc::close(fd) };
+        }
+        // SAFETY: as above.
+        unsafe { libc::close(lfd) };
+        seen
+    })
+}
+
+/// A reply frame's start (docs/DESIGN.md, "Handshake frames"): kind and error code.
+fn reply_head(kind: u16, error: u32) -> Vec<u8> {
+    let mut v = b"NPR1".to_vec();
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&kind.to_le_bytes());
+    v.extend_from_slice(&error.to_le_bytes());
+    v
+}
+
+/// The length of an Open request without the claims field: the fixed part and the name.
+fn plain_len(req: &[u8]) -> usize {
+    18 + u16::from_le_bytes([req[16], req[17]]) as usize
+}
+
+/// A server of an earlier build refuses an Open with the claims field it does not know
+/// (ERROR_INVALID_DATA, "trailing bytes"): the client asks again without it and gets that
+/// server's real answer.
+#[test]
+fn a_client_asks_again_without_claims_when_an_earlier_server_refuses_them() {
+    let name = unique_name("reuse-old");
+    let server = fake_server(
+        &name,
+        vec![
+            // Refuses trailing bytes as the decoder of an earlier build does; the second
+            // answer is the server's real one.
+            |req: &[u8]| reply_head(2, if req.len() > plain_len(req) { 13 } else { 1 }),
+            |_: &[u8]| reply_head(2, ERROR_ACCESS_DENIED),
+        ],
+    );
+    let e = ClientOptions::new()
+        .open(&name)
+        .expect_err("the fake server refuses");
+    assert_eq!(win32_code(&e), ERROR_ACCESS_DENIED, "{e}");
+    let seen = server.join().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[0].len() > plain_len(&seen[0]),
+        "the first request carries the claims field"
+    );
+    assert_eq!(seen[1].len(), plain_len(&seen[1]), "the second does not");
+}
+
+/// A server that answers "reused" for an area the open did not name: ERROR_BAD_PIPE with
+/// `InvalidData`, as any other bad handshake.
+#[test]
+fn a_reuse_the_client_did_not_claim_is_a_bad_pipe() {
+    let name = unique_name("reuse-unclaimed");
+    let server = fake_server(
+        &name,
+        vec![|_: &[u8]| {
+            let mut v = reply_head(1, 0);
+            v.extend_from_slice(&[1, 3, 0, 0]);
+            for x in [1u32, 4096, 4096, 50, 1, 1] {
+                v.extend_from_slice(&x.to_le_bytes());
+            }
+            v.extend_from_slice(&(1u64 << 16).to_le_bytes());
+            v.extend_from_slice(&(1u64 << 16).to_le_bytes());
+            v.extend_from_slice(&0x5eed_5eed_5eed_5eedu64.to_le_bytes());
+            v.extend_from_slice(&[1, 0, 0, 0]);
+            v
+        }],
+    );
+    let e = ClientOptions::new()
+        .open(&name)
+        .expect_err("an area nobody claimed");
+    assert_eq!(
+        (e.kind(), win32_code(&e)),
+        (std::io::ErrorKind::InvalidData, ERROR_BAD_PIPE),
+        "{e}"
+    );
+    server.join().unwrap();
 }

@@ -68,7 +68,9 @@ pub(crate) struct Request {
     pub token: u64,
     /// Keys of areas the client parked for the server's process (Open only, at most
     /// [`MAX_CLAIMS`], none 0); `None` from a client that does not know areas (the field is
-    /// optional, so frames of earlier versions stay valid), which gets no area in the reply.
+    /// optional, so an earlier build's frames stay valid), which gets no area in the reply. An
+    /// earlier build's server refuses the field (ERROR_INVALID_DATA): the client then asks
+    /// again without it.
     pub claims: Option<Vec<u64>>,
 }
 

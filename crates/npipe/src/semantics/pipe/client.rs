@@ -115,6 +115,9 @@ pub(crate) struct Opened {
     /// The parked areas the request named (see `transport::queue::recycle`); those not taken
     /// go back to the pool when this is dropped.
     pub claimed: recycle::Claimed,
+    /// The fork epoch read before the request went out, so before any descriptor of the
+    /// answer was in this process (see `Conn::attach_at`).
+    pub epoch: u64,
 }
 
 /// Connects to `n` and sends an OPEN request (see [`Opened`]).
@@ -133,6 +136,7 @@ fn request_open_as(
     token: u64,
     areas: bool,
 ) -> io::Result<Opened> {
+    let epoch = recycle::epoch();
     let (sock, server) = connect_to(n, name, trust)?;
     let mut fds = Vec::new();
     let deadline = Instant::now() + REPLY_TIMEOUT;
@@ -150,12 +154,20 @@ fn request_open_as(
         &mut fds,
         deadline,
     )?;
+    if claimed.is_some() && reply == Some(Reply::Error(ERROR_INVALID_DATA)) {
+        // A server of an earlier build refuses the claims field it does not know (as a server
+        // refuses a request that came too late): ask once more, without it. The claimed
+        // areas go back to the pool, and the refused connection closes first.
+        drop((claimed, sock));
+        return request_open_as(n, name, access, trust, token, false);
+    }
     Ok(Opened {
         sock,
         reply,
         fds,
         server,
         claimed: claimed.unwrap_or_default(),
+        epoch,
     })
 }
 
@@ -285,6 +297,7 @@ impl ClientEnd {
             mut fds,
             server,
             mut claimed,
+            epoch,
         } = request_open_as(&n, name, access, trust, token, true)?;
         match reply {
             Some(Reply::Connected(info, area)) => {
@@ -297,9 +310,11 @@ impl ClientEnd {
                     )
                 };
                 let conn = if area.reused {
+                    if !fds.is_empty() {
+                        return Err(bad("sent a descriptor with a reused area"));
+                    }
                     let parked = claimed
                         .take(area.key)
-                        .filter(|_| fds.is_empty())
                         .ok_or_else(|| bad("reused an area this open did not claim"))?;
                     Conn::attach_reused(Some(sock), parked, info.caps)
                 } else {
@@ -307,7 +322,7 @@ impl ClientEnd {
                         .pop()
                         .filter(|_| fds.is_empty())
                         .ok_or_else(|| bad("did not send exactly one queue"))?;
-                    Conn::attach(Some(sock), memfd, info.caps)
+                    Conn::attach_at(Some(sock), memfd, info.caps, epoch)
                 }
                 .map_err(|e| map_q(e, Op::Read, Side::Client, name))?;
                 if let (Some(pid), true) = (server.pid, area.key != 0 && token == 0) {

@@ -50,7 +50,10 @@ impl Conn {
             // SAFETY: the mapping is at least HEADER_BYTES long and page aligned, so each word
             // is in bounds and aligned; the header page is made only of atomics (or padding
             // nothing reads), and a peer may write it at any time anyway, so atomic stores are
-            // the right access; any bit pattern is a valid AtomicU64.
+            // the right access; any bit pattern is a valid AtomicU64. Where a word covers two
+            // AtomicU32 fields the access is mixed-size: no other thread of this process uses
+            // the area until this connection is made, and the peer's accesses are another
+            // process's, as always.
             unsafe { (*words.add(i)).store(0, Relaxed) };
         }
     }
@@ -136,6 +139,18 @@ impl Conn {
         memfd: OwnedFd,
         caps: [u64; 2],
     ) -> Result<Conn, QErr> {
+        Conn::attach_at(ctl, memfd, caps, recycle::epoch())
+    }
+
+    /// [`Conn::attach`] for a memfd that came into this process at fork epoch `epoch` or later
+    /// (read before it could arrive: a fork after that may have given the child the
+    /// descriptor, and the area is then never parked).
+    pub(crate) fn attach_at(
+        ctl: Option<OwnedFd>,
+        memfd: OwnedFd,
+        caps: [u64; 2],
+        epoch: u64,
+    ) -> Result<Conn, QErr> {
         for c in caps {
             if !(MIN_RING..=MAX_RING).contains(&c) || !c.is_power_of_two() {
                 return Err(QErr::Corrupt("ring capacity out of range"));
@@ -144,8 +159,6 @@ impl Conn {
         let size = total_size(caps);
         sys::check_memfd(memfd.as_fd(), size)
             .map_err(|_| QErr::Corrupt("memfd not sealed or wrong size"))?;
-        // Read before the mapping exists: a fork after this read makes the area unparkable.
-        let epoch = recycle::epoch();
         let map = sys::Mapping::map_conn(memfd.as_fd(), size)
             .map_err(|_| QErr::Corrupt("cannot map memfd"))?;
         Conn::attach_map(map, epoch, ctl, caps, true)
