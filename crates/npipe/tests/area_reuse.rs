@@ -399,10 +399,7 @@ type Answer = fn(&[u8]) -> Vec<u8>;
 
 /// A fake server: accepts `answers.len()` connections on `name` one after another, reads each
 /// one's request and sends the answer `answers[i](request)`; returns the requests.
-fn fake_server(
-    name: &str,
-    answers: Vec<Answer>,
-) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+fn fake_server(name: &str, answers: Vec<Answer>) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
     let lfd = util::raw_listen(name);
     std::thread::spawn(move || {
         let mut seen = Vec::new();

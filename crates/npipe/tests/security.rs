@@ -641,3 +641,41 @@ fn unprivileged_server_cannot_impersonate_another_user() {
     c.read_exact(&mut b).unwrap();
     expect_ok(kid);
 }
+
+/// W133: a read makes ImpersonateNamedPipeClient possible also when it started while the
+/// client was connecting. A read that begins then marks the instance and waits for the
+/// connection being set up; the connection's reset of that mark must come before the client
+/// can write, not after the read was let through.
+#[test]
+fn a_read_that_races_the_connection_counts_for_impersonation() {
+    for k in 0..300 {
+        let name = unique_name("imp-race");
+        let s = ServerOptions::new().create(&name).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let n = name.clone();
+        let client = std::thread::spawn(move || {
+            let mut c = ClientOptions::new().open(&n).unwrap();
+            c.write_all(b"x").unwrap();
+            // Keep the client connected until the server has impersonated it.
+            let _ = done_rx.recv_timeout(util::PEER_WAIT);
+        });
+        let mut b = [0u8; 1];
+        let end = std::time::Instant::now() + util::PEER_WAIT;
+        loop {
+            match (&s).read(&mut b) {
+                Ok(1) => break,
+                Err(e)
+                    if win32_code(&e) == ERROR_PIPE_LISTENING
+                        && std::time::Instant::now() < end => {}
+                other => panic!("round {k}: read: {other:?}"),
+            }
+        }
+        let r = s.impersonate_client().map(|g| g.revert());
+        let _ = done_tx.send(());
+        client.join().unwrap();
+        match r {
+            Ok(Ok(())) => {}
+            other => panic!("round {k}: impersonating after a read: {other:?}"),
+        }
+    }
+}

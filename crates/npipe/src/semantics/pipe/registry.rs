@@ -377,7 +377,9 @@ impl Pipe {
         slot.conn = Some(conn);
         slot.client_pid = if remote.is_some() { None } else { peer.pid };
         slot.remote = remote;
-        // Relaxed: set under the registry lock before the change is published.
+        // Nothing is read from this client yet (W133): a read marks it once it has the
+        // connection, which is after this (under the same lock). Relaxed: set under the
+        // registry lock before the change is published.
         slot.epoch.read_from_client.store(false, Ordering::Relaxed);
         Some(slot.changed_later())
     }

@@ -91,6 +91,7 @@ impl ServerEnd {
         if let Ok(cached) = self.cached.try_lock() {
             if let Some((e, c)) = &*cached {
                 if *e == epoch {
+                    self.mark_read(op);
                     return Ok(c.clone());
                 }
             }
@@ -117,7 +118,21 @@ impl ServerEnd {
         if let Ok(mut cached) = self.cached.try_lock() {
             *cached = Some((e, c.clone()));
         }
+        self.mark_read(op);
         Ok(c)
+    }
+
+    /// Notes a read (or transact) from the connected client, for ImpersonateNamedPipeClient
+    /// (W133). Marked once the operation has the connection: a read that started while the
+    /// client was connecting then counts although the connection cleared the mark meanwhile.
+    fn mark_read(&self, op: Op) {
+        // Relaxed: a flag only ImpersonateNamedPipeClient reads; the read itself is ordered by
+        // the connection. Looked at first, so a read stores only the first time.
+        if matches!(op, Op::Read | Op::Transact)
+            && !self.epoch.read_from_client.load(Ordering::Relaxed)
+        {
+            self.epoch.read_from_client.store(true, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn check_access(&self, op: Op) -> io::Result<()> {
@@ -129,11 +144,6 @@ impl ServerEnd {
             _ => true,
         };
         if ok {
-            if matches!(op, Op::Read | Op::Transact) {
-                // Relaxed: a flag only ImpersonateNamedPipeClient reads; the read itself is
-                // ordered by the connection.
-                self.epoch.read_from_client.store(true, Ordering::Relaxed);
-            }
             Ok(())
         } else {
             Err(err(
