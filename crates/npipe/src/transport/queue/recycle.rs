@@ -175,12 +175,13 @@ impl Pool {
                 old.push(a.map);
                 continue;
             }
-            if self.parked.len() >= MAX_PARKED {
-                // The oldest goes: it is the least likely to be claimed.
-                old.push(self.parked.remove(0).map);
-            }
             let at = self.parked.partition_point(|x| x.at <= a.at);
             self.parked.insert(at, a);
+            if self.parked.len() > MAX_PARKED {
+                // The oldest goes (perhaps the one just put back): the least likely to be
+                // claimed.
+                old.push(self.parked.remove(0).map);
+            }
         }
         old
     }
@@ -396,9 +397,15 @@ mod tests {
         p.put(c, t0);
         let (again, _) = p.take_where(t0, MAX_CLAIMS, |a| client_area_for(a, 70, 1000));
         assert_eq!(again.iter().map(|a| a.tag.key).collect::<Vec<_>>(), keys);
+        // A full pool that gets back an area older than all it holds lets that one go.
+        p.put(again, t0);
+        assert_eq!(p.parked.len(), MAX_PARKED);
+        let stale = parked(Side::Client, 70, 1, t0 - Duration::from_secs(1));
+        assert_eq!(p.put(vec![stale], t0).len(), 1);
+        assert!(p.parked.iter().all(|a| a.tag.key != 1));
         // Areas parked longer than MAX_AGE go at the next look.
         let (_, old) = p.take_where(t0 + MAX_AGE + Duration::from_secs(1), 0, |_| true);
-        assert_eq!(old.len(), MAX_PARKED - MAX_CLAIMS);
+        assert_eq!(old.len(), MAX_PARKED);
         assert!(p.parked.is_empty());
         // A fork retires what is parked, and what was mapped before it is refused.
         p.put(vec![parked(Side::Server, 1, 1, t0)], t0);
