@@ -255,9 +255,15 @@ impl Pipe {
 
     /// [`make_queue`](Self::make_queue) for a pipe with `params` that may not exist yet.
     pub(super) fn queue_for(params: &PipeParams) -> Option<(Conn, OwnedFd)> {
+        let (caps, wins) = Self::geometry(params);
+        Conn::create(None, caps, wins, 0).ok()
+    }
+
+    /// The ring capacities and record windows of a connection of a pipe with `params`.
+    fn geometry(params: &PipeParams) -> ([u64; 2], [u64; 2]) {
         let caps = [ring_for(params.out_quota), ring_for(params.in_quota)];
         let wins = [win_for(params.out_quota), win_for(params.in_quota)];
-        Conn::create(None, caps, wins, 0).ok()
+        (caps, normal_wins(caps, wins))
     }
 
     /// Parks a WaitNamedPipe client until an instance listens, if there is room (W30).
@@ -322,15 +328,8 @@ impl Pipe {
         let client = peer.pid.filter(|_| remote.is_none() && claims.is_some());
         let claims = claims.unwrap_or_default();
         let reused = client.and_then(|pid| {
-            let caps = [
-                ring_for(self.params.out_quota),
-                ring_for(self.params.in_quota),
-            ];
-            let wins = [
-                win_for(self.params.out_quota),
-                win_for(self.params.in_quota),
-            ];
-            recycle::take_server(pid, peer.uid, claims, caps, normal_wins(caps, wins))
+            let (caps, wins) = Self::geometry(&self.params);
+            recycle::take_server(pid, peer.uid, claims, caps, wins)
         });
         let (mut conn, memfd, area) = match reused {
             Some(p) => {
