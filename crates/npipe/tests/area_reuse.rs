@@ -43,16 +43,7 @@ fn area_inodes() -> BTreeSet<u64> {
 /// (`k % 3 == 0`, and `secret` bytes more) and leaves them unread, and returns the areas
 /// mapped while it was open.
 fn client_round(name: &str, k: usize, secret: usize) -> Result<BTreeSet<u64>, String> {
-    let c = loop {
-        match ClientOptions::new().open(name) {
-            Ok(c) => break c,
-            Err(e) if win32_code(&e) == ERROR_PIPE_BUSY => {
-                npipe::wait_named_pipe(name, npipe::WaitFor::Forever)
-                    .map_err(|e| format!("wait: {e}"))?;
-            }
-            Err(e) => return Err(format!("open {k}: {e}")),
-        }
-    };
+    let c = util::open_waiting(name).map_err(|e| format!("connection {k}: {e}"))?;
     c.set_mode(ReadMode::Message, false)
         .map_err(|e| e.to_string())?;
     let avail = c.peek(None).map_err(|e| e.to_string())?.available;

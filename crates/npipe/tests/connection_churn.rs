@@ -202,16 +202,7 @@ fn role_churn_client(arg: &str) -> Result<(), String> {
     let (name, rounds) = arg.split_once('|').ok_or("bad argument")?;
     let rounds: usize = rounds.parse().map_err(|_| "bad count")?;
     for k in 0..rounds {
-        let mut c = loop {
-            match ClientOptions::new().open(name) {
-                Ok(c) => break c,
-                Err(e) if win32_code(&e) == ERROR_PIPE_BUSY => {
-                    npipe::wait_named_pipe(name, npipe::WaitFor::Forever)
-                        .map_err(|e| format!("wait: {e}"))?;
-                }
-                Err(e) => return Err(format!("open {k}: {e}")),
-            }
-        };
+        let mut c = util::open_waiting(name).map_err(|e| format!("connection {k}: {e}"))?;
         let avail = c.peek(None).map_err(|e| e.to_string())?.available;
         if avail != 0 {
             return Err(format!(

@@ -410,3 +410,17 @@ pub fn become_user(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String> {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     Ok(())
 }
+
+/// Opens pipe `name`, waiting (WaitNamedPipe) while every instance is busy.
+pub fn open_waiting(name: &str) -> Result<npipe::NamedPipeClient, String> {
+    loop {
+        match npipe::ClientOptions::new().open(name) {
+            Ok(c) => return Ok(c),
+            Err(e) if npipe::win32_code(&e) == npipe::error::code::ERROR_PIPE_BUSY => {
+                npipe::wait_named_pipe(name, npipe::WaitFor::Forever)
+                    .map_err(|e| format!("wait: {e}"))?;
+            }
+            Err(e) => return Err(format!("open {name}: {e}")),
+        }
+    }
+}
