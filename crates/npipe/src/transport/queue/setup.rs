@@ -59,11 +59,13 @@ impl Conn {
     }
 
     /// Writes a new connection's header (server side) into a zeroed header page. Nobody else
-    /// sees the mapping before the reply to the client is sent, which orders these stores.
+    /// uses the mapping before the reply to the client is sent, which orders these stores (a
+    /// new area is in no other process yet; a reused one the client parked, so it waits for
+    /// the reply too).
     fn init_server(&self, instances: u32) {
         let (conn, caps, wins) = (self, self.caps, self.wins);
         let h = conn.hdr();
-        // Relaxed: nobody else sees the mapping before the memfd is sent, which orders these
+        // Relaxed: nobody else uses the mapping before the reply is sent, which orders these
         // stores through the socket.
         h.magic.store(MAGIC, Relaxed);
         h.version.store(VERSION, Relaxed);
