@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 use npipe::error::code::*;
-use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions};
+use npipe::{win32_code, ClientOptions, ReadMode};
 use util::{child, connect_while, unique_name, wait_child};
 
 child_roles! {
@@ -112,15 +112,6 @@ fn serve_round(
     s.disconnect().map_err(|e| e.to_string())
 }
 
-fn message_server(name: &str, instances: u32) -> npipe::NamedPipeServer {
-    ServerOptions::new()
-        .pipe_mode(PipeMode::Message)
-        .read_mode(ReadMode::Message)
-        .max_instances(instances)
-        .create(name)
-        .unwrap()
-}
-
 /// `arg`: "name|rounds|most areas|file". Makes `rounds` connections, fails when they used
 /// more than `most areas`, and writes the areas' inodes to `file`.
 fn role_reuse_client(arg: &str) -> Result<(), String> {
@@ -163,7 +154,7 @@ fn read_inodes(path: &std::path::Path) -> BTreeSet<u64> {
 fn a_client_process_reuses_a_few_areas_and_sees_only_its_own_data() {
     const ROUNDS: usize = 100;
     let name = unique_name("reuse");
-    let s = message_server(&name, 1);
+    let s = util::message_server(&name, 1);
     let file = temp_file("reuse");
     let mut kid = child(
         "reuse_client",
@@ -190,7 +181,10 @@ fn a_client_process_reuses_a_few_areas_and_sees_only_its_own_data() {
 fn two_client_processes_never_share_an_area() {
     const ROUNDS: usize = 60;
     let name = unique_name("reuse-two");
-    let servers = [message_server(&name, 2), message_server(&name, 2)];
+    let servers = [
+        util::message_server(&name, 2),
+        util::message_server(&name, 2),
+    ];
     let files = [temp_file("reuse-a"), temp_file("reuse-b")];
     let kids: Vec<_> = files
         .iter()
@@ -372,7 +366,7 @@ fn role_fork_client(arg: &str) -> Result<(), String> {
 fn a_forked_child_never_sees_connections_made_after_the_fork() {
     const ROUNDS: usize = 30;
     let name = unique_name("reuse-fork");
-    let s = message_server(&name, 1);
+    let s = util::message_server(&name, 1);
     let mut kid = child("fork_client", &format!("{name}|{ROUNDS}"));
     for k in 0..2 * ROUNDS {
         let extra = (k >= ROUNDS).then_some(AFTER_FORK);

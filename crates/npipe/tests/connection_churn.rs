@@ -30,16 +30,6 @@ fn payload(k: usize, dir: u8, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A message pipe's instance, its client in message read mode.
-fn message_server(name: &str, instances: u32) -> npipe::NamedPipeServer {
-    ServerOptions::new()
-        .pipe_mode(PipeMode::Message)
-        .read_mode(ReadMode::Message)
-        .max_instances(instances)
-        .create(name)
-        .unwrap()
-}
-
 /// Makes a new or disconnected instance listen without waiting for a client (W30).
 fn listen(s: &npipe::NamedPipeServer) {
     match s.connect_timeout(Duration::ZERO) {
@@ -112,7 +102,7 @@ fn role_limited_address_space(_: &str) -> Result<(), String> {
     }
     std::panic::catch_unwind(|| {
         let name = unique_name("churn-rlimit");
-        let s = message_server(&name, 1);
+        let s = util::message_server(&name, 1);
         for k in 0..ROUNDS / 4 {
             one_connection(&s, &name, k);
         }
@@ -128,7 +118,7 @@ fn connections_work_under_an_address_space_limit() {
 #[test]
 fn many_connections_in_a_row_see_only_their_own_data() {
     let name = unique_name("churn");
-    let s = message_server(&name, 1);
+    let s = util::message_server(&name, 1);
     for k in 0..ROUNDS {
         one_connection(&s, &name, k);
     }
@@ -153,8 +143,8 @@ fn a_long_lived_connection_survives_churn_around_it() {
     let name = unique_name("churn-around");
     // The first instance listens first, so it gets the long-lived client; the second serves
     // the rest, whose memory comes and goes around the long-lived connection's.
-    let keep = message_server(&name, 2);
-    let churn = message_server(&name, 2);
+    let keep = util::message_server(&name, 2);
+    let churn = util::message_server(&name, 2);
     let c = ClientOptions::new().open(&name).unwrap();
     c.set_mode(ReadMode::Message, false).unwrap();
     keep.connect().unwrap();
@@ -170,7 +160,7 @@ fn a_long_lived_connection_survives_churn_around_it() {
 #[test]
 fn clients_vanishing_after_the_handshake_leave_nothing_behind() {
     let name = unique_name("churn-vanish");
-    let s = message_server(&name, 1);
+    let s = util::message_server(&name, 1);
     for k in 0..ROUNDS / 4 {
         listen(&s);
         let fd = util::raw_connect(&name);
@@ -279,7 +269,7 @@ const WIDE: usize = 6;
 
 fn wide_servers(name: &str) -> Vec<npipe::NamedPipeServer> {
     (0..WIDE)
-        .map(|_| message_server(name, WIDE as u32))
+        .map(|_| util::message_server(name, WIDE as u32))
         .collect()
 }
 

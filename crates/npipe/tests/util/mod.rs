@@ -424,3 +424,13 @@ pub fn open_waiting(name: &str) -> Result<npipe::NamedPipeClient, String> {
         }
     }
 }
+
+/// An instance of a message pipe in message read mode, of at most `instances` instances.
+pub fn message_server(name: &str, instances: u32) -> npipe::NamedPipeServer {
+    npipe::ServerOptions::new()
+        .pipe_mode(npipe::PipeMode::Message)
+        .read_mode(npipe::ReadMode::Message)
+        .max_instances(instances)
+        .create(name)
+        .unwrap()
+}
