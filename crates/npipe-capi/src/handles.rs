@@ -367,11 +367,21 @@ pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
 /// is borrowed through the table's guard rather than cloned, which saves two reference count
 /// updates. A CloseHandle meanwhile takes the entry out of the table as usual; the guard, or
 /// the releaser for a cached entry, keeps it alive until `f` returns.
+///
+/// Inlined, so that a call's arguments reach `f` in registers when the thread's cache holds the
+/// handle (moved through memory, the closure was stored in pieces and loaded whole, which the
+/// CPU cannot forward); the table's path is a function of its own.
+#[inline(always)]
 pub(crate) fn with_entry<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Arc<Entry>) -> R) -> R {
-    let f = match lookup::with_cached(h as usize, f) {
-        Ok(r) => return r,
-        Err(f) => f,
-    };
+    match lookup::with_cached(h as usize, f) {
+        Ok(r) => r,
+        Err(f) => with_table_entry(h, on_bad, f),
+    }
+}
+
+/// [`with_entry`] through the table, when the thread's cache does not hold `h`.
+#[inline(never)]
+fn with_table_entry<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Arc<Entry>) -> R) -> R {
     if let Some(s) = index_of(h).and_then(slot) {
         // Read before the slot: a close after this read makes the cached lookup miss.
         let closes = lookup::closes();

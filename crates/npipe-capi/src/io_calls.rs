@@ -167,6 +167,73 @@ unsafe fn write_file(
     unsafe { overlapped::finish_sync(e, r, written, ov) }
 }
 
+/// ReadFile without an OVERLAPPED, the call programs make most, in one function: the general
+/// path's steps for an OVERLAPPED (the engine, the status words, a file offset, the event)
+/// have nothing to do, and the handle's own signal (W26) is kept only once something has
+/// looked at it, as `overlapped::begin_sync` and `finish_sync` keep it. A pipe end is read
+/// here directly; every other kind of handle goes through `read_now`.
+///
+/// # Safety
+/// `buffer` valid for `size` bytes of writing; `read` null or writable.
+#[inline(always)]
+unsafe fn read_plain(e: &Entry, buffer: *mut c_void, size: DWORD, read: *mut DWORD) -> BOOL {
+    // SAFETY: valid for size bytes (caller).
+    let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
+        return fail(ERROR_NOACCESS);
+    };
+    if e.is_observed() {
+        e.signal.reset();
+    }
+    let r = match &e.obj {
+        Object::Server(s) => s.recv_msg(b),
+        Object::Client(c) => c.recv_msg(b),
+        other => read_now(other, b, None),
+    };
+    if e.is_observed() {
+        e.signal.set();
+    }
+    match r {
+        Ok(m) if m.left == 0 => {
+            // SAFETY: null or writable (caller).
+            unsafe { put(read, m.read as DWORD) };
+            TRUE
+        }
+        // SAFETY: null or writable (caller); no OVERLAPPED.
+        r => unsafe { overlapped::finish_read(r, read, std::ptr::null_mut()) },
+    }
+}
+
+/// WriteFile without an OVERLAPPED, as [`read_plain`].
+///
+/// # Safety
+/// `buffer` valid for `size` bytes of reading; `written` null or writable.
+#[inline(always)]
+unsafe fn write_plain(e: &Entry, buffer: *const c_void, size: DWORD, written: *mut DWORD) -> BOOL {
+    // SAFETY: valid for size bytes (caller).
+    let Some(b) = (unsafe { buf(buffer, size) }) else {
+        return fail(ERROR_NOACCESS);
+    };
+    if e.is_observed() {
+        e.signal.reset();
+    }
+    let r = match &e.obj {
+        Object::Server(s) => s.send_msg(b),
+        Object::Client(c) => c.send_msg(b),
+        other => write_now(other, b, None).map(|m| m.read),
+    };
+    if e.is_observed() {
+        e.signal.set();
+    }
+    match r {
+        Ok(n) => {
+            // SAFETY: null or writable (caller).
+            unsafe { put(written, n as DWORD) };
+            TRUE
+        }
+        Err(e) => fail_io(&e),
+    }
+}
+
 /// `ReadFile`.
 ///
 /// # Safety
@@ -183,9 +250,15 @@ pub unsafe extern "C" fn ReadFile(
 ) -> BOOL {
     // SAFETY: read is null or writable (caller).
     unsafe { put(read, 0) };
-    with_entry(h, FALSE, |e| {
+    with_entry(h, FALSE, move |e| {
         // SAFETY: forwarded contract.
-        let r = unsafe { read_file(e, buffer, size, read, ov, None) };
+        let r = unsafe {
+            if ov.is_null() {
+                read_plain(e, buffer, size, read)
+            } else {
+                read_file(e, buffer, size, read, ov, None)
+            }
+        };
         overlapped::settle_for(&e.obj);
         r
     })
@@ -205,9 +278,15 @@ pub unsafe extern "C" fn WriteFile(
 ) -> BOOL {
     // SAFETY: written is null or writable (caller).
     unsafe { put(written, 0) };
-    with_entry(h, FALSE, |e| {
+    with_entry(h, FALSE, move |e| {
         // SAFETY: forwarded contract.
-        let r = unsafe { write_file(e, buffer, size, written, ov, None) };
+        let r = unsafe {
+            if ov.is_null() {
+                write_plain(e, buffer, size, written)
+            } else {
+                write_file(e, buffer, size, written, ov, None)
+            }
+        };
         overlapped::settle_for(&e.obj);
         r
     })

@@ -45,6 +45,24 @@ static void *blocked_reader(void *arg) {
     return NULL;
 }
 
+/* A thread in a synchronous WriteFile of `len` bytes. */
+struct blocked_write { HANDLE h; const char *data; DWORD len; BOOL ok; DWORD n; volatile int done; };
+static void *blocked_writer(void *arg) {
+    struct blocked_write *b = arg;
+    b->ok = WriteFile(b->h, b->data, b->len, &b->n, NULL);
+    __atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Polls `h` until its signalled state is `want` (WAIT_OBJECT_0 or WAIT_TIMEOUT), 5 s at most. */
+static int reaches(HANDLE h, DWORD want) {
+    for (int i = 0; i < 5000; i++) {
+        if (WaitForSingleObject(h, 0) == want) return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
 static int mailslot_child(void) {
     /* W148, W149: a writer in another process; each WriteFile is one message. */
     HANDLE w = CreateFileA(slot_name, GENERIC_WRITE, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
@@ -178,6 +196,40 @@ int main(int argc, char **argv) {
     CHECK(!ReadFile(c, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE, "client sees the close");
     CHECK(!WriteFile(c, "x", 1, &n, NULL) && GetLastError() == ERROR_NO_DATA, "client write after the close");
     CloseHandle(c);
+
+    /* W26, W27: a synchronous ReadFile or WriteFile without an OVERLAPPED makes its handle
+     * non-signalled while it runs, and signalled again when it ends, once a wait has looked at
+     * the handle. */
+    s = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096, 0, NULL);
+    c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(s != INVALID_HANDLE_VALUE && c != INVALID_HANDLE_VALUE, "pair for the signal test");
+    CHECK(WaitForSingleObject(s, 0) == WAIT_OBJECT_0, "W26 a new server handle is signalled");
+    struct blocked_read sr = {s, FALSE, 0, 0};
+    pthread_create(&t, NULL, blocked_reader, &sr);
+    CHECK(reaches(s, WAIT_TIMEOUT), "W27 non-signalled during a synchronous ReadFile");
+    CHECK(WriteFile(c, "wake", 4, &n, NULL) && n == 4, "write for the blocked read");
+    pthread_join(t, NULL);
+    CHECK(sr.ok, "the blocked read completes");
+    CHECK(WaitForSingleObject(s, 0) == WAIT_OBJECT_0, "W26 signalled after the synchronous ReadFile");
+    /* A write larger than the reader's quota waits for the reader (W91). */
+    static char big[64 * 1024];
+    memset(big, 'b', sizeof big);
+    CHECK(WaitForSingleObject(c, 0) == WAIT_OBJECT_0, "W26 a client handle is signalled");
+    struct blocked_write bw = {c, big, sizeof big, FALSE, 0, 0};
+    pthread_create(&t, NULL, blocked_writer, &bw);
+    CHECK(reaches(c, WAIT_TIMEOUT), "W27 non-signalled during a synchronous WriteFile");
+    static char got[64 * 1024];
+    n = 0;
+    CHECK(ReadFile(s, got, sizeof got, &n, NULL) && n == sizeof got && memcmp(got, big, sizeof got) == 0, "the large message");
+    pthread_join(t, NULL);
+    CHECK(bw.ok && bw.n == sizeof big, "the blocked write completes");
+    CHECK(WaitForSingleObject(c, 0) == WAIT_OBJECT_0, "W26 signalled after the synchronous WriteFile");
+    /* A failed synchronous read leaves the handle signalled too. */
+    CHECK(!ReadFile(s, NULL, 10, &n, NULL) && GetLastError() == ERROR_NOACCESS, "NULL buffer on the signal pair");
+    CloseHandle(c);
+    CHECK(!ReadFile(s, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE, "read after the client closed");
+    CHECK(WaitForSingleObject(s, 0) == WAIT_OBJECT_0, "W26 signalled after a failed synchronous ReadFile");
+    CloseHandle(s);
 
     /* Names with unpaired UTF-16 surrogates have no spelling of their own: they are refused
      * rather than aliased to one another (lossy decoding would make both U+FFFD). */

@@ -89,6 +89,7 @@ fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::other("a pipe name with a NUL"))
 }
 
+#[inline]
 fn dword(n: usize) -> io::Result<Dword> {
     Dword::try_from(n).map_err(|_| io::Error::other("a message over 4 GiB"))
 }
