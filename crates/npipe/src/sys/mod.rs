@@ -31,12 +31,15 @@
 //!   thread's file-system identity ([`fs_identity`], [`set_fs_identity`]) for impersonation;
 //! - `process`: ids, clocks, CPU placement, fork handlers;
 //! - `fence`: [`AsymmetricFence`], a compiler fence paired with `membarrier(2)`;
+//! - `borrow_cell`: [`BorrowCell`], a value many threads borrow without a lock and that is
+//!   replaced only while nobody borrows it (the server end's current connection);
 //! - `kpipe`: kernel pipes and handing descriptors to child processes;
 //! - `shared_event`: the state page of a named event shared across processes
 //!   ([`EventPage`]), open-file-description byte locks on it ([`LockFile`]: the cross-process
 //!   lock and the liveness marks of waiting processes) and checks on received eventfds.
 
 pub(crate) mod arena;
+mod borrow_cell;
 mod creds;
 pub(crate) mod dgram;
 mod event;
@@ -49,6 +52,7 @@ mod robust;
 mod shared_event;
 mod socket;
 
+pub(crate) use borrow_cell::BorrowCell;
 pub(crate) use creds::*;
 pub(crate) use event::*;
 pub use fence::AsymmetricFence;

@@ -99,7 +99,7 @@ impl Slot {
     /// has seen it signalled, so a signal never arrives after an event loop has cleared its
     /// descriptor and looked (which would be a spurious readiness for its next operation).
     pub(super) fn changed_later(&self) -> Arc<SlotEpoch> {
-        // SYNC POINT with the Acquire load in `ServerEnd::conn_for`; the registry lock orders
+        // SYNC POINT with the Acquire load in `ServerEnd::with_conn`; the registry lock orders
         // the change itself, and the sleeper count, with `ServerEnd::connect`.
         self.epoch.value.fetch_add(1, Ordering::Release);
         if let Some(s) = self.epoch.signal.get() {

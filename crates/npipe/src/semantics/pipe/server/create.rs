@@ -269,7 +269,7 @@ impl ServerEnd {
                 modes: Modes::new(cfg.read_message, cfg.nowait),
                 fork_gen: fork_generation(),
                 epoch,
-                cached: Mutex::new(None),
+                cached: sys::BorrowCell::new(),
                 closed: AtomicBool::new(false),
             },
             existed,

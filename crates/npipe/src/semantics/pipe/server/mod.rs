@@ -8,7 +8,7 @@ mod create;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::registry::*;
@@ -28,9 +28,11 @@ pub(crate) struct ServerEnd {
     /// The slot's change counter (see [`Slot::epoch`]).
     pub(super) epoch: Arc<SlotEpoch>,
     /// The connection as of an epoch, so a data operation takes neither the registry lock nor
-    /// a map lookup. Only ever `try_lock`ed: a thread that finds it busy takes the slow path,
-    /// so it can never block anyone (nor a forked child that inherited it locked).
-    cached: Mutex<Option<(u32, Arc<Conn>)>>,
+    /// a map lookup. Borrowed for the whole operation, replaced only while no operation
+    /// borrows it; nothing waits on it, so it can never block anyone (a forked child that
+    /// inherited borrows of threads it does not have just never replaces it, and takes the
+    /// registry's path).
+    cached: sys::BorrowCell<(u32, Arc<Conn>)>,
     /// Set by [`ServerEnd::close`].
     pub(super) closed: AtomicBool,
 }
@@ -77,8 +79,15 @@ impl ServerEnd {
         f(slot)
     }
 
-    /// The connection for a data operation, or the state error of this instance.
-    pub(super) fn conn_for(&self, op: Op) -> io::Result<Arc<Conn>> {
+    /// Runs `f` on the connection for a data operation, or gives the state error of this
+    /// instance. The connection is borrowed from the cache for as long as `f` runs (two atomic
+    /// read-modify-writes, no reference count).
+    #[inline]
+    pub(super) fn with_conn<R>(
+        &self,
+        op: Op,
+        f: impl FnOnce(&Arc<Conn>) -> io::Result<R>,
+    ) -> io::Result<R> {
         // Relaxed: a closed handle fails at once; a close racing with this call is seen through
         // the epoch (the slot is gone) or by the connection itself.
         if self.closed.load(Ordering::Relaxed) {
@@ -88,14 +97,31 @@ impl ServerEnd {
         // still this instance's. A change racing with the operation is seen by the operation
         // itself through the connection's shared state, as it would be after the lock.
         let epoch = self.epoch.value.load(Ordering::Acquire);
-        if let Ok(cached) = self.cached.try_lock() {
-            if let Some((e, c)) = &*cached {
-                if *e == epoch {
-                    self.mark_read(op);
-                    return Ok(c.clone());
-                }
+        let mut f = Some(f);
+        let hit = self.cached.borrow(|cached| match cached {
+            Some((e, c)) if *e == epoch => {
+                self.mark_read(op);
+                f.take().map(|f| f(c))
             }
+            _ => None,
+        });
+        if let Some(Some(r)) = hit {
+            return r;
         }
+        let c = self.conn_from_registry(op)?;
+        f.take().expect("not run on a miss")(&c)
+    }
+
+    /// The connection for a data operation (an owned reference, for operations in steps), or
+    /// the state error of this instance.
+    pub(super) fn conn_for(&self, op: Op) -> io::Result<Arc<Conn>> {
+        self.with_conn(op, |c| Ok(c.clone()))
+    }
+
+    /// [`with_conn`](Self::with_conn)'s path when the cache does not hold the connection of the
+    /// current epoch: the registry's slot, under its lock; cached for the next operations.
+    #[inline(never)]
+    fn conn_from_registry(&self, op: Op) -> io::Result<Arc<Conn>> {
         let (c, e) = self.with_slot(|slot| match (slot.state, op) {
             (SlotState::Connected, _) => {
                 let c = slot.conn.clone().expect("connected slot has a connection");
@@ -115,9 +141,8 @@ impl ServerEnd {
                 format!("{} is not connected", self.name()),
             )),
         })?;
-        if let Ok(mut cached) = self.cached.try_lock() {
-            *cached = Some((e, c.clone()));
-        }
+        // Refused while another operation borrows the cache: the next miss caches it.
+        let _ = self.cached.try_set((e, c.clone()));
         self.mark_read(op);
         Ok(c)
     }
@@ -310,19 +335,18 @@ impl ServerEnd {
             }
         }
         // The link is gone: drop the cached connection too, so its socket closes now (the
-        // client sees the hang-up) rather than at this instance's next operation. A thread
-        // holding it right now only delays that until its operation ends.
-        if let Ok(mut cached) = self.cached.try_lock() {
-            *cached = None;
-        }
+        // client sees the hang-up) rather than at this instance's next operation. An operation
+        // borrowing it right now drops it as it ends.
+        self.cached.clear();
         Ok(())
     }
 
     /// ReadFile.
     pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<ReadResult> {
         self.check_access(Op::Read)?;
-        let c = self.conn_for(Op::Read)?;
-        conn_read(&c, &self.modes, buf, deadline, self.name())
+        self.with_conn(Op::Read, |c| {
+            conn_read(c, &self.modes, buf, deadline, self.name())
+        })
     }
 
     /// A descriptor that polls readable when data may be waiting or the client has gone, for
@@ -337,35 +361,34 @@ impl ServerEnd {
     /// WriteFile.
     pub(crate) fn write(&self, data: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
         self.check_access(Op::Write)?;
-        let c = self.conn_for(Op::Write)?;
-        conn_write(&c, &self.modes, &self.info(), data, deadline, self.name())
+        self.with_conn(Op::Write, |c| {
+            conn_write(c, &self.modes, &self.info(), data, deadline, self.name())
+        })
     }
 
     /// Zero-copy write: reserves one whole message.
     pub(crate) fn reserve(&self, len: usize) -> io::Result<Reserved> {
         self.check_access(Op::Write)?;
-        let c = self.conn_for(Op::Write)?;
-        conn_reserve(&c, len, self.name())
+        self.with_conn(Op::Write, |c| conn_reserve(c, len, self.name()))
     }
 
     /// Publishes a reserved message.
     pub(crate) fn commit(&self, r: Reserved) -> io::Result<usize> {
-        let c = self.conn_for(Op::Write)?;
-        r.commit(write_opts(&c, &self.modes, &self.info()), None)
-            .map_err(|e| map_q(e, Op::Write, Side::Server, self.name()))
+        self.with_conn(Op::Write, |c| {
+            r.commit(write_opts(c, &self.modes, &self.info()), None)
+                .map_err(|e| map_q(e, Op::Write, Side::Server, self.name()))
+        })
     }
 
     /// Zero-copy read of the next whole message.
     pub(crate) fn read_in_place(&self) -> io::Result<InPlace> {
         self.check_access(Op::Read)?;
-        let c = self.conn_for(Op::Read)?;
-        conn_read_in_place(&c, self.name())
+        self.with_conn(Op::Read, |c| conn_read_in_place(c, self.name()))
     }
 
     /// PeekNamedPipe.
     pub(crate) fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<Peeked> {
-        let c = self.conn_for(Op::Peek)?;
-        conn_peek(&c, &self.info(), buf, self.name())
+        self.with_conn(Op::Peek, |c| conn_peek(c, &self.info(), buf, self.name()))
     }
 
     /// FlushFileBuffers (W94-W95): succeeds at once when not connected.
@@ -388,16 +411,17 @@ impl ServerEnd {
         deadline: Option<Instant>,
     ) -> io::Result<ReadResult> {
         self.check_access(Op::Transact)?;
-        let c = self.conn_for(Op::Transact)?;
-        conn_transact(
-            &c,
-            &self.modes,
-            &self.info(),
-            data,
-            buf,
-            deadline,
-            self.name(),
-        )
+        self.with_conn(Op::Transact, |c| {
+            conn_transact(
+                c,
+                &self.modes,
+                &self.info(),
+                data,
+                buf,
+                deadline,
+                self.name(),
+            )
+        })
     }
 
     /// GetNamedPipeHandleState: (state bits, current instances); ERROR_INVALID_HANDLE once
@@ -419,7 +443,7 @@ impl ServerEnd {
     /// GetNamedPipeInfo: (message type, out quota, in quota, max instances); ERROR_INVALID_HANDLE
     /// once closed.
     pub(crate) fn pipe_info(&self) -> io::Result<(bool, u32, u32, u32)> {
-        // Relaxed: see `conn_for`.
+        // Relaxed: see `with_conn`.
         if self.closed.load(Ordering::Relaxed) {
             return Err(self.gone());
         }
@@ -557,9 +581,7 @@ impl ServerEnd {
             None
         };
         drop(reg);
-        if let Ok(mut cached) = self.cached.try_lock() {
-            *cached = None;
-        }
+        self.cached.clear();
         if let Some(mut st) = torn_down {
             st.parked.clear();
             if let Some(mut a) = st.acceptor.take() {

@@ -1,0 +1,78 @@
+//! The server end's cached connection (`sys::BorrowCell`): a data operation borrows it for as
+//! long as it runs, and a DisconnectNamedPipe made meanwhile releases the connection as that
+//! operation ends, so its socket closes then, not at the instance's next operation. The
+//! client is another process.
+
+mod util;
+
+use std::time::Duration;
+
+use npipe::error::code::ERROR_PIPE_NOT_CONNECTED;
+use util::*;
+
+child_roles! {
+    "hold_client" => role_hold_client,
+}
+
+/// Sockets this process has open.
+fn open_sockets() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Opens the pipe, sends one message, then waits in a read until the server disconnects it.
+fn role_hold_client(name: &str) -> Result<(), String> {
+    let client = open_waiting(name)?;
+    client
+        .send_msg(b"hello")
+        .map_err(|e| format!("send: {e}"))?;
+    let mut buf = [0u8; 16];
+    match client.recv_msg(&mut buf) {
+        Err(e) if npipe::win32_code(&e) == ERROR_PIPE_NOT_CONNECTED => Ok(()),
+        other => Err(format!("the read ended with {other:?}, not the disconnect")),
+    }
+}
+
+#[test]
+fn a_disconnect_during_a_blocked_read_closes_the_connection_as_the_read_ends() {
+    let name = unique_name("cache");
+    let server = message_server(&name, 1);
+    let listening = open_sockets();
+    let name2 = name.clone();
+    let kid = std::thread::spawn(move || expect_ok(child("hold_client", &name2)));
+    server.connect().expect("connect");
+    let mut buf = [0u8; 16];
+    let m = server.recv_msg(&mut buf).expect("the first message");
+    assert_eq!(&buf[..m.read], b"hello");
+    assert!(
+        open_sockets() > listening,
+        "the connection holds a socket here"
+    );
+    std::thread::scope(|s| {
+        // This read borrows the cached connection until the disconnect ends it.
+        let reader = s.spawn(|| {
+            let mut buf = [0u8; 16];
+            server.recv_msg(&mut buf)
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        server.disconnect().expect("disconnect");
+        let r = reader.join().expect("the reader thread");
+        let code = r.as_ref().err().map(npipe::win32_code);
+        assert_eq!(
+            code,
+            Some(ERROR_PIPE_NOT_CONNECTED),
+            "the blocked read ends with the disconnect (W48): {r:?}"
+        );
+    });
+    // No operation follows: the read that borrowed the connection released it as it ended.
+    assert!(
+        eventually(Duration::from_secs(10), || open_sockets() <= listening),
+        "the connection's socket is still open after the disconnect and the read ended: {} \
+         sockets, {listening} while listening",
+        open_sockets()
+    );
+    kid.join().expect("the client process");
+}
