@@ -53,6 +53,7 @@ child_roles! {
     "pending_writer" => role_pending_writer,
     "big_writer" => role_big_writer,
     "idle_reader" => role_idle_reader,
+    "quota_writer" => role_quota_writer,
 }
 
 fn server(name: &str, quota: u32) -> npipe::NamedPipeServer {
@@ -164,6 +165,53 @@ fn completed_writes_outlive_the_writer() {
     expect_ok(kid);
     let e = s.recv_msg(&mut buf).unwrap_err();
     assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{e}");
+}
+
+/// Writes one message of 3 quotas (4 KiB each) and exits once the write has completed.
+fn role_quota_writer(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    c.send_msg(&pattern(3 * 4096, 9))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// W91: a write larger than the quota completes once the reader has left no more than the
+/// quota unread, also when the reader stops right there. A reader that takes two quotas of a
+/// three-quota message in 1 KiB pieces, as fast as it can, and then reads nothing more: the
+/// writer's process exits (its write completed: a writer spinning for its quota waits for a
+/// batch beyond it only while the reader keeps taking), and the rest stays readable (W102).
+#[test]
+fn a_pending_write_completes_when_its_reader_stops_at_the_quota() {
+    for round in 0..20 {
+        let name = unique_name("pw-stop");
+        let s = server(&name, 4096);
+        let mut kid = child("quota_writer", &name);
+        connect_or_fail(&s, &mut kid);
+        wait_available(&s, 3 * 4096);
+        let want = pattern(3 * 4096, 9);
+        let mut piece = [0u8; 1024];
+        for i in 0..8 {
+            let m = s.recv_msg(&mut piece).unwrap();
+            assert_eq!(m.read, 1024);
+            assert_eq!(m.left, (3 * 4096 - (i + 1) * 1024) as u64, "round {round}");
+            assert!(
+                piece[..] == want[i * 1024..(i + 1) * 1024],
+                "round {round} piece {i}"
+            );
+        }
+        let st = util::wait_child(&mut kid, util::PEER_WAIT);
+        assert!(
+            matches!(&st, Ok(st) if st.success()),
+            "round {round}: the writer never finished its write: {st:?}"
+        );
+        let mut rest = vec![0u8; 3 * 4096];
+        let m = s.recv_msg(&mut rest).unwrap();
+        assert_eq!((m.read, m.left), (4096, 0), "round {round}");
+        assert!(
+            rest[..4096] == want[8192..],
+            "round {round}: the rest differs"
+        );
+    }
 }
 
 /// Writer of `count` messages of `size` bytes, each a pattern of its index, then a 1-byte

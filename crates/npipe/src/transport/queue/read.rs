@@ -299,7 +299,7 @@ impl Conn {
                     // Relaxed: a statistic for nonblocking writers, see ReaderLine::reader_want.
                     want.fetch_add(buf.len() as u64, Relaxed);
                     let moving = self.moving(dir, Wake::Data);
-                    let r = self.spin(deadline, yielding, moving, &mut |c: &Conn| arrived(c));
+                    let r = self.spin(deadline, yielding, 1, moving, &mut |c: &Conn| arrived(c));
                     want.fetch_sub(buf.len() as u64, Relaxed);
                     if !r? {
                         break;

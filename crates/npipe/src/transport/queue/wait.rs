@@ -70,7 +70,7 @@ impl Conn {
         }
         if !spun {
             if let Some(yielding) = self.spin_plan(dir, which) {
-                if self.spin(deadline, yielding, self.moving(dir, which), &mut ready)? {
+                if self.spin(deadline, yielding, 1, self.moving(dir, which), &mut ready)? {
                     return Ok(());
                 }
             }
@@ -199,14 +199,15 @@ impl Conn {
         }
     }
 
-    /// Polls `ready` for up to [`SPIN`] (or until the deadline), yielding the CPU between
-    /// rounds when `yielding`; records in `spin_ok` whether it paid off. While `moving` (a
+    /// Polls `ready` for up to [`SPIN`] (or until the deadline), `gap` pause instructions apart,
+    /// yielding the CPU between rounds when `yielding`; records in `spin_ok` whether it paid off. While `moving` (a
     /// shared cursor the peer advances as it works on this ring) changed during the last
     /// [`SPIN`], the spin goes on, up to [`SPIN_BUSY`] in all.
     pub(super) fn spin(
         &self,
         deadline: Option<Instant>,
         yielding: bool,
+        gap: u32,
         moving: &AtomicU64,
         ready: &mut impl FnMut(&Conn) -> QResult<bool>,
     ) -> QResult<bool> {
@@ -229,7 +230,9 @@ impl Conn {
                     self.spin_ok.store(true, Relaxed);
                     return Ok(true);
                 }
-                std::hint::spin_loop();
+                for _ in 0..gap {
+                    std::hint::spin_loop();
+                }
             }
             let now = Instant::now();
             if now >= end {
