@@ -167,6 +167,20 @@ unsafe fn write_file(
     unsafe { overlapped::finish_sync(e, r, written, ov) }
 }
 
+/// Runs a synchronous call's I/O with the handle non-signalled meanwhile and signalled after
+/// (W26, W27), once something has looked at the handle's signal (see `Entry::observed`).
+#[inline(always)]
+fn with_handle_signal<T>(e: &Entry, io: impl FnOnce() -> T) -> T {
+    if e.is_observed() {
+        e.signal.reset();
+    }
+    let r = io();
+    if e.is_observed() {
+        e.signal.set();
+    }
+    r
+}
+
 /// ReadFile without an OVERLAPPED, the call programs make most, in one function: the general
 /// path's steps for an OVERLAPPED (the engine, the status words, a file offset, the event)
 /// have nothing to do, and the handle's own signal (W26) is kept only once something has
@@ -181,17 +195,11 @@ unsafe fn read_plain(e: &Entry, buffer: *mut c_void, size: DWORD, read: *mut DWO
     let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
         return fail(ERROR_NOACCESS);
     };
-    if e.is_observed() {
-        e.signal.reset();
-    }
-    let r = match &e.obj {
+    let r = with_handle_signal(e, || match &e.obj {
         Object::Server(s) => s.recv_msg(b),
         Object::Client(c) => c.recv_msg(b),
         other => read_now(other, b, None),
-    };
-    if e.is_observed() {
-        e.signal.set();
-    }
+    });
     match r {
         Ok(m) if m.left == 0 => {
             // SAFETY: null or writable (caller).
@@ -213,17 +221,11 @@ unsafe fn write_plain(e: &Entry, buffer: *const c_void, size: DWORD, written: *m
     let Some(b) = (unsafe { buf(buffer, size) }) else {
         return fail(ERROR_NOACCESS);
     };
-    if e.is_observed() {
-        e.signal.reset();
-    }
-    let r = match &e.obj {
+    let r = with_handle_signal(e, || match &e.obj {
         Object::Server(s) => s.send_msg(b),
         Object::Client(c) => c.send_msg(b),
         other => write_now(other, b, None).map(|m| m.read),
-    };
-    if e.is_observed() {
-        e.signal.set();
-    }
+    });
     match r {
         Ok(n) => {
             // SAFETY: null or writable (caller).
