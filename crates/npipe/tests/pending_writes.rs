@@ -214,6 +214,62 @@ fn a_pending_write_completes_when_its_reader_stops_at_the_quota() {
     }
 }
 
+/// W91: once the reader has left no more than the quota unread, the write has completed,
+/// whatever happens next: a reader that takes two quotas of a three-quota message in one read
+/// and closes at once does not turn the write into ERROR_BROKEN_PIPE (the writer's process
+/// exits with success only if its write returned Ok).
+#[test]
+fn a_met_quota_completes_the_write_although_the_reader_then_closes() {
+    for round in 0..60 {
+        let name = unique_name("pw-close");
+        let s = server(&name, 4096);
+        let mut kid = child("quota_writer", &name);
+        connect_or_fail(&s, &mut kid);
+        let mut two = vec![0u8; 2 * 4096];
+        let m = s.recv_msg(&mut two).unwrap();
+        assert_eq!((m.read, m.left), (2 * 4096, 4096), "round {round}");
+        drop(s);
+        let st = util::wait_child(&mut kid, util::PEER_WAIT);
+        assert!(
+            matches!(&st, Ok(st) if st.success()),
+            "round {round}: the write whose quota was met failed: {st:?}"
+        );
+    }
+}
+
+/// The same with both ends in one process and the reader already in its read when the message
+/// comes: it takes two quotas as they land and closes within microseconds, so the writer often
+/// looks at its quota only after the close.
+#[test]
+fn a_met_quota_completes_the_write_although_the_reader_then_closes_threads() {
+    for round in 0..300 {
+        let name = unique_name("pw-close-t");
+        let s = server(&name, 4096);
+        let writer = std::thread::spawn({
+            let name = name.clone();
+            move || {
+                let c = ClientOptions::new()
+                    .open(&name)
+                    .map_err(|e| e.to_string())?;
+                // The server is in its read by then, and takes the message as it lands.
+                std::thread::sleep(Duration::from_millis(2));
+                c.send_msg(&pattern(3 * 4096, 9)).map_err(|e| e.to_string())
+            }
+        });
+        s.connect().unwrap();
+        let mut two = vec![0u8; 2 * 4096];
+        let m = s.recv_msg(&mut two).unwrap();
+        assert_eq!((m.read, m.left), (2 * 4096, 4096), "round {round}");
+        drop(s);
+        let r = writer.join().expect("the writer thread");
+        assert_eq!(
+            r,
+            Ok(3 * 4096),
+            "round {round}: the write whose quota was met failed"
+        );
+    }
+}
+
 /// Writer of `count` messages of `size` bytes, each a pattern of its index, then a 1-byte
 /// end marker, then stays connected and idle for `hold` ms. `arg` = name|size|count[|hold].
 fn role_big_writer(arg: &str) -> Result<(), String> {

@@ -199,10 +199,11 @@ impl Conn {
         }
     }
 
-    /// Polls `ready` for up to [`SPIN`] (or until the deadline), `gap` pause instructions apart,
-    /// yielding the CPU between rounds when `yielding`; records in `spin_ok` whether it paid off. While `moving` (a
-    /// shared cursor the peer advances as it works on this ring) changed during the last
-    /// [`SPIN`], the spin goes on, up to [`SPIN_BUSY`] in all.
+    /// Polls `ready` for up to [`SPIN`] (or until the deadline), `gap` pause instructions
+    /// apart (a round of polls takes about 64 pauses whatever the gap), yielding the CPU
+    /// between rounds when `yielding`; records in `spin_ok` whether it paid off. While
+    /// `moving` (a shared cursor the peer advances as it works on this ring) changed during
+    /// the last [`SPIN`], the spin goes on, up to [`SPIN_BUSY`] in all.
     pub(super) fn spin(
         &self,
         deadline: Option<Instant>,
@@ -224,7 +225,7 @@ impl Conn {
             if yielding {
                 std::thread::yield_now();
             }
-            for _ in 0..64 {
+            for _ in 0..(64 / gap).max(1) {
                 if ready(self)? {
                     // Relaxed: a local scheduling hint.
                     self.spin_ok.store(true, Relaxed);

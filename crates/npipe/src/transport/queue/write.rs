@@ -16,6 +16,9 @@ use super::*;
 /// Pause instructions between two looks at the reader's counters while a write spins for its
 /// quota (see `finish_write`).
 const QUOTA_GAP: u32 = 16;
+/// Looks a write spinning for its quota takes, once the quota is met, waiting for a batch
+/// beyond it (see `finish_write`): a few microseconds at most.
+const BATCH_LOOKS: u32 = 8;
 
 /// Space reserved in the outbound ring for one whole message, filled in place
 /// ([`Conn::reserve`]). Holds the writer lock; nothing is visible to the reader until
@@ -604,51 +607,67 @@ impl Conn {
         }
         let r = &self.ring(dir).r.0;
         let target = my_end.saturating_sub(o.quota);
-        // Whether the reader has taken `want` bytes (the quota's condition is `target`).
-        let taken = |c: &Conn, want: u64| -> QResult<(bool, u64)> {
-            // SYNC POINT with the Release update of `bytes_read` in `consume`. A reader that
-            // claims more than was written is caught by `unread_tx`; here a larger value only
-            // ends this wait early, as the reader could by reading.
+        // What the reader has taken. SYNC POINT with the Release update of `bytes_read` in
+        // `consume`. A reader that claims more than was written is caught by `unread_tx`; here
+        // a larger value only ends this wait early, as the reader could by reading.
+        let look = |c: &Conn| -> u64 {
             let br = r.bytes_read.load(Acquire);
             c.read_seen.fetch_max(br, Relaxed);
-            if br >= want {
-                return Ok((true, br));
-            }
+            br
+        };
+        // Fails the wait when the link or the counters are broken, or the reader has gone:
+        // only while the quota is not met (once it is, the write has completed, W91).
+        let sound = |c: &Conn| -> QResult<()> {
             c.link_check()?;
             if c.peer_closed()? {
                 return Err(QErr::Broken);
             }
             c.unread_tx()?;
-            Ok((false, br))
+            Ok(())
         };
         // While spinning on a reader that is taking records, wait for a batch beyond the quota
         // (half of it, at most up to this write's end) and look only every QUOTA_GAP pauses.
         // Every look pulls the reader's counters' line to this CPU, and the reader's next
         // consume then waits for it at its wake-up check's fence: looked at on every message,
-        // a writer ahead of its reader halved the 64 B rate at small quotas. The write completes
-        // as soon as the quota allows once the reader pauses (it took nothing since the last
-        // look) or the spin ends; a sleeping wait checks the quota itself.
+        // a writer ahead of its reader halved the 64 B rate at small quotas. Once the quota is
+        // met the write completes at the next look where the reader took nothing since the
+        // last, where the link has broken, or after BATCH_LOOKS looks; a spin that ends and a
+        // sleeping wait check the quota itself.
+        let br = look(self);
+        if br >= target.saturating_add(o.quota / 2).min(my_end) {
+            self.done_late(dir, rec_end);
+            return Ok(take);
+        }
         if let Some(yielding) = self.spin_plan(dir, Wake::Space) {
             let batch = target.saturating_add(o.quota / 2).min(my_end);
-            let mut last = u64::MAX;
+            let mut last = br;
+            let mut met_looks = 0u32;
             let mut ready = |c: &Conn| -> QResult<bool> {
-                let (done, br) = taken(c, batch)?;
+                let br = look(c);
+                if br >= batch {
+                    return Ok(true);
+                }
                 let paused = br == last;
                 last = br;
-                Ok(done || (paused && br >= target))
+                if br >= target {
+                    met_looks += 1;
+                    return Ok(paused || met_looks >= BATCH_LOOKS || sound(c).is_err());
+                }
+                sound(c)?;
+                Ok(false)
             };
             if self.spin(deadline, yielding, QUOTA_GAP, &r.head, &mut ready)? {
                 self.done_late(dir, rec_end);
                 return Ok(take);
             }
         }
-        self.wait_after(
-            dir,
-            Wake::Space,
-            deadline,
-            true,
-            |c| Ok(taken(c, target)?.0),
-        )?;
+        self.wait_after(dir, Wake::Space, deadline, true, |c| {
+            if look(c) >= target {
+                return Ok(true);
+            }
+            sound(c)?;
+            Ok(false)
+        })?;
         self.done_late(dir, rec_end);
         Ok(take)
     }
