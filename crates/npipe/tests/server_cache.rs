@@ -76,3 +76,12 @@ fn a_disconnect_during_a_blocked_read_closes_the_connection_as_the_read_ends() {
     );
     kid.join().expect("the client process");
 }
+
+/// The server and client ends stay unwind safe, as they were with a mutex for the cache: a
+/// caller may use them across `catch_unwind`.
+#[test]
+fn the_ends_are_unwind_safe() {
+    fn unwind_safe<T: std::panic::RefUnwindSafe + std::panic::UnwindSafe>() {}
+    unwind_safe::<npipe::NamedPipeServer>();
+    unwind_safe::<npipe::NamedPipeClient>();
+}

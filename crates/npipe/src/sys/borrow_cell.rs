@@ -6,6 +6,10 @@
 //! mutex around a reference-counted value costs four (lock, clone, unlock, and the clone's
 //! release). The server end keeps its current connection in one, for every data operation.
 //!
+//! Nothing waits on a cell. A forked child inherits the count of the borrows the parent's
+//! threads were in at the fork, threads the child does not have: borrowing still works there,
+//! but the value is never replaced nor emptied until the cell itself drops.
+//!
 //! # Safety
 //!
 //! `state` counts the borrowers, plus [`WRITER`] while one thread holds the value exclusively.
@@ -20,6 +24,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::panic::RefUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
 /// The bit of `state` a thread holding the value exclusively sets.
@@ -39,6 +44,11 @@ pub(crate) struct BorrowCell<T> {
 // SAFETY: the value is moved in and out by whichever thread holds WRITER (T: Send) and
 // borrowed by several threads at once (T: Sync); `state` orders the two (module docs).
 unsafe impl<T: Send + Sync> Sync for BorrowCell<T> {}
+
+// A borrower that panics still counts out (`Leave`), and a value is replaced whole or not at
+// all, so a panic leaves no broken state behind: the cell is unwind safe when its value is, as
+// the mutex it replaced was.
+impl<T: RefUnwindSafe> RefUnwindSafe for BorrowCell<T> {}
 
 impl<T> BorrowCell<T> {
     /// An empty cell.
@@ -79,9 +89,11 @@ impl<T> BorrowCell<T> {
         // SAFETY: WRITER set from 0: no borrower and no other writer until it is cleared.
         let old = unsafe { (*self.value.get()).replace(v) };
         self.state.fetch_sub(WRITER, SeqCst);
+        // An emptying asked for while this thread held the cell is this thread's to do. Looked
+        // at before the old value drops, so that a drop that panics cannot lose it.
+        let asked = self.stale.load(SeqCst);
         drop(old);
-        // An emptying asked for while this thread held the cell is this thread's to do.
-        if self.stale.load(SeqCst) {
+        if asked {
             self.clear();
         }
         Ok(())
@@ -106,8 +118,10 @@ impl<T> BorrowCell<T> {
             // SAFETY: WRITER set from 0, as in `try_set`.
             let old = unsafe { (*self.value.get()).take() };
             self.state.fetch_sub(WRITER, SeqCst);
+            // Looked at before the old value drops, as in `try_set`.
+            let asked = self.stale.load(SeqCst);
             drop(old);
-            if !self.stale.load(SeqCst) {
+            if !asked {
                 return;
             }
         }

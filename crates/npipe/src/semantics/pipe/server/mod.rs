@@ -29,9 +29,9 @@ pub(crate) struct ServerEnd {
     pub(super) epoch: Arc<SlotEpoch>,
     /// The connection as of an epoch, so a data operation takes neither the registry lock nor
     /// a map lookup. Borrowed for the whole operation, replaced only while no operation
-    /// borrows it; nothing waits on it, so it can never block anyone (a forked child that
-    /// inherited borrows of threads it does not have just never replaces it, and takes the
-    /// registry's path).
+    /// borrows it; nothing waits on it, so it can never block anyone. A forked child that
+    /// inherited borrows of threads it does not have never replaces nor empties it: it takes
+    /// the registry's path, and keeps the cached connection until the handle is closed.
     cached: sys::BorrowCell<(u32, Arc<Conn>)>,
     /// Set by [`ServerEnd::close`].
     pub(super) closed: AtomicBool,
@@ -141,8 +141,14 @@ impl ServerEnd {
                 format!("{} is not connected", self.name()),
             )),
         })?;
-        // Refused while another operation borrows the cache: the next miss caches it.
-        let _ = self.cached.try_set((e, c.clone()));
+        // Refused while another operation borrows the cache: the next miss caches it. A
+        // disconnect between the registry's answer and here would leave that connection (and
+        // its socket) cached until the next operation: looked at again once cached.
+        if self.cached.try_set((e, c.clone())).is_ok()
+            && self.epoch.value.load(Ordering::Acquire) != e
+        {
+            self.cached.clear();
+        }
         self.mark_read(op);
         Ok(c)
     }
