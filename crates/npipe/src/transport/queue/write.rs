@@ -9,16 +9,16 @@
 
 use std::sync::atomic::{fence, Ordering::*};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::*;
 
 /// Pause instructions between two looks at the reader's counters while a write spins for its
 /// quota (see `finish_write`).
 const QUOTA_GAP: u32 = 16;
-/// Looks a write spinning for its quota takes, once the quota is met, waiting for a batch
-/// beyond it (see `finish_write`): a few microseconds at most.
-const BATCH_LOOKS: u32 = 8;
+/// How long a write spinning for its quota waits, once the quota is met, for a batch beyond it
+/// (see `finish_write`).
+const BATCH_WAIT: Duration = Duration::from_micros(10);
 
 /// Space reserved in the outbound ring for one whole message, filled in place
 /// ([`Conn::reserve`]). Holds the writer lock; nothing is visible to the reader until
@@ -631,17 +631,17 @@ impl Conn {
         // consume then waits for it at its wake-up check's fence: looked at on every message,
         // a writer ahead of its reader halved the 64 B rate at small quotas. Once the quota is
         // met the write completes at the next look where the reader took nothing since the
-        // last, where the link has broken, or after BATCH_LOOKS looks; a spin that ends and a
+        // last, where the link has broken, or after BATCH_WAIT; a spin that ends and a
         // sleeping wait check the quota itself.
+        let batch = target.saturating_add(o.quota / 2).min(my_end);
         let br = look(self);
-        if br >= target.saturating_add(o.quota / 2).min(my_end) {
+        if br >= batch {
             self.done_late(dir, rec_end);
             return Ok(take);
         }
         if let Some(yielding) = self.spin_plan(dir, Wake::Space) {
-            let batch = target.saturating_add(o.quota / 2).min(my_end);
             let mut last = br;
-            let mut met_looks = 0u32;
+            let mut met_at: Option<Instant> = None;
             let mut ready = |c: &Conn| -> QResult<bool> {
                 let br = look(c);
                 if br >= batch {
@@ -650,8 +650,9 @@ impl Conn {
                 let paused = br == last;
                 last = br;
                 if br >= target {
-                    met_looks += 1;
-                    return Ok(paused || met_looks >= BATCH_LOOKS || sound(c).is_err());
+                    let now = Instant::now();
+                    let waited = now - *met_at.get_or_insert(now);
+                    return Ok(paused || waited >= BATCH_WAIT || sound(c).is_err());
                 }
                 sound(c)?;
                 Ok(false)
