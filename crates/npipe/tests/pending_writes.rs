@@ -175,6 +175,21 @@ fn role_quota_writer(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A 4 KiB-quota server connected to a `quota_writer` child process.
+fn quota_writer(tag: &str) -> (npipe::NamedPipeServer, std::process::Child) {
+    let name = unique_name(tag);
+    let s = server(&name, 4096);
+    let mut kid = child("quota_writer", &name);
+    connect_or_fail(&s, &mut kid);
+    (s, kid)
+}
+
+/// Fails unless the `quota_writer` child's write returned Ok (it exits with success then).
+fn writer_succeeded(kid: &mut std::process::Child, what: &str) {
+    let st = util::wait_child(kid, util::PEER_WAIT);
+    assert!(matches!(&st, Ok(st) if st.success()), "{what}: {st:?}");
+}
+
 /// W91: a write larger than the quota completes once the reader has left no more than the
 /// quota unread, also when the reader stops right there. A reader that takes two quotas of a
 /// three-quota message in 1 KiB pieces, as fast as it can, and then reads nothing more: the
@@ -183,10 +198,7 @@ fn role_quota_writer(name: &str) -> Result<(), String> {
 #[test]
 fn a_pending_write_completes_when_its_reader_stops_at_the_quota() {
     for round in 0..20 {
-        let name = unique_name("pw-stop");
-        let s = server(&name, 4096);
-        let mut kid = child("quota_writer", &name);
-        connect_or_fail(&s, &mut kid);
+        let (s, mut kid) = quota_writer("pw-stop");
         wait_available(&s, 3 * 4096);
         let want = pattern(3 * 4096, 9);
         let mut piece = [0u8; 1024];
@@ -199,10 +211,9 @@ fn a_pending_write_completes_when_its_reader_stops_at_the_quota() {
                 "round {round} piece {i}"
             );
         }
-        let st = util::wait_child(&mut kid, util::PEER_WAIT);
-        assert!(
-            matches!(&st, Ok(st) if st.success()),
-            "round {round}: the writer never finished its write: {st:?}"
+        writer_succeeded(
+            &mut kid,
+            &format!("round {round}: the write never finished"),
         );
         let mut rest = vec![0u8; 3 * 4096];
         let m = s.recv_msg(&mut rest).unwrap();
@@ -221,18 +232,14 @@ fn a_pending_write_completes_when_its_reader_stops_at_the_quota() {
 #[test]
 fn a_met_quota_completes_the_write_although_the_reader_then_closes() {
     for round in 0..60 {
-        let name = unique_name("pw-close");
-        let s = server(&name, 4096);
-        let mut kid = child("quota_writer", &name);
-        connect_or_fail(&s, &mut kid);
+        let (s, mut kid) = quota_writer("pw-close");
         let mut two = vec![0u8; 2 * 4096];
         let m = s.recv_msg(&mut two).unwrap();
         assert_eq!((m.read, m.left), (2 * 4096, 4096), "round {round}");
         drop(s);
-        let st = util::wait_child(&mut kid, util::PEER_WAIT);
-        assert!(
-            matches!(&st, Ok(st) if st.success()),
-            "round {round}: the write whose quota was met failed: {st:?}"
+        writer_succeeded(
+            &mut kid,
+            &format!("round {round}: the met quota's write failed"),
         );
     }
 }
