@@ -13,7 +13,8 @@
 //!   (`transport::queue::recycle::RECYCLED`), whose fork epochs the handler bumps under their
 //!   locks.
 //!
-//! Everything else is built not to need it: per-instance caches are only `try_lock`ed, ring
+//! Everything else is built not to need it: nothing waits on a server end's cached connection
+//! (`sys::BorrowCell`; a child that inherited borrows takes the registry's path), ring
 //! locks live in shared memory as robust mutexes (a holder in the parent still exists and
 //! releases them), thread-id caches are gone. The C ABI registers its own handler for its
 //! handle table.
