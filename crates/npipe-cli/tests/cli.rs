@@ -164,6 +164,25 @@ fn cli_bench_json_one_repeat() {
     assert!(!stderr(&o).contains('\r'), "no progress frames in a log");
 }
 
+/// The 512 B quota row (Microsoft's samples' buffer size): 64 B messages and 4 KiB ones, each
+/// of the latter eight quotas, go through it and give a figure.
+#[test]
+fn cli_bench_512_byte_quota_row() {
+    let out = stdout(&bench_json("rate64,throughput_4096", "npipe-512"));
+    for sc in ["rate64", "throughput_4096"] {
+        let row = out
+            .lines()
+            .find(|l| {
+                l.contains(&format!("\"scenario\": \"{sc}\""))
+                    && l.contains("\"transport\": \"npipe-512\"")
+            })
+            .unwrap_or_else(|| panic!("no {sc}/npipe-512 row in:\n{out}"));
+        assert!(row.contains("\"error\": null"), "{row}");
+        assert!(!row.contains("\"value\": null"), "{row}");
+    }
+    assert!(!out.contains("\"transport\": \"npipe-4k\""), "{out}");
+}
+
 /// The ring floors run in the scenarios they belong to, and every npipe row of those scenarios
 /// gets its ratio to the W91 ring copy (throughput) or to the bare rings (round trip).
 #[test]

@@ -32,6 +32,9 @@ pub(crate) use peer::{peer_main, PeerArgs};
 /// npipe's queue quota (nInBufferSize = nOutBufferSize) in a benchmark row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Quota {
+    /// The buffer size Microsoft's named-pipe samples pass (BUFSIZE 512): not a goal row,
+    /// shown for what such programs get.
+    B512,
     K4,
     K64,
     K256,
@@ -39,10 +42,11 @@ pub(crate) enum Quota {
 }
 
 impl Quota {
-    const ALL: [Quota; 4] = [Quota::K4, Quota::K64, Quota::K256, Quota::M4];
+    const ALL: [Quota; 5] = [Quota::B512, Quota::K4, Quota::K64, Quota::K256, Quota::M4];
 
     fn bytes(self) -> u32 {
         match self {
+            Quota::B512 => 512,
             Quota::K4 => 4 << 10,
             Quota::K64 => 64 << 10,
             Quota::K256 => 256 << 10,
@@ -87,13 +91,14 @@ pub(crate) enum Transport {
 const SIDE_QUOTA: Quota = Quota::K64;
 
 impl Transport {
-    const ALL: [Transport; 18] = [
+    const ALL: [Transport; 19] = [
         Transport::SpscRing,
         Transport::PingPong,
         Transport::Memcpy,
         Transport::RingRtt,
         Transport::RingCopy,
         Transport::RingCopyW91,
+        Transport::Npipe(Quota::B512),
         Transport::Npipe(Quota::K4),
         Transport::Npipe(Quota::K64),
         Transport::Npipe(Quota::K256),
@@ -110,6 +115,7 @@ impl Transport {
 
     fn label(self) -> &'static str {
         match self {
+            Transport::Npipe(Quota::B512) => "npipe (512 B quota)",
             Transport::Npipe(Quota::K4) => "npipe (4 KiB quota)",
             Transport::Npipe(Quota::K64) => "npipe (64 KiB quota)",
             Transport::Npipe(Quota::K256) => "npipe (256 KiB quota)",
@@ -133,6 +139,7 @@ impl Transport {
 
     fn key(self) -> &'static str {
         match self {
+            Transport::Npipe(Quota::B512) => "npipe-512",
             Transport::Npipe(Quota::K4) => "npipe-4k",
             Transport::Npipe(Quota::K64) => "npipe-64k",
             Transport::Npipe(Quota::K256) => "npipe-256k",
@@ -351,6 +358,7 @@ fn size_label(s: usize) -> String {
 /// The transports `--only` accepts: `npipe` stands for every npipe quota row.
 const PICKS: &[&str] = &[
     "npipe",
+    "npipe-512",
     "npipe-4k",
     "npipe-64k",
     "npipe-256k",
@@ -394,10 +402,9 @@ pub(crate) struct BenchArgs {
     /// The fault figures of docs/RELIABILITY.md instead of the performance table.
     #[arg(long, conflicts_with_all = ["quick", "json", "only", "scenario", "repeats"])]
     pub(crate) faults: bool,
-    /// Only these transports, comma-separated: npipe (every quota row), npipe-4k, npipe-64k,
-    /// npipe-256k, npipe-4m, npipe-nb, npipe-tokio, npipe-capi, stream, pipe, interprocess,
-    /// ipc-channel,
-    /// seqpacket. Floors and SEQPACKET always run.
+    /// Only these transports, comma-separated: npipe (every quota row), npipe-512, npipe-4k,
+    /// npipe-64k, npipe-256k, npipe-4m, npipe-nb, npipe-tokio, npipe-capi, stream, pipe,
+    /// interprocess, ipc-channel, seqpacket. Floors and SEQPACKET always run.
     #[arg(long, value_name = "TRANSPORTS", value_delimiter = ',', value_parser = parse_pick)]
     only: Vec<Pick>,
     /// Only these scenarios (comma-separated).
