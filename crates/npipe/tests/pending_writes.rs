@@ -54,6 +54,7 @@ child_roles! {
     "big_writer" => role_big_writer,
     "idle_reader" => role_idle_reader,
     "quota_writer" => role_quota_writer,
+    "small_writer" => role_small_writer,
 }
 
 fn server(name: &str, quota: u32) -> npipe::NamedPipeServer {
@@ -272,6 +273,115 @@ fn a_met_quota_completes_the_write_although_the_reader_then_closes_threads() {
         assert_eq!(
             r,
             Ok(3 * 4096),
+            "round {round}: the write whose quota was met failed"
+        );
+    }
+}
+
+/// Writes five 1 KiB messages to a 4 KiB quota and exits once the last has completed: the
+/// first four fit the quota, the fifth completes once the reader has taken one. Writes this
+/// small against the quota are the ones a writer at its quota waits a batch beyond it for
+/// (`finish_write`).
+fn role_small_writer(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    for i in 0..5u8 {
+        c.send_msg(&pattern(1024, i))
+            .map_err(|e| format!("write {i}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// W91 with writes small against the quota: a reader that takes one 1 KiB message of five and
+/// then reads nothing more: the fifth write completes (the writer waits for a batch beyond the
+/// quota only while the reader keeps taking), and the four left stay readable (W102).
+#[test]
+fn a_small_pending_write_completes_when_its_reader_stops_at_the_quota() {
+    for round in 0..20 {
+        let name = unique_name("pw-small-stop");
+        let s = server(&name, 4096);
+        let mut kid = child("small_writer", &name);
+        connect_or_fail(&s, &mut kid);
+        wait_available(&s, 5 * 1024);
+        let mut buf = vec![0u8; 2048];
+        let m = s.recv_msg(&mut buf).unwrap();
+        assert!(
+            m.read == 1024 && buf[..1024] == pattern(1024, 0)[..],
+            "round {round}"
+        );
+        writer_succeeded(
+            &mut kid,
+            &format!("round {round}: the fifth write never finished"),
+        );
+        for i in 1..5u8 {
+            let m = s.recv_msg(&mut buf).unwrap();
+            assert!(
+                m.read == 1024 && buf[..1024] == pattern(1024, i)[..],
+                "round {round}: message {i} after the writer left"
+            );
+        }
+    }
+}
+
+/// W91 with writes small against the quota, across processes: the reader takes the one
+/// message that meets the fifth write's quota and closes at once: the write has completed, not
+/// failed with ERROR_BROKEN_PIPE. (The writer is asleep by then, the reader having waited for
+/// its records; the `_threads` test below catches it spinning.)
+#[test]
+fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes() {
+    for round in 0..60 {
+        let name = unique_name("pw-small-close");
+        let s = server(&name, 4096);
+        let mut kid = child("small_writer", &name);
+        connect_or_fail(&s, &mut kid);
+        wait_available(&s, 5 * 1024);
+        let mut buf = vec![0u8; 1024];
+        assert_eq!(s.recv_msg(&mut buf).unwrap().read, 1024, "round {round}");
+        drop(s);
+        writer_succeeded(
+            &mut kid,
+            &format!("round {round}: the fifth write failed after its quota was met"),
+        );
+    }
+}
+
+/// The same between threads, timed so that the fifth write is spinning for its quota when the
+/// reader takes the message that meets it and closes within microseconds: the writer often
+/// looks again only after the close, while it waits for a batch beyond the quota.
+#[test]
+fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes_threads() {
+    for round in 0..300 {
+        let name = unique_name("pw-small-close-t");
+        let s = server(&name, 4096);
+        let writer = std::thread::spawn({
+            let name = name.clone();
+            move || {
+                let c = ClientOptions::new()
+                    .open(&name)
+                    .map_err(|e| e.to_string())?;
+                for i in 0..5u8 {
+                    c.send_msg(&pattern(1024, i))
+                        .map_err(|e| format!("write {i}: {e}"))?;
+                }
+                Ok::<_, String>(())
+            }
+        });
+        s.connect().unwrap();
+        // The fifth record is in the queue as soon as its write starts waiting for the quota.
+        let end = Instant::now() + Duration::from_secs(10);
+        while s.peek(None).map(|p| p.available).unwrap_or(0) < 5 * 1024 {
+            assert!(
+                Instant::now() < end,
+                "round {round}: the writes never showed up"
+            );
+            std::hint::spin_loop();
+        }
+        let mut buf = vec![0u8; 1024];
+        assert_eq!(s.recv_msg(&mut buf).unwrap().read, 1024, "round {round}");
+        drop(s);
+        let r = writer.join().expect("the writer thread");
+        assert_eq!(
+            r,
+            Ok(()),
             "round {round}: the write whose quota was met failed"
         );
     }

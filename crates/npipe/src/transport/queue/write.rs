@@ -616,14 +616,25 @@ impl Conn {
             br
         };
         // Fails the wait when the link or the counters are broken, or the reader has gone:
-        // only while the quota is not met (once it is, the write has completed, W91).
-        let sound = |c: &Conn| -> QResult<()> {
+        // only while the quota is not met (once it is, the write has completed, W91). A reader
+        // that takes what meets the quota and closes at once can do both between the look that
+        // found the quota unmet and this check (a thread can be preempted there); it published
+        // its count before it closed, so one more look after a failure decides.
+        let broken = |c: &Conn| -> QResult<()> {
             c.link_check()?;
             if c.peer_closed()? {
                 return Err(QErr::Broken);
             }
             c.unread_tx()?;
             Ok(())
+        };
+        // For a wait that found the quota unmet: whether it is met after all, or the error.
+        let unmet = |c: &Conn| -> QResult<bool> {
+            match broken(c) {
+                Ok(()) => Ok(false),
+                Err(_) if look(c) >= target => Ok(true),
+                Err(e) => Err(e),
+            }
         };
         // While spinning on a reader that is taking records, wait for a batch beyond the quota
         // (half of it, at most up to this write's end) and look only every QUOTA_GAP pauses.
@@ -652,10 +663,9 @@ impl Conn {
                 if br >= target {
                     let now = Instant::now();
                     let waited = now - *met_at.get_or_insert(now);
-                    return Ok(paused || waited >= BATCH_WAIT || sound(c).is_err());
+                    return Ok(paused || waited >= BATCH_WAIT || broken(c).is_err());
                 }
-                sound(c)?;
-                Ok(false)
+                unmet(c)
             };
             if self.spin(deadline, yielding, QUOTA_GAP, &r.head, &mut ready)? {
                 self.done_late(dir, rec_end);
@@ -666,8 +676,7 @@ impl Conn {
             if look(c) >= target {
                 return Ok(true);
             }
-            sound(c)?;
-            Ok(false)
+            unmet(c)
         })?;
         self.done_late(dir, rec_end);
         Ok(take)
