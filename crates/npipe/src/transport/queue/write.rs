@@ -644,7 +644,18 @@ impl Conn {
         // met the write completes at the next look where the reader took nothing since the
         // last, where the link has broken, or after BATCH_WAIT; a spin that ends and a
         // sleeping wait check the quota itself.
-        let batch = target.saturating_add(o.quota / 2).min(my_end);
+        //
+        // Only for writes small against the quota: a reader of records as large as a quarter
+        // of it or more moves its count in steps that large, so the batch would hold the write
+        // until the reader had taken its own record (or a look saw no step), and the writer's
+        // next copy would no longer overlap the reader's. Such a write completes at the first
+        // look that finds the quota met, looking at every pause.
+        let batching = len.saturating_mul(4) <= o.quota;
+        let (batch, gap) = if batching {
+            (target.saturating_add(o.quota / 2).min(my_end), QUOTA_GAP)
+        } else {
+            (target, QUOTA_GAP)
+        };
         let br = look(self);
         if br >= batch {
             self.done_late(dir, rec_end);
@@ -667,7 +678,7 @@ impl Conn {
                 }
                 unmet(c)
             };
-            if self.spin(deadline, yielding, QUOTA_GAP, &r.head, &mut ready)? {
+            if self.spin(deadline, yielding, gap, &r.head, &mut ready)? {
                 self.done_late(dir, rec_end);
                 return Ok(take);
             }
