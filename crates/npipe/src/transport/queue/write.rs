@@ -649,12 +649,11 @@ impl Conn {
         // of it or more moves its count in steps that large, so the batch would hold the write
         // until the reader had taken its own record (or a look saw no step), and the writer's
         // next copy would no longer overlap the reader's. Such a write completes at the first
-        // look that finds the quota met, looking at every pause.
-        let batching = len.saturating_mul(4) <= o.quota;
-        let (batch, gap) = if batching {
-            (target.saturating_add(o.quota / 2).min(my_end), QUOTA_GAP)
+        // look that finds its quota met.
+        let batch = if len.saturating_mul(4) <= o.quota {
+            target.saturating_add(o.quota / 2).min(my_end)
         } else {
-            (target, QUOTA_GAP)
+            target
         };
         let br = look(self);
         if br >= batch {
@@ -678,7 +677,7 @@ impl Conn {
                 }
                 unmet(c)
             };
-            if self.spin(deadline, yielding, gap, &r.head, &mut ready)? {
+            if self.spin(deadline, yielding, QUOTA_GAP, &r.head, &mut ready)? {
                 self.done_late(dir, rec_end);
                 return Ok(take);
             }
