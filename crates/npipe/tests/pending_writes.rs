@@ -250,8 +250,34 @@ fn a_met_quota_completes_the_write_although_the_reader_then_closes() {
 /// looks at its quota only after the close.
 #[test]
 fn a_met_quota_completes_the_write_although_the_reader_then_closes_threads() {
+    met_quota_then_close_threads(
+        "pw-close-t",
+        |c| {
+            // The server is in its read by then, and takes the message as it lands.
+            std::thread::sleep(Duration::from_millis(2));
+            let n = c
+                .send_msg(&pattern(3 * 4096, 9))
+                .map_err(|e| e.to_string())?;
+            (n == 3 * 4096).then_some(()).ok_or(format!("wrote {n}"))
+        },
+        |s, round| {
+            let mut two = vec![0u8; 2 * 4096];
+            let m = s.recv_msg(&mut two).unwrap();
+            assert_eq!((m.read, m.left), (2 * 4096, 4096), "round {round}");
+        },
+    );
+}
+
+/// 300 rounds with both ends in this process, on a 4 KiB quota: `write` runs on a client
+/// thread while the server takes what meets its quota with `take` and closes at once; the
+/// write must have returned Ok (W91).
+fn met_quota_then_close_threads(
+    tag: &str,
+    write: fn(&npipe::NamedPipeClient) -> Result<(), String>,
+    take: fn(&npipe::NamedPipeServer, usize),
+) {
     for round in 0..300 {
-        let name = unique_name("pw-close-t");
+        let name = unique_name(tag);
         let s = server(&name, 4096);
         let writer = std::thread::spawn({
             let name = name.clone();
@@ -259,20 +285,16 @@ fn a_met_quota_completes_the_write_although_the_reader_then_closes_threads() {
                 let c = ClientOptions::new()
                     .open(&name)
                     .map_err(|e| e.to_string())?;
-                // The server is in its read by then, and takes the message as it lands.
-                std::thread::sleep(Duration::from_millis(2));
-                c.send_msg(&pattern(3 * 4096, 9)).map_err(|e| e.to_string())
+                write(&c)
             }
         });
         s.connect().unwrap();
-        let mut two = vec![0u8; 2 * 4096];
-        let m = s.recv_msg(&mut two).unwrap();
-        assert_eq!((m.read, m.left), (2 * 4096, 4096), "round {round}");
+        take(&s, round);
         drop(s);
         let r = writer.join().expect("the writer thread");
         assert_eq!(
             r,
-            Ok(3 * 4096),
+            Ok(()),
             "round {round}: the write whose quota was met failed"
         );
     }
@@ -349,42 +371,29 @@ fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes() 
 /// looks again only after the close, while it waits for a batch beyond the quota.
 #[test]
 fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes_threads() {
-    for round in 0..300 {
-        let name = unique_name("pw-small-close-t");
-        let s = server(&name, 4096);
-        let writer = std::thread::spawn({
-            let name = name.clone();
-            move || {
-                let c = ClientOptions::new()
-                    .open(&name)
-                    .map_err(|e| e.to_string())?;
-                for i in 0..5u8 {
-                    c.send_msg(&pattern(1024, i))
-                        .map_err(|e| format!("write {i}: {e}"))?;
-                }
-                Ok::<_, String>(())
+    met_quota_then_close_threads(
+        "pw-small-close-t",
+        |c| {
+            for i in 0..5u8 {
+                c.send_msg(&pattern(1024, i))
+                    .map_err(|e| format!("write {i}: {e}"))?;
             }
-        });
-        s.connect().unwrap();
-        // The fifth record is in the queue as soon as its write starts waiting for the quota.
-        let end = Instant::now() + Duration::from_secs(10);
-        while s.peek(None).map(|p| p.available).unwrap_or(0) < 5 * 1024 {
-            assert!(
-                Instant::now() < end,
-                "round {round}: the writes never showed up"
-            );
-            std::hint::spin_loop();
-        }
-        let mut buf = vec![0u8; 1024];
-        assert_eq!(s.recv_msg(&mut buf).unwrap().read, 1024, "round {round}");
-        drop(s);
-        let r = writer.join().expect("the writer thread");
-        assert_eq!(
-            r,
-            Ok(()),
-            "round {round}: the write whose quota was met failed"
-        );
-    }
+            Ok(())
+        },
+        |s, round| {
+            // The fifth record is in the queue as soon as its write starts waiting.
+            let end = Instant::now() + Duration::from_secs(10);
+            while s.peek(None).map(|p| p.available).unwrap_or(0) < 5 * 1024 {
+                assert!(
+                    Instant::now() < end,
+                    "round {round}: the writes never showed up"
+                );
+                std::hint::spin_loop();
+            }
+            let mut buf = vec![0u8; 1024];
+            assert_eq!(s.recv_msg(&mut buf).unwrap().read, 1024, "round {round}");
+        },
+    );
 }
 
 /// Writer of `count` messages of `size` bytes, each a pattern of its index, then a 1-byte
