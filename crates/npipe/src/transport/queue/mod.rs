@@ -42,6 +42,8 @@ mod spill;
 mod step;
 mod wait;
 mod write;
+#[cfg(test)]
+mod quota_tests;
 
 pub(crate) use layout::*;
 pub(crate) use read::InPlace;

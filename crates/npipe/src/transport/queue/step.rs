@@ -529,25 +529,18 @@ impl Conn {
             return Poll::Ready(Ok(None));
         }
         let target = end.saturating_sub(o.quota);
-        // SYNC POINT with the Release update of `bytes_read` in `consume` (as in
-        // `finish_write`).
-        let br = self.ring(dir).r.0.bytes_read.load(Acquire);
-        self.read_seen.fetch_max(br, Relaxed);
-        if br >= target {
-            self.done_late(dir, rec_end);
-            return Poll::Ready(Ok(None));
-        }
-        let r = (|| -> QResult<()> {
-            self.link_check()?;
-            if self.peer_closed()? {
-                return Err(QErr::Broken);
+        let met = if self.look_read(dir) >= target {
+            Ok(true)
+        } else {
+            self.quota_unmet(dir, target)
+        };
+        match met {
+            Ok(true) => {
+                self.done_late(dir, rec_end);
+                Poll::Ready(Ok(None))
             }
-            self.unread_tx()?;
-            Ok(())
-        })();
-        match r {
+            Ok(false) => Poll::Pending,
             Err(e) => Poll::Ready(Err(e)),
-            Ok(()) => Poll::Pending,
         }
     }
 

@@ -393,6 +393,42 @@ impl Conn {
         Ok((unread, unread > 0 || msgs > 0))
     }
 
+    /// What the reader of ring `dir` has taken, also kept in `read_seen`. SYNC POINT with the
+    /// Release update of `bytes_read` in `consume`. A reader that claims more than was written
+    /// is caught by `unread_tx`; for a quota wait a larger value only ends the wait early, as
+    /// the reader could by reading.
+    pub(super) fn look_read(&self, dir: usize) -> u64 {
+        let br = self.ring(dir).r.0.bytes_read.load(Acquire);
+        // Relaxed: a process-local cache.
+        self.read_seen.fetch_max(br, Relaxed);
+        br
+    }
+
+    /// Why a write waiting for its quota cannot go on waiting: the link or the counters are
+    /// broken, or the reader has gone.
+    pub(super) fn quota_broken(&self) -> QResult<()> {
+        self.link_check()?;
+        if self.peer_closed()? {
+            return Err(QErr::Broken);
+        }
+        self.unread_tx()?;
+        Ok(())
+    }
+
+    /// For a wait that found the quota unmet (the reader had taken less than `target` of ring
+    /// `dir`): `Ok(false)` to go on waiting, `Ok(true)` if the quota is met after all, else why
+    /// the write fails. A reader that takes what meets the quota and closes at once can do
+    /// both between the look that found the quota unmet and the check (a thread can be
+    /// preempted there); it published its count before it closed, so one more look after a
+    /// failed check decides (W91: a write whose quota was met has completed).
+    pub(super) fn quota_unmet(&self, dir: usize, target: u64) -> QResult<bool> {
+        match self.quota_broken() {
+            Ok(()) => Ok(false),
+            Err(_) if self.look_read(dir) >= target => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Appends one message (or byte-stream write) to the outbound ring. Returns the number of
     /// bytes written (less than `data.len()` only for PIPE_NOWAIT, W108-W110).
     pub(crate) fn write(
@@ -607,35 +643,9 @@ impl Conn {
         }
         let r = &self.ring(dir).r.0;
         let target = my_end.saturating_sub(o.quota);
-        // What the reader has taken. SYNC POINT with the Release update of `bytes_read` in
-        // `consume`. A reader that claims more than was written is caught by `unread_tx`; here
-        // a larger value only ends this wait early, as the reader could by reading.
-        let look = |c: &Conn| -> u64 {
-            let br = r.bytes_read.load(Acquire);
-            c.read_seen.fetch_max(br, Relaxed);
-            br
-        };
-        // Fails the wait when the link or the counters are broken, or the reader has gone:
-        // only while the quota is not met (once it is, the write has completed, W91). A reader
-        // that takes what meets the quota and closes at once can do both between the look that
-        // found the quota unmet and this check (a thread can be preempted there); it published
-        // its count before it closed, so one more look after a failure decides.
-        let broken = |c: &Conn| -> QResult<()> {
-            c.link_check()?;
-            if c.peer_closed()? {
-                return Err(QErr::Broken);
-            }
-            c.unread_tx()?;
-            Ok(())
-        };
-        // For a wait that found the quota unmet: whether it is met after all, or the error.
-        let unmet = |c: &Conn| -> QResult<bool> {
-            match broken(c) {
-                Ok(()) => Ok(false),
-                Err(_) if look(c) >= target => Ok(true),
-                Err(e) => Err(e),
-            }
-        };
+        let look = |c: &Conn| c.look_read(dir);
+        // A broken link or a reader gone fails the wait only while the quota is not met (once
+        // it is, the write has completed, W91): see `quota_unmet`.
         // While spinning on a reader that is taking records, wait for a batch beyond the quota
         // (half of it, at most up to this write's end) and look only every QUOTA_GAP pauses.
         // Every look pulls the reader's counters' line to this CPU, and the reader's next
@@ -673,9 +683,9 @@ impl Conn {
                 if br >= target {
                     let now = Instant::now();
                     let waited = now - *met_at.get_or_insert(now);
-                    return Ok(paused || waited >= BATCH_WAIT || broken(c).is_err());
+                    return Ok(paused || waited >= BATCH_WAIT || c.quota_broken().is_err());
                 }
-                unmet(c)
+                c.quota_unmet(dir, target)
             };
             if self.spin(deadline, yielding, QUOTA_GAP, &r.head, &mut ready)? {
                 self.done_late(dir, rec_end);
@@ -686,7 +696,7 @@ impl Conn {
             if look(c) >= target {
                 return Ok(true);
             }
-            unmet(c)
+            c.quota_unmet(dir, target)
         })?;
         self.done_late(dir, rec_end);
         Ok(take)
@@ -703,11 +713,20 @@ impl Conn {
             if !c.unread_tx()?.1 {
                 return Ok(true);
             }
-            c.link_check()?;
-            if c.peer_closed()? {
-                return Err(QErr::Broken);
+            let gone = (|| {
+                c.link_check()?;
+                if c.peer_closed()? {
+                    return Err(QErr::Broken);
+                }
+                Ok(())
+            })();
+            match gone {
+                Ok(()) => Ok(false),
+                // A reader that took the rest and closed between the two looks: the flush
+                // was over (W94), as in `quota_unmet`.
+                Err(_) if !c.unread_tx()?.1 => Ok(true),
+                Err(e) => Err(e),
             }
-            Ok(false)
         })
     }
 

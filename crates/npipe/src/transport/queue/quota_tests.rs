@@ -1,0 +1,54 @@
+//! Unit tests of the quota wait's decision once the reader has gone (`Conn::quota_unmet`), on
+//! a connection whose two ends live in this test.
+
+use super::*;
+
+/// A connected pair (server, client) with 64 KiB rings, as the fuzzing rig makes them.
+fn pair() -> (Conn, Conn) {
+    let caps = [1 << 16, 1 << 16];
+    let (server, fd) = Conn::create(None, caps, caps, 1).expect("create a connection");
+    let client = Conn::attach(None, fd, caps).expect("attach to it");
+    (server, client)
+}
+
+/// The client writes three 1 KiB messages without waiting for its 1 KiB quota; the server
+/// reads `taken` of them and closes. Returns what a quota wait of the third write decides
+/// after it had found the quota (reader at 2 KiB) unmet.
+fn third_write_after_close(taken: usize, close: bool) -> QResult<bool> {
+    let (s, c) = pair();
+    let o = WriteOpts {
+        message: true,
+        quota: 1024,
+        wait_quota: false,
+        nonblocking: false,
+    };
+    for _ in 0..3 {
+        assert_eq!(c.write(&[7u8; 1024], o, None), Ok(1024));
+    }
+    let mut b = [0u8; 1024];
+    for _ in 0..taken {
+        let r = s.read(&mut b, true, false, None).expect("read a message");
+        assert_eq!((r.n, r.left), (1024, 0));
+    }
+    if close {
+        s.close_here(true);
+    }
+    c.quota_unmet(c.side.tx(), 3 * 1024 - 1024)
+}
+
+/// W91: a reader that took what meets the quota and then closed, after the wait's look found
+/// the quota unmet: the write has completed, it does not fail with ERROR_BROKEN_PIPE.
+#[test]
+fn met_then_closed_completes() {
+    assert_eq!(third_write_after_close(2, true), Ok(true));
+    assert_eq!(third_write_after_close(3, true), Ok(true));
+}
+
+/// A reader that closed before it met the quota fails the write (W115); one still open keeps
+/// it waiting.
+#[test]
+fn unmet_and_closed_fails_unmet_and_open_waits() {
+    assert_eq!(third_write_after_close(1, true), Err(QErr::Broken));
+    assert_eq!(third_write_after_close(0, true), Err(QErr::Broken));
+    assert_eq!(third_write_after_close(1, false), Ok(false));
+}
