@@ -34,6 +34,8 @@
 mod bytes;
 mod dead;
 mod layout;
+#[cfg(test)]
+mod quota_tests;
 mod read;
 mod ready;
 pub(crate) mod recycle;
@@ -42,8 +44,6 @@ mod spill;
 mod step;
 mod wait;
 mod write;
-#[cfg(test)]
-mod quota_tests;
 
 pub(crate) use layout::*;
 pub(crate) use read::InPlace;

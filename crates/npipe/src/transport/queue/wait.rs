@@ -225,7 +225,7 @@ impl Conn {
             if yielding {
                 std::thread::yield_now();
             }
-            for _ in 0..(64 / gap).max(1) {
+            for _ in 0..(64 / gap.max(1)).max(1) {
                 if ready(self)? {
                     // Relaxed: a local scheduling hint.
                     self.spin_ok.store(true, Relaxed);
