@@ -89,8 +89,9 @@ impl<T> BorrowCell<T> {
         // SAFETY: WRITER set from 0: no borrower and no other writer until it is cleared.
         let old = unsafe { (*self.value.get()).replace(v) };
         self.state.fetch_sub(WRITER, SeqCst);
-        // An emptying asked for while this thread held the cell is this thread's to do. Looked
-        // at before the old value drops, so that a drop that panics cannot lose it.
+        // An emptying asked for while this thread held the cell is this thread's to do. It
+        // leaves `stale` set: should the old value's drop panic, the next borrower to leave
+        // last (or the next clear) carries it out instead.
         let asked = self.stale.load(SeqCst);
         drop(old);
         if asked {
@@ -118,7 +119,7 @@ impl<T> BorrowCell<T> {
             // SAFETY: WRITER set from 0, as in `try_set`.
             let old = unsafe { (*self.value.get()).take() };
             self.state.fetch_sub(WRITER, SeqCst);
-            // Looked at before the old value drops, as in `try_set`.
+            // A request made since `stale` was cleared above, as in `try_set`.
             let asked = self.stale.load(SeqCst);
             drop(old);
             if !asked {
