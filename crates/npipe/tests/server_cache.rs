@@ -5,6 +5,7 @@
 
 mod util;
 
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::time::Duration;
 
 use npipe::error::code::ERROR_PIPE_NOT_CONNECTED;
@@ -21,6 +22,18 @@ fn open_sockets() -> usize {
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .filter(|target| target.to_string_lossy().starts_with("socket:"))
         .count()
+}
+
+/// Whether thread `tid` of this process is asleep (state S in its `stat`): set only once the
+/// thread has recorded its id right before its read, so asleep means asleep in the read.
+fn asleep(tid: i32) -> bool {
+    tid != 0
+        && std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            // The state follows the command name, which is in parentheses.
+            .is_ok_and(|st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('S'))
+            })
 }
 
 /// Opens the pipe, sends one message, then waits in a read until the server disconnects it.
@@ -51,13 +64,21 @@ fn a_disconnect_during_a_blocked_read_closes_the_connection_as_the_read_ends() {
         open_sockets() > listening,
         "the connection holds a socket here"
     );
+    let tid = AtomicI32::new(0);
     std::thread::scope(|s| {
         // This read borrows the cached connection until the disconnect ends it.
         let reader = s.spawn(|| {
+            // SAFETY: gettid has no preconditions.
+            tid.store(unsafe { libc::gettid() }, SeqCst);
             let mut buf = [0u8; 16];
             server.recv_msg(&mut buf)
         });
-        std::thread::sleep(Duration::from_millis(200));
+        // Disconnect only once the read is asleep, waiting for data: it then holds the
+        // borrow the disconnect finds.
+        assert!(
+            eventually(Duration::from_secs(10), || asleep(tid.load(SeqCst))),
+            "the reader never went to sleep in its read"
+        );
         server.disconnect().expect("disconnect");
         let r = reader.join().expect("the reader thread");
         let code = r.as_ref().err().map(npipe::win32_code);
