@@ -263,6 +263,7 @@ fn a_met_quota_completes_the_write_although_the_reader_then_closes() {
 fn a_met_quota_completes_the_write_although_the_reader_then_closes_threads() {
     met_quota_then_close_threads(
         "pw-close-t",
+        4096,
         |c| {
             // The server is in its read by then, and takes the message as it lands.
             std::thread::sleep(Duration::from_millis(2));
@@ -279,17 +280,18 @@ fn a_met_quota_completes_the_write_although_the_reader_then_closes_threads() {
     );
 }
 
-/// 300 rounds with both ends in this process, on a 4 KiB quota: `write` runs on a client
+/// 300 rounds with both ends in this process, on a `quota` quota: `write` runs on a client
 /// thread while the server takes what meets its quota with `take` and closes at once; the
 /// write must have returned Ok (W91).
 fn met_quota_then_close_threads(
     tag: &str,
+    quota: u32,
     write: fn(&npipe::NamedPipeClient) -> Result<(), String>,
     take: fn(&npipe::NamedPipeServer, usize),
 ) {
     for round in 0..300 {
         let name = unique_name(tag);
-        let s = server(&name, 4096);
+        let s = server(&name, quota);
         let writer = std::thread::spawn({
             let name = name.clone();
             move || {
@@ -311,32 +313,37 @@ fn met_quota_then_close_threads(
     }
 }
 
-/// Writes five 1 KiB messages to a 4 KiB quota and exits once the last has completed: the
-/// first four fit the quota, the fifth completes once the reader has taken one. Writes this
-/// small against the quota are the ones a writer at its quota waits a batch beyond it for
-/// (`finish_write`).
+/// The small writes' size and quota: five such messages fit the smallest ring window (4 KiB,
+/// as under `--cfg npipe_small_ring`), so only the quota holds the fifth write back.
+const SMALL: usize = 512;
+const SMALL_QUOTA: u32 = 4 * SMALL as u32;
+
+/// Writes five SMALL messages to a SMALL_QUOTA quota and exits once the last has completed:
+/// the first four fit the quota, the fifth completes once the reader has taken one. Writes
+/// this small against the quota (a quarter of it) are the ones a writer at its quota waits a
+/// batch beyond it for (`finish_write`).
 fn role_small_writer(name: &str) -> Result<(), String> {
     let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
     for i in 0..5u8 {
-        c.send_msg(&pattern(1024, i))
+        c.send_msg(&pattern(SMALL, i))
             .map_err(|e| format!("write {i}: {e}"))?;
     }
     Ok(())
 }
 
 /// W91 with writes small against the quota: the fifth write stays pending while nothing is
-/// read (the writer's process does not exit); a reader that then takes one 1 KiB message of
-/// five, as soon as the fifth arrived (the writer still spinning, in most rounds), and reads
-/// nothing more: the fifth write completes (the writer waits for a batch beyond the quota only
-/// while the reader keeps taking), and the four left stay readable (W102).
+/// read (the writer's process does not exit); a reader that then takes one message of five,
+/// as soon as the fifth arrived (the writer still spinning, in most rounds), and reads nothing
+/// more: the fifth write completes (the writer waits for a batch beyond the quota only while
+/// the reader keeps taking), and the four left stay readable (W102).
 #[test]
 fn a_small_pending_write_completes_when_its_reader_stops_at_the_quota() {
     for round in 0..20 {
         let name = unique_name("pw-small-stop");
-        let s = server(&name, 4096);
+        let s = server(&name, SMALL_QUOTA);
         let mut kid = child("small_writer", &name);
         connect_or_fail(&s, &mut kid);
-        spin_until_available(&s, 5 * 1024);
+        spin_until_available(&s, 5 * SMALL as u32);
         // Every 10th round: the write is still pending 50 ms later (a wait that long can only
         // err towards passing).
         if round % 10 == 0 {
@@ -347,10 +354,10 @@ fn a_small_pending_write_completes_when_its_reader_stops_at_the_quota() {
                 "round {round}: the fifth write completed with its quota unmet ({st:?})"
             );
         }
-        let mut buf = vec![0u8; 2048];
+        let mut buf = vec![0u8; 2 * SMALL];
         let m = s.recv_msg(&mut buf).unwrap();
         assert!(
-            m.read == 1024 && buf[..1024] == pattern(1024, 0)[..],
+            m.read == SMALL && buf[..SMALL] == pattern(SMALL, 0)[..],
             "round {round}"
         );
         writer_succeeded(
@@ -360,7 +367,7 @@ fn a_small_pending_write_completes_when_its_reader_stops_at_the_quota() {
         for i in 1..5u8 {
             let m = s.recv_msg(&mut buf).unwrap();
             assert!(
-                m.read == 1024 && buf[..1024] == pattern(1024, i)[..],
+                m.read == SMALL && buf[..SMALL] == pattern(SMALL, i)[..],
                 "round {round}: message {i} after the writer left"
             );
         }
@@ -375,12 +382,12 @@ fn a_small_pending_write_completes_when_its_reader_stops_at_the_quota() {
 fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes() {
     for round in 0..60 {
         let name = unique_name("pw-small-close");
-        let s = server(&name, 4096);
+        let s = server(&name, SMALL_QUOTA);
         let mut kid = child("small_writer", &name);
         connect_or_fail(&s, &mut kid);
-        wait_available(&s, 5 * 1024);
-        let mut buf = vec![0u8; 1024];
-        assert_eq!(s.recv_msg(&mut buf).unwrap().read, 1024, "round {round}");
+        wait_available(&s, 5 * SMALL as u32);
+        let mut buf = vec![0u8; SMALL];
+        assert_eq!(s.recv_msg(&mut buf).unwrap().read, SMALL, "round {round}");
         drop(s);
         writer_succeeded(
             &mut kid,
@@ -396,18 +403,19 @@ fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes() 
 fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes_threads() {
     met_quota_then_close_threads(
         "pw-small-close-t",
+        SMALL_QUOTA,
         |c| {
             for i in 0..5u8 {
-                c.send_msg(&pattern(1024, i))
+                c.send_msg(&pattern(SMALL, i))
                     .map_err(|e| format!("write {i}: {e}"))?;
             }
             Ok(())
         },
         |s, round| {
             // The fifth record is in the queue as soon as its write starts waiting.
-            spin_until_available(s, 5 * 1024);
-            let mut buf = vec![0u8; 1024];
-            assert_eq!(s.recv_msg(&mut buf).unwrap().read, 1024, "round {round}");
+            spin_until_available(s, 5 * SMALL as u32);
+            let mut buf = vec![0u8; SMALL];
+            assert_eq!(s.recv_msg(&mut buf).unwrap().read, SMALL, "round {round}");
         },
     );
 }
