@@ -186,16 +186,26 @@ fn role_quota_writer(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A 4 KiB-quota server connected to a `quota_writer` child process.
-fn quota_writer(tag: &str) -> (npipe::NamedPipeServer, std::process::Child) {
+/// A server with `quota` connected to a child process in writer `role` (`quota_writer`,
+/// `small_writer`).
+fn writer_child(
+    role: &str,
+    tag: &str,
+    quota: u32,
+) -> (npipe::NamedPipeServer, std::process::Child) {
     let name = unique_name(tag);
-    let s = server(&name, 4096);
-    let mut kid = child("quota_writer", &name);
+    let s = server(&name, quota);
+    let mut kid = child(role, &name);
     connect_or_fail(&s, &mut kid);
     (s, kid)
 }
 
-/// Fails unless the `quota_writer` child's write returned Ok (it exits with success then).
+/// A 4 KiB-quota server connected to a `quota_writer` child process.
+fn quota_writer(tag: &str) -> (npipe::NamedPipeServer, std::process::Child) {
+    writer_child("quota_writer", tag, 4096)
+}
+
+/// Fails unless the writer child's writes returned Ok (it exits with success then).
 fn writer_succeeded(kid: &mut std::process::Child, what: &str) {
     let st = util::wait_child(kid, util::PEER_WAIT);
     assert!(matches!(&st, Ok(st) if st.success()), "{what}: {st:?}");
@@ -339,10 +349,7 @@ fn role_small_writer(name: &str) -> Result<(), String> {
 #[test]
 fn a_small_pending_write_completes_when_its_reader_stops_at_the_quota() {
     for round in 0..20 {
-        let name = unique_name("pw-small-stop");
-        let s = server(&name, SMALL_QUOTA);
-        let mut kid = child("small_writer", &name);
-        connect_or_fail(&s, &mut kid);
+        let (s, mut kid) = writer_child("small_writer", "pw-small-stop", SMALL_QUOTA);
         spin_until_available(&s, 5 * SMALL as u32);
         // Every 10th round: the write is still pending 50 ms later (a wait that long can only
         // err towards passing).
@@ -381,10 +388,7 @@ fn a_small_pending_write_completes_when_its_reader_stops_at_the_quota() {
 #[test]
 fn a_small_write_whose_quota_is_met_completes_although_the_reader_then_closes() {
     for round in 0..60 {
-        let name = unique_name("pw-small-close");
-        let s = server(&name, SMALL_QUOTA);
-        let mut kid = child("small_writer", &name);
-        connect_or_fail(&s, &mut kid);
+        let (s, mut kid) = writer_child("small_writer", "pw-small-close", SMALL_QUOTA);
         wait_available(&s, 5 * SMALL as u32);
         let mut buf = vec![0u8; SMALL];
         assert_eq!(s.recv_msg(&mut buf).unwrap().read, SMALL, "round {round}");
