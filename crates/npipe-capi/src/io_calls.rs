@@ -22,6 +22,7 @@ fn not_file<T>() -> io::Result<T> {
 }
 
 /// A synchronous read on any kind of handle; `at` is the offset an OVERLAPPED gives a file.
+#[inline]
 fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
     match o {
         Object::File(f) => f.read(b, at).map(|n| MsgLen::new(n, 0)),
@@ -50,6 +51,7 @@ fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
 }
 
 /// A synchronous write on any kind of handle; `at` is the offset an OVERLAPPED gives a file.
+#[inline]
 fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
     let n = match o {
         Object::File(f) => f.write(b, at),
@@ -195,11 +197,7 @@ unsafe fn read_plain(e: &Entry, buffer: *mut c_void, size: DWORD, read: *mut DWO
     let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
         return fail(ERROR_NOACCESS);
     };
-    let r = with_handle_signal(e, || match &e.obj {
-        Object::Server(s) => s.recv_msg(b),
-        Object::Client(c) => c.recv_msg(b),
-        other => read_now(other, b, None),
-    });
+    let r = with_handle_signal(e, || read_now(&e.obj, b, None));
     match r {
         Ok(m) if m.left == 0 => {
             // SAFETY: null or writable (caller).
@@ -221,11 +219,7 @@ unsafe fn write_plain(e: &Entry, buffer: *const c_void, size: DWORD, written: *m
     let Some(b) = (unsafe { buf(buffer, size) }) else {
         return fail(ERROR_NOACCESS);
     };
-    let r = with_handle_signal(e, || match &e.obj {
-        Object::Server(s) => s.send_msg(b),
-        Object::Client(c) => c.send_msg(b),
-        other => write_now(other, b, None).map(|m| m.read),
-    });
+    let r = with_handle_signal(e, || write_now(&e.obj, b, None).map(|m| m.read));
     match r {
         Ok(n) => {
             // SAFETY: null or writable (caller).
