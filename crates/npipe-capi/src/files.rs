@@ -761,6 +761,7 @@ pub unsafe extern "C" fn DeleteFileA(name: *const c_char) -> BOOL {
 ///
 /// # Safety
 /// `ov` is null or a valid OVERLAPPED.
+#[inline]
 pub(crate) unsafe fn offset_of(ov: *const crate::OVERLAPPED) -> Option<u64> {
     if ov.is_null() {
         return None;

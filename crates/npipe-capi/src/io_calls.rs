@@ -89,6 +89,7 @@ fn steps(e: &Entry) -> bool {
 /// # Safety
 /// `buffer` valid for `size` bytes of writing until the operation completes; `read` null or
 /// writable; `ov` null or a valid OVERLAPPED that stays valid until completion.
+#[inline(always)]
 unsafe fn read_file(
     e: &Arc<Entry>,
     buffer: *mut c_void,
@@ -132,6 +133,7 @@ unsafe fn read_file(
 ///
 /// # Safety
 /// As [`read_file`], with `buffer` read.
+#[inline(always)]
 unsafe fn write_file(
     e: &Arc<Entry>,
     buffer: *const c_void,
@@ -169,67 +171,6 @@ unsafe fn write_file(
     unsafe { overlapped::finish_sync(e, r, written, ov) }
 }
 
-/// Runs a synchronous call's I/O with the handle non-signalled meanwhile and signalled after
-/// (W26, W27), once something has looked at the handle's signal (see `Entry::observed`).
-#[inline(always)]
-fn with_handle_signal<T>(e: &Entry, io: impl FnOnce() -> T) -> T {
-    if e.is_observed() {
-        e.signal.reset();
-    }
-    let r = io();
-    if e.is_observed() {
-        e.signal.set();
-    }
-    r
-}
-
-/// ReadFile without an OVERLAPPED, the call programs make most, in one function: the general
-/// path's steps for an OVERLAPPED (the engine, the status words, a file offset, the event)
-/// have nothing to do, and the handle's own signal (W26) is kept only once something has
-/// looked at it, as `overlapped::begin_sync` and `finish_sync` keep it. A pipe end is read
-/// here directly; every other kind of handle goes through `read_now`.
-///
-/// # Safety
-/// `buffer` valid for `size` bytes of writing; `read` null or writable.
-#[inline(always)]
-unsafe fn read_plain(e: &Entry, buffer: *mut c_void, size: DWORD, read: *mut DWORD) -> BOOL {
-    // SAFETY: valid for size bytes (caller).
-    let Some(b) = (unsafe { buf_mut(buffer, size) }) else {
-        return fail(ERROR_NOACCESS);
-    };
-    let r = with_handle_signal(e, || read_now(&e.obj, b, None));
-    match r {
-        Ok(m) if m.left == 0 => {
-            // SAFETY: null or writable (caller).
-            unsafe { put(read, m.read as DWORD) };
-            TRUE
-        }
-        // SAFETY: null or writable (caller); no OVERLAPPED.
-        r => unsafe { overlapped::finish_read(r, read, std::ptr::null_mut()) },
-    }
-}
-
-/// WriteFile without an OVERLAPPED, as [`read_plain`].
-///
-/// # Safety
-/// `buffer` valid for `size` bytes of reading; `written` null or writable.
-#[inline(always)]
-unsafe fn write_plain(e: &Entry, buffer: *const c_void, size: DWORD, written: *mut DWORD) -> BOOL {
-    // SAFETY: valid for size bytes (caller).
-    let Some(b) = (unsafe { buf(buffer, size) }) else {
-        return fail(ERROR_NOACCESS);
-    };
-    let r = with_handle_signal(e, || write_now(&e.obj, b, None).map(|m| m.read));
-    match r {
-        Ok(n) => {
-            // SAFETY: null or writable (caller).
-            unsafe { put(written, n as DWORD) };
-            TRUE
-        }
-        Err(e) => fail_io(&e),
-    }
-}
-
 /// `ReadFile`.
 ///
 /// # Safety
@@ -248,9 +189,12 @@ pub unsafe extern "C" fn ReadFile(
     unsafe { put(read, 0) };
     with_entry(h, FALSE, move |e| {
         // SAFETY: forwarded contract.
+        // Without an OVERLAPPED (the call programs make most) with a null pointer the
+        // compiler sees: read_file inlined there drops the engine's, the event's and the file
+        // offset's steps.
         let r = unsafe {
             if ov.is_null() {
-                read_plain(e, buffer, size, read)
+                read_file(e, buffer, size, read, std::ptr::null_mut(), None)
             } else {
                 read_file(e, buffer, size, read, ov, None)
             }
@@ -276,9 +220,10 @@ pub unsafe extern "C" fn WriteFile(
     unsafe { put(written, 0) };
     with_entry(h, FALSE, move |e| {
         // SAFETY: forwarded contract.
+        // As in ReadFile.
         let r = unsafe {
             if ov.is_null() {
-                write_plain(e, buffer, size, written)
+                write_file(e, buffer, size, written, std::ptr::null_mut(), None)
             } else {
                 write_file(e, buffer, size, written, ov, None)
             }

@@ -636,6 +636,7 @@ fn finish_now(
 ///
 /// # Safety
 /// `count` and `ov` are null or valid for writing.
+#[inline]
 pub(crate) unsafe fn finish_read(
     r: io::Result<MsgLen>,
     count: *mut DWORD,
@@ -679,6 +680,7 @@ pub(crate) unsafe fn finish_read(
 ///
 /// # Safety
 /// `ov` is null or a valid OVERLAPPED; `count` null or writable.
+#[inline]
 pub(crate) unsafe fn finish_sync(
     entry: &Entry,
     r: io::Result<MsgLen>,
@@ -706,6 +708,7 @@ pub(crate) unsafe fn finish_sync(
 ///
 /// # Safety
 /// `ov` is null or a valid OVERLAPPED.
+#[inline]
 pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) {
     if !ov.is_null() {
         let ov = OvPtr(ov);
