@@ -404,8 +404,8 @@ impl Conn {
         br
     }
 
-    /// Why a write waiting for its quota cannot go on waiting: the link or the counters are
-    /// broken, or the reader has gone.
+    /// Why a write waiting for its quota (or a flush) cannot go on waiting: the link or the
+    /// counters are broken, or the reader has gone.
     pub(super) fn quota_broken(&self) -> QResult<()> {
         self.link_check()?;
         if self.peer_closed()? {
@@ -713,14 +713,7 @@ impl Conn {
             if !c.unread_tx()?.1 {
                 return Ok(true);
             }
-            let gone = (|| {
-                c.link_check()?;
-                if c.peer_closed()? {
-                    return Err(QErr::Broken);
-                }
-                Ok(())
-            })();
-            match gone {
+            match c.quota_broken() {
                 Ok(()) => Ok(false),
                 // A reader that took the rest and closed between the two looks: the flush
                 // was over (W94), as in `quota_unmet`.
