@@ -46,11 +46,10 @@ static void *blocked_reader(void *arg) {
 }
 
 /* A thread in a synchronous WriteFile of `len` bytes. */
-struct blocked_write { HANDLE h; const char *data; DWORD len; BOOL ok; DWORD n; volatile int done; };
+struct blocked_write { HANDLE h; const char *data; DWORD len; BOOL ok; DWORD n; };
 static void *blocked_writer(void *arg) {
     struct blocked_write *b = arg;
     b->ok = WriteFile(b->h, b->data, b->len, &b->n, NULL);
-    __atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -215,7 +214,7 @@ int main(int argc, char **argv) {
     static char big[64 * 1024];
     memset(big, 'b', sizeof big);
     CHECK(WaitForSingleObject(c, 0) == WAIT_OBJECT_0, "W26 a client handle is signalled");
-    struct blocked_write bw = {c, big, sizeof big, FALSE, 0, 0};
+    struct blocked_write bw = {c, big, sizeof big, FALSE, 0};
     pthread_create(&t, NULL, blocked_writer, &bw);
     CHECK(reaches(c, WAIT_TIMEOUT), "W27 non-signalled during a synchronous WriteFile");
     static char got[64 * 1024];
