@@ -32,6 +32,8 @@
 #![allow(unsafe_code)]
 
 mod bytes;
+#[cfg(test)]
+mod close_race_tests;
 mod dead;
 mod layout;
 #[cfg(test)]

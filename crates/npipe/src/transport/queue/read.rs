@@ -15,6 +15,17 @@ use std::time::Instant;
 use super::write::ring_slices;
 use super::*;
 
+/// What a read does after its look found nothing to read ([`Conn::found_nothing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Nothing {
+    /// The writer's end is open: wait for data or the close.
+    Wait,
+    /// The writer's end has closed, and data published before its close is there: read it.
+    Again,
+    /// The writer's end has closed and nothing is left to read: ERROR_BROKEN_PIPE.
+    End,
+}
+
 /// One whole inbound message, read in place ([`Conn::read_in_place`]). Holds the reader lock;
 /// dropping it consumes the message. It stays on the thread that made it (the lock belongs to
 /// that thread).
@@ -139,6 +150,27 @@ impl Conn {
             });
         }
         self.view(dir)
+    }
+
+    /// What a read does once its look under the reader lock found nothing to read: wait while
+    /// the writer's end is open; at its close, report the end of the data only when a second
+    /// look still finds nothing. The writer may publish a record and close right after the
+    /// first look (a reply written and the handle dropped at once): the Acquire load of its
+    /// state here pairs with the Release store of the close (`set_state`, or the hang-up
+    /// noticed by `probe_hup`), so every record it published before closing is visible to the
+    /// second look, and is read rather than lost behind ERROR_BROKEN_PIPE (W113). Needs the
+    /// reader lock; a disconnect, or this end's close, is an error as in `peer_closed`.
+    pub(super) fn found_nothing(&self, dir: usize) -> QResult<Nothing> {
+        #[cfg(test)]
+        close_race_tests::after_empty_look();
+        if !self.peer_closed()? {
+            return Ok(Nothing::Wait);
+        }
+        Ok(if self.has_data(dir)? {
+            Nothing::Again
+        } else {
+            Nothing::End
+        })
     }
 
     /// Whether a read would find something: a payload byte or an empty record (a hint when
@@ -305,9 +337,12 @@ impl Conn {
                         break;
                     }
                 }
-            }
-            if self.peer_closed()? {
-                return Err(QErr::PeerClosed);
+                match self.found_nothing(dir)? {
+                    Nothing::Wait => {}
+                    // Published just before the close: read under the lock again.
+                    Nothing::Again => continue,
+                    Nothing::End => return Err(QErr::PeerClosed),
+                }
             }
             if nonblocking {
                 if self.rearm_for_read()? {

@@ -14,6 +14,7 @@
 use std::sync::atomic::Ordering::*;
 use std::task::Poll;
 
+use super::read::Nothing;
 use super::*;
 
 /// The progress of a read taken in steps ([`Conn::read_step`]).
@@ -192,11 +193,12 @@ impl Conn {
                 return self.read_more(st, buf);
             }
             if !tri!(self.has_data(dir)) {
-                return if tri!(self.peer_closed()) {
-                    Poll::Ready(Err(QErr::PeerClosed))
-                } else {
-                    Poll::Pending
-                };
+                match tri!(self.found_nothing(dir)) {
+                    Nothing::Wait => return Poll::Pending,
+                    // Published just before the close: look again from the top.
+                    Nothing::Again => continue,
+                    Nothing::End => return Poll::Ready(Err(QErr::PeerClosed)),
+                }
             }
             if !message_mode {
                 match tri!(self.read_bytes(dir, buf)) {
