@@ -1,8 +1,9 @@
-//! Unit tests of a read that finds nothing while the writer replies and closes at once (a
-//! server that writes its answer and drops its handle): the reply published just before the
-//! close is read, and only the read after it reports the end of the data (W113). The writer's
-//! publish and close are run exactly between the read's look and its look at the writer's
-//! state ([`after_empty_look`]), the interleaving that lost the reply before.
+//! Unit tests of a read that looks at the ring while the writer completes its write and closes
+//! at once (a server that writes its answer and drops its handle): what the writer published
+//! before the close is read, and only the read after it reports the end of the data (W113).
+//! The writer's publish and close run exactly between the read's look at the ring and its
+//! decision with the writer's state ([`before_close_check`]), the interleaving that lost the
+//! reply (a read that found nothing) or tore it (a message read partly) before.
 
 use std::cell::Cell;
 use std::task::Poll;
@@ -10,14 +11,15 @@ use std::task::Poll;
 use super::*;
 
 thread_local! {
-    /// What [`after_empty_look`] runs (once) on this thread.
-    static AFTER_EMPTY_LOOK: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+    /// What [`before_close_check`] runs (once) on this thread.
+    static BEFORE_CLOSE_CHECK: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
 }
 
-/// Called by [`Conn::found_nothing`] in unit tests, after the read's look found nothing and
-/// before it looks at the writer's state: runs what the test put there, once.
-pub(super) fn after_empty_look() {
-    if let Some(f) = AFTER_EMPTY_LOOK.take() {
+/// Called by the reads in unit tests where they have looked at the ring (and found nothing, or
+/// less than they wait for) and are about to decide with the writer's state: runs what the
+/// test put there, once.
+pub(super) fn before_close_check() {
+    if let Some(f) = BEFORE_CLOSE_CHECK.take() {
         f();
     }
 }
@@ -41,9 +43,9 @@ fn opts(message: bool) -> WriteOpts {
 }
 
 /// Has the server write `reply` in steps, as `npipe::tokio` does, and close its end, at the
-/// client's next empty look.
-fn reply_and_close_at_the_look(server: Conn, reply: &'static [u8], message: bool) {
-    AFTER_EMPTY_LOOK.set(Some(Box::new(move || {
+/// client's next decision with its state.
+fn reply_and_close_at_the_check(server: Conn, reply: &'static [u8], message: bool) {
+    BEFORE_CLOSE_CHECK.set(Some(Box::new(move || {
         let mut st = WriteState::default();
         let r = server.write_step(&mut st, reply, opts(message), false);
         assert!(matches!(r, Poll::Ready(Ok(n)) if n == reply.len()), "{r:?}");
@@ -57,7 +59,7 @@ fn reply_and_close_at_the_look(server: Conn, reply: &'static [u8], message: bool
 fn read_step_gets_the_reply_published_just_before_the_close() {
     for message in [false, true] {
         let (s, c) = pair();
-        reply_and_close_at_the_look(s, b"cba", message);
+        reply_and_close_at_the_check(s, b"cba", message);
         let mut st = ReadState::default();
         let mut buf = [0u8; 256];
         let r = c.read_step(&mut st, &mut buf, message, false);
@@ -81,7 +83,7 @@ fn read_gets_the_reply_published_just_before_the_close() {
     for nonblocking in [false, true] {
         for message in [false, true] {
             let (s, c) = pair();
-            reply_and_close_at_the_look(s, b"cba", message);
+            reply_and_close_at_the_check(s, b"cba", message);
             let mut buf = [0u8; 256];
             let what = format!("nonblocking {nonblocking}, message {message}");
             let r = c.read(&mut buf, message, nonblocking, None);
@@ -109,10 +111,86 @@ fn nothing_written_reads_as_the_end_or_nothing_yet() {
         Err(QErr::WouldBlock),
         "a PIPE_NOWAIT read finds nothing"
     );
-    AFTER_EMPTY_LOOK.set(Some(Box::new(move || s.close_here(true))));
+    BEFORE_CLOSE_CHECK.set(Some(Box::new(move || s.close_here(true))));
     assert_eq!(
         c.read_step(&mut st, &mut buf, false, false),
         Poll::Ready(Err(QErr::PeerClosed))
     );
     assert_eq!(c.read(&mut buf, false, false, None), Err(QErr::PeerClosed));
+}
+
+/// A message larger than the ring: the server streams it in a pinned write in steps (as the
+/// C ABI's overlapped writes and `npipe::tokio`'s large-message thread do), of which the first
+/// has published what the ring holds.
+const LARGE: usize = 100_000;
+
+fn large_message() -> Vec<u8> {
+    (0..LARGE).map(|i| (i % 251) as u8).collect()
+}
+
+/// Starts the large message's write: what fits is published, the rest waits for room.
+fn start_large(server: &Conn, msg: &[u8]) -> WriteState {
+    let mut st = WriteState::default();
+    let r = server.write_step(&mut st, msg, opts(true), true);
+    assert!(r.is_pending(), "{r:?}");
+    st
+}
+
+/// Has the server stream the rest of the large message (the reader has made room), complete
+/// the write and close its end, at the client's next decision with its state.
+fn finish_large_and_close_at_the_check(server: Conn, mut st: WriteState, msg: Vec<u8>) {
+    BEFORE_CLOSE_CHECK.set(Some(Box::new(move || {
+        let r = server.write_step(&mut st, &msg, opts(true), true);
+        assert_eq!(r, Poll::Ready(Ok(LARGE)), "the write completes");
+        server.close_here(true);
+        drop(server);
+    })));
+}
+
+/// A pinned read in steps that has taken part of the message when the rest comes and the
+/// writer closes: the whole message, not a torn one and the end of the data.
+#[test]
+fn read_step_gets_the_rest_published_just_before_the_close() {
+    let (s, c) = pair();
+    let msg = large_message();
+    let st = start_large(&s, &msg);
+    finish_large_and_close_at_the_check(s, st, msg.clone());
+    let mut rs = ReadState::default();
+    let mut buf = vec![0u8; LARGE + 1];
+    let mut r = c.read_step(&mut rs, &mut buf, true, true);
+    // A pending step keeps the lock and what it took; the next one goes on.
+    for _ in 0..4 {
+        if r.is_ready() {
+            break;
+        }
+        r = c.read_step(&mut rs, &mut buf, true, true);
+    }
+    assert_eq!(r, Poll::Ready(Ok(ReadOut { n: LARGE, left: 0 })));
+    assert!(buf[..LARGE] == msg[..], "the message, whole");
+    assert_eq!(
+        c.read_step(&mut rs, &mut buf, true, true),
+        Poll::Ready(Err(QErr::PeerClosed)),
+        "then the end of the data"
+    );
+}
+
+/// The blocking message read that waits for the rest of a message when it comes and the
+/// writer closes: the whole message.
+#[test]
+fn read_gets_the_rest_published_just_before_the_close() {
+    let (s, c) = pair();
+    let msg = large_message();
+    let st = start_large(&s, &msg);
+    finish_large_and_close_at_the_check(s, st, msg.clone());
+    let mut buf = vec![0u8; LARGE + 1];
+    assert_eq!(
+        c.read(&mut buf, true, false, None),
+        Ok(ReadOut { n: LARGE, left: 0 })
+    );
+    assert!(buf[..LARGE] == msg[..], "the message, whole");
+    assert_eq!(
+        c.read(&mut buf, true, false, None),
+        Err(QErr::PeerClosed),
+        "then the end of the data"
+    );
 }

@@ -162,7 +162,7 @@ impl Conn {
     /// reader lock; a disconnect, or this end's close, is an error as in `peer_closed`.
     pub(super) fn found_nothing(&self, dir: usize) -> QResult<Nothing> {
         #[cfg(test)]
-        close_race_tests::after_empty_look();
+        close_race_tests::before_close_check();
         if !self.peer_closed()? {
             return Ok(Nothing::Wait);
         }
@@ -442,12 +442,19 @@ impl Conn {
                 let done = head.saturating_sub(rec.saturating_add(REC_HDR));
                 let batch = self.stream_batch(dir, done, (want - got) as u64).max(1);
                 let r = self.wait_on(dir, Wake::Data, deadline, |c| {
+                    // The writer's state before the view: a close seen here came after all it
+                    // published, which the view then shows (a reply streamed in whole and the
+                    // handle closed at once is read whole, not dropped as torn); a close after
+                    // it wakes this wait again.
+                    let gone = c.peer_gone()?;
                     let v = c.view(dir)?;
                     if check_tail(v.tail, head, c.caps[dir])? >= batch || c.current_withdrawn(dir) {
                         return Ok(true);
                     }
+                    #[cfg(test)]
+                    close_race_tests::before_close_check();
                     c.link_check()?;
-                    if c.peer_closed()? {
+                    if gone {
                         return Err(QErr::PeerClosed);
                     }
                     Ok(false)

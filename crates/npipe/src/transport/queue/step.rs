@@ -251,6 +251,12 @@ impl Conn {
     /// the record).
     fn read_more(&self, st: &mut ReadState, buf: &mut [u8]) -> Poll<QResult<ReadOut>> {
         let dir = self.side.rx();
+        // The writer's state before the view: a close seen here came after all it published,
+        // which the view then shows; a close after it signals the end again (see `read_step`).
+        let gone = match self.peer_gone() {
+            Ok(g) => g,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
         let v = match self.view(dir) {
             Ok(v) => v,
             Err(e) => return Poll::Ready(Err(e)),
@@ -287,7 +293,9 @@ impl Conn {
                 return Poll::Ready(Ok(ReadOut { n, left: rest }));
             }
         }
-        match self.peer_closed() {
+        #[cfg(test)]
+        close_race_tests::before_close_check();
+        match self.link_check().map(|()| gone) {
             // The rest never comes: the writer's end is gone in the middle of the message, so
             // its unread part is gone (W102, W103) and what this read copied of it too, as a
             // blocking read does.
