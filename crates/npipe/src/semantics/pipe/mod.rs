@@ -303,13 +303,8 @@ fn conn_read_in_place(c: &Arc<Conn>, name: &str) -> io::Result<InPlace> {
 fn conn_peek(c: &Conn, info: &PipeInfo, buf: Option<&mut [u8]>, name: &str) -> io::Result<Peeked> {
     let side = c.side();
     let p = c
-        .peek(buf, info.message_type)
+        .peek_at_close(buf, info.message_type)
         .map_err(|e| map_q(e, Op::Peek, side, name))?;
-    match c.peer_open() {
-        Err(e) => return Err(map_q(e, Op::Peek, side, name)),
-        Ok(false) if !p.queued => return Err(map_q(QErr::PeerClosed, Op::Peek, side, name)),
-        _ => {}
-    }
     let left = if info.message_type {
         (p.msg_len - p.read as u64) as u32
     } else {

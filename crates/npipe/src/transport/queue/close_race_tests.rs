@@ -1,6 +1,7 @@
-//! Unit tests of a read that looks at the ring while the writer completes its write and closes
-//! at once (a server that writes its answer and drops its handle): what the writer published
-//! before the close is read, and only the read after it reports the end of the data (W113).
+//! Unit tests of a read (or a peek) that looks at the ring while the writer completes its write
+//! and closes at once (a server that writes its answer and drops its handle): what the writer
+//! published before the close is read, and only the read after it reports the end of the data
+//! (W113).
 //! The writer's publish and close run exactly between the read's look at the ring and its
 //! decision with the writer's state ([`before_close_check`]), the interleaving that lost the
 //! reply (a read that found nothing) or tore it (a message read partly) before.
@@ -193,4 +194,34 @@ fn read_gets_the_rest_published_just_before_the_close() {
         Err(QErr::PeerClosed),
         "then the end of the data"
     );
+}
+
+/// PeekNamedPipe: a reply published and its writer closed right after the peek's look leaves
+/// that peek an empty look (it came first), and the next peek sees the reply, not the end of
+/// the data; the end shows once the reply is read.
+#[test]
+fn peek_sees_the_reply_published_just_before_the_close() {
+    for message in [false, true] {
+        let (s, c) = pair();
+        reply_and_close_at_the_check(s, b"cba", message);
+        let what = format!("message {message}");
+        let p = c.peek_at_close(None, message).expect("the first peek");
+        assert!(!p.queued && p.avail == 0, "{what}: {p:?}");
+        let mut buf = [0u8; 16];
+        let p = c
+            .peek_at_close(Some(&mut buf), message)
+            .expect("the second peek");
+        assert_eq!((p.read, p.avail, p.queued), (3, 3, true), "{what}");
+        assert_eq!(&buf[..3], b"cba");
+        assert_eq!(
+            c.read(&mut buf, message, false, None),
+            Ok(ReadOut { n: 3, left: 0 }),
+            "{what}"
+        );
+        assert_eq!(
+            c.peek_at_close(None, message).map(|p| p.queued),
+            Err(QErr::PeerClosed),
+            "then the end of the data ({what})"
+        );
+    }
 }

@@ -568,6 +568,30 @@ impl Conn {
         Ok(Some(ReadOut { n, left: 0 }))
     }
 
+    /// PeekNamedPipe's look ([`Conn::peek`]) and its verdict on a closed writer: `PeerClosed`
+    /// (ERROR_BROKEN_PIPE) only when the writer's end had closed before the look and nothing is
+    /// queued. The state is read first for the same reason as in [`Conn::found_nothing`]: a
+    /// writer may publish a record and close right after the look, and a peek that then
+    /// believed the close would report the end of the data while the record is there (W113);
+    /// read before, a close is seen only together with everything published before it, and a
+    /// later one leaves this peek an empty look that came first. A disconnect (or this end's
+    /// close) during the look is still an error, as the peek of a dead link (W44).
+    pub(crate) fn peek_at_close(
+        &self,
+        buf: Option<&mut [u8]>,
+        message_type: bool,
+    ) -> QResult<PeekOut> {
+        let closed = !self.peer_open()?;
+        let p = self.peek(buf, message_type)?;
+        #[cfg(test)]
+        close_race_tests::before_close_check();
+        self.link_check()?;
+        if closed && !p.queued {
+            return Err(QErr::PeerClosed);
+        }
+        Ok(p)
+    }
+
     /// Copies without consuming (PeekNamedPipe). On a message-type pipe at most the rest of the
     /// first message is copied (W84). Withdrawn records are skipped first.
     pub(crate) fn peek(&self, mut buf: Option<&mut [u8]>, message_type: bool) -> QResult<PeekOut> {
