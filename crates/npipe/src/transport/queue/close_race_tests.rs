@@ -131,17 +131,32 @@ fn large_message() -> Vec<u8> {
 
 /// Starts the large message's write: what fits is published, the rest waits for room.
 fn start_large(server: &Conn, msg: &[u8]) -> WriteState {
+    start_large_as(server, msg, true)
+}
+
+/// [`start_large`] as a message-type (`message`) or a byte-type pipe's write.
+fn start_large_as(server: &Conn, msg: &[u8], message: bool) -> WriteState {
     let mut st = WriteState::default();
-    let r = server.write_step(&mut st, msg, opts(true), true);
+    let r = server.write_step(&mut st, msg, opts(message), true);
     assert!(r.is_pending(), "{r:?}");
     st
 }
 
 /// Has the server stream the rest of the large message (the reader has made room), complete
 /// the write and close its end, at the client's next decision with its state.
-fn finish_large_and_close_at_the_check(server: Conn, mut st: WriteState, msg: Vec<u8>) {
+fn finish_large_and_close_at_the_check(server: Conn, st: WriteState, msg: Vec<u8>) {
+    finish_large_as_and_close_at_the_check(server, st, msg, true);
+}
+
+/// [`finish_large_and_close_at_the_check`] for a write started by [`start_large_as`].
+fn finish_large_as_and_close_at_the_check(
+    server: Conn,
+    mut st: WriteState,
+    msg: Vec<u8>,
+    message: bool,
+) {
     BEFORE_CLOSE_CHECK.set(Some(Box::new(move || {
-        let r = server.write_step(&mut st, &msg, opts(true), true);
+        let r = server.write_step(&mut st, &msg, opts(message), true);
         assert_eq!(r, Poll::Ready(Ok(LARGE)), "the write completes");
         server.close_here(true);
         drop(server);
@@ -224,4 +239,145 @@ fn peek_sees_the_reply_published_just_before_the_close() {
             "then the end of the data ({what})"
         );
     }
+}
+
+/// A byte-type pipe whose writer streams a large write: the client's first read takes part of
+/// it (making room for the rest). Returns the pair's client, the bytes it read, and the
+/// message; the server finishes its write and closes at the client's next decision with its
+/// state.
+fn large_byte_write_partly_read() -> (Conn, usize, Vec<u8>) {
+    let (s, c) = pair();
+    let msg = large_message();
+    let st = start_large_as(&s, &msg, false);
+    let mut buf = vec![0u8; 40_000];
+    let first = c
+        .read(&mut buf, false, false, None)
+        .expect("the first read");
+    assert!(first.n > 0 && first.n < LARGE, "{first:?}");
+    assert!(buf[..first.n] == msg[..first.n]);
+    finish_large_as_and_close_at_the_check(s, st, msg.clone(), false);
+    (c, first.n, msg)
+}
+
+/// A byte read (blocking, PIPE_NOWAIT, and in steps) in the middle of a write whose rest is
+/// published, completed and closed between the read's look at the ring and its cut of what
+/// the closed writer completed: the read gets what its look saw (it came first) and the next
+/// ones the rest, then the end of the data; never a zero-byte read (which `read_to_end` takes
+/// for the end of the data) with the rest left behind (W113).
+#[test]
+fn byte_read_gets_the_rest_published_just_before_the_close() {
+    for how in ["blocking", "nonblocking", "step"] {
+        let (c, first, msg) = large_byte_write_partly_read();
+        let mut buf = vec![0u8; LARGE];
+        let mut st = ReadState::default();
+        let mut read = |buf: &mut [u8]| match how {
+            "blocking" => c.read(buf, false, false, None),
+            "nonblocking" => c.read(buf, false, true, None),
+            _ => match c.read_step(&mut st, buf, false, false) {
+                Poll::Ready(r) => r,
+                Poll::Pending => Err(QErr::WouldBlock),
+            },
+        };
+        let mut got = Vec::new();
+        loop {
+            match read(&mut buf) {
+                Ok(r) => {
+                    assert!(r.n > 0, "{how}: a zero-byte read after {} bytes", got.len());
+                    got.extend_from_slice(&buf[..r.n]);
+                }
+                Err(e) => {
+                    assert_eq!(e, QErr::PeerClosed, "{how}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(got.len(), LARGE - first, "{how}");
+        assert!(got[..] == msg[first..], "{how}: the rest, whole");
+    }
+}
+
+/// PeekNamedPipe in the same interleaving: the peek that looked before the close sees the
+/// pending write's bytes (W92), not an empty pipe; the next sees all of the rest.
+#[test]
+fn peek_counts_the_rest_published_just_before_the_close() {
+    let (c, first, msg) = large_byte_write_partly_read();
+    let mut buf = vec![0u8; LARGE];
+    let p = c
+        .peek_at_close(Some(&mut buf), false)
+        .expect("the first peek");
+    assert_eq!(p.avail, (LARGE - first) as u64, "{p:?}");
+    assert!(
+        p.read > 0 && buf[..p.read] == msg[first..first + p.read],
+        "{p:?}"
+    );
+    let p = c
+        .peek_at_close(Some(&mut buf), false)
+        .expect("the second peek");
+    assert_eq!((p.read, p.avail), (LARGE - first, (LARGE - first) as u64));
+    assert!(buf[..LARGE - first] == msg[first..]);
+}
+
+/// Leaves a server whose write stopped in the middle as it is: this thread still holds its
+/// writer lock (a streaming step keeps it), which stays on the thread's robust list, so its
+/// page must stay mapped (a writer process that exits in the middle does not unmap it
+/// either before the kernel releases the lock).
+fn keep_torn(server: Conn, st: WriteState) {
+    assert!(st.holding());
+    std::mem::forget(server);
+}
+
+/// A byte read in the middle of a write whose writer's end closes with the write unfinished
+/// (its process exits: W102, W103) after the read's checks at the top of its loop, which saw
+/// the writer open: the gather that follows (`read_bytes`, run here in the state the read
+/// reaches then) drops the unfinished rest and looks again, which reports the end of the
+/// data. It never completes as a zero-byte read: that is neither what a read before the close
+/// gets (the bytes there) nor one after it (ERROR_BROKEN_PIPE).
+#[test]
+fn byte_read_of_a_write_torn_after_its_checks_is_the_end_not_zero_bytes() {
+    let (s, c) = pair();
+    let msg = large_message();
+    let st = start_large_as(&s, &msg, false);
+    let mut buf = vec![0u8; 40_000];
+    let first = c
+        .read(&mut buf, false, false, None)
+        .expect("the first read");
+    assert!(first.n > 0 && first.n < LARGE, "{first:?}");
+    s.close_here(true);
+    keep_torn(s, st);
+    let r = c.read_bytes(c.side.rx(), &mut buf);
+    assert!(
+        !matches!(r, Ok(Some(ReadOut { n: 0, .. }))),
+        "a zero-byte read: {r:?}"
+    );
+    assert_eq!(c.read(&mut buf, false, false, None), Err(QErr::PeerClosed));
+}
+
+/// PeekNamedPipe in the middle of that write, its writer closing with it unfinished right
+/// after the peek's look: the peek came first and sees the pending bytes (W92), not an
+/// empty pipe with something queued; the next peek reports the end (W113).
+#[test]
+fn peek_of_a_write_torn_after_its_look_came_first() {
+    let (s, c) = pair();
+    let msg = large_message();
+    let st = start_large_as(&s, &msg, false);
+    let mut buf = vec![0u8; 40_000];
+    let first = c
+        .read(&mut buf, false, false, None)
+        .expect("the first read");
+    BEFORE_CLOSE_CHECK.set(Some(Box::new(move || {
+        s.close_here(true);
+        keep_torn(s, st);
+    })));
+    let p = c
+        .peek_at_close(Some(&mut buf), false)
+        .expect("the first peek");
+    assert_eq!(p.avail, (LARGE - first.n) as u64, "{p:?}");
+    assert!(
+        p.read > 0 && buf[..p.read] == msg[first.n..first.n + p.read],
+        "{p:?}"
+    );
+    assert_eq!(
+        c.peek_at_close(None, false).map(|p| p.avail),
+        Err(QErr::PeerClosed)
+    );
 }

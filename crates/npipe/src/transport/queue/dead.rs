@@ -137,14 +137,20 @@ impl Conn {
     }
 
     /// What a byte read or a peek may see while the writer's end is closed: the view cut at
-    /// the end of its completed writes, and at most the bytes before that.
+    /// the end of its completed writes, and at most the bytes before that. `gone` is the
+    /// writer's state ([`Conn::peer_gone`]) loaded before `v` was taken: a close is believed
+    /// only with a view taken after it, which shows everything the writer published and
+    /// completed before closing. With the state loaded after the view, a writer that
+    /// published the rest of a write, completed it and closed in between had that write cut
+    /// off as unfinished at the view's stale tail (a byte read of zero bytes, a peek of none).
     pub(super) fn readable_after_close(
         &self,
         dir: usize,
         v: View,
         avail: u64,
+        gone: bool,
     ) -> QResult<(View, u64)> {
-        if !self.peer_gone()? {
+        if !gone {
             return Ok((v, avail));
         }
         let s = self.closed_split(dir, v)?;

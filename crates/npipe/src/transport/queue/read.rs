@@ -513,7 +513,22 @@ impl Conn {
     /// withdrawn ones. `None` when what was there turned out to be withdrawn.
     pub(super) fn read_bytes(&self, dir: usize, buf: &mut [u8]) -> QResult<Option<ReadOut>> {
         let (avail, _) = self.unread_rx()?;
-        let (v, avail) = self.readable_after_close(dir, self.view(dir)?, avail)?;
+        // The writer's state before the view, as in `found_nothing`: a close seen here came
+        // after everything the view shows, so the cut at what the closed writer completed is
+        // made on a view that has all of it. Read after the view, a writer that published the
+        // rest of a write, completed it and closed in between had that write cut off as
+        // unfinished at the view's stale tail, and the read returned zero bytes (W113).
+        let gone = self.peer_gone()?;
+        if gone && self.drop_dead_record(dir)? {
+            // What the closed writer never finished began at our position (a close after the
+            // read's checks): it is gone, look again (the next record, or the end of the
+            // data); never a zero-byte read of nothing.
+            return Ok(None);
+        }
+        let v = self.view(dir)?;
+        #[cfg(test)]
+        close_race_tests::before_close_check();
+        let (v, avail) = self.readable_after_close(dir, v, avail, gone)?;
         let target = (buf.len() as u64).min(avail) as usize;
         let (tail, mut head, mut left) = (v.tail, v.head, v.left);
         // Relaxed: private, under the reader lock.
@@ -574,17 +589,19 @@ impl Conn {
     /// writer may publish a record and close right after the look, and a peek that then
     /// believed the close would report the end of the data while the record is there (W113);
     /// read before, a close is seen only together with everything published before it, and a
-    /// later one leaves this peek an empty look that came first. A disconnect (or this end's
+    /// later one leaves this peek an empty look that came first. The state is the one the look
+    /// itself took ([`Conn::peek_closed`], under the reader lock): a close between an earlier
+    /// load and the look could drop a write it left unfinished, and the peek would report an
+    /// empty pipe that was never empty while the writer was open. A disconnect (or this end's
     /// close) during the look is still an error, as the peek of a dead link (W44).
     pub(crate) fn peek_at_close(
         &self,
         buf: Option<&mut [u8]>,
         message_type: bool,
     ) -> QResult<PeekOut> {
-        let closed = !self.peer_open()?;
-        let p = self.peek(buf, message_type)?;
-        #[cfg(test)]
-        close_race_tests::before_close_check();
+        self.link_check()?;
+        // (The tests' hook between the look and this decision is in `peek_closed`.)
+        let (p, closed) = self.peek_closed(buf, message_type)?;
         self.link_check()?;
         if closed && !p.queued {
             return Err(QErr::PeerClosed);
@@ -594,15 +611,36 @@ impl Conn {
 
     /// Copies without consuming (PeekNamedPipe). On a message-type pipe at most the rest of the
     /// first message is copied (W84). Withdrawn records are skipped first.
-    pub(crate) fn peek(&self, mut buf: Option<&mut [u8]>, message_type: bool) -> QResult<PeekOut> {
+    #[cfg(any(fuzzing, test))] // the fuzzing rig's peek; PeekNamedPipe is `peek_at_close`
+    pub(crate) fn peek(&self, buf: Option<&mut [u8]>, message_type: bool) -> QResult<PeekOut> {
+        self.peek_closed(buf, message_type).map(|(p, _)| p)
+    }
+
+    /// [`Conn::peek`], and whether the writer's end had closed (or the link had gone) before
+    /// its look: the state is read first, so the cut at what a closed writer completed is
+    /// made on a view that shows all of it (read after the view, a write completed and closed
+    /// in between was cut off at the view's stale tail, a peek of nothing although the bytes
+    /// were there before the close and after it, W92, W113), and a caller that reports the
+    /// end of the data on it ([`Conn::peek_at_close`]) does so only for a look made after the
+    /// close, not for one whose unfinished data the close dropped in between.
+    fn peek_closed(
+        &self,
+        mut buf: Option<&mut [u8]>,
+        message_type: bool,
+    ) -> QResult<(PeekOut, bool)> {
         let dir = self.side.rx();
         let _g = self.lock_side(RX_LOCK, None, false)?;
         self.recheck_pending_last(dir, true)?;
-        self.drop_if_peer_gone(dir)?;
+        let gone = self.peer_gone()?;
+        if gone {
+            self.drop_dead_record(dir)?;
+        }
         let v = self.skip_withdrawn(dir)?;
         let (avail, queued) = self.unread_rx()?;
+        #[cfg(test)]
+        close_race_tests::before_close_check();
         // With the writer gone, only what it completed is there to see.
-        let (View { tail, head, left }, avail) = self.readable_after_close(dir, v, avail)?;
+        let (View { tail, head, left }, avail) = self.readable_after_close(dir, v, avail, gone)?;
         let mut pos = head;
         let mut rec_left = left;
         // Remaining length of the first message.
@@ -651,12 +689,15 @@ impl Conn {
             pos += c;
             rec_left -= c;
         }
-        Ok(PeekOut {
-            read: n as usize,
-            avail,
-            msg_len,
-            queued,
-        })
+        Ok((
+            PeekOut {
+                read: n as usize,
+                avail,
+                msg_len,
+                queued,
+            },
+            gone,
+        ))
     }
 
     /// Size of the next inbound message (`None` when nothing is queued) and the number of
