@@ -52,3 +52,54 @@ fn unmet_and_closed_fails_unmet_and_open_waits() {
     assert_eq!(third_write_after_close(0, true), Err(QErr::Broken));
     assert_eq!(third_write_after_close(1, false), Ok(false));
 }
+
+/// W91, W98: a write taken in steps that waits for its quota and is cancelled after the
+/// reader took what meets the quota, before a step looked again (the engine had not stepped
+/// it yet): the write completed when the reader took that, so the cancel finds nothing to
+/// cancel and its message stays in the pipe, delivered. Cancelled while the quota is still
+/// unmet, its message leaves the pipe.
+#[test]
+fn cancel_after_the_quota_is_met_keeps_the_write() {
+    for met in [false, true] {
+        let (s, c) = pair();
+        let o = WriteOpts {
+            message: true,
+            quota: 1024,
+            wait_quota: true,
+            nonblocking: false,
+        };
+        // Fits the quota: completes at once.
+        assert_eq!(c.write(&[1u8; 1024], o, None), Ok(1024));
+        // 1024 + 512 unread: pending until the reader takes 512.
+        let mut st = WriteState::default();
+        let r = c.write_step(&mut st, &[2u8; 512], o, false);
+        assert!(r.is_pending(), "{r:?}");
+        let mut b = [0u8; 2048];
+        if met {
+            let r = s.read(&mut b, true, false, None);
+            assert_eq!(r, Ok(ReadOut { n: 1024, left: 0 }));
+        }
+        assert_eq!(
+            c.write_abort(&mut st),
+            !met,
+            "whether the cancel took the message back (met {met})"
+        );
+        if !met {
+            let r = s.read(&mut b, true, false, None);
+            assert_eq!(r, Ok(ReadOut { n: 1024, left: 0 }));
+            assert_eq!(
+                s.read(&mut b, true, true, None),
+                Err(QErr::WouldBlock),
+                "the cancelled message is gone"
+            );
+        } else {
+            let r = s.read(&mut b, true, true, None);
+            assert_eq!(
+                r,
+                Ok(ReadOut { n: 512, left: 0 }),
+                "the completed write is read"
+            );
+            assert!(b[..512].iter().all(|&x| x == 2));
+        }
+    }
+}

@@ -75,6 +75,9 @@ pub(crate) struct WriteState {
     phase: WritePhase,
     /// Bytes the write reports (less than asked only for PIPE_NOWAIT).
     take: usize,
+    /// The quota its completion waits for ([`WriteOpts::quota`]), `u64::MAX` for a write that
+    /// completes as soon as it is in the ring: an abort in its quota wait looks at it.
+    quota: u64,
     /// See [`ReadState::contended`].
     pub(crate) contended: bool,
 }
@@ -398,6 +401,11 @@ impl Conn {
             return Poll::Ready(Err(e));
         }
         st.take = data.len();
+        st.quota = if o.wait_quota && !o.nonblocking && !data.is_empty() {
+            o.quota
+        } else {
+            u64::MAX
+        };
         if data.is_empty() && !o.message {
             return Poll::Ready(Ok(None));
         }
@@ -570,8 +578,24 @@ impl Conn {
                 true
             }
             WritePhase::Quota {
-                rec, rec_end, msgs, ..
-            } => self.withdraw_written(rec, rec_end, msgs),
+                end,
+                rec,
+                rec_end,
+                msgs,
+            } => {
+                let dir = self.side.tx();
+                // The reader may have taken what meets the quota since the last step looked
+                // (the driver had not stepped the write again yet): the write completed then
+                // (W91), a cancel finds nothing to cancel, and its message stays in the pipe.
+                // Only a write still pending leaves it (W98). A reader that meets the quota
+                // after this look finds the message withdrawn: the cancel came first.
+                if self.look_read(dir) >= end.saturating_sub(st.quota) {
+                    self.done_late(dir, rec_end);
+                    false
+                } else {
+                    self.withdraw_written(rec, rec_end, msgs)
+                }
+            }
             WritePhase::Start => true,
             WritePhase::Done => false,
         };
