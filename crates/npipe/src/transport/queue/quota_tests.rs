@@ -1,6 +1,8 @@
 //! Unit tests of the quota wait's decision once the reader has gone (`Conn::quota_unmet`), on
 //! a connection whose two ends live in this test.
 
+use std::task::Poll;
+
 use super::*;
 
 /// A connected pair (server, client) with 64 KiB rings, as the fuzzing rig makes them.
@@ -102,4 +104,37 @@ fn cancel_after_the_quota_is_met_keeps_the_write() {
             assert!(b[..512].iter().all(|&x| x == 2));
         }
     }
+}
+
+/// A write waiting for its quota when its own end closes (another thread's CloseHandle): the
+/// reader then drops the pending write (W102, W103, W98) and counts its bytes as taken. The
+/// wait must not take that count for a read that met its quota and report a write the reader
+/// never got as complete: it fails as an operation of a closed handle.
+#[test]
+fn a_write_dropped_at_its_own_close_does_not_complete() {
+    let (s, c) = pair();
+    let o = WriteOpts {
+        message: true,
+        quota: 256,
+        wait_quota: true,
+        nonblocking: false,
+    };
+    // 512 unread with a 256 quota: pending until the reader takes 256 of it.
+    let mut st = WriteState::default();
+    let r = c.write_step(&mut st, &[2u8; 512], o, false);
+    assert!(r.is_pending(), "{r:?}");
+    c.close_here(true);
+    let mut b = [0u8; 1024];
+    assert_eq!(
+        s.read(&mut b, true, false, None),
+        Err(QErr::PeerClosed),
+        "the pending write left the pipe with its closed end"
+    );
+    assert_eq!(c.quota_unmet(c.side.tx(), 512 - 256), Err(QErr::Closed));
+    let r = c.write_step(&mut st, &[2u8; 512], o, false);
+    assert_eq!(
+        r,
+        Poll::Ready(Err(QErr::Closed)),
+        "the write does not complete"
+    );
 }

@@ -547,10 +547,9 @@ impl Conn {
             return Poll::Ready(Ok(None));
         }
         let target = end.saturating_sub(o.quota);
-        let met = if self.look_read(dir) >= target {
-            Ok(true)
-        } else {
-            self.quota_unmet(dir, target)
+        let met = match self.quota_reached(dir, target) {
+            Ok(false) => self.quota_unmet(dir, target),
+            r => r,
         };
         match met {
             Ok(true) => {
@@ -589,7 +588,8 @@ impl Conn {
                 // (W91), a cancel finds nothing to cancel, and its message stays in the pipe.
                 // Only a write still pending leaves it (W98). A reader that meets the quota
                 // after this look finds the message withdrawn: the cancel came first.
-                if self.look_read(dir) >= end.saturating_sub(st.quota) {
+                let target = end.saturating_sub(st.quota);
+                if matches!(self.quota_reached(dir, target), Ok(true)) {
                     self.done_late(dir, rec_end);
                     false
                 } else {

@@ -424,9 +424,38 @@ impl Conn {
     pub(super) fn quota_unmet(&self, dir: usize, target: u64) -> QResult<bool> {
         match self.quota_broken() {
             Ok(()) => Ok(false),
-            Err(_) if self.look_read(dir) >= target => Ok(true),
-            Err(e) => Err(e),
+            Err(e) => match self.quota_reached(dir, target)? {
+                true => Ok(true),
+                false => Err(e),
+            },
         }
+    }
+
+    /// Whether the reader of ring `dir` has taken `target` bytes, as a write's quota wait may
+    /// count it (see [`Conn::count_is_reads`]).
+    pub(super) fn quota_reached(&self, dir: usize, target: u64) -> QResult<bool> {
+        if self.look_read(dir) < target {
+            return Ok(false);
+        }
+        self.count_is_reads()?;
+        Ok(true)
+    }
+
+    /// Call after a look at the reader's count of the outbound ring that a write's quota wait
+    /// (or a flush) would take as met: fails when this end's state is CLOSED, when the count
+    /// may hold bytes the reader dropped rather than read. The reader drops a closed writer's
+    /// pending writes (W98, W102, W103) and counts them as taken; a write that waited while
+    /// another thread closed its end (CloseHandle) would take that for a read that met its
+    /// quota and report complete a write the reader never got. It fails instead, as an
+    /// operation of a closed handle. Loaded after the count, an OPEN state shows the count
+    /// holds no drop: a reader drops only after it saw the close, so a count that holds a
+    /// drop carries the close with it (Release/Acquire through the count).
+    pub(super) fn count_is_reads(&self) -> QResult<()> {
+        if self.state_of(self.side)? == CLOSED {
+            self.link_check()?;
+            return Err(QErr::Closed);
+        }
+        Ok(())
     }
 
     /// Appends one message (or byte-stream write) to the outbound ring. Returns the number of
@@ -638,6 +667,8 @@ impl Conn {
         deadline: Option<Instant>,
     ) -> QResult<usize> {
         if self.quota_met(my_end, len, o) {
+            // The cached count too may hold a drop (see `count_is_reads`).
+            self.count_is_reads()?;
             self.done_late(dir, rec_end);
             return Ok(take);
         }
@@ -667,6 +698,7 @@ impl Conn {
         };
         let br = look(self);
         if br >= batch {
+            self.count_is_reads()?;
             self.done_late(dir, rec_end);
             return Ok(take);
         }
@@ -676,11 +708,13 @@ impl Conn {
             let mut ready = |c: &Conn| -> QResult<bool> {
                 let br = look(c);
                 if br >= batch {
+                    c.count_is_reads()?;
                     return Ok(true);
                 }
                 let paused = br == last;
                 last = br;
                 if br >= target {
+                    c.count_is_reads()?;
                     let now = Instant::now();
                     let waited = now - *met_at.get_or_insert(now);
                     return Ok(paused || waited >= BATCH_WAIT || c.quota_broken().is_err());
@@ -693,7 +727,7 @@ impl Conn {
             }
         }
         self.wait_after(dir, Wake::Space, deadline, true, |c| {
-            if look(c) >= target {
+            if c.quota_reached(dir, target)? {
                 return Ok(true);
             }
             c.quota_unmet(dir, target)
@@ -711,13 +745,16 @@ impl Conn {
         }
         self.wait_on(dir, Wake::Space, deadline, |c| {
             if !c.unread_tx()?.1 {
+                // Not a queue emptied by the reader dropping what this end left pending at
+                // its close (see `count_is_reads`).
+                c.count_is_reads()?;
                 return Ok(true);
             }
             match c.quota_broken() {
                 Ok(()) => Ok(false),
                 // A reader that took the rest and closed between the two looks: the flush
                 // was over (W94), as in `quota_unmet`.
-                Err(_) if !c.unread_tx()?.1 => Ok(true),
+                Err(_) if !c.unread_tx()?.1 => c.count_is_reads().map(|()| true),
                 Err(e) => Err(e),
             }
         })
