@@ -1,7 +1,9 @@
-//! Unit tests of the quota wait's decision once the reader has gone (`Conn::quota_unmet`), on
-//! a connection whose two ends live in this test.
+//! Unit tests of the quota wait's decisions (`Conn::quota_unmet`: the reader gone, this end
+//! closed, a cancel) and of FlushFileBuffers after a cancelled write, on a connection whose two
+//! ends live in this test.
 
 use std::task::Poll;
+use std::time::Duration;
 
 use super::*;
 
@@ -137,4 +139,58 @@ fn a_write_dropped_at_its_own_close_does_not_complete() {
         Poll::Ready(Err(QErr::Closed)),
         "the write does not complete"
     );
+}
+
+/// W95: FlushFileBuffers returns TRUE when the queue empties because its pending write is
+/// cancelled, with nobody reading; unread data before the cancelled write, or written after
+/// it, keeps it waiting for the reader (W94).
+#[test]
+fn a_flush_ends_when_the_cancelled_write_was_all_that_was_unread() {
+    let o = WriteOpts {
+        message: true,
+        quota: 1024,
+        wait_quota: true,
+        nonblocking: false,
+    };
+    let soon = || Some(Instant::now() + Duration::from_millis(100));
+    let pending = |c: &Conn| {
+        let mut st = WriteState::default();
+        let r = c.write_step(&mut st, &[2u8; 2048], o, false);
+        assert!(r.is_pending(), "{r:?}");
+        assert!(c.write_abort(&mut st), "the cancel takes the message back");
+    };
+    // The cancelled write alone.
+    let (_s, c) = pair();
+    pending(&c);
+    assert_eq!(c.flush(soon()), Ok(()), "nothing left to read");
+    // A message before it, unread: the flush waits until it is read.
+    let (s, c) = pair();
+    assert_eq!(c.write(&[1u8; 100], o, None), Ok(100));
+    pending(&c);
+    assert_eq!(c.flush(soon()), Err(QErr::TimedOut), "100 bytes are unread");
+    let mut b = [0u8; 4096];
+    let r = s.read(&mut b, true, false, None);
+    assert_eq!(r, Ok(ReadOut { n: 100, left: 0 }));
+    assert_eq!(
+        c.flush(soon()),
+        Ok(()),
+        "then only the cancelled write is left"
+    );
+    // A message after it (written without its quota wait: the withdrawn bytes still count
+    // against the quota until the reader passes them): the flush waits for that one.
+    let (s, c) = pair();
+    pending(&c);
+    let now = WriteOpts {
+        wait_quota: false,
+        ..o
+    };
+    assert_eq!(c.write(&[3u8; 10], now, None), Ok(10));
+    assert_eq!(c.flush(soon()), Err(QErr::TimedOut), "10 bytes are unread");
+    let r = s.read(&mut b, true, false, None);
+    assert_eq!(
+        r,
+        Ok(ReadOut { n: 10, left: 0 }),
+        "the cancelled write is skipped"
+    );
+    assert_eq!(c.flush(soon()), Ok(()));
 }

@@ -368,7 +368,29 @@ impl Conn {
         }
         self.mark_cut(dir, rec, None, rec_end, msgs_after);
         self.notify(dir, Wake::Data);
+        // A flush waiting for the reader may be over now (W95).
+        self.notify(dir, Wake::Space);
         true
+    }
+
+    /// Whether everything still unread in the outbound ring is a write withdrawn while it was
+    /// pending (a cancelled write, W98): the reader has read every message before it and
+    /// nothing was written after it. The pipe is empty then as FlushFileBuffers sees it, which
+    /// returns TRUE when the queue empties because its pending write is cancelled (W95),
+    /// whether or not anybody reads. Only the last withdrawn record (the one `cut_rec` names)
+    /// is known here; with two not yet passed, the flush waits for the reader as before.
+    fn only_withdrawn_unread(&self, dir: usize) -> bool {
+        // Relaxed: private words; a value another thread of this end stores meanwhile (a new
+        // write, a new withdrawal) makes this false, and the flush waits for the reader.
+        let after = self.mine(W_CUT_MSGS).load(Relaxed);
+        let written = self.mine(W_MSGS).load(Relaxed);
+        if after == NO_REC || written != after {
+            return false;
+        }
+        // Acquire: pairs with the Release publish in `consume`. A reader that claims to have
+        // read more only ends the flush early, as it could by reading.
+        let read = self.ring(dir).r.0.msgs_read.load(Acquire);
+        read.checked_add(1) == Some(after)
     }
 
     /// Unread bytes of the outbound ring and whether anything at all (data or an empty
@@ -744,7 +766,7 @@ impl Conn {
             return Ok(());
         }
         self.wait_on(dir, Wake::Space, deadline, |c| {
-            if !c.unread_tx()?.1 {
+            if !c.unread_tx()?.1 || c.only_withdrawn_unread(dir) {
                 // Not a queue emptied by the reader dropping what this end left pending at
                 // its close (see `count_is_reads`).
                 c.count_is_reads()?;
