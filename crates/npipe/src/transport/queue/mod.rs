@@ -36,6 +36,7 @@ mod bytes;
 mod close_race_tests;
 mod dead;
 mod layout;
+mod quota;
 #[cfg(test)]
 mod quota_tests;
 mod read;

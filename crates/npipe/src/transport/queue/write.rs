@@ -1,7 +1,7 @@
 //! Writing: one record per write, published whole when it fits, streamed in quarter-ring
-//! batches when it does not; the quota wait (W90-W93); flush (W94-W95); mailslot writes that
-//! never wait (W151); zero-copy reservations; and the withdrawal of a record whose writer died
-//! or gave up in the middle of it (W98, W103).
+//! batches when it does not; mailslot writes that never wait (W151); zero-copy reservations;
+//! and the withdrawal of a record whose writer died or gave up in the middle of it (W98,
+//! W103). When a write completes (its quota wait) and flush are in `quota.rs`.
 //!
 //! The writer's cursor (tail, counters, the record in progress) lives in this side's private
 //! page and is published to the shared ring header after each step; only the reader's `head`
@@ -9,16 +9,9 @@
 
 use std::sync::atomic::{fence, Ordering::*};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::*;
-
-/// Pause instructions between two looks at the reader's counters while a write spins for its
-/// quota (see `finish_write`).
-const QUOTA_GAP: u32 = 16;
-/// How long a write spinning for its quota waits, once the quota is met, for a batch beyond it
-/// (see `finish_write`).
-const BATCH_WAIT: Duration = Duration::from_micros(10);
 
 /// Space reserved in the outbound ring for one whole message, filled in place
 /// ([`Conn::reserve`]). Holds the writer lock; nothing is visible to the reader until
@@ -373,113 +366,6 @@ impl Conn {
         true
     }
 
-    /// Whether everything still unread in the outbound ring is a write withdrawn while it was
-    /// pending (a cancelled write, W98): the reader has read every message before it and
-    /// nothing was written after it. The pipe is empty then as FlushFileBuffers sees it, which
-    /// returns TRUE when the queue empties because its pending write is cancelled (W95),
-    /// whether or not anybody reads. Only the last withdrawn record (the one `cut_rec` names)
-    /// is known here; with two not yet passed, the flush waits for the reader as before.
-    fn only_withdrawn_unread(&self, dir: usize) -> bool {
-        // Relaxed: private words; a value another thread of this end stores meanwhile (a new
-        // write, a new withdrawal) makes this false, and the flush waits for the reader.
-        let after = self.mine(W_CUT_MSGS).load(Relaxed);
-        let written = self.mine(W_MSGS).load(Relaxed);
-        if after == NO_REC || written != after {
-            return false;
-        }
-        // Acquire: pairs with the Release publish in `consume`. A reader that claims to have
-        // read more only ends the flush early, as it could by reading.
-        let read = self.ring(dir).r.0.msgs_read.load(Acquire);
-        read.checked_add(1) == Some(after)
-    }
-
-    /// Unread bytes of the outbound ring and whether anything at all (data or an empty
-    /// message) is still unread there: our own counters against the reader's published ones.
-    pub(super) fn unread_tx(&self) -> QResult<(u64, bool)> {
-        let dir = self.side.tx();
-        let r = &self.ring(dir).r.0;
-        // The reader's counters first. Callers may not hold the writer lock, and another
-        // writer of this end may publish a record that the reader consumes at once: with our
-        // own counters read first, that record would be in the reader's count and not in ours,
-        // a false "corrupt" (the adversarial suite hit it once 300 KB records fitted the ring).
-        // Acquire: pairs with the reader's Release publish in `consume`, which came after the
-        // reader saw the records it counts, published after our private stores: the loads
-        // below see at least those.
-        let br = r.bytes_read.load(Acquire);
-        let mr = r.msgs_read.load(Acquire);
-        // Relaxed: private words, ordered by the Acquire loads above.
-        let bw = self.mine(W_BYTES).load(Relaxed);
-        let mw = self.mine(W_MSGS).load(Relaxed);
-        let unread = check_counter(br, bw)?;
-        let msgs = check_counter(mr, mw)?;
-        Ok((unread, unread > 0 || msgs > 0))
-    }
-
-    /// What the reader of ring `dir` has taken, also kept in `read_seen`. SYNC POINT with the
-    /// Release update of `bytes_read` in `consume`. A reader that claims more than was written
-    /// is caught by `unread_tx`; for a quota wait a larger value only ends the wait early, as
-    /// the reader could by reading.
-    pub(super) fn look_read(&self, dir: usize) -> u64 {
-        let br = self.ring(dir).r.0.bytes_read.load(Acquire);
-        // Relaxed: a process-local cache.
-        self.read_seen.fetch_max(br, Relaxed);
-        br
-    }
-
-    /// Why a write waiting for its quota (or a flush) cannot go on waiting: the link or the
-    /// counters are broken, or the reader has gone.
-    pub(super) fn quota_broken(&self) -> QResult<()> {
-        self.link_check()?;
-        if self.peer_closed()? {
-            return Err(QErr::Broken);
-        }
-        self.unread_tx()?;
-        Ok(())
-    }
-
-    /// For a wait that found the quota unmet (the reader had taken less than `target` of ring
-    /// `dir`): `Ok(false)` to go on waiting, `Ok(true)` if the quota is met after all, else why
-    /// the write fails. A reader that takes what meets the quota and closes at once can do
-    /// both between the look that found the quota unmet and the check (a thread can be
-    /// preempted there); it published its count before it closed, so one more look after a
-    /// failed check decides (W91: a write whose quota was met has completed).
-    pub(super) fn quota_unmet(&self, dir: usize, target: u64) -> QResult<bool> {
-        match self.quota_broken() {
-            Ok(()) => Ok(false),
-            Err(e) => match self.quota_reached(dir, target)? {
-                true => Ok(true),
-                false => Err(e),
-            },
-        }
-    }
-
-    /// Whether the reader of ring `dir` has taken `target` bytes, as a write's quota wait may
-    /// count it (see [`Conn::count_is_reads`]).
-    pub(super) fn quota_reached(&self, dir: usize, target: u64) -> QResult<bool> {
-        if self.look_read(dir) < target {
-            return Ok(false);
-        }
-        self.count_is_reads()?;
-        Ok(true)
-    }
-
-    /// Call after a look at the reader's count of the outbound ring that a write's quota wait
-    /// (or a flush) would take as met: fails when this end's state is CLOSED, when the count
-    /// may hold bytes the reader dropped rather than read. The reader drops a closed writer's
-    /// pending writes (W98, W102, W103) and counts them as taken; a write that waited while
-    /// another thread closed its end (CloseHandle) would take that for a read that met its
-    /// quota and report complete a write the reader never got. It fails instead, as an
-    /// operation of a closed handle. Loaded after the count, an OPEN state shows the count
-    /// holds no drop: a reader drops only after it saw the close, so a count that holds a
-    /// drop carries the close with it (Release/Acquire through the count).
-    pub(super) fn count_is_reads(&self) -> QResult<()> {
-        if self.state_of(self.side)? == CLOSED {
-            self.link_check()?;
-            return Err(QErr::Closed);
-        }
-        Ok(())
-    }
-
     /// Appends one message (or byte-stream write) to the outbound ring. Returns the number of
     /// bytes written (less than `data.len()` only for PIPE_NOWAIT, W108-W110).
     pub(crate) fn write(
@@ -607,31 +493,6 @@ impl Conn {
         self.finish_write(dir, bw, end, take, len, o, deadline)
     }
 
-    /// Whether a write whose record brought `bytes_written` to `bw` is complete as soon as
-    /// its bytes are in the ring (W91): no quota to wait for, or the reader already took
-    /// enough (by this process's last look).
-    pub(super) fn quota_met(&self, bw: u64, len: u64, o: WriteOpts) -> bool {
-        // Relaxed: a process-local cache of a value loaded with Acquire.
-        !o.wait_quota
-            || o.nonblocking
-            || len == 0
-            || self.read_seen.load(Relaxed) >= bw.saturating_sub(o.quota)
-    }
-
-    /// Publishes that every write through the record ending at `end` has completed, with the
-    /// writer lock held (records complete in lock order then, so a store is enough).
-    pub(super) fn done_locked(&self, dir: usize, end: u64) {
-        // Release: pairs with the Acquire load in `drop_dead_records`.
-        self.ring(dir).w.0.done_to.store(end, Release);
-    }
-
-    /// The same for a write that completed after its quota wait, without the lock: a later
-    /// write may have completed (and published a larger end) meanwhile.
-    pub(super) fn done_late(&self, dir: usize, end: u64) {
-        // Release: as in `done_locked`.
-        self.ring(dir).w.0.done_to.fetch_max(end, Release);
-    }
-
     /// How much of a streaming message moves per hand-off once `done` bytes of it are
     /// published and `left` more are to come (what a writer waits for room for, and a reader
     /// for): a piece ([`stream_piece`]), at most a quarter of the ring.
@@ -672,114 +533,6 @@ impl Conn {
             self.notify(dir, Wake::Data);
         }
         Ok(())
-    }
-
-    /// The end of a write once its bytes are in the ring: W91-W93, complete once the unread
-    /// bytes through this write fit the reader's quota.
-    /// `my_end` is `bytes_written` through this write, `rec_end` the end of its record.
-    #[allow(clippy::too_many_arguments)]
-    fn finish_write(
-        &self,
-        dir: usize,
-        my_end: u64,
-        rec_end: u64,
-        take: usize,
-        len: u64,
-        o: WriteOpts,
-        deadline: Option<Instant>,
-    ) -> QResult<usize> {
-        if self.quota_met(my_end, len, o) {
-            // The cached count too may hold a drop (see `count_is_reads`).
-            self.count_is_reads()?;
-            self.done_late(dir, rec_end);
-            return Ok(take);
-        }
-        let r = &self.ring(dir).r.0;
-        let target = my_end.saturating_sub(o.quota);
-        let look = |c: &Conn| c.look_read(dir);
-        // A broken link or a reader gone fails the wait only while the quota is not met (once
-        // it is, the write has completed, W91): see `quota_unmet`.
-        // While spinning on a reader that is taking records, wait for a batch beyond the quota
-        // (half of it, at most up to this write's end) and look only every QUOTA_GAP pauses.
-        // Every look pulls the reader's counters' line to this CPU, and the reader's next
-        // consume then waits for it at its wake-up check's fence: looked at on every message,
-        // a writer ahead of its reader halved the 64 B rate at small quotas. Once the quota is
-        // met the write completes at the next look where the reader took nothing since the
-        // last, where the link has broken, or after BATCH_WAIT; a spin that ends and a
-        // sleeping wait check the quota itself.
-        //
-        // Only for writes small against the quota: a reader of records as large as a quarter
-        // of it or more moves its count in steps that large, so the batch would hold the write
-        // until the reader had taken its own record (or a look saw no step), and the writer's
-        // next copy would no longer overlap the reader's. Such a write completes at the first
-        // look that finds its quota met.
-        let batch = if len.saturating_mul(4) <= o.quota {
-            target.saturating_add(o.quota / 2).min(my_end)
-        } else {
-            target
-        };
-        let br = look(self);
-        if br >= batch {
-            self.count_is_reads()?;
-            self.done_late(dir, rec_end);
-            return Ok(take);
-        }
-        if let Some(yielding) = self.spin_plan(dir, Wake::Space) {
-            let mut last = br;
-            let mut met_at: Option<Instant> = None;
-            let mut ready = |c: &Conn| -> QResult<bool> {
-                let br = look(c);
-                if br >= batch {
-                    c.count_is_reads()?;
-                    return Ok(true);
-                }
-                let paused = br == last;
-                last = br;
-                if br >= target {
-                    c.count_is_reads()?;
-                    let now = Instant::now();
-                    let waited = now - *met_at.get_or_insert(now);
-                    return Ok(paused || waited >= BATCH_WAIT || c.quota_broken().is_err());
-                }
-                c.quota_unmet(dir, target)
-            };
-            if self.spin(deadline, yielding, QUOTA_GAP, &r.head, &mut ready)? {
-                self.done_late(dir, rec_end);
-                return Ok(take);
-            }
-        }
-        self.wait_after(dir, Wake::Space, deadline, true, |c| {
-            if c.quota_reached(dir, target)? {
-                return Ok(true);
-            }
-            c.quota_unmet(dir, target)
-        })?;
-        self.done_late(dir, rec_end);
-        Ok(take)
-    }
-
-    /// Waits until the peer has read everything this end wrote (FlushFileBuffers, W94-W95).
-    pub(crate) fn flush(&self, deadline: Option<Instant>) -> QResult<()> {
-        let dir = self.side.tx();
-        self.link_check()?;
-        if self.peer_closed()? {
-            return Ok(());
-        }
-        self.wait_on(dir, Wake::Space, deadline, |c| {
-            if !c.unread_tx()?.1 || c.only_withdrawn_unread(dir) {
-                // Not a queue emptied by the reader dropping what this end left pending at
-                // its close (see `count_is_reads`).
-                c.count_is_reads()?;
-                return Ok(true);
-            }
-            match c.quota_broken() {
-                Ok(()) => Ok(false),
-                // A reader that took the rest and closed between the two looks: the flush
-                // was over (W94), as in `quota_unmet`.
-                Err(_) if !c.unread_tx()?.1 => c.count_is_reads().map(|()| true),
-                Err(e) => Err(e),
-            }
-        })
     }
 
     /// Takes the outbound ring's writer lock for a batch of whole-message appends that never wait
