@@ -100,6 +100,12 @@ const W_CUT_END: usize = 12;
 /// have noticed yet: the reader's `msgs_read` once it is past that record ([`NO_REC`] when the
 /// slot is free). The slot is not reused before then.
 const W_CUT_MSGS: usize = 13;
+/// When the record the withdrawal slot names is a write cancelled while pending
+/// (`withdraw_written`): `W_BYTES` through it ([`NO_REC`] otherwise). Its bytes will be
+/// skipped, not read, so a quota wait counts them as taken (see `Conn::count_withdrawn`).
+const W_CUT_BYTES: usize = 14;
+/// Its declared length, stored before `W_CUT_BYTES`.
+const W_CUT_LEN: usize = 15;
 /// The reader's head.
 const R_HEAD: usize = 5;
 /// Payload bytes left in the current record, or [`AT_HEADER`].

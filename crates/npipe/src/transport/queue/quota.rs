@@ -69,9 +69,40 @@ impl Conn {
     /// the reader could by reading.
     pub(super) fn look_read(&self, dir: usize) -> u64 {
         let br = self.ring(dir).r.0.bytes_read.load(Acquire);
+        let br = self.count_withdrawn(dir, br);
         // Relaxed: a process-local cache.
         self.read_seen.fetch_max(br, Relaxed);
         br
+    }
+
+    /// The reader's count `br` of ring `dir` with the bytes of a write cancelled while
+    /// pending counted as taken, until the reader passes them: they leave the pipe at the
+    /// cancel (W98), so the writes queued behind it wait only for what is really before them
+    /// (W92: after the cancel of a large pending write, a 1-byte write behind it fits the
+    /// quota at once) and a write after the cancel does not wait for the reader to skip them.
+    /// The reader counts them when it skips them, so the count only ever grows. Only the
+    /// last withdrawn record is known (the one the withdrawal slot names); another is counted
+    /// when the reader passes it, as before.
+    fn count_withdrawn(&self, dir: usize, br: u64) -> u64 {
+        // Acquire: pairs with the Release stores in `mark_cut` and `withdraw_written`; the
+        // words are written under the writer lock, which this may not hold, so each is looked
+        // at once and the slot's word again after them.
+        let after = self.mine(W_CUT_MSGS).load(Acquire);
+        if after == NO_REC {
+            return br;
+        }
+        let end = self.mine(W_CUT_BYTES).load(Acquire);
+        let len = self.mine(W_CUT_LEN).load(Relaxed);
+        if end == NO_REC || self.mine(W_CUT_MSGS).load(Acquire) != after {
+            return br;
+        }
+        // Acquire: pairs with the Release publish in `consume`. Once the reader is past the
+        // record, its own count holds it.
+        if self.ring(dir).r.0.msgs_read.load(Acquire) >= after {
+            return br;
+        }
+        // Before the record, all of it is still to be skipped; inside it, what is left.
+        br.max(br.saturating_add(len).min(end))
     }
 
     /// Why a write waiting for its quota (or a flush) cannot go on waiting: the link or the

@@ -194,3 +194,47 @@ fn a_flush_ends_when_the_cancelled_write_was_all_that_was_unread() {
     );
     assert_eq!(c.flush(soon()), Ok(()));
 }
+
+/// W92, W98: the bytes of a write cancelled while pending leave the pipe at the cancel, so a
+/// write queued behind it that fits the quota with them gone completes without waiting for a
+/// reader, and so does a new write; the reader, later, skips them and reads the writes.
+#[test]
+fn writes_behind_a_cancelled_write_wait_only_for_what_is_before_them() {
+    let o = WriteOpts {
+        message: true,
+        quota: 1024,
+        wait_quota: true,
+        nonblocking: false,
+    };
+    let (s, c) = pair();
+    // 100 bytes read by nobody yet, then a pending 2 KiB write, then a pending 10-byte one.
+    assert_eq!(c.write(&[1u8; 100], o, None), Ok(100));
+    let mut big = WriteState::default();
+    assert!(c.write_step(&mut big, &[2u8; 2048], o, false).is_pending());
+    let mut small = WriteState::default();
+    let r = c.write_step(&mut small, &[3u8; 10], o, false);
+    assert!(r.is_pending(), "{r:?}");
+    assert!(c.write_abort(&mut big), "the cancel takes the 2 KiB back");
+    // 100 + 10 unread before the small write's end: within the quota.
+    let r = c.write_step(&mut small, &[3u8; 10], o, false);
+    assert_eq!(r, Poll::Ready(Ok(10)), "the write behind it completes");
+    // A new write: 100 + 10 + 900 unread with it, within the quota.
+    let soon = Some(Instant::now() + Duration::from_millis(100));
+    assert_eq!(
+        c.write(&[4u8; 900], o, soon),
+        Ok(900),
+        "a new write does not wait"
+    );
+    // Beyond the quota with the cancelled bytes gone, still pending: 100 + 10 + 900 + 100.
+    let mut more = WriteState::default();
+    let r = c.write_step(&mut more, &[5u8; 100], o, false);
+    assert!(r.is_pending(), "what is really unread still counts: {r:?}");
+    assert!(c.write_abort(&mut more));
+    let mut b = [0u8; 4096];
+    for (n, x) in [(100, 1u8), (10, 3), (900, 4)] {
+        let r = s.read(&mut b, true, true, None);
+        assert_eq!(r, Ok(ReadOut { n, left: 0 }));
+        assert!(b[..n].iter().all(|&y| y == x), "message of {x}");
+    }
+    assert_eq!(s.read(&mut b, true, true, None), Err(QErr::WouldBlock));
+}

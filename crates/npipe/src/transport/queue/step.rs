@@ -593,7 +593,7 @@ impl Conn {
                     self.done_late(dir, rec_end);
                     false
                 } else {
-                    self.withdraw_written(rec, rec_end, msgs)
+                    self.withdraw_written(rec, rec_end, msgs, end)
                 }
             }
             WritePhase::Start => true,

@@ -308,7 +308,9 @@ impl Conn {
     /// past the record that holds it, so it has not read this one's header yet: by the fences
     /// (here after the header, in `consume`'s `notify` before the reader reads the next header)
     /// it sees the flag. Needs the writer lock.
-    fn mark_cut(&self, dir: usize, h: u64, len: Option<u64>, end: u64, msgs_after: u64) {
+    ///
+    /// Returns whether the slot names it (`W_CUT_MSGS` set).
+    fn mark_cut(&self, dir: usize, h: u64, len: Option<u64>, end: u64, msgs_after: u64) -> bool {
         // Relaxed: private, under the writer lock.
         let tail = self.mine(W_TAIL).load(Relaxed);
         if tail <= h + self.caps[dir] {
@@ -316,7 +318,7 @@ impl Conn {
                 Some(l) => l,
                 None => match self.record_at(dir, h) {
                     Ok((l, _)) => l,
-                    Err(_) => return,
+                    Err(_) => return false,
                 },
             };
             self.write_record_header(dir, h, len, FLAG_CUT);
@@ -329,15 +331,27 @@ impl Conn {
             // Release: a reader that sees `cut_rec` sees the end stored before it.
             c.cut_end.store(end, Release);
             c.cut_rec.store(h, Release);
-            self.mine(W_CUT_MSGS).store(msgs_after, Relaxed);
+            // Not a cancelled write's (yet): see `count_withdrawn`. Release on W_CUT_MSGS:
+            // a quota wait that loads it (Acquire) sees this reset or what came after.
+            self.mine(W_CUT_BYTES).store(NO_REC, Relaxed);
+            self.mine(W_CUT_MSGS).store(msgs_after, Release);
+            return true;
         }
+        false
     }
 
     /// Withdraws what the reader has not read of a whole record already in the outbound ring
     /// (a cancelled write waiting for its quota, W98), records after it staying. `msgs_after`
-    /// is `msgs_written` through it. Returns false when its data stays in the pipe: the reader
-    /// already took all of it, or another thread of this end is writing (holding the lock).
-    pub(super) fn withdraw_written(&self, rec: u64, rec_end: u64, msgs_after: u64) -> bool {
+    /// is `msgs_written` and `bytes_after` `bytes_written` through it. Returns false when its
+    /// data stays in the pipe: the reader already took all of it, or another thread of this
+    /// end is writing (holding the lock).
+    pub(super) fn withdraw_written(
+        &self,
+        rec: u64,
+        rec_end: u64,
+        msgs_after: u64,
+        bytes_after: u64,
+    ) -> bool {
         let dir = self.side.tx();
         // On the thread that keeps the lock between the steps of a streaming write (the C
         // ABI's engine, cancelling a write queued before it), the lock is already ours.
@@ -359,9 +373,17 @@ impl Conn {
             // Read already (or a corrupt head, which the next operation reports).
             return false;
         }
-        self.mark_cut(dir, rec, None, rec_end, msgs_after);
+        let len = self.record_at(dir, rec).map(|(l, _)| l);
+        if self.mark_cut(dir, rec, None, rec_end, msgs_after) {
+            if let Ok(len) = len {
+                // Relaxed, then Release: `count_withdrawn` loads them in the other order.
+                self.mine(W_CUT_LEN).store(len, Relaxed);
+                self.mine(W_CUT_BYTES).store(bytes_after, Release);
+            }
+        }
         self.notify(dir, Wake::Data);
-        // A flush waiting for the reader may be over now (W95).
+        // A flush waiting for the reader, and writes queued behind this one waiting for their
+        // quota, may be over now (W92, W95).
         self.notify(dir, Wake::Space);
         true
     }
