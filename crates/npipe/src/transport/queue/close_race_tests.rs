@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::task::Poll;
 
+use super::quota_tests::pair;
 use super::*;
 
 thread_local! {
@@ -23,14 +24,6 @@ pub(super) fn before_close_check() {
     if let Some(f) = BEFORE_CLOSE_CHECK.take() {
         f();
     }
-}
-
-/// A connected pair (server, client) with 64 KiB rings, as the fuzzing rig makes them.
-fn pair() -> (Conn, Conn) {
-    let caps = [1 << 16, 1 << 16];
-    let (server, fd) = Conn::create(None, caps, caps, 1).expect("create a connection");
-    let client = Conn::attach(None, fd, caps).expect("attach to it");
-    (server, client)
 }
 
 /// The write options of a pipe with a 64 KiB quota (the reply fits it: it completes at once).

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use super::*;
 
-/// A connected pair (server, client) with 64 KiB rings, as the fuzzing rig makes them.
-fn pair() -> (Conn, Conn) {
+/// A connected pair (server, client) with 64 KiB rings, as the fuzzing rig makes them (also
+/// for `close_race_tests`).
+pub(super) fn pair() -> (Conn, Conn) {
     let caps = [1 << 16, 1 << 16];
     let (server, fd) = Conn::create(None, caps, caps, 1).expect("create a connection");
     let client = Conn::attach(None, fd, caps).expect("attach to it");
