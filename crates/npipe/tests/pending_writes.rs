@@ -55,6 +55,7 @@ child_roles! {
     "idle_reader" => role_idle_reader,
     "quota_writer" => role_quota_writer,
     "small_writer" => role_small_writer,
+    "cancel_writer" => role_cancel_writer,
 }
 
 fn server(name: &str, quota: u32) -> npipe::NamedPipeServer {
@@ -551,4 +552,47 @@ fn shmem_kib() -> u64 {
         .find_map(|l| l.strip_prefix("RssShmem:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Client of a 1 KiB-quota server that reads nothing until this process exits: a 2 KiB write
+/// goes pending on the quota and is cancelled (its data leaves the pipe, W98); a flush then
+/// returns at once (W95: the queue emptied because its pending write was cancelled), and a
+/// 10-byte write completes without waiting for a reader (W92: nothing is unread before it).
+/// Every step that would wait for the reader instead never ends, and the parent's wait for
+/// this process fails.
+fn role_cancel_writer(name: &str) -> Result<(), String> {
+    use npipe::nonblocking::WriteOp;
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    let mut op = WriteOp::new();
+    let big = pattern(2048, 9);
+    if c.poll_write(&mut op, &big).is_ready() {
+        return Err("2 KiB against a 1 KiB quota completed at once".into());
+    }
+    if !c.abort_write(&mut op) {
+        return Err("the cancel kept the pending write".into());
+    }
+    c.flush_buffers().map_err(|e| format!("flush: {e}"))?;
+    c.send_msg(&[3u8; 10])
+        .map_err(|e| format!("write after the cancel: {e}"))?;
+    Ok(())
+}
+
+/// W92, W95, W98 across two processes: the writer cancels a pending write, flushes and writes
+/// again while the server reads nothing; then the server finds only the later message.
+#[test]
+fn a_cancelled_pending_write_leaves_nothing_to_wait_for() {
+    let (s, mut kid) = writer_child("cancel_writer", "cancel-flush", 1024);
+    writer_succeeded(&mut kid, "cancel, flush and write without a reader");
+    let mut buf = [0u8; 4096];
+    let m = s
+        .recv_msg(&mut buf)
+        .expect("the message written after the cancel");
+    assert_eq!(m.left, 0);
+    assert_eq!(
+        &buf[..m.read],
+        &[3u8; 10],
+        "only the message written after the cancel"
+    );
+    let e = s.recv_msg(&mut buf).expect_err("then the end of the data");
+    assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{e}");
 }
