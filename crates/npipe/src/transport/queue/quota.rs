@@ -28,17 +28,25 @@ impl Conn {
     /// whether or not anybody reads. Only the last withdrawn record (the one `cut_rec` names)
     /// is known here; with two not yet passed, the flush waits for the reader as before.
     fn only_withdrawn_unread(&self, dir: usize) -> bool {
-        // Relaxed: private words; a value another thread of this end stores meanwhile (a new
-        // write, a new withdrawal) makes this false, and the flush waits for the reader.
-        let after = self.mine(W_CUT_MSGS).load(Relaxed);
+        // Relaxed: a private word; a write another thread of this end makes meanwhile makes
+        // this false, and the flush waits for the reader.
         let written = self.mine(W_MSGS).load(Relaxed);
-        if after == NO_REC || written != after {
-            return false;
+        self.unpassed_cut(dir)
+            .is_some_and(|(after, read)| written == after && read.checked_add(1) == Some(after))
+    }
+
+    /// The last withdrawn record of ring `dir` while the reader has not passed it: `msgs_written`
+    /// through it and the reader's `msgs_read` (which a reader that lies can only raise, ending
+    /// waits early as it could by reading).
+    fn unpassed_cut(&self, dir: usize) -> Option<(u64, u64)> {
+        // Acquire: pairs with the Release store in `mark_cut` (what it reset before is seen).
+        let after = self.mine(W_CUT_MSGS).load(Acquire);
+        if after == NO_REC {
+            return None;
         }
-        // Acquire: pairs with the Release publish in `consume`. A reader that claims to have
-        // read more only ends the flush early, as it could by reading.
+        // Acquire: pairs with the Release publish in `consume`.
         let read = self.ring(dir).r.0.msgs_read.load(Acquire);
-        read.checked_add(1) == Some(after)
+        (read < after).then_some((after, read))
     }
 
     /// Unread bytes of the outbound ring and whether anything at all (data or an empty
@@ -84,21 +92,16 @@ impl Conn {
     /// last withdrawn record is known (the one the withdrawal slot names); another is counted
     /// when the reader passes it, as before.
     fn count_withdrawn(&self, dir: usize, br: u64) -> u64 {
+        // Once the reader is past the record, its own count holds it.
+        let Some((after, _)) = self.unpassed_cut(dir) else {
+            return br;
+        };
         // Acquire: pairs with the Release stores in `mark_cut` and `withdraw_written`; the
         // words are written under the writer lock, which this may not hold, so each is looked
         // at once and the slot's word again after them.
-        let after = self.mine(W_CUT_MSGS).load(Acquire);
-        if after == NO_REC {
-            return br;
-        }
         let end = self.mine(W_CUT_BYTES).load(Acquire);
         let len = self.mine(W_CUT_LEN).load(Relaxed);
         if end == NO_REC || self.mine(W_CUT_MSGS).load(Acquire) != after {
-            return br;
-        }
-        // Acquire: pairs with the Release publish in `consume`. Once the reader is past the
-        // record, its own count holds it.
-        if self.ring(dir).r.0.msgs_read.load(Acquire) >= after {
             return br;
         }
         // Before the record, all of it is still to be skipped; inside it, what is left.
