@@ -16,17 +16,22 @@ pub(super) fn pair() -> (Conn, Conn) {
     (server, client)
 }
 
+/// The options of a message write with quota `quota`, waiting for it or not.
+fn messages(quota: u64, wait_quota: bool) -> WriteOpts {
+    WriteOpts {
+        message: true,
+        quota,
+        wait_quota,
+        nonblocking: false,
+    }
+}
+
 /// The client writes three 1 KiB messages without waiting for its 1 KiB quota; the server
 /// reads `taken` of them and closes. Returns what a quota wait of the third write decides
 /// after it had found the quota (reader at 2 KiB) unmet.
 fn third_write_after_close(taken: usize, close: bool) -> QResult<bool> {
     let (s, c) = pair();
-    let o = WriteOpts {
-        message: true,
-        quota: 1024,
-        wait_quota: false,
-        nonblocking: false,
-    };
+    let o = messages(1024, false);
     for _ in 0..3 {
         assert_eq!(c.write(&[7u8; 1024], o, None), Ok(1024));
     }
@@ -67,12 +72,7 @@ fn unmet_and_closed_fails_unmet_and_open_waits() {
 fn cancel_after_the_quota_is_met_keeps_the_write() {
     for met in [false, true] {
         let (s, c) = pair();
-        let o = WriteOpts {
-            message: true,
-            quota: 1024,
-            wait_quota: true,
-            nonblocking: false,
-        };
+        let o = messages(1024, true);
         // Fits the quota: completes at once.
         assert_eq!(c.write(&[1u8; 1024], o, None), Ok(1024));
         // 1024 + 512 unread: pending until the reader takes 512.
@@ -116,12 +116,7 @@ fn cancel_after_the_quota_is_met_keeps_the_write() {
 #[test]
 fn a_write_dropped_at_its_own_close_does_not_complete() {
     let (s, c) = pair();
-    let o = WriteOpts {
-        message: true,
-        quota: 256,
-        wait_quota: true,
-        nonblocking: false,
-    };
+    let o = messages(256, true);
     // 512 unread with a 256 quota: pending until the reader takes 256 of it.
     let mut st = WriteState::default();
     let r = c.write_step(&mut st, &[2u8; 512], o, false);
@@ -147,12 +142,7 @@ fn a_write_dropped_at_its_own_close_does_not_complete() {
 /// it, keeps it waiting for the reader (W94).
 #[test]
 fn a_flush_ends_when_the_cancelled_write_was_all_that_was_unread() {
-    let o = WriteOpts {
-        message: true,
-        quota: 1024,
-        wait_quota: true,
-        nonblocking: false,
-    };
+    let o = messages(1024, true);
     let soon = || Some(Instant::now() + Duration::from_millis(100));
     let pending = |c: &Conn| {
         let mut st = WriteState::default();
@@ -201,12 +191,7 @@ fn a_flush_ends_when_the_cancelled_write_was_all_that_was_unread() {
 /// reader, and so does a new write; the reader, later, skips them and reads the writes.
 #[test]
 fn writes_behind_a_cancelled_write_wait_only_for_what_is_before_them() {
-    let o = WriteOpts {
-        message: true,
-        quota: 1024,
-        wait_quota: true,
-        nonblocking: false,
-    };
+    let o = messages(1024, true);
     let (s, c) = pair();
     // 100 bytes read by nobody yet, then a pending 2 KiB write, then a pending 10-byte one.
     assert_eq!(c.write(&[1u8; 100], o, None), Ok(100));
