@@ -335,10 +335,11 @@ pub(super) fn spawn_with_chan(
             };
             Ok((Box::new(TokioChan { rt, end }), child))
         }
-        Transport::NpipeCapi => {
+        Transport::NpipeCapi | Transport::NpipeCapiOv => {
             let quota = t.quota().map_or(64 << 10, |q| q.bytes());
             let name = format!(r"\\.\pipe\{}", unique("capi"));
-            let server = capi::Handle::create_server(&name, quota)?;
+            let mut server =
+                capi::Handle::create_server(&name, quota, t == Transport::NpipeCapiOv)?;
             cmd.env(NAME_VAR, &name);
             let child = cmd.spawn()?;
             server.connect()?;
@@ -413,7 +414,10 @@ pub(super) fn peer_chan(t: Transport) -> io::Result<Box<dyn Chan>> {
             };
             Box::new(TokioChan { rt, end })
         }
-        Transport::NpipeCapi => Box::new(capi::Handle::open_client(&env_name()?)?),
+        Transport::NpipeCapi | Transport::NpipeCapiOv => Box::new(capi::Handle::open_client(
+            &env_name()?,
+            t == Transport::NpipeCapiOv,
+        )?),
         Transport::Interprocess => {
             let s = IpStream::connect(env_name()?.to_ns_name::<GenericNamespaced>()?)?;
             let r = s.try_clone()?;

@@ -53,8 +53,8 @@ fn pair(t: Transport) -> io::Result<(Box<dyn Chan>, Box<dyn Chan>)> {
         }
         Transport::NpipeCapi => {
             let name = format!(r"\\.\pipe\{}", chan::unique("cpu-capi"));
-            let server = capi::Handle::create_server(&name, 64 << 10)?;
-            let client = capi::Handle::open_client(&name)?;
+            let mut server = capi::Handle::create_server(&name, 64 << 10, false)?;
+            let client = capi::Handle::open_client(&name, false)?;
             server.connect()?;
             (Box::new(server), Box::new(client))
         }

@@ -68,6 +68,9 @@ pub(crate) enum Transport {
     NpipeTokio,
     /// The C ABI (CreateNamedPipeA, ReadFile, WriteFile) at a 64 KiB quota.
     NpipeCapi,
+    /// The same on handles opened with FILE_FLAG_OVERLAPPED: an OVERLAPPED with an event,
+    /// WaitForSingleObject while pending, GetOverlappedResult (Microsoft's server sample).
+    NpipeCapiOv,
     SeqPacket,
     Stream,
     Pipe,
@@ -91,7 +94,7 @@ pub(crate) enum Transport {
 const SIDE_QUOTA: Quota = Quota::K64;
 
 impl Transport {
-    const ALL: [Transport; 19] = [
+    const ALL: [Transport; 20] = [
         Transport::SpscRing,
         Transport::PingPong,
         Transport::Memcpy,
@@ -106,6 +109,7 @@ impl Transport {
         Transport::NpipeNb,
         Transport::NpipeTokio,
         Transport::NpipeCapi,
+        Transport::NpipeCapiOv,
         Transport::SeqPacket,
         Transport::Stream,
         Transport::Pipe,
@@ -123,6 +127,7 @@ impl Transport {
             Transport::NpipeNb => "npipe event loop (64 KiB)",
             Transport::NpipeTokio => "npipe tokio (64 KiB)",
             Transport::NpipeCapi => "npipe C ABI (64 KiB quota)",
+            Transport::NpipeCapiOv => "npipe C ABI overlapped (64 KiB)",
             Transport::SeqPacket => "SEQPACKET socketpair",
             Transport::Stream => "STREAM socketpair",
             Transport::Pipe => "pipe(2)",
@@ -147,6 +152,7 @@ impl Transport {
             Transport::NpipeNb => "npipe-nb",
             Transport::NpipeTokio => "npipe-tokio",
             Transport::NpipeCapi => "npipe-capi",
+            Transport::NpipeCapiOv => "npipe-capi-ov",
             Transport::SeqPacket => "seqpacket",
             Transport::Stream => "stream",
             Transport::Pipe => "pipe",
@@ -165,7 +171,10 @@ impl Transport {
     fn quota(self) -> Option<Quota> {
         match self {
             Transport::Npipe(q) => Some(q),
-            Transport::NpipeNb | Transport::NpipeTokio | Transport::NpipeCapi => Some(SIDE_QUOTA),
+            Transport::NpipeNb
+            | Transport::NpipeTokio
+            | Transport::NpipeCapi
+            | Transport::NpipeCapiOv => Some(SIDE_QUOTA),
             _ => None,
         }
     }
@@ -204,6 +213,10 @@ impl Transport {
             Transport::NpipeTokio => {
                 matches!(sc, Scenario::Rtt | Scenario::Rate | Scenario::Throughput1m)
             }
+            Transport::NpipeCapiOv => matches!(
+                sc,
+                Scenario::Rtt | Scenario::RttIdle | Scenario::Rate | Scenario::Throughput1m
+            ),
         }
     }
 }
@@ -366,6 +379,7 @@ const PICKS: &[&str] = &[
     "npipe-nb",
     "npipe-tokio",
     "npipe-capi",
+    "npipe-capi-ov",
     "stream",
     "pipe",
     "interprocess",
@@ -403,7 +417,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, conflicts_with_all = ["quick", "json", "only", "scenario", "repeats"])]
     pub(crate) faults: bool,
     /// Only these transports, comma-separated: npipe (every quota row), npipe-512, npipe-4k,
-    /// npipe-64k, npipe-256k, npipe-4m, npipe-nb, npipe-tokio, npipe-capi, stream, pipe,
+    /// npipe-64k, npipe-256k, npipe-4m, npipe-nb, npipe-tokio, npipe-capi, npipe-capi-ov,
+    /// stream, pipe,
     /// interprocess, ipc-channel, seqpacket. Floors and SEQPACKET always run.
     #[arg(long, value_name = "TRANSPORTS", value_delimiter = ',', value_parser = parse_pick)]
     only: Vec<Pick>,
