@@ -305,6 +305,60 @@ fn wait_all_is_all_or_nothing_and_rejects_duplicates() -> io::Result<()> {
 }
 
 #[test]
+fn a_local_state_descriptor_shows_changes_made_while_nobody_polled_it() -> io::Result<()> {
+    // Sets and resets while nobody polls leave the eventfd alone (an overlapped call resets its
+    // event and sets it again every time): whoever polls it next must still see the state.
+    for manual in [true, false] {
+        let ev = Event::new(manual, false);
+        // A wait that sleeps makes the descriptor.
+        assert!(!ev.wait_timeout(ms(5))?);
+        for _ in 0..3 {
+            ev.set();
+            ev.reset();
+        }
+        ev.set();
+        // A wait-all sleeps on the state descriptors of the events not set: here `other`'s
+        // (auto reset, which a wait-all does not register with: its state descriptor is all
+        // that wakes it), which lagged behind its sets and resets; its set must wake the wait.
+        let other = Event::new(false, false);
+        assert!(!other.wait_timeout(ms(5))?);
+        other.set();
+        assert!(other.try_wait());
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let (ev, other) = (ev.clone(), other.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(wait_for_multiple(
+                    &[(&ev).into(), (&other).into()],
+                    true,
+                    None,
+                    None,
+                ));
+            });
+        }
+        std::thread::sleep(ms(20));
+        other.set();
+        // A lost wake-up would leave the wait asleep for good.
+        let got = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the set woke the wait-all");
+        assert_eq!(got?, WaitOutcome::Object(0));
+        assert!(!other.is_set(), "the wait took the auto-reset event");
+        // Handed out, the descriptor is exact from then on.
+        ev.set();
+        ev.reset();
+        ev.set();
+        let fd = ev.wait_fd()?;
+        assert!(readable(fd), "set: readable");
+        ev.reset();
+        assert!(!readable(fd), "reset: not readable");
+        ev.set();
+        assert!(readable(fd), "set again: readable");
+    }
+    Ok(())
+}
+
+#[test]
 fn objects_win_over_the_alert() -> io::Result<()> {
     let alert = Event::new(true, true);
     let ev = Event::new(true, true);

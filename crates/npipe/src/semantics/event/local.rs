@@ -10,6 +10,12 @@ pub(super) struct LocalWords {
     pub(super) slot: Slot,
     /// The [`EPOCH`] of the process these words were last used in.
     pub(super) epoch: u64,
+    /// Waits polling the state descriptor now (see [`Local::sleep_fd`]).
+    pub(super) pollers: u32,
+    /// The state descriptor was handed out ([`Local::fd`]): it stays in step for good.
+    pub(super) public: bool,
+    /// The state descriptor counts 1 exactly while `set` (it may lag while nobody polls it).
+    pub(super) synced: bool,
 }
 
 /// Bumped in every forked child (by the fork handler): a process-local event whose words were
@@ -104,8 +110,14 @@ impl Store for LocalStore<'_> {
     fn put_state(&mut self, set: bool) {
         if self.w.set != set {
             self.w.set = set;
-            if let Some(fd) = self.ev.fd.get(self.w.epoch) {
-                flip(fd, set);
+            if self.w.public || self.w.pollers > 0 {
+                if let Some(fd) = self.ev.fd.get(self.w.epoch) {
+                    flip(fd, set);
+                }
+            } else {
+                // Nobody polls it: it catches up when somebody does (two system calls saved
+                // per change, for an event set and reset by every overlapped call).
+                self.w.synced = false;
             }
         }
     }
@@ -149,6 +161,14 @@ impl Store for LocalStore<'_> {
         if let Some(fd) = self.ev.pulse.get(self.w.epoch) {
             flip(fd, false);
         }
+    }
+}
+
+/// Brings the state descriptor in step with the state, if it lags (words locked).
+fn sync(fd: BorrowedFd<'_>, w: &mut LocalWords) {
+    if !w.synced {
+        flip(fd, w.set);
+        w.synced = true;
     }
 }
 
@@ -203,6 +223,8 @@ impl Local {
             w.epoch = now;
             w.slot = Slot::default();
             w.window = false;
+            w.pollers = 0;
+            w.public = false;
         }
         w
     }
@@ -263,14 +285,44 @@ impl Local {
             return Ok(fd);
         }
         let _g = gate();
-        let w = self.words();
+        let mut w = self.words();
         let on = if pulse { w.window } else { w.set };
-        which.get_or_make(w.epoch, || sys::eventfd_at(on).map_err(no_fd))
+        let epoch = w.epoch;
+        let made = which.get(epoch).is_none();
+        let fd = which.get_or_make(epoch, || sys::eventfd_at(on).map_err(no_fd))?;
+        if made && !pulse {
+            w.synced = true;
+        }
+        Ok(fd)
     }
 
-    /// The state descriptor: polls readable exactly while the state is set.
+    /// The state descriptor for outside pollers (`Event::wait_fd`, the C ABI's
+    /// `npipe_wait_fd`): polls readable exactly while the state is set, from now on.
     pub(crate) fn fd(&self) -> io::Result<BorrowedFd<'_>> {
-        self.lazy_fd(&self.fd, false)
+        let fd = self.lazy_fd(&self.fd, false)?;
+        let _g = gate();
+        let mut w = self.words();
+        w.public = true;
+        sync(fd, &mut w);
+        Ok(fd)
+    }
+
+    /// The state descriptor for a wait about to poll it: in step with the state until the
+    /// matching [`Local::slept`]. While nobody polls it, sets and resets leave it alone.
+    pub(super) fn sleep_fd(&self) -> io::Result<BorrowedFd<'_>> {
+        let fd = self.lazy_fd(&self.fd, false)?;
+        let _g = gate();
+        let mut w = self.words();
+        sync(fd, &mut w);
+        w.pollers += 1;
+        Ok(fd)
+    }
+
+    /// The end of a poll that [`Local::sleep_fd`] began.
+    pub(super) fn slept(&self) {
+        let _g = gate();
+        let mut w = self.words();
+        w.pollers = w.pollers.saturating_sub(1);
     }
 
     pub(super) fn pulse_fd(&self) -> io::Result<BorrowedFd<'_>> {

@@ -72,9 +72,14 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub(super) fn state_fd(&self) -> io::Result<BorrowedFd<'a>> {
+    /// The state descriptor, for a poll that ends when `sleeping` is dropped.
+    fn sleep_fd(&self, sleeping: &mut Sleeping<'a>) -> io::Result<BorrowedFd<'a>> {
         match *self {
-            Obj::Local(l) => l.fd(),
+            Obj::Local(l) => {
+                let fd = l.sleep_fd()?;
+                sleeping.0.push(l);
+                Ok(fd)
+            }
             Obj::Shared(s) => Ok(s.obj.state_fd.as_fd()),
         }
     }
@@ -83,6 +88,17 @@ impl<'a> Obj<'a> {
         match *self {
             Obj::Local(l) => l.pulse_fd(),
             Obj::Shared(s) => Ok(s.obj.release_fd.as_fd()),
+        }
+    }
+}
+
+/// The local events whose state descriptor one poll watches: done with on drop.
+struct Sleeping<'a>(Vec<&'a Local>);
+
+impl Drop for Sleeping<'_> {
+    fn drop(&mut self) {
+        for l in self.0.drain(..) {
+            l.slept();
         }
     }
 }
@@ -331,11 +347,12 @@ pub(crate) fn wait(
         };
         fds.clear();
         owner.clear();
+        let mut sleeping = Sleeping(Vec::new());
         for (i, o) in objs.iter().enumerate() {
             // A wait-all sleeps only on the objects not set: those set would wake it at once
             // (one of them taken by another thread meanwhile shows in the next look).
             if !(all && set[i]) {
-                fds.push(o.state_fd()?);
+                fds.push(o.sleep_fd(&mut sleeping)?);
                 owner.push(Some((i, false)));
             }
             if backoff.is_none() && w.regs[i].is_some() {
@@ -354,6 +371,7 @@ pub(crate) fn wait(
         };
         // No descriptors and no deadline (a wait for nothing, forever) sleeps for ever.
         sys::poll_many(&fds, until, &mut ready).map_err(|e| os_err(e, "poll", "a wait"))?;
+        drop(sleeping);
         alerted = alert.is_some() && ready.last().copied().unwrap_or(false);
         expired = deadline.is_some_and(|d| Instant::now() >= d);
         stale.fill(Stale::default());
