@@ -89,7 +89,10 @@ impl FdChain {
 pub(crate) struct Local {
     pub(super) manual: bool,
     pub(super) words: Mutex<LocalWords>,
-    /// The state descriptor (1 while set), made when someone first needs to poll it.
+    /// The state descriptor (1 while set), made when someone first needs to poll it. Sets and
+    /// resets leave it alone while nobody polls it (`pollers` 0, never handed out): an
+    /// overlapped call resets and sets its event every time, and nobody but a sleeper looks at
+    /// the descriptor. A sleeper brings it in step first ([`Local::sleep_fd`]).
     pub(super) fd: FdChain,
     /// The release descriptor (1 while a release is unclaimed), made at the first registration.
     pub(super) pulse: FdChain,

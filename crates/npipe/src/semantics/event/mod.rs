@@ -27,7 +27,8 @@
 //!   at the moment of the release: an approximation, by the time of a wake-up).
 //!
 //! Two eventfds per event keep sleepers pollable: the *state* descriptor counts 1 exactly
-//! while the state is set (the descriptor `npipe_wait_fd` hands out), and the *release*
+//! while the state is set (the descriptor `npipe_wait_fd` hands out; a local event's may lag
+//! while nobody polls it, and is brought in step before anyone does), and the *release*
 //! descriptor counts 1 while a release has not been claimed by every waiter it released (the
 //! "window"). Both change only under the event's lock, together with the words. A waiter polls
 //! both; one woken by a window that is not for it backs off (1 ms doubling to 32 ms, still
