@@ -12,7 +12,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
-use npipe::nonblocking::{ConnectStart, ReadOp, Readiness, TransactOp, WriteOp};
+use npipe::nonblocking::{ConnectStart, Interest, ReadOp, Readiness, TransactOp, WriteOp};
 use npipe::{win32_code, ClientOptions, PipeMode, ReadMode, ServerOptions, WaitFor};
 use util::{child, expect_ok, unique_name};
 
@@ -246,6 +246,88 @@ fn messages_larger_than_the_ring_stream_through_pinned_operations() {
     assert!(back[..m.read] == big[..], "the echo is the message");
     drop(s);
     expect_ok(kid);
+}
+
+#[test]
+fn a_write_streaming_through_its_lock_stays_pinned_until_it_is_done() {
+    let name = unique_name("nb-held");
+    let s = message_server(&name);
+    let c = ClientOptions::new().open(&name).unwrap();
+    c.set_mode(ReadMode::Message, false).unwrap();
+    let ready = s.readiness().unwrap();
+    connect(&s, &ready);
+    let (_, write_max) = s.unpinned_limits().expect("connected");
+    assert!(write_max > 0);
+    // More than the ring holds, and nobody reads yet: the write streams what fits, holding the
+    // writer lock, and waits for room.
+    let big: Vec<u8> = (0..write_max + 4096).map(|i| (i % 251) as u8).collect();
+    let mut w = WriteOp::new();
+    assert!(s.poll_write(&mut w, &big).is_pending());
+    assert!(
+        !w.holds_lock(),
+        "an unpinned write waits whole, holding nothing"
+    );
+    assert!(w.unpin());
+    w.pin();
+    assert!(s.poll_write(&mut w, &big).is_pending());
+    assert!(w.holds_lock(), "pinned, it streams and keeps the lock");
+    assert!(!w.unpin(), "an operation holding a lock stays pinned");
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; write_max + 8192];
+        let m = c.recv_msg(&mut buf).unwrap();
+        (buf[..m.read].to_vec(), m.left)
+    });
+    let (r, _) = drive(&ready, || (s.poll_write(&mut w, &big), w.contended()));
+    assert_eq!(r.unwrap(), big.len());
+    assert!(!w.holds_lock() && w.unpin(), "done: nothing held");
+    let (got, left) = reader.join().unwrap();
+    assert_eq!(left, 0);
+    assert!(got == big, "the message arrived whole");
+}
+
+#[test]
+fn a_poll_after_spin_ready_arms_the_end_again() {
+    let name = unique_name("nb-spin");
+    let s = message_server(&name);
+    // No connection yet: nothing to spin on, nor for a connect.
+    assert!(!s.spin_ready(Interest::READ, || false));
+    assert!(s.unpinned_limits().is_none());
+    let ready = s.readiness().unwrap();
+    let c = ClientOptions::new().open(&name).unwrap();
+    connect(&s, &ready);
+    assert!(!s.spin_ready(Interest::CONNECT, || false));
+    let mut buf = [0u8; 16];
+    for round in 0..50u32 {
+        let mut op = ReadOp::new();
+        assert!(s.poll_read(&mut op, &mut buf).is_pending());
+        // Nothing comes: the spin ends (at once when told to stop, or when it runs out) with
+        // false, having taken the arm back if it spun.
+        assert!(!s.spin_ready(Interest::READ, || round % 2 == 0));
+        // The poll a waiter makes before it sleeps arms the end again: the message that comes
+        // now signals the descriptor.
+        ready.clear();
+        assert!(s.poll_read(&mut op, &mut buf).is_pending());
+        let msg = format!("message {round}");
+        c.send_msg(msg.as_bytes()).unwrap();
+        assert!(
+            readable(ready.as_fd(), 10_000),
+            "the write signalled the armed end"
+        );
+        let Poll::Ready(r) = s.poll_read(&mut op, &mut buf) else {
+            panic!("signalled, and the message is there");
+        };
+        assert_eq!(&buf[..r.unwrap().read], msg.as_bytes());
+    }
+    // A peer that closed ends a spin at once (the link is no longer open).
+    drop(c);
+    let mut op = ReadOp::new();
+    let r = loop {
+        if let Poll::Ready(r) = s.poll_read(&mut op, &mut buf) {
+            break r;
+        }
+        s.spin_ready(Interest::READ, || false);
+    };
+    assert_eq!(win32_code(&r.unwrap_err()), ERROR_BROKEN_PIPE);
 }
 
 #[test]

@@ -167,6 +167,24 @@ macro_rules! op_common {
                 self.0.pinned = true;
             }
 
+            /// Whether it keeps an end lock between polls now (a pinned operation inside a
+            /// message larger than the ring): only its own thread may poll it.
+            pub fn holds_lock(&self) -> bool {
+                self.0.holding()
+            }
+
+            /// Makes a pinned operation unpinned again when it holds no lock between polls
+            /// (true); one that holds a lock stays pinned (false). A driver that polls from
+            /// several threads can let another thread make an unpinned poll this way, and pin
+            /// the operation again after it.
+            pub fn unpin(&mut self) -> bool {
+                if self.0.holding() {
+                    return false;
+                }
+                self.0.pinned = false;
+                true
+            }
+
             /// Whether the last poll found a lock of this end busy in another thread: poll
             /// again shortly, no readiness signal comes for that.
             pub fn contended(&self) -> bool {
@@ -334,9 +352,10 @@ macro_rules! end_ops {
 
             /// The largest buffer an unpinned read and the largest message an unpinned write
             /// can complete on the current connection (what the rings hold whole); `None`
-            /// without a connection.
-            #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
-            pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
+            /// without a connection. An operation beyond them needs pinned polls to get
+            /// through: a driver that made an unpinned poll should then poll it pinned soon,
+            /// as no readiness signal may come for it.
+            pub fn unpinned_limits(&self) -> Option<(usize, usize)> {
                 self.nb()?.unpinned_limits()
             }
 

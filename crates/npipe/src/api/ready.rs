@@ -66,6 +66,31 @@ impl std::ops::BitOr for Interest {
 }
 
 impl NamedPipeServer {
+    /// Spins for a few microseconds, as a blocking call does before it sleeps (and only when
+    /// it would: not while the peer looks idle), until what `interest` asks for may be there:
+    /// data or an empty message for [`Interest::READ`], a consume by the reader since the call
+    /// for [`Interest::WRITE`], and a link that is no longer open for both. Never sleeps. True
+    /// means a pending operation's next poll may get further (another thread may still take it
+    /// first); false that the spin ran out, that `stop` returned true (it is asked between
+    /// looks: the caller's own reason to end the spin, say another object it waits for was
+    /// set), or that the interest has nothing to spin on (connect, hang-up alone) or there is
+    /// no connection.
+    ///
+    /// For a thread about to sleep until a pending operation completes: polling it itself
+    /// when the peer answers within microseconds saves the sleep and the wake-up. When it
+    /// spins, it first takes back the end's arm for `interest` (the peer then publishes without
+    /// signalling the readiness descriptor, which would only wake the event loop for nothing):
+    /// afterwards, poll the pending operations of that interest again (a poll that stays
+    /// pending arms again) before anyone sleeps on the descriptor, and not while another
+    /// thread keeps a lock for one of them (a pinned operation inside a message, which only its
+    /// own thread's polls re-arm).
+    pub fn spin_ready(&self, interest: Interest, mut stop: impl FnMut() -> bool) -> bool {
+        match spin_kind(interest) {
+            Some(data) => self.end.spin_ready(data, &mut stop),
+            None => false,
+        }
+    }
+
     /// Arms the end's readiness descriptor ([`readiness`](Self::readiness)) for `interest`
     /// (see [`crate::nonblocking`]): clears it, arms it one-shot, and signals it at once when
     /// something asked for is there already (data, room since the last write that did not
@@ -87,7 +112,26 @@ impl NamedPipeServer {
     }
 }
 
+/// What [`NamedPipeServer::spin_ready`] spins on: data (true) or room (false).
+fn spin_kind(interest: Interest) -> Option<bool> {
+    if interest.contains(Interest::READ) {
+        Some(true)
+    } else if interest.contains(Interest::WRITE) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 impl NamedPipeClient {
+    /// See [`NamedPipeServer::spin_ready`]; false on a remote (SMB) pipe.
+    pub fn spin_ready(&self, interest: Interest, mut stop: impl FnMut() -> bool) -> bool {
+        match (spin_kind(interest), self.local_for("spin")) {
+            (Some(data), Ok(end)) => end.spin_ready(data, &mut stop),
+            _ => false,
+        }
+    }
+
     /// See [`NamedPipeServer::arm`].
     ///
     /// # Errors

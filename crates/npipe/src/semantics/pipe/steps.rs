@@ -72,6 +72,11 @@ impl ReadOp {
     pub(crate) fn in_message(&self) -> bool {
         self.st.in_message()
     }
+
+    /// Whether it keeps the reader lock between steps (pinned, inside a message).
+    pub(crate) fn holding(&self) -> bool {
+        self.st.in_message()
+    }
 }
 
 impl WriteOp {
@@ -84,6 +89,11 @@ impl WriteOp {
     pub(crate) fn written(&self) -> bool {
         self.st.written()
     }
+
+    /// See [`ReadOp::holding`] (the writer lock).
+    pub(crate) fn holding(&self) -> bool {
+        self.st.holding()
+    }
 }
 
 impl TransactOp {
@@ -95,6 +105,11 @@ impl TransactOp {
     /// See [`ReadOp::in_message`].
     pub(crate) fn in_message(&self) -> bool {
         self.st.read.in_message()
+    }
+
+    /// See [`ReadOp::holding`] (either lock).
+    pub(crate) fn holding(&self) -> bool {
+        self.st.read.in_message() || self.st.write.holding()
     }
 }
 
@@ -229,7 +244,6 @@ fn release_write(op: &mut WriteOp) -> bool {
     }
 }
 
-#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
 fn limits(c: &Conn) -> (usize, usize) {
     let (r, w) = c.unpinned_limits();
     let clamp = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -354,9 +368,18 @@ impl ServerEnd {
         release_write(op)
     }
 
+    /// Spins briefly until data (`data`) or room may be there on the current connection, or
+    /// its link ends, or `stop` says so (see `Conn::spin_ready`); false at once without a
+    /// connection.
+    pub(crate) fn spin_ready(&self, data: bool, stop: &mut dyn FnMut() -> bool) -> bool {
+        match self.with_slot(|slot| Ok(slot.conn_now())) {
+            Ok(Some(c)) => c.spin_ready(data, stop),
+            _ => false,
+        }
+    }
+
     /// What an unpinned read and write can complete at most on the current connection (see
     /// `Conn::unpinned_limits`); `None` when the instance has no connection.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
         match self.with_slot(|slot| Ok(slot.conn_now())) {
             Ok(Some(c)) => Some(limits(&c)),
@@ -489,9 +512,13 @@ impl ClientEnd {
     }
 
     /// See [`ServerEnd::unpinned_limits`].
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
         self.open_conn().ok().map(|c| limits(c))
+    }
+
+    /// See [`ServerEnd::spin_ready`].
+    pub(crate) fn spin_ready(&self, data: bool, stop: &mut dyn FnMut() -> bool) -> bool {
+        self.open_conn().is_ok_and(|c| c.spin_ready(data, stop))
     }
 
     /// See [`ServerEnd::arm`]; an end the server disconnected signals at once.

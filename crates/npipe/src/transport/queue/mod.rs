@@ -152,9 +152,9 @@ pub(crate) struct Conn {
     /// grows), so a writer re-reads the reader's cache line only when the cached free space is
     /// not enough. Used under the writer lock.
     head_seen: AtomicU64,
-    /// Set when this end's last publish had to wake a sleeping peer: the peer is then not
-    /// running yet and may be queued on this very CPU, so the next wait hands the CPU over or
-    /// yields while it spins (see `wait_on`).
+    /// Set when this end's last publish had to wake a sleeping peer (its futex, or its armed
+    /// readiness descriptor): the peer is then not running yet and may be queued on this very
+    /// CPU, so the next wait hands the CPU over or yields while it spins (see `wait_on`).
     woke_peer: AtomicBool,
     /// When this end last probed the control socket for a hang-up (`sys::monotonic_ms`).
     probed_at: AtomicU64,
@@ -541,6 +541,9 @@ impl Conn {
         };
         if armed.load(Relaxed) != 0 && armed.swap(0, Relaxed) != 0 {
             self.poke_peer();
+            // Relaxed: a local scheduling hint. The peer's event loop was asleep and answers
+            // soon: the next wait spins for it (see `spin_plan`).
+            self.woke_peer.store(true, Relaxed);
         }
     }
 

@@ -11,10 +11,18 @@
 //!   last PIPE_NOWAIT write that found no room ([`Conn::note_full`]). "Room" cannot be re-checked
 //!   as a level, because whether a write fits depends on its size; the mark is exact instead: a
 //!   consume after that write either moved the mark before the re-check or signals after the arm.
+//! - [`Conn::spin_ready`] is the other way round: no arm, a short spin on the same conditions,
+//!   for a thread about to sleep until an operation in steps completes, which takes the
+//!   completion itself when the peer answers within microseconds.
 
 use std::sync::atomic::Ordering::*;
 
 use super::*;
+
+/// How many spins [`Conn::spin_ready`] makes right after this end woke its peer's event loop.
+const WOKE_SPINS: u32 = 5;
+/// [`Conn::spin_ready`] asks its caller whether to stop once every this many looks.
+const STOP_EVERY: u32 = 16;
 
 impl Conn {
     /// What the reader has consumed of the outbound ring: bytes plus messages, both only
@@ -63,5 +71,63 @@ impl Conn {
         // Relaxed: see `note_full`.
         let mark = self.full_mark.load(Relaxed);
         space && (mark == u64::MAX || mark != self.consumed_tx())
+    }
+
+    /// Spins as a blocking wait does before it sleeps ([`Conn::spin_plan`] decides whether,
+    /// and [`Conn::spin`] for how long), until data (`data`) or room (otherwise: the reader
+    /// consumed something since the call) may be there, or the link is no longer open. Takes
+    /// back this end's arm for it first: while a thread spins, the peer publishes (or
+    /// consumes) without signalling the readiness descriptor, which would only wake an event
+    /// loop for nothing. The caller steps its pending operations afterwards, which arms again
+    /// (see the API's `spin_ready`). Never sleeps. False when the spin ran out first or the plan
+    /// said to sleep at once; true means a step may get further (a hint: another thread may
+    /// take it first). The spin also ends, with false, as soon as `stop` returns true (the
+    /// caller's own reason to stop waiting: another object it waits for was set).
+    pub(crate) fn spin_ready(&self, data: bool, stop: &mut dyn FnMut() -> bool) -> bool {
+        let (dir, which, armed) = if data {
+            let dir = self.side.rx();
+            (dir, Wake::Data, &self.ring(dir).k.0.poll_armed)
+        } else {
+            let dir = self.side.tx();
+            (dir, Wake::Space, &self.ring(dir).k.0.space_armed)
+        };
+        // Relaxed: a local scheduling hint (consumed by `spin_plan` below).
+        let woke = self.woke_peer.load(Relaxed);
+        let Some(yielding) = self.spin_plan(dir, which) else {
+            return false;
+        };
+        // Relaxed: a publish that still saw the arm signals (spuriously, as allowed); one that
+        // sees it taken back does not, and this spin sees what it published.
+        armed.store(0, Relaxed);
+        let mark = self.consumed_tx();
+        let moving = self.moving(dir, which);
+        let mut stopped = false;
+        let mut looks = 0u32;
+        let mut ready = |c: &Conn| {
+            // `stop` may take a lock: asked every few looks only.
+            looks = looks.wrapping_add(1);
+            if looks.is_multiple_of(STOP_EVERY) && stop() {
+                stopped = true;
+                return Ok(true);
+            }
+            Ok(!matches!(c.peer_open(), Ok(true))
+                || if data {
+                    c.has_data(dir)?
+                } else {
+                    c.consumed_tx() != mark
+                })
+        };
+        // A peer just woken through its event loop answers after two wake-ups (its loop's,
+        // then the waiting thread's): spin for that long.
+        let rounds = if woke { WOKE_SPINS } else { 1 };
+        for _ in 0..rounds {
+            match self.spin(None, yielding, 1, moving, &mut ready) {
+                Ok(false) => continue,
+                Ok(true) => return !stopped,
+                // A ring that fails a check: a step reports it.
+                Err(_) => return true,
+            }
+        }
+        false
     }
 }

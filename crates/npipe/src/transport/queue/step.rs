@@ -625,7 +625,6 @@ impl Conn {
     /// unpinned step can complete: what each ring holds whole. An unpinned read with a larger
     /// buffer, or an unpinned write of a larger message, stays pending until it fits, which it
     /// never does.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
     pub(crate) fn unpinned_limits(&self) -> (u64, u64) {
         let holds = |d: usize| self.caps[d].saturating_sub(REC_HDR + 8);
         (holds(self.side.rx()), holds(self.side.tx()))
