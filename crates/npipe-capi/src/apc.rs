@@ -68,6 +68,17 @@ impl Apcs {
         }
     }
 
+    /// Whether something is queued.
+    pub(crate) fn queued(&self) -> bool {
+        self.ready.is_set()
+    }
+
+    /// What an alertable wait polls; it also records the thread's last pending ReadFileEx or
+    /// WriteFileEx, which such a wait helps along (see `Signal::bind`).
+    pub(crate) fn signal(&self) -> &Signal {
+        &self.ready
+    }
+
     /// Closes the queue for good: what is queued is dropped (outside the lock: a call's
     /// captures may queue again, which a closed queue drops too), and so is what comes later.
     fn close(&self) {

@@ -3,27 +3,35 @@
 //! ReadFile, WriteFile, TransactNamedPipe and ConnectNamedPipe of the process is a state
 //! machine here, stepped with `npipe::nonblocking` when its end's readiness descriptor fires.
 //!
-//! - Callers hand operations over with [`submit`] (after their own first, unpinned step came
-//!   back pending) and cancel them with [`cancel`], which waits until the engine has done it,
-//!   so CancelIoEx and CloseHandle return with the operations completed.
-//! - Per handle, three FIFO queues (reads and transactions, writes, connects), each stepped
-//!   from the front and stopped at the first operation still pending: operations of one kind
-//!   complete in issue order (W66, W93).
+//! - A handle's pending operations live in its entry (`Io::queues`), three FIFO queues
+//!   (reads and transactions, writes, connects), each stepped from the front and stopped at the
+//!   first operation still pending: operations of one kind complete in issue order (W66, W93).
+//!   The issuing call puts an operation there itself ([`submit`], after its own first step,
+//!   made under the same lock, came back pending) and tells the engine only when the handle is
+//!   not watched yet; [`cancel`] waits until the engine has cancelled, so CancelIoEx and
+//!   CloseHandle return with the operations completed.
 //! - The engine steps operations *pinned*: a message larger than the ring streams through with
 //!   the end's lock held by this thread between steps, the only thread that steps it.
-//! - An end's readiness descriptor is in the engine's epoll set while it has pending
-//!   operations. A step that met a lock held by another thread is retried after a millisecond;
-//!   every 200 ms of quiet the ends with pending operations check their peer is alive (a
-//!   forked child's inherited connections have no hang-up watcher).
+//! - A thread about to sleep until an operation completes ([`help`]: GetOverlappedResult,
+//!   a wait on the operation's event) first spins as a blocking call would, and when the peer
+//!   answers within microseconds steps the operation's queue itself, unpinned (never an
+//!   operation that holds a lock): the completion then costs no wake-up of the engine or of the
+//!   waiter.
+//! - A watched end's readiness descriptor is in the engine's epoll set; it stays there for a
+//!   while after its last operation completed (a handle that issues one operation after another
+//!   costs no epoll change and no engine wake-up per operation). A step that met a lock held by
+//!   another thread is retried after a millisecond; every 200 ms of quiet the ends with pending
+//!   operations check their peer is alive (a forked child's inherited connections have no
+//!   hang-up watcher).
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use npipe_core::nonblocking::Readiness;
+use npipe_core::nonblocking::{Interest, Readiness};
 use rustix::event::{epoll, eventfd, EventfdFlags};
 
 use crate::handles::{Entry, Object};
@@ -31,7 +39,10 @@ use crate::overlapped::{complete, Op, OvPtr, Pending};
 
 /// A request to the engine thread.
 enum Cmd {
-    Submit(Pending),
+    /// Put this handle's end in the epoll set (if it is not) and step its operations.
+    Watch(Arc<Entry>),
+    /// The handle is closing with nothing pending: stop watching it.
+    Unwatch(Arc<Entry>),
     /// Answered after the next pass over the ends that are ready (see [`settle`]).
     Barrier(Arc<Reply>),
     Cancel {
@@ -55,6 +66,8 @@ struct Shared {
     cmds: Mutex<VecDeque<Cmd>>,
     wake: OwnedFd,
     pid: u32,
+    /// Which engine this is (never 0): a handle's queues name the engine that watches them.
+    gen: u64,
     /// Cleared if the thread ever ends (it never should: a bug that panics in it must not leave
     /// callers of `cancel` or `settle` waiting forever, and the next submit starts a new one).
     alive: std::sync::atomic::AtomicBool,
@@ -63,7 +76,7 @@ struct Shared {
 impl Shared {
     fn usable(&self) -> bool {
         // Acquire: pairs with the Release store of the guard in `run`.
-        self.pid == std::process::id() && self.alive.load(Ordering::Acquire)
+        self.pid == pid() && self.alive.load(Ordering::Acquire)
     }
 }
 
@@ -112,8 +125,32 @@ extern "C" fn fork_release() {
     FORK_HELD.with(|h| h.borrow_mut().take());
 }
 
+extern "C" fn fork_child() {
+    // Relaxed: the child runs only this thread now.
+    PID.store(std::process::id(), Ordering::Relaxed);
+    fork_release();
+}
+
 pub(crate) fn install_fork_handlers() {
-    FORK_HANDLERS.install(fork_prepare, fork_release, fork_release);
+    FORK_HANDLERS.install(fork_prepare, fork_release, fork_child);
+}
+
+/// This process's id once known, renewed in a forked child (by the fork handler, installed
+/// before any handle exists): asked on every overlapped call, and getpid is a system call.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// This process's id (see [`PID`]).
+pub(crate) fn pid() -> u32 {
+    // Relaxed: the value is the same from every thread of the process.
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            install_fork_handlers();
+            let p = std::process::id();
+            PID.store(p, Ordering::Relaxed);
+            p
+        }
+        p => p,
+    }
 }
 
 static FORK_HANDLERS: npipe_core::ForkHandlers = npipe_core::ForkHandlers::new();
@@ -122,15 +159,19 @@ static FORK_HANDLERS: npipe_core::ForkHandlers = npipe_core::ForkHandlers::new()
 fn engine() -> std::io::Result<Arc<Shared>> {
     install_fork_handlers();
     let mut g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
+    let pid = pid();
     if let Some(e) = g.as_ref().filter(|e| e.usable()) {
         return Ok(e.clone());
     }
     let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+    /// Engines started so far in this process (and its forked children).
+    static GEN: AtomicU64 = AtomicU64::new(0);
     let shared = Arc::new(Shared {
         cmds: Mutex::new(VecDeque::new()),
         wake,
         pid,
+        // Relaxed: a counter, only compared for equality.
+        gen: GEN.fetch_add(1, Ordering::Relaxed) + 1,
         alive: std::sync::atomic::AtomicBool::new(true),
     });
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
@@ -158,14 +199,27 @@ fn push(e: &Shared, c: Cmd) {
     poke(&e.wake);
 }
 
-/// Hands a pending operation to the engine. On failure (no thread or descriptor could be
-/// made) the operation comes back.
-pub(crate) fn submit(p: Pending) -> Result<(), Box<(Pending, std::io::Error)>> {
+/// Puts a pending operation in its handle's queues (`qs`, locked by the caller, who made the
+/// operation's first step under that lock), and has the engine watch the handle if it does not
+/// yet, or step it at once when `urgent` (only pinned steps can get it through). On failure
+/// (no thread or descriptor could be made) the operation comes back.
+pub(crate) fn submit(
+    qs: &mut Queues,
+    p: Pending,
+    urgent: bool,
+) -> Result<(), Box<(Pending, std::io::Error)>> {
     match engine() {
         Ok(e) => {
             // Relaxed: a count; `settle` only skips work when it reads 0 (see there).
             PENDING.fetch_add(1, Ordering::Relaxed);
-            push(&e, Cmd::Submit(p));
+            let entry = p.entry.clone();
+            qs.q[p.queue()].push_back(p);
+            if qs.watched != e.gen || urgent {
+                // The engine steps the end once it is in the epoll set: a readiness signal
+                // that came before (after this operation's first step armed it) is not lost.
+                qs.watched = e.gen;
+                push(&e, Cmd::Watch(entry));
+            }
             Ok(())
         }
         Err(err) => Err(Box::new((p, err))),
@@ -217,6 +271,18 @@ pub(crate) fn cancel(
     closing: bool,
 ) -> usize {
     if !entry.io.any_outstanding() {
+        if closing && queues(entry).watched != 0 {
+            // Nothing to cancel, but the engine still watches the handle (it lingers after
+            // the last operation): it lets go of it now, with its descriptor.
+            if let Some(e) = ENGINE
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .filter(|e| e.usable())
+            {
+                push(e, Cmd::Unwatch(entry.clone()));
+            }
+        }
         return 0;
     }
     let e = {
@@ -247,21 +313,49 @@ const RETRY: Duration = Duration::from_millis(1);
 /// How often ends with pending operations check their peer when nothing else happens.
 const PROBE: Duration = Duration::from_millis(200);
 
-/// One handle's pending operations, as the engine holds them.
-struct Queues {
-    entry: Arc<Entry>,
+/// One handle's pending operations (in its entry, `Io::queues`).
+#[derive(Debug, Default)]
+pub(crate) struct Queues {
     /// Reads and transactions, writes, connects.
     q: [VecDeque<Pending>; 3],
-    /// The end's readiness descriptor, in the epoll set while anything is pending.
-    ready: Option<Readiness>,
-    /// A step met a lock held elsewhere: retry soon.
-    contended: bool,
+    /// The engine (`Shared::gen`) that watches the handle; 0 for none.
+    watched: u64,
+    /// The process the operations belong to (0 before the first): a forked child finds its
+    /// parent's operations here, which are not its own to step.
+    pid: u32,
 }
 
 impl Queues {
     fn is_empty(&self) -> bool {
         self.q.iter().all(|q| q.is_empty())
     }
+
+    /// Whether one of the queues holds the operation using the OVERLAPPED at `ov`.
+    fn holds(&self, ov: usize) -> Option<usize> {
+        (0..self.q.len()).find(|&i| self.q[i].iter().any(|p| p.ov.0 as usize == ov))
+    }
+}
+
+/// The queues of `entry`, locked, emptied first in a forked child of the process whose
+/// operations they held (their threads, locks and engine stayed in the parent; the child
+/// forgets them, as it never had them).
+pub(crate) fn queues(entry: &Entry) -> MutexGuard<'_, Queues> {
+    let mut qs = entry.io.queues.lock().unwrap_or_else(|p| p.into_inner());
+    let me = pid();
+    if qs.pid != me {
+        if qs.pid != 0 {
+            for q in qs.q.iter_mut() {
+                for p in q.drain(..) {
+                    // Not dropped: a pinned operation may hold a lock of the parent's thread.
+                    std::mem::forget(p);
+                }
+            }
+            entry.io.forget_outstanding();
+        }
+        qs.pid = me;
+        qs.watched = 0;
+    }
+    qs
 }
 
 fn key(e: &Arc<Entry>) -> u64 {
@@ -276,6 +370,20 @@ fn readiness(obj: &Object) -> Option<Readiness> {
     }
 }
 
+/// How long an end stays in the epoll set after its last operation completed.
+const LINGER: Duration = PROBE;
+
+/// A handle the engine watches.
+struct Watched {
+    entry: Arc<Entry>,
+    /// The end's readiness descriptor, in the epoll set while watched.
+    ready: Option<Readiness>,
+    /// A step met a lock held elsewhere: retry soon.
+    contended: bool,
+    /// Since when its queues are empty.
+    idle_since: Option<Instant>,
+}
+
 /// The engine thread.
 fn run(sh: Arc<Shared>, ep: OwnedFd) {
     /// Marks the engine dead however its thread ends.
@@ -287,11 +395,11 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
         }
     }
     let _alive = Alive(sh.clone());
-    let mut ends: HashMap<u64, Queues> = HashMap::new();
+    let mut ends: HashMap<u64, Watched> = HashMap::new();
     let mut buf = [std::mem::MaybeUninit::<epoll::Event>::uninit(); 64];
     let mut last_probe = Instant::now();
     loop {
-        let timeout = if ends.values().any(|q| q.contended || q.ready.is_none()) {
+        let timeout = if ends.values().any(|w| w.contended || w.ready.is_none()) {
             Some(RETRY)
         } else if !ends.is_empty() {
             Some(PROBE.saturating_sub(last_probe.elapsed()))
@@ -331,26 +439,25 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                     ready.extend(ends.keys().copied());
                     barriers.push(r);
                 }
-                Cmd::Submit(p) => {
-                    let k = key(&p.entry);
-                    let qs = ends.entry(k).or_insert_with(|| Queues {
-                        entry: p.entry.clone(),
-                        q: Default::default(),
+                Cmd::Watch(entry) => {
+                    let k = key(&entry);
+                    let w = ends.entry(k).or_insert_with(|| Watched {
+                        entry,
                         ready: None,
                         contended: false,
+                        idle_since: None,
                     });
-                    if qs.ready.is_none() {
-                        if let Some(r) = readiness(&qs.entry.obj) {
+                    if w.ready.is_none() {
+                        if let Some(r) = readiness(&w.entry.obj) {
                             let _ = epoll::add(
                                 &ep,
                                 r.as_fd(),
                                 epoll::EventData::new_u64(k),
                                 epoll::EventFlags::IN,
                             );
-                            qs.ready = Some(r);
+                            w.ready = Some(r);
                         }
                     }
-                    qs.q[p.queue()].push_back(p);
                     ready.push(k);
                 }
                 Cmd::Cancel {
@@ -360,47 +467,77 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                     closing,
                     reply,
                 } => {
-                    let n = ends
-                        .get_mut(&key(&entry))
-                        .map_or(0, |qs| cancel_in(qs, ov, tid, closing));
+                    let n = cancel_in(&mut queues(&entry), ov, tid, closing);
                     *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
                     reply.cv.notify_all();
-                    ready.push(key(&entry));
+                    if closing {
+                        unwatch(&ep, &mut ends, &entry);
+                    } else {
+                        ready.push(key(&entry));
+                    }
                 }
+                Cmd::Unwatch(entry) => unwatch(&ep, &mut ends, &entry),
             }
         }
         if last_probe.elapsed() >= PROBE {
             last_probe = Instant::now();
-            for (k, qs) in ends.iter() {
-                probe(&qs.entry.obj);
+            for (k, w) in ends.iter() {
+                if w.idle_since.is_none() {
+                    probe(&w.entry.obj);
+                }
                 ready.push(*k);
             }
         }
-        for (k, qs) in ends.iter_mut() {
+        for (k, w) in ends.iter_mut() {
             // An end whose readiness descriptor could not be made (descriptors exhausted) is
             // stepped at the retry pace instead.
-            if qs.contended || qs.ready.is_none() {
+            if w.contended || w.ready.is_none() {
                 ready.push(*k);
             }
         }
         ready.sort_unstable();
         ready.dedup();
         for k in ready {
-            let Some(qs) = ends.get_mut(&k) else { continue };
-            if let Some(r) = &qs.ready {
+            let Some(w) = ends.get_mut(&k) else { continue };
+            if let Some(r) = &w.ready {
                 r.clear();
             }
-            step_all(qs);
-            if qs.is_empty() {
-                if let Some(r) = qs.ready.take() {
-                    let _ = epoll::delete(&ep, r.as_fd());
-                }
-                ends.remove(&k);
+            let mut qs = queues(&w.entry);
+            w.contended = step_all(&mut qs, By::Engine);
+            if !qs.is_empty() {
+                w.idle_since = None;
+                continue;
             }
+            let now = Instant::now();
+            if now.duration_since(*w.idle_since.get_or_insert(now)) < LINGER {
+                continue;
+            }
+            drop(qs);
+            let entry = w.entry.clone();
+            unwatch(&ep, &mut ends, &entry);
         }
         for r in barriers {
             *r.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(0);
             r.cv.notify_all();
+        }
+    }
+}
+
+/// Stops watching a handle whose queues are empty (its descriptor leaves the epoll set); the
+/// next submit asks for a watch again. Nothing happens while operations are queued.
+fn unwatch(ep: &OwnedFd, ends: &mut HashMap<u64, Watched>, entry: &Arc<Entry>) {
+    let k = key(entry);
+    let mut qs = queues(entry);
+    if !qs.is_empty() {
+        return;
+    }
+    // Unwatched under the lock: a submit either came before (and the queues are not empty) or
+    // sees it and asks again.
+    qs.watched = 0;
+    drop(qs);
+    if let Some(mut w) = ends.remove(&k) {
+        if let Some(r) = w.ready.take() {
+            let _ = epoll::delete(ep, r.as_fd());
         }
     }
 }
@@ -413,37 +550,132 @@ fn probe(obj: &Object) {
     }
 }
 
-/// Steps each queue of one handle from the front until an operation stays pending. Writes go
-/// on past a pending write whose bytes are all in the pipe (it only waits for its quota): the
-/// next one starts behind it, and completes after it (W92, W93).
-fn step_all(qs: &mut Queues) {
-    qs.contended = false;
-    for (i, q) in qs.q.iter_mut().enumerate() {
-        let mut at = 0;
-        // A write ahead of this one is still pending: this one may go into the pipe, but
-        // completes only after it.
-        let mut behind = false;
-        while at < q.len() {
-            let p = &mut q[at];
-            match p.step() {
-                Poll::Ready(r) if behind => {
-                    p.hold(r);
-                    at += 1;
-                }
-                Poll::Ready(r) => {
-                    let p = q.remove(at).expect("index in range");
-                    complete(p, r);
-                }
-                Poll::Pending => {
-                    qs.contended |= p.contended();
-                    if i == WRITES && !p.unwritten() {
-                        behind = true;
-                        at += 1;
-                        continue;
-                    }
+/// Who steps: the engine thread (pinned steps), or a waiting thread helping ([`help`]:
+/// unpinned steps, never of an operation that holds a lock, which only the engine may step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Engine,
+    Helper,
+}
+
+/// Steps each queue of one handle from the front until an operation stays pending (see
+/// [`step_queue`]). Returns whether a step met a lock held by another thread.
+fn step_all(qs: &mut Queues, by: By) -> bool {
+    let mut contended = false;
+    for i in 0..qs.q.len() {
+        contended |= step_queue(qs, i, by).contended;
+    }
+    contended
+}
+
+/// How a pass over one queue ended.
+#[derive(Debug, Default)]
+struct Stepped {
+    /// A step met a lock held by another thread (no signal comes when it is released).
+    contended: bool,
+    /// A helper stopped at an operation that holds a lock (the engine's to step).
+    stuck: bool,
+}
+
+/// Steps queue `i` from the front until an operation stays pending. Writes go on past a
+/// pending write whose bytes are all in the pipe (it only waits for its quota): the next one
+/// starts behind it, and completes after it (W92, W93).
+fn step_queue(qs: &mut Queues, i: usize, by: By) -> Stepped {
+    let q = &mut qs.q[i];
+    let mut out = Stepped::default();
+    let mut at = 0;
+    // A write ahead of this one is still pending: this one may go into the pipe, but
+    // completes only after it.
+    let mut behind = false;
+    while at < q.len() {
+        let p = &mut q[at];
+        let r = match by {
+            By::Engine => p.step(),
+            By::Helper => {
+                if !p.unpin() {
+                    out.stuck = true;
                     break;
                 }
+                let r = p.step();
+                p.pin();
+                r
             }
+        };
+        match r {
+            Poll::Ready(r) if behind => {
+                p.hold(r);
+                at += 1;
+            }
+            Poll::Ready(r) => {
+                let p = q.remove(at).expect("index in range");
+                complete(p, r);
+            }
+            Poll::Pending => {
+                out.contended |= p.contended();
+                if i == WRITES && !p.unwritten() {
+                    behind = true;
+                    at += 1;
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// How many times a waiter spins for its operation and steps its queue before it sleeps.
+const HELP_ROUNDS: u32 = 8;
+
+/// Called by a thread about to sleep until the operation using the OVERLAPPED at `ov` (an
+/// address, only compared) on `entry` completes: while the peer answers within microseconds
+/// (`spin_ready`, the spin a blocking call makes before it sleeps, with the end's arm taken
+/// back meanwhile so the peer does not wake the engine for nothing), steps the operation's
+/// queue itself, so the operation completes without waking the engine or this thread. Returns
+/// when it completed, when the spin runs out or `stop` says so, or after a few rounds; the
+/// caller then waits as before (the engine completes the operation). Every round ends with a
+/// step of the queue, which arms the end again while an operation stays pending.
+pub(crate) fn help(entry: &Arc<Entry>, ov: usize, stop: &mut dyn FnMut() -> bool) {
+    let Some(i) = queues(entry).holds(ov) else {
+        return;
+    };
+    let interest = match i {
+        0 => Interest::READ,
+        WRITES => Interest::WRITE,
+        // A connect: nothing to spin on.
+        _ => return,
+    };
+    let mut handover = false;
+    for _ in 0..HELP_ROUNDS {
+        if queues(entry).q[i].front().is_none_or(|p| p.holds_lock()) {
+            // Streaming through the engine's lock: its steps re-arm, not ours.
+            return;
+        }
+        let ready = match &entry.obj {
+            Object::Server(s) => s.spin_ready(interest, &mut *stop),
+            Object::Client(c) => c.spin_ready(interest, &mut *stop),
+            _ => false,
+        };
+        let mut qs = queues(entry);
+        let out = step_queue(&mut qs, i, By::Helper);
+        let done = qs.holds(ov).is_none();
+        drop(qs);
+        // The engine steps the queue when a step met a busy lock (no signal comes when it is
+        // released), or when an operation holding a lock stopped us: its arm may have been
+        // taken back while we spun.
+        handover = out.contended || out.stuck;
+        if done || !ready || out.stuck {
+            break;
+        }
+    }
+    if handover {
+        if let Some(e) = ENGINE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|e| e.usable())
+        {
+            push(e, Cmd::Watch(entry.clone()));
         }
     }
 }

@@ -21,12 +21,25 @@ fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bo
         Handle(Arc<Entry>),
     }
     let mut on: Option<On> = None;
+    let mut helped = false;
     loop {
         if ov.status() != status::PENDING {
             break;
         }
         if ms == 0 {
             return fail(ERROR_IO_INCOMPLETE);
+        }
+        if !helped {
+            helped = true;
+            if let Some(entry) = handles::get(h) {
+                // The operation may complete within microseconds: see `engine::help`.
+                let apcs = alertable.then(crate::apc::current);
+                crate::engine::help(&entry, ov.0 as usize, &mut || {
+                    apcs.as_ref().is_some_and(|q| q.queued())
+                        || deadline.is_some_and(|d| std::time::Instant::now() >= d)
+                });
+                continue;
+            }
         }
         if on.is_none() {
             on = Some(match event_of(ov) {

@@ -14,12 +14,12 @@
 //! the thread's APCs only when none is signalled, as Windows does.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use npipe::{NamedEvent, WaitObject, WaitOutcome};
 
-use crate::handles::{self, Object};
+use crate::handles::{self, Entry, Object};
 use crate::*;
 
 /// `WAIT_OBJECT_0`.
@@ -37,7 +37,15 @@ pub(crate) const MAXIMUM_WAIT_OBJECTS: DWORD = 64;
 
 /// A signalled / not-signalled state with a pollable descriptor (see the module docs).
 #[derive(Debug)]
-pub(crate) struct Signal(SignalKind);
+pub(crate) struct Signal {
+    kind: SignalKind,
+    /// The overlapped operation that last took this signal as what its completion sets (the
+    /// event of its OVERLAPPED, or its handle's own signal, W26), and the issuing thread's
+    /// completion routine queue for the Ex calls: its handle and the address of its OVERLAPPED
+    /// (only compared: the operation may be long gone). A wait on the signal helps that
+    /// operation along before it sleeps (`engine::help`).
+    op: Mutex<Option<(Weak<Entry>, usize)>>,
+}
 
 #[derive(Debug)]
 enum SignalKind {
@@ -48,9 +56,37 @@ enum SignalKind {
 }
 
 impl Signal {
+    fn of(kind: SignalKind) -> Signal {
+        Signal {
+            kind,
+            op: Mutex::new(None),
+        }
+    }
+
+    /// Records the pending operation whose completion sets this signal (see `op`).
+    pub(crate) fn bind(&self, entry: &Arc<Entry>, ov: usize) {
+        *self.op.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::downgrade(entry), ov));
+    }
+
+    /// The operation last bound, if its handle is still there.
+    fn bound(&self) -> Option<(Arc<Entry>, usize)> {
+        let op = self.op.lock().unwrap_or_else(|p| p.into_inner());
+        let (entry, ov) = op.as_ref()?;
+        Some((entry.upgrade()?, *ov))
+    }
+
+    /// Whether it is set, for a spin that polls it: false for a named event, whose state is
+    /// behind a lock other processes share (a spin ends soon anyway).
+    fn set_locally(&self) -> bool {
+        match &self.kind {
+            SignalKind::Local(e) => e.is_set(),
+            SignalKind::Named(_) => false,
+        }
+    }
+
     /// A process-local signal, auto-reset or manual-reset, initially set or not.
     pub(crate) fn new(auto: bool, set: bool) -> Signal {
-        Signal(SignalKind::Local(npipe::Event::new(!auto, set)))
+        Signal::of(SignalKind::Local(npipe::Event::new(!auto, set)))
     }
 
     /// Sets the state (SetEvent). Internal signals cannot fail; a named event's failure is
@@ -62,7 +98,7 @@ impl Signal {
     /// Sets the state, reporting a named event's failure (corrupt shared state, a lock held
     /// by another process for too long).
     pub(crate) fn try_set(&self) -> io::Result<()> {
-        match &self.0 {
+        match &self.kind {
             SignalKind::Local(e) => {
                 e.set();
                 Ok(())
@@ -78,7 +114,7 @@ impl Signal {
 
     /// Clears the state, reporting a named event's failure.
     pub(crate) fn try_reset(&self) -> io::Result<()> {
-        match &self.0 {
+        match &self.kind {
             SignalKind::Local(e) => {
                 e.reset();
                 Ok(())
@@ -90,7 +126,7 @@ impl Signal {
     /// PulseEvent: releases the threads waiting now (one for an auto-reset event) and leaves
     /// the state reset.
     pub(crate) fn try_pulse(&self) -> io::Result<()> {
-        match &self.0 {
+        match &self.kind {
             SignalKind::Local(e) => {
                 e.pulse();
                 Ok(())
@@ -101,7 +137,7 @@ impl Signal {
 
     /// Whether the state is set (a named event whose state cannot be read counts as not set).
     pub(crate) fn is_set(&self) -> bool {
-        match &self.0 {
+        match &self.kind {
             SignalKind::Local(e) => e.is_set(),
             SignalKind::Named(e) => e.is_set().unwrap_or(false),
         }
@@ -109,14 +145,14 @@ impl Signal {
 
     /// The descriptor that polls readable exactly while the state is set.
     pub(crate) fn fd(&self) -> io::Result<BorrowedFd<'_>> {
-        match &self.0 {
+        match &self.kind {
             SignalKind::Local(e) => e.wait_fd(),
             SignalKind::Named(e) => Ok(e.as_fd()),
         }
     }
 
     fn object(&self) -> WaitObject<'_> {
-        match &self.0 {
+        match &self.kind {
             SignalKind::Local(e) => WaitObject::Event(e),
             SignalKind::Named(e) => WaitObject::Named(e),
         }
@@ -160,7 +196,7 @@ fn create_event(manual: BOOL, initial: BOOL, name: Option<String>) -> HANDLE {
                 } else {
                     ERROR_SUCCESS
                 };
-                event_handle(Signal(SignalKind::Named(e)), code)
+                event_handle(Signal::of(SignalKind::Named(e)), code)
             }
             Err(e) => {
                 fail_io(&e);
@@ -217,7 +253,7 @@ fn open_event(name: Option<String>) -> HANDLE {
         Some(n) => n,
     };
     match NamedEvent::open(&name) {
-        Ok(e) => event_handle(Signal(SignalKind::Named(e)), ERROR_SUCCESS),
+        Ok(e) => event_handle(Signal::of(SignalKind::Named(e)), ERROR_SUCCESS),
         Err(e) => {
             fail_io(&e);
             std::ptr::null_mut()
@@ -315,6 +351,9 @@ pub(crate) fn wait_signals(
     alertable: bool,
 ) -> io::Result<Waited> {
     let apcs = alertable.then(crate::apc::current);
+    if deadline.is_none_or(|d| d > Instant::now()) && (!all || sigs.len() == 1) {
+        help_before_sleep(sigs, apcs.as_deref(), deadline);
+    }
     let objs: Vec<WaitObject<'_>> = sigs.iter().map(|s| s.object()).collect();
     loop {
         let alert = match &apcs {
@@ -339,6 +378,27 @@ pub(crate) fn wait_signals(
                 ))
             }
         }
+    }
+}
+
+/// Before a wait-any sleeps: when one of its signals (the first that has one), or else the
+/// thread's completion routines, wait for an overlapped operation still pending, lets that
+/// operation's peer answer within the spin a blocking call makes (`engine::help`). The spin
+/// ends as soon as any of the signals is set, a routine is queued or the deadline passes.
+fn help_before_sleep(sigs: &[&Signal], apcs: Option<&crate::apc::Apcs>, deadline: Option<Instant>) {
+    if sigs.iter().any(|s| s.set_locally()) || apcs.is_some_and(|q| q.queued()) {
+        return;
+    }
+    let op = sigs
+        .iter()
+        .find_map(|s| s.bound())
+        .or_else(|| apcs.and_then(|q| q.signal().bound()));
+    if let Some((entry, ov)) = op {
+        crate::engine::help(&entry, ov, &mut || {
+            sigs.iter().any(|s| s.set_locally())
+                || apcs.is_some_and(|q| q.queued())
+                || deadline.is_some_and(|d| Instant::now() >= d)
+        });
     }
 }
 

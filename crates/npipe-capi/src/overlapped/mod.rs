@@ -2,13 +2,13 @@
 //! engine) and how it completes (the status words, then the event or the handle, W26, then the
 //! completion routine, W104), and how a call given an OVERLAPPED on a synchronous handle fills
 //! it in. The OVERLAPPED structure, its status words and the NTSTATUS codes are in `layout`;
-//! GetOverlappedResult(Ex) and CancelIo(Ex) are in `results.rs`.
+//! the operation itself (its buffers and steps) in `op`; GetOverlappedResult(Ex) and
+//! CancelIo(Ex) are in `results.rs`, the engine that completes pending operations (and the
+//! waiters' help) in `engine.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
-
-use npipe::nonblocking::{ConnectOp, ReadOp, TransactOp, WriteOp};
 
 use crate::apc::Apcs;
 use crate::handles::{Entry, Object};
@@ -16,8 +16,11 @@ use crate::sync::{self, Event};
 use crate::*;
 
 mod layout;
+mod op;
 pub use layout::OVERLAPPED;
 pub(crate) use layout::{status, OvPtr};
+use op::{failed, msg_outcome, Outcome};
+pub(crate) use op::{Buf, Op};
 
 /// Overlapped operations of one handle that have not completed.
 #[derive(Debug, Default)]
@@ -30,6 +33,9 @@ pub(crate) struct Io {
     /// new write starts at once behind the pending ones (its bytes visible to readers and peek,
     /// W83, W92), completing after them (the quota targets only grow, W93).
     unwritten: AtomicUsize,
+    /// The operations themselves (see `engine`): stepped by the engine, by the issuing call
+    /// (the first step) and by waiters helping.
+    pub(crate) queues: Mutex<crate::engine::Queues>,
 }
 
 impl Io {
@@ -39,6 +45,15 @@ impl Io {
         self.outstanding
             .iter()
             .any(|n| n.load(Ordering::Acquire) != 0)
+    }
+
+    /// Forgets the operations counted (a forked child, whose queues held its parent's).
+    pub(crate) fn forget_outstanding(&self) {
+        for n in &self.outstanding {
+            // Relaxed: under the queue lock, as every change of the counts that matters here.
+            n.store(0, Ordering::Relaxed);
+        }
+        self.unwritten.store(0, Ordering::Relaxed);
     }
 
     /// Whether an operation that finished at once may also complete at once: not a write behind
@@ -78,194 +93,6 @@ pub(crate) enum Notify {
 /// A completion routine (`LPOVERLAPPED_COMPLETION_ROUTINE`).
 pub(crate) type Routine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
 
-/// A caller's buffer, valid until its operation completes (Win32 contract).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Buf {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: only dereferenced under the Win32 contract (the buffer stays valid and untouched by
-// the caller until the operation completes), by whichever thread steps the operation.
-unsafe impl Send for Buf {}
-
-impl Buf {
-    pub(crate) fn new(ptr: *mut c_void, len: DWORD) -> Buf {
-        Buf {
-            ptr: ptr.cast(),
-            len: len as usize,
-        }
-    }
-
-    /// # Safety
-    /// The operation owning it has not completed (the buffer is valid for `len` bytes).
-    unsafe fn slice<'a>(&self) -> &'a [u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: non-empty, so checked non-null at issue; valid (caller).
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-
-    /// # Safety
-    /// As `slice`, and nobody else reads or writes it meanwhile.
-    unsafe fn slice_mut<'a>(&self) -> &'a mut [u8] {
-        if self.len == 0 {
-            return &mut [];
-        }
-        // SAFETY: see `slice`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-/// An overlapped operation, with its progress.
-#[derive(Debug)]
-pub(crate) enum Op {
-    Read {
-        buf: Buf,
-        op: ReadOp,
-    },
-    Write {
-        buf: Buf,
-        op: WriteOp,
-    },
-    Transact {
-        req: Buf,
-        reply: Buf,
-        op: TransactOp,
-    },
-    Connect {
-        op: ConnectOp,
-    },
-    /// Finished already, waiting to be reported in issue order.
-    Done(Outcome),
-}
-
-/// The outcome of an operation: (NTSTATUS, bytes).
-type Outcome = (u32, usize);
-
-fn failed(e: &io::Error) -> Outcome {
-    (status::from_win32(npipe::win32_code(e)), 0)
-}
-
-fn msg_outcome(m: MsgLen) -> Outcome {
-    let st = if m.left > 0 {
-        status::BUFFER_OVERFLOW
-    } else {
-        status::SUCCESS
-    };
-    (st, m.read)
-}
-
-impl Op {
-    /// One step on the handle's object. Pipe ends only (the engine gets nothing else).
-    fn step(&mut self, obj: &Object) -> Poll<Outcome> {
-        fn bad<T>() -> Poll<io::Result<T>> {
-            Poll::Ready(Err(npipe::Error::io(
-                ERROR_INVALID_HANDLE,
-                "not a pipe end",
-            )))
-        }
-        let r: Poll<io::Result<Outcome>> = match self {
-            Op::Read { buf, op } => {
-                // SAFETY: the operation has not completed, so its buffer is valid and the
-                // caller keeps off it (Win32 contract).
-                let b = unsafe { buf.slice_mut() };
-                match obj {
-                    Object::Server(s) => s.poll_read(op, b),
-                    Object::Client(c) => c.poll_read(op, b),
-                    _ => bad(),
-                }
-                .map_ok(msg_outcome)
-            }
-            Op::Write { buf, op } => {
-                // SAFETY: as for reads.
-                let b = unsafe { buf.slice() };
-                match obj {
-                    Object::Server(s) => s.poll_write(op, b),
-                    Object::Client(c) => c.poll_write(op, b),
-                    _ => bad(),
-                }
-                .map_ok(|n| (status::SUCCESS, n))
-            }
-            Op::Transact { req, reply, op } => {
-                // SAFETY: as for reads; the two buffers are the caller's two arguments.
-                let (q, a) = unsafe { (req.slice(), reply.slice_mut()) };
-                match obj {
-                    Object::Server(s) => s.poll_transact(op, q, a),
-                    Object::Client(c) => c.poll_transact(op, q, a),
-                    _ => bad(),
-                }
-                .map_ok(msg_outcome)
-            }
-            Op::Connect { op } => match obj {
-                Object::Server(s) => s.poll_connect(op).map_ok(|()| (status::SUCCESS, 0)),
-                _ => bad(),
-            },
-            Op::Done(o) => Poll::Ready(Ok(*o)),
-        };
-        r.map(|r| r.unwrap_or_else(|e| failed(&e)))
-    }
-
-    fn contended(&self) -> bool {
-        match self {
-            Op::Read { op, .. } => op.contended(),
-            Op::Write { op, .. } => op.contended(),
-            Op::Transact { op, .. } => op.contended(),
-            Op::Connect { .. } | Op::Done(_) => false,
-        }
-    }
-
-    /// A write whose bytes are not all in the pipe yet.
-    fn unwritten(&self) -> bool {
-        matches!(self, Op::Write { op, .. } if !op.is_written())
-    }
-
-    /// From now on the operation is stepped by the engine thread alone.
-    fn pin(&mut self) {
-        match self {
-            Op::Read { op, .. } => op.pin(),
-            Op::Write { op, .. } => op.pin(),
-            Op::Transact { op, .. } => op.pin(),
-            Op::Connect { .. } | Op::Done(_) => {}
-        }
-    }
-
-    /// Ends the operation early (cancel, close): ERROR_OPERATION_ABORTED, or what a read had
-    /// already taken of a streaming message.
-    fn abort(&mut self, obj: &Object) -> Outcome {
-        if let Op::Done(o) = self {
-            // Finished before the cancel: it completes as it finished.
-            return *o;
-        }
-        let cancelled = (status::CANCELLED, 0);
-        let partial = |m: Option<MsgLen>| m.map_or(cancelled, msg_outcome);
-        match (self, obj) {
-            (Op::Read { op, .. }, Object::Server(s)) => partial(s.abort_read(op)),
-            (Op::Read { op, .. }, Object::Client(c)) => partial(c.abort_read(op)),
-            // A write whose data could not be taken back (all read already, or another thread
-            // writing) is reported done: its data is delivered (W98 otherwise).
-            (Op::Write { op, buf }, Object::Server(s)) => {
-                if s.abort_write(op) {
-                    cancelled
-                } else {
-                    (status::SUCCESS, buf.len)
-                }
-            }
-            (Op::Write { op, buf }, Object::Client(c)) => {
-                if c.abort_write(op) {
-                    cancelled
-                } else {
-                    (status::SUCCESS, buf.len)
-                }
-            }
-            (Op::Transact { op, .. }, Object::Server(s)) => partial(s.abort_transact(op)),
-            (Op::Transact { op, .. }, Object::Client(c)) => partial(c.abort_transact(op)),
-            _ => cancelled,
-        }
-    }
-}
-
 /// An operation the engine holds.
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -292,6 +119,22 @@ impl Pending {
         let r = self.op.step(&entry.obj);
         self.update_unwritten();
         r
+    }
+
+    /// Makes it unpinned for a step by a thread other than the engine; false (and unchanged)
+    /// when it holds a lock between steps.
+    pub(crate) fn unpin(&mut self) -> bool {
+        self.op.unpin()
+    }
+
+    /// Whether it keeps an end lock between steps (see [`Pending::unpin`]).
+    pub(crate) fn holds_lock(&self) -> bool {
+        self.op.holds_lock()
+    }
+
+    /// Pinned again after [`Pending::unpin`].
+    pub(crate) fn pin(&mut self) {
+        self.op.pin();
     }
 
     /// Keeps an outcome the operation reached out of turn, to be reported in its turn.
@@ -382,7 +225,7 @@ fn finish_signals(
 /// Whether the other end of the pipe behind `obj` is in this process (whose pending operations
 /// a call on `obj` may complete).
 pub(crate) fn peer_is_local(obj: &Object) -> bool {
-    let me = std::process::id();
+    let me = crate::engine::pid();
     match obj {
         Object::Server(s) => s.client_process_id().ok() == Some(me),
         Object::Client(c) => c.server_process_id().ok() == Some(me),
@@ -520,6 +363,10 @@ unsafe fn go(
     count: *mut DWORD,
 ) -> BOOL {
     let q = crate::engine::queue_of(&op);
+    // The first step and the queueing under the queue lock: the engine (or a helper) steps
+    // this queue only before the step or after the operation is in it, so a readiness signal
+    // after the step's arm finds it there.
+    let mut qs = crate::engine::queues(entry);
     // A connect is never done inside the call (a client that arrives meanwhile completes it
     // through the engine): ConnectNamedPipe with an OVERLAPPED never returns TRUE (W39, W40).
     if !matches!(op, Op::Connect { .. }) && !entry.io.busy(&op) {
@@ -531,10 +378,13 @@ unsafe fn go(
                 // (W93), so the engine reports it in its turn.
                 op = Op::Done(o);
             } else {
+                drop(qs);
                 return finish_now(entry, ov, o, &notify, call, count);
             }
         }
     }
+    // The engine steps it at once when only its pinned steps can get it through.
+    let urgent = op.beyond_unpinned(&entry.obj);
     op.pin();
     let routine = match call {
         Call::Ex(f) => Some((f, crate::apc::current())),
@@ -546,6 +396,12 @@ unsafe fn go(
     if unwritten {
         entry.io.unwritten.fetch_add(1, Ordering::Release);
     }
+    // A wait on what its completion sets helps it along (see `engine::help`).
+    match (&notify, &routine) {
+        (_, Some((_, apcs))) => apcs.signal().bind(entry, ov.0 as usize),
+        (Notify::Event(e), None) => e.signal().bind(entry, ov.0 as usize),
+        (Notify::Handle, None) => entry.signal.bind(entry, ov.0 as usize),
+    }
     let p = Pending {
         entry: entry.clone(),
         ov,
@@ -555,12 +411,14 @@ unsafe fn go(
         tid: crate::threads::current_tid(),
         unwritten,
     };
-    if let Err(back) = crate::engine::submit(p) {
+    if let Err(back) = crate::engine::submit(&mut qs, p, urgent) {
+        drop(qs);
         let (mut p, e) = *back;
         entry.io.outstanding[q].fetch_sub(1, Ordering::Release);
         p.abort();
         return fail_io(&e);
     }
+    drop(qs);
     match call {
         Call::Ex(_) => {
             set_error(ERROR_SUCCESS);
