@@ -381,24 +381,27 @@ pub(crate) fn wait_signals(
     }
 }
 
-/// Before a wait-any sleeps: when one of its signals (the first that has one), or else the
-/// thread's completion routines, wait for an overlapped operation still pending, lets that
-/// operation's peer answer within the spin a blocking call makes (`engine::help`). The spin
-/// ends as soon as any of the signals is set, a routine is queued or the deadline passes.
+/// Before a wait-any sleeps: the overlapped operations its signals wait for (the one each
+/// signal last bound), then the thread's last ReadFileEx/WriteFileEx when it is alertable, each
+/// get the spin a blocking call makes, to let their peers answer (`engine::help`: nothing for
+/// an operation that completed, or whose peer looks idle). It ends as soon as any of the
+/// signals is set, a routine is queued or the deadline passes.
 fn help_before_sleep(sigs: &[&Signal], apcs: Option<&crate::apc::Apcs>, deadline: Option<Instant>) {
-    if sigs.iter().any(|s| s.set_locally()) || apcs.is_some_and(|q| q.queued()) {
-        return;
-    }
-    let op = sigs
+    let mut stop = || {
+        sigs.iter().any(|s| s.set_locally())
+            || apcs.is_some_and(|q| q.queued())
+            || deadline.is_some_and(|d| Instant::now() >= d)
+    };
+    let ops = sigs
         .iter()
-        .find_map(|s| s.bound())
-        .or_else(|| apcs.and_then(|q| q.signal().bound()));
-    if let Some((entry, ov)) = op {
-        crate::engine::help(&entry, ov, &mut || {
-            sigs.iter().any(|s| s.set_locally())
-                || apcs.is_some_and(|q| q.queued())
-                || deadline.is_some_and(|d| Instant::now() >= d)
-        });
+        .copied()
+        .chain(apcs.map(|q| q.signal()))
+        .filter_map(|s| s.bound());
+    for (entry, ov) in ops {
+        if stop() {
+            return;
+        }
+        crate::engine::help(&entry, ov, &mut stop);
     }
 }
 
