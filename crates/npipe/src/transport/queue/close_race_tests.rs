@@ -374,3 +374,44 @@ fn peek_of_a_write_torn_after_its_look_came_first() {
         Err(QErr::PeerClosed)
     );
 }
+
+/// Another thread closes the writer's end while a write has published its record but not yet
+/// marked it complete (`done_to`), and the reader reads right then: the peer's reader drops
+/// what a closed writer did not complete (W102, W103), so the close waits for the mark. The
+/// reader gets the message the write reports as written, and then the end of the data (W113).
+#[test]
+fn a_close_during_a_write_waits_for_the_write_to_complete() {
+    use std::sync::{Arc, Mutex};
+    let (s, c) = pair();
+    let (s, c) = (Arc::new(s), Arc::new(c));
+    let closer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>> = Default::default();
+    let got: Arc<Mutex<Option<QResult<Vec<u8>>>>> = Default::default();
+    {
+        let (s, c, closer, got) = (s.clone(), c.clone(), closer.clone(), got.clone());
+        BEFORE_CLOSE_CHECK.set(Some(Box::new(move || {
+            let t = std::thread::spawn(move || s.close_here(true));
+            *closer.lock().unwrap() = Some(t);
+            // Long enough for the close to reach the writer lock this write holds.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let mut buf = [0u8; 64];
+            let r = c.read(&mut buf, true, false, None);
+            *got.lock().unwrap() = Some(r.map(|r| buf[..r.n].to_vec()));
+        })));
+    }
+    assert_eq!(s.write(b"last words", opts(true), None), Ok(10));
+    closer
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the close ran inside the write")
+        .join()
+        .unwrap();
+    let read = got
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the read ran inside the write");
+    assert_eq!(read, Ok(b"last words".to_vec()));
+    let mut buf = [0u8; 64];
+    assert_eq!(c.read(&mut buf, true, false, None), Err(QErr::PeerClosed));
+}

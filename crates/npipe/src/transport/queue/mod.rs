@@ -58,7 +58,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sys;
 
@@ -76,6 +76,8 @@ const PREFETCH_LINES: u64 = 3;
 
 /// The control message that carries a reader's readiness eventfd to the writer.
 const READINESS_MSG: &[u8] = b"NPE1";
+/// How long a close waits for the writer lock of its end (see [`Conn::close_here`]).
+const CLOSE_LOCK_WAIT: Duration = Duration::from_millis(100);
 
 // Side-private words ([`sys::SidePage::word`]): the writer's state of the ring this side
 // writes, and the reader's state of the ring it reads. Written only under the matching lock.
@@ -432,18 +434,32 @@ impl Conn {
     /// state becomes CLOSED as well, which the peer sees at once (without it, the peer learns of
     /// the close from the control socket's hang-up when the last copy of the end is gone).
     pub(crate) fn close_here(&self, tell_peer: bool) {
-        // A writer of this end that died in the middle of a record leaves it to the next writer
-        // to withdraw; if none comes, this close does it, so the peer's reader is not left
-        // waiting for the rest (taking the lock is what tells us; never wait for it here).
-        drop(self.lock_side(TX_LOCK, None, true));
         // Relaxed: the wake-up below (a Release bump and a futex wake) orders it for sleepers,
         // and running operations re-check it at every step.
         self.closed_here.store(true, Relaxed);
+        // Then the writer lock, for a moment: a write of another thread that published its
+        // record holds it until the record is marked complete (`done_to`), and the peer's
+        // reader, once it sees this end closed, drops what is not (W102, W103): a write that
+        // reports success would be lost. A writer of this end that died in the middle of a
+        // record leaves it to the next writer to withdraw; taking the lock does it, so the
+        // peer's reader is not left waiting for the rest.
+        let locked = match self.lock_side(TX_LOCK, None, true) {
+            Err(QErr::WouldBlock) => {
+                // A writer of this end asleep under its lock (streaming a message, waiting for
+                // room) wakes, sees the close and lets the lock go. The wait is bounded: an
+                // operation in steps may keep the lock between its steps (it gets
+                // ERROR_OPERATION_ABORTED at its next one), and this thread may hold it itself.
+                self.wake_all();
+                self.lock_side(TX_LOCK, Some(Instant::now() + CLOSE_LOCK_WAIT), false)
+            }
+            r => r,
+        };
         if tell_peer {
             self.set_state(self.side, CLOSED);
         } else {
             self.wake_all();
         }
+        drop(locked);
     }
 
     /// Fails when this end was closed, the link is disconnected or this end's state is not OPEN.

@@ -467,6 +467,8 @@ impl Conn {
             self.put_skip(dir, marker);
             self.copy_in(dir, h + REC_HDR, data)?;
             let bw = self.publish_record(dir, h, len, len);
+            #[cfg(test)]
+            close_race_tests::before_close_check();
             self.note_spill(dir, h, len);
             let end = record_end(h, len);
             let now = self.quota_met(bw, len, o);
