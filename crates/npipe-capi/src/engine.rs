@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use npipe_core::nonblocking::{Interest, Readiness};
 use rustix::event::{epoll, eventfd, EventfdFlags};
 
+use crate::forklock::ForkGuard;
 use crate::handles::{Entry, Object};
 use crate::overlapped::{complete, Op, OvPtr, Pending};
 
@@ -187,6 +188,12 @@ fn engine() -> std::io::Result<Arc<Shared>> {
     Ok(shared)
 }
 
+/// The engine, if one runs in this process (none is started).
+fn running() -> Option<Arc<Shared>> {
+    let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    g.as_ref().filter(|e| e.usable()).cloned()
+}
+
 fn poke(fd: &OwnedFd) {
     let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
 }
@@ -237,12 +244,8 @@ pub(crate) fn settle() {
     if PENDING.load(Ordering::Relaxed) == 0 {
         return;
     }
-    let e = {
-        let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-        match g.as_ref().filter(|e| e.usable()) {
-            Some(e) => e.clone(),
-            None => return,
-        }
+    let Some(e) = running() else {
+        return;
     };
     let reply = Arc::new(Reply::default());
     push(&e, Cmd::Barrier(reply.clone()));
@@ -274,23 +277,14 @@ pub(crate) fn cancel(
         if closing && queues(entry).watched != 0 {
             // Nothing to cancel, but the engine still watches the handle (it lingers after
             // the last operation): it lets go of it now, with its descriptor.
-            if let Some(e) = ENGINE
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .filter(|e| e.usable())
-            {
-                push(e, Cmd::Unwatch(entry.clone()));
+            if let Some(e) = running() {
+                push(&e, Cmd::Unwatch(entry.clone()));
             }
         }
         return 0;
     }
-    let e = {
-        let g = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-        match g.as_ref().filter(|e| e.usable()) {
-            Some(e) => e.clone(),
-            None => return 0,
-        }
+    let Some(e) = running() else {
+        return 0;
     };
     let reply = Arc::new(Reply::default());
     push(
@@ -336,11 +330,11 @@ impl Queues {
     }
 }
 
-/// The queues of `entry`, locked, emptied first in a forked child of the process whose
-/// operations they held (their threads, locks and engine stayed in the parent; the child
-/// forgets them, as it never had them).
-pub(crate) fn queues(entry: &Entry) -> MutexGuard<'_, Queues> {
-    let mut qs = entry.io.queues.lock().unwrap_or_else(|p| p.into_inner());
+/// The queues of `entry`, locked (a lock a forked child takes over, `forklock`), emptied first
+/// in a forked child of the process whose operations they held (their threads, locks and
+/// engine stayed in the parent; the child forgets them, as it never had them).
+pub(crate) fn queues(entry: &Entry) -> ForkGuard<'_, Queues> {
+    let mut qs = entry.io.queues.lock();
     let me = pid();
     if qs.pid != me {
         if qs.pid != 0 {
@@ -669,13 +663,8 @@ pub(crate) fn help(entry: &Arc<Entry>, ov: usize, stop: &mut dyn FnMut() -> bool
         }
     }
     if handover {
-        if let Some(e) = ENGINE
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .filter(|e| e.usable())
-        {
-            push(e, Cmd::Watch(entry.clone()));
+        if let Some(e) = running() {
+            push(&e, Cmd::Watch(entry.clone()));
         }
     }
 }

@@ -52,6 +52,7 @@ mod dup;
 mod engine;
 mod files;
 mod find;
+mod forklock;
 mod handles;
 mod impersonate;
 mod inherit;

@@ -7,7 +7,7 @@
 //! waiters' help) in `engine.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 
 use crate::apc::Apcs;
@@ -35,7 +35,7 @@ pub(crate) struct Io {
     unwritten: AtomicUsize,
     /// The operations themselves (see `engine`): stepped by the engine, by the issuing call
     /// (the first step) and by waiters helping.
-    pub(crate) queues: Mutex<crate::engine::Queues>,
+    pub(crate) queues: crate::forklock::ForkLock<crate::engine::Queues>,
 }
 
 impl Io {
