@@ -5,18 +5,22 @@
 //! waits for it deadlocks against the library's other fork handlers: a step holds this lock
 //! while it takes theirs.)
 //!
-//! The lock word holds the holder's process id (0: free). Sections are short (one step of an
-//! operation, a completion, a cancel), so a waiter spins briefly, then yields.
+//! The lock word holds the holder's process id (0: free). A waiter spins a little, as std's
+//! mutex does, then sleeps on the word (a process-private futex) until the holder lets go.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+
+use rustix::thread::futex;
 
 /// A mutex over a `T` that a forked child takes over when its parent held it (see the module).
 #[derive(Debug, Default)]
 pub(crate) struct ForkLock<T> {
     /// The process id of the holder, 0 when free.
-    word: AtomicU32,
+    owner: AtomicU32,
+    /// Threads asleep on `owner` (or about to be).
+    sleepers: AtomicU32,
     data: UnsafeCell<T>,
 }
 
@@ -24,7 +28,7 @@ pub(crate) struct ForkLock<T> {
 // process at a time (the lock word), so `T: Send` suffices, as for `std::sync::Mutex`.
 unsafe impl<T: Send> Sync for ForkLock<T> {}
 
-/// Spins this many times before the waiter starts yielding the CPU.
+/// Looks this many times before a waiter sleeps (std's mutex spins as long).
 const SPINS: u32 = 100;
 
 impl<T> ForkLock<T> {
@@ -32,26 +36,38 @@ impl<T> ForkLock<T> {
     /// of another process (the parent this process was forked from).
     pub(crate) fn lock(&self) -> ForkGuard<'_, T> {
         let me = crate::engine::pid();
-        let mut tries = 0u32;
+        let mut spins = 0u32;
         loop {
             // Relaxed: the compare-exchange below decides.
-            let cur = self.word.load(Ordering::Relaxed);
-            // Acquire: pairs with the Release store of `ForkGuard::drop`, so the previous
-            // holder's writes to `data` are seen.
-            if cur != me
-                && self
-                    .word
+            let cur = self.owner.load(Ordering::Relaxed);
+            if cur != me {
+                // Acquire: pairs with the Release of `ForkGuard::drop`, so the previous
+                // holder's writes to `data` are seen.
+                if self
+                    .owner
                     .compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
-            {
-                return ForkGuard { lock: self };
+                {
+                    if cur != 0 {
+                        // Taken over from the parent: its sleepers are not in this process.
+                        // Relaxed: nobody here sleeps on a lock a thread of ours never held.
+                        self.sleepers.store(0, Ordering::Relaxed);
+                    }
+                    return ForkGuard { lock: self };
+                }
+                continue;
             }
-            tries = tries.saturating_add(1);
-            if tries < SPINS {
+            if spins < SPINS {
+                spins += 1;
                 std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
+                continue;
             }
+            // SeqCst: the Dekker pairing with `ForkGuard::drop` (our count before its look,
+            // or its release before the futex's look at the word).
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // EAGAIN (the word changed already), EINTR and wake-ups all mean: look again.
+            let _ = futex::wait(&self.owner, futex::Flags::PRIVATE, me, None);
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -80,7 +96,13 @@ impl<T> DerefMut for ForkGuard<'_, T> {
 impl<T> Drop for ForkGuard<'_, T> {
     fn drop(&mut self) {
         // Release: pairs with the Acquire of the next `lock`.
-        self.lock.word.store(0, Ordering::Release);
+        self.lock.owner.store(0, Ordering::Release);
+        // SeqCst: see `lock` (a sleeper counted before this fence is seen after it).
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above.
+        if self.lock.sleepers.load(Ordering::Relaxed) != 0 {
+            let _ = futex::wake(&self.lock.owner, futex::Flags::PRIVATE, 1);
+        }
     }
 }
 
