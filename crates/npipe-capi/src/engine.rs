@@ -42,8 +42,8 @@ use crate::overlapped::{complete, Op, OvPtr, Pending};
 enum Cmd {
     /// Put this handle's end in the epoll set (if it is not) and step its operations.
     Watch(Arc<Entry>),
-    /// The handle is closing with nothing pending: stop watching it.
-    Unwatch(Arc<Entry>),
+    /// The handle is closing with nothing pending: stop watching it (answered once done).
+    Unwatch(Arc<Entry>, Arc<Reply>),
     /// Answered after the next pass over the ends that are ready (see [`settle`]).
     Barrier(Arc<Reply>),
     Cancel {
@@ -276,9 +276,12 @@ pub(crate) fn cancel(
     if !entry.io.any_outstanding() {
         if closing && queues(entry).watched != 0 {
             // Nothing to cancel, but the engine still watches the handle (it lingers after
-            // the last operation): it lets go of it now, with its descriptor.
+            // the last operation): it lets go of it, and of the end's readiness descriptor,
+            // before CloseHandle returns.
             if let Some(e) = running() {
-                push(&e, Cmd::Unwatch(entry.clone()));
+                let reply = Arc::new(Reply::default());
+                push(&e, Cmd::Unwatch(entry.clone(), reply.clone()));
+                wait_reply(&e, &reply);
             }
         }
         return 0;
@@ -462,15 +465,21 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                     reply,
                 } => {
                     let n = cancel_in(&mut queues(&entry), ov, tid, closing);
-                    *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
-                    reply.cv.notify_all();
                     if closing {
+                        // Before the answer: CloseHandle returns with the end's descriptors
+                        // let go.
                         unwatch(&ep, &mut ends, &entry);
                     } else {
                         ready.push(key(&entry));
                     }
+                    *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
+                    reply.cv.notify_all();
                 }
-                Cmd::Unwatch(entry) => unwatch(&ep, &mut ends, &entry),
+                Cmd::Unwatch(entry, reply) => {
+                    unwatch(&ep, &mut ends, &entry);
+                    *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(0);
+                    reply.cv.notify_all();
+                }
             }
         }
         if last_probe.elapsed() >= PROBE {

@@ -16,6 +16,7 @@
  * one that loses a wake-up in fifty ops has 60). Prints "N passed, M failed";
  * a client prints its failures and exits non-zero. */
 #include <windows.h>
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +312,18 @@ static void two(const char *tag) {
     finish(&c[1], "WaitForMultipleObjects, instance 1: every echo whole and in order");
 }
 
+/* Descriptors open in this process. */
+static int open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    if (!d) return -1;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
 int main(int argc, char **argv) {
     char tag[32];
     self = argv[0];
@@ -318,6 +331,13 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     snprintf(tag, sizeof tag, "%lu", (unsigned long)GetCurrentProcessId());
     for (int mode = 0; mode < 4; mode++) one(mode, tag);
+    /* Once every handle of a conversation is closed, nothing of it stays open, not even the
+     * descriptor the engine watched between its operations. */
+    int before = open_fds();
+    one(0, tag);
+    int after = open_fds();
+    CHECK(after == before, "CloseHandle let go of every descriptor of the conversation");
+    if (after != before) printf("  %d descriptors open before the conversation, %d after\n", before, after);
     two(tag);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
