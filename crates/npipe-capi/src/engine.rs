@@ -81,6 +81,14 @@ impl Shared {
     }
 }
 
+impl Reply {
+    /// Gives the answer and wakes whoever waits for it.
+    fn answer(&self, n: usize) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
+        self.cv.notify_all();
+    }
+}
+
 /// Waits for a reply from the engine, giving up if the engine thread has ended.
 fn wait_reply(e: &Shared, reply: &Reply) -> Option<usize> {
     let mut done = reply.done.lock().unwrap_or_else(|p| p.into_inner());
@@ -472,13 +480,11 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                     } else {
                         ready.push(key(&entry));
                     }
-                    *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
-                    reply.cv.notify_all();
+                    reply.answer(n);
                 }
                 Cmd::Unwatch(entry, reply) => {
                     unwatch(&ep, &mut ends, &entry);
-                    *reply.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(0);
-                    reply.cv.notify_all();
+                    reply.answer(0);
                 }
             }
         }
@@ -520,8 +526,7 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
             unwatch(&ep, &mut ends, &entry);
         }
         for r in barriers {
-            *r.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(0);
-            r.cv.notify_all();
+            r.answer(0);
         }
     }
 }

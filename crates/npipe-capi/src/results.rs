@@ -57,7 +57,7 @@ fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bo
             Some(On::Handle(entry)) => entry.wait_signal(),
             None => return fail(ERROR_INVALID_HANDLE),
         };
-        match sync::wait_signals(&[sig], false, deadline, alertable) {
+        match sync::wait_signals_helped(&[sig], deadline, alertable) {
             Ok(Waited::Object(_)) => {
                 if ov.status() == status::PENDING {
                     // The signal was for another operation of this handle (several pending

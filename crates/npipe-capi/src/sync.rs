@@ -350,8 +350,28 @@ pub(crate) fn wait_signals(
     deadline: Option<Instant>,
     alertable: bool,
 ) -> io::Result<Waited> {
+    wait_signals_as(sigs, all, deadline, alertable, true)
+}
+
+/// [`wait_signals`] for a caller that has helped the operation it waits for itself
+/// (GetOverlappedResult, which knows its OVERLAPPED): no second help.
+pub(crate) fn wait_signals_helped(
+    sigs: &[&Signal],
+    deadline: Option<Instant>,
+    alertable: bool,
+) -> io::Result<Waited> {
+    wait_signals_as(sigs, false, deadline, alertable, false)
+}
+
+fn wait_signals_as(
+    sigs: &[&Signal],
+    all: bool,
+    deadline: Option<Instant>,
+    alertable: bool,
+    help: bool,
+) -> io::Result<Waited> {
     let apcs = alertable.then(crate::apc::current);
-    if deadline.is_none_or(|d| d > Instant::now()) && (!all || sigs.len() == 1) {
+    if help && deadline.is_none_or(|d| d > Instant::now()) && (!all || sigs.len() == 1) {
         help_before_sleep(sigs, apcs.as_deref(), deadline);
     }
     let objs: Vec<WaitObject<'_>> = sigs.iter().map(|s| s.object()).collect();
