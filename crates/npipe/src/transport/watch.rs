@@ -22,9 +22,15 @@
 //!   writer that goes beyond the window lists its connection here ([`spilled`]); while the list
 //!   is not empty the thread wakes every `SWEEP` to look, otherwise it sleeps without a
 //!   timeout (no CPU while idle).
+//! - While the thread holds connections it upgraded (a probe, a sweep, a registration), it says
+//!   so in [`HOLD`]; an end's close waits for that to end ([`settle`], [`Owned`]), so the
+//!   connection, and the descriptors it holds, go before the close returns even when the
+//!   watcher upgraded it a moment before.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::os::fd::AsFd;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -60,6 +66,82 @@ pub(crate) struct Watcher {
 /// The process's watcher (`None` until the first registration). One lock for the process, so
 /// the fork handler can hold it.
 pub(crate) static WATCHER: Mutex<Option<Watcher>> = Mutex::new(None);
+
+/// While the watcher thread holds connections it upgraded: its process id in the high half and
+/// a count of its holds in the low half; 0 otherwise. A forked child sees its parent's value,
+/// whose process id is not its own.
+static HOLD: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `f` (which upgrades connections and lets them go before it returns) as a hold.
+fn holding<R>(f: impl FnOnce() -> R) -> R {
+    static HOLDS: AtomicU64 = AtomicU64::new(0);
+    let n = HOLDS.fetch_add(1, Ordering::Relaxed) & u64::from(u32::MAX);
+    HOLD.store(u64::from(sys::getpid()) << 32 | n, Ordering::Relaxed);
+    // SYNC POINT with the fence in `settle` (Dekker, on a connection's reference count): either
+    // a closer that dropped its reference sees this hold, or the upgrades below see the drop
+    // (and fail when it was the last).
+    fence(Ordering::SeqCst);
+    let r = f();
+    // Release: the connections were let go (and their descriptors closed) before.
+    HOLD.store(0, Ordering::Release);
+    r
+}
+
+/// Called by an end's close after it dropped its references to its connection: waits until
+/// the watcher no longer holds a connection it upgraded before that drop, so the connection
+/// (its memory, its socket, the end's readiness descriptor it shares) is gone when the close
+/// returns, unless another thread of the program still uses the end. Costs a fence and a load
+/// when the watcher holds nothing. The wait is bounded (a hold is a probe or a sweep: a few
+/// system calls), in case the watcher is stopped in a debugger or the like.
+pub(crate) fn settle() {
+    // SYNC POINT with the fence in `holding`.
+    fence(Ordering::SeqCst);
+    let seen = HOLD.load(Ordering::Acquire);
+    if seen == 0 || seen >> 32 != u64::from(sys::getpid()) {
+        return;
+    }
+    let deadline = Instant::now() + SETTLE_WAIT;
+    let mut looks = 0u32;
+    // Acquire: pairs with the Release that ends the hold.
+    while HOLD.load(Ordering::Acquire) == seen && Instant::now() < deadline {
+        looks += 1;
+        if looks < 64 {
+            std::thread::yield_now();
+        } else {
+            // The watcher was preempted in the middle of its hold: give it the CPU.
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
+/// How long [`settle`] waits at most.
+const SETTLE_WAIT: Duration = Duration::from_millis(100);
+
+/// An end's own reference to its connection: dropping it drops the reference, then waits for
+/// the watcher ([`settle`]), so whoever drops the end's last reference lets go of the
+/// connection's descriptors before going on.
+#[derive(Debug)]
+pub(crate) struct Owned(Option<Arc<Conn>>);
+
+impl Owned {
+    pub(crate) fn new(conn: Arc<Conn>) -> Owned {
+        Owned(Some(conn))
+    }
+}
+
+impl Deref for Owned {
+    type Target = Arc<Conn>;
+    fn deref(&self) -> &Arc<Conn> {
+        self.0.as_ref().expect("only `drop` takes the connection")
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        settle();
+    }
+}
 
 fn lock() -> MutexGuard<'static, Option<Watcher>> {
     WATCHER.lock().unwrap_or_else(|p| p.into_inner())
@@ -143,17 +225,19 @@ fn register_offered() {
         }
         None => return,
     };
-    let alive: Vec<Arc<Conn>> = offered.iter().filter_map(Weak::upgrade).collect();
-    {
-        let mut w = lock();
-        if let Some(w) = w.as_mut() {
-            for c in &alive {
-                register(w, c);
+    holding(|| {
+        let alive: Vec<Arc<Conn>> = offered.iter().filter_map(Weak::upgrade).collect();
+        {
+            let mut w = lock();
+            if let Some(w) = w.as_mut() {
+                for c in &alive {
+                    register(w, c);
+                }
             }
         }
-    }
-    // Let go outside the lock: dropping the last reference unregisters a connection.
-    drop(alive);
+        // Let go outside the lock: dropping the last reference unregisters a connection.
+        drop(alive);
+    });
 }
 
 /// Stops watching the connection registered under `token` (its socket is about to close).
@@ -213,20 +297,28 @@ fn run(poller: sys::Poller) {
                 }
                 continue;
             }
-            let conn = {
-                let mut w = lock();
-                let Some(w) = w.as_mut() else { return };
-                let conn = w.conns.remove(&ev.token).and_then(|c| c.upgrade());
-                if let Some(c) = &conn {
-                    if let Some(ctl) = c.ctl() {
-                        let _ = w.poller.delete(ctl.as_fd());
+            let gone = holding(|| {
+                let conn = {
+                    let mut w = lock();
+                    let Some(w) = w.as_mut() else { return true };
+                    let conn = w.conns.remove(&ev.token).and_then(|c| c.upgrade());
+                    if let Some(c) = &conn {
+                        if let Some(ctl) = c.ctl() {
+                            let _ = w.poller.delete(ctl.as_fd());
+                        }
                     }
+                    conn
+                };
+                // Outside the lock: marks the peer closed and wakes every sleeper.
+                if let Some(c) = conn {
+                    c.probe_hup();
+                    #[cfg(test)]
+                    tests::pause_in_hold();
                 }
-                conn
-            };
-            // Outside the lock: marks the peer closed and wakes every sleeper.
-            if let Some(c) = conn {
-                c.probe_hup();
+                false
+            });
+            if gone {
+                return;
             }
         }
         if offered_at.is_some_and(|t| t.elapsed() >= DEFER) {
@@ -241,6 +333,10 @@ fn run(poller: sys::Poller) {
 /// Asks every listed connection to give back its pages beyond the window; drops those that
 /// did (or are gone) from the list.
 fn sweep() {
+    holding(sweep_held);
+}
+
+fn sweep_held() {
     let listed: Vec<(u64, Option<Arc<Conn>>)> = match lock().as_ref() {
         Some(w) => w.spills.iter().map(|(t, c)| (*t, c.upgrade())).collect(),
         None => return,
@@ -262,4 +358,52 @@ fn sweep() {
     // The connections are let go outside the lock: dropping the last one unregisters it.
     drop(guard);
     drop(done);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// Set by the test: the watcher's next probe keeps its connection 50 ms (within `SETTLE_WAIT`), as a watcher
+    /// preempted in the middle of it would.
+    static PAUSE: AtomicBool = AtomicBool::new(false);
+    /// Set by the watcher when it starts that pause.
+    static PAUSED: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn pause_in_hold() {
+        if PAUSE.swap(false, Ordering::Relaxed) {
+            PAUSED.store(true, Ordering::Release);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An end's close lets go of its connection before it returns although the watcher
+    /// upgraded it for the peer's hang-up a moment before.
+    #[test]
+    fn an_owned_connection_is_gone_when_its_drop_returns_despite_a_probe_in_progress() {
+        let caps = [1 << 16, 1 << 16];
+        let (a, b) = sys::dgram::record_pair().expect("socketpair");
+        let (server, fd) = Conn::create(Some(a), caps, caps, 1).expect("create a connection");
+        let client = Conn::attach(Some(b), fd, caps).expect("attach to it");
+        let server = Arc::new(server);
+        server.watch();
+        watch_now(&server);
+        PAUSE.store(true, Ordering::Relaxed);
+        drop(client); // its socket closes: the watcher wakes and probes the server's end
+        let t0 = Instant::now();
+        while !PAUSED.load(Ordering::Acquire) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the watcher never probed"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let weak = Arc::downgrade(&server);
+        drop(Owned::new(server));
+        assert!(
+            weak.upgrade().is_none(),
+            "the connection outlived its owner's drop (the watcher still held it)"
+        );
+    }
 }

@@ -13,6 +13,7 @@ use crate::semantics::namespace::{self, Kind, Name};
 use crate::sys::PeerCred;
 use crate::transport::control::{self, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{recycle, Conn, InPlace, QErr, Reserved, Side};
+use crate::transport::watch;
 
 /// How long an open polls for the server's answer before it sleeps (see `exchange_req`).
 /// Measured on a 2-vCPU VM: 10 us took connection setup from about 12,900 to 14,500 per second
@@ -24,7 +25,8 @@ const OPEN_SPIN: Duration = Duration::from_micros(50);
 /// A client end (the handle CreateFile returns for a pipe name).
 #[derive(Debug)]
 pub(crate) struct ClientEnd {
-    conn: Arc<Conn>,
+    /// Dropping it lets go of the connection's descriptors before the drop returns.
+    conn: watch::Owned,
     pub(super) info: PipeInfo,
     access: u32,
     pub(super) modes: Modes,
@@ -335,7 +337,7 @@ impl ClientEnd {
                 let conn = Arc::new(conn);
                 conn.watch();
                 Ok(ClientEnd {
-                    conn,
+                    conn: watch::Owned::new(conn),
                     info,
                     access,
                     modes: Modes::new(false, false),
@@ -396,7 +398,7 @@ impl ClientEnd {
                 format!("the handle to {} is closed", self.name()),
             ));
         }
-        Ok(&self.conn)
+        Ok(&*self.conn)
     }
 
     /// The name the client opened.

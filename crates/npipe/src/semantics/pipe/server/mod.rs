@@ -598,6 +598,10 @@ impl ServerEnd {
                 reg.by_addr.remove(&self.pipe.addr);
             }
         }
+        // The slot's and the cache's references are gone: once the watcher lets go of one it
+        // may have upgraded meanwhile, the connection is dropped (unless another thread is
+        // inside an operation on this end), and its descriptors with it.
+        crate::transport::watch::settle();
     }
 }
 
