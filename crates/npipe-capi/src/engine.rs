@@ -369,8 +369,8 @@ fn key(e: &Arc<Entry>) -> u64 {
 
 fn readiness(obj: &Object) -> Option<Readiness> {
     match obj {
-        Object::Server(s) => s.readiness().ok(),
-        Object::Client(c) => c.readiness().ok(),
+        Object::Server(s) => s.driver_readiness().ok(),
+        Object::Client(c) => c.driver_readiness().ok(),
         _ => None,
     }
 }
@@ -456,7 +456,7 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                         if let Some(r) = readiness(&w.entry.obj) {
                             let _ = epoll::add(
                                 &ep,
-                                r.as_fd(),
+                                r.event_fd(),
                                 epoll::EventData::new_u64(k),
                                 epoll::EventFlags::IN,
                             );
@@ -545,7 +545,7 @@ fn unwatch(ep: &OwnedFd, ends: &mut HashMap<u64, Watched>, entry: &Arc<Entry>) {
     drop(qs);
     if let Some(mut w) = ends.remove(&k) {
         if let Some(r) = w.ready.take() {
-            let _ = epoll::delete(ep, r.as_fd());
+            let _ = epoll::delete(ep, r.event_fd());
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Readiness descriptors for a caller's own event loop (an npipe extension): `npipe_ready_fd`,
 //! `npipe_arm`, and the WaitNamedPipe that never blocks (`npipe_wait_named_pipe_start`,
 //! `npipe_wait_named_pipe_poll`). The mechanisms are the core's: a pipe end's readiness
-//! eventfd armed through `npipe::nonblocking::Interest`, and `npipe::nonblocking::PipeWait`.
+//! descriptor (`npipe::nonblocking::Readiness`, which only this process holds) armed through
+//! `npipe::nonblocking::Interest`, and `npipe::nonblocking::PipeWait`.
 //!
 //! The loop's operations are the PIPE_NOWAIT calls (ReadFile, WriteFile, ConnectNamedPipe),
 //! which never wait (W107-W111); this module only says when to call them again.

@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 use npipe::error::code::*;
@@ -58,9 +58,55 @@ fn role_silent_server(name: &str) -> Result<(), String> {
     Err("not killed".into())
 }
 
+/// Client that writes "hi", then keeps its end open for half a second after it saw the
+/// server's close.
+fn role_hold_open(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    c.send_msg(b"hi").map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 16];
+    match c.recv_msg_timeout(&mut buf, util::PEER_WAIT) {
+        Err(e) if win32_code(&e) == ERROR_BROKEN_PIPE => {}
+        r => return Err(format!("read after the server's close: {r:?}")),
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(())
+}
+
 child_roles! {
     "pong" => role_pong,
     "silent_server" => role_silent_server,
+    "hold_open" => role_hold_open,
+}
+
+/// An epoll set, for the checks that a closed end's descriptor leaves it.
+struct Epoll(std::os::fd::OwnedFd);
+
+impl Epoll {
+    fn new() -> Epoll {
+        // SAFETY: plain syscall; the descriptor is owned below.
+        let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(ep >= 0, "epoll_create1");
+        // SAFETY: `ep` was just made and is owned by nothing else.
+        Epoll(unsafe { std::os::fd::OwnedFd::from_raw_fd(ep) })
+    }
+
+    /// Adds `fd` (level-triggered, readable).
+    fn add(&self, fd: i32) {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 1,
+        };
+        // SAFETY: both descriptors are open; `ev` is a valid event.
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        assert_eq!(r, 0, "epoll takes the readiness descriptor");
+    }
+
+    /// How many descriptors report readable within `ms`.
+    fn wait(&self, ms: i32) -> i32 {
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        // SAFETY: `out` holds 4 events; the set is open.
+        unsafe { libc::epoll_wait(self.0.as_raw_fd(), out.as_mut_ptr(), 4, ms) }
+    }
 }
 
 #[test]
@@ -157,4 +203,105 @@ fn readiness_fires_when_the_server_process_is_killed() {
     assert!(readable(fd.as_fd(), 10_000), "the death shows");
     let e = c.recv_msg(&mut buf).unwrap_err();
     assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "{e}");
+}
+
+/// The readiness descriptor of a closed end leaves the caller's epoll set before the close
+/// returns (the C ABI's CloseHandle promise, 11h in its hardening checks), even when the
+/// client's hang-up has the hang-up watcher probing the connection at that moment: the watcher
+/// holds the connection, and the descriptor with it, for the length of its probe. The client
+/// is in this process so each round is short; the watcher's part does not depend on where the
+/// client lives. Before the close waited for the probe, one run in about ten of the C check
+/// failed; here each round leaves the race a window of a few microseconds.
+#[test]
+fn a_closed_ends_descriptor_leaves_epoll_even_while_the_watcher_probes_it() {
+    use npipe::nonblocking::Interest;
+    let ep = Epoll::new();
+    // Two threads keep both CPUs busy, so the watcher is sometimes preempted in the middle of
+    // its probe, which stretches the window from microseconds to a time slice (the C check
+    // failed while other test binaries ran beside it).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let name = unique_name("ready-close");
+    let mut late = 0;
+    for round in 0..1000 {
+        let s = ServerOptions::new()
+            .pipe_mode(PipeMode::Message)
+            .create(&name)
+            .unwrap();
+        let c = ClientOptions::new().open(&name).unwrap();
+        s.connect().unwrap();
+        c.send_msg(b"x").unwrap();
+        let mut buf = [0u8; 4];
+        s.recv_msg(&mut buf).unwrap();
+        ep.add(s.readiness().unwrap().as_fd().as_raw_fd());
+        // Arming registers the connection with the watcher at once.
+        s.arm(Interest::READ).unwrap();
+        drop(c); // the hang-up wakes the watcher and signals the descriptor
+        assert_eq!(ep.wait(5_000), 1, "round {round}: the client's close shows");
+        // The watcher wakes a few microseconds after the close signalled the descriptor:
+        // close at different points of its probe.
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(round % 40) {
+            std::hint::spin_loop();
+        }
+        drop(s);
+        if ep.wait(0) != 0 {
+            late += 1;
+            // Let the watcher finish, so the next round starts clean.
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(ep.wait(0), 0, "round {round}: the descriptor stayed open");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hogs {
+        h.join().unwrap();
+    }
+    assert_eq!(
+        late, 0,
+        "in {late} of 1000 rounds the readiness descriptor outlived the end's close"
+    );
+}
+
+/// The same promise with the client alive in another process. The peer holds the end's
+/// readiness eventfd too (it signals it when it publishes to an armed end), and the close
+/// signals it for the threads of this process that poll it: the caller's level-triggered epoll
+/// set must not go on reporting the closed end, for as long as the client keeps its handle.
+#[test]
+fn a_closed_ends_descriptor_goes_quiet_while_the_client_keeps_its_handle() {
+    use npipe::nonblocking::Interest;
+    let name = unique_name("ready-quiet");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let mut kid = child("hold_open", &name);
+    connect_or_fail(&s, &mut kid);
+    let mut buf = [0u8; 16];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"hi");
+    let ep = Epoll::new();
+    ep.add(s.readiness().unwrap().as_fd().as_raw_fd());
+    s.arm(Interest::READ).unwrap();
+    assert_eq!(ep.wait(0), 0, "quiet while nothing is there");
+    drop(s);
+    assert_eq!(
+        ep.wait(0),
+        0,
+        "epoll reports the readiness descriptor of an end closed before"
+    );
+    assert_eq!(
+        ep.wait(100),
+        0,
+        "nor later, while the client keeps its handle"
+    );
+    expect_ok(kid);
 }

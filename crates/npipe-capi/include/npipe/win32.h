@@ -714,8 +714,9 @@ int npipe_wait_fd(HANDLE hObject);
  * arrives, then ERROR_PIPE_CONNECTED (ERROR_NO_DATA if it already left). The loop tries them,
  * calls npipe_arm with what it still waits for, and polls npipe_ready_fd until it is readable
  * (readiness may be spurious), then tries again.
- * npipe_ready_fd: the end's readiness descriptor (an eventfd; of a wait below, an epoll set); the
- * handle keeps owning it (do not read, write or close it; valid until CloseHandle). -1 and
+ * npipe_ready_fd: the end's readiness descriptor (an epoll set of this process alone, also for a
+ * wait below); the handle keeps owning it (do not read, write or close it; valid until CloseHandle,
+ * which closes it: it leaves the caller's epoll sets then, even while the peer lives on). -1 and
  * ERROR_INVALID_HANDLE for a handle that is not open or not a named pipe end or wait.
  * npipe_arm: clears the descriptor, arms it once for dwEvents and makes it readable at once if one
  * of them holds already. NPIPE_READY_READ: data or an empty message to read. NPIPE_READY_WRITE:

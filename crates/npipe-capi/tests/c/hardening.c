@@ -672,6 +672,26 @@ static int role_close_releases(const char *tag) {
     EXPECT(after == before, "%d descriptors open before the pair was made, %d right after both "
            "CloseHandle calls returned", before, after);
 
+    /* The server end closed first, its client still open: the client holds the end's eventfd
+     * (it signals the end through it), and a close signals it, but what npipe_ready_fd gave is
+     * the server process's own descriptor, so it still leaves the set at once. */
+    s = make_server(name, msg);
+    c = open_client(name);
+    WriteFile(c, "y", 1, &n, NULL);
+    ReadFile(s, buf, sizeof buf, &n, NULL);
+    ev.data.u64 = 12;
+    EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, npipe_ready_fd(s), &ev) == 0, "epoll takes the ready fd");
+    EXPECT(npipe_arm(s, NPIPE_READY_READ), "npipe_arm: err %u", (unsigned)GetLastError());
+    CloseHandle(s);
+    k = epoll_wait(ep, out, 4, 0);
+    EXPECT(k == 0, "epoll reports the ready fd of a server end closed before its client (%d "
+           "events)", k);
+    WriteFile(c, "z", 1, &n, NULL); /* the client goes on: nothing may reach the closed end */
+    CloseHandle(c);
+    k = epoll_wait(ep, out, 4, 50);
+    EXPECT(k == 0, "epoll reports the ready fd of a server end after its client closed too (%d "
+           "events)", k);
+
     /* A reader blocked in a call on an entry one of whose handles is closed. */
     pinned_srv = make_server(pin_name, msg);
     HANDLE pc = open_client(pin_name);

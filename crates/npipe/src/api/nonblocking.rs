@@ -87,6 +87,10 @@ use crate::semantics::pipe::{self, ConnectBegin};
 use crate::sys;
 
 /// An end's readiness descriptor (see the [module docs](self)).
+///
+/// The descriptor ([`AsFd`]) belongs to this process alone and closes when the end does (its
+/// last handle is closed or dropped, and every `Readiness` of it is dropped), so it leaves the
+/// program's epoll sets then, even while the peer, which signals the end, lives on.
 #[derive(Debug, Clone)]
 pub struct Readiness(Arc<sys::EventFd>);
 
@@ -96,15 +100,30 @@ impl Readiness {
     pub fn clear(&self) {
         self.0.clear();
     }
+
+    /// The eventfd behind the descriptor, which the peer holds too (it signals the end
+    /// through it): for npipe's own drivers, which stop polling it before the end closes
+    /// (the C ABI's engine, the tokio driver). Polls readable when the descriptor does.
+    #[doc(hidden)]
+    pub fn event_fd(&self) -> BorrowedFd<'_> {
+        self.0.fd()
+    }
+
+    /// The readiness of `sig` for a program: its private descriptor is made now.
+    pub(crate) fn for_program(sig: Arc<sys::EventFd>, name: &str) -> io::Result<Readiness> {
+        sig.private_fd()
+            .map_err(|e| pipe::os_err(e, "readiness descriptor", name))?;
+        Ok(Readiness(sig))
+    }
+
+    /// The readiness of `sig` for a driver (see [`event_fd`](Self::event_fd)): no private
+    /// descriptor is made for it.
+    pub(crate) fn for_driver(sig: Arc<sys::EventFd>) -> Readiness {
+        Readiness(sig)
+    }
 }
 
 impl Readiness {
-    /// The readiness descriptor of another kind of end (a mailslot's reads in steps).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
-    pub(crate) fn from_signal(sig: Arc<sys::EventFd>) -> Readiness {
-        Readiness(sig)
-    }
-
     /// Signals the descriptor from this process (a driver's own event: an operation it
     /// handed to another thread has finished).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by npipe::tokio
@@ -114,8 +133,9 @@ impl Readiness {
 }
 
 impl AsFd for Readiness {
+    /// The private descriptor (the eventfd itself for a driver's readiness).
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.fd()
+        self.0.private_fd_made().unwrap_or_else(|| self.0.fd())
     }
 }
 
@@ -257,15 +277,24 @@ macro_rules! end_ops {
                 self.nb().is_some_and(|end| end.nowait())
             }
 
-            /// The end's readiness descriptor (see the [module docs](self)).
+            /// The end's readiness descriptor (see the [module docs](self) and [`Readiness`]).
             ///
             /// # Errors
-            /// OS errors making the eventfd (only the first call makes it).
+            /// OS errors making the descriptor (only the first call makes it).
             pub fn readiness(&self) -> io::Result<Readiness> {
-                self.nb()
-                    .ok_or_else(|| not_local(self.name()))?
-                    .signal()
-                    .map(Readiness)
+                let sig = self.nb().ok_or_else(|| not_local(self.name()))?.signal()?;
+                Readiness::for_program(sig, self.name())
+            }
+
+            /// The end's readiness for npipe's own drivers (the C ABI's engine): its
+            /// descriptor is the eventfd ([`Readiness::event_fd`]), and no private one is made.
+            ///
+            /// # Errors
+            /// As [`readiness`](Self::readiness).
+            #[doc(hidden)]
+            pub fn driver_readiness(&self) -> io::Result<Readiness> {
+                let sig = self.nb().ok_or_else(|| not_local(self.name()))?.signal()?;
+                Ok(Readiness::for_driver(sig))
             }
 
             /// One step of a read (`ReadFile`): in message read mode at most the rest of one

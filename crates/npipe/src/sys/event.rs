@@ -1,13 +1,19 @@
 //! Eventfds: the readiness signals of pipe ends and the wake-ups of threads blocked in polls;
 //! timerfds: the deadlines of waits driven by an outside event loop.
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::Result;
+use super::{Poller, Result};
 
 /// An eventfd used to wake a thread blocked in [`poll_fds`].
 #[derive(Debug)]
-pub(crate) struct EventFd(OwnedFd);
+pub(crate) struct EventFd {
+    fd: OwnedFd,
+    /// The descriptor handed to the program's own event loop ([`EventFd::private_fd`]), made
+    /// on first need.
+    private: OnceLock<Poller>,
+}
 
 impl EventFd {
     /// A new close-on-exec, nonblocking eventfd.
@@ -16,7 +22,10 @@ impl EventFd {
             0,
             rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
         )
-        .map(EventFd)
+        .map(|fd| EventFd {
+            fd,
+            private: OnceLock::new(),
+        })
     }
 
     /// Makes the eventfd readable.
@@ -27,12 +36,38 @@ impl EventFd {
     /// Makes the eventfd unreadable again; true if it had been signalled.
     pub(crate) fn clear(&self) -> bool {
         let mut b = [0u8; 8];
-        matches!(rustix::io::read(&self.0, &mut b), Ok(8))
+        matches!(rustix::io::read(&self.fd, &mut b), Ok(8))
     }
 
     /// The descriptor to poll.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.fd.as_fd()
+    }
+
+    /// A descriptor that polls readable exactly when the eventfd does, and that only this
+    /// process holds: an epoll set watching the eventfd, made on the first call. An end's
+    /// readiness eventfd is sent to its peer (which signals it), so its open file lives on in
+    /// the peer's process after this one closed the end, and stays in any epoll set it was
+    /// added to (epoll forgets a file only when its last descriptor closes, in any process).
+    /// This one goes when the end goes.
+    pub(crate) fn private_fd(&self) -> Result<BorrowedFd<'_>> {
+        if let Some(p) = self.private.get() {
+            return Ok(p.fd());
+        }
+        let p = Poller::new()?;
+        p.add(self.fd(), 0, true)?;
+        // A racing caller may have set it first: one of the two is kept.
+        let _ = self.private.set(p);
+        Ok(self
+            .private
+            .get()
+            .expect("set just above or by a racing caller")
+            .fd())
+    }
+
+    /// The descriptor of [`private_fd`](Self::private_fd) if it was made.
+    pub(crate) fn private_fd_made(&self) -> Option<BorrowedFd<'_>> {
+        self.private.get().map(Poller::fd)
     }
 }
 

@@ -62,7 +62,7 @@ impl Hub {
     /// as tokio's own pipes).
     pub(super) fn new(sig: &Readiness) -> io::Result<Hub> {
         in_runtime()?;
-        let fd = sig.as_fd().try_clone_to_owned()?;
+        let fd = sig.event_fd().try_clone_to_owned()?;
         // tokio 1.54 deprecates the safe constructor because a type's `as_raw_fd` could return
         // a descriptor it does not own, or a different one later; `SignalFd` owns its
         // descriptor and always returns it, so the call is sound here, and the crate keeps its

@@ -47,7 +47,7 @@ macro_rules! raw_end {
     ($t:ty) => {
         impl RawEnd for $t {
             fn readiness(&self) -> io::Result<Readiness> {
-                <$t>::readiness(self)
+                <$t>::driver_readiness(self)
             }
             fn poll_read(&self, op: &mut ReadOp, buf: &mut [u8]) -> Poll<io::Result<MsgLen>> {
                 <$t>::poll_read(self, op, buf)
@@ -467,14 +467,13 @@ impl<E: RawEnd> Drop for Io<E> {
 /// case every 10 ms (another driver of the end may drain the descriptor first), or every 1 ms
 /// while another thread holds the writer lock.
 fn write_pinned<E: RawEnd>(end: &E, data: &[u8], sig: &Readiness) -> io::Result<usize> {
-    use std::os::fd::AsFd;
     let mut op = WriteOp::pinned();
     loop {
         if let Poll::Ready(r) = end.poll_write(&mut op, data) {
             return r;
         }
         let slice = Duration::from_millis(if op.contended() { 1 } else { 10 });
-        let _ = sys::poll_fds([sig.as_fd()], Some(slice));
+        let _ = sys::poll_fds([sig.event_fd()], Some(slice));
         sig.clear();
     }
 }

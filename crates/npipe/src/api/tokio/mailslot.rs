@@ -49,7 +49,7 @@ impl Mailslot {
     /// Outside a tokio runtime (a runtime without I/O enabled panics, as for tokio's own types).
     pub fn from_std(inner: crate::Mailslot) -> io::Result<Mailslot> {
         let sig = inner.end.signal().map_err(with_raw_code)?;
-        let hub = Hub::new(&Readiness::from_signal(sig))?;
+        let hub = Hub::new(&Readiness::for_driver(sig))?;
         Ok(Mailslot { inner, hub })
     }
 
