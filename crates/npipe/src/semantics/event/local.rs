@@ -96,6 +96,10 @@ pub(crate) struct Local {
     pub(super) fd: FdChain,
     /// The release descriptor (1 while a release is unclaimed), made at the first registration.
     pub(super) pulse: FdChain,
+    /// `words.set`, written under the lock, readable without it: a reset of an event that is
+    /// not set, and a look at the state, take no lock (an overlapped call resets the handle's
+    /// own signal every time, which nothing sets when the call has an event).
+    pub(super) set_now: AtomicBool,
 }
 
 pub(super) struct LocalStore<'a> {
@@ -113,6 +117,9 @@ impl Store for LocalStore<'_> {
     fn put_state(&mut self, set: bool) {
         if self.w.set != set {
             self.w.set = set;
+            // SYNC POINT with the Acquire load in `is_set`: a look that sees the state set sees
+            // what the setter did before.
+            self.ev.set_now.store(set, Ordering::Release);
             if self.w.public || self.w.pollers > 0 {
                 if let Some(fd) = self.ev.fd.get(self.w.epoch) {
                     flip(fd, set);
@@ -210,6 +217,7 @@ impl Local {
             }),
             fd: FdChain::default(),
             pulse: FdChain::default(),
+            set_now: AtomicBool::new(set),
         }
     }
 
@@ -259,9 +267,14 @@ impl Local {
         self.run(op_set)
     }
 
-    /// ResetEvent.
+    /// ResetEvent. An event that is not set stays so without the lock: a set racing with the
+    /// look is ordered after the reset, as it could have been anyway.
     pub(crate) fn reset(&self) {
-        self.run(op_reset)
+        // Relaxed: coherence gives this thread the state its own earlier calls left, and any
+        // other thread's that happened before.
+        if self.set_now.load(Ordering::Relaxed) {
+            self.run(op_reset)
+        }
     }
 
     /// PulseEvent.
@@ -269,9 +282,10 @@ impl Local {
         self.run(op_pulse)
     }
 
-    /// Whether the state is set (releases to waiters are not a state).
+    /// Whether the state is set (releases to waiters are not a state), without the lock.
     pub(crate) fn is_set(&self) -> bool {
-        self.run(|st| st.state())
+        // SYNC POINT with the Release store in `put_state`.
+        self.set_now.load(Ordering::Acquire)
     }
 
     /// Takes the state without waiting (an auto event is reset).
