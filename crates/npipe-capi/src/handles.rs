@@ -99,8 +99,11 @@ impl Entry {
 
     /// Marks the handle's own signal as looked at, before anyone looks (see `observed`).
     pub(crate) fn observe(&self) {
+        // Set once for good: a store only the first time (every overlapped call comes here).
         // SeqCst: a synchronous call that loads the flag after this sees it.
-        self.observed.store(true, SeqCst);
+        if !self.observed.load(SeqCst) {
+            self.observed.store(true, SeqCst);
+        }
     }
 
     /// Whether synchronous I/O must keep the handle's signal exact (see `observed`).

@@ -272,8 +272,12 @@ pub(crate) fn event_of(ov: OvPtr) -> Result<Option<Arc<Event>>, ()> {
     sync::event_of(h).map(Some).ok_or(())
 }
 
-/// How an overlapped call starts, common to every call: Internal = STATUS_PENDING, the event
-/// (or the handle) reset (W40, W64). Returns what completion signals.
+/// How an overlapped call starts, common to every call: Internal = STATUS_PENDING, the handle
+/// reset (W64). Returns what completion signals. The event is reset once the call knows the
+/// operation does not complete inside it ([`reset_event`]): Windows resets it first (W40, W64),
+/// and an operation that completes inside the call then sets it, which leaves the state a set
+/// alone leaves (another thread could only have looked at the event before the reset or after
+/// the set).
 fn begin(entry: &Entry, ov: OvPtr, call: Call) -> Result<Notify, DWORD> {
     let notify = match call {
         Call::Ex(_) => Notify::Handle,
@@ -284,13 +288,18 @@ fn begin(entry: &Entry, ov: OvPtr, call: Call) -> Result<Notify, DWORD> {
         },
     };
     ov.start();
-    if let Notify::Event(e) = &notify {
-        e.signal().reset();
-    }
     // From now on the handle's signal is kept exact, synchronous calls included.
     entry.observe();
     entry.signal.reset();
     Ok(notify)
+}
+
+/// The event's reset of `begin`, for a call whose operation goes pending or fails at once
+/// (W64, W101: a failure found at the start leaves the event reset).
+fn reset_event(notify: &Notify) {
+    if let Notify::Event(e) = notify {
+        e.signal().reset();
+    }
 }
 
 /// Issues an operation on a handle opened with FILE_FLAG_OVERLAPPED: completes it at once when
@@ -334,8 +343,14 @@ pub(crate) unsafe fn issue_connect(
         Err(code) => return fail(code),
     };
     match s.start_connect() {
-        Ok(npipe::nonblocking::ConnectStart::Connected) => fail(ERROR_PIPE_CONNECTED),
-        Err(e) => fail_io(&e),
+        Ok(npipe::nonblocking::ConnectStart::Connected) => {
+            reset_event(&notify);
+            fail(ERROR_PIPE_CONNECTED)
+        }
+        Err(e) => {
+            reset_event(&notify);
+            fail_io(&e)
+        }
         // SAFETY: forwarded contract; no count.
         Ok(npipe::nonblocking::ConnectStart::Pending(op)) => unsafe {
             go(
@@ -383,6 +398,9 @@ unsafe fn go(
             }
         }
     }
+    // Pending: the event is reset before the operation is queued, after which a completion
+    // may set it (the engine and the helpers step it only once it is queued, under this lock).
+    reset_event(&notify);
     // The engine steps it at once when only its pinned steps can get it through.
     let urgent = op.beyond_unpinned(&entry.obj);
     op.pin();
@@ -470,8 +488,9 @@ fn finish_now(
             finish_signals(entry, ov, st, n, notify, None);
             return fail(ERROR_IO_PENDING);
         }
-        // An immediate failure: the status words, the event and the routine are untouched
-        // (W47, W101).
+        // An immediate failure: the status words and the routine are untouched, the event
+        // reset (W47, W101).
+        reset_event(notify);
         return fail(status::to_win32(st));
     }
     ov.finish(st, n);
