@@ -215,7 +215,11 @@ impl Transport {
             }
             Transport::NpipeCapiOv => matches!(
                 sc,
-                Scenario::Rtt | Scenario::RttIdle | Scenario::Rate | Scenario::Throughput1m
+                Scenario::Rtt
+                    | Scenario::RttIdle
+                    | Scenario::Rate
+                    | Scenario::Throughput1m
+                    | Scenario::Cpu
             ),
         }
     }
