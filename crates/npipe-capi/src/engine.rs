@@ -616,6 +616,13 @@ fn step_queue(qs: &mut Queues, i: usize, by: By) -> Stepped {
             }
             Poll::Ready(r) => {
                 let p = q.remove(at).expect("index in range");
+                if i == 0 {
+                    // Relaxed: a hint for the handle's next read (`Io::reads_helped`).
+                    p.entry
+                        .io
+                        .reads_helped
+                        .store(matches!(by, By::Helper), Ordering::Relaxed);
+                }
                 complete(p, r);
             }
             Poll::Pending => {

@@ -6,7 +6,7 @@
 //! CancelIo(Ex) are in `results.rs`, the engine that completes pending operations (and the
 //! waiters' help) in `engine.rs`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -36,6 +36,11 @@ pub(crate) struct Io {
     /// The operations themselves (see `engine`): stepped by the engine, by the issuing call
     /// (the first step) and by waiters helping.
     pub(crate) queues: crate::forklock::ForkLock<crate::engine::Queues>,
+    /// The handle's last read that did not complete inside its call was completed by a thread
+    /// waiting for it (`engine::help`), not by the engine: the program waits on its reads
+    /// right after issuing them, so the next read's first step arms the end lazily (an answer
+    /// that arrives before the waiter spins then does not wake the engine for nothing).
+    pub(crate) reads_helped: AtomicBool,
 }
 
 impl Io {
@@ -387,6 +392,10 @@ unsafe fn go(
     if !matches!(op, Op::Connect { .. }) && !entry.io.busy(&op) {
         // Nothing of this kind is queued before it: try now, on this thread, unpinned (so it
         // takes no lock with it if it has to wait).
+        // Relaxed: a hint about the program's habits.
+        if entry.io.reads_helped.load(Ordering::Relaxed) {
+            op.arm_lazily();
+        }
         if let Poll::Ready(o) = op.step(&entry.obj) {
             if !entry.io.completes_in_order(&op) {
                 // A write whose bytes went in behind pending writes: it completes after them

@@ -92,6 +92,14 @@ pub(super) fn msg_outcome(m: MsgLen) -> Outcome {
 
 impl Op {
     /// One step on the handle's object. Pipe ends only (the engine gets nothing else).
+    /// A read's next step, if it finds nothing, arms the end lazily (see
+    /// `npipe::nonblocking::ReadOp::arm_lazily`); other operations arm as usual.
+    pub(super) fn arm_lazily(&mut self) {
+        if let Op::Read { op, .. } = self {
+            op.arm_lazily();
+        }
+    }
+
     pub(super) fn step(&mut self, obj: &Object) -> Poll<Outcome> {
         fn bad<T>() -> Poll<io::Result<T>> {
             Poll::Ready(Err(npipe::Error::io(

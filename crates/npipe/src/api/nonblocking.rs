@@ -222,6 +222,17 @@ impl ReadOp {
     pub fn in_message(&self) -> bool {
         self.0.in_message()
     }
+
+    /// For the next poll only: if it finds nothing, it arms the end *lazily*. The peer's next
+    /// publish then waits a moment (about 2 us at most) for a thread of this process to take
+    /// the arm back with `spin_ready` before it signals the readiness descriptor. For a driver
+    /// whose thread is about to spin for this read itself (a wait on the operation right after
+    /// issuing it), so that an answer arriving in between does not wake the event loop for
+    /// nothing. A driver whose threads do not come costs the peer's publish the wait: use it
+    /// only when they usually do.
+    pub fn arm_lazily(&mut self) {
+        self.0.arm_lazily();
+    }
 }
 
 impl TransactOp {

@@ -68,6 +68,11 @@ impl ReadOp {
         self.st.contended
     }
 
+    /// See `npipe::nonblocking::ReadOp::arm_lazily`.
+    pub(crate) fn arm_lazily(&mut self) {
+        self.st.lazy_arm = true;
+    }
+
     /// Whether it has taken part of a message still streaming in.
     pub(crate) fn in_message(&self) -> bool {
         self.st.in_message()

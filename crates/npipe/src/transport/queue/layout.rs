@@ -141,12 +141,20 @@ pub(super) struct WakeLine {
     /// Set by the reader of this ring when a nonblocking read found nothing and it waits on its
     /// readiness eventfd (sent over the control socket): the writer's next publish clears it
     /// and signals that eventfd. One-shot, so a writer pays the signal only when a reader
-    /// waits.
+    /// waits. [`ARMED`], or [`ARMED_LAZY`]: a thread of the reader is about to spin for the
+    /// data itself, and takes the arm back when it starts, so the writer first gives it a
+    /// moment (`Conn::notify`). Any other non-zero value (a hostile peer's) counts as armed.
     pub poll_armed: AtomicU32,
     /// The same for the writer of this ring, waiting for room or for its quota: the reader's
     /// next consume clears it and signals the writer's eventfd.
     pub space_armed: AtomicU32,
 }
+
+/// [`WakeLine::poll_armed`]: signal at once.
+pub(super) const ARMED: u32 = 1;
+/// [`WakeLine::poll_armed`]: signal unless the reader takes the arm back within
+/// `Conn::notify`'s grace.
+pub(super) const ARMED_LAZY: u32 = 2;
 
 #[repr(C)]
 pub(super) struct RingHeader {

@@ -36,6 +36,8 @@ mod bytes;
 mod close_race_tests;
 mod dead;
 mod layout;
+#[cfg(test)]
+mod lazy_arm_tests;
 mod quota;
 #[cfg(test)]
 mod quota_tests;
@@ -78,6 +80,9 @@ const PREFETCH_LINES: u64 = 3;
 const READINESS_MSG: &[u8] = b"NPE1";
 /// How long a close waits for the writer lock of its end (see [`Conn::close_here`]).
 const CLOSE_LOCK_WAIT: Duration = Duration::from_millis(100);
+/// How long a publish waits for a lazily armed reader to take its arm back (`Conn::grace`):
+/// about what an overlapped read's thread takes from issuing the read to spinning in its wait.
+const LAZY_GRACE_NS: u64 = 2_000;
 
 // Side-private words ([`sys::SidePage::word`]): the writer's state of the ring this side
 // writes, and the reader's state of the ring it reads. Written only under the matching lock.
@@ -555,7 +560,10 @@ impl Conn {
             Wake::Data => &k.poll_armed,
             Wake::Space => &k.space_armed,
         };
-        if armed.load(Relaxed) != 0 && armed.swap(0, Relaxed) != 0 {
+        if armed.load(Relaxed) != 0 && {
+            self.grace(armed);
+            armed.swap(0, Relaxed) != 0
+        } {
             self.poke_peer();
             // Relaxed: a local scheduling hint. The peer's event loop was asleep and answers
             // soon: the next wait spins for it (see `spin_plan`).
@@ -630,15 +638,57 @@ impl Conn {
     /// next publish (`Data`) or consume (`Space`) signals it. The caller must look at its
     /// condition again afterwards: what the peer did before the arm signals nothing.
     pub(super) fn arm(&self, which: Wake) {
+        self.arm_as(which, false);
+    }
+
+    /// [`Conn::arm`]; with `lazy` (data only), the peer's publish gives a thread of this process
+    /// that is about to spin for the data ([`Conn::spin_ready`], which takes the arm back) a
+    /// moment before it signals: an overlapped read issued just before its thread waits on it.
+    pub(super) fn arm_as(&self, which: Wake, lazy: bool) {
         // A peer that dies while this end waits on its readiness descriptor must signal it.
         self.watch_now();
-        let flag = match which {
-            Wake::Data => &self.ring(self.side.rx()).k.0.poll_armed,
-            Wake::Space => &self.ring(self.side.tx()).k.0.space_armed,
+        let (flag, how) = match which {
+            Wake::Data => (
+                &self.ring(self.side.rx()).k.0.poll_armed,
+                if lazy {
+                    layout::ARMED_LAZY
+                } else {
+                    layout::ARMED
+                },
+            ),
+            Wake::Space => (&self.ring(self.side.tx()).k.0.space_armed, layout::ARMED),
         };
-        flag.store(1, Relaxed);
+        flag.store(how, Relaxed);
         // SYNC POINT with the fence in `notify` (Dekker).
         fence(SeqCst);
+    }
+
+    /// For a publish that found the peer's reader armed: when it is armed lazily, waits up to
+    /// [`LAZY_GRACE_NS`] for the flag to change (a thread of the reader took the arm back and
+    /// spins for the data, or armed it again for good); the caller then takes whatever arm is
+    /// left and signals. Bounded: a reader that armed lazily and did not come, or a hostile
+    /// one, costs a publish at most the grace.
+    #[cold]
+    fn grace(&self, armed: &AtomicU32) {
+        if armed.load(Relaxed) != layout::ARMED_LAZY {
+            return;
+        }
+        #[cfg(test)]
+        lazy_arm_tests::in_grace(armed);
+        let start = sys::monotonic_ns();
+        let mut looks = 0u32;
+        loop {
+            std::hint::spin_loop();
+            // Relaxed: the flag alone is decided on; the data was published before the fence.
+            if armed.load(Relaxed) != layout::ARMED_LAZY {
+                return;
+            }
+            looks = looks.wrapping_add(1);
+            if looks.is_multiple_of(32) && sys::monotonic_ns().saturating_sub(start) > LAZY_GRACE_NS
+            {
+                return;
+            }
+        }
     }
 
     /// For a nonblocking read that found nothing on an end with a readiness signal: clears the

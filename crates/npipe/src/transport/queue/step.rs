@@ -27,6 +27,9 @@ pub(crate) struct ReadState {
     /// The last step found the lock held by another thread of this end: no signal comes when
     /// it is released, so the driver retries after a short pause.
     pub(crate) contended: bool,
+    /// The next step that finds nothing arms the end lazily (`Conn::arm_as`): its thread is
+    /// about to spin for the data. Cleared by that step.
+    pub(crate) lazy_arm: bool,
 }
 
 impl ReadState {
@@ -150,9 +153,10 @@ impl Conn {
             self.page.unlock(RX_LOCK);
             st.holding = false;
             if r.is_ready() || armed {
+                st.lazy_arm = false;
                 return r;
             }
-            self.arm(Wake::Data);
+            self.arm_as(Wake::Data, st.lazy_arm);
             armed = true;
         }
     }
