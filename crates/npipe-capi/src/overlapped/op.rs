@@ -92,11 +92,13 @@ pub(super) fn msg_outcome(m: MsgLen) -> Outcome {
 
 impl Op {
     /// One step on the handle's object. Pipe ends only (the engine gets nothing else).
-    /// A read's next step, if it finds nothing, arms the end lazily (see
-    /// `npipe::nonblocking::ReadOp::arm_lazily`); other operations arm as usual.
+    /// A read's (or a transaction's reply's) next step, if it finds nothing, arms the end
+    /// lazily (see `npipe::nonblocking::ReadOp::arm_lazily`); other operations arm as usual.
     pub(super) fn arm_lazily(&mut self) {
-        if let Op::Read { op, .. } = self {
-            op.arm_lazily();
+        match self {
+            Op::Read { op, .. } => op.arm_lazily(),
+            Op::Transact { op, .. } => op.arm_lazily(),
+            _ => {}
         }
     }
 

@@ -240,6 +240,12 @@ impl TransactOp {
     pub fn in_message(&self) -> bool {
         self.0.in_message()
     }
+
+    /// See [`ReadOp::arm_lazily`]: the next poll, if it wrote the request and finds no reply
+    /// yet, arms the end lazily.
+    pub fn arm_lazily(&mut self) {
+        self.0.arm_lazily();
+    }
 }
 
 impl WriteOp {

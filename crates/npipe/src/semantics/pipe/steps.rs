@@ -107,6 +107,11 @@ impl TransactOp {
         self.st.read.contended || self.st.write.contended
     }
 
+    /// See [`ReadOp::arm_lazily`]: for the reply's read.
+    pub(crate) fn arm_lazily(&mut self) {
+        self.st.read.lazy_arm = true;
+    }
+
     /// See [`ReadOp::in_message`].
     pub(crate) fn in_message(&self) -> bool {
         self.st.read.in_message()
