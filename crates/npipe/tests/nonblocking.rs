@@ -175,6 +175,55 @@ fn pending_connect_and_read_complete_when_another_process_acts() {
     expect_ok(kid);
 }
 
+/// A read armed lazily (`ReadOp::arm_lazily`) whose thread never spins for it, an event loop
+/// that sleeps on the descriptor instead, is still signalled: the peer's publish waits its
+/// grace for a take-back that does not come, then signals. No wake-up is lost (W64, W65).
+#[test]
+fn a_lazily_armed_read_nobody_spins_for_is_still_signalled() {
+    let name = unique_name("nb-lazy");
+    let s = message_server(&name);
+    let ready = s.readiness().unwrap();
+    let kid = child("echo", &name);
+    connect(&s, &ready);
+    let mut buf = [0u8; 64];
+    let mut pending = 0;
+    for round in 0..=50u32 {
+        let want = if round == 0 {
+            // The client's first message comes 100 ms after it connected.
+            "hello".to_string()
+        } else {
+            let msg = format!("round {round}");
+            let mut w = WriteOp::new();
+            let (r, _) = drive(&ready, || {
+                (s.poll_write(&mut w, msg.as_bytes()), w.contended())
+            });
+            assert_eq!(r.unwrap(), msg.len());
+            msg
+        };
+        let mut op = ReadOp::new();
+        op.arm_lazily();
+        ready.clear();
+        let got = match s.poll_read(&mut op, &mut buf) {
+            Poll::Ready(r) => r.unwrap(),
+            Poll::Pending => {
+                pending += 1;
+                assert!(
+                    readable(ready.as_fd(), 10_000),
+                    "round {round}: a lazily armed read was never signalled"
+                );
+                ready.clear();
+                drive(&ready, || (s.poll_read(&mut op, &mut buf), op.contended()))
+                    .0
+                    .unwrap()
+            }
+        };
+        assert_eq!(&buf[..got.read], want.as_bytes(), "round {round}");
+    }
+    assert!(pending > 0, "no read was pending: nothing was tested");
+    drop(s);
+    expect_ok(kid);
+}
+
 #[test]
 fn a_write_is_pending_until_the_reader_drains_it_below_the_quota() {
     let name = unique_name("nb-quota");

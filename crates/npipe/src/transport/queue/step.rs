@@ -27,8 +27,8 @@ pub(crate) struct ReadState {
     /// The last step found the lock held by another thread of this end: no signal comes when
     /// it is released, so the driver retries after a short pause.
     pub(crate) contended: bool,
-    /// The next step that finds nothing arms the end lazily (`Conn::arm_as`): its thread is
-    /// about to spin for the data. Cleared by that step.
+    /// The next step, if it finds nothing, arms the end lazily (`Conn::arm_as`): its thread is
+    /// about to spin for the data. Taken by that step, whatever it finds.
     pub(crate) lazy_arm: bool,
 }
 
@@ -126,6 +126,8 @@ impl Conn {
         hold: bool,
     ) -> Poll<QResult<ReadOut>> {
         st.contended = false;
+        // For this step's arm only (see `ReadState::lazy_arm`).
+        let lazy = std::mem::take(&mut st.lazy_arm);
         let mut armed = false;
         loop {
             if !st.holding {
@@ -153,10 +155,9 @@ impl Conn {
             self.page.unlock(RX_LOCK);
             st.holding = false;
             if r.is_ready() || armed {
-                st.lazy_arm = false;
                 return r;
             }
-            self.arm_as(Wake::Data, st.lazy_arm);
+            self.arm_as(Wake::Data, lazy);
             armed = true;
         }
     }
