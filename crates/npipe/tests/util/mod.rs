@@ -103,23 +103,24 @@ pub fn child_exited(kid: &mut Child) -> Option<String> {
 /// ConnectNamedPipe on `s` for a client that `ended` watches (`Some(why)` once it can no
 /// longer connect): waits in short steps, so a client that failed before it opened the pipe
 /// ends the wait with an error instead of leaving the server waiting for ever; gives up after
-/// [`PEER_WAIT`]. Succeeds as `connect` would: also for a client that connected and already
-/// closed while this waited.
+/// [`PEER_WAIT`]. Succeeds also for a client that connected and already closed, whether
+/// before the first wait or during one.
 pub fn connect_while(
     s: &npipe::NamedPipeServer,
     mut ended: impl FnMut() -> Option<String>,
 ) -> Result<(), String> {
     let end = Instant::now() + PEER_WAIT;
-    let mut waited = false;
     loop {
         match s.connect_timeout(Duration::from_millis(50)) {
             Ok(()) => return Ok(()),
-            // It came and went between two waits: `connect` waiting through that returns Ok.
-            Err(e) if waited && npipe::win32_code(&e) == ERROR_NO_DATA => return Ok(()),
+            // It came and went between two waits, or before the first (a child that is quick
+            // while this process is preempted): it did connect, and what it wrote is there to
+            // read. (`connect` waiting through that returns Ok; one called only after the
+            // client closed gives ERROR_NO_DATA, W43.)
+            Err(e) if npipe::win32_code(&e) == ERROR_NO_DATA => return Ok(()),
             Err(e) if npipe::win32_code(&e) == ERROR_SEM_TIMEOUT => {}
             Err(e) => return Err(format!("connect: {e}")),
         }
-        waited = true;
         if let Some(why) = ended() {
             // It may have connected just before it ended.
             return match s.connect_timeout(Duration::ZERO) {
