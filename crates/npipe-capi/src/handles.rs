@@ -364,6 +364,18 @@ pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
     }
 }
 
+/// Runs `f` on the entry of `h` borrowed through the table's guard, without a reference count
+/// of its own and without the last-error: `None` for a handle that names nothing. For lookups
+/// of objects the thread cache does not hold (an OVERLAPPED's event, on every overlapped call).
+pub(crate) fn peek<R>(h: HANDLE, f: impl FnOnce(&Arc<Entry>) -> R) -> Option<R> {
+    if let Some(s) = index_of(h).and_then(slot) {
+        if let Some(e) = &*s.entry.load() {
+            return Some(f(e));
+        }
+    }
+    get(h).map(|e| f(&e))
+}
+
 /// Runs `f` on the handle `h`, or fails with ERROR_INVALID_HANDLE.
 ///
 /// A pipe handle this thread used lately is found in its cache (`lookup`). Otherwise the entry

@@ -284,13 +284,11 @@ pub unsafe extern "C" fn OpenEventW(_access: DWORD, _inherit: BOOL, name: *const
 
 /// The event behind `h`, or the Win32 failure (ERROR_INVALID_HANDLE).
 pub(crate) fn event_of(h: HANDLE) -> Option<Arc<Event>> {
-    match handles::get(h).map(|e| match &e.obj {
+    handles::peek(h, |e| match &e.obj {
         Object::Event(ev) => Some(ev.clone()),
         _ => None,
-    }) {
-        Some(Some(e)) => Some(e),
-        _ => None,
-    }
+    })
+    .flatten()
 }
 
 fn with_event(h: HANDLE, f: impl FnOnce(&Signal) -> io::Result<()>) -> BOOL {
