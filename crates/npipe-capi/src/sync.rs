@@ -372,13 +372,24 @@ fn wait_signals_as(
     if help && deadline.is_none_or(|d| d > Instant::now()) && (!all || sigs.len() == 1) {
         help_before_sleep(sigs, apcs.as_deref(), deadline);
     }
-    let objs: Vec<WaitObject<'_>> = sigs.iter().map(|s| s.object()).collect();
+    // On the stack, as the caller's signals: at most MAXIMUM_WAIT_OBJECTS of them.
+    if sigs.len() > MAXIMUM_WAIT_OBJECTS as usize {
+        return Err(npipe::Error::io(
+            ERROR_INVALID_PARAMETER,
+            "more than MAXIMUM_WAIT_OBJECTS objects to wait for",
+        ));
+    }
+    let mut objs = [current_process().object(); MAXIMUM_WAIT_OBJECTS as usize];
+    for (o, s) in objs.iter_mut().zip(sigs) {
+        *o = s.object();
+    }
+    let objs = &objs[..sigs.len()];
     loop {
         let alert = match &apcs {
             Some(q) => Some(q.fd()?),
             None => None,
         };
-        match npipe::wait_for_multiple(&objs, all, deadline, alert)? {
+        match npipe::wait_for_multiple(objs, all, deadline, alert)? {
             WaitOutcome::Object(i) => return Ok(Waited::Object(i)),
             WaitOutcome::TimedOut => return Ok(Waited::Timeout),
             WaitOutcome::Alerted => {
@@ -454,31 +465,37 @@ unsafe fn wait_multiple(
     }
     // SAFETY: valid for count reads (caller).
     let hs = unsafe { std::slice::from_raw_parts(handles, count as usize) };
-    let mut entries = Vec::with_capacity(hs.len());
-    for &h in hs {
+    // On the stack (at most MAXIMUM_WAIT_OBJECTS): a wait allocates nothing.
+    const NONE: Option<Arc<Entry>> = None;
+    let mut entries = [NONE; MAXIMUM_WAIT_OBJECTS as usize];
+    for (slot, &h) in entries.iter_mut().zip(hs) {
         if h == INVALID_HANDLE_VALUE {
             // GetCurrentProcess(): the process cannot end while it waits for itself.
-            entries.push(None);
             continue;
         }
         match crate::threads::waitable(h) {
-            Some(e) => entries.push(Some(e)),
+            Some(e) => *slot = Some(e),
             None => {
                 set_error(ERROR_INVALID_HANDLE);
                 return WAIT_FAILED;
             }
         }
     }
-    let sigs: Vec<&Signal> = entries
-        .iter()
-        .map(|e| match e {
-            Some(e) => e.wait_signal(),
-            None => current_process(),
-        })
-        .collect();
+    let process = current_process();
+    let mut sigs = [process; MAXIMUM_WAIT_OBJECTS as usize];
+    for (sig, e) in sigs.iter_mut().zip(&entries[..hs.len()]) {
+        if let Some(e) = e {
+            *sig = e.wait_signal();
+        }
+    }
     // Wait-all naming one object twice fails with ERROR_INVALID_PARAMETER (the core checks,
     // after every handle was found valid, as Windows does).
-    wait_result(wait_signals(&sigs, all != 0, deadline_of(ms), alertable))
+    wait_result(wait_signals(
+        &sigs[..hs.len()],
+        all != 0,
+        deadline_of(ms),
+        alertable,
+    ))
 }
 
 /// The state of the pseudo handle `(HANDLE)-1` (`GetCurrentProcess()`, the value of

@@ -276,6 +276,51 @@ fn wait_any_hands_back_a_release_it_did_not_use() {
     assert!(other.try_wait(), "the unused SetEvent stayed");
 }
 
+/// Wait-any returns the lowest index that is set, and takes only that object: with a few
+/// objects (kept on the stack) and with more than 64 (the Rust API has no such limit), local
+/// events behind a set named one, and a set auto-reset event found without a sleep.
+#[test]
+fn wait_any_takes_the_lowest_set_object_only() -> io::Result<()> {
+    let soon = || Some(Instant::now() + ms(20));
+    for n in [3usize, 70] {
+        let locals: Vec<Event> = (0..n).map(|_| Event::new(false, false)).collect();
+        let named = NamedEvent::create(&ev_name("lowest"), false, false)?;
+        let mut objs: Vec<WaitObject<'_>> = vec![(&named).into()];
+        objs.extend(locals.iter().map(WaitObject::from));
+        assert_eq!(
+            wait_for_multiple(&objs, false, soon(), None)?,
+            WaitOutcome::TimedOut,
+            "{n}: nothing set"
+        );
+        locals[n - 1].set();
+        locals[n - 2].set();
+        named.set()?;
+        assert_eq!(
+            wait_for_multiple(&objs, false, soon(), None)?,
+            WaitOutcome::Object(0),
+            "{n}: the named event comes first"
+        );
+        assert!(!named.is_set()? && locals[n - 2].is_set() && locals[n - 1].is_set());
+        assert_eq!(
+            wait_for_multiple(&objs, false, soon(), None)?,
+            WaitOutcome::Object(n - 1),
+            "{n}: then the lower local"
+        );
+        assert!(!locals[n - 2].is_set() && locals[n - 1].is_set());
+        assert_eq!(
+            wait_for_multiple(&objs[1..], false, soon(), None)?,
+            WaitOutcome::Object(n - 1),
+            "{n}: locals only"
+        );
+        assert_eq!(
+            wait_for_multiple(&objs, false, soon(), None)?,
+            WaitOutcome::TimedOut,
+            "{n}: each auto-reset event was taken once"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn wait_all_is_all_or_nothing_and_rejects_duplicates() -> io::Result<()> {
     let a = Event::new(false, true);

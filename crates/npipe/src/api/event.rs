@@ -406,20 +406,34 @@ pub enum WaitOutcome {
 /// Windows limits the count to 64 (`MAXIMUM_WAIT_OBJECTS`); this function does not.
 #[doc(alias = "WaitForMultipleObjectsEx")]
 #[doc(alias = "WaitForSingleObjectEx")]
-pub fn wait_for_multiple(
-    objects: &[WaitObject<'_>],
+pub fn wait_for_multiple<'a>(
+    objects: &[WaitObject<'a>],
     wait_all: bool,
     deadline: Option<Instant>,
     alert: Option<BorrowedFd<'_>>,
 ) -> io::Result<WaitOutcome> {
-    let objs: Vec<Obj<'_>> = objects
-        .iter()
-        .map(|o| match o {
-            WaitObject::Event(e) => Obj::Local(&e.inner),
-            WaitObject::Named(n) => Obj::Shared(&n.inner),
-        })
-        .collect();
-    Ok(match sem::wait(&objs, wait_all, deadline, alert)? {
+    let obj = |o: &WaitObject<'a>| match *o {
+        WaitObject::Event(e) => Obj::Local(&e.inner),
+        WaitObject::Named(n) => Obj::Shared(&n.inner),
+    };
+    // A few objects (a Win32 wait passes at most 64) on the stack: most waits allocate nothing.
+    const ON_STACK: usize = 64;
+    let mut stack;
+    let heap: Vec<Obj<'a>>;
+    let objs: &[Obj<'a>] = match objects.first() {
+        Some(first) if objects.len() <= ON_STACK => {
+            stack = [obj(first); ON_STACK];
+            for (s, o) in stack.iter_mut().zip(objects) {
+                *s = obj(o);
+            }
+            &stack[..objects.len()]
+        }
+        _ => {
+            heap = objects.iter().map(obj).collect();
+            &heap
+        }
+    };
+    Ok(match sem::wait(objs, wait_all, deadline, alert)? {
         Outcome::Object(i) => WaitOutcome::Object(i),
         Outcome::Alerted => WaitOutcome::Alerted,
         Outcome::TimedOut => WaitOutcome::TimedOut,

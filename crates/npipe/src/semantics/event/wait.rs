@@ -269,6 +269,25 @@ impl<'o, 'a> Waiter<'o, 'a> {
     }
 }
 
+/// Wait-any's look before anything is allocated or registered: the leading process-local
+/// events, in order, each taken when its lock-free state says it is set. The first object
+/// that is not local ends the look (an earlier index must win over a later one, and a shared
+/// event is looked at under its lock only). `None`: the full wait decides.
+fn take_set_local(objs: &[Obj<'_>]) -> io::Result<Option<usize>> {
+    for (i, o) in objs.iter().enumerate() {
+        let Obj::Local(l) = o else { return Ok(None) };
+        if !l.is_set() {
+            continue;
+        }
+        let _g = gate();
+        let mut h = o.lock()?;
+        if try_take(h.st()).map_err(|w| o.bad(w))? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
 /// Waits until one (`all` false) or every (`all` true) object is signalled, `deadline` passes
 /// (`None`: never) or `alert` polls readable, and takes what it waited for: an auto-reset event
 /// is reset, a release is claimed. Objects are checked before the alert: an alertable wait on
@@ -286,6 +305,11 @@ pub(crate) fn wait(
     // One object: waiting for all is waiting for any (and an auto-reset event then takes
     // releases, which only wait-any waiters do).
     let all = all && objs.len() > 1;
+    if !all {
+        if let Some(i) = take_set_local(objs)? {
+            return Ok(Outcome::Object(i));
+        }
+    }
     let mut order: Vec<usize> = (0..objs.len()).collect();
     order.sort_by_key(|&i| objs[i].key());
     if all
