@@ -100,6 +100,11 @@ pub(crate) struct Local {
     /// not set, and a look at the state, take no lock (an overlapped call resets the handle's
     /// own signal every time, which nothing sets when the call has an event).
     pub(super) set_now: AtomicBool,
+    /// Whether a wait is registered (`words.slot.waiters > 0`), written under the lock: a set
+    /// of an event that is set already and that nobody is registered on changes nothing and
+    /// takes no lock (an overlapped call that completes at once sets its event, which the
+    /// previous one left set).
+    pub(super) waiting: AtomicBool,
 }
 
 pub(super) struct LocalStore<'a> {
@@ -149,6 +154,9 @@ impl Store for LocalStore<'_> {
     }
     fn put_slot(&mut self, _s: usize, v: Slot) {
         self.w.slot = v;
+        // SYNC POINT with the SeqCst load in `Local::set` (Dekker: a set that misses this
+        // registration completed before it, and had nobody to release).
+        self.ev.waiting.store(v.waiters > 0, Ordering::SeqCst);
     }
     fn window(&self) -> bool {
         self.w.window
@@ -218,6 +226,7 @@ impl Local {
             fd: FdChain::default(),
             pulse: FdChain::default(),
             set_now: AtomicBool::new(set),
+            waiting: AtomicBool::new(false),
         }
     }
 
@@ -233,6 +242,7 @@ impl Local {
         if w.epoch != now {
             w.epoch = now;
             w.slot = Slot::default();
+            self.waiting.store(false, Ordering::SeqCst);
             w.window = false;
             w.pollers = 0;
             w.public = false;
@@ -262,8 +272,22 @@ impl Local {
         r.unwrap_or_default()
     }
 
-    /// SetEvent.
+    /// SetEvent. An event that is set, with no wait registered, is left as it is without the
+    /// lock: the set changes no state and releases nobody. The compare-exchange still writes
+    /// the state word, so a wait that then finds the event set (an Acquire load) sees what
+    /// this thread did before the set, as a set under the lock would have shown it.
     pub(crate) fn set(&self) {
+        // SeqCst, both: with the SeqCst store in `put_slot`, either this load sees a wait
+        // registered meanwhile (and the set takes the lock to release it), or that wait
+        // registered after this set, when the event was already set and nobody waited.
+        if self
+            .set_now
+            .compare_exchange(true, true, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+            && !self.waiting.load(Ordering::SeqCst)
+        {
+            return;
+        }
         self.run(op_set)
     }
 
