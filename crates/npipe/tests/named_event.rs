@@ -660,6 +660,10 @@ fn the_name_stays_while_another_process_holds_it() {
             .is_err_and(|e| win32_code(&e) == 2)),
         "the name should be gone"
     );
+    // Gone for good: the service stopped (on its own acceptor thread, when the holder hung
+    // up), so the name is free to be made anew, here or anywhere.
+    let fresh = NamedEvent::create(&name, false, false).unwrap();
+    assert!(!fresh.already_existed(), "a new event of that name");
 }
 
 #[test]

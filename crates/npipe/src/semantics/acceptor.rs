@@ -147,6 +147,7 @@ impl Acceptor {
                 .map_err(|e| os(e, "epoll_ctl"))?;
         }
         let mut state = Loop {
+            _stop: stop.clone(),
             name,
             listener,
             poller,
@@ -206,6 +207,12 @@ struct Pending {
 
 /// The acceptor thread's state.
 struct Loop {
+    /// The stop signal, kept open while the thread runs: a stop from the thread itself (a
+    /// service that ends its own name) drops the [`Acceptor`] right after signalling, and epoll
+    /// forgets a file whose last descriptor closes, its pending event with it, so the thread
+    /// would never see the stop (it served on with the name bound, refusing every open, and
+    /// the name could not be made again).
+    _stop: Arc<sys::EventFd>,
     name: Name,
     listener: OwnedFd,
     poller: sys::Poller,
