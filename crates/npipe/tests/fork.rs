@@ -112,8 +112,74 @@ fn role_first_use(_: &str) -> Result<(), String> {
     }
 }
 
+/// A forked child that outlives its parent's service of a name keeps no hold on the name: the
+/// acceptor threads that serve names exist only in the parent, so the child's copies of their
+/// listeners are closed at the fork. Without that, the name stayed bound while the child lived:
+/// an open hung or failed with a wrong code, and the name could not be made again. A pipe
+/// and a named event, each served by this process, with a child forked meanwhile that sleeps
+/// through the checks (with the bug, the first open waits for as long as that child lives, and
+/// the parent's wait for this process gives up).
+fn role_forked_child_keeps_no_name(_: &str) -> Result<(), String> {
+    use npipe::{win32_code, NamedEvent};
+    use std::time::Duration;
+    let e2s = |e: std::io::Error| format!("{e} (code {})", win32_code(&e));
+    let pipe = format!(r"\\.\pipe\npipe-test-forkname-{}", std::process::id());
+    let event = format!("npipe-test-forkname-{}", std::process::id());
+    let server = ServerOptions::new().create(&pipe).map_err(e2s)?;
+    let ev = NamedEvent::create(&event, true, false).map_err(e2s)?;
+    // SAFETY: the child only sleeps and leaves with _exit, running no destructors.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err("fork failed".into());
+    }
+    if pid == 0 {
+        // It lives until this process kills it, or dies (with the bug, an open here waited
+        // for as long as it lived).
+        // SAFETY: a plain prctl on the calling process.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        std::thread::sleep(Duration::from_secs(600));
+        // SAFETY: terminating the child without unwinding.
+        unsafe { libc::_exit(0) };
+    }
+    drop(server);
+    drop(ev);
+    let outcome = (|| {
+        match ClientOptions::new().open(&pipe) {
+            Err(e) if win32_code(&e) == 2 => {}
+            Err(e) => return Err(format!("opening the closed pipe: {}", e2s(e))),
+            Ok(_) => return Err("opened a pipe whose server closed".into()),
+        }
+        match NamedEvent::open(&event) {
+            Err(e) if win32_code(&e) == 2 => {}
+            Err(e) => return Err(format!("opening the closed event: {}", e2s(e))),
+            Ok(_) => return Err("opened an event nobody has".into()),
+        }
+        ServerOptions::new()
+            .first_pipe_instance(true)
+            .create(&pipe)
+            .map_err(|e| format!("making the pipe again: {}", e2s(e)))?;
+        let again = NamedEvent::create(&event, true, false).map_err(e2s)?;
+        if again.already_existed() {
+            return Err("the event's name was still taken".into());
+        }
+        Ok(())
+    })();
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    outcome
+}
+
 child_roles! {
     "first_use" => role_first_use,
+    "forked_child_keeps_no_name" => role_forked_child_keeps_no_name,
+}
+
+#[test]
+fn a_forked_child_keeps_no_name_of_its_parent() {
+    expect_ok(child("forked_child_keeps_no_name", ""));
 }
 
 #[test]

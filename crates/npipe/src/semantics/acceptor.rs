@@ -27,12 +27,16 @@
 //!
 //! The acceptor stops when its [`Acceptor`] handle is stopped or dropped (in the process that
 //! started it; a forked child only forgets its copy). The listener closes with the thread, so
-//! the name is free once [`Acceptor::stop`] returns.
+//! the name is free once [`Acceptor::stop`] returns. A forked child closes its copies of the
+//! listeners at once ([`LISTENERS`], closed by the fork child handler): the thread that owns
+//! them exists only in the parent, and a copy kept in the child would keep each name bound
+//! after the parent stopped serving it, with connections queued where nobody accepts them (a
+//! client's open then hung until the child exited, and the name could not be made again).
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::namespace::{self, Name};
@@ -116,6 +120,24 @@ fn admitted(service: &dyn Service, sock: &OwnedFd, peer: &PeerCred) -> bool {
     }
 }
 
+/// The descriptors of the listeners this process's acceptor threads serve, for the fork child
+/// handler to close (see the module docs). A listener is added before its thread starts and
+/// removed before it closes, so a descriptor listed here is always a live listener.
+pub(crate) static LISTENERS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+fn listeners() -> std::sync::MutexGuard<'static, Vec<RawFd>> {
+    super::fork::install();
+    LISTENERS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// In a forked child: closes the copies of the parent's listeners (`list`, the child's copy of
+/// [`LISTENERS`], locked by the prepare handler) and forgets them. Nothing here allocates.
+pub(crate) fn forget_listeners_in_child(list: &mut Vec<RawFd>) {
+    for fd in list.drain(..) {
+        sys::close_orphaned(fd);
+    }
+}
+
 /// A running acceptor thread.
 #[derive(Debug)]
 pub(crate) struct Acceptor {
@@ -146,6 +168,7 @@ impl Acceptor {
                 .add_edge(fd, TOKEN_EXTRA)
                 .map_err(|e| os(e, "epoll_ctl"))?;
         }
+        let fd = listener.as_raw_fd();
         let mut state = Loop {
             _stop: stop.clone(),
             name,
@@ -157,6 +180,8 @@ impl Acceptor {
             next_token: TOKEN_FIRST_PENDING,
             paused_until: None,
         };
+        // Listed before the thread starts: it unlists it (dropping `state`) before it closes it.
+        listeners().push(fd);
         let thread = sys::spawn_thread(thread_name, move || state.run()).map_err(|e| {
             err(
                 ERROR_NOT_ENOUGH_MEMORY,
@@ -222,6 +247,14 @@ struct Loop {
     next_token: u64,
     /// Set while the listener rests after descriptor exhaustion.
     paused_until: Option<Instant>,
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        // Before the listener closes (after this), so a listed number is never another file.
+        let fd = self.listener.as_raw_fd();
+        listeners().retain(|&l| l != fd);
+    }
 }
 
 impl Loop {

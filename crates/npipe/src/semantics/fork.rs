@@ -11,7 +11,9 @@
 //! - the arena of connection mappings (`sys::arena`), the pool of side pages
 //!   (`sys::SIDE_POOL`) and the pool of parked connection areas
 //!   (`transport::queue::recycle::RECYCLED`), whose fork epochs the handler bumps under their
-//!   locks.
+//!   locks;
+//! - the list of this process's acceptor listeners (`acceptor::LISTENERS`): the child closes
+//!   its copies of them, whose threads it does not have.
 //!
 //! Everything else is built not to need it: nothing waits on a server end's cached connection
 //! (`sys::BorrowCell`; a child that inherited borrows takes the registry's path), ring
@@ -24,7 +26,9 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::MutexGuard;
 
 use crate::sys;
 
@@ -63,6 +67,9 @@ extern "C" fn prepare() {
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     recycled.forked();
+    let listeners = super::acceptor::LISTENERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.push(Box::new(reg));
@@ -73,7 +80,21 @@ extern "C" fn prepare() {
         h.push(Box::new(arena));
         h.push(Box::new(side_pool));
         h.push(Box::new(recycled));
+        h.push(Box::new(listeners));
     });
+}
+
+extern "C" fn child() {
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        if let Some(l) = h
+            .last_mut()
+            .and_then(|g| g.downcast_mut::<MutexGuard<'static, Vec<RawFd>>>())
+        {
+            super::acceptor::forget_listeners_in_child(l);
+        }
+    });
+    release();
 }
 
 extern "C" fn release() {
@@ -85,7 +106,7 @@ extern "C" fn release() {
 /// Registers the fork handlers once per process; every accessor of a lock they guard calls
 /// this first (cheap after the first call; see `sys::ForkHandlers`).
 pub(crate) fn install() {
-    HANDLERS.install(prepare, release, release);
+    HANDLERS.install(prepare, release, child);
 }
 
 /// Registers this module's handlers and the events' when the library is loaded, before any

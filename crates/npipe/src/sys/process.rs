@@ -6,6 +6,19 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+/// Closes descriptor `fd` in a forked child, where the object that owns it lives only in the
+/// parent (a thread's state: the child has a copy of its memory but not the thread, so nothing
+/// of the child would ever close it). A bare close(2), safe in a fork child handler.
+pub(crate) fn close_orphaned(fd: std::os::fd::RawFd) {
+    // SAFETY: the caller passes a descriptor whose only owner is a value no code of this
+    // process will use or drop again (it belongs to a thread that does not exist here), so
+    // closing it leaves no live owner with a dangling number. The result is ignored: an
+    // EINTR or EBADF leaves nothing to do.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
 /// CLOCK_MONOTONIC in milliseconds (from the vDSO, no syscall).
 pub(crate) fn monotonic_ms() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
