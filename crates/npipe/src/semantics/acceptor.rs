@@ -120,9 +120,10 @@ fn admitted(service: &dyn Service, sock: &OwnedFd, peer: &PeerCred) -> bool {
     }
 }
 
-/// The descriptors of the listeners this process's acceptor threads serve, for the fork child
-/// handler to close (see the module docs). A listener is added before its thread starts and
-/// removed before it closes, so a descriptor listed here is always a live listener.
+/// The descriptors of this process's [`Listener`]s, for the fork child handler to close (see
+/// the module docs). A listener is listed, under this lock, from the call that makes its socket
+/// to the call that closes it, so a descriptor listed here is always a live listener, and a
+/// fork (whose prepare handler takes the lock) never copies a listener that is not listed.
 pub(crate) static LISTENERS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 
 fn listeners() -> std::sync::MutexGuard<'static, Vec<RawFd>> {
@@ -135,6 +136,41 @@ fn listeners() -> std::sync::MutexGuard<'static, Vec<RawFd>> {
 pub(crate) fn forget_listeners_in_child(list: &mut Vec<RawFd>) {
     for fd in list.drain(..) {
         sys::close_orphaned(fd);
+    }
+}
+
+/// The listening socket of a served name, listed in [`LISTENERS`] for as long as it is open.
+#[derive(Debug)]
+pub(crate) struct Listener(Option<OwnedFd>);
+
+impl Listener {
+    /// A nonblocking listening socket bound to `addr`; the failing call's name with its error
+    /// (`EADDRINUSE` from "bind": the name is taken).
+    pub(crate) fn bind(addr: &[u8]) -> Result<Listener, (sys::Errno, &'static str)> {
+        // The socket is made under the lock: a fork in between would give the child a copy of
+        // a socket that the bind below makes the name's.
+        let mut list = listeners();
+        let sock = sys::seqpacket(true).map_err(|e| (e, "socket"))?;
+        sys::bind_listen(sock.as_fd(), addr).map_err(|e| (e, "bind"))?;
+        list.push(sock.as_raw_fd());
+        Ok(Listener(Some(sock)))
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_ref().expect("open until dropped").as_fd()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Unlisted and closed under the lock: a listed number is never another file, and no
+        // fork sees it closed but listed, or open but unlisted.
+        let mut list = listeners();
+        if let Some(sock) = self.0.take() {
+            let fd = sock.as_raw_fd();
+            list.retain(|&l| l != fd);
+            drop(sock);
+        }
     }
 }
 
@@ -152,7 +188,7 @@ impl Acceptor {
     pub(crate) fn spawn(
         thread_name: &str,
         name: Name,
-        listener: OwnedFd,
+        listener: Listener,
         service: Arc<dyn Service>,
     ) -> io::Result<Acceptor> {
         let what = name.display.clone();
@@ -160,7 +196,7 @@ impl Acceptor {
         let stop = Arc::new(sys::EventFd::new().map_err(|e| os(e, "eventfd"))?);
         let poller = sys::Poller::new().map_err(|e| os(e, "epoll_create"))?;
         poller
-            .add(listener.as_fd(), TOKEN_LISTENER, true)
+            .add(listener.fd(), TOKEN_LISTENER, true)
             .and_then(|()| poller.add(stop.fd(), TOKEN_STOP, true))
             .map_err(|e| os(e, "epoll_ctl"))?;
         if let Some(fd) = service.extra_fd() {
@@ -168,7 +204,6 @@ impl Acceptor {
                 .add_edge(fd, TOKEN_EXTRA)
                 .map_err(|e| os(e, "epoll_ctl"))?;
         }
-        let fd = listener.as_raw_fd();
         let mut state = Loop {
             _stop: stop.clone(),
             name,
@@ -180,8 +215,6 @@ impl Acceptor {
             next_token: TOKEN_FIRST_PENDING,
             paused_until: None,
         };
-        // Listed before the thread starts: it unlists it (dropping `state`) before it closes it.
-        listeners().push(fd);
         let thread = sys::spawn_thread(thread_name, move || state.run()).map_err(|e| {
             err(
                 ERROR_NOT_ENOUGH_MEMORY,
@@ -239,7 +272,7 @@ struct Loop {
     /// the name could not be made again).
     _stop: Arc<sys::EventFd>,
     name: Name,
-    listener: OwnedFd,
+    listener: Listener,
     poller: sys::Poller,
     service: Arc<dyn Service>,
     pending: HashMap<u64, Pending>,
@@ -247,14 +280,6 @@ struct Loop {
     next_token: u64,
     /// Set while the listener rests after descriptor exhaustion.
     paused_until: Option<Instant>,
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        // Before the listener closes (after this), so a listed number is never another file.
-        let fd = self.listener.as_raw_fd();
-        listeners().retain(|&l| l != fd);
-    }
 }
 
 impl Loop {
@@ -287,7 +312,7 @@ impl Loop {
     /// Accepts up to a batch of connections.
     fn accept_batch(&mut self) {
         for _ in 0..ACCEPT_BATCH {
-            match sys::accept(self.listener.as_fd()) {
+            match sys::accept(self.listener.fd()) {
                 Ok(sock) => self.admit(sock),
                 Err(sys::Errno::AGAIN) => return,
                 Err(
@@ -309,7 +334,7 @@ impl Loop {
     fn pause(&mut self) {
         if self
             .poller
-            .modify(self.listener.as_fd(), TOKEN_LISTENER, false)
+            .modify(self.listener.fd(), TOKEN_LISTENER, false)
             .is_ok()
         {
             self.paused_until = Some(Instant::now() + FD_BACKOFF);
@@ -451,7 +476,7 @@ impl Loop {
         if self.paused_until.is_some_and(|d| d <= now)
             && self
                 .poller
-                .modify(self.listener.as_fd(), TOKEN_LISTENER, true)
+                .modify(self.listener.fd(), TOKEN_LISTENER, true)
                 .is_ok()
         {
             self.paused_until = None;

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::acceptor::{refuse, Acceptor, Service};
+use super::acceptor::{refuse, Acceptor, Listener, Service};
 use super::fork_generation;
 use super::namespace::{self, Kind, Name};
 use super::pipe::{err, map_q, os_err, request_open, Op, Opened, Trust};
@@ -197,17 +197,16 @@ impl MailslotServer {
                 )
             })?;
         let caps = queue_caps(&cfg)?;
-        let listener = sys::seqpacket(true).map_err(|e| os_err(e, "socket", name))?;
-        match sys::bind_listen(listener.as_fd(), &n.address()) {
-            Ok(()) => {}
-            Err(sys::Errno::ADDRINUSE) => {
+        let listener = match Listener::bind(&n.address()) {
+            Ok(l) => l,
+            Err((sys::Errno::ADDRINUSE, _)) => {
                 return Err(err(
                     ERROR_ALREADY_EXISTS,
                     format!("the mailslot {name} already exists"),
                 ))
             }
-            Err(e) => return Err(os_err(e, "bind", name)),
-        }
+            Err((e, call)) => return Err(os_err(e, call, name)),
+        };
         let (conn, memfd) =
             Conn::create(None, caps, caps, 0).map_err(|e| os_err(e, "memfd", name))?;
         conn.set_param(cfg.max_message);

@@ -130,7 +130,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, Weak}
 use std::time::{Duration, Instant};
 
 use crate::error::{code::*, Error};
-use crate::semantics::acceptor::{refuse, Acceptor, Service};
+use crate::semantics::acceptor::{refuse, Acceptor, Listener, Service};
 use crate::semantics::namespace::{self, Name};
 use crate::semantics::pipe::{err, os_err, request_open, Opened, Trust, ACCESS_INBOUND};
 use crate::sys::{self, PeerCred};

@@ -252,7 +252,7 @@ pub(super) fn local_attachment(
 pub(super) fn serve_new(
     n: Name,
     key: Vec<u8>,
-    listener: OwnedFd,
+    listener: Listener,
     manual: bool,
     initial: bool,
 ) -> io::Result<Arc<Shared>> {
@@ -290,6 +290,11 @@ pub(super) fn serve_new(
     });
     let memfd = obj.memfd.as_ref().expect("made above").as_fd();
     let sh = attach(obj.clone(), memfd, None, key.clone())?;
+    // The service starts under the registry lock, which its requests and hang-ups take first:
+    // none is handled before the acceptor is stored and the entry is in. (A holder that opened
+    // and hung up in between found no entry and no acceptor: the service marked itself
+    // stopping without anything to stop, and refused every open of the name from then on.)
+    let mut reg = registry();
     let acceptor = Acceptor::spawn(
         "npipe-event",
         n,
@@ -297,13 +302,14 @@ pub(super) fn serve_new(
         Arc::new(NameService(served.clone())) as Arc<dyn Service>,
     )?;
     *served.acceptor.lock().unwrap_or_else(|p| p.into_inner()) = Some(acceptor);
-    registry().insert(
+    reg.insert(
         key,
         Entry {
             local: Arc::downgrade(&sh),
             served: Some(served),
         },
     );
+    drop(reg);
     Ok(sh)
 }
 
@@ -390,14 +396,13 @@ impl Shared {
                 if let Some(sh) = found {
                     return Ok((sh, true));
                 }
-                let listener = sys::seqpacket(true).map_err(|e| os_err(e, "socket", name))?;
-                match sys::bind_listen(listener.as_fd(), &key) {
-                    Ok(()) => {
+                match Listener::bind(&key) {
+                    Ok(listener) => {
                         let sh = serve_new(n, key, listener, manual, initial)?;
                         return Ok((sh, false));
                     }
-                    Err(sys::Errno::ADDRINUSE) => {}
-                    Err(e) => return Err(os_err(e, "bind", name)),
+                    Err((sys::Errno::ADDRINUSE, _)) => {}
+                    Err((e, call)) => return Err(os_err(e, call, name)),
                 }
             }
             match open_remote(&n, key.clone()) {

@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::*;
-use crate::semantics::acceptor::{self, Acceptor, Service};
+use crate::semantics::acceptor::{self, Acceptor, Listener, Service};
 use crate::semantics::namespace::{self, Kind, Name};
 use crate::semantics::security::Policy;
 use crate::transport::control::{self, Reply, ReqKind, Request};
@@ -161,15 +161,14 @@ impl ServerEnd {
                 (pipe, true)
             }
             None => {
-                let l = sys::seqpacket(true).map_err(|e| os_err(e, "socket", name))?;
-                match sys::bind_listen(l.as_fd(), addr) {
-                    Ok(()) => {}
-                    Err(sys::Errno::ADDRINUSE) => {
+                let l = match Listener::bind(addr) {
+                    Ok(l) => l,
+                    Err((sys::Errno::ADDRINUSE, _)) => {
                         drop(reg);
                         return Err(Self::taken(name, n, addr, cfg.first_instance));
                     }
-                    Err(e) => return Err(os_err(e, "bind", name)),
-                }
+                    Err((e, call)) => return Err(os_err(e, call, name)),
+                };
                 let id = reg.next_pipe;
                 reg.next_pipe += 1;
                 let pipe = Arc::new(Pipe {
