@@ -12,11 +12,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub(crate) fn close_orphaned(fd: std::os::fd::RawFd) {
     // SAFETY: the caller passes a descriptor whose only owner is a value no code of this
     // process will use or drop again (it belongs to a thread that does not exist here), so
-    // closing it leaves no live owner with a dangling number. The result is ignored: an
-    // EINTR or EBADF leaves nothing to do.
-    unsafe {
-        libc::close(fd);
-    }
+    // closing it leaves no live owner with a dangling number.
+    unsafe { rustix::io::close(fd) }
 }
 
 /// CLOCK_MONOTONIC in milliseconds (from the vDSO, no syscall).
