@@ -18,10 +18,10 @@
  * (the withdrawal gave up on the lock the engine held); a DATA CORRUPTION when a streaming
  * write was cancelled under a reader (the withdrawal slot reused before the reader saw it);
  * torn messages from a writer killed mid-stream; writes completing out of issue order; cancelled
- * reads returning part of a message; named events in a forked child. Still guarded (the check
- * says more):
- *  1. cancel_write_storm: a cancel racing the reader's final consume of the message is reported
- *     ERROR_OPERATION_ABORTED although the message was delivered (about 1 in 3,000) (W98).
+ * reads returning part of a message; named events in a forked child; a cancel racing the
+ * reader's final consume of the message reported ERROR_OPERATION_ABORTED although the message
+ * was delivered (about 1 in 3,000 cancels of cancel_write_storm, W98). No check is guarded
+ * today.
  *
  * NPIPE_STRESS_ONLY=name[,name...] runs only those tests; NPIPE_STRESS_BENCH=0 skips the
  * round-trip benchmark (it only prints numbers). */
@@ -2503,14 +2503,12 @@ static int cancel_write_storm(uint32_t maxlen) {
     if (fifo_bad) NOTE("%d time(s) a write was seen complete before an earlier one (the write_order bug)", fifo_bad);
     CHECK(fifo_bad == 0, "writes complete in issue order (W93) (%d)", fifo_bad);
     if (aborted_delivered) NOTE("%d write(s) reported ERROR_OPERATION_ABORTED yet delivered", aborted_delivered);
-#if KNOWN_BUGS
-    /* Known race (about 1 in 3,000 cancels in this storm): a CancelIoEx that lands in the few
+    /* Fixed (about 1 in 3,000 cancels in this storm): a CancelIoEx that landed in the few
      * instructions between the reader's last check for a withdrawal and its consume of the
-     * message is reported ERROR_OPERATION_ABORTED although the reader got the message. Closing
-     * it takes an atomic claim per message on the reader's path (see docs/DESIGN.md).
-     * Windows removes a cancelled write's data (W98). */
+     * message was reported ERROR_OPERATION_ABORTED although the reader got the message. The
+     * reader and the cancel now claim such a record (docs/DESIGN.md, "Withdrawal"). Windows
+     * removes a cancelled write's data (W98), and a write it reports done was delivered. */
     CHECK(aborted_delivered == 0, "no write reports ERROR_OPERATION_ABORTED and is delivered anyway (W98) (%d)", aborted_delivered);
-#endif
     return rc;
 }
 

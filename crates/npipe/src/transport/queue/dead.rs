@@ -249,6 +249,64 @@ impl Conn {
         Ok(self.state_of(self.side.peer())? != OPEN)
     }
 
+    /// Before the consume that delivers the last bytes of the record at `h` (ending at `end`):
+    /// whether the record is still this reader's to deliver, or was withdrawn meanwhile. The
+    /// write of a record that ends after `done_to` may still be pending, and a cancel withdraws
+    /// its record (W98) while this read copies it: a look at the writer's mark before the
+    /// consume leaves a window in which the cancel reports the write aborted and the reader
+    /// delivers the message anyway. The claim closes it ([`claim_for_reader`] against the
+    /// writer's [`claim_for_writer`]). `at_header`: the record's header is still unconsumed
+    /// (it may carry the mark); `earlier` counts the records this read completed before it
+    /// and has not consumed yet. A record this process knows complete costs nothing; a
+    /// pending one a compare-exchange on the withdrawal line, which the writer writes only
+    /// when it withdraws. `false`: skip it ([`Conn::skip_lost`]). Needs the reader lock.
+    pub(super) fn claim_delivery(
+        &self,
+        dir: usize,
+        h: u64,
+        end: u64,
+        at_header: bool,
+        earlier: u64,
+    ) -> bool {
+        // Relaxed: a process-local lower bound of `done_to`. A write through `done_to` has
+        // completed, and a completed write is never withdrawn.
+        if end <= self.done_seen.load(Relaxed) {
+            return true;
+        }
+        #[cfg(test)]
+        withdraw_race_tests::at_claim(false);
+        // Relaxed: private, under the reader lock.
+        let seq = self.mine(R_MSGS).load(Relaxed) + earlier + 1;
+        let c = &self.ring(dir).c.0;
+        // The writer withdraws a record before us only after it claimed it; one it withdrew
+        // before its last claim of another is marked (its header while we have not consumed
+        // it, `cut_rec` once we are inside: the slot was free then, see `mark_cut`).
+        let marked = || {
+            // Acquire: pairs with the Release store in `mark_cut`.
+            c.cut_rec.load(Acquire) == h
+                || (at_header && self.record_at(dir, h).is_ok_and(|(_, f)| f & FLAG_CUT != 0))
+        };
+        if !claim_for_reader(&c.claim, seq, marked) {
+            return false;
+        }
+        #[cfg(test)]
+        withdraw_race_tests::at_claim(true);
+        true
+    }
+
+    /// Skips the record being read, ending at `end`, that [`Conn::claim_delivery`] found
+    /// withdrawn: `bytes` of its payload were not consumed yet. The writer marks it only after
+    /// its claim, so the mark may not be there yet; the reader skips it by itself. Needs the
+    /// reader lock.
+    pub(super) fn skip_lost(&self, dir: usize, end: u64, bytes: u64) -> QResult<()> {
+        let v = self.view(dir)?;
+        if end < v.head || end > v.tail {
+            return Err(QErr::Corrupt("withdrawn record end out of range"));
+        }
+        self.consume(dir, end, AT_HEADER, bytes, 1, NO_REC);
+        Ok(())
+    }
+
     /// Whether the record being read was withdrawn (a hint for waits, no lock needed).
     pub(super) fn current_withdrawn(&self, dir: usize) -> bool {
         // Relaxed: a hint; the reader lock holder re-checks in `skip_withdrawn`.

@@ -23,8 +23,8 @@ pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
 /// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used. 3: one-shot
 /// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]). 4: record windows
 /// ([`ConnHeader::ring_win`]), skip markers ([`FLAG_SKIP`]) and [`WriterLine::done_to`].
-/// 6: [`ReaderLine::reader_want`] moved off the wake line.
-pub(crate) const VERSION: u32 = 6;
+/// 6: [`ReaderLine::reader_want`] moved off the wake line. 7: [`CutLine::claim`].
+pub(crate) const VERSION: u32 = 7;
 /// Bytes before the first ring.
 pub(crate) const HEADER_BYTES: usize = 4096;
 pub(super) const RING_HDR_OFF: [usize; 2] = [1024, 2048];
@@ -114,6 +114,65 @@ pub(super) struct CutLine {
     pub cut_rec: AtomicU64,
     /// Where that record now ends.
     pub cut_end: AtomicU64,
+    /// Which side got a record whose write may still be pending, when the reader delivers it
+    /// and a cancel withdraws it at the same time (W98): two fields, each changed only by its
+    /// own side and only by compare-exchange of the whole word, so neither side's last move
+    /// is ever lost. The high half is the reader's ([`claim_for_reader`]: the record it
+    /// delivers), the low half the writer's ([`claim_for_writer`]: the record it withdraws);
+    /// each names a record by its sequence number ([`claim_field`]). 0 until the first.
+    pub claim: AtomicU64,
+}
+
+/// A record's name in a [`CutLine::claim`] field: its sequence number (`msgs_written`
+/// through it, from 1), reduced to 32 bits and never 0 (the empty field). Two records have
+/// the same name only 2^32 - 1 records apart, far more than a ring holds.
+fn claim_field(seq: u64) -> u64 {
+    seq % 0xFFFF_FFFF + 1
+}
+
+/// The reader's claim of the record numbered `seq`, which it has copied whole and is about to
+/// consume. False when the writer has withdrawn it: its field names the record, or `marked`
+/// (asked after each look at the word, which makes every withdrawal the writer made before
+/// its last move visible) says the record carries the writer's mark. True when the reader's
+/// field now names it: a writer that comes later finds it there and leaves the record alone.
+pub(super) fn claim_for_reader(claim: &AtomicU64, seq: u64, marked: impl Fn() -> bool) -> bool {
+    use std::sync::atomic::Ordering::{AcqRel, Acquire};
+    let mine = claim_field(seq);
+    // Acquire, and AcqRel below: pairs with the writer's compare-exchange, made before its
+    // mark of the record and after the marks of those it withdrew before.
+    let mut cur = claim.load(Acquire);
+    loop {
+        if cur & 0xFFFF_FFFF == mine || marked() {
+            return false;
+        }
+        match claim.compare_exchange_weak(cur, (mine << 32) | (cur & 0xFFFF_FFFF), AcqRel, Acquire)
+        {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// The writer's claim of the record numbered `seq`, which it is about to withdraw, made
+/// before it marks the record (so the reader cannot have skipped it yet). False when the
+/// reader has it: its field names the record, or `passed` (asked after each look at the
+/// word) says the reader has moved past it, which it could then only have done by
+/// delivering it. True when the writer's field now names it: a reader that comes later finds
+/// it there and skips the record.
+pub(super) fn claim_for_writer(claim: &AtomicU64, seq: u64, passed: impl Fn() -> bool) -> bool {
+    use std::sync::atomic::Ordering::{AcqRel, Acquire};
+    let mine = claim_field(seq);
+    // Acquire, and AcqRel below: pairs with the reader's compare-exchange.
+    let mut cur = claim.load(Acquire);
+    loop {
+        if cur >> 32 == mine || passed() {
+            return false;
+        }
+        match claim.compare_exchange_weak(cur, (cur & !0xFFFF_FFFF) | mine, AcqRel, Acquire) {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
 }
 
 /// The reader's published cursor.
@@ -429,6 +488,36 @@ mod tests {
             POS_LIMIT + 8 + u32::MAX as u64
         );
         assert_eq!(align8(POS_LIMIT - 1), POS_LIMIT);
+    }
+
+    /// A record's claim goes to the first side that takes it, and only to it; each side's
+    /// later claims of other records keep the other side's field.
+    #[test]
+    fn claims_exclude_each_other() {
+        let never = || false;
+        let c = AtomicU64::new(0);
+        assert!(claim_for_reader(&c, 1, never));
+        assert!(!claim_for_writer(&c, 1, never), "the reader has it");
+        assert!(claim_for_writer(&c, 2, never));
+        assert!(!claim_for_reader(&c, 2, never), "the writer has it");
+        assert!(claim_for_reader(&c, 3, never));
+        assert!(claim_for_writer(&c, 4, never));
+        assert!(!claim_for_writer(&c, 3, never), "the reader's field kept 3");
+        assert!(!claim_for_reader(&c, 4, never), "the writer's field kept 4");
+        assert!(!claim_for_reader(&c, 5, || true), "marked");
+        assert!(!claim_for_writer(&c, 5, || true), "passed");
+        assert!(claim_for_reader(&c, 5, never));
+    }
+
+    /// Names are never 0 and differ for records less than 2^32 - 1 apart.
+    #[test]
+    fn claim_fields() {
+        for seq in [1, 2, 0xFFFF_FFFE, 0xFFFF_FFFF, 1 << 40, 1 << 62] {
+            let f = claim_field(seq);
+            assert!(f != 0 && f <= 0xFFFF_FFFF, "{seq}");
+            assert_ne!(f, claim_field(seq.wrapping_add(1)), "{seq}");
+        }
+        assert_eq!(claim_field(5), claim_field(5 + 0xFFFF_FFFF));
     }
 
     /// Every (head, tail) pair around the edges: a checked tail always leaves `head + unread`

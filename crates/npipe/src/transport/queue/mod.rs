@@ -48,6 +48,8 @@ mod setup;
 mod spill;
 mod step;
 mod wait;
+#[cfg(test)]
+mod withdraw_race_tests;
 mod write;
 
 pub(crate) use layout::*;

@@ -71,13 +71,14 @@ impl Conn {
         Ok((unread, unread > 0 || msgs > 0))
     }
 
-    /// What the reader of ring `dir` has taken, also kept in `read_seen`. SYNC POINT with the
-    /// Release update of `bytes_read` in `consume`. A reader that claims more than was written
-    /// is caught by `unread_tx`; for a quota wait a larger value only ends the wait early, as
-    /// the reader could by reading.
-    pub(super) fn look_read(&self, dir: usize) -> u64 {
+    /// What the reader of ring `dir` has taken, as the quota of a write whose bytes end at
+    /// `upto` (`bytes_written` through it) sees it, also kept in `read_seen`. SYNC POINT with
+    /// the Release update of `bytes_read` in `consume`. A reader that claims more than was
+    /// written is caught by `unread_tx`; for a quota wait a larger value only ends the wait
+    /// early, as the reader could by reading.
+    pub(super) fn look_read(&self, dir: usize, upto: u64) -> u64 {
         let br = self.ring(dir).r.0.bytes_read.load(Acquire);
-        let br = self.count_withdrawn(dir, br);
+        let br = self.count_withdrawn(dir, br, upto);
         // Relaxed: a process-local cache.
         self.read_seen.fetch_max(br, Relaxed);
         br
@@ -90,8 +91,10 @@ impl Conn {
     /// quota at once) and a write after the cancel does not wait for the reader to skip them.
     /// The reader counts them when it skips them, so the count only ever grows. Only the
     /// last withdrawn record is known (the one the withdrawal slot names); another is counted
-    /// when the reader passes it, as before.
-    fn count_withdrawn(&self, dir: usize, br: u64) -> u64 {
+    /// when the reader passes it, as before. A write before the cancelled one (`upto` short of
+    /// its end) does not count them: they are not in front of it, and counted they would
+    /// complete it while its own bytes are still unread beyond its quota.
+    fn count_withdrawn(&self, dir: usize, br: u64, upto: u64) -> u64 {
         // Once the reader is past the record, its own count holds it.
         let Some((after, _)) = self.unpassed_cut(dir) else {
             return br;
@@ -101,7 +104,7 @@ impl Conn {
         // at once and the slot's word again after them.
         let end = self.mine(W_CUT_BYTES).load(Acquire);
         let len = self.mine(W_CUT_LEN).load(Relaxed);
-        if end == NO_REC || self.mine(W_CUT_MSGS).load(Acquire) != after {
+        if end == NO_REC || end > upto || self.mine(W_CUT_MSGS).load(Acquire) != after {
             return br;
         }
         // Before the record, all of it is still to be skipped; inside it, what is left.
@@ -125,10 +128,10 @@ impl Conn {
     /// both between the look that found the quota unmet and the check (a thread can be
     /// preempted there); it published its count before it closed, so one more look after a
     /// failed check decides (W91: a write whose quota was met has completed).
-    pub(super) fn quota_unmet(&self, dir: usize, target: u64) -> QResult<bool> {
+    pub(super) fn quota_unmet(&self, dir: usize, target: u64, upto: u64) -> QResult<bool> {
         match self.quota_broken() {
             Ok(()) => Ok(false),
-            Err(e) => match self.quota_reached(dir, target)? {
+            Err(e) => match self.quota_reached(dir, target, upto)? {
                 true => Ok(true),
                 false => Err(e),
             },
@@ -137,8 +140,8 @@ impl Conn {
 
     /// Whether the reader of ring `dir` has taken `target` bytes, as a write's quota wait may
     /// count it (see [`Conn::count_is_reads`]).
-    pub(super) fn quota_reached(&self, dir: usize, target: u64) -> QResult<bool> {
-        if self.look_read(dir) < target {
+    pub(super) fn quota_reached(&self, dir: usize, target: u64, upto: u64) -> QResult<bool> {
+        if self.look_read(dir, upto) < target {
             return Ok(false);
         }
         self.count_is_reads()?;
@@ -209,7 +212,7 @@ impl Conn {
         }
         let r = &self.ring(dir).r.0;
         let target = my_end.saturating_sub(o.quota);
-        let look = |c: &Conn| c.look_read(dir);
+        let look = |c: &Conn| c.look_read(dir, my_end);
         // A broken link or a reader gone fails the wait only while the quota is not met (once
         // it is, the write has completed, W91): see `quota_unmet`.
         // While spinning on a reader that is taking records, wait for a batch beyond the quota
@@ -254,7 +257,7 @@ impl Conn {
                     let waited = now - *met_at.get_or_insert(now);
                     return Ok(paused || waited >= BATCH_WAIT || c.quota_broken().is_err());
                 }
-                c.quota_unmet(dir, target)
+                c.quota_unmet(dir, target, my_end)
             };
             if self.spin(deadline, yielding, QUOTA_GAP, &r.head, &mut ready)? {
                 self.done_late(dir, rec_end);
@@ -262,10 +265,10 @@ impl Conn {
             }
         }
         self.wait_after(dir, Wake::Space, deadline, true, |c| {
-            if c.quota_reached(dir, target)? {
+            if c.quota_reached(dir, target, my_end)? {
                 return Ok(true);
             }
-            c.quota_unmet(dir, target)
+            c.quota_unmet(dir, target, my_end)
         })?;
         self.done_late(dir, rec_end);
         Ok(take)

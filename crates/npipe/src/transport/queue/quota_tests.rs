@@ -43,7 +43,7 @@ fn third_write_after_close(taken: usize, close: bool) -> QResult<bool> {
     if close {
         s.close_here(true);
     }
-    c.quota_unmet(c.side.tx(), 3 * 1024 - 1024)
+    c.quota_unmet(c.side.tx(), 3 * 1024 - 1024, 3 * 1024)
 }
 
 /// W91: a reader that took what meets the quota and then closed, after the wait's look found
@@ -128,7 +128,10 @@ fn a_write_dropped_at_its_own_close_does_not_complete() {
         Err(QErr::PeerClosed),
         "the pending write left the pipe with its closed end"
     );
-    assert_eq!(c.quota_unmet(c.side.tx(), 512 - 256), Err(QErr::Closed));
+    assert_eq!(
+        c.quota_unmet(c.side.tx(), 512 - 256, 512),
+        Err(QErr::Closed)
+    );
     let r = c.write_step(&mut st, &[2u8; 512], o, false);
     assert_eq!(
         r,

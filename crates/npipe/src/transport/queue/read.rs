@@ -96,10 +96,17 @@ impl Conn {
         // acts on the result; unlocked callers only use it as a hint).
         let head = self.mine(R_HEAD).load(Relaxed);
         let left = self.mine(R_LEFT).load(Relaxed);
+        let w = &self.ring(dir).w.0;
+        // Acquire: pairs with the Release stores in `done_locked`/`done_late`. On the line the
+        // tail is on, so it costs no transfer of its own; it keeps `done_seen` close enough
+        // that `claim_delivery` rarely finds a completed write's record beyond it.
+        let done = w.done_to.load(Acquire);
         // SYNC POINT with the Release stores of `tail` in `publish_record`/`publish_tail`:
         // Acquire makes the published record bytes visible before we copy them.
-        let tail = self.ring(dir).w.0.tail.load(Acquire);
+        let tail = w.tail.load(Acquire);
         check_tail(tail, head, self.caps[dir])?;
+        // Relaxed: a process-local lower bound (done_to only grows).
+        self.done_seen.store(done, Relaxed);
         // Release: the cache is also read without the reader lock (and stored by a wait's
         // predicate); a thread that loads this value with Acquire and then reads a record
         // header sees the bytes our Acquire load of `tail` made visible here.
@@ -392,10 +399,7 @@ impl Conn {
                 // The whole message is there and fits: one copy, one consume. `tail >= end`
                 // with a checked tail bounds `len` by the ring.
                 self.copy_out(dir, h + REC_HDR, &mut buf[..len as usize])?;
-                // A write cancelled while we copied it (W98): not delivered after all. (A cancel
-                // that lands between this check and the consume is reported by the writer as a
-                // cancellation although the message is delivered: a window of a few
-                // instructions, see docs/DESIGN.md.)
+                // A write cancelled while we copied it (W98): not delivered after all.
                 // Acquire: pairs with the Release store of `cut_rec` in `mark_cut`.
                 if self.ring(dir).c.0.cut_rec.load(Acquire) == h {
                     // The writer marks the header before it names the record in `cut_rec`
@@ -405,6 +409,10 @@ impl Conn {
                         return Err(QErr::Corrupt("withdrawn record not marked"));
                     }
                     return self.skip_withdrawn(dir).map(|_| None);
+                }
+                // A cancel that comes after this look (the claim settles which came first).
+                if !self.claim_delivery(dir, h, end, true, 0) {
+                    return self.skip_lost(dir, end, len).map(|_| None);
                 }
                 self.consume(dir, end, AT_HEADER, len, 1, NO_REC);
                 return Ok(Some(ReadOut {
@@ -484,11 +492,14 @@ impl Conn {
             left -= avail as u64;
             let done = left == 0;
             // Relaxed: private, under the reader lock.
-            let rec = if done {
-                NO_REC
-            } else {
-                self.mine(R_REC).load(Relaxed)
-            };
+            let rec = self.mine(R_REC).load(Relaxed);
+            if done && !self.claim_delivery(dir, rec, head, false, 0) {
+                // Withdrawn after our last look (see the whole-message case above): this
+                // piece was not consumed yet.
+                self.skip_lost(dir, head, avail as u64)?;
+                return Ok(None);
+            }
+            let rec = if done { NO_REC } else { rec };
             self.consume(
                 dir,
                 head,
@@ -536,6 +547,8 @@ impl Conn {
         let mut n = 0usize;
         let mut msgs = 0u64;
         let mut skipped = 0u64;
+        // Whether the record being copied began in this call (its header is not consumed).
+        let mut fresh = false;
         loop {
             if left == AT_HEADER {
                 let h = self.hdr_pos(dir, head, tail)?;
@@ -557,6 +570,7 @@ impl Conn {
                 head = h + REC_HDR;
                 left = len;
                 rec = h;
+                fresh = true;
             }
             let c = (left.min(tail - head) as usize).min(target - n);
             if c > 0 {
@@ -566,6 +580,12 @@ impl Conn {
             head += c as u64;
             left -= c as u64;
             if left == 0 {
+                if !self.claim_delivery(dir, rec, head, fresh, msgs) {
+                    // Withdrawn after this read looked at it (W98): what this call copied of
+                    // it is not delivered, and counts as skipped.
+                    n -= c;
+                    skipped += c as u64;
+                }
                 left = AT_HEADER;
                 rec = NO_REC;
                 msgs += 1;
@@ -783,6 +803,10 @@ impl Conn {
                 None
             };
             if let Some(len) = complete {
+                if !self.claim_delivery(dir, h, record_end(h, len), true, 0) {
+                    self.skip_lost(dir, record_end(h, len), len)?;
+                    continue;
+                }
                 std::mem::forget(g);
                 return Ok(InPlace {
                     conn: self.clone(),

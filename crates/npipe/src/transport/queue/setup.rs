@@ -83,6 +83,7 @@ impl Conn {
             conn.ring(d).r.0.msg_left.store(AT_HEADER, Relaxed);
             conn.ring(d).c.0.cut_rec.store(NO_REC, Relaxed);
             conn.ring(d).c.0.cut_end.store(NO_REC, Relaxed);
+            conn.ring(d).c.0.claim.store(0, Relaxed);
         }
         fence(Release);
     }

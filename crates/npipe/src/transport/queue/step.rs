@@ -198,7 +198,10 @@ impl Conn {
                 tri!(self.skip_withdrawn(dir));
             }
             if st.got > 0 {
-                return self.read_more(st, buf);
+                match self.read_more(st, buf) {
+                    Some(r) => return r,
+                    None => continue,
+                }
             }
             if !tri!(self.has_data(dir)) {
                 match tri!(self.found_nothing(dir)) {
@@ -251,41 +254,50 @@ impl Conn {
             if v.left == AT_HEADER {
                 self.consume(dir, start, len, 0, 0, start - REC_HDR);
             }
-            return self.read_more(st, buf);
+            match self.read_more(st, buf) {
+                Some(r) => return r,
+                None => continue,
+            }
         }
     }
 
     /// Copies what has arrived of the message being delivered (reader lock held, cursor inside
-    /// the record).
-    fn read_more(&self, st: &mut ReadState, buf: &mut [u8]) -> Poll<QResult<ReadOut>> {
+    /// the record). `None` when the message turned out to be withdrawn: look again.
+    fn read_more(&self, st: &mut ReadState, buf: &mut [u8]) -> Option<Poll<QResult<ReadOut>>> {
         let dir = self.side.rx();
         // The writer's state before the view: a close seen here came after all it published,
         // which the view then shows; a close after it signals the end again (see `read_step`).
         let gone = match self.peer_gone() {
             Ok(g) => g,
-            Err(e) => return Poll::Ready(Err(e)),
+            Err(e) => return Some(Poll::Ready(Err(e))),
         };
         let v = match self.view(dir) {
             Ok(v) => v,
-            Err(e) => return Poll::Ready(Err(e)),
+            Err(e) => return Some(Poll::Ready(Err(e))),
         };
         let left = v.left;
         let want = ((buf.len() - st.got) as u64).min(left) as usize;
         let avail = match check_tail(v.tail, v.head, self.caps[dir]) {
             Ok(a) => a.min(want as u64) as usize,
-            Err(e) => return Poll::Ready(Err(e)),
+            Err(e) => return Some(Poll::Ready(Err(e))),
         };
         if avail > 0 {
             if let Err(e) = self.copy_out(dir, v.head, &mut buf[st.got..st.got + avail]) {
-                return Poll::Ready(Err(e));
+                return Some(Poll::Ready(Err(e)));
             }
             let rest = left - avail as u64;
             // Relaxed: private, under the reader lock.
-            let rec = if rest == 0 {
-                NO_REC
-            } else {
-                self.mine(R_REC).load(Relaxed)
-            };
+            let rec = self.mine(R_REC).load(Relaxed);
+            let end = v.head + avail as u64;
+            if rest == 0 && !self.claim_delivery(dir, rec, end, false, 0) {
+                // Withdrawn after the last look (W98): nothing of it is delivered.
+                st.got = 0;
+                return match self.skip_lost(dir, end, avail as u64) {
+                    Ok(()) => None,
+                    Err(e) => Some(Poll::Ready(Err(e))),
+                };
+            }
+            let rec = if rest == 0 { NO_REC } else { rec };
             let next = if rest == 0 { AT_HEADER } else { rest };
             self.consume(
                 dir,
@@ -298,7 +310,7 @@ impl Conn {
             st.got += avail;
             if rest == 0 || st.got == buf.len() {
                 let n = std::mem::take(&mut st.got);
-                return Poll::Ready(Ok(ReadOut { n, left: rest }));
+                return Some(Poll::Ready(Ok(ReadOut { n, left: rest })));
             }
         }
         #[cfg(test)]
@@ -310,12 +322,12 @@ impl Conn {
             Ok(true) => {
                 st.got = 0;
                 if let Err(e) = self.drop_dead_record(dir) {
-                    return Poll::Ready(Err(e));
+                    return Some(Poll::Ready(Err(e)));
                 }
-                Poll::Ready(Err(QErr::PeerClosed))
+                Some(Poll::Ready(Err(QErr::PeerClosed)))
             }
-            Ok(false) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
+            Ok(false) => Some(Poll::Pending),
+            Err(e) => Some(Poll::Ready(Err(e))),
         }
     }
 
@@ -552,8 +564,8 @@ impl Conn {
             return Poll::Ready(Ok(None));
         }
         let target = end.saturating_sub(o.quota);
-        let met = match self.quota_reached(dir, target) {
-            Ok(false) => self.quota_unmet(dir, target),
+        let met = match self.quota_reached(dir, target, end) {
+            Ok(false) => self.quota_unmet(dir, target, end),
             r => r,
         };
         match met {
@@ -594,7 +606,7 @@ impl Conn {
                 // Only a write still pending leaves it (W98). A reader that meets the quota
                 // after this look finds the message withdrawn: the cancel came first.
                 let target = end.saturating_sub(st.quota);
-                if matches!(self.quota_reached(dir, target), Ok(true)) {
+                if matches!(self.quota_reached(dir, target, end), Ok(true)) {
                     self.done_late(dir, rec_end);
                     false
                 } else {

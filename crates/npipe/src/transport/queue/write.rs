@@ -373,8 +373,21 @@ impl Conn {
             // Read already (or a corrupt head, which the next operation reports).
             return false;
         }
+        #[cfg(test)]
+        withdraw_race_tests::before_withdrawal_claim();
+        // Claimed before it is marked, so the reader cannot have skipped it yet: a reader that
+        // has moved past it delivered it (see `claim_for_writer`, `Conn::claim_delivery`).
+        let r = &self.ring(dir).r.0;
+        // Acquire: pairs with the Release store of `msgs_read` in `consume`.
+        let passed = || r.msgs_read.load(Acquire) >= msgs_after;
+        if !claim_for_writer(&self.ring(dir).c.0.claim, msgs_after, passed) {
+            // The reader had copied all of it and claimed it first: it is delivered, and the
+            // write completes.
+            return false;
+        }
         let len = self.record_at(dir, rec).map(|(l, _)| l);
-        if self.mark_cut(dir, rec, None, rec_end, msgs_after) {
+        let named = self.mark_cut(dir, rec, None, rec_end, msgs_after);
+        if named {
             if let Ok(len) = len {
                 // Relaxed, then Release: `count_withdrawn` loads them in the other order.
                 self.mine(W_CUT_LEN).store(len, Relaxed);

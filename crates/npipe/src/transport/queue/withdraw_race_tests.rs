@@ -1,0 +1,280 @@
+//! Unit tests of a cancel that races the read delivering the message (W98): the write's record
+//! is all in the ring, waiting for its quota, and the reader has copied all of it. The cancel
+//! runs exactly at the reader's claim ([`at_claim`]): before it, the message leaves the pipe and
+//! the read goes on with the next one; after it, the message is delivered and the cancel finds
+//! nothing to cancel. Either way the two sides agree, whatever read takes the message: a
+//! message read (whole, or the rest of one begun by an earlier read), a byte read, a read in
+//! steps, a read in place. Then the orders with two pending writes: the reader taking both while
+//! the cancel of the first waits to claim it ([`before_withdrawal_claim`]), and cancels of both
+//! at the reader's claim of the first, in either order.
+
+use std::cell::Cell;
+use std::task::Poll;
+
+use super::quota_tests::pair;
+use super::*;
+
+thread_local! {
+    /// What [`at_claim`] runs (once) on this thread, and at which point.
+    static AT_CLAIM: Cell<Option<(bool, Box<dyn FnOnce()>)>> = const { Cell::new(None) };
+}
+
+/// Called by `claim_delivery` in unit tests, for a record whose write may still be pending:
+/// just before the reader's claim (`claimed` false) and just after it took the record
+/// (`claimed` true). Runs what the test put there for that point, once.
+pub(super) fn at_claim(claimed: bool) {
+    if let Some((when, f)) = AT_CLAIM.take() {
+        if when == claimed {
+            f();
+        } else {
+            AT_CLAIM.set(Some((when, f)));
+        }
+    }
+}
+
+thread_local! {
+    /// What [`before_withdrawal_claim`] runs (once) on this thread.
+    static BEFORE_WITHDRAWAL_CLAIM: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+}
+
+/// Called by `withdraw_written` in unit tests, after its look at the reader's head and before
+/// its claim: runs what the test put there, once.
+pub(super) fn before_withdrawal_claim() {
+    if let Some(f) = BEFORE_WITHDRAWAL_CLAIM.take() {
+        f();
+    }
+}
+
+/// A message write with quota `quota` that waits for it.
+fn waiting(quota: u64) -> WriteOpts {
+    WriteOpts {
+        message: true,
+        quota,
+        wait_quota: true,
+        nonblocking: false,
+    }
+}
+
+/// The ways a reader takes a message. Each returns the bytes it delivered.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Message,
+    /// The first 100 bytes by one read (ERROR_MORE_DATA), the rest by a second one, which
+    /// is the read the cancel races with.
+    MessageInTwo,
+    Bytes,
+    Steps,
+    InPlace,
+}
+
+const READERS: [Reader; 5] = [
+    Reader::Message,
+    Reader::MessageInTwo,
+    Reader::Bytes,
+    Reader::Steps,
+    Reader::InPlace,
+];
+
+/// The pending message's length and its bytes.
+const LEN: usize = 512;
+
+impl Reader {
+    /// Reads before the race: the first part of the message for `MessageInTwo`.
+    fn before(self, s: &Conn) {
+        if let Reader::MessageInTwo = self {
+            let mut b = [0u8; 100];
+            assert_eq!(
+                s.read(&mut b, true, false, None),
+                Ok(ReadOut {
+                    n: 100,
+                    left: LEN as u64 - 100
+                })
+            );
+        }
+    }
+
+    /// The read that races the cancel.
+    fn read(self, s: &Arc<Conn>) -> Vec<u8> {
+        let mut b = vec![0u8; 2048];
+        let n = match self {
+            Reader::Message | Reader::MessageInTwo => {
+                s.read(&mut b, true, false, None).expect("read").n
+            }
+            Reader::Bytes => s.read(&mut b, false, false, None).expect("read").n,
+            Reader::Steps => {
+                let mut st = ReadState::default();
+                match s.read_step(&mut st, &mut b, true, false) {
+                    Poll::Ready(Ok(r)) => r.n,
+                    r => panic!("a read step: {r:?}"),
+                }
+            }
+            Reader::InPlace => {
+                let m = s.read_in_place(None).expect("read in place");
+                let (a, z) = m.slices();
+                b[..a.len()].copy_from_slice(a);
+                b[a.len()..a.len() + z.len()].copy_from_slice(z);
+                m.len()
+            }
+        };
+        b.truncate(n);
+        b
+    }
+}
+
+/// The client's write of [`LEN`] bytes of 2 waits for its 256-byte quota; the server reads it
+/// with `reader`, and the client cancels the write at the reader's claim (`claimed`: just
+/// after it, else just before). Returns whether the cancel took the message back, and what
+/// the read delivered. Before the claim, the client also writes a short message of 3s that
+/// completes at once, for the read to go on with.
+fn cancel_at_the_claim(reader: Reader, claimed: bool) -> (bool, Vec<u8>) {
+    let (s, c) = pair();
+    let (s, c) = (Arc::new(s), Arc::new(c));
+    let mut st = WriteState::default();
+    let r = c.write_step(&mut st, &[2u8; LEN], waiting(256), false);
+    assert!(r.is_pending(), "{r:?}");
+    reader.before(&s);
+    let withdrawn = Arc::new(Cell::new(None));
+    {
+        let (c, withdrawn) = (c.clone(), withdrawn.clone());
+        AT_CLAIM.set(Some((
+            claimed,
+            Box::new(move || {
+                withdrawn.set(Some(c.write_abort(&mut st)));
+                if !claimed {
+                    let o = WriteOpts {
+                        wait_quota: false,
+                        ..waiting(256)
+                    };
+                    assert_eq!(c.write(&[3u8; 100], o, None), Ok(100));
+                }
+            }),
+        )));
+    }
+    let got = reader.read(&s);
+    AT_CLAIM.set(None);
+    let withdrawn = withdrawn.get().expect("the cancel ran at the claim");
+    (withdrawn, got)
+}
+
+/// A cancel that comes just after the reader claimed the message finds it delivered: the
+/// write completes (nothing to cancel) and the read returns the whole message.
+#[test]
+fn a_cancel_after_the_claim_finds_the_message_delivered() {
+    for reader in READERS {
+        let (withdrawn, got) = cancel_at_the_claim(reader, true);
+        assert!(
+            !withdrawn,
+            "{reader:?}: the cancel says it took the message back"
+        );
+        let whole = match reader {
+            Reader::MessageInTwo => LEN - 100,
+            _ => LEN,
+        };
+        assert_eq!(got, vec![2u8; whole], "{reader:?}");
+    }
+}
+
+/// A cancel that comes after the reader copied the message but before its claim takes the
+/// message back (W98): the read does not deliver it and goes on with the next message.
+#[test]
+fn a_cancel_before_the_claim_takes_the_message_back() {
+    for reader in READERS {
+        let (withdrawn, got) = cancel_at_the_claim(reader, false);
+        assert!(
+            withdrawn,
+            "{reader:?}: the cancel found nothing to take back"
+        );
+        assert_eq!(got, vec![3u8; 100], "{reader:?}: the next message");
+    }
+}
+
+/// Two writes of [`LEN`] bytes (1s, then 2s) waiting for their 256-byte quota, each taken in
+/// steps as the C ABI's engine takes overlapped writes.
+fn two_pending(c: &Conn) -> (WriteState, WriteState) {
+    let (mut a, mut b) = (WriteState::default(), WriteState::default());
+    for (st, byte) in [(&mut a, 1u8), (&mut b, 2u8)] {
+        let r = c.write_step(st, &[byte; LEN], waiting(256), false);
+        assert!(r.is_pending(), "{r:?}");
+    }
+    (a, b)
+}
+
+/// The cancel of the first write looked at the reader's head (not there yet) and is about to
+/// claim the record when the reader takes both messages, each claimed as it is delivered: the
+/// reader's field then names the second, and the cancel must still find the first delivered
+/// (the reader has moved past it, which it can only have done by delivering it). Reported as
+/// cancelled, a delivered message would be a write both done and not done.
+#[test]
+fn a_cancel_that_finds_the_reader_past_the_message_leaves_it_delivered() {
+    let (s, c) = pair();
+    let s = Arc::new(s);
+    let (mut a, _b) = two_pending(&c);
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let (s, got) = (s.clone(), got.clone());
+        BEFORE_WITHDRAWAL_CLAIM.set(Some(Box::new(move || {
+            for _ in 0..2 {
+                got.lock().unwrap().push(Reader::Message.read(&s));
+            }
+        })));
+    }
+    assert!(
+        !c.write_abort(&mut a),
+        "the cancel took a delivered message back"
+    );
+    BEFORE_WITHDRAWAL_CLAIM.set(None);
+    assert_eq!(*got.lock().unwrap(), vec![vec![1u8; LEN], vec![2u8; LEN]]);
+}
+
+/// Both writes cancelled at the reader's claim of the first, in either order (a CancelIoEx of
+/// every write of the handle, or of one and then the other): after the claim, the first is
+/// delivered and only the second leaves the pipe, even when the second's cancel came first;
+/// before it, both leave the pipe and the read gets the message after them.
+#[test]
+fn two_cancels_at_the_claim_agree_with_the_reader() {
+    for claimed in [false, true] {
+        for second_first in [false, true] {
+            let (s, c) = pair();
+            let (s, c) = (Arc::new(s), Arc::new(c));
+            let (a, b) = two_pending(&c);
+            let outcome = Arc::new(std::sync::Mutex::new(None));
+            {
+                let (c, outcome) = (c.clone(), outcome.clone());
+                AT_CLAIM.set(Some((
+                    claimed,
+                    Box::new(move || {
+                        let (mut a, mut b) = (a, b);
+                        let (wa, wb) = if second_first {
+                            let wb = c.write_abort(&mut b);
+                            (c.write_abort(&mut a), wb)
+                        } else {
+                            let wa = c.write_abort(&mut a);
+                            (wa, c.write_abort(&mut b))
+                        };
+                        let o = WriteOpts {
+                            wait_quota: false,
+                            ..waiting(256)
+                        };
+                        assert_eq!(c.write(&[3u8; 100], o, None), Ok(100));
+                        *outcome.lock().unwrap() = Some((wa, wb));
+                    }),
+                )));
+            }
+            let first = Reader::Message.read(&s);
+            AT_CLAIM.set(None);
+            let (wa, wb) = outcome
+                .lock()
+                .unwrap()
+                .expect("the cancels ran at the claim");
+            let case = format!("claimed {claimed}, second cancelled first {second_first}");
+            assert!(wb, "{case}: the second write was not taken back");
+            assert_eq!(wa, !claimed, "{case}: the first write's cancel");
+            if claimed {
+                assert_eq!(first, vec![1u8; LEN], "{case}");
+                assert_eq!(Reader::Message.read(&s), vec![3u8; 100], "{case}");
+            } else {
+                assert_eq!(first, vec![3u8; 100], "{case}");
+            }
+        }
+    }
+}
