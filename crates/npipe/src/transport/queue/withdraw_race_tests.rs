@@ -14,9 +14,12 @@ use std::task::Poll;
 use super::quota_tests::pair;
 use super::*;
 
+/// A test's step and the point of the claim where it runs (see [`at_claim`]).
+type ClaimHook = (bool, Box<dyn FnOnce()>);
+
 thread_local! {
     /// What [`at_claim`] runs (once) on this thread, and at which point.
-    static AT_CLAIM: Cell<Option<(bool, Box<dyn FnOnce()>)>> = const { Cell::new(None) };
+    static AT_CLAIM: Cell<Option<ClaimHook>> = const { Cell::new(None) };
 }
 
 /// Called by `claim_delivery` in unit tests, for a record whose write may still be pending:
@@ -133,7 +136,7 @@ fn cancel_at_the_claim(reader: Reader, claimed: bool) -> (bool, Vec<u8>) {
     let r = c.write_step(&mut st, &[2u8; LEN], waiting(256), false);
     assert!(r.is_pending(), "{r:?}");
     reader.before(&s);
-    let withdrawn = Arc::new(Cell::new(None));
+    let withdrawn = std::rc::Rc::new(Cell::new(None));
     {
         let (c, withdrawn) = (c.clone(), withdrawn.clone());
         AT_CLAIM.set(Some((
