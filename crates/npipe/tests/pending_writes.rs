@@ -554,22 +554,26 @@ fn shmem_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Client of a 1 KiB-quota server that reads nothing until this process exits: a 2 KiB write
-/// goes pending on the quota and is cancelled (its data leaves the pipe, W98); a flush then
-/// returns at once (W95: the queue emptied because its pending write was cancelled), and a
-/// 10-byte write completes without waiting for a reader (W92: nothing is unread before it).
-/// Every step that would wait for the reader instead never ends, and the parent's wait for
-/// this process fails.
+/// Client of a 1 KiB-quota server that reads nothing until this process exits: two 2 KiB
+/// writes go pending on the quota and are cancelled, the later first (their data leaves the
+/// pipe, W98); a flush then returns at once (W95: the queue emptied because its pending writes
+/// were cancelled), and a 10-byte write completes without waiting for a reader (W92: nothing is
+/// unread before it). Every step that would wait for the reader instead never ends, and the
+/// parent's wait for this process fails.
 fn role_cancel_writer(name: &str) -> Result<(), String> {
     use npipe::nonblocking::WriteOp;
     let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
-    let mut op = WriteOp::new();
+    let (mut first, mut second) = (WriteOp::new(), WriteOp::new());
     let big = pattern(2048, 9);
-    if c.poll_write(&mut op, &big).is_ready() {
-        return Err("2 KiB against a 1 KiB quota completed at once".into());
+    for op in [&mut first, &mut second] {
+        if c.poll_write(op, &big).is_ready() {
+            return Err("2 KiB against a 1 KiB quota completed at once".into());
+        }
     }
-    if !c.abort_write(&mut op) {
-        return Err("the cancel kept the pending write".into());
+    for op in [&mut second, &mut first] {
+        if !c.abort_write(op) {
+            return Err("the cancel kept a pending write".into());
+        }
     }
     c.flush_buffers().map_err(|e| format!("flush: {e}"))?;
     c.send_msg(&[3u8; 10])
@@ -577,8 +581,8 @@ fn role_cancel_writer(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// W92, W95, W98 across two processes: the writer cancels a pending write, flushes and writes
-/// again while the server reads nothing; then the server finds only the later message.
+/// W92, W95, W98 across two processes: the writer cancels two pending writes, flushes and
+/// writes again while the server reads nothing; then the server finds only the later message.
 #[test]
 fn a_cancelled_pending_write_leaves_nothing_to_wait_for() {
     let (s, mut kid) = writer_child("cancel_writer", "cancel-flush", 1024);

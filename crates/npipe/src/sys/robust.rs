@@ -41,7 +41,7 @@ use super::{Errno, Mapping, Result};
 /// Robust mutexes in one page.
 pub(crate) const SIDE_LOCKS: usize = 2;
 /// Side-private words in one page.
-pub(crate) const SIDE_WORDS: usize = 16;
+pub(crate) const SIDE_WORDS: usize = 48;
 /// Bytes reserved per mutex (`pthread_mutex_t` is 40 bytes on x86-64 and aarch64 glibc).
 const LOCK_STRIDE: usize = 128;
 const WORDS_OFF: usize = SIDE_LOCKS * LOCK_STRIDE;

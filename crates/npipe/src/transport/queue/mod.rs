@@ -35,6 +35,7 @@ mod bytes;
 #[cfg(test)]
 mod close_race_tests;
 mod dead;
+mod gone;
 mod layout;
 #[cfg(test)]
 mod lazy_arm_tests;
@@ -109,12 +110,9 @@ const W_CUT_END: usize = 12;
 /// have noticed yet: the reader's `msgs_read` once it is past that record ([`NO_REC`] when the
 /// slot is free). The slot is not reused before then.
 const W_CUT_MSGS: usize = 13;
-/// When the record the withdrawal slot names is a write cancelled while pending
-/// (`withdraw_written`): `W_BYTES` through it ([`NO_REC`] otherwise). Its bytes will be
-/// skipped, not read, so a quota wait counts them as taken (see `Conn::count_withdrawn`).
-const W_CUT_BYTES: usize = 14;
-/// Its declared length, stored before `W_CUT_BYTES`.
-const W_CUT_LEN: usize = 15;
+/// The list of writes cancelled while pending that the reader has not passed: `gone::GONE_SLOTS`
+/// entries of three words from here (see `gone`).
+const W_GONE: usize = 16;
 /// The reader's head.
 const R_HEAD: usize = 5;
 /// Payload bytes left in the current record, or [`AT_HEADER`].

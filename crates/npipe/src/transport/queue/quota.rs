@@ -21,32 +21,23 @@ const QUOTA_GAP: u32 = 16;
 const BATCH_WAIT: Duration = Duration::from_micros(10);
 
 impl Conn {
-    /// Whether everything still unread in the outbound ring is a write withdrawn while it was
-    /// pending (a cancelled write, W98): the reader has read every message before it and
-    /// nothing was written after it. The pipe is empty then as FlushFileBuffers sees it, which
-    /// returns TRUE when the queue empties because its pending write is cancelled (W95),
-    /// whether or not anybody reads. Only the last withdrawn record (the one `cut_rec` names)
-    /// is known here; with two not yet passed, the flush waits for the reader as before.
+    /// Whether everything still unread in the outbound ring is writes withdrawn while they
+    /// were pending (cancelled writes, W98, listed in `gone`): the reader has read every
+    /// message before and between them, and nothing was written after them. The pipe is empty
+    /// then as FlushFileBuffers sees it, which returns TRUE when the queue empties because its
+    /// pending writes are cancelled (W95), whether or not anybody reads. Cancels beyond what
+    /// the list holds keep the flush waiting for the reader to skip them.
     fn only_withdrawn_unread(&self, dir: usize) -> bool {
-        // Relaxed: a private word; a write another thread of this end makes meanwhile makes
-        // this false, and the flush waits for the reader.
-        let written = self.mine(W_MSGS).load(Relaxed);
-        self.unpassed_cut(dir)
-            .is_some_and(|(after, read)| written == after && read.checked_add(1) == Some(after))
-    }
-
-    /// The last withdrawn record of ring `dir` while the reader has not passed it: `msgs_written`
-    /// through it and the reader's `msgs_read` (which a reader that lies can only raise, ending
-    /// waits early as it could by reading).
-    fn unpassed_cut(&self, dir: usize) -> Option<(u64, u64)> {
-        // Acquire: pairs with the Release store in `mark_cut` (what it reset before is seen).
-        let after = self.mine(W_CUT_MSGS).load(Acquire);
-        if after == NO_REC {
-            return None;
-        }
+        let r = &self.ring(dir).r.0;
         // Acquire: pairs with the Release publish in `consume`.
-        let read = self.ring(dir).r.0.msgs_read.load(Acquire);
-        (read < after).then_some((after, read))
+        let br = r.bytes_read.load(Acquire);
+        let mr = r.msgs_read.load(Acquire);
+        // Relaxed: private words; a write another thread of this end makes meanwhile makes
+        // this false, and the flush waits for the reader.
+        let bw = self.mine(W_BYTES).load(Relaxed);
+        let mw = self.mine(W_MSGS).load(Relaxed);
+        let g = self.gone_unread(dir, br, u64::MAX);
+        g.msgs > 0 && bw.checked_sub(br) == Some(g.bytes) && mw.checked_sub(mr) == Some(g.msgs)
     }
 
     /// Unread bytes of the outbound ring and whether anything at all (data or an empty
@@ -84,31 +75,17 @@ impl Conn {
         br
     }
 
-    /// The reader's count `br` of ring `dir` with the bytes of a write cancelled while
+    /// The reader's count `br` of ring `dir` with the bytes of writes cancelled while
     /// pending counted as taken, until the reader passes them: they leave the pipe at the
-    /// cancel (W98), so the writes queued behind it wait only for what is really before them
+    /// cancel (W98), so the writes queued behind them wait only for what is really before them
     /// (W92: after the cancel of a large pending write, a 1-byte write behind it fits the
     /// quota at once) and a write after the cancel does not wait for the reader to skip them.
-    /// The reader counts them when it skips them, so the count only ever grows. Only the
-    /// last withdrawn record is known (the one the withdrawal slot names); another is counted
-    /// when the reader passes it, as before. A write before the cancelled one (`upto` short of
-    /// its end) does not count them: they are not in front of it, and counted they would
-    /// complete it while its own bytes are still unread beyond its quota.
+    /// The reader counts them when it skips them, so the count only ever grows. A write before
+    /// a cancelled one (`upto` short of its end) does not count it: it is not in front of that
+    /// write, and counted it would complete the write while its own bytes are still unread
+    /// beyond its quota.
     fn count_withdrawn(&self, dir: usize, br: u64, upto: u64) -> u64 {
-        // Once the reader is past the record, its own count holds it.
-        let Some((after, _)) = self.unpassed_cut(dir) else {
-            return br;
-        };
-        // Acquire: pairs with the Release stores in `mark_cut` and `withdraw_written`; the
-        // words are written under the writer lock, which this may not hold, so each is looked
-        // at once and the slot's word again after them.
-        let end = self.mine(W_CUT_BYTES).load(Acquire);
-        let len = self.mine(W_CUT_LEN).load(Relaxed);
-        if end == NO_REC || end > upto || self.mine(W_CUT_MSGS).load(Acquire) != after {
-            return br;
-        }
-        // Before the record, all of it is still to be skipped; inside it, what is left.
-        br.max(br.saturating_add(len).min(end))
+        br.saturating_add(self.gone_unread(dir, br, upto).bytes)
     }
 
     /// Why a write waiting for its quota (or a flush) cannot go on waiting: the link or the

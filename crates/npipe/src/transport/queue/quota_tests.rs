@@ -227,3 +227,65 @@ fn writes_behind_a_cancelled_write_wait_only_for_what_is_before_them() {
     }
     assert_eq!(s.read(&mut b, true, true, None), Err(QErr::WouldBlock));
 }
+
+/// W92, W95, W98: two pending writes cancelled, in either order, with nobody reading: both
+/// leave the pipe at their cancels, so FlushFileBuffers returns at once and a new write that
+/// fits the quota completes without waiting for the reader; the reader then skips both and
+/// reads the new one. (Only the cancel the withdrawal slot named used to count: the flush
+/// waited for a reader to skip the other.)
+#[test]
+fn two_cancelled_writes_leave_the_pipe_at_once() {
+    let o = messages(1024, true);
+    let soon = || Some(Instant::now() + Duration::from_millis(100));
+    for second_first in [false, true] {
+        let (s, c) = pair();
+        let mut a = WriteState::default();
+        let mut b = WriteState::default();
+        assert!(c.write_step(&mut a, &[2u8; 2048], o, false).is_pending());
+        assert!(c.write_step(&mut b, &[3u8; 2048], o, false).is_pending());
+        if second_first {
+            assert!(c.write_abort(&mut b));
+            assert!(c.write_abort(&mut a));
+        } else {
+            assert!(c.write_abort(&mut a));
+            assert!(c.write_abort(&mut b));
+        }
+        assert_eq!(c.flush(soon()), Ok(()), "second first {second_first}");
+        assert_eq!(
+            c.write(&[4u8; 1000], o, soon()),
+            Ok(1000),
+            "second first {second_first}: a new write within the quota"
+        );
+        let mut buf = [0u8; 4096];
+        let r = s.read(&mut buf, true, true, None);
+        assert_eq!(
+            r,
+            Ok(ReadOut { n: 1000, left: 0 }),
+            "second first {second_first}"
+        );
+        assert!(buf[..1000].iter().all(|&x| x == 4));
+        assert_eq!(c.flush(soon()), Ok(()));
+    }
+}
+
+/// More cancelled writes than the list holds: the ones beyond it count once the reader skips
+/// them, as every cancel did before the list (the flush waits for the reader, no longer).
+#[test]
+fn cancels_beyond_the_list_wait_for_the_reader() {
+    let o = messages(64, true);
+    let soon = || Some(Instant::now() + Duration::from_millis(100));
+    let (s, c) = pair();
+    let mut states: Vec<WriteState> = (0..super::gone::GONE_SLOTS + 1)
+        .map(|_| WriteState::default())
+        .collect();
+    for st in &mut states {
+        assert!(c.write_step(st, &[5u8; 128], o, false).is_pending());
+    }
+    for st in &mut states {
+        assert!(c.write_abort(st));
+    }
+    assert_eq!(c.flush(soon()), Err(QErr::TimedOut), "one is not listed");
+    let mut buf = [0u8; 256];
+    assert_eq!(s.read(&mut buf, true, true, None), Err(QErr::WouldBlock));
+    assert_eq!(c.flush(soon()), Ok(()), "the reader skipped them all");
+}

@@ -104,7 +104,6 @@ impl Conn {
         page.word(W_REC).store(NO_REC, Relaxed);
         page.word(W_CUT_END).store(NO_REC, Relaxed);
         page.word(W_CUT_MSGS).store(NO_REC, Relaxed);
-        page.word(W_CUT_BYTES).store(NO_REC, Relaxed);
         Ok(Conn {
             map: ManuallyDrop::new(map),
             made_epoch,

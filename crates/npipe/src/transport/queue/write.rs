@@ -308,9 +308,7 @@ impl Conn {
     /// past the record that holds it, so it has not read this one's header yet: by the fences
     /// (here after the header, in `consume`'s `notify` before the reader reads the next header)
     /// it sees the flag. Needs the writer lock.
-    ///
-    /// Returns whether the slot names it (`W_CUT_MSGS` set).
-    fn mark_cut(&self, dir: usize, h: u64, len: Option<u64>, end: u64, msgs_after: u64) -> bool {
+    fn mark_cut(&self, dir: usize, h: u64, len: Option<u64>, end: u64, msgs_after: u64) {
         // Relaxed: private, under the writer lock.
         let tail = self.mine(W_TAIL).load(Relaxed);
         if tail <= h + self.caps[dir] {
@@ -318,7 +316,7 @@ impl Conn {
                 Some(l) => l,
                 None => match self.record_at(dir, h) {
                     Ok((l, _)) => l,
-                    Err(_) => return false,
+                    Err(_) => return,
                 },
             };
             self.write_record_header(dir, h, len, FLAG_CUT);
@@ -331,13 +329,9 @@ impl Conn {
             // Release: a reader that sees `cut_rec` sees the end stored before it.
             c.cut_end.store(end, Release);
             c.cut_rec.store(h, Release);
-            // Not a cancelled write's (yet): see `count_withdrawn`. Release on W_CUT_MSGS:
-            // a quota wait that loads it (Acquire) sees this reset or what came after.
-            self.mine(W_CUT_BYTES).store(NO_REC, Relaxed);
-            self.mine(W_CUT_MSGS).store(msgs_after, Release);
-            return true;
+            // Relaxed: private, under the writer lock.
+            self.mine(W_CUT_MSGS).store(msgs_after, Relaxed);
         }
-        false
     }
 
     /// Withdraws what the reader has not read of a whole record already in the outbound ring
@@ -385,15 +379,10 @@ impl Conn {
             // write completes.
             return false;
         }
-        let len = self.record_at(dir, rec).map(|(l, _)| l);
-        let named = self.mark_cut(dir, rec, None, rec_end, msgs_after);
-        if named {
-            if let Ok(len) = len {
-                // Relaxed, then Release: `count_withdrawn` loads them in the other order.
-                self.mine(W_CUT_LEN).store(len, Relaxed);
-                self.mine(W_CUT_BYTES).store(bytes_after, Release);
-            }
+        if let Ok((len, _)) = self.record_at(dir, rec) {
+            self.list_gone(dir, msgs_after, bytes_after, len);
         }
+        self.mark_cut(dir, rec, None, rec_end, msgs_after);
         self.notify(dir, Wake::Data);
         // A flush waiting for the reader, and writes queued behind this one waiting for their
         // quota, may be over now (W92, W95).
