@@ -60,16 +60,22 @@ impl Conn {
 
     /// What the listed cancelled writes still hold in ring `dir`, as the quota of a write
     /// whose bytes end at `upto` sees it (records after `upto` are not in front of it), with
-    /// the reader at `br` bytes. The reader's count is loaded here after `br`; any order is
-    /// safe: a record the reader passed in between counts 0 by `br` or by the count.
+    /// the reader at `br` bytes. The reader's record count is loaded here, after `br`; any
+    /// order is safe: a record the reader passed in between counts 0 by `br` or by the count.
     pub(super) fn gone_unread(&self, dir: usize, br: u64, upto: u64) -> Gone {
-        // Acquire: pairs with the Release publish in `consume`.
-        let read = self.ring(dir).r.0.msgs_read.load(Acquire);
         let mut g = Gone::default();
+        // Loaded at the first listed entry: with none (the usual case) the look costs only
+        // this side's private words.
+        let mut read = None;
         for i in 0..GONE_SLOTS {
             // Acquire: pairs with the Release store of the version in `list_gone`.
             let m = self.mine(slot(i)).load(Acquire);
-            if m == 0 || m <= read {
+            if m == 0 {
+                continue;
+            }
+            // Acquire: pairs with the Release publish in `consume`.
+            let read = *read.get_or_insert_with(|| self.ring(dir).r.0.msgs_read.load(Acquire));
+            if m <= read {
                 continue;
             }
             let end = self.mine(slot(i) + 1).load(Relaxed);
