@@ -123,6 +123,12 @@ pub(super) struct CutLine {
     pub claim: AtomicU64,
 }
 
+/// Compare-exchanges a claim tries before it gives up. An honest peer changes the word at
+/// most once per withdrawal or delivery, so only a peer that rewrites it without end makes a
+/// claim fail that often, and then the claim ends the way that harms only that peer's data
+/// (its message delivered, its write complete) instead of spinning for ever.
+const CLAIM_TRIES: usize = 1024;
+
 /// A record's name in a [`CutLine::claim`] field: its sequence number (`msgs_written`
 /// through it, from 1), reduced to 32 bits and never 0 (the empty field). Two records have
 /// the same name only 2^32 - 1 records apart, far more than a ring holds.
@@ -141,7 +147,7 @@ pub(super) fn claim_for_reader(claim: &AtomicU64, seq: u64, marked: impl Fn() ->
     // Acquire, and AcqRel below: pairs with the writer's compare-exchange, made before its
     // mark of the record and after the marks of those it withdrew before.
     let mut cur = claim.load(Acquire);
-    loop {
+    for _ in 0..CLAIM_TRIES {
         if cur & 0xFFFF_FFFF == mine || marked() {
             return false;
         }
@@ -151,6 +157,8 @@ pub(super) fn claim_for_reader(claim: &AtomicU64, seq: u64, marked: impl Fn() ->
             Err(now) => cur = now,
         }
     }
+    // Only a peer that keeps rewriting the word gets here: its message is delivered.
+    true
 }
 
 /// The writer's claim of the record numbered `seq`, which it is about to withdraw, made
@@ -164,7 +172,7 @@ pub(super) fn claim_for_writer(claim: &AtomicU64, seq: u64, passed: impl Fn() ->
     let mine = claim_field(seq);
     // Acquire, and AcqRel below: pairs with the reader's compare-exchange.
     let mut cur = claim.load(Acquire);
-    loop {
+    for _ in 0..CLAIM_TRIES {
         if cur >> 32 == mine || passed() {
             return false;
         }
@@ -173,6 +181,8 @@ pub(super) fn claim_for_writer(claim: &AtomicU64, seq: u64, passed: impl Fn() ->
             Err(now) => cur = now,
         }
     }
+    // Only a peer that keeps rewriting the word gets here: the write stays, delivered.
+    false
 }
 
 /// The reader's published cursor.
@@ -507,6 +517,25 @@ mod tests {
         assert!(!claim_for_reader(&c, 5, || true), "marked");
         assert!(!claim_for_writer(&c, 5, || true), "passed");
         assert!(claim_for_reader(&c, 5, never));
+    }
+
+    /// A word that changes under every compare-exchange (a peer rewriting it without end)
+    /// ends a claim after [`CLAIM_TRIES`] tries instead of spinning: the reader delivers, the
+    /// writer leaves its write in the pipe.
+    #[test]
+    fn a_word_that_never_settles_ends_the_claim() {
+        let c = AtomicU64::new(0);
+        let bump = || {
+            c.fetch_add(1 << 40, std::sync::atomic::Ordering::Relaxed);
+            false
+        };
+        assert!(claim_for_reader(&c, 7, bump));
+        let c2 = AtomicU64::new(0);
+        let bump2 = || {
+            c2.fetch_add(1 << 40, std::sync::atomic::Ordering::Relaxed);
+            false
+        };
+        assert!(!claim_for_writer(&c2, 7, bump2));
     }
 
     /// Names are never 0 and differ for records less than 2^32 - 1 apart.
