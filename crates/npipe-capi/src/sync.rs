@@ -35,6 +35,12 @@ pub(crate) const INFINITE: DWORD = 0xFFFF_FFFF;
 /// `MAXIMUM_WAIT_OBJECTS`.
 pub(crate) const MAXIMUM_WAIT_OBJECTS: DWORD = 64;
 
+/// A wait's handles, signals and objects live on the stack in arrays of this many when the
+/// call names no more (WaitForSingleObject, GetOverlappedResult and most multiple waits), else
+/// of [`MAXIMUM_WAIT_OBJECTS`]: filling 64 slots cost a wait that finds its object set more
+/// than the rest of its work.
+const FEW: usize = 4;
+
 /// A signalled / not-signalled state with a pollable descriptor (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Signal {
@@ -372,20 +378,35 @@ fn wait_signals_as(
     if help && deadline.is_none_or(|d| d > Instant::now()) && (!all || sigs.len() == 1) {
         help_before_sleep(sigs, apcs.as_deref(), deadline);
     }
-    // On the stack, as the caller's signals: at most MAXIMUM_WAIT_OBJECTS of them.
     if sigs.len() > MAXIMUM_WAIT_OBJECTS as usize {
         return Err(npipe::Error::io(
             ERROR_INVALID_PARAMETER,
             "more than MAXIMUM_WAIT_OBJECTS objects to wait for",
         ));
     }
-    let mut objs = [current_process().object(); MAXIMUM_WAIT_OBJECTS as usize];
+    // On the stack, sized to the call (see `FEW`).
+    if sigs.len() <= FEW {
+        wait_objects::<FEW>(sigs, all, deadline, apcs.as_deref())
+    } else {
+        wait_objects::<{ MAXIMUM_WAIT_OBJECTS as usize }>(sigs, all, deadline, apcs.as_deref())
+    }
+}
+
+/// The wait of [`wait_signals_as`] with the signals' objects in an array of `N` (at least
+/// `sigs.len()`).
+fn wait_objects<const N: usize>(
+    sigs: &[&Signal],
+    all: bool,
+    deadline: Option<Instant>,
+    apcs: Option<&crate::apc::Apcs>,
+) -> io::Result<Waited> {
+    let mut objs = [current_process().object(); N];
     for (o, s) in objs.iter_mut().zip(sigs) {
         *o = s.object();
     }
     let objs = &objs[..sigs.len()];
     loop {
-        let alert = match &apcs {
+        let alert = match apcs {
             Some(q) => Some(q.fd()?),
             None => None,
         };
@@ -393,7 +414,7 @@ fn wait_signals_as(
             WaitOutcome::Object(i) => return Ok(Waited::Object(i)),
             WaitOutcome::TimedOut => return Ok(Waited::Timeout),
             WaitOutcome::Alerted => {
-                if apcs.as_ref().is_some_and(|q| q.run_pending()) {
+                if apcs.is_some_and(|q| q.run_pending()) {
                     return Ok(Waited::Apc);
                 }
                 // Readable but emptied in between: wait on.
@@ -465,9 +486,17 @@ unsafe fn wait_multiple(
     }
     // SAFETY: valid for count reads (caller).
     let hs = unsafe { std::slice::from_raw_parts(handles, count as usize) };
-    // On the stack (at most MAXIMUM_WAIT_OBJECTS): a wait allocates nothing.
-    const NONE: Option<Arc<Entry>> = None;
-    let mut entries = [NONE; MAXIMUM_WAIT_OBJECTS as usize];
+    if hs.len() <= FEW {
+        wait_handles::<FEW>(hs, all != 0, ms, alertable)
+    } else {
+        wait_handles::<{ MAXIMUM_WAIT_OBJECTS as usize }>(hs, all != 0, ms, alertable)
+    }
+}
+
+/// [`wait_multiple`] with its entries and signals on the stack, in arrays of `N` (at least
+/// `hs.len()`): a wait allocates nothing.
+fn wait_handles<const N: usize>(hs: &[HANDLE], all: bool, ms: DWORD, alertable: bool) -> DWORD {
+    let mut entries: [Option<Arc<Entry>>; N] = [const { None }; N];
     for (slot, &h) in entries.iter_mut().zip(hs) {
         if h == INVALID_HANDLE_VALUE {
             // GetCurrentProcess(): the process cannot end while it waits for itself.
@@ -482,7 +511,7 @@ unsafe fn wait_multiple(
         }
     }
     let process = current_process();
-    let mut sigs = [process; MAXIMUM_WAIT_OBJECTS as usize];
+    let mut sigs = [process; N];
     for (sig, e) in sigs.iter_mut().zip(&entries[..hs.len()]) {
         if let Some(e) = e {
             *sig = e.wait_signal();
@@ -492,7 +521,7 @@ unsafe fn wait_multiple(
     // after every handle was found valid, as Windows does).
     wait_result(wait_signals(
         &sigs[..hs.len()],
-        all != 0,
+        all,
         deadline_of(ms),
         alertable,
     ))

@@ -277,12 +277,13 @@ fn wait_any_hands_back_a_release_it_did_not_use() {
 }
 
 /// Wait-any returns the lowest index that is set, and takes only that object: with a few
-/// objects (kept on the stack) and with more than 64 (the Rust API has no such limit), local
+/// objects and up to 64 (kept on the stack in arrays of 4 or 64: each side of both bounds)
+/// and with more than 64 (the Rust API has no such limit), local
 /// events behind a set named one, and a set auto-reset event found without a sleep.
 #[test]
 fn wait_any_takes_the_lowest_set_object_only() -> io::Result<()> {
     let soon = || Some(Instant::now() + ms(20));
-    for n in [3usize, 70] {
+    for n in [2usize, 3, 4, 10, 63, 64, 70] {
         let locals: Vec<Event> = (0..n).map(|_| Event::new(false, false)).collect();
         let named = NamedEvent::create(&ev_name("lowest"), false, false)?;
         let mut objs: Vec<WaitObject<'_>> = vec![(&named).into()];

@@ -412,30 +412,43 @@ pub fn wait_for_multiple<'a>(
     deadline: Option<Instant>,
     alert: Option<BorrowedFd<'_>>,
 ) -> io::Result<WaitOutcome> {
-    let obj = |o: &WaitObject<'a>| match *o {
-        WaitObject::Event(e) => Obj::Local(&e.inner),
-        WaitObject::Named(n) => Obj::Shared(&n.inner),
-    };
-    // A few objects (a Win32 wait passes at most 64) on the stack: most waits allocate nothing.
-    const ON_STACK: usize = 64;
-    let mut stack;
-    let heap: Vec<Obj<'a>>;
-    let objs: &[Obj<'a>] = match objects.first() {
-        Some(first) if objects.len() <= ON_STACK => {
-            stack = [obj(first); ON_STACK];
-            for (s, o) in stack.iter_mut().zip(objects) {
-                *s = obj(o);
-            }
-            &stack[..objects.len()]
-        }
+    // On the stack, sized to the call (most waits name one object: filling 64 slots cost a
+    // wait that finds its object set more than the rest of its work); beyond 64, which a Win32
+    // wait never passes, on the heap.
+    let outcome = match objects.len() {
+        1..=4 => wait_on_stack::<4>(objects, wait_all, deadline, alert)?,
+        5..=64 => wait_on_stack::<64>(objects, wait_all, deadline, alert)?,
         _ => {
-            heap = objects.iter().map(obj).collect();
-            &heap
+            let heap: Vec<Obj<'a>> = objects.iter().map(core_object).collect();
+            sem::wait(&heap, wait_all, deadline, alert)?
         }
     };
-    Ok(match sem::wait(objs, wait_all, deadline, alert)? {
+    Ok(match outcome {
         Outcome::Object(i) => WaitOutcome::Object(i),
         Outcome::Alerted => WaitOutcome::Alerted,
         Outcome::TimedOut => WaitOutcome::TimedOut,
     })
+}
+
+/// The core's view of a wait object.
+fn core_object<'a>(o: &WaitObject<'a>) -> Obj<'a> {
+    match *o {
+        WaitObject::Event(e) => Obj::Local(&e.inner),
+        WaitObject::Named(n) => Obj::Shared(&n.inner),
+    }
+}
+
+/// [`wait_for_multiple`] with the core's objects in an array of `N` on the stack
+/// (`1 <= objects.len() <= N`).
+fn wait_on_stack<'a, const N: usize>(
+    objects: &[WaitObject<'a>],
+    wait_all: bool,
+    deadline: Option<Instant>,
+    alert: Option<BorrowedFd<'_>>,
+) -> io::Result<Outcome> {
+    let mut stack = [core_object(&objects[0]); N];
+    for (s, o) in stack.iter_mut().zip(objects) {
+        *s = core_object(o);
+    }
+    sem::wait(&stack[..objects.len()], wait_all, deadline, alert)
 }
