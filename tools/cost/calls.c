@@ -1,0 +1,67 @@
+/* The calls' own cost, counted in instructions (tools/callgrind-cost runs it under callgrind):
+ * both ends of a message pipe in this process, one thread writing 64 B and reading it back N
+ * times, synchronously (argv[2] = 0) or on FILE_FLAG_OVERLAPPED handles with an event per
+ * OVERLAPPED, WaitForSingleObject and GetOverlappedResult (argv[2] = 1), as `npipe bench`'s
+ * cpu64 rows do. Prints "ok N" and exits 0, or says what failed. */
+#include <npipe/win32.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(const char *what) {
+    printf("%s failed: %u\n", what, (unsigned)GetLastError());
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 10000;
+    int ov = argc > 2 ? atoi(argv[2]) : 1;
+    const char *name = "\\\\.\\pipe\\npipe-calls-cost";
+    DWORD fl = ov ? FILE_FLAG_OVERLAPPED : 0;
+    HANDLE s = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX | fl, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT, 1,
+                                65536, 65536, 0, NULL);
+    if (s == INVALID_HANDLE_VALUE) return fail("CreateNamedPipe");
+    HANDLE c = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, fl, NULL);
+    if (c == INVALID_HANDLE_VALUE) return fail("CreateFile");
+    if (ov) {
+        OVERLAPPED o;
+        DWORD x;
+        memset(&o, 0, sizeof o);
+        o.hEvent = CreateEventA(NULL, TRUE, FALSE, NULL);
+        if (!ConnectNamedPipe(s, &o) && GetLastError() != ERROR_PIPE_CONNECTED && !GetOverlappedResult(s, &o, &x, TRUE))
+            return fail("ConnectNamedPipe");
+        CloseHandle(o.hEvent);
+    } else if (!ConnectNamedPipe(s, NULL) && GetLastError() != ERROR_PIPE_CONNECTED) {
+        return fail("ConnectNamedPipe");
+    }
+    DWORD mode = PIPE_READMODE_MESSAGE;
+    if (!SetNamedPipeHandleState(c, &mode, NULL, NULL)) return fail("SetNamedPipeHandleState");
+    char out[64], in[128];
+    memset(out, 7, sizeof out);
+    HANDLE ew = CreateEventA(NULL, TRUE, FALSE, NULL), er = CreateEventA(NULL, TRUE, FALSE, NULL);
+    for (int i = 0; i < n; i++) {
+        DWORD w = 0, r = 0;
+        if (ov) {
+            OVERLAPPED ow, orr;
+            memset(&ow, 0, sizeof ow);
+            memset(&orr, 0, sizeof orr);
+            ow.hEvent = ew;
+            orr.hEvent = er;
+            if (!WriteFile(c, out, 64, &w, &ow) && GetLastError() != ERROR_IO_PENDING) return fail("WriteFile");
+            if (WaitForSingleObject(ew, INFINITE) != WAIT_OBJECT_0) return fail("WaitForSingleObject");
+            if (!GetOverlappedResult(c, &ow, &w, FALSE)) return fail("GetOverlappedResult (write)");
+            if (!ReadFile(s, in, sizeof in, &r, &orr) && GetLastError() != ERROR_IO_PENDING) return fail("ReadFile");
+            if (WaitForSingleObject(er, INFINITE) != WAIT_OBJECT_0) return fail("WaitForSingleObject");
+            if (!GetOverlappedResult(s, &orr, &r, FALSE)) return fail("GetOverlappedResult (read)");
+        } else {
+            if (!WriteFile(c, out, 64, &w, NULL)) return fail("WriteFile");
+            if (!ReadFile(s, in, sizeof in, &r, NULL)) return fail("ReadFile");
+        }
+        if (w != 64 || r != 64) {
+            printf("wrote %u, read %u\n", (unsigned)w, (unsigned)r);
+            return 1;
+        }
+    }
+    printf("ok %d\n", n);
+    return 0;
+}
