@@ -260,6 +260,7 @@ impl Conn {
     /// and has not consumed yet. A record this process knows complete costs nothing; a
     /// pending one a compare-exchange on the withdrawal line, which the writer writes only
     /// when it withdraws. `false`: skip it ([`Conn::skip_lost`]). Needs the reader lock.
+    #[inline]
     pub(super) fn claim_delivery(
         &self,
         dir: usize,
@@ -270,9 +271,12 @@ impl Conn {
     ) -> bool {
         // Relaxed: a process-local lower bound of `done_to`. A write through `done_to` has
         // completed, and a completed write is never withdrawn.
-        if end <= self.done_seen.load(Relaxed) {
-            return true;
-        }
+        end <= self.done_seen.load(Relaxed) || self.claim_pending(dir, h, at_header, earlier)
+    }
+
+    /// The claim of [`Conn::claim_delivery`] for a record whose write may be pending.
+    #[cold]
+    fn claim_pending(&self, dir: usize, h: u64, at_header: bool, earlier: u64) -> bool {
         #[cfg(test)]
         withdraw_race_tests::at_claim(false);
         // Relaxed: private, under the reader lock.

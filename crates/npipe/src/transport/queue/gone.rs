@@ -4,7 +4,8 @@
 //! this side's private page, written under the writer lock by `withdraw_written`, read without
 //! it by quota waits of any thread of this end (`count_withdrawn`, `only_withdrawn_unread`).
 //!
-//! Each entry is three words: `msgs_written` through the record (0 for an empty slot), then
+//! `W_GONE_LAST` holds the largest `msgs_written` ever listed, so a look finds at once that the
+//! reader has passed them all (or that nothing was ever listed). Each entry is three words: `msgs_written` through the record (0 for an empty slot), then
 //! `W_BYTES` through it and its length. The first word doubles as the entry's version: the
 //! writer clears it before it changes the other two and stores it last, and a reader that finds
 //! it changed across its look skips the entry. Skipping counts less as taken, which only makes
@@ -42,6 +43,10 @@ impl Conn {
         // Acquire: pairs with the Release publish in `consume`. A reader that claims more
         // only frees slots early, which only shortens its own waits' view.
         let read = self.ring(dir).r.0.msgs_read.load(Acquire);
+        // Relaxed: private, under the writer lock (a look that loads an entry's version with
+        // Acquire sees this raise too).
+        let last = self.mine(W_GONE_LAST).load(Relaxed);
+        self.mine(W_GONE_LAST).store(last.max(msgs_after), Relaxed);
         for i in 0..GONE_SLOTS {
             let m = self.mine(slot(i)).load(Relaxed);
             if m != 0 && m > read {
@@ -62,20 +67,32 @@ impl Conn {
     /// whose bytes end at `upto` sees it (records after `upto` are not in front of it), with
     /// the reader at `br` bytes. The reader's record count is loaded here, after `br`; any
     /// order is safe: a record the reader passed in between counts 0 by `br` or by the count.
+    #[inline]
     pub(super) fn gone_unread(&self, dir: usize, br: u64, upto: u64) -> Gone {
+        // Relaxed: private; `list_gone` raises it under the writer lock before it lists.
+        let last = self.mine(W_GONE_LAST).load(Relaxed);
+        if last == 0 {
+            // Nothing was ever cancelled while pending (the usual case): one private word.
+            return Gone::default();
+        }
+        // Acquire: pairs with the Release publish in `consume` (on the line the caller just
+        // loaded `bytes_read` from).
+        let read = self.ring(dir).r.0.msgs_read.load(Acquire);
+        if last <= read {
+            // The reader has passed every listed record.
+            return Gone::default();
+        }
+        self.gone_listed(br, upto, read)
+    }
+
+    /// The look of [`Conn::gone_unread`] at the entries, with the reader at `read` records.
+    #[cold]
+    fn gone_listed(&self, br: u64, upto: u64, read: u64) -> Gone {
         let mut g = Gone::default();
-        // Loaded at the first listed entry: with none (the usual case) the look costs only
-        // this side's private words.
-        let mut read = None;
         for i in 0..GONE_SLOTS {
             // Acquire: pairs with the Release store of the version in `list_gone`.
             let m = self.mine(slot(i)).load(Acquire);
-            if m == 0 {
-                continue;
-            }
-            // Acquire: pairs with the Release publish in `consume`.
-            let read = *read.get_or_insert_with(|| self.ring(dir).r.0.msgs_read.load(Acquire));
-            if m <= read {
+            if m == 0 || m <= read {
                 continue;
             }
             let end = self.mine(slot(i) + 1).load(Relaxed);

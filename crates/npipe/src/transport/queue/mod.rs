@@ -113,6 +113,8 @@ const W_CUT_MSGS: usize = 13;
 /// The list of writes cancelled while pending that the reader has not passed: `gone::GONE_SLOTS`
 /// entries of three words from here (see `gone`).
 const W_GONE: usize = 16;
+/// The largest `msgs_written` through a record `gone` ever listed (0: none).
+const W_GONE_LAST: usize = 15;
 /// The reader's head.
 const R_HEAD: usize = 5;
 /// Payload bytes left in the current record, or [`AT_HEADER`].
