@@ -5,12 +5,13 @@
 //! it by quota waits of any thread of this end (`count_withdrawn`, `only_withdrawn_unread`).
 //!
 //! `W_GONE_LAST` holds the largest `msgs_written` ever listed, so a look finds at once that the
-//! reader has passed them all (or that nothing was ever listed). Each entry is three words: `msgs_written` through the record (0 for an empty slot), then
-//! `W_BYTES` through it and its length. The first word doubles as the entry's version: the
-//! writer clears it before it changes the other two and stores it last, and a reader that finds
-//! it changed across its look skips the entry. Skipping counts less as taken, which only makes
-//! a wait longer; a writer that dies in the middle leaves an empty slot, never a reader stuck.
-//! Only the reader's published `msgs_read` and `bytes_read` are read from the shared page.
+//! reader has passed them all (or that nothing was ever listed). Each entry is three words:
+//! `msgs_written` through the record (0 for an empty slot), then `W_BYTES` through it and its
+//! length. The first word doubles as the entry's version: the writer clears it before it
+//! changes the other two and stores it last, and a reader that finds it changed across its
+//! look skips the entry. Skipping counts less as taken, which only makes a wait longer; a
+//! writer that dies in the middle leaves an empty slot, never a reader stuck. Only the reader's
+//! published `msgs_read` and `bytes_read` are read from the shared page.
 
 use std::sync::atomic::fence;
 use std::sync::atomic::Ordering::*;
