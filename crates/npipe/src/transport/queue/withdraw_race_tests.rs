@@ -281,3 +281,147 @@ fn two_cancels_at_the_claim_agree_with_the_reader() {
         }
     }
 }
+
+/// A storm at the queue itself: one thread writes messages in steps (as the C ABI's engine
+/// does), several pending at once against a small quota, and cancels pending ones at random
+/// moments, in any order; another thread reads them in every way a reader takes a whole
+/// message. Whatever the interleaving, a write that completed was delivered and a cancelled one
+/// was not (W98), and the reader gets each message once, whole, in order.
+#[test]
+fn a_storm_of_cancels_agrees_with_the_reader() {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicBool, Ordering::*};
+    const N: u64 = 20_000;
+    let (s, c) = pair();
+    let (s, c) = (Arc::new(s), Arc::new(c));
+    let finished = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (s, finished) = (s.clone(), finished.clone());
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut b = vec![0u8; 1024];
+            let mut turn = 0u32;
+            loop {
+                turn = turn.wrapping_add(1);
+                let soon = Some(std::time::Instant::now() + std::time::Duration::from_millis(5));
+                let r: QResult<Vec<u8>> = match turn % 3 {
+                    0 => s.read(&mut b, true, false, soon).map(|r| b[..r.n].to_vec()),
+                    1 => {
+                        let mut st = ReadState::default();
+                        match s.read_step(&mut st, &mut b, true, false) {
+                            Poll::Ready(r) => r.map(|r| b[..r.n].to_vec()),
+                            Poll::Pending => Err(QErr::WouldBlock),
+                        }
+                    }
+                    _ => s.read_in_place(soon).map(|m| {
+                        let (a, z) = m.slices();
+                        [a, z].concat()
+                    }),
+                };
+                match r {
+                    Ok(m) => {
+                        assert!(m.len() >= 8, "a torn message: {} bytes", m.len());
+                        let seq = u64::from_le_bytes(m[..8].try_into().unwrap());
+                        assert!(
+                            m[8..].iter().all(|&x| x == seq as u8),
+                            "message {seq} is not whole"
+                        );
+                        got.push(seq);
+                    }
+                    Err(QErr::WouldBlock) | Err(QErr::TimedOut) => {
+                        if finished.load(Acquire) && !s.inbound_pending().unwrap() {
+                            return got;
+                        }
+                        std::thread::yield_now();
+                    }
+                    Err(e) => panic!("read: {e:?}"),
+                }
+            }
+        })
+    };
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    let (mut done, mut cancelled) = (Vec::new(), Vec::new());
+    let mut pending: VecDeque<(u64, WriteState, Vec<u8>)> = VecDeque::new();
+    let o = waiting(2048);
+    for seq in 0..N {
+        // Step the pending writes in order, as the engine does; a new write starts only once
+        // every earlier one is all in the ring (`written`), so none overtakes another (W93).
+        loop {
+            while let Some((seq, st, m)) = pending.front_mut() {
+                match c.write_step(st, m, o, false) {
+                    Poll::Ready(Ok(_)) => {
+                        done.push(*seq);
+                        pending.pop_front();
+                    }
+                    Poll::Pending => break,
+                    Poll::Ready(Err(e)) => panic!("write {seq}: {e:?}"),
+                }
+            }
+            let mut all_in = true;
+            for (seq, st, m) in pending.iter_mut() {
+                if !st.written() {
+                    match c.write_step(st, m, o, false) {
+                        Poll::Pending => {}
+                        r => panic!("write {seq} behind a pending one: {r:?}"),
+                    }
+                    all_in &= st.written();
+                }
+            }
+            // At most 6 pending: then wait for the reader (stepping them) rather than cancel.
+            if all_in && pending.len() < 6 {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        let mut m = seq.to_le_bytes().to_vec();
+        m.resize(8 + next(600) as usize, seq as u8);
+        let mut st = WriteState::default();
+        match c.write_step(&mut st, &m, o, false) {
+            Poll::Ready(Ok(_)) => done.push(seq),
+            Poll::Pending => pending.push_back((seq, st, m)),
+            Poll::Ready(Err(e)) => panic!("write {seq}: {e:?}"),
+        }
+        if !pending.is_empty() && next(5) == 0 {
+            let i = next(pending.len() as u64) as usize;
+            let (seq, mut st, _) = pending.remove(i).unwrap();
+            if c.write_abort(&mut st) {
+                cancelled.push(seq);
+            } else {
+                done.push(seq);
+            }
+        }
+    }
+    for (seq, mut st, _) in pending.drain(..) {
+        if c.write_abort(&mut st) {
+            cancelled.push(seq);
+        } else {
+            done.push(seq);
+        }
+    }
+    finished.store(true, Release);
+    let got = reader.join().expect("the reader");
+    let bad: Vec<_> = got.windows(2).filter(|w| w[0] >= w[1]).take(5).collect();
+    assert!(
+        bad.is_empty(),
+        "in order, each once: {bad:?} of {}",
+        got.len()
+    );
+    let got: std::collections::HashSet<u64> = got.into_iter().collect();
+    let lost: Vec<_> = done.iter().filter(|s| !got.contains(s)).collect();
+    let both: Vec<_> = cancelled.iter().filter(|s| got.contains(s)).collect();
+    assert!(lost.is_empty(), "completed but not delivered: {lost:?}");
+    assert!(both.is_empty(), "cancelled yet delivered: {both:?}");
+    assert_eq!(
+        got.len(),
+        done.len(),
+        "delivered only what completed ({} cancelled)",
+        cancelled.len()
+    );
+    assert!(!cancelled.is_empty(), "the storm cancelled nothing");
+}
