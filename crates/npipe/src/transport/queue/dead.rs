@@ -249,29 +249,40 @@ impl Conn {
         Ok(self.state_of(self.side.peer())? != OPEN)
     }
 
-    /// Before the consume that delivers the last bytes of the record at `h` (ending at `end`):
-    /// whether the record is still this reader's to deliver, or was withdrawn meanwhile. The
-    /// write of a record that ends after `done_to` may still be pending, and a cancel withdraws
-    /// its record (W98) while this read copies it: a look at the writer's mark before the
-    /// consume leaves a window in which the cancel reports the write aborted and the reader
-    /// delivers the message anyway. The claim closes it ([`claim_for_reader`] against the
-    /// writer's [`claim_for_writer`]). `at_header`: the record's header is still unconsumed
-    /// (it may carry the mark); `earlier` counts the records this read completed before it
-    /// and has not consumed yet. A record this process knows complete costs nothing; a
-    /// pending one a compare-exchange on the withdrawal line, which the writer writes only
-    /// when it withdraws. `false`: skip it ([`Conn::skip_lost`]). Needs the reader lock.
+    /// Before the consume that delivers the last bytes of the record at `h`: whether the
+    /// record is still this reader's to deliver, or was withdrawn meanwhile. A record published
+    /// with [`FLAG_PENDING`] (`pending`) belongs to a write that may still be pending, and a
+    /// cancel withdraws it (W98) while this read copies it: a look at the writer's mark before
+    /// the consume leaves a window in which the cancel reports the write aborted and the
+    /// reader delivers the message anyway. The claim closes it ([`claim_for_reader`] against
+    /// the writer's [`claim_for_writer`]). `at_header`: the record's header is still
+    /// unconsumed (it may carry the mark); `earlier` counts the records this read completed
+    /// before it and has not consumed yet. A record without the flag costs nothing (its write
+    /// completed when it was published, and nothing withdraws it); a pending one a
+    /// compare-exchange on the withdrawal line, which the writer writes only when it
+    /// withdraws. `false`: skip it ([`Conn::skip_lost`]). Needs the reader lock.
     #[inline]
     pub(super) fn claim_delivery(
         &self,
         dir: usize,
         h: u64,
-        end: u64,
+        pending: bool,
         at_header: bool,
         earlier: u64,
     ) -> bool {
-        // Relaxed: a process-local lower bound of `done_to`. A write through `done_to` has
-        // completed, and a completed write is never withdrawn.
-        end <= self.done_seen.load(Relaxed) || self.claim_pending(dir, h, at_header, earlier)
+        !pending || self.claim_pending(dir, h, at_header, earlier)
+    }
+
+    /// Whether the record being read (the reader is inside it) was published pending.
+    pub(super) fn reading_pending(&self) -> bool {
+        // Relaxed: private, under the reader lock.
+        self.mine(R_PEND).load(Relaxed) != 0
+    }
+
+    /// Notes whether the record the reader now stands inside was published pending.
+    pub(super) fn set_reading_pending(&self, pending: bool) {
+        // Relaxed: private, under the reader lock.
+        self.mine(R_PEND).store(pending as u64, Relaxed);
     }
 
     /// The claim of [`Conn::claim_delivery`] for a record whose write may be pending.

@@ -23,7 +23,8 @@ pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
 /// Layout version. 2: record flag [`FLAG_CUT`]; ring lock words no longer used. 3: one-shot
 /// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]). 4: record windows
 /// ([`ConnHeader::ring_win`]), skip markers ([`FLAG_SKIP`]) and [`WriterLine::done_to`].
-/// 6: [`ReaderLine::reader_want`] moved off the wake line. 7: [`CutLine::claim`].
+/// 6: [`ReaderLine::reader_want`] moved off the wake line. 7: [`CutLine::claim`] and
+/// [`FLAG_PENDING`].
 pub(crate) const VERSION: u32 = 7;
 /// Bytes before the first ring.
 pub(crate) const HEADER_BYTES: usize = 4096;
@@ -45,8 +46,14 @@ pub(crate) const FLAG_CUT: u32 = 1;
 /// the next lap (see [`ConnHeader::ring_win`]). Not a record: it carries no message and counts
 /// in no counter.
 pub(crate) const FLAG_SKIP: u32 = 2;
+/// Record flag: the record's write was not complete when the record was published (it waited
+/// for its quota, or streamed): it may be withdrawn while a reader copies it (a cancel, W98),
+/// so the read that delivers it claims it first ([`CutLine::claim`]). A record without it
+/// belongs to a write that completed at once, which nothing withdraws: its reader claims
+/// nothing.
+pub(crate) const FLAG_PENDING: u32 = 4;
 /// Record flags a valid peer may set.
-pub(crate) const KNOWN_FLAGS: u32 = FLAG_CUT | FLAG_SKIP;
+pub(crate) const KNOWN_FLAGS: u32 = FLAG_CUT | FLAG_SKIP | FLAG_PENDING;
 /// No position a well-behaved writer produces comes near this (it would take 2^62 bytes of
 /// traffic); anything above it is rejected, so `pos + REC_HDR + u32 length` never overflows.
 pub(crate) const POS_LIMIT: u64 = 1 << 62;
@@ -491,7 +498,8 @@ mod tests {
         assert!(check_counter(10, 9).is_err());
         assert_eq!(decode_record(0x0000_0001_0000_0010), Ok((16, FLAG_CUT)));
         assert_eq!(decode_record(0x0000_0002_0000_0000), Ok((0, FLAG_SKIP)));
-        assert!(decode_record(0x0000_0004_0000_0010).is_err());
+        assert_eq!(decode_record(0x0000_0004_0000_0010), Ok((16, FLAG_PENDING)));
+        assert!(decode_record(0x0000_0008_0000_0010).is_err());
         // The largest legal header at the largest legal position cannot overflow.
         assert_eq!(
             record_end(POS_LIMIT, u32::MAX as u64),

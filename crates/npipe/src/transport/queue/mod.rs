@@ -125,6 +125,9 @@ const R_BYTES: usize = 7;
 const R_MSGS: usize = 8;
 /// Header position of the record being read ([`NO_REC`] at a header).
 const R_REC: usize = 9;
+/// Whether the record being read carries [`FLAG_PENDING`] (1) or not (0): its header may be
+/// overwritten once consumed, and the read that finishes it claims it when it does.
+const R_PEND: usize = 40;
 
 /// The writer lock of the ring this side writes.
 const TX_LOCK: usize = 0;

@@ -96,17 +96,10 @@ impl Conn {
         // acts on the result; unlocked callers only use it as a hint).
         let head = self.mine(R_HEAD).load(Relaxed);
         let left = self.mine(R_LEFT).load(Relaxed);
-        let w = &self.ring(dir).w.0;
-        // Acquire: pairs with the Release stores in `done_locked`/`done_late`. On the line the
-        // tail is on, so it costs no transfer of its own; it keeps `done_seen` close enough
-        // that `claim_delivery` rarely finds a completed write's record beyond it.
-        let done = w.done_to.load(Acquire);
         // SYNC POINT with the Release stores of `tail` in `publish_record`/`publish_tail`:
         // Acquire makes the published record bytes visible before we copy them.
-        let tail = w.tail.load(Acquire);
+        let tail = self.ring(dir).w.0.tail.load(Acquire);
         check_tail(tail, head, self.caps[dir])?;
-        // Relaxed: a process-local lower bound (done_to only grows).
-        self.done_seen.store(done, Relaxed);
         // Release: the cache is also read without the reader lock (and stored by a wait's
         // predicate); a thread that loads this value with Acquire and then reads a record
         // header sees the bytes our Acquire load of `tail` made visible here.
@@ -411,7 +404,7 @@ impl Conn {
                     return self.skip_withdrawn(dir).map(|_| None);
                 }
                 // A cancel that comes after this look (the claim settles which came first).
-                if !self.claim_delivery(dir, h, end, true, 0) {
+                if !self.claim_delivery(dir, h, flags & FLAG_PENDING != 0, true, 0) {
                     return self.skip_lost(dir, end, len).map(|_| None);
                 }
                 self.consume(dir, end, AT_HEADER, len, 1, NO_REC);
@@ -422,6 +415,7 @@ impl Conn {
             }
             head = h + REC_HDR;
             left = len;
+            self.set_reading_pending(flags & FLAG_PENDING != 0);
             self.consume(dir, head, left, 0, 0, h);
         }
         let want = (buf.len() as u64).min(left) as usize;
@@ -493,7 +487,7 @@ impl Conn {
             let done = left == 0;
             // Relaxed: private, under the reader lock.
             let rec = self.mine(R_REC).load(Relaxed);
-            if done && !self.claim_delivery(dir, rec, head, false, 0) {
+            if done && !self.claim_delivery(dir, rec, self.reading_pending(), false, 0) {
                 // Withdrawn after our last look (see the whole-message case above): this
                 // piece was not consumed yet.
                 self.skip_lost(dir, head, avail as u64)?;
@@ -547,8 +541,10 @@ impl Conn {
         let mut n = 0usize;
         let mut msgs = 0u64;
         let mut skipped = 0u64;
-        // Whether the record being copied began in this call (its header is not consumed).
+        // Whether the record being copied began in this call (its header is not consumed), and
+        // whether it was published pending.
         let mut fresh = false;
+        let mut pend = self.reading_pending();
         loop {
             if left == AT_HEADER {
                 let h = self.hdr_pos(dir, head, tail)?;
@@ -571,6 +567,7 @@ impl Conn {
                 left = len;
                 rec = h;
                 fresh = true;
+                pend = flags & FLAG_PENDING != 0;
             }
             let c = (left.min(tail - head) as usize).min(target - n);
             if c > 0 {
@@ -580,7 +577,7 @@ impl Conn {
             head += c as u64;
             left -= c as u64;
             if left == 0 {
-                if !self.claim_delivery(dir, rec, head, fresh, msgs) {
+                if !self.claim_delivery(dir, rec, pend, fresh, msgs) {
                     // Withdrawn after this read looked at it (W98): what this call copied of
                     // it is not delivered, and counts as skipped.
                     n -= c;
@@ -589,12 +586,20 @@ impl Conn {
                 left = AT_HEADER;
                 rec = NO_REC;
                 msgs += 1;
+                if pend {
+                    // A claimed record is consumed before another is claimed: the writer
+                    // finds the reader's claim, or its count past the record, for each one.
+                    break;
+                }
             } else if c == 0 {
                 break;
             }
             if n >= target {
                 break;
             }
+        }
+        if left != AT_HEADER {
+            self.set_reading_pending(pend);
         }
         self.consume(dir, head, left, n as u64 + skipped, msgs, rec);
         if n == 0 && (skipped > 0 || msgs == 0) && target > 0 {
@@ -794,16 +799,16 @@ impl Conn {
             }
             let h = self.hdr_pos(dir, head, tail)?;
             let complete = if tail >= h + REC_HDR {
-                let (len, _) = self.record_at(dir, h)?;
+                let (len, flags) = self.record_at(dir, h)?;
                 if REC_HDR + len > self.caps[dir] {
                     return Err(QErr::TooSmall(len));
                 }
-                (tail >= record_end(h, len)).then_some(len)
+                (tail >= record_end(h, len)).then_some((len, flags & FLAG_PENDING != 0))
             } else {
                 None
             };
-            if let Some(len) = complete {
-                if !self.claim_delivery(dir, h, record_end(h, len), true, 0) {
+            if let Some((len, pending)) = complete {
+                if !self.claim_delivery(dir, h, pending, true, 0) {
                     self.skip_lost(dir, record_end(h, len), len)?;
                     continue;
                 }

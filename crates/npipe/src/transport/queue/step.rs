@@ -67,6 +67,10 @@ enum WritePhase {
         rec_end: u64,
         /// `msgs_written` through this record.
         msgs: u64,
+        /// Whether its record was published with [`FLAG_PENDING`]. Without it, the write met
+        /// its quota when it was published: it completed then, and nothing withdraws it (its
+        /// reader does not claim it).
+        flagged: bool,
     },
     /// Completed (an abort then leaves its message alone).
     Done,
@@ -220,16 +224,16 @@ impl Conn {
             let v = tri!(self.view(dir));
             // The rest of the current message: where its payload continues and how much of it
             // there is.
-            let (start, len) = if v.left == AT_HEADER {
+            let (start, len, pending) = if v.left == AT_HEADER {
                 let h = tri!(self.hdr_pos(dir, v.head, v.tail));
                 let (len, flags) = tri!(self.record_at(dir, h));
                 if flags & FLAG_CUT != 0 {
                     tri!(self.skip_withdrawn(dir));
                     continue;
                 }
-                (h + REC_HDR, len)
+                (h + REC_HDR, len, flags & FLAG_PENDING != 0)
             } else {
-                (v.head, v.left)
+                (v.head, v.left, self.reading_pending())
             };
             let want = (buf.len() as u64).min(len);
             let there = v.tail.saturating_sub(start).min(len);
@@ -252,6 +256,7 @@ impl Conn {
             // A message larger than the free space streams in: take what is there and keep
             // the lock until the rest comes (or the buffer is full).
             if v.left == AT_HEADER {
+                self.set_reading_pending(pending);
                 self.consume(dir, start, len, 0, 0, start - REC_HDR);
             }
             match self.read_more(st, buf) {
@@ -289,7 +294,7 @@ impl Conn {
             // Relaxed: private, under the reader lock.
             let rec = self.mine(R_REC).load(Relaxed);
             let end = v.head + avail as u64;
-            if rest == 0 && !self.claim_delivery(dir, rec, end, false, 0) {
+            if rest == 0 && !self.claim_delivery(dir, rec, self.reading_pending(), false, 0) {
                 // Withdrawn after the last look (W98): nothing of it is delivered.
                 st.got = 0;
                 return match self.skip_lost(dir, end, avail as u64) {
@@ -446,7 +451,10 @@ impl Conn {
             if free >= need + len {
                 self.put_skip(dir, marker);
                 self.copy_in(dir, h + REC_HDR, data)?;
-                let end = self.publish_record(dir, h, len, len);
+                // Relaxed: private, under the writer lock we hold.
+                let bw = self.mine(W_BYTES).load(Relaxed) + len;
+                let flagged = !self.quota_met(bw, len, o);
+                let end = self.publish_record(dir, h, len, len, flagged);
                 self.note_spill(dir, h, len);
                 self.notify(dir, Wake::Data);
                 st.phase = WritePhase::Quota {
@@ -455,6 +463,7 @@ impl Conn {
                     rec_end: record_end(h, len),
                     // Relaxed: private, under the writer lock we hold.
                     msgs: self.mine(W_MSGS).load(Relaxed),
+                    flagged,
                 };
                 return Ok(Poll::Ready(Some(())));
             }
@@ -462,7 +471,7 @@ impl Conn {
                 return Ok(Poll::Pending);
             }
             self.put_skip(dir, marker);
-            let end = self.publish_record(dir, h, len, 0);
+            let end = self.publish_record(dir, h, len, 0, true);
             self.note_spill(dir, h, len);
             self.notify(dir, Wake::Data);
             st.phase = WritePhase::Streaming {
@@ -534,6 +543,7 @@ impl Conn {
                     rec,
                     rec_end: tail,
                     msgs,
+                    flagged: true,
                 };
                 Poll::Ready(Ok(Some(())))
             }
@@ -598,15 +608,18 @@ impl Conn {
                 rec,
                 rec_end,
                 msgs,
+                flagged,
             } => {
                 let dir = self.side.tx();
                 // The reader may have taken what meets the quota since the last step looked
                 // (the driver had not stepped the write again yet): the write completed then
                 // (W91), a cancel finds nothing to cancel, and its message stays in the pipe.
                 // Only a write still pending leaves it (W98). A reader that meets the quota
-                // after this look finds the message withdrawn: the cancel came first.
+                // after this look finds the message withdrawn: the cancel came first. A write
+                // whose record is not flagged pending completed when it was published, whatever
+                // the quota's look says now (a closed end, say): its reader does not claim it.
                 let target = end.saturating_sub(st.quota);
-                if matches!(self.quota_reached(dir, target, end), Ok(true)) {
+                if !flagged || matches!(self.quota_reached(dir, target, end), Ok(true)) {
                     self.done_late(dir, rec_end);
                     false
                 } else {

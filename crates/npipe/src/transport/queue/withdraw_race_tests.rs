@@ -425,3 +425,51 @@ fn a_storm_of_cancels_agrees_with_the_reader() {
     );
     assert!(!cancelled.is_empty(), "the storm cancelled nothing");
 }
+
+/// A write that completes at once behind a pending one (an empty message completes whatever
+/// its quota) moves `done_to` past the pending one, so `done_to` cannot tell a reader that a
+/// record is safe: the pending one is still claimed, and a cancel at its claim takes it back
+/// (W98). The read then returns the empty message.
+#[test]
+fn a_write_completed_behind_a_pending_one_does_not_shield_it() {
+    let (s, c) = pair();
+    let (s, c) = (Arc::new(s), Arc::new(c));
+    let mut st = WriteState::default();
+    assert!(c
+        .write_step(&mut st, &[2u8; LEN], waiting(256), false)
+        .is_pending());
+    assert_eq!(c.write(&[], waiting(256), None), Ok(0), "the empty message");
+    let withdrawn = std::rc::Rc::new(Cell::new(None));
+    {
+        let (c, withdrawn) = (c.clone(), withdrawn.clone());
+        AT_CLAIM.set(Some((
+            false,
+            Box::new(move || withdrawn.set(Some(c.write_abort(&mut st)))),
+        )));
+    }
+    let mut b = [0u8; 1024];
+    let r = s.read(&mut b, true, false, None);
+    AT_CLAIM.set(None);
+    assert_eq!(withdrawn.get(), Some(true), "the cancel ran at the claim");
+    assert_eq!(
+        r,
+        Ok(ReadOut { n: 0, left: 0 }),
+        "the empty message, not the cancelled one"
+    );
+}
+
+/// A byte read stops after a pending message: it consumes each message it claims before it
+/// claims another, so a cancel finds the reader's claim or its count past the message. Here
+/// the first cancel then finds its message delivered and the second takes its own back.
+#[test]
+fn a_byte_read_claims_one_pending_message_at_a_time() {
+    let (s, c) = pair();
+    let (mut a, mut b) = two_pending(&c);
+    let mut buf = [0u8; 4096];
+    let r = s.read(&mut buf, false, true, None);
+    assert_eq!(r, Ok(ReadOut { n: LEN, left: 0 }), "only the first message");
+    assert!(buf[..LEN].iter().all(|&x| x == 1));
+    assert!(!c.write_abort(&mut a), "the first was delivered");
+    assert!(c.write_abort(&mut b), "the second leaves the pipe");
+    assert_eq!(s.read(&mut buf, false, true, None), Err(QErr::WouldBlock));
+}

@@ -71,10 +71,12 @@ impl Reserved {
     pub(crate) fn commit(self, o: WriteOpts, deadline: Option<Instant>) -> QResult<usize> {
         let c = self.conn.clone();
         let (dir, h, len) = (self.dir, self.h, self.len);
-        let bw = c.publish_record(dir, h, len, len);
+        // Relaxed: private, under the writer lock this message holds.
+        let bw = c.mine(W_BYTES).load(Relaxed) + len;
+        let now = c.quota_met(bw, len, o);
+        c.publish_record(dir, h, len, len, !now);
         c.note_spill(dir, h, len);
         let end = record_end(h, len);
-        let now = c.quota_met(bw, len, o);
         if now {
             c.done_locked(dir, end);
         }
@@ -139,7 +141,7 @@ impl Appender<'_> {
         let (h, marker) = c.place(self.dir, tail, data.len() as u64);
         c.put_skip(self.dir, marker);
         c.copy_in(self.dir, h + REC_HDR, data)?;
-        c.publish_record(self.dir, h, data.len() as u64, data.len() as u64);
+        c.publish_record(self.dir, h, data.len() as u64, data.len() as u64, false);
         // Never waits for a quota: complete at once.
         c.done_locked(self.dir, record_end(h, data.len() as u64));
         c.notify(self.dir, Wake::Data);
@@ -192,7 +194,14 @@ impl Conn {
     /// private cursor (invisible, harmless) or is, and the repair republishes it; a record whose
     /// payload streams in is marked in progress first and the mark cleared last, so the repair
     /// can withdraw it ([`Conn::withdraw_unfinished`]).
-    pub(super) fn publish_record(&self, dir: usize, h: u64, len: u64, copied: u64) -> u64 {
+    pub(super) fn publish_record(
+        &self,
+        dir: usize,
+        h: u64,
+        len: u64,
+        copied: u64,
+        pending: bool,
+    ) -> u64 {
         let w = &self.ring(dir).w.0;
         WROTE.set(true);
         // Relaxed loads: private words, written only under the writer lock, which we hold.
@@ -207,7 +216,9 @@ impl Conn {
             self.mine(W_REC_MSGS).store(mw0, Relaxed);
             self.mine(W_REC).store(h, Release);
         }
-        self.write_record_header(dir, h, len, 0);
+        // A streaming record is pending until its last byte is in (and its quota met).
+        let flags = if pending || !whole { FLAG_PENDING } else { 0 };
+        self.write_record_header(dir, h, len, flags);
         let (bw, mw, tail) = (bw0 + len, mw0 + 1, h + REC_HDR + copied);
         self.mine(W_BYTES).store(bw, Relaxed);
         self.mine(W_MSGS).store(mw, Relaxed);
@@ -468,12 +479,14 @@ impl Conn {
             // publish and one wake check.
             self.put_skip(dir, marker);
             self.copy_in(dir, h + REC_HDR, data)?;
-            let bw = self.publish_record(dir, h, len, len);
+            // Relaxed: private, under the writer lock.
+            let bw = self.mine(W_BYTES).load(Relaxed) + len;
+            let now = self.quota_met(bw, len, o);
+            self.publish_record(dir, h, len, len, !now);
             #[cfg(test)]
             close_race_tests::before_close_check();
             self.note_spill(dir, h, len);
             let end = record_end(h, len);
-            let now = self.quota_met(bw, len, o);
             if now {
                 self.done_locked(dir, end);
             }
@@ -501,7 +514,7 @@ impl Conn {
         }
         // Header and counters now; the payload streams in after it.
         self.put_skip(dir, marker);
-        let bw = self.publish_record(dir, h, len, 0);
+        let bw = self.publish_record(dir, h, len, 0, true);
         self.note_spill(dir, h, len);
         self.notify(dir, Wake::Data);
         if let Err(e) = self.stream(dir, h + REC_HDR, data, deadline) {
