@@ -541,6 +541,9 @@ impl Conn {
         let mut n = 0usize;
         let mut msgs = 0u64;
         let mut skipped = 0u64;
+        // What consumes before the last one took: bytes of `n`, whether anything was skipped
+        // or completed at all.
+        let (mut n_consumed, mut any_skipped, mut any_msgs) = (0usize, false, false);
         // Whether the record being copied began in this call (its header is not consumed), and
         // whether it was published pending.
         let mut fresh = false;
@@ -587,9 +590,12 @@ impl Conn {
                 rec = NO_REC;
                 msgs += 1;
                 if pend {
-                    // A claimed record is consumed before another is claimed: the writer
+                    // A claimed record is consumed before the read claims another: the writer
                     // finds the reader's claim, or its count past the record, for each one.
-                    break;
+                    let bytes = (n - n_consumed) as u64 + skipped;
+                    self.consume(dir, head, AT_HEADER, bytes, msgs, NO_REC);
+                    (n_consumed, any_skipped, any_msgs) = (n, any_skipped || skipped > 0, true);
+                    (skipped, msgs) = (0, 0);
                 }
             } else if c == 0 {
                 break;
@@ -601,8 +607,16 @@ impl Conn {
         if left != AT_HEADER {
             self.set_reading_pending(pend);
         }
-        self.consume(dir, head, left, n as u64 + skipped, msgs, rec);
-        if n == 0 && (skipped > 0 || msgs == 0) && target > 0 {
+        self.consume(
+            dir,
+            head,
+            left,
+            (n - n_consumed) as u64 + skipped,
+            msgs,
+            rec,
+        );
+        let (skipped, msgs) = (any_skipped || skipped > 0, any_msgs || msgs > 0);
+        if n == 0 && (skipped || !msgs) && target > 0 {
             return Ok(None);
         }
         Ok(Some(ReadOut { n, left: 0 }))

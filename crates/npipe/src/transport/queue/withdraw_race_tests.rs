@@ -458,18 +458,42 @@ fn a_write_completed_behind_a_pending_one_does_not_shield_it() {
     );
 }
 
-/// A byte read stops after a pending message: it consumes each message it claims before it
-/// claims another, so a cancel finds the reader's claim or its count past the message. Here
-/// the first cancel then finds its message delivered and the second takes its own back.
+/// A byte read that gathers two pending messages consumes the first before it claims the
+/// second: a cancel of the first that comes after the second's claim finds the reader past the
+/// first (delivered), although the reader's claim now names the second. (Consumed together,
+/// the cancel found neither and reported the first cancelled while the read delivered it.)
 #[test]
-fn a_byte_read_claims_one_pending_message_at_a_time() {
+fn a_byte_read_consumes_each_pending_message_before_claiming_the_next() {
     let (s, c) = pair();
-    let (mut a, mut b) = two_pending(&c);
+    let c = Arc::new(c);
+    let (a, mut b) = two_pending(&c);
+    let withdrawn = std::rc::Rc::new(Cell::new(None));
+    {
+        let (c, withdrawn) = (c.clone(), withdrawn.clone());
+        let mut a = a;
+        // After the first claim, arm the hook again for the second.
+        AT_CLAIM.set(Some((
+            true,
+            Box::new(move || {
+                AT_CLAIM.set(Some((
+                    true,
+                    Box::new(move || withdrawn.set(Some(c.write_abort(&mut a)))),
+                )))
+            }),
+        )));
+    }
     let mut buf = [0u8; 4096];
     let r = s.read(&mut buf, false, true, None);
-    assert_eq!(r, Ok(ReadOut { n: LEN, left: 0 }), "only the first message");
-    assert!(buf[..LEN].iter().all(|&x| x == 1));
-    assert!(!c.write_abort(&mut a), "the first was delivered");
-    assert!(c.write_abort(&mut b), "the second leaves the pipe");
-    assert_eq!(s.read(&mut buf, false, true, None), Err(QErr::WouldBlock));
+    AT_CLAIM.set(None);
+    assert_eq!(withdrawn.get(), Some(false), "the first was delivered");
+    assert_eq!(
+        r,
+        Ok(ReadOut {
+            n: 2 * LEN,
+            left: 0
+        }),
+        "both, gathered"
+    );
+    assert!(buf[..LEN].iter().all(|&x| x == 1) && buf[LEN..2 * LEN].iter().all(|&x| x == 2));
+    assert!(!c.write_abort(&mut b), "the second was delivered too");
 }
