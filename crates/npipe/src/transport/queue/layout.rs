@@ -149,23 +149,8 @@ fn claim_field(seq: u64) -> u64 {
 /// its last move visible) says the record carries the writer's mark. True when the reader's
 /// field now names it: a writer that comes later finds it there and leaves the record alone.
 pub(super) fn claim_for_reader(claim: &AtomicU64, seq: u64, marked: impl Fn() -> bool) -> bool {
-    use std::sync::atomic::Ordering::{AcqRel, Acquire};
-    let mine = claim_field(seq);
-    // Acquire, and AcqRel below: pairs with the writer's compare-exchange, made before its
-    // mark of the record and after the marks of those it withdrew before.
-    let mut cur = claim.load(Acquire);
-    for _ in 0..CLAIM_TRIES {
-        if cur & 0xFFFF_FFFF == mine || marked() {
-            return false;
-        }
-        match claim.compare_exchange_weak(cur, (mine << 32) | (cur & 0xFFFF_FFFF), AcqRel, Acquire)
-        {
-            Ok(_) => return true,
-            Err(now) => cur = now,
-        }
-    }
-    // Only a peer that keeps rewriting the word gets here: its message is delivered.
-    true
+    // Only a peer that keeps rewriting the word exhausts the tries: its message is delivered.
+    take_half(claim, seq, READER_HALF, marked, true)
 }
 
 /// The writer's claim of the record numbered `seq`, which it is about to withdraw, made
@@ -175,21 +160,40 @@ pub(super) fn claim_for_reader(claim: &AtomicU64, seq: u64, marked: impl Fn() ->
 /// delivering it. True when the writer's field now names it: a reader that comes later finds
 /// it there and skips the record.
 pub(super) fn claim_for_writer(claim: &AtomicU64, seq: u64, passed: impl Fn() -> bool) -> bool {
+    // Only a peer that keeps rewriting the word exhausts the tries: the write stays, delivered.
+    take_half(claim, seq, WRITER_HALF, passed, false)
+}
+
+/// The shift of the reader's field in [`CutLine::claim`], and of the writer's.
+const READER_HALF: u32 = 32;
+const WRITER_HALF: u32 = 0;
+
+/// Stores `seq`'s name in the half of `claim` at `mine` (the other half kept) unless the other
+/// half names the record or `lost` says so, looked at after each load of the word (Acquire,
+/// and AcqRel on the exchange: the side that loses sees what the winner did before). After
+/// [`CLAIM_TRIES`] failed exchanges, `exhausted`.
+fn take_half(
+    claim: &AtomicU64,
+    seq: u64,
+    mine: u32,
+    lost: impl Fn() -> bool,
+    exhausted: bool,
+) -> bool {
     use std::sync::atomic::Ordering::{AcqRel, Acquire};
-    let mine = claim_field(seq);
-    // Acquire, and AcqRel below: pairs with the reader's compare-exchange.
+    let name = claim_field(seq);
+    let theirs = 32 - mine;
     let mut cur = claim.load(Acquire);
     for _ in 0..CLAIM_TRIES {
-        if cur >> 32 == mine || passed() {
+        if (cur >> theirs) & 0xFFFF_FFFF == name || lost() {
             return false;
         }
-        match claim.compare_exchange_weak(cur, (cur & !0xFFFF_FFFF) | mine, AcqRel, Acquire) {
+        let keep = cur & (0xFFFF_FFFF << theirs);
+        match claim.compare_exchange_weak(cur, keep | (name << mine), AcqRel, Acquire) {
             Ok(_) => return true,
             Err(now) => cur = now,
         }
     }
-    // Only a peer that keeps rewriting the word gets here: the write stays, delivered.
-    false
+    exhausted
 }
 
 /// The reader's published cursor.
