@@ -426,6 +426,19 @@ fn a_storm_of_cancels_agrees_with_the_reader() {
     assert!(!cancelled.is_empty(), "the storm cancelled nothing");
 }
 
+/// Where a hook step puts what its cancel returned (`None` until it ran).
+type Answer = std::rc::Rc<Cell<Option<bool>>>;
+
+/// A hook step that cancels the write `st` of `c`, and where it puts what the cancel returned.
+fn cancel_step(c: &Arc<Conn>, mut st: WriteState) -> (Answer, Box<dyn FnOnce()>) {
+    let withdrawn = std::rc::Rc::new(Cell::new(None));
+    let (c, put) = (c.clone(), withdrawn.clone());
+    (
+        withdrawn,
+        Box::new(move || put.set(Some(c.write_abort(&mut st)))),
+    )
+}
+
 /// A write that completes at once behind a pending one (an empty message completes whatever
 /// its quota) moves `done_to` past the pending one, so `done_to` cannot tell a reader that a
 /// record is safe: the pending one is still claimed, and a cancel at its claim takes it back
@@ -439,14 +452,8 @@ fn a_write_completed_behind_a_pending_one_does_not_shield_it() {
         .write_step(&mut st, &[2u8; LEN], waiting(256), false)
         .is_pending());
     assert_eq!(c.write(&[], waiting(256), None), Ok(0), "the empty message");
-    let withdrawn = std::rc::Rc::new(Cell::new(None));
-    {
-        let (c, withdrawn) = (c.clone(), withdrawn.clone());
-        AT_CLAIM.set(Some((
-            false,
-            Box::new(move || withdrawn.set(Some(c.write_abort(&mut st)))),
-        )));
-    }
+    let (withdrawn, cancel) = cancel_step(&c, st);
+    AT_CLAIM.set(Some((false, cancel)));
     let mut b = [0u8; 1024];
     let r = s.read(&mut b, true, false, None);
     AT_CLAIM.set(None);
@@ -467,21 +474,12 @@ fn a_byte_read_consumes_each_pending_message_before_claiming_the_next() {
     let (s, c) = pair();
     let c = Arc::new(c);
     let (a, mut b) = two_pending(&c);
-    let withdrawn = std::rc::Rc::new(Cell::new(None));
-    {
-        let (c, withdrawn) = (c.clone(), withdrawn.clone());
-        let mut a = a;
-        // After the first claim, arm the hook again for the second.
-        AT_CLAIM.set(Some((
-            true,
-            Box::new(move || {
-                AT_CLAIM.set(Some((
-                    true,
-                    Box::new(move || withdrawn.set(Some(c.write_abort(&mut a)))),
-                )))
-            }),
-        )));
-    }
+    let (withdrawn, cancel) = cancel_step(&c, a);
+    // After the first claim, arm the hook again for the second.
+    AT_CLAIM.set(Some((
+        true,
+        Box::new(move || AT_CLAIM.set(Some((true, cancel)))),
+    )));
     let mut buf = [0u8; 4096];
     let r = s.read(&mut buf, false, true, None);
     AT_CLAIM.set(None);
