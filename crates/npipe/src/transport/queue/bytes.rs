@@ -29,7 +29,7 @@ impl Conn {
         let cap = self.caps[dir];
         let base = self.data_base(dir);
         for k in 0..PREFETCH_LINES {
-            let off = ((first + 64 * k) % cap) as usize;
+            let off = ring_off(first + 64 * k, cap);
             // The pointer stays inside the ring (off < cap); the hint never faults anyway.
             sys::prefetch_for_write(base.wrapping_add(off));
         }
@@ -44,7 +44,7 @@ impl Conn {
         let cap = self.caps[dir];
         let base = self.data_base(dir);
         for k in 0..2 {
-            let off = ((h + 64 * k) % cap) as usize;
+            let off = ring_off(h + 64 * k, cap);
             // The pointer stays inside the ring (off < cap); the hint never faults anyway.
             sys::prefetch_for_read(base.wrapping_add(off));
         }
@@ -57,7 +57,7 @@ impl Conn {
         if src.len() as u64 > cap {
             return Err(QErr::Corrupt("copy longer than the ring"));
         }
-        let off = (pos % cap) as usize;
+        let off = ring_off(pos, cap);
         let first = src.len().min(cap as usize - off);
         let base = self.data_base(dir);
         // SAFETY:
@@ -83,7 +83,7 @@ impl Conn {
         if dst.len() as u64 > cap {
             return Err(QErr::Corrupt("copy longer than the ring"));
         }
-        let off = (pos % cap) as usize;
+        let off = ring_off(pos, cap);
         let first = dst.len().min(cap as usize - off);
         let base = self.data_base(dir);
         // SAFETY: the same bounds as `copy_in`; dst is private memory so nothing overlaps. The
@@ -142,7 +142,7 @@ impl Conn {
 
     /// The raw header word at 8-aligned `pos`.
     pub(super) fn raw_header(&self, dir: usize, pos: u64) -> u64 {
-        let off = (pos % self.caps[dir]) as usize & !7;
+        let off = ring_off(pos, self.caps[dir]) & !7;
         // SAFETY: off is 8-aligned and off + 8 <= cap (cap is a multiple of 8), so the read is in
         // bounds and aligned; a volatile read never assumes the peer left the bytes unchanged.
         unsafe { std::ptr::read_volatile(self.data_base(dir).add(off) as *const u64) }
@@ -159,7 +159,7 @@ impl Conn {
     }
 
     pub(super) fn write_record_header(&self, dir: usize, pos: u64, len: u64, flags: u32) {
-        let off = (pos % self.caps[dir]) as usize & !7;
+        let off = ring_off(pos, self.caps[dir]) & !7;
         let raw = len | ((flags as u64) << 32);
         // SAFETY: as in `record_at`; the writer lock makes this thread the only writer of the
         // unpublished bytes past `tail` (and of a record it withdraws).

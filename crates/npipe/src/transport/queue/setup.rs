@@ -97,6 +97,11 @@ impl Conn {
         caps: [u64; 2],
         wins: [u64; 2],
     ) -> sys::Result<Conn> {
+        // The ring offsets are masks (`ring_off`): every capacity must be a power of two.
+        // Those read from shared memory are checked before this; this holds every other path.
+        if !caps.iter().all(|c| c.is_power_of_two()) {
+            return Err(sys::Errno::INVAL);
+        }
         let page = sys::SidePage::new()?;
         // Relaxed: the page is new and private to this process until it forks.
         page.word(R_LEFT).store(AT_HEADER, Relaxed);

@@ -41,7 +41,7 @@ pub(super) unsafe fn ring_slices(
     len: u64,
 ) -> (*mut u8, usize, usize) {
     let cap = conn.caps[dir];
-    let off = (pos % cap) as usize;
+    let off = ring_off(pos, cap);
     let first = (len as usize).min(cap as usize - off);
     // SAFETY: off < cap, so the pointer is inside ring `dir` (see `data_base`).
     (
