@@ -279,6 +279,13 @@ fn take_set_local(objs: &[Obj<'_>]) -> io::Result<Option<usize>> {
         if !l.is_set() {
             continue;
         }
+        // A set manual-reset event is taken by looking: nothing changes, so neither the gate
+        // nor the event's lock is needed (the Acquire load above sees what the setter did
+        // before; `set_now` mirrors the state under the lock). An overlapped call that
+        // completes at once leaves its event set, and its caller's wait lands here.
+        if l.manual() {
+            return Ok(Some(i));
+        }
         let _g = gate();
         let mut h = o.lock()?;
         if try_take(h.st()).map_err(|w| o.bad(w))? {
