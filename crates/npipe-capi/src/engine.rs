@@ -341,6 +341,15 @@ impl Queues {
     }
 }
 
+/// Whether an operation using the OVERLAPPED at `ov` (an address, only compared) is queued on
+/// `entry`: issued and not completed. An operation completes under the queues' lock (its
+/// status written before it leaves them), so an OVERLAPPED found in none of them whose status
+/// still says pending was never an operation of this handle's (W40's connect that found its
+/// client, which leaves it untouched).
+pub(crate) fn holds(entry: &Entry, ov: usize) -> bool {
+    queues(entry).holds(ov).is_some()
+}
+
 /// The queues of `entry`, locked (a lock a forked child takes over, `forklock`), emptied first
 /// in a forked child of the process whose operations they held (their threads, locks and
 /// engine stayed in the parent; the child forgets them, as it never had them).

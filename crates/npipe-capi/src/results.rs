@@ -60,9 +60,19 @@ fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bo
         match sync::wait_signals_helped(&[sig], deadline, alertable) {
             Ok(Waited::Object(_)) => {
                 if ov.status() == status::PENDING {
-                    // The signal was for another operation of this handle (several pending
-                    // without events, which Windows also leaves to the caller): look again
-                    // shortly.
+                    let queued =
+                        handles::get(h).is_some_and(|e| crate::engine::holds(&e, ov.0 as usize));
+                    if !queued {
+                        // Signalled, and no operation of this handle will ever complete the
+                        // OVERLAPPED: the caller set the event itself (as Microsoft's
+                        // overlapped server does after ERROR_PIPE_CONNECTED, which leaves
+                        // Internal at STATUS_PENDING, W40). Windows reads the OVERLAPPED once
+                        // after its wait and counts a pending status as success.
+                        break;
+                    }
+                    // The signal was for another operation (an event or a handle shared by
+                    // several, which Windows leaves to the caller): this one completes later,
+                    // look again shortly.
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
             }
@@ -76,7 +86,8 @@ fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bo
     // SAFETY: null or writable (caller).
     unsafe { put(count, n as DWORD) };
     match st {
-        status::SUCCESS => TRUE,
+        // Pending only after a wait that found no operation behind it (above).
+        status::SUCCESS | status::PENDING => TRUE,
         _ => fail(status::to_win32(st)),
     }
 }
