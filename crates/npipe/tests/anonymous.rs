@@ -76,10 +76,18 @@ fn role_write_no_reader(_: &str) -> Result<(), String> {
     }
 }
 
+/// Takes the write end named by FD_VAR, waits 300 ms, writes `arg` and exits.
+fn role_write_late(arg: &str) -> Result<(), String> {
+    let mut w = AnonWriter::from_env(FD_VAR).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(300));
+    w.write_all(arg.as_bytes()).map_err(|e| e.to_string())
+}
+
 child_roles! {
     "drain_stdin" => role_drain_stdin,
     "linger" => role_linger,
     "write_env" => role_write_env,
+    "write_late" => role_write_late,
     "write_no_reader" => role_write_no_reader,
 }
 
@@ -215,6 +223,42 @@ fn pass_fd_to_child_by_number() {
         win32_code(&bad.pass_fd(&w2, 5, "A=B").unwrap_err()),
         ERROR_INVALID_PARAMETER
     );
+}
+
+/// A read of no bytes waits for data as a longer read does, and takes none (what libuv's
+/// zero-byte ReadFile relies on); once the writer, another process, is gone with nothing left,
+/// it fails with ERROR_BROKEN_PIPE. A write of no bytes fails with ERROR_NO_DATA once the read
+/// end is closed, as any write does (W139).
+#[test]
+fn zero_byte_reads_wait_and_zero_byte_writes_see_the_reader_gone() {
+    let (mut r, w) = create_pipe(0).unwrap();
+    let mut cmd = child_command("write_late", "late");
+    cmd.pass_fd(&w, 7, FD_VAR).unwrap();
+    drop(w);
+    let kid = cmd.spawn().unwrap();
+    drop(cmd);
+    let start = std::time::Instant::now();
+    assert_eq!(r.read(&mut []).unwrap(), 0);
+    assert!(
+        r.peek(None).unwrap().available == 4,
+        "the zero-byte read returned before the data came (after {:?})",
+        start.elapsed()
+    );
+    expect_ok(kid);
+    // The writer has exited; its bytes are still there, so a zero-byte read succeeds.
+    assert_eq!(r.read(&mut []).unwrap(), 0);
+    let mut got = [0u8; 8];
+    assert_eq!(r.read(&mut got).unwrap(), 4);
+    assert_eq!(&got[..4], b"late");
+    assert_eq!(code_of(r.read(&mut [])), ERROR_BROKEN_PIPE);
+
+    let (r, w) = create_pipe(0).unwrap();
+    assert_eq!((&w).write(&[]).unwrap(), 0);
+    drop(r);
+    // As in write_after_reader_closed: a child spawned meanwhile may hold the read end a while.
+    assert!(util::eventually(Duration::from_secs(10), || (&w)
+        .write(&[])
+        .is_err_and(|e| win32_code(&e) == ERROR_NO_DATA)));
 }
 
 /// Taking an end from the environment checks what it is given.

@@ -101,9 +101,24 @@ impl AnonEnd {
     }
 
     /// Reads what is there (blocking until something is). `Ok(0)` with a non-empty buffer is
-    /// end of file: every write end is closed (W137).
+    /// end of file: every write end is closed (W137). A read of no bytes waits as a read of
+    /// some would, then takes nothing: `Ok(0)` once data waits, ERROR_BROKEN_PIPE once every
+    /// write end is closed with nothing left, as a zero-byte ReadFile does on Windows (the
+    /// readiness wait of libuv and of programs like it; W78 for named pipes).
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.check(true)?;
+        if buf.is_empty() {
+            let fd = self.fd.as_fd();
+            let ready = sys::poll_fds([fd], None).map_err(|e| os_err(e, "poll", NAME))?;
+            let avail = sys::bytes_available(fd).map_err(|e| os_err(e, "FIONREAD", NAME))?;
+            if avail == 0 && ready[0].hup {
+                return Err(err(
+                    ERROR_BROKEN_PIPE,
+                    format!("every write end of {NAME} is closed"),
+                ));
+            }
+            return Ok(0);
+        }
         sys::read(self.fd.as_fd(), buf).map_err(|e| os_err(e, "read", NAME))
     }
 
@@ -111,6 +126,21 @@ impl AnonEnd {
     /// read end is closed (W139).
     pub(crate) fn write(&self, data: &[u8]) -> io::Result<usize> {
         self.check(false)?;
+        if data.is_empty() {
+            // write(2) of nothing succeeds whatever the read end does; Windows' fails once
+            // the read end is closed, as any write does (W139). A closed read end shows as
+            // an error condition on the write end.
+            let gone = sys::poll_fds([self.fd.as_fd()], Some(std::time::Duration::ZERO))
+                .map(|r| r[0].hup)
+                .unwrap_or(false);
+            if gone {
+                return Err(err(
+                    ERROR_NO_DATA,
+                    format!("the read end of {NAME} is closed"),
+                ));
+            }
+            return Ok(0);
+        }
         let mut off = 0;
         while off < data.len() {
             match sys::write_nosigpipe(self.fd.as_fd(), &data[off..]) {
