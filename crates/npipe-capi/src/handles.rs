@@ -90,6 +90,14 @@ impl Entry {
             Object::Event(e) => e.signal(),
             Object::Thread(t) => t.done(),
             Object::Process(p) => p.done(),
+            Object::Client(c) if !self.overlapped && c.is_disconnected() => {
+                // W45: a client the server disconnected is not signalled. Only on a
+                // synchronous handle, where nothing completes later: an overlapped one keeps
+                // what its operations (failed by the disconnect) set.
+                self.observe();
+                self.signal.reset();
+                &self.signal
+            }
             _ => {
                 self.observe();
                 &self.signal

@@ -61,6 +61,9 @@ fn role_message_client(name: &str) -> Result<(), String> {
 fn role_hold_until_disconnect(name: &str) -> Result<(), String> {
     let c = ctx(ClientOptions::new().open(name), "open")?;
     ctx(c.send_msg(b"pending data"), "write")?;
+    if c.is_disconnected() {
+        return Err("disconnected before the server disconnected".into());
+    }
     let mut b = [0u8; 8];
     // Blocks until the server disconnects: W44 says ERROR_PIPE_NOT_CONNECTED, data discarded.
     want_code(
@@ -68,6 +71,9 @@ fn role_hold_until_disconnect(name: &str) -> Result<(), String> {
         ERROR_PIPE_NOT_CONNECTED,
         "read after disconnect",
     )?;
+    if !c.is_disconnected() {
+        return Err("is_disconnected is false after the server disconnected".into());
+    }
     want_code(
         c.send_msg(b"x"),
         ERROR_PIPE_NOT_CONNECTED,

@@ -510,6 +510,14 @@ impl NamedPipeClient {
         }
     }
 
+    /// Whether the server disconnected this client (`DisconnectNamedPipe`): every call on it
+    /// fails with `ERROR_PIPE_NOT_CONNECTED` (233) from now on, and on Windows its handle is no
+    /// longer signalled (W45). False while connected, after the server closed its end, and
+    /// once this client is closed.
+    pub fn is_disconnected(&self) -> bool {
+        self.local().is_some_and(ClientEnd::disconnected)
+    }
+
     /// Whether the pipe is message type (a remote pipe reports `true`: SMB does not tell, and
     /// every pipe Samba serves is).
     pub fn is_message_type(&self) -> bool {

@@ -122,6 +122,25 @@ pub(crate) struct Opened {
     pub epoch: u64,
 }
 
+/// The access a client opened with `desired` holds on a pipe of `direction`: `desired`, and
+/// with MAXIMUM_ALLOWED the reading and writing the pipe's direction allows a client (the
+/// server admitted the open only if its policy grants some right). Windows gives such a
+/// handle every right the security descriptor grants; npipe's client ends check reads and
+/// writes against these bits.
+fn granted_access(desired: u32, direction: u8) -> u32 {
+    if desired & crate::semantics::security::MAXIMUM_ALLOWED == 0 {
+        return desired;
+    }
+    let mut a = desired;
+    if direction & ACCESS_OUTBOUND != 0 {
+        a |= READ_BITS & 0x8000_0000;
+    }
+    if direction & ACCESS_INBOUND != 0 {
+        a |= WRITE_BITS & 0x4000_0000;
+    }
+    a
+}
+
 /// Connects to `n` and sends an OPEN request (see [`Opened`]).
 pub(crate) fn request_open(n: &Name, name: &str, access: u32, trust: Trust) -> io::Result<Opened> {
     request_open_as(n, name, access, trust, 0, false)
@@ -339,7 +358,7 @@ impl ClientEnd {
                 Ok(ClientEnd {
                     conn: watch::Owned::new(conn),
                     info,
-                    access,
+                    access: granted_access(access, info.direction),
                     modes: Modes::new(false, false),
                     fork_gen: fork_generation(),
                     name: name.to_owned(),
@@ -399,6 +418,13 @@ impl ClientEnd {
             ));
         }
         Ok(&*self.conn)
+    }
+
+    /// Whether the server disconnected this client (DisconnectNamedPipe): its calls fail with
+    /// ERROR_PIPE_NOT_CONNECTED from now on. False for a closed handle or a server that closed.
+    pub(crate) fn disconnected(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed)
+            && matches!(self.conn.peer_open(), Err(QErr::Disconnected))
     }
 
     /// The name the client opened.
@@ -803,4 +829,25 @@ pub(crate) fn socket_address(name: &str) -> io::Result<Vec<u8>> {
         .or_else(|_| namespace::parse(name, Kind::Mailslot))
         .map(|n| n.address())
         .map_err(|c| err(c, format!("{name:?} is not a valid pipe or mailslot name")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantics::security::MAXIMUM_ALLOWED;
+
+    #[test]
+    fn maximum_allowed_takes_what_the_direction_allows() {
+        let read = READ_BITS & 0x8000_0000;
+        let write = WRITE_BITS & 0x4000_0000;
+        let duplex = ACCESS_INBOUND | ACCESS_OUTBOUND;
+        assert_eq!(granted_access(read, duplex), read, "an explicit mask stays");
+        let all = granted_access(MAXIMUM_ALLOWED, duplex);
+        assert!(all & read != 0 && all & write != 0);
+        // Inbound: the server reads, so the client writes only; outbound the other way.
+        let inbound = granted_access(MAXIMUM_ALLOWED, ACCESS_INBOUND);
+        assert!(inbound & write != 0 && inbound & READ_BITS == 0);
+        let outbound = granted_access(MAXIMUM_ALLOWED, ACCESS_OUTBOUND);
+        assert!(outbound & read != 0 && outbound & WRITE_BITS == 0);
+    }
 }
