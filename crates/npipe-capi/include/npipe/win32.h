@@ -403,6 +403,26 @@ typedef struct _SECURITY_ATTRIBUTES {
 #define TRUNCATE_EXISTING 5
 #define FILE_ATTRIBUTE_NORMAL 0x00000080
 
+/* CreateFile's security quality of service (dwFlagsAndAttributes with SECURITY_SQOS_PRESENT):
+ * the impersonation level a client grants the server. Accepted and not enforced: on Linux a
+ * server can take on its client's identity (ImpersonateNamedPipeClient) only if it may change
+ * its file-system uid to the client's at all (the same user, or CAP_SETUID), and then does
+ * whatever the level asked for. */
+typedef enum _SECURITY_IMPERSONATION_LEVEL {
+    SecurityAnonymous,
+    SecurityIdentification,
+    SecurityImpersonation,
+    SecurityDelegation
+} SECURITY_IMPERSONATION_LEVEL, *PSECURITY_IMPERSONATION_LEVEL;
+#define SECURITY_ANONYMOUS (SecurityAnonymous << 16)
+#define SECURITY_IDENTIFICATION (SecurityIdentification << 16)
+#define SECURITY_IMPERSONATION (SecurityImpersonation << 16)
+#define SECURITY_DELEGATION (SecurityDelegation << 16)
+#define SECURITY_CONTEXT_TRACKING 0x00040000
+#define SECURITY_EFFECTIVE_ONLY 0x00080000
+#define SECURITY_SQOS_PRESENT 0x00100000
+#define SECURITY_VALID_SQOS_FLAGS 0x001F0000
+
 /* Error codes */
 #define ERROR_SUCCESS 0L
 #define NO_ERROR 0L
