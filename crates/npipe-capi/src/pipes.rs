@@ -494,19 +494,65 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
     })
 }
 
+/// Where GetNamedPipeHandleState puts the client's user name: nowhere, or an ANSI or UTF-16
+/// buffer of `size` characters.
+#[derive(Clone, Copy)]
+enum UserName {
+    None,
+    A(*mut c_char, DWORD),
+    W(*mut u16, DWORD),
+}
+
+impl UserName {
+    /// Copies `name` and its terminating NUL; ERROR_INSUFFICIENT_BUFFER when they do not fit
+    /// (as GetUserName, which Windows calls for it).
+    ///
+    /// # Safety
+    /// The buffer is writable for its size.
+    unsafe fn put(self, name: &str) -> Result<(), DWORD> {
+        match self {
+            UserName::None => Ok(()),
+            UserName::A(p, size) => {
+                let b = name.as_bytes();
+                if b.len() >= size as usize {
+                    return Err(ERROR_INSUFFICIENT_BUFFER);
+                }
+                // SAFETY: b.len() + 1 <= size bytes, writable (caller).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(b.as_ptr(), p.cast::<u8>(), b.len());
+                    p.add(b.len()).write(0);
+                }
+                Ok(())
+            }
+            UserName::W(p, size) => {
+                let w: Vec<u16> = name.encode_utf16().collect();
+                if w.len() >= size as usize {
+                    return Err(ERROR_INSUFFICIENT_BUFFER);
+                }
+                // SAFETY: w.len() + 1 <= size units, writable (caller).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(w.as_ptr(), p, w.len());
+                    p.add(w.len()).write(0);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// # Safety
-/// Out pointers null or writable.
+/// Out pointers null or writable; the user name's buffer writable for its size.
 unsafe fn handle_state(
     h: HANDLE,
     state: *mut DWORD,
     cur: *mut DWORD,
     max_collection: *mut DWORD,
     collect_timeout: *mut DWORD,
-    user_name_given: bool,
+    user: UserName,
 ) -> BOOL {
     with(h, FALSE, |o| {
-        // W118: the collection parameters and the user name are for remote pipes.
-        if !max_collection.is_null() || !collect_timeout.is_null() || user_name_given {
+        // W118: the collection parameters are for a client of a remote pipe.
+        if !max_collection.is_null() || !collect_timeout.is_null() {
             return fail(ERROR_INVALID_PARAMETER);
         }
         let st = match o {
@@ -514,30 +560,46 @@ unsafe fn handle_state(
             Object::Client(c) => c.handle_state(),
             _ => not_pipe(),
         };
-        match st {
-            Ok(st) => {
-                let bits = (st.nowait as DWORD)
-                    | if st.read_mode == ReadMode::Message {
-                        2
-                    } else {
-                        0
-                    };
-                // SAFETY: out pointers null or writable (caller).
-                unsafe {
-                    put(state, bits);
-                    put(cur, st.instances);
-                }
-                TRUE
-            }
-            Err(e) => fail_io(&e),
+        let st = match st {
+            Ok(st) => st,
+            Err(e) => return fail_io(&e),
+        };
+        let bits = (st.nowait as DWORD)
+            | if st.read_mode == ReadMode::Message {
+                2
+            } else {
+                0
+            };
+        // SAFETY: out pointers null or writable (caller).
+        unsafe {
+            put(state, bits);
+            put(cur, st.instances);
         }
+        if !matches!(user, UserName::None) {
+            // Windows impersonates the client to read its name, after the state: the errors
+            // of ImpersonateNamedPipeClient (W133), whose client end cannot impersonate.
+            let Object::Server(s) = o else {
+                return fail(ERROR_CANNOT_IMPERSONATE);
+            };
+            let name = match s.client_user_name() {
+                Ok(n) => n,
+                Err(e) => return fail_io(&e),
+            };
+            // SAFETY: the buffer is writable for its size (caller).
+            if let Err(code) = unsafe { user.put(&name) } {
+                return fail(code);
+            }
+        }
+        TRUE
     })
 }
 
-/// `GetNamedPipeHandleStateA`.
+/// `GetNamedPipeHandleStateA`. On a server, `user` receives the client's user name (see
+/// `NamedPipeServer::client_user_name`); a client end cannot give one
+/// (ERROR_CANNOT_IMPERSONATE, as ImpersonateNamedPipeClient on it).
 ///
 /// # Safety
-/// Out pointers are null or writable.
+/// Out pointers are null or writable; `user` is null or writable for `user_size` bytes.
 #[export_name = "npipe_GetNamedPipeHandleStateA"]
 pub unsafe extern "C" fn GetNamedPipeHandleStateA(
     h: HANDLE,
@@ -546,25 +608,21 @@ pub unsafe extern "C" fn GetNamedPipeHandleStateA(
     max_collection: *mut DWORD,
     collect_timeout: *mut DWORD,
     user: *mut c_char,
-    _user_size: DWORD,
+    user_size: DWORD,
 ) -> BOOL {
+    let user = if user.is_null() {
+        UserName::None
+    } else {
+        UserName::A(user, user_size)
+    };
     // SAFETY: forwarded contract.
-    unsafe {
-        handle_state(
-            h,
-            state,
-            cur,
-            max_collection,
-            collect_timeout,
-            !user.is_null(),
-        )
-    }
+    unsafe { handle_state(h, state, cur, max_collection, collect_timeout, user) }
 }
 
-/// `GetNamedPipeHandleStateW`.
+/// `GetNamedPipeHandleStateW`: as the A form, `user` counted in UTF-16 units.
 ///
 /// # Safety
-/// Out pointers are null or writable.
+/// Out pointers are null or writable; `user` is null or writable for `user_size` units.
 #[export_name = "npipe_GetNamedPipeHandleStateW"]
 pub unsafe extern "C" fn GetNamedPipeHandleStateW(
     h: HANDLE,
@@ -573,19 +631,15 @@ pub unsafe extern "C" fn GetNamedPipeHandleStateW(
     max_collection: *mut DWORD,
     collect_timeout: *mut DWORD,
     user: *mut u16,
-    _user_size: DWORD,
+    user_size: DWORD,
 ) -> BOOL {
+    let user = if user.is_null() {
+        UserName::None
+    } else {
+        UserName::W(user, user_size)
+    };
     // SAFETY: forwarded contract.
-    unsafe {
-        handle_state(
-            h,
-            state,
-            cur,
-            max_collection,
-            collect_timeout,
-            !user.is_null(),
-        )
-    }
+    unsafe { handle_state(h, state, cur, max_collection, collect_timeout, user) }
 }
 
 /// `GetNamedPipeInfo`.

@@ -425,9 +425,20 @@ fn impersonating_root_server_creates_files_as_the_client() {
         ERROR_CANNOT_IMPERSONATE,
         "W133: nothing read yet: {e}"
     );
+    assert_eq!(
+        win32_code(&s.client_user_name().unwrap_err()),
+        ERROR_CANNOT_IMPERSONATE,
+        "the user name is read by impersonating (W133)"
+    );
     let mut buf = [0u8; 16];
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"hello");
+    // uid 4242 has no name in the user database: its number stands for it.
+    assert_eq!(s.client_user_name().unwrap(), "4242");
+    assert!(
+        !npipe::is_impersonating(),
+        "asking the name changes nothing"
+    );
     let (go, wait) = std::sync::mpsc::channel::<()>();
     let other = dir.join("other-thread");
     let other_thread = std::thread::spawn(move || {
@@ -500,6 +511,16 @@ fn impersonating_a_client_of_the_same_user() {
     (&s).read_exact(&mut b).unwrap();
     let dir = std::env::temp_dir();
     let f = dir.join(format!("npipe-sec-self-{}", std::process::id()));
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let expected = std::process::Command::new("id")
+        .args(["-un", &me.to_string()])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| me.to_string());
+    assert_eq!(s.client_user_name().unwrap(), expected);
     let owner = s
         .as_client(|| {
             std::fs::write(&f, b"x").unwrap();

@@ -289,6 +289,19 @@ impl NamedPipeServer {
         Impersonation::start(&id, self.end.display_name())
     }
 
+    /// The connected client's user name, as `GetNamedPipeHandleState` gives it in
+    /// `lpUserName` (and .NET's `GetImpersonationUserName`): the name of the user that
+    /// [`impersonate_client`](Self::impersonate_client) would act as, or its uid in decimal
+    /// when the user database has no name for it. This thread's identity does not change.
+    ///
+    /// # Errors
+    /// ERROR_CANNOT_IMPERSONATE (1368) when no client is connected or nothing has been read
+    /// from it yet (W133), as Windows, which impersonates the client to answer.
+    #[doc(alias = "GetNamedPipeHandleState")]
+    pub fn client_user_name(&self) -> io::Result<String> {
+        self.end.client_user_name()
+    }
+
     /// Runs `f` on this thread as the connected client (see
     /// [`impersonate_client`](Self::impersonate_client)), then reverts.
     ///

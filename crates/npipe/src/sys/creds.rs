@@ -163,6 +163,32 @@ pub(crate) fn own_session() -> u32 {
     raw_getsid(0).unwrap_or(0)
 }
 
+/// The name of user `uid` in the user database (`getpwuid_r`), or `None` when it has none.
+pub(crate) fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: an all-zero `passwd` is a valid value of the plain C struct (null pointers,
+        // zero integers); getpwuid_r only writes it.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `pw`, `buf` (for `buf.len()` bytes) and `found` are valid for writing for the
+        // whole call; the strings it sets point into `buf`, which outlives their use below.
+        let rc = unsafe {
+            libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut found)
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() || pw.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success `pw_name` is a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+        return Some(name.to_string_lossy().into_owned());
+    }
+}
+
 /// The calling thread's file-system identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FsIdentity {

@@ -43,6 +43,14 @@ impl ServerEnd {
         })
     }
 
+    /// GetNamedPipeHandleState's user name: the name of the user the server would take on by
+    /// impersonating the client (its uid's name, or the uid in decimal when the user database
+    /// has none), with the errors of [`client_identity`](Self::client_identity).
+    pub(crate) fn client_user_name(&self) -> io::Result<String> {
+        let id = self.client_identity()?;
+        Ok(sys::user_name(id.uid).unwrap_or_else(|| id.uid.to_string()))
+    }
+
     /// GetNamedPipeClientSessionId: the connected client's session (`getsid`), through a pidfd
     /// for that very process (see `sys::peer_session`). ERROR_NOT_FOUND when no client is
     /// connected (W132) or it has exited; ERROR_NOT_SUPPORTED on kernels without
