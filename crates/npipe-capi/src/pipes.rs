@@ -301,6 +301,11 @@ pub unsafe extern "C" fn PeekNamedPipe(
             Object::Server(s) => s.peek(b),
             Object::Client(c) => c.peek(b),
             Object::AnonRead(r) => r.peek(b),
+            // A write end has no right to read what the pipe holds.
+            Object::AnonWrite(_) => Err(npipe::Error::io(
+                ERROR_ACCESS_DENIED,
+                "the handle is the write end of an anonymous pipe",
+            )),
             _ => not_pipe(),
         };
         match r {
@@ -485,6 +490,9 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
         let r = match o {
             Object::Server(s) => s.set_mode_bits(m),
             Object::Client(c) => c.set_mode_bits(m),
+            // Anonymous pipes are named pipes on Windows: libuv and Git set their modes.
+            Object::AnonRead(r) => r.set_mode_bits(m),
+            Object::AnonWrite(w) => w.set_mode_bits(m),
             _ => not_pipe(),
         };
         match r {
@@ -558,6 +566,8 @@ unsafe fn handle_state(
         let st = match o {
             Object::Server(s) => s.handle_state(),
             Object::Client(c) => c.handle_state(),
+            Object::AnonRead(r) => r.handle_state(),
+            Object::AnonWrite(w) => w.handle_state(),
             _ => not_pipe(),
         };
         let st = match st {

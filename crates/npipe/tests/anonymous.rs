@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use npipe::error::code::*;
-use npipe::{create_pipe, win32_code, AnonReader, AnonWriter, CommandExt, PipeMode};
+use npipe::{create_pipe, win32_code, AnonReader, AnonWriter, CommandExt, PipeMode, ReadMode};
 use util::{child, child_command, expect_ok};
 
 const FD_VAR: &str = "NPIPE_TEST_PIPE_FD";
@@ -259,6 +259,56 @@ fn zero_byte_reads_wait_and_zero_byte_writes_see_the_reader_gone() {
     assert!(util::eventually(Duration::from_secs(10), || (&w)
         .write(&[])
         .is_err_and(|e| win32_code(&e) == ERROR_NO_DATA)));
+}
+
+/// SetNamedPipeHandleState on an anonymous pipe (libuv and Git set its modes): byte read mode
+/// only; in PIPE_NOWAIT a read of the empty pipe fails at once with ERROR_NO_DATA (W107) while
+/// the writer, another process, has not written yet; the mode shows in the handle state.
+#[test]
+fn anonymous_ends_take_the_wait_modes_of_a_byte_pipe() {
+    let (mut r, w) = create_pipe(0).unwrap();
+    let st = r.handle_state().unwrap();
+    assert_eq!(
+        (st.read_mode, st.nowait, st.instances),
+        (ReadMode::Byte, false, 1)
+    );
+    assert_eq!(
+        code_of(r.set_mode_bits(2)),
+        ERROR_INVALID_PARAMETER,
+        "PIPE_READMODE_MESSAGE on a byte pipe"
+    );
+    w.set_mode_bits(0).unwrap();
+    r.set_mode_bits(1).unwrap();
+    assert!(r.handle_state().unwrap().nowait);
+    let mut cmd = child_command("write_late", "late");
+    cmd.pass_fd(&w, 7, FD_VAR).unwrap();
+    drop(w);
+    let kid = cmd.spawn().unwrap();
+    drop(cmd);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        code_of(r.read(&mut buf)),
+        ERROR_NO_DATA,
+        "W107: empty, at once"
+    );
+    assert_eq!(
+        code_of(r.read(&mut [])),
+        ERROR_NO_DATA,
+        "a zero-byte read does not wait"
+    );
+    assert!(util::eventually(Duration::from_secs(10), || r
+        .peek(None)
+        .is_ok_and(|p| p.available == 4)));
+    assert_eq!(r.read(&mut buf).unwrap(), 4);
+    assert_eq!(&buf[..4], b"late");
+    r.set_mode_bits(0).unwrap();
+    assert!(!r.handle_state().unwrap().nowait);
+    expect_ok(kid);
+    assert_eq!(
+        r.read(&mut buf).unwrap(),
+        0,
+        "end of file once the writer is gone"
+    );
 }
 
 /// Taking an end from the environment checks what it is given.

@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
 
-use super::{PeekInfo, PipeInfo, PipeMode};
+use super::{HandleState, PeekInfo, PipeInfo, PipeMode, ReadMode};
 use crate::error::{code::*, Error};
 use crate::semantics::anon::{self, AnonEnd};
 use crate::sys;
@@ -92,6 +92,16 @@ pub struct AnonWriter {
     end: AnonEnd,
 }
 
+/// GetNamedPipeHandleState of an anonymous end: byte read mode, one instance, and whether it
+/// is PIPE_NOWAIT.
+fn state_of(end: &AnonEnd) -> io::Result<HandleState> {
+    Ok(HandleState {
+        read_mode: ReadMode::Byte,
+        nowait: end.mode_bits()? & 1 != 0,
+        instances: 1,
+    })
+}
+
 fn debug_end(f: &mut fmt::Formatter<'_>, what: &str, end: &AnonEnd) -> fmt::Result {
     f.debug_struct(what)
         .field("fd", &end.fd().as_raw_fd())
@@ -114,6 +124,31 @@ impl fmt::Debug for AnonWriter {
 }
 
 impl AnonReader {
+    /// `GetNamedPipeHandleState`: byte read mode, one instance, and whether the end is
+    /// PIPE_NOWAIT (an anonymous pipe is a byte-type pipe with one instance on Windows).
+    ///
+    /// # Errors
+    /// OS errors of `fcntl` only.
+    #[doc(alias = "GetNamedPipeHandleState")]
+    pub fn handle_state(&self) -> io::Result<HandleState> {
+        state_of(&self.end)
+    }
+
+    /// `SetNamedPipeHandleState`: PIPE_WAIT (0) or PIPE_NOWAIT (1). In PIPE_NOWAIT mode a read
+    /// of an empty pipe fails at once with `ERROR_NO_DATA` (232) instead of waiting (W107), and
+    /// a write returns at once with the count of what fitted. Departure: Windows writes
+    /// nothing when the whole write does not fit (W108); the kernel pipe takes a part of a
+    /// write larger than 4096 bytes (`PIPE_BUF`). The mode belongs to the open pipe end,
+    /// shared by the handles duplicated or inherited from it, as a Windows file object's is.
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_PARAMETER` (87) for PIPE_READMODE_MESSAGE or any other bit: an anonymous
+    /// pipe is a byte pipe.
+    #[doc(alias = "SetNamedPipeHandleState")]
+    pub fn set_mode_bits(&self, bits: u32) -> io::Result<()> {
+        self.end.set_mode_bits(bits)
+    }
+
     /// Copies up to `buf.len()` bytes without consuming them; `None` only asks how many bytes
     /// wait. Never waits.
     ///
@@ -182,6 +217,31 @@ impl AnonReader {
 }
 
 impl AnonWriter {
+    /// `GetNamedPipeHandleState`: byte read mode, one instance, and whether the end is
+    /// PIPE_NOWAIT (an anonymous pipe is a byte-type pipe with one instance on Windows).
+    ///
+    /// # Errors
+    /// OS errors of `fcntl` only.
+    #[doc(alias = "GetNamedPipeHandleState")]
+    pub fn handle_state(&self) -> io::Result<HandleState> {
+        state_of(&self.end)
+    }
+
+    /// `SetNamedPipeHandleState`: PIPE_WAIT (0) or PIPE_NOWAIT (1). In PIPE_NOWAIT mode a read
+    /// of an empty pipe fails at once with `ERROR_NO_DATA` (232) instead of waiting (W107), and
+    /// a write returns at once with the count of what fitted. Departure: Windows writes
+    /// nothing when the whole write does not fit (W108); the kernel pipe takes a part of a
+    /// write larger than 4096 bytes (`PIPE_BUF`). The mode belongs to the open pipe end,
+    /// shared by the handles duplicated or inherited from it, as a Windows file object's is.
+    ///
+    /// # Errors
+    /// `ERROR_INVALID_PARAMETER` (87) for PIPE_READMODE_MESSAGE or any other bit: an anonymous
+    /// pipe is a byte pipe.
+    #[doc(alias = "SetNamedPipeHandleState")]
+    pub fn set_mode_bits(&self, bits: u32) -> io::Result<()> {
+        self.end.set_mode_bits(bits)
+    }
+
     /// `GetNamedPipeInfo`: client end, byte type, both quotas `nSize`, one instance (W135).
     /// Cannot fail (see [`AnonReader::info`]).
     #[doc(alias = "GetNamedPipeInfo")]

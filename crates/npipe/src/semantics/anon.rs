@@ -109,7 +109,13 @@ impl AnonEnd {
         self.check(true)?;
         if buf.is_empty() {
             let fd = self.fd.as_fd();
-            let ready = sys::poll_fds([fd], None).map_err(|e| os_err(e, "poll", NAME))?;
+            // PIPE_NOWAIT: a look, not a wait (W107).
+            let wait = if self.is_nowait()? {
+                Some(std::time::Duration::ZERO)
+            } else {
+                None
+            };
+            let ready = sys::poll_fds([fd], wait).map_err(|e| os_err(e, "poll", NAME))?;
             let avail = sys::bytes_available(fd).map_err(|e| os_err(e, "FIONREAD", NAME))?;
             if avail == 0 && ready[0].hup {
                 return Err(err(
@@ -117,9 +123,41 @@ impl AnonEnd {
                     format!("every write end of {NAME} is closed"),
                 ));
             }
+            if avail == 0 {
+                return Err(no_data());
+            }
             return Ok(0);
         }
-        sys::read(self.fd.as_fd(), buf).map_err(|e| os_err(e, "read", NAME))
+        match sys::read(self.fd.as_fd(), buf) {
+            Err(sys::Errno::AGAIN) => Err(no_data()),
+            r => r.map_err(|e| os_err(e, "read", NAME)),
+        }
+    }
+
+    /// Whether the end is in PIPE_NOWAIT mode: its open file description is nonblocking
+    /// (shared, as a Windows file object's mode is, with the handles duplicated or inherited
+    /// from it).
+    pub(crate) fn is_nowait(&self) -> io::Result<bool> {
+        sys::is_nonblocking(self.fd.as_fd()).map_err(|e| os_err(e, "fcntl", NAME))
+    }
+
+    /// GetNamedPipeHandleState's mode bits: PIPE_NOWAIT (1) or not; always byte read mode.
+    pub(crate) fn mode_bits(&self) -> io::Result<u32> {
+        Ok(self.is_nowait()? as u32)
+    }
+
+    /// SetNamedPipeHandleState: PIPE_WAIT or PIPE_NOWAIT, in byte read mode. An anonymous pipe
+    /// is a byte pipe: PIPE_READMODE_MESSAGE, or any other bit, is ERROR_INVALID_PARAMETER, as
+    /// on a byte-type named pipe.
+    pub(crate) fn set_mode_bits(&self, bits: u32) -> io::Result<()> {
+        if bits & !1 != 0 {
+            return Err(err(
+                ERROR_INVALID_PARAMETER,
+                format!("{NAME} is a byte pipe: only PIPE_WAIT and PIPE_NOWAIT apply"),
+            ));
+        }
+        sys::set_nonblocking_to(self.fd.as_fd(), bits & 1 != 0)
+            .map_err(|e| os_err(e, "fcntl", NAME))
     }
 
     /// Writes all of `data`, blocking while the buffer is full (W138). ERROR_NO_DATA once the
@@ -145,6 +183,10 @@ impl AnonEnd {
         while off < data.len() {
             match sys::write_nosigpipe(self.fd.as_fd(), &data[off..]) {
                 Ok(n) => off += n,
+                // PIPE_NOWAIT: the write returns with what fitted. Departure: Windows writes
+                // nothing when the whole write does not fit (W108); the kernel pipe under an
+                // anonymous pipe takes a part of a write larger than PIPE_BUF.
+                Err(sys::Errno::AGAIN) => return Ok(off),
                 Err(sys::Errno::PIPE) => {
                     return Err(err(
                         ERROR_NO_DATA,
@@ -221,4 +263,13 @@ impl AnonEnd {
     pub(crate) fn set_inheritable(&self, on: bool) -> io::Result<()> {
         sys::set_cloexec(self.fd.as_fd(), !on).map_err(|e| os_err(e, "fcntl", NAME))
     }
+}
+
+/// A PIPE_NOWAIT read that found nothing (W107): `WouldBlock`, as a named pipe's.
+fn no_data() -> io::Error {
+    crate::Error::io_kind(
+        io::ErrorKind::WouldBlock,
+        ERROR_NO_DATA,
+        format!("{NAME} is empty (PIPE_NOWAIT)"),
+    )
 }

@@ -84,6 +84,26 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
     rustix::fs::fcntl_setfl(fd, fl | rustix::fs::OFlags::NONBLOCK)
 }
 
+/// Sets or clears `O_NONBLOCK` on `fd`'s open file description (shared by every descriptor
+/// duplicated or inherited from it).
+pub(crate) fn set_nonblocking_to(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
+    let fl = rustix::fs::fcntl_getfl(fd)?;
+    let want = if on {
+        fl | rustix::fs::OFlags::NONBLOCK
+    } else {
+        fl - rustix::fs::OFlags::NONBLOCK
+    };
+    if want != fl {
+        rustix::fs::fcntl_setfl(fd, want)?;
+    }
+    Ok(())
+}
+
+/// Whether `fd`'s open file description is `O_NONBLOCK`.
+pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> Result<bool> {
+    Ok(rustix::fs::fcntl_getfl(fd)?.contains(rustix::fs::OFlags::NONBLOCK))
+}
+
 /// A timerfd on the monotonic clock: polls readable once its time has come, until
 /// [`TimerFd::set`] starts it again.
 #[derive(Debug)]
