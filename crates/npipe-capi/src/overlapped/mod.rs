@@ -17,6 +17,7 @@ use crate::*;
 
 mod layout;
 mod op;
+mod thread_exit;
 pub use layout::OVERLAPPED;
 pub(crate) use layout::{status, OvPtr};
 use op::{failed, msg_outcome, Outcome};
@@ -429,13 +430,14 @@ unsafe fn go(
         (Notify::Event(e), None) => e.signal().bind(entry, ov.0 as usize),
         (Notify::Handle, None) => entry.signal.bind(entry, ov.0 as usize),
     }
+    let tid = crate::threads::current_tid();
     let p = Pending {
         entry: entry.clone(),
         ov,
         op,
         notify,
         routine,
-        tid: crate::threads::current_tid(),
+        tid,
         unwritten,
     };
     if let Err(back) = crate::engine::submit(&mut qs, p, urgent) {
@@ -446,6 +448,8 @@ unsafe fn go(
         return fail_io(&e);
     }
     drop(qs);
+    // Cancelled if this thread exits first, as on Windows.
+    thread_exit::note(entry, tid);
     match call {
         Call::Ex(_) => {
             set_error(ERROR_SUCCESS);
