@@ -297,15 +297,13 @@ pub unsafe extern "C" fn PeekNamedPipe(
             crate::engine::settle();
         }
         let o = &e.obj;
+        if lacks(o, FILE_READ_DATA) {
+            return fail(ERROR_ACCESS_DENIED);
+        }
         let r = match o {
             Object::Server(s) => s.peek(b),
             Object::Client(c) => c.peek(b),
             Object::AnonRead(r) => r.peek(b),
-            // A write end has no right to read what the pipe holds.
-            Object::AnonWrite(_) => Err(npipe::Error::io(
-                ERROR_ACCESS_DENIED,
-                "the handle is the write end of an anonymous pipe",
-            )),
             _ => not_pipe(),
         };
         match r {
@@ -487,6 +485,9 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
     };
     with(h, FALSE, |o| {
         let Some(m) = m else { return TRUE };
+        if lacks(o, FILE_WRITE_ATTRIBUTES) {
+            return fail(ERROR_ACCESS_DENIED);
+        }
         let r = match o {
             Object::Server(s) => s.set_mode_bits(m),
             Object::Client(c) => c.set_mode_bits(m),
@@ -500,6 +501,31 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
             Err(e) => fail_io(&e),
         }
     })
+}
+
+/// `FILE_READ_DATA`: PeekNamedPipe needs it.
+const FILE_READ_DATA: DWORD = 0x0001;
+/// `FILE_READ_ATTRIBUTES`: GetNamedPipeHandleState's and GetNamedPipeInfo's queries need it.
+const FILE_READ_ATTRIBUTES: DWORD = 0x0080;
+/// `FILE_WRITE_ATTRIBUTES`: SetNamedPipeHandleState needs it.
+const FILE_WRITE_ATTRIBUTES: DWORD = 0x0100;
+/// `FILE_GENERIC_READ` and `FILE_GENERIC_WRITE`.
+const FILE_GENERIC_READ: DWORD = 0x0012_0089;
+const FILE_GENERIC_WRITE: DWORD = 0x0012_0116;
+
+/// Whether the handle lacks `right`, which the call about to run needs (W120): a server's
+/// rights follow its pipe's direction (W24), a client's the access it was opened with;
+/// CreatePipe opens its read end for reading and writing attributes, its write end for
+/// writing and reading them, as Windows does.
+fn lacks(o: &Object, right: DWORD) -> bool {
+    let rights = match o {
+        Object::Server(s) => s.access_rights(),
+        Object::Client(c) => c.access_rights(),
+        Object::AnonRead(_) => FILE_GENERIC_READ | FILE_WRITE_ATTRIBUTES,
+        Object::AnonWrite(_) => FILE_GENERIC_WRITE | FILE_READ_ATTRIBUTES,
+        _ => return false,
+    };
+    rights & right == 0
 }
 
 /// Where GetNamedPipeHandleState puts the client's user name: nowhere, or an ANSI or UTF-16
@@ -559,6 +585,9 @@ unsafe fn handle_state(
     user: UserName,
 ) -> BOOL {
     with(h, FALSE, |o| {
+        if (!state.is_null() || !cur.is_null()) && lacks(o, FILE_READ_ATTRIBUTES) {
+            return fail(ERROR_ACCESS_DENIED);
+        }
         // W118: the collection parameters are for a client of a remote pipe.
         if !max_collection.is_null() || !collect_timeout.is_null() {
             return fail(ERROR_INVALID_PARAMETER);
@@ -665,6 +694,9 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
     max: *mut DWORD,
 ) -> BOOL {
     with(h, FALSE, |o| {
+        if lacks(o, FILE_READ_ATTRIBUTES) {
+            return fail(ERROR_ACCESS_DENIED);
+        }
         let info = match o {
             Object::Server(s) => s.info(),
             Object::Client(c) => c.info(),

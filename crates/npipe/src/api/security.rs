@@ -302,6 +302,16 @@ impl NamedPipeServer {
         self.end.client_user_name()
     }
 
+    /// The file rights Windows grants this server handle, from the pipe's direction (W24):
+    /// `FILE_GENERIC_READ` (0x00120089) inbound, `FILE_GENERIC_WRITE` (0x00120116) outbound,
+    /// both for a duplex pipe. The C ABI checks its calls against them as Windows does
+    /// (W120): reading the handle state or the pipe information needs
+    /// `FILE_READ_ATTRIBUTES`, setting the state `FILE_WRITE_ATTRIBUTES`, a peek
+    /// `FILE_READ_DATA`.
+    pub fn access_rights(&self) -> u32 {
+        self.end.access_rights()
+    }
+
     /// Runs `f` on this thread as the connected client (see
     /// [`impersonate_client`](Self::impersonate_client)), then reverts.
     ///
@@ -332,6 +342,19 @@ impl NamedPipeClient {
     #[doc(alias = "GetNamedPipeClientSessionId")]
     pub fn client_session_id(&self) -> u32 {
         crate::sys::own_session()
+    }
+
+    /// The file rights of this client handle: its desired access with the generic rights
+    /// mapped (`GENERIC_READ` is `FILE_GENERIC_READ`, 0x00120089, and so on; `MAXIMUM_ALLOWED`
+    /// as what the pipe's direction allows). See
+    /// [`NamedPipeServer::access_rights`](crate::NamedPipeServer::access_rights) for what the
+    /// C ABI checks against them. A remote (SMB) client reports `FILE_ALL_ACCESS`: the server
+    /// checks its calls.
+    pub fn access_rights(&self) -> u32 {
+        self.local()
+            .map_or(crate::semantics::security::FILE_ALL_ACCESS, |c| {
+                c.access_rights()
+            })
     }
 
     /// The server's effective uid, as the kernel recorded it when the connection was made (an

@@ -442,6 +442,12 @@ impl ClientEnd {
         }
     }
 
+    /// The file rights of this handle: the access it was opened with, generic rights mapped
+    /// (MAXIMUM_ALLOWED resolved at the open, see `granted_access`).
+    pub(crate) fn access_rights(&self) -> u32 {
+        crate::semantics::security::map_generic(self.access)
+    }
+
     pub(super) fn check_access(&self, write: bool) -> io::Result<()> {
         let bits = if write { WRITE_BITS } else { READ_BITS };
         if self.access & bits == 0 {

@@ -166,6 +166,21 @@ impl ServerEnd {
         }
     }
 
+    /// The rights Windows grants a server handle of this pipe's direction (W24): reading data
+    /// and attributes inbound, writing them outbound, both for a duplex pipe.
+    pub(crate) fn access_rights(&self) -> u32 {
+        use crate::semantics::security::{FILE_GENERIC_READ, FILE_GENERIC_WRITE};
+        let d = self.pipe.params.direction;
+        let mut r = 0;
+        if d & ACCESS_INBOUND != 0 {
+            r |= FILE_GENERIC_READ;
+        }
+        if d & ACCESS_OUTBOUND != 0 {
+            r |= FILE_GENERIC_WRITE;
+        }
+        r
+    }
+
     pub(super) fn check_access(&self, op: Op) -> io::Result<()> {
         let d = self.pipe.params.direction;
         let ok = match op {
