@@ -375,9 +375,25 @@ pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
 /// Runs `f` on the entry of `h` borrowed through the table's guard, without a reference count
 /// of its own and without the last-error: `None` for a handle that names nothing. For lookups
 /// of objects the thread cache does not hold (an OVERLAPPED's event, on every overlapped call).
+///
+/// Found in the thread's cache when it holds `h` (pipe ends and events, see `lookup`), as
+/// [`with_entry`] does, with no atomic read-modify-write.
+#[inline(always)]
 pub(crate) fn peek<R>(h: HANDLE, f: impl FnOnce(&Arc<Entry>) -> R) -> Option<R> {
+    match lookup::with_cached(h as usize, f) {
+        Ok(r) => Some(r),
+        Err(f) => peek_table(h, f),
+    }
+}
+
+/// [`peek`] through the table, when the thread's cache does not hold `h`.
+#[inline(never)]
+fn peek_table<R>(h: HANDLE, f: impl FnOnce(&Arc<Entry>) -> R) -> Option<R> {
     if let Some(s) = index_of(h).and_then(slot) {
+        // Read before the slot, as in `with_table_entry`.
+        let closes = lookup::closes();
         if let Some(e) = &*s.entry.load() {
+            lookup::remember(h as usize, closes, e);
             return Some(f(e));
         }
     }

@@ -1,20 +1,23 @@
-//! Handle lookups without atomic read-modify-writes, and the deferred release of the pipe
-//! entries they may be using.
+//! Handle lookups without atomic read-modify-writes, and the deferred release of the pipe and
+//! event entries they may be using.
 //!
-//! Each thread caches the lookups of the pipe handles it used last: a handle value, the entry
-//! it named, and the count of pipe closes ([`CLOSES`]) read before the entry was read from the
-//! table. A hit is good while the count has not moved. The cache owns nothing: while a call
-//! uses a cached entry, the thread names it in a hazard word of its own, and a pipe entry taken
-//! out of the table drops only once no hazard names it: at once in CloseHandle when none does,
-//! else later on the releaser thread. The hazard store and the count's load are ordered against
-//! the close by an asymmetric fence (a compiler fence here, `membarrier(2)` on the closing
-//! side), so a hit costs a few plain loads and stores where the table's guard costs two atomic
-//! read-modify-writes.
+//! Each thread caches the lookups of the pipe and event handles it used last: a handle value,
+//! the entry it named, and the count of closes of such handles ([`CLOSES`]) read before the
+//! entry was read from the table. A hit is good while the count has not moved. The cache owns
+//! nothing: while a call uses a cached entry, the thread names it in a hazard word of its own,
+//! and an entry taken out of the table drops only once no hazard names it: at once in
+//! CloseHandle when none does, else later on the releaser thread. The hazard store and the
+//! count's load are ordered against the close by an asymmetric fence (a compiler fence here,
+//! `membarrier(2)` on the closing side), so a hit costs a few plain loads and stores where the
+//! table's guard costs two atomic read-modify-writes.
 //!
-//! Only pipe ends are cached: their CloseHandle closes the end at once (`handles::close_last`),
-//! so the peer sees the close and the instance and the name go before the entry drops. Other
-//! objects release what they hold (a descriptor, a mailslot's name) when their entry drops,
-//! and they drop at once as before.
+//! Only pipe ends and events are cached. A pipe end's CloseHandle closes the end at once
+//! (`handles::close_last`), so the peer sees the close and the instance and the name go before
+//! the entry drops. An event's entry holds nothing but the event, whose name goes with it: it
+//! outlives its last CloseHandle only while another thread is inside a call on it (a wait),
+//! which keeps the object on Windows too. (Every overlapped call with an event looks it up,
+//! and so does the wait for it.) Other objects release what they hold (a descriptor, a
+//! mailslot's name) when their entry drops, and they drop at once as before.
 //!
 //! This file owns the cache, the hazard records and the releaser thread; the table and the
 //! list of entries waiting for release (under the table's free-list lock) are `handles`'.
@@ -31,8 +34,8 @@ use npipe_core::AsymmetricFence;
 
 use crate::handles::{self, Entry, Object};
 
-/// Counts the pipe entries taken out of the table. A cached lookup holds while the count has
-/// not moved since it was made.
+/// Counts the pipe and event entries taken out of the table. A cached lookup holds while the
+/// count has not moved since it was made.
 static CLOSES: AtomicU64 = AtomicU64::new(0);
 
 /// Orders a hit's hazard store before its load of [`CLOSES`], against the releaser.
@@ -46,7 +49,10 @@ const DEPTH: usize = 4;
 
 /// Whether handles of this object may be cached (see the file's header).
 pub(crate) fn cacheable(obj: &Object) -> bool {
-    matches!(obj, Object::Server(_) | Object::Client(_))
+    matches!(
+        obj,
+        Object::Server(_) | Object::Client(_) | Object::Event(_)
+    )
 }
 
 /// One thread's hazard words. Records are never freed: an exiting thread gives its record
@@ -233,7 +239,7 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
     }
 }
 
-/// The count of pipe closes, read before a lookup reads the table (see [`remember`]).
+/// The count of pipe and event closes, read before a lookup reads the table (see [`remember`]).
 pub(crate) fn closes() -> u64 {
     // Acquire: pairs with the Release in `closed`: a count that includes a close comes with
     // that close's emptied slot.

@@ -545,9 +545,21 @@ pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
 /// `WaitForSingleObjectEx`.
 #[export_name = "npipe_WaitForSingleObjectEx"]
 pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -> DWORD {
-    let hs = [h];
-    // SAFETY: one readable handle.
-    unsafe { wait_multiple(1, hs.as_ptr(), TRUE, ms, alertable != 0) }
+    if h == INVALID_HANDLE_VALUE || crate::threads::is_pseudo(h) {
+        let hs = [h];
+        // SAFETY: one readable handle.
+        return unsafe { wait_multiple(1, hs.as_ptr(), TRUE, ms, alertable != 0) };
+    }
+    // A handle the thread's cache holds (an event, a pipe end) is waited on through it: no
+    // reference count, no table guard (see `handles::with_entry`).
+    handles::with_entry(h, WAIT_FAILED, |e| {
+        wait_result(wait_signals(
+            &[e.wait_signal()],
+            false,
+            deadline_of(ms),
+            alertable != 0,
+        ))
+    })
 }
 
 /// `WaitForMultipleObjects` (1 to MAXIMUM_WAIT_OBJECTS handles, else ERROR_INVALID_PARAMETER;

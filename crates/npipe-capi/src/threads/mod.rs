@@ -265,6 +265,12 @@ pub(crate) fn current_tid() -> DWORD {
     rustix::thread::gettid().as_raw_nonzero().get() as DWORD
 }
 
+/// Whether `h` is the pseudo handle of the calling thread (`GetCurrentThread()`), which names
+/// no table entry.
+pub(crate) fn is_pseudo(h: HANDLE) -> bool {
+    h == CURRENT_THREAD
+}
+
 /// The handle `h` as a wait function sees it: the pseudo handle `GetCurrentThread()` is an
 /// entry for the calling thread (never signalled while it waits), anything else is looked up
 /// in the table.
