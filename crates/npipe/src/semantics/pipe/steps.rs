@@ -123,29 +123,36 @@ impl TransactOp {
     }
 }
 
-/// The end's signal, made on first need.
-fn signal_of(cell: &OnceLock<Arc<sys::EventFd>>, name: &str) -> io::Result<Arc<sys::EventFd>> {
+/// The end's signal, made on first need; borrowed (a step needs no reference count of its own).
+fn signal_ref<'a>(
+    cell: &'a OnceLock<Arc<sys::EventFd>>,
+    name: &str,
+) -> io::Result<&'a Arc<sys::EventFd>> {
     if let Some(s) = cell.get() {
-        return Ok(s.clone());
+        return Ok(s);
     }
     let made = sys::EventFd::new().map_err(|e| os_err(e, "readiness eventfd", name))?;
-    Ok(cell.get_or_init(|| Arc::new(made)).clone())
+    Ok(cell.get_or_init(|| Arc::new(made)))
+}
+
+/// The end's signal, made on first need.
+fn signal_of(cell: &OnceLock<Arc<sys::EventFd>>, name: &str) -> io::Result<Arc<sys::EventFd>> {
+    signal_ref(cell, name).cloned()
 }
 
 /// The connection an operation runs on: the one it started on, or (first step) `first`'s,
-/// given the end's signal.
-fn bound(
-    slot: &mut Option<Arc<Conn>>,
+/// given the end's signal. Borrowed from the operation, which keeps its own reference.
+fn bound<'a>(
+    slot: &'a mut Option<Arc<Conn>>,
     first: impl FnOnce() -> io::Result<Arc<Conn>>,
     sig: &Arc<sys::EventFd>,
-) -> io::Result<Arc<Conn>> {
-    if let Some(c) = slot {
-        return Ok(c.clone());
+) -> io::Result<&'a Arc<Conn>> {
+    if slot.is_none() {
+        let c = first()?;
+        c.attach_signal(sig);
+        *slot = Some(c);
     }
-    let c = first()?;
-    c.attach_signal(sig);
-    *slot = Some(c.clone());
-    Ok(c)
+    Ok(slot.as_ref().expect("set above"))
 }
 
 fn ready_err<T>(e: io::Error) -> Poll<io::Result<T>> {
@@ -155,12 +162,12 @@ fn ready_err<T>(e: io::Error) -> Poll<io::Result<T>> {
 fn read_step(
     op: &mut ReadOp,
     first: impl FnOnce() -> io::Result<Arc<Conn>>,
-    sig: io::Result<Arc<sys::EventFd>>,
+    sig: io::Result<&Arc<sys::EventFd>>,
     modes: &Modes,
     buf: &mut [u8],
     name: &str,
 ) -> Poll<io::Result<ReadResult>> {
-    let c = match sig.and_then(|sig| bound(&mut op.conn, first, &sig)) {
+    let c = match sig.and_then(|sig| bound(&mut op.conn, first, sig)) {
         Ok(c) => c,
         Err(e) => return ready_err(e),
     };
@@ -171,7 +178,7 @@ fn read_step(
 fn write_step(
     op: &mut WriteOp,
     first: impl FnOnce() -> io::Result<Arc<Conn>>,
-    sig: io::Result<Arc<sys::EventFd>>,
+    sig: io::Result<&Arc<sys::EventFd>>,
     modes: &Modes,
     info: &PipeInfo,
     data: &[u8],
@@ -183,11 +190,11 @@ fn write_step(
             "a single write is limited to 4 GiB - 1 bytes",
         ));
     }
-    let c = match sig.and_then(|sig| bound(&mut op.conn, first, &sig)) {
+    let c = match sig.and_then(|sig| bound(&mut op.conn, first, sig)) {
         Ok(c) => c,
         Err(e) => return ready_err(e),
     };
-    let mut o = write_opts(&c, modes, info);
+    let mut o = write_opts(c, modes, info);
     // A nonblocking handle's writes go through the blocking call, which never waits there.
     o.nonblocking = false;
     c.write_step(&mut op.st, data, o, op.pinned)
@@ -198,7 +205,7 @@ fn write_step(
 fn transact_step(
     op: &mut TransactOp,
     first: impl FnOnce() -> io::Result<Arc<Conn>>,
-    sig: io::Result<Arc<sys::EventFd>>,
+    sig: io::Result<&Arc<sys::EventFd>>,
     modes: &Modes,
     info: &PipeInfo,
     data: &[u8],
@@ -206,12 +213,12 @@ fn transact_step(
     name: &str,
 ) -> Poll<io::Result<ReadResult>> {
     let started = op.conn.is_some();
-    let c = match sig.and_then(|sig| bound(&mut op.conn, first, &sig)) {
+    let c = match sig.and_then(|sig| bound(&mut op.conn, first, sig)) {
         Ok(c) => c,
         Err(e) => return ready_err(e),
     };
     if !started {
-        if let Err(e) = transact_check(&c, modes, info, data, name) {
+        if let Err(e) = transact_check(c, modes, info, data, name) {
             op.conn = None;
             return ready_err(e);
         }
@@ -285,7 +292,7 @@ impl ServerEnd {
         read_step(
             op,
             || self.first_conn(Op::Read),
-            self.signal(),
+            signal_ref(&self.epoch.signal, self.name()),
             &self.modes,
             buf,
             self.name(),
@@ -297,7 +304,7 @@ impl ServerEnd {
         write_step(
             op,
             || self.first_conn(Op::Write),
-            self.signal(),
+            signal_ref(&self.epoch.signal, self.name()),
             &self.modes,
             &self.info(),
             data,
@@ -315,7 +322,7 @@ impl ServerEnd {
         transact_step(
             op,
             || self.first_conn(Op::Transact),
-            self.signal(),
+            signal_ref(&self.epoch.signal, self.name()),
             &self.modes,
             &self.info(),
             data,
@@ -461,7 +468,7 @@ impl ClientEnd {
         read_step(
             op,
             || self.first_conn(Some(false)),
-            self.signal(),
+            signal_ref(&self.signal, self.name()),
             &self.modes,
             buf,
             self.name(),
@@ -473,7 +480,7 @@ impl ClientEnd {
         write_step(
             op,
             || self.first_conn(Some(true)),
-            self.signal(),
+            signal_ref(&self.signal, self.name()),
             &self.modes,
             &self.info,
             data,
@@ -491,7 +498,7 @@ impl ClientEnd {
         transact_step(
             op,
             || self.first_conn(None),
-            self.signal(),
+            signal_ref(&self.signal, self.name()),
             &self.modes,
             &self.info,
             data,
