@@ -121,11 +121,23 @@ impl Entry {
 }
 
 /// The failure of a named-pipe function called on a mailslot or anonymous pipe handle.
-pub(crate) fn not_pipe<T>() -> io::Result<T> {
-    Err(npipe::Error::io(
-        ERROR_INVALID_FUNCTION,
-        "the handle is not a named pipe",
-    ))
+pub(crate) fn not_pipe<T>(o: &Object) -> io::Result<T> {
+    match o {
+        // Not a file at all: the file system never sees the call (STATUS_OBJECT_TYPE_MISMATCH).
+        Object::Event(_)
+        | Object::Thread(_)
+        | Object::Process(_)
+        | Object::Find(_)
+        | Object::Wait(_) => Err(npipe::Error::io(
+            ERROR_INVALID_HANDLE,
+            "the handle is not a file, pipe or mailslot",
+        )),
+        // A file the named-pipe file system does not own (STATUS_INVALID_DEVICE_REQUEST).
+        _ => Err(npipe::Error::io(
+            ERROR_INVALID_FUNCTION,
+            "the handle is not a named pipe",
+        )),
+    }
 }
 
 /// Slots per segment.
@@ -468,6 +480,12 @@ fn remove(h: HANDLE) -> Result<(Arc<Entry>, bool), DWORD> {
 /// `CloseHandle`. The object closes with its last handle (DuplicateHandle makes more).
 #[export_name = "npipe_CloseHandle"]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
+    // The pseudo handles of the current process (the value of INVALID_HANDLE_VALUE) and thread
+    // name no table entry: closing one has no effect and succeeds, as Microsoft documents for
+    // GetCurrentProcess and GetCurrentThread.
+    if h == INVALID_HANDLE_VALUE || crate::threads::is_pseudo(h) {
+        return TRUE;
+    }
     match remove(h) {
         Ok((e, last)) => {
             if last {

@@ -59,7 +59,7 @@ pub unsafe extern "C" fn npipe_get_server_uid(h: HANDLE, uid: *mut u32) -> BOOL 
         let r = match o {
             Object::Server(_) => Ok(rustix::process::geteuid().as_raw()),
             Object::Client(c) => c.server_uid(),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         match r {
             Ok(u) => {
@@ -148,7 +148,7 @@ pub unsafe extern "C" fn GetNamedPipeClientSessionId(h: HANDLE, id: *mut u32) ->
         let r = match o {
             Object::Server(s) => s.client_session_id(),
             Object::Client(c) => c.client_process_id().map(|_| c.client_session_id()),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         // SAFETY: forwarded contract.
         unsafe { session_result(r, id) }
@@ -169,7 +169,7 @@ pub unsafe extern "C" fn GetNamedPipeServerSessionId(h: HANDLE, id: *mut u32) ->
         let r = match o {
             Object::Server(s) => Ok(s.server_session_id()),
             Object::Client(c) => c.server_session_id(),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         // SAFETY: forwarded contract.
         unsafe { session_result(r, id) }

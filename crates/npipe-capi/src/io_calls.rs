@@ -302,7 +302,7 @@ pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
             Object::Client(c) => c.flush_buffers(),
             Object::AnonWrite(w) => w.flush_buffers(),
             Object::File(f) => f.flush(),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         match r {
             Ok(()) => TRUE,

@@ -238,8 +238,19 @@ pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOO
             // SAFETY: ov is null or valid (caller).
             unsafe { overlapped::finish_sync(e, r, std::ptr::null_mut(), ov) }
         }
-        _ => fail(ERROR_INVALID_FUNCTION),
+        // W37: a client end cannot listen.
+        Object::Client(_) => fail(ERROR_INVALID_FUNCTION),
+        o => fail_not_pipe(o),
     })
+}
+
+/// Fails with what a named-pipe call gives on a handle that is not a named pipe (see
+/// `handles::not_pipe`).
+fn fail_not_pipe(o: &Object) -> BOOL {
+    match not_pipe::<()>(o) {
+        Err(e) => fail_io(&e),
+        Ok(()) => TRUE,
+    }
 }
 
 /// `DisconnectNamedPipe`.
@@ -259,7 +270,8 @@ pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
                 Err(e) => fail_io(&e),
             }
         }
-        _ => fail(ERROR_INVALID_FUNCTION),
+        Object::Client(_) => fail(ERROR_INVALID_FUNCTION),
+        o => fail_not_pipe(o),
     })
 }
 
@@ -304,7 +316,7 @@ pub unsafe extern "C" fn PeekNamedPipe(
             Object::Server(s) => s.peek(b),
             Object::Client(c) => c.peek(b),
             Object::AnonRead(r) => r.peek(b),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         match r {
             Ok(p) => {
@@ -365,7 +377,7 @@ pub unsafe extern "C" fn TransactNamedPipe(
         let r = match &e.obj {
             Object::Server(s) => s.transact(req, rep),
             Object::Client(c) => c.transact(req, rep),
-            _ => not_pipe(),
+            _ => not_pipe(&e.obj),
         };
         // SAFETY: forwarded contract.
         let ret = unsafe { overlapped::finish_sync(e, r, read, ov) };
@@ -494,7 +506,7 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
             // Anonymous pipes are named pipes on Windows: libuv and Git set their modes.
             Object::AnonRead(r) => r.set_mode_bits(m),
             Object::AnonWrite(w) => w.set_mode_bits(m),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         match r {
             Ok(()) => TRUE,
@@ -597,7 +609,7 @@ unsafe fn handle_state(
             Object::Client(c) => c.handle_state(),
             Object::AnonRead(r) => r.handle_state(),
             Object::AnonWrite(w) => w.handle_state(),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         let st = match st {
             Ok(st) => st,
@@ -702,7 +714,7 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
             Object::Client(c) => c.info(),
             Object::AnonRead(r) => Ok(r.info()),
             Object::AnonWrite(w) => Ok(w.info()),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         match info {
             Ok(i) => {
@@ -739,7 +751,7 @@ pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, id: *mut u32) ->
         let r = match o {
             Object::Server(s) => s.client_process_id(),
             Object::Client(c) => c.client_process_id(),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         match r {
             Ok(p) => {
@@ -765,7 +777,7 @@ pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, id: *mut u32) ->
         let r = match o {
             Object::Server(s) => Ok(s.server_process_id()),
             Object::Client(c) => c.server_process_id(),
-            _ => not_pipe(),
+            _ => not_pipe(o),
         };
         match r {
             Ok(p) => {
