@@ -160,6 +160,16 @@ async fn tokio_ready_and_try_io() {
     let (n, w) = tokio::join!(reader, writer);
     assert_eq!((n, w), (5, 5));
     assert_eq!(&buf[..5], b"hello");
+    // try_read_buf appends to a BufMut (tokio's signature).
+    client.try_write(b"more").unwrap();
+    server.readable().await.unwrap();
+    let mut v: Vec<u8> = b"x".to_vec();
+    assert_eq!(server.try_read_buf(&mut v).unwrap(), 4);
+    assert_eq!(v, b"xmore");
+    assert_eq!(
+        server.try_read_buf(&mut v).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

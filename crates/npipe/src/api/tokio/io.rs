@@ -27,6 +27,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+/// The most one `try_read_buf` takes.
+const SCRATCH: usize = 16 * 1024;
+
 use super::driver::{self, Hub};
 use crate::error::{code::ERROR_BROKEN_PIPE, with_raw_code};
 use crate::nonblocking::{ReadOp, Readiness, WriteOp};
@@ -184,6 +187,17 @@ impl<E: RawEnd> Io<E> {
             Err(e) if is_eof(&e) => Ok(0),
             Err(e) => Err(e),
         }
+    }
+
+    /// `try_read_buf`: [`try_read`](Self::try_read) into `buf`'s spare capacity, through a
+    /// scratch buffer on the stack (at most [`SCRATCH`] bytes per call: a longer message stays
+    /// for the next read, as with a short buffer).
+    pub(super) fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        let mut scratch = [0u8; SCRATCH];
+        let n = buf.chunk_mut().len().min(SCRATCH);
+        let got = self.try_read(&mut scratch[..n])?;
+        buf.put_slice(&scratch[..got]);
+        Ok(got)
     }
 
     /// A read driven to completion from `poll` (AsyncRead).

@@ -107,7 +107,8 @@
 //!   `access_system_security`, `security_qos_flags`): npipe admits clients of the server's
 //!   user and root, or whom the extension [`ServerOptions::access_policy`] names (see
 //!   `docs/SECURITY.md`). No raw handles: the ends give their readiness descriptor as `AsFd`.
-//! - `try_read_buf`, `try_io` and `async_io` are not provided.
+//! - `try_io` and `async_io` are not provided. `try_read_buf` reads through a 16 KiB scratch
+//!   buffer per call.
 //! - [`ServerOptions::reject_remote_clients`] (default true, as in tokio) refuses the SMB
 //!   clients that an [`SmbExposure`](crate::SmbExposure) relays; local clients are never
 //!   remote.
@@ -543,6 +544,16 @@ macro_rules! data_methods {
                 Some(b) => self.io.try_read(b),
                 None => Ok(0),
             }
+        }
+
+        /// [`try_read`](Self::try_read) into `buf`'s spare capacity, advancing it (tokio's
+        /// `try_read_buf`). Takes at most 16 KiB per call: the rest of a longer message stays
+        /// for the next read.
+        ///
+        /// # Errors
+        /// As [`try_read`](Self::try_read).
+        pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> std::io::Result<usize> {
+            self.io.try_read_buf(buf)
         }
 
         /// Like [`try_read`](Self::try_read), returning how much of the message is still
