@@ -32,7 +32,11 @@
 //! clear of `owner_in` is a Release store, read by the writer with Acquire: the owner's reads
 //! of the value happen before the write. A request to empty the cell made while the owner is
 //! inside is ordered the same way against its leaving (`stale` stored, heavy fence, `owner_in`
-//! loaded; `owner_in` cleared, light fence, `stale` loaded), so the owner carries it out.
+//! loaded; `owner_in` cleared, light fence, `stale` loaded), so the owner carries it out. A
+//! writer that looks at the mark again after its own attempt failed (`asked_meanwhile`) passes
+//! the heavy side first, for the same reason. Where the heavy side cannot be had (membarrier
+//! failing after the mode was chosen), a writer on another thread gives up and leaves the
+//! request to the owner's next leave.
 
 #![allow(unsafe_code)]
 
@@ -60,6 +64,17 @@ fn thread_token() -> usize {
     ME.with(|m| m as *const u8 as usize)
 }
 
+/// Why a writer could not take a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// A counted borrower is in, or another writer holds the cell.
+    Busy,
+    /// The owner is inside a borrow.
+    OwnerIn,
+    /// A thread other than the owner could not have the heavy side of the fence.
+    NoFence,
+}
+
 /// A value borrowed by many threads at once, replaced while nobody borrows it (see the module
 /// documentation).
 pub(crate) struct BorrowCell<T> {
@@ -73,6 +88,9 @@ pub(crate) struct BorrowCell<T> {
     /// requester tries to take the cell, cleared by the thread that empties it.
     stale: AtomicBool,
     value: UnsafeCell<Option<T>>,
+    /// Tests: the heavy side fails for this cell, as when membarrier stops working.
+    #[cfg(test)]
+    no_fence: AtomicBool,
 }
 
 // SAFETY: the value is moved in and out by whichever thread holds WRITER (T: Send) and
@@ -94,7 +112,18 @@ impl<T> BorrowCell<T> {
             owner_in: AtomicBool::new(false),
             stale: AtomicBool::new(false),
             value: UnsafeCell::new(None),
+            #[cfg(test)]
+            no_fence: AtomicBool::new(false),
         }
+    }
+
+    /// The heavy side of the fence, for a writer that is not the owner.
+    fn heavy(&self) -> bool {
+        #[cfg(test)]
+        if self.no_fence.load(SeqCst) {
+            return false;
+        }
+        FENCE.heavy()
     }
 
     /// Whether the calling thread is the cell's owner; the first thread to ask becomes it.
@@ -146,39 +175,59 @@ impl<T> BorrowCell<T> {
         Some(f(value))
     }
 
-    /// Takes the cell exclusively (sets WRITER) when no borrower is in. False with the cell
-    /// left as it was when one is, or another thread holds it.
-    fn take(&self) -> bool {
+    /// Takes the cell exclusively (sets WRITER) when no borrower is in; otherwise says why
+    /// not, with the cell left as it was.
+    fn take(&self) -> Result<(), Refused> {
         if self
             .state
             .compare_exchange(0, WRITER, SeqCst, SeqCst)
             .is_err()
         {
-            return false;
+            return Err(Refused::Busy);
         }
         // The owner's mark: this thread's own when it is the owner (not inside a borrow unless
         // it is nested in one, and then the mark is set), else looked at past the heavy side.
         // Relaxed: the owner never changes once set.
         let mine = self.owner.load(Relaxed) == thread_token();
+        let refused = if !mine && !self.heavy() {
+            Some(Refused::NoFence)
         // Acquire: pairs with the owner's Release clear of its mark.
-        if (mine || FENCE.heavy()) && !self.owner_in.load(Acquire) {
-            return true;
+        } else if self.owner_in.load(Acquire) {
+            Some(Refused::OwnerIn)
+        } else {
+            None
+        };
+        match refused {
+            None => Ok(()),
+            Some(r) => {
+                self.state.fetch_sub(WRITER, SeqCst);
+                Err(r)
+            }
         }
-        self.state.fetch_sub(WRITER, SeqCst);
-        false
     }
 
     /// Whether an emptying asked for while this thread held the cell (and made the asker's
     /// own attempt fail) is this thread's to carry out: asked, and no borrower left to do it.
+    /// The owner's leave (its mark cleared, then `stale` looked at) is ordered against this
+    /// thread's look at the mark only by the heavy side, as in [`take`](Self::take): without
+    /// it the mark can still read set after the owner left having missed the request.
     fn asked_meanwhile(&self) -> bool {
-        self.stale.load(SeqCst) && self.state.load(SeqCst) == 0 && !self.owner_in.load(SeqCst)
+        if !self.stale.load(SeqCst) || self.state.load(SeqCst) != 0 {
+            return false;
+        }
+        // Relaxed: the owner never changes once set.
+        if self.owner.load(Relaxed) != thread_token() && !self.heavy() {
+            // No fence to be had: the owner's next leave carries the request out.
+            return false;
+        }
+        !self.owner_in.load(SeqCst)
     }
 
     /// Puts `v` in the cell, in place of what it held, when nobody borrows it; gives `v` back
     /// when someone does.
     pub(crate) fn try_set(&self, v: T) -> Result<(), T> {
-        if !self.take() {
-            if self.asked_meanwhile() {
+        if let Err(why) = self.take() {
+            if why != Refused::NoFence && self.asked_meanwhile() {
                 self.clear();
             }
             return Err(v);
@@ -204,13 +253,20 @@ impl<T> BorrowCell<T> {
         loop {
             // Before the attempt: a holder that makes it fail sees the request when it leaves.
             self.stale.store(true, SeqCst);
-            if !self.take() {
-                // A borrower that left while this thread held the cell found it taken; with
-                // none left in, the request is this thread's again.
-                if self.asked_meanwhile() {
-                    continue;
+            match self.take() {
+                Ok(()) => {}
+                // Without the fence (membarrier failed after the mode was chosen) no thread
+                // but the owner can tell the owner is out: its next leave sees the request
+                // and carries it out. Going round again here would spin for ever.
+                Err(Refused::NoFence) => return,
+                Err(_) => {
+                    // A borrower that left while this thread held the cell found it taken;
+                    // with none left in, the request is this thread's again.
+                    if self.asked_meanwhile() {
+                        continue;
+                    }
+                    return;
                 }
-                return;
             }
             // Cleared before the value is taken: a request made from here on sets it again and
             // is seen below.
@@ -443,6 +499,34 @@ mod tests {
         assert!(writer.join().expect("no panic"), "replacing was refused");
         // The refused value (1) and the cell's, emptied as the owner left (2).
         assert_eq!(drops.load(SeqCst), 2);
+        assert_eq!(cell.borrow(|v| v.is_none()), Some(true));
+    }
+
+    /// membarrier fails after the mode was chosen (a seccomp filter installed later): a writer
+    /// on another thread cannot tell whether the owner is inside. Its clear returns at once
+    /// (it spun for ever) and the owner carries it out as it next leaves; a replacement is
+    /// refused.
+    #[test]
+    fn without_the_fence_a_clear_is_left_to_the_owner() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let cell = Arc::new(BorrowCell::new());
+        assert!(cell.try_set(Tracked::new(&drops)).is_ok());
+        cell.borrow(|_| ());
+        cell.no_fence.store(true, SeqCst);
+        let (c, d) = (cell.clone(), drops.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let refused = c.try_set(Tracked::new(&d)).is_err();
+            c.clear();
+            tx.send(refused).unwrap();
+        });
+        let refused = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the clear returns");
+        assert!(refused, "a replacement needs the fence");
+        assert_eq!(drops.load(SeqCst), 1, "only the refused value dropped");
+        cell.borrow(|v| assert!(v.is_some(), "still there until the owner leaves"));
+        assert_eq!(drops.load(SeqCst), 2, "the owner's leave emptied it");
         assert_eq!(cell.borrow(|v| v.is_none()), Some(true));
     }
 
