@@ -51,6 +51,8 @@ enum Cmd {
         ov: Option<OvPtr>,
         tid: Option<u32>,
         closing: bool,
+        /// Reads inside a message end too, with the part they took (see [`cancel_in`]).
+        cut: bool,
         reply: Arc<Reply>,
     },
 }
@@ -281,6 +283,23 @@ pub(crate) fn cancel(
     tid: Option<u32>,
     closing: bool,
 ) -> usize {
+    cancel_as(entry, ov, tid, closing, closing)
+}
+
+/// Cancels every pending operation thread `tid` issued on `entry` as the thread exits: as a
+/// close does, reads already inside a message end too (with the part they took), since no
+/// operation may write into the exited thread's buffers later; the handle stays watched.
+pub(crate) fn cancel_exiting(entry: &Arc<Entry>, tid: u32) -> usize {
+    cancel_as(entry, None, Some(tid), false, true)
+}
+
+fn cancel_as(
+    entry: &Arc<Entry>,
+    ov: Option<OvPtr>,
+    tid: Option<u32>,
+    closing: bool,
+    cut: bool,
+) -> usize {
     if !entry.io.any_outstanding() {
         if closing && queues(entry).watched != 0 {
             // Nothing to cancel, but the engine still watches the handle (it lingers after
@@ -305,6 +324,7 @@ pub(crate) fn cancel(
             ov,
             tid,
             closing,
+            cut,
             reply: reply.clone(),
         },
     );
@@ -479,9 +499,10 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                     ov,
                     tid,
                     closing,
+                    cut,
                     reply,
                 } => {
-                    let n = cancel_in(&mut queues(&entry), ov, tid, closing);
+                    let n = cancel_in(&mut queues(&entry), ov, tid, cut);
                     if closing {
                         // Before the answer: CloseHandle returns with the end's descriptors
                         // let go.
@@ -704,15 +725,15 @@ pub(crate) const WRITES: usize = 1;
 
 /// Cancels the matching operations of one handle (W41, W97): each ends now with
 /// ERROR_OPERATION_ABORTED, except a read in the middle of a message larger than the ring,
-/// which completes with the message (or, when the handle closes, with the part it took). The
-/// others stay, in order.
-fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>, closing: bool) -> usize {
+/// which completes with the message (or, when `cut` (the handle closes, or the thread that
+/// issued it exits), with the part it took). The others stay, in order.
+fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>, cut: bool) -> usize {
     let mut n = 0;
     for q in qs.q.iter_mut() {
         let mut keep = VecDeque::with_capacity(q.len());
         for mut p in q.drain(..) {
             let hit = ov.is_none_or(|o| o.0 == p.ov.0) && tid.is_none_or(|t| t == p.tid);
-            if hit && !closing && p.in_message() {
+            if hit && !cut && p.in_message() {
                 // The read already holds part of a message larger than the ring: cancelling it
                 // now would hand the caller a piece of a message (W97: a read is cancelled with
                 // nothing, or satisfied). Its completion wins the race: it ends when the rest
