@@ -110,23 +110,26 @@ impl AnonEnd {
         if buf.is_empty() {
             let fd = self.fd.as_fd();
             // PIPE_NOWAIT: a look, not a wait (W107).
-            let wait = if self.is_nowait()? {
-                Some(std::time::Duration::ZERO)
-            } else {
-                None
-            };
-            let ready = sys::poll_fds([fd], wait).map_err(|e| os_err(e, "poll", NAME))?;
-            let avail = sys::bytes_available(fd).map_err(|e| os_err(e, "FIONREAD", NAME))?;
-            if avail == 0 && ready[0].hup {
-                return Err(err(
-                    ERROR_BROKEN_PIPE,
-                    format!("every write end of {NAME} is closed"),
-                ));
+            let nowait = self.is_nowait()?;
+            let wait = nowait.then_some(std::time::Duration::ZERO);
+            loop {
+                let ready = sys::poll_fds([fd], wait).map_err(|e| os_err(e, "poll", NAME))?;
+                let avail = sys::bytes_available(fd).map_err(|e| os_err(e, "FIONREAD", NAME))?;
+                if avail > 0 {
+                    return Ok(0);
+                }
+                if ready[0].hup {
+                    return Err(err(
+                        ERROR_BROKEN_PIPE,
+                        format!("every write end of {NAME} is closed"),
+                    ));
+                }
+                if nowait {
+                    return Err(no_data());
+                }
+                // Another reader of the same end took the data between the wake-up and the
+                // count: wait again.
             }
-            if avail == 0 {
-                return Err(no_data());
-            }
-            return Ok(0);
         }
         match sys::read(self.fd.as_fd(), buf) {
             Err(sys::Errno::AGAIN) => Err(no_data()),
