@@ -550,16 +550,33 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
         // SAFETY: one readable handle.
         return unsafe { wait_multiple(1, hs.as_ptr(), TRUE, ms, alertable != 0) };
     }
-    // A handle the thread's cache holds (an event, a pipe end) is waited on through it: no
-    // reference count, no table guard (see `handles::with_entry`).
-    handles::with_entry(h, WAIT_FAILED, |e| {
-        wait_result(wait_signals(
+    // A handle the thread's cache holds (an event, a pipe end) and that is set is waited on
+    // through the cache: no reference count, no table guard (see `handles::with_entry`). One
+    // that may block is waited on through a reference of the wait's own, so the cache's hazard
+    // is not held while it sleeps (an event closed meanwhile then drops as the wait ends).
+    let deadline = deadline_of(ms);
+    let blocking = handles::with_entry(h, Err(WAIT_FAILED), |e| {
+        let sig = e.wait_signal();
+        if sig.set_locally() {
+            Err(wait_result(wait_signals(
+                &[sig],
+                false,
+                deadline,
+                alertable != 0,
+            )))
+        } else {
+            Ok(e.clone())
+        }
+    });
+    match blocking {
+        Ok(e) => wait_result(wait_signals(
             &[e.wait_signal()],
             false,
-            deadline_of(ms),
+            deadline,
             alertable != 0,
-        ))
-    })
+        )),
+        Err(r) => r,
+    }
 }
 
 /// `WaitForMultipleObjects` (1 to MAXIMUM_WAIT_OBJECTS handles, else ERROR_INVALID_PARAMETER;

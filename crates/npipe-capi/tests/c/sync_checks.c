@@ -345,6 +345,23 @@ static void events(void) {
           "OpenEventA empty: ERROR_INVALID_HANDLE");
     CloseHandle(n1);
 
+    /* A named event whose last handle closes while another thread waits on it lives until that
+     * wait ends, and no longer: the name is free again at once. */
+    char lifetime[64];
+    snprintf(lifetime, sizeof lifetime, "npipe_sync_checks_lifetime_%d", (int)getpid());
+    atomic_int lw = 0;
+    struct waiter lwait = { CreateEventA(NULL, TRUE, FALSE, lifetime), 300, 0, &lw };
+    CHECK(lwait.ev != NULL, "named event for the lifetime check");
+    HANDLE lt = start(wait_and_count, &lwait, 0, NULL);
+    Sleep(50);
+    CHECK(CloseHandle(lwait.ev), "closed while a thread waits on it");
+    CHECK(WaitForSingleObject(lt, 5000) == WAIT_OBJECT_0 && lwait.result == WAIT_TIMEOUT,
+          "the wait goes on to its timeout");
+    CloseHandle(lt);
+    SetLastError(0);
+    CHECK(OpenEventA(EVENT_ALL_ACCESS, FALSE, lifetime) == NULL && GetLastError() == ERROR_FILE_NOT_FOUND,
+          "the event went with the wait");
+
     CloseHandle(m);
     CloseHandle(a);
 }
