@@ -217,8 +217,7 @@ impl AnonReader {
 }
 
 impl AnonWriter {
-    /// `GetNamedPipeHandleState`: byte read mode, one instance, and whether the end is
-    /// PIPE_NOWAIT (an anonymous pipe is a byte-type pipe with one instance on Windows).
+    /// `GetNamedPipeHandleState`, as [`AnonReader::handle_state`].
     ///
     /// # Errors
     /// OS errors of `fcntl` only.
@@ -227,16 +226,11 @@ impl AnonWriter {
         state_of(&self.end)
     }
 
-    /// `SetNamedPipeHandleState`: PIPE_WAIT (0) or PIPE_NOWAIT (1). In PIPE_NOWAIT mode a read
-    /// of an empty pipe fails at once with `ERROR_NO_DATA` (232) instead of waiting (W107), and
-    /// a write returns at once with the count of what fitted. Departure: Windows writes
-    /// nothing when the whole write does not fit (W108); the kernel pipe takes a part of a
-    /// write larger than 4096 bytes (`PIPE_BUF`). The mode belongs to the open pipe end,
-    /// shared by the handles duplicated or inherited from it, as a Windows file object's is.
+    /// `SetNamedPipeHandleState`, as [`AnonReader::set_mode_bits`]: in PIPE_NOWAIT mode a
+    /// write returns at once with the count of what fitted.
     ///
     /// # Errors
-    /// `ERROR_INVALID_PARAMETER` (87) for PIPE_READMODE_MESSAGE or any other bit: an anonymous
-    /// pipe is a byte pipe.
+    /// `ERROR_INVALID_PARAMETER` (87) for any bit but PIPE_NOWAIT.
     #[doc(alias = "SetNamedPipeHandleState")]
     pub fn set_mode_bits(&self, bits: u32) -> io::Result<()> {
         self.end.set_mode_bits(bits)
