@@ -83,11 +83,31 @@ static int child(void) {
     return 0;
 }
 
+/* A client of MAXIMUM_ALLOWED access in another process: it gets what the pipe grants (it reads
+ * and writes a duplex pipe); once the server disconnects it, its reads fail with
+ * ERROR_PIPE_NOT_CONNECTED and its handle is no longer signaled (W45). */
+static int disconnected_child(void) {
+    char buf[16];
+    DWORD n = 0;
+    if (!WaitNamedPipeA(pipe_name, 10000)) return 20;
+    HANDLE c = CreateFileA(pipe_name, MAXIMUM_ALLOWED, 0, NULL, OPEN_EXISTING, 0, NULL);
+    if (c == INVALID_HANDLE_VALUE) return 21;
+    if (!WriteFile(c, "max", 3, &n, NULL) || n != 3) return 22;
+    if (!ReadFile(c, buf, sizeof buf, &n, NULL) || n != 2 || memcmp(buf, "ok", 2) != 0) return 23;
+    if (WaitForSingleObject(c, 0) != WAIT_OBJECT_0) return 24;
+    /* Blocks until the server disconnects. */
+    if (ReadFile(c, buf, sizeof buf, &n, NULL) || GetLastError() != ERROR_PIPE_NOT_CONNECTED) return 25;
+    if (WaitForSingleObject(c, 100) != WAIT_TIMEOUT) return 26;
+    CloseHandle(c);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-c-abi-%s", argc > 2 ? argv[2] : "x");
     snprintf(slot_name, sizeof slot_name, "\\\\.\\mailslot\\npipe-c-abi\\%s", argc > 2 ? argv[2] : "x");
     if (argc > 1 && strcmp(argv[1], "child") == 0) return child();
     if (argc > 1 && strcmp(argv[1], "mailslot") == 0) return mailslot_child();
+    if (argc > 1 && strcmp(argv[1], "disconnected") == 0) return disconnected_child();
     snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-c-abi-%d", (int)getpid());
 
     /* Types are Win32's sizes. */
@@ -141,6 +161,15 @@ int main(int argc, char **argv) {
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child process");
     CHECK(DisconnectNamedPipe(s), "disconnect");
     CHECK(!DisconnectNamedPipe(s) && GetLastError() == ERROR_PIPE_NOT_CONNECTED, "W45");
+
+    /* A MAXIMUM_ALLOWED client in another process, disconnected while it reads (W45). */
+    pid = spawn_role(argv, "disconnected", arg);
+    CHECK(ConnectNamedPipe(s, NULL) || GetLastError() == ERROR_PIPE_CONNECTED, "connect the second child");
+    CHECK(ReadFile(s, buf, sizeof buf, &n, NULL) && n == 3 && memcmp(buf, "max", 3) == 0, "MAXIMUM_ALLOWED client writes");
+    CHECK(WriteFile(s, "ok", 2, &n, NULL) && n == 2, "and reads");
+    Sleep(100);
+    CHECK(DisconnectNamedPipe(s), "disconnect it while it reads");
+    CHECK(wait_ok(pid), "the child saw ERROR_PIPE_NOT_CONNECTED and its handle unsignaled (W45)");
 
     /* W69: a partial read with an OVERLAPPED reports 0 bytes and STATUS_BUFFER_OVERFLOW. */
     HANDLE c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
