@@ -89,15 +89,11 @@ pub unsafe extern "C" fn GetNamedPipeClientComputerNameA(
     with(h, FALSE, |o| match remote_address(o) {
         Err(code) => fail(code),
         Ok(addr) => {
-            let b = addr.as_bytes();
-            if name.is_null() || (len as usize) < b.len() + 1 {
+            // SAFETY: `name` is null (refused) or writable for `len` bytes (caller).
+            if name.is_null()
+                || !unsafe { put_terminated(name.cast::<u8>(), len as usize, addr.as_bytes()) }
+            {
                 return fail(ERROR_INSUFFICIENT_BUFFER);
-            }
-            // SAFETY: `name` is writable for `len` >= b.len() + 1 bytes (caller), and the
-            // source is a distinct Rust string.
-            unsafe {
-                std::ptr::copy_nonoverlapping(b.as_ptr(), name.cast::<u8>(), b.len());
-                *name.add(b.len()) = 0;
             }
             set_error(ERROR_SUCCESS);
             TRUE
@@ -190,13 +186,12 @@ pub unsafe extern "C" fn GetNamedPipeClientComputerNameW(
     with(h, FALSE, |o| match remote_address(o) {
         Err(code) => fail(code),
         Ok(addr) => {
-            let units: Vec<u16> = addr.encode_utf16().chain([0]).collect();
-            if name.is_null() || (len as usize) < units.len() * 2 {
+            let units: Vec<u16> = addr.encode_utf16().collect();
+            // SAFETY: `name` is null (refused) or writable and aligned for `len` bytes, so for
+            // `len / 2` units (caller).
+            if name.is_null() || !unsafe { put_terminated(name, len as usize / 2, &units) } {
                 return fail(ERROR_INSUFFICIENT_BUFFER);
             }
-            // SAFETY: `name` is writable and aligned for `len` bytes, which hold the units
-            // (caller); the source is a distinct vector.
-            unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), name, units.len()) };
             set_error(ERROR_SUCCESS);
             TRUE
         }

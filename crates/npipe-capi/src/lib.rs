@@ -109,6 +109,24 @@ fn fail(code: u32) -> BOOL {
     FALSE
 }
 
+/// Copies `units` and a terminating NUL into a caller's buffer of `cap` units (bytes for an
+/// ANSI string, `u16` for UTF-16), as the calls that return a name do; false, with nothing
+/// written, when they do not fit.
+///
+/// # Safety
+/// `p` is writable for `cap` units.
+unsafe fn put_terminated<T: Copy + Default>(p: *mut T, cap: usize, units: &[T]) -> bool {
+    if units.len() >= cap {
+        return false;
+    }
+    // SAFETY: units.len() + 1 <= cap units, writable (caller); the source is a distinct slice.
+    unsafe {
+        std::ptr::copy_nonoverlapping(units.as_ptr(), p, units.len());
+        p.add(units.len()).write(T::default());
+    }
+    true
+}
+
 /// Decodes an ANSI name: UTF-8 when valid, else each byte as Latin-1.
 ///
 /// # Safety

@@ -515,15 +515,13 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
     })
 }
 
-/// `FILE_READ_DATA`: PeekNamedPipe needs it.
-const FILE_READ_DATA: DWORD = 0x0001;
-/// `FILE_READ_ATTRIBUTES`: GetNamedPipeHandleState's and GetNamedPipeInfo's queries need it.
-const FILE_READ_ATTRIBUTES: DWORD = 0x0080;
-/// `FILE_WRITE_ATTRIBUTES`: SetNamedPipeHandleState needs it.
-const FILE_WRITE_ATTRIBUTES: DWORD = 0x0100;
-/// `FILE_GENERIC_READ` and `FILE_GENERIC_WRITE`.
-const FILE_GENERIC_READ: DWORD = 0x0012_0089;
-const FILE_GENERIC_WRITE: DWORD = 0x0012_0116;
+// The rights the calls below need: FILE_READ_DATA (PeekNamedPipe), FILE_READ_ATTRIBUTES
+// (GetNamedPipeHandleState's and GetNamedPipeInfo's queries), FILE_WRITE_ATTRIBUTES
+// (SetNamedPipeHandleState).
+use npipe::rights::{
+    FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_READ_ATTRIBUTES, FILE_READ_DATA,
+    FILE_WRITE_ATTRIBUTES,
+};
 
 /// Whether the handle lacks `right`, which the call about to run needs (W120): a server's
 /// rights follow its pipe's direction (W24), a client's the access it was opened with;
@@ -556,32 +554,22 @@ impl UserName {
     /// # Safety
     /// The buffer is writable for its size.
     unsafe fn put(self, name: &str) -> Result<(), DWORD> {
-        match self {
-            UserName::None => Ok(()),
-            UserName::A(p, size) => {
-                let b = name.as_bytes();
-                if b.len() >= size as usize {
-                    return Err(ERROR_INSUFFICIENT_BUFFER);
-                }
-                // SAFETY: b.len() + 1 <= size bytes, writable (caller).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(b.as_ptr(), p.cast::<u8>(), b.len());
-                    p.add(b.len()).write(0);
-                }
-                Ok(())
-            }
+        let fits = match self {
+            UserName::None => true,
+            // SAFETY: writable for `size` bytes (caller).
+            UserName::A(p, size) => unsafe {
+                put_terminated(p.cast::<u8>(), size as usize, name.as_bytes())
+            },
             UserName::W(p, size) => {
                 let w: Vec<u16> = name.encode_utf16().collect();
-                if w.len() >= size as usize {
-                    return Err(ERROR_INSUFFICIENT_BUFFER);
-                }
-                // SAFETY: w.len() + 1 <= size units, writable (caller).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(w.as_ptr(), p, w.len());
-                    p.add(w.len()).write(0);
-                }
-                Ok(())
+                // SAFETY: writable for `size` units (caller).
+                unsafe { put_terminated(p, size as usize, &w) }
             }
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(ERROR_INSUFFICIENT_BUFFER)
         }
     }
 }

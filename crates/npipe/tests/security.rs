@@ -305,6 +305,52 @@ fn read_only_grant_in_process() {
     assert_eq!(&b, b"data");
 }
 
+/// The rights each end reports, named by `npipe::rights` (W24: a server's follow its pipe's
+/// direction; a client's are its desired access, generic rights mapped, MAXIMUM_ALLOWED as
+/// what the direction allows).
+#[test]
+fn access_rights_by_direction_and_desired_access() {
+    use npipe::rights::*;
+    use npipe::Direction;
+    for (d, server, max_client) in [
+        (Direction::Inbound, FILE_GENERIC_READ, GENERIC_WRITE),
+        (Direction::Outbound, FILE_GENERIC_WRITE, GENERIC_READ),
+        (
+            Direction::Duplex,
+            FILE_GENERIC_READ | FILE_GENERIC_WRITE,
+            GENERIC_READ | GENERIC_WRITE,
+        ),
+    ] {
+        let name = unique_name("sec-rights");
+        let s = ServerOptions::new().direction(d).create(&name).unwrap();
+        assert_eq!(s.access_rights(), server, "{d:?} server");
+        let c = ClientOptions::new()
+            .access_mask(MAXIMUM_ALLOWED)
+            .open(&name)
+            .unwrap();
+        let got = c.access_rights();
+        assert_eq!(
+            got & (FILE_GENERIC_READ | FILE_GENERIC_WRITE),
+            (if max_client & GENERIC_READ != 0 {
+                FILE_GENERIC_READ
+            } else {
+                0
+            }) | (if max_client & GENERIC_WRITE != 0 {
+                FILE_GENERIC_WRITE
+            } else {
+                0
+            }),
+            "{d:?} MAXIMUM_ALLOWED client: {got:#x}"
+        );
+    }
+    let name = unique_name("sec-rights");
+    let _s = ServerOptions::new().create(&name).unwrap();
+    let c = ClientOptions::new().write(false).open(&name).unwrap();
+    assert_eq!(c.access_rights(), FILE_GENERIC_READ, "a read-only client");
+    assert_eq!(c.access_rights() & FILE_WRITE_ATTRIBUTES, 0);
+    assert_ne!(c.access_rights() & FILE_READ_ATTRIBUTES, 0);
+}
+
 /// A deny entry ahead of an allow wins, as in a DACL; the owner entry names this user.
 #[test]
 fn deny_before_allow_in_process() {

@@ -15,7 +15,8 @@ use super::{
     MsgRef, MsgWriter, PeekInfo, PipeInfo, PipeMode, ReadMode,
 };
 use crate::semantics::namespace::split_remote;
-use crate::semantics::pipe::{self, ClientEnd, Trust, WaitTimeout, READ_BITS, WRITE_BITS};
+use crate::semantics::pipe::{self, ClientEnd, Trust, WaitTimeout};
+use crate::semantics::security::{GENERIC_READ, GENERIC_WRITE};
 
 /// Builder for a client end (`CreateFileW` on a pipe name).
 ///
@@ -37,17 +38,17 @@ impl ClientOptions {
     /// Read and write access.
     pub fn new() -> ClientOptions {
         ClientOptions {
-            access: 0x8000_0000 | 0x4000_0000,
+            access: GENERIC_READ | GENERIC_WRITE,
             trust: Trust::default(),
         }
     }
     /// Request read access (`GENERIC_READ`); needs an outbound or duplex pipe (W22).
     pub fn read(&mut self, on: bool) -> &mut Self {
-        self.set(READ_BITS & 0x8000_0000, on)
+        self.set(GENERIC_READ, on)
     }
     /// Request write access (`GENERIC_WRITE`); needs an inbound or duplex pipe (W22).
     pub fn write(&mut self, on: bool) -> &mut Self {
-        self.set(WRITE_BITS & 0x4000_0000, on)
+        self.set(GENERIC_WRITE, on)
     }
     fn set(&mut self, bit: u32, on: bool) -> &mut Self {
         if on {

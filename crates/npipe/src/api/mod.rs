@@ -37,6 +37,18 @@ pub use service::{serve, Peer, Service, ServiceClient, ServiceOptions};
 pub use smb_serve::{RemoteClient, SmbExposure, SmbListener};
 pub use zerocopy::{MsgRef, MsgWriter};
 
+/// Win32 access rights, the masks [`ClientOptions::access_mask`] takes and
+/// [`NamedPipeServer::access_rights`] and [`NamedPipeClient::access_rights`] give, with the
+/// values Windows gives them (for pipes, `FILE_APPEND_DATA` is also `FILE_CREATE_PIPE_INSTANCE`).
+pub mod rights {
+    pub use crate::semantics::security::{
+        FILE_ALL_ACCESS, FILE_APPEND_DATA, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
+        FILE_GENERIC_WRITE, FILE_READ_ATTRIBUTES, FILE_READ_DATA, FILE_WRITE_ATTRIBUTES,
+        FILE_WRITE_DATA, GENERIC_ALL, GENERIC_EXECUTE, GENERIC_READ, GENERIC_WRITE,
+        MAXIMUM_ALLOWED,
+    };
+}
+
 /// Remote pipes over SMB (feature `smb`): the credentials and port for a server, as
 /// `WNetAddConnection2` on `\\server\IPC$` gives them on Windows. [`ClientOptions::open`],
 /// [`wait_named_pipe`] and [`call_named_pipe`] take `\\server\pipe\name` with this feature.

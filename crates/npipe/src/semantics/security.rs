@@ -136,29 +136,33 @@ pub(crate) fn check(
 }
 
 /// `FILE_READ_DATA`.
-pub(crate) const FILE_READ_DATA: u32 = 0x0001;
+pub const FILE_READ_DATA: u32 = 0x0001;
 /// `FILE_WRITE_DATA`.
-pub(crate) const FILE_WRITE_DATA: u32 = 0x0002;
+pub const FILE_WRITE_DATA: u32 = 0x0002;
 /// `FILE_APPEND_DATA` (also `FILE_CREATE_PIPE_INSTANCE`).
-pub(crate) const FILE_APPEND_DATA: u32 = 0x0004;
+pub const FILE_APPEND_DATA: u32 = 0x0004;
+/// `FILE_READ_ATTRIBUTES`: GetNamedPipeHandleState and GetNamedPipeInfo need it (W120).
+pub const FILE_READ_ATTRIBUTES: u32 = 0x0080;
+/// `FILE_WRITE_ATTRIBUTES`: SetNamedPipeHandleState needs it (W120).
+pub const FILE_WRITE_ATTRIBUTES: u32 = 0x0100;
 /// `FILE_GENERIC_READ`.
-pub(crate) const FILE_GENERIC_READ: u32 = 0x0012_0089;
+pub const FILE_GENERIC_READ: u32 = 0x0012_0089;
 /// `FILE_GENERIC_WRITE`.
-pub(crate) const FILE_GENERIC_WRITE: u32 = 0x0012_0116;
+pub const FILE_GENERIC_WRITE: u32 = 0x0012_0116;
 /// `FILE_GENERIC_EXECUTE`.
-pub(crate) const FILE_GENERIC_EXECUTE: u32 = 0x0012_00A0;
+pub const FILE_GENERIC_EXECUTE: u32 = 0x0012_00A0;
 /// `FILE_ALL_ACCESS`.
-pub(crate) const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
+pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
 /// `GENERIC_READ`.
-pub(crate) const GENERIC_READ: u32 = 0x8000_0000;
+pub const GENERIC_READ: u32 = 0x8000_0000;
 /// `GENERIC_WRITE`.
-pub(crate) const GENERIC_WRITE: u32 = 0x4000_0000;
+pub const GENERIC_WRITE: u32 = 0x4000_0000;
 /// `GENERIC_EXECUTE`.
-pub(crate) const GENERIC_EXECUTE: u32 = 0x2000_0000;
+pub const GENERIC_EXECUTE: u32 = 0x2000_0000;
 /// `GENERIC_ALL`.
-pub(crate) const GENERIC_ALL: u32 = 0x1000_0000;
+pub const GENERIC_ALL: u32 = 0x1000_0000;
 /// `MAXIMUM_ALLOWED`: a request for whatever is granted.
-pub(crate) const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
 
 /// Maps generic rights to file rights (`MapGenericMask` with the file mapping).
 pub(crate) fn map_generic(mask: u32) -> u32 {

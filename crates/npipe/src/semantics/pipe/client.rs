@@ -128,15 +128,15 @@ pub(crate) struct Opened {
 /// handle every right the security descriptor grants; npipe's client ends check reads and
 /// writes against these bits.
 fn granted_access(desired: u32, direction: u8) -> u32 {
-    if desired & crate::semantics::security::MAXIMUM_ALLOWED == 0 {
+    if desired & MAXIMUM_ALLOWED == 0 {
         return desired;
     }
     let mut a = desired;
     if direction & ACCESS_OUTBOUND != 0 {
-        a |= READ_BITS & 0x8000_0000;
+        a |= GENERIC_READ;
     }
     if direction & ACCESS_INBOUND != 0 {
-        a |= WRITE_BITS & 0x4000_0000;
+        a |= GENERIC_WRITE;
     }
     a
 }
@@ -840,12 +840,11 @@ pub(crate) fn socket_address(name: &str) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::semantics::security::MAXIMUM_ALLOWED;
 
     #[test]
     fn maximum_allowed_takes_what_the_direction_allows() {
-        let read = READ_BITS & 0x8000_0000;
-        let write = WRITE_BITS & 0x4000_0000;
+        let read = GENERIC_READ;
+        let write = GENERIC_WRITE;
         let duplex = ACCESS_INBOUND | ACCESS_OUTBOUND;
         assert_eq!(granted_access(read, duplex), read, "an explicit mask stays");
         let all = granted_access(MAXIMUM_ALLOWED, duplex);

@@ -37,6 +37,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{code::*, Error};
+use crate::semantics::security::{
+    FILE_APPEND_DATA, FILE_READ_DATA, FILE_WRITE_DATA, GENERIC_ALL, GENERIC_READ, GENERIC_WRITE,
+    MAXIMUM_ALLOWED,
+};
 use crate::sys;
 use crate::transport::control::PipeInfo;
 use crate::transport::queue::{self, Conn, InPlace, QErr, ReadOut, Reserved, Side, WriteOpts};
@@ -51,9 +55,9 @@ pub(crate) const ACCESS_DUPLEX: u8 = 3;
 pub(crate) const UNLIMITED: u32 = 255;
 
 /// Win32 access bits that grant reading.
-pub(crate) const READ_BITS: u32 = 0x8000_0000 | 0x1000_0000 | 0x0000_0001;
+pub(crate) const READ_BITS: u32 = GENERIC_READ | GENERIC_ALL | FILE_READ_DATA;
 /// Win32 access bits that grant writing.
-pub(crate) const WRITE_BITS: u32 = 0x4000_0000 | 0x1000_0000 | 0x0000_0002 | 0x0000_0004;
+pub(crate) const WRITE_BITS: u32 = GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA | FILE_APPEND_DATA;
 
 /// Default ring size when the quota is smaller.
 const DEFAULT_RING: u64 = 64 * 1024;
