@@ -285,6 +285,52 @@ child_roles! {
     "quota_reader" => role_quota_reader,
     "slow_reader" => role_slow_reader,
     "open_when_it_appears" => role_open_when_it_appears,
+    "normalised_client" => role_normalised_client,
+}
+
+/// Opens `NAME\tmp\mpv-socket` (waiting for it first), which the server created as
+/// `NAME\/tmp/./mpv-socket.`, and sends one message.
+fn role_normalised_client(name: &str) -> Result<(), String> {
+    let plain = format!(r"{name}\tmp\mpv-socket");
+    ctx(
+        wait_named_pipe(&plain, WaitFor::Timeout(Duration::from_secs(20))),
+        "wait under the plain spelling",
+    )?;
+    let c = ctx(
+        ClientOptions::new().open(&plain),
+        "open under the plain spelling",
+    )?;
+    ctx(c.send_msg(b"normalised"), "write")?;
+    Ok(())
+}
+
+/// Pipe names are paths that Win32 normalises before the pipe file system sees them
+/// (conformance scenario 53): mpv creates `\\.\pipe\/tmp/mpv-socket` and its clients open
+/// `\\.\pipe\tmp\mpv-socket`. A name that differs after normalisation stays another pipe.
+#[test]
+fn names_are_normalised_across_processes() {
+    let name = unique_name("norm");
+    let s = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&format!(r"{name}\/tmp/./mpv-socket."))
+        .unwrap();
+    let mut kid = child("normalised_client", &name);
+    connect_or_fail(&s, &mut kid);
+    let mut buf = [0u8; 32];
+    let m = s.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"normalised");
+    expect_ok(kid);
+    let e = ClientOptions::new()
+        .open(&format!(r"{name}\tmp..\mpv-socket"))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_FILE_NOT_FOUND, "{e}");
+    let listed = npipe::list().unwrap();
+    let leaf = format!(r"{}\tmp\mpv-socket", &name[9..]);
+    assert!(
+        listed.iter().any(|l| l.leaf == leaf),
+        "listed under its normalised name {leaf}"
+    );
 }
 
 /// Polls for the name `name` as fast as it can and opens it as soon as it exists: the open must

@@ -27,7 +27,8 @@ pub enum ListingKind {
 pub struct Listing {
     /// Pipe or mailslot.
     pub kind: ListingKind,
-    /// The full name as the first instance was created (`\\.\pipe\Foo`, that spelling).
+    /// The full name as the first instance was created (`\\.\pipe\Foo`, that spelling once
+    /// normalised as a path: `//./pipe/a//b.` is listed as `\\.\pipe\a\b`).
     pub name: String,
     /// The name without its prefix (`Foo`), the way Windows' enumeration of `\\.\pipe\*`
     /// reports it.

@@ -3,7 +3,13 @@
 //!
 //! - `\\.\pipe\NAME` and `//./pipe/NAME` (any mix of `\` and `/`, prefix case-insensitive, W1);
 //! - NAME may hold any character but NUL, including `< > * ? | " /` and spaces (W4, W5);
-//!   slashes in NAME are the same as backslashes, as Windows' path normalisation makes them;
+//! - a name is normalised as Win32 normalises every path it passes on (GetFullPathName), before
+//!   any of this: `/` is `\`, runs of separators are one, `.` segments go, `..` takes the
+//!   segment before it with it (never the `\\.\` prefix: `\\.\pipe\..\x` is no pipe name), a
+//!   segment's single trailing period goes, and so do the trailing periods and spaces of a
+//!   name that does not end in a separator. So `\\.\pipe\/tmp/mpv-socket` (how mpv names its
+//!   pipe) is `\\.\pipe\tmp\mpv-socket`, and `name.` is `name`. A name that starts exactly with
+//!   `\\?\` skips normalisation, as on Windows (its `/` stays a character of the name);
 //! - names are compared case-insensitively (simple uppercase per character), the spelling used at
 //!   creation is kept for display;
 //! - a full name of 260 characters or more fails with ERROR_FILENAME_EXCED_RANGE (W6);
@@ -112,11 +118,16 @@ fn split_prefix(s: &str) -> Option<(Kind, bool, &str)> {
     Some((kind, broadcast, rest))
 }
 
-/// Splits a remote pipe name `\\server\pipe\rest` (host other than `.` and `*`) into the
+/// Splits a remote pipe name `\\server\pipe\rest` (host other than `.`, `?` and `*`) into the
 /// server and the pipe's name on it; `None` for anything else, local names included.
 pub(crate) fn split_remote(s: &str) -> Option<(&str, &str)> {
     let (host, kw, rest) = split_unc(s)?;
-    if host.is_empty() || host == "." || host == "*" || !kw.eq_ignore_ascii_case("pipe") {
+    if host.is_empty()
+        || host == "."
+        || host == "?"
+        || host == "*"
+        || !kw.eq_ignore_ascii_case("pipe")
+    {
         return None;
     }
     (!rest.is_empty()).then_some((host, rest))
@@ -134,20 +145,67 @@ pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
     if s.chars().count() > MAX_NAME_CHARS {
         return Err(ERROR_FILENAME_EXCED_RANGE);
     }
-    let (kind, broadcast, rest) = split_prefix(s).ok_or(ERROR_INVALID_NAME)?;
+    let normal = normalize(s).ok_or(ERROR_INVALID_NAME)?;
+    let (kind, broadcast, rest) = split_prefix(&normal).ok_or(ERROR_INVALID_NAME)?;
     if kind != want || rest.is_empty() {
         return Err(ERROR_INVALID_NAME);
     }
-    let folded: String = rest
-        .chars()
-        .map(|c| if c == '/' { '\\' } else { fold_char(c) })
-        .collect();
+    let folded: String = rest.chars().map(fold_char).collect();
     Ok(Name {
-        display: s.to_owned(),
+        display: normal.clone(),
         folded,
         kind,
         broadcast,
     })
+}
+
+/// The name as Win32's path normalisation leaves it (see the module docs), spelled
+/// `\\HOST\rest` with the caller's case; `None` when it is no `\\HOST\...` name at all. A
+/// name that starts exactly with `\\?\` comes back as given (only `\\?\` becomes `\\.\`).
+fn normalize(s: &str) -> Option<String> {
+    if let Some(rest) = s.strip_prefix(r"\\?\") {
+        return Some(format!(r"\\.\{rest}"));
+    }
+    let sep = |c: char| c == '\\' || c == '/';
+    let mut chars = s.chars();
+    if !(chars.next().is_some_and(sep) && chars.next().is_some_and(sep)) {
+        return None;
+    }
+    // Runs of separators after the first two are one: the host is the first segment.
+    let body = chars.as_str().trim_start_matches(sep);
+    let (host, path) = body.split_once(sep).unwrap_or((body, ""));
+    // `//?/pipe/x` is normalised to `\\?\pipe\x`, the same device as `\\.\`.
+    let host = if host == "?" { "." } else { host };
+    // A name that ends in a separator keeps its last segment's trailing periods and spaces.
+    let open_end = !path.is_empty() && !path.ends_with(sep);
+    let mut segs: Vec<&str> = vec![host];
+    for seg in path.split(sep) {
+        match seg {
+            "" | "." => {}
+            // The root of a device path is its `\\.\` prefix: `..` takes the device name
+            // (`pipe`) too, never the host.
+            ".." => {
+                if segs.len() > 1 {
+                    segs.pop();
+                }
+            }
+            // A segment's single trailing period goes (`a.` is `a`; `a..` and `...` stay).
+            _ => segs.push(match seg.strip_suffix('.') {
+                Some(t) if !t.ends_with('.') => t,
+                _ => seg,
+            }),
+        }
+    }
+    let mut out = String::with_capacity(s.len());
+    out.push_str(r"\\");
+    out.push_str(&segs.join(r"\"));
+    if open_end {
+        let kept = out.trim_end_matches(['.', ' ']).len();
+        out.truncate(kept);
+    } else if segs.len() > 1 {
+        out.push('\\');
+    }
+    Some(out)
 }
 
 /// ERROR_BAD_PATHNAME: an event name that starts with `\`.
@@ -310,6 +368,49 @@ mod tests {
         assert_eq!(parse(&long, Kind::Pipe), Err(ERROR_FILENAME_EXCED_RANGE));
         let ok = format!(r"\\.\pipe\{}", "x".repeat(250));
         assert!(parse(&ok, Kind::Pipe).is_ok());
+    }
+
+    /// Win32's path normalisation (conformance scenario 53 has Windows' answers through Wine).
+    #[test]
+    fn names_are_normalised_as_paths() {
+        let folded = |s: &str| parse(s, Kind::Pipe).map(|n| n.folded);
+        for (given, same) in [
+            (r"\\.\pipe\/tmp/mpv-socket", r"\\.\pipe\tmp\mpv-socket"),
+            (r"\\.\pipe\a\\b", r"\\.\pipe\a\b"),
+            (r"//.//pipe///a/./b", r"\\.\pipe\a\b"),
+            (r"\\.\pipe\a\x\..\b", r"\\.\pipe\a\b"),
+            (r"\\.\pipe\..\pipe\b", r"\\.\pipe\b"),
+            (r"\\.\pipe\name. . ", r"\\.\pipe\name"),
+            (r"\\.\pipe\seg.\x", r"\\.\pipe\seg\x"),
+            (r"\\?\pipe\verb", r"\\.\pipe\verb"),
+            (r"//?/pipe/verb", r"\\.\pipe\verb"),
+        ] {
+            assert_eq!(folded(given), folded(same), "{given}");
+        }
+        for (given, other) in [
+            (r"\\.\pipe\seg..\x", r"\\.\pipe\seg.\x"),
+            (r"\\.\pipe\t\", r"\\.\pipe\t"),
+            (r"\\?\pipe\v.", r"\\.\pipe\v"),
+            (r"\\?\pipe\a/b", r"\\.\pipe\a/b"),
+        ] {
+            assert!(folded(given).is_ok(), "{given}");
+            assert_ne!(folded(given), folded(other), "{given}");
+        }
+        assert_eq!(folded(r"\\.\pipe\x\..\...\y").unwrap(), r"...\Y");
+        for bad in [
+            r"\\.\pipe\..\x",
+            r"\\.\pipe\. .",
+            r"\\.\pipe\a\..",
+            r"\\.\pipe\\",
+        ] {
+            assert_eq!(folded(bad), Err(ERROR_INVALID_NAME), "{bad}");
+        }
+        let n = parse(r"//./PIPE//Tmp/./Sock.", Kind::Pipe).unwrap();
+        assert_eq!(
+            n.display, r"\\.\PIPE\Tmp\Sock",
+            "the normalised spelling, case kept"
+        );
+        assert_eq!(leaf(&n.display), Some(r"Tmp\Sock"));
     }
 
     #[test]
