@@ -36,7 +36,7 @@ use rustix::event::{epoll, eventfd, EventfdFlags};
 
 use crate::forklock::ForkGuard;
 use crate::handles::{Entry, Object};
-use crate::overlapped::{complete, Op, OvPtr, Pending};
+use crate::overlapped::{complete, status, Op, OvPtr, Pending};
 
 /// A request to the engine thread.
 enum Cmd {
@@ -502,7 +502,7 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
                     cut,
                     reply,
                 } => {
-                    let n = cancel_in(&mut queues(&entry), ov, tid, cut);
+                    let n = cancel_in(&mut queues(&entry), ov, tid, closing, cut);
                     if closing {
                         // Before the answer: CloseHandle returns with the end's descriptors
                         // let go.
@@ -724,10 +724,16 @@ pub(crate) fn help(entry: &Arc<Entry>, ov: usize, stop: &mut dyn FnMut() -> bool
 pub(crate) const WRITES: usize = 1;
 
 /// Cancels the matching operations of one handle (W41, W97): each ends now with
-/// ERROR_OPERATION_ABORTED, except a read in the middle of a message larger than the ring,
+/// ERROR_OPERATION_ABORTED (ERROR_BROKEN_PIPE when `closing`: the handle's last close), except a read in the middle of a message larger than the ring,
 /// which completes with the message (or, when `cut` (the handle closes, or the thread that
 /// issued it exits), with the part it took). The others stay, in order.
-fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>, cut: bool) -> usize {
+fn cancel_in(
+    qs: &mut Queues,
+    ov: Option<OvPtr>,
+    tid: Option<u32>,
+    closing: bool,
+    cut: bool,
+) -> usize {
     let mut n = 0;
     for q in qs.q.iter_mut() {
         let mut keep = VecDeque::with_capacity(q.len());
@@ -741,7 +747,13 @@ fn cancel_in(qs: &mut Queues, ov: Option<OvPtr>, tid: Option<u32>, cut: bool) ->
                 keep.push_back(p);
                 n += 1;
             } else if hit {
-                let r = p.abort();
+                let mut r = p.abort();
+                if closing && r.0 == status::CANCELLED {
+                    // The handle's last close is no cancel: the pipe file system's cleanup
+                    // completes what the closing end has pending with STATUS_PIPE_BROKEN
+                    // (ERROR_BROKEN_PIPE), as Wine does and NPFS as ReactOS rebuilt it.
+                    r.0 = status::PIPE_BROKEN;
+                }
                 complete(p, r);
                 n += 1;
             } else {

@@ -32,6 +32,8 @@ pub(crate) mod status {
     pub(crate) const BUFFER_OVERFLOW: u32 = 0x8000_0005;
     /// `STATUS_CANCELLED`.
     pub(crate) const CANCELLED: u32 = 0xC000_0120;
+    /// `STATUS_PIPE_BROKEN`.
+    pub(crate) const PIPE_BROKEN: u32 = 0xC000_014B;
     /// Codes with no NTSTATUS of their own travel as customer codes: this bit and the error.
     const CUSTOMER: u32 = 0xE000_0000;
 
@@ -56,7 +58,7 @@ pub(crate) mod status {
         (0xC000_00B5, 121),     // STATUS_IO_TIMEOUT -> ERROR_SEM_TIMEOUT
         (0xC000_00BB, 50),      // STATUS_NOT_SUPPORTED
         (0xC000_0120, 995),     // STATUS_CANCELLED -> ERROR_OPERATION_ABORTED
-        (0xC000_014B, 109),     // STATUS_PIPE_BROKEN -> ERROR_BROKEN_PIPE
+        (PIPE_BROKEN, 109),     // STATUS_PIPE_BROKEN -> ERROR_BROKEN_PIPE
         (0xC000_0005, 998),     // STATUS_ACCESS_VIOLATION -> ERROR_NOACCESS
         (0xC000_0225, 1168),    // STATUS_NOT_FOUND
         (0xC000_0044, 1816),    // STATUS_QUOTA_EXCEEDED -> ERROR_NOT_ENOUGH_QUOTA

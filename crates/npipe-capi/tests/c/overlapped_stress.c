@@ -195,6 +195,7 @@ __attribute__((unused)) static int64_t stream_check(const uint8_t *b, uint32_t n
 /* Pipes */
 
 #define STATUS_CANCELLED_ 0xC0000120u
+#define STATUS_PIPE_BROKEN_ 0xC000014Bu
 #define STATUS_BUFFER_OVERFLOW_ 0x80000005u
 #define STATUS_PIPE_BROKEN_ 0xC000014Bu
 
@@ -510,7 +511,7 @@ __attribute__((unused)) static void *gor_thread(void *p) {
 
 /* Windows' GetOverlappedResult(Ex) reads only the OVERLAPPED once the operation is over: it
  * touches hFile only to wait on it, and only when hEvent is NULL (kernelbase GetOverlappedResultEx;
- * Wine and ReactOS do the same). An operation cancelled by CloseHandle is collected after the
+ * Wine and ReactOS do the same). An operation ended by CloseHandle is collected after the
  * close this way, and an hEvent closed under a wait makes the wait fail instead of hanging. */
 static void t_result_after_close(void) {
     HANDLE s, c;
@@ -523,10 +524,10 @@ static void t_result_after_close(void) {
     CHECK(!ReadFile(s, buf, sizeof buf, &n, &ov) && GetLastError() == ERROR_IO_PENDING, "pending read");
     CHECK(CloseHandle(s), "close the handle with the read pending");
     CHECK(ev_set(ev), "the event is signalled by the close (W31)");
-    CHECK((DWORD)ov.Internal == STATUS_CANCELLED_ && ov.InternalHigh == 0, "Internal = STATUS_CANCELLED, 0 bytes (Internal %#lx)", (unsigned long)ov.Internal);
+    CHECK((DWORD)ov.Internal == STATUS_PIPE_BROKEN_ && ov.InternalHigh == 0, "Internal = STATUS_PIPE_BROKEN, 0 bytes: a close is no cancel (scenario 54) (Internal %#lx)", (unsigned long)ov.Internal);
     /* Fixed (was: GetOverlappedResult looked the handle up first and fails with ERROR_INVALID_HANDLE. */
     BOOL r = ovres(s, &ov, &n, 0, &err);
-    CHECK(!r && err == ERROR_OPERATION_ABORTED && n == 0, "GetOverlappedResult(closed handle) after the close: ERROR_OPERATION_ABORTED, 0 (got %d err %u)", r, (unsigned)err);
+    CHECK(!r && err == ERROR_BROKEN_PIPE && n == 0, "GetOverlappedResult(closed handle) after the close: ERROR_BROKEN_PIPE, 0 (got %d err %u)", r, (unsigned)err);
     /* Same with a completed (not cancelled) operation: the result is in the OVERLAPPED. */
     HANDLE s2, c2;
     mkpair("rac2", PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4096, FILE_FLAG_OVERLAPPED, FILE_FLAG_OVERLAPPED, &s2, &c2);
@@ -763,18 +764,18 @@ static void t_close_pending(void) {
     CHECK(CloseHandle(s), "CloseHandle");
     CHECK(now_s() - t0 < 1.0, "CloseHandle returns promptly (%.0f ms)", (now_s() - t0) * 1000);
     CHECK(ev_set(er) && ev_set(ew), "both events signalled by the close (W31)");
-    CHECK((DWORD)orr.Internal == STATUS_CANCELLED_ && orr.InternalHigh == 0, "read: STATUS_CANCELLED, 0 (%#lx)", (unsigned long)orr.Internal);
-    CHECK((DWORD)ow.Internal == STATUS_CANCELLED_ && ow.InternalHigh == 0, "write: STATUS_CANCELLED, 0 (%#lx)", (unsigned long)ow.Internal);
+    CHECK((DWORD)orr.Internal == STATUS_PIPE_BROKEN_ && orr.InternalHigh == 0, "read: STATUS_PIPE_BROKEN, 0 (%#lx)", (unsigned long)orr.Internal);
+    CHECK((DWORD)ow.Internal == STATUS_PIPE_BROKEN_ && ow.InternalHigh == 0, "write: STATUS_PIPE_BROKEN, 0 (%#lx)", (unsigned long)ow.Internal);
     CHECK(cr.ran == 0, "the routine waits for an alertable wait (W104)");
     CHECK(SleepEx(0, TRUE) == WAIT_IO_COMPLETION, "SleepEx(0, TRUE) runs it");
-    CHECK(cr.ran == 1 && cr.err == ERROR_OPERATION_ABORTED && cr.n == 0, "routine once with ERROR_OPERATION_ABORTED, 0 (W41) (ran %d err %u)", cr.ran, (unsigned)cr.err);
+    CHECK(cr.ran == 1 && cr.err == ERROR_BROKEN_PIPE && cr.n == 0, "routine once with ERROR_BROKEN_PIPE, 0 (ran %d err %u)", cr.ran, (unsigned)cr.err);
     static uint8_t rb[20000];
     OVERLAPPED oc;
     ov_init(&oc, er);
     BOOL r = ReadFile(c, rb, sizeof rb, &n, &oc);
     err = r ? 0 : GetLastError();
     if (!r && err == ERROR_IO_PENDING) r = ovres(c, &oc, &n, 3000, &err);
-    CHECK(!r && err == ERROR_BROKEN_PIPE, "the client finds no part of the cancelled write: ERROR_BROKEN_PIPE (W98, W113) (r %d n %u err %u)", r, (unsigned)n, (unsigned)err);
+    CHECK(!r && err == ERROR_BROKEN_PIPE, "the client finds no part of the write ended by the close: ERROR_BROKEN_PIPE (W98, W113) (r %d n %u err %u)", r, (unsigned)n, (unsigned)err);
     CloseHandle(c);
 
     STEP("close a server with ConnectNamedPipe pending");
@@ -786,7 +787,7 @@ static void t_close_pending(void) {
     CHECK(!ConnectNamedPipe(s2, &ocn) && GetLastError() == ERROR_IO_PENDING, "connect pending (W39)");
     CHECK(CloseHandle(s2), "close");
     CHECK(ev_set(er), "the connect's event is signalled (W31)");
-    CHECK((DWORD)ocn.Internal == STATUS_CANCELLED_, "connect: STATUS_CANCELLED (%#lx)", (unsigned long)ocn.Internal);
+    CHECK((DWORD)ocn.Internal == STATUS_PIPE_BROKEN_, "connect: STATUS_PIPE_BROKEN (NPFS as ReactOS rebuilt it; Wine: STATUS_HANDLES_CLOSED) (%#lx)", (unsigned long)ocn.Internal);
     CHECK(CreateFileA(name, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL) == INVALID_HANDLE_VALUE && GetLastError() == ERROR_FILE_NOT_FOUND, "the name is gone (W9)");
 
     STEP("close a client with TransactNamedPipe pending");
@@ -797,7 +798,7 @@ static void t_close_pending(void) {
     r = TransactNamedPipe(c3, "req", 3, buf, sizeof buf, &n, &ot);
     CHECK(!r && GetLastError() == ERROR_IO_PENDING, "transaction pending (no reply)");
     CHECK(CloseHandle(c3), "close the client");
-    CHECK(ev_set(er) && (DWORD)ot.Internal == STATUS_CANCELLED_, "transaction cancelled, event signalled (%#lx)", (unsigned long)ot.Internal);
+    CHECK(ev_set(er) && (DWORD)ot.Internal == STATUS_PIPE_BROKEN_, "transaction ended by the close (STATUS_PIPE_BROKEN), event signalled (%#lx)", (unsigned long)ot.Internal);
     CHECK(ReadFile(s3, buf, sizeof buf, &n, &orr) || GetLastError() == ERROR_IO_PENDING, "server reads");
     CHECK(ovres(s3, &orr, &n, 3000, &err) && n == 3 && memcmp(buf, "req", 3) == 0, "the request stays in the pipe (W99)");
     ov_init(&orr, er);
@@ -834,7 +835,7 @@ static void t_close_pending(void) {
         if (wst == 0) {
             CHECK(rr && n == len && verify(rm, n, &st, &sq) == 0, "write completed before the close: the reader has it whole (n %u err %u)", (unsigned)n, (unsigned)err);
         } else {
-            CHECK(wst == STATUS_CANCELLED_, "write cancelled by the close (%#x)", (unsigned)wst);
+            CHECK(wst == STATUS_PIPE_BROKEN_, "write ended by the close: STATUS_PIPE_BROKEN (%#x)", (unsigned)wst);
             CHECK(!rr && err == ERROR_BROKEN_PIPE && n == 0, "round %d: the reader gets no torn message, ERROR_BROKEN_PIPE (W98, W103) (r %d n %u err %u)", round, rr, (unsigned)n, (unsigned)err);
         }
         CloseHandle(s4);
@@ -872,7 +873,7 @@ static void t_close_while_waiting(void) {
         CHECK(ga.done, "the waiter returns after the close");
         if (ga.done) {
             pthread_join(th, NULL);
-            CHECK(!ga.r && ga.err == ERROR_OPERATION_ABORTED && ga.n == 0, "with ERROR_OPERATION_ABORTED, 0 (r %d err %u)", ga.r, (unsigned)ga.err);
+            CHECK(!ga.r && ga.err == ERROR_BROKEN_PIPE && ga.n == 0, "with ERROR_BROKEN_PIPE, 0 (r %d err %u)", ga.r, (unsigned)ga.err);
         }
         CloseHandle(c);
     }
@@ -903,7 +904,7 @@ static void t_close_while_waiting(void) {
     CHECK(!ReadFile(s, b, sizeof b, &n, &ov2) && GetLastError() == ERROR_IO_PENDING, "read pending, no event");
     CHECK(WaitForSingleObject(s, 0) == WAIT_TIMEOUT, "the handle is not signalled while the read is pending (W26)");
     CHECK(CloseHandle(s), "close");
-    CHECK((DWORD)ov2.Internal == STATUS_CANCELLED_, "cancelled");
+    CHECK((DWORD)ov2.Internal == STATUS_PIPE_BROKEN_, "ended with STATUS_PIPE_BROKEN");
     CloseHandle(c);
 }
 
@@ -1216,7 +1217,7 @@ static void t_routines(void) {
     end = now_s() + 5;
     while ((close_cr[0].ran == 0 || close_cr[1].ran == 0) && now_s() < end) SleepEx(50, TRUE);
     CHECK(close_cr[0].ran == 1 && close_cr[0].err == 0 && close_cr[0].n == 1, "routine 1: the data");
-    CHECK(close_cr[1].ran == 1 && close_cr[1].err == ERROR_OPERATION_ABORTED, "routine 2: cancelled by the close in routine 1 (err %u ran %d)", (unsigned)close_cr[1].err, close_cr[1].ran);
+    CHECK(close_cr[1].ran == 1 && close_cr[1].err == ERROR_BROKEN_PIPE, "routine 2: ended by the close in routine 1 with ERROR_BROKEN_PIPE (err %u ran %d)", (unsigned)close_cr[1].err, close_cr[1].ran);
     CloseHandle(c2);
 
     STEP("GetOverlappedResultEx on a pending write: W106");
