@@ -46,23 +46,13 @@ use std::panic::RefUnwindSafe;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize};
 
-use super::AsymmetricFence;
+use super::{thread_token, AsymmetricFence};
 
 /// The bit of `state` a thread holding the value exclusively sets.
 const WRITER: usize = 1 << (usize::BITS - 1);
 
 /// Orders an owner's mark against a writer's look (see the module documentation).
 static FENCE: AsymmetricFence = AsymmetricFence::new();
-
-/// A value that identifies the calling thread among the live threads of this process (the
-/// address of a thread-local), never 0.
-#[inline]
-fn thread_token() -> usize {
-    thread_local! {
-        static ME: u8 = const { 0 };
-    }
-    ME.with(|m| m as *const u8 as usize)
-}
 
 /// Why a writer could not take a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

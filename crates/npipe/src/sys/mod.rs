@@ -29,7 +29,8 @@
 //!   event loop polls;
 //! - `creds`: the supplementary groups of a socket's peer ([`peer_groups`]) and the calling
 //!   thread's file-system identity ([`fs_identity`], [`set_fs_identity`]) for impersonation;
-//! - `process`: ids, clocks, CPU placement, fork handlers;
+//! - `process`: ids (and [`thread_token`], a thread's identity without a syscall), clocks, CPU
+//!   placement, fork handlers;
 //! - `fence`: [`AsymmetricFence`], a compiler fence paired with `membarrier(2)`;
 //! - `borrow_cell`: [`BorrowCell`], a value many threads borrow without a lock and that is
 //!   replaced only while nobody borrows it (the server end's current connection);

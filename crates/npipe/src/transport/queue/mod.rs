@@ -222,13 +222,9 @@ pub(crate) struct Conn {
     full_mark: AtomicU64,
 }
 
-/// A value that identifies the calling thread among the live threads of this process (the
-/// address of a thread-local), never 0.
+/// [`sys::thread_token`] as the connection's words keep it.
 pub(super) fn thread_token() -> u64 {
-    thread_local! {
-        static ME: u8 = const { 0 };
-    }
-    ME.with(|m| m as *const u8 as u64)
+    sys::thread_token() as u64
 }
 
 impl Drop for Conn {
