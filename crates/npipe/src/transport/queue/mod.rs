@@ -39,6 +39,7 @@ mod gone;
 mod layout;
 #[cfg(test)]
 mod lazy_arm_tests;
+mod peek;
 mod quota;
 #[cfg(test)]
 mod quota_tests;
