@@ -24,11 +24,13 @@ mod identity;
 mod registry;
 mod server;
 mod steps;
+mod wait;
 
 pub(crate) use client::*;
 pub(crate) use registry::{registry, remote_admitted, served_here};
 pub(crate) use server::*;
 pub(crate) use steps::*;
+pub(crate) use wait::*;
 
 use std::io;
 use std::os::fd::OwnedFd;
