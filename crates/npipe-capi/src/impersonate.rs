@@ -89,10 +89,10 @@ pub unsafe extern "C" fn GetNamedPipeClientComputerNameA(
     with(h, FALSE, |o| match remote_address(o) {
         Err(code) => fail(code),
         Ok(addr) => {
-            // SAFETY: `name` is null (refused) or writable for `len` bytes (caller).
-            if name.is_null()
-                || !unsafe { put_terminated(name.cast::<u8>(), len as usize, addr.as_bytes()) }
-            {
+            let fits = !name.is_null()
+                // SAFETY: `name` is not null (checked) and writable for `len` bytes (caller).
+                && unsafe { put_terminated(name.cast::<u8>(), len as usize, addr.as_bytes()) };
+            if !fits {
                 return fail(ERROR_INSUFFICIENT_BUFFER);
             }
             set_error(ERROR_SUCCESS);
