@@ -286,6 +286,64 @@ child_roles! {
     "slow_reader" => role_slow_reader,
     "open_when_it_appears" => role_open_when_it_appears,
     "normalised_client" => role_normalised_client,
+    "hold_one_instance" => role_hold_one_instance,
+}
+
+/// Serves a one-instance pipe made with FILE_FLAG_FIRST_PIPE_INSTANCE until a client connects.
+fn role_hold_one_instance(name: &str) -> Result<(), String> {
+    let s = ctx(
+        ServerOptions::new()
+            .max_instances(1)
+            .first_pipe_instance(true)
+            .create(name),
+        "create",
+    )?;
+    ctx(s.connect(), "connect")
+}
+
+/// A pipe whose every instance exists refuses another with ERROR_PIPE_BUSY, also a create with
+/// FILE_FLAG_FIRST_PIPE_INSTANCE: the instance count is checked first (Windows:
+/// STATUS_INSTANCE_NOT_AVAILABLE; Rust's std makes its anonymous pipes this way and tells a name
+/// collision by it). With an instance free, the flag gives ERROR_ACCESS_DENIED (W16).
+#[test]
+fn a_full_pipe_is_busy_even_to_a_first_instance_create() {
+    let name = unique_name("full");
+    let kid = child("hold_one_instance", &name);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            wait_named_pipe(&name, WaitFor::Timeout(Duration::from_millis(50))).is_ok()
+        }),
+        "the other process's instance never listened"
+    );
+    for first in [true, false] {
+        let e = ServerOptions::new()
+            .max_instances(1)
+            .first_pipe_instance(first)
+            .create(&name)
+            .unwrap_err();
+        assert_eq!(
+            win32_code(&e),
+            ERROR_PIPE_BUSY,
+            "first_pipe_instance({first}): {e}"
+        );
+    }
+    let _c = ClientOptions::new().open(&name).unwrap();
+    expect_ok(kid);
+    // In one process: the same order.
+    let name = unique_name("full-local");
+    let _s = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let e = ServerOptions::new()
+        .first_pipe_instance(true)
+        .create(&name)
+        .unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_PIPE_BUSY, "{e}");
+    let name = unique_name("free-local");
+    let _s = ServerOptions::new().max_instances(2).create(&name).unwrap();
+    let e = ServerOptions::new()
+        .first_pipe_instance(true)
+        .create(&name)
+        .unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_ACCESS_DENIED, "W16: {e}");
 }
 
 /// Opens `NAME\tmp\mpv-socket` (waiting for it first), which the server created as

@@ -104,22 +104,25 @@ impl ServerEnd {
         }
     }
 
-    /// The error for a name another process serves.
+    /// The error for a name another process serves: ERROR_PIPE_BUSY when all its instances
+    /// exist, whatever the flags (the pipe file system checks the count first), else
+    /// ERROR_ACCESS_DENIED.
     fn taken(name: &str, n: &Name, addr: &[u8], first_instance: bool) -> io::Error {
-        if first_instance {
-            return err(
+        let first = || {
+            err(
                 ERROR_ACCESS_DENIED,
                 format!("{name} already exists (FILE_FLAG_FIRST_PIPE_INSTANCE)"),
-            );
-        }
+            )
+        };
         match query_owner(n, addr) {
-            Err(e) => e,
             Ok(Some(i)) if i.max_instances != UNLIMITED && i.cur_instances >= i.max_instances => {
                 err(
                     ERROR_PIPE_BUSY,
                     format!("all {} instances of {name} exist", i.max_instances),
                 )
             }
+            _ if first_instance => first(),
+            Err(e) => e,
             Ok(_) => err(
                 ERROR_ACCESS_DENIED,
                 format!(
@@ -214,17 +217,19 @@ impl ServerEnd {
             return Ok(None);
         };
         if existed {
-            if cfg.first_instance {
-                return Err(err(
-                    ERROR_ACCESS_DENIED,
-                    format!("{name} already exists (FILE_FLAG_FIRST_PIPE_INSTANCE)"),
-                ));
-            }
+            // The instance count first: a full pipe is ERROR_PIPE_BUSY even to a create with
+            // FILE_FLAG_FIRST_PIPE_INSTANCE (STATUS_INSTANCE_NOT_AVAILABLE on Windows).
             let max = pipe.params.max_instances;
             if max != UNLIMITED && st.slots.len() as u32 >= max {
                 return Err(err(
                     ERROR_PIPE_BUSY,
                     format!("all {max} instances of {name} exist"),
+                ));
+            }
+            if cfg.first_instance {
+                return Err(err(
+                    ERROR_ACCESS_DENIED,
+                    format!("{name} already exists (FILE_FLAG_FIRST_PIPE_INSTANCE)"),
                 ));
             }
             if pipe.params.direction != p.direction {
