@@ -42,6 +42,8 @@ pub(crate) enum Object {
     Find(crate::find::Search),
     /// A WaitNamedPipe in progress (`npipe_wait_named_pipe_start`).
     Wait(crate::ready::Wait),
+    /// An I/O completion port.
+    Port(Arc<crate::iocp::Port>),
 }
 
 /// One open handle.
@@ -62,6 +64,8 @@ pub(crate) struct Entry {
     pub(crate) observed: AtomicBool,
     /// Overlapped operations of this handle that have not completed.
     pub(crate) io: Io,
+    /// Its completion port, once bound, and its notification modes.
+    pub(crate) completion: crate::iocp::Completion,
     /// How many handles name this entry: DuplicateHandle gives a second handle to the same
     /// object, which closes with the last of them.
     handles: AtomicUsize,
@@ -79,6 +83,7 @@ impl Entry {
             signal: Signal::new(false, true),
             observed: AtomicBool::new(false),
             io: Io::default(),
+            completion: Default::default(),
             handles: AtomicUsize::new(1),
             std_slot: None,
         }
@@ -90,6 +95,7 @@ impl Entry {
             Object::Event(e) => e.signal(),
             Object::Thread(t) => t.done(),
             Object::Process(p) => p.done(),
+            Object::Port(p) => p.signal(),
             Object::Client(c) if !self.overlapped && c.is_disconnected() => {
                 // W45: a client the server disconnected is not signalled. Only on a
                 // synchronous handle, where nothing completes later: an overlapped one keeps
@@ -128,7 +134,8 @@ pub(crate) fn not_pipe<T>(o: &Object) -> io::Result<T> {
         | Object::Thread(_)
         | Object::Process(_)
         | Object::Find(_)
-        | Object::Wait(_) => Err(npipe::Error::io(
+        | Object::Wait(_)
+        | Object::Port(_) => Err(npipe::Error::io(
             ERROR_INVALID_HANDLE,
             "the handle is not a file, pipe or mailslot",
         )),
@@ -583,8 +590,8 @@ pub(crate) fn release(e: Arc<Entry>) {
 
 /// Closes the object of an entry whose last handle is gone.
 fn close_last(e: &Arc<Entry>) {
-    // Overlapped operations of this handle end first, with ERROR_OPERATION_ABORTED (their
-    // events are signalled, W31), so none is left holding a lock of the end.
+    // Overlapped operations of this handle end first, with ERROR_BROKEN_PIPE (their events are
+    // signalled, W31), so none is left holding a lock of the end.
     crate::overlapped::cancel_all(e);
     let local = crate::engine::busy() && crate::overlapped::peer_is_local(&e.obj);
     // Other threads may still hold the object inside a call: close the end now so their
@@ -593,6 +600,7 @@ fn close_last(e: &Arc<Entry>) {
     match &e.obj {
         Object::Server(s) => s.close(),
         Object::Client(c) => c.close(),
+        Object::Port(p) => p.close(),
         _ => {}
     }
     if local {

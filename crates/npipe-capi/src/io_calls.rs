@@ -42,7 +42,8 @@ fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
         | Object::Thread(_)
         | Object::Process(_)
         | Object::Find(_)
-        | Object::Wait(_) => not_file(),
+        | Object::Wait(_)
+        | Object::Port(_) => not_file(),
         Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,
             "the handle is a write end",
@@ -63,7 +64,8 @@ fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
         | Object::Thread(_)
         | Object::Process(_)
         | Object::Find(_)
-        | Object::Wait(_) => not_file(),
+        | Object::Wait(_)
+        | Object::Port(_) => not_file(),
         // W147: the mailslot (server) handle cannot write.
         Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,
@@ -240,7 +242,8 @@ fn ex_checks(e: &Entry, ov: *mut OVERLAPPED, routine: Option<Routine>) -> Result
     let Some(f) = routine else {
         return Err(ERROR_INVALID_PARAMETER);
     };
-    if ov.is_null() || !e.overlapped {
+    // A handle bound to a completion port reports there, never through a routine.
+    if ov.is_null() || !e.overlapped || e.completion.bound() {
         return Err(ERROR_INVALID_PARAMETER);
     }
     Ok(Call::Ex(f))

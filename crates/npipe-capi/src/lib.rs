@@ -57,6 +57,7 @@ mod handles;
 mod impersonate;
 mod inherit;
 mod io_calls;
+mod iocp;
 mod ipc;
 mod lookup;
 mod mailslots;

@@ -16,13 +16,14 @@ use std::ffi::{c_char, c_void};
 use crate::acls::EXPLICIT_ACCESS_A;
 use crate::anonymous::SECURITY_ATTRIBUTES;
 use crate::find::WIN32_FIND_DATAA;
+use crate::iocp::OVERLAPPED_ENTRY;
 use crate::overlapped::{Routine, OVERLAPPED};
 use crate::process::{PROCESS_INFORMATION, STARTUPINFOA};
 use crate::sids::SID_IDENTIFIER_AUTHORITY;
 use crate::threads::{ApcFunc, ThreadStart};
 use crate::wnet::{NETRESOURCEA, NETRESOURCEW};
 use crate::{
-    acls, anonymous, dup, files, find, handles, impersonate, io_calls, mailslots, messages,
+    acls, anonymous, dup, files, find, handles, impersonate, io_calls, iocp, mailslots, messages,
 };
 use crate::{cmdline, pipes, process, sddl, sids, wnet};
 use crate::{results, sync, threads, BOOL, DWORD, HANDLE};
@@ -317,6 +318,34 @@ win32_names! {
     ) -> BOOL;
     results::CancelIo(h: HANDLE) -> BOOL;
     results::CancelIoEx(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL;
+    iocp::CreateIoCompletionPort(
+        file: HANDLE,
+        existing: HANDLE,
+        key: usize,
+        threads: DWORD,
+    ) -> HANDLE;
+    iocp::GetQueuedCompletionStatus(
+        port: HANDLE,
+        bytes: *mut DWORD,
+        key: *mut usize,
+        ov: *mut *mut OVERLAPPED,
+        ms: DWORD,
+    ) -> BOOL;
+    iocp::GetQueuedCompletionStatusEx(
+        port: HANDLE,
+        entries: *mut OVERLAPPED_ENTRY,
+        count: u32,
+        removed: *mut u32,
+        ms: DWORD,
+        alertable: BOOL,
+    ) -> BOOL;
+    iocp::PostQueuedCompletionStatus(
+        port: HANDLE,
+        bytes: DWORD,
+        key: usize,
+        ov: *mut OVERLAPPED,
+    ) -> BOOL;
+    iocp::SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BOOL;
     sync::CreateEventA(
         sa: *mut c_void,
         manual_reset: BOOL,

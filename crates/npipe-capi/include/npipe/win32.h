@@ -78,6 +78,7 @@ const char *npipe_version(void);
 #define CreateEventW npipe_CreateEventW
 #define CreateFileA npipe_CreateFileA
 #define CreateFileW npipe_CreateFileW
+#define CreateIoCompletionPort npipe_CreateIoCompletionPort
 #define CreateMailslotA npipe_CreateMailslotA
 #define CreateMailslotW npipe_CreateMailslotW
 #define CreateNamedPipeA npipe_CreateNamedPipeA
@@ -126,6 +127,8 @@ const char *npipe_version(void);
 #define GetOverlappedResult npipe_GetOverlappedResult
 #define GetOverlappedResultEx npipe_GetOverlappedResultEx
 #define GetProcessId npipe_GetProcessId
+#define GetQueuedCompletionStatus npipe_GetQueuedCompletionStatus
+#define GetQueuedCompletionStatusEx npipe_GetQueuedCompletionStatusEx
 #define GetSecurityDescriptorDacl npipe_GetSecurityDescriptorDacl
 #define GetStdHandle npipe_GetStdHandle
 #define GetTickCount npipe_GetTickCount
@@ -139,6 +142,7 @@ const char *npipe_version(void);
 #define OpenEventA npipe_OpenEventA
 #define OpenEventW npipe_OpenEventW
 #define PeekNamedPipe npipe_PeekNamedPipe
+#define PostQueuedCompletionStatus npipe_PostQueuedCompletionStatus
 #define PulseEvent npipe_PulseEvent
 #define QueryPerformanceCounter npipe_QueryPerformanceCounter
 #define QueryPerformanceFrequency npipe_QueryPerformanceFrequency
@@ -151,6 +155,7 @@ const char *npipe_version(void);
 #define SetEndOfFile npipe_SetEndOfFile
 #define SetEntriesInAclA npipe_SetEntriesInAclA
 #define SetEvent npipe_SetEvent
+#define SetFileCompletionNotificationModes npipe_SetFileCompletionNotificationModes
 #define SetFilePointer npipe_SetFilePointer
 #define SetFilePointerEx npipe_SetFilePointerEx
 #define SetHandleInformation npipe_SetHandleInformation
@@ -696,6 +701,34 @@ BOOL WINAPI npipe_GetOverlappedResultEx(HANDLE hFile, LPOVERLAPPED lpOverlapped,
                                         DWORD dwMilliseconds, BOOL bAlertable);
 BOOL WINAPI npipe_CancelIo(HANDLE hFile);
 BOOL WINAPI npipe_CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
+/* I/O completion ports. A handle opened with FILE_FLAG_OVERLAPPED and bound to a port with
+ * CreateIoCompletionPort queues a packet (its key, the OVERLAPPED, the byte count, the status)
+ * for each overlapped operation that completes, including one that completes inside its call
+ * (not with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), never for one that fails inside its call
+ * (W105), nor when the low bit of OVERLAPPED.hEvent is set. A partial message read is reported
+ * pending and its packet makes GetQueuedCompletionStatus fail with ERROR_MORE_DATA (W72). A bound
+ * handle takes no ReadFileEx/WriteFileEx (ERROR_INVALID_PARAMETER); a synchronous handle cannot
+ * be bound (ERROR_INVALID_PARAMETER). npipe departs: the concurrency value is not enforced, and
+ * packets go to waiting threads first in, first out. */
+typedef struct _OVERLAPPED_ENTRY {
+    ULONG_PTR lpCompletionKey;
+    LPOVERLAPPED lpOverlapped;
+    ULONG_PTR Internal;
+    DWORD dwNumberOfBytesTransferred;
+} OVERLAPPED_ENTRY, *LPOVERLAPPED_ENTRY;
+#define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
+#define FILE_SKIP_SET_EVENT_ON_HANDLE 0x2
+HANDLE WINAPI npipe_CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, ULONG_PTR CompletionKey,
+                                           DWORD NumberOfConcurrentThreads);
+BOOL WINAPI npipe_GetQueuedCompletionStatus(HANDLE CompletionPort, LPDWORD lpNumberOfBytesTransferred,
+                                            PULONG_PTR lpCompletionKey, LPOVERLAPPED *lpOverlapped,
+                                            DWORD dwMilliseconds);
+BOOL WINAPI npipe_GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTRY lpCompletionPortEntries,
+                                              ULONG ulCount, PULONG ulNumEntriesRemoved, DWORD dwMilliseconds,
+                                              BOOL fAlertable);
+BOOL WINAPI npipe_PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred,
+                                             ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI npipe_SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags);
 BOOL WINAPI npipe_ReadFileEx(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPOVERLAPPED lpOverlapped,
                              LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
 BOOL WINAPI npipe_WriteFileEx(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPOVERLAPPED lpOverlapped,

@@ -199,11 +199,14 @@ pub(crate) fn complete(mut p: Pending, (st, n): Outcome) {
     }
     p.ov.finish(st, n);
     let q = p.queue();
-    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine.take());
+    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine.take(), true);
     // Release: pairs with the Acquire loads in `Io`.
     p.entry.io.outstanding[q].fetch_sub(1, Ordering::Release);
 }
 
+/// Signals a completion: the event or the handle (W26), the completion routine, and the packet
+/// of a handle bound to a completion port when `to_port` (`iocp`: not for a success inside the
+/// call with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS).
 fn finish_signals(
     entry: &Entry,
     ov: OvPtr,
@@ -211,10 +214,15 @@ fn finish_signals(
     n: usize,
     notify: &Notify,
     routine: Option<(Routine, Arc<Apcs>)>,
+    to_port: bool,
 ) {
     match notify {
         Notify::Event(e) => e.signal().set(),
+        Notify::Handle if entry.completion.skips_handle_signal() => {}
         Notify::Handle => entry.signal.set(),
+    }
+    if to_port {
+        entry.completion.complete(ov, st, n);
     }
     if let Some((f, apcs)) = routine {
         let err = status::to_win32(st);
@@ -268,8 +276,8 @@ pub(crate) enum Call {
     Transact,
 }
 
-/// The event of an OVERLAPPED (its low bit masks IOCP notification on Windows; we have no
-/// IOCP and ignore it). `Err` for a handle that is not an event.
+/// The event of an OVERLAPPED (its low bit masks the completion port's packet, `iocp`). `Err`
+/// for a handle that is not an event.
 pub(crate) fn event_of(ov: OvPtr) -> Result<Option<Arc<Event>>, ()> {
     let h = (ov.event_handle() as usize & !1) as HANDLE;
     if h.is_null() {
@@ -498,7 +506,7 @@ fn finish_now(
         if matches!(call, Call::Transact) {
             // W123 (Windows 8+): pending, then completed with the error.
             ov.finish(st, n);
-            finish_signals(entry, ov, st, n, notify, None);
+            finish_signals(entry, ov, st, n, notify, None, true);
             return fail(ERROR_IO_PENDING);
         }
         // An immediate failure: the status words and the routine are untouched, the event
@@ -511,7 +519,13 @@ fn finish_now(
         Call::Ex(f) => Some((f, crate::apc::current())),
         _ => None,
     };
-    finish_signals(entry, ov, st, n, notify, routine);
+    let to_port = entry.completion.queues_at_once(st);
+    finish_signals(entry, ov, st, n, notify, routine, to_port);
+    if st == status::BUFFER_OVERFLOW && to_port {
+        // W72 (Windows 8+): on a handle bound to a port a partial message is reported pending,
+        // and its packet carries the warning.
+        return fail(ERROR_IO_PENDING);
+    }
     if st == status::BUFFER_OVERFLOW {
         // W70: the count is reported through GetOverlappedResult, not here.
         return fail(ERROR_MORE_DATA);

@@ -1,6 +1,6 @@
 //! A thread's pending overlapped operations end when the thread does: Windows cancels the I/O a
-//! thread issued when it exits (for handles not bound to a completion port, which npipe has
-//! not), so the operation completes with ERROR_OPERATION_ABORTED and no longer writes into a
+//! thread issued when it exits (for handles not bound to a completion port: those report to
+//! the port whatever thread issued them), so the operation completes with ERROR_OPERATION_ABORTED and no longer writes into a
 //! buffer the thread may have owned (its stack). Each thread notes the handles it left
 //! operations pending on; a thread-local's destructor cancels them at the thread's exit.
 
@@ -42,6 +42,11 @@ thread_local! {
 
 /// Notes that the calling thread (`tid`) left an operation pending on `entry`.
 pub(super) fn note(entry: &Arc<Entry>, tid: u32) {
+    if entry.completion.bound() {
+        // Windows leaves a thread's I/O on a handle with a completion port pending when the
+        // thread exits: the packet goes to the port.
+        return;
+    }
     // A thread already exiting (its thread-locals going) has nothing more to note.
     let _ = ISSUED.try_with(|i| {
         let Ok(mut i) = i.try_borrow_mut() else {
