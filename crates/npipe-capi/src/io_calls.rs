@@ -86,6 +86,13 @@ fn steps(e: &Entry) -> bool {
         }
 }
 
+/// A plain call with an OVERLAPPED on an overlapped handle that completes inside the call is
+/// reported as an overlapped operation (`overlapped::issue_done`) when the handle is bound to a
+/// completion port, so its packet is queued (W105).
+fn bound_plain(e: &Entry) -> Option<Call> {
+    (e.overlapped && e.completion.bound()).then_some(Call::Plain)
+}
+
 /// ReadFile and ReadFileEx.
 ///
 /// # Safety
@@ -118,8 +125,10 @@ unsafe fn read_file(
     };
     // SAFETY: ov null or valid (caller).
     let at = unsafe { crate::files::offset_of(ov) };
-    if let (Some(call), false) = (call, ov.is_null()) {
-        // An Ex call on a PIPE_NOWAIT overlapped handle: done at once, the routine queued.
+    if let (Some(call), false) = (call.or_else(|| bound_plain(e)), ov.is_null()) {
+        // An Ex call on a PIPE_NOWAIT overlapped handle: done at once, the routine queued; or
+        // any call on an overlapped handle bound to a completion port (a file, a mailslot
+        // writer, a PIPE_NOWAIT pipe), whose packet reports it.
         let r = read_now(&e.obj, b, at);
         // SAFETY: forwarded contract.
         return unsafe { overlapped::issue_done(e, ov, r, call, read) };
@@ -161,7 +170,7 @@ unsafe fn write_file(
     };
     // SAFETY: ov null or valid (caller).
     let at = unsafe { crate::files::offset_of(ov) };
-    if let (Some(call), false) = (call, ov.is_null()) {
+    if let (Some(call), false) = (call.or_else(|| bound_plain(e)), ov.is_null()) {
         let r = write_now(&e.obj, b, at);
         // SAFETY: forwarded contract.
         return unsafe { overlapped::issue_done(e, ov, r, call, written) };

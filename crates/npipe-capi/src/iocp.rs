@@ -8,7 +8,8 @@
 //! packet for each of its overlapped operations as it completes (`overlapped::finish_signals`):
 //! - the key and the OVERLAPPED pointer come back for connect, read and write (W105);
 //! - a failure found inside the call queues nothing (W50, W105), and neither does an operation
-//!   whose OVERLAPPED's hEvent has its low bit set, as documented for GetQueuedCompletionStatus;
+//!   whose OVERLAPPED's hEvent has its low bit set when it is issued (documented for
+//!   GetQueuedCompletionStatus); one with a completion routine reports there only;
 //! - a success inside the call queues one too, unless FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is
 //!   set (W105);
 //! - a partial message read inside the call is reported pending and its packet carries
@@ -25,8 +26,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
+use crate::forklock::{ForkGuard, ForkLock};
 use crate::handles::{self, Entry, Object};
 use crate::overlapped::{status, OvPtr, OVERLAPPED};
 use crate::sync::{deadline_of, wait_signals, Signal, Waited, WAIT_IO_COMPLETION, WAIT_TIMEOUT};
@@ -52,7 +54,8 @@ pub(crate) struct Packet {
 /// A completion port (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Port {
-    packets: Mutex<VecDeque<Packet>>,
+    /// A lock a forked child takes over (`forklock`), as the handles' operation queues.
+    packets: ForkLock<VecDeque<Packet>>,
     /// Set while `packets` holds one (changed under its lock), and once the port is closed.
     ready: Signal,
     /// The port's last handle was closed: its waiters leave with ERROR_ABANDONED_WAIT_0.
@@ -62,15 +65,14 @@ pub(crate) struct Port {
 impl Port {
     fn new() -> Port {
         Port {
-            packets: Mutex::new(VecDeque::new()),
+            packets: ForkLock::default(),
             ready: Signal::new(false, false),
             closed: AtomicBool::new(false),
         }
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Packet>> {
-        // A panic while the lock was held cannot leave the queue half-changed.
-        self.packets.lock().unwrap_or_else(|p| p.into_inner())
+    fn queue(&self) -> ForkGuard<'_, VecDeque<Packet>> {
+        self.packets.lock()
     }
 
     fn post(&self, p: Packet) {
@@ -135,14 +137,12 @@ impl Completion {
     }
 
     /// Queues the packet of an operation of this handle that completed, when the handle is
-    /// bound and the OVERLAPPED does not opt out (low bit of hEvent).
+    /// bound. Only the OVERLAPPED's address is kept: the caller decided (with
+    /// [`wants_packet`], when the operation was issued) that it gets a packet.
     pub(crate) fn complete(&self, ov: OvPtr, st: u32, n: usize) {
         let Some(b) = self.binding.get() else {
             return;
         };
-        if ov.event_handle() as usize & 1 != 0 {
-            return;
-        }
         b.port.post(Packet {
             key: b.key,
             ov: ov.0 as usize,
@@ -150,6 +150,12 @@ impl Completion {
             status: st,
         });
     }
+}
+
+/// Whether an operation issued with `ov` gets a packet from a bound handle: not when the low
+/// bit of its hEvent is set. Read while the call that issues the operation runs.
+pub(crate) fn wants_packet(ov: OvPtr) -> bool {
+    ov.event_handle() as usize & 1 == 0
 }
 
 /// The port behind a handle, or ERROR_INVALID_HANDLE.
@@ -278,7 +284,14 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
     ov: *mut *mut OVERLAPPED,
     ms: DWORD,
 ) -> BOOL {
-    if bytes.is_null() || key.is_null() || ov.is_null() {
+    if ov.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    // SAFETY: non-null (checked) and writable (caller). Every failure of the call itself (as
+    // against a packet of a failed operation) leaves it NULL, as kernel32 does: a loop that
+    // tells the two apart by it must not see the previous packet's again.
+    unsafe { *ov = std::ptr::null_mut() };
+    if bytes.is_null() || key.is_null() {
         return fail(ERROR_NOACCESS);
     }
     let port = match port_of(port) {
@@ -302,11 +315,7 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
             set_error(ERROR_SUCCESS);
             TRUE
         }
-        Err(code) => {
-            // SAFETY: non-null (checked) and writable (caller).
-            unsafe { *ov = std::ptr::null_mut() };
-            fail(code)
-        }
+        Err(code) => fail(code),
     }
 }
 

@@ -112,6 +112,10 @@ pub(crate) struct Pending {
     pub(crate) tid: u32,
     /// Counted in [`Io::unwritten`].
     unwritten: bool,
+    /// Its OVERLAPPED did not opt out of the completion port's packet (the low bit of hEvent),
+    /// read when the operation was issued: the OVERLAPPED's memory is the program's once the
+    /// operation has completed.
+    to_port: bool,
 }
 
 impl Pending {
@@ -199,14 +203,17 @@ pub(crate) fn complete(mut p: Pending, (st, n): Outcome) {
     }
     p.ov.finish(st, n);
     let q = p.queue();
-    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine.take(), true);
+    let to_port = p.to_port;
+    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine.take(), to_port);
     // Release: pairs with the Acquire loads in `Io`.
     p.entry.io.outstanding[q].fetch_sub(1, Ordering::Release);
 }
 
-/// Signals a completion: the event or the handle (W26), the completion routine, and the packet
-/// of a handle bound to a completion port when `to_port` (`iocp`: not for a success inside the
-/// call with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS).
+/// Signals a completion: the event or the handle (W26), then either the completion routine or,
+/// when `to_port`, the packet of a handle bound to a completion port (`iocp`; never both, as
+/// Windows' I/O manager queues one or the other). `to_port` is false for an OVERLAPPED that
+/// opted out and for a success inside the call with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS; this
+/// reads nothing of the OVERLAPPED, whose memory is the program's once `ov.finish` ran.
 fn finish_signals(
     entry: &Entry,
     ov: OvPtr,
@@ -221,7 +228,7 @@ fn finish_signals(
         Notify::Handle if entry.completion.skips_handle_signal() => {}
         Notify::Handle => entry.signal.set(),
     }
-    if to_port {
+    if to_port && routine.is_none() {
         entry.completion.complete(ov, st, n);
     }
     if let Some((f, apcs)) = routine {
@@ -447,6 +454,7 @@ unsafe fn go(
         routine,
         tid,
         unwritten,
+        to_port: crate::iocp::wants_packet(ov),
     };
     if let Err(back) = crate::engine::submit(&mut qs, p, urgent) {
         drop(qs);
@@ -505,8 +513,9 @@ fn finish_now(
     if st != status::SUCCESS && st != status::BUFFER_OVERFLOW {
         if matches!(call, Call::Transact) {
             // W123 (Windows 8+): pending, then completed with the error.
+            let to_port = crate::iocp::wants_packet(ov);
             ov.finish(st, n);
-            finish_signals(entry, ov, st, n, notify, None, true);
+            finish_signals(entry, ov, st, n, notify, None, to_port);
             return fail(ERROR_IO_PENDING);
         }
         // An immediate failure: the status words and the routine are untouched, the event
@@ -514,12 +523,12 @@ fn finish_now(
         reset_event(notify);
         return fail(status::to_win32(st));
     }
+    let to_port = entry.completion.queues_at_once(st) && crate::iocp::wants_packet(ov);
     ov.finish(st, n);
     let routine = match call {
         Call::Ex(f) => Some((f, crate::apc::current())),
         _ => None,
     };
-    let to_port = entry.completion.queues_at_once(st);
     finish_signals(entry, ov, st, n, notify, routine, to_port);
     if st == status::BUFFER_OVERFLOW && to_port {
         // W72 (Windows 8+): on a handle bound to a port a partial message is reported pending,

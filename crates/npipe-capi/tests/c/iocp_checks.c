@@ -5,7 +5,11 @@
  * waiter leaves with ERROR_ABANDONED_WAIT_0 when the port's handle is closed (documented for
  * GetQueuedCompletionStatus), an alertable GetQueuedCompletionStatusEx runs a queued APC and
  * returns WAIT_IO_COMPLETION, a port handle is signalled while it holds packets, and a port
- * duplicated with DuplicateHandle stays open until its last handle closes (W105, W26).
+ * duplicated with DuplicateHandle stays open until its last handle closes; then what binding
+ * does: a ReadFileEx pending at the binding reports through its routine only, a bound handle
+ * takes no more routines, FILE_SKIP_SET_EVENT_ON_HANDLE leaves the handle unsignalled (W26),
+ * GetQueuedCompletionStatusEx takes at most its room, a closed port leaves lpOverlapped NULL,
+ * and an ordinary file's reads and writes come to its port (W105).
  * Compiled against <npipe/win32.h> by tests/iocp.rs. */
 #include <npipe/win32.h>
 #include <pthread.h>
@@ -275,6 +279,105 @@ static void port_alone(void) {
           "a closed port: ERROR_INVALID_HANDLE");
 }
 
+
+/* ---- what is bound, and how it reports ------------------------------------------------------ */
+
+static int routine_ran;
+static DWORD routine_err, routine_n;
+static VOID WINAPI routine(DWORD err, DWORD n, LPOVERLAPPED ov) {
+    (void)ov;
+    routine_ran++;
+    routine_err = err;
+    routine_n = n;
+}
+
+static void bindings(void) {
+    char name[160];
+    snprintf(name, sizeof name, "%s-b", pipe_name);
+    HANDLE s = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE | PIPE_WAIT, 1,
+                                4096, 4096, 0, NULL);
+    HANDLE c = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(s != INVALID_HANDLE_VALUE && c != INVALID_HANDLE_VALUE, "a pair");
+    OVERLAPPED o;
+    memset(&o, 0, sizeof o);
+    ConnectNamedPipe(s, &o);
+    char buf[32];
+    DWORD n = 0;
+
+    /* A ReadFileEx pending when the handle is bound reports through its routine only: Windows
+     * queues a completion's APC or its packet, never both. */
+    memset(&o, 0, sizeof o);
+    CHECK(ReadFileEx(s, buf, sizeof buf, &o, routine), "ReadFileEx pending");
+    HANDLE p = CreateIoCompletionPort(s, NULL, 5, 0);
+    CHECK(p != NULL, "bind with the ReadFileEx pending");
+    CHECK(WriteFile(c, "abc", 3, &n, NULL), "data for it");
+    for (int i = 0; i < 100 && !routine_ran; i++) SleepEx(10, TRUE);
+    CHECK(routine_ran == 1 && routine_err == 0 && routine_n == 3, "its routine ran");
+    ULONG_PTR key;
+    OVERLAPPED *got = (OVERLAPPED *)1;
+    CHECK(!GetQueuedCompletionStatus(p, &n, &key, &got, 50) && GetLastError() == WAIT_TIMEOUT && got == NULL,
+          "and no packet came for it");
+    memset(&o, 0, sizeof o);
+    CHECK(!ReadFileEx(s, buf, sizeof buf, &o, routine) && GetLastError() == ERROR_INVALID_PARAMETER,
+          "a bound handle takes no more ReadFileEx");
+
+    /* FILE_SKIP_SET_EVENT_ON_HANDLE: a completion without an event leaves the handle alone (W26). */
+    CHECK(SetFileCompletionNotificationModes(s, FILE_SKIP_SET_EVENT_ON_HANDLE), "skip the handle's event");
+    memset(&o, 0, sizeof o);
+    CHECK(!ReadFile(s, buf, sizeof buf, NULL, &o) && GetLastError() == ERROR_IO_PENDING, "read pending");
+    CHECK(WaitForSingleObject(s, 0) == WAIT_TIMEOUT, "the handle is reset by the read (W26)");
+    CHECK(WriteFile(c, "de", 2, &n, NULL), "data");
+    CHECK(GetQueuedCompletionStatus(p, &n, &key, &got, 1000) && got == &o && n == 2 && key == 5, "the packet");
+    CHECK(WaitForSingleObject(s, 0) == WAIT_TIMEOUT, "and the handle stays unsignalled");
+    CHECK(!SetFileCompletionNotificationModes(s, 4) && GetLastError() == ERROR_INVALID_PARAMETER,
+          "an unknown mode: ERROR_INVALID_PARAMETER");
+
+    /* GetQueuedCompletionStatusEx takes at most what it is given room for, oldest first. */
+    for (int i = 0; i < 5; i++) PostQueuedCompletionStatus(p, (DWORD)i, 100 + i, NULL);
+    OVERLAPPED_ENTRY e[3];
+    ULONG removed = 0;
+    CHECK(GetQueuedCompletionStatusEx(p, e, 3, &removed, 0, FALSE) && removed == 3 && e[0].lpCompletionKey == 100 &&
+              e[2].lpCompletionKey == 102,
+          "three of five, oldest first");
+    CHECK(GetQueuedCompletionStatusEx(p, e, 3, &removed, 0, FALSE) && removed == 2 && e[0].lpCompletionKey == 103,
+          "then the other two");
+    CHECK(!GetQueuedCompletionStatusEx(p, e, 0, &removed, 0, FALSE) && GetLastError() == ERROR_INVALID_PARAMETER,
+          "room for none: ERROR_INVALID_PARAMETER");
+
+    /* A call on the port after it is closed leaves lpOverlapped NULL, so a loop that tells a
+     * failed operation by it does not see the last packet again. */
+    CloseHandle(c);
+    CloseHandle(s);
+    CHECK(CloseHandle(p), "close the port");
+    got = &o;
+    CHECK(!GetQueuedCompletionStatus(p, &n, &key, &got, 0) && GetLastError() == ERROR_INVALID_HANDLE && got == NULL,
+          "a closed port: ERROR_INVALID_HANDLE, lpOverlapped NULL");
+
+    /* An ordinary file opened for overlapped I/O reports its writes and reads to the port. */
+    char path[] = "/tmp/npipe-iocp-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "a temporary file");
+    close(fd);
+    HANDLE f = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+    CHECK(f != INVALID_HANDLE_VALUE, "open it overlapped");
+    p = CreateIoCompletionPort(f, NULL, 9, 0);
+    CHECK(p != NULL, "bind the file");
+    memset(&o, 0, sizeof o);
+    BOOL r = WriteFile(f, "hello", 5, NULL, &o);
+    CHECK(r || GetLastError() == ERROR_IO_PENDING, "write at offset 0");
+    got = NULL;
+    CHECK(GetQueuedCompletionStatus(p, &n, &key, &got, 1000) && got == &o && n == 5 && key == 9,
+          "the file's write comes to the port");
+    memset(&o, 0, sizeof o);
+    r = ReadFile(f, buf, sizeof buf, NULL, &o);
+    CHECK(r || GetLastError() == ERROR_IO_PENDING, "read at offset 0");
+    CHECK(GetQueuedCompletionStatus(p, &n, &key, &got, 1000) && got == &o && n == 5 && memcmp(buf, "hello", 5) == 0,
+          "and its read");
+    CloseHandle(f);
+    CloseHandle(p);
+    unlink(path);
+}
+
 int main(int argc, char **argv) {
     if (argc > 3 && strcmp(argv[1], "client") == 0) {
         snprintf(pipe_name, sizeof pipe_name, "%s", argv[3]);
@@ -283,6 +386,7 @@ int main(int argc, char **argv) {
     snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-iocp-checks-%d", (int)getpid());
     serve_clients(argv);
     port_alone();
+    bindings();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

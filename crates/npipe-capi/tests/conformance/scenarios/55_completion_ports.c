@@ -1,6 +1,8 @@
 /* I/O completion ports on a named pipe (W26, W50, W72, W105): the packets of a connect, of a
  * read that completes inside its call and of one that completes later, each with its key and
- * OVERLAPPED; none for a failure inside the call, nor with the low bit of hEvent set, nor for a
+ * OVERLAPPED, a write that waited for its quota, a cancelled read and a read on a handle
+ * closed under it; none for a failure inside the call, nor with the low bit of hEvent set (on
+ * an operation that completes inside the call or later), nor for a
  * success inside the call with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS; a partial message read
  * reported pending with an ERROR_MORE_DATA packet; posted packets; several at once with
  * GetQueuedCompletionStatusEx; a timeout; the handle still signalled on completion; a read
@@ -100,6 +102,35 @@ int main(void) {
     show_gqcs("masked_read_nothing", 0, &o1);
     printf("masked_event: %s\n", WaitForSingleObject(ev, 0) == WAIT_OBJECT_0 ? "signaled" : "not signaled");
 
+    /* The low bit is read when the operation is issued: a masked read that goes pending. */
+    ResetEvent(ev);
+    memset(&o1, 0, sizeof o1);
+    o1.hEvent = (HANDLE)((ULONG_PTR)ev | 1);
+    r = ReadFile(s, buf, sizeof buf, &n, &o1);
+    show_call("masked_pending_read", r, n);
+    WriteFile(c, "later", 5, &n, NULL);
+    printf("masked_pending_event: %s\n", WaitForSingleObject(ev, 1000) == WAIT_OBJECT_0 ? "signaled" : "not signaled");
+    show_gqcs("masked_pending_nothing", 0, &o1);
+
+    /* A write waiting for its quota, then read: its packet carries the bytes. */
+    static char big[3000];
+    memset(big, 'w', sizeof big);
+    memset(&o1, 0, sizeof o1);
+    r = WriteFile(s, big, sizeof big, &n, &o1);
+    show_call("quota_write", r, n);
+    static char rbig[4000];
+    DWORD got = 0;
+    BOOL rr = ReadFile(c, rbig, sizeof rbig, &got, NULL);
+    show_call("client_reads_it", rr, got);
+    show_gqcs("quota_write_packet", 1000, &o1);
+
+    /* CancelIoEx of a pending read: its packet carries ERROR_OPERATION_ABORTED. */
+    memset(&o1, 0, sizeof o1);
+    r = ReadFile(s, buf, sizeof buf, &n, &o1);
+    show_call("to_cancel", r, n);
+    SHOW_BOOL("cancel", CancelIoEx(s, &o1));
+    show_gqcs("cancel_packet", 1000, &o1);
+
     OVERLAPPED ox;
     memset(&ox, 0, sizeof ox);
     r = ReadFileEx(s, buf, sizeof buf, &ox, NULL);
@@ -142,6 +173,22 @@ int main(void) {
     show_call("read_after_client_closed", r, n);
     show_gqcs("failure_queues_nothing", 0, &o1);
 
+    /* A second instance bound to the same port, closed with a read pending: ERROR_BROKEN_PIPE. */
+    HANDLE s2 = CreateNamedPipeA(PIPE("n55b"), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                                 PIPE_TYPE_BYTE | PIPE_WAIT, 1, 1024, 1024, 0, NULL);
+    printf("bind_second: %s\n", CreateIoCompletionPort(s2, port, 70, 0) == port ? "same port" : "other");
+    HANDLE c2 = CreateFileA(PIPE("n55b"), GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    SHOW_HANDLE("client_second", c2);
+    memset(&o1, 0, sizeof o1);
+    r = ConnectNamedPipe(s2, &o1);
+    show_call("connect_second", r, 0);
+    memset(&o1, 0, sizeof o1);
+    r = ReadFile(s2, buf, sizeof buf, &n, &o1);
+    show_call("read_then_close", r, n);
+    SHOW_BOOL("close_second", CloseHandle(s2));
+    show_gqcs("close_packet", 1000, &o1);
+    CloseHandle(c2);
+
     HANDLE bad = CreateIoCompletionPort(INVALID_HANDLE_VALUE, port, 1, 0);
     e = GetLastError();
     printf("new_port_with_existing: %s err=%lu\n", bad ? "port" : "NULL", bad ? 0ul : (unsigned long)e);
@@ -153,6 +200,7 @@ int main(void) {
     printf("gqcs_on_event: %s err=%lu\n", r ? "TRUE" : "FALSE", r ? 0ul : (unsigned long)e);
 
     SHOW_BOOL("close_port", CloseHandle(port));
+    show_gqcs("gqcs_on_closed_port", 0, &o1);
     CloseHandle(s);
     CloseHandle(ev);
     return 0;
