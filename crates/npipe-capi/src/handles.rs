@@ -44,6 +44,8 @@ pub(crate) enum Object {
     Wait(crate::ready::Wait),
     /// An I/O completion port.
     Port(Arc<crate::iocp::Port>),
+    /// A wait registered with RegisterWaitForSingleObject.
+    Registered(Arc<crate::regwait::Registration>),
 }
 
 /// One open handle.
@@ -135,7 +137,8 @@ pub(crate) fn not_pipe<T>(o: &Object) -> io::Result<T> {
         | Object::Process(_)
         | Object::Find(_)
         | Object::Wait(_)
-        | Object::Port(_) => Err(npipe::Error::io(
+        | Object::Port(_)
+        | Object::Registered(_) => Err(npipe::Error::io(
             ERROR_INVALID_HANDLE,
             "the handle is not a file, pipe or mailslot",
         )),
@@ -601,6 +604,7 @@ fn close_last(e: &Arc<Entry>) {
         Object::Server(s) => s.close(),
         Object::Client(c) => c.close(),
         Object::Port(p) => p.close(),
+        Object::Registered(r) => r.stop(),
         _ => {}
     }
     if local {

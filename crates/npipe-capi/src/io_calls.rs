@@ -43,7 +43,8 @@ fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
         | Object::Process(_)
         | Object::Find(_)
         | Object::Wait(_)
-        | Object::Port(_) => not_file(),
+        | Object::Port(_)
+        | Object::Registered(_) => not_file(),
         Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,
             "the handle is a write end",
@@ -65,7 +66,8 @@ fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
         | Object::Process(_)
         | Object::Find(_)
         | Object::Wait(_)
-        | Object::Port(_) => not_file(),
+        | Object::Port(_)
+        | Object::Registered(_) => not_file(),
         // W147: the mailslot (server) handle cannot write.
         Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,

@@ -415,7 +415,8 @@ pub extern "C" fn SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BO
         | Object::Process(_)
         | Object::Find(_)
         | Object::Wait(_)
-        | Object::Port(_) => fail(ERROR_INVALID_HANDLE),
+        | Object::Port(_)
+        | Object::Registered(_) => fail(ERROR_INVALID_HANDLE),
         _ => {
             e.completion.modes.fetch_or(flags, Ordering::Relaxed);
             TRUE

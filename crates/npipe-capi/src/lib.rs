@@ -66,6 +66,7 @@ mod overlapped;
 mod pipes;
 mod process;
 mod ready;
+mod regwait;
 mod relay;
 mod results;
 mod sddl;

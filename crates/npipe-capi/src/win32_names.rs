@@ -19,13 +19,14 @@ use crate::find::WIN32_FIND_DATAA;
 use crate::iocp::OVERLAPPED_ENTRY;
 use crate::overlapped::{Routine, OVERLAPPED};
 use crate::process::{PROCESS_INFORMATION, STARTUPINFOA};
+use crate::regwait::WaitCallback;
 use crate::sids::SID_IDENTIFIER_AUTHORITY;
 use crate::threads::{ApcFunc, ThreadStart};
 use crate::wnet::{NETRESOURCEA, NETRESOURCEW};
 use crate::{
     acls, anonymous, dup, files, find, handles, impersonate, io_calls, iocp, mailslots, messages,
 };
-use crate::{cmdline, pipes, process, sddl, sids, wnet};
+use crate::{cmdline, pipes, process, regwait, sddl, sids, wnet};
 use crate::{results, sync, threads, BOOL, DWORD, HANDLE};
 
 /// Defines each plain-named twin: an `extern "C"` function of the same signature that calls the
@@ -346,6 +347,16 @@ win32_names! {
         ov: *mut OVERLAPPED,
     ) -> BOOL;
     iocp::SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BOOL;
+    regwait::RegisterWaitForSingleObject(
+        wait: *mut HANDLE,
+        object: HANDLE,
+        callback: Option<WaitCallback>,
+        context: *mut c_void,
+        ms: DWORD,
+        flags: DWORD,
+    ) -> BOOL;
+    regwait::UnregisterWait(h: HANDLE) -> BOOL;
+    regwait::UnregisterWaitEx(h: HANDLE, completion: HANDLE) -> BOOL;
     sync::CreateEventA(
         sa: *mut c_void,
         manual_reset: BOOL,

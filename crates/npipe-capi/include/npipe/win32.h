@@ -149,6 +149,7 @@ const char *npipe_version(void);
 #define QueueUserAPC npipe_QueueUserAPC
 #define ReadFile npipe_ReadFile
 #define ReadFileEx npipe_ReadFileEx
+#define RegisterWaitForSingleObject npipe_RegisterWaitForSingleObject
 #define ResetEvent npipe_ResetEvent
 #define ResumeThread npipe_ResumeThread
 #define RevertToSelf npipe_RevertToSelf
@@ -168,6 +169,8 @@ const char *npipe_version(void);
 #define SleepEx npipe_SleepEx
 #define TerminateProcess npipe_TerminateProcess
 #define TransactNamedPipe npipe_TransactNamedPipe
+#define UnregisterWait npipe_UnregisterWait
+#define UnregisterWaitEx npipe_UnregisterWaitEx
 #define WaitForMultipleObjects npipe_WaitForMultipleObjects
 #define WaitForMultipleObjectsEx npipe_WaitForMultipleObjectsEx
 #define WaitForSingleObject npipe_WaitForSingleObject
@@ -689,6 +692,24 @@ DWORD WINAPI npipe_WaitForMultipleObjectsEx(DWORD nCount, CONST HANDLE *lpHandle
                                             BOOL bAlertable);
 VOID WINAPI npipe_Sleep(DWORD dwMilliseconds);
 DWORD WINAPI npipe_SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
+
+/* Thread-pool waits: the callback runs on a thread of the library's when hObject is signalled
+ * (TimerOrWaitFired FALSE) or dwMilliseconds pass (TRUE); again and again unless
+ * WT_EXECUTEONLYONCE. UnregisterWait stops it (FALSE with ERROR_IO_PENDING while a callback
+ * still runs); UnregisterWaitEx(h, INVALID_HANDLE_VALUE) also waits for that callback, and with
+ * an event handle sets the event once none runs. npipe departs: a thread per registration, and
+ * the other WT_* flags change nothing. */
+typedef VOID(NTAPI *WAITORTIMERCALLBACK)(PVOID lpParameter, BOOLEAN TimerOrWaitFired);
+#define WT_EXECUTEDEFAULT 0x00000000
+#define WT_EXECUTEINIOTHREAD 0x00000001
+#define WT_EXECUTEINWAITTHREAD 0x00000004
+#define WT_EXECUTEONLYONCE 0x00000008
+#define WT_EXECUTELONGFUNCTION 0x00000010
+#define WT_EXECUTEINPERSISTENTTHREAD 0x00000080
+BOOL WINAPI npipe_RegisterWaitForSingleObject(PHANDLE phNewWaitObject, HANDLE hObject, WAITORTIMERCALLBACK Callback,
+                                              PVOID Context, ULONG dwMilliseconds, ULONG dwFlags);
+BOOL WINAPI npipe_UnregisterWait(HANDLE WaitHandle);
+BOOL WINAPI npipe_UnregisterWaitEx(HANDLE WaitHandle, HANDLE CompletionEvent);
 
 /* Overlapped I/O on handles opened with FILE_FLAG_OVERLAPPED: ReadFile, WriteFile,
  * ConnectNamedPipe and TransactNamedPipe with an OVERLAPPED return FALSE with ERROR_IO_PENDING
