@@ -31,6 +31,8 @@ pub(crate) struct Failure {
     usage: bool,
     /// Words that say more than the code's own (for example "already served").
     reason: Option<&'static str>,
+    /// Reported as access denied (exit code 5) whatever its code.
+    denied: bool,
 }
 
 /// What every command returns.
@@ -44,6 +46,7 @@ impl Failure {
             err,
             usage: false,
             reason: None,
+            denied: false,
         }
     }
 
@@ -52,6 +55,15 @@ impl Failure {
         Failure {
             reason: Some(reason),
             ..self
+        }
+    }
+
+    /// A name another process serves, whichever code the create got (ERROR_ACCESS_DENIED, or
+    /// ERROR_PIPE_BUSY when that server has all its instances): exit code 5, as documented.
+    pub(crate) fn already_served(self) -> Failure {
+        Failure {
+            denied: true,
+            ..self.because("already served")
         }
     }
 
@@ -72,6 +84,9 @@ impl Failure {
     pub(crate) fn exit_code(&self) -> u8 {
         if self.usage {
             return EXIT_USAGE;
+        }
+        if self.denied {
+            return EXIT_DENIED;
         }
         match self.code() {
             ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => EXIT_NOT_FOUND,

@@ -175,13 +175,14 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     if let Some(p) = args.policy() {
         opts.access_policy(p);
     }
-    // The first instance owns the name: a name someone else serves is refused.
+    // The first instance owns the name: a name someone else serves is refused (ERROR_PIPE_BUSY
+    // when that server has all its instances, W16).
     let first = opts
         .clone()
         .first_pipe_instance(true)
         .create(&name)
         .map_err(|e| match win32_code(&e) {
-            ERROR_ACCESS_DENIED => Failure::new(&name, e).because("already served"),
+            ERROR_ACCESS_DENIED | ERROR_PIPE_BUSY => Failure::new(&name, e).already_served(),
             _ => Failure::new(&name, e),
         })?;
     let mut instances = vec![first];

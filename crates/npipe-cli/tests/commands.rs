@@ -522,7 +522,7 @@ fn serving_a_served_name_is_refused() {
     assert_eq!(o.status.code(), Some(5));
     assert_eq!(
         text(&o.stderr),
-        "npipe: \\\\.\\pipe\\mine: already served (ERROR_ACCESS_DENIED)\n"
+        "npipe: \\\\.\\pipe\\mine: already served (ERROR_PIPE_BUSY)\n"
     );
     assert_eq!(srv.interrupt().0, Some(0));
 }

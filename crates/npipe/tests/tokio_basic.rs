@@ -83,9 +83,22 @@ async fn tokio_errors_match_windows_codes() {
         Some(ERROR_PIPE_BUSY as i32),
         "{again}"
     );
+    // Every instance exists: busy even to a first-instance create (the count comes first).
     let first = ServerOptions::new()
         .first_pipe_instance(true)
         .create(&name)
+        .unwrap_err();
+    assert_eq!(
+        first.raw_os_error(),
+        Some(ERROR_PIPE_BUSY as i32),
+        "{first}"
+    );
+    // With an instance free, the flag is refused as access (W16).
+    let roomy = unique_name("tk-err-roomy");
+    let _roomy = ServerOptions::new().create(&roomy).unwrap();
+    let first = ServerOptions::new()
+        .first_pipe_instance(true)
+        .create(&roomy)
         .unwrap_err();
     assert_eq!(first.kind(), io::ErrorKind::PermissionDenied);
 

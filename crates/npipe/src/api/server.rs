@@ -124,7 +124,8 @@ impl ServerOptions {
         self.default_timeout = ms;
         self
     }
-    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`: fail with ERROR_ACCESS_DENIED if the pipe exists.
+    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`: fail with ERROR_ACCESS_DENIED if the pipe exists
+    /// (ERROR_PIPE_BUSY if it also has all its instances, as any create).
     /// This is the server's defence against a process that took the name first (see
     /// `docs/SECURITY.md`).
     pub fn first_pipe_instance(&mut self, on: bool) -> &mut Self {
@@ -157,10 +158,12 @@ impl ServerOptions {
     ///   `ERROR_FILENAME_EXCED_RANGE` (206) when it is too long (W6);
     /// - `ERROR_INVALID_PARAMETER` (87) for byte type with message read mode (W11) or an
     ///   instance limit outside 1..=255 (W17);
-    /// - `ERROR_PIPE_BUSY` (231) when the pipe already has its maximum of instances (W13);
+    /// - `ERROR_PIPE_BUSY` (231) when the pipe already has its maximum of instances (W13), also
+    ///   with [`first_pipe_instance`](Self::first_pipe_instance): the count is checked first;
     /// - `ERROR_ACCESS_DENIED` (5) for a direction other than the existing instances' (W14),
-    ///   [`first_pipe_instance`](Self::first_pipe_instance) on an existing pipe (W16), or a name
-    ///   another process serves (instances of one name live in one process);
+    ///   [`first_pipe_instance`](Self::first_pipe_instance) on an existing pipe with an instance
+    ///   free (W16), or a name another process serves (instances of one name live in one
+    ///   process);
     /// - an OS error (descriptors, memory) with the closest Win32 code.
     ///
     /// # Examples
@@ -169,14 +172,15 @@ impl ServerOptions {
     /// use npipe::error::code::{ERROR_ACCESS_DENIED, ERROR_INVALID_NAME, ERROR_PIPE_BUSY};
     ///
     /// let name = format!(r"\\.\pipe\npipe-doc-create-{}", std::process::id());
-    /// let one = ServerOptions::new().max_instances(1).create(&name)?;
-    /// let busy = ServerOptions::new().max_instances(1).create(&name).unwrap_err();
-    /// assert_eq!(win32_code(&busy), ERROR_PIPE_BUSY);
+    /// let one = ServerOptions::new().max_instances(2).create(&name)?;
     /// let taken = ServerOptions::new().first_pipe_instance(true).create(&name).unwrap_err();
     /// assert_eq!(win32_code(&taken), ERROR_ACCESS_DENIED);
+    /// let two = ServerOptions::new().max_instances(2).create(&name)?;
+    /// let busy = ServerOptions::new().max_instances(2).create(&name).unwrap_err();
+    /// assert_eq!(win32_code(&busy), ERROR_PIPE_BUSY);
     /// let bad = ServerOptions::new().create("not a pipe name").unwrap_err();
     /// assert_eq!(win32_code(&bad), ERROR_INVALID_NAME);
-    /// # drop(one);
+    /// # drop((one, two));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {

@@ -303,7 +303,8 @@ impl ServerOptions {
     }
 
     /// `FILE_FLAG_FIRST_PIPE_INSTANCE`: [`create`](Self::create) fails with
-    /// `ERROR_ACCESS_DENIED` (kind `PermissionDenied`) if the pipe exists.
+    /// `ERROR_ACCESS_DENIED` (kind `PermissionDenied`) if the pipe exists, or with
+    /// `ERROR_PIPE_BUSY` if it also has all its instances, as on Windows.
     pub fn first_pipe_instance(&mut self, first: bool) -> &mut Self {
         self.first_pipe_instance = first;
         self
