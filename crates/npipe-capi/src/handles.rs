@@ -48,6 +48,30 @@ pub(crate) enum Object {
     Registered(Arc<crate::regwait::Registration>),
 }
 
+impl Object {
+    /// Whether it is a file object (a pipe or mailslot end, a file): what Windows' I/O calls
+    /// take. The others are no file at all, and those calls fail with ERROR_INVALID_HANDLE on
+    /// them (STATUS_OBJECT_TYPE_MISMATCH) before any file system sees the call.
+    pub(crate) fn is_file(&self) -> bool {
+        match self {
+            Object::Server(_)
+            | Object::Client(_)
+            | Object::Mailslot(_)
+            | Object::MailslotWriter(_)
+            | Object::AnonRead(_)
+            | Object::AnonWrite(_)
+            | Object::File(_) => true,
+            Object::Event(_)
+            | Object::Thread(_)
+            | Object::Process(_)
+            | Object::Find(_)
+            | Object::Wait(_)
+            | Object::Port(_)
+            | Object::Registered(_) => false,
+        }
+    }
+}
+
 /// One open handle.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -130,24 +154,18 @@ impl Entry {
 
 /// The failure of a named-pipe function called on a mailslot or anonymous pipe handle.
 pub(crate) fn not_pipe<T>(o: &Object) -> io::Result<T> {
-    match o {
+    if !o.is_file() {
         // Not a file at all: the file system never sees the call (STATUS_OBJECT_TYPE_MISMATCH).
-        Object::Event(_)
-        | Object::Thread(_)
-        | Object::Process(_)
-        | Object::Find(_)
-        | Object::Wait(_)
-        | Object::Port(_)
-        | Object::Registered(_) => Err(npipe::Error::io(
+        return Err(npipe::Error::io(
             ERROR_INVALID_HANDLE,
             "the handle is not a file, pipe or mailslot",
-        )),
-        // A file the named-pipe file system does not own (STATUS_INVALID_DEVICE_REQUEST).
-        _ => Err(npipe::Error::io(
-            ERROR_INVALID_FUNCTION,
-            "the handle is not a named pipe",
-        )),
+        ));
     }
+    // A file the named-pipe file system does not own (STATUS_INVALID_DEVICE_REQUEST).
+    Err(npipe::Error::io(
+        ERROR_INVALID_FUNCTION,
+        "the handle is not a named pipe",
+    ))
 }
 
 /// Slots per segment.

@@ -168,16 +168,8 @@ fn port_of(h: HANDLE) -> Result<Arc<Port>, DWORD> {
 
 /// Binds `e` to `port` with `key`.
 fn bind(e: &Entry, port: Arc<Port>, key: usize) -> Result<(), DWORD> {
-    match &e.obj {
-        Object::Server(_)
-        | Object::Client(_)
-        | Object::Mailslot(_)
-        | Object::MailslotWriter(_)
-        | Object::AnonRead(_)
-        | Object::AnonWrite(_)
-        | Object::File(_) => {}
-        // Not a file (STATUS_OBJECT_TYPE_MISMATCH).
-        _ => return Err(ERROR_INVALID_HANDLE),
+    if !e.obj.is_file() {
+        return Err(ERROR_INVALID_HANDLE);
     }
     // Completion ports serve asynchronous I/O only; a handle is bound once.
     if !e.overlapped {
@@ -409,17 +401,11 @@ pub extern "C" fn SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BO
     if flags & !(SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT_ON_HANDLE) != 0 {
         return fail(ERROR_INVALID_PARAMETER);
     }
-    handles::with_entry(h, FALSE, |e| match &e.obj {
-        Object::Event(_)
-        | Object::Thread(_)
-        | Object::Process(_)
-        | Object::Find(_)
-        | Object::Wait(_)
-        | Object::Port(_)
-        | Object::Registered(_) => fail(ERROR_INVALID_HANDLE),
-        _ => {
-            e.completion.modes.fetch_or(flags, Ordering::Relaxed);
-            TRUE
+    handles::with_entry(h, FALSE, |e| {
+        if !e.obj.is_file() {
+            return fail(ERROR_INVALID_HANDLE);
         }
+        e.completion.modes.fetch_or(flags, Ordering::Relaxed);
+        TRUE
     })
 }
