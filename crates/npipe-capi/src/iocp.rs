@@ -40,6 +40,8 @@ const ERROR_ABANDONED_WAIT_0: DWORD = 735;
 pub(crate) const SKIP_PORT_ON_SUCCESS: u8 = 1;
 /// `FILE_SKIP_SET_EVENT_ON_HANDLE`.
 pub(crate) const SKIP_SET_EVENT_ON_HANDLE: u8 = 2;
+/// `FILE_SKIP_SET_USER_EVENT_ON_FAST_IO`.
+const SKIP_USER_EVENT_ON_FAST_IO: u8 = 4;
 
 /// One completion packet.
 #[derive(Debug, Clone, Copy)]
@@ -394,18 +396,30 @@ pub extern "C" fn PostQueuedCompletionStatus(
     }
 }
 
-/// `SetFileCompletionNotificationModes`: FILE_SKIP_COMPLETION_PORT_ON_SUCCESS and
-/// FILE_SKIP_SET_EVENT_ON_HANDLE (other bits: ERROR_INVALID_PARAMETER). The modes stay set.
+/// `SetFileCompletionNotificationModes` on a handle opened for overlapped I/O (a synchronous
+/// one: ERROR_INVALID_PARAMETER): FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
+/// FILE_SKIP_SET_EVENT_ON_HANDLE (which also leaves the handle unsignalled from now on, W26)
+/// and FILE_SKIP_SET_USER_EVENT_ON_FAST_IO (accepted: npipe has no fast I/O path that would skip
+/// the event); other bits: ERROR_INVALID_PARAMETER. The modes stay set.
 #[export_name = "npipe_SetFileCompletionNotificationModes"]
 pub extern "C" fn SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BOOL {
-    if flags & !(SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT_ON_HANDLE) != 0 {
+    if flags & !(SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT_ON_HANDLE | SKIP_USER_EVENT_ON_FAST_IO) != 0
+    {
         return fail(ERROR_INVALID_PARAMETER);
     }
     handles::with_entry(h, FALSE, |e| {
         if !e.obj.is_file() {
             return fail(ERROR_INVALID_HANDLE);
         }
+        if !e.overlapped {
+            return fail(ERROR_INVALID_PARAMETER);
+        }
         e.completion.modes.fetch_or(flags, Ordering::Relaxed);
+        if flags & SKIP_SET_EVENT_ON_HANDLE != 0 {
+            // Unsignalled from now on (Wine's test_completion, which runs on Windows).
+            e.observe();
+            e.signal.reset();
+        }
         TRUE
     })
 }

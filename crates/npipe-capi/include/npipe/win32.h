@@ -739,6 +739,7 @@ typedef struct _OVERLAPPED_ENTRY {
 } OVERLAPPED_ENTRY, *LPOVERLAPPED_ENTRY;
 #define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
 #define FILE_SKIP_SET_EVENT_ON_HANDLE 0x2
+#define FILE_SKIP_SET_USER_EVENT_ON_FAST_IO 0x4
 HANDLE WINAPI npipe_CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, ULONG_PTR CompletionKey,
                                            DWORD NumberOfConcurrentThreads);
 BOOL WINAPI npipe_GetQueuedCompletionStatus(HANDLE CompletionPort, LPDWORD lpNumberOfBytesTransferred,

@@ -610,7 +610,9 @@ pub(crate) unsafe fn finish_sync(
         // A failure leaves the event alone, as an overlapped one that fails at once does.
         Some(e) if ok => e.signal().set(),
         Some(_) => {}
-        None if entry.is_observed() => entry.signal.set(),
+        None if entry.is_observed() && !entry.completion.skips_handle_signal() => {
+            entry.signal.set()
+        }
         None => {}
     }
     ret

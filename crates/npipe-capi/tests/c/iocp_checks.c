@@ -294,7 +294,7 @@ static VOID WINAPI routine(DWORD err, DWORD n, LPOVERLAPPED ov) {
 static void bindings(void) {
     char name[160];
     snprintf(name, sizeof name, "%s-b", pipe_name);
-    HANDLE s = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE | PIPE_WAIT, 1,
+    HANDLE s = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE | PIPE_WAIT, 2,
                                 4096, 4096, 0, NULL);
     HANDLE c = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
     CHECK(s != INVALID_HANDLE_VALUE && c != INVALID_HANDLE_VALUE, "a pair");
@@ -322,15 +322,25 @@ static void bindings(void) {
           "a bound handle takes no more ReadFileEx");
 
     /* FILE_SKIP_SET_EVENT_ON_HANDLE: a completion without an event leaves the handle alone (W26). */
+    CHECK(WaitForSingleObject(s, 0) == WAIT_OBJECT_0, "the handle is signalled (its last read completed)");
     CHECK(SetFileCompletionNotificationModes(s, FILE_SKIP_SET_EVENT_ON_HANDLE), "skip the handle's event");
+    CHECK(WaitForSingleObject(s, 0) == WAIT_TIMEOUT, "which leaves it unsignalled at once (W26)");
     memset(&o, 0, sizeof o);
     CHECK(!ReadFile(s, buf, sizeof buf, NULL, &o) && GetLastError() == ERROR_IO_PENDING, "read pending");
     CHECK(WaitForSingleObject(s, 0) == WAIT_TIMEOUT, "the handle is reset by the read (W26)");
     CHECK(WriteFile(c, "de", 2, &n, NULL), "data");
     CHECK(GetQueuedCompletionStatus(p, &n, &key, &got, 1000) && got == &o && n == 2 && key == 5, "the packet");
     CHECK(WaitForSingleObject(s, 0) == WAIT_TIMEOUT, "and the handle stays unsignalled");
-    CHECK(!SetFileCompletionNotificationModes(s, 4) && GetLastError() == ERROR_INVALID_PARAMETER,
+    CHECK(SetFileCompletionNotificationModes(s, FILE_SKIP_SET_USER_EVENT_ON_FAST_IO),
+          "FILE_SKIP_SET_USER_EVENT_ON_FAST_IO is accepted");
+    CHECK(!SetFileCompletionNotificationModes(s, 8) && GetLastError() == ERROR_INVALID_PARAMETER,
           "an unknown mode: ERROR_INVALID_PARAMETER");
+    HANDLE sync = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE, 2, 512, 512, 0, NULL);
+    CHECK(sync != INVALID_HANDLE_VALUE, "a synchronous instance");
+    CHECK(!SetFileCompletionNotificationModes(sync, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) &&
+              GetLastError() == ERROR_INVALID_PARAMETER,
+          "modes on a synchronous handle: ERROR_INVALID_PARAMETER");
+    CloseHandle(sync);
 
     /* GetQueuedCompletionStatusEx takes at most what it is given room for, oldest first. */
     for (int i = 0; i < 5; i++) PostQueuedCompletionStatus(p, (DWORD)i, 100 + i, NULL);
