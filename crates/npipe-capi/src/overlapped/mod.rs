@@ -593,7 +593,7 @@ pub(crate) unsafe fn finish_read(
 ///
 /// # Safety
 /// `ov` is null or a valid OVERLAPPED; `count` null or writable.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn finish_sync(
     entry: &Entry,
     r: io::Result<MsgLen>,

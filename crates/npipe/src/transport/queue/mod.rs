@@ -70,9 +70,10 @@ use crate::sys;
 
 thread_local! {
     /// Set when this thread publishes a record on any connection, cleared when one of its
-    /// reads takes data (`Conn::consume`): a thread that reads with it clear is a pure
-    /// consumer (see `Conn::pace`). Per thread, so a thread that writes one end and reads the
-    /// other, or relays from one pipe to another, is never taken for one.
+    /// blocking reads takes data (`Conn::read`): a thread that reads with it clear is a pure
+    /// consumer (see `Conn::pace`). Nonblocking reads and steps leave it alone (they are never
+    /// paced, and the next blocking read clears it). Per thread, so a thread that writes one
+    /// end and reads the other, or relays from one pipe to another, is never taken for one.
     static WROTE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -299,6 +300,9 @@ impl Conn {
     /// Takes one of this side's ring locks (`TX_LOCK` or `RX_LOCK`), waiting until `deadline`
     /// unless `nowait` (then `WouldBlock` when another thread or process of this end holds it).
     /// A lock whose holder died is taken over and the state it protected repaired first.
+    /// Folded into its callers: the installed library's build (one unit, link-time
+    /// optimised) otherwise calls it, twice per write-and-read pair.
+    #[inline(always)]
     fn lock_side(
         &self,
         lock: usize,

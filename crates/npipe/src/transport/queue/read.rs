@@ -115,11 +115,12 @@ impl Conn {
     /// writer publishes several messages per transfer and the reader takes them as a batch.
     /// Called before the reader lock, from blocking reads only (never from nonblocking reads,
     /// steps, peeks or readiness checks), at a record boundary; a thread that wrote is waiting
-    /// for an answer, or relays, and is never paced.
-    fn pace(&self) {
+    /// for an answer, or relays, and is never paced: `wrote` is what [`WROTE`] said when the
+    /// read began.
+    fn pace(&self, wrote: bool) {
         // Relaxed: private words read without the lock, and process-local caches: a stale
         // value only makes this wait or not wait, never changes what the read returns.
-        if WROTE.get() || self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
+        if wrote || self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
             return;
         }
         if self.tail_seen.load(Relaxed) > self.mine(R_HEAD).load(Relaxed) {
@@ -241,8 +242,6 @@ impl Conn {
         rec: u64,
     ) {
         let r = &self.ring(dir).r.0;
-        // Every read that takes data gets here (messages, bytes, steps, mailslots, in place).
-        WROTE.set(false);
         // Relaxed: private words under the reader lock, which orders them for the next reader.
         self.mine(R_REC).store(rec, Relaxed);
         self.mine(R_LEFT).store(left, Relaxed);
@@ -276,6 +275,29 @@ impl Conn {
         nonblocking: bool,
         deadline: Option<Instant>,
     ) -> QResult<ReadOut> {
+        // A blocking read clears the thread's [`WROTE`] as it begins, and sets it again if it
+        // ends without data: one access to the thread-local per read (each costs a call to
+        // `__tls_get_addr` in libnpipe), where clearing it in `consume` took a second one.
+        let wrote = !nonblocking && WROTE.replace(false);
+        let r = self.read_paced(buf, message_mode, nonblocking, deadline, wrote);
+        if wrote && r.is_err() {
+            WROTE.set(true);
+        }
+        r
+    }
+
+    /// [`Conn::read`]'s work; `wrote` is what [`WROTE`] said when it began. Folded into its
+    /// one caller (left apart, the link-time inliner of the installed library's build outlines
+    /// the reader lock and the connection's closure around it).
+    #[inline(always)]
+    fn read_paced(
+        &self,
+        buf: &mut [u8],
+        message_mode: bool,
+        nonblocking: bool,
+        deadline: Option<Instant>,
+        wrote: bool,
+    ) -> QResult<ReadOut> {
         let dir = self.side.rx();
         let ring = self.ring(dir);
         // What this read waits for (see `wait_on`), and the count of waiting readers' buffers
@@ -289,7 +311,7 @@ impl Conn {
         let mut spun = nonblocking;
         loop {
             if !nonblocking {
-                self.pace();
+                self.pace(wrote);
             }
             {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
