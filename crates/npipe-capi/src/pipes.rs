@@ -107,15 +107,6 @@ pub unsafe extern "C" fn CreateNamedPipeW(
     h
 }
 
-/// Whether `name` is `\\host\mailslot\...` (either slash, any case).
-fn is_mailslot_name(name: &str) -> bool {
-    let mut parts = name.split(['\\', '/']);
-    matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some(""), Some(""), Some(_), Some(kw)) if kw.eq_ignore_ascii_case("mailslot")
-    )
-}
-
 fn create_file(name: Option<String>, access: DWORD, disposition: DWORD, flags: DWORD) -> HANDLE {
     let Some(name) = name else {
         set_error(ERROR_PATH_NOT_FOUND);
@@ -124,7 +115,8 @@ fn create_file(name: Option<String>, access: DWORD, disposition: DWORD, flags: D
     if !crate::files::is_device_name(&name) {
         return crate::files::create_file(&name, access, disposition, flags);
     }
-    if is_mailslot_name(&name) {
+    // Routed on the normalised name: `\\.\mailslot\..\pipe\x` is a pipe.
+    if npipe::is_mailslot_name(&name) {
         // W148: any access and share mode opens a writer.
         return match MailslotWriter::open(&name) {
             Ok(w) => {

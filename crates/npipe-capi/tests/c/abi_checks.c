@@ -17,22 +17,6 @@ static char pipe_name[128];
 static char slot_name[128];
 
 /* Runs this program again as a child playing `role`; returns its pid. */
-static pid_t spawn_role(char **argv, const char *role, const char *arg) {
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/proc/self/exe", argv[0], role, arg, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_ok(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 /* A thread blocked in ReadFile on a handle another thread closes. */
 struct blocked_read { HANDLE h; BOOL ok; DWORD err; volatile int started; };
 static void *blocked_reader(void *arg) {
@@ -63,14 +47,21 @@ static int reaches(HANDLE h, DWORD want) {
 }
 
 static int mailslot_child(void) {
-    /* W148, W149: a writer in another process; each WriteFile is one message. */
+    /* W148, W149: writers in another process; each WriteFile is one message. The second
+     * writer names the mailslot through the pipe device (\\.\pipe\..\mailslot\...):
+     * CreateFile routes on the normalised name (scenario 57). */
+    char via_pipe[160];
     HANDLE w = CreateFileA(slot_name, GENERIC_WRITE, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
     DWORD n = 0;
     if (w == INVALID_HANDLE_VALUE) return 20;
     if (!WriteFile(w, "first", 5, &n, NULL) || n != 5) return 21;
-    if (!WriteFile(w, "", 0, &n, NULL) || n != 0) return 22;
     if (ReadFile(w, &n, 1, &n, NULL) || GetLastError() != ERROR_ACCESS_DENIED) return 23;
-    return CloseHandle(w) ? 0 : 24;
+    if (!CloseHandle(w)) return 24;
+    snprintf(via_pipe, sizeof via_pipe, "\\\\.\\pipe\\..\\%s", slot_name + 4);
+    w = CreateFileA(via_pipe, GENERIC_WRITE, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    if (w == INVALID_HANDLE_VALUE) return 25;
+    if (!WriteFile(w, "", 0, &n, NULL) || n != 0) return 22;
+    return CloseHandle(w) ? 0 : 26;
 }
 
 static int child(void) {
@@ -163,7 +154,7 @@ int main(int argc, char **argv) {
     CHECK(!DisconnectNamedPipe(s) && GetLastError() == ERROR_PIPE_NOT_CONNECTED, "W45");
 
     /* A MAXIMUM_ALLOWED client in another process, disconnected while it reads (W45). */
-    pid = spawn_role(argv, "disconnected", arg);
+    pid = spawn_self(argv[0], "disconnected", arg);
     CHECK(ConnectNamedPipe(s, NULL) || GetLastError() == ERROR_PIPE_CONNECTED, "connect the second child");
     CHECK(ReadFile(s, buf, sizeof buf, &n, NULL) && n == 3 && memcmp(buf, "max", 3) == 0, "MAXIMUM_ALLOWED client writes");
     CHECK(WriteFile(s, "ok", 2, &n, NULL) && n == 2, "and reads");
@@ -280,7 +271,7 @@ int main(int argc, char **argv) {
     CHECK(CreateMailslotA(slot_name, 0, 0, NULL) == INVALID_HANDLE_VALUE && GetLastError() == ERROR_ALREADY_EXISTS, "W144");
     CHECK(GetMailslotInfo(ms, NULL, NULL, NULL, NULL), "W142 NULL out pointers");
     CHECK(!GetMailslotInfo(INVALID_HANDLE_VALUE, NULL, NULL, NULL, NULL), "W141 info on invalid handle");
-    pid = spawn_role(argv, "mailslot", arg);
+    pid = spawn_self(argv[0], "mailslot", arg);
     CHECK(wait_ok(pid), "mailslot writer process");
     DWORD next = 0, count = 0, timeout = 0;
     CHECK(GetMailslotInfo(ms, &max, &next, &count, &timeout) && max == 0 && next == 5 && count == 2 && timeout == MAILSLOT_WAIT_FOREVER, "W150 info");

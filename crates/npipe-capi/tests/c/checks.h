@@ -6,6 +6,8 @@
 #define NPIPE_TESTS_CHECKS_H
 
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -17,5 +19,24 @@ static int passed, failed;
             printf("FAIL %s (line %d, GetLastError %lu)\n", what, __LINE__, (unsigned long)GetLastError()); \
         }                                                                                         \
     } while (0)
+
+/* Runs this program again as a second process, `argv0 ROLE ARG`, for its main to dispatch on
+ * ROLE (stdout flushed first, so nothing buffered is printed twice). */
+static inline pid_t spawn_self(const char *argv0, const char *role, const char *arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", argv0, role, arg, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits for child `pid`: whether it exited with status 0. */
+static inline int wait_ok(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 #endif

@@ -634,7 +634,9 @@ impl WaitFor {
 /// # Errors
 /// - `ERROR_FILE_NOT_FOUND` (2) at once when no such pipe exists, whatever the timeout (W8);
 /// - `ERROR_SEM_TIMEOUT` (121) when no instance listened in time (W29);
-/// - `ERROR_INVALID_NAME` (123) for a name that is not a pipe name;
+/// - `ERROR_PATH_NOT_FOUND` (3) for a name that is not a pipe's once normalised (a mailslot,
+///   another device, `\\.\pipe\..\x`), `ERROR_INVALID_PARAMETER` (87) for `\\.\pipe\`
+///   itself, `ERROR_FILE_NOT_FOUND` (2) for the empty name;
 /// - `ERROR_ACCESS_DENIED` (5) for a server of a user this process does not trust.
 ///
 /// # Examples

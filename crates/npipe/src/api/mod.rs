@@ -244,15 +244,27 @@ impl fmt::Debug for Modes {
     }
 }
 
-/// One line: name, end, instance, state, pipe type and this handle's modes, for example
-/// `NamedPipeServer { name: \\.\pipe\x, instance: 1, state: listening, modes: message type,
-/// message read, wait }`. `{:#?}` spreads the same fields over lines.
 /// The Linux abstract socket address (without its leading NUL byte) a pipe or mailslot name
-/// maps to, for
-/// diagnostics: it is what `ss -x` or `/proc/net/unix` show as `@ADDRESS`.
+/// maps to, for diagnostics: it is what `ss -x` or `/proc/net/unix` show as `@ADDRESS`.
 ///
 /// # Errors
 /// `ERROR_INVALID_NAME` (123) or `ERROR_FILENAME_EXCED_RANGE` (206) for a bad name.
 pub fn socket_address(name: &str) -> io::Result<Vec<u8>> {
     pipe::socket_address(name)
+}
+
+/// Whether `name` is a mailslot's name once normalised as Win32 normalises paths
+/// (`\\.\mailslot\NAME`, `\\*\mailslot\NAME`, `\\HOST\mailslot\NAME`): how CreateFile
+/// tells a mailslot from a pipe. `\\.\mailslot\..\pipe\x` is the pipe `\\.\pipe\x`, and
+/// `\\.\pipe\..\mailslot\x` the mailslot `\\.\mailslot\x`.
+///
+/// # Examples
+/// ```
+/// assert!(npipe::is_mailslot_name(r"\\.\MailSlot\x"));
+/// assert!(npipe::is_mailslot_name(r"//./pipe/../mailslot/x"));
+/// assert!(!npipe::is_mailslot_name(r"\\.\mailslot\..\pipe\x"));
+/// assert!(!npipe::is_mailslot_name(r"\\.\pipe\x"));
+/// ```
+pub fn is_mailslot_name(name: &str) -> bool {
+    crate::semantics::namespace::is_mailslot_name(name)
 }

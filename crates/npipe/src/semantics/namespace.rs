@@ -133,6 +133,38 @@ pub(crate) fn split_remote(s: &str) -> Option<(&str, &str)> {
     (!rest.is_empty()).then_some((host, rest))
 }
 
+/// Parses the name WaitNamedPipe waits for, failing as it does before the pipe file system sees
+/// the name (Wine's kernelbase, conformance scenario 57): ERROR_PATH_NOT_FOUND for a name that
+/// normalises to anything but `\\.\pipe\NAME` (a mailslot, another device, a relative
+/// path, `\\.\pipe` itself), ERROR_INVALID_PARAMETER for the empty pipe name `\\.\pipe\`,
+/// ERROR_FILE_NOT_FOUND for the empty string, ERROR_FILENAME_EXCED_RANGE for a name too long.
+pub(crate) fn parse_wait(s: &str) -> Result<Name, u32> {
+    match parse(s, Kind::Pipe) {
+        Ok(n) => Ok(n),
+        Err(ERROR_FILENAME_EXCED_RANGE) => Err(ERROR_FILENAME_EXCED_RANGE),
+        Err(_) if s.is_empty() => Err(ERROR_FILE_NOT_FOUND),
+        Err(_) => {
+            let pipe_root = normalize(s)
+                .as_deref()
+                .and_then(split_prefix)
+                .is_some_and(|(kind, _, rest)| kind == Kind::Pipe && rest.is_empty());
+            Err(if pipe_root {
+                ERROR_INVALID_PARAMETER
+            } else {
+                ERROR_PATH_NOT_FOUND
+            })
+        }
+    }
+}
+
+/// Whether `s`, normalised, is `\\HOST\mailslot\...` (any host): where CreateFile sends it.
+pub(crate) fn is_mailslot_name(s: &str) -> bool {
+    normalize(s)
+        .as_deref()
+        .and_then(split_unc)
+        .is_some_and(|(_, kw, _)| kw.eq_ignore_ascii_case("mailslot"))
+}
+
 /// Parses a full pipe or mailslot name. Errors are Win32 codes: ERROR_INVALID_NAME for
 /// anything that is not such a name (W2), ERROR_FILENAME_EXCED_RANGE when too long (W6).
 pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
@@ -310,6 +342,54 @@ impl Name {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CreateFile's routing and WaitNamedPipe's errors follow the normalised name (scenario 57).
+    #[test]
+    fn routing_and_wait_errors_follow_the_normalised_name() {
+        for slot in [
+            r"\\.\mailslot\x",
+            r"\\*\MAILSLOT\x",
+            r"\\host\mailslot\x",
+            r"\\.\pipe\..\mailslot\x",
+            "//./pipe/./../mailslot/x",
+            r"\\?\mailslot\x",
+        ] {
+            assert!(is_mailslot_name(slot), "{slot}");
+        }
+        for not_slot in [
+            r"\\.\pipe\x",
+            r"\\.\mailslot\..\pipe\x",
+            r"\\.\mailslot",
+            "mailslot",
+            "",
+        ] {
+            assert!(!is_mailslot_name(not_slot), "{not_slot}");
+        }
+        assert_eq!(
+            parse_wait(r"\\.\mailslot\..\pipe\x").unwrap().display,
+            r"\\.\pipe\x"
+        );
+        let code = |s: &str| parse_wait(s).err();
+        assert_eq!(code(r"\\.\pipe\x"), None);
+        for path_not_found in [
+            r"\\.\mailslot\x",
+            r"\\.\foo\x",
+            r"\\.\pipe\..\x",
+            r"\\.\pipe",
+            "x",
+            r"\\?\mailslot\x",
+        ] {
+            assert_eq!(
+                code(path_not_found),
+                Some(ERROR_PATH_NOT_FOUND),
+                "{path_not_found}"
+            );
+        }
+        assert_eq!(code(r"\\.\pipe\"), Some(ERROR_INVALID_PARAMETER));
+        assert_eq!(code(""), Some(ERROR_FILE_NOT_FOUND));
+        let long = format!(r"\\.\pipe\{}", "a".repeat(300));
+        assert_eq!(code(&long), Some(ERROR_FILENAME_EXCED_RANGE));
+    }
 
     #[test]
     fn remote_names() {

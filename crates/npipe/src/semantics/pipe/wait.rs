@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::client::{connect_to, exchange};
 use super::*;
-use crate::semantics::namespace::{self, Kind};
+use crate::semantics::namespace;
 use crate::transport::control::{Reply, ReqKind};
 
 /// How long WaitNamedPipe sleeps before asking again when the server refused to park it (it
@@ -19,10 +19,10 @@ const WAIT_RETRY: Duration = Duration::from_millis(20);
 /// WaitNamedPipe (W8, W29-W30, W35): parks in the server's queue until an instance listens.
 /// Every deadline is absolute: signals neither cut the wait short nor restart it.
 pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout, trust: Trust) -> io::Result<()> {
-    let n = namespace::parse(name, Kind::Pipe).map_err(|_| {
+    let n = namespace::parse_wait(name).map_err(|code| {
         err(
-            ERROR_FILE_NOT_FOUND,
-            format!("{name:?} is not a valid pipe name"),
+            code,
+            format!("{name:?} is not a local pipe name to wait for"),
         )
     })?;
     let start = Instant::now();
@@ -134,10 +134,10 @@ pub(crate) enum WaitBegin {
 /// (its acceptor never waits for the application), so this costs one local round trip.
 /// ERROR_FILE_NOT_FOUND when no such pipe exists (W8).
 pub(crate) fn wait_begin(name: &str, trust: Trust) -> io::Result<WaitBegin> {
-    let n = namespace::parse(name, Kind::Pipe).map_err(|_| {
+    let n = namespace::parse_wait(name).map_err(|code| {
         err(
-            ERROR_FILE_NOT_FOUND,
-            format!("{name:?} is not a valid pipe name"),
+            code,
+            format!("{name:?} is not a local pipe name to wait for"),
         )
     })?;
     let (sock, _) = connect_to(&n, name, trust)?;
