@@ -18,8 +18,10 @@
 //! Everything else is built not to need it: nothing waits on a server end's cached connection
 //! (`sys::BorrowCell`; a child that inherited borrows takes the registry's path), ring
 //! locks live in shared memory as robust mutexes (a holder in the parent still exists and
-//! releases them), thread-id caches are gone. The C ABI registers its own handler for its
-//! handle table.
+//! releases them), thread-id caches are gone; each thread's CancelSynchronousIo record
+//! (`sys::cancel`) is a spin lock held for a few instructions, which the child handler releases
+//! for the forking thread and a cancel stops waiting for after a second. The C ABI registers
+//! its own handler for its handle table.
 //!
 //! The handler also counts forks ([`fork_generation`]): an end created before a fork may be
 //! shared with a child, so closing it must not tell the peer "closed" (W137).
@@ -85,6 +87,9 @@ extern "C" fn prepare() {
 }
 
 extern "C" fn child() {
+    // This thread's CancelSynchronousIo record, which a cancelling thread of the parent may
+    // have held (see `sys::cancel`).
+    sys::cancel_forked_child();
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         if let Some(l) = h

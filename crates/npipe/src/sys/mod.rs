@@ -37,10 +37,13 @@
 //! - `kpipe`: kernel pipes and handing descriptors to child processes;
 //! - `shared_event`: the state page of a named event shared across processes
 //!   ([`EventPage`]), open-file-description byte locks on it ([`LockFile`]: the cross-process
-//!   lock and the liveness marks of waiting processes) and checks on received eventfds.
+//!   lock and the liveness marks of waiting processes) and checks on received eventfds;
+//! - `cancel`: [`SyncCancel`], each thread's record of the blocking call it sleeps in, through
+//!   which another thread cancels it (CancelSynchronousIo), and the [`Registration`] of a sleep.
 
 pub(crate) mod arena;
 mod borrow_cell;
+mod cancel;
 mod creds;
 pub(crate) mod dgram;
 mod event;
@@ -54,6 +57,8 @@ mod shared_event;
 mod socket;
 
 pub(crate) use borrow_cell::BorrowCell;
+pub use cancel::SyncCancel;
+pub(crate) use cancel::{forked_child as cancel_forked_child, Registration};
 pub(crate) use creds::*;
 pub(crate) use event::*;
 pub use fence::AsymmetricFence;

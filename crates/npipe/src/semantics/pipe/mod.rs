@@ -187,6 +187,10 @@ pub(crate) fn map_q(e: QErr, op: Op, side: Side, name: &str) -> io::Error {
             ERROR_OPERATION_ABORTED,
             format!("the handle to {name} was closed during the operation"),
         ),
+        (QErr::Cancelled, _) => err(
+            ERROR_OPERATION_ABORTED,
+            format!("the blocking call on {name} was cancelled (CancelSynchronousIo)"),
+        ),
     }
 }
 

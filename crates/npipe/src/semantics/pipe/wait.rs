@@ -83,7 +83,18 @@ pub(crate) fn wait_named_pipe(name: &str, timeout: WaitTimeout, trust: Trust) ->
                 if d.is_some_and(|d| d <= Instant::now()) {
                     return Err(timed_out());
                 }
+                // Another thread may cancel the wait (`crate::SyncCancel`, CancelSynchronousIo):
+                // it shuts the parked socket down, which ends the poll. Looked at as the sleep
+                // is deregistered: a cancel that came after the poll said it succeeded, and
+                // this loop may park again (the server closed the pipe), which would lose it.
+                let cancel = sys::Registration::socket(sock.as_fd());
                 let r = sys::poll_until([sock.as_fd()], d).map_err(|e| os_err(e, "poll", name))?;
+                if cancel.end() {
+                    return Err(err(
+                        ERROR_OPERATION_ABORTED,
+                        format!("the wait for an instance of {name} was cancelled"),
+                    ));
+                }
                 if r[0].readable || r[0].hup {
                     if let Ok(Some(Reply::Ready)) =
                         recv_reply(&sock, name, &mut fds, Instant::now() + REPLY_TIMEOUT)

@@ -294,6 +294,8 @@ pub(crate) enum QErr {
     Corrupt(&'static str),
     /// This end was closed by this process (`Conn::close_here`) while the operation ran.
     Closed,
+    /// The thread's blocking wait was cancelled ([`crate::SyncCancel`], CancelSynchronousIo).
+    Cancelled,
 }
 
 /// Result of a queue operation.

@@ -49,6 +49,8 @@ pub(crate) mod recycle;
 mod setup;
 mod spill;
 mod step;
+#[cfg(test)]
+mod sync_cancel_tests;
 mod wait;
 #[cfg(test)]
 mod withdraw_race_tests;

@@ -169,13 +169,16 @@ impl Conn {
 
     /// The end of a write once its bytes are in the ring: W91-W93, complete once the unread
     /// bytes through this write fit the reader's quota.
-    /// `my_end` is `bytes_written` through this write, `rec_end` the end of its record.
+    /// `my_end` is `bytes_written` through this write; `rec` is its record's position, end
+    /// and `msgs_written` through it, for taking the message back when the wait is cancelled
+    /// ([`crate::SyncCancel`]; as a cancelled overlapped write, W98: unless the reader had
+    /// taken it, in which case the write completes).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn finish_write(
         &self,
         dir: usize,
         my_end: u64,
-        rec_end: u64,
+        (rec, rec_end, msgs): (u64, u64, u64),
         take: usize,
         len: u64,
         o: WriteOpts,
@@ -241,12 +244,25 @@ impl Conn {
                 return Ok(take);
             }
         }
-        self.wait_after(dir, Wake::Space, deadline, true, |c| {
+        let r = self.wait_after(dir, Wake::Space, deadline, true, |c| {
             if c.quota_reached(dir, target, my_end)? {
                 return Ok(true);
             }
             c.quota_unmet(dir, target, my_end)
-        })?;
+        });
+        match r {
+            Ok(()) => {}
+            // Cancelled: the message leaves the pipe unless the reader met the quota or took
+            // it first (the write then completed, as in `write_abort`).
+            Err(QErr::Cancelled)
+                if !matches!(self.quota_reached(dir, target, my_end), Ok(true))
+                    && self.withdraw_written(rec, rec_end, msgs, my_end) =>
+            {
+                return Err(QErr::Cancelled);
+            }
+            Err(QErr::Cancelled) => {}
+            Err(e) => return Err(e),
+        }
         self.done_late(dir, rec_end);
         Ok(take)
     }

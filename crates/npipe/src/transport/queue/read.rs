@@ -465,7 +465,7 @@ impl Conn {
                 let rec = self.mine(R_REC).load(Relaxed);
                 let done = head.saturating_sub(rec.saturating_add(REC_HDR));
                 let batch = self.stream_batch(dir, done, (want - got) as u64).max(1);
-                let r = self.wait_on(dir, Wake::Data, deadline, |c| {
+                let r = self.wait_on_uncancellable(dir, Wake::Data, deadline, |c| {
                     // The writer's state before the view: a close seen here came after all it
                     // published, which the view then shows (a reply streamed in whole and the
                     // handle closed at once is read whole, not dropped as torn); a close after

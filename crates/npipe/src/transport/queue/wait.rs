@@ -32,9 +32,10 @@ const PROBE_GAP_MS: u64 = 20;
 impl Conn {
     /// Sleeps until the link ends: the peer closed or disconnected, or this end was closed
     /// (every one of those wakes the sleepers of both rings; a peer that died is noticed by the
-    /// slices' hang-up probes). For an end that never reads, which has no read to notice it.
+    /// slices' hang-up probes). For an end that never reads, which has no read to notice it
+    /// (the library's own relay thread: no CancelSynchronousIo ends it).
     pub(crate) fn wait_link_ends(&self) {
-        let _ = self.wait_on(self.side.rx(), Wake::Data, None, |c| {
+        let _ = self.wait_on_uncancellable(self.side.rx(), Wake::Data, None, |c| {
             Ok(!matches!(c.peer_open(), Ok(true)))
         });
     }
@@ -52,12 +53,41 @@ impl Conn {
 
     /// [`Conn::wait_on`] for a caller that has already had its spin (`spun`: it spun as
     /// [`Conn::spin_plan`] said, or was told not to): such a wait goes to sleep at once.
+    ///
+    /// Its sleep can be cancelled from another thread ([`crate::SyncCancel`]): the wait then
+    /// fails with [`QErr::Cancelled`], unless `ready` held before the sleep was registered (a
+    /// cancel that found it registered always ends it, even when `ready` came true meanwhile).
     pub(super) fn wait_after(
         &self,
         dir: usize,
         which: Wake,
         deadline: Option<Instant>,
         spun: bool,
+        ready: impl FnMut(&Conn) -> QResult<bool>,
+    ) -> QResult<()> {
+        self.wait_inner(dir, which, deadline, spun, true, ready)
+    }
+
+    /// [`Conn::wait_on`] that no [`crate::SyncCancel`] ends: for a read inside a message it has
+    /// already taken part of, which would lose that part (an overlapped read there is not cut
+    /// short by a cancel either), and for waits that are no Win32 call.
+    pub(super) fn wait_on_uncancellable(
+        &self,
+        dir: usize,
+        which: Wake,
+        deadline: Option<Instant>,
+        ready: impl FnMut(&Conn) -> QResult<bool>,
+    ) -> QResult<()> {
+        self.wait_inner(dir, which, deadline, false, false, ready)
+    }
+
+    fn wait_inner(
+        &self,
+        dir: usize,
+        which: Wake,
+        deadline: Option<Instant>,
+        spun: bool,
+        cancellable: bool,
         mut ready: impl FnMut(&Conn) -> QResult<bool>,
     ) -> QResult<()> {
         let k = &self.ring(dir).k.0;
@@ -89,9 +119,16 @@ impl Conn {
         };
         // A sleeper relies on the watcher to hear at once of a peer that dies.
         self.watch_now();
+        // Registered only here, on the way to a sleep: a call that does not sleep never takes
+        // the record's lock. A cancel bumps `seq` and wakes it, as a publish does.
+        let cancel = cancellable.then(|| sys::Registration::word(seq));
+        let cancelled = || cancel.as_ref().is_some_and(|c| c.cancelled());
         loop {
             if ready(self)? {
-                return Ok(());
+                break;
+            }
+            if cancelled() {
+                return Err(QErr::Cancelled);
             }
             if !probed {
                 probed = true;
@@ -118,8 +155,14 @@ impl Conn {
                 other => {
                     waiters.fetch_sub(1, SeqCst);
                     other?;
-                    return Ok(());
+                    break;
                 }
+            }
+            // After the load of `s`: a cancel whose bump `s` already holds shows here, and a
+            // later one makes the futex wait return at once.
+            if cancelled() {
+                waiters.fetch_sub(1, SeqCst);
+                return Err(QErr::Cancelled);
             }
             let woke = sys::futex_wait(seq, s, Some(slice)).unwrap_or(false);
             waiters.fetch_sub(1, SeqCst);
@@ -128,6 +171,16 @@ impl Conn {
                 longest = SLICE;
             }
         }
+        #[cfg(test)]
+        super::sync_cancel_tests::before_deregistration();
+        // Ready, but a cancel may have come after the last look: it said it succeeded, and the
+        // caller may go back to sleep (a read whose data another reader took, a write's next
+        // piece), so the wait fails with it. A caller whose condition settles it (a write whose
+        // quota was met) looks at its condition again.
+        if cancel.is_some_and(|c| c.end()) {
+            return Err(QErr::Cancelled);
+        }
+        Ok(())
     }
 
     /// Whether a wait on ring `dir` for `which` spins before it sleeps, and if so whether it

@@ -75,6 +75,8 @@ impl Reserved {
         let bw = c.mine(W_BYTES).load(Relaxed) + len;
         let now = c.quota_met(bw, len, o);
         c.publish_record(dir, h, len, len, !now);
+        // Relaxed: private, under the writer lock this message holds.
+        let msgs = c.mine(W_MSGS).load(Relaxed);
         c.note_spill(dir, h, len);
         let end = record_end(h, len);
         if now {
@@ -85,7 +87,7 @@ impl Reserved {
         if now {
             return Ok(len as usize);
         }
-        c.finish_write(dir, bw, end, len as usize, len, o, deadline)
+        c.finish_write(dir, bw, (h, end, msgs), len as usize, len, o, deadline)
     }
 }
 
@@ -483,6 +485,8 @@ impl Conn {
             let bw = self.mine(W_BYTES).load(Relaxed) + len;
             let now = self.quota_met(bw, len, o);
             self.publish_record(dir, h, len, len, !now);
+            // Relaxed: private, under the writer lock.
+            let msgs = self.mine(W_MSGS).load(Relaxed);
             #[cfg(test)]
             close_race_tests::before_close_check();
             self.note_spill(dir, h, len);
@@ -498,7 +502,7 @@ impl Conn {
             if now {
                 return Ok(take);
             }
-            return self.finish_write(dir, bw, end, take, len, o, deadline);
+            return self.finish_write(dir, bw, (h, end, msgs), take, len, o, deadline);
         }
         let space = |c: &Conn, need: u64, tail: u64| -> QResult<bool> {
             Ok(c.free_space(dir, tail, need)? >= need)
@@ -515,6 +519,8 @@ impl Conn {
         // Header and counters now; the payload streams in after it.
         self.put_skip(dir, marker);
         let bw = self.publish_record(dir, h, len, 0, true);
+        // Relaxed: private, under the writer lock.
+        let msgs = self.mine(W_MSGS).load(Relaxed);
         self.note_spill(dir, h, len);
         self.notify(dir, Wake::Data);
         if let Err(e) = self.stream(dir, h + REC_HDR, data, deadline) {
@@ -529,7 +535,7 @@ impl Conn {
             return Ok(take);
         }
         drop(_g);
-        self.finish_write(dir, bw, end, take, len, o, deadline)
+        self.finish_write(dir, bw, (h, end, msgs), take, len, o, deadline)
     }
 
     /// How much of a streaming message moves per hand-off once `done` bytes of it are

@@ -276,9 +276,21 @@ impl ServerEnd {
     pub(crate) fn connect(&self, deadline: Option<Instant>) -> io::Result<bool> {
         let mut reg = registry();
         let mut waited = false;
+        // Registered on the way to the first sleep: another thread may cancel it
+        // (`crate::SyncCancel`, CancelSynchronousIo W42). A client that arrived meanwhile wins.
+        let mut cancel: Option<sys::Registration<'_>> = None;
         loop {
             if let Some(r) = self.connect_state(&mut reg, waited) {
                 return r;
+            }
+            if cancel.as_ref().is_some_and(|c| c.cancelled()) {
+                return Err(err(
+                    ERROR_OPERATION_ABORTED,
+                    format!(
+                        "the wait for a client of {} was cancelled (CancelSynchronousIo)",
+                        self.name()
+                    ),
+                ));
             }
             // Wait for the acceptor to hand this instance a client: sleep on the slot's epoch,
             // read under the registry lock, so a change made after the lock is released makes
@@ -296,9 +308,14 @@ impl ServerEnd {
                     Some(d - now)
                 }
             };
+            let c = cancel.get_or_insert_with(|| sys::Registration::word(&self.epoch.value));
             // Relaxed: read and counted under the registry lock, which orders both with
-            // `Slot::changed`.
-            let e = self.epoch.value.load(Ordering::Relaxed);
+            // `Slot::changed`. Acquire as well for a cancel, which bumps the counter without
+            // that lock: a bump seen here shows its flag below.
+            let e = self.epoch.value.load(Ordering::Acquire);
+            if c.cancelled() {
+                continue;
+            }
             self.epoch.sleepers.fetch_add(1, Ordering::Relaxed);
             drop(reg);
             let _ = sys::futex_wait(&self.epoch.value, e, timeout);
