@@ -97,4 +97,4 @@ pub use error::{win32_code, Error};
 /// whose handle lookups pair with CloseHandle through an asymmetric fence: not part of the API.
 #[doc(hidden)]
 pub use sys::{AsymmetricFence, ForkHandlers};
-pub use sys::SyncCancel;
+pub use sys::{NewThreadIdentity, SyncCancel};

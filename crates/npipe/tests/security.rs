@@ -23,6 +23,31 @@ fn ctx<T>(r: io::Result<T>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e} (code {})", win32_code(&e)))
 }
 
+/// The threads of this process named `name` (as `/proc/self/task/*/comm` shows it), each with
+/// its fsuid (the fourth `Uid:` field of its status).
+fn fsuids_of_threads(name: &str) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let fsuid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok());
+        if let Some(fsuid) = fsuid {
+            out.push((tid, fsuid));
+        }
+    }
+    out
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -493,8 +518,26 @@ fn impersonating_root_server_creates_files_as_the_client() {
         other
     });
     {
+        let own = npipe::own_identity().unwrap();
+        assert_eq!(
+            npipe::impersonated_identity(),
+            None,
+            "not impersonating yet"
+        );
         let guard = s.impersonate_client().unwrap();
         assert!(npipe::is_impersonating());
+        let id = npipe::impersonated_identity().expect("the client's identity");
+        assert_eq!((id.uid, id.gid), (4242, 4243), "the thread token's user");
+        assert!(
+            id.groups.contains(&4300),
+            "with its groups: {:?}",
+            id.groups
+        );
+        assert_eq!(
+            npipe::own_identity().unwrap(),
+            own,
+            "its own while impersonating"
+        );
         let f = dir.join("as-client");
         std::fs::write(&f, b"c").unwrap();
         let m = std::fs::metadata(&f).unwrap();
@@ -511,10 +554,48 @@ fn impersonating_root_server_creates_files_as_the_client() {
         go.send(()).unwrap();
         let other = other_thread.join().unwrap();
         assert_eq!(std::fs::metadata(&other).unwrap().uid(), 0);
+        // Threads started while impersonating run as the process, as a Windows thread starts
+        // with the process token: one a program starts with NewThreadIdentity...
+        let identity = npipe::NewThreadIdentity::capture();
+        let adopted = dir.join("adopted-thread");
+        let a2 = adopted.clone();
+        std::thread::spawn(move || {
+            identity.adopt();
+            std::fs::write(&a2, b"a").unwrap();
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(&adopted).unwrap().uid(),
+            0,
+            "a thread that adopts its creator's own identity runs as root"
+        );
+        // ...and the library's own: the acceptor thread of a pipe created now.
+        let before = fsuids_of_threads("npipe-acceptor");
+        let created_now = ServerOptions::new()
+            .create(&unique_name("sec-imp-acc"))
+            .unwrap();
+        // The new thread takes its identity as it starts, after `create` returned; acceptors
+        // other tests start meanwhile are root's too.
+        let started = || -> Vec<u32> {
+            fsuids_of_threads("npipe-acceptor")
+                .into_iter()
+                .filter(|(tid, _)| !before.iter().any(|(t, _)| t == tid))
+                .map(|(_, fsuid)| fsuid)
+                .collect()
+        };
+        let root_only = |f: &[u32]| !f.is_empty() && f.iter().all(|&u| u == 0);
+        assert!(
+            eventually(Duration::from_secs(5), || root_only(&started())),
+            "the new acceptor thread's fsuid: {:?}",
+            started()
+        );
+        drop(created_now);
         std::fs::File::open(&secret).unwrap_err();
         guard.revert().unwrap();
     }
     assert!(!npipe::is_impersonating());
+    assert_eq!(npipe::impersonated_identity(), None, "reverted");
     let f = dir.join("after-revert");
     std::fs::write(&f, b"r").unwrap();
     assert_eq!(std::fs::metadata(&f).unwrap().uid(), 0, "root again");

@@ -30,7 +30,8 @@ pub use exists::pipe_exists;
 pub use listing::{list, Listing, ListingKind};
 pub use mailslot::{Mailslot, MailslotInfo, MailslotOptions, MailslotWriter};
 pub use security::{
-    is_impersonating, revert_to_self, Access, AccessPolicy, Impersonation, Trustee,
+    accounts, impersonated_identity, is_impersonating, own_identity, revert_to_self, Access,
+    AccessPolicy, Identity, Impersonation, Trustee,
 };
 pub use server::{NamedPipeServer, ServerOptions};
 pub use service::{serve, Peer, Service, ServiceClient, ServiceOptions};

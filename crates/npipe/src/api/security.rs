@@ -256,6 +256,75 @@ pub fn is_impersonating() -> bool {
     security::impersonating()
 }
 
+/// A user and its groups: whom a thread acts as, what an access token describes
+/// (`OpenProcessToken`, `OpenThreadToken` and `GetTokenInformation` in the C ABI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user (fsuid).
+    pub uid: u32,
+    /// The primary group (fsgid).
+    pub gid: u32,
+    /// The supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl From<crate::sys::FsIdentity> for Identity {
+    fn from(f: crate::sys::FsIdentity) -> Identity {
+        Identity {
+            uid: f.uid,
+            gid: f.gid,
+            groups: f.groups,
+        }
+    }
+}
+
+/// The client the calling thread impersonates (see [`Impersonation`]), as the kernel recorded
+/// it when the client connected; `None` when the thread does not impersonate.
+#[doc(alias = "OpenThreadToken")]
+pub fn impersonated_identity() -> Option<Identity> {
+    security::impersonated().map(Identity::from)
+}
+
+/// The calling thread's own identity (its file-system uid, gid and groups), the one it had
+/// before impersonating while it impersonates.
+///
+/// # Errors
+/// The kernel's, should it refuse to report the thread's groups.
+#[doc(alias = "OpenProcessToken")]
+pub fn own_identity() -> io::Result<Identity> {
+    security::own_identity().map(Identity::from)
+}
+
+/// The user and group databases (`getpwuid_r`, `getgrgid_r`, `getpwnam_r`, `getgrnam_r`) and
+/// this process's session, for the account calls of the C ABI (`LookupAccountSid`,
+/// `GetUserName`...).
+pub mod accounts {
+    /// The name of user `uid`, `None` when the user database has none.
+    pub fn user_name(uid: u32) -> Option<String> {
+        crate::sys::user_name(uid)
+    }
+
+    /// The name of group `gid`, `None` when the group database has none.
+    pub fn group_name(gid: u32) -> Option<String> {
+        crate::sys::group_name(gid)
+    }
+
+    /// The uid of the user called `name`, `None` when there is none.
+    pub fn user_id(name: &str) -> Option<u32> {
+        crate::sys::user_id(name)
+    }
+
+    /// The gid of the group called `name`, `None` when there is none.
+    pub fn group_id(name: &str) -> Option<u32> {
+        crate::sys::group_id(name)
+    }
+
+    /// This process's Linux session id (`getsid(0)`; 0 in the first session).
+    pub fn session_id() -> u32 {
+        crate::sys::own_session()
+    }
+}
+
 impl NamedPipeServer {
     /// `GetNamedPipeClientSessionId`: the connected client's Linux session id (`getsid`),
     /// read through a pidfd for that very process, so a reused pid never answers for it.

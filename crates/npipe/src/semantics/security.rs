@@ -17,7 +17,6 @@
 //!   itself then needs every right its desired access maps to;
 //! - nothing here looks a process up by pid: a recycled pid can never lend its identity.
 
-use std::cell::RefCell;
 use std::io;
 use std::os::fd::BorrowedFd;
 
@@ -26,14 +25,23 @@ use crate::error::Error;
 use crate::semantics::remote::RemoteIdentity;
 use crate::sys::{self, FsIdentity, PeerCred};
 
-thread_local! {
-    /// The calling thread's own identity while it impersonates (`None` when it does not).
-    static SAVED: RefCell<Option<FsIdentity>> = const { RefCell::new(None) };
+/// The client identity the calling thread impersonates, `None` when it does not.
+pub(crate) fn impersonated() -> Option<FsIdentity> {
+    sys::with_impersonation(|i| i.map(|i| i.client.clone()))
+}
+
+/// The calling thread's own identity: the one it had before impersonating, or its current
+/// file-system identity when it does not impersonate.
+pub(crate) fn own_identity() -> io::Result<FsIdentity> {
+    if let Some(own) = sys::with_impersonation(|i| i.map(|i| i.own.clone())) {
+        return Ok(own);
+    }
+    sys::fs_identity().map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
 }
 
 /// Whether the calling thread impersonates a client now.
 pub(crate) fn impersonating() -> bool {
-    SAVED.with(|s| s.borrow().is_some())
+    sys::with_impersonation(|i| i.is_some())
 }
 
 /// Makes `client` the calling thread's file-system identity (fsuid, fsgid, supplementary
@@ -47,7 +55,7 @@ pub(crate) fn impersonate(client: &FsIdentity, what: &str) -> io::Result<()> {
         Error::io(
             ERROR_PRIVILEGE_NOT_HELD,
             format!(
-                "cannot take the identity of the client of {what} (uid {}, gid {}): {}                  (impersonating another user needs CAP_SETUID and CAP_SETGID)",
+                "cannot take the identity of the client of {what} (uid {}, gid {}): {} (impersonating another user needs CAP_SETUID and CAP_SETGID)",
                 client.uid,
                 client.gid,
                 io::Error::from_raw_os_error(e.raw_os_error())
@@ -55,35 +63,34 @@ pub(crate) fn impersonate(client: &FsIdentity, what: &str) -> io::Result<()> {
         )
     };
     let now = sys::fs_identity().map_err(os)?;
-    let own = SAVED
-        .with(|s| s.borrow().clone())
-        .unwrap_or_else(|| now.clone());
-    if now.uid == client.uid && now.gid == client.gid && now.groups == client.groups {
-        SAVED.with(|s| *s.borrow_mut() = Some(own));
-        return Ok(());
+    let own = sys::with_impersonation(|i| i.map(|i| i.own.clone())).unwrap_or_else(|| now.clone());
+    if now != *client {
+        match sys::set_fs_identity(client) {
+            Ok(()) => {}
+            // An unprivileged thread that already has the client's user: nothing to take on.
+            Err(_) if now.uid == client.uid => {}
+            Err(e) => return Err(os(e)),
+        }
     }
-    match sys::set_fs_identity(client) {
-        Ok(()) => {}
-        // An unprivileged thread that already has the client's user: nothing to take on.
-        Err(_) if now.uid == client.uid => {}
-        Err(e) => return Err(os(e)),
-    }
-    SAVED.with(|s| *s.borrow_mut() = Some(own));
+    sys::set_impersonation(Some(sys::Impersonation {
+        own,
+        client: client.clone(),
+    }));
     Ok(())
 }
 
 /// RevertToSelf: gives the calling thread its own identity back (nothing to do when it does
 /// not impersonate).
 pub(crate) fn revert() -> io::Result<()> {
-    let Some(own) = SAVED.with(|s| s.borrow_mut().take()) else {
+    let Some(was) = sys::set_impersonation(None) else {
         return Ok(());
     };
-    if sys::fs_identity().is_ok_and(|now| now == own) {
+    if sys::fs_identity().is_ok_and(|now| now == was.own) {
         return Ok(());
     }
-    sys::set_fs_identity(&own).map_err(|e| {
+    sys::set_fs_identity(&was.own).map_err(|e| {
         // Keep it, so a later revert can try again.
-        SAVED.with(|s| *s.borrow_mut() = Some(own.clone()));
+        sys::set_impersonation(Some(was.clone()));
         Error::io(
             ERROR_PRIVILEGE_NOT_HELD,
             format!(

@@ -14,6 +14,13 @@
 //! kernel calls change only the calling thread's credentials, which is what impersonation
 //! needs. `setfsuid`/`setfsgid` exist only per thread.
 //!
+//! A thread starts with its creator's credentials, so a thread started by one that impersonates
+//! would run as the client; Windows gives a new thread no impersonation token. This file keeps
+//! the calling thread's impersonation ([`set_impersonation`]: its own identity and the
+//! client's), and [`NewThreadIdentity`] carries the own identity from a creating thread to the thread it starts, which takes
+//! it first. Every thread the library starts does (`spawn_thread`, and the C ABI's CreateThread
+//! and service threads through the public type).
+//!
 //! # Safety
 //! `getsockopt`, `getgroups` and `setgroups` get a buffer pointer with its exact length in
 //! bytes or entries; the other calls take integers only. The module invariants of `sys` apply.
@@ -21,7 +28,61 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 
+use std::cell::RefCell;
+
 use super::{Errno, Result};
+
+/// A thread's impersonation of a pipe client.
+#[derive(Debug, Clone)]
+pub(crate) struct Impersonation {
+    /// The thread's own identity: what RevertToSelf gives back, and what a thread it starts
+    /// runs as.
+    pub own: FsIdentity,
+    /// The client's it took on: what its thread token says, even where an unprivileged
+    /// thread of the client's user kept its own groups.
+    pub client: FsIdentity,
+}
+
+thread_local! {
+    /// The calling thread's impersonation, `None` when it does not impersonate.
+    static IMPERSONATION: RefCell<Option<Impersonation>> = const { RefCell::new(None) };
+}
+
+/// Reads the calling thread's impersonation (`None` when it does not impersonate).
+pub(crate) fn with_impersonation<R>(f: impl FnOnce(Option<&Impersonation>) -> R) -> R {
+    IMPERSONATION.with(|i| f(i.borrow().as_ref()))
+}
+
+/// Records (`Some`) or ends (`None`) the calling thread's impersonation; gives the one
+/// recorded before.
+pub(crate) fn set_impersonation(now: Option<Impersonation>) -> Option<Impersonation> {
+    IMPERSONATION.with(|i| std::mem::replace(&mut *i.borrow_mut(), now))
+}
+
+/// The identity a thread should start with, taken in the thread that starts it
+/// ([`NewThreadIdentity::capture`]) and put on first thing in the new one
+/// ([`NewThreadIdentity::adopt`]): the creator's own identity when it impersonates, since a
+/// Linux thread inherits its creator's credentials and a Windows thread starts without its
+/// creator's impersonation token. Nothing to do otherwise.
+#[derive(Debug)]
+#[must_use = "adopt it in the new thread"]
+pub struct NewThreadIdentity(Option<FsIdentity>);
+
+impl NewThreadIdentity {
+    /// Takes what a thread the calling thread is about to start must run as.
+    pub fn capture() -> Self {
+        Self(with_impersonation(|i| i.map(|i| i.own.clone())))
+    }
+
+    /// Called first in the new thread: it takes its creator's own identity if the creator
+    /// impersonated. Best effort: a thread that could not switch back (which needs CAP_SETUID
+    /// and CAP_SETGID, which the creator had to impersonate another user) keeps what it got.
+    pub fn adopt(self) {
+        if let Some(own) = self.0 {
+            let _ = set_fs_identity(&own);
+        }
+    }
+}
 
 /// `SO_PEERGROUPS` (Linux 4.13; asm-generic value, as on x86-64 and aarch64).
 #[cfg(not(any(
@@ -163,10 +224,33 @@ pub(crate) fn own_session() -> u32 {
     raw_getsid(0).unwrap_or(0)
 }
 
-/// The name of user `uid` in the user database (`getpwuid_r`), or `None` when it has none.
-pub(crate) fn user_name(uid: u32) -> Option<String> {
+/// Runs a reentrant database lookup (`getpwuid_r` and its kin) with a buffer that grows
+/// while the call says ERANGE (up to 1 MiB); `attempt` gives `Err(())` for ERANGE, else what
+/// it found. Whatever it returns must not borrow the buffer.
+fn with_growing_buffer<T>(
+    mut attempt: impl FnMut(&mut [u8]) -> std::result::Result<Option<T>, ()>,
+) -> Option<T> {
     let mut buf = vec![0u8; 1024];
     loop {
+        match attempt(&mut buf) {
+            Err(()) if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            Err(()) => return None,
+            Ok(found) => return found,
+        }
+    }
+}
+
+/// `Err(())` for ERANGE, `Ok(false)` for a failure or nothing found, `Ok(true)` when found.
+fn lookup_rc<E>(rc: libc::c_int, found: *mut E) -> std::result::Result<bool, ()> {
+    if rc == libc::ERANGE {
+        return Err(());
+    }
+    Ok(rc == 0 && !found.is_null())
+}
+
+/// The name of user `uid` in the user database (`getpwuid_r`), or `None` when it has none.
+pub(crate) fn user_name(uid: u32) -> Option<String> {
+    with_growing_buffer(|buf| {
         // SAFETY: an all-zero `passwd` is a valid value of the plain C struct (null pointers,
         // zero integers); getpwuid_r only writes it.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
@@ -176,17 +260,80 @@ pub(crate) fn user_name(uid: u32) -> Option<String> {
         let rc = unsafe {
             libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut found)
         };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 || found.is_null() || pw.pw_name.is_null() {
-            return None;
+        if !lookup_rc(rc, found)? || pw.pw_name.is_null() {
+            return Ok(None);
         }
         // SAFETY: on success `pw_name` is a NUL-terminated string inside `buf`.
         let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
-    }
+        Ok(Some(name.to_string_lossy().into_owned()))
+    })
+}
+
+/// The name of group `gid` in the group database (`getgrgid_r`), or `None` when it has none.
+pub(crate) fn group_name(gid: u32) -> Option<String> {
+    with_growing_buffer(|buf| {
+        // SAFETY: an all-zero `group` is a valid value of the plain C struct (null pointers,
+        // zero integers); getgrgid_r only writes it.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: `gr`, `buf` (for `buf.len()` bytes) and `found` are valid for writing for the
+        // whole call; the strings it sets point into `buf`, which outlives their use below.
+        let rc = unsafe {
+            libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr().cast(), buf.len(), &mut found)
+        };
+        if !lookup_rc(rc, found)? || gr.gr_name.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: on success `gr_name` is a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(gr.gr_name) };
+        Ok(Some(name.to_string_lossy().into_owned()))
+    })
+}
+
+/// The uid of the user named `name` in the user database (`getpwnam_r`), or `None`.
+pub(crate) fn user_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    with_growing_buffer(|buf| {
+        // SAFETY: an all-zero `passwd` is a valid value of the plain C struct; getpwnam_r only
+        // writes it.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `c` is NUL-terminated; `pw`, `buf` (for `buf.len()` bytes) and `found` are
+        // valid for writing for the whole call.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        Ok(lookup_rc(rc, found)?.then_some(pw.pw_uid))
+    })
+}
+
+/// The gid of the group named `name` in the group database (`getgrnam_r`), or `None`.
+pub(crate) fn group_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    with_growing_buffer(|buf| {
+        // SAFETY: an all-zero `group` is a valid value of the plain C struct; getgrnam_r only
+        // writes it.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: `c` is NUL-terminated; `gr`, `buf` (for `buf.len()` bytes) and `found` are
+        // valid for writing for the whole call.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        Ok(lookup_rc(rc, found)?.then_some(gr.gr_gid))
+    })
 }
 
 /// The calling thread's file-system identity.

@@ -29,6 +29,7 @@
 //!   event loop polls;
 //! - `creds`: the supplementary groups of a socket's peer ([`peer_groups`]) and the calling
 //!   thread's file-system identity ([`fs_identity`], [`set_fs_identity`]) for impersonation;
+//!   the user and group databases ([`user_name`], [`group_name`], [`user_id`], [`group_id`]);
 //! - `process`: ids (and [`thread_token`], a thread's identity without a syscall), clocks, CPU
 //!   placement, fork handlers;
 //! - `fence`: [`AsymmetricFence`], a compiler fence paired with `membarrier(2)`;
@@ -59,6 +60,7 @@ mod socket;
 pub(crate) use borrow_cell::BorrowCell;
 pub use cancel::SyncCancel;
 pub(crate) use cancel::{forked_child as cancel_forked_child, Registration};
+pub use creds::NewThreadIdentity;
 pub(crate) use creds::*;
 pub(crate) use event::*;
 pub use fence::AsymmetricFence;

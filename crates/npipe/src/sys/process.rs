@@ -224,6 +224,12 @@ pub(crate) fn spawn_thread(
     name: &str,
     body: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<RawThread> {
+    // The new thread runs as the process, not as a client its creator impersonates.
+    let identity = super::NewThreadIdentity::capture();
+    let body = move || {
+        identity.adopt();
+        body()
+    };
     let arg = Box::into_raw(Box::new(Box::new(body) as Body));
     let mut id: libc::pthread_t = 0;
     // SAFETY: `id` is a valid out pointer; default attributes; the start routine is an

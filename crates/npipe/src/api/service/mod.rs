@@ -342,10 +342,13 @@ impl Shared {
         let id = st.next_worker;
         st.next_worker += 1;
         let (shared, p2) = (self.clone(), pipe.clone());
+        let identity = crate::NewThreadIdentity::capture();
         match thread::Builder::new()
             .name("npipe-service".into())
-            .spawn(move || worker(shared, id, p2))
-        {
+            .spawn(move || {
+                identity.adopt();
+                worker(shared, id, p2)
+            }) {
             Ok(h) => {
                 st.workers.insert(
                     id,

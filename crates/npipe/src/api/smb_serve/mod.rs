@@ -241,9 +241,13 @@ impl SmbExposure {
         let thread = {
             let shared = shared.clone();
             let stop = stop.clone();
+            let identity = crate::NewThreadIdentity::capture();
             std::thread::Builder::new()
                 .name("npipe-smb-accept".into())
-                .spawn(move || relay::accept_loop(listener, &stop, &shared))
+                .spawn(move || {
+                    identity.adopt();
+                    relay::accept_loop(listener, &stop, &shared)
+                })
                 .map_err(|e| {
                     Error::io(
                         ERROR_NOT_ENOUGH_MEMORY,

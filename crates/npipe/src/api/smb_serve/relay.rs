@@ -104,9 +104,11 @@ pub(super) fn accept_loop(listener: UnixListener, stop: &sys::EventFd, shared: &
                         continue;
                     }
                     let sh = shared.clone();
+                    let identity = crate::NewThreadIdentity::capture();
                     let spawned = std::thread::Builder::new()
                         .name("npipe-smb-conn".into())
                         .spawn(move || {
+                            identity.adopt();
                             // Gives the slot back however the thread ends (a panic too).
                             let _slot = Slot(&sh.running);
                             connection(s, &sh);
@@ -332,9 +334,11 @@ fn pump(
         let end = end.clone();
         let s = s.try_clone().map_err(|e| format!("cannot relay: {e}"))?;
         let writes = p.direction & ACCESS_INBOUND != 0;
+        let identity = crate::NewThreadIdentity::capture();
         std::thread::Builder::new()
             .name("npipe-smb-in".into())
             .spawn(move || {
+                identity.adopt();
                 let r = smb_to_pipe(&s, &end, message, writes);
                 // The SMB client closed (or sent garbage): the pipe's server sees a close.
                 end.close();

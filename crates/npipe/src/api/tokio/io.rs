@@ -353,9 +353,11 @@ impl<E: RawEnd> Io<E> {
         let data = data.to_vec();
         let cell: Cell = Arc::new(Mutex::new(None));
         let out = cell.clone();
+        let identity = crate::NewThreadIdentity::capture();
         std::thread::Builder::new()
             .name("npipe-tokio-write".into())
             .spawn(move || {
+                identity.adopt();
                 let r = write_pinned(&*end, &data, &sig);
                 *out.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
                 sig.signal();
