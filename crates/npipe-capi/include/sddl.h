@@ -42,9 +42,13 @@ BOOL WINAPI npipe_ConvertStringSecurityDescriptorToSecurityDescriptorW(LPCWSTR S
                                                                        PULONG SecurityDescriptorSize);
 BOOL WINAPI npipe_ConvertSidToStringSidA(PSID Sid, LPSTR *StringSid);
 BOOL WINAPI npipe_ConvertStringSidToSidA(LPCSTR StringSid, PSID *Sid);
+BOOL WINAPI npipe_ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid);
+BOOL WINAPI npipe_ConvertStringSidToSidW(LPCWSTR StringSid, PSID *Sid);
 
 #ifdef UNICODE
 #define ConvertStringSecurityDescriptorToSecurityDescriptor ConvertStringSecurityDescriptorToSecurityDescriptorW
+#define ConvertSidToStringSid ConvertSidToStringSidW
+#define ConvertStringSidToSid ConvertStringSidToSidW
 #else
 #define ConvertStringSecurityDescriptorToSecurityDescriptor ConvertStringSecurityDescriptorToSecurityDescriptorA
 #define ConvertSidToStringSid ConvertSidToStringSidA

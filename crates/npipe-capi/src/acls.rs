@@ -1,6 +1,7 @@
 //! ACLs and security descriptors: their layouts (absolute and self-relative), the calls that
 //! build them (InitializeAcl, AddAccessAllowedAce, AddAccessDeniedAce, IsValidAcl,
 //! SetEntriesInAclA, InitializeSecurityDescriptor, SetSecurityDescriptorDacl,
+//! SetSecurityDescriptorOwner and Group, GetSecurityDescriptorOwner and Group,
 //! GetSecurityDescriptorDacl, IsValidSecurityDescriptor), and the one place a descriptor
 //! becomes an npipe [`AccessPolicy`] ([`policy_of`], for CreateNamedPipe and CreateMailslot).
 //!
@@ -443,9 +444,9 @@ unsafe fn trustee_sid(t: &TRUSTEE_A) -> Result<Sid, u32> {
             // SAFETY: TRUSTEE_IS_NAME: a string (caller).
             let name = unsafe { name_a(t.ptstr_name) }.ok_or(ERROR_INVALID_PARAMETER)?;
             if name.eq_ignore_ascii_case("CURRENT_USER") {
-                Ok(Sid::new(22, &[1, rustix::process::geteuid().as_raw()]))
+                Ok(Sid::unix_user(rustix::process::geteuid().as_raw()))
             } else if name.eq_ignore_ascii_case("Everyone") {
-                Ok(Sid::new(1, &[0]))
+                Ok(Sid::everyone())
             } else {
                 Err(ERROR_NONE_MAPPED)
             }
@@ -626,26 +627,15 @@ pub unsafe extern "C" fn GetSecurityDescriptorDacl(
     if sd.is_null() || present.is_null() || acl.is_null() || defaulted.is_null() {
         return fail(ERROR_NOACCESS);
     }
-    let b = sd.cast::<u8>();
-    // SAFETY: a readable header (caller).
-    let (rev, control) = unsafe { (*b, u16::from_le_bytes([*b.add(2), *b.add(3)])) };
-    if rev != 1 {
-        return fail(ERROR_UNKNOWN_REVISION);
-    }
-    let p: *mut c_void = if control & SE_DACL_PRESENT == 0 {
+    // SAFETY: a readable descriptor (caller).
+    let (control, p) = match unsafe { descriptor_field(sd, 32, 16) } {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let p = if control & SE_DACL_PRESENT == 0 {
         std::ptr::null_mut()
-    } else if control & SE_SELF_RELATIVE != 0 {
-        // SAFETY: the DACL offset of a self-relative descriptor (caller).
-        let off = unsafe { b.add(16).cast::<u32>().read_unaligned() } as usize;
-        if off == 0 {
-            std::ptr::null_mut()
-        } else {
-            // SAFETY: the offset is inside the caller's descriptor (caller).
-            unsafe { b.add(off) as *mut c_void }
-        }
     } else {
-        // SAFETY: the DACL pointer of an absolute descriptor (caller).
-        unsafe { b.add(32).cast::<*mut c_void>().read_unaligned() }
+        p
     };
     // SAFETY: writable out pointers (caller).
     unsafe {
@@ -655,6 +645,40 @@ pub unsafe extern "C" fn GetSecurityDescriptorDacl(
     }
     set_error(ERROR_SUCCESS);
     TRUE
+}
+
+/// The control word of a descriptor, absolute or self-relative, and what its SID or ACL field
+/// names: in an absolute descriptor the pointer at byte `abs_at`, in a self-relative one the
+/// offset at byte `rel_at` from its start (0: none, NULL).
+///
+/// # Safety
+/// `sd` is a readable descriptor (its header, and in a self-relative one the offsets lead into
+/// it).
+unsafe fn descriptor_field(
+    sd: *const c_void,
+    abs_at: usize,
+    rel_at: usize,
+) -> Result<(u16, *mut c_void), u32> {
+    let b = sd.cast::<u8>();
+    // SAFETY: a readable header (caller).
+    let (rev, control) = unsafe { (*b, u16::from_le_bytes([*b.add(2), *b.add(3)])) };
+    if rev != 1 {
+        return Err(ERROR_UNKNOWN_REVISION);
+    }
+    let p: *mut c_void = if control & SE_SELF_RELATIVE != 0 {
+        // SAFETY: the offsets of a self-relative descriptor's header (caller).
+        let off = unsafe { b.add(rel_at).cast::<u32>().read_unaligned() } as usize;
+        if off == 0 {
+            std::ptr::null_mut()
+        } else {
+            // SAFETY: the offset is inside the caller's descriptor (caller).
+            unsafe { b.add(off) as *mut c_void }
+        }
+    } else {
+        // SAFETY: the pointers of an absolute descriptor (caller).
+        unsafe { b.add(abs_at).cast::<*mut c_void>().read_unaligned() }
+    };
+    Ok((control, p))
 }
 
 /// `IsValidSecurityDescriptor`: the revision, and a present DACL that decodes.
@@ -672,4 +696,131 @@ pub unsafe extern "C" fn IsValidSecurityDescriptor(sd: *const c_void) -> BOOL {
         Err(ERROR_UNKNOWN_REVISION) => fail(ERROR_INVALID_SECURITY_DESCR),
         Err(e) => fail(e),
     }
+}
+
+/// `SE_OWNER_DEFAULTED`.
+const SE_OWNER_DEFAULTED: u16 = 0x0001;
+/// `SE_GROUP_DEFAULTED`.
+const SE_GROUP_DEFAULTED: u16 = 0x0002;
+
+/// Sets the owner (`at` 8, `flag` SE_OWNER_DEFAULTED) or the group (`at` 16,
+/// SE_GROUP_DEFAULTED) of an absolute descriptor: the pointer is stored as given (NULL: none),
+/// as Windows stores it, unchecked until the descriptor is used.
+///
+/// # Safety
+/// `sd` is null or an absolute descriptor.
+unsafe fn set_sid_field(
+    sd: *mut c_void,
+    at: usize,
+    flag: u16,
+    sid: *mut c_void,
+    defaulted: BOOL,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    let control = match unsafe { absolute(sd) } {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let control = if defaulted != 0 {
+        control | flag
+    } else {
+        control & !flag
+    };
+    let b = sd.cast::<u8>();
+    // SAFETY: an absolute descriptor is writable for its 40 bytes (caller).
+    unsafe {
+        b.add(2).cast::<u16>().write_unaligned(control);
+        b.add(at).cast::<*mut c_void>().write_unaligned(sid);
+    }
+    set_error(ERROR_SUCCESS);
+    TRUE
+}
+
+/// Reads the owner (`abs_at` 8, `rel_at` 4) or the group (16, 8) of a descriptor, absolute or
+/// self-relative, with whether it was defaulted (`flag`).
+///
+/// # Safety
+/// `sd` null or a descriptor; `sid` and `defaulted` null or writable.
+unsafe fn get_sid_field(
+    sd: *const c_void,
+    abs_at: usize,
+    rel_at: usize,
+    flag: u16,
+    sid: *mut *mut c_void,
+    defaulted: *mut BOOL,
+) -> BOOL {
+    if sd.is_null() || sid.is_null() || defaulted.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    // SAFETY: a readable descriptor (caller).
+    let (control, p) = match unsafe { descriptor_field(sd, abs_at, rel_at) } {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    // SAFETY: writable out pointers (caller).
+    unsafe {
+        put(sid, p);
+        put(defaulted, (control & flag != 0) as BOOL);
+    }
+    set_error(ERROR_SUCCESS);
+    TRUE
+}
+
+/// `SetSecurityDescriptorOwner`. npipe departs: CreateNamedPipe and CreateMailslot read only
+/// the DACL; the object's owner (the `Owner` trustee, CREATOR OWNER) stays the creating user,
+/// whatever owner the descriptor names.
+///
+/// # Safety
+/// `sd` is null or an absolute descriptor; `owner` null or a SID that outlives its use.
+#[export_name = "npipe_SetSecurityDescriptorOwner"]
+pub unsafe extern "C" fn SetSecurityDescriptorOwner(
+    sd: *mut c_void,
+    owner: *mut c_void,
+    defaulted: BOOL,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { set_sid_field(sd, 8, SE_OWNER_DEFAULTED, owner, defaulted) }
+}
+
+/// `SetSecurityDescriptorGroup` (recorded; CreateNamedPipe does not read it).
+///
+/// # Safety
+/// `sd` is null or an absolute descriptor; `group` null or a SID that outlives its use.
+#[export_name = "npipe_SetSecurityDescriptorGroup"]
+pub unsafe extern "C" fn SetSecurityDescriptorGroup(
+    sd: *mut c_void,
+    group: *mut c_void,
+    defaulted: BOOL,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { set_sid_field(sd, 16, SE_GROUP_DEFAULTED, group, defaulted) }
+}
+
+/// `GetSecurityDescriptorOwner`: the owner SID (NULL when none) of an absolute or
+/// self-relative descriptor.
+///
+/// # Safety
+/// `sd` null or a descriptor; the out pointers null or writable.
+#[export_name = "npipe_GetSecurityDescriptorOwner"]
+pub unsafe extern "C" fn GetSecurityDescriptorOwner(
+    sd: *const c_void,
+    owner: *mut *mut c_void,
+    defaulted: *mut BOOL,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { get_sid_field(sd, 8, 4, SE_OWNER_DEFAULTED, owner, defaulted) }
+}
+
+/// `GetSecurityDescriptorGroup`: the primary group SID (NULL when none).
+///
+/// # Safety
+/// `sd` null or a descriptor; the out pointers null or writable.
+#[export_name = "npipe_GetSecurityDescriptorGroup"]
+pub unsafe extern "C" fn GetSecurityDescriptorGroup(
+    sd: *const c_void,
+    group: *mut *mut c_void,
+    defaulted: *mut BOOL,
+) -> BOOL {
+    // SAFETY: forwarded contract.
+    unsafe { get_sid_field(sd, 16, 8, SE_GROUP_DEFAULTED, group, defaulted) }
 }

@@ -46,6 +46,8 @@ pub(crate) enum Object {
     Port(Arc<crate::iocp::Port>),
     /// A wait registered with RegisterWaitForSingleObject.
     Registered(Arc<crate::regwait::Registration>),
+    /// An access token (OpenProcessToken, OpenThreadToken).
+    Token(Arc<crate::token::Token>),
 }
 
 impl Object {
@@ -67,8 +69,15 @@ impl Object {
             | Object::Find(_)
             | Object::Wait(_)
             | Object::Port(_)
-            | Object::Registered(_) => false,
+            | Object::Registered(_)
+            | Object::Token(_) => false,
         }
+    }
+
+    /// Whether the wait functions take it: every object but a token (which has no signalled
+    /// state; Windows fails the wait with ERROR_INVALID_HANDLE).
+    pub(crate) fn is_waitable(&self) -> bool {
+        !matches!(self, Object::Token(_))
     }
 }
 
@@ -653,15 +662,22 @@ pub extern "C" fn npipe_handle_fd(h: HANDLE) -> i32 {
 /// event, a thread, a pipe or mailslot handle), for an epoll or libuv loop. The handle keeps
 /// owning it. Polling consumes nothing: after an auto-reset event polls readable, a wait
 /// function still has to take it (WaitForSingleObject(h, 0)). -1 with ERROR_INVALID_HANDLE for
-/// a handle that is not open, or the error that kept the descriptor from being made.
+/// a handle that is not open or not waitable (a token), or the error that kept the descriptor
+/// from being made.
 #[no_mangle]
 pub extern "C" fn npipe_wait_fd(h: HANDLE) -> i32 {
     use std::os::fd::AsRawFd;
-    with_entry(h, -1, |e| match e.wait_signal().fd() {
-        Ok(fd) => fd.as_raw_fd(),
-        Err(err) => {
-            fail_io(&err);
-            -1
+    with_entry(h, -1, |e| {
+        match e.obj.is_waitable().then(|| e.wait_signal().fd()) {
+            None => {
+                set_error(ERROR_INVALID_HANDLE);
+                -1
+            }
+            Some(Ok(fd)) => fd.as_raw_fd(),
+            Some(Err(err)) => {
+                fail_io(&err);
+                -1
+            }
         }
     })
 }

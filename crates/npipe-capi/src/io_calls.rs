@@ -44,7 +44,8 @@ fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
         | Object::Find(_)
         | Object::Wait(_)
         | Object::Port(_)
-        | Object::Registered(_) => not_file(),
+        | Object::Registered(_)
+        | Object::Token(_) => not_file(),
         Object::MailslotWriter(_) | Object::AnonWrite(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,
             "the handle is a write end",
@@ -67,7 +68,8 @@ fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
         | Object::Find(_)
         | Object::Wait(_)
         | Object::Port(_)
-        | Object::Registered(_) => not_file(),
+        | Object::Registered(_)
+        | Object::Token(_) => not_file(),
         // W147: the mailslot (server) handle cannot write.
         Object::Mailslot(_) | Object::AnonRead(_) => Err(npipe::Error::io(
             ERROR_ACCESS_DENIED,

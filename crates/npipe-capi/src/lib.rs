@@ -29,7 +29,9 @@
 //! - `find`: FindFirstFile over pipes and directories; `messages`: FormatMessage;
 //! - `sids`, `acls`, `sddl`: SIDs, ACLs and security descriptors (and their SDDL strings),
 //!   mapped onto npipe access policies for CreateNamedPipe and CreateMailslot; `impersonate`:
-//!   ImpersonateNamedPipeClient, RevertToSelf, the server's uid for clients;
+//!   ImpersonateNamedPipeClient, RevertToSelf, the server's uid for clients; `token`: access
+//!   tokens (OpenProcessToken, OpenThreadToken, GetTokenInformation); `accounts`: account
+//!   names (LookupAccountSid, LookupAccountName, GetUserName);
 //! - `ready`: readiness descriptors for the caller's event loop (`npipe_ready_fd`, `npipe_arm`,
 //!   `npipe_wait_named_pipe_start`).
 
@@ -44,6 +46,7 @@ use npipe::{
 };
 use npipe_core as npipe;
 
+mod accounts;
 mod acls;
 mod anonymous;
 mod apc;
@@ -74,6 +77,7 @@ mod sids;
 mod smb;
 mod sync;
 mod threads;
+mod token;
 mod win32_names;
 mod wnet;
 
@@ -127,6 +131,18 @@ unsafe fn put_terminated<T: Copy + Default>(p: *mut T, cap: usize, units: &[T]) 
         p.add(units.len()).write(T::default());
     }
     true
+}
+
+/// `units` and a terminating NUL in a new block the caller releases with LocalFree (`free`),
+/// as the calls that hand out a string do (ConvertSidToStringSid); null when out of memory.
+fn local_terminated<T: Copy>(units: &[T]) -> *mut T {
+    // SAFETY: calloc of a non-zero size (at least the terminator); the block is zeroed.
+    let p = unsafe { libc::calloc(units.len() + 1, std::mem::size_of::<T>()) }.cast::<T>();
+    if !p.is_null() {
+        // SAFETY: `p` has room for the units and the zeroed terminator after them.
+        unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), p, units.len()) };
+    }
+    p
 }
 
 /// Decodes an ANSI name: UTF-8 when valid, else each byte as Latin-1.

@@ -137,6 +137,13 @@ impl Process {
         self.pid == std::process::id()
     }
 
+    /// Runs `f` under the lock `reap` reaps under, so that the pid stays this process's while
+    /// `f` runs (before it is reaped it cannot be reused); `None` once it has been reaped.
+    pub(crate) fn unreaped<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let st = self.state();
+        st.code.is_none().then(f)
+    }
+
     /// The exit code, or STILL_ACTIVE.
     fn exit_code(&self) -> DWORD {
         self.state().code.unwrap_or(STILL_ACTIVE)

@@ -140,7 +140,7 @@ pub unsafe extern "C" fn RegisterWaitForSingleObject(
     let Some(cb) = callback else {
         return fail(ERROR_INVALID_PARAMETER);
     };
-    let Some(obj) = handles::get(object) else {
+    let Some(obj) = handles::get(object).filter(|e| e.obj.is_waitable()) else {
         return fail(ERROR_INVALID_HANDLE);
     };
     let reg = Arc::new(Registration {

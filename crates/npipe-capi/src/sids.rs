@@ -1,6 +1,8 @@
 //! Security identifiers: the SID layout, the SID calls (AllocateAndInitializeSid, FreeSid,
-//! IsValidSid, GetLengthSid, EqualSid, ConvertSidToStringSidA, ConvertStringSidToSidA), the
-//! SDDL two-letter aliases, and what each SID means on Linux (a [`Trustee`]).
+//! IsValidSid, GetLengthSid, EqualSid, CopySid, ConvertSidToStringSidA/W,
+//! ConvertStringSidToSidA/W), the accessors into a caller's SID (GetSidSubAuthority,
+//! GetSidSubAuthorityCount, GetSidIdentifierAuthority), the SDDL two-letter aliases, and what
+//! each SID means on Linux (a [`Trustee`]).
 //!
 //! Unix users and groups are SIDs the way Samba writes them: `S-1-22-1-<uid>` and
 //! `S-1-22-2-<gid>`. Every SID read from the caller is checked (revision 1, at most 15
@@ -33,6 +35,26 @@ impl Sid {
             auth,
             subs: subs.to_vec(),
         }
+    }
+
+    /// Unix user `uid` as Samba writes it, `S-1-22-1-<uid>` ([`Sid::trustee`] reads it back).
+    pub(crate) fn unix_user(uid: u32) -> Sid {
+        Sid::new(22, &[1, uid])
+    }
+
+    /// Unix group `gid` as Samba writes it, `S-1-22-2-<gid>`.
+    pub(crate) fn unix_group(gid: u32) -> Sid {
+        Sid::new(22, &[2, gid])
+    }
+
+    /// Everyone, `S-1-1-0`.
+    pub(crate) fn everyone() -> Sid {
+        Sid::new(1, &[0])
+    }
+
+    /// BUILTIN\Administrators, `S-1-5-32-544` (root, for [`Sid::trustee`]).
+    pub(crate) fn administrators() -> Sid {
+        Sid::new(5, &[32, 544])
     }
 
     /// Bytes in memory (`GetLengthSid`).
@@ -162,13 +184,13 @@ impl Sid {
 /// The SDDL two-letter SID aliases npipe knows.
 pub(crate) fn alias(s: &str) -> Option<Sid> {
     Some(match s {
-        "WD" => Sid::new(1, &[0]),
+        "WD" => Sid::everyone(),
         "AU" => Sid::new(5, &[11]),
         "IU" => Sid::new(5, &[4]),
         "NU" => Sid::new(5, &[2]),
         "AN" => Sid::new(5, &[7]),
         "SY" => Sid::new(5, &[18]),
-        "BA" => Sid::new(5, &[32, 544]),
+        "BA" => Sid::administrators(),
         "BU" => Sid::new(5, &[32, 545]),
         "CO" => Sid::new(3, &[0]),
         "OW" => Sid::new(3, &[4]),
@@ -296,14 +318,11 @@ pub unsafe extern "C" fn ConvertSidToStringSidA(sid: *const c_void, out: *mut *m
     let Some(s) = (unsafe { Sid::read(sid) }) else {
         return fail(ERROR_INVALID_SID);
     };
-    let text = s.to_sddl();
-    // SAFETY: calloc of a non-zero size; the text has no NUL and the block one more byte.
-    let p = unsafe { libc::calloc(text.len() + 1, 1) }.cast::<u8>();
+    // The text is ASCII, with no NUL.
+    let p = local_terminated(s.to_sddl().as_bytes());
     if p.is_null() {
         return fail(ERROR_NOT_ENOUGH_MEMORY);
     }
-    // SAFETY: `p` has room for the text and its terminator (zeroed).
-    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), p, text.len()) };
     // SAFETY: non-null and writable (caller).
     unsafe { put(out, p.cast::<c_char>()) };
     set_error(ERROR_SUCCESS);
@@ -325,7 +344,56 @@ pub unsafe extern "C" fn ConvertStringSidToSidA(
     }
     // SAFETY: forwarded contract.
     let s = unsafe { name_a(text) }.unwrap_or_default();
-    let Some(sid) = Sid::parse(&s) else {
+    // SAFETY: `out` is non-null and writable (caller).
+    unsafe { sid_from_string(&s, out) }
+}
+
+/// `ConvertSidToStringSidW`: as `ConvertSidToStringSidA`, a LocalFree-able UTF-16 string.
+///
+/// # Safety
+/// `sid` is null or points to a SID; `out` is null or writable.
+#[export_name = "npipe_ConvertSidToStringSidW"]
+pub unsafe extern "C" fn ConvertSidToStringSidW(sid: *const c_void, out: *mut *mut u16) -> BOOL {
+    if out.is_null() {
+        return fail(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: forwarded contract.
+    let Some(s) = (unsafe { Sid::read(sid) }) else {
+        return fail(ERROR_INVALID_SID);
+    };
+    let units: Vec<u16> = s.to_sddl().encode_utf16().collect();
+    let p = local_terminated(&units);
+    if p.is_null() {
+        return fail(ERROR_NOT_ENOUGH_MEMORY);
+    }
+    // SAFETY: non-null and writable (caller).
+    unsafe { put(out, p) };
+    set_error(ERROR_SUCCESS);
+    TRUE
+}
+
+/// `ConvertStringSidToSidW`: as `ConvertStringSidToSidA`, from UTF-16.
+///
+/// # Safety
+/// `text` is null or a NUL-terminated UTF-16 string; `out` is null or writable.
+#[export_name = "npipe_ConvertStringSidToSidW"]
+pub unsafe extern "C" fn ConvertStringSidToSidW(text: *const u16, out: *mut *mut c_void) -> BOOL {
+    if text.is_null() || out.is_null() {
+        return fail(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: forwarded contract.
+    let s = unsafe { name_w(text) }.unwrap_or_default();
+    // SAFETY: `out` is non-null and writable (caller).
+    unsafe { sid_from_string(&s, out) }
+}
+
+/// ConvertStringSidToSidA and W once the text is decoded: the SID in a LocalFree-able block
+/// stored in `*out`.
+///
+/// # Safety
+/// `out` is non-null and writable.
+unsafe fn sid_from_string(s: &str, out: *mut *mut c_void) -> BOOL {
+    let Some(sid) = Sid::parse(s) else {
         return fail(ERROR_INVALID_SID);
     };
     let p = sid.to_malloc();
@@ -336,6 +404,92 @@ pub unsafe extern "C" fn ConvertStringSidToSidA(
     unsafe { put(out, p) };
     set_error(ERROR_SUCCESS);
     TRUE
+}
+
+/// `CopySid`: copies a valid SID into `len` bytes at `dest`.
+///
+/// # Errors
+/// ERROR_INVALID_SID for an invalid source; ERROR_INSUFFICIENT_BUFFER when `len` is smaller
+/// than its length; ERROR_NOACCESS for a NULL `dest`.
+///
+/// # Safety
+/// `src` is null or a SID; `dest` null or writable for `len` bytes.
+#[export_name = "npipe_CopySid"]
+pub unsafe extern "C" fn CopySid(len: DWORD, dest: *mut c_void, src: *const c_void) -> BOOL {
+    // SAFETY: forwarded contract.
+    let Some(sid) = (unsafe { Sid::read(src) }) else {
+        return fail(ERROR_INVALID_SID);
+    };
+    let b = sid.bytes();
+    if (len as usize) < b.len() {
+        return fail(ERROR_INSUFFICIENT_BUFFER);
+    }
+    if dest.is_null() {
+        return fail(ERROR_NOACCESS);
+    }
+    // SAFETY: `dest` is non-null (checked) and writable for `len` >= b.len() bytes (caller);
+    // the bytes come from `b`, a copy of our own, so `dest` may even be `src`.
+    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), dest.cast::<u8>(), b.len()) };
+    set_error(ERROR_SUCCESS);
+    TRUE
+}
+
+/// `GetSidSubAuthority`: the address of sub-authority `n` inside the caller's SID; NULL with
+/// ERROR_INVALID_SID for an invalid SID, ERROR_INVALID_PARAMETER for an index past its count
+/// (Windows leaves both undefined).
+///
+/// # Safety
+/// `sid` is null or a SID.
+#[export_name = "npipe_GetSidSubAuthority"]
+pub unsafe extern "C" fn GetSidSubAuthority(sid: *mut c_void, n: DWORD) -> *mut DWORD {
+    // SAFETY: forwarded contract.
+    let Some(s) = (unsafe { Sid::read(sid) }) else {
+        set_error(ERROR_INVALID_SID);
+        return std::ptr::null_mut();
+    };
+    if n as usize >= s.subs.len() {
+        set_error(ERROR_INVALID_PARAMETER);
+        return std::ptr::null_mut();
+    }
+    set_error(ERROR_SUCCESS);
+    // SAFETY: sub-authority `n` lies inside the SID, whose header announced it (checked).
+    unsafe { sid.cast::<u8>().add(8 + 4 * n as usize).cast() }
+}
+
+/// `GetSidSubAuthorityCount`: the address of the SID's sub-authority count; NULL with
+/// ERROR_INVALID_SID for an invalid SID.
+///
+/// # Safety
+/// `sid` is null or a SID.
+#[export_name = "npipe_GetSidSubAuthorityCount"]
+pub unsafe extern "C" fn GetSidSubAuthorityCount(sid: *mut c_void) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    if unsafe { Sid::read(sid) }.is_none() {
+        set_error(ERROR_INVALID_SID);
+        return std::ptr::null_mut();
+    }
+    set_error(ERROR_SUCCESS);
+    // SAFETY: byte 1 of a valid SID.
+    unsafe { sid.cast::<u8>().add(1) }
+}
+
+/// `GetSidIdentifierAuthority`: the address of the SID's identifier authority; NULL with
+/// ERROR_INVALID_SID for an invalid SID.
+///
+/// # Safety
+/// `sid` is null or a SID.
+#[export_name = "npipe_GetSidIdentifierAuthority"]
+pub unsafe extern "C" fn GetSidIdentifierAuthority(
+    sid: *mut c_void,
+) -> *mut SID_IDENTIFIER_AUTHORITY {
+    // SAFETY: forwarded contract.
+    if unsafe { Sid::read(sid) }.is_none() {
+        set_error(ERROR_INVALID_SID);
+        return std::ptr::null_mut();
+    }
+    set_error(ERROR_SUCCESS);
+    // SAFETY: bytes 2..8 of a valid SID (the struct has alignment 1).
+    unsafe { sid.cast::<u8>().add(2).cast() }
 }
 
 #[cfg(test)]

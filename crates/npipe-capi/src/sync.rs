@@ -503,8 +503,8 @@ fn wait_handles<const N: usize>(hs: &[HANDLE], all: bool, ms: DWORD, alertable: 
             continue;
         }
         match crate::threads::waitable(h) {
-            Some(e) => *slot = Some(e),
-            None => {
+            Some(e) if e.obj.is_waitable() => *slot = Some(e),
+            _ => {
                 set_error(ERROR_INVALID_HANDLE);
                 return WAIT_FAILED;
             }
@@ -556,6 +556,10 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
     // is not held while it sleeps (an event closed meanwhile then drops as the wait ends).
     let deadline = deadline_of(ms);
     let blocking = handles::with_entry(h, Err(WAIT_FAILED), |e| {
+        if !e.obj.is_waitable() {
+            set_error(ERROR_INVALID_HANDLE);
+            return Err(WAIT_FAILED);
+        }
         let sig = e.wait_signal();
         if sig.set_locally() {
             Err(wait_result(wait_signals(

@@ -24,9 +24,10 @@ use crate::sids::SID_IDENTIFIER_AUTHORITY;
 use crate::threads::{ApcFunc, ThreadStart};
 use crate::wnet::{NETRESOURCEA, NETRESOURCEW};
 use crate::{
-    acls, anonymous, dup, files, find, handles, impersonate, io_calls, iocp, mailslots, messages,
+    accounts, acls, anonymous, dup, files, find, handles, impersonate, io_calls, iocp, mailslots,
+    messages,
 };
-use crate::{cmdline, pipes, process, regwait, sddl, sids, wnet};
+use crate::{cmdline, pipes, process, regwait, sddl, sids, token, wnet};
 use crate::{results, sync, threads, BOOL, DWORD, HANDLE};
 
 /// Defines each plain-named twin: an `extern "C"` function of the same signature that calls the
@@ -408,6 +409,7 @@ win32_names! {
     threads::GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL;
     threads::ResumeThread(h: HANDLE) -> DWORD;
     threads::QueueUserAPC(apc: Option<ApcFunc>, h: HANDLE, data: usize) -> DWORD;
+    threads::CancelSynchronousIo(h: HANDLE) -> BOOL;
     acls::InitializeAcl(acl: *mut c_void, len: DWORD, revision: DWORD) -> BOOL;
     acls::AddAccessAllowedAce(
         acl: *mut c_void,
@@ -466,6 +468,76 @@ win32_names! {
     sids::EqualSid(a: *const c_void, b: *const c_void) -> BOOL;
     sids::ConvertSidToStringSidA(sid: *const c_void, out: *mut *mut c_char) -> BOOL;
     sids::ConvertStringSidToSidA(text: *const c_char, out: *mut *mut c_void) -> BOOL;
+    acls::SetSecurityDescriptorOwner(sd: *mut c_void, owner: *mut c_void, defaulted: BOOL) -> BOOL;
+    acls::SetSecurityDescriptorGroup(sd: *mut c_void, group: *mut c_void, defaulted: BOOL) -> BOOL;
+    acls::GetSecurityDescriptorOwner(
+        sd: *const c_void,
+        owner: *mut *mut c_void,
+        defaulted: *mut BOOL,
+    ) -> BOOL;
+    acls::GetSecurityDescriptorGroup(
+        sd: *const c_void,
+        group: *mut *mut c_void,
+        defaulted: *mut BOOL,
+    ) -> BOOL;
+    token::OpenProcessToken(process: HANDLE, access: DWORD, token: *mut HANDLE) -> BOOL;
+    token::OpenThreadToken(
+        thread: HANDLE,
+        access: DWORD,
+        open_as_self: BOOL,
+        token: *mut HANDLE,
+    ) -> BOOL;
+    token::GetTokenInformation(
+        token: HANDLE,
+        class: DWORD,
+        info: *mut c_void,
+        len: DWORD,
+        ret: *mut DWORD,
+    ) -> BOOL;
+    sids::CopySid(len: DWORD, dest: *mut c_void, src: *const c_void) -> BOOL;
+    sids::GetSidSubAuthority(sid: *mut c_void, n: DWORD) -> *mut DWORD;
+    sids::GetSidSubAuthorityCount(sid: *mut c_void) -> *mut u8;
+    sids::GetSidIdentifierAuthority(sid: *mut c_void) -> *mut SID_IDENTIFIER_AUTHORITY;
+    accounts::LookupAccountSidA(
+        system: *const c_char,
+        sid: *const c_void,
+        name: *mut c_char,
+        cch_name: *mut DWORD,
+        domain: *mut c_char,
+        cch_domain: *mut DWORD,
+        kind: *mut u32,
+    ) -> BOOL;
+    accounts::LookupAccountSidW(
+        system: *const u16,
+        sid: *const c_void,
+        name: *mut u16,
+        cch_name: *mut DWORD,
+        domain: *mut u16,
+        cch_domain: *mut DWORD,
+        kind: *mut u32,
+    ) -> BOOL;
+    accounts::LookupAccountNameA(
+        system: *const c_char,
+        account: *const c_char,
+        sid: *mut c_void,
+        cb_sid: *mut DWORD,
+        domain: *mut c_char,
+        cch_domain: *mut DWORD,
+        kind: *mut u32,
+    ) -> BOOL;
+    accounts::LookupAccountNameW(
+        system: *const u16,
+        account: *const u16,
+        sid: *mut c_void,
+        cb_sid: *mut DWORD,
+        domain: *mut u16,
+        cch_domain: *mut DWORD,
+        kind: *mut u32,
+    ) -> BOOL;
+    accounts::GetUserNameA(buf: *mut c_char, len: *mut DWORD) -> BOOL;
+    accounts::GetUserNameW(buf: *mut u16, len: *mut DWORD) -> BOOL;
+    sids::ConvertSidToStringSidW(sid: *const c_void, out: *mut *mut u16) -> BOOL;
+    sids::ConvertStringSidToSidW(text: *const u16, out: *mut *mut c_void) -> BOOL;
     sids::AllocateAndInitializeSid(
         auth: *const SID_IDENTIFIER_AUTHORITY,
         count: u8,

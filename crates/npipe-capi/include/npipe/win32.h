@@ -68,12 +68,16 @@ const char *npipe_version(void);
 #define CallNamedPipeW npipe_CallNamedPipeW
 #define CancelIo npipe_CancelIo
 #define CancelIoEx npipe_CancelIoEx
+#define CancelSynchronousIo npipe_CancelSynchronousIo
 #define CloseHandle npipe_CloseHandle
 #define ConnectNamedPipe npipe_ConnectNamedPipe
 #define ConvertSidToStringSidA npipe_ConvertSidToStringSidA
+#define ConvertSidToStringSidW npipe_ConvertSidToStringSidW
 #define ConvertStringSecurityDescriptorToSecurityDescriptorA npipe_ConvertStringSecurityDescriptorToSecurityDescriptorA
 #define ConvertStringSecurityDescriptorToSecurityDescriptorW npipe_ConvertStringSecurityDescriptorToSecurityDescriptorW
 #define ConvertStringSidToSidA npipe_ConvertStringSidToSidA
+#define ConvertStringSidToSidW npipe_ConvertStringSidToSidW
+#define CopySid npipe_CopySid
 #define CreateEventA npipe_CreateEventA
 #define CreateEventW npipe_CreateEventW
 #define CreateFileA npipe_CreateFileA
@@ -130,17 +134,31 @@ const char *npipe_version(void);
 #define GetQueuedCompletionStatus npipe_GetQueuedCompletionStatus
 #define GetQueuedCompletionStatusEx npipe_GetQueuedCompletionStatusEx
 #define GetSecurityDescriptorDacl npipe_GetSecurityDescriptorDacl
+#define GetSecurityDescriptorGroup npipe_GetSecurityDescriptorGroup
+#define GetSecurityDescriptorOwner npipe_GetSecurityDescriptorOwner
+#define GetSidIdentifierAuthority npipe_GetSidIdentifierAuthority
+#define GetSidSubAuthority npipe_GetSidSubAuthority
+#define GetSidSubAuthorityCount npipe_GetSidSubAuthorityCount
 #define GetStdHandle npipe_GetStdHandle
 #define GetTickCount npipe_GetTickCount
 #define GetTickCount64 npipe_GetTickCount64
+#define GetTokenInformation npipe_GetTokenInformation
+#define GetUserNameA npipe_GetUserNameA
+#define GetUserNameW npipe_GetUserNameW
 #define ImpersonateNamedPipeClient npipe_ImpersonateNamedPipeClient
 #define InitializeAcl npipe_InitializeAcl
 #define InitializeSecurityDescriptor npipe_InitializeSecurityDescriptor
 #define IsValidAcl npipe_IsValidAcl
 #define IsValidSecurityDescriptor npipe_IsValidSecurityDescriptor
 #define IsValidSid npipe_IsValidSid
+#define LookupAccountNameA npipe_LookupAccountNameA
+#define LookupAccountNameW npipe_LookupAccountNameW
+#define LookupAccountSidA npipe_LookupAccountSidA
+#define LookupAccountSidW npipe_LookupAccountSidW
 #define OpenEventA npipe_OpenEventA
 #define OpenEventW npipe_OpenEventW
+#define OpenProcessToken npipe_OpenProcessToken
+#define OpenThreadToken npipe_OpenThreadToken
 #define PeekNamedPipe npipe_PeekNamedPipe
 #define PostQueuedCompletionStatus npipe_PostQueuedCompletionStatus
 #define PulseEvent npipe_PulseEvent
@@ -164,6 +182,8 @@ const char *npipe_version(void);
 #define SetMailslotInfo npipe_SetMailslotInfo
 #define SetNamedPipeHandleState npipe_SetNamedPipeHandleState
 #define SetSecurityDescriptorDacl npipe_SetSecurityDescriptorDacl
+#define SetSecurityDescriptorGroup npipe_SetSecurityDescriptorGroup
+#define SetSecurityDescriptorOwner npipe_SetSecurityDescriptorOwner
 #define SetStdHandle npipe_SetStdHandle
 #define Sleep npipe_Sleep
 #define SleepEx npipe_SleepEx
@@ -465,6 +485,7 @@ typedef enum _SECURITY_IMPERSONATION_LEVEL {
 #define ERROR_IO_INCOMPLETE 996L
 #define ERROR_IO_PENDING 997L
 #define ERROR_NOACCESS 998L
+#define ERROR_NO_TOKEN 1008L
 #define ERROR_NOT_FOUND 1168L
 #define ERROR_CANNOT_IMPERSONATE 1368L
 #define ERROR_PIPE_LOCAL 229L
@@ -477,6 +498,7 @@ typedef enum _SECURITY_IMPERSONATION_LEVEL {
 #define ERROR_INVALID_SECURITY_DESCR 1338L
 #define ERROR_ALLOTTED_SPACE_EXCEEDED 1344L
 #define ERROR_TIMEOUT 1460L
+#define RPC_S_SERVER_UNAVAILABLE 1722L
 #define ERROR_NOT_ENOUGH_QUOTA 1816L
 
 /* HRESULT (<winerror.h>) */
@@ -722,6 +744,15 @@ BOOL WINAPI npipe_GetOverlappedResultEx(HANDLE hFile, LPOVERLAPPED lpOverlapped,
                                         DWORD dwMilliseconds, BOOL bAlertable);
 BOOL WINAPI npipe_CancelIo(HANDLE hFile);
 BOOL WINAPI npipe_CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
+/* CancelSynchronousIo: ends the synchronous pipe call hThread is blocked in (ConnectNamedPipe,
+ * ReadFile, WriteFile, TransactNamedPipe, FlushFileBuffers, WaitNamedPipe, a mailslot read),
+ * which then fails with ERROR_OPERATION_ABORTED; a write's message leaves the pipe unless the
+ * reader already took it. FALSE with ERROR_NOT_FOUND when the thread is in no such call (no
+ * call, only overlapped I/O, or a call that has not reached its wait yet), ERROR_INVALID_HANDLE
+ * for a handle that is not a thread (W42). npipe departs: a read on an anonymous pipe (a
+ * kernel pipe) cannot be cancelled (ERROR_NOT_FOUND), nor can a read that has already taken
+ * part of a message larger than the pipe's ring (it goes on to the end of the message). */
+BOOL WINAPI npipe_CancelSynchronousIo(HANDLE hThread);
 /* I/O completion ports. A handle opened with FILE_FLAG_OVERLAPPED and bound to a port with
  * CreateIoCompletionPort queues a packet (its key, the OVERLAPPED, the byte count, the status)
  * for each overlapped operation that completes, including one that completes inside its call
@@ -1078,6 +1109,19 @@ DWORD WINAPI npipe_FormatMessageW(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessa
                                   DWORD nSize, va_list *Arguments);
 
 #ifndef NPIPE_NO_WIN32_NAMES
+/* The token pseudo handles (inline functions in Windows' headers too): GetTokenInformation
+ * takes them; GetCurrentThreadToken is ERROR_NO_TOKEN on a thread that does not impersonate,
+ * GetCurrentThreadEffectiveToken is then the process token. */
+static inline HANDLE GetCurrentProcessToken(void) {
+    return (HANDLE)(intptr_t)-4;
+}
+static inline HANDLE GetCurrentThreadToken(void) {
+    return (HANDLE)(intptr_t)-5;
+}
+static inline HANDLE GetCurrentThreadEffectiveToken(void) {
+    return (HANDLE)(intptr_t)-6;
+}
+
 /* npipe departs: MessageBox writes "caption: text" and a newline to standard error (there is no
  * window system) and returns IDOK. */
 static inline int WINAPI MessageBoxA(HWND hWnd, LPCSTR lpText, LPCSTR lpCaption, UINT uType) {
@@ -1364,6 +1408,133 @@ BOOL WINAPI npipe_SetSecurityDescriptorDacl(PSECURITY_DESCRIPTOR pSecurityDescri
 BOOL WINAPI npipe_GetSecurityDescriptorDacl(PSECURITY_DESCRIPTOR pSecurityDescriptor,
                                             LPBOOL lpbDaclPresent, PACL *pDacl, LPBOOL lpbDaclDefaulted);
 BOOL WINAPI npipe_IsValidSecurityDescriptor(PSECURITY_DESCRIPTOR pSecurityDescriptor);
+/* npipe departs: CreateNamedPipe and CreateMailslot read only a descriptor's DACL; the owner
+ * and group are recorded in it and given back, and the object's owner (CREATOR OWNER, OWNER
+ * RIGHTS) stays the creating user. */
+BOOL WINAPI npipe_SetSecurityDescriptorOwner(PSECURITY_DESCRIPTOR pSecurityDescriptor, PSID pOwner,
+                                             BOOL bOwnerDefaulted);
+BOOL WINAPI npipe_SetSecurityDescriptorGroup(PSECURITY_DESCRIPTOR pSecurityDescriptor, PSID pGroup,
+                                             BOOL bGroupDefaulted);
+BOOL WINAPI npipe_GetSecurityDescriptorOwner(PSECURITY_DESCRIPTOR pSecurityDescriptor, PSID *pOwner,
+                                             LPBOOL lpbOwnerDefaulted);
+BOOL WINAPI npipe_GetSecurityDescriptorGroup(PSECURITY_DESCRIPTOR pSecurityDescriptor, PSID *pGroup,
+                                             LPBOOL lpbGroupDefaulted);
+BOOL WINAPI npipe_CopySid(DWORD nDestinationSidLength, PSID pDestinationSid, PSID pSourceSid);
+PDWORD WINAPI npipe_GetSidSubAuthority(PSID pSid, DWORD nSubAuthority);
+PUCHAR WINAPI npipe_GetSidSubAuthorityCount(PSID pSid);
+PSID_IDENTIFIER_AUTHORITY WINAPI npipe_GetSidIdentifierAuthority(PSID pSid);
+
+/* Access tokens and accounts. A token is a snapshot of a Linux identity taken when it is
+ * opened: its user is S-1-22-1-<uid>, its groups S-1-22-2-<gid> (the primary group first, then
+ * the supplementary ones), Everyone, and BUILTIN\Administrators for root. OpenProcessToken
+ * gives the calling thread's own identity (also while it impersonates; of another process, its
+ * effective ids from /proc); OpenThreadToken the identity of the pipe client the calling thread
+ * impersonates (ImpersonateNamedPipeClient), or ERROR_NO_TOKEN when it does not.
+ * npipe departs: tokens carry no privileges and are not waitable (ERROR_INVALID_HANDLE);
+ * OpenThreadToken opens only the calling thread's token (another thread: ERROR_NOT_SUPPORTED);
+ * GetTokenInformation answers TokenUser, TokenGroups, TokenOwner, TokenPrimaryGroup,
+ * TokenType, TokenImpersonationLevel, TokenSessionId (this process's tokens: the Linux session)
+ * and TokenElevation (root), and ERROR_INVALID_PARAMETER for any other class.
+ * Accounts are named as Samba names them: user S-1-22-1-<uid> is "Unix User\<name>"
+ * (SidTypeUser), group S-1-22-2-<gid> "Unix Group\<name>" (SidTypeGroup); the well-known SIDs
+ * have their Windows names. Only this machine can be asked (lpSystemName NULL or empty; any
+ * other gives RPC_S_SERVER_UNAVAILABLE). GetUserName is the calling thread's user (the client
+ * while impersonating). */
+#define TOKEN_ASSIGN_PRIMARY 0x0001
+#define TOKEN_DUPLICATE 0x0002
+#define TOKEN_IMPERSONATE 0x0004
+#define TOKEN_QUERY 0x0008
+#define TOKEN_QUERY_SOURCE 0x0010
+#define TOKEN_ADJUST_PRIVILEGES 0x0020
+#define TOKEN_ADJUST_GROUPS 0x0040
+#define TOKEN_ADJUST_DEFAULT 0x0080
+#define TOKEN_ADJUST_SESSIONID 0x0100
+#define TOKEN_READ (STANDARD_RIGHTS_READ | TOKEN_QUERY)
+#define TOKEN_ALL_ACCESS 0x000F01FF
+#define SE_GROUP_MANDATORY 0x00000001L
+#define SE_GROUP_ENABLED_BY_DEFAULT 0x00000002L
+#define SE_GROUP_ENABLED 0x00000004L
+#define SE_GROUP_OWNER 0x00000008L
+#define UNLEN 256
+typedef enum _TOKEN_INFORMATION_CLASS {
+    TokenUser = 1,
+    TokenGroups,
+    TokenPrivileges,
+    TokenOwner,
+    TokenPrimaryGroup,
+    TokenDefaultDacl,
+    TokenSource,
+    TokenType,
+    TokenImpersonationLevel,
+    TokenStatistics,
+    TokenRestrictedSids,
+    TokenSessionId,
+    TokenGroupsAndPrivileges,
+    TokenSessionReference,
+    TokenSandBoxInert,
+    TokenAuditPolicy,
+    TokenOrigin,
+    TokenElevationType,
+    TokenLinkedToken,
+    TokenElevation,
+    TokenHasRestrictions,
+    TokenAccessInformation,
+    TokenVirtualizationAllowed,
+    TokenVirtualizationEnabled,
+    TokenIntegrityLevel,
+    TokenUIAccess,
+    TokenMandatoryPolicy,
+    TokenLogonSid
+} TOKEN_INFORMATION_CLASS, *PTOKEN_INFORMATION_CLASS;
+typedef enum _TOKEN_TYPE { TokenPrimary = 1, TokenImpersonation } TOKEN_TYPE, *PTOKEN_TYPE;
+typedef struct _SID_AND_ATTRIBUTES {
+    PSID Sid;
+    DWORD Attributes;
+} SID_AND_ATTRIBUTES, *PSID_AND_ATTRIBUTES;
+typedef struct _TOKEN_USER {
+    SID_AND_ATTRIBUTES User;
+} TOKEN_USER, *PTOKEN_USER;
+typedef struct _TOKEN_GROUPS {
+    DWORD GroupCount;
+    SID_AND_ATTRIBUTES Groups[1];
+} TOKEN_GROUPS, *PTOKEN_GROUPS;
+typedef struct _TOKEN_OWNER {
+    PSID Owner;
+} TOKEN_OWNER, *PTOKEN_OWNER;
+typedef struct _TOKEN_PRIMARY_GROUP {
+    PSID PrimaryGroup;
+} TOKEN_PRIMARY_GROUP, *PTOKEN_PRIMARY_GROUP;
+typedef struct _TOKEN_ELEVATION {
+    DWORD TokenIsElevated;
+} TOKEN_ELEVATION, *PTOKEN_ELEVATION;
+typedef enum _SID_NAME_USE {
+    SidTypeUser = 1,
+    SidTypeGroup,
+    SidTypeDomain,
+    SidTypeAlias,
+    SidTypeWellKnownGroup,
+    SidTypeDeletedAccount,
+    SidTypeInvalid,
+    SidTypeUnknown,
+    SidTypeComputer,
+    SidTypeLabel,
+    SidTypeLogonSession
+} SID_NAME_USE, *PSID_NAME_USE;
+
+BOOL WINAPI npipe_OpenProcessToken(HANDLE ProcessHandle, DWORD DesiredAccess, PHANDLE TokenHandle);
+BOOL WINAPI npipe_OpenThreadToken(HANDLE ThreadHandle, DWORD DesiredAccess, BOOL OpenAsSelf, PHANDLE TokenHandle);
+BOOL WINAPI npipe_GetTokenInformation(HANDLE TokenHandle, TOKEN_INFORMATION_CLASS TokenInformationClass,
+                                      LPVOID TokenInformation, DWORD TokenInformationLength, PDWORD ReturnLength);
+BOOL WINAPI npipe_LookupAccountSidA(LPCSTR lpSystemName, PSID Sid, LPSTR Name, LPDWORD cchName,
+                                    LPSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse);
+BOOL WINAPI npipe_LookupAccountSidW(LPCWSTR lpSystemName, PSID Sid, LPWSTR Name, LPDWORD cchName,
+                                    LPWSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse);
+BOOL WINAPI npipe_LookupAccountNameA(LPCSTR lpSystemName, LPCSTR lpAccountName, PSID Sid, LPDWORD cbSid,
+                                     LPSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse);
+BOOL WINAPI npipe_LookupAccountNameW(LPCWSTR lpSystemName, LPCWSTR lpAccountName, PSID Sid, LPDWORD cbSid,
+                                     LPWSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse);
+BOOL WINAPI npipe_GetUserNameA(LPSTR lpBuffer, LPDWORD pcbBuffer);
+BOOL WINAPI npipe_GetUserNameW(LPWSTR lpBuffer, LPDWORD pcbBuffer);
 BOOL WINAPI npipe_ImpersonateNamedPipeClient(HANDLE hNamedPipe);
 BOOL WINAPI npipe_RevertToSelf(void);
 /* npipe departs: session ids are Linux session ids (getsid); the peer's is read through a pidfd
@@ -1416,6 +1587,9 @@ BOOL WINAPI npipe_UnexposeNamedPipeSmbA(LPCSTR lpName);
 #define NETRESOURCE NETRESOURCEA
 #define LPNETRESOURCE LPNETRESOURCEA
 #define GetNamedPipeHandleState GetNamedPipeHandleStateA
+#define LookupAccountSid LookupAccountSidA
+#define LookupAccountName LookupAccountNameA
+#define GetUserName GetUserNameA
 #define CreateMailslot CreateMailslotA
 #define CreateEvent CreateEventA
 #define OpenEvent OpenEventA
@@ -1440,6 +1614,9 @@ BOOL WINAPI npipe_UnexposeNamedPipeSmbA(LPCSTR lpName);
 #define NETRESOURCE NETRESOURCEW
 #define LPNETRESOURCE LPNETRESOURCEW
 #define GetNamedPipeHandleState GetNamedPipeHandleStateW
+#define LookupAccountSid LookupAccountSidW
+#define LookupAccountName LookupAccountNameW
+#define GetUserName GetUserNameW
 #define CreateMailslot CreateMailslotW
 #define CreateEvent CreateEventW
 #define OpenEvent OpenEventW

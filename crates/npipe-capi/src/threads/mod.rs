@@ -57,7 +57,7 @@ use start::*;
 use std::cell::{Cell, OnceCell};
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use crate::apc::Apcs;
 use crate::handles::{self, Entry, Object};
@@ -119,6 +119,9 @@ pub(crate) struct Thread {
     gate: Mutex<Gate>,
     /// Notified when `gate` changes.
     gate_changed: Condvar,
+    /// The thread's record of the blocking call it sleeps in (CancelSynchronousIo); set by the
+    /// thread itself before CreateThread returns.
+    sync: OnceLock<npipe::SyncCancel>,
 }
 
 impl Thread {
@@ -134,6 +137,7 @@ impl Thread {
                 suspend_count: suspended as u32,
             }),
             gate_changed: Condvar::new(),
+            sync: OnceLock::new(),
         }
     }
 
@@ -149,6 +153,7 @@ impl Thread {
                 suspend_count: 0,
             }),
             gate_changed: Condvar::new(),
+            sync: OnceLock::from(npipe::SyncCancel::current()),
         }
     }
 
@@ -161,8 +166,9 @@ impl Thread {
         self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// In the new thread: stores its id and tells CreateThread.
+    /// In the new thread: stores its id and its cancellation record, and tells CreateThread.
     fn report_started(&self, tid: DWORD) {
+        let _ = self.sync.set(npipe::SyncCancel::current());
         // Relaxed: the gate's lock, taken next, orders it before CreateThread reads it.
         self.tid.store(tid, Ordering::Relaxed);
         self.gate().started = true;
@@ -344,6 +350,7 @@ pub unsafe extern "C" fn CreateThread(
         thread: thread.clone(),
         routine,
         param,
+        identity: npipe::NewThreadIdentity::capture(),
     };
     let reservation = flags & STACK_SIZE_PARAM_IS_A_RESERVATION != 0;
     if spawn(start, stack_size, reservation).is_err() {
@@ -474,6 +481,29 @@ pub unsafe extern "C" fn QueueUserAPC(apc: Option<ApcFunc>, h: HANDLE, data: usi
         unsafe { f(data) }
     }));
     1
+}
+
+/// `CancelSynchronousIo`: cancels the synchronous call the thread is blocked in (W42). TRUE
+/// when there was one, which then fails with ERROR_OPERATION_ABORTED (unless what it waited
+/// for came first); the last error is left alone.
+///
+/// # Errors
+/// FALSE with ERROR_NOT_FOUND when the thread is blocked in no call that can be cancelled (no
+/// call, overlapped I/O only, a call that has not reached its wait yet or has left it, a read
+/// on an anonymous pipe); ERROR_INVALID_HANDLE for a handle that is not a thread.
+///
+/// # Windows
+/// Which calls can be cancelled: see `npipe::SyncCancel`. An anonymous pipe's read is a
+/// kernel pipe's and cannot be (a departure).
+#[export_name = "npipe_CancelSynchronousIo"]
+pub extern "C" fn CancelSynchronousIo(h: HANDLE) -> BOOL {
+    let Some(t) = thread_of(h) else {
+        return fail(ERROR_INVALID_HANDLE);
+    };
+    match t.sync.get() {
+        Some(s) if s.cancel() => TRUE,
+        _ => fail(ERROR_NOT_FOUND),
+    }
 }
 
 #[cfg(test)]

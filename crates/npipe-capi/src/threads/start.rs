@@ -39,6 +39,9 @@ pub(super) struct Start {
     pub(super) thread: Arc<Thread>,
     pub(super) routine: ThreadStart,
     pub(super) param: *mut c_void,
+    /// What the new thread runs as: the process, even when its creator impersonates a pipe
+    /// client (a Windows thread starts without its creator's impersonation token).
+    pub(super) identity: npipe::NewThreadIdentity,
 }
 
 /// The new thread's start function (given to pthread_create).
@@ -72,8 +75,10 @@ unsafe fn enter(arg: *mut c_void) -> Option<(ThreadStart, *mut c_void)> {
         thread,
         routine,
         param,
+        identity,
     } = *start;
     let set_up = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        identity.adopt();
         crate::apc::install(thread.apcs.clone());
         let _ = CURRENT.try_with(|c| c.set(Current::new(thread.clone())));
         thread.report_started(current_tid());
@@ -205,7 +210,10 @@ pub(crate) fn spawn_service(name: &str, f: impl FnOnce() + Send + 'static) -> st
     }
     let mut attr = Attr::detached().map_err(std::io::Error::from_raw_os_error)?;
     let name = std::ffi::CString::new(name.chars().take(15).collect::<String>()).ok();
+    // The library's thread runs as the process, not as a client its creator impersonates.
+    let identity = npipe::NewThreadIdentity::capture();
     let job: Box<Job> = Box::new(Box::new(move || {
+        identity.adopt();
         if let Some(n) = name {
             // SAFETY: names the calling thread; `n` is NUL-terminated, at most 15 bytes + NUL.
             unsafe { libc::pthread_setname_np(libc::pthread_self(), n.as_ptr()) };
