@@ -222,6 +222,21 @@ pub fn die_with_parent() {
     }
 }
 
+/// Ends a child process with `code` at once, after flushing its standard output.
+///
+/// Not `std::process::exit`: that runs the Rust runtime's clean-up, which unmaps the main
+/// thread's signal stack while the main thread (the test harness, waiting for this role's
+/// thread) still runs. A role that changed its credentials (`become_user`) made glibc signal
+/// every thread (SIGSETXID), and a core dump showed the main thread returning from that
+/// handler onto the stack the clean-up had just unmapped: SIGSEGV, about once in 500 runs
+/// on a loaded machine.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: _exit ends the process; nothing after it runs.
+    unsafe { libc::_exit(code) }
+}
+
 /// Dispatches a child role: when this process was spawned by [`child`], runs the role (dying
 /// with its parent, [`die_with_parent`]) and exits with 0 on success and 1 (after printing the
 /// error) on failure.
@@ -238,13 +253,14 @@ macro_rules! child_roles {
                 $($name => ($f)(&arg),)*
                 other => Err(format!("unknown role {other}")),
             };
-            match r {
-                Ok(()) => std::process::exit(0),
+            let code = match r {
+                Ok(()) => 0,
                 Err(e) => {
                     eprintln!("child role {role} failed: {e}");
-                    std::process::exit(1)
+                    1
                 }
-            }
+            };
+            util::exit_now(code)
         }
     };
 }
