@@ -27,11 +27,11 @@
 //! - `process`: CreateProcess, process handles, inheritance into the child; `relay`: named
 //!   pipe ends as a child's standard handles; `dup`: DuplicateHandle and handle flags;
 //! - `find`: FindFirstFile over pipes and directories; `messages`: FormatMessage;
-//! - `sids`, `acls`, `sddl`: SIDs, ACLs and security descriptors (and their SDDL strings),
-//!   mapped onto npipe access policies for CreateNamedPipe and CreateMailslot; `impersonate`:
-//!   ImpersonateNamedPipeClient, RevertToSelf, the server's uid for clients; `token`: access
-//!   tokens (OpenProcessToken, OpenThreadToken, GetTokenInformation); `accounts`: account
-//!   names (LookupAccountSid, LookupAccountName, GetUserName);
+//! - `sids`, `acls`, `descriptors`, `sddl`: SIDs, ACLs and security descriptors (and their
+//!   SDDL strings), mapped onto npipe access policies for CreateNamedPipe and CreateMailslot;
+//!   `impersonate`: ImpersonateNamedPipeClient, RevertToSelf, the server's uid for clients;
+//!   `token`: access tokens (OpenProcessToken, OpenThreadToken, GetTokenInformation);
+//!   `accounts`: account names (LookupAccountSid, LookupAccountName, GetUserName);
 //! - `ready`: readiness descriptors for the caller's event loop (`npipe_ready_fd`, `npipe_arm`,
 //!   `npipe_wait_named_pipe_start`).
 
@@ -51,6 +51,7 @@ mod acls;
 mod anonymous;
 mod apc;
 mod cmdline;
+mod descriptors;
 mod dup;
 mod engine;
 mod files;

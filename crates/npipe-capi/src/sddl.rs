@@ -12,9 +12,8 @@
 //! implementation of this call); never a partial descriptor. The result is self-relative, in
 //! one LocalFree-able block.
 
-use crate::acls::{
-    Ace, Acl, Sd, ALLOWED, DENIED, ERROR_INVALID_ACL, ERROR_UNKNOWN_REVISION, SE_DACL_PRESENT,
-};
+use crate::acls::{Ace, Acl, ALLOWED, DENIED, ERROR_INVALID_ACL, ERROR_UNKNOWN_REVISION};
+use crate::descriptors::{Sd, SE_DACL_PRESENT};
 use crate::sids::{Sid, ERROR_INVALID_SID};
 use crate::*;
 

@@ -27,7 +27,7 @@ use crate::{
     accounts, acls, anonymous, dup, files, find, handles, impersonate, io_calls, iocp, mailslots,
     messages,
 };
-use crate::{cmdline, pipes, process, regwait, sddl, sids, token, wnet};
+use crate::{cmdline, descriptors, pipes, process, regwait, sddl, sids, token, wnet};
 use crate::{results, sync, threads, BOOL, DWORD, HANDLE};
 
 /// Defines each plain-named twin: an `extern "C"` function of the same signature that calls the
@@ -430,20 +430,20 @@ win32_names! {
         old: *const c_void,
         new: *mut *mut c_void,
     ) -> DWORD;
-    acls::InitializeSecurityDescriptor(sd: *mut c_void, revision: DWORD) -> BOOL;
-    acls::SetSecurityDescriptorDacl(
+    descriptors::InitializeSecurityDescriptor(sd: *mut c_void, revision: DWORD) -> BOOL;
+    descriptors::SetSecurityDescriptorDacl(
         sd: *mut c_void,
         present: BOOL,
         acl: *mut c_void,
         defaulted: BOOL,
     ) -> BOOL;
-    acls::GetSecurityDescriptorDacl(
+    descriptors::GetSecurityDescriptorDacl(
         sd: *const c_void,
         present: *mut BOOL,
         acl: *mut *mut c_void,
         defaulted: *mut BOOL,
     ) -> BOOL;
-    acls::IsValidSecurityDescriptor(sd: *const c_void) -> BOOL;
+    descriptors::IsValidSecurityDescriptor(sd: *const c_void) -> BOOL;
     impersonate::ImpersonateNamedPipeClient(h: HANDLE) -> BOOL;
     impersonate::RevertToSelf() -> BOOL;
     impersonate::GetNamedPipeClientComputerNameA(h: HANDLE, name: *mut c_char, len: u32) -> BOOL;
@@ -468,14 +468,14 @@ win32_names! {
     sids::EqualSid(a: *const c_void, b: *const c_void) -> BOOL;
     sids::ConvertSidToStringSidA(sid: *const c_void, out: *mut *mut c_char) -> BOOL;
     sids::ConvertStringSidToSidA(text: *const c_char, out: *mut *mut c_void) -> BOOL;
-    acls::SetSecurityDescriptorOwner(sd: *mut c_void, owner: *mut c_void, defaulted: BOOL) -> BOOL;
-    acls::SetSecurityDescriptorGroup(sd: *mut c_void, group: *mut c_void, defaulted: BOOL) -> BOOL;
-    acls::GetSecurityDescriptorOwner(
+    descriptors::SetSecurityDescriptorOwner(sd: *mut c_void, owner: *mut c_void, defaulted: BOOL) -> BOOL;
+    descriptors::SetSecurityDescriptorGroup(sd: *mut c_void, group: *mut c_void, defaulted: BOOL) -> BOOL;
+    descriptors::GetSecurityDescriptorOwner(
         sd: *const c_void,
         owner: *mut *mut c_void,
         defaulted: *mut BOOL,
     ) -> BOOL;
-    acls::GetSecurityDescriptorGroup(
+    descriptors::GetSecurityDescriptorGroup(
         sd: *const c_void,
         group: *mut *mut c_void,
         defaulted: *mut BOOL,
