@@ -13,6 +13,7 @@
 #include <sddl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,10 +547,45 @@ static void server(const char *self) {
     CloseHandle(s);
 }
 
+/* Calls made in a thread's teardown, after the library's own thread-locals are gone (glibc runs
+ * C++ and Rust thread-local destructors before pthread key destructors): they answer as for a
+ * thread that does not impersonate, and never abort the process. */
+static pthread_key_t teardown_key;
+static volatile int teardown_name_ok = -1, teardown_token_ok = -1;
+
+static void teardown_dtor(void *arg) {
+    (void)arg;
+    char name[256];
+    DWORD n = sizeof name;
+    teardown_name_ok = GetUserNameA(name, &n) && strlen(name) + 1 == n;
+    HANDLE t = NULL;
+    teardown_token_ok = OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t) && CloseHandle(t);
+}
+
+static void *teardown_thread(void *arg) {
+    (void)arg;
+    char name[256];
+    DWORD n = sizeof name;
+    /* Makes the library's per-thread impersonation record, whose destructor then runs at exit. */
+    CHECK(GetUserNameA(name, &n), "GetUserNameA in a thread");
+    pthread_setspecific(teardown_key, (void *)1);
+    return NULL;
+}
+
+static void teardown_calls(void) {
+    pthread_t th;
+    CHECK(pthread_key_create(&teardown_key, teardown_dtor) == 0, "pthread_key_create");
+    CHECK(pthread_create(&th, NULL, teardown_thread, NULL) == 0, "pthread_create");
+    pthread_join(th, NULL);
+    CHECK(teardown_name_ok == 1, "GetUserNameA in a pthread key destructor");
+    CHECK(teardown_token_ok == 1, "OpenProcessToken in a pthread key destructor");
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "client") == 0) return client(argv[2]);
     snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-c-token-%d", (int)getpid());
     process_token();
+    teardown_calls();
     server(argv[0]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;

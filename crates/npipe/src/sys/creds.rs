@@ -48,15 +48,24 @@ thread_local! {
     static IMPERSONATION: RefCell<Option<Impersonation>> = const { RefCell::new(None) };
 }
 
-/// Reads the calling thread's impersonation (`None` when it does not impersonate).
+/// Reads the calling thread's impersonation (`None` when it does not impersonate, and in the
+/// thread's teardown once its thread-locals are gone: a C destructor or `atexit` handler that
+/// calls GetUserName or CreateThread then must not abort the process).
 pub(crate) fn with_impersonation<R>(f: impl FnOnce(Option<&Impersonation>) -> R) -> R {
-    IMPERSONATION.with(|i| f(i.borrow().as_ref()))
+    let mut f = Some(f);
+    if let Ok(r) = IMPERSONATION.try_with(|i| f.take().expect("runs once")(i.borrow().as_ref())) {
+        return r;
+    }
+    f.take().expect("not run")(None)
 }
 
 /// Records (`Some`) or ends (`None`) the calling thread's impersonation; gives the one
-/// recorded before.
+/// recorded before (`None`, recording nothing, in the thread's teardown once its
+/// thread-locals are gone).
 pub(crate) fn set_impersonation(now: Option<Impersonation>) -> Option<Impersonation> {
-    IMPERSONATION.with(|i| std::mem::replace(&mut *i.borrow_mut(), now))
+    IMPERSONATION
+        .try_with(|i| std::mem::replace(&mut *i.borrow_mut(), now))
+        .unwrap_or(None)
 }
 
 /// The identity a thread should start with, taken in the thread that starts it
