@@ -77,3 +77,35 @@ fn a_cancelled_connect_and_read_leave_the_pipe_usable() {
     let m = s.recv_msg(&mut buf).unwrap();
     assert_eq!(&buf[..m.read], b"hello");
 }
+
+/// A cancel wakes the instance's change counter, which a pending nonblocking connect on the
+/// same instance also watches: the cancel must not complete that connect without a client.
+#[test]
+fn a_cancelled_connect_does_not_complete_a_pending_connect_of_the_same_instance() {
+    use npipe::nonblocking::ConnectStart;
+    use std::task::Poll;
+    let name = unique_name("sync-cancel-step");
+    let s = Arc::new(ServerOptions::new().create(&name).unwrap());
+    let ConnectStart::Pending(op) = s.start_connect().unwrap() else {
+        panic!("no client yet, but start_connect said connected");
+    };
+    assert!(s.poll_connect(&op).is_pending());
+    let s2 = s.clone();
+    let e = cancel_blocked(move || s2.connect()).unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_OPERATION_ABORTED, "{e}");
+    assert!(
+        s.poll_connect(&op).is_pending(),
+        "the cancel completed a connect no client made"
+    );
+    let _c = ClientOptions::new().open(&name).unwrap();
+    let t0 = Instant::now();
+    loop {
+        match s.poll_connect(&op) {
+            Poll::Ready(r) => break r.unwrap(),
+            Poll::Pending => {
+                assert!(t0.elapsed() < Duration::from_secs(20), "never connected");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}

@@ -748,7 +748,8 @@ BOOL WINAPI npipe_CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
  * ReadFile, WriteFile, TransactNamedPipe, FlushFileBuffers, WaitNamedPipe, a mailslot read),
  * which then fails with ERROR_OPERATION_ABORTED; a write's message leaves the pipe unless the
  * reader already took it. FALSE with ERROR_NOT_FOUND when the thread is in no such call (no
- * call, only overlapped I/O, or a call that has not reached its wait yet), ERROR_INVALID_HANDLE
+ * call, only overlapped I/O, or a call that has not reached its wait yet: retry while the call
+ * goes on), ERROR_INVALID_HANDLE
  * for a handle that is not a thread (W42). npipe departs: a read on an anonymous pipe (a
  * kernel pipe) cannot be cancelled (ERROR_NOT_FOUND), nor can a read that has already taken
  * part of a message larger than the pipe's ring (it goes on to the end of the message). */

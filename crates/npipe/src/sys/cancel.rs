@@ -63,6 +63,12 @@ impl Waker {
     }
 }
 
+/// What a cancel adds to the futex word a thread sleeps on: the word's top bit, so that a
+/// counter of changes (a server instance's epoch, which a pending overlapped ConnectNamedPipe
+/// compares) can tell a cancel's bump from a change of its own: its own changes add 1 and
+/// show in the low 31 bits, a cancel only flips the top one.
+pub(crate) const CANCEL_BUMP: u32 = 1 << 31;
+
 /// How long a cancel waits for a record another thread holds (for nanoseconds, normally)
 /// before it gives up and reports nothing to cancel: only a forked child's copy of a record
 /// that a thread of its parent held at the fork stays held.
@@ -174,7 +180,7 @@ impl SyncCancel {
                 // deregisters (under this lock, which we hold) before the borrow ends.
                 let word = unsafe { &*(addr as *const AtomicU32) };
                 // Release: a sleeper that loads the new value sees the flag (stored before).
-                word.fetch_add(1, Ordering::Release);
+                word.fetch_add(CANCEL_BUMP, Ordering::Release);
                 super::futex_wake(word, u32::MAX);
             }
             Waker::Socket(fd) => {
@@ -239,8 +245,9 @@ impl Registration<'_> {
         }
     }
 
-    /// Registers a sleep on the futex word `word`: a cancel bumps it and wakes its sleepers
-    /// (a spurious wake-up for any other sleeper, who re-checks its condition).
+    /// Registers a sleep on the futex word `word`: a cancel adds [`CANCEL_BUMP`] to it and
+    /// wakes its sleepers (a spurious wake-up for any other sleeper, who re-checks its
+    /// condition).
     pub(crate) fn word(word: &AtomicU32) -> Registration<'_> {
         Registration::new(Waker::Word(word as *const AtomicU32 as usize))
     }

@@ -59,7 +59,7 @@ mod socket;
 
 pub(crate) use borrow_cell::BorrowCell;
 pub use cancel::SyncCancel;
-pub(crate) use cancel::{forked_child as cancel_forked_child, Registration};
+pub(crate) use cancel::{forked_child as cancel_forked_child, Registration, CANCEL_BUMP};
 pub use creds::NewThreadIdentity;
 pub(crate) use creds::*;
 pub(crate) use event::*;

@@ -363,10 +363,12 @@ impl ServerEnd {
     }
 
     /// One step of a pending ConnectNamedPipe: done once a client has connected since it
-    /// started; ERROR_OPERATION_ABORTED when the instance was closed meanwhile.
+    /// started; ERROR_OPERATION_ABORTED when the instance was closed meanwhile. A
+    /// CancelSynchronousIo of a thread blocked in a synchronous ConnectNamedPipe on the same
+    /// instance bumps the counter too, by [`sys::CANCEL_BUMP`], which is no change here.
     pub(crate) fn connect_step(&self, op: &ConnectOp) -> Poll<io::Result<()>> {
         match self.with_slot(|slot| Ok(slot.epoch_value())) {
-            Ok(e) if e != op.epoch => Poll::Ready(Ok(())),
+            Ok(e) if (e ^ op.epoch) & !sys::CANCEL_BUMP != 0 => Poll::Ready(Ok(())),
             Ok(_) => Poll::Pending,
             Err(_) => ready_err(err(
                 ERROR_OPERATION_ABORTED,
