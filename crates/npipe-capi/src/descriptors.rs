@@ -18,8 +18,16 @@ pub(crate) const SE_DACL_PRESENT: u16 = 0x0004;
 const SE_DACL_DEFAULTED: u16 = 0x0008;
 /// `SE_SELF_RELATIVE`.
 pub(crate) const SE_SELF_RELATIVE: u16 = 0x8000;
-/// `SECURITY_DESCRIPTOR_MIN_LENGTH` on 64-bit: the absolute form.
-const SD_ABSOLUTE_LEN: usize = 40;
+/// Where the absolute form (`SECURITY_DESCRIPTOR`) keeps its pointers: after the 4-byte
+/// header, each pointer-aligned: the owner at 8, the group at 16, the SACL at 24 and the DACL at
+/// 32 on 64-bit (4, 8, 12 and 16 on 32-bit).
+const PTR: usize = std::mem::size_of::<usize>();
+const ABS_OWNER: usize = PTR;
+const ABS_GROUP: usize = 2 * PTR;
+const ABS_DACL: usize = 4 * PTR;
+/// `SECURITY_DESCRIPTOR_MIN_LENGTH`: the absolute form's size (40 bytes on 64-bit, 20 on
+/// 32-bit).
+const SD_ABSOLUTE_LEN: usize = 5 * PTR;
 
 /// A security descriptor, decoded (only what npipe uses and writes back).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -81,8 +89,8 @@ impl Sd {
                 unsafe { b.add(off) }.cast()
             }
         } else {
-            // SAFETY: an absolute descriptor has its DACL pointer at 32 (caller).
-            unsafe { b.add(32).cast::<*const c_void>().read_unaligned() }
+            // SAFETY: an absolute descriptor has its DACL pointer at ABS_DACL (caller).
+            unsafe { b.add(ABS_DACL).cast::<*const c_void>().read_unaligned() }
         };
         if acl.is_null() {
             return Ok(Some(None));
@@ -157,10 +165,10 @@ pub unsafe extern "C" fn SetSecurityDescriptorDacl(
         }
     }
     let b = sd.cast::<u8>();
-    // SAFETY: an absolute descriptor is writable for its 40 bytes (caller).
+    // SAFETY: an absolute descriptor is writable for its SD_ABSOLUTE_LEN bytes (caller).
     unsafe {
         b.add(2).cast::<u16>().write_unaligned(control);
-        b.add(32)
+        b.add(ABS_DACL)
             .cast::<*mut c_void>()
             .write_unaligned(if present != 0 {
                 acl
@@ -187,7 +195,7 @@ pub unsafe extern "C" fn GetSecurityDescriptorDacl(
         return fail(ERROR_NOACCESS);
     }
     // SAFETY: a readable descriptor (caller).
-    let (control, p) = match unsafe { descriptor_field(sd, 32, 16) } {
+    let (control, p) = match unsafe { descriptor_field(sd, ABS_DACL, 16) } {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
@@ -262,7 +270,7 @@ const SE_OWNER_DEFAULTED: u16 = 0x0001;
 /// `SE_GROUP_DEFAULTED`.
 const SE_GROUP_DEFAULTED: u16 = 0x0002;
 
-/// Sets the owner (`at` 8, `flag` SE_OWNER_DEFAULTED) or the group (`at` 16,
+/// Sets the owner (`at` ABS_OWNER, `flag` SE_OWNER_DEFAULTED) or the group (`at` ABS_GROUP,
 /// SE_GROUP_DEFAULTED) of an absolute descriptor: the pointer is stored as given (NULL: none),
 /// as Windows stores it, unchecked until the descriptor is used.
 ///
@@ -286,7 +294,7 @@ unsafe fn set_sid_field(
         control & !flag
     };
     let b = sd.cast::<u8>();
-    // SAFETY: an absolute descriptor is writable for its 40 bytes (caller).
+    // SAFETY: an absolute descriptor is writable for its SD_ABSOLUTE_LEN bytes (caller).
     unsafe {
         b.add(2).cast::<u16>().write_unaligned(control);
         b.add(at).cast::<*mut c_void>().write_unaligned(sid);
@@ -295,8 +303,8 @@ unsafe fn set_sid_field(
     TRUE
 }
 
-/// Reads the owner (`abs_at` 8, `rel_at` 4) or the group (16, 8) of a descriptor, absolute or
-/// self-relative, with whether it was defaulted (`flag`).
+/// Reads the owner (`abs_at` ABS_OWNER, `rel_at` 4) or the group (ABS_GROUP, 8) of a
+/// descriptor, absolute or self-relative, with whether it was defaulted (`flag`).
 ///
 /// # Safety
 /// `sd` null or a descriptor; `sid` and `defaulted` null or writable.
@@ -338,7 +346,7 @@ pub unsafe extern "C" fn SetSecurityDescriptorOwner(
     defaulted: BOOL,
 ) -> BOOL {
     // SAFETY: forwarded contract.
-    unsafe { set_sid_field(sd, 8, SE_OWNER_DEFAULTED, owner, defaulted) }
+    unsafe { set_sid_field(sd, ABS_OWNER, SE_OWNER_DEFAULTED, owner, defaulted) }
 }
 
 /// `SetSecurityDescriptorGroup` (recorded; CreateNamedPipe does not read it).
@@ -352,7 +360,7 @@ pub unsafe extern "C" fn SetSecurityDescriptorGroup(
     defaulted: BOOL,
 ) -> BOOL {
     // SAFETY: forwarded contract.
-    unsafe { set_sid_field(sd, 16, SE_GROUP_DEFAULTED, group, defaulted) }
+    unsafe { set_sid_field(sd, ABS_GROUP, SE_GROUP_DEFAULTED, group, defaulted) }
 }
 
 /// `GetSecurityDescriptorOwner`: the owner SID (NULL when none) of an absolute or
@@ -367,7 +375,7 @@ pub unsafe extern "C" fn GetSecurityDescriptorOwner(
     defaulted: *mut BOOL,
 ) -> BOOL {
     // SAFETY: forwarded contract.
-    unsafe { get_sid_field(sd, 8, 4, SE_OWNER_DEFAULTED, owner, defaulted) }
+    unsafe { get_sid_field(sd, ABS_OWNER, 4, SE_OWNER_DEFAULTED, owner, defaulted) }
 }
 
 /// `GetSecurityDescriptorGroup`: the primary group SID (NULL when none).
@@ -381,5 +389,5 @@ pub unsafe extern "C" fn GetSecurityDescriptorGroup(
     defaulted: *mut BOOL,
 ) -> BOOL {
     // SAFETY: forwarded contract.
-    unsafe { get_sid_field(sd, 16, 8, SE_GROUP_DEFAULTED, group, defaulted) }
+    unsafe { get_sid_field(sd, ABS_GROUP, 8, SE_GROUP_DEFAULTED, group, defaulted) }
 }
