@@ -33,7 +33,7 @@ pub(crate) fn impersonated() -> Option<FsIdentity> {
 /// The calling thread's own identity: the one it had before impersonating, or its current
 /// file-system identity when it does not impersonate.
 pub(crate) fn own_identity() -> io::Result<FsIdentity> {
-    if let Some(own) = sys::with_impersonation(|i| i.map(|i| i.own.clone())) {
+    if let Some(own) = sys::own_while_impersonating() {
         return Ok(own);
     }
     sys::fs_identity().map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
@@ -63,7 +63,7 @@ pub(crate) fn impersonate(client: &FsIdentity, what: &str) -> io::Result<()> {
         )
     };
     let now = sys::fs_identity().map_err(os)?;
-    let own = sys::with_impersonation(|i| i.map(|i| i.own.clone())).unwrap_or_else(|| now.clone());
+    let own = sys::own_while_impersonating().unwrap_or_else(|| now.clone());
     if now != *client {
         match sys::set_fs_identity(client) {
             Ok(()) => {}

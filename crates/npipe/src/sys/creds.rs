@@ -17,18 +17,17 @@
 //! A thread starts with its creator's credentials, so a thread started by one that impersonates
 //! would run as the client; Windows gives a new thread no impersonation token. This file keeps
 //! the calling thread's impersonation ([`set_impersonation`]: its own identity and the
-//! client's), and [`NewThreadIdentity`] carries the own identity from a creating thread to the thread it starts, which takes
-//! it first. Every thread the library starts does (`spawn_thread`, and the C ABI's CreateThread
-//! and service threads through the public type).
+//! client's), and [`NewThreadIdentity`] carries the own identity from a creating thread to the
+//! thread it starts, which takes it first. Every thread the library starts does
+//! (`spawn_thread`, and the C ABI's CreateThread and service threads through the public type).
 //!
 //! # Safety
 //! `getsockopt`, `getgroups` and `setgroups` get a buffer pointer with its exact length in
 //! bytes or entries; the other calls take integers only. The module invariants of `sys` apply.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
-
 use std::cell::RefCell;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 
 use super::{Errno, Result};
 
@@ -59,6 +58,12 @@ pub(crate) fn with_impersonation<R>(f: impl FnOnce(Option<&Impersonation>) -> R)
     f.take().expect("not run")(None)
 }
 
+/// The calling thread's own identity while it impersonates (what RevertToSelf gives back and a
+/// thread it starts runs as), `None` when it does not impersonate.
+pub(crate) fn own_while_impersonating() -> Option<FsIdentity> {
+    with_impersonation(|i| i.map(|i| i.own.clone()))
+}
+
 /// Records (`Some`) or ends (`None`) the calling thread's impersonation; gives the one
 /// recorded before (`None`, recording nothing, in the thread's teardown once its
 /// thread-locals are gone).
@@ -80,7 +85,7 @@ pub struct NewThreadIdentity(Option<FsIdentity>);
 impl NewThreadIdentity {
     /// Takes what a thread the calling thread is about to start must run as.
     pub fn capture() -> Self {
-        Self(with_impersonation(|i| i.map(|i| i.own.clone())))
+        Self(own_while_impersonating())
     }
 
     /// Called first in the new thread: it takes its creator's own identity if the creator
