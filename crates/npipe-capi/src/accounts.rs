@@ -34,16 +34,53 @@ struct Account {
     kind: u32,
 }
 
+/// The well-known accounts: identifier authority, sub-authorities, name, domain, SID_NAME_USE.
+const WELL_KNOWN: [(u64, &[u32], &str, &str, u32); 10] = [
+    (1, &[0], "Everyone", "", SID_TYPE_WELL_KNOWN_GROUP),
+    (3, &[0], "CREATOR OWNER", "", SID_TYPE_WELL_KNOWN_GROUP),
+    (3, &[4], "OWNER RIGHTS", "", SID_TYPE_WELL_KNOWN_GROUP),
+    (
+        5,
+        &[2],
+        "NETWORK",
+        "NT AUTHORITY",
+        SID_TYPE_WELL_KNOWN_GROUP,
+    ),
+    (
+        5,
+        &[4],
+        "INTERACTIVE",
+        "NT AUTHORITY",
+        SID_TYPE_WELL_KNOWN_GROUP,
+    ),
+    (
+        5,
+        &[7],
+        "ANONYMOUS LOGON",
+        "NT AUTHORITY",
+        SID_TYPE_WELL_KNOWN_GROUP,
+    ),
+    (
+        5,
+        &[11],
+        "Authenticated Users",
+        "NT AUTHORITY",
+        SID_TYPE_WELL_KNOWN_GROUP,
+    ),
+    (
+        5,
+        &[18],
+        "SYSTEM",
+        "NT AUTHORITY",
+        SID_TYPE_WELL_KNOWN_GROUP,
+    ),
+    (5, &[32, 544], "Administrators", "BUILTIN", SID_TYPE_ALIAS),
+    (5, &[32, 545], "Users", "BUILTIN", SID_TYPE_ALIAS),
+];
+
 /// The account a SID names: Unix users and groups (by the user and group databases), the
-/// well-known SIDs `sids` knows. `None` when nothing maps.
+/// well-known SIDs of [`WELL_KNOWN`]. `None` when nothing maps.
 fn account_of(sid: &Sid) -> Option<Account> {
-    let well = |name: &str, domain: &'static str, kind: u32| {
-        Some(Account {
-            name: name.to_string(),
-            domain,
-            kind,
-        })
-    };
     match (sid.auth, sid.subs.as_slice()) {
         (22, [1, uid]) => Some(Account {
             name: npipe::accounts::user_name(*uid)?,
@@ -55,21 +92,13 @@ fn account_of(sid: &Sid) -> Option<Account> {
             domain: UNIX_GROUP,
             kind: SID_TYPE_GROUP,
         }),
-        (1, [0]) => well("Everyone", "", SID_TYPE_WELL_KNOWN_GROUP),
-        (3, [0]) => well("CREATOR OWNER", "", SID_TYPE_WELL_KNOWN_GROUP),
-        (3, [4]) => well("OWNER RIGHTS", "", SID_TYPE_WELL_KNOWN_GROUP),
-        (5, [2]) => well("NETWORK", "NT AUTHORITY", SID_TYPE_WELL_KNOWN_GROUP),
-        (5, [4]) => well("INTERACTIVE", "NT AUTHORITY", SID_TYPE_WELL_KNOWN_GROUP),
-        (5, [7]) => well("ANONYMOUS LOGON", "NT AUTHORITY", SID_TYPE_WELL_KNOWN_GROUP),
-        (5, [11]) => well(
-            "Authenticated Users",
-            "NT AUTHORITY",
-            SID_TYPE_WELL_KNOWN_GROUP,
+        (auth, subs) => WELL_KNOWN.iter().find(|w| w.0 == auth && w.1 == subs).map(
+            |&(_, _, name, domain, kind)| Account {
+                name: name.to_string(),
+                domain,
+                kind,
+            },
         ),
-        (5, [18]) => well("SYSTEM", "NT AUTHORITY", SID_TYPE_WELL_KNOWN_GROUP),
-        (5, [32, 544]) => well("Administrators", "BUILTIN", SID_TYPE_ALIAS),
-        (5, [32, 545]) => well("Users", "BUILTIN", SID_TYPE_ALIAS),
-        _ => None,
     }
 }
 
@@ -80,25 +109,11 @@ fn sid_of(full: &str) -> Option<(Sid, &'static str, u32)> {
         Some((d, n)) => (Some(d), n),
         None => (None, full),
     };
-    let known = [
-        Sid::everyone(),
-        Sid::new(3, &[0]),
-        Sid::new(3, &[4]),
-        Sid::new(5, &[2]),
-        Sid::new(5, &[4]),
-        Sid::new(5, &[7]),
-        Sid::new(5, &[11]),
-        Sid::new(5, &[18]),
-        Sid::administrators(),
-        Sid::new(5, &[32, 545]),
-    ];
-    for sid in known {
-        if let Some(a) = account_of(&sid) {
-            let domain_ok = domain.is_none_or(|d| d.eq_ignore_ascii_case(a.domain));
-            if domain_ok && a.name.eq_ignore_ascii_case(name) {
-                return Some((sid, a.domain, a.kind));
-            }
-        }
+    let well_known = WELL_KNOWN.iter().find(|w| {
+        w.2.eq_ignore_ascii_case(name) && domain.is_none_or(|d| d.eq_ignore_ascii_case(w.3))
+    });
+    if let Some(&(auth, subs, _, domain, kind)) = well_known {
+        return Some((Sid::new(auth, subs), domain, kind));
     }
     let user =
         || npipe::accounts::user_id(name).map(|u| (Sid::unix_user(u), UNIX_USER, SID_TYPE_USER));
@@ -247,50 +262,64 @@ pub unsafe extern "C" fn LookupAccountSidW(
     unsafe { put_pair(name, cch_name, &n, domain, cch_domain, &d) }
 }
 
-/// The shared part of LookupAccountNameA and W: stores the SID (`*cb_sid` bytes at `sid`) and
-/// the kind, and gives the domain left to store.
+/// LookupAccountNameA and W: stores the SID (`*cb_sid` bytes at `sid`), the domain (`*cch_domain`
+/// units at `domain`, encoded by `encode`) and the kind.
 ///
 /// # Safety
-/// `sid` null or writable for `*cb_sid` bytes; `cb_sid`, `cch_domain` and `kind` null or
-/// writable.
-unsafe fn lookup_name(
+/// `sid` null or writable for `*cb_sid` bytes; `domain` null or writable for `*cch_domain`
+/// units; `cb_sid`, `cch_domain` and `kind` null or writable.
+#[allow(clippy::too_many_arguments)]
+unsafe fn lookup_name<T: Copy + Default>(
     system: Option<String>,
     account: Option<String>,
     sid: *mut c_void,
     cb_sid: *mut DWORD,
-    domain_is_null: bool,
+    domain: *mut T,
     cch_domain: *mut DWORD,
     kind: *mut u32,
-) -> Result<&'static str, u32> {
+    encode: impl FnOnce(&str) -> Vec<T>,
+) -> BOOL {
     if cb_sid.is_null() || cch_domain.is_null() || kind.is_null() {
-        return Err(ERROR_NOACCESS);
+        return fail(ERROR_NOACCESS);
     }
     if !local_system(system) {
-        return Err(RPC_S_SERVER_UNAVAILABLE);
+        return fail(RPC_S_SERVER_UNAVAILABLE);
     }
-    let account = account.ok_or(ERROR_INVALID_PARAMETER)?;
-    let (s, domain, k) = sid_of(&account).ok_or(ERROR_NONE_MAPPED)?;
+    let Some(account) = account else {
+        return fail(ERROR_INVALID_PARAMETER);
+    };
+    let Some((s, d, k)) = sid_of(&account) else {
+        return fail(ERROR_NONE_MAPPED);
+    };
     let b = s.bytes();
-    // SAFETY: non-null (checked) and readable (caller).
-    let cap = unsafe { cb_sid.read_unaligned() } as usize;
-    // SAFETY: non-null (checked) and readable (caller).
-    let cap_domain = unsafe { cch_domain.read_unaligned() } as usize;
-    let short_domain = domain_is_null || cap_domain <= domain.encode_utf16().count();
-    if sid.is_null() || cap < b.len() || short_domain {
+    let units = encode(d);
+    // SAFETY: non-null (checked) and readable (caller); both read before anything is written,
+    // so two counts at one address are each read as given.
+    let (cap, cap_domain) = unsafe {
+        (
+            cb_sid.read_unaligned() as usize,
+            cch_domain.read_unaligned() as usize,
+        )
+    };
+    if sid.is_null() || cap < b.len() || domain.is_null() || cap_domain <= units.len() {
         // SAFETY: writable (caller).
         unsafe {
             put(cb_sid, b.len() as DWORD);
-            put(cch_domain, domain.encode_utf16().count() as DWORD + 1);
+            put(cch_domain, units.len() as DWORD + 1);
         }
-        return Err(ERROR_INSUFFICIENT_BUFFER);
+        return fail(ERROR_INSUFFICIENT_BUFFER);
     }
-    // SAFETY: `sid` is writable for `cap` >= b.len() bytes (caller); the kind is writable.
+    // SAFETY: `sid` is writable for `cap` >= b.len() bytes and `domain` for `cap_domain` >
+    // units.len() units (checked, caller); the counts and the kind are writable.
     unsafe {
         std::ptr::copy_nonoverlapping(b.as_ptr(), sid.cast::<u8>(), b.len());
+        put_terminated(domain, cap_domain, &units);
         put(cb_sid, b.len() as DWORD);
+        put(cch_domain, units.len() as DWORD);
         put(kind, k);
     }
-    Ok(domain)
+    set_error(ERROR_SUCCESS);
+    TRUE
 }
 
 /// `LookupAccountNameA`: the SID of an account on this machine, `DOMAIN\name` or a bare name:
@@ -317,29 +346,18 @@ pub unsafe extern "C" fn LookupAccountNameA(
     kind: *mut u32,
 ) -> BOOL {
     // SAFETY: forwarded contract.
-    let r = unsafe {
+    unsafe {
         lookup_name(
             name_a(system),
             name_a(account),
             sid,
             cb_sid,
-            domain.is_null(),
+            domain.cast::<u8>(),
             cch_domain,
             kind,
+            |d| d.as_bytes().to_vec(),
         )
-    };
-    let d = match r {
-        Ok(d) => d,
-        Err(code) => return fail(code),
-    };
-    // SAFETY: the domain fits (checked by lookup_name) its writable buffer (caller).
-    unsafe {
-        let cap = cch_domain.read_unaligned() as usize;
-        put_terminated(domain.cast::<u8>(), cap, d.as_bytes());
-        put(cch_domain, d.len() as DWORD);
     }
-    set_error(ERROR_SUCCESS);
-    TRUE
 }
 
 /// `LookupAccountNameW`: as [`LookupAccountNameA`], in UTF-16.
@@ -357,30 +375,18 @@ pub unsafe extern "C" fn LookupAccountNameW(
     kind: *mut u32,
 ) -> BOOL {
     // SAFETY: forwarded contract.
-    let r = unsafe {
+    unsafe {
         lookup_name(
             name_w(system),
             name_w(account),
             sid,
             cb_sid,
-            domain.is_null(),
+            domain,
             cch_domain,
             kind,
+            |d| d.encode_utf16().collect(),
         )
-    };
-    let d = match r {
-        Ok(d) => d,
-        Err(code) => return fail(code),
-    };
-    let units: Vec<u16> = d.encode_utf16().collect();
-    // SAFETY: the domain fits (checked by lookup_name) its writable buffer (caller).
-    unsafe {
-        let cap = cch_domain.read_unaligned() as usize;
-        put_terminated(domain, cap, &units);
-        put(cch_domain, units.len() as DWORD);
     }
-    set_error(ERROR_SUCCESS);
-    TRUE
 }
 
 /// The calling thread's user name: the client's while it impersonates, as Windows answers;

@@ -311,6 +311,20 @@ pub unsafe extern "C" fn EqualSid(a: *const c_void, b: *const c_void) -> BOOL {
 /// `sid` is null or points to a SID; `out` is null or writable.
 #[export_name = "npipe_ConvertSidToStringSidA"]
 pub unsafe extern "C" fn ConvertSidToStringSidA(sid: *const c_void, out: *mut *mut c_char) -> BOOL {
+    // SAFETY: forwarded contract. The text is ASCII, with no NUL.
+    unsafe { sid_to_local_string(sid, out, |t| t.bytes().map(|b| b as c_char).collect()) }
+}
+
+/// ConvertSidToStringSidA/W: `*out` gets the `S-1-...` text of `sid`, encoded by `encode`, in a
+/// LocalFree-able block.
+///
+/// # Safety
+/// `sid` is null or points to a SID; `out` is null or writable.
+unsafe fn sid_to_local_string<T: Copy>(
+    sid: *const c_void,
+    out: *mut *mut T,
+    encode: impl FnOnce(&str) -> Vec<T>,
+) -> BOOL {
     if out.is_null() {
         return fail(ERROR_INVALID_PARAMETER);
     }
@@ -318,13 +332,12 @@ pub unsafe extern "C" fn ConvertSidToStringSidA(sid: *const c_void, out: *mut *m
     let Some(s) = (unsafe { Sid::read(sid) }) else {
         return fail(ERROR_INVALID_SID);
     };
-    // The text is ASCII, with no NUL.
-    let p = local_terminated(s.to_sddl().as_bytes());
+    let p = local_terminated(&encode(&s.to_sddl()));
     if p.is_null() {
         return fail(ERROR_NOT_ENOUGH_MEMORY);
     }
     // SAFETY: non-null and writable (caller).
-    unsafe { put(out, p.cast::<c_char>()) };
+    unsafe { put(out, p) };
     set_error(ERROR_SUCCESS);
     TRUE
 }
@@ -354,22 +367,8 @@ pub unsafe extern "C" fn ConvertStringSidToSidA(
 /// `sid` is null or points to a SID; `out` is null or writable.
 #[export_name = "npipe_ConvertSidToStringSidW"]
 pub unsafe extern "C" fn ConvertSidToStringSidW(sid: *const c_void, out: *mut *mut u16) -> BOOL {
-    if out.is_null() {
-        return fail(ERROR_INVALID_PARAMETER);
-    }
     // SAFETY: forwarded contract.
-    let Some(s) = (unsafe { Sid::read(sid) }) else {
-        return fail(ERROR_INVALID_SID);
-    };
-    let units: Vec<u16> = s.to_sddl().encode_utf16().collect();
-    let p = local_terminated(&units);
-    if p.is_null() {
-        return fail(ERROR_NOT_ENOUGH_MEMORY);
-    }
-    // SAFETY: non-null and writable (caller).
-    unsafe { put(out, p) };
-    set_error(ERROR_SUCCESS);
-    TRUE
+    unsafe { sid_to_local_string(sid, out, |t| t.encode_utf16().collect()) }
 }
 
 /// `ConvertStringSidToSidW`: as `ConvertStringSidToSidA`, from UTF-16.

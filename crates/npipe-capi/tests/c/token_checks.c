@@ -177,6 +177,31 @@ static void process_token(void) {
         cd = sizeof domain;
         CHECK(LookupAccountNameA(NULL, "Everyone", sb, &cb, domain, &cd, &use) && EqualSid(sb, other),
               "LookupAccountNameA(Everyone)");
+        /* Qualified names: the domain must be the account's; the W call counts UTF-16 units. */
+        {
+            static const char *qualified = "builtin\\Administrators";
+            WCHAR wq[64], wd[16];
+            size_t i;
+            for (i = 0; qualified[i]; i++) wq[i] = (WCHAR)qualified[i];
+            wq[i] = 0;
+            BYTE admins[68]; /* SECURITY_MAX_SID_SIZE */
+            DWORD wcb = sizeof admins, wcd = 7;
+            CHECK(!LookupAccountNameW(NULL, wq, admins, &wcb, wd, &wcd, &use) &&
+                      GetLastError() == ERROR_INSUFFICIENT_BUFFER && wcd == 8,
+                  "LookupAccountNameW: a domain buffer without room for the NUL");
+            wcb = sizeof admins;
+            CHECK(LookupAccountNameW(NULL, wq, admins, &wcb, wd, &wcd, &use) && wcd == 7 && wd[0] == 'B' &&
+                      wd[6] == 'N' && wd[7] == 0 && use == SidTypeAlias && wcb == GetLengthSid(admins),
+                  "LookupAccountNameW(builtin\\Administrators)");
+            PSID ba = NULL;
+            CHECK(ConvertStringSidToSidA("BA", &ba) && EqualSid(ba, admins), "it is S-1-5-32-544");
+            LocalFree(ba);
+            cb = sizeof sb;
+            cd = sizeof domain;
+            CHECK(!LookupAccountNameA(NULL, "NT AUTHORITY\\Everyone", sb, &cb, domain, &cd, &use) &&
+                      GetLastError() == ERROR_NONE_MAPPED,
+                  "Everyone is in no domain");
+        }
         LocalFree(other);
         other = NULL;
         cn = sizeof name;
