@@ -24,8 +24,8 @@ pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"NPQ1");
 /// readiness arming ([`WakeLine::poll_armed`], [`WakeLine::space_armed`]). 4: record windows
 /// ([`ConnHeader::ring_win`]), skip markers ([`FLAG_SKIP`]) and [`WriterLine::done_to`].
 /// 6: [`ReaderLine::reader_want`] moved off the wake line. 7: [`CutLine::claim`] and
-/// [`FLAG_PENDING`].
-pub(crate) const VERSION: u32 = 7;
+/// [`FLAG_PENDING`]. 8: [`ReaderLine::spin_want`].
+pub(crate) const VERSION: u32 = 8;
 /// Bytes before the first ring.
 pub(crate) const HEADER_BYTES: usize = 4096;
 pub(super) const RING_HDR_OFF: [usize; 2] = [1024, 2048];
@@ -208,6 +208,12 @@ pub(super) struct ReaderLine {
     /// wake-up check, which reads the wake line after every publish, must not find that line
     /// taken away each time.
     pub reader_want: AtomicU64,
+    /// The buffer size of the reader spinning for data with the reader lock held (0 when
+    /// none), counted in the same rule as [`ReaderLine::reader_want`]. Only the lock's holder
+    /// writes it, so a plain store does, where `reader_want`, which readers sleeping outside
+    /// the lock share, takes two locked read-modify-writes per wait: those cost every busy
+    /// read that spins one of them on its way from the data's arrival to its caller.
+    pub spin_want: AtomicU64,
 }
 
 #[repr(C)]

@@ -31,6 +31,8 @@
 //! all other ring access is raw-pointer copies bounded as above.
 #![allow(unsafe_code)]
 
+#[cfg(test)]
+mod busy_read_tests;
 mod bytes;
 #[cfg(test)]
 mod close_race_tests;
@@ -329,9 +331,15 @@ impl Conn {
             page: &self.page,
             lock,
         };
-        if how == sys::Locked::OwnerDied && lock == TX_LOCK {
-            // A writer of this end died in the middle of a record: withdraw it (W103).
-            self.withdraw_unfinished();
+        if how == sys::Locked::OwnerDied {
+            if lock == TX_LOCK {
+                // A writer of this end died in the middle of a record: withdraw it (W103).
+                self.withdraw_unfinished();
+            } else {
+                // A reader died spinning: it wants nothing any more.
+                // Relaxed: a hint, written only under the reader lock, which we hold.
+                self.ring(self.side.rx()).r.0.spin_want.store(0, Relaxed);
+            }
         }
         Ok(g)
     }

@@ -309,6 +309,9 @@ impl Conn {
         let want = &ring.r.0.reader_want;
         // Whether this read has had its spin: once, holding the lock (below).
         let mut spun = nonblocking;
+        // Set when that spin ended on data: its last look passed the link check and found a
+        // record, under the lock this read still holds, so nobody has taken it since.
+        let mut found = false;
         loop {
             if !nonblocking {
                 self.pace(wrote);
@@ -316,17 +319,25 @@ impl Conn {
             {
                 let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
                 loop {
-                    self.link_check()?;
+                    // The spin's look was an instant ago: a busy round trip's answer goes
+                    // from its arrival to the caller without the two looks again.
+                    let fresh = std::mem::take(&mut found);
+                    if !fresh {
+                        self.link_check()?;
+                    }
                     // What the dead or closed writer left unfinished is not data.
                     self.recheck_pending_last(dir, !message_mode)?;
                     self.drop_if_peer_gone(dir)?;
                     // Inside a record, a withdrawal shows only in `cut_rec`; at a boundary the
                     // reads below skip withdrawn records themselves.
                     // Relaxed: private, under the reader lock.
-                    if self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
+                    let inside = self.mine(R_LEFT).load(Relaxed) != AT_HEADER;
+                    if inside {
                         self.skip_withdrawn(dir)?;
                     }
-                    if self.has_data(dir)? {
+                    // A record found at a boundary is still there unless the writer's end is
+                    // gone now (then `drop_if_peer_gone` may have dropped it).
+                    if (fresh && !inside && !self.peer_gone()?) || self.has_data(dir)? {
                         let r = if message_mode {
                             self.read_message(dir, buf, deadline)?
                         } else {
@@ -350,12 +361,18 @@ impl Conn {
                     let Some(yielding) = self.spin_plan(dir, Wake::Data) else {
                         break;
                     };
-                    // Relaxed: a statistic for nonblocking writers, see ReaderLine::reader_want.
-                    want.fetch_add(buf.len() as u64, Relaxed);
+                    // Relaxed: a statistic for nonblocking writers that only the reader lock's
+                    // holder writes, see ReaderLine::spin_want.
+                    ring.r.0.spin_want.store(buf.len() as u64, Relaxed);
                     let moving = self.moving(dir, Wake::Data);
-                    let r = self.spin(deadline, yielding, 1, moving, &mut |c: &Conn| arrived(c));
-                    want.fetch_sub(buf.len() as u64, Relaxed);
+                    let r = self.spin(deadline, yielding, 1, moving, &mut |c: &Conn| {
+                        c.link_check()?;
+                        found = c.has_data(dir)?;
+                        Ok(found || c.peer_closed()?)
+                    });
+                    ring.r.0.spin_want.store(0, Relaxed);
                     if !r? {
+                        found = false;
                         break;
                     }
                 }

@@ -432,9 +432,10 @@ impl Conn {
         };
         if o.nonblocking {
             let (unread, _) = self.unread_tx()?;
-            // Relaxed: a hint about sleeping readers, as racy on Windows as here. The peer
-            // writes it, so only saturating arithmetic touches it.
-            let want = ring.r.0.reader_want.load(Relaxed);
+            // Relaxed: a hint about waiting readers (sleeping, or spinning), as racy on Windows
+            // as here. The peer writes both, so only saturating arithmetic touches them.
+            let r = &ring.r.0;
+            let want = (r.reader_want.load(Relaxed)).saturating_add(r.spin_want.load(Relaxed));
             let n = data.len() as u64;
             if unread.saturating_add(n) > o.quota.saturating_add(want) {
                 if o.message {
