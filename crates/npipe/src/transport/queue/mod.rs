@@ -205,6 +205,9 @@ pub(crate) struct Conn {
     /// This process's last checked view of the outbound `bytes_read` (a lower bound), so a
     /// writer checks its quota without touching the reader's cache line while far within it.
     read_seen: AtomicU64,
+    /// Set when this process's last quota look found the reader behind (see
+    /// `Conn::quota_met_publishing`): a write then publishes on the cached count alone.
+    reader_behind: AtomicBool,
     /// Set by [`Conn::close_here`]: this process closed its handle to the end, so operations
     /// still running in its other threads stop (a forked copy of the end is not affected).
     closed_here: AtomicBool,

@@ -130,6 +130,7 @@ impl Conn {
             done_seen: AtomicU64::new(0),
             tail_read_at: AtomicU64::new(0),
             read_seen: AtomicU64::new(0),
+            reader_behind: AtomicBool::new(false),
             closed_here: AtomicBool::new(false),
             watch_token: AtomicU64::new(0),
             watch_claimed: AtomicBool::new(false),

@@ -484,7 +484,7 @@ impl Conn {
             self.copy_in(dir, h + REC_HDR, data)?;
             // Relaxed: private, under the writer lock.
             let bw = self.mine(W_BYTES).load(Relaxed) + len;
-            let now = self.quota_met(bw, len, o);
+            let now = self.quota_met_publishing(dir, bw, len, o);
             self.publish_record(dir, h, len, len, !now);
             // Relaxed: private, under the writer lock.
             let msgs = self.mine(W_MSGS).load(Relaxed);
