@@ -214,12 +214,8 @@ impl Conn {
     /// Whether a message read would take a whole record that this process already knows to be
     /// complete or followed by others, from its cached views of `tail` and `done_to` alone:
     /// while the writer is ahead, a reader then never reads the writer's cursor line (which
-    /// the writer dirties on every message). A whole record published without
-    /// [`FLAG_PENDING`] is known complete too: its write completed as it was published, and
-    /// the writer marks that in `done_to` only just after its `tail`, so a reader that
-    /// catches the record between the two stores would otherwise probe the control socket for
-    /// a dead writer (a poll(2)). `false` means "look at the shared values". Needs the reader
-    /// lock.
+    /// the writer dirties on every message). `false` means "look at the shared values".
+    /// Needs the reader lock.
     fn taken_record_known_done(&self, dir: usize) -> QResult<bool> {
         // Relaxed: private words under the reader lock, and `done_seen`, a process-local cache
         // that only decides whether to probe.
@@ -236,10 +232,8 @@ impl Conn {
         if seen < h + REC_HDR {
             return Ok(false);
         }
-        let (len, flags) = self.record_at(dir, h)?;
-        let end = record_end(h, len);
-        Ok(end <= seen
-            && (end < seen || flags & FLAG_PENDING == 0 || end <= self.done_seen.load(Relaxed)))
+        let end = record_end(h, self.record_at(dir, h)?.0);
+        Ok(end <= seen && (end < seen || end <= self.done_seen.load(Relaxed)))
     }
 
     /// [`Conn::drop_dead_record`] when the peer's end is gone. Needs the reader lock.

@@ -153,19 +153,20 @@ impl Conn {
             || self.read_seen.load(Relaxed) >= bw.saturating_sub(o.quota)
     }
 
-    /// [`Conn::quota_met`] for a whole record about to be published, with one look at the
-    /// reader's count when the cached one says no and the last look found the reader keeping
-    /// up. A record whose write is not complete at its publish carries [`FLAG_PENDING`], and
-    /// its reader pays for that: a claim (a compare-exchange) and, for the last record in the
-    /// ring, a poll(2) of the control socket for a dead writer (`recheck_pending_last`). The
-    /// cached count only moves at a look, so in a busy exchange at a 4 KiB quota the cache
-    /// ran out about once in 150 messages of 64 B, each flagged although the reader had taken
-    /// everything, and the quota wait's look right after the publish found it met. This is
-    /// that look, taken before the publish instead, with the quota wait's first test (a
-    /// batch beyond the quota, see `batch_target`). When it finds the reader behind, the
-    /// write goes on as before (flagged, then its quota wait), and later writes publish on
-    /// the cache alone until a quota wait finds the reader caught up: a writer that runs
-    /// ahead of its reader looks no more often than it did (each look pulls the reader's
+    /// [`Conn::quota_met`] for a whole record about to be published by a blocking write, with
+    /// one look at the reader's count when the cached one says no and the last look did not
+    /// find the reader behind. A record whose write is not complete at its publish carries
+    /// [`FLAG_PENDING`], and its reader pays for that: a claim (a compare-exchange) and, for
+    /// the last record in the ring, a poll(2) of the control socket for a dead writer
+    /// (`recheck_pending_last`). The cached count only moves at a look, so in a busy exchange
+    /// at a 4 KiB quota the cache ran out about every 60 messages of 64 B, each of them
+    /// flagged although the reader had taken everything, and the quota wait's look right after
+    /// the publish found the quota met. This is that look, taken before the publish instead:
+    /// the write completes at once when its quota is met (W91). When the reader is short of
+    /// the quota wait's batch (`batch_target`: the cache would run out again at the next
+    /// write), it counts as behind, and later writes publish on the cache alone, flagged, until
+    /// a quota wait's first look finds the batch taken: a writer that runs ahead of its reader
+    /// looks at most once more each time it falls behind (each look pulls the reader's
     /// counters' line over; see `finish_write`). Needs the writer lock.
     #[inline]
     pub(super) fn quota_met_publishing(&self, dir: usize, bw: u64, len: u64, o: WriteOpts) -> bool {
@@ -180,11 +181,12 @@ impl Conn {
         if self.reader_behind.load(Relaxed) {
             return false;
         }
-        let caught_up = self.look_read(dir, bw) >= batch_target(bw, len, o.quota);
-        self.reader_behind.store(!caught_up, Relaxed);
+        let br = self.look_read(dir, bw);
+        self.reader_behind
+            .store(br < batch_target(bw, len, o.quota), Relaxed);
         // The count may hold a drop rather than reads (see `count_is_reads`): the quota wait
         // decides that case, as before.
-        caught_up && self.count_is_reads().is_ok()
+        br >= bw.saturating_sub(o.quota) && self.count_is_reads().is_ok()
     }
 
     /// Publishes that every write through the record ending at `end` has completed, with the

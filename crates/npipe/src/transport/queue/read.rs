@@ -393,8 +393,10 @@ impl Conn {
                 }
                 return Err(QErr::WouldBlock);
             }
-            // Relaxed: a statistic for nonblocking writers, see ReaderLine::reader_want.
-            want.fetch_add(buf.len() as u64, Relaxed);
+            // Release: a nonblocking writer that sees this count (Acquire) sees the spin's
+            // `spin_want` cleared before it, so it never counts this read twice (a statistic
+            // for nonblocking writers, see ReaderLine::reader_want).
+            want.fetch_add(buf.len() as u64, Release);
             let r = self.wait_after(dir, Wake::Data, deadline, spun, arrived);
             want.fetch_sub(buf.len() as u64, Relaxed);
             r?;
@@ -412,6 +414,11 @@ impl Conn {
         let mut v = self.view_hint(dir)?;
         if v.left == AT_HEADER && v.tail < self.hdr_pos(dir, v.head, v.tail)? + REC_HDR {
             v = self.view(dir)?;
+            if v.tail < self.hdr_pos(dir, v.head, v.tail)? + REC_HDR {
+                // No record after all (a peer that said it closed, and its records were
+                // dropped, then said it was open again): nothing to read, look again.
+                return Ok(None);
+            }
         }
         let mut head = v.head;
         let mut left = v.left;

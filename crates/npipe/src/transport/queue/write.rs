@@ -432,10 +432,13 @@ impl Conn {
         };
         if o.nonblocking {
             let (unread, _) = self.unread_tx()?;
-            // Relaxed: a hint about waiting readers (sleeping, or spinning), as racy on Windows
-            // as here. The peer writes both, so only saturating arithmetic touches them.
+            // A hint about waiting readers (sleeping, or spinning), as racy on Windows as here.
+            // The peer writes both, so only saturating arithmetic touches them. Acquire, and
+            // `spin_want` after it: a read counted in `reader_want` on its way from its spin to
+            // sleep is not counted in `spin_want` as well (Release in `read`).
             let r = &ring.r.0;
-            let want = (r.reader_want.load(Relaxed)).saturating_add(r.spin_want.load(Relaxed));
+            let sleeping = r.reader_want.load(Acquire);
+            let want = sleeping.saturating_add(r.spin_want.load(Relaxed));
             let n = data.len() as u64;
             if unread.saturating_add(n) > o.quota.saturating_add(want) {
                 if o.message {
