@@ -69,7 +69,7 @@ fn a_nowait_write_counts_a_waiting_reads_buffer_spinning_or_asleep() {
 /// A busy exchange at a 4 KiB quota: each 64 B message is read before the next is written,
 /// so every write's quota is met as it is published. None of the records may carry
 /// FLAG_PENDING (which costs its reader a claim and a probe). Before the writer looked at the
-/// reader's count ahead of the publish, the cached count ran out about every 66 messages and
+/// reader's count ahead of the publish, the cached count ran out about every 64 messages and
 /// 15 of these 1,000 records were flagged.
 #[test]
 fn a_writer_whose_reader_keeps_up_flags_no_record_pending() {

@@ -163,9 +163,9 @@ impl Conn {
     /// flagged although the reader had taken everything, and the quota wait's look right after
     /// the publish found the quota met. This is that look, taken before the publish instead:
     /// the write completes at once when its quota is met (W91). When the reader is short of
-    /// the quota wait's batch (`batch_target`: the cache would run out again at the next
-    /// write), it counts as behind, and later writes publish on the cache alone, flagged, until
-    /// a quota wait's first look finds the batch taken: a writer that runs ahead of its reader
+    /// the quota wait's batch (`batch_target`), it counts as behind: later writes publish on
+    /// the cache alone, and once that runs out flagged, until a quota wait's first look finds
+    /// the batch taken: a writer that runs ahead of its reader
     /// looks at most once more each time it falls behind (each look pulls the reader's
     /// counters' line over; see `finish_write`). Needs the writer lock.
     #[inline]

@@ -345,7 +345,7 @@ impl Conn {
                         };
                         match r {
                             Some(r) => return Ok(r),
-                            // Everything there was withdrawn: look again.
+                            // Everything there was withdrawn (or dropped): look again.
                             None => continue,
                         }
                     }
@@ -403,8 +403,9 @@ impl Conn {
         }
     }
 
-    /// Message read, with the reader lock held and at least one record (or part) present.
-    /// `None` when what was there turned out to be withdrawn.
+    /// Message read, with the reader lock held and, as a look found, at least one record (or
+    /// part) present. `None` when what was there turned out to be withdrawn, or is not there
+    /// after all (a hostile peer's records dropped since that look): look again.
     pub(super) fn read_message(
         &self,
         dir: usize,

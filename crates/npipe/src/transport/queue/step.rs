@@ -705,7 +705,7 @@ impl Conn {
                     return Err(QErr::TooSmall(len));
                 }
                 // The store's records are published whole, so this never waits; `None` means
-                // it skipped a withdrawn record: look again.
+                // it skipped a withdrawn record (or found none after all): look again.
                 if let Some(r) = self.read_message(dir, buf, None)? {
                     return Ok(Some(r.n));
                 }
