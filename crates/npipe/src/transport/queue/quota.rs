@@ -165,9 +165,9 @@ impl Conn {
     /// the write completes at once when its quota is met (W91). When the reader is short of
     /// the quota wait's batch (`batch_target`), it counts as behind: later writes publish on
     /// the cache alone, and once that runs out flagged, until a quota wait's first look finds
-    /// the batch taken: a writer that runs ahead of its reader
-    /// looks at most once more each time it falls behind (each look pulls the reader's
-    /// counters' line over; see `finish_write`). Needs the writer lock.
+    /// the batch taken: a writer that runs ahead of its reader looks at most once more each
+    /// time it falls behind (each look pulls the reader's counters' line over; see
+    /// `finish_write`). Needs the writer lock.
     #[inline]
     pub(super) fn quota_met_publishing(&self, dir: usize, bw: u64, len: u64, o: WriteOpts) -> bool {
         self.quota_met(bw, len, o) || self.quota_met_on_look(dir, bw, len, o)
