@@ -3,17 +3,19 @@
 //! counted by nonblocking writers, W109), and the claim and dead-writer probe of a record
 //! flagged pending although its reader had taken everything (`Conn::quota_met_publishing`).
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::{Duration, Instant};
 
 use super::quota_tests::pair;
 use super::*;
 
 /// What nonblocking writers count of the readers waiting on ring `dir`: the sleepers' sum
-/// and the spinner's buffer.
+/// and the spinner's buffer, loaded in the writer's order (so a read on its way from its spin
+/// to sleep is never seen in both).
 fn wanted(c: &Conn, dir: usize) -> (u64, u64) {
     let r = &c.ring(dir).r.0;
-    (r.reader_want.load(Relaxed), r.spin_want.load(Relaxed))
+    let sleeping = r.reader_want.load(Acquire);
+    (sleeping, r.spin_want.load(Relaxed))
 }
 
 /// W109 through both counts: a PIPE_NOWAIT byte write of 513 bytes past a 512-byte quota goes
