@@ -17,7 +17,7 @@ pub(super) fn pair() -> (Conn, Conn) {
 }
 
 /// The options of a message write with quota `quota`, waiting for it or not.
-fn messages(quota: u64, wait_quota: bool) -> WriteOpts {
+pub(super) fn messages(quota: u64, wait_quota: bool) -> WriteOpts {
     WriteOpts {
         message: true,
         quota,
