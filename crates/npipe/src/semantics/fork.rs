@@ -17,8 +17,9 @@
 //!
 //! Everything else is built not to need it: nothing waits on a server end's cached connection
 //! (`sys::BorrowCell`; a child that inherited borrows takes the registry's path), ring
-//! locks live in shared memory as robust mutexes (a holder in the parent still exists and
-//! releases them), thread-id caches are gone; each thread's CancelSynchronousIo record
+//! locks live in shared memory and name their holder's liveness mark, a robust mutex (a holder
+//! in the parent still exists and releases them; the forking thread's mark, the one thread-id
+//! cache kept, is forgotten in the child); each thread's CancelSynchronousIo record
 //! (`sys::cancel`) is a spin lock held for a few instructions, which the child handler releases
 //! for the forking thread and a cancel stops waiting for after a second. The C ABI registers
 //! its own handler for its handle table.
@@ -90,6 +91,8 @@ extern "C" fn child() {
     // This thread's CancelSynchronousIo record, which a cancelling thread of the parent may
     // have held (see `sys::cancel`).
     sys::cancel_forked_child();
+    // This thread's liveness mark is its parent thread's (see `sys::liveness`).
+    sys::liveness_forked_child();
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         if let Some(l) = h

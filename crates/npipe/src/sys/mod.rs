@@ -21,8 +21,10 @@
 //!   ([`futex_wait`], [`futex_wake`]);
 //! - `arena`: the address range connection mappings are placed in ([`Mapping::map_conn`]), so
 //!   that closed connections are unmapped in batches (one TLB shootdown per batch);
-//! - `robust`: process-shared robust mutexes in a page only one side of a connection maps
+//! - `robust`: process-shared ring locks in a page only one side of a connection maps
 //!   ([`SidePage`]): a lock holder that dies is detected by the kernel, never by pid;
+//! - `liveness`: each locking thread's liveness mark, a robust mutex it holds for life in a
+//!   table its process's forked children share, which the ring locks check and sleep on;
 //! - `dgram`: the many-writer record queue of a mailslot (a SEQPACKET socketpair whose sending
 //!   end every writer shares) and sealed memfds for large records;
 //! - `event`: [`EventFd`], the readiness signal of pipe ends; [`TimerFd`], deadlines a caller's
@@ -50,6 +52,7 @@ pub(crate) mod dgram;
 mod event;
 mod fence;
 mod kpipe;
+mod liveness;
 mod memory;
 mod poller;
 mod process;
@@ -65,6 +68,7 @@ pub(crate) use creds::*;
 pub(crate) use event::*;
 pub use fence::AsymmetricFence;
 pub(crate) use kpipe::*;
+pub(crate) use liveness::forked_child as liveness_forked_child;
 pub(crate) use memory::*;
 pub(crate) use poller::*;
 pub use process::ForkHandlers;

@@ -1,4 +1,5 @@
-//! Process-shared robust mutexes in a page that only one side of a connection maps.
+//! Process-shared ring locks that survive a dead holder, in a page that only one side of a
+//! connection maps.
 //!
 //! The ring locks of a connection end serialise that end's readers (or writers): threads of one
 //! process, and processes that share the end because one forked the other. They used to live in
@@ -7,9 +8,17 @@
 //! may reuse. Here instead:
 //! - the locks live in a `MAP_SHARED | MAP_ANONYMOUS` page made by this side: forked children
 //!   share it, the peer process never has it;
-//! - each lock is a `pthread_mutex_t` with `PTHREAD_PROCESS_SHARED` and `PTHREAD_MUTEX_ROBUST`:
-//!   when an owner thread dies, the kernel's robust-futex list marks the lock "owner died" and
-//!   the next locker gets `EOWNERDEAD` (no pid is ever probed, so pid reuse cannot fool it);
+//! - each lock is one 64-bit word: 0 when free, else its holder's liveness token
+//!   (`sys::liveness`: the holder's thread id, and the slot of the robust mutex that thread
+//!   holds for its whole life), with bit 31 set while somebody sleeps on it. Taking it is one
+//!   compare-exchange and releasing it one exchange (a `FUTEX_WAKE` only when bit 31 was set);
+//!   a waiter sleeps on the word's low half (the futex word) and on the holder's liveness mutex
+//!   at once. When the holder thread ends, however it ends, the kernel marks its liveness
+//!   mutex "owner died" and wakes the waiter, which takes the lock over and is told
+//!   ([`Locked::OwnerDied`]). No pid is ever probed, so pid reuse cannot fool it. (Until
+//!   issue 13 each lock was a robust `pthread_mutex_t`: the same guarantee, but every lock and
+//!   unlock went on and off glibc's robust list, about 300 instructions per 64 B write and
+//!   read pair);
 //! - the page also holds a few words of side-private state (atomics) that only lock holders of
 //!   this side read and write;
 //! - a page whose connection closed is kept for this process's next connection ([`SIDE_POOL`],
@@ -18,7 +27,7 @@
 //!   a VM exit on a virtual machine), and a new page a page fault (issue 13). A page is kept
 //!   only when it is this process's alone: made since the last fork (a forked child shares the
 //!   pages that existed when it was made, and may still use them through the ends it
-//!   inherited) and with both locks free (a lock still held is on its holder's robust list). The
+//!   inherited) and with both locks free. The
 //!   peer never maps a side page, so keeping one never lets anybody see another connection's
 //!   state: the page goes to another connection of the same side of the same process, with its
 //!   words zeroed. The epoch is only bumped by the library's fork handler, so the layers above
@@ -26,29 +35,31 @@
 //!   for every process-wide lock).
 //!
 //! # Safety
-//! The mutexes are initialised once, before the page is shared with anyone (a new mapping is
-//! private to this process until it forks), and never moved: they stay at fixed offsets of a
-//! mapping that lives as long as the [`SidePage`].
+//! The lock words and side words are plain atomics at fixed offsets of a mapping that lives as
+//! long as the [`SidePage`]; the futex calls on a lock word's low half pass its address only.
 #![allow(unsafe_code)]
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{Errno, Mapping, Result};
 
-/// Robust mutexes in one page.
+/// Ring locks in one page.
 pub(crate) const SIDE_LOCKS: usize = 2;
 /// Side-private words in one page.
 pub(crate) const SIDE_WORDS: usize = 48;
-/// Bytes reserved per mutex (`pthread_mutex_t` is 40 bytes on x86-64 and aarch64 glibc).
+/// Bytes reserved per lock word (a cache line of its own, two to keep the adjacent-line
+/// prefetcher off the other lock).
 const LOCK_STRIDE: usize = 128;
 const WORDS_OFF: usize = SIDE_LOCKS * LOCK_STRIDE;
 const PAGE: usize = 4096;
 
-const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= LOCK_STRIDE);
 const _: () = assert!(WORDS_OFF + SIDE_WORDS * 8 <= PAGE);
+
+/// Bit 31 of a lock word: somebody sleeps on it (a token never has it, see `liveness`).
+const SLEEPERS: u64 = 1 << 31;
 
 /// How a lock was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,69 +118,45 @@ fn pool() -> MutexGuard<'static, Pool> {
     SIDE_POOL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-extern "C" {
-    // glibc >= 2.30: like pthread_mutex_timedlock, with the clock named (CLOCK_MONOTONIC, so a
-    // change of the wall clock neither shortens nor stretches a wait).
-    fn pthread_mutex_clocklock(
-        mutex: *mut libc::pthread_mutex_t,
-        clock: libc::clockid_t,
-        abstime: *const libc::timespec,
-    ) -> libc::c_int;
-}
-
 impl SidePage {
-    /// A page with [`SIDE_LOCKS`] unlocked robust, process-shared mutexes and zeroed words: one
-    /// kept from a closed connection of this process when there is one, else a new one.
+    /// A page with [`SIDE_LOCKS`] free locks and zeroed words: one kept from a closed
+    /// connection of this process when there is one, else a new one.
     pub(crate) fn new() -> Result<SidePage> {
+        // Before any lock of the page can be taken (and so before a fork can share one): the
+        // table of the holders' liveness marks.
+        super::liveness::table_ready()?;
         let (kept, epoch, stale) = {
             let mut p = pool();
             let stale = std::mem::take(&mut p.stale);
             (p.pages.pop(), p.epoch, stale)
         };
         drop(stale);
-        if let Some(map) = kept {
-            let page = SidePage {
-                map: ManuallyDrop::new(map),
-                epoch,
-            };
-            for i in 0..SIDE_WORDS {
-                // Relaxed: the page is this process's alone and unused until returned.
-                page.word(i).store(0, Relaxed);
-            }
-            return Ok(page);
-        }
-        let map = Mapping::anonymous_shared(PAGE)?;
+        let was_kept = kept.is_some();
+        let map = match kept {
+            // Both locks free: the page was kept only so.
+            Some(map) => map,
+            // Zeroed: both locks free.
+            None => Mapping::anonymous_shared(PAGE)?,
+        };
         let page = SidePage {
             map: ManuallyDrop::new(map),
             epoch,
         };
-        // SAFETY:
-        // 1. `attr` is initialised by pthread_mutexattr_init before any other use and destroyed
-        //    at the end;
-        // 2. each mutex pointer is inside the fresh mapping (LOCK_STRIDE-spaced, 8-aligned,
-        //    size checked at compile time) and nobody else can see the page yet, so initialising
-        //    it cannot race with a user.
-        unsafe {
-            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
-            if libc::pthread_mutexattr_init(&mut attr) != 0 {
-                return Err(Errno::NOMEM);
-            }
-            let ok = libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED)
-                == 0
-                && libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST) == 0
-                && (0..SIDE_LOCKS).all(|i| libc::pthread_mutex_init(page.mutex(i), &attr) == 0);
-            libc::pthread_mutexattr_destroy(&mut attr);
-            if !ok {
-                return Err(Errno::NOMEM);
+        if was_kept {
+            for i in 0..SIDE_WORDS {
+                // Relaxed: the page is this process's alone and unused until returned.
+                page.word(i).store(0, Relaxed);
             }
         }
         Ok(page)
     }
 
-    fn mutex(&self, i: usize) -> *mut libc::pthread_mutex_t {
+    fn lock_word(&self, i: usize) -> &AtomicU64 {
         assert!(i < SIDE_LOCKS, "side lock index out of range");
-        // SAFETY: i * LOCK_STRIDE + LOCK_STRIDE <= WORDS_OFF < PAGE = the mapping's length.
-        unsafe { self.map.as_ptr().add(i * LOCK_STRIDE).cast() }
+        // SAFETY: i * LOCK_STRIDE + 8 <= WORDS_OFF < PAGE = the mapping's length, 8-aligned in
+        // a page-aligned mapping that lives as long as `self`; an AtomicU64 may alias memory
+        // other processes access atomically.
+        unsafe { &*(self.map.as_ptr().add(i * LOCK_STRIDE) as *const AtomicU64) }
     }
 
     /// Side-private word `i` (`i < SIDE_WORDS`), shared with forked children of this side only.
@@ -181,52 +168,105 @@ impl SidePage {
         unsafe { &*(self.map.as_ptr().add(WORDS_OFF + 8 * i) as *const AtomicU64) }
     }
 
-    /// Takes lock `i`, waiting until `deadline` (`None`: forever); `ETIMEDOUT` when it passes.
-    /// A signal never ends the wait early.
+    /// Takes lock `i`, waiting until `deadline` (`None`: forever); `ETIMEDOUT` when it passes,
+    /// `EDEADLK` when this thread holds it already. A signal never ends the wait early.
+    #[inline]
     pub(crate) fn lock(&self, i: usize, deadline: Option<Instant>) -> Result<Locked> {
-        let m = self.mutex(i);
-        let r = match deadline {
-            // SAFETY: `m` is an initialised robust mutex inside our live mapping.
-            None => unsafe { libc::pthread_mutex_lock(m) },
-            Some(d) => {
-                let ts = monotonic_timespec(d);
-                // SAFETY: as above; `ts` is a valid timespec for the duration of the call.
-                unsafe { pthread_mutex_clocklock(m, libc::CLOCK_MONOTONIC, &ts) }
-            }
-        };
-        self.finish_lock(m, r)
+        let me = super::liveness::mine()?;
+        // Acquire: what the previous holder wrote under the lock, before its Release exchange.
+        if self
+            .lock_word(i)
+            .compare_exchange(0, me, Acquire, Relaxed)
+            .is_ok()
+        {
+            return Ok(Locked::Clean);
+        }
+        self.lock_slow(i, me, Some(deadline))
     }
 
     /// Takes lock `i` if it is free now (`EBUSY` otherwise): for operations that must never
-    /// wait (PIPE_NOWAIT).
+    /// wait (PIPE_NOWAIT). A lock whose holder died is free.
     pub(crate) fn try_lock(&self, i: usize) -> Result<Locked> {
-        let m = self.mutex(i);
-        // SAFETY: `m` is an initialised robust mutex inside our live mapping.
-        let r = unsafe { libc::pthread_mutex_trylock(m) };
-        self.finish_lock(m, r)
+        let me = super::liveness::mine()?;
+        self.lock_slow(i, me, None)
     }
 
-    fn finish_lock(&self, m: *mut libc::pthread_mutex_t, r: libc::c_int) -> Result<Locked> {
-        match r {
-            0 => Ok(Locked::Clean),
-            libc::EOWNERDEAD => {
-                // SAFETY: we own the mutex (EOWNERDEAD hands it over); marking it consistent
-                // lets it be used again after this owner's repair.
-                unsafe { libc::pthread_mutex_consistent(m) };
-                Ok(Locked::OwnerDied)
+    /// The lock's contended path; `wait` is `None` for a try, else the deadline.
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self, i: usize, me: u64, wait: Option<Option<Instant>>) -> Result<Locked> {
+        let w = self.lock_word(i);
+        // After a sleep the lock is taken with SLEEPERS set: others may still sleep on it.
+        let mut mark = 0;
+        // Acquire: as in `lock`.
+        let mut v = w.load(Acquire);
+        loop {
+            if v == 0 {
+                match w.compare_exchange(0, me | mark, Acquire, Acquire) {
+                    Ok(_) => return Ok(Locked::Clean),
+                    Err(now) => {
+                        v = now;
+                        continue;
+                    }
+                }
             }
-            libc::EDEADLK => Err(Errno::DEADLK),
-            e => Err(Errno::from_raw_os_error(e)),
+            let holder = v & !SLEEPERS;
+            if holder == me {
+                return Err(Errno::DEADLK);
+            }
+            if !super::liveness::alive(holder) {
+                // Keep SLEEPERS: the others sleeping on it are woken when we release it.
+                match w.compare_exchange(v, me | (v & SLEEPERS), Acquire, Acquire) {
+                    Ok(_) => {
+                        super::liveness::wake_all_on(holder);
+                        return Ok(Locked::OwnerDied);
+                    }
+                    Err(now) => {
+                        v = now;
+                        continue;
+                    }
+                }
+            }
+            let Some(deadline) = wait else {
+                return Err(Errno::BUSY);
+            };
+            if v & SLEEPERS == 0 {
+                // Relaxed: only the value matters; the sleep re-reads it in the kernel.
+                if let Err(now) = w.compare_exchange(v, v | SLEEPERS, Relaxed, Acquire) {
+                    v = now;
+                    continue;
+                }
+            }
+            mark = SLEEPERS;
+            let low = (v | SLEEPERS) as u32;
+            match super::liveness::sleep(low_half(w), low, holder, deadline)? {
+                super::liveness::Woken::Again => {}
+                super::liveness::Woken::TimedOut => return Err(Errno::TIMEDOUT),
+            }
+            v = w.load(Acquire);
         }
     }
 
-    /// Releases lock `i`, which the calling thread holds.
+    /// Releases lock `i`, which the calling thread holds (or took over from a thread that
+    /// keeps it between steps).
+    #[inline]
     pub(crate) fn unlock(&self, i: usize) {
-        // SAFETY: `m` is an initialised robust mutex inside our live mapping; the caller holds
-        // it (the queue layer's guards guarantee that).
-        unsafe {
-            libc::pthread_mutex_unlock(self.mutex(i));
+        let w = self.lock_word(i);
+        // Release: what we wrote under the lock, before the next holder's Acquire.
+        if w.swap(0, Release) & SLEEPERS != 0 {
+            super::liveness::futex_wake_raw(low_half(w), 1);
         }
+    }
+}
+
+/// The address of the futex word of a lock word: its low 32 bits (the holder's thread id and
+/// the sleepers bit).
+fn low_half(w: &AtomicU64) -> *const u32 {
+    let p = w.as_ptr() as *const u32;
+    if cfg!(target_endian = "big") {
+        p.wrapping_add(1)
+    } else {
+        p
     }
 }
 
@@ -256,39 +296,212 @@ impl Drop for SidePage {
 }
 
 impl SidePage {
-    /// Whether lock `i` is free and consistent (taken and released again to find out), so
-    /// the page can serve another connection.
+    /// Whether lock `i` is free, so the page can serve another connection.
     fn is_free(&self, i: usize) -> bool {
-        let m = self.mutex(i);
-        // SAFETY: `m` is an initialised robust mutex inside our live mapping.
-        match unsafe { libc::pthread_mutex_trylock(m) } {
-            0 => {
-                // SAFETY: this thread has just taken it.
-                unsafe { libc::pthread_mutex_unlock(m) };
-                true
-            }
-            libc::EOWNERDEAD => {
-                // SAFETY: EOWNERDEAD hands the mutex to us: mark it usable and release it, so
-                // nothing is left on this thread's robust list; the page is not reused anyway.
-                unsafe {
-                    libc::pthread_mutex_consistent(m);
-                    libc::pthread_mutex_unlock(m);
-                }
-                false
-            }
-            _ => false,
-        }
+        // Acquire: a holder's last writes to the page before it released the lock.
+        self.lock_word(i).load(Acquire) == 0
     }
 }
 
-/// `deadline` as an absolute CLOCK_MONOTONIC timespec (clamped at now).
-fn monotonic_timespec(deadline: Instant) -> libc::timespec {
-    let left = deadline.saturating_duration_since(Instant::now());
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
-    let at = now.saturating_add(left);
-    libc::timespec {
-        tv_sec: at.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: at.subsec_nanos() as _,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn page() -> Arc<SidePage> {
+        Arc::new(SidePage::new().unwrap())
+    }
+
+    /// Waits until somebody sleeps on lock `i` (its sleepers bit), at most 10 s.
+    fn until_slept_on(p: &SidePage, i: usize) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while p.lock_word(i).load(SeqCst) & SLEEPERS == 0 {
+            assert!(Instant::now() < end, "nobody went to sleep on lock {i}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_lock_excludes_others_and_its_own_holder_again() {
+        let p = page();
+        assert_eq!(p.lock(0, None), Ok(Locked::Clean));
+        assert_eq!(p.lock(0, None), Err(Errno::DEADLK));
+        assert_eq!(p.try_lock(0), Err(Errno::DEADLK));
+        // The other lock is independent.
+        assert_eq!(p.try_lock(1), Ok(Locked::Clean));
+        let q = p.clone();
+        let r = std::thread::spawn(move || q.try_lock(0)).join().unwrap();
+        assert_eq!(r, Err(Errno::BUSY));
+        let q = p.clone();
+        let at = Instant::now() + Duration::from_millis(50);
+        let r = std::thread::spawn(move || q.lock(0, Some(at)))
+            .join()
+            .unwrap();
+        assert_eq!(r, Err(Errno::TIMEDOUT));
+        assert!(Instant::now() >= at);
+        p.unlock(0);
+        p.unlock(1);
+        assert!(p.is_free(0) && p.is_free(1));
+        let q = p.clone();
+        let r = std::thread::spawn(move || {
+            let r = q.try_lock(0);
+            q.unlock(0);
+            r
+        });
+        assert_eq!(r.join().unwrap(), Ok(Locked::Clean));
+    }
+
+    /// A waiter sleeps until the holder releases, then takes the lock cleanly; the release
+    /// leaves the word free.
+    #[test]
+    fn a_sleeping_waiter_gets_the_lock_when_it_is_released() {
+        let p = page();
+        assert_eq!(p.lock(0, None), Ok(Locked::Clean));
+        let q = p.clone();
+        let w = std::thread::spawn(move || {
+            let r = q.lock(0, None);
+            q.unlock(0);
+            r
+        });
+        until_slept_on(&p, 0);
+        p.unlock(0);
+        assert_eq!(w.join().unwrap(), Ok(Locked::Clean));
+        assert!(p.is_free(0));
+    }
+
+    /// A thread that ends holding a lock (without releasing it) leaves it to the next taker,
+    /// who is told: at once when nobody waited, and by waking the sleepers when somebody did,
+    /// for every lock the thread held (the kernel wakes one sleeper at the death; the one woken
+    /// wakes the others).
+    #[test]
+    fn a_holder_thread_that_ends_is_detected_by_takers_and_sleepers() {
+        holder_thread_ends();
+    }
+
+    /// As above on a kernel without `futex_waitv` (before 5.16), where a sleeper looks at the
+    /// holder's mark every 20 ms.
+    #[test]
+    fn a_holder_thread_that_ends_is_detected_without_futex_waitv() {
+        super::super::liveness::without_waitv();
+        holder_thread_ends();
+    }
+
+    fn holder_thread_ends() {
+        let p = page();
+        let q = p.clone();
+        std::thread::spawn(move || {
+            assert_eq!(q.lock(0, None), Ok(Locked::Clean));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(p.try_lock(0), Ok(Locked::OwnerDied));
+        p.unlock(0);
+        assert_eq!(p.lock(0, None), Ok(Locked::Clean));
+        p.unlock(0);
+
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let q = p.clone();
+        let holder = std::thread::spawn(move || {
+            assert_eq!(q.lock(0, None), Ok(Locked::Clean));
+            assert_eq!(q.lock(1, None), Ok(Locked::Clean));
+            let _ = rx.recv();
+        });
+        while p.is_free(1) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let waiters: Vec<_> = (0..2)
+            .map(|i| {
+                let q = p.clone();
+                std::thread::spawn(move || {
+                    let at = Instant::now() + Duration::from_secs(20);
+                    let r = q.lock(i, Some(at));
+                    if r.is_ok() {
+                        q.unlock(i);
+                    }
+                    r
+                })
+            })
+            .collect();
+        until_slept_on(&p, 0);
+        until_slept_on(&p, 1);
+        drop(tx);
+        holder.join().unwrap();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), Ok(Locked::OwnerDied));
+        }
+        assert!(p.is_free(0) && p.is_free(1));
+    }
+
+    /// A forked child that holds a lock and is killed: the parent's sleeper wakes and takes it
+    /// over (the child's mark is its own, claimed after the fork, not the forking thread's).
+    #[test]
+    fn a_forked_holder_killed_wakes_the_sleeper() {
+        let p = page();
+        // This thread's mark exists before the fork: the child must not reuse it.
+        assert_eq!(p.lock(1, None), Ok(Locked::Clean));
+        p.unlock(1);
+        let mut fds = [0; 2];
+        // SAFETY: a pipe into a local array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child only takes the lock (atomics, gettid and the mark's trylock, no
+        // allocation), writes one byte and pauses until it is killed; it never returns.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = p.lock(0, None) == Ok(Locked::Clean);
+            // SAFETY: writing one byte from the stack to the pipe, then waiting for the kill.
+            unsafe {
+                libc::write(fds[1], [u8::from(ok)].as_ptr().cast(), 1);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: reading one byte into a local buffer.
+        assert_eq!(unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) }, 1);
+        assert_eq!(b[0], 1, "the child took the lock");
+        // The child's mark is not this thread's.
+        assert_eq!(p.try_lock(0), Err(Errno::BUSY));
+        let q = p.clone();
+        let w = std::thread::spawn(move || {
+            let r = q.lock(0, Some(Instant::now() + Duration::from_secs(20)));
+            if r.is_ok() {
+                q.unlock(0);
+            }
+            r
+        });
+        until_slept_on(&p, 0);
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        assert_eq!(w.join().unwrap(), Ok(Locked::OwnerDied));
+        assert!(p.is_free(0));
+    }
+
+    /// Marks of ended threads are claimed again: threads that come and go one after another
+    /// do not use up the table.
+    #[test]
+    fn the_marks_of_ended_threads_are_reused() {
+        let p = page();
+        let mut slots = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let q = p.clone();
+            let t = std::thread::spawn(move || {
+                q.lock(0, None).unwrap();
+                q.unlock(0);
+                super::super::liveness::mine().unwrap()
+            })
+            .join()
+            .unwrap();
+            slots.insert((t >> 32) & 0xffff);
+        }
+        assert!(slots.len() < 100, "{} slots for 200 threads", slots.len());
     }
 }

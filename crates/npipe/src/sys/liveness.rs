@@ -1,0 +1,372 @@
+//! Liveness marks: each thread that takes a ring lock holds, for the rest of its life, one robust
+//! mutex in a table shared with the processes this one forks, so any of them can tell whether
+//! that thread still lives, and sleep until it dies.
+//!
+//! The ring locks ([`super::SidePage`]) are plain futex words: taking one is one
+//! compare-exchange, releasing it one exchange. What they lack by themselves is what a robust
+//! mutex gives: a holder that dies must not wedge the lock. The kernel keeps, per thread, a list
+//! of the robust futexes the thread holds (`set_robust_list(2)`), marks each "owner died" when
+//! the thread ends, however it ends, and wakes a waiter; that list belongs to glibc, and every
+//! robust mutex taken and released goes on and off it (about 300 instructions per 64 B write and
+//! read pair, issue 13). Here a thread goes on it once, with its *mark*:
+//! - the table is one `MAP_SHARED | MAP_ANONYMOUS` mapping made before this process's first ring
+//!   lock (so before any fork that can share a ring lock), of [`SLOTS`] slots; each slot holds a
+//!   `PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST` mutex and a claim counter;
+//! - a thread's first ring lock claims a free slot (a mutex nobody holds, or one whose holder
+//!   died), locks its mutex and keeps it until it ends; the mutex's futex word then holds the
+//!   thread's id, and the kernel replaces it with "owner died" when the thread ends;
+//! - the thread's [`Token`] is its id, its slot and the slot's claim count; a ring lock word holds
+//!   its holder's token. A holder is alive while its slot's mutex word still holds its id and the
+//!   slot's count is still the one in the token (a thread that reuses the id and claims the same
+//!   slot in between would also have to land on the same count);
+//! - a thread that waits for a ring lock sleeps on two futexes at once (`futex_waitv(2)`): the
+//!   lock word, and the holder's mutex word with its waiters bit set, which the kernel wakes when
+//!   the holder dies.
+//!
+//! The layout of the mutex's first word (the futex word: owner id, `FUTEX_WAITERS`,
+//! `FUTEX_OWNER_DIED`) is the kernel's robust-futex ABI, which glibc's robust mutexes follow on
+//! every architecture (`__data.__lock`, the first field).
+//!
+//! A forked child has only the forking thread, whose mark is its parent thread's: the fork
+//! handler forgets it ([`forked_child`]) and the thread claims its own on its next lock.
+#![allow(unsafe_code)]
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::{Errno, Mapping, Result};
+
+/// Slots in the table: marks of threads alive at once, in this process and those it forked.
+pub(crate) const SLOTS: usize = 16384;
+/// Bytes per slot: the mutex (40 bytes on glibc's 64-bit targets), then the claim count.
+const STRIDE: usize = 64;
+const COUNT_OFF: usize = 48;
+/// A slot's state word, after the count: [`FRESH`], [`INITIALISING`] or [`READY`].
+const STATE_OFF: usize = 52;
+const FRESH: u32 = 0;
+const INITIALISING: u32 = 1;
+const READY: u32 = 2;
+
+const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= COUNT_OFF);
+const _: () = assert!(STATE_OFF + 4 <= STRIDE);
+
+/// The kernel's robust-futex bits (`linux/futex.h`).
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+/// The thread id's bits of a robust futex word; thread ids never reach bit 30.
+pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
+
+/// A thread's mark: `tid | slot << 32 | count << 48`; never 0, and bit 31 is always clear (the
+/// ring lock word keeps its own waiters bit there).
+pub(crate) type Token = u64;
+
+struct Table {
+    map: Mapping,
+}
+
+// SAFETY: the table is only accessed through atomics and through glibc's mutex calls, which
+// are made for process-shared (so thread-shared) memory.
+unsafe impl Sync for Table {}
+// SAFETY: as above; the mapping is not tied to a thread.
+unsafe impl Send for Table {}
+
+static TABLE: OnceLock<std::result::Result<Table, Errno>> = OnceLock::new();
+
+thread_local! {
+    /// This thread's token; 0 until its first ring lock (and again in a forked child).
+    static MINE: Cell<Token> = const { Cell::new(0) };
+}
+
+/// The table, mapped on first use. Called when a side page is made, so the table exists before
+/// any ring lock that a later fork could share.
+pub(crate) fn table_ready() -> Result<()> {
+    table().map(|_| ())
+}
+
+fn table() -> Result<&'static Table> {
+    match TABLE.get_or_init(|| Mapping::anonymous_shared(SLOTS * STRIDE).map(|map| Table { map })) {
+        Ok(t) => Ok(t),
+        Err(e) => Err(*e),
+    }
+}
+
+impl Table {
+    fn mutex(&self, slot: usize) -> *mut libc::pthread_mutex_t {
+        assert!(slot < SLOTS, "liveness slot out of range");
+        // SAFETY: slot * STRIDE + STRIDE <= SLOTS * STRIDE, the mapping's length.
+        unsafe { self.map.as_ptr().add(slot * STRIDE).cast() }
+    }
+
+    /// The mutex's futex word (see the module docs).
+    fn futex(&self, slot: usize) -> &AtomicU32 {
+        // SAFETY: the first 4 bytes of the slot, 4-aligned in a page-aligned mapping that lives
+        // for the process's life; glibc and the kernel access this word only atomically.
+        unsafe { &*(self.mutex(slot) as *const AtomicU32) }
+    }
+
+    fn word(&self, slot: usize, off: usize) -> &AtomicU32 {
+        assert!(slot < SLOTS, "liveness slot out of range");
+        // SAFETY: inside the slot (off + 4 <= STRIDE, checked at compile time for the two
+        // offsets used), 4-aligned, in a mapping that lives for the process's life.
+        unsafe { &*(self.map.as_ptr().add(slot * STRIDE + off) as *const AtomicU32) }
+    }
+
+    /// Claims `slot` for the calling thread if it is free: its mutex is taken (and kept).
+    fn try_claim(&self, slot: usize) -> bool {
+        let state = self.word(slot, STATE_OFF);
+        // Acquire: pairs with the Release store of READY, after the mutex was initialised.
+        match state.load(Acquire) {
+            READY => {}
+            FRESH => {
+                if state
+                    .compare_exchange(FRESH, INITIALISING, Acquire, Relaxed)
+                    .is_err()
+                {
+                    return false;
+                }
+                let m = self.mutex(slot);
+                // SAFETY: INITIALISING is ours, so nobody else touches this mutex until READY
+                // is stored; `attr` is initialised before use and destroyed after.
+                let ok = unsafe {
+                    let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+                    let ok = libc::pthread_mutexattr_init(&mut attr) == 0
+                        && libc::pthread_mutexattr_setpshared(
+                            &mut attr,
+                            libc::PTHREAD_PROCESS_SHARED,
+                        ) == 0
+                        && libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST)
+                            == 0
+                        && libc::pthread_mutex_init(m, &attr) == 0;
+                    libc::pthread_mutexattr_destroy(&mut attr);
+                    ok
+                };
+                if !ok {
+                    // Left INITIALISING: never used.
+                    return false;
+                }
+                // Release: the initialised mutex before READY.
+                state.store(READY, Release);
+            }
+            _ => return false,
+        }
+        // SAFETY: an initialised robust process-shared mutex inside the live table.
+        match unsafe { libc::pthread_mutex_trylock(self.mutex(slot)) } {
+            0 => true,
+            libc::EOWNERDEAD => {
+                // SAFETY: EOWNERDEAD hands the mutex to us; it protects no data, so it is
+                // consistent as it stands.
+                unsafe { libc::pthread_mutex_consistent(self.mutex(slot)) };
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The calling thread's token, claiming a slot on the first call.
+#[inline]
+pub(crate) fn mine() -> Result<Token> {
+    let t = MINE.with(Cell::get);
+    if t != 0 {
+        return Ok(t);
+    }
+    claim()
+}
+
+#[cold]
+#[inline(never)]
+fn claim() -> Result<Token> {
+    let table = table()?;
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    if tid & !TID_MASK != 0 {
+        return Err(Errno::RANGE);
+    }
+    for slot in 0..SLOTS {
+        if table.try_claim(slot) {
+            // Release: checkers load the mutex word (our id since the trylock) and then the count
+            // with Acquire.
+            let count = table
+                .word(slot, COUNT_OFF)
+                .fetch_add(1, Release)
+                .wrapping_add(1);
+            let t = u64::from(tid) | (slot as u64) << 32 | u64::from(count & 0xffff) << 48;
+            MINE.with(|m| m.set(t));
+            return Ok(t);
+        }
+    }
+    Err(Errno::AGAIN)
+}
+
+/// In a forked child (its `pthread_atfork` child handler): the forking thread's mark is its
+/// parent thread's, which goes on living there; this thread claims its own on its next lock.
+pub(crate) fn forked_child() {
+    MINE.with(|m| m.set(0));
+}
+
+fn parts(t: Token) -> (u32, usize, u32) {
+    (
+        (t & u64::from(TID_MASK)) as u32,
+        ((t >> 32) & 0xffff) as usize,
+        (t >> 48) as u32,
+    )
+}
+
+/// Whether the thread of token `t` is still alive. A token names a slot of this process's
+/// table (tokens are only ever stored in side pages, which the peer never maps).
+pub(crate) fn alive(t: Token) -> bool {
+    let Ok(table) = table() else { return false };
+    let (tid, slot, count) = parts(t);
+    if slot >= SLOTS {
+        return false;
+    }
+    // Acquire: pairs with the claim's Release increment, after the mutex word took the id.
+    let w = table.futex(slot).load(Acquire);
+    let c = table.word(slot, COUNT_OFF).load(Acquire);
+    w & TID_MASK == tid && w & FUTEX_OWNER_DIED == 0 && c & 0xffff == count
+}
+
+/// What [`sleep`] ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// Woken, or a value had changed already: look again.
+    Again,
+    /// `deadline` passed.
+    TimedOut,
+}
+
+/// Set when the kernel has no `futex_waitv` (before 5.16).
+static NO_WAITV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tests: behave as on a kernel without `futex_waitv`.
+#[cfg(test)]
+pub(crate) fn without_waitv() {
+    NO_WAITV.store(true, Relaxed);
+}
+
+/// Sleeps until the futex word at `word` (a 32-bit word in a shared mapping) no longer holds
+/// `expected`, or the thread of `holder` dies, or `deadline` passes. Returns at once when
+/// either has happened already. Spurious returns are allowed: the caller looks again.
+pub(crate) fn sleep(
+    word: *const u32,
+    expected: u32,
+    holder: Token,
+    deadline: Option<Instant>,
+) -> Result<Woken> {
+    let table = table()?;
+    let (tid, slot, _) = parts(holder);
+    if slot >= SLOTS || !alive(holder) {
+        return Ok(Woken::Again);
+    }
+    // Ask the kernel to wake sleepers when the holder dies: its waiters bit.
+    let f = table.futex(slot);
+    let mut w = f.load(Acquire);
+    loop {
+        if w & TID_MASK != tid || w & FUTEX_OWNER_DIED != 0 {
+            return Ok(Woken::Again);
+        }
+        if w & FUTEX_WAITERS != 0 {
+            break;
+        }
+        // Relaxed: the value is only compared; the sleep below re-reads it in the kernel.
+        match f.compare_exchange_weak(w, w | FUTEX_WAITERS, Relaxed, Relaxed) {
+            Ok(_) => {
+                w |= FUTEX_WAITERS;
+                break;
+            }
+            Err(now) => w = now,
+        }
+    }
+    let ts = deadline.map(monotonic_timespec);
+    if !NO_WAITV.load(Relaxed) {
+        use rustix::thread::futex;
+        let mut ws = [futex::Wait::new(), futex::Wait::new()];
+        ws[0].val = u64::from(expected);
+        ws[0].uaddr = futex::WaitPtr::new(word as *mut _);
+        // Not FUTEX2_PRIVATE: both words live in MAP_SHARED mappings, and the waker (the
+        // holder, or the kernel at its death) may be another process.
+        ws[0].flags = futex::WaitFlags::SIZE_U32;
+        ws[1].val = u64::from(w);
+        ws[1].uaddr = futex::WaitPtr::new(f.as_ptr().cast());
+        ws[1].flags = futex::WaitFlags::SIZE_U32;
+        match futex::waitv(
+            &ws,
+            futex::WaitvFlags::empty(),
+            ts.as_ref(),
+            rustix::time::ClockId::Monotonic,
+        ) {
+            Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => return Ok(Woken::Again),
+            Err(Errno::TIMEDOUT) => return Ok(Woken::TimedOut),
+            Err(Errno::NOSYS) => NO_WAITV.store(true, Relaxed),
+            Err(e) => return Err(e),
+        }
+    }
+    // Kernels before 5.16 (and valgrind): sleep on the lock word alone and look at the holder
+    // every 20 ms.
+    let step = Instant::now() + Duration::from_millis(20);
+    let until = deadline.map_or(step, |d| d.min(step));
+    futex_wait_raw(
+        word,
+        expected,
+        until.saturating_duration_since(Instant::now()),
+    );
+    match deadline {
+        Some(d) if Instant::now() >= d => Ok(Woken::TimedOut),
+        _ => Ok(Woken::Again),
+    }
+}
+
+/// `FUTEX_WAIT` (shared) on the 32-bit word at `word` for at most `timeout`. A raw address:
+/// the ring lock's futex word is half of a 64-bit atomic, which Rust code only ever accesses
+/// whole.
+fn futex_wait_raw(word: *const u32, expected: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    // SAFETY: FUTEX_WAIT only reads the word (the caller's live, 4-aligned lock word) and the
+    // timespec, which lives across the call; any outcome (woken, changed, timed out,
+    // interrupted) sends the caller back to look again.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word,
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
+/// `FUTEX_WAKE` (shared) of up to `n` sleepers on the 32-bit word at `word` (see
+/// [`futex_wait_raw`] for why an address).
+pub(crate) fn futex_wake_raw(word: *const u32, n: u32) {
+    // SAFETY: FUTEX_WAKE does not access the word's memory through the pointer beyond
+    // hashing its address; the word lives in a shared mapping that outlives the call.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n);
+    }
+}
+
+/// Wakes every sleeper on the mark of `holder`, found dead: the kernel woke one at the death,
+/// and the others may wait for other locks the holder held.
+pub(crate) fn wake_all_on(holder: Token) {
+    let Ok(table) = table() else { return };
+    let (_, slot, _) = parts(holder);
+    if slot < SLOTS {
+        super::futex_wake(table.futex(slot), u32::MAX);
+    }
+}
+
+/// `deadline` as an absolute CLOCK_MONOTONIC timespec (clamped at now).
+pub(crate) fn monotonic_timespec(deadline: Instant) -> rustix::time::Timespec {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    let at = now.saturating_add(left);
+    rustix::time::Timespec {
+        tv_sec: at.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: at.subsec_nanos() as _,
+    }
+}
