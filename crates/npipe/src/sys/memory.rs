@@ -325,10 +325,13 @@ pub(crate) fn futex_wait(
     }
 }
 
-/// Wakes up to `n` sleepers on `word` (in any process).
-pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
+/// Wakes up to `n` sleepers on `word` (in any process); `u32::MAX` wakes them all. Returns how
+/// many it woke.
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> usize {
     use rustix::thread::futex;
-    let _ = futex::wake(word, futex::Flags::empty(), n);
+    // The kernel takes the count as a C int and stops after the first sleeper when it is
+    // negative: u32::MAX would wake one.
+    futex::wake(word, futex::Flags::empty(), n.min(i32::MAX as u32)).unwrap_or(0)
 }
 
 /// Asks for the cache line holding `p` in a state this CPU may write without waiting
@@ -435,4 +438,44 @@ pub(super) unsafe fn map_fd_at(addr: *mut u8, fd: BorrowedFd<'_>, len: usize) ->
         )?
     };
     Ok(p.cast())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// `futex_wake(word, u32::MAX)` wakes every sleeper, not one (the kernel reads the count as
+    /// a C int, and u32::MAX is -1 there). Three threads sleep on one word; one wake must count
+    /// three. A thread that had not fallen asleep yet on a loaded machine makes a round count
+    /// fewer, so up to five rounds are tried; waking one per call never counts more than one.
+    #[test]
+    fn waking_all_wakes_every_sleeper() {
+        let round = || {
+            let word = std::sync::Arc::new(AtomicU32::new(0));
+            let sleepers: Vec<_> = (0..3)
+                .map(|_| {
+                    let w = word.clone();
+                    std::thread::spawn(move || futex_wait(&w, 0, Some(Duration::from_secs(2))))
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(100));
+            let n = futex_wake(&word, u32::MAX);
+            for s in sleepers {
+                s.join().unwrap().unwrap();
+            }
+            n
+        };
+        let mut most = 0;
+        for _ in 0..5 {
+            most = most.max(round());
+            if most == 3 {
+                break;
+            }
+        }
+        assert_eq!(
+            most, 3,
+            "one call to wake them all woke {most} of 3 sleepers"
+        );
+    }
 }
