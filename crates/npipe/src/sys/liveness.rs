@@ -31,6 +31,11 @@
 //! handler forgets it ([`forked_child`]) and the thread claims its own on its next lock.
 #![allow(unsafe_code)]
 
+// The futex word of glibc's `pthread_mutex_t` is its first field; other C libraries lay the
+// mutex out differently.
+#[cfg(not(target_env = "gnu"))]
+compile_error!("sys::liveness reads the futex word of glibc's robust mutexes");
+
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::OnceLock;
@@ -38,8 +43,10 @@ use std::time::{Duration, Instant};
 
 use super::{Errno, Mapping, Result};
 
-/// Slots in the table: marks of threads alive at once, in this process and those it forked.
-pub(crate) const SLOTS: usize = 16384;
+/// Slots in the table: marks of threads alive at once, in this process and those it forked
+/// (the slot field of a token has 16 bits). Pages of the table that no claim reached are never
+/// touched, so they cost address space only.
+pub(crate) const SLOTS: usize = 65536;
 /// Bytes per slot: the mutex (40 bytes on glibc's 64-bit targets), then the claim count.
 const STRIDE: usize = 64;
 const COUNT_OFF: usize = 48;
@@ -102,7 +109,9 @@ impl Table {
     /// The mutex's futex word (see the module docs).
     fn futex(&self, slot: usize) -> &AtomicU32 {
         // SAFETY: the first 4 bytes of the slot, 4-aligned in a page-aligned mapping that lives
-        // for the process's life; glibc and the kernel access this word only atomically.
+        // for the process's life. glibc changes the word with atomic instructions (and reads it
+        // with plain loads, which on the supported targets are atomic for an aligned word), the
+        // kernel with atomic ones.
         unsafe { &*(self.mutex(slot) as *const AtomicU32) }
     }
 
@@ -185,8 +194,10 @@ fn claim() -> Result<Token> {
     }
     for slot in 0..SLOTS {
         if table.try_claim(slot) {
-            // Release: checkers load the mutex word (our id since the trylock) and then the count
-            // with Acquire.
+            // Release: after the trylock put our id in the mutex word. Between the two, a
+            // checker can take a dead holder of this slot with our id (a reused thread id) for
+            // alive; a sleeper looks again at least every second (`sleep`), by when the count has
+            // moved on.
             let count = table
                 .word(slot, COUNT_OFF)
                 .fetch_add(1, Release)
@@ -221,9 +232,9 @@ pub(crate) fn alive(t: Token) -> bool {
     if slot >= SLOTS {
         return false;
     }
-    // Acquire: pairs with the claim's Release increment, after the mutex word took the id.
-    let w = table.futex(slot).load(Acquire);
+    // Acquire: the claim's Release increment (see `claim`).
     let c = table.word(slot, COUNT_OFF).load(Acquire);
+    let w = table.futex(slot).load(Acquire);
     w & TID_MASK == tid && w & FUTEX_OWNER_DIED == 0 && c & 0xffff == count
 }
 
@@ -239,11 +250,31 @@ pub(crate) enum Woken {
 /// Set when the kernel has no `futex_waitv` (before 5.16).
 static NO_WAITV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Tests: behave as on a kernel without `futex_waitv`.
+#[cfg(test)]
+thread_local! {
+    static TEST_NO_WAITV: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Tests: the calling thread behaves as on a kernel without `futex_waitv`.
 #[cfg(test)]
 pub(crate) fn without_waitv() {
-    NO_WAITV.store(true, Relaxed);
+    TEST_NO_WAITV.with(|t| t.set(true));
 }
+
+fn no_waitv() -> bool {
+    #[cfg(test)]
+    if TEST_NO_WAITV.with(Cell::get) {
+        return true;
+    }
+    NO_WAITV.load(Relaxed)
+}
+
+/// The longest a sleeper sleeps before it looks at the holder again by itself. The kernel
+/// wakes one sleeper of a mark when its thread dies, and that sleeper wakes the others
+/// ([`wake_all_on`]); this bounds the wait when that sleeper cannot (it was woken for
+/// another reason first and its wake-up was spent, or its process was killed right then).
+/// Tests make it long, so that what they measure is the wakes, not this.
+const LOOK_AGAIN: Duration = Duration::from_secs(if cfg!(test) { 10 } else { 1 });
 
 /// Sleeps until the futex word at `word` (a 32-bit word in a shared mapping) no longer holds
 /// `expected`, or the thread of `holder` dies, or `deadline` passes. Returns at once when
@@ -278,8 +309,13 @@ pub(crate) fn sleep(
             Err(now) => w = now,
         }
     }
-    let ts = deadline.map(monotonic_timespec);
-    if !NO_WAITV.load(Relaxed) {
+    let look_again = Instant::now() + LOOK_AGAIN;
+    let (until, capped) = match deadline {
+        Some(d) if d <= look_again => (d, false),
+        _ => (look_again, true),
+    };
+    let ts = monotonic_timespec(until);
+    if !no_waitv() {
         use rustix::thread::futex;
         let mut ws = [futex::Wait::new(), futex::Wait::new()];
         ws[0].val = u64::from(expected);
@@ -293,10 +329,11 @@ pub(crate) fn sleep(
         match futex::waitv(
             &ws,
             futex::WaitvFlags::empty(),
-            ts.as_ref(),
+            Some(&ts),
             rustix::time::ClockId::Monotonic,
         ) {
             Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => return Ok(Woken::Again),
+            Err(Errno::TIMEDOUT) if capped => return Ok(Woken::Again),
             Err(Errno::TIMEDOUT) => return Ok(Woken::TimedOut),
             Err(Errno::NOSYS) => NO_WAITV.store(true, Relaxed),
             Err(e) => return Err(e),
@@ -305,11 +342,10 @@ pub(crate) fn sleep(
     // Kernels before 5.16 (and valgrind): sleep on the lock word alone and look at the holder
     // every 20 ms.
     let step = Instant::now() + Duration::from_millis(20);
-    let until = deadline.map_or(step, |d| d.min(step));
     futex_wait_raw(
         word,
         expected,
-        until.saturating_duration_since(Instant::now()),
+        until.min(step).saturating_duration_since(Instant::now()),
     );
     match deadline {
         Some(d) if Instant::now() >= d => Ok(Woken::TimedOut),
@@ -350,7 +386,8 @@ pub(crate) fn futex_wake_raw(word: *const u32, n: u32) {
 }
 
 /// Wakes every sleeper on the mark of `holder`, found dead: the kernel woke one at the death,
-/// and the others may wait for other locks the holder held.
+/// and the others may wait for other locks the holder held. Called by whoever finds a holder
+/// it slept on dead, whether it takes that lock over or not.
 pub(crate) fn wake_all_on(holder: Token) {
     let Ok(table) = table() else { return };
     let (_, slot, _) = parts(holder);
