@@ -311,9 +311,8 @@ fn peek_counts_the_rest_published_just_before_the_close() {
 }
 
 /// Leaves a server whose write stopped in the middle as it is: this thread still holds its
-/// writer lock (a streaming step keeps it), which stays on the thread's robust list, so its
-/// page must stay mapped (a writer process that exits in the middle does not unmap it
-/// either before the kernel releases the lock).
+/// writer lock (a streaming step keeps it), and the connection stays mapped and unreleased, as
+/// a writer process that exits in the middle leaves it until its liveness mark is found dead.
 fn keep_torn(server: Conn, st: WriteState) {
     assert!(st.holding());
     std::mem::forget(server);
