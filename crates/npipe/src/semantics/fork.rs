@@ -50,9 +50,6 @@ extern "C" fn prepare() {
         // Registered twice (see `sys::ForkHandlers`): the first run holds everything already.
         return;
     }
-    // The table of liveness marks (`sys::liveness`), finished here if another thread is making
-    // it: the child would find it half made and wait for ever.
-    let _ = sys::liveness_table_ready();
     // SeqCst: the counter must be visible to the child and to the parent right after fork.
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
     // Lock order: the registry before the watcher (as in a server handshake); the others are

@@ -37,8 +37,9 @@
 compile_error!("sys::liveness reads the futex word of glibc's robust mutexes");
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use std::sync::OnceLock;
+use std::sync::atomic::{
+    AtomicPtr, AtomicU32, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::time::{Duration, Instant};
 
 use super::{Errno, Mapping, Result};
@@ -69,17 +70,24 @@ pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
 /// ring lock word keeps its own waiters bit there).
 pub(crate) type Token = u64;
 
+/// The table: `SLOTS * STRIDE` bytes of a `MAP_SHARED | MAP_ANONYMOUS` mapping that stays
+/// mapped for the process's life.
+#[derive(Clone, Copy)]
 struct Table {
-    map: Mapping,
+    base: *mut u8,
 }
 
-// SAFETY: the table is only accessed through atomics and through glibc's mutex calls, which
-// are made for process-shared (so thread-shared) memory.
-unsafe impl Sync for Table {}
-// SAFETY: as above; the mapping is not tied to a thread.
-unsafe impl Send for Table {}
+/// The table's address; null until it is made. An atomic rather than a `OnceLock`, so a fork
+/// while another thread makes it leaves nothing half done in the child (which would find the
+/// table missing and make its own: it shares no lock with anybody yet).
+static TABLE_AT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 
-static TABLE: OnceLock<std::result::Result<Table, Errno>> = OnceLock::new();
+/// A private page the kernel zeroes in a forked child (`MADV_WIPEONFORK`); its first word is 1
+/// in a process whose threads' tokens are its own. A child made without the fork handlers
+/// (`_Fork`) reads 0 and forgets the forking thread's token as [`forked_child`] does. Null
+/// until the first claim, and for good when the kernel refuses the advice (before 4.14): the
+/// fork handler is then the only reset.
+static OWN_AT: AtomicPtr<AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
 
 thread_local! {
     /// This thread's token; 0 until its first ring lock (and again in a forked child).
@@ -92,22 +100,90 @@ pub(crate) fn table_ready() -> Result<()> {
     table().map(|_| ())
 }
 
-fn table() -> Result<&'static Table> {
-    match TABLE.get_or_init(|| Mapping::anonymous_shared(SLOTS * STRIDE).map(|map| Table { map })) {
-        Ok(t) => Ok(t),
-        Err(e) => Err(*e),
+#[inline]
+fn table() -> Result<Table> {
+    // Acquire: the mapping's address published by `make_table`.
+    let base = TABLE_AT.load(Acquire);
+    if base.is_null() {
+        return make_table();
     }
+    Ok(Table { base })
+}
+
+#[cold]
+fn make_table() -> Result<Table> {
+    let map = Mapping::anonymous_shared(SLOTS * STRIDE)?;
+    let mine = map.as_ptr();
+    // AcqRel: publishes the new mapping (zeroed: every slot FRESH), or reads the winner's.
+    match TABLE_AT.compare_exchange(std::ptr::null_mut(), mine, AcqRel, Acquire) {
+        Ok(_) => {
+            // Mapped for the process's life (tokens in side pages name its slots).
+            std::mem::forget(map);
+            Ok(Table { base: mine })
+        }
+        // Another thread made it first: ours is unmapped.
+        Err(base) => Ok(Table { base }),
+    }
+}
+
+/// Whether this process may still be a forked child that has not forgotten the forking
+/// thread's token (see [`OWN_AT`]).
+#[inline]
+fn own_tokens() -> bool {
+    // Relaxed: the pointer is set before any token exists in this thread (same thread), and
+    // the word changes only at a fork or in this process's single-threaded child.
+    let p = OWN_AT.load(Relaxed);
+    // SAFETY: a non-null pointer is the first word of a private page mapped for the process's
+    // life (`mark_own`).
+    p.is_null() || unsafe { &*p }.load(Relaxed) != 0
+}
+
+/// Marks this process's tokens as its own ([`OWN_AT`]).
+fn mark_own() {
+    let mut p = OWN_AT.load(Relaxed);
+    if p.is_null() {
+        // SAFETY: a fresh private anonymous page at an address the kernel picks; it is never
+        // unmapped, and the advice only changes what a child sees.
+        let page = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                4096,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE,
+            )
+        };
+        let Ok(page) = page else { return };
+        // SAFETY: advice on the page just mapped.
+        if unsafe { rustix::mm::madvise(page, 4096, rustix::mm::Advice::LinuxWipeOnFork) }.is_err()
+        {
+            // SAFETY: unmapping the page just mapped, which nothing else has seen.
+            let _ = unsafe { rustix::mm::munmap(page, 4096) };
+            return;
+        }
+        let page = page.cast::<AtomicU32>();
+        // Relaxed: see `own_tokens`.
+        match OWN_AT.compare_exchange(std::ptr::null_mut(), page, Relaxed, Relaxed) {
+            Ok(_) => p = page,
+            Err(other) => {
+                // SAFETY: as above: ours, seen by nobody.
+                let _ = unsafe { rustix::mm::munmap(page.cast(), 4096) };
+                p = other;
+            }
+        }
+    }
+    // SAFETY: see `own_tokens`.
+    unsafe { &*p }.store(1, Relaxed);
 }
 
 impl Table {
     fn mutex(&self, slot: usize) -> *mut libc::pthread_mutex_t {
         assert!(slot < SLOTS, "liveness slot out of range");
         // SAFETY: slot * STRIDE + STRIDE <= SLOTS * STRIDE, the mapping's length.
-        unsafe { self.map.as_ptr().add(slot * STRIDE).cast() }
+        unsafe { self.base.add(slot * STRIDE).cast() }
     }
 
     /// The mutex's futex word (see the module docs).
-    fn futex(&self, slot: usize) -> &AtomicU32 {
+    fn futex(&self, slot: usize) -> &'static AtomicU32 {
         // SAFETY: the first 4 bytes of the slot, 4-aligned in a page-aligned mapping that lives
         // for the process's life. glibc changes the word with atomic instructions (and reads it
         // with plain loads, which on the supported targets are atomic for an aligned word), the
@@ -115,11 +191,11 @@ impl Table {
         unsafe { &*(self.mutex(slot) as *const AtomicU32) }
     }
 
-    fn word(&self, slot: usize, off: usize) -> &AtomicU32 {
+    fn word(&self, slot: usize, off: usize) -> &'static AtomicU32 {
         assert!(slot < SLOTS, "liveness slot out of range");
         // SAFETY: inside the slot (off + 4 <= STRIDE, checked at compile time for the two
         // offsets used), 4-aligned, in a mapping that lives for the process's life.
-        unsafe { &*(self.map.as_ptr().add(slot * STRIDE + off) as *const AtomicU32) }
+        unsafe { &*(self.base.add(slot * STRIDE + off) as *const AtomicU32) }
     }
 
     /// Claims `slot` for the calling thread if it is free: its mutex is taken (and kept).
@@ -178,10 +254,18 @@ impl Table {
 #[inline]
 pub(crate) fn mine() -> Result<Token> {
     let t = MINE.with(Cell::get);
-    if t != 0 {
+    if t != 0 && own_tokens() {
         return Ok(t);
     }
     claim()
+}
+
+/// Whether `t` is the calling thread's token (never true in a forked child that has not
+/// claimed its own yet, whose copy of the forking thread's token is not its own).
+#[inline]
+pub(crate) fn is_mine(t: Token) -> bool {
+    let m = MINE.with(Cell::get);
+    m != 0 && m == t && own_tokens()
 }
 
 #[cold]
@@ -204,6 +288,7 @@ fn claim() -> Result<Token> {
                 .wrapping_add(1);
             let t = u64::from(tid) | (slot as u64) << 32 | u64::from(count & 0xffff) << 48;
             MINE.with(|m| m.set(t));
+            mark_own();
             return Ok(t);
         }
     }
@@ -335,7 +420,10 @@ pub(crate) fn sleep(
             Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => return Ok(Woken::Again),
             Err(Errno::TIMEDOUT) if capped => return Ok(Woken::Again),
             Err(Errno::TIMEDOUT) => return Ok(Woken::TimedOut),
-            Err(Errno::NOSYS) => NO_WAITV.store(true, Relaxed),
+            // No futex_waitv: before 5.16, or refused by a seccomp filter that predates it.
+            Err(Errno::NOSYS) | Err(Errno::PERM) | Err(Errno::ACCESS) | Err(Errno::INVAL) => {
+                NO_WAITV.store(true, Relaxed)
+            }
             Err(e) => return Err(e),
         }
     }

@@ -68,9 +68,7 @@ pub(crate) use creds::*;
 pub(crate) use event::*;
 pub use fence::AsymmetricFence;
 pub(crate) use kpipe::*;
-pub(crate) use liveness::{
-    forked_child as liveness_forked_child, table_ready as liveness_table_ready,
-};
+pub(crate) use liveness::forked_child as liveness_forked_child;
 pub(crate) use memory::*;
 pub(crate) use poller::*;
 pub use process::ForkHandlers;

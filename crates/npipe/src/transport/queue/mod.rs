@@ -268,7 +268,8 @@ pub(super) struct SideGuard<'a> {
 
 impl Drop for SideGuard<'_> {
     fn drop(&mut self) {
-        self.page.unlock(self.lock);
+        // Taken by this thread in this call (see `SidePage::release`).
+        self.page.release(self.lock);
     }
 }
 
