@@ -28,7 +28,11 @@
 //! every architecture (`__data.__lock`, the first field).
 //!
 //! A forked child has only the forking thread, whose mark is its parent thread's: the fork
-//! handler forgets it ([`forked_child`]) and the thread claims its own on its next lock.
+//! handler forgets it ([`forked_child`]) and the thread claims its own on its next lock. A child
+//! made without the handlers (`_Fork`) finds out from a private page the kernel zeroed at the
+//! fork (`MADV_WIPEONFORK`, [`OWN_AT`]). A thread releases only a lock that names its own mark
+//! ([`is_mine`]): a child's copy of something the forking thread held locked must not release
+//! the parent's lock.
 #![allow(unsafe_code)]
 
 // The futex word of glibc's `pthread_mutex_t` is its first field; other C libraries lay the
