@@ -85,6 +85,40 @@ fn close_aborts_a_blocked_connect() {
     assert_eq!(win32_code(&e), ERROR_FILE_NOT_FOUND);
 }
 
+/// Three threads blocked in ConnectNamedPipe on one instance: the close ends every one of the
+/// waits, not one (the wake-up of all sleepers woke only the first: the kernel read its count,
+/// u32::MAX, as -1, and the other two slept for ever).
+#[test]
+fn close_aborts_every_blocked_connect() {
+    let name = unique_name("close-connects");
+    let s = Arc::new(ServerOptions::new().create(&name).unwrap());
+    let waits: Vec<_> = (0..3)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || s.connect())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waits.iter().all(|t| !t.is_finished()),
+        "the connects should block"
+    );
+    s.close();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !waits.iter().all(|t| t.is_finished()) {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 3 blocked connects still wait 10 s after the close",
+            waits.iter().filter(|t| !t.is_finished()).count()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for t in waits {
+        let e = t.join().unwrap().expect_err("a connect after the close");
+        assert_eq!(win32_code(&e), ERROR_OPERATION_ABORTED, "{e}");
+    }
+}
+
 #[test]
 fn close_aborts_a_blocked_server_read_and_tells_the_client() {
     let name = unique_name("close-sread");
