@@ -157,6 +157,38 @@ fn kill_and_reap(pid: libc::pid_t) {
     }
 }
 
+/// A message read in place (zero-copy) by a thread that then forks: the child's copy of it,
+/// dropped in the child, neither consumes the message nor releases the reader lock (both stay
+/// the parent thread's); the parent's drop consumes it once, and the next message follows
+/// whole.
+#[test]
+fn a_forked_copy_of_an_in_place_message_leaves_it_to_the_parent() {
+    let (s, c) = message_pair("inplace-fork");
+    s.send_msg(b"first").unwrap();
+    s.send_msg(b"second").unwrap();
+    let m = c.recv_in_place().unwrap();
+    // SAFETY: the child only drops its copy of the message (atomics in shared memory) and
+    // leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        drop(m);
+        // SAFETY: terminating the forked child without unwinding.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: reaping our own child, with a pointer to a local.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert_eq!(m.to_vec(), b"first", "the parent's message is intact");
+    drop(m);
+    let mut b = [0u8; 16];
+    let r = c.recv_msg(&mut b).unwrap();
+    assert_eq!(&b[..r.read], b"second");
+    assert!(r.complete());
+    assert_eq!(c.peek(None).unwrap().available, 0);
+}
+
 /// Waits until `cond` holds (for at most 10 s).
 fn until(mut cond: impl FnMut() -> bool) {
     let end = std::time::Instant::now() + Duration::from_secs(10);

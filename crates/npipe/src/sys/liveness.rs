@@ -30,9 +30,11 @@
 //! A forked child has only the forking thread, whose mark is its parent thread's: the fork
 //! handler forgets it ([`forked_child`]) and the thread claims its own on its next lock. A child
 //! made without the handlers (`_Fork`) finds out from a private page the kernel zeroed at the
-//! fork (`MADV_WIPEONFORK`, [`OWN_AT`]). A thread releases only a lock that names its own mark
-//! ([`is_mine`]): a child's copy of something the forking thread held locked must not release
-//! the parent's lock.
+//! fork (`MADV_WIPEONFORK`, [`OWN_AT`]; Linux 4.14, where the advice is allowed). A lock kept
+//! across calls (a zero-copy message, a step) is released, and a zero-copy message consumed,
+//! only by a thread whose mark the lock names ([`is_mine`]): a child's copy of something the
+//! forking thread held locked must not release or consume the parent's. A lock taken and
+//! released within one call (a scoped guard, which is not `Send`) is released without the look.
 #![allow(unsafe_code)]
 
 // The futex word of glibc's `pthread_mutex_t` is its first field; other C libraries lay the
@@ -50,7 +52,8 @@ use super::{Errno, Mapping, Result};
 
 /// Slots in the table: marks of threads alive at once, in this process and those it forked
 /// (the slot field of a token has 16 bits). Pages of the table that no claim reached are never
-/// touched, so they cost address space only.
+/// touched and take no memory; the 4 MiB mapping still counts in full where the system charges
+/// shared mappings at `mmap` (strict overcommit, `RLIMIT_AS`).
 pub(crate) const SLOTS: usize = 65536;
 /// Bytes per slot: the mutex (40 bytes on glibc's 64-bit targets), then the claim count.
 const STRIDE: usize = 64;
@@ -86,16 +89,29 @@ struct Table {
 /// table missing and make its own: it shares no lock with anybody yet).
 static TABLE_AT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 
-/// A private page the kernel zeroes in a forked child (`MADV_WIPEONFORK`); its first word is 1
-/// in a process whose threads' tokens are its own. A child made without the fork handlers
-/// (`_Fork`) reads 0 and forgets the forking thread's token as [`forked_child`] does. Null
-/// until the first claim, and for good when the kernel refuses the advice (before 4.14): the
-/// fork handler is then the only reset.
+/// The first word of a private page the kernel zeroes in a forked child (`MADV_WIPEONFORK`),
+/// made with the table: the pid of the process whose threads claimed their tokens here, set
+/// by the first claim in a child. A thread keeps the value its claim saw next to its token,
+/// so the forking thread's copy in a child made without the fork handlers (`_Fork`) no longer
+/// matches and claims again. [`NO_OWN`] (always 0) when the kernel refused the advice (before
+/// 4.14): the fork handler is then the only reset. Null until the table is made.
 static OWN_AT: AtomicPtr<AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
+static NO_OWN: AtomicU32 = AtomicU32::new(0);
+
+/// A thread's token and the [`OWN_AT`] value its claim saw.
+struct Mine {
+    token: Cell<Token>,
+    own: Cell<u32>,
+}
 
 thread_local! {
     /// This thread's token; 0 until its first ring lock (and again in a forked child).
-    static MINE: Cell<Token> = const { Cell::new(0) };
+    static MINE: Mine = const {
+        Mine {
+            token: Cell::new(0),
+            own: Cell::new(0),
+        }
+    };
 }
 
 /// The table, mapped on first use. Called when a side page is made, so the table exists before
@@ -116,6 +132,8 @@ fn table() -> Result<Table> {
 
 #[cold]
 fn make_table() -> Result<Table> {
+    // Before the table is published, so before any token exists.
+    make_own_page();
     let map = Mapping::anonymous_shared(SLOTS * STRIDE)?;
     let mine = map.as_ptr();
     // AcqRel: publishes the new mapping (zeroed: every slot FRESH), or reads the winner's.
@@ -130,53 +148,77 @@ fn make_table() -> Result<Table> {
     }
 }
 
-/// Whether this process may still be a forked child that has not forgotten the forking
-/// thread's token (see [`OWN_AT`]).
+/// The current [`OWN_AT`] value (0 before the table exists, when no token exists either).
 #[inline]
-fn own_tokens() -> bool {
-    // Relaxed: the pointer is set before any token exists in this thread (same thread), and
-    // the word changes only at a fork or in this process's single-threaded child.
+fn own_word() -> u32 {
+    // Relaxed: a thread with a token made or found the table (an Acquire load that followed
+    // the Release publication of OWN_AT); the word changes only in a single-threaded child
+    // before its first claim, or at a claim that sets it to the same pid.
     let p = OWN_AT.load(Relaxed);
-    // SAFETY: a non-null pointer is the first word of a private page mapped for the process's
-    // life (`mark_own`).
-    p.is_null() || unsafe { &*p }.load(Relaxed) != 0
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null OWN_AT is NO_OWN or the first word of a private page mapped for the
+    // process's life (`make_own_page`).
+    unsafe { &*p }.load(Relaxed)
 }
 
-/// Marks this process's tokens as its own ([`OWN_AT`]).
-fn mark_own() {
-    let mut p = OWN_AT.load(Relaxed);
-    if p.is_null() {
-        // SAFETY: a fresh private anonymous page at an address the kernel picks; it is never
-        // unmapped, and the advice only changes what a child sees.
-        let page = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                4096,
-                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::PRIVATE,
-            )
-        };
-        let Ok(page) = page else { return };
-        // SAFETY: advice on the page just mapped.
-        if unsafe { rustix::mm::madvise(page, 4096, rustix::mm::Advice::LinuxWipeOnFork) }.is_err()
-        {
-            // SAFETY: unmapping the page just mapped, which nothing else has seen.
-            let _ = unsafe { rustix::mm::munmap(page, 4096) };
-            return;
-        }
-        let page = page.cast::<AtomicU32>();
-        // Relaxed: see `own_tokens`.
-        match OWN_AT.compare_exchange(std::ptr::null_mut(), page, Relaxed, Relaxed) {
-            Ok(_) => p = page,
-            Err(other) => {
-                // SAFETY: as above: ours, seen by nobody.
-                let _ = unsafe { rustix::mm::munmap(page.cast(), 4096) };
-                p = other;
+/// Makes [`OWN_AT`] (once; a racing loser unmaps its page).
+fn make_own_page() {
+    if !OWN_AT.load(Acquire).is_null() {
+        return;
+    }
+    // SAFETY: a fresh private anonymous page at an address the kernel picks; the advice only
+    // changes what a child sees.
+    let page = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            4096,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            rustix::mm::MapFlags::PRIVATE,
+        )
+    };
+    let own: *mut AtomicU32 = match page {
+        Ok(page) => {
+            // SAFETY: advice on the page just mapped.
+            match unsafe { rustix::mm::madvise(page, 4096, rustix::mm::Advice::LinuxWipeOnFork) } {
+                Ok(()) => {
+                    let w = page.cast::<AtomicU32>();
+                    // SAFETY: the page's first word, ours alone until published below.
+                    unsafe { &*w }.store(std::process::id(), Relaxed);
+                    w
+                }
+                Err(_) => {
+                    // SAFETY: unmapping the page just mapped, which nothing else has seen.
+                    let _ = unsafe { rustix::mm::munmap(page, 4096) };
+                    std::ptr::addr_of!(NO_OWN).cast_mut()
+                }
             }
         }
+        Err(_) => std::ptr::addr_of!(NO_OWN).cast_mut(),
+    };
+    // AcqRel: publishes the pid stored above (the table's own publication follows it).
+    if let Err(_other) = OWN_AT.compare_exchange(std::ptr::null_mut(), own, AcqRel, Acquire) {
+        if own != std::ptr::addr_of!(NO_OWN).cast_mut() {
+            // SAFETY: our page, seen by nobody: another thread published first.
+            let _ = unsafe { rustix::mm::munmap(own.cast(), 4096) };
+        }
     }
-    // SAFETY: see `own_tokens`.
-    unsafe { &*p }.store(1, Relaxed);
+}
+
+/// At a claim: the [`OWN_AT`] value for this process, set to its pid first when a forked
+/// child's page reads 0.
+fn own_for_claim() -> u32 {
+    let p = OWN_AT.load(Acquire);
+    if p.is_null() || p == std::ptr::addr_of!(NO_OWN).cast_mut() {
+        return 0;
+    }
+    // SAFETY: as in `own_word`.
+    let w = unsafe { &*p };
+    if w.load(Relaxed) == 0 {
+        w.store(std::process::id(), Relaxed);
+    }
+    w.load(Relaxed)
 }
 
 impl Table {
@@ -232,7 +274,8 @@ impl Table {
                     ok
                 };
                 if !ok {
-                    // Left INITIALISING: never used.
+                    // Left INITIALISING: never used (as when a process is killed right here:
+                    // one slot of 65,536 lost to the processes sharing the table).
                     return false;
                 }
                 // Release: the initialised mutex before READY.
@@ -257,8 +300,8 @@ impl Table {
 /// The calling thread's token, claiming a slot on the first call.
 #[inline]
 pub(crate) fn mine() -> Result<Token> {
-    let t = MINE.with(Cell::get);
-    if t != 0 && own_tokens() {
+    let (t, own) = MINE.with(|m| (m.token.get(), m.own.get()));
+    if t != 0 && own == own_word() {
         return Ok(t);
     }
     claim()
@@ -268,8 +311,8 @@ pub(crate) fn mine() -> Result<Token> {
 /// claimed its own yet, whose copy of the forking thread's token is not its own).
 #[inline]
 pub(crate) fn is_mine(t: Token) -> bool {
-    let m = MINE.with(Cell::get);
-    m != 0 && m == t && own_tokens()
+    let (m, own) = MINE.with(|m| (m.token.get(), m.own.get()));
+    m != 0 && m == t && own == own_word()
 }
 
 #[cold]
@@ -291,8 +334,11 @@ fn claim() -> Result<Token> {
                 .fetch_add(1, Release)
                 .wrapping_add(1);
             let t = u64::from(tid) | (slot as u64) << 32 | u64::from(count & 0xffff) << 48;
-            MINE.with(|m| m.set(t));
-            mark_own();
+            let own = own_for_claim();
+            MINE.with(|m| {
+                m.token.set(t);
+                m.own.set(own);
+            });
             return Ok(t);
         }
     }
@@ -302,7 +348,7 @@ fn claim() -> Result<Token> {
 /// In a forked child (its `pthread_atfork` child handler): the forking thread's mark is its
 /// parent thread's, which goes on living there; this thread claims its own on its next lock.
 pub(crate) fn forked_child() {
-    MINE.with(|m| m.set(0));
+    MINE.with(|m| m.token.set(0));
 }
 
 fn parts(t: Token) -> (u32, usize, u32) {
@@ -348,6 +394,12 @@ thread_local! {
 #[cfg(test)]
 pub(crate) fn without_waitv() {
     TEST_NO_WAITV.with(|t| t.set(true));
+}
+
+/// Tests: whether sleepers use `futex_waitv` (no fallback was taken in this process).
+#[cfg(test)]
+pub(crate) fn waitv_in_use() -> bool {
+    !NO_WAITV.load(Relaxed)
 }
 
 fn no_waitv() -> bool {
@@ -425,7 +477,7 @@ pub(crate) fn sleep(
             Err(Errno::TIMEDOUT) if capped => return Ok(Woken::Again),
             Err(Errno::TIMEDOUT) => return Ok(Woken::TimedOut),
             // No futex_waitv: before 5.16, or refused by a seccomp filter that predates it.
-            Err(Errno::NOSYS) | Err(Errno::PERM) | Err(Errno::ACCESS) | Err(Errno::INVAL) => {
+            Err(Errno::NOSYS) | Err(Errno::PERM) | Err(Errno::ACCESS) => {
                 NO_WAITV.store(true, Relaxed)
             }
             Err(e) => return Err(e),

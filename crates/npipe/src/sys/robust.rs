@@ -14,7 +14,8 @@
 //!   compare-exchange and releasing it one exchange (a `FUTEX_WAKE` only when bit 31 was set);
 //!   a waiter sleeps on the word's low half (the futex word) and on the holder's liveness mutex
 //!   at once. When the holder thread ends, however it ends, the kernel marks its liveness
-//!   mutex "owner died" and wakes the waiter, which takes the lock over and is told
+//!   mutex "owner died" and wakes one sleeper on it, which wakes the others (each looks again
+//!   every second in any case); the next taker takes the lock over and is told
 //!   ([`Locked::OwnerDied`]). No pid is ever probed, so pid reuse cannot fool it. (Until
 //!   issue 13 each lock was a robust `pthread_mutex_t`: the same guarantee, but every lock and
 //!   unlock went on and off glibc's robust list, about 300 instructions per 64 B write and
@@ -221,8 +222,9 @@ impl SidePage {
                 });
             }
             if !super::liveness::alive(holder) {
-                // Keep SLEEPERS: the others sleeping on it are woken when we release it.
-                match w.compare_exchange(v, me | (v & SLEEPERS), Acquire, Acquire) {
+                // Keep SLEEPERS (and set it when we slept: the dead holder may have taken the
+                // lock without it): the others sleeping on it are woken when we release it.
+                match w.compare_exchange(v, me | (v & SLEEPERS) | mark, Acquire, Acquire) {
                     Ok(_) => {
                         super::liveness::wake_all_on(holder);
                         return Ok(Locked::OwnerDied);
@@ -277,6 +279,12 @@ impl SidePage {
         if super::liveness::is_mine(w.load(Relaxed) & !SLEEPERS) {
             self.release_word(w);
         }
+    }
+
+    /// Whether lock `i` names the calling thread's mark (the check [`SidePage::unlock`] makes).
+    pub(crate) fn holds(&self, i: usize) -> bool {
+        // Relaxed: as in `unlock`.
+        super::liveness::is_mine(self.lock_word(i).load(Relaxed) & !SLEEPERS)
     }
 
     #[inline]
@@ -338,6 +346,17 @@ mod tests {
     use std::sync::atomic::Ordering::SeqCst;
     use std::sync::Arc;
     use std::time::Duration;
+
+    fn kernel_at_least(major: u32, minor: u32) -> bool {
+        let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut n = r
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|x| x.parse::<u32>());
+        match (n.next(), n.next()) {
+            (Some(Ok(a)), Some(Ok(b))) => (a, b) >= (major, minor),
+            _ => false,
+        }
+    }
 
     fn page() -> Arc<SidePage> {
         Arc::new(SidePage::new().unwrap())
@@ -485,6 +504,10 @@ mod tests {
         }
         // One taker of each lock is told; the second sleeper of lock 0 gets it cleanly.
         assert_eq!(told, 2);
+        if !no_waitv && kernel_at_least(5, 16) {
+            // The wakes above came from futex_waitv, not from the 20 ms fallback's looks.
+            assert!(super::super::liveness::waitv_in_use());
+        }
         assert!(p.is_free(0) && p.is_free(1));
     }
 

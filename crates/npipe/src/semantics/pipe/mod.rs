@@ -191,6 +191,11 @@ pub(crate) fn map_q(e: QErr, op: Op, side: Side, name: &str) -> io::Error {
             ERROR_OPERATION_ABORTED,
             format!("the blocking call on {name} was cancelled (CancelSynchronousIo)"),
         ),
+        (QErr::NoResources(what), _) => Error::io_kind(
+            io::ErrorKind::OutOfMemory,
+            ERROR_NOT_ENOUGH_MEMORY,
+            format!("not enough system resources to lock {name}: {what}"),
+        ),
     }
 }
 

@@ -302,6 +302,9 @@ pub(crate) enum QErr {
     Closed,
     /// The thread's blocking wait was cancelled ([`crate::SyncCancel`], CancelSynchronousIo).
     Cancelled,
+    /// The system refused what a ring lock needs (memory for the table of holders' marks, a
+    /// free slot in it, the futex wait).
+    NoResources(&'static str),
 }
 
 /// Result of a queue operation.

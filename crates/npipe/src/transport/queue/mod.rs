@@ -264,6 +264,9 @@ pub(crate) static READINESS_MADE: Mutex<()> = Mutex::new(());
 pub(super) struct SideGuard<'a> {
     page: &'a sys::SidePage,
     lock: usize,
+    /// Not `Send`: released without a look at whose lock it is (`SidePage::release`), so it
+    /// must be dropped by the thread that took it.
+    _here: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for SideGuard<'_> {
@@ -329,11 +332,17 @@ impl Conn {
             Err(sys::Errno::DEADLK) => {
                 return Err(QErr::Corrupt("ring lock already held by this thread"))
             }
-            Err(_) => return Err(QErr::Corrupt("ring lock failed")),
+            Err(sys::Errno::AGAIN) => {
+                return Err(QErr::NoResources(
+                    "every slot of the lock holders' table is taken",
+                ))
+            }
+            Err(_) => return Err(QErr::NoResources("the ring lock's wait failed")),
         };
         let g = SideGuard {
             page: &self.page,
             lock,
+            _here: std::marker::PhantomData,
         };
         if how == sys::Locked::OwnerDied {
             if lock == TX_LOCK {

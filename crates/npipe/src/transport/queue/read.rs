@@ -64,6 +64,11 @@ impl InPlace {
 
 impl Drop for InPlace {
     fn drop(&mut self) {
+        if !self.conn.page.holds(RX_LOCK) {
+            // A forked child's copy of a message its parent's thread holds: the message and
+            // the lock stay the parent's.
+            return;
+        }
         self.conn.consume(
             self.dir,
             self.start + self.len,

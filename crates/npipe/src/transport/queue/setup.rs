@@ -197,7 +197,7 @@ impl Conn {
     ) -> Result<Conn, QErr> {
         // The windows start as the whole rings (no skips) until read from the header below.
         let mut conn = Conn::with_map(map, epoch, ctl, Side::Client, caps, caps)
-            .map_err(|_| QErr::Corrupt("cannot make the private lock page"))?;
+            .map_err(|_| QErr::NoResources("cannot make the private lock page"))?;
         if populate {
             conn.populate_first_pages();
         }
