@@ -171,7 +171,9 @@ impl SidePage {
 
     /// Takes lock `i`, waiting until `deadline` (`None`: forever); `ETIMEDOUT` when it passes,
     /// `EDEADLK` when this thread holds it already. A signal never ends the wait early.
-    #[inline]
+    /// Folded into its caller (`lock_side`): out of line it cost 12 instructions per 64 B write
+    /// and read pair.
+    #[inline(always)]
     pub(crate) fn lock(&self, i: usize, deadline: Option<Instant>) -> Result<Locked> {
         let me = super::liveness::mine()?;
         // Acquire: what the previous holder wrote under the lock, before its Release exchange.
