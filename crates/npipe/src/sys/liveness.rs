@@ -54,7 +54,7 @@ use super::{Errno, Mapping, Result};
 /// (the slot field of a token has 16 bits). Pages of the table that no claim reached are never
 /// touched and take no memory; the 4 MiB mapping still counts in full where the system charges
 /// shared mappings at `mmap` (strict overcommit, `RLIMIT_AS`).
-pub(crate) const SLOTS: usize = 65536;
+const SLOTS: usize = 65536;
 /// Bytes per slot: the mutex (40 bytes on glibc's 64-bit targets), then the claim count.
 const STRIDE: usize = 64;
 const COUNT_OFF: usize = 48;
@@ -71,7 +71,7 @@ const _: () = assert!(STATE_OFF + 4 <= STRIDE);
 const FUTEX_WAITERS: u32 = 0x8000_0000;
 const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
 /// The thread id's bits of a robust futex word; thread ids never reach bit 30.
-pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
+const TID_MASK: u32 = 0x3fff_ffff;
 
 /// A thread's mark: `tid | slot << 32 | count << 48`; never 0, and bit 31 is always clear (the
 /// ring lock word keeps its own waiters bit there).
@@ -519,13 +519,13 @@ fn futex_wait_raw(word: *const u32, expected: u32, timeout: Duration) {
     }
 }
 
-/// `FUTEX_WAKE` (shared) of up to `n` sleepers on the 32-bit word at `word` (see
-/// [`futex_wait_raw`] for why an address).
-pub(crate) fn futex_wake_raw(word: *const u32, n: u32) {
+/// `FUTEX_WAKE` (shared) of one sleeper on the 32-bit word at `word` (see [`futex_wait_raw`]
+/// for why an address).
+pub(crate) fn futex_wake_one_raw(word: *const u32) {
     // SAFETY: FUTEX_WAKE does not access the word's memory through the pointer beyond
     // hashing its address; the word lives in a shared mapping that outlives the call.
     unsafe {
-        libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n);
+        libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, 1);
     }
 }
 
@@ -541,7 +541,7 @@ pub(crate) fn wake_all_on(holder: Token) {
 }
 
 /// `deadline` as an absolute CLOCK_MONOTONIC timespec (clamped at now).
-pub(crate) fn monotonic_timespec(deadline: Instant) -> rustix::time::Timespec {
+fn monotonic_timespec(deadline: Instant) -> rustix::time::Timespec {
     let left = deadline.saturating_duration_since(Instant::now());
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);

@@ -262,9 +262,10 @@ impl SidePage {
         }
     }
 
-    /// Releases lock `i`, taken by this thread earlier in the same call (a scoped guard):
-    /// unlike [`SidePage::unlock`], no look at whose it is. (The look made a 64 B write and
-    /// read pair 41 instructions dearer, the guards' drops no longer folding into the calls.)
+    /// Releases lock `i`, which the caller knows to be this thread's (a scoped guard, which
+    /// took it earlier in the same call, or a caller that asked [`SidePage::holds`]): unlike
+    /// [`SidePage::unlock`], no look at whose it is. (The look made a 64 B write and read pair
+    /// 41 instructions dearer, the guards' drops no longer folding into the calls.)
     #[inline]
     pub(crate) fn release(&self, i: usize) {
         self.release_word(self.lock_word(i));
@@ -276,16 +277,15 @@ impl SidePage {
     /// must not release its parent's lock.
     #[inline]
     pub(crate) fn unlock(&self, i: usize) {
-        let w = self.lock_word(i);
-        // Relaxed: only this thread can have stored its own token; others only add SLEEPERS.
-        if super::liveness::is_mine(w.load(Relaxed) & !SLEEPERS) {
-            self.release_word(w);
+        if self.holds(i) {
+            self.release(i);
         }
     }
 
-    /// Whether lock `i` names the calling thread's mark (the check [`SidePage::unlock`] makes).
+    /// Whether lock `i` names the calling thread's mark.
+    #[inline]
     pub(crate) fn holds(&self, i: usize) -> bool {
-        // Relaxed: as in `unlock`.
+        // Relaxed: only this thread can have stored its own token; others only add SLEEPERS.
         super::liveness::is_mine(self.lock_word(i).load(Relaxed) & !SLEEPERS)
     }
 
@@ -293,7 +293,7 @@ impl SidePage {
     fn release_word(&self, w: &AtomicU64) {
         // Release: what we wrote under the lock, before the next holder's Acquire.
         if w.swap(0, Release) & SLEEPERS != 0 {
-            super::liveness::futex_wake_raw(low_half(w), 1);
+            super::liveness::futex_wake_one_raw(low_half(w));
         }
     }
 }

@@ -77,7 +77,8 @@ impl Drop for InPlace {
             1,
             NO_REC,
         );
-        self.conn.page.unlock(RX_LOCK);
+        // Ours: looked at above.
+        self.conn.page.release(RX_LOCK);
     }
 }
 
