@@ -189,8 +189,19 @@ impl SidePage {
 
     /// Takes lock `i` if it is free now (`EBUSY` otherwise, also when this thread holds it):
     /// for operations that must never wait (PIPE_NOWAIT). A lock whose holder died is free.
+    /// Folded into its callers as `lock` is: the usual write tries first (see
+    /// `transport::queue::quick`), and a free lock costs one compare-exchange.
+    #[inline(always)]
     pub(crate) fn try_lock(&self, i: usize) -> Result<Locked> {
         let me = super::liveness::mine()?;
+        // Acquire: as in `lock`.
+        if self
+            .lock_word(i)
+            .compare_exchange(0, me, Acquire, Relaxed)
+            .is_ok()
+        {
+            return Ok(Locked::Clean);
+        }
         self.lock_slow(i, me, None)
     }
 

@@ -5,7 +5,8 @@
 //! records go in a ring, their headers, copies in and out, prefetches), `wait` (spin
 //! then futex sleep, hang-up probes), `write` (records, streaming, quota, withdrawal of a
 //! record whose writer died), `read` (message and byte reads, peek, mailslot reads, in-place
-//! reads), `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
+//! reads), `quick` (the usual message read and write in one pass, leaving every other case
+//! to `read` and `write`), `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
 //! `spill` and `step` (readiness, spilled pages, nonblocking steps), `setup` (making a
 //! connection's view: create, reuse, attach), `recycle` (areas of closed connections kept for
 //! the next connection between the same two processes). This file owns the connection object:
@@ -42,6 +43,9 @@ mod layout;
 #[cfg(test)]
 mod lazy_arm_tests;
 mod peek;
+mod quick;
+#[cfg(test)]
+mod quick_tests;
 mod quota;
 #[cfg(test)]
 mod quota_tests;

@@ -411,6 +411,9 @@ impl Conn {
         o: WriteOpts,
         deadline: Option<Instant>,
     ) -> QResult<usize> {
+        if let Some(n) = self.write_quick(data, o) {
+            return Ok(n);
+        }
         let dir = self.side.tx();
         self.link_check()?;
         if self.peer_closed()? {
