@@ -52,6 +52,7 @@ impl Conn {
 
     /// Copies `src` into ring `dir` at position `pos` (wrapping). `Corrupt` (nothing copied)
     /// when `src` is longer than the ring, which no caller should ask for.
+    #[inline]
     pub(super) fn copy_in(&self, dir: usize, pos: u64, src: &[u8]) -> QResult<()> {
         let cap = self.caps[dir];
         if src.len() as u64 > cap {
@@ -78,6 +79,7 @@ impl Conn {
     /// Copies ring bytes at `pos` (wrapping) into `dst`. `Corrupt` (nothing copied) when `dst`
     /// is longer than the ring: lengths always come from checked positions, so this only
     /// catches a bug, in every build.
+    #[inline]
     pub(super) fn copy_out(&self, dir: usize, pos: u64, dst: &mut [u8]) -> QResult<()> {
         let cap = self.caps[dir];
         if dst.len() as u64 > cap {
@@ -150,6 +152,7 @@ impl Conn {
 
     /// Reads and checks the record header at 8-aligned `pos`: `(len, flags)`. A skip marker
     /// where a record starts is `Corrupt` (readers resolve markers with [`Conn::hdr_pos`]).
+    #[inline]
     pub(super) fn record_at(&self, dir: usize, pos: u64) -> QResult<(u64, u32)> {
         let (len, flags) = decode_record(self.raw_header(dir, pos))?;
         if flags & FLAG_SKIP != 0 {

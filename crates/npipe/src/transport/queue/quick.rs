@@ -13,14 +13,34 @@
 //!
 //! Anything else (a closed or disconnected end, a remainder, a flag, a skip marker, a record
 //! that does not fit or is not all there, a value that fails a check, a busy lock) makes them
-//! return `None` having changed nothing but process-local caches and unpublished ring bytes,
-//! and the general path then decides, errors included. So this file adds no outcome of its
-//! own: every call it completes is one the general path completes the same way. Touches the
+//! return `None`, and the general path then decides, errors included. What they may have done
+//! by then is what the general path does on its own way there: process-local caches (the
+//! tail, `done_to`, the reader's count, the reader's head), unpublished ring bytes, the
+//! caller's buffer (a read that finds its record named as withdrawn after the copy), the room
+//! held back after a withdrawal given free again (`free_space`), and the repair of a record
+//! left by a writer that died holding the lock (`lock_side`, which a close does too). So this
+//! file adds no outcome of its own: every call it completes is one the general path completes
+//! the same way, which `quick_tests` checks by running both on the same calls. Touches the
 //! side's private words and the shared page under that side's ring lock only.
 
 use std::sync::atomic::Ordering::*;
 
 use super::*;
+
+#[cfg(test)]
+thread_local! {
+    /// Set by `quick_tests` to send this thread's calls the general way.
+    pub(super) static GENERAL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the quick paths are off on this thread (tests only).
+#[inline(always)]
+fn general_only() -> bool {
+    #[cfg(test)]
+    return GENERAL_ONLY.get();
+    #[cfg(not(test))]
+    false
+}
 
 impl Conn {
     /// The whole next message of ring `dir` into `buf`, when the usual case above holds.
@@ -28,7 +48,7 @@ impl Conn {
     #[inline]
     pub(super) fn read_quick(&self, dir: usize, buf: &mut [u8]) -> Option<ReadOut> {
         // Relaxed: see `close_here`.
-        if self.closed_here.load(Relaxed) {
+        if general_only() || self.closed_here.load(Relaxed) {
             return None;
         }
         let st = &self.hdr().state;
@@ -93,7 +113,7 @@ impl Conn {
     #[inline]
     pub(super) fn write_quick(&self, data: &[u8], o: WriteOpts) -> Option<usize> {
         let len = data.len() as u64;
-        if o.nonblocking || len == 0 || len > STREAM_CHUNK {
+        if general_only() || o.nonblocking || len == 0 || len > STREAM_CHUNK {
             return None;
         }
         // Try only: a writer that would wait for the lock is told of a close before it waits

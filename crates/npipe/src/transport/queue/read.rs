@@ -238,6 +238,7 @@ impl Conn {
     /// Moves our cursor: `head`, the rest of the current record (`AT_HEADER` at a boundary),
     /// payload bytes and records consumed, and where the current record started. Publishes the
     /// new values and wakes writers. Needs the reader lock.
+    #[inline]
     pub(super) fn consume(
         &self,
         dir: usize,
