@@ -70,7 +70,7 @@ fn tokio_one_server_task_serves_1000_clients() {
                             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
                                 retries += 1
                             }
-                            Err(e) => panic!("open: {e}"),
+                            Err(e) => panic!("open: {e} (error {:?})", e.raw_os_error()),
                         }
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     };

@@ -252,6 +252,7 @@ impl Modes {
 // ---------------------------------------------------------------------------------------------
 // Data operations on a connection, shared by both end types.
 
+#[inline(always)]
 fn conn_read(
     c: &Conn,
     m: &Modes,
@@ -263,6 +264,7 @@ fn conn_read(
         .map_err(|e| map_q(e, Op::Read, c.side(), name))
 }
 
+#[inline(always)]
 fn conn_write(
     c: &Conn,
     m: &Modes,
@@ -281,6 +283,7 @@ fn conn_write(
         .map_err(|e| map_q(e, Op::Write, c.side(), name))
 }
 
+#[inline]
 fn write_opts(c: &Conn, m: &Modes, info: &PipeInfo) -> WriteOpts {
     let quota = match c.side() {
         Side::Server => info.out_quota,

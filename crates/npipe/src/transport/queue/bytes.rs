@@ -40,6 +40,7 @@ impl Conn {
     /// the other (the header, then the payload it sizes), each would be a separate wait for a
     /// line the writer's CPU holds; asked for together, the two transfers overlap. A hint:
     /// touches no memory.
+    #[inline(always)]
     pub(super) fn prefetch_record(&self, dir: usize, h: u64) {
         let cap = self.caps[dir];
         let base = self.data_base(dir);
@@ -52,7 +53,7 @@ impl Conn {
 
     /// Copies `src` into ring `dir` at position `pos` (wrapping). `Corrupt` (nothing copied)
     /// when `src` is longer than the ring, which no caller should ask for.
-    #[inline]
+    #[inline(always)]
     pub(super) fn copy_in(&self, dir: usize, pos: u64, src: &[u8]) -> QResult<()> {
         let cap = self.caps[dir];
         if src.len() as u64 > cap {
@@ -79,7 +80,7 @@ impl Conn {
     /// Copies ring bytes at `pos` (wrapping) into `dst`. `Corrupt` (nothing copied) when `dst`
     /// is longer than the ring: lengths always come from checked positions, so this only
     /// catches a bug, in every build.
-    #[inline]
+    #[inline(always)]
     pub(super) fn copy_out(&self, dir: usize, pos: u64, dst: &mut [u8]) -> QResult<()> {
         let cap = self.caps[dir];
         if dst.len() as u64 > cap {
@@ -143,6 +144,7 @@ impl Conn {
     }
 
     /// The raw header word at 8-aligned `pos`.
+    #[inline(always)]
     pub(super) fn raw_header(&self, dir: usize, pos: u64) -> u64 {
         let off = ring_off(pos, self.caps[dir]) & !7;
         // SAFETY: off is 8-aligned and off + 8 <= cap (cap is a multiple of 8), so the read is in
@@ -152,7 +154,7 @@ impl Conn {
 
     /// Reads and checks the record header at 8-aligned `pos`: `(len, flags)`. A skip marker
     /// where a record starts is `Corrupt` (readers resolve markers with [`Conn::hdr_pos`]).
-    #[inline]
+    #[inline(always)]
     pub(super) fn record_at(&self, dir: usize, pos: u64) -> QResult<(u64, u32)> {
         let (len, flags) = decode_record(self.raw_header(dir, pos))?;
         if flags & FLAG_SKIP != 0 {
