@@ -89,6 +89,8 @@ pub mod error;
 pub mod fuzz;
 mod semantics;
 mod sys;
+#[cfg(test)]
+mod test_rng;
 mod transport;
 
 pub use api::*;

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering::*;
 use super::quick::GENERAL_ONLY;
 use super::quota_tests::{messages, pair};
 use super::*;
+use crate::test_rng::Rng;
 
 /// [`Conn::read_quick`] as a read calls it, under the reader lock.
 fn quick_read(c: &Conn, buf: &mut [u8]) -> Option<ReadOut> {
@@ -214,22 +215,6 @@ fn a_write_without_room_is_left_to_the_general_write() {
     assert_eq!(r.n, 60 << 10);
     // Room again.
     assert_eq!(c.write_quick(&[2u8; 8 << 10], o), Some(8 << 10));
-}
-
-/// A small deterministic generator (xorshift64), so a failure repeats.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[(self.next() % from.len() as u64) as usize]
-    }
 }
 
 /// Runs `f` on this thread with the quick paths off.
