@@ -72,7 +72,7 @@ fn tokio_one_server_task_serves_1000_clients() {
                             }
                             // An open whose control socket reads end-of-file before any
                             // reply ("closed while connecting"): an open bug, in about 1 run
-                            // in 50-150 of this test in a PID namespace, at 333ce80 as well.
+                            // in 60 of this test in a PID namespace, at 333ce80 as well.
                             // Instrumented, none of the server's ways of dropping a socket
                             // unanswered ran (a descriptor closed twice is the suspect).
                             // Retried as a client would; had the server taken an instance
