@@ -176,12 +176,7 @@ impl SidePage {
     #[inline(always)]
     pub(crate) fn lock(&self, i: usize, deadline: Option<Instant>) -> Result<Locked> {
         let me = super::liveness::mine()?;
-        // Acquire: what the previous holder wrote under the lock, before its Release exchange.
-        if self
-            .lock_word(i)
-            .compare_exchange(0, me, Acquire, Relaxed)
-            .is_ok()
-        {
+        if self.take_free(i, me) {
             return Ok(Locked::Clean);
         }
         self.lock_slow(i, me, Some(deadline))
@@ -194,15 +189,20 @@ impl SidePage {
     #[inline(always)]
     pub(crate) fn try_lock(&self, i: usize) -> Result<Locked> {
         let me = super::liveness::mine()?;
-        // Acquire: as in `lock`.
-        if self
-            .lock_word(i)
-            .compare_exchange(0, me, Acquire, Relaxed)
-            .is_ok()
-        {
+        if self.take_free(i, me) {
             return Ok(Locked::Clean);
         }
         self.lock_slow(i, me, None)
+    }
+
+    /// Takes lock `i` for the mark `me` if it is free: one compare-exchange, the whole of
+    /// `lock` and `try_lock` when nobody holds it.
+    #[inline(always)]
+    fn take_free(&self, i: usize, me: u64) -> bool {
+        // Acquire: what the previous holder wrote under the lock, before its Release exchange.
+        self.lock_word(i)
+            .compare_exchange(0, me, Acquire, Relaxed)
+            .is_ok()
     }
 
     /// The lock's contended path; `wait` is `None` for a try, else the deadline.

@@ -43,18 +43,22 @@ fn general_only() -> bool {
 }
 
 impl Conn {
+    /// Both ends open and this process's handle not closed: all that `link_check`,
+    /// `peer_closed` and `peer_gone` ask of the general paths, in one look.
+    #[inline(always)]
+    fn both_open_here(&self) -> bool {
+        let st = &self.hdr().state;
+        // Relaxed: see `close_here`. Acquire: SYNC POINT with `set_state`, as in `state_of`.
+        !self.closed_here.load(Relaxed)
+            && st[0].load(Acquire) == OPEN
+            && st[1].load(Acquire) == OPEN
+    }
+
     /// The whole next message of ring `dir` into `buf`, when the usual case above holds.
     /// Needs the reader lock.
     #[inline]
     pub(super) fn read_quick(&self, dir: usize, buf: &mut [u8]) -> Option<ReadOut> {
-        // Relaxed: see `close_here`.
-        if general_only() || self.closed_here.load(Relaxed) {
-            return None;
-        }
-        let st = &self.hdr().state;
-        // SYNC POINT with `set_state`, as in `state_of`: both ends open is what `link_check`
-        // and `peer_gone` ask of the general path before it reads.
-        if st[0].load(Acquire) != OPEN || st[1].load(Acquire) != OPEN {
+        if general_only() || !self.both_open_here() {
             return None;
         }
         // Relaxed: private words, under the reader lock.
@@ -119,14 +123,7 @@ impl Conn {
         // Try only: a writer that would wait for the lock is told of a close before it waits
         // (the general path's order).
         let _g = self.lock_side(TX_LOCK, None, true).ok()?;
-        // Relaxed: see `close_here`.
-        if self.closed_here.load(Relaxed) {
-            return None;
-        }
-        let st = &self.hdr().state;
-        // SYNC POINT with `set_state`, as in `state_of`: both ends open is what `link_check`
-        // and `peer_closed` ask of the general path.
-        if st[0].load(Acquire) != OPEN || st[1].load(Acquire) != OPEN {
+        if !self.both_open_here() {
             return None;
         }
         let dir = self.side.tx();
