@@ -141,7 +141,7 @@ impl Conn {
         }
         self.put_skip(dir, marker);
         self.copy_in(dir, h + REC_HDR, data).ok()?;
-        self.publish_record(dir, h, len, len, false);
+        self.publish_record_inline(dir, h, len, len, false);
         #[cfg(test)]
         close_race_tests::before_close_check();
         self.note_spill(dir, h, len);

@@ -204,6 +204,21 @@ impl Conn {
         copied: u64,
         pending: bool,
     ) -> u64 {
+        self.publish_record_inline(dir, h, len, copied, pending)
+    }
+
+    /// [`Conn::publish_record`] folded into its caller: the usual write's
+    /// (`Conn::write_quick`), which saves the call (23 instructions per 64 B write and read
+    /// pair through the Rust API, 18 through the C ABI). The other writers keep the call.
+    #[inline(always)]
+    pub(super) fn publish_record_inline(
+        &self,
+        dir: usize,
+        h: u64,
+        len: u64,
+        copied: u64,
+        pending: bool,
+    ) -> u64 {
         let w = &self.ring(dir).w.0;
         WROTE.set(true);
         // Relaxed loads: private words, written only under the writer lock, which we hold.
