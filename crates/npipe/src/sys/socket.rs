@@ -112,11 +112,35 @@ pub(crate) fn send_packet_nowait(
 /// that came with it are appended to `fds` (close-on-exec). Returns the packet length; 0 means
 /// the peer closed. A packet longer than `buf` is an error (`EMSGSIZE`), never silently
 /// truncated; descriptors that came with it are still appended (and so closed by the caller).
+///
+/// A packet the peer sent just before it closed is never reported as the end instead. Linux's
+/// SEQPACKET receive looks at the queue, finds it empty, and only then at whether the peer has
+/// closed (`__unix_dgram_recvmsg`): a packet queued and a close made between those two looks
+/// read as end-of-file, and the packet stays queued behind it. A server that answers and
+/// closes at once (a refusal, ERROR_PIPE_BUSY) met a client's receive there now and then: a
+/// tracefs trace showed the client's receive enter before the answer's send and return 0 after
+/// the close, and the open failed with ERROR_FILE_NOT_FOUND instead of ERROR_PIPE_BUSY. Once
+/// the close is seen, everything sent before it is queued, so one more look finds such a
+/// packet; a real end reads 0 again. (An empty packet, which no npipe peer sends, followed by
+/// another one reads as that other one.)
 pub(crate) fn recv_packet_nowait(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> Result<usize> {
+    match recv_one(fd, buf, fds)? {
+        0 => match recv_one(fd, buf, fds) {
+            Ok(n) => Ok(n),
+            // Nothing behind it: the empty packet, or the end, as the first look said.
+            Err(Errno::AGAIN) => Ok(0),
+            Err(e) => Err(e),
+        },
+        n => Ok(n),
+    }
+}
+
+/// One `recvmsg` of [`recv_packet_nowait`].
+fn recv_one(fd: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> Result<usize> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = loop {
@@ -290,4 +314,65 @@ pub(crate) fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
     poll_fds([fd], Some(Duration::ZERO))
         .map(|r| r[0].hup)
         .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A connected SEQPACKET pair, as a control connection is.
+    fn pair() -> (OwnedFd, OwnedFd) {
+        rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_packet_sent_before_the_close_is_read_before_the_end() {
+        let (a, b) = pair();
+        send_packet_nowait(b.as_fd(), b"busy", &[]).unwrap();
+        drop(b);
+        let (mut buf, mut fds) = ([0u8; 16], Vec::new());
+        assert_eq!(recv_packet_nowait(a.as_fd(), &mut buf, &mut fds), Ok(4));
+        assert_eq!(&buf[..4], b"busy");
+        // The end, and the end again: a second look does not turn it into anything else.
+        assert_eq!(recv_packet_nowait(a.as_fd(), &mut buf, &mut fds), Ok(0));
+        assert_eq!(recv_packet_nowait(a.as_fd(), &mut buf, &mut fds), Ok(0));
+        assert!(fds.is_empty());
+    }
+
+    /// The second look after a read of 0, which is what finds a packet the kernel reported as
+    /// the end (see `recv_packet_nowait`): the race itself needs the receiving thread to be
+    /// held up inside the call, but its second look is seen here, where the first read of 0
+    /// is an empty packet.
+    #[test]
+    fn a_read_of_nothing_looks_once_more() {
+        let (a, b) = pair();
+        let (x, _y) = pair();
+        send_packet_nowait(b.as_fd(), b"", &[]).unwrap();
+        send_packet_nowait(b.as_fd(), b"reply", &[x.as_fd()]).unwrap();
+        let (mut buf, mut fds) = ([0u8; 16], Vec::new());
+        assert_eq!(recv_packet_nowait(a.as_fd(), &mut buf, &mut fds), Ok(5));
+        assert_eq!(&buf[..5], b"reply");
+        assert_eq!(fds.len(), 1, "the packet's descriptor comes with it");
+        // Nothing behind an empty packet: 0, as before, and the peer is still there.
+        send_packet_nowait(b.as_fd(), b"", &[]).unwrap();
+        assert_eq!(recv_packet_nowait(a.as_fd(), &mut buf, &mut fds), Ok(0));
+        assert_eq!(
+            recv_packet_nowait(a.as_fd(), &mut buf, &mut fds),
+            Err(Errno::AGAIN)
+        );
+        // A packet too long for the buffer behind an empty one is still an error, never cut.
+        send_packet_nowait(b.as_fd(), b"", &[]).unwrap();
+        send_packet_nowait(b.as_fd(), &[7u8; 32], &[]).unwrap();
+        assert_eq!(
+            recv_packet_nowait(a.as_fd(), &mut buf, &mut fds),
+            Err(Errno::MSGSIZE)
+        );
+    }
 }
