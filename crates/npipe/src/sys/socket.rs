@@ -121,15 +121,17 @@ pub(crate) fn send_packet_nowait(
 /// tracefs trace showed the client's receive enter before the answer's send and return 0 after
 /// the close, and the open failed with ERROR_FILE_NOT_FOUND instead of ERROR_PIPE_BUSY. Once
 /// the close is seen, everything sent before it is queued, so one more look finds such a
-/// packet; a real end reads 0 again. (An empty packet, which no npipe peer sends, followed by
-/// another one reads as that other one.)
+/// packet; a real end reads 0 again. (An empty packet without descriptors, which no npipe
+/// peer sends, followed by another one reads as that other one.)
 pub(crate) fn recv_packet_nowait(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> Result<usize> {
+    let had = fds.len();
     match recv_one(fd, buf, fds)? {
-        0 => match recv_one(fd, buf, fds) {
+        // An end carries no descriptors: a read of 0 that brought some was an empty packet.
+        0 if fds.len() == had => match recv_one(fd, buf, fds) {
             Ok(n) => Ok(n),
             // Nothing behind it: the empty packet, or the end, as the first look said.
             Err(Errno::AGAIN) => Ok(0),
@@ -367,6 +369,13 @@ mod tests {
             recv_packet_nowait(a.as_fd(), &mut buf, &mut fds),
             Err(Errno::AGAIN)
         );
+        // An empty packet that brought a descriptor is no end: no second look.
+        send_packet_nowait(b.as_fd(), b"", &[x.as_fd()]).unwrap();
+        send_packet_nowait(b.as_fd(), b"next", &[]).unwrap();
+        fds.clear();
+        assert_eq!(recv_packet_nowait(a.as_fd(), &mut buf, &mut fds), Ok(0));
+        assert_eq!(fds.len(), 1);
+        assert_eq!(recv_packet_nowait(a.as_fd(), &mut buf, &mut fds), Ok(4));
         // A packet too long for the buffer behind an empty one is still an error, never cut.
         send_packet_nowait(b.as_fd(), b"", &[]).unwrap();
         send_packet_nowait(b.as_fd(), &[7u8; 32], &[]).unwrap();

@@ -208,8 +208,8 @@ impl Conn {
     }
 
     /// [`Conn::publish_record`] folded into its caller: the usual write's
-    /// (`Conn::write_quick`), which saves the call (23 instructions per 64 B write and read
-    /// pair through the Rust API, 18 through the C ABI). The other writers keep the call.
+    /// (`Conn::write_quick`), which saves the call (19-23 instructions per 64 B write and read
+    /// pair through the Rust API, 16 through the C ABI). The other writers keep the call.
     #[inline(always)]
     pub(super) fn publish_record_inline(
         &self,
