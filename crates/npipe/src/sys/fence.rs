@@ -1,7 +1,9 @@
 //! Asymmetric fences: a cheap side that only stops the compiler, paired with an expensive side
 //! (`membarrier(2)`) that makes every running thread of the process pass a full barrier. For
 //! protocols where one side runs on every call and the other rarely (the C ABI's handle
-//! lookups against CloseHandle's release of what they used).
+//! lookups against CloseHandle's release of what they used). Also the fence a store-load
+//! protocol needs right after a locked read-modify-write ([`fence_after_locked_rmw`]), which
+//! x86 has already paid for.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{compiler_fence, fence, AtomicU8};
@@ -85,5 +87,27 @@ impl AsymmetricFence {
 impl Default for AsymmetricFence {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A sequentially consistent fence for a store-load (Dekker) protocol whose store this thread
+/// made before a locked read-modify-write it has just done (a compare-exchange, a swap, a
+/// fetch-add: on x86 an instruction with the `lock` prefix, or `xchg` with memory), and whose
+/// load comes after this call.
+///
+/// On x86 and x86-64 such an instruction is already a full barrier: loads and stores are not
+/// reordered with locked instructions (Intel SDM vol. 3A, "Memory Ordering in P6 and More
+/// Recent Processor Families"; AMD APM vol. 2, "Multiprocessor Memory Access Ordering"), so the
+/// load cannot pass the store, which is all the protocol asks of `fence(SeqCst)`. Only the
+/// compiler has to be stopped, and a second locked instruction (what `fence(SeqCst)` compiles
+/// to) would cost tens of cycles for nothing. Rust's memory model does not promise this (an
+/// atomic read-modify-write is not a fence for other locations there), so on other targets it
+/// is a real fence. crossbeam-epoch's pin relies on the same property of x86.
+#[inline(always)]
+pub(crate) fn fence_after_locked_rmw() {
+    if cfg!(any(target_arch = "x86", target_arch = "x86_64")) {
+        compiler_fence(SeqCst);
+    } else {
+        fence(SeqCst);
     }
 }

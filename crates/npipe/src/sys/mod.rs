@@ -66,6 +66,7 @@ pub(crate) use cancel::{forked_child as cancel_forked_child, Registration, CANCE
 pub use creds::NewThreadIdentity;
 pub(crate) use creds::*;
 pub(crate) use event::*;
+pub(crate) use fence::fence_after_locked_rmw;
 pub use fence::AsymmetricFence;
 pub(crate) use kpipe::*;
 pub(crate) use liveness::forked_child as liveness_forked_child;

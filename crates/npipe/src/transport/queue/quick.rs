@@ -21,7 +21,9 @@
 //! left by a writer that died holding the lock (`lock_side`, which a close does too). So this
 //! file adds no outcome of its own: every call it completes is one the general path completes
 //! the same way, which `quick_tests` checks by running both on the same calls. Touches the
-//! side's private words and the shared page under that side's ring lock only.
+//! side's private words and the shared page under that side's ring lock only, but for the
+//! wake-up of a sleeping peer, which comes after the lock's release (`release_and_notify`:
+//! the release's locked exchange is the wake-up's fence on x86).
 
 use std::sync::atomic::Ordering::*;
 
@@ -55,7 +57,8 @@ impl Conn {
     }
 
     /// The whole next message of ring `dir` into `buf`, when the usual case above holds.
-    /// Needs the reader lock.
+    /// Needs the reader lock, which the caller releases with `release_and_notify(.., Wake::Space)`
+    /// when this returns a message: that wakes a writer waiting for the room it freed.
     #[inline]
     pub(super) fn read_quick(&self, dir: usize, buf: &mut [u8]) -> Option<ReadOut> {
         if general_only() || !self.both_open_here() {
@@ -105,7 +108,7 @@ impl Conn {
         if self.ring(dir).c.0.cut_rec.load(Acquire) == h {
             return None;
         }
-        self.consume(dir, end, AT_HEADER, len, 1, NO_REC);
+        self.consume_unnotified(dir, end, AT_HEADER, len, 1, NO_REC);
         Some(ReadOut {
             n: len as usize,
             left: 0,
@@ -122,7 +125,7 @@ impl Conn {
         }
         // Try only: a writer that would wait for the lock is told of a close before it waits
         // (the general path's order).
-        let _g = self.lock_side(TX_LOCK, None, true).ok()?;
+        let g = self.lock_side(TX_LOCK, None, true).ok()?;
         if !self.both_open_here() {
             return None;
         }
@@ -147,8 +150,7 @@ impl Conn {
         self.note_spill(dir, h, len);
         let end = record_end(h, len);
         self.done_locked(dir, end);
-        self.notify(dir, Wake::Data);
-        drop(_g);
+        self.release_and_notify(g, dir, Wake::Data);
         if len <= SMALL_RECORD {
             self.prefetch_next(dir, end, free - need);
         }

@@ -10,12 +10,15 @@ use super::quota_tests::{messages, pair};
 use super::*;
 use crate::test_rng::Rng;
 
-/// [`Conn::read_quick`] as a read calls it, under the reader lock.
+/// [`Conn::read_quick`] as a read calls it, under the reader lock, released with the writers'
+/// wake-up when it read.
 fn quick_read(c: &Conn, buf: &mut [u8]) -> Option<ReadOut> {
-    let _g = c
+    let g = c
         .lock_side(RX_LOCK, None, false)
         .expect("the reader lock is free");
-    c.read_quick(c.side.rx(), buf)
+    let r = c.read_quick(c.side.rx(), buf)?;
+    c.release_and_notify(g, c.side.rx(), Wake::Space);
+    Some(r)
 }
 
 const QUOTA: u64 = 1 << 16;
@@ -283,4 +286,44 @@ fn quick_and_general_paths_agree_on_every_call() {
             }
         }
     }
+}
+
+#[test]
+fn the_usual_write_and_read_wake_a_sleeping_peer_after_the_lock() {
+    let (s, c) = pair();
+    let dir = c.side.tx();
+    let k = &c.ring(dir).k.0;
+    // A reader announced as asleep (`wait_on` counts itself before its last look): the usual
+    // write, which wakes it only after releasing the writer lock (`release_and_notify`),
+    // still bumps the word it sleeps on.
+    k.data_waiters.fetch_add(1, SeqCst);
+    let seq = k.data_seq.load(SeqCst);
+    assert_eq!(c.write(b"wake up", messages(QUOTA, true), None), Ok(7));
+    assert_ne!(
+        k.data_seq.load(SeqCst),
+        seq,
+        "the sleeping reader was not woken"
+    );
+    k.data_waiters.fetch_sub(1, SeqCst);
+    // The lock was released before the wake-up, not kept.
+    drop(
+        c.lock_side(TX_LOCK, None, true)
+            .expect("the writer lock is free"),
+    );
+    // A writer announced as asleep for room: the usual read wakes it the same way.
+    k.space_waiters.fetch_add(1, SeqCst);
+    let seq = k.space_seq.load(SeqCst);
+    let mut buf = [0u8; 64];
+    let r = s.read(&mut buf, true, false, None).expect("the message");
+    assert_eq!(&buf[..r.n], b"wake up");
+    assert_ne!(
+        k.space_seq.load(SeqCst),
+        seq,
+        "the sleeping writer was not woken"
+    );
+    k.space_waiters.fetch_sub(1, SeqCst);
+    drop(
+        s.lock_side(RX_LOCK, None, true)
+            .expect("the reader lock is free"),
+    );
 }

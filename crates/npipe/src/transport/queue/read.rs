@@ -248,6 +248,22 @@ impl Conn {
         msgs: u64,
         rec: u64,
     ) {
+        self.consume_unnotified(dir, head, left, bytes, msgs, rec);
+        self.notify(dir, Wake::Space);
+    }
+
+    /// [`Conn::consume`] without the wake-up of writers: the caller wakes them when it
+    /// releases the reader lock (`Conn::release_and_notify`), as the usual read does.
+    #[inline(always)]
+    pub(super) fn consume_unnotified(
+        &self,
+        dir: usize,
+        head: u64,
+        left: u64,
+        bytes: u64,
+        msgs: u64,
+        rec: u64,
+    ) {
         let r = &self.ring(dir).r.0;
         // Relaxed: private words under the reader lock, which orders them for the next reader.
         self.mine(R_REC).store(rec, Relaxed);
@@ -269,7 +285,6 @@ impl Conn {
             self.mine(R_MSGS).store(mr, Release);
             r.msgs_read.store(mr, Release);
         }
-        self.notify(dir, Wake::Space);
     }
 
     /// Reads from the inbound ring. Message mode returns at most the rest of the current message
@@ -324,13 +339,14 @@ impl Conn {
                 self.pace(wrote);
             }
             {
-                let _g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
+                let g = self.lock_side(RX_LOCK, deadline, nonblocking)?;
                 loop {
                     // The spin's look was an instant ago: a busy round trip's answer goes
                     // from its arrival to the caller without the two looks again.
                     let fresh = std::mem::take(&mut found);
                     if message_mode {
                         if let Some(r) = self.read_quick(dir, buf) {
+                            self.release_and_notify(g, dir, Wake::Space);
                             return Ok(r);
                         }
                     }
