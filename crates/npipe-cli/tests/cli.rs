@@ -155,6 +155,7 @@ fn cli_bench_json_one_repeat() {
         "\"transport\": \"npipe-64k\"",
         "\"transport\": \"seqpacket\"",
         "\"ratio_floor\"",
+        "\"ratio_floor_cells\"",
         "\"p99_us\"",
         "\"goals\"",
     ] {
@@ -162,6 +163,19 @@ fn cli_bench_json_one_repeat() {
     }
     assert!(!out.contains("npipe-4k"), "--only selects rows");
     assert!(!stderr(&o).contains('\r'), "no progress frames in a log");
+    // The npipe rows' ratios to the floor: paired per repeat, and cell over cell.
+    for sc in ["rtt64", "rate64"] {
+        let row = out
+            .lines()
+            .find(|l| {
+                l.contains(&format!("\"scenario\": \"{sc}\""))
+                    && l.contains("\"transport\": \"npipe-64k\"")
+            })
+            .unwrap_or_else(|| panic!("no {sc}/npipe-64k row in:\n{out}"));
+        for field in ["ratio_floor", "ratio_floor_cells"] {
+            assert!(!row.contains(&format!("\"{field}\": null")), "{row}");
+        }
+    }
 }
 
 /// The 512 B quota row (Microsoft's samples' buffer size): 64 B messages and 4 KiB ones, each

@@ -7,6 +7,10 @@
 //! - Rates and throughput: the parent sends `count` messages and stops the clock when the
 //!   peer's acknowledgement arrives, so every message has been received.
 //! - Connections: the peer connects `count` times; the clock includes spawning it.
+//!
+//! Each repeat of a message row in a scenario with a floor is preceded by one repeat of that
+//! floor, pinned to the same two CPUs, and the cell keeps the median of the repeats' ratios
+//! ([`Cell::paired`]).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -89,7 +93,10 @@ fn repeats(
     let mut buf = vec![0u8; size];
     let mut rtts = RoundTrips::new();
     let mut values = Vec::with_capacity(plan.reps);
+    let mut ratios = Vec::with_capacity(plan.reps);
     for rep in 0..plan.reps {
+        // The peer waits in its read meanwhile.
+        let floor = floor_repeat(sc, plan)?;
         let value = match sc {
             Scenario::Rtt => {
                 let t0 = Instant::now();
@@ -132,9 +139,25 @@ fn repeats(
             }
         };
         values.push(value);
+        if let Some(f) = floor {
+            ratios.push(value / f);
+        }
         if rep + 1 < plan.reps {
             chan.send(&[1])?;
         }
     }
-    Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts)))
+    Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts)).map(|c| c.with_paired(ratios)))
+}
+
+/// One repeat of the scenario's floor (`None` for a scenario without one), for the ratio of
+/// the row's repeat that follows it.
+fn floor_repeat(sc: Scenario, plan: Plan) -> io::Result<Option<f64>> {
+    let once = Plan { reps: 1, ..plan };
+    let cell = match sc.floor() {
+        Some(Transport::SpscRing) => Some(floors::spsc_rate(once)?),
+        Some(Transport::PingPong) => Some(floors::ping_pong_rtt(once, &mut RoundTrips::new())?),
+        Some(Transport::Memcpy) => floors::memcpy(sc.msg_size(), sc.count(plan.quick), 1),
+        _ => None,
+    };
+    Ok(cell.map(|c| c.median))
 }

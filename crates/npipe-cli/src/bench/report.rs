@@ -130,8 +130,15 @@ impl Report {
             .map(|c| c.median)
     }
 
-    /// value / floor of the scenario.
+    /// value / floor of the scenario: the median of the row's paired ratios where it has them
+    /// (see `Cell::paired`), else the row's median over the floor's.
     fn vs_floor(&self, r: &Row) -> Option<f64> {
+        let c = r.cell.as_ref().ok()?;
+        c.paired.or_else(|| self.vs_floor_cells(r))
+    }
+
+    /// The row's median / the floor's median: two cells measured up to minutes apart.
+    fn vs_floor_cells(&self, r: &Row) -> Option<f64> {
         let floor = r.scenario.floor()?;
         Some(r.cell.as_ref().ok()?.median / self.median(r.scenario, floor)?)
     }
@@ -210,10 +217,21 @@ impl Report {
             {
                 continue;
             }
-            let measured = self
-                .median(sc, Transport::NpipeCapi)
-                .zip(self.median(sc, rust))
-                .map(|(c, r)| c / r);
+            // Through each row's paired ratio to the floor where both have one: the two rows
+            // are measured minutes apart, each repeat next to a floor repeat.
+            let row = |t: Transport| {
+                self.rows
+                    .iter()
+                    .find(|r| r.scenario == sc && r.transport == t)
+            };
+            let paired = |t: Transport| row(t)?.cell.as_ref().ok()?.paired;
+            let measured = match (paired(Transport::NpipeCapi), paired(rust)) {
+                (Some(c), Some(r)) => Some(c / r),
+                _ => self
+                    .median(sc, Transport::NpipeCapi)
+                    .zip(self.median(sc, rust))
+                    .map(|(c, r)| c / r),
+            };
             out.push(Verdict {
                 goal: format!("C ABI / Rust API, {}", sc.label()),
                 transport: Transport::NpipeCapi,
@@ -245,7 +263,13 @@ impl Report {
             "trips over all repeats. 'floor' = value / the floor of the scenario (rate: bare SPSC"
         );
         println!(
-            "ring; busy round trip: spin ping-pong; throughput: memcpy); 'seqpkt' = value / the"
+            "ring; busy round trip: spin ping-pong; throughput: memcpy): for message rows, the"
+        );
+        println!(
+            "median of each repeat's value / a floor repeat run just before it (a VM's speed can"
+        );
+        println!(
+            "change between cells; the floor's own row is a cell of its own); 'seqpkt' = value / the"
         );
         println!("SEQPACKET socketpair; 'p50/floor' = p50 / the floor's p50 (busy round trips);");
         println!(
@@ -349,7 +373,8 @@ impl Report {
             println!(
                 "  {{\"scenario\": {}, \"transport\": {}, \"unit\": {}, \"lower_is_better\": {}, \
                  \"value\": {}, \"min\": {}, \"max\": {}, \"reps\": {}, \"p50_us\": {}, \
-                 \"p99_us\": {}, \"floor\": {}, \"ratio_floor\": {}, \"ratio_floor_p50\": {}, \
+                 \"p99_us\": {}, \"floor\": {}, \"ratio_floor\": {}, \"ratio_floor_cells\": {}, \
+                 \"ratio_floor_p50\": {}, \
                  \"ring_floor\": {}, \"ratio_ring\": {}, \"ratio\": {}, \
                  \"error\": {}}}{}",
                 json_str(&r.scenario.key()),
@@ -366,6 +391,7 @@ impl Report {
                     .floor()
                     .map_or("null".into(), |f| json_str(f.key())),
                 json_num(self.vs_floor(r)),
+                json_num(self.vs_floor_cells(r)),
                 json_num(self.vs_floor_p50(r)),
                 r.scenario
                     .ring_floor()

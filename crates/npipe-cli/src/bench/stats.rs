@@ -18,6 +18,13 @@ pub(crate) struct Cell {
     /// Round trips only: percentiles of individual round trips, in microseconds.
     pub(crate) p50: Option<f64>,
     pub(crate) p99: Option<f64>,
+    /// The median over repeats of each repeat's value divided by one repeat of the scenario's
+    /// floor measured just before it (message rows of scenarios with a floor, see
+    /// `measure::floor_repeat`). A virtual machine's speed shifts between regimes within a
+    /// run (the floor's own cells ranged from 16 to 319 M msg/s in one session), so a ratio of
+    /// two cells measured a minute apart can compare two different machines; two
+    /// measurements a few milliseconds apart rarely do.
+    pub(crate) paired: Option<f64>,
 }
 
 impl Cell {
@@ -29,19 +36,36 @@ impl Cell {
         }
         values.sort_by(f64::total_cmp);
         let n = values.len();
-        let median = if n % 2 == 1 {
-            values[n / 2]
-        } else {
-            (values[n / 2 - 1] + values[n / 2]) / 2.0
-        };
         Some(Cell {
-            median,
+            median: median_sorted(&values),
             min: values[0],
             max: values[n - 1],
             reps: n,
             p50: rtts.and_then(|h| h.quantile_us(0.50)),
             p99: rtts.and_then(|h| h.quantile_us(0.99)),
+            paired: None,
         })
+    }
+
+    /// The cell with [`Cell::paired`] set from its repeats' ratios to their floors (none
+    /// finite: left unset).
+    pub(crate) fn with_paired(mut self, mut ratios: Vec<f64>) -> Cell {
+        ratios.retain(|v| v.is_finite());
+        if !ratios.is_empty() {
+            ratios.sort_by(f64::total_cmp);
+            self.paired = Some(median_sorted(&ratios));
+        }
+        self
+    }
+}
+
+/// The median of sorted, non-empty values.
+fn median_sorted(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
@@ -115,5 +139,21 @@ impl CpuTimes {
         let busy = now.busy.saturating_sub(self.busy) as f64;
         let ours = now.ours.saturating_sub(self.ours) as f64;
         Some((((busy - ours) / total).max(0.0), ours / total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cell;
+
+    #[test]
+    fn a_cell_keeps_the_median_of_its_paired_ratios() {
+        let c = Cell::new(vec![4.0, 1.0, 2.0], None).expect("a cell");
+        assert_eq!((c.median, c.min, c.max, c.paired), (2.0, 1.0, 4.0, None));
+        // Not the ratio of the medians (2 / 2 = 1): each repeat against its own floor.
+        let c = c.with_paired(vec![0.5, f64::NAN, 0.25, 0.75, 0.3]);
+        assert_eq!(c.paired, Some(0.4));
+        let c = Cell::new(vec![1.0], None).expect("a cell");
+        assert_eq!(c.with_paired(vec![f64::INFINITY]).paired, None);
     }
 }
