@@ -94,11 +94,14 @@ fn repeats(
     let mut rtts = RoundTrips::new();
     let mut values = Vec::with_capacity(plan.reps);
     let mut ratios = Vec::with_capacity(plan.reps);
+    let mut p50_ratios = Vec::with_capacity(plan.reps);
     for rep in 0..plan.reps {
         // The peer waits in its read meanwhile.
         let floor = floor_repeat(sc, plan)?;
         let value = match sc {
             Scenario::Rtt => {
+                // This repeat's own round trips too, for its p50 against the floor repeat's.
+                let mut mine = RoundTrips::new();
                 let t0 = Instant::now();
                 let mut prev = t0;
                 for _ in 0..count {
@@ -106,7 +109,11 @@ fn repeats(
                     chan.recv(&mut buf)?;
                     let now = Instant::now();
                     rtts.record(now - prev);
+                    mine.record(now - prev);
                     prev = now;
+                }
+                if let Some((p, f)) = mine.p50_us().zip(floor.as_ref().and_then(|f| f.p50)) {
+                    p50_ratios.push(p / f);
                 }
                 (prev - t0).as_secs_f64() * 1e6 / count as f64
             }
@@ -139,25 +146,25 @@ fn repeats(
             }
         };
         values.push(value);
-        if let Some(f) = floor {
-            ratios.push(value / f);
+        if let Some(f) = &floor {
+            ratios.push(value / f.median);
         }
         if rep + 1 < plan.reps {
             chan.send(&[1])?;
         }
     }
-    Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts)).map(|c| c.with_paired(ratios)))
+    Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts))
+        .map(|c| c.with_paired(ratios, p50_ratios)))
 }
 
-/// One repeat of the scenario's floor (`None` for a scenario without one), for the ratio of
-/// the row's repeat that follows it.
-fn floor_repeat(sc: Scenario, plan: Plan) -> io::Result<Option<f64>> {
+/// One repeat of the scenario's floor (`None` for a scenario without one), for the ratios of
+/// the row's repeat that follows it (its p50 too, for busy round trips).
+fn floor_repeat(sc: Scenario, plan: Plan) -> io::Result<Option<Cell>> {
     let once = Plan { reps: 1, ..plan };
-    let cell = match sc.floor() {
+    Ok(match sc.floor() {
         Some(Transport::SpscRing) => Some(floors::spsc_rate(once)?),
         Some(Transport::PingPong) => Some(floors::ping_pong_rtt(once, &mut RoundTrips::new())?),
         Some(Transport::Memcpy) => floors::memcpy(sc.msg_size(), sc.count(plan.quick), 1),
         _ => None,
-    };
-    Ok(cell.map(|c| c.median))
+    })
 }

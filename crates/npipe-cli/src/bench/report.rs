@@ -149,8 +149,12 @@ impl Report {
         Some(r.cell.as_ref().ok()?.median / self.median(r.scenario, floor)?)
     }
 
-    /// p50 / the floor's p50 (round trips).
+    /// p50 / the floor's p50 (round trips): the median of the row's paired ratios where it
+    /// has them, else over every repeat of both cells.
     fn vs_floor_p50(&self, r: &Row) -> Option<f64> {
+        if let Some(p) = r.cell.as_ref().ok()?.paired_p50 {
+            return Some(p);
+        }
         let floor = r.scenario.floor()?;
         let p50 = |t: Transport| {
             self.rows
@@ -271,7 +275,10 @@ impl Report {
         println!(
             "change between cells; the floor's own row is a cell of its own); 'seqpkt' = value / the"
         );
-        println!("SEQPACKET socketpair; 'p50/floor' = p50 / the floor's p50 (busy round trips);");
+        println!(
+            "SEQPACKET socketpair; 'p50/floor' = p50 / the floor's p50 (busy round trips; paired"
+        );
+        println!("per repeat as 'floor' is);");
         println!(
             "'ring' = value / the ring floor: the same transfer through bare shared-memory rings,"
         );

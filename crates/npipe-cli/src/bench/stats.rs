@@ -25,6 +25,8 @@ pub(crate) struct Cell {
     /// two cells measured a minute apart can compare two different machines; two
     /// measurements a few milliseconds apart rarely do.
     pub(crate) paired: Option<f64>,
+    /// Busy round trips: the same for each repeat's p50 against the floor repeat's p50.
+    pub(crate) paired_p50: Option<f64>,
 }
 
 impl Cell {
@@ -44,19 +46,27 @@ impl Cell {
             p50: rtts.and_then(|h| h.quantile_us(0.50)),
             p99: rtts.and_then(|h| h.quantile_us(0.99)),
             paired: None,
+            paired_p50: None,
         })
     }
 
-    /// The cell with [`Cell::paired`] set from its repeats' ratios to their floors (none
-    /// finite: left unset).
-    pub(crate) fn with_paired(mut self, mut ratios: Vec<f64>) -> Cell {
-        ratios.retain(|v| v.is_finite());
-        if !ratios.is_empty() {
-            ratios.sort_by(f64::total_cmp);
-            self.paired = Some(median_sorted(&ratios));
-        }
+    /// The cell with [`Cell::paired`] and [`Cell::paired_p50`] set from its repeats' ratios
+    /// to their floors (each left unset when none of its ratios is finite).
+    pub(crate) fn with_paired(mut self, ratios: Vec<f64>, p50_ratios: Vec<f64>) -> Cell {
+        self.paired = median(ratios);
+        self.paired_p50 = median(p50_ratios);
         self
     }
+}
+
+/// The median of the finite values, if there is one.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(median_sorted(&values))
 }
 
 /// The median of sorted, non-empty values.
@@ -84,6 +94,11 @@ impl RoundTrips {
     pub(crate) fn record(&mut self, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
         self.0.saturating_record(ns);
+    }
+
+    /// The median round trip, in microseconds (none recorded: `None`).
+    pub(crate) fn p50_us(&self) -> Option<f64> {
+        self.quantile_us(0.50)
     }
 
     fn quantile_us(&self, q: f64) -> Option<f64> {
@@ -151,9 +166,10 @@ mod tests {
         let c = Cell::new(vec![4.0, 1.0, 2.0], None).expect("a cell");
         assert_eq!((c.median, c.min, c.max, c.paired), (2.0, 1.0, 4.0, None));
         // Not the ratio of the medians (2 / 2 = 1): each repeat against its own floor.
-        let c = c.with_paired(vec![0.5, f64::NAN, 0.25, 0.75, 0.3]);
-        assert_eq!(c.paired, Some(0.4));
+        let c = c.with_paired(vec![0.5, f64::NAN, 0.25, 0.75, 0.3], vec![3.0, 1.0]);
+        assert_eq!((c.paired, c.paired_p50), (Some(0.4), Some(2.0)));
         let c = Cell::new(vec![1.0], None).expect("a cell");
-        assert_eq!(c.with_paired(vec![f64::INFINITY]).paired, None);
+        let c = c.with_paired(vec![f64::INFINITY], vec![]);
+        assert_eq!((c.paired, c.paired_p50), (None, None));
     }
 }

@@ -711,7 +711,8 @@ impl Conn {
             Wake::Space => (&self.ring(self.side.tx()).k.0.space_armed, layout::ARMED),
         };
         flag.store(how, Relaxed);
-        // SYNC POINT with the fence in `notify` (Dekker).
+        // SYNC POINT with the fence in `notify`, or the lock's release in `release_and_notify`
+        // (Dekker).
         fence(SeqCst);
     }
 

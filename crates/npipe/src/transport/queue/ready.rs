@@ -30,8 +30,8 @@ impl Conn {
     fn consumed_tx(&self) -> u64 {
         let r = &self.ring(self.side.tx()).r.0;
         // SYNC POINT with the reader's Release publish in `consume` (and, through the SeqCst
-        // fence of `arm` before the re-check, with the fence in `notify`): a consume that did
-        // not see our arm is seen here.
+        // fence of `arm` before the re-check, with the fence in `notify` or the lock's release
+        // in `release_and_notify`): a consume that did not see our arm is seen here.
         r.bytes_read
             .load(Acquire)
             .wrapping_add(r.msgs_read.load(Acquire))

@@ -149,6 +149,8 @@ impl Conn {
             // SYNC POINT with `notify`: Acquire pairs with its Release bump.
             let s = seq.load(Acquire);
             waiters.fetch_add(1, SeqCst);
+            // SYNC POINT with the fence in `notify`, or the lock's release in
+            // `release_and_notify` (Dekker: see there).
             fence(SeqCst);
             match ready(self) {
                 Ok(false) => {}
