@@ -95,9 +95,15 @@ fn repeats(
     let mut values = Vec::with_capacity(plan.reps);
     let mut ratios = Vec::with_capacity(plan.reps);
     let mut p50_ratios = Vec::with_capacity(plan.reps);
-    for rep in 0..plan.reps {
-        // The peer waits in its read meanwhile.
-        let floor = floor_repeat(sc, plan)?;
+    for _ in 0..plan.reps {
+        // The peer waits for its control byte meanwhile, asleep by the end; woken, it spins
+        // for the next one, as it did between repeats before floors were paired. A floor that
+        // fails leaves this repeat without a ratio.
+        let floor = floor_repeat(sc, plan).ok().flatten();
+        let mut woke = [0u8; 1];
+        chan.send(&[peer::WAKE])?;
+        chan.recv(&mut woke)?;
+        chan.send(&[peer::REPEAT])?;
         let value = match sc {
             Scenario::Rtt => {
                 // This repeat's own round trips too, for its p50 against the floor repeat's.
@@ -148,9 +154,6 @@ fn repeats(
         values.push(value);
         if let Some(f) = &floor {
             ratios.push(value / f.median);
-        }
-        if rep + 1 < plan.reps {
-            chan.send(&[1])?;
         }
     }
     Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts))

@@ -62,9 +62,15 @@ pub(super) fn peer_command(
     Ok(cmd)
 }
 
+/// Control bytes the parent sends a message peer before each repeat: the end, a wake-up the
+/// peer answers at once, or a repeat that follows.
+pub(super) const STOP: u8 = 0;
+pub(super) const REPEAT: u8 = 1;
+pub(super) const WAKE: u8 = 2;
+
 /// Sends the stop byte and reaps the peer.
 pub(super) fn stop(chan: &mut dyn Chan, child: Child) -> io::Result<()> {
-    chan.send(&[0])?;
+    chan.send(&[STOP])?;
     finish(child)
 }
 
@@ -100,6 +106,18 @@ pub(crate) fn peer_main(args: &PeerArgs) -> io::Result<()> {
     let mut buf = vec![0u8; size];
     let mut more = [0u8; 1];
     loop {
+        // Before each repeat, a control byte: STOP, WAKE (answered at once; the parent sends
+        // it after a floor repeat, so the repeat does not begin with a sleeping peer) or
+        // REPEAT.
+        chan.recv(&mut more)?;
+        match more[0] {
+            STOP => return Ok(()),
+            WAKE => {
+                chan.send(&[WAKE])?;
+                continue;
+            }
+            _ => {}
+        }
         match role {
             Role::Echo => {
                 for _ in 0..count {
@@ -113,10 +131,6 @@ pub(crate) fn peer_main(args: &PeerArgs) -> io::Result<()> {
                 }
                 chan.send(&[1])?;
             }
-        }
-        chan.recv(&mut more)?;
-        if more[0] == 0 {
-            return Ok(());
         }
     }
 }

@@ -380,7 +380,8 @@ impl Report {
             println!(
                 "  {{\"scenario\": {}, \"transport\": {}, \"unit\": {}, \"lower_is_better\": {}, \
                  \"value\": {}, \"min\": {}, \"max\": {}, \"reps\": {}, \"p50_us\": {}, \
-                 \"p99_us\": {}, \"floor\": {}, \"ratio_floor\": {}, \"ratio_floor_cells\": {}, \
+                 \"p99_us\": {}, \"max_us\": {}, \"floor\": {}, \"ratio_floor\": {}, \
+                 \"floor_paired\": {}, \"ratio_floor_cells\": {}, \
                  \"ratio_floor_p50\": {}, \
                  \"ring_floor\": {}, \"ratio_ring\": {}, \"ratio\": {}, \
                  \"error\": {}}}{}",
@@ -394,10 +395,12 @@ impl Report {
                 c.map_or(0, |c| c.reps),
                 json_num(c.and_then(|c| c.p50)),
                 json_num(c.and_then(|c| c.p99)),
+                json_num(c.and_then(|c| c.max_rtt)),
                 r.scenario
                     .floor()
                     .map_or("null".into(), |f| json_str(f.key())),
                 json_num(self.vs_floor(r)),
+                c.is_some_and(|c| c.paired.is_some()),
                 json_num(self.vs_floor_cells(r)),
                 json_num(self.vs_floor_p50(r)),
                 r.scenario

@@ -18,6 +18,8 @@ pub(crate) struct Cell {
     /// Round trips only: percentiles of individual round trips, in microseconds.
     pub(crate) p50: Option<f64>,
     pub(crate) p99: Option<f64>,
+    /// Round trips only: the slowest single round trip, in microseconds.
+    pub(crate) max_rtt: Option<f64>,
     /// The median over repeats of each repeat's value divided by one repeat of the scenario's
     /// floor measured just before it (message rows of scenarios with a floor, see
     /// `measure::floor_repeat`). A virtual machine's speed shifts between regimes within a
@@ -45,6 +47,7 @@ impl Cell {
             reps: n,
             p50: rtts.and_then(|h| h.quantile_us(0.50)),
             p99: rtts.and_then(|h| h.quantile_us(0.99)),
+            max_rtt: rtts.and_then(|h| h.max_us()),
             paired: None,
             paired_p50: None,
         })
@@ -99,6 +102,10 @@ impl RoundTrips {
     /// The median round trip, in microseconds (none recorded: `None`).
     pub(crate) fn p50_us(&self) -> Option<f64> {
         self.quantile_us(0.50)
+    }
+
+    fn max_us(&self) -> Option<f64> {
+        (!self.0.is_empty()).then(|| self.0.max() as f64 / 1e3)
     }
 
     fn quantile_us(&self, q: f64) -> Option<f64> {

@@ -41,7 +41,7 @@
 #![allow(unsafe_code)]
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -199,7 +199,7 @@ impl SidePage {
     /// `lock` and `try_lock` when nobody holds it.
     #[inline(always)]
     fn take_free(&self, i: usize, me: u64) -> bool {
-        // Acquire: what the previous holder wrote under the lock, before its Release exchange.
+        // Acquire: what the previous holder wrote under the lock, before its releasing exchange.
         self.lock_word(i)
             .compare_exchange(0, me, Acquire, Relaxed)
             .is_ok()
@@ -302,8 +302,13 @@ impl SidePage {
 
     #[inline]
     fn release_word(&self, w: &AtomicU64) {
-        // Release: what we wrote under the lock, before the next holder's Acquire.
-        if w.swap(0, Release) & SLEEPERS != 0 {
+        // Release (at least): what we wrote under the lock, before the next holder's Acquire.
+        // SYNC POINT with the sleepers of the peer (`Conn::release_and_notify`): on x86 this
+        // exchange is the full barrier between what was published under the lock and the
+        // looks at the peer's sleepers after it, so it must stay a read-modify-write. SeqCst
+        // for that: LLVM may turn a Release or Relaxed exchange whose old value goes unused
+        // into a plain store, never a SeqCst one; on x86 both are the same `xchg`.
+        if w.swap(0, SeqCst) & SLEEPERS != 0 {
             super::liveness::futex_wake_one_raw(low_half(w));
         }
     }

@@ -251,11 +251,16 @@ pub(super) const CPU_VAR: &str = "NPIPE_BENCH_CPU";
 
 /// The two CPUs a floor spins on: the first two this process may run on, if it may run on two.
 /// Pinning makes sure both spinning sides have a core each (the floors assume it), rather than
-/// the scheduler stacking them on one core while other work runs on the other.
+/// the scheduler stacking them on one core while other work runs on the other. Decided on the
+/// first call, before anything is pinned: a floor repeat run next to a message row, whose
+/// thread is pinned to one of the two already, pins the same way as the floor's own row.
 pub(super) fn floor_cpus() -> Option<(usize, usize)> {
-    let set = rustix::thread::sched_getaffinity(None).ok()?;
-    let mut cpus = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c));
-    Some((cpus.next()?, cpus.next()?))
+    static CPUS: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        let set = rustix::thread::sched_getaffinity(None).ok()?;
+        let mut cpus = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c));
+        Some((cpus.next()?, cpus.next()?))
+    })
 }
 
 /// While alive, the calling thread runs on one CPU and peers started by `peer_command` pin
@@ -545,6 +550,9 @@ pub(super) fn memcpy(size: usize, count: usize, reps: usize) -> Option<Cell> {
     let mut dst_buf = vec![0u8; size + 4096 + 64];
     let shift = (src.as_ptr() as usize + 64).wrapping_sub(dst_buf.as_ptr() as usize) & 4095;
     let dst = &mut dst_buf[shift..shift + size];
+    // Untimed: the destination's pages are touched for the first time here, not in the first
+    // repeat (a floor repeat paired with a message row is a repeat of one).
+    dst.copy_from_slice(&src);
     let values = (0..reps)
         .map(|_| {
             let t0 = Instant::now();
