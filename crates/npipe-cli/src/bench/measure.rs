@@ -9,8 +9,8 @@
 //! - Connections: the peer connects `count` times; the clock includes spawning it.
 //!
 //! Each repeat of a message row in a scenario with a floor is preceded by one repeat of that
-//! floor, pinned to the same two CPUs, and the cell keeps the median of the repeats' ratios
-//! ([`Cell::paired`]).
+//! floor and one of its ring floor, pinned to the same two CPUs, and the cell keeps the medians
+//! of the repeats' ratios ([`Cell::paired`], [`Cell::paired_ring`]).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -95,11 +95,13 @@ fn repeats(
     let mut values = Vec::with_capacity(plan.reps);
     let mut ratios = Vec::with_capacity(plan.reps);
     let mut p50_ratios = Vec::with_capacity(plan.reps);
+    let mut ring_ratios = Vec::with_capacity(plan.reps);
     for _ in 0..plan.reps {
         // The peer waits for its control byte meanwhile, asleep by the end; woken, it spins
         // for the next one, as it did between repeats before floors were paired. A floor that
         // fails leaves this repeat without a ratio.
         let floor = floor_repeat(sc, plan).ok().flatten();
+        let ring = ring_floor_repeat(sc, plan).ok().flatten();
         let mut woke = [0u8; 1];
         chan.send(&[peer::WAKE])?;
         chan.recv(&mut woke)?;
@@ -155,9 +157,29 @@ fn repeats(
         if let Some(f) = &floor {
             ratios.push(value / f.median);
         }
+        if let Some(f) = ring {
+            ring_ratios.push(value / f);
+        }
     }
     Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts))
-        .map(|c| c.with_paired(ratios, p50_ratios)))
+        .map(|c| c.with_paired(ratios, p50_ratios, ring_ratios)))
+}
+
+/// One repeat of the scenario's ring floor (`None` for a scenario without one): its value, for
+/// the `ring` ratio of the row's repeat that follows it.
+fn ring_floor_repeat(sc: Scenario, plan: Plan) -> io::Result<Option<f64>> {
+    let once = Plan { reps: 1, ..plan };
+    let cell = match sc.ring_floor() {
+        Some(Transport::RingRtt) => floors::ring_rtt(once, &mut RoundTrips::new())?,
+        Some(Transport::RingCopyW91) => floors::ring_copy(
+            sc.msg_size(),
+            sc.count(plan.quick),
+            Some(floors::W91_QUOTA),
+            once,
+        )?,
+        _ => return Ok(None),
+    };
+    Ok(Some(cell.median))
 }
 
 /// One repeat of the scenario's floor (`None` for a scenario without one), for the ratios of

@@ -143,8 +143,12 @@ impl Report {
         Some(r.cell.as_ref().ok()?.median / self.median(r.scenario, floor)?)
     }
 
-    /// value / the ring floor of the scenario (see `floors::ring`).
+    /// value / the ring floor of the scenario (see `floors::ring`): paired per repeat where the
+    /// row has it, as [`Report::vs_floor`].
     fn vs_ring(&self, r: &Row) -> Option<f64> {
+        if let Some(p) = r.cell.as_ref().ok()?.paired_ring {
+            return Some(p);
+        }
         let floor = r.scenario.ring_floor()?;
         Some(r.cell.as_ref().ok()?.median / self.median(r.scenario, floor)?)
     }
@@ -285,7 +289,9 @@ impl Report {
         println!(
             "both processes spinning (busy round trip: two rings; throughput: a ring copy whose"
         );
-        println!("writes complete as W91 says, at a 64 KiB quota).");
+        println!(
+            "writes complete as W91 says, at a 64 KiB quota), paired per repeat as 'floor' is."
+        );
         println!("Round trips and ns/msg: lower is better; the rest: higher is better.");
         match super::floors::floor_cpus() {
             Some((a, b)) => {

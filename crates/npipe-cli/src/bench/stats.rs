@@ -29,6 +29,8 @@ pub(crate) struct Cell {
     pub(crate) paired: Option<f64>,
     /// Busy round trips: the same for each repeat's p50 against the floor repeat's p50.
     pub(crate) paired_p50: Option<f64>,
+    /// The same against a repeat of the scenario's ring floor.
+    pub(crate) paired_ring: Option<f64>,
 }
 
 impl Cell {
@@ -50,14 +52,21 @@ impl Cell {
             max_rtt: rtts.and_then(|h| h.max_us()),
             paired: None,
             paired_p50: None,
+            paired_ring: None,
         })
     }
 
-    /// The cell with [`Cell::paired`] and [`Cell::paired_p50`] set from its repeats' ratios
-    /// to their floors (each left unset when none of its ratios is finite).
-    pub(crate) fn with_paired(mut self, ratios: Vec<f64>, p50_ratios: Vec<f64>) -> Cell {
+    /// The cell with [`Cell::paired`], [`Cell::paired_p50`] and [`Cell::paired_ring`] set from
+    /// its repeats' ratios to their floors (each left unset when none of its ratios is finite).
+    pub(crate) fn with_paired(
+        mut self,
+        ratios: Vec<f64>,
+        p50_ratios: Vec<f64>,
+        ring_ratios: Vec<f64>,
+    ) -> Cell {
         self.paired = median(ratios);
         self.paired_p50 = median(p50_ratios);
+        self.paired_ring = median(ring_ratios);
         self
     }
 }
@@ -173,10 +182,17 @@ mod tests {
         let c = Cell::new(vec![4.0, 1.0, 2.0], None).expect("a cell");
         assert_eq!((c.median, c.min, c.max, c.paired), (2.0, 1.0, 4.0, None));
         // Not the ratio of the medians (2 / 2 = 1): each repeat against its own floor.
-        let c = c.with_paired(vec![0.5, f64::NAN, 0.25, 0.75, 0.3], vec![3.0, 1.0]);
-        assert_eq!((c.paired, c.paired_p50), (Some(0.4), Some(2.0)));
+        let c = c.with_paired(
+            vec![0.5, f64::NAN, 0.25, 0.75, 0.3],
+            vec![3.0, 1.0],
+            vec![2.0],
+        );
+        assert_eq!(
+            (c.paired, c.paired_p50, c.paired_ring),
+            (Some(0.4), Some(2.0), Some(2.0))
+        );
         let c = Cell::new(vec![1.0], None).expect("a cell");
-        let c = c.with_paired(vec![f64::INFINITY], vec![]);
-        assert_eq!((c.paired, c.paired_p50), (None, None));
+        let c = c.with_paired(vec![f64::INFINITY], vec![], vec![]);
+        assert_eq!((c.paired, c.paired_p50, c.paired_ring), (None, None, None));
     }
 }
