@@ -38,6 +38,17 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The JSON row of scenario `sc` and transport `t` in a bench's output.
+fn json_row(out: &str, sc: &str, t: &str) -> String {
+    out.lines()
+        .find(|l| {
+            l.contains(&format!("\"scenario\": \"{sc}\""))
+                && l.contains(&format!("\"transport\": \"{t}\""))
+        })
+        .unwrap_or_else(|| panic!("no {sc}/{t} row in:\n{out}"))
+        .to_owned()
+}
+
 #[test]
 fn cli_help_prints_to_stdout_and_succeeds() {
     let o = npipe(&["--help"]);
@@ -165,17 +176,14 @@ fn cli_bench_json_one_repeat() {
     assert!(!stderr(&o).contains('\r'), "no progress frames in a log");
     // The npipe rows' ratios to the floor: paired per repeat, and cell over cell.
     for sc in ["rtt64", "rate64"] {
-        let row = out
-            .lines()
-            .find(|l| {
-                l.contains(&format!("\"scenario\": \"{sc}\""))
-                    && l.contains("\"transport\": \"npipe-64k\"")
-            })
-            .unwrap_or_else(|| panic!("no {sc}/npipe-64k row in:\n{out}"));
+        let row = json_row(&out, sc, "npipe-64k");
         for field in ["ratio_floor", "ratio_floor_cells"] {
             assert!(!row.contains(&format!("\"{field}\": null")), "{row}");
         }
+        assert!(row.contains("\"floor_paired\": true"), "{row}");
     }
+    let rtt = json_row(&out, "rtt64", "npipe-64k");
+    assert!(!rtt.contains("\"max_us\": null"), "{rtt}");
 }
 
 /// The 512 B quota row (Microsoft's samples' buffer size): 64 B messages and 4 KiB ones, each
@@ -184,13 +192,7 @@ fn cli_bench_json_one_repeat() {
 fn cli_bench_512_byte_quota_row() {
     let out = stdout(&bench_json("rate64,throughput_4096", "npipe-512"));
     for sc in ["rate64", "throughput_4096"] {
-        let row = out
-            .lines()
-            .find(|l| {
-                l.contains(&format!("\"scenario\": \"{sc}\""))
-                    && l.contains("\"transport\": \"npipe-512\"")
-            })
-            .unwrap_or_else(|| panic!("no {sc}/npipe-512 row in:\n{out}"));
+        let row = json_row(&out, sc, "npipe-512");
         assert!(row.contains("\"error\": null"), "{row}");
         assert!(!row.contains("\"value\": null"), "{row}");
     }
@@ -202,15 +204,7 @@ fn cli_bench_512_byte_quota_row() {
 #[test]
 fn cli_bench_ring_floors_and_ratios() {
     let out = stdout(&bench_json("rtt64,throughput_65536", "npipe-64k"));
-    let row = |sc: &str, t: &str| {
-        out.lines()
-            .find(|l| {
-                l.contains(&format!("\"scenario\": \"{sc}\""))
-                    && l.contains(&format!("\"transport\": \"{t}\""))
-            })
-            .unwrap_or_else(|| panic!("no {sc}/{t} row in:\n{out}"))
-            .to_owned()
-    };
+    let row = |sc: &str, t: &str| json_row(&out, sc, t);
     for (sc, t) in [
         ("rtt64", "ring-rtt"),
         ("throughput_65536", "ring-copy"),
