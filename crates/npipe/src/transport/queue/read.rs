@@ -303,7 +303,7 @@ impl Conn {
         let wrote = !nonblocking && WROTE.replace(false);
         let r = self.read_paced(buf, message_mode, nonblocking, deadline, wrote);
         if wrote && r.is_err() {
-            WROTE.set(true);
+            wrote_set();
         }
         r
     }

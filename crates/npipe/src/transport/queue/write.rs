@@ -220,7 +220,7 @@ impl Conn {
         pending: bool,
     ) -> u64 {
         let w = &self.ring(dir).w.0;
-        WROTE.set(true);
+        wrote_set();
         // Relaxed loads: private words, written only under the writer lock, which we hold.
         let bw0 = self.mine(W_BYTES).load(Relaxed);
         let mw0 = self.mine(W_MSGS).load(Relaxed);
