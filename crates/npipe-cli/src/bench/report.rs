@@ -122,12 +122,18 @@ impl Report {
         }
     }
 
-    fn median(&self, sc: Scenario, t: Transport) -> Option<f64> {
+    /// The measured cell of scenario `sc` and transport `t`, if it ran and succeeded.
+    fn cell(&self, sc: Scenario, t: Transport) -> Option<&Cell> {
         self.rows
             .iter()
-            .find(|r| r.scenario == sc && r.transport == t)
-            .and_then(|r| r.cell.as_ref().ok())
-            .map(|c| c.median)
+            .find(|r| r.scenario == sc && r.transport == t)?
+            .cell
+            .as_ref()
+            .ok()
+    }
+
+    fn median(&self, sc: Scenario, t: Transport) -> Option<f64> {
+        self.cell(sc, t).map(|c| c.median)
     }
 
     /// value / floor of the scenario: the median of the row's paired ratios where it has them
@@ -160,15 +166,7 @@ impl Report {
             return Some(p);
         }
         let floor = r.scenario.floor()?;
-        let p50 = |t: Transport| {
-            self.rows
-                .iter()
-                .find(|x| x.scenario == r.scenario && x.transport == t)?
-                .cell
-                .as_ref()
-                .ok()?
-                .p50
-        };
+        let p50 = |t: Transport| self.cell(r.scenario, t)?.p50;
         Some(p50(r.transport)? / p50(floor)?)
     }
 
@@ -227,12 +225,7 @@ impl Report {
             }
             // Through each row's paired ratio to the floor where both have one: the two rows
             // are measured minutes apart, each repeat next to a floor repeat.
-            let row = |t: Transport| {
-                self.rows
-                    .iter()
-                    .find(|r| r.scenario == sc && r.transport == t)
-            };
-            let paired = |t: Transport| row(t)?.cell.as_ref().ok()?.paired;
+            let paired = |t: Transport| self.cell(sc, t)?.paired;
             let measured = match (paired(Transport::NpipeCapi), paired(rust)) {
                 (Some(c), Some(r)) => Some(c / r),
                 _ => self

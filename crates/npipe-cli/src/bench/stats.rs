@@ -23,7 +23,7 @@ pub(crate) struct Cell {
     /// The median over repeats of each repeat's value divided by one repeat of the scenario's
     /// floor measured just before it (message rows of scenarios with a floor, see
     /// `measure::floor_repeat`). A virtual machine's speed shifts between regimes within a
-    /// run (the floor's own cells ranged from 16 to 319 M msg/s in one session), so a ratio of
+    /// run (the SPSC floor's own cells ranged from 11 to 419 M msg/s in one session), so a ratio of
     /// two cells measured a minute apart can compare two different machines; two
     /// measurements a few milliseconds apart rarely do.
     pub(crate) paired: Option<f64>,

@@ -325,13 +325,7 @@ mod tests {
 
     /// A connected SEQPACKET pair, as a control connection is.
     fn pair() -> (OwnedFd, OwnedFd) {
-        rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .unwrap()
+        super::super::dgram::record_pair().expect("socketpair")
     }
 
     #[test]
