@@ -200,12 +200,14 @@ fn cli_bench_512_byte_quota_row() {
 }
 
 /// The ring floors run in the scenarios they belong to, and every npipe row of those scenarios
-/// gets its ratio to the W91 ring copy (throughput) or to the bare rings (round trip).
+/// gets its ratio to the W91 ring copy (throughput), to the bare rings (round trip) or to the
+/// SPSC ring with a lock per side (rate).
 #[test]
 fn cli_bench_ring_floors_and_ratios() {
-    let out = stdout(&bench_json("rtt64,throughput_65536", "npipe-64k"));
+    let out = stdout(&bench_json("rtt64,throughput_65536,rate64", "npipe-64k"));
     let row = |sc: &str, t: &str| json_row(&out, sc, t);
     for (sc, t) in [
+        ("rate64", "spsc-locked"),
         ("rtt64", "ring-rtt"),
         ("throughput_65536", "ring-copy"),
         ("throughput_65536", "ring-copy-w91"),
@@ -218,7 +220,9 @@ fn cli_bench_ring_floors_and_ratios() {
     assert!(rtt.contains("\"ring_floor\": \"ring-rtt\""), "{rtt}");
     let tp = row("throughput_65536", "npipe-64k");
     assert!(tp.contains("\"ring_floor\": \"ring-copy-w91\""), "{tp}");
-    for r in [rtt, tp] {
+    let rate = row("rate64", "npipe-64k");
+    assert!(rate.contains("\"ring_floor\": \"spsc-locked\""), "{rate}");
+    for r in [rtt, tp, rate] {
         assert!(!r.contains("\"ratio_ring\": null"), "{r}");
     }
     // Each ring floor runs only in the scenarios it belongs to.
@@ -232,6 +236,11 @@ fn cli_bench_ring_floors_and_ratios() {
         !out.lines()
             .any(|l| l.contains("\"scenario\": \"throughput_65536\"")
                 && l.contains("\"transport\": \"ring-rtt\"")),
+        "{out}"
+    );
+    assert!(
+        !out.lines().any(|l| !l.contains("\"scenario\": \"rate64\"")
+            && l.contains("\"transport\": \"spsc-locked\"")),
         "{out}"
     );
 }

@@ -366,6 +366,7 @@ pub(super) fn spawn_with_chan(
             Ok((Box::new(IpcChan(tx, rx)), child))
         }
         Transport::SpscRing
+        | Transport::SpscLocked
         | Transport::PingPong
         | Transport::Memcpy
         | Transport::RingRtt
@@ -432,6 +433,7 @@ pub(super) fn peer_chan(t: Transport) -> io::Result<Box<dyn Chan>> {
             Box::new(IpcChan(p2c_tx, c2p_rx))
         }
         Transport::SpscRing
+        | Transport::SpscLocked
         | Transport::PingPong
         | Transport::Memcpy
         | Transport::RingRtt

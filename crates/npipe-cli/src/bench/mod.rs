@@ -78,6 +78,9 @@ pub(crate) enum Transport {
     IpcChannel,
     /// Floor of the 64 B rate: a bare SPSC ring of 64 B records in shared memory.
     SpscRing,
+    /// Ring floor of the 64 B rate: the same ring, each side taking and releasing an
+    /// uncontended lock around each record.
+    SpscLocked,
     /// Floor of the busy round trip: a bare spin ping-pong on one shared cache line.
     PingPong,
     /// Floor of throughput: memcpy in one process.
@@ -94,8 +97,9 @@ pub(crate) enum Transport {
 const SIDE_QUOTA: Quota = Quota::K64;
 
 impl Transport {
-    const ALL: [Transport; 20] = [
+    const ALL: [Transport; 21] = [
         Transport::SpscRing,
+        Transport::SpscLocked,
         Transport::PingPong,
         Transport::Memcpy,
         Transport::RingRtt,
@@ -134,6 +138,7 @@ impl Transport {
             Transport::Interprocess => "interprocess 2.4",
             Transport::IpcChannel => "ipc-channel 0.23",
             Transport::SpscRing => "floor: bare SPSC ring",
+            Transport::SpscLocked => "ring floor: locked SPSC",
             Transport::PingPong => "floor: spin ping-pong",
             Transport::Memcpy => "floor: memcpy",
             Transport::RingRtt => "ring floor: bare rings",
@@ -159,6 +164,7 @@ impl Transport {
             Transport::Interprocess => "interprocess",
             Transport::IpcChannel => "ipc-channel",
             Transport::SpscRing => "spsc-ring",
+            Transport::SpscLocked => "spsc-locked",
             Transport::PingPong => "ping-pong",
             Transport::Memcpy => "memcpy",
             Transport::RingRtt => "ring-rtt",
@@ -183,6 +189,7 @@ impl Transport {
         matches!(
             self,
             Transport::SpscRing
+                | Transport::SpscLocked
                 | Transport::PingPong
                 | Transport::Memcpy
                 | Transport::RingRtt
@@ -194,7 +201,7 @@ impl Transport {
     /// Whether this row takes part in scenario `sc`.
     fn applies_to(self, sc: Scenario) -> bool {
         match self {
-            Transport::SpscRing => sc == Scenario::Rate,
+            Transport::SpscRing | Transport::SpscLocked => sc == Scenario::Rate,
             Transport::PingPong => sc == Scenario::Rtt,
             Transport::Memcpy | Transport::RingCopy | Transport::RingCopyW91 => {
                 sc.throughput_size().is_some()
@@ -351,11 +358,13 @@ impl Scenario {
     }
 
     /// The ring floor this scenario's rows are also divided by: the same transfer through a
-    /// bare shared-memory ring, with writes that complete as Windows' do (W91) for throughput
-    /// (the rate's floor is a ring already).
+    /// bare shared-memory ring, with writes that complete as Windows' do (W91) for throughput,
+    /// and with a lock per side for the rate (whose floor is a ring already: what is left
+    /// between the two is what one lock per side and message costs).
     fn ring_floor(self) -> Option<Transport> {
         match self {
             Scenario::Rtt => Some(Transport::RingRtt),
+            Scenario::Rate => Some(Transport::SpscLocked),
             sc if sc.throughput_size().is_some() => Some(Transport::RingCopyW91),
             _ => None,
         }

@@ -283,7 +283,10 @@ impl Report {
             "both processes spinning (busy round trip: two rings; throughput: a ring copy whose"
         );
         println!(
-            "writes complete as W91 says, at a 64 KiB quota), paired per repeat as 'floor' is."
+            "writes complete as W91 says, at a 64 KiB quota; rate: the SPSC ring with each side"
+        );
+        println!(
+            "taking and releasing a lock around each record), paired per repeat as 'floor' is."
         );
         println!("Round trips and ns/msg: lower is better; the rest: higher is better.");
         match super::floors::floor_cpus() {

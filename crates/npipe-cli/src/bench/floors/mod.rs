@@ -10,6 +10,10 @@
 //! Two more, in `ring`, are the same transfers through a bare shared-memory ring (a cursor and
 //! the bytes), the protocol every shared-memory transport builds on: what is left between
 //! them and the hardware floors above is the cost of crossing between two CPUs, not software.
+//! The rate's own ring floor, `spsc-locked`, is the SPSC ring above with one uncontended lock
+//! per side taken and released around each record (a compare-exchange and an exchange, as a
+//! futex lock is taken and released): the floor of every design in which each side of a
+//! message serialises its callers, as a pipe end shared by threads or processes must.
 //!
 //! This file owns the shared mapping, the pinning of both processes and the peer plumbing,
 //! and the three hardware floors.
@@ -31,7 +35,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::Child;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use npipe::CommandExt;
@@ -45,7 +49,7 @@ mod ring;
 pub(super) use ring::{ring_copy, ring_copy_peer, ring_echo_peer, ring_rtt, W91_QUOTA};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"npbfloor");
-const VERSION: u64 = 2;
+const VERSION: u64 = 3;
 /// Ring records: 64 B each, 1024 of them (64 KiB, the middle npipe quota).
 const RECORD: usize = 64;
 const SLOTS: u64 = 1024;
@@ -85,6 +89,35 @@ struct Shared {
     line: Padded<AtomicU64>,
     /// Set to 1 by the parent when the peer must exit.
     stop: Padded<AtomicU64>,
+    /// The locks of `spsc-locked`: the producer's and the consumer's, each taken only by its
+    /// own side (see [`SideLock`]).
+    producer_lock: Padded<AtomicU32>,
+    consumer_lock: Padded<AtomicU32>,
+}
+
+/// One side's lock of `spsc-locked`, taken and released around each record as a futex lock
+/// is: a compare-exchange from free to held, and an exchange back whose old value says
+/// whether a waiter must be woken. Only its own side takes it, so it is never contended and
+/// its line never leaves that side's CPU: what it costs is the two locked instructions, each
+/// of which waits until the side's earlier stores, the record's among them, are done.
+struct SideLock<'a>(&'a AtomicU32);
+
+impl SideLock<'_> {
+    fn lock(&self) -> io::Result<()> {
+        self.0
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .map(drop)
+            .map_err(|_| io::Error::other("floor: a side's lock was found held"))
+    }
+
+    fn unlock(&self) -> io::Result<()> {
+        // SeqCst: the exchange a futex unlock makes (its old value tells of waiters); on x86
+        // a locked instruction, as npipe's ring lock's release is.
+        match self.0.swap(0, Ordering::SeqCst) {
+            1 => Ok(()),
+            _ => Err(io::Error::other("floor: a side's lock was released unheld")),
+        }
+    }
 }
 
 /// An `mmap` of a floor's memfd (invariant 1).
@@ -394,17 +427,27 @@ fn open_peer() -> io::Result<(Mapping, bool)> {
     Ok((m, std::env::var(CPU_VAR).is_err()))
 }
 
-/// The 64 B rate through the bare ring, in M msg/s per repeat.
-pub(super) fn spsc_rate(plan: Plan) -> io::Result<Cell> {
+/// The 64 B rate through the bare ring, in M msg/s per repeat; with `locked`, each side takes
+/// and releases its lock around each record (`spsc-locked`).
+pub(super) fn spsc_rate(plan: Plan, locked: bool) -> io::Result<Cell> {
     let count = Scenario::Rate.count(plan.quick) as u64;
-    let values = with_peer(Transport::SpscRing, |m, w| {
+    let t = if locked {
+        Transport::SpscLocked
+    } else {
+        Transport::SpscRing
+    };
+    let values = with_peer(t, |m, w| {
         let s = m.shared();
+        let lock = locked.then_some(SideLock(&s.producer_lock.0));
         let msg = [0x5au8; RECORD];
         let (mut tail, mut head_seen) = (0u64, 0u64);
         let mut values = Vec::with_capacity(plan.reps);
         for _ in 0..plan.reps {
             let t0 = Instant::now();
             for _ in 0..count {
+                if let Some(l) = &lock {
+                    l.lock()?;
+                }
                 if tail - head_seen >= SLOTS {
                     w.wait_until(|| {
                         // SYNC POINT with the head store in `spsc_peer`: the records before
@@ -421,6 +464,9 @@ pub(super) fn spsc_rate(plan: Plan) -> io::Result<Cell> {
                 tail += 1;
                 // SYNC POINT with the tail load in `spsc_peer`: publishes the record written.
                 s.tail.0.store(tail, Ordering::Release);
+                if let Some(l) = &lock {
+                    l.unlock()?;
+                }
             }
             // The repeat ends when the consumer has copied every record out.
             w.wait_until(|| {
@@ -445,10 +491,12 @@ fn checked(head: u64, tail: u64) -> io::Result<u64> {
     Ok(head)
 }
 
-/// The consumer of the bare ring: copies each record out until told to stop.
-pub(super) fn spsc_peer() -> io::Result<()> {
+/// The consumer of the bare ring: copies each record out until told to stop; with `locked`,
+/// under its lock, taken and released around each record.
+pub(super) fn spsc_peer(locked: bool) -> io::Result<()> {
     let (m, shared_cpu) = open_peer()?;
     let s = m.shared();
+    let lock = locked.then_some(SideLock(&s.consumer_lock.0));
     let mut buf = [0u8; RECORD];
     let (mut head, mut tail_seen) = (0u64, 0u64);
     let mut spins = 0u32;
@@ -476,6 +524,11 @@ pub(super) fn spsc_peer() -> io::Result<()> {
                 ));
             }
         }
+        // Taken once a record is known to be there: a waiting consumer holds no lock (npipe's
+        // reader lets it go before it waits).
+        if let Some(l) = &lock {
+            l.lock()?;
+        }
         // SAFETY: the slot of `head` is the consumer's alone: `head < tail_seen`, so the record
         // is published, and the producer does not overwrite it until a head store below
         // passes it.
@@ -488,6 +541,9 @@ pub(super) fn spsc_peer() -> io::Result<()> {
         if head == tail_seen || head % HEAD_BATCH == 0 {
             // SYNC POINT with the head loads in `spsc_rate`: the slots before `head` are free.
             s.head.0.store(head, Ordering::Release);
+        }
+        if let Some(l) = &lock {
+            l.unlock()?;
         }
     }
 }
