@@ -224,6 +224,8 @@ fn cli_bench_ring_floors_and_ratios() {
     assert!(rate.contains("\"ring_floor\": \"spsc-locked\""), "{rate}");
     for r in [rtt, tp, rate] {
         assert!(!r.contains("\"ratio_ring\": null"), "{r}");
+        // Paired: the ring floor's repeat next to the row's own ran and gave a value.
+        assert!(r.contains("\"ring_paired\": true"), "{r}");
     }
     // Each ring floor runs only in the scenarios it belongs to.
     assert!(

@@ -29,8 +29,8 @@ fn measure_io(t: Transport, sc: Scenario, plan: Plan) -> io::Result<Cell> {
     let count = sc.count(plan.quick);
     let cell = match (t, sc) {
         (Transport::Memcpy, _) => floors::memcpy(sc.msg_size(), count, plan.reps),
-        (Transport::SpscRing, _) => Some(floors::spsc_rate(plan, false)?),
-        (Transport::SpscLocked, _) => Some(floors::spsc_rate(plan, true)?),
+        (Transport::SpscRing, _) => Some(floors::spsc_rate::<false>(plan)?),
+        (Transport::SpscLocked, _) => Some(floors::spsc_rate::<true>(plan)?),
         (Transport::PingPong, _) => Some(floors::ping_pong_rtt(plan, &mut RoundTrips::new())?),
         (Transport::RingRtt, _) => Some(floors::ring_rtt(plan, &mut RoundTrips::new())?),
         (Transport::RingCopy, _) => Some(floors::ring_copy(sc.msg_size(), count, None, plan)?),
@@ -172,7 +172,7 @@ fn ring_floor_repeat(sc: Scenario, plan: Plan) -> io::Result<Option<f64>> {
     let once = Plan { reps: 1, ..plan };
     let cell = match sc.ring_floor() {
         Some(Transport::RingRtt) => floors::ring_rtt(once, &mut RoundTrips::new())?,
-        Some(Transport::SpscLocked) => floors::spsc_rate(once, true)?,
+        Some(Transport::SpscLocked) => floors::spsc_rate::<true>(once)?,
         Some(Transport::RingCopyW91) => floors::ring_copy(
             sc.msg_size(),
             sc.count(plan.quick),
@@ -189,7 +189,7 @@ fn ring_floor_repeat(sc: Scenario, plan: Plan) -> io::Result<Option<f64>> {
 fn floor_repeat(sc: Scenario, plan: Plan) -> io::Result<Option<Cell>> {
     let once = Plan { reps: 1, ..plan };
     Ok(match sc.floor() {
-        Some(Transport::SpscRing) => Some(floors::spsc_rate(once, false)?),
+        Some(Transport::SpscRing) => Some(floors::spsc_rate::<false>(once)?),
         Some(Transport::PingPong) => Some(floors::ping_pong_rtt(once, &mut RoundTrips::new())?),
         Some(Transport::Memcpy) => floors::memcpy(sc.msg_size(), sc.count(plan.quick), 1),
         _ => None,

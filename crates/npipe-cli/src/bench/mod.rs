@@ -7,7 +7,8 @@
 //! - `chan`: the message channels of every transport, both ends;
 //! - `capi`: the channel through npipe's C ABI (the only other `unsafe` besides `floors`);
 //! - `floors`: the bare shared-memory ring, the spin ping-pong and memcpy, and the ring floors
-//!   (round trips and throughput through bare shared-memory rings);
+//!   (round trips and throughput through bare shared-memory rings; the rate through the SPSC
+//!   ring with a lock per side);
 //! - `measure`: the timing loops of each scenario; `peer`: the re-spawned peer process;
 //! - `stats`: medians, spreads and round-trip histograms; `report`: the table and JSON.
 

@@ -95,8 +95,8 @@ pub(crate) fn peer_main(args: &PeerArgs) -> io::Result<()> {
         floors::pin_peer()?;
     }
     match (t, role) {
-        (Transport::SpscRing, _) => return floors::spsc_peer(false),
-        (Transport::SpscLocked, _) => return floors::spsc_peer(true),
+        (Transport::SpscRing, _) => return floors::spsc_peer::<false>(),
+        (Transport::SpscLocked, _) => return floors::spsc_peer::<true>(),
         (Transport::PingPong, _) => return floors::ping_pong_peer(),
         (Transport::RingRtt, _) => return floors::ring_echo_peer(),
         (Transport::RingCopy | Transport::RingCopyW91, _) => return floors::ring_copy_peer(size),

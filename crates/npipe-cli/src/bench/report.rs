@@ -276,9 +276,7 @@ impl Report {
             "SEQPACKET socketpair; 'p50/floor' = p50 / the floor's p50 (busy round trips; paired"
         );
         println!("per repeat as 'floor' is);");
-        println!(
-            "'ring' = value / the ring floor: the same transfer through bare shared-memory rings,"
-        );
+        println!("'ring' = value / the ring floor: the same transfer through shared-memory rings,");
         println!(
             "both processes spinning (busy round trip: two rings; throughput: a ring copy whose"
         );
@@ -385,7 +383,7 @@ impl Report {
                  \"p99_us\": {}, \"max_us\": {}, \"floor\": {}, \"ratio_floor\": {}, \
                  \"floor_paired\": {}, \"ratio_floor_cells\": {}, \
                  \"ratio_floor_p50\": {}, \
-                 \"ring_floor\": {}, \"ratio_ring\": {}, \"ratio\": {}, \
+                 \"ring_floor\": {}, \"ratio_ring\": {}, \"ring_paired\": {}, \"ratio\": {}, \
                  \"error\": {}}}{}",
                 json_str(&r.scenario.key()),
                 json_str(r.transport.key()),
@@ -409,6 +407,7 @@ impl Report {
                     .ring_floor()
                     .map_or("null".into(), |f| json_str(f.key())),
                 json_num(self.vs_ring(r)),
+                c.is_some_and(|c| c.paired_ring.is_some()),
                 json_num(self.vs_seqpacket(r)),
                 r.cell.as_ref().err().map_or("null".into(), |e| json_str(e)),
                 if i + 1 < self.rows.len() { "," } else { "" }
