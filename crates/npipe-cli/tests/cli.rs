@@ -206,6 +206,9 @@ fn cli_bench_512_byte_quota_row() {
 fn cli_bench_ring_floors_and_ratios() {
     let out = stdout(&bench_json("rtt64,throughput_65536,rate64", "npipe-64k"));
     let row = |sc: &str, t: &str| json_row(&out, sc, t);
+    // The locked ring's ratio to the bare ring is paired per repeat.
+    let locked = row("rate64", "spsc-locked");
+    assert!(locked.contains("\"floor_paired\": true"), "{locked}");
     for (sc, t) in [
         ("rate64", "spsc-locked"),
         ("rtt64", "ring-rtt"),

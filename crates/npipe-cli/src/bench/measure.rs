@@ -10,7 +10,8 @@
 //!
 //! Each repeat of a message row in a scenario with a floor is preceded by one repeat of that
 //! floor and one of its ring floor, pinned to the same two CPUs, and the cell keeps the medians
-//! of the repeats' ratios ([`Cell::paired`], [`Cell::paired_ring`]).
+//! of the repeats' ratios ([`Cell::paired`], [`Cell::paired_ring`]). The rate's locked ring, a
+//! floor row itself, pairs its repeats with the bare ring's the same way.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ fn measure_io(t: Transport, sc: Scenario, plan: Plan) -> io::Result<Cell> {
     let cell = match (t, sc) {
         (Transport::Memcpy, _) => floors::memcpy(sc.msg_size(), count, plan.reps),
         (Transport::SpscRing, _) => Some(floors::spsc_rate::<false>(plan)?),
-        (Transport::SpscLocked, _) => Some(floors::spsc_rate::<true>(plan)?),
+        (Transport::SpscLocked, _) => Some(locked_ring(plan)?),
         (Transport::PingPong, _) => Some(floors::ping_pong_rtt(plan, &mut RoundTrips::new())?),
         (Transport::RingRtt, _) => Some(floors::ring_rtt(plan, &mut RoundTrips::new())?),
         (Transport::RingCopy, _) => Some(floors::ring_copy(sc.msg_size(), count, None, plan)?),
@@ -164,6 +165,27 @@ fn repeats(
     }
     Ok(Cell::new(values, sc.is_round_trip().then_some(&rtts))
         .map(|c| c.with_paired(ratios, p50_ratios, ring_ratios)))
+}
+
+/// The locked ring's row (`spsc-locked`), each repeat preceded by a repeat of the bare ring,
+/// as a message row's are: its `floor` ratio, what one lock per side leaves of the bare ring,
+/// is the claim the row exists for, so it is paired too.
+fn locked_ring(plan: Plan) -> io::Result<Cell> {
+    let once = Plan { reps: 1, ..plan };
+    let mut values = Vec::with_capacity(plan.reps);
+    let mut ratios = Vec::with_capacity(plan.reps);
+    for _ in 0..plan.reps {
+        // A bare repeat that fails leaves this repeat without a ratio, as `repeats` does.
+        let floor = floor_repeat(Scenario::Rate, plan).ok().flatten();
+        let value = floors::spsc_rate::<true>(once)?.median;
+        if let Some(f) = floor {
+            ratios.push(value / f.median);
+        }
+        values.push(value);
+    }
+    Cell::new(values, None)
+        .map(|c| c.with_paired(ratios, Vec::new(), Vec::new()))
+        .ok_or_else(|| io::Error::other("no valid repeat"))
 }
 
 /// One repeat of the scenario's ring floor (`None` for a scenario without one): its value, for
