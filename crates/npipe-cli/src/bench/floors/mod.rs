@@ -440,15 +440,15 @@ pub(super) fn spsc_rate<const LOCKED: bool>(plan: Plan) -> io::Result<Cell> {
     };
     let values = with_peer(t, |m, w| {
         let s = m.shared();
-        let lock = LOCKED.then_some(SideLock(&s.producer_lock.0));
+        let lock = SideLock(&s.producer_lock.0);
         let msg = [0x5au8; RECORD];
         let (mut tail, mut head_seen) = (0u64, 0u64);
         let mut values = Vec::with_capacity(plan.reps);
         for _ in 0..plan.reps {
             let t0 = Instant::now();
             for _ in 0..count {
-                if let Some(l) = &lock {
-                    l.lock()?;
+                if LOCKED {
+                    lock.lock()?;
                 }
                 if tail - head_seen >= SLOTS {
                     w.wait_until(|| {
@@ -466,8 +466,8 @@ pub(super) fn spsc_rate<const LOCKED: bool>(plan: Plan) -> io::Result<Cell> {
                 tail += 1;
                 // SYNC POINT with the tail load in `spsc_peer`: publishes the record written.
                 s.tail.0.store(tail, Ordering::Release);
-                if let Some(l) = &lock {
-                    l.unlock()?;
+                if LOCKED {
+                    lock.unlock()?;
                 }
             }
             // The repeat ends when the consumer has copied every record out.
@@ -498,7 +498,7 @@ fn checked(head: u64, tail: u64) -> io::Result<u64> {
 pub(super) fn spsc_peer<const LOCKED: bool>() -> io::Result<()> {
     let (m, shared_cpu) = open_peer()?;
     let s = m.shared();
-    let lock = LOCKED.then_some(SideLock(&s.consumer_lock.0));
+    let lock = SideLock(&s.consumer_lock.0);
     let mut buf = [0u8; RECORD];
     let (mut head, mut tail_seen) = (0u64, 0u64);
     let mut spins = 0u32;
@@ -529,8 +529,8 @@ pub(super) fn spsc_peer<const LOCKED: bool>() -> io::Result<()> {
         // Taken once a record is known to be there. npipe's reader spins for its data holding
         // its lock (and lets it go only to sleep), but either way a message costs one take and
         // one release.
-        if let Some(l) = &lock {
-            l.lock()?;
+        if LOCKED {
+            lock.lock()?;
         }
         // SAFETY: the slot of `head` is the consumer's alone: `head < tail_seen`, so the record
         // is published, and the producer does not overwrite it until a head store below
@@ -545,8 +545,8 @@ pub(super) fn spsc_peer<const LOCKED: bool>() -> io::Result<()> {
             // SYNC POINT with the head loads in `spsc_rate`: the slots before `head` are free.
             s.head.0.store(head, Ordering::Release);
         }
-        if let Some(l) = &lock {
-            l.unlock()?;
+        if LOCKED {
+            lock.unlock()?;
         }
     }
 }
