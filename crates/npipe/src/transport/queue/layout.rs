@@ -108,6 +108,10 @@ pub(super) struct WriterLine {
     /// finds the writer's end closed keeps the records before it and drops the unread rest
     /// (W102, W103: a dead or exiting process's pending writes leave the pipe).
     pub done_to: AtomicU64,
+    /// How many times the writer waited for the reader (for room in the ring, or for its
+    /// quota), wrapping: a hint for the reader's pace (`Conn::pace`), which reads this line
+    /// at every look anyway. Only compared for change; a writer of an older build leaves it 0.
+    pub waits: AtomicU64,
 }
 
 /// The writer's withdrawal slot, on a line of its own: the reader looks at it on every message

@@ -5,8 +5,8 @@
 //! records go in a ring, their headers, copies in and out, prefetches), `wait` (spin
 //! then futex sleep, hang-up probes), `write` (records, streaming, quota, withdrawal of a
 //! record whose writer died), `read` (message and byte reads, peek, mailslot reads, in-place
-//! reads), `quick` (the usual message read and write in one pass, leaving every other case
-//! to `read` and `write`), `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
+//! reads), `pace` (how often a caught-up reader looks at the writer's cursor), `quick` (the
+//! usual message read and write in one pass, leaving every other case to `read` and `write`), `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
 //! `spill` and `step` (readiness, spilled pages, nonblocking steps), `setup` (making a
 //! connection's view: create, reuse, attach), `recycle` (areas of closed connections kept for
 //! the next connection between the same two processes). This file owns the connection object:
@@ -42,6 +42,9 @@ mod gone;
 mod layout;
 #[cfg(test)]
 mod lazy_arm_tests;
+mod pace;
+#[cfg(test)]
+mod pace_tests;
 mod peek;
 mod quick;
 #[cfg(test)]
@@ -216,6 +219,19 @@ pub(crate) struct Conn {
     /// When a paced read of this process last went on to read the inbound `tail`
     /// ([`sys::monotonic_ns`]; see `Conn::pace`).
     tail_read_at: AtomicU64,
+    /// The current pace of those reads, in ns (see `Conn::pace`).
+    pace_ns: AtomicU64,
+    /// `tail_seen`, the reader's message count and `writer_waits_seen` when a paced read last
+    /// decided its pace: what its look found since.
+    paced_tail: AtomicU64,
+    paced_msgs: AtomicU64,
+    paced_waits: AtomicU64,
+    /// The inbound writer's count of its waits for this reader (`WriterLine::waits`) at this
+    /// process's last look at its cursor.
+    writer_waits_seen: AtomicU64,
+    /// Set when a blocking read of this process found nothing and had to wait for its data,
+    /// since the last paced read looked at it.
+    read_waited: AtomicBool,
     /// This process's last checked view of the outbound `bytes_read` (a lower bound), so a
     /// writer checks its quota without touching the reader's cache line while far within it.
     read_seen: AtomicU64,

@@ -250,6 +250,7 @@ impl Conn {
             self.done_late(dir, rec_end);
             return Ok(take);
         }
+        self.note_writer_wait(dir);
         if let Some(yielding) = self.spin_plan(dir, Wake::Space) {
             let mut last = br;
             let mut met_at: Option<Instant> = None;

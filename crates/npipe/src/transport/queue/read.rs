@@ -92,9 +92,6 @@ pub(super) struct View {
     pub(super) left: u64,
 }
 
-/// See [`Conn::pace`].
-const PACE_NS: u64 = 300;
-
 impl Conn {
     /// Our cursor and the writer's published tail, checked against each other.
     pub(super) fn view(&self, dir: usize) -> QResult<View> {
@@ -104,41 +101,20 @@ impl Conn {
         let left = self.mine(R_LEFT).load(Relaxed);
         // SYNC POINT with the Release stores of `tail` in `publish_record`/`publish_tail`:
         // Acquire makes the published record bytes visible before we copy them.
-        let tail = self.ring(dir).w.0.tail.load(Acquire);
+        let w = &self.ring(dir).w.0;
+        let tail = w.tail.load(Acquire);
         check_tail(tail, head, self.caps[dir])?;
+        // On the line just read: the writer's count of its waits for this reader, for the
+        // pace (see `pace`). Relaxed: a hint, whatever the peer wrote.
+        let waits = w.waits.load(Relaxed);
+        if self.writer_waits_seen.load(Relaxed) != waits {
+            self.writer_waits_seen.store(waits, Relaxed);
+        }
         // Release: the cache is also read without the reader lock (and stored by a wait's
         // predicate); a thread that loads this value with Acquire and then reads a record
         // header sees the bytes our Acquire load of `tail` made visible here.
         self.tail_seen.store(tail, Release);
         Ok(View { tail, head, left })
-    }
-
-    /// A blocking read by a pure consumer (a thread that has not written since it last took
-    /// data) that has taken every message it knew of reads the writer's `tail` at most once
-    /// per [`PACE_NS`]: reading it takes the writer's cursor line, and the writer's next
-    /// locked instruction then waits for the line to come back, so a reader that looks after
-    /// every message makes a fast writer pay a cache-line transfer per message. Paced, the
-    /// writer publishes several messages per transfer and the reader takes them as a batch.
-    /// Called before the reader lock, from blocking reads only (never from nonblocking reads,
-    /// steps, peeks or readiness checks), at a record boundary; a thread that wrote is waiting
-    /// for an answer, or relays, and is never paced: `wrote` is what [`WROTE`] said when the
-    /// read began.
-    fn pace(&self, wrote: bool) {
-        // Relaxed: private words read without the lock, and process-local caches: a stale
-        // value only makes this wait or not wait, never changes what the read returns.
-        if wrote || self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
-            return;
-        }
-        if self.tail_seen.load(Relaxed) > self.mine(R_HEAD).load(Relaxed) {
-            return;
-        }
-        let last = self.tail_read_at.load(Relaxed);
-        let mut now = sys::monotonic_ns();
-        while now.wrapping_sub(last) < PACE_NS {
-            std::hint::spin_loop();
-            now = sys::monotonic_ns();
-        }
-        self.tail_read_at.store(now, Relaxed);
     }
 
     /// Like `view`, but with this process's cached tail while it is ahead of `head` (every
@@ -376,6 +352,11 @@ impl Conn {
                             // Everything there was withdrawn (or dropped): look again.
                             None => continue,
                         }
+                    }
+                    // A read that has to wait: the writer is not ahead of this end (see `pace`).
+                    // Relaxed: a process-local scheduling hint.
+                    if !self.read_waited.load(Relaxed) {
+                        self.read_waited.store(true, Relaxed);
                     }
                     // Nothing to read. A blocking read spins for its data here, keeping the
                     // lock, so the record that ends the spin is read at once: giving the lock

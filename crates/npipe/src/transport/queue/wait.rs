@@ -98,6 +98,9 @@ impl Conn {
         if ready(self)? {
             return Ok(());
         }
+        if let Wake::Space = which {
+            self.note_writer_wait(dir);
+        }
         if !spun {
             if let Some(yielding) = self.spin_plan(dir, which) {
                 if self.spin(deadline, yielding, 1, self.moving(dir, which), &mut ready)? {
