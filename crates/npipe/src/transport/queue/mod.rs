@@ -6,7 +6,8 @@
 //! then futex sleep, hang-up probes), `write` (records, streaming, quota, withdrawal of a
 //! record whose writer died), `read` (message and byte reads, peek, mailslot reads, in-place
 //! reads), `pace` (how often a caught-up reader looks at the writer's cursor), `quick` (the
-//! usual message read and write in one pass, leaving every other case to `read` and `write`), `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
+//! usual message read and write in one pass, leaving every other case to `read` and `write`),
+//! `dead` (records a withdrawn or dead writer left: skipped or dropped), `ready`,
 //! `spill` and `step` (readiness, spilled pages, nonblocking steps), `setup` (making a
 //! connection's view: create, reuse, attach), `recycle` (areas of closed connections kept for
 //! the next connection between the same two processes). This file owns the connection object:

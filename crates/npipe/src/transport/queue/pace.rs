@@ -70,12 +70,12 @@ impl Conn {
         if wrote || self.mine(R_LEFT).load(Relaxed) != AT_HEADER {
             return;
         }
-        if self.tail_seen.load(Relaxed) > self.mine(R_HEAD).load(Relaxed) {
+        let seen = self.tail_seen.load(Relaxed);
+        if seen > self.mine(R_HEAD).load(Relaxed) {
             return;
         }
         // What the look after the last decision found: the batch this reader took since
         // (it has taken every message it knew of), and whether the writer waited for it.
-        let seen = self.tail_seen.load(Relaxed);
         let bytes = seen.saturating_sub(self.paced_tail.load(Relaxed));
         self.paced_tail.store(seen, Relaxed);
         let read = self.mine(R_MSGS).load(Relaxed);
