@@ -434,6 +434,42 @@ fn stop_ends_idle_clients_and_runs_their_disconnect_hooks() {
     }
 }
 
+/// A client whose connection a stop ends, and that connects again at once, must not reach the
+/// stopping service: the stop closes the instances waiting for a client before the connected
+/// ones (the ipc.h helper that reconnects across a service restart relies on it). Before,
+/// the order was the worker map's, and the reconnect often took a listening instance that the
+/// same stop then closed.
+#[test]
+fn a_client_ended_by_a_stop_finds_no_instance_left_to_connect_to() {
+    for round in 0..20 {
+        let name = unique_name("svc-stop-order");
+        let s = ServiceOptions::new()
+            .instances(16)
+            .ready_workers(8)
+            .serve(&name, |_, req, reply| reply.extend_from_slice(req))
+            .unwrap();
+        let mut c = ServiceClient::connect(&name).unwrap();
+        c.call(b"x").unwrap(); // its worker now waits for the next request
+        let (tx, rx) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            let mut buf = [0u8; 8];
+            let e = c.recv(&mut buf).unwrap_err();
+            // Connect again at once, as a client that retries does.
+            let again = ClientOptions::new().open(&name);
+            tx.send(()).unwrap();
+            (e, again.map(drop))
+        });
+        // The reader blocks, and the pool tops its listeners up again after this connection.
+        thread::sleep(Duration::from_millis(20));
+        s.stop().unwrap();
+        rx.recv_timeout(LONG).unwrap();
+        let (e, again) = reader.join().unwrap();
+        assert_eq!(win32_code(&e), ERROR_BROKEN_PIPE, "round {round}: {e}");
+        let e = again.expect_err("connected to a service that was stopping");
+        assert_eq!(win32_code(&e), ERROR_FILE_NOT_FOUND, "round {round}: {e}");
+    }
+}
+
 #[test]
 fn stop_does_not_wait_for_a_client_that_does_not_read() {
     let name = unique_name("svc-stop-unread");

@@ -17,7 +17,9 @@
 //!   The client's pending write or next read fails with ERROR_PIPE_NOT_CONNECTED.
 //! - Stop uses no timeout and no polling. Under the state lock it marks the service stopping
 //!   and picks every instance that is waiting for a client, waiting for a request or blocked
-//!   sending a reply; it then closes them (`CloseHandle`), and each of those calls fails with
+//!   sending a reply; it then closes them (`CloseHandle`), those waiting for a client first
+//!   (a client whose connection the stop ends and that connects again at once finds no instance
+//!   of this service), and each of those calls fails with
 //!   ERROR_OPERATION_ABORTED (or ERROR_INVALID_HANDLE if it had not started yet: a close is
 //!   final). A worker inside the handler or a hook finishes it, sends the reply and closes its
 //!   instance at its next step. Every phase change takes the same lock and checks the flag, so
@@ -326,19 +328,24 @@ impl Shared {
             drop(st);
             self.changed.notify_all();
         };
+        // The instance is created under the state lock: a stop either finds it among the
+        // workers and closes it, or ran before and no instance is created. An instance created
+        // outside the lock could take a client after the stop had closed the others, and then
+        // end that client too.
+        let mut st = self.lock();
+        if st.stopping {
+            drop(st);
+            undo(pipe.as_ref());
+            return Ok(());
+        }
         let pipe = match pipe.map_or_else(|| self.create_instance(false), Ok) {
             Ok(p) => Arc::new(p),
             Err(e) => {
+                drop(st);
                 undo(None);
                 return Err(e);
             }
         };
-        let mut st = self.lock();
-        if st.stopping {
-            drop(st);
-            undo(Some(&pipe));
-            return Ok(());
-        }
         let id = st.next_worker;
         st.next_worker += 1;
         let (shared, p2) = (self.clone(), pipe.clone());
@@ -497,15 +504,19 @@ impl Shared {
             let mut st = self.lock();
             st.stopping = true;
             let inside = st.workers.values().any(|w| w.thread == me);
-            let to_close: Vec<Arc<NamedPipeServer>> = st
+            // Listening instances first: once a client sees its connection end, no instance of
+            // this service takes a new client, so a client that connects again at once does
+            // not reach a service that is stopping (it finds the name gone, or a new server).
+            let mut to_close: Vec<(bool, Arc<NamedPipeServer>)> = st
                 .workers
                 .values()
                 .filter(|w| w.phase != Phase::Busy)
-                .map(|w| w.pipe.clone())
+                .map(|w| (w.phase != Phase::Listening, w.pipe.clone()))
                 .collect();
+            to_close.sort_by_key(|&(connected, _)| connected);
             (to_close, inside)
         };
-        for pipe in &to_close {
+        for (_, pipe) in &to_close {
             pipe.close();
         }
         drop(to_close);
