@@ -230,8 +230,9 @@ pub(crate) struct Conn {
     /// The inbound writer's count of its waits for this reader (`WriterLine::waits`) at this
     /// process's last look at its cursor.
     writer_waits_seen: AtomicU64,
-    /// Set when a blocking read of this process found nothing and had to wait for its data,
-    /// since the last paced read looked at it.
+    /// Set when a read of this process found nothing (a blocking one then waits for its data;
+    /// a nonblocking one returns), since the last paced read looked at it: the writer is not
+    /// ahead of this end.
     read_waited: AtomicBool,
     /// This process's last checked view of the outbound `bytes_read` (a lower bound), so a
     /// writer checks its quota without touching the reader's cache line while far within it.

@@ -115,10 +115,12 @@ fn a_writer_that_waits_for_its_reader_is_counted_where_the_reader_looks() {
             assert_eq!(c.write(&[1u8; 1024], o, None), Ok(1024));
             assert_eq!(c.write(&[2u8; 1024], o, None), Ok(1024));
         });
-        while c.ring(dir).w.0.msgs_written.load(Acquire) < 2 {
+        // The second write is published and cannot return before a read: it counts its wait
+        // (a sleep here instead would let a writer paused past it find the quota met).
+        while waits() == 0 {
             std::thread::yield_now();
         }
-        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(c.ring(dir).w.0.msgs_written.load(Acquire), 2);
         let mut b = [0u8; 1024];
         for _ in 0..2 {
             assert_eq!(s.read(&mut b, true, false, None).map(|r| r.n), Ok(1024));
@@ -147,4 +149,34 @@ fn a_writer_that_waits_for_its_reader_is_counted_where_the_reader_looks() {
     // The reader's look at the cursor takes the count with it.
     s.view(s.side.rx()).expect("a look at the cursor");
     assert_eq!(s.writer_waits_seen.load(Relaxed), waits());
+}
+
+/// A read that found nothing since the last decision (here a nonblocking one) means the writer
+/// is not ahead: the next decision goes back to the shortest pace even after a batch (without
+/// that read, the same batch doubles it: `a_paced_reader_adapts_to_what_its_looks_find`).
+#[test]
+fn a_read_that_found_nothing_resets_the_pace_despite_a_batch() {
+    let (s, c) = pair();
+    let pace = || s.pace_ns.load(Relaxed);
+    write_elsewhere(&c, 10);
+    read_all(&s, 10);
+    assert_eq!(pace(), 2 * PACE_MIN_NS);
+    // The first read of the next batch decides on nothing taken since the timed-out read.
+    write_elsewhere(&c, 10);
+    let mut b = [0u8; 64];
+    for _ in 0..10 {
+        assert_eq!(s.read(&mut b, true, false, None).map(|r| r.n), Ok(64));
+    }
+    assert_eq!(pace(), PACE_MIN_NS);
+    // A nonblocking read finds nothing: it is not paced, and it tells the next decision that
+    // the reader caught up.
+    assert_eq!(s.read(&mut b, true, true, None), Err(QErr::WouldBlock));
+    assert_eq!(pace(), PACE_MIN_NS);
+    let deadline = Instant::now() + Duration::from_millis(20);
+    assert_eq!(
+        s.read(&mut b, true, false, Some(deadline)),
+        Err(QErr::TimedOut)
+    );
+    // Ten taken since the last decision, but a read found nothing meanwhile.
+    assert_eq!(pace(), PACE_MIN_NS);
 }
