@@ -22,7 +22,7 @@ fn not_file<T>() -> io::Result<T> {
 }
 
 /// A synchronous read on any kind of handle; `at` is the offset an OVERLAPPED gives a file.
-#[inline]
+#[inline(always)]
 fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
     match o {
         Object::File(f) => f.read(b, at).map(|n| MsgLen::new(n, 0)),
@@ -54,7 +54,7 @@ fn read_now(o: &Object, b: &mut [u8], at: Option<u64>) -> io::Result<MsgLen> {
 }
 
 /// A synchronous write on any kind of handle; `at` is the offset an OVERLAPPED gives a file.
-#[inline]
+#[inline(always)]
 fn write_now(o: &Object, b: &[u8], at: Option<u64>) -> io::Result<MsgLen> {
     let n = match o {
         Object::File(f) => f.write(b, at),
