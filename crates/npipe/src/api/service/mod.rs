@@ -17,9 +17,9 @@
 //!   The client's pending write or next read fails with ERROR_PIPE_NOT_CONNECTED.
 //! - Stop uses no timeout and no polling. Under the state lock it marks the service stopping
 //!   and picks every instance that is waiting for a client, waiting for a request or blocked
-//!   sending a reply; it then closes them (`CloseHandle`), those waiting for a client first
-//!   (a client whose connection the stop ends and that connects again at once finds no instance
-//!   of this service), and each of those calls fails with
+//!   sending a reply, and closes them (`CloseHandle`): those waiting for a client under the
+//!   lock, the others after it (so a client whose connection the stop ends and that connects
+//!   again at once finds no instance of this service), and each of those calls fails with
 //!   ERROR_OPERATION_ABORTED (or ERROR_INVALID_HANDLE if it had not started yet: a close is
 //!   final). A worker inside the handler or a hook finishes it, sends the reply and closes its
 //!   instance at its next step. Every phase change takes the same lock and checks the flag, so
@@ -331,7 +331,9 @@ impl Shared {
         // The instance is created under the state lock: a stop either finds it among the
         // workers and closes it, or ran before and no instance is created. An instance created
         // outside the lock could take a client after the stop had closed the others, and then
-        // end that client too.
+        // end that client too. The create holds the lock for a bounded time only (at most the
+        // name's teardown wait when it is being closed, `ServerOptions::create`), and takes no
+        // lock of this service.
         let mut st = self.lock();
         if st.stopping {
             drop(st);
@@ -504,19 +506,29 @@ impl Shared {
             let mut st = self.lock();
             st.stopping = true;
             let inside = st.workers.values().any(|w| w.thread == me);
-            // Listening instances first: once a client sees its connection end, no instance of
-            // this service takes a new client, so a client that connects again at once does
-            // not reach a service that is stopping (it finds the name gone, or a new server).
-            let mut to_close: Vec<(bool, Arc<NamedPipeServer>)> = st
+            // The instances waiting for a client are closed here, under the lock that set the
+            // flag: a worker that ends its connection because the service is stopping sees the
+            // flag under this lock, so after they are gone, and a client whose connection the
+            // stop ends finds no instance of this service to connect to again (the name gone,
+            // or ERROR_PIPE_BUSY while connected instances remain). Closing takes only the
+            // pipe registry's lock, never this one; their workers wake with
+            // ERROR_OPERATION_ABORTED and wait for this lock. A client that had just connected
+            // to one of them, before its worker left the listening phase, is ended here too.
+            for w in st.workers.values() {
+                if w.phase == Phase::Listening {
+                    w.pipe.close();
+                }
+            }
+            let to_close: Vec<Arc<NamedPipeServer>> = st
                 .workers
                 .values()
-                .filter(|w| w.phase != Phase::Busy)
-                .map(|w| (w.phase != Phase::Listening, w.pipe.clone()))
+                .filter(|w| !matches!(w.phase, Phase::Busy | Phase::Listening))
+                .map(|w| w.pipe.clone())
                 .collect();
-            to_close.sort_by_key(|&(connected, _)| connected);
             (to_close, inside)
         };
-        for (_, pipe) in &to_close {
+        // The connected ones, outside the lock.
+        for pipe in &to_close {
             pipe.close();
         }
         drop(to_close);

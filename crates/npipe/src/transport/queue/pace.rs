@@ -16,17 +16,18 @@ use super::*;
 pub(super) const PACE_MIN_NS: u64 = 300;
 /// The longest: what a message of a writer that streams ahead of its reader may wait at most
 /// for the reader's next look. In interleaved rounds on the benchmark VM, 1.2 us against 2.4
-/// took 64 B messages at a 4 KiB quota from 18.7-19.2 to 21.0 M msg/s, and 4 KiB messages at a
-/// 64 KiB quota from 19.9-20.0 to 24.9-25.4 GB/s (a writer that fills its quota within one
-/// long pace waits at each look), with the 64 and 256 KiB rates within 4%; 4.8 us lost a third
-/// at the 4 KiB quota.
+/// took 64 B messages at a 4 KiB quota from 18.7-19.2 to 21.0-21.1 M msg/s, and 4 KiB messages
+/// at a 64 KiB quota from 19.9-20.0 to 24.9-25.4 GB/s (a writer that fills its quota within
+/// one long pace waits at each look), with the 64 and 256 KiB rates within 4%; 4.8 us lost over
+/// a quarter at the 4 KiB quota (docs/PERFORMANCE.md, the twenty-fifth part).
 pub(super) const PACE_MAX_NS: u64 = 1_200;
 /// A look that found at least this many bytes, or at least two messages, found a writer
 /// streaming ahead of its reader: the pace may grow (see [`next_pace`]).
 pub(super) const PACE_GROW_BYTES: u64 = 2_048;
 
-/// The next pace (see [`Conn::pace`]) after one of `pace` ns, whose look found `msgs`
-/// messages of `bytes` bytes in all. `waited`: a read since had to wait for its data (the
+/// The next pace (see [`Conn::pace`]) after one of `pace` ns, when this process's reads took
+/// `msgs` messages of `bytes` ring bytes in all (record headers included) since the last
+/// decision. `waited`: a read since found nothing (a blocking one then waited for its data; the
 /// writer is not ahead: looking later would only delay its messages). `writer_waited`: the
 /// writer waited for this reader since the last decision (for room, or for its quota: looking
 /// later would only keep it waiting).
@@ -55,15 +56,15 @@ impl Conn {
     /// publishes several messages per transfer and the reader takes them as a batch.
     ///
     /// The pace adapts ([`next_pace`]) between [`PACE_MIN_NS`] and [`PACE_MAX_NS`], decided at
-    /// each paced read from what the look after the last decision found. It doubles when that
-    /// look found two messages or more, or [`PACE_GROW_BYTES`] (a writer streaming ahead: a
-    /// fixed 3 us pace took the 64 B rate from 0.18-0.21x to 0.27x the bare ring in a slow
-    /// regime of the benchmark VM). It halves when the look found one small message, or when
+    /// each paced read from what this process's reads took since the last decision. It
+    /// doubles when they took two messages or more, or [`PACE_GROW_BYTES`] (a writer streaming
+    /// ahead: a fixed 3 us pace took the 64 B rate from 0.18-0.21x to 0.27x the bare ring in a
+    /// slow regime of the benchmark VM). It halves when they took one small message, or when
     /// the writer waited for this reader meanwhile (`WriterLine::waits`: a writer held to its
     /// quota would wait a whole pace for each look; 4 KiB messages at a 4 KiB quota went 30%
-    /// slower at a fixed 2 us pace). It drops back to the minimum when the look found nothing
-    /// or a read since had to wait for its data (a writer slower than its reader, whose
-    /// messages a longer pace would only delay).
+    /// slower at a fixed 2 us pace). It drops back to the minimum when they took nothing or a
+    /// read since found nothing, blocking or not (a writer slower than its reader, whose
+    /// messages a longer pace would only delay); these two rules come first, then halving.
     /// Called before the reader lock, from blocking reads only (never from nonblocking reads,
     /// steps, peeks or readiness checks), at a record boundary; a thread that wrote is waiting
     /// for an answer, or relays, and is never paced: `wrote` is what [`WROTE`] said when the
