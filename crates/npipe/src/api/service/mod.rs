@@ -298,19 +298,26 @@ impl Shared {
     /// Starts more workers while fewer than `ready` listen and the pool has room. A failure is
     /// recorded and ends the attempt; the next connection that ends tries again.
     fn top_up(self: &Arc<Self>) {
+        if let Err(e) = self.try_top_up() {
+            self.lock().record(e);
+        }
+    }
+
+    /// [`top_up`](Self::top_up), giving back the first failure. Each reservation checks the
+    /// counts under the lock, so workers started at the same time by a client's worker (a
+    /// client may connect while `serve` still starts the ready workers) never take the pool
+    /// past `instances`.
+    pub(super) fn try_top_up(self: &Arc<Self>) -> io::Result<()> {
         loop {
             {
                 let mut st = self.lock();
                 if st.stopping || st.listening >= self.ready || st.threads >= self.instances {
-                    return;
+                    return Ok(());
                 }
                 st.threads += 1;
                 st.listening += 1;
             }
-            if let Err(e) = self.start_worker(None) {
-                self.lock().record(e);
-                return;
-            }
+            self.start_worker(None)?;
         }
     }
 

@@ -186,12 +186,13 @@ impl ServiceOptions {
             shared: shared.clone(),
             stopped: false,
         };
-        let mut first = Some(shared.create_instance(true)?);
-        for _ in 0..self.ready_workers {
-            shared.reserve_listener();
-            // On failure `service` is dropped, which stops the workers already started.
-            shared.start_worker(first.take())?;
-        }
+        let first = shared.create_instance(true)?;
+        shared.reserve_listener();
+        // On failure `service` is dropped, which stops the workers already started.
+        shared.start_worker(Some(first))?;
+        // The other ready workers as the pool tops itself up: a client may connect to the
+        // first instance meanwhile, and its worker starts listeners of its own.
+        shared.try_top_up()?;
         Ok(service)
     }
 }
