@@ -64,9 +64,65 @@ fn role_server(name: &str) -> Result<(), String> {
     s.stop().map_err(|e| e.to_string())
 }
 
+/// Child: calls `name` in a loop across the parent's restarts of its service, as the ipc.h
+/// update helper does: when a call fails because a stop ended the connection, it connects
+/// again at once and retries the call once, which must be served by a newer generation (the
+/// replies are the generation's number). Ends on the reply "quit".
+fn role_retrier(name: &str) -> Result<(), String> {
+    let connect = || -> Result<ServiceClient, String> {
+        let end = Instant::now() + LONG;
+        loop {
+            match ServiceClient::connect(name) {
+                Ok(c) => return Ok(c),
+                Err(e) if win32_code(&e) == ERROR_FILE_NOT_FOUND && Instant::now() < end => {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(format!("connect: {e}")),
+            }
+        }
+    };
+    // The generation whose stop ended the last connection, until a newer one has answered.
+    let mut ended_by: Option<u64> = None;
+    let mut c = connect()?;
+    let mut this_gen: Option<u64> = None;
+    loop {
+        match c.call(b"x") {
+            Ok(r) if r == b"quit" => return Ok(()),
+            Ok(r) => {
+                let g: u64 = String::from_utf8_lossy(&r)
+                    .parse()
+                    .map_err(|e| format!("reply {r:?}: {e}"))?;
+                if let Some(old) = ended_by.filter(|&old| g <= old) {
+                    return Err(format!(
+                        "generation {old} ended a connection, the next one reached {g}"
+                    ));
+                }
+                ended_by = None;
+                this_gen = Some(g);
+            }
+            Err(e) if [ERROR_BROKEN_PIPE, ERROR_NO_DATA].contains(&win32_code(&e)) => {
+                match (this_gen, ended_by) {
+                    (Some(g), _) => ended_by = Some(g),
+                    (None, Some(g)) => {
+                        return Err(format!(
+                            "generation {g}'s stop ended a connection, and the retry on the \
+                             connection made at once failed too: {e}"
+                        ))
+                    }
+                    (None, None) => return Err(format!("the first call failed: {e}")),
+                }
+                c = connect()?;
+                this_gen = None;
+            }
+            Err(e) => return Err(format!("call: {e}")),
+        }
+    }
+}
+
 child_roles! {
     "caller" => role_caller,
     "server" => role_server,
+    "retrier" => role_retrier,
 }
 
 /// A service whose replies are "reply to " + request.
@@ -468,6 +524,38 @@ fn a_client_ended_by_a_stop_finds_no_instance_left_to_connect_to() {
         let e = again.expect_err("connected to a service that was stopping");
         assert_eq!(win32_code(&e), ERROR_FILE_NOT_FOUND, "round {round}: {e}");
     }
+}
+
+/// Across two processes: this process stops and serves its name again, 15 times, each time once
+/// the client in the other process has been served by the running generation; the client
+/// retries a call once after a stop ended its connection (`role_retrier`), and that retry must
+/// succeed on a newer generation. The pattern of the ipc.h update service and its helper.
+#[test]
+fn a_client_in_another_process_retries_across_restarts() {
+    let name = unique_name("svc-restart-xproc");
+    let kid = child("retrier", &name);
+    let generation = |g: u64| {
+        let (tx, rx) = mpsc::channel::<()>();
+        let tx = Mutex::new(tx);
+        let s = ServiceOptions::new()
+            .ready_workers(4)
+            .serve(&name, move |_, _, reply| {
+                let _ = tx.lock().unwrap().send(());
+                reply.extend_from_slice(g.to_string().as_bytes());
+            })
+            .unwrap();
+        (s, rx)
+    };
+    for g in 1..=15 {
+        let (s, served) = generation(g);
+        served
+            .recv_timeout(LONG)
+            .unwrap_or_else(|_| panic!("generation {g}: the client never called"));
+        s.stop().unwrap();
+    }
+    let last = serve(&name, |_, _, reply| reply.extend_from_slice(b"quit")).unwrap();
+    expect_ok(kid);
+    last.stop().unwrap();
 }
 
 #[test]

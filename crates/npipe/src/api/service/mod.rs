@@ -288,26 +288,23 @@ impl Shared {
         opts.create(&self.name)
     }
 
-    /// Counts a worker about to be started by [`start_worker`](Self::start_worker).
-    fn reserve_listener(&self) {
-        let mut st = self.lock();
-        st.threads += 1;
-        st.listening += 1;
-    }
-
     /// Starts more workers while fewer than `ready` listen and the pool has room. A failure is
     /// recorded and ends the attempt; the next connection that ends tries again.
     fn top_up(self: &Arc<Self>) {
-        if let Err(e) = self.try_top_up() {
+        if let Err(e) = self.try_top_up(None) {
             self.lock().record(e);
         }
     }
 
-    /// [`top_up`](Self::top_up), giving back the first failure. Each reservation checks the
-    /// counts under the lock, so workers started at the same time by a client's worker (a
-    /// client may connect while `serve` still starts the ready workers) never take the pool
-    /// past `instances`.
-    pub(super) fn try_top_up(self: &Arc<Self>) -> io::Result<()> {
+    /// [`top_up`](Self::top_up), giving back the first failure; the first worker it starts
+    /// takes `first` (`serve`'s first instance) when given. Each reservation checks the counts
+    /// under the lock, so workers started at the same time by a client's worker (a client may
+    /// connect while `serve` still starts the ready workers) never take the pool past
+    /// `instances`.
+    pub(super) fn try_top_up(
+        self: &Arc<Self>,
+        mut first: Option<NamedPipeServer>,
+    ) -> io::Result<()> {
         loop {
             {
                 let mut st = self.lock();
@@ -317,7 +314,7 @@ impl Shared {
                 st.threads += 1;
                 st.listening += 1;
             }
-            self.start_worker(None)?;
+            self.start_worker(first.take())?;
         }
     }
 

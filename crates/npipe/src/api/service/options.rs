@@ -187,12 +187,10 @@ impl ServiceOptions {
             stopped: false,
         };
         let first = shared.create_instance(true)?;
-        shared.reserve_listener();
-        // On failure `service` is dropped, which stops the workers already started.
-        shared.start_worker(Some(first))?;
-        // The other ready workers as the pool tops itself up: a client may connect to the
-        // first instance meanwhile, and its worker starts listeners of its own.
-        shared.try_top_up()?;
+        // The ready workers as the pool tops itself up, the first on `first`: a client may
+        // connect to it meanwhile, and its worker starts listeners of its own. On failure
+        // `service` is dropped, which stops the workers already started.
+        shared.try_top_up(Some(first))?;
         Ok(service)
     }
 }

@@ -79,8 +79,8 @@ impl Conn {
         if seen > self.mine(R_HEAD).load(Relaxed) {
             return;
         }
-        // What the look after the last decision found: the batch this reader took since
-        // (it has taken every message it knew of), and whether the writer waited for it.
+        // What this process's reads took since the last decision (the reader has taken every
+        // message it knew of), and whether the writer waited for it meanwhile.
         let bytes = seen.saturating_sub(self.paced_tail.load(Relaxed));
         self.paced_tail.store(seen, Relaxed);
         let read = self.mine(R_MSGS).load(Relaxed);
