@@ -620,8 +620,25 @@ impl Conn {
         self.notify_fenced(dir, which);
     }
 
-    /// [`Conn::notify`] after its fence.
+    /// [`Conn::notify`] after its fence. Its two looks are inlined (every publish makes them,
+    /// and usually nobody sleeps or is armed); what they find is handled out of line.
+    #[inline(always)]
     fn notify_fenced(&self, dir: usize, which: Wake) {
+        let k = &self.ring(dir).k.0;
+        let (waiters, armed) = match which {
+            Wake::Data => (&k.data_waiters, &k.poll_armed),
+            Wake::Space => (&k.space_waiters, &k.space_armed),
+        };
+        // Relaxed: as the looks in `wake_found`, which looks again.
+        if waiters.load(Relaxed) != 0 || armed.load(Relaxed) != 0 {
+            self.wake_found(dir, which);
+        }
+    }
+
+    /// What [`Conn::notify_fenced`] does once a look found a sleeper or an armed end.
+    #[cold]
+    #[inline(never)]
+    fn wake_found(&self, dir: usize, which: Wake) {
         let k = &self.ring(dir).k.0;
         let (seq, waiters) = match which {
             Wake::Data => (&k.data_seq, &k.data_waiters),

@@ -32,12 +32,20 @@ pub(crate) enum Spill {
 impl Conn {
     /// Notes a record written at `h` with `len` payload bytes (writer lock held): when it
     /// reaches beyond the window, the end is marked as holding pages to give back, and the
-    /// watcher is told once.
+    /// watcher is told once. Inlined: every write asks, and a small record's answer is no.
+    #[inline(always)]
     pub(super) fn note_spill(&self, dir: usize, h: u64, len: u64) {
         let (cap, win) = (self.caps[dir], self.wins[dir]);
         if win >= cap || (h & (cap - 1)) + REC_HDR + len <= win + OVERHANG {
             return;
         }
+        self.spilled();
+    }
+
+    /// [`Conn::note_spill`] for a record beyond the window.
+    #[cold]
+    #[inline(never)]
+    fn spilled(&self) {
         // SeqCst with `spill_unlisted`: either it sees this timestamp, or we see the flag
         // cleared and list the connection again.
         self.spilled_at.store(sys::monotonic_ms().max(1), SeqCst);
