@@ -46,7 +46,7 @@ fn cpu_us(who: libc::c_int) -> u64 {
 
 /// Whether pair `k` is one where the client waits (else the server's end waits).
 fn client_waits(k: usize) -> bool {
-    k % 2 == 0
+    k.is_multiple_of(2)
 }
 
 /// The message that ends a wait.
