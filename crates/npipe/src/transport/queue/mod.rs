@@ -621,7 +621,8 @@ impl Conn {
     }
 
     /// [`Conn::notify`] after its fence. Its two looks are inlined (every publish makes them,
-    /// and usually nobody sleeps or is armed); what they find is handled out of line.
+    /// and between busy peers, which spin rather than sleep, they find nobody); what they
+    /// find is handled out of line.
     #[inline(always)]
     fn notify_fenced(&self, dir: usize, which: Wake) {
         let k = &self.ring(dir).k.0;
@@ -629,14 +630,20 @@ impl Conn {
             Wake::Data => (&k.data_waiters, &k.poll_armed),
             Wake::Space => (&k.space_waiters, &k.space_armed),
         };
-        // Relaxed: as the looks in `wake_found`, which looks again.
+        // Relaxed, after the caller's fence (`notify`, `release_and_notify`). SYNC POINT with
+        // the fence after a sleeper's count (`wait_inner`) and an end's arming (`arm_as`), the
+        // Dekker pattern: either it sees what we published, or these looks see it. Seeing
+        // nobody, we are done. `wake_found` looks again: a value that changed since is a
+        // sleeper that left (it looks at the data again after a later fence) or an arming
+        // already taken, which the swap there settles.
         if waiters.load(Relaxed) != 0 || armed.load(Relaxed) != 0 {
             self.wake_found(dir, which);
         }
     }
 
-    /// What [`Conn::notify_fenced`] does once a look found a sleeper or an armed end.
-    #[cold]
+    /// What [`Conn::notify_fenced`] does once a look found a sleeper or an armed end. Out of
+    /// line, not rare: an end that sleeps or waits in an event loop gets here on every
+    /// message its peer publishes.
     #[inline(never)]
     fn wake_found(&self, dir: usize, which: Wake) {
         let k = &self.ring(dir).k.0;

@@ -42,8 +42,7 @@ impl Conn {
         self.spilled();
     }
 
-    /// [`Conn::note_spill`] for a record beyond the window.
-    #[cold]
+    /// [`Conn::note_spill`] for a record beyond the window (large messages only).
     #[inline(never)]
     fn spilled(&self) {
         // SeqCst with `spill_unlisted`: either it sees this timestamp, or we see the flag
