@@ -20,7 +20,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use npipe::{ClientOptions, NamedPipeServer, PipeMode, ReadMode, ServerOptions};
+use npipe::{ClientOptions, MsgLen, NamedPipeServer, ReadMode, ServerOptions};
 use util::{child, connect_or_fail, expect_ok, unique_name};
 
 /// Connections between the two processes.
@@ -53,15 +53,9 @@ impl Cost {
     /// The costs so far of the calling thread (`RUSAGE_THREAD`) or of the whole process
     /// (`RUSAGE_SELF`).
     fn now(who: libc::c_int) -> Cost {
-        let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: `ru` is a valid, writable rusage; `who` is RUSAGE_THREAD or RUSAGE_SELF.
-        let rc = unsafe { libc::getrusage(who, ru.as_mut_ptr()) };
-        assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
-        // SAFETY: getrusage succeeded and filled the struct (zeroed before, too).
-        let ru = unsafe { ru.assume_init() };
-        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        let ru = util::rusage(who);
         Cost {
-            cpu_us: us(ru.ru_utime) + us(ru.ru_stime),
+            cpu_us: util::cpu_us(&ru),
             switches: ru.ru_nvcsw as u64,
         }
     }
@@ -101,6 +95,19 @@ const WAKE: &[u8] = b"wake";
 /// A waiting client's word that its wait begins.
 const READY: &[u8] = b"ready";
 
+/// The waiting end's read, with the calling thread's costs across it: the read must end with
+/// [`WAKE`]. `recv` is the end's `recv_msg`.
+fn wait_for_wake(recv: impl FnOnce(&mut [u8]) -> std::io::Result<MsgLen>) -> Result<Cost, String> {
+    let mut buf = [0u8; 64];
+    let before = Cost::now(libc::RUSAGE_THREAD);
+    let m = recv(&mut buf).map_err(|e| format!("idle read: {e}"))?;
+    let cost = Cost::since(before, libc::RUSAGE_THREAD);
+    if &buf[..m.read] != WAKE {
+        return Err(format!("woken by {:?}", &buf[..m.read]));
+    }
+    Ok(cost)
+}
+
 /// One client of the child: tells the parent its pair number, echoes WARM messages, then waits
 /// (or sleeps and wakes the server's end) and reports its costs across the wait.
 fn client(name: &str, k: usize, start: &Barrier, idle: &Barrier) -> Result<(), String> {
@@ -122,14 +129,7 @@ fn client(name: &str, k: usize, start: &Barrier, idle: &Barrier) -> Result<(), S
     if client_waits(k) {
         // The parent's sleep starts from here, so this read waits the whole window.
         c.send_msg(READY).map_err(|e| format!("send ready: {e}"))?;
-        let before = Cost::now(libc::RUSAGE_THREAD);
-        let m = c
-            .recv_msg(&mut buf)
-            .map_err(|e| format!("idle read: {e}"))?;
-        let cost = Cost::since(before, libc::RUSAGE_THREAD);
-        if &buf[..m.read] != WAKE {
-            return Err(format!("woken by {:?}", &buf[..m.read]));
-        }
+        let cost = wait_for_wake(|b| c.recv_msg(b))?;
         idle.wait();
         c.send_msg(&cost.to_bytes())
             .map_err(|e| format!("send the report: {e}"))?;
@@ -241,15 +241,7 @@ fn server_side(s: &NamedPipeServer) -> Result<(usize, Cost), String> {
         Cost::from_bytes(&buf[..m.read])
             .ok_or_else(|| format!("pair {k}: a report of {} bytes", m.read))?
     } else {
-        let before = Cost::now(libc::RUSAGE_THREAD);
-        let m = s
-            .recv_msg(&mut buf)
-            .map_err(|e| format!("pair {k}: idle read: {e}"))?;
-        let cost = Cost::since(before, libc::RUSAGE_THREAD);
-        if &buf[..m.read] != WAKE {
-            return Err(format!("pair {k}: woken by {:?}", &buf[..m.read]));
-        }
-        cost
+        wait_for_wake(|b| s.recv_msg(b)).map_err(|e| format!("pair {k}: {e}"))?
     };
     s.send_msg(b"bye")
         .map_err(|e| format!("pair {k}: send bye: {e}"))?;
@@ -260,14 +252,7 @@ fn server_side(s: &NamedPipeServer) -> Result<(usize, Cost), String> {
 fn ends_waiting_after_a_busy_exchange_use_no_cpu() {
     let name = unique_name("idle");
     let servers: Vec<NamedPipeServer> = (0..PAIRS)
-        .map(|_| {
-            ServerOptions::new()
-                .pipe_mode(PipeMode::Message)
-                .read_mode(ReadMode::Message)
-                .max_instances(PAIRS as u32)
-                .create(&name)
-                .unwrap()
-        })
+        .map(|_| util::message_server(&name, PAIRS as u32))
         .collect();
     let mut kid = child("idle_clients", &name);
     for s in &servers {
@@ -280,6 +265,7 @@ fn ends_waiting_after_a_busy_exchange_use_no_cpu() {
         .map(|s| thread::spawn(move || server_side(&s).map(|r| (r, s))))
         .collect();
     let mut costs = Vec::new();
+    // The server ends stay open until the child has read its last message and exited.
     let mut keep = Vec::new();
     for t in sides {
         let (r, s) = t

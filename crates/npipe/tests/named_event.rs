@@ -969,15 +969,7 @@ fn scribbles_on_the_shared_page_are_errors_not_crashes() -> io::Result<()> {
 
 /// CPU time the calling thread has used.
 fn thread_cpu() -> Duration {
-    // SAFETY: a zeroed rusage filled in by the kernel.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
-        ru
-    };
-    let us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) as u64 * 1_000_000
-        + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) as u64;
-    Duration::from_micros(us)
+    Duration::from_micros(util::cpu_us(&util::rusage(libc::RUSAGE_THREAD)))
 }
 
 #[test]

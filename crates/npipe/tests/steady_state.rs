@@ -58,13 +58,7 @@ static ALLOCATOR: Counting = Counting;
 /// (allocations, minor page faults) of the calling thread so far.
 fn thread_costs() -> (u64, u64) {
     let allocs = ALLOCS.with(|c| c.get());
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_THREAD reports on the calling thread.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage");
-    // SAFETY: getrusage succeeded and filled the struct (it was zeroed before, too).
-    let ru = unsafe { ru.assume_init() };
-    (allocs, ru.ru_minflt as u64)
+    (allocs, util::rusage(libc::RUSAGE_THREAD).ru_minflt as u64)
 }
 
 /// Round trips before counting: several laps of the 64 KiB queue with 72-byte records, so every

@@ -451,3 +451,21 @@ pub fn message_server(name: &str, instances: u32) -> npipe::NamedPipeServer {
         .create(name)
         .unwrap()
 }
+
+/// `getrusage(who)`: the resources the calling thread (`RUSAGE_THREAD`) or this process
+/// (`RUSAGE_SELF`) has used so far.
+pub fn rusage(who: libc::c_int) -> libc::rusage {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is a valid, writable rusage; `who` is one of the values getrusage takes
+    // (checked by its result).
+    let rc = unsafe { libc::getrusage(who, ru.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage({who}): {}", io::Error::last_os_error());
+    // SAFETY: getrusage succeeded and filled the struct (zeroed before, too).
+    unsafe { ru.assume_init() }
+}
+
+/// The CPU time (user + system) in `ru`, in microseconds.
+pub fn cpu_us(ru: &libc::rusage) -> u64 {
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
