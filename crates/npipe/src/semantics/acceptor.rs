@@ -23,7 +23,10 @@
 //!   to the [`Service`]; anything else is answered with the Win32 error and dropped;
 //! - a Describe request (a listing, which names nothing) is answered here with
 //!   [`Service::describe`] and the socket closed: it takes no instance, parks nowhere and wakes
-//!   nobody, and it passes the same credential check, caps and deadline as any request.
+//!   nobody, and it passes the same credential check, caps and deadline as any request;
+//! - while connections come close together the thread looks for its next event without
+//!   sleeping, for at most [`ACCEPT_SPIN`] at a time ([`Spin`] says when); otherwise it sleeps,
+//!   so a name nobody opens costs no CPU.
 //!
 //! The acceptor stops when its [`Acceptor`] handle is stopped or dropped (in the process that
 //! started it; a forked child only forgets its copy). The listener closes with the thread, so
@@ -56,6 +59,9 @@ pub(crate) const MAX_PENDING: usize = 256;
 pub(crate) const FD_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections accepted per round before pending requests get their turn.
 const ACCEPT_BATCH: usize = 32;
+/// How long the thread looks for its next event without sleeping, while connections come
+/// close together (see [`Spin`]).
+pub(crate) const ACCEPT_SPIN: Duration = Duration::from_micros(100);
 
 const TOKEN_LISTENER: u64 = 0;
 const TOKEN_STOP: u64 = 1;
@@ -214,6 +220,8 @@ impl Acceptor {
             per_uid: HashMap::new(),
             next_token: TOKEN_FIRST_PENDING,
             paused_until: None,
+            spin: Spin::new(sys::usable_cpus()),
+            idle: Duration::ZERO,
         };
         let thread = sys::spawn_thread(thread_name, move || state.run()).map_err(|e| {
             err(
@@ -280,6 +288,54 @@ struct Loop {
     next_token: u64,
     /// Set while the listener rests after descriptor exhaustion.
     paused_until: Option<Instant>,
+    spin: Spin,
+    /// How long the thread waited for its last events.
+    idle: Duration,
+}
+
+/// When the acceptor thread looks for its next event without sleeping (issue 13). A sleeping
+/// thread is woken by each connection, and on a virtual machine waking an idle CPU takes tens
+/// of microseconds, about as long as the handshake itself; a client that opens, works and
+/// closes in a loop waits that long each time. The thread spins:
+/// - only when the process may run on more than one CPU (the clients need one too);
+/// - only while the last connection came within [`ACCEPT_SPIN`] of the thread's being free
+///   for it (or was already waiting), so a server whose clients come one at a time never
+///   spins;
+/// - for at most [`ACCEPT_SPIN`] at a time; a spin that finds nothing ends the streak, so the
+///   end of a burst costs one spin and the thread then sleeps until the next connection.
+#[derive(Debug)]
+struct Spin {
+    allowed: bool,
+    streak: bool,
+}
+
+impl Spin {
+    fn new(cpus: u32) -> Spin {
+        Spin {
+            allowed: cpus > 1,
+            streak: false,
+        }
+    }
+
+    /// A connection was accepted after the thread had waited `idle` for it (zero: it was
+    /// waiting already).
+    fn accepted(&mut self, idle: Duration) {
+        self.streak = self.allowed && idle <= ACCEPT_SPIN;
+    }
+
+    /// How long to look for the next event before sleeping (zero: sleep at once).
+    fn budget(&self) -> Duration {
+        if self.streak {
+            ACCEPT_SPIN
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A spin found nothing: the burst is over.
+    fn found_nothing(&mut self) {
+        self.streak = false;
+    }
 }
 
 impl Loop {
@@ -293,10 +349,14 @@ impl Loop {
                 .chain(self.paused_until)
                 .min();
             ready.clear();
-            if self.poller.wait(deadline, &mut ready).is_err() {
+            let free = Instant::now();
+            if self.spin_for_events(&mut ready).is_err()
+                || (ready.is_empty() && self.poller.wait(deadline, &mut ready).is_err())
+            {
                 // Nothing sensible to do but stop serving; the name goes with the thread.
                 return;
             }
+            self.idle = free.elapsed();
             for ev in &ready {
                 match ev.token {
                     TOKEN_STOP => return,
@@ -309,11 +369,40 @@ impl Loop {
         }
     }
 
+    /// Looks for events without sleeping for as long as [`Spin`] allows; `ready` stays empty
+    /// when none came.
+    fn spin_for_events(&mut self, ready: &mut Vec<sys::Event>) -> Result<(), sys::Errno> {
+        let budget = self.spin.budget();
+        if budget.is_zero() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let end = start + budget;
+        loop {
+            // A deadline that has passed: epoll looks without waiting.
+            self.poller.wait(Some(start), ready)?;
+            if !ready.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                self.spin.found_nothing();
+                return Ok(());
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     /// Accepts up to a batch of connections.
     fn accept_batch(&mut self) {
+        // The first connection woke the thread; the others were waiting already.
+        let mut idle = self.idle;
         for _ in 0..ACCEPT_BATCH {
             match sys::accept(self.listener.fd()) {
-                Ok(sock) => self.admit(sock),
+                Ok(sock) => {
+                    self.spin.accepted(idle);
+                    idle = Duration::ZERO;
+                    self.admit(sock);
+                }
                 Err(sys::Errno::AGAIN) => return,
                 Err(
                     sys::Errno::MFILE | sys::Errno::NFILE | sys::Errno::NOBUFS | sys::Errno::NOMEM,
@@ -480,6 +569,59 @@ impl Loop {
                 .is_ok()
         {
             self.paused_until = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLOSE: Duration = Duration::from_micros(40);
+    const APART: Duration = Duration::from_millis(2);
+
+    #[test]
+    fn connections_that_come_one_at_a_time_never_make_the_thread_spin() {
+        let mut s = Spin::new(2);
+        for _ in 0..100 {
+            s.accepted(APART);
+            assert_eq!(s.budget(), Duration::ZERO);
+        }
+    }
+
+    #[test]
+    fn a_burst_spins_until_a_spin_finds_nothing_or_a_connection_comes_late() {
+        let mut s = Spin::new(2);
+        s.accepted(APART);
+        assert_eq!(s.budget(), Duration::ZERO, "one connection is no burst");
+        s.accepted(CLOSE);
+        assert_eq!(s.budget(), ACCEPT_SPIN);
+        s.accepted(Duration::ZERO);
+        assert_eq!(
+            s.budget(),
+            ACCEPT_SPIN,
+            "a connection that was waiting already"
+        );
+        // The burst ends: one spin finds nothing, and the thread sleeps from then on, even
+        // for events that are not connections.
+        s.found_nothing();
+        assert_eq!(s.budget(), Duration::ZERO);
+        s.accepted(CLOSE);
+        assert_eq!(s.budget(), ACCEPT_SPIN);
+        s.accepted(APART);
+        assert_eq!(
+            s.budget(),
+            Duration::ZERO,
+            "a late connection ends the streak"
+        );
+    }
+
+    #[test]
+    fn with_one_cpu_the_thread_never_spins() {
+        let mut s = Spin::new(1);
+        for _ in 0..10 {
+            s.accepted(Duration::ZERO);
+            assert_eq!(s.budget(), Duration::ZERO);
         }
     }
 }
