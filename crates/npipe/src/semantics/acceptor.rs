@@ -302,7 +302,10 @@ struct Loop {
 ///   for it (or was already waiting), so a server whose clients come one at a time never
 ///   spins;
 /// - for at most [`ACCEPT_SPIN`] at a time; a spin that finds nothing ends the streak, so the
-///   end of a burst costs one spin and the thread then sleeps until the next connection.
+///   end of a burst costs one spin and the thread then sleeps until the next connection;
+/// - yielding its CPU between looks: a thread queued on the same CPU (often the server thread
+///   whose ConnectNamedPipe this thread has just ended) runs at once instead of after the
+///   spin. This measured 0-20% more connections per second than a spin that keeps the CPU.
 #[derive(Debug)]
 struct Spin {
     allowed: bool,
@@ -388,7 +391,8 @@ impl Loop {
                 self.spin.found_nothing();
                 return Ok(());
             }
-            std::hint::spin_loop();
+            // Yield, not a pause: see `Spin`.
+            std::thread::yield_now();
         }
     }
 
