@@ -595,7 +595,7 @@ mod tests {
     const APART: Duration = Duration::from_millis(2);
 
     #[test]
-    fn connections_that_come_one_at_a_time_never_make_the_thread_spin() {
+    fn connections_further_apart_than_a_spin_never_make_the_thread_spin() {
         let mut s = Spin::new(2);
         for _ in 0..100 {
             s.accepted(APART);
