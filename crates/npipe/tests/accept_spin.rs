@@ -41,22 +41,9 @@ const TAIL: usize = 8;
 
 /// This process's acceptor thread (its id), found by its name.
 fn acceptor_tid() -> libc::pid_t {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() == "npipe-acceptor" {
-            found.extend(
-                e.file_name()
-                    .to_str()
-                    .and_then(|t| t.parse::<libc::pid_t>().ok()),
-            );
-        }
-    }
+    let found = util::threads_named(std::process::id(), "npipe-acceptor");
     assert_eq!(found.len(), 1, "one acceptor thread expected: {found:?}");
-    found[0]
+    found[0] as libc::pid_t
 }
 
 /// The CPU time so far of thread `tid` of this process, in microseconds: its CPU-time clock,

@@ -440,21 +440,14 @@ fn fd_count(pid: u32) -> usize {
 
 /// utime + stime (clock ticks) of the thread named `comm` in process `pid`.
 fn thread_ticks(pid: u32, comm: &str) -> Option<u64> {
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let p = t.ok()?.path();
-        let name = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-        if name.trim() != comm {
-            continue;
-        }
-        let stat = std::fs::read_to_string(p.join("stat")).ok()?;
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // After the command: state is field 3, utime field 14, stime field 15.
-        let utime: u64 = f.get(11)?.parse().ok()?;
-        let stime: u64 = f.get(12)?.parse().ok()?;
-        return Some(utime + stime);
-    }
-    None
+    let tid = *util::threads_named(pid, comm).first()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// The share of one CPU the thread `comm` of `pid` used over `window`.

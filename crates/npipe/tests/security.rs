@@ -27,15 +27,9 @@ fn ctx<T>(r: io::Result<T>, what: &str) -> Result<T, String> {
 /// its fsuid (the fourth `Uid:` field of its status).
 fn fsuids_of_threads(name: &str) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
-    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() != name {
-            continue;
-        }
-        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+    for tid in util::threads_named(std::process::id(), name) {
+        let status =
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
         let fsuid = status
             .lines()
             .find_map(|l| l.strip_prefix("Uid:"))
