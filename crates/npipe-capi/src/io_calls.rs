@@ -14,6 +14,74 @@ use crate::handles::{not_pipe, with, with_entry, Entry, Object};
 use crate::overlapped::{self, Buf, Call, Op, Routine, OVERLAPPED};
 use crate::*;
 
+/// The call programs make most, kept short: a ReadFile or WriteFile without an OVERLAPPED on a
+/// pipe end this thread's lookup cache holds (`lookup`), whose handle's signal nothing has
+/// looked at (`Entry::observed`), with a buffer. It makes the same calls the general path
+/// makes for that case ([`read_file`] with a null OVERLAPPED) and finishes the same way; what
+/// it leaves out is only the dispatch over every kind of handle and OVERLAPPED, which the
+/// general path pays on every call (about half of the C layer's own instructions).
+///
+/// `None`: not that case, and nothing was done; the general path takes the call.
+///
+/// # Safety
+/// `buffer` is valid for `size` bytes of writing; `read` is null or writable.
+#[inline(always)]
+unsafe fn quick_read(
+    h: HANDLE,
+    buffer: *mut c_void,
+    size: DWORD,
+    read: *mut DWORD,
+) -> Option<BOOL> {
+    let r = crate::lookup::with_cached(h as usize, |e| {
+        if e.is_observed() {
+            return None;
+        }
+        // SAFETY: valid for size bytes (caller); None for a null pointer with a size.
+        let b = unsafe { buf_mut(buffer, size) }?;
+        let r = match &e.obj {
+            Object::Server(s) => s.recv_msg(b),
+            Object::Client(c) => c.recv_msg(b),
+            _ => return None,
+        };
+        // SAFETY: read is null or writable (caller); no OVERLAPPED.
+        let ret = unsafe { overlapped::finish_sync(e, r, read, std::ptr::null_mut()) };
+        overlapped::settle_for(&e.obj);
+        Some(ret)
+    });
+    r.ok().flatten()
+}
+
+/// [`quick_read`] for WriteFile: the general path's [`write_file`] with a null OVERLAPPED.
+///
+/// # Safety
+/// `buffer` is valid for `size` bytes of reading; `written` is null or writable.
+#[inline(always)]
+unsafe fn quick_write(
+    h: HANDLE,
+    buffer: *const c_void,
+    size: DWORD,
+    written: *mut DWORD,
+) -> Option<BOOL> {
+    let r = crate::lookup::with_cached(h as usize, |e| {
+        if e.is_observed() {
+            return None;
+        }
+        // SAFETY: valid for size bytes (caller); None for a null pointer with a size.
+        let b = unsafe { buf(buffer, size) }?;
+        let r = match &e.obj {
+            Object::Client(c) => c.send_msg(b),
+            Object::Server(s) => s.send_msg(b),
+            _ => return None,
+        };
+        let r = r.map(|n| MsgLen::new(n, 0));
+        // SAFETY: written is null or writable (caller); no OVERLAPPED.
+        let ret = unsafe { overlapped::finish_sync(e, r, written, std::ptr::null_mut()) };
+        overlapped::settle_for(&e.obj);
+        Some(ret)
+    });
+    r.ok().flatten()
+}
+
 fn not_file<T>() -> io::Result<T> {
     Err(npipe::Error::io(
         ERROR_INVALID_HANDLE,
@@ -202,11 +270,33 @@ pub unsafe extern "C" fn ReadFile(
 ) -> BOOL {
     // SAFETY: read is null or writable (caller).
     unsafe { put(read, 0) };
+    if ov.is_null() {
+        // SAFETY: forwarded contract.
+        if let Some(r) = unsafe { quick_read(h, buffer, size, read) } {
+            return r;
+        }
+    }
+    // SAFETY: forwarded contract.
+    unsafe { read_general(h, buffer, size, read, ov) }
+}
+
+/// ReadFile past [`quick_read`]: any handle, with or without an OVERLAPPED. Kept out of line
+/// so the quick path's frame stays small.
+///
+/// # Safety
+/// As [`ReadFile`].
+#[inline(never)]
+unsafe fn read_general(
+    h: HANDLE,
+    buffer: *mut c_void,
+    size: DWORD,
+    read: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
     with_entry(h, FALSE, move |e| {
         // SAFETY: forwarded contract.
-        // Without an OVERLAPPED (the call programs make most) with a null pointer the
-        // compiler sees: read_file inlined there drops the engine's, the event's and the file
-        // offset's steps.
+        // Without an OVERLAPPED with a null pointer the compiler sees: read_file inlined
+        // there drops the engine's, the event's and the file offset's steps.
         let r = unsafe {
             if ov.is_null() {
                 read_file(e, buffer, size, read, std::ptr::null_mut(), None)
@@ -233,9 +323,31 @@ pub unsafe extern "C" fn WriteFile(
 ) -> BOOL {
     // SAFETY: written is null or writable (caller).
     unsafe { put(written, 0) };
+    if ov.is_null() {
+        // SAFETY: forwarded contract.
+        if let Some(r) = unsafe { quick_write(h, buffer, size, written) } {
+            return r;
+        }
+    }
+    // SAFETY: forwarded contract.
+    unsafe { write_general(h, buffer, size, written, ov) }
+}
+
+/// WriteFile past [`quick_write`], as [`read_general`].
+///
+/// # Safety
+/// As [`WriteFile`].
+#[inline(never)]
+unsafe fn write_general(
+    h: HANDLE,
+    buffer: *const c_void,
+    size: DWORD,
+    written: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
     with_entry(h, FALSE, move |e| {
         // SAFETY: forwarded contract.
-        // As in ReadFile.
+        // As in read_general.
         let r = unsafe {
             if ov.is_null() {
                 write_file(e, buffer, size, written, std::ptr::null_mut(), None)

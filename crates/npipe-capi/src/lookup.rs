@@ -149,6 +149,9 @@ const EMPTY: Cached = Cached {
 };
 
 /// A thread's cache, its hazard record and how many of the record's words are in use.
+///
+/// It has no destructor, so a lookup reaches it without the lazy registration check a
+/// thread-local with one costs on every access; [`GiveBack`] returns the record at thread exit.
 #[derive(Debug)]
 struct Local {
     record: Cell<Option<&'static Record>>,
@@ -156,11 +159,21 @@ struct Local {
     cache: [Cell<Cached>; RECENT],
 }
 
-impl Drop for Local {
+/// Gives the thread's hazard record back when the thread exits (registered when the thread
+/// takes one, in [`remember`]), and empties the thread's cache, which could only hit with a
+/// record.
+struct GiveBack;
+
+impl Drop for GiveBack {
     fn drop(&mut self) {
-        if let Some(r) = self.record.get() {
-            r.give_back();
-        }
+        let _ = LOCAL.try_with(|l| {
+            if let Some(r) = l.record.take() {
+                for c in &l.cache {
+                    c.set(EMPTY);
+                }
+                r.give_back();
+            }
+        });
     }
 }
 
@@ -172,6 +185,7 @@ thread_local! {
             cache: [const { Cell::new(EMPTY) }; RECENT],
         }
     };
+    static GIVE_BACK: GiveBack = const { GiveBack };
 }
 
 /// Ends a hit: the hazard word is cleared (after every use of the entry) and freed.
@@ -253,6 +267,11 @@ pub(crate) fn remember(h: usize, closes: u64, e: &Arc<Entry>) {
     }
     let _ = LOCAL.try_with(|l| {
         if l.record.get().is_none() {
+            // Registers the record's return at thread exit; a thread already past that (a
+            // call from another thread-local's destructor) caches nothing.
+            if GIVE_BACK.try_with(|_| ()).is_err() {
+                return;
+            }
             FENCE.prepare();
             l.record.set(Some(take_record()));
         }
@@ -322,5 +341,85 @@ pub(crate) fn releaser() {
             (wait * 2).min(RETRY_MAX)
         };
         handles::put_back_retired(keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+
+    use super::*;
+    use crate::handles::CloseHandle;
+    use crate::io_calls::{ReadFile, WriteFile};
+    use crate::pipes::{CreateFileA, CreateNamedPipeA};
+    use crate::{HANDLE, INVALID_HANDLE_VALUE};
+
+    /// Threads that used cached lookups and exited leave their hazard records for the next
+    /// threads (`GiveBack`), instead of each leaving one more record behind.
+    #[test]
+    fn exiting_threads_give_their_records_back() {
+        let name = CString::new(format!(
+            r"\\.\pipe\npipe-lookup-records-{}",
+            std::process::id()
+        ))
+        .expect("no NUL");
+        // SAFETY: a NUL-terminated name, no security attributes.
+        let s =
+            unsafe { CreateNamedPipeA(name.as_ptr(), 3, 4 | 2, 1, 4096, 4096, 0, ptr::null_mut()) };
+        assert_ne!(s, INVALID_HANDLE_VALUE);
+        // SAFETY: as above; GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING.
+        let c = unsafe {
+            CreateFileA(
+                name.as_ptr(),
+                0xC000_0000,
+                0,
+                ptr::null_mut(),
+                3,
+                0,
+                ptr::null_mut(),
+            )
+        };
+        assert_ne!(c, INVALID_HANDLE_VALUE);
+        let (s, c) = (s as usize, c as usize);
+        let round = move || {
+            let mut buf = [0u8; 8];
+            let mut n = 0;
+            for _ in 0..3 {
+                // SAFETY: valid buffers and count; no OVERLAPPED.
+                unsafe {
+                    assert_eq!(
+                        WriteFile(
+                            c as HANDLE,
+                            b"abc".as_ptr().cast(),
+                            3,
+                            &mut n,
+                            ptr::null_mut()
+                        ),
+                        1
+                    );
+                    assert_eq!(
+                        ReadFile(
+                            s as HANDLE,
+                            buf.as_mut_ptr().cast(),
+                            8,
+                            &mut n,
+                            ptr::null_mut()
+                        ),
+                        1
+                    );
+                }
+                assert_eq!(&buf[..n as usize], b"abc");
+            }
+            // The lookups were cached: the thread holds a record.
+            assert!(LOCAL.with(|l| l.record.get().is_some()));
+        };
+        std::thread::spawn(round).join().expect("first thread");
+        let before = records().count();
+        for _ in 0..20 {
+            std::thread::spawn(round).join().expect("thread");
+        }
+        assert_eq!(records().count(), before);
+        assert_eq!(CloseHandle(c as HANDLE), 1);
+        assert_eq!(CloseHandle(s as HANDLE), 1);
     }
 }

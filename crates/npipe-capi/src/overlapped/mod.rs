@@ -258,8 +258,18 @@ pub(crate) fn peer_is_local(obj: &Object) -> bool {
 /// read, a link closed or disconnected, a client connected): when that peer is in this process
 /// and has operations with the engine, returns only once the engine has stepped them, so they
 /// have completed by the time the call returns, as on Windows.
+#[inline]
 pub(crate) fn settle_for(obj: &Object) {
-    if crate::engine::busy() && peer_is_local(obj) {
+    if crate::engine::busy() {
+        settle_local(obj);
+    }
+}
+
+/// [`settle_for`] once the engine holds operations.
+#[cold]
+#[inline(never)]
+fn settle_local(obj: &Object) {
+    if peer_is_local(obj) {
         crate::engine::settle();
     }
 }

@@ -188,6 +188,13 @@ int main(int argc, char **argv) {
     CHECK(n == 0 && ov.Internal == 0x80000005 && ov.InternalHigh == 1, "W69 counts");
     DWORD rd = 0, avail = 0, left = 0;
     CHECK(PeekNamedPipe(s, (LPVOID)1, 0, &rd, &avail, &left) && rd == 0 && avail == 9 && left == 9, "W82/W85 peek");
+    /* W67: without an OVERLAPPED a partial read reports what it copied, and the rest stays
+     * (twice: the second call on the handle takes the C layer's quick path). */
+    n = 0;
+    CHECK(!ReadFile(s, buf, 4, &n, NULL) && GetLastError() == ERROR_MORE_DATA && n == 4 && memcmp(buf, "1234", 4) == 0, "W67 more data");
+    n = 0;
+    CHECK(!ReadFile(s, buf, 2, &n, NULL) && GetLastError() == ERROR_MORE_DATA && n == 2 && memcmp(buf, "56", 2) == 0, "W67 more data again");
+    CHECK(PeekNamedPipe(s, NULL, 0, NULL, &avail, &left) && avail == 3 && left == 3, "W67 the rest stays");
     DWORD state = 9, inst = 9;
     CHECK(GetNamedPipeHandleStateA(s, &state, &inst, NULL, NULL, NULL, 0) && state == 3 && inst == 1, "W118 state");
     DWORD coll = 0;
