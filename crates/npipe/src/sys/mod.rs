@@ -60,7 +60,7 @@ mod robust;
 mod shared_event;
 mod socket;
 
-pub(crate) use borrow_cell::BorrowCell;
+pub(crate) use borrow_cell::{prepare_fence as prepare_borrow_fence, BorrowCell};
 pub use cancel::SyncCancel;
 pub(crate) use cancel::{forked_child as cancel_forked_child, Registration, CANCEL_BUMP};
 pub use creds::NewThreadIdentity;

@@ -87,6 +87,9 @@ impl ServerEnd {
             )
         })?;
         let addr = n.address();
+        // The instance's connection cell registers the process for membarriers on its first
+        // borrow; done here, the wait that may cost is the creator's, not the first client's.
+        sys::prepare_borrow_fence();
         // A name being torn down by another thread is free within a few milliseconds (its
         // acceptor is being joined); wait for it rather than fail.
         let give_up = Instant::now() + Duration::from_secs(2);
