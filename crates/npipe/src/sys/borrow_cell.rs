@@ -63,6 +63,12 @@ pub(crate) fn prepare_fence() {
     FENCE.prepare();
 }
 
+/// Whether the cells' fence mode is decided (tests).
+#[cfg(test)]
+pub(crate) fn fence_decided() -> bool {
+    FENCE.decided()
+}
+
 /// Why a writer could not take a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {

@@ -46,6 +46,12 @@ impl AsymmetricFence {
             .store(if ok { ASYMMETRIC } else { SYMMETRIC }, Release);
     }
 
+    /// Whether [`prepare`](Self::prepare) has decided the mode.
+    #[cfg(test)]
+    pub(crate) fn decided(&self) -> bool {
+        self.mode.load(Acquire) != UNKNOWN
+    }
+
     /// The cheap side, after [`prepare`](Self::prepare) on this thread.
     #[inline]
     pub fn light(&self) {

@@ -60,6 +60,8 @@ mod robust;
 mod shared_event;
 mod socket;
 
+#[cfg(test)]
+pub(crate) use borrow_cell::fence_decided as borrow_fence_decided;
 pub(crate) use borrow_cell::{prepare_fence as prepare_borrow_fence, BorrowCell};
 pub use cancel::SyncCancel;
 pub(crate) use cancel::{forked_child as cancel_forked_child, Registration, CANCEL_BUMP};
