@@ -11,6 +11,9 @@
 //! general path (`write.rs`) looks three times (before the lock for the peer's close, and
 //! again under it).
 //!
+//! The steps of overlapped I/O and `npipe::tokio` (`step.rs`) try them first as well: a read
+//! step not inside a message, and a write step at its start.
+//!
 //! Anything else (a closed or disconnected end, a remainder, a flag, a skip marker, a record
 //! that does not fit or is not all there, a value that fails a check, a busy lock) makes them
 //! return `None`, and the general path then decides, errors included. What they may have done
@@ -117,7 +120,7 @@ impl Conn {
 
     /// A blocking write of `data` as one whole record, when the usual case above holds: the
     /// written count, as the general path returns it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn write_quick(&self, data: &[u8], o: WriteOpts) -> Option<usize> {
         let len = data.len() as u64;
         if general_only() || o.nonblocking || len == 0 || len > STREAM_CHUNK {

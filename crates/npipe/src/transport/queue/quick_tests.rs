@@ -288,6 +288,53 @@ fn quick_and_general_paths_agree_on_every_call() {
     }
 }
 
+/// As [`quick_and_general_paths_agree_on_every_call`], for the steps overlapped I/O and
+/// `npipe::tokio` take (`write_step`, `read_step`), which try the quick paths first: every
+/// step's outcome (done, pending, failed), every byte and every published counter agree. A
+/// write that stays pending on its quota (W91) is aborted on both pairs, as a cancel would.
+#[test]
+fn steps_agree_with_and_without_the_quick_paths() {
+    use std::task::Poll;
+    for seed in [7u64, 0x2545_f491_4f6c_dd1d, 99] {
+        let mut rng = Rng(seed);
+        let (qs, qc) = pair();
+        let (gs, gc) = pair();
+        let mut stamp = 0u8;
+        for step in 0..3000 {
+            let (unread, _) = qc.unread_tx().expect("counters");
+            let len = rng.pick(&[0usize, 1, 7, 8, 63, 64, 100, 1000, 5000, 20000]);
+            if rng.next().is_multiple_of(2) && unread + len as u64 + 64 < 48 << 10 {
+                let data: Vec<u8> = (0..len).map(|i| stamp.wrapping_add(i as u8)).collect();
+                stamp = stamp.wrapping_add(1);
+                let o = messages(rng.pick(&[4096u64, 1 << 16]), !rng.next().is_multiple_of(4));
+                let (mut qst, mut gst) = (WriteState::default(), WriteState::default());
+                let q = qc.write_step(&mut qst, &data, o, false);
+                let g = general(|| gc.write_step(&mut gst, &data, o, false));
+                assert_eq!(q, g, "seed {seed} step {step}: write of {len}");
+                if q.is_pending() {
+                    let qa = qc.write_abort(&mut qst);
+                    let ga = general(|| gc.write_abort(&mut gst));
+                    assert_eq!(qa, ga, "seed {seed} step {step}: abort");
+                }
+            } else {
+                let size = rng.pick(&[0usize, 1, 10, 64, 100, 1000, 8192, 30000]);
+                let message = !rng.next().is_multiple_of(6);
+                let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
+                let (mut qst, mut gst) = (ReadState::default(), ReadState::default());
+                let q = qs.read_step(&mut qst, &mut qb, message, false);
+                let g = general(|| gs.read_step(&mut gst, &mut gb, message, false));
+                assert_eq!(q, g, "seed {seed} step {step}: read of {size}");
+                if let Poll::Ready(Ok(r)) = q {
+                    assert_eq!(qb[..r.n], gb[..r.n], "seed {seed} step {step}");
+                }
+                assert_eq!(qs.read_abort(&mut qst), general(|| gs.read_abort(&mut gst)));
+            }
+            assert_eq!(qs.unread_rx(), gs.unread_rx(), "seed {seed} step {step}");
+            assert_eq!(qc.unread_tx(), gc.unread_tx(), "seed {seed} step {step}");
+        }
+    }
+}
+
 #[test]
 fn the_usual_write_and_read_wake_a_sleeping_peer_after_the_lock() {
     let (s, c) = pair();

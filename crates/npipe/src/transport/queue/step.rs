@@ -145,6 +145,21 @@ impl Conn {
                     Ok(g) => std::mem::forget(g),
                 }
                 st.holding = true;
+                // The usual message, whole and at once: the blocking read's quick path
+                // (`quick.rs`), which completes only what the general path below would complete
+                // the same way. Not inside a message this read already took part of.
+                if message_mode && st.got == 0 {
+                    let dir = self.side.rx();
+                    if let Some(r) = self.read_quick(dir, buf) {
+                        // Taken just above by this thread: released as its guard would be,
+                        // then the writer is told of the room (`release_and_notify`).
+                        self.page.release(RX_LOCK);
+                        st.holding = false;
+                        sys::fence_after_locked_rmw();
+                        self.notify_fenced(dir, Wake::Space);
+                        return Poll::Ready(Ok(r));
+                    }
+                }
             }
             let r = self.read_step_locked(st, buf, message_mode, hold);
             if r.is_pending() && st.got > 0 {
@@ -369,7 +384,16 @@ impl Conn {
         let mut armed = false;
         loop {
             let r = match st.phase {
-                WritePhase::Start => self.write_start(st, data, o, hold),
+                // The usual message, whole and at once: the blocking write's quick path
+                // (`quick.rs`), which completes only what the general path would complete the
+                // same way, quota included.
+                WritePhase::Start => match self.write_quick(data, o) {
+                    Some(n) => {
+                        st.take = n;
+                        Poll::Ready(Ok(None))
+                    }
+                    None => self.write_start(st, data, o, hold),
+                },
                 WritePhase::Streaming { .. } => self.write_stream(st, data),
                 WritePhase::Quota { end, rec_end, .. } => {
                     self.write_quota(dir, end, rec_end, st.take, o)
