@@ -90,6 +90,18 @@ impl Signal {
         }
     }
 
+    /// Takes the state if it is set, without waiting (an auto-reset signal is reset), as a wait
+    /// on it alone that finds it set does: for a process-local signal; false for a named event,
+    /// which the general wait takes.
+    fn try_take_locally(&self) -> bool {
+        match &self.kind {
+            // A manual-reset one stays set: a look, without the state's lock.
+            SignalKind::Local(e) if e.is_manual_reset() => e.is_set(),
+            SignalKind::Local(e) => e.try_wait(),
+            SignalKind::Named(_) => false,
+        }
+    }
+
     /// A process-local signal, auto-reset or manual-reset, initially set or not.
     pub(crate) fn new(auto: bool, set: bool) -> Signal {
         Signal::of(SignalKind::Local(npipe::Event::new(!auto, set)))
@@ -554,13 +566,19 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
     // through the cache: no reference count, no table guard (see `handles::with_entry`). One
     // that may block is waited on through a reference of the wait's own, so the cache's hazard
     // is not held while it sleeps (an event closed meanwhile then drops as the wait ends).
-    let deadline = deadline_of(ms);
     let blocking = handles::with_entry(h, Err(WAIT_FAILED), |e| {
         if !e.obj.is_waitable() {
             set_error(ERROR_INVALID_HANDLE);
             return Err(WAIT_FAILED);
         }
         let sig = e.wait_signal();
+        // Set already (an overlapped operation that completed inside its call, an event set
+        // before the wait): taken at once, without the wait's set-up. Not for an alertable
+        // wait, which looks at the thread's queued routines as well.
+        if alertable == 0 && sig.try_take_locally() {
+            return Err(WAIT_OBJECT_0);
+        }
+        let deadline = deadline_of(ms);
         if sig.set_locally() {
             Err(wait_result(wait_signals(
                 &[sig],
@@ -569,11 +587,11 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
                 alertable != 0,
             )))
         } else {
-            Ok(e.clone())
+            Ok((e.clone(), deadline))
         }
     });
     match blocking {
-        Ok(e) => wait_result(wait_signals(
+        Ok((e, deadline)) => wait_result(wait_signals(
             &[e.wait_signal()],
             false,
             deadline,
