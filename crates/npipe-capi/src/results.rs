@@ -14,6 +14,11 @@ use crate::*;
 /// ended; only a wait needs more: the caller's event, or (with none) the handle, which must
 /// then be open (ERROR_INVALID_HANDLE otherwise, as the wait Windows makes would give).
 fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bool) -> BOOL {
+    // Done already (the usual call, after a wait or a completion port said so): reported
+    // without the wait's set-up, its deadline's clock read included.
+    if ov.status() != status::PENDING {
+        return report(ov, count);
+    }
     let deadline = sync::deadline_of(ms);
     /// What a wait of GetOverlappedResult waits on.
     enum On {
@@ -81,12 +86,18 @@ fn wait_result(h: HANDLE, ov: OvPtr, count: *mut DWORD, ms: DWORD, alertable: bo
             Err(e) => return fail_io(&e),
         }
     }
+    report(ov, count)
+}
+
+/// What GetOverlappedResult reports once the operation is done: the count, and the status as
+/// its Win32 error.
+fn report(ov: OvPtr, count: *mut DWORD) -> BOOL {
     let st = ov.status();
     let n = ov.count();
-    // SAFETY: null or writable (caller).
+    // SAFETY: null or writable (GetOverlappedResultEx's caller).
     unsafe { put(count, n as DWORD) };
     match st {
-        // Pending only after a wait that found no operation behind it (above).
+        // Pending only after a wait that found no operation behind it (wait_result).
         status::SUCCESS | status::PENDING => TRUE,
         _ => fail(status::to_win32(st)),
     }
