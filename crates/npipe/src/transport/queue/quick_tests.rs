@@ -335,6 +335,32 @@ fn steps_agree_with_and_without_the_quick_paths() {
     }
 }
 
+/// A read step that takes the usual message in one pass tells a writer waiting for room, as
+/// the general step does when it consumes (an overlapped or `npipe::tokio` writer would wait
+/// for ever otherwise), and leaves the reader lock free.
+#[test]
+fn the_read_step_wakes_a_writer_after_its_quick_read() {
+    use std::task::Poll;
+    let (s, c) = pair();
+    let k = &c.ring(c.side.tx()).k.0;
+    assert_eq!(c.write_quick(b"wake up", messages(QUOTA, true)), Some(7));
+    // A writer asleep for room, as `wait_inner` counts one.
+    k.space_waiters.fetch_add(1, SeqCst);
+    let seq = k.space_seq.load(SeqCst);
+    let (mut buf, mut st) = ([0u8; 64], ReadState::default());
+    assert!(matches!(
+        s.read_step(&mut st, &mut buf, true, false),
+        Poll::Ready(Ok(ReadOut { n: 7, left: 0 }))
+    ));
+    assert_ne!(k.space_seq.load(SeqCst), seq, "the writer was not woken");
+    k.space_waiters.fetch_sub(1, SeqCst);
+    assert!(!st.in_message());
+    drop(
+        s.lock_side(RX_LOCK, None, true)
+            .expect("the reader lock is free"),
+    );
+}
+
 #[test]
 fn the_usual_write_and_read_wake_a_sleeping_peer_after_the_lock() {
     let (s, c) = pair();
