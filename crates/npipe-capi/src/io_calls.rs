@@ -19,7 +19,8 @@ use crate::*;
 /// looked at (`Entry::observed`), with a buffer. It makes the same calls the general path
 /// makes for that case ([`read_file`] with a null OVERLAPPED) and finishes the same way; what
 /// it leaves out is only the dispatch over every kind of handle and OVERLAPPED, which the
-/// general path pays on every call (about half of the C layer's own instructions).
+/// general path pays on every call. (One function for both, with the pipe call passed in,
+/// measured 20 instructions more per write and read pair.)
 ///
 /// `None`: not that case, and nothing was done; the general path takes the call.
 ///
