@@ -141,25 +141,24 @@ impl Conn {
                         return Poll::Pending;
                     }
                     Err(e) => return Poll::Ready(Err(e)),
-                    // The step unlocks by hand: the lock may outlive this call.
-                    Ok(g) => std::mem::forget(g),
-                }
-                st.holding = true;
-                // The usual message, whole and at once: the blocking read's quick path
-                // (`quick.rs`), which completes only what the general path below would complete
-                // the same way. Not inside a message this read already took part of.
-                if message_mode && st.got == 0 {
-                    let dir = self.side.rx();
-                    if let Some(r) = self.read_quick(dir, buf) {
-                        // Taken just above by this thread: released as its guard would be,
-                        // then the writer is told of the room (`release_and_notify`).
-                        self.page.release(RX_LOCK);
-                        st.holding = false;
-                        sys::fence_after_locked_rmw();
-                        self.notify_fenced(dir, Wake::Space);
-                        return Poll::Ready(Ok(r));
+                    Ok(g) => {
+                        // The usual message, whole and at once: the blocking read's quick path
+                        // (`quick.rs`), which completes only what the general path below would
+                        // complete the same way, and is released as the blocking read releases
+                        // it (the writer told of the room). Not inside a message this read
+                        // already took part of.
+                        if message_mode && st.got == 0 {
+                            let dir = self.side.rx();
+                            if let Some(r) = self.read_quick(dir, buf) {
+                                self.release_and_notify(g, dir, Wake::Space);
+                                return Poll::Ready(Ok(r));
+                            }
+                        }
+                        // The step unlocks by hand: the lock may outlive this call.
+                        std::mem::forget(g);
                     }
                 }
+                st.holding = true;
             }
             let r = self.read_step_locked(st, buf, message_mode, hold);
             if r.is_pending() && st.got > 0 {
