@@ -360,6 +360,7 @@ pub(crate) enum Waited {
 /// looks at the objects first: an object signalled when it looks wins, and the thread's APCs
 /// stay queued (Windows: `WaitForSingleObjectEx` on a set event with an APC queued returns
 /// WAIT_OBJECT_0); otherwise queued APCs run and the wait returns WAIT_IO_COMPLETION.
+#[inline]
 pub(crate) fn wait_signals(
     sigs: &[&Signal],
     all: bool,
@@ -371,6 +372,7 @@ pub(crate) fn wait_signals(
 
 /// [`wait_signals`] for a caller that has helped the operation it waits for itself
 /// (GetOverlappedResult, which knows its OVERLAPPED): no second help.
+#[inline]
 pub(crate) fn wait_signals_helped(
     sigs: &[&Signal],
     deadline: Option<Instant>,
@@ -379,7 +381,28 @@ pub(crate) fn wait_signals_helped(
     wait_signals_as(sigs, false, deadline, alertable, false)
 }
 
+#[inline]
 fn wait_signals_as(
+    sigs: &[&Signal],
+    all: bool,
+    deadline: Option<Instant>,
+    alertable: bool,
+    help: bool,
+) -> io::Result<Waited> {
+    // One signal that is set already (an overlapped operation that completed inside its call,
+    // an event set before the wait): taken at once, without the wait's set-up. Not for an
+    // alertable wait, which looks at the thread's queued routines as well.
+    if let [sig] = sigs {
+        if !alertable && sig.try_take_locally() {
+            return Ok(Waited::Object(0));
+        }
+    }
+    wait_signals_set_up(sigs, all, deadline, alertable, help)
+}
+
+/// [`wait_signals_as`] past its look at one set signal.
+#[inline(never)]
+fn wait_signals_set_up(
     sigs: &[&Signal],
     all: bool,
     deadline: Option<Instant>,
@@ -566,19 +589,13 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
     // through the cache: no reference count, no table guard (see `handles::with_entry`). One
     // that may block is waited on through a reference of the wait's own, so the cache's hazard
     // is not held while it sleeps (an event closed meanwhile then drops as the wait ends).
+    let deadline = deadline_of(ms);
     let blocking = handles::with_entry(h, Err(WAIT_FAILED), |e| {
         if !e.obj.is_waitable() {
             set_error(ERROR_INVALID_HANDLE);
             return Err(WAIT_FAILED);
         }
         let sig = e.wait_signal();
-        // Set already (an overlapped operation that completed inside its call, an event set
-        // before the wait): taken at once, without the wait's set-up. Not for an alertable
-        // wait, which looks at the thread's queued routines as well.
-        if alertable == 0 && sig.try_take_locally() {
-            return Err(WAIT_OBJECT_0);
-        }
-        let deadline = deadline_of(ms);
         if sig.set_locally() {
             Err(wait_result(wait_signals(
                 &[sig],
@@ -587,11 +604,11 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
                 alertable != 0,
             )))
         } else {
-            Ok((e.clone(), deadline))
+            Ok(e.clone())
         }
     });
     match blocking {
-        Ok((e, deadline)) => wait_result(wait_signals(
+        Ok(e) => wait_result(wait_signals(
             &[e.wait_signal()],
             false,
             deadline,
