@@ -228,6 +228,64 @@ fn general<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// One call of the differential tests below.
+enum Call {
+    /// A message of `data`, with a reader's quota of `quota`; `bits` are random, for options.
+    Write {
+        data: Vec<u8>,
+        quota: u64,
+        bits: u64,
+    },
+    /// A read into a buffer of `size` bytes, in message read mode or not.
+    Read { size: usize, message: bool },
+}
+
+/// A random call: a write of 0 to 20,000 B (every third byte zero, the rest stamped with the
+/// write's number) while the client's unread bytes leave room for it, else a read.
+fn random_call(rng: &mut Rng, stamp: &mut u8, client: &Conn) -> Call {
+    let (unread, _) = client.unread_tx().expect("counters");
+    let len = rng.pick(&[0usize, 1, 7, 8, 63, 64, 100, 1000, 5000, 20000]);
+    if rng.next().is_multiple_of(2) && unread + len as u64 + 64 < 48 << 10 {
+        let s = *stamp;
+        *stamp = s.wrapping_add(1);
+        let data = (0..len)
+            .map(|i| {
+                if i.is_multiple_of(3) {
+                    0
+                } else {
+                    s.wrapping_add(i as u8)
+                }
+            })
+            .collect();
+        let quota = rng.pick(&[4096u64, 1 << 16]);
+        Call::Write {
+            data,
+            quota,
+            bits: rng.next(),
+        }
+    } else {
+        let size = rng.pick(&[0usize, 1, 10, 64, 100, 1000, 8192, 30000]);
+        Call::Read {
+            size,
+            message: !rng.next().is_multiple_of(6),
+        }
+    }
+}
+
+/// Both pairs (server, client) publish the same counters.
+fn same_counters(q: [&Conn; 2], g: [&Conn; 2], seed: u64, step: usize) {
+    assert_eq!(
+        q[0].unread_rx(),
+        g[0].unread_rx(),
+        "seed {seed} step {step}"
+    );
+    assert_eq!(
+        q[1].unread_tx(),
+        g[1].unread_tx(),
+        "seed {seed} step {step}"
+    );
+}
+
 /// The same calls on two pairs, one with the quick paths and one without: every result, every
 /// byte read and every counter the two sides publish agree, through several laps of the ring,
 /// messages larger than the buffers (W67), empty messages (W76), byte-mode reads that gather
@@ -240,37 +298,25 @@ fn quick_and_general_paths_agree_on_every_call() {
         let (gs, gc) = pair();
         let mut stamp = 0u8;
         for step in 0..3000 {
-            let (unread, _) = qc.unread_tx().expect("counters");
-            let len = rng.pick(&[0usize, 1, 7, 8, 63, 64, 100, 1000, 5000, 20000]);
-            if rng.next().is_multiple_of(2) && unread + len as u64 + 64 < 48 << 10 {
-                let data: Vec<u8> = (0..len)
-                    .map(|i| {
-                        if i.is_multiple_of(3) {
-                            0
-                        } else {
-                            stamp.wrapping_add(i as u8)
-                        }
-                    })
-                    .collect();
-                stamp = stamp.wrapping_add(1);
-                let mut o = messages(rng.pick(&[4096u64, 1 << 16]), false);
-                o.nonblocking = rng.next().is_multiple_of(8);
-                let q = qc.write(&data, o, None);
-                let g = general(|| gc.write(&data, o, None));
-                assert_eq!(q, g, "seed {seed} step {step}: write of {len}");
-            } else {
-                let size = rng.pick(&[0usize, 1, 10, 64, 100, 1000, 8192, 30000]);
-                let message = !rng.next().is_multiple_of(6);
-                let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
-                let q = qs.read(&mut qb, message, true, None);
-                let g = general(|| gs.read(&mut gb, message, true, None));
-                assert_eq!(q, g, "seed {seed} step {step}: read of {size}");
-                if let Ok(r) = q {
-                    assert_eq!(qb[..r.n], gb[..r.n], "seed {seed} step {step}");
+            match random_call(&mut rng, &mut stamp, &qc) {
+                Call::Write { data, quota, bits } => {
+                    let mut o = messages(quota, false);
+                    o.nonblocking = bits.is_multiple_of(8);
+                    let q = qc.write(&data, o, None);
+                    let g = general(|| gc.write(&data, o, None));
+                    assert_eq!(q, g, "seed {seed} step {step}: write of {}", data.len());
+                }
+                Call::Read { size, message } => {
+                    let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
+                    let q = qs.read(&mut qb, message, true, None);
+                    let g = general(|| gs.read(&mut gb, message, true, None));
+                    assert_eq!(q, g, "seed {seed} step {step}: read of {size}");
+                    if let Ok(r) = q {
+                        assert_eq!(qb[..r.n], gb[..r.n], "seed {seed} step {step}");
+                    }
                 }
             }
-            assert_eq!(qs.unread_rx(), gs.unread_rx(), "seed {seed} step {step}");
-            assert_eq!(qc.unread_tx(), gc.unread_tx(), "seed {seed} step {step}");
+            same_counters([&qs, &qc], [&gs, &gc], seed, step);
         }
         // The writer closes with data left: read to the end, the same way.
         qc.close_here(true);
@@ -301,36 +347,32 @@ fn steps_agree_with_and_without_the_quick_paths() {
         let (gs, gc) = pair();
         let mut stamp = 0u8;
         for step in 0..3000 {
-            let (unread, _) = qc.unread_tx().expect("counters");
-            let len = rng.pick(&[0usize, 1, 7, 8, 63, 64, 100, 1000, 5000, 20000]);
-            if rng.next().is_multiple_of(2) && unread + len as u64 + 64 < 48 << 10 {
-                let data: Vec<u8> = (0..len).map(|i| stamp.wrapping_add(i as u8)).collect();
-                stamp = stamp.wrapping_add(1);
-                let o = messages(rng.pick(&[4096u64, 1 << 16]), !rng.next().is_multiple_of(4));
-                let (mut qst, mut gst) = (WriteState::default(), WriteState::default());
-                let q = qc.write_step(&mut qst, &data, o, false);
-                let g = general(|| gc.write_step(&mut gst, &data, o, false));
-                assert_eq!(q, g, "seed {seed} step {step}: write of {len}");
-                if q.is_pending() {
-                    let qa = qc.write_abort(&mut qst);
-                    let ga = general(|| gc.write_abort(&mut gst));
-                    assert_eq!(qa, ga, "seed {seed} step {step}: abort");
+            match random_call(&mut rng, &mut stamp, &qc) {
+                Call::Write { data, quota, bits } => {
+                    let o = messages(quota, !bits.is_multiple_of(4));
+                    let (mut qst, mut gst) = (WriteState::default(), WriteState::default());
+                    let q = qc.write_step(&mut qst, &data, o, false);
+                    let g = general(|| gc.write_step(&mut gst, &data, o, false));
+                    assert_eq!(q, g, "seed {seed} step {step}: write of {}", data.len());
+                    if q.is_pending() {
+                        let qa = qc.write_abort(&mut qst);
+                        let ga = general(|| gc.write_abort(&mut gst));
+                        assert_eq!(qa, ga, "seed {seed} step {step}: abort");
+                    }
                 }
-            } else {
-                let size = rng.pick(&[0usize, 1, 10, 64, 100, 1000, 8192, 30000]);
-                let message = !rng.next().is_multiple_of(6);
-                let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
-                let (mut qst, mut gst) = (ReadState::default(), ReadState::default());
-                let q = qs.read_step(&mut qst, &mut qb, message, false);
-                let g = general(|| gs.read_step(&mut gst, &mut gb, message, false));
-                assert_eq!(q, g, "seed {seed} step {step}: read of {size}");
-                if let Poll::Ready(Ok(r)) = q {
-                    assert_eq!(qb[..r.n], gb[..r.n], "seed {seed} step {step}");
+                Call::Read { size, message } => {
+                    let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
+                    let (mut qst, mut gst) = (ReadState::default(), ReadState::default());
+                    let q = qs.read_step(&mut qst, &mut qb, message, false);
+                    let g = general(|| gs.read_step(&mut gst, &mut gb, message, false));
+                    assert_eq!(q, g, "seed {seed} step {step}: read of {size}");
+                    if let Poll::Ready(Ok(r)) = q {
+                        assert_eq!(qb[..r.n], gb[..r.n], "seed {seed} step {step}");
+                    }
+                    assert_eq!(qs.read_abort(&mut qst), general(|| gs.read_abort(&mut gst)));
                 }
-                assert_eq!(qs.read_abort(&mut qst), general(|| gs.read_abort(&mut gst)));
             }
-            assert_eq!(qs.unread_rx(), gs.unread_rx(), "seed {seed} step {step}");
-            assert_eq!(qc.unread_tx(), gc.unread_tx(), "seed {seed} step {step}");
+            same_counters([&qs, &qc], [&gs, &gc], seed, step);
         }
     }
 }
