@@ -266,9 +266,28 @@ pub(crate) fn current_thread() -> Arc<Thread> {
         .unwrap_or_else(|_| Arc::new(Thread::running(Arc::default())))
 }
 
+thread_local! {
+    /// The calling thread's tid and the process id it was asked in (0, 0 until then): a tid
+    /// is asked on every overlapped operation that goes pending, and gettid is a system call.
+    /// A forked child's thread has a new tid, and the engine renews the process id in the
+    /// child ([`crate::engine::pid`]), so a value from before the fork is never used.
+    static TID: Cell<(u32, DWORD)> = const { Cell::new((0, 0)) };
+}
+
 /// The Linux tid of the calling thread.
 pub(crate) fn current_tid() -> DWORD {
-    rustix::thread::gettid().as_raw_nonzero().get() as DWORD
+    let pid = crate::engine::pid();
+    let ask = || rustix::thread::gettid().as_raw_nonzero().get() as DWORD;
+    // Outside the thread-local's lifetime (a late destructor), the system call.
+    TID.try_with(|t| match t.get() {
+        (p, tid) if p == pid => tid,
+        _ => {
+            let tid = ask();
+            t.set((pid, tid));
+            tid
+        }
+    })
+    .unwrap_or_else(|_| ask())
 }
 
 /// Whether `h` is the pseudo handle of the calling thread (`GetCurrentThread()`), which names

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Declarations <npipe/win32.h> may not have yet, with Win32's exact values and signatures:
@@ -570,6 +571,14 @@ static void threads(void) {
 
     /* GetCurrentThreadId is the Linux tid. */
     CHECK(GetCurrentThreadId() == (DWORD)syscall(SYS_gettid), "GetCurrentThreadId is gettid");
+    /* And in a forked child, whose one thread has a new tid (the library keeps each thread's
+     * tid once asked: it must not give the parent's). */
+    pid_t forked = fork();
+    if (forked == 0) _exit(GetCurrentThreadId() == (DWORD)syscall(SYS_gettid) ? 0 : 1);
+    int forked_status = -1;
+    CHECK(forked > 0 && waitpid(forked, &forked_status, 0) == forked && WIFEXITED(forked_status) &&
+              WEXITSTATUS(forked_status) == 0,
+          "GetCurrentThreadId in a forked child is the child's tid");
 
     /* ExitThread from a nested call: the code, and nothing after it runs. */
     t = start(exiting_worker, (void *)(uintptr_t)1234, 0, NULL);
