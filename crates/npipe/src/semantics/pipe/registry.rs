@@ -37,9 +37,6 @@ pub(super) enum SlotState {
 pub(crate) struct Slot {
     pub(super) state: SlotState,
     pub(super) conn: Option<Arc<Conn>>,
-    /// The client's pid as seen from this process (`None`: not visible from our pid namespace,
-    /// or a remote client).
-    pub(super) client_pid: Option<u32>,
     /// The connected client's identity when it is a remote (SMB) client.
     pub(super) remote: Option<Arc<RemoteIdentity>>,
     /// PIPE_REJECT_REMOTE_CLIENTS for this instance.
@@ -68,6 +65,11 @@ pub(super) struct SlotEpoch {
     /// Whether the server has read from the current client (ImpersonateNamedPipeClient fails
     /// before that, W133). Cleared when a client connects.
     pub(super) read_from_client: AtomicBool,
+    /// The connected client's pid as seen from this process; 0 while none is connected, or
+    /// when it is not visible from our pid namespace, or for a remote client. Changed under
+    /// the registry lock; read without it (every overlapped call asks whether its peer is in
+    /// this process).
+    pub(super) client_pid: AtomicU32,
 }
 
 impl Slot {
@@ -374,7 +376,12 @@ impl Pipe {
         let slot = st.slots.get_mut(&id)?;
         slot.state = SlotState::Connected;
         slot.conn = Some(conn);
-        slot.client_pid = if remote.is_some() { None } else { peer.pid };
+        let pid = if remote.is_some() { None } else { peer.pid };
+        // Release: pairs with the Acquire load in `ServerEnd::client_pid`, which finds the
+        // client connected once it sees its pid.
+        slot.epoch
+            .client_pid
+            .store(pid.unwrap_or(0), Ordering::Release);
         slot.remote = remote;
         // Nothing is read from this client yet (W133): a read marks it once it has the
         // connection, which is after this (under the same lock). Relaxed: set under the

@@ -258,7 +258,6 @@ impl ServerEnd {
             Slot {
                 state: SlotState::Listening,
                 conn: None,
-                client_pid: None,
                 remote: None,
                 reject_remote: cfg.reject_remote,
                 epoch: epoch.clone(),

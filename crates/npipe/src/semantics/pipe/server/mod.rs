@@ -357,7 +357,9 @@ impl ServerEnd {
                     c.set_state(Side::Server, queue::DISCONNECTED);
                 }
                 slot.state = SlotState::Disconnected;
-                slot.client_pid = None;
+                // Relaxed: under the registry lock; a reader racing with the disconnection
+                // may still see the pid, as a call just before it would.
+                slot.epoch.client_pid.store(0, Ordering::Relaxed);
                 slot.remote = None;
                 slot.changed();
                 Ok(slot.queue.is_none())
@@ -509,7 +511,19 @@ impl ServerEnd {
     /// when the client's process is not visible from this process's pid namespace, or when
     /// the client is remote (SMB tells no process id).
     pub(crate) fn client_pid(&self) -> io::Result<u32> {
-        let r = self.with_slot(|slot| Ok((slot.state, slot.client_pid, slot.remote.is_some())))?;
+        // Relaxed: a closed handle fails at once (its slot is gone; the lock's path says so).
+        if !self.closed.load(Ordering::Relaxed) {
+            // Acquire: pairs with the store made when the client connected.
+            let pid = self.epoch.client_pid.load(Ordering::Acquire);
+            if pid != 0 {
+                return Ok(pid);
+            }
+        }
+        // No pid: say why, under the lock.
+        let r = self.with_slot(|slot| {
+            let pid = slot.epoch.client_pid.load(Ordering::Relaxed);
+            Ok((slot.state, (pid != 0).then_some(pid), slot.remote.is_some()))
+        })?;
         match r {
             (_, Some(pid), _) => Ok(pid),
             (SlotState::Connected, None, true) => Err(err(
@@ -594,6 +608,8 @@ impl ServerEnd {
             return;
         };
         if let Some(slot) = st.slots.remove(&self.id) {
+            // Relaxed: under the registry lock (`closed` already fails every reader).
+            slot.epoch.client_pid.store(0, Ordering::Relaxed);
             slot.changed();
             if let Some(c) = slot.conn {
                 c.set_cur_instances(st.slots.len() as u32);
