@@ -167,6 +167,24 @@ impl Conn {
         self.data_in(dir, v)
     }
 
+    /// Without the reader lock: whether nothing at all is in the ring (no record, no part of
+    /// one, nothing left of a message begun) while both ends are open and connected. Then a
+    /// read under the lock could only find nothing and wait; anything else (data, an error,
+    /// the end of the data) is for that read to find.
+    pub(super) fn nothing_in(&self, dir: usize) -> bool {
+        let Ok(v) = self.view(dir) else {
+            return false;
+        };
+        if v.left != AT_HEADER || v.tail != v.head {
+            return false;
+        }
+        // A writer that publishes and closes right after the look is found closed below, and
+        // its record is read the general way (W113).
+        #[cfg(test)]
+        close_race_tests::before_close_check();
+        matches!(self.peer_closed(), Ok(false))
+    }
+
     fn data_in(&self, dir: usize, v: View) -> QResult<bool> {
         Ok(if v.left == AT_HEADER {
             // A header is published before its payload streams in: there is something to read

@@ -133,6 +133,18 @@ impl Conn {
         // For this step's arm only (see `ReadState::lazy_arm`).
         let lazy = std::mem::take(&mut st.lazy_arm);
         let mut armed = false;
+        // Nothing in the ring (a read issued before its answer, the usual pending read): arm
+        // and look once more, without the reader lock. The look after the arm pairs with the
+        // writer's publish and its look at the arm (Dekker, see `arm`): either it sees the
+        // arm and signals, or this look sees what it published. Anything found goes the
+        // general way below (already armed).
+        if !st.holding && st.got == 0 && self.nothing_in(self.side.rx()) {
+            self.arm_as(Wake::Data, lazy);
+            if self.nothing_in(self.side.rx()) {
+                return Poll::Pending;
+            }
+            armed = true;
+        }
         loop {
             if !st.holding {
                 match self.lock_side(RX_LOCK, None, true) {
