@@ -391,19 +391,17 @@ impl ServerEnd {
     /// its link ends, or `stop` says so (see `Conn::spin_ready`); false at once without a
     /// connection.
     pub(crate) fn spin_ready(&self, data: bool, stop: &mut dyn FnMut() -> bool) -> bool {
-        match self.with_slot(|slot| Ok(slot.conn_now())) {
-            Ok(Some(c)) => c.spin_ready(data, stop),
-            _ => false,
-        }
+        // The cached connection, borrowed for the spin (no registry lock, no reference):
+        // `Op::Peek` leaves the instance's mark of a read (W133) alone.
+        self.with_conn(Op::Peek, |c| Ok(c.spin_ready(data, stop)))
+            .unwrap_or(false)
     }
 
     /// What an unpinned read and write can complete at most on the current connection (see
     /// `Conn::unpinned_limits`); `None` when the instance has no connection.
     pub(crate) fn unpinned_limits(&self) -> Option<(usize, usize)> {
-        match self.with_slot(|slot| Ok(slot.conn_now())) {
-            Ok(Some(c)) => Some(limits(&c)),
-            _ => None,
-        }
+        // As `spin_ready`: the cached connection, no registry lock.
+        self.with_conn(Op::Peek, |c| Ok(limits(c))).ok()
     }
 
     /// Readiness for an outside event loop: clears the instance's signal, arms it for data
