@@ -139,6 +139,8 @@ extern "C" fn fork_release() {
 extern "C" fn fork_child() {
     // Relaxed: the child runs only this thread now.
     PID.store(std::process::id(), Ordering::Relaxed);
+    // The parent's engine did not come along.
+    LIVE_GEN.store(0, Ordering::Relaxed);
     fork_release();
 }
 
@@ -195,8 +197,16 @@ fn engine() -> std::io::Result<Arc<Shared>> {
     let s = shared.clone();
     crate::threads::spawn_service("npipe-overlapped", move || run(s, ep))?;
     *g = Some(shared.clone());
+    // Relaxed: see `LIVE_GEN`.
+    LIVE_GEN.store(shared.gen, Ordering::Relaxed);
     Ok(shared)
 }
+
+/// The number (`Shared::gen`) of the engine running in this process, 0 while none runs (not
+/// started yet, ended, or left in the parent of a fork). A submit to a handle that engine
+/// watches already needs nothing else of it, so it skips the engine's lookup (a lock and a
+/// reference). Set when an engine starts, cleared when its thread ends and in a forked child.
+static LIVE_GEN: AtomicU64 = AtomicU64::new(0);
 
 /// The engine, if one runs in this process (none is started).
 fn running() -> Option<Arc<Shared>> {
@@ -225,6 +235,16 @@ pub(crate) fn submit(
     p: Pending,
     urgent: bool,
 ) -> Result<(), Box<(Pending, std::io::Error)>> {
+    // Relaxed: a handle watched by the running engine (the usual case for a handle that
+    // issues operation after operation): the engine steps it on its readiness signal, as
+    // below. An engine ending meanwhile is the same race as one ending right after the
+    // lookup below.
+    if !urgent && qs.watched != 0 && qs.watched == LIVE_GEN.load(Ordering::Relaxed) {
+        // Relaxed: see below.
+        PENDING.fetch_add(1, Ordering::Relaxed);
+        qs.q[p.queue()].push_back(p);
+        return Ok(());
+    }
     match engine() {
         Ok(e) => {
             // Relaxed: a count; `settle` only skips work when it reads 0 (see there).
@@ -426,6 +446,9 @@ fn run(sh: Arc<Shared>, ep: OwnedFd) {
         fn drop(&mut self) {
             // Release: pairs with the Acquire load in `Shared::usable`.
             self.0.alive.store(false, Ordering::Release);
+            // Relaxed: `submit`'s look at it only skips the lookup of this engine, whose end
+            // it would find as this store does; another engine's number stays.
+            let _ = LIVE_GEN.compare_exchange(self.0.gen, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
     let _alive = Alive(sh.clone());
@@ -681,21 +704,27 @@ const HELP_ROUNDS: u32 = 8;
 /// caller then waits as before (the engine completes the operation). Every round ends with a
 /// step of the queue, which arms the end again while an operation stays pending.
 pub(crate) fn help(entry: &Arc<Entry>, ov: usize, stop: &mut dyn FnMut() -> bool) {
-    let Some(i) = queues(entry).holds(ov) else {
-        return;
-    };
-    let interest = match i {
-        0 => Interest::READ,
-        WRITES => Interest::WRITE,
-        // A connect: nothing to spin on.
-        _ => return,
+    // Whether the front of queue `i` is streaming through the engine's lock: its steps re-arm,
+    // not ours.
+    let streaming = |qs: &Queues, i: usize| qs.q[i].front().is_none_or(|p| p.holds_lock());
+    let (i, interest) = {
+        let qs = queues(entry);
+        let Some(i) = qs.holds(ov) else {
+            return;
+        };
+        let interest = match i {
+            0 => Interest::READ,
+            WRITES => Interest::WRITE,
+            // A connect: nothing to spin on.
+            _ => return,
+        };
+        if streaming(&qs, i) {
+            return;
+        }
+        (i, interest)
     };
     let mut handover = false;
     for _ in 0..HELP_ROUNDS {
-        if queues(entry).q[i].front().is_none_or(|p| p.holds_lock()) {
-            // Streaming through the engine's lock: its steps re-arm, not ours.
-            return;
-        }
         let ready = match &entry.obj {
             Object::Server(s) => s.spin_ready(interest, &mut *stop),
             Object::Client(c) => c.spin_ready(interest, &mut *stop),
@@ -703,13 +732,15 @@ pub(crate) fn help(entry: &Arc<Entry>, ov: usize, stop: &mut dyn FnMut() -> bool
         };
         let mut qs = queues(entry);
         let out = step_queue(&mut qs, i, By::Helper);
-        let done = qs.holds(ov).is_none();
+        // The operation stays in its own queue until it completes.
+        let done = !qs.q[i].iter().any(|p| p.ov.0 as usize == ov);
+        let next_streams = streaming(&qs, i);
         drop(qs);
         // The engine steps the queue when a step met a busy lock (no signal comes when it is
         // released), or when an operation holding a lock stopped us: its arm may have been
         // taken back while we spun.
         handover = out.contended || out.stuck;
-        if done || !ready || out.stuck {
+        if done || !ready || out.stuck || next_streams {
             break;
         }
     }

@@ -71,7 +71,16 @@ impl Signal {
 
     /// Records the pending operation whose completion sets this signal (see `op`).
     pub(crate) fn bind(&self, entry: &Arc<Entry>, ov: usize) {
-        *self.op.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::downgrade(entry), ov));
+        let mut op = self.op.lock().unwrap_or_else(|p| p.into_inner());
+        // Bound to the same already (a program that reuses one OVERLAPPED and its event for
+        // operation after operation): no new weak reference, no old one dropped.
+        if op
+            .as_ref()
+            .is_some_and(|(e, o)| *o == ov && std::ptr::eq(e.as_ptr(), Arc::as_ptr(entry)))
+        {
+            return;
+        }
+        *op = Some((Arc::downgrade(entry), ov));
     }
 
     /// The operation last bound, if its handle is still there.
@@ -412,6 +421,13 @@ fn wait_signals_set_up(
     let apcs = alertable.then(crate::apc::current);
     if help && deadline.is_none_or(|d| d > Instant::now()) && (!all || sigs.len() == 1) {
         help_before_sleep(sigs, apcs.as_deref(), deadline);
+        // The help completed the operation (its usual end): its signal is taken as the look
+        // before the set-up takes it, without the wait itself.
+        if let [sig] = sigs {
+            if !alertable && sig.try_take_locally() {
+                return Ok(Waited::Object(0));
+            }
+        }
     }
     if sigs.len() > MAXIMUM_WAIT_OBJECTS as usize {
         return Err(npipe::Error::io(
