@@ -10,7 +10,10 @@
  *   5  mode 0 and a wait that never calls the library in turn (HasOverlappedIoCompleted
  *      polled): a read issued right after one a waiter completed is armed lazily (the peer's
  *      write gives the waiter a moment before it signals), and must complete all the same
- *      when nobody comes to help it.
+ *      when nobody comes to help it;
+ *   6  mode 0 with an auto-reset event: the wait that returns for the completion takes the
+ *      event (a look right after it finds it reset), also when the wait's help completed the
+ *      operation.
  * Each mode is an echo conversation with a client process (this program, started with
  * CreateProcessA, waiting the same way): messages of random size, every 40th larger than the
  * ring (streamed by the engine, which a helping waiter must leave to it), every echo checked
@@ -99,9 +102,14 @@ static long io_(HANDLE h, HANDLE ev, int mode, int write, void *buf, DWORD len, 
             if (k % 100000 == 0) Sleep(1);
         ok = GetOverlappedResult(h, &ov, &n, FALSE);
     } else if (!ok && GetLastError() == ERROR_IO_PENDING) {
-        if (mode == 0 || mode == 4 || mode == 5) {
+        if (mode == 0 || mode == 4 || mode == 5 || mode == 6) {
             if (WaitForSingleObject(ev, INFINITE) != WAIT_OBJECT_0) {
                 *err = GetLastError();
+                return -1;
+            }
+            if (mode == 6 && WaitForSingleObject(ev, 0) != WAIT_TIMEOUT) {
+                printf("  an auto-reset event stayed set after the wait that returned for it\n");
+                *err = ERROR_INVALID_DATA;
                 return -1;
             }
             ok = GetOverlappedResult(h, &ov, &n, FALSE);
@@ -137,7 +145,7 @@ static int client(int mode, const char *name) {
     DWORD rmode = PIPE_READMODE_MESSAGE, err = 0;
     CHECK(h != INVALID_HANDLE_VALUE, "client: opens the pipe");
     CHECK(SetNamedPipeHandleState(h, &rmode, NULL, NULL), "client: message read mode");
-    HANDLE ev = CreateEventA(NULL, TRUE, FALSE, NULL);
+    HANDLE ev = CreateEventA(NULL, mode != 6, FALSE, NULL);
     uint8_t *buf = malloc(BUF);
     long echoed = 0;
     for (;;) {
@@ -181,7 +189,7 @@ static void start(struct conv *c, int mode, const char *tag, int inst) {
     c->h = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
                             PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT, 1, QUOTA, QUOTA, 0, NULL);
     CHECK(c->h != INVALID_HANDLE_VALUE, "CreateNamedPipeA");
-    c->ev = CreateEventA(NULL, TRUE, FALSE, NULL);
+    c->ev = CreateEventA(NULL, mode != 6, FALSE, NULL);
     c->out = malloc(BUF);
     c->in = malloc(BUF);
     c->stream = (uint32_t)(mode * 10 + inst);
@@ -234,6 +242,7 @@ static void one(int mode, const char *tag) {
         "ReadFileEx/WriteFileEx + SleepEx (W104): every echo whole and in order",
         NULL,
         "WaitForSingleObject and HasOverlappedIoCompleted in turn: every echo whole and in order",
+        "an auto-reset event + WaitForSingleObject: taken by each wait, every echo whole and in order",
     };
     struct conv c;
     DWORD err = 0;
@@ -358,6 +367,7 @@ int main(int argc, char **argv) {
     snprintf(tag, sizeof tag, "%lu", (unsigned long)GetCurrentProcessId());
     for (int mode = 0; mode < 4; mode++) one(mode, tag);
     one(5, tag);
+    one(6, tag);
     /* Once every handle of a conversation is closed, nothing of it stays open, not even the
      * descriptor the engine watched between its operations. */
     int before = settled_fds();
