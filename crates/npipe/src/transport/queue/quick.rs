@@ -38,9 +38,10 @@ thread_local! {
     pub(super) static GENERAL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether the quick paths are off on this thread (tests only).
+/// Whether the quick paths (and the read step's unlocked look, `Conn::nothing_in`) are off on
+/// this thread (tests only).
 #[inline(always)]
-fn general_only() -> bool {
+pub(super) fn general_only() -> bool {
     #[cfg(test)]
     return GENERAL_ONLY.get();
     #[cfg(not(test))]

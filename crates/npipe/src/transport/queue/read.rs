@@ -172,6 +172,15 @@ impl Conn {
     /// read under the lock could only find nothing and wait; anything else (data, an error,
     /// the end of the data) is for that read to find.
     pub(super) fn nothing_in(&self, dir: usize) -> bool {
+        // Something this process already saw published past what it read (a writer streaming
+        // ahead): not nothing, and the writer's cursor line stays with the writer (the read
+        // takes what it saw, as `read_quick` does). Relaxed, both: a hint; the general way
+        // decides.
+        if super::quick::general_only()
+            || self.tail_seen.load(Relaxed) > self.mine(R_HEAD).load(Relaxed)
+        {
+            return false;
+        }
         let Ok(v) = self.view(dir) else {
             return false;
         };
