@@ -540,6 +540,15 @@ fn disconnect_fails_client_and_instance_is_reused() {
     assert_eq!(s.recv_msg(&mut buf).unwrap().read, 19);
     s.send_msg(b"reply").unwrap();
     expect_ok(kid2);
+    // The instance still holds its (gone) client until a disconnect; a closed handle has no
+    // client at all.
+    assert_ne!(s.client_process_id().unwrap(), std::process::id());
+    s.close();
+    assert_eq!(
+        win32_code(&s.client_process_id().unwrap_err()),
+        ERROR_INVALID_HANDLE,
+        "the client's pid after CloseHandle"
+    );
 }
 
 /// W29, W30, W32, W34, W55: busy while the only instance is taken; a waiting client in another

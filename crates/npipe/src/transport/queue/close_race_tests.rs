@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::task::Poll;
 
+use super::quick::GENERAL_ONLY;
 use super::quota_tests::pair;
 use super::*;
 
@@ -48,26 +49,56 @@ fn reply_and_close_at_the_check(server: Conn, reply: &'static [u8], message: boo
     })));
 }
 
-/// The read in steps of `npipe::tokio` (unpinned), byte and message read modes.
+/// The read in steps of `npipe::tokio` (unpinned), byte and message read modes: the publish
+/// and close land in the step's unlocked look at an empty ring (`nothing_in`), and, with that
+/// look off (`GENERAL_ONLY`), in its decision under the reader lock.
 #[test]
 fn read_step_gets_the_reply_published_just_before_the_close() {
+    for general in [false, true] {
+        GENERAL_ONLY.set(general);
+        for message in [false, true] {
+            let (s, c) = pair();
+            reply_and_close_at_the_check(s, b"cba", message);
+            let mut st = ReadState::default();
+            let mut buf = [0u8; 256];
+            let what = format!("message {message}, general only {general}");
+            let r = c.read_step(&mut st, &mut buf, message, false);
+            assert_eq!(r, Poll::Ready(Ok(ReadOut { n: 3, left: 0 })), "{what}");
+            assert_eq!(&buf[..3], b"cba");
+            assert_eq!(
+                c.read_step(&mut st, &mut buf, message, false),
+                Poll::Ready(Err(QErr::PeerClosed)),
+                "then the end of the data ({what})"
+            );
+        }
+    }
+    GENERAL_ONLY.set(false);
+}
+
+/// A read step whose unlocked look finds the ring empty arms and looks again: a reply
+/// published between the two looks (the writer stays open) is read by that step, not left
+/// for a signal (the step's look pairs with the writer's look at the arm).
+#[test]
+fn read_step_gets_a_reply_published_between_its_looks() {
     for message in [false, true] {
         let (s, c) = pair();
-        reply_and_close_at_the_check(s, b"cba", message);
+        // The writer stays open until the read is done.
+        let s = std::rc::Rc::new(s);
+        let writer = s.clone();
+        BEFORE_CLOSE_CHECK.set(Some(Box::new(move || {
+            let mut st = WriteState::default();
+            let r = writer.write_step(&mut st, b"late", opts(message), false);
+            assert!(matches!(r, Poll::Ready(Ok(4))), "{r:?}");
+        })));
         let mut st = ReadState::default();
-        let mut buf = [0u8; 256];
-        let r = c.read_step(&mut st, &mut buf, message, false);
-        assert_eq!(
-            r,
-            Poll::Ready(Ok(ReadOut { n: 3, left: 0 })),
-            "message {message}"
-        );
-        assert_eq!(&buf[..3], b"cba");
+        let mut buf = [0u8; 64];
         assert_eq!(
             c.read_step(&mut st, &mut buf, message, false),
-            Poll::Ready(Err(QErr::PeerClosed)),
-            "then the end of the data"
+            Poll::Ready(Ok(ReadOut { n: 4, left: 0 })),
+            "message {message}"
         );
+        assert_eq!(&buf[..4], b"late");
+        drop(s);
     }
 }
 
@@ -413,4 +444,32 @@ fn a_close_during_a_write_waits_for_the_write_to_complete() {
     assert_eq!(read, Ok(b"last words".to_vec()));
     let mut buf = [0u8; 64];
     assert_eq!(c.read(&mut buf, true, false, None), Err(QErr::PeerClosed));
+}
+
+/// A byte read in steps that has taken everything a large write published so far (it is
+/// inside that record, with nothing more in the ring) when the writer gives up: the record's
+/// rest is withdrawn, and the next step must deal with it under the reader lock as the general
+/// path does, not take the empty ring for nothing to do (`nothing_in` looks only at a reader
+/// between records). Compared with a pair whose steps take the general path only.
+#[test]
+fn a_read_step_inside_a_withdrawn_record_goes_the_general_way() {
+    let run = |general: bool| {
+        GENERAL_ONLY.set(general);
+        let (s, c) = pair();
+        let msg = large_message();
+        let mut ws = start_large_as(&s, &msg, false);
+        let mut buf = vec![0u8; LARGE + 1];
+        let mut rs = ReadState::default();
+        let first = c.read_step(&mut rs, &mut buf, false, false);
+        let Poll::Ready(Ok(first)) = first else {
+            panic!("the first step reads what was published: {first:?}");
+        };
+        assert!(first.n > 0 && first.n < LARGE, "{first:?}");
+        assert!(s.write_abort(&mut ws), "the rest is withdrawn");
+        let next = c.read_step(&mut rs, &mut buf, false, false);
+        let after = (c.mine(R_LEFT).load(Relaxed), c.unread_rx());
+        GENERAL_ONLY.set(false);
+        (first.n, next, after)
+    };
+    assert_eq!(run(false), run(true));
 }

@@ -336,8 +336,9 @@ fn quick_and_general_paths_agree_on_every_call() {
 
 /// As [`quick_and_general_paths_agree_on_every_call`], for the steps overlapped I/O and
 /// `npipe::tokio` take (`write_step`, `read_step`), which try the quick paths first (and a read
-/// step its unlocked look at an empty ring, `nothing_in`): every step's outcome (done, pending, failed), every byte and every published counter agree. A
-/// write that stays pending on its quota (W91) is aborted on both pairs, as a cancel would.
+/// step its unlocked look at an empty ring, `nothing_in`): every step's outcome (done, pending,
+/// failed), every byte and every published counter agree. A write that stays pending on its
+/// quota (W91) is aborted on both pairs, as a cancel would.
 #[test]
 fn steps_agree_with_and_without_the_quick_paths() {
     use std::task::Poll;
