@@ -136,8 +136,8 @@ impl Conn {
         // Nothing in the ring (a read issued before its answer, the usual pending read): arm
         // and look once more, without the reader lock. The look after the arm pairs with the
         // writer's publish and its look at the arm (Dekker, see `arm`): either it sees the
-        // arm and signals, or this look sees what it published. Anything found goes the
-        // general way below (already armed).
+        // arm and signals, or this look sees what it published. Whatever either look finds
+        // goes the general way below (armed already when the second look found it).
         if !st.holding && st.got == 0 && self.nothing_in(self.side.rx()) {
             self.arm_as(Wake::Data, lazy);
             if self.nothing_in(self.side.rx()) {
