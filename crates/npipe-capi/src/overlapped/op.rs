@@ -178,6 +178,18 @@ impl Op {
     /// rings hold whole (or no connection to tell). Only the engine's pinned steps get such an
     /// operation through, and no readiness signal may come before they start.
     pub(super) fn beyond_unpinned(&self, obj: &Object) -> bool {
+        // Within what every connection's rings hold whole (the usual message): no need to ask
+        // the connection.
+        use npipe::nonblocking::UNPINNED_ALWAYS as ALWAYS;
+        let small = match self {
+            Op::Read { buf, .. } => buf.len <= ALWAYS,
+            Op::Write { buf, .. } => buf.len <= ALWAYS,
+            Op::Transact { req, reply, .. } => req.len <= ALWAYS && reply.len <= ALWAYS,
+            Op::Connect { .. } | Op::Done(_) => true,
+        };
+        if small {
+            return false;
+        }
         let limits = match obj {
             Object::Server(s) => s.unpinned_limits(),
             Object::Client(c) => c.unpinned_limits(),

@@ -261,6 +261,9 @@ fn release_write(op: &mut WriteOp) -> bool {
     }
 }
 
+/// See `npipe::nonblocking::UNPINNED_ALWAYS`: within every connection's [`limits`].
+pub(crate) const UNPINNED_ALWAYS: usize = crate::transport::queue::UNPINNED_EVERYWHERE as usize;
+
 fn limits(c: &Conn) -> (usize, usize) {
     let (r, w) = c.unpinned_limits();
     let clamp = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);

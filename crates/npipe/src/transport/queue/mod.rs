@@ -69,7 +69,7 @@ mod write;
 pub(crate) use layout::*;
 pub(crate) use read::InPlace;
 pub(crate) use spill::Spill;
-pub(crate) use step::{ReadState, TransactState, WriteState};
+pub(crate) use step::{ReadState, TransactState, WriteState, UNPINNED_EVERYWHERE};
 pub(crate) use write::Reserved;
 
 use std::mem::ManuallyDrop;

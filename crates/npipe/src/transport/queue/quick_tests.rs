@@ -445,3 +445,32 @@ fn the_usual_write_and_read_wake_a_sleeping_peer_after_the_lock() {
             .expect("the reader lock is free"),
     );
 }
+
+/// The largest message every connection completes unpinned ([`UNPINNED_EVERYWHERE`], which the
+/// C ABI's overlapped calls take without asking the connection for its limits) goes through an
+/// unpinned write step and an unpinned read step, each at once, on a connection with the
+/// smallest rings a connection may have.
+#[test]
+fn the_unpinned_size_every_connection_takes_fits_the_smallest_rings() {
+    use std::task::Poll;
+    let caps = [MIN_RING, MIN_RING];
+    let (s, fd) = Conn::create(None, caps, caps, 1).expect("create a connection");
+    let c = Conn::attach(None, fd, caps).expect("attach to it");
+    let n = UNPINNED_EVERYWHERE as usize;
+    for end in [&s, &c] {
+        let (r, w) = end.unpinned_limits();
+        assert!(r >= n as u64 && w >= n as u64, "{r} {w}");
+    }
+    let msg = vec![3u8; n];
+    let mut ws = WriteState::default();
+    assert_eq!(
+        c.write_step(&mut ws, &msg, messages(1 << 20, false), false),
+        Poll::Ready(Ok(n))
+    );
+    let (mut buf, mut rs) = (vec![0u8; n], ReadState::default());
+    assert_eq!(
+        s.read_step(&mut rs, &mut buf, true, false),
+        Poll::Ready(Ok(ReadOut { n, left: 0 }))
+    );
+    assert_eq!(buf, msg);
+}

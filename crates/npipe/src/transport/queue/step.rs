@@ -17,6 +17,15 @@ use std::task::Poll;
 use super::read::Nothing;
 use super::*;
 
+/// What a ring holds whole less its capacity ([`Conn::unpinned_limits`]): a record's header
+/// and its alignment.
+const UNPINNED_SLACK: u64 = REC_HDR + 8;
+
+/// The largest read and the largest message an unpinned step completes on every connection:
+/// what the smallest ring a connection may have ([`MIN_RING`], checked on every attach) holds
+/// whole. An operation within it never needs [`Conn::unpinned_limits`].
+pub(crate) const UNPINNED_EVERYWHERE: u64 = MIN_RING - UNPINNED_SLACK;
+
 /// The progress of a read taken in steps ([`Conn::read_step`]).
 #[derive(Debug, Default)]
 pub(crate) struct ReadState {
@@ -691,7 +700,7 @@ impl Conn {
     /// buffer, or an unpinned write of a larger message, stays pending until it fits, which it
     /// never does.
     pub(crate) fn unpinned_limits(&self) -> (u64, u64) {
-        let holds = |d: usize| self.caps[d].saturating_sub(REC_HDR + 8);
+        let holds = |d: usize| self.caps[d].saturating_sub(UNPINNED_SLACK);
         (holds(self.side.rx()), holds(self.side.tx()))
     }
 
