@@ -175,8 +175,9 @@ impl Op {
     }
 
     /// Whether its unpinned steps cannot complete it: a buffer or message larger than what the
-    /// rings hold whole (or no connection to tell). Only the engine's pinned steps get such an
-    /// operation through, and no readiness signal may come before they start.
+    /// rings hold whole (or, beyond what every connection's rings hold, no connection to
+    /// tell). Only the engine's pinned steps get such an operation through, and no readiness
+    /// signal may come before they start.
     pub(super) fn beyond_unpinned(&self, obj: &Object) -> bool {
         // Within what every connection's rings hold whole (the usual message): no need to ask
         // the connection.

@@ -82,14 +82,14 @@ use std::sync::Arc;
 use std::task::Poll;
 
 pub use super::ready::{Interest, PipeWait};
+use super::{MsgLen, NamedPipeClient, NamedPipeServer};
+use crate::semantics::pipe::{self, ConnectBegin};
+use crate::sys;
 
 /// The largest buffer an unpinned read, and the largest message an unpinned write, completes
 /// on every connection, whatever its rings: an operation within it never needs to ask
 /// [`NamedPipeServer::unpinned_limits`] (or the client's).
 pub const UNPINNED_ALWAYS: usize = pipe::UNPINNED_ALWAYS;
-use super::{MsgLen, NamedPipeClient, NamedPipeServer};
-use crate::semantics::pipe::{self, ConnectBegin};
-use crate::sys;
 
 /// An end's readiness descriptor (see the [module docs](self)).
 ///
