@@ -72,29 +72,22 @@ int main(int argc, char **argv) {
     HANDLE ew = CreateEventA(NULL, TRUE, FALSE, NULL), er = CreateEventA(NULL, TRUE, FALSE, NULL);
     for (int i = 0; i < n; i++) {
         DWORD w = 0, r = 0;
-        if (ov == 2) {
+        if (ov) {
+            /* Mode 2 writes and reads the server end (the peer echoes), the read first: nothing
+             * is there to read until the peer has the write, so it goes pending. */
+            HANDLE wh = ov == 2 ? s : c;
             OVERLAPPED ow, orr;
             memset(&ow, 0, sizeof ow);
             memset(&orr, 0, sizeof orr);
             ow.hEvent = ew;
             orr.hEvent = er;
-            /* Nothing to read until the peer has the write: the read goes pending. */
-            if (ReadFile(s, in, sizeof in, &r, &orr) || GetLastError() != ERROR_IO_PENDING) return fail("ReadFile (pending)");
-            if (!WriteFile(s, out, 64, &w, &ow) && GetLastError() != ERROR_IO_PENDING) return fail("WriteFile");
+            if (ov == 2 && (ReadFile(s, in, sizeof in, &r, &orr) || GetLastError() != ERROR_IO_PENDING))
+                return fail("ReadFile (pending)");
+            if (!WriteFile(wh, out, 64, &w, &ow) && GetLastError() != ERROR_IO_PENDING) return fail("WriteFile");
             if (WaitForSingleObject(ew, INFINITE) != WAIT_OBJECT_0) return fail("WaitForSingleObject");
-            if (!GetOverlappedResult(s, &ow, &w, FALSE)) return fail("GetOverlappedResult (write)");
-            if (WaitForSingleObject(er, INFINITE) != WAIT_OBJECT_0) return fail("WaitForSingleObject");
-            if (!GetOverlappedResult(s, &orr, &r, FALSE)) return fail("GetOverlappedResult (read)");
-        } else if (ov) {
-            OVERLAPPED ow, orr;
-            memset(&ow, 0, sizeof ow);
-            memset(&orr, 0, sizeof orr);
-            ow.hEvent = ew;
-            orr.hEvent = er;
-            if (!WriteFile(c, out, 64, &w, &ow) && GetLastError() != ERROR_IO_PENDING) return fail("WriteFile");
-            if (WaitForSingleObject(ew, INFINITE) != WAIT_OBJECT_0) return fail("WaitForSingleObject");
-            if (!GetOverlappedResult(c, &ow, &w, FALSE)) return fail("GetOverlappedResult (write)");
-            if (!ReadFile(s, in, sizeof in, &r, &orr) && GetLastError() != ERROR_IO_PENDING) return fail("ReadFile");
+            if (!GetOverlappedResult(wh, &ow, &w, FALSE)) return fail("GetOverlappedResult (write)");
+            if (ov == 1 && !ReadFile(s, in, sizeof in, &r, &orr) && GetLastError() != ERROR_IO_PENDING)
+                return fail("ReadFile");
             if (WaitForSingleObject(er, INFINITE) != WAIT_OBJECT_0) return fail("WaitForSingleObject");
             if (!GetOverlappedResult(s, &orr, &r, FALSE)) return fail("GetOverlappedResult (read)");
         } else {
