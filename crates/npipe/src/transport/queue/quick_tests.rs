@@ -286,6 +286,30 @@ fn same_counters(q: [&Conn; 2], g: [&Conn; 2], seed: u64, step: usize) {
     );
 }
 
+/// Makes two pairs, the quick one and the general one, and 3,000 random calls ([`random_call`])
+/// for `seed`: `each` makes each call on both pairs (server, client) and compares them, then
+/// the counters both publish are compared. Returns the pairs.
+fn on_random_calls(
+    seed: u64,
+    mut each: impl FnMut(Call, [&Conn; 2], [&Conn; 2], &str),
+) -> ([Conn; 2], [Conn; 2]) {
+    let mut rng = Rng(seed);
+    let (qs, qc) = pair();
+    let (gs, gc) = pair();
+    let mut stamp = 0u8;
+    for step in 0..3000 {
+        let call = random_call(&mut rng, &mut stamp, &qc);
+        each(
+            call,
+            [&qs, &qc],
+            [&gs, &gc],
+            &format!("seed {seed} step {step}"),
+        );
+        same_counters([&qs, &qc], [&gs, &gc], seed, step);
+    }
+    ([qs, qc], [gs, gc])
+}
+
 /// The same calls on two pairs, one with the quick paths and one without: every result, every
 /// byte read and every counter the two sides publish agree, through several laps of the ring,
 /// messages larger than the buffers (W67), empty messages (W76), byte-mode reads that gather
@@ -293,31 +317,25 @@ fn same_counters(q: [&Conn; 2], g: [&Conn; 2], seed: u64, step: usize) {
 #[test]
 fn quick_and_general_paths_agree_on_every_call() {
     for seed in [1u64, 0x9e37_79b9_7f4a_7c15, 42] {
-        let mut rng = Rng(seed);
-        let (qs, qc) = pair();
-        let (gs, gc) = pair();
-        let mut stamp = 0u8;
-        for step in 0..3000 {
-            match random_call(&mut rng, &mut stamp, &qc) {
+        let ([qs, qc], [gs, gc]) =
+            on_random_calls(seed, |call, [qs, qc], [gs, gc], at| match call {
                 Call::Write { data, quota, bits } => {
                     let mut o = messages(quota, false);
                     o.nonblocking = bits.is_multiple_of(8);
                     let q = qc.write(&data, o, None);
                     let g = general(|| gc.write(&data, o, None));
-                    assert_eq!(q, g, "seed {seed} step {step}: write of {}", data.len());
+                    assert_eq!(q, g, "{at}: write of {}", data.len());
                 }
                 Call::Read { size, message } => {
                     let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
                     let q = qs.read(&mut qb, message, true, None);
                     let g = general(|| gs.read(&mut gb, message, true, None));
-                    assert_eq!(q, g, "seed {seed} step {step}: read of {size}");
+                    assert_eq!(q, g, "{at}: read of {size}");
                     if let Ok(r) = q {
-                        assert_eq!(qb[..r.n], gb[..r.n], "seed {seed} step {step}");
+                        assert_eq!(qb[..r.n], gb[..r.n], "{at}");
                     }
                 }
-            }
-            same_counters([&qs, &qc], [&gs, &gc], seed, step);
-        }
+            });
         // The writer closes with data left: read to the end, the same way.
         qc.close_here(true);
         general(|| gc.close_here(true));
@@ -343,38 +361,31 @@ fn quick_and_general_paths_agree_on_every_call() {
 fn steps_agree_with_and_without_the_quick_paths() {
     use std::task::Poll;
     for seed in [7u64, 0x2545_f491_4f6c_dd1d, 99] {
-        let mut rng = Rng(seed);
-        let (qs, qc) = pair();
-        let (gs, gc) = pair();
-        let mut stamp = 0u8;
-        for step in 0..3000 {
-            match random_call(&mut rng, &mut stamp, &qc) {
-                Call::Write { data, quota, bits } => {
-                    let o = messages(quota, !bits.is_multiple_of(4));
-                    let (mut qst, mut gst) = (WriteState::default(), WriteState::default());
-                    let q = qc.write_step(&mut qst, &data, o, false);
-                    let g = general(|| gc.write_step(&mut gst, &data, o, false));
-                    assert_eq!(q, g, "seed {seed} step {step}: write of {}", data.len());
-                    if q.is_pending() {
-                        let qa = qc.write_abort(&mut qst);
-                        let ga = general(|| gc.write_abort(&mut gst));
-                        assert_eq!(qa, ga, "seed {seed} step {step}: abort");
-                    }
-                }
-                Call::Read { size, message } => {
-                    let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
-                    let (mut qst, mut gst) = (ReadState::default(), ReadState::default());
-                    let q = qs.read_step(&mut qst, &mut qb, message, false);
-                    let g = general(|| gs.read_step(&mut gst, &mut gb, message, false));
-                    assert_eq!(q, g, "seed {seed} step {step}: read of {size}");
-                    if let Poll::Ready(Ok(r)) = q {
-                        assert_eq!(qb[..r.n], gb[..r.n], "seed {seed} step {step}");
-                    }
-                    assert_eq!(qs.read_abort(&mut qst), general(|| gs.read_abort(&mut gst)));
+        on_random_calls(seed, |call, [qs, qc], [gs, gc], at| match call {
+            Call::Write { data, quota, bits } => {
+                let o = messages(quota, !bits.is_multiple_of(4));
+                let (mut qst, mut gst) = (WriteState::default(), WriteState::default());
+                let q = qc.write_step(&mut qst, &data, o, false);
+                let g = general(|| gc.write_step(&mut gst, &data, o, false));
+                assert_eq!(q, g, "{at}: write of {}", data.len());
+                if q.is_pending() {
+                    let qa = qc.write_abort(&mut qst);
+                    let ga = general(|| gc.write_abort(&mut gst));
+                    assert_eq!(qa, ga, "{at}: abort");
                 }
             }
-            same_counters([&qs, &qc], [&gs, &gc], seed, step);
-        }
+            Call::Read { size, message } => {
+                let (mut qb, mut gb) = (vec![0u8; size], vec![0u8; size]);
+                let (mut qst, mut gst) = (ReadState::default(), ReadState::default());
+                let q = qs.read_step(&mut qst, &mut qb, message, false);
+                let g = general(|| gs.read_step(&mut gst, &mut gb, message, false));
+                assert_eq!(q, g, "{at}: read of {size}");
+                if let Poll::Ready(Ok(r)) = q {
+                    assert_eq!(qb[..r.n], gb[..r.n], "{at}");
+                }
+                assert_eq!(qs.read_abort(&mut qst), general(|| gs.read_abort(&mut gst)));
+            }
+        });
     }
 }
 
