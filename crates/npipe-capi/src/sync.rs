@@ -399,14 +399,19 @@ fn wait_signals_as(
     help: bool,
 ) -> io::Result<Waited> {
     // One signal that is set already (an overlapped operation that completed inside its call,
-    // an event set before the wait): taken at once, without the wait's set-up. Not for an
-    // alertable wait, which looks at the thread's queued routines as well.
-    if let [sig] = sigs {
-        if !alertable && sig.try_take_locally() {
-            return Ok(Waited::Object(0));
-        }
+    // an event set before the wait): taken at once, without the wait's set-up.
+    if taken_at_once(sigs, alertable) {
+        return Ok(Waited::Object(0));
     }
     wait_signals_set_up(sigs, all, deadline, alertable, help)
+}
+
+/// Whether a wait on `sigs` is one on a single process-local signal that is set, which it
+/// takes (an auto-reset one is reset). Not for an alertable wait, which looks at the thread's
+/// queued routines as well.
+#[inline(always)]
+fn taken_at_once(sigs: &[&Signal], alertable: bool) -> bool {
+    matches!(sigs, [sig] if !alertable && sig.try_take_locally())
 }
 
 /// [`wait_signals_as`] past its look at one set signal.
@@ -423,10 +428,8 @@ fn wait_signals_set_up(
         help_before_sleep(sigs, apcs.as_deref(), deadline);
         // The help completed the operation (its usual end): its signal is taken as the look
         // before the set-up takes it, without the wait itself.
-        if let [sig] = sigs {
-            if !alertable && sig.try_take_locally() {
-                return Ok(Waited::Object(0));
-            }
+        if taken_at_once(sigs, alertable) {
+            return Ok(Waited::Object(0));
         }
     }
     if sigs.len() > MAXIMUM_WAIT_OBJECTS as usize {
