@@ -231,6 +231,44 @@ fn set_then_reset_still_releases_manual_waiters() {
     assert_eq!(woken.load(Ordering::SeqCst), 2);
 }
 
+/// A process-local event that nothing watches is set and reset without its lock, with one
+/// compare-exchange (`Local::word`); a wait that is being set up meanwhile (its look, its
+/// registration, its sleep) must still be released. Two threads hand a turn back and forth
+/// through two events, so every set races with the other thread's wait on it; a lost release
+/// leaves that wait to time out, and the test fails instead of hanging.
+#[test]
+fn sets_racing_with_waits_being_set_up_are_never_lost() {
+    const ROUNDS: usize = 20_000;
+    for manual in [false, true] {
+        let (ping, pong) = (Event::new(manual, false), Event::new(manual, false));
+        let (p, q) = (ping.clone(), pong.clone());
+        let t = std::thread::spawn(move || {
+            for round in 0..ROUNDS {
+                assert!(
+                    p.wait_timeout(ms(10_000)).expect("wait"),
+                    "manual {manual}: round {round}: ping's set was lost"
+                );
+                if manual {
+                    p.reset();
+                }
+                q.set();
+            }
+        });
+        for round in 0..ROUNDS {
+            ping.set();
+            assert!(
+                pong.wait_timeout(ms(10_000)).expect("wait"),
+                "manual {manual}: round {round}: pong's set was lost"
+            );
+            if manual {
+                pong.reset();
+            }
+        }
+        t.join().unwrap();
+        assert!(!ping.is_set() && !pong.is_set(), "every set was taken");
+    }
+}
+
 #[test]
 fn an_auto_set_belongs_to_the_waiter_not_a_late_comer() {
     let a = Event::new(false, false);

@@ -1,10 +1,23 @@
-//! The local flavour: a process-local event, its words under a mutex and its two eventfds.
+//! The local flavour: a process-local event, its words under a mutex, its state word (which
+//! SetEvent and ResetEvent change without the mutex while nothing watches the event) and its
+//! two eventfds.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicU8;
 
 use super::*;
 
+/// [`Local::word`]: the state (set or not).
+const SET: u8 = 1;
+/// [`Local::word`]: a wait is registered, a wait polls the state descriptor, or the descriptor
+/// was handed out: a change of the state takes the lock (it releases waiters and keeps the
+/// descriptor in step).
+const WATCHED: u8 = 2;
+/// [`Local::word`]: a thread holds the words' lock: a change of the state takes the lock too.
+const LOCKED: u8 = 4;
+
 #[derive(Debug, Default)]
 pub(super) struct LocalWords {
-    pub(super) set: bool,
     pub(super) gen: u64,
     pub(super) window: bool,
     pub(super) slot: Slot,
@@ -14,8 +27,67 @@ pub(super) struct LocalWords {
     pub(super) pollers: u32,
     /// The state descriptor was handed out ([`Local::fd`]): it stays in step for good.
     pub(super) public: bool,
-    /// The state descriptor counts 1 exactly while `set` (it may lag while nobody polls it).
-    pub(super) synced: bool,
+    /// What the state descriptor of this epoch counts (1 or 0), as this process last wrote it.
+    /// It lags the state while nobody polls the descriptor: changes made meanwhile leave it
+    /// alone, and a sleeper brings it in step ([`sync`]).
+    pub(super) fd_on: bool,
+}
+
+impl LocalWords {
+    /// Whether a change of the state must take the lock (see [`WATCHED`]).
+    fn watched(&self) -> bool {
+        self.slot.waiters > 0 || self.pollers > 0 || self.public
+    }
+}
+
+/// The words of a [`Local`], locked: [`LOCKED`] is set in the state word from the lock to the
+/// drop, so no change of the state happens without the lock meanwhile; the drop stores the
+/// state word with [`WATCHED`] as the words now say.
+pub(super) struct Words<'a> {
+    ev: &'a Local,
+    w: MutexGuard<'a, LocalWords>,
+}
+
+impl Words<'_> {
+    fn state(&self) -> bool {
+        // Relaxed: while LOCKED only this thread changes the word.
+        self.ev.word.load(Ordering::Relaxed) & SET != 0
+    }
+
+    /// Changes the state: Release, so a look that sees it set (the Acquire load of
+    /// `Local::is_set`) sees what the setter did before.
+    fn put_set(&self, set: bool) {
+        let v = self.ev.word.load(Ordering::Relaxed) & !SET;
+        self.ev
+            .word
+            .store(if set { v | SET } else { v }, Ordering::Release);
+    }
+}
+
+impl Deref for Words<'_> {
+    type Target = LocalWords;
+    fn deref(&self) -> &LocalWords {
+        &self.w
+    }
+}
+
+impl DerefMut for Words<'_> {
+    fn deref_mut(&mut self) -> &mut LocalWords {
+        &mut self.w
+    }
+}
+
+impl Drop for Words<'_> {
+    fn drop(&mut self) {
+        let watched = self.w.watched();
+        // Release: the next lock-free change (an Acquire CAS) and the next holder see the
+        // words as this section left them. A plain store: while LOCKED no other thread
+        // changes the word (their CAS expects LOCKED clear).
+        let set = self.ev.word.load(Ordering::Relaxed) & SET;
+        self.ev
+            .word
+            .store(set | if watched { WATCHED } else { 0 }, Ordering::Release);
+    }
 }
 
 /// Bumped in every forked child (by the fork handler): a process-local event whose words were
@@ -96,20 +168,20 @@ pub(crate) struct Local {
     pub(super) fd: FdChain,
     /// The release descriptor (1 while a release is unclaimed), made at the first registration.
     pub(super) pulse: FdChain,
-    /// `words.set`, written under the lock, readable without it: a reset of an event that is
-    /// not set, and a look at the state, take no lock (an overlapped call resets the handle's
-    /// own signal every time, which nothing sets when the call has an event).
-    pub(super) set_now: AtomicBool,
-    /// Whether a wait is registered (`words.slot.waiters > 0`), written under the lock: a set
-    /// of an event that is set already and that nobody is registered on changes nothing and
-    /// takes no lock (an overlapped call that completes at once sets its event, which the
-    /// previous one left set).
-    pub(super) waiting: AtomicBool,
+    /// The state ([`SET`]) and whether a change of it must take the lock ([`WATCHED`],
+    /// [`LOCKED`]). While neither is set, SetEvent, ResetEvent and a wait that takes the event
+    /// change the state with one compare-exchange and no lock: nobody is registered to be
+    /// released and nobody polls the state descriptor, so the state is all there is to change
+    /// (an overlapped call resets its event and its completion sets it, every time). A wait's
+    /// registration, a poller or a handed-out descriptor sets WATCHED under the lock, and every
+    /// lock section sets LOCKED first, so no lock-free change can slip between a section's look
+    /// at the state and what it does about it. In one word, so both are seen together.
+    pub(super) word: AtomicU8,
 }
 
 pub(super) struct LocalStore<'a> {
     pub(super) ev: &'a Local,
-    pub(super) w: MutexGuard<'a, LocalWords>,
+    pub(super) w: Words<'a>,
 }
 
 impl Store for LocalStore<'_> {
@@ -117,22 +189,19 @@ impl Store for LocalStore<'_> {
         self.ev.manual
     }
     fn state(&self) -> Result<bool, Bad> {
-        Ok(self.w.set)
+        Ok(self.w.state())
     }
     fn put_state(&mut self, set: bool) {
-        if self.w.set != set {
-            self.w.set = set;
-            // SYNC POINT with the Acquire load in `is_set`: a look that sees the state set sees
-            // what the setter did before.
-            self.ev.set_now.store(set, Ordering::Release);
+        if self.w.state() != set {
+            // SYNC POINT with the Acquire load in `is_set`.
+            self.w.put_set(set);
+            // Nobody polls it otherwise: it catches up when somebody does (two system calls
+            // saved per change, for an event set and reset by every overlapped call).
             if self.w.public || self.w.pollers > 0 {
                 if let Some(fd) = self.ev.fd.get(self.w.epoch) {
                     flip(fd, set);
+                    self.w.fd_on = set;
                 }
-            } else {
-                // Nobody polls it: it catches up when somebody does (two system calls saved
-                // per change, for an event set and reset by every overlapped call).
-                self.w.synced = false;
             }
         }
     }
@@ -153,10 +222,9 @@ impl Store for LocalStore<'_> {
         Ok(self.w.slot)
     }
     fn put_slot(&mut self, _s: usize, v: Slot) {
+        // WATCHED follows when the words are unlocked; meanwhile LOCKED keeps every change of
+        // the state under the lock.
         self.w.slot = v;
-        // SYNC POINT with the SeqCst load in `Local::set` (Dekker: a set that misses this
-        // registration completed before it, and had nobody to release).
-        self.ev.waiting.store(v.waiters > 0, Ordering::SeqCst);
     }
     fn window(&self) -> bool {
         self.w.window
@@ -173,6 +241,7 @@ impl Store for LocalStore<'_> {
     fn drain_state_fd(&mut self) {
         if let Some(fd) = self.ev.fd.get(self.w.epoch) {
             flip(fd, false);
+            self.w.fd_on = false;
         }
     }
     fn drain_release_fd(&mut self) {
@@ -183,10 +252,11 @@ impl Store for LocalStore<'_> {
 }
 
 /// Brings the state descriptor in step with the state, if it lags (words locked).
-fn sync(fd: BorrowedFd<'_>, w: &mut LocalWords) {
-    if !w.synced {
-        flip(fd, w.set);
-        w.synced = true;
+fn sync(fd: BorrowedFd<'_>, w: &mut Words<'_>) {
+    let set = w.state();
+    if w.fd_on != set {
+        flip(fd, set);
+        w.fd_on = set;
     }
 }
 
@@ -219,14 +289,12 @@ impl Local {
         Local {
             manual,
             words: Mutex::new(LocalWords {
-                set,
                 epoch: epoch(),
                 ..LocalWords::default()
             }),
             fd: FdChain::default(),
             pulse: FdChain::default(),
-            set_now: AtomicBool::new(set),
-            waiting: AtomicBool::new(false),
+            word: AtomicU8::new(if set { SET } else { 0 }),
         }
     }
 
@@ -236,13 +304,15 @@ impl Local {
     }
 
     /// The words, locked; in a process that inherited them, forgotten waiters first.
-    pub(super) fn words(&self) -> MutexGuard<'_, LocalWords> {
-        let mut w = self.words.lock().unwrap_or_else(|p| p.into_inner());
+    pub(super) fn words(&self) -> Words<'_> {
+        let w = self.words.lock().unwrap_or_else(|p| p.into_inner());
+        // Acquire: the state the last lock-free change left, with what its thread did before.
+        self.word.fetch_or(LOCKED, Ordering::Acquire);
+        let mut w = Words { ev: self, w };
         let now = epoch();
         if w.epoch != now {
             w.epoch = now;
             w.slot = Slot::default();
-            self.waiting.store(false, Ordering::SeqCst);
             w.window = false;
             w.pollers = 0;
             w.public = false;
@@ -272,32 +342,44 @@ impl Local {
         r.unwrap_or_default()
     }
 
-    /// SetEvent. An event that is set, with no wait registered, is left as it is without the
-    /// lock: the set changes no state and releases nobody. The compare-exchange still writes
-    /// the state word, so a wait that then finds the event set (an Acquire load) sees what
-    /// this thread did before the set, as a set under the lock would have shown it.
+    /// SetEvent. While nothing watches the event (see [`Local::word`]) the set is the state's
+    /// and nothing else's: one compare-exchange, no lock. It writes the word even when the
+    /// event is set already, so a wait that then finds it set (an Acquire load) sees what this
+    /// thread did before the set, as a set under the lock would have shown it.
     pub(crate) fn set(&self) {
-        // SeqCst, both: with the SeqCst store in `put_slot`, either this load sees a wait
-        // registered meanwhile (and the set takes the lock to release it), or that wait
-        // registered after this set, when the event was already set and nobody waited.
-        if self
-            .set_now
-            .compare_exchange(true, true, Ordering::SeqCst, Ordering::Relaxed)
-            .is_ok()
-            && !self.waiting.load(Ordering::SeqCst)
-        {
-            return;
+        // Relaxed: the compare-exchange decides.
+        let mut v = self.word.load(Ordering::Relaxed);
+        while v & (WATCHED | LOCKED) == 0 {
+            // Release: see above.
+            match self
+                .word
+                .compare_exchange_weak(v, v | SET, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => v = now,
+            }
         }
         self.run(op_set)
     }
 
-    /// ResetEvent. An event that is not set stays so without the lock: a set racing with the
-    /// look is ordered after the reset, as it could have been anyway.
+    /// ResetEvent. An event that is not set stays so without the lock (a set racing with the
+    /// look is ordered after the reset, as it could have been anyway); one that nothing
+    /// watches is reset with one compare-exchange, as [`Local::set`] sets it.
     pub(crate) fn reset(&self) {
         // Relaxed: coherence gives this thread the state its own earlier calls left, and any
-        // other thread's that happened before.
-        if self.set_now.load(Ordering::Relaxed) {
-            self.run(op_reset)
+        // other thread's that happened before; the compare-exchange decides.
+        let mut v = self.word.load(Ordering::Relaxed);
+        while v & SET != 0 {
+            if v & (WATCHED | LOCKED) != 0 {
+                return self.run(op_reset);
+            }
+            match self
+                .word
+                .compare_exchange_weak(v, v & !SET, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => v = now,
+            }
         }
     }
 
@@ -308,13 +390,42 @@ impl Local {
 
     /// Whether the state is set (releases to waiters are not a state), without the lock.
     pub(crate) fn is_set(&self) -> bool {
-        // SYNC POINT with the Release store in `put_state`.
-        self.set_now.load(Ordering::Acquire)
+        // SYNC POINT with the Release stores of the state (`Words::put_set`, `Local::set`).
+        self.word.load(Ordering::Acquire) & SET != 0
     }
 
     /// Takes the state without waiting (an auto event is reset).
     pub(crate) fn try_take(&self) -> bool {
-        self.run(try_take)
+        match self.take_quick() {
+            Some(taken) => taken,
+            None => self.run(try_take),
+        }
+    }
+
+    /// [`try_take`] without the lock where it needs none: an event that is not set is not
+    /// taken, a set manual one is taken by looking, a set auto one that nothing watches is
+    /// reset with one compare-exchange. `None`: the lock decides.
+    pub(super) fn take_quick(&self) -> Option<bool> {
+        // Acquire, as `is_set`: a take sees what the setter did before.
+        let mut v = self.word.load(Ordering::Acquire);
+        loop {
+            if v & SET == 0 {
+                return Some(false);
+            }
+            if self.manual {
+                return Some(true);
+            }
+            if v & (WATCHED | LOCKED) != 0 {
+                return None;
+            }
+            match self
+                .word
+                .compare_exchange_weak(v, v & !SET, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(true),
+                Err(now) => v = now,
+            }
+        }
     }
 
     pub(super) fn lazy_fd<'a>(
@@ -327,12 +438,12 @@ impl Local {
         }
         let _g = gate();
         let mut w = self.words();
-        let on = if pulse { w.window } else { w.set };
+        let on = if pulse { w.window } else { w.state() };
         let epoch = w.epoch;
         let made = which.get(epoch).is_none();
         let fd = which.get_or_make(epoch, || sys::eventfd_at(on).map_err(no_fd))?;
         if made && !pulse {
-            w.synced = true;
+            w.fd_on = on;
         }
         Ok(fd)
     }
@@ -368,5 +479,91 @@ impl Local {
 
     pub(super) fn pulse_fd(&self) -> io::Result<BorrowedFd<'_>> {
         self.lazy_fd(&self.pulse, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A wait registered on the event (its set-up's first lock section), not yet asleep.
+    fn registered(ev: &Local) -> Reg {
+        let _g = gate();
+        let mut st = ev.store();
+        register(&mut st, Some(0)).expect("register")
+    }
+
+    #[test]
+    fn a_set_releases_a_registered_wait_that_is_not_asleep_yet() {
+        // Between a wait's registration and its sleep nobody polls the state descriptor; the
+        // registration alone must send sets through the lock, which releases waiters at the
+        // moment of the set (a manual set followed at once by a reset still releases the wait,
+        // as on Windows: see the module docs of `semantics::event`).
+        for manual in [true, false] {
+            let ev = Local::new(manual, false);
+            let reg = registered(&ev);
+            ev.set();
+            if manual {
+                ev.reset();
+            }
+            let _g = gate();
+            let mut st = ev.store();
+            assert!(
+                released(&st, reg).expect("released"),
+                "manual {manual}: the set released the registered wait"
+            );
+            // Auto: the release is the wait's, not the state's.
+            assert_eq!(
+                st.state(),
+                Ok(false),
+                "manual {manual}: the state stays reset"
+            );
+            claim(&mut st, reg).expect("claim");
+        }
+    }
+
+    #[test]
+    fn no_change_slips_into_a_lock_section() {
+        // A section looks at the state and acts on what it saw (a wait's registration, a
+        // try-take): a set, reset or take from another thread meanwhile waits for its end.
+        type Change = fn(&Local);
+        let changes: [(&str, bool, bool, Change); 4] = [
+            ("set", false, false, |ev| ev.set()),
+            ("reset", false, true, |ev| ev.reset()),
+            ("take", false, true, |ev| {
+                ev.try_take();
+            }),
+            ("manual set", true, false, |ev| ev.set()),
+        ];
+        for (what, manual, initially, change) in changes {
+            let ev = Arc::new(Local::new(manual, initially));
+            let done = Arc::new(AtomicBool::new(false));
+            let st = ev.store();
+            let t = {
+                let (ev, done) = (ev.clone(), done.clone());
+                std::thread::spawn(move || {
+                    change(&ev);
+                    done.store(true, Ordering::SeqCst);
+                })
+            };
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                !done.load(Ordering::SeqCst),
+                "{what}: changed the state inside another thread's lock section"
+            );
+            assert_eq!(
+                st.state(),
+                Ok(initially),
+                "{what}: state changed under the lock"
+            );
+            drop(st);
+            t.join().unwrap();
+            assert_eq!(
+                ev.is_set(),
+                !initially,
+                "{what}: done once the section ended"
+            );
+        }
     }
 }

@@ -30,7 +30,9 @@
 //! while the state is set (the descriptor `npipe_wait_fd` hands out; a local event's may lag
 //! while nobody polls it, and is brought in step before anyone does), and the *release*
 //! descriptor counts 1 while a release has not been claimed by every waiter it released (the
-//! "window"). Both change only under the event's lock, together with the words. A waiter polls
+//! "window"). Both change only under the event's lock, together with the words (a local
+//! event that nothing watches, no wait registered and nobody polling its state descriptor,
+//! changes its state without the lock: see `Local::word`). A waiter polls
 //! both; one woken by a window that is not for it backs off (1 ms doubling to 32 ms, still
 //! polling the state descriptors) instead of spinning until the released waiters claim.
 //!
@@ -90,7 +92,9 @@
 //!   set and a reset, which is what made PulseEvent miss waiters.
 //!
 //! # Fork
-//! Every lock section of every event (local or shared) holds a process-wide gate for reading;
+//! Every lock section of every event (local or shared) holds a process-wide gate for reading
+//! (a local event's lock-free change of its state word is one atomic instruction, whole or not
+//! at all in a child, and takes no gate);
 //! the `pthread_atfork` prepare handler takes the creation lock, the event registry and then
 //! the gate for writing, so no thread is inside an event's lock when the process forks (the
 //! rule of `fork.rs`). In the child:

@@ -276,15 +276,14 @@ impl<'o, 'a> Waiter<'o, 'a> {
 fn take_set_local(objs: &[Obj<'_>]) -> io::Result<Option<usize>> {
     for (i, o) in objs.iter().enumerate() {
         let Obj::Local(l) = o else { return Ok(None) };
-        if !l.is_set() {
-            continue;
-        }
-        // A set manual-reset event is taken by looking: nothing changes, so neither the gate
-        // nor the event's lock is needed (the Acquire load above sees what the setter did
-        // before; `set_now` mirrors the state under the lock). An overlapped call that
-        // completes at once leaves its event set, and its caller's wait lands here.
-        if l.manual() {
-            return Ok(Some(i));
+        // A set manual-reset event is taken by looking, and a set auto-reset one that nothing
+        // watches by one compare-exchange: neither the gate nor the event's lock is needed
+        // (`Local::take_quick`). An overlapped call that completes at once leaves its event
+        // set, and its caller's wait lands here.
+        match l.take_quick() {
+            Some(true) => return Ok(Some(i)),
+            Some(false) => continue,
+            None => {}
         }
         let _g = gate();
         let mut h = o.lock()?;
