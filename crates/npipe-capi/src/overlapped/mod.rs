@@ -125,8 +125,7 @@ impl Pending {
     }
 
     pub(crate) fn step(&mut self) -> Poll<Outcome> {
-        let entry = self.entry.clone();
-        let r = self.op.step(&entry.obj);
+        let r = self.op.step(&self.entry.obj);
         self.update_unwritten();
         r
     }
@@ -180,8 +179,7 @@ impl Pending {
     }
 
     pub(crate) fn abort(&mut self) -> Outcome {
-        let entry = self.entry.clone();
-        let r = self.op.abort(&entry.obj);
+        let r = self.op.abort(&self.entry.obj);
         if self.unwritten {
             self.unwritten = false;
             self.entry.io.unwritten.fetch_sub(1, Ordering::Release);
