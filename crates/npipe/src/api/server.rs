@@ -707,6 +707,7 @@ impl NamedPipeServer {
     /// the client is remote (SMB);
     /// `ERROR_INVALID_HANDLE` (6) after [`close`](Self::close).
     #[doc(alias = "GetNamedPipeClientProcessId")]
+    #[inline]
     pub fn client_process_id(&self) -> io::Result<u32> {
         self.end.client_pid()
     }

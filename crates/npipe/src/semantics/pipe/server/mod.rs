@@ -509,7 +509,10 @@ impl ServerEnd {
 
     /// GetNamedPipeClientProcessId (W131-W132): ERROR_NOT_FOUND when no client is connected,
     /// when the client's process is not visible from this process's pid namespace, or when
-    /// the client is remote (SMB tells no process id).
+    /// the client is remote (SMB tells no process id). Inlined where it is called: the C ABI
+    /// asks it after every ReadFile and WriteFile while overlapped operations are pending (is
+    /// the client in this process?).
+    #[inline]
     pub(crate) fn client_pid(&self) -> io::Result<u32> {
         // Relaxed: a closed handle fails at once (its slot is gone; the lock's path says so).
         if !self.closed.load(Ordering::Relaxed) {
@@ -519,7 +522,13 @@ impl ServerEnd {
                 return Ok(pid);
             }
         }
-        // No pid: say why, under the lock.
+        self.no_client_pid()
+    }
+
+    /// [`client_pid`](Self::client_pid) without a pid: why, under the lock.
+    #[cold]
+    #[inline(never)]
+    fn no_client_pid(&self) -> io::Result<u32> {
         let r = self.with_slot(|slot| {
             let pid = slot.epoch.client_pid.load(Ordering::Relaxed);
             Ok((slot.state, (pid != 0).then_some(pid), slot.remote.is_some()))
