@@ -47,6 +47,10 @@ pub(super) fn note(entry: &Arc<Entry>, tid: u32) {
         // thread exits: the packet goes to the port.
         return;
     }
+    if tid == crate::engine::pid() {
+        // The main thread: its note would never be used (see `Issued::drop`).
+        return;
+    }
     // A thread already exiting (its thread-locals going) has nothing more to note.
     let _ = ISSUED.try_with(|i| {
         let Ok(mut i) = i.try_borrow_mut() else {
