@@ -424,13 +424,12 @@ fn wait_signals_set_up(
     help: bool,
 ) -> io::Result<Waited> {
     let apcs = alertable.then(crate::apc::current);
-    if help && deadline.is_none_or(|d| d > Instant::now()) && (!all || sigs.len() == 1) {
-        help_before_sleep(sigs, apcs.as_deref(), deadline);
-        // The help completed the operation (its usual end): its signal is taken as the look
-        // before the set-up takes it, without the wait itself.
-        if taken_at_once(sigs, alertable) {
-            return Ok(Waited::Object(0));
-        }
+    if help
+        && deadline.is_none_or(|d| d > Instant::now())
+        && (!all || sigs.len() == 1)
+        && help_then_take(sigs, apcs.as_deref(), deadline, alertable)
+    {
+        return Ok(Waited::Object(0));
     }
     if sigs.len() > MAXIMUM_WAIT_OBJECTS as usize {
         return Err(npipe::Error::io(
@@ -507,6 +506,20 @@ fn help_before_sleep(sigs: &[&Signal], apcs: Option<&crate::apc::Apcs>, deadline
         }
         crate::engine::help(&entry, ov, &mut stop);
     }
+}
+
+/// The help of a wait before it sleeps ([`help_before_sleep`]), then its look at one set signal
+/// ([`taken_at_once`]): true when the help completed the operation (its usual end) and the
+/// signal was taken, without the wait itself.
+#[inline]
+fn help_then_take(
+    sigs: &[&Signal],
+    apcs: Option<&crate::apc::Apcs>,
+    deadline: Option<Instant>,
+    alertable: bool,
+) -> bool {
+    help_before_sleep(sigs, apcs, deadline);
+    taken_at_once(sigs, alertable)
 }
 
 fn wait_result(r: io::Result<Waited>) -> DWORD {
@@ -605,10 +618,13 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
         return unsafe { wait_multiple(1, hs.as_ptr(), TRUE, ms, alertable != 0) };
     }
     // A handle the thread's cache holds (an event, a pipe end) and that is set is waited on
-    // through the cache: no reference count, no table guard (see `handles::with_entry`). One
-    // that may block is waited on through a reference of the wait's own, so the cache's hazard
-    // is not held while it sleeps (an event closed meanwhile then drops as the wait ends).
+    // through the cache: no reference count, no table guard (see `handles::with_entry`); so
+    // is the help a wait gives the operation it waits for (a bounded spin, see
+    // `engine::help`), which usually completes it. One that may block is waited on through a
+    // reference of the wait's own, so the cache's hazard is not held while it sleeps (an event
+    // closed meanwhile then drops as the wait ends).
     let deadline = deadline_of(ms);
+    let alertable = alertable != 0;
     let blocking = handles::with_entry(h, Err(WAIT_FAILED), |e| {
         if !e.obj.is_waitable() {
             set_error(ERROR_INVALID_HANDLE);
@@ -616,22 +632,29 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
         }
         let sig = e.wait_signal();
         if sig.set_locally() {
-            Err(wait_result(wait_signals(
+            return Err(wait_result(wait_signals(
                 &[sig],
                 false,
                 deadline,
-                alertable != 0,
-            )))
-        } else {
-            Ok(e.clone())
+                alertable,
+            )));
         }
+        if !alertable
+            && deadline.is_none_or(|d| d > Instant::now())
+            && help_then_take(&[sig], None, deadline, false)
+        {
+            return Err(WAIT_OBJECT_0);
+        }
+        Ok(e.clone())
     });
     match blocking {
-        Ok(e) => wait_result(wait_signals(
+        // Helped already, unless alertable (the help then looks at the thread's routines too).
+        Ok(e) => wait_result(wait_signals_as(
             &[e.wait_signal()],
             false,
             deadline,
-            alertable != 0,
+            alertable,
+            alertable,
         )),
         Err(r) => r,
     }
