@@ -159,25 +159,82 @@ fn ready_err<T>(e: io::Error) -> Poll<io::Result<T>> {
     Poll::Ready(Err(e))
 }
 
+/// Lends the connection of an operation's first step, after the end's own checks.
+trait FirstConn {
+    fn with_first<R>(&self, f: impl FnOnce(&Arc<Conn>) -> R) -> io::Result<R>;
+}
+
+/// A server end's first step of `Op`: the instance's cached connection.
+struct ServerFirst<'a>(&'a ServerEnd, Op);
+
+impl FirstConn for ServerFirst<'_> {
+    #[inline(always)]
+    fn with_first<R>(&self, f: impl FnOnce(&Arc<Conn>) -> R) -> io::Result<R> {
+        self.0.check_access(self.1)?;
+        self.0.with_conn(self.1, |c| Ok(f(c)))
+    }
+}
+
+/// A client end's first step (a write when `Some(true)`, a read when `Some(false)`).
+struct ClientFirst<'a>(&'a ClientEnd, Option<bool>);
+
+impl FirstConn for ClientFirst<'_> {
+    #[inline(always)]
+    fn with_first<R>(&self, f: impl FnOnce(&Arc<Conn>) -> R) -> io::Result<R> {
+        if let Some(w) = self.1 {
+            self.0.check_access(w)?;
+        }
+        Ok(f(self.0.open_conn()?))
+    }
+}
+
+/// Runs a read or write step (`step`) on the operation's connection. Its first step runs on
+/// the end's connection as `first` lends it, given the end's signal; the operation keeps a
+/// reference of its own only when it goes on, so one that completes at once (the usual
+/// overlapped call) takes no reference count.
+#[inline(always)]
+fn on_conn<T>(
+    slot: &mut Option<Arc<Conn>>,
+    first: impl FirstConn,
+    sig: io::Result<&Arc<sys::EventFd>>,
+    mut step: impl FnMut(&Arc<Conn>) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    if let Some(c) = slot {
+        return step(c);
+    }
+    let sig = match sig {
+        Ok(sig) => sig,
+        Err(e) => return ready_err(e),
+    };
+    let first = first.with_first(|c| {
+        c.attach_signal(sig);
+        let r = step(c);
+        if r.is_pending() {
+            *slot = Some(c.clone());
+        }
+        r
+    });
+    first.unwrap_or_else(ready_err)
+}
+
 fn read_step(
     op: &mut ReadOp,
-    first: impl FnOnce() -> io::Result<Arc<Conn>>,
+    first: impl FirstConn,
     sig: io::Result<&Arc<sys::EventFd>>,
     modes: &Modes,
     buf: &mut [u8],
     name: &str,
 ) -> Poll<io::Result<ReadResult>> {
-    let c = match sig.and_then(|sig| bound(&mut op.conn, first, sig)) {
-        Ok(c) => c,
-        Err(e) => return ready_err(e),
-    };
-    c.read_step(&mut op.st, buf, modes.read_message(), op.pinned)
-        .map_err(|e| map_q(e, Op::Read, c.side(), name))
+    let ReadOp { conn, st, pinned } = op;
+    on_conn(conn, first, sig, |c| {
+        c.read_step(st, buf, modes.read_message(), *pinned)
+            .map_err(|e| map_q(e, Op::Read, c.side(), name))
+    })
 }
 
 fn write_step(
     op: &mut WriteOp,
-    first: impl FnOnce() -> io::Result<Arc<Conn>>,
+    first: impl FirstConn,
     sig: io::Result<&Arc<sys::EventFd>>,
     modes: &Modes,
     info: &PipeInfo,
@@ -190,15 +247,14 @@ fn write_step(
             "a single write is limited to 4 GiB - 1 bytes",
         ));
     }
-    let c = match sig.and_then(|sig| bound(&mut op.conn, first, sig)) {
-        Ok(c) => c,
-        Err(e) => return ready_err(e),
-    };
-    let mut o = write_opts(c, modes, info);
-    // A nonblocking handle's writes go through the blocking call, which never waits there.
-    o.nonblocking = false;
-    c.write_step(&mut op.st, data, o, op.pinned)
-        .map_err(|e| map_q(e, Op::Write, c.side(), name))
+    let WriteOp { conn, st, pinned } = op;
+    on_conn(conn, first, sig, |c| {
+        let mut o = write_opts(c, modes, info);
+        // A nonblocking handle's writes go through the blocking call, which never waits there.
+        o.nonblocking = false;
+        c.write_step(st, data, o, *pinned)
+            .map_err(|e| map_q(e, Op::Write, c.side(), name))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -294,7 +350,7 @@ impl ServerEnd {
     ) -> Poll<io::Result<ReadResult>> {
         read_step(
             op,
-            || self.first_conn(Op::Read),
+            ServerFirst(self, Op::Read),
             signal_ref(&self.epoch.signal, self.name()),
             &self.modes,
             buf,
@@ -306,7 +362,7 @@ impl ServerEnd {
     pub(crate) fn write_step(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
         write_step(
             op,
-            || self.first_conn(Op::Write),
+            ServerFirst(self, Op::Write),
             signal_ref(&self.epoch.signal, self.name()),
             &self.modes,
             &self.info(),
@@ -470,7 +526,7 @@ impl ClientEnd {
     ) -> Poll<io::Result<ReadResult>> {
         read_step(
             op,
-            || self.first_conn(Some(false)),
+            ClientFirst(self, Some(false)),
             signal_ref(&self.signal, self.name()),
             &self.modes,
             buf,
@@ -482,7 +538,7 @@ impl ClientEnd {
     pub(crate) fn write_step(&self, op: &mut WriteOp, data: &[u8]) -> Poll<io::Result<usize>> {
         write_step(
             op,
-            || self.first_conn(Some(true)),
+            ClientFirst(self, Some(true)),
             signal_ref(&self.signal, self.name()),
             &self.modes,
             &self.info,
