@@ -96,6 +96,32 @@ pub(crate) enum Notify {
     Handle,
 }
 
+impl Notify {
+    fn as_ref(&self) -> NotifyRef<'_> {
+        match self {
+            Notify::Event(e) => NotifyRef::Event(e),
+            Notify::Handle => NotifyRef::Handle,
+        }
+    }
+}
+
+/// [`Notify`] for the issuing call: the event borrowed from the handle lookup (no reference
+/// count); an operation that goes pending takes its own ([`NotifyRef::to_owned`]).
+#[derive(Debug, Clone, Copy)]
+enum NotifyRef<'a> {
+    Event(&'a Arc<Event>),
+    Handle,
+}
+
+impl NotifyRef<'_> {
+    fn to_owned(self) -> Notify {
+        match self {
+            NotifyRef::Event(e) => Notify::Event(e.clone()),
+            NotifyRef::Handle => Notify::Handle,
+        }
+    }
+}
+
 /// A completion routine (`LPOVERLAPPED_COMPLETION_ROUTINE`).
 pub(crate) type Routine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
 
@@ -202,7 +228,8 @@ pub(crate) fn complete(mut p: Pending, (st, n): Outcome) {
     p.ov.finish(st, n);
     let q = p.queue();
     let to_port = p.to_port;
-    finish_signals(&p.entry, p.ov, st, n, &p.notify, p.routine.take(), to_port);
+    let routine = p.routine.take();
+    finish_signals(&p.entry, p.ov, st, n, p.notify.as_ref(), routine, to_port);
     // Release: pairs with the Acquire loads in `Io`.
     p.entry.io.outstanding[q].fetch_sub(1, Ordering::Release);
 }
@@ -217,14 +244,14 @@ fn finish_signals(
     ov: OvPtr,
     st: u32,
     n: usize,
-    notify: &Notify,
+    notify: NotifyRef<'_>,
     routine: Option<(Routine, Arc<Apcs>)>,
     to_port: bool,
 ) {
     match notify {
-        Notify::Event(e) => e.signal().set(),
-        Notify::Handle if entry.completion.skips_handle_signal() => {}
-        Notify::Handle => entry.signal.set(),
+        NotifyRef::Event(e) => e.signal().set(),
+        NotifyRef::Handle if entry.completion.skips_handle_signal() => {}
+        NotifyRef::Handle => entry.signal.set(),
     }
     if to_port && routine.is_none() {
         entry.completion.complete(ov, st, n);
@@ -302,31 +329,44 @@ pub(crate) fn event_of(ov: OvPtr) -> Result<Option<Arc<Event>>, ()> {
 }
 
 /// How an overlapped call starts, common to every call: Internal = STATUS_PENDING, the handle
-/// reset (W64). Returns what completion signals. The event is reset once the call knows the
+/// reset (W64); then `f` with what completion signals, the OVERLAPPED's event borrowed from
+/// the handle lookup for as long as `f` runs. The event is reset once the call knows the
 /// operation does not complete inside it ([`reset_event`]): Windows resets it first (W40, W64),
 /// and an operation that completes inside the call then sets it, which leaves the state a set
 /// alone leaves (another thread could only have looked at the event before the reset or after
 /// the set).
-fn begin(entry: &Entry, ov: OvPtr, call: Call) -> Result<Notify, DWORD> {
-    let notify = match call {
-        Call::Ex(_) => Notify::Handle,
-        _ => match event_of(ov) {
-            Ok(Some(e)) => Notify::Event(e),
-            Ok(None) => Notify::Handle,
-            Err(()) => return Err(ERROR_INVALID_HANDLE),
-        },
+fn begin<R>(
+    entry: &Entry,
+    ov: OvPtr,
+    call: Call,
+    f: impl FnOnce(NotifyRef<'_>) -> R,
+) -> Result<R, DWORD> {
+    let start = || {
+        ov.start();
+        // From now on the handle's signal is kept exact, synchronous calls included.
+        entry.observe();
+        entry.signal.reset();
     };
-    ov.start();
-    // From now on the handle's signal is kept exact, synchronous calls included.
-    entry.observe();
-    entry.signal.reset();
-    Ok(notify)
+    // The event of an OVERLAPPED: its low bit masks the completion port's packet (`iocp`).
+    let h = (ov.event_handle() as usize & !1) as HANDLE;
+    if matches!(call, Call::Ex(_)) || h.is_null() {
+        start();
+        return Ok(f(NotifyRef::Handle));
+    }
+    handles::peek(h, |e| match &e.obj {
+        Object::Event(ev) => {
+            start();
+            Ok(f(NotifyRef::Event(ev)))
+        }
+        _ => Err(ERROR_INVALID_HANDLE),
+    })
+    .unwrap_or(Err(ERROR_INVALID_HANDLE))
 }
 
 /// The event's reset of `begin`, for a call whose operation goes pending or fails at once
 /// (W64, W101: a failure found at the start leaves the event reset).
-fn reset_event(notify: &Notify) {
-    if let Notify::Event(e) = notify {
+fn reset_event(notify: NotifyRef<'_>) {
+    if let NotifyRef::Event(e) = notify {
         e.signal().reset();
     }
 }
@@ -349,11 +389,13 @@ pub(crate) unsafe fn issue(
     let ov = OvPtr(ov);
     // SAFETY: null or writable (caller).
     unsafe { put(count, 0) };
-    match begin(entry, ov, call) {
-        // SAFETY: forwarded contract.
-        Ok(notify) => unsafe { go(entry, ov, op, notify, call, count) },
-        Err(code) => fail(code),
-    }
+    // Borrowed by the call below, not moved into it: an operation is about 200 bytes.
+    let mut op = op;
+    // SAFETY: forwarded contract.
+    begin(entry, ov, call, |notify| unsafe {
+        go(entry, ov, &mut op, notify, call, count)
+    })
+    .unwrap_or_else(fail)
 }
 
 /// Overlapped ConnectNamedPipe (W39-W41): pending until a client arrives, or at once
@@ -367,17 +409,13 @@ pub(crate) unsafe fn issue_connect(
     ov: *mut OVERLAPPED,
 ) -> BOOL {
     let ov = OvPtr(ov);
-    let notify = match begin(entry, ov, Call::Connect) {
-        Ok(n) => n,
-        Err(code) => return fail(code),
-    };
-    match s.start_connect() {
+    begin(entry, ov, Call::Connect, |notify| match s.start_connect() {
         Ok(npipe::nonblocking::ConnectStart::Connected) => {
-            reset_event(&notify);
+            reset_event(notify);
             fail(ERROR_PIPE_CONNECTED)
         }
         Err(e) => {
-            reset_event(&notify);
+            reset_event(notify);
             fail_io(&e)
         }
         // SAFETY: forwarded contract; no count.
@@ -385,13 +423,14 @@ pub(crate) unsafe fn issue_connect(
             go(
                 entry,
                 ov,
-                Op::Connect { op },
+                &mut Op::Connect { op },
                 notify,
                 Call::Connect,
                 std::ptr::null_mut(),
             )
         },
-    }
+    })
+    .unwrap_or_else(fail)
 }
 
 /// The rest of `issue` once the status words and the event are reset.
@@ -401,19 +440,19 @@ pub(crate) unsafe fn issue_connect(
 unsafe fn go(
     entry: &Arc<Entry>,
     ov: OvPtr,
-    mut op: Op,
-    notify: Notify,
+    op: &mut Op,
+    notify: NotifyRef<'_>,
     call: Call,
     count: *mut DWORD,
 ) -> BOOL {
-    let q = crate::engine::queue_of(&op);
+    let q = crate::engine::queue_of(op);
     // The first step and the queueing under the queue lock: the engine (or a helper) steps
     // this queue only before the step or after the operation is in it, so a readiness signal
     // after the step's arm finds it there.
     let mut qs = crate::engine::queues(entry);
     // A connect is never done inside the call (a client that arrives meanwhile completes it
     // through the engine): ConnectNamedPipe with an OVERLAPPED never returns TRUE (W39, W40).
-    if !matches!(op, Op::Connect { .. }) && !entry.io.busy(&op) {
+    if !matches!(op, Op::Connect { .. }) && !entry.io.busy(op) {
         // Nothing of this kind is queued before it: try now, on this thread, unpinned (so it
         // takes no lock with it if it has to wait).
         // Relaxed: a hint about the program's habits.
@@ -421,19 +460,19 @@ unsafe fn go(
             op.arm_lazily();
         }
         if let Poll::Ready(o) = op.step(&entry.obj) {
-            if !entry.io.completes_in_order(&op) {
+            if !entry.io.completes_in_order(op) {
                 // A write whose bytes went in behind pending writes: it completes after them
                 // (W93), so the engine reports it in its turn.
-                op = Op::Done(o);
+                *op = Op::Done(o);
             } else {
                 drop(qs);
-                return finish_now(entry, ov, o, &notify, call, count);
+                return finish_now(entry, ov, o, notify, call, count);
             }
         }
     }
     // Pending: the event is reset before the operation is queued, after which a completion
     // may set it (the engine and the helpers step it only once it is queued, under this lock).
-    reset_event(&notify);
+    reset_event(notify);
     // The engine steps it at once when only its pinned steps can get it through.
     let urgent = op.beyond_unpinned(&entry.obj);
     op.pin();
@@ -448,17 +487,18 @@ unsafe fn go(
         entry.io.unwritten.fetch_add(1, Ordering::Release);
     }
     // A wait on what its completion sets helps it along (see `engine::help`).
-    match (&notify, &routine) {
+    match (notify, &routine) {
         (_, Some((_, apcs))) => apcs.signal().bind(entry, ov.0 as usize),
-        (Notify::Event(e), None) => e.signal().bind(entry, ov.0 as usize),
-        (Notify::Handle, None) => entry.signal.bind(entry, ov.0 as usize),
+        (NotifyRef::Event(e), None) => e.signal().bind(entry, ov.0 as usize),
+        (NotifyRef::Handle, None) => entry.signal.bind(entry, ov.0 as usize),
     }
     let tid = crate::threads::current_tid();
     let p = Pending {
         entry: entry.clone(),
         ov,
-        op,
-        notify,
+        // The caller's is left behind as done, never looked at again.
+        op: std::mem::replace(op, Op::Done((status::SUCCESS, 0))),
+        notify: notify.to_owned(),
         routine,
         tid,
         unwritten,
@@ -498,15 +538,14 @@ pub(crate) unsafe fn issue_done(
     let ov = OvPtr(ov);
     // SAFETY: null or writable (caller).
     unsafe { put(count, 0) };
-    let notify = match begin(entry, ov, call) {
-        Ok(n) => n,
-        Err(code) => return fail(code),
-    };
     let o = match r {
         Ok(m) => msg_outcome(m),
         Err(e) => failed(&e),
     };
-    finish_now(entry, ov, o, &notify, call, count)
+    begin(entry, ov, call, |notify| {
+        finish_now(entry, ov, o, notify, call, count)
+    })
+    .unwrap_or_else(fail)
 }
 
 /// An operation that finished inside the issuing call.
@@ -514,7 +553,7 @@ fn finish_now(
     entry: &Entry,
     ov: OvPtr,
     (st, n): Outcome,
-    notify: &Notify,
+    notify: NotifyRef<'_>,
     call: Call,
     count: *mut DWORD,
 ) -> BOOL {
