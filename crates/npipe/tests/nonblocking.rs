@@ -471,6 +471,27 @@ fn aborting_a_streaming_write_withdraws_its_unread_part() {
 }
 
 #[test]
+fn a_write_completed_in_its_first_step_is_not_withdrawn_by_an_abort() {
+    // The first step runs on the end's connection without keeping it (an overlapped write
+    // that completes at once takes no reference): an abort afterwards must still say that the
+    // data stays delivered, as it does for a write that completed in a later step.
+    let name = unique_name("nb-done-abort");
+    let s = message_server(&name);
+    let ready = s.readiness().unwrap();
+    let c = ClientOptions::new().open(&name).unwrap();
+    c.set_mode(ReadMode::Message, false).unwrap();
+    connect(&s, &ready);
+    let mut w = WriteOp::new();
+    assert!(matches!(s.poll_write(&mut w, b"hello"), Poll::Ready(Ok(5))));
+    assert!(!s.abort_write(&mut w), "a completed write is not withdrawn");
+    let mut buf = [0u8; 16];
+    let m = c.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.read], b"hello");
+    // A write that never started has nothing in the pipe.
+    assert!(s.abort_write(&mut WriteOp::new()));
+}
+
+#[test]
 fn transactions_in_steps() {
     let name = unique_name("nb-transact");
     let s = message_server(&name);

@@ -299,7 +299,9 @@ fn abort_read(op: &mut ReadOp) -> Option<ReadResult> {
 fn abort_write(op: &mut WriteOp) -> bool {
     match op.conn.take() {
         Some(c) => c.write_abort(&mut op.st),
-        None => true,
+        // Completed in its first step, which kept no connection (see `on_conn`), or never
+        // started.
+        None => op.st.abort_unbound(),
     }
 }
 
@@ -313,7 +315,8 @@ fn abort_transact(op: &mut TransactOp) -> Option<ReadResult> {
 fn release_write(op: &mut WriteOp) -> bool {
     match &op.conn {
         Some(c) => c.write_release(&mut op.st),
-        None => false,
+        // Completed in its first step (see `on_conn`), or never started.
+        None => op.st.done(),
     }
 }
 

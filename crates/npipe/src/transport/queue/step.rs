@@ -109,6 +109,19 @@ impl WriteState {
     pub(crate) fn written(&self) -> bool {
         matches!(self.phase, WritePhase::Quota { .. } | WritePhase::Done)
     }
+
+    /// Whether the write completed (all its bytes are in the pipe and its quota was met).
+    pub(crate) fn done(&self) -> bool {
+        matches!(self.phase, WritePhase::Done)
+    }
+
+    /// [`Conn::write_abort`] of a write that never got a connection of its own: one that
+    /// completed in its first step (its data stays delivered: false) or never started (true).
+    pub(crate) fn abort_unbound(&mut self) -> bool {
+        let done = self.done();
+        self.phase = WritePhase::Start;
+        !done
+    }
 }
 
 /// The progress of a transaction (a message written, then one read) taken in steps.
