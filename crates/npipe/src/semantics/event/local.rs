@@ -9,10 +9,15 @@ use super::*;
 
 /// [`Local::word`]: the state (set or not).
 const SET: u8 = 1;
-/// [`Local::word`]: a wait is registered, a wait polls the state descriptor, or the descriptor
-/// was handed out: a change of the state takes the lock (it releases waiters and keeps the
-/// descriptor in step).
-const WATCHED: u8 = 2;
+/// [`Local::word`]: a wait is registered: a set takes the lock (it releases waiters), and so
+/// does a reset or a take.
+const WAITING: u8 = 2;
+/// [`Local::word`]: a wait polls the state descriptor, or the descriptor was handed out: a
+/// change of the state takes the lock (it keeps the descriptor in step); a set of an event
+/// that is set already changes nothing and needs no lock.
+const POLLED: u8 = 8;
+/// [`Local::word`]: both of the above.
+const WATCHED: u8 = WAITING | POLLED;
 /// [`Local::word`]: a thread holds the words' lock: a change of the state takes the lock too.
 const LOCKED: u8 = 4;
 
@@ -34,15 +39,21 @@ pub(super) struct LocalWords {
 }
 
 impl LocalWords {
-    /// Whether a change of the state must take the lock (see [`WATCHED`]).
-    fn watched(&self) -> bool {
-        self.slot.waiters > 0 || self.pollers > 0 || self.public
+    /// The [`WAITING`] and [`POLLED`] bits these words call for.
+    fn watched(&self) -> u8 {
+        let waiting = if self.slot.waiters > 0 { WAITING } else { 0 };
+        let polled = if self.pollers > 0 || self.public {
+            POLLED
+        } else {
+            0
+        };
+        waiting | polled
     }
 }
 
 /// The words of a [`Local`], locked: [`LOCKED`] is set in the state word from the lock to the
 /// drop, so no change of the state happens without the lock meanwhile; the drop stores the
-/// state word with [`WATCHED`] as the words now say.
+/// state word with [`WAITING`] and [`POLLED`] as the words now say.
 pub(super) struct Words<'a> {
     ev: &'a Local,
     w: MutexGuard<'a, LocalWords>,
@@ -84,9 +95,7 @@ impl Drop for Words<'_> {
         // words as this section left them. A plain store: while LOCKED no other thread
         // changes the word (their CAS expects LOCKED clear).
         let set = self.ev.word.load(Ordering::Relaxed) & SET;
-        self.ev
-            .word
-            .store(set | if watched { WATCHED } else { 0 }, Ordering::Release);
+        self.ev.word.store(set | watched, Ordering::Release);
     }
 }
 
@@ -168,14 +177,16 @@ pub(crate) struct Local {
     pub(super) fd: FdChain,
     /// The release descriptor (1 while a release is unclaimed), made at the first registration.
     pub(super) pulse: FdChain,
-    /// The state ([`SET`]) and whether a change of it must take the lock ([`WATCHED`],
-    /// [`LOCKED`]). While neither is set, SetEvent, ResetEvent and a wait that takes the event
+    /// The state ([`SET`]) and whether a change of it must take the lock ([`WAITING`],
+    /// [`POLLED`], [`LOCKED`]). While none is set, SetEvent, ResetEvent and a wait that takes the event
     /// change the state with one compare-exchange and no lock: nobody is registered to be
     /// released and nobody polls the state descriptor, so the state is all there is to change
-    /// (an overlapped call resets its event and its completion sets it, every time). A wait's
-    /// registration, a poller or a handed-out descriptor sets WATCHED under the lock, and every
-    /// lock section sets LOCKED first, so no lock-free change can slip between a section's look
-    /// at the state and what it does about it. In one word, so both are seen together.
+    /// (an overlapped call resets its event and its completion sets it, every time); a set of
+    /// an event that is set already needs only that no wait be registered. A wait's
+    /// registration sets WAITING and a poller or a handed-out descriptor POLLED, under the
+    /// lock, and every lock section sets LOCKED first, so no lock-free change can slip between
+    /// a section's look at the state and what it does about it. In one word, so all are seen
+    /// together.
     pub(super) word: AtomicU8,
 }
 
@@ -222,7 +233,7 @@ impl Store for LocalStore<'_> {
         Ok(self.w.slot)
     }
     fn put_slot(&mut self, _s: usize, v: Slot) {
-        // WATCHED follows when the words are unlocked; meanwhile LOCKED keeps every change of
+        // WAITING follows when the words are unlocked; meanwhile LOCKED keeps every change of
         // the state under the lock.
         self.w.slot = v;
     }
@@ -343,13 +354,15 @@ impl Local {
     }
 
     /// SetEvent. While nothing watches the event (see [`Local::word`]) the set is the state's
-    /// and nothing else's: one compare-exchange, no lock. It writes the word even when the
-    /// event is set already, so a wait that then finds it set (an Acquire load) sees what this
-    /// thread did before the set, as a set under the lock would have shown it.
+    /// and nothing else's: one compare-exchange, no lock; so is a set of an event that is set
+    /// already and that no wait is registered on (its descriptor, if polled, shows it set
+    /// already). It writes the word even when the event is set already, so a wait that then
+    /// finds it set (an Acquire load) sees what this thread did before the set, as a set under
+    /// the lock would have shown it.
     pub(crate) fn set(&self) {
         // Relaxed: the compare-exchange decides.
         let mut v = self.word.load(Ordering::Relaxed);
-        while v & (WATCHED | LOCKED) == 0 {
+        while v & (WAITING | LOCKED) == 0 && (v & SET != 0 || v & POLLED == 0) {
             // Release: see above.
             match self
                 .word
