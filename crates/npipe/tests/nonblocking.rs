@@ -131,6 +131,18 @@ fn message_server(name: &str) -> npipe::NamedPipeServer {
         .unwrap()
 }
 
+/// A message server named after `tag`, its readiness, and a client in message read mode,
+/// connected the nonblocking way.
+fn connected_pair(tag: &str) -> (npipe::NamedPipeServer, Readiness, npipe::NamedPipeClient) {
+    let name = unique_name(tag);
+    let s = message_server(&name);
+    let ready = s.readiness().unwrap();
+    let c = ClientOptions::new().open(&name).unwrap();
+    c.set_mode(ReadMode::Message, false).unwrap();
+    connect(&s, &ready);
+    (s, ready, c)
+}
+
 /// Connects `s` the nonblocking way; returns how often the connect was pending.
 fn connect(s: &npipe::NamedPipeServer, ready: &Readiness) -> usize {
     match s.start_connect().unwrap() {
@@ -299,12 +311,7 @@ fn messages_larger_than_the_ring_stream_through_pinned_operations() {
 
 #[test]
 fn a_write_streaming_through_its_lock_stays_pinned_until_it_is_done() {
-    let name = unique_name("nb-held");
-    let s = message_server(&name);
-    let c = ClientOptions::new().open(&name).unwrap();
-    c.set_mode(ReadMode::Message, false).unwrap();
-    let ready = s.readiness().unwrap();
-    connect(&s, &ready);
+    let (s, ready, c) = connected_pair("nb-held");
     let (_, write_max) = s.unpinned_limits().expect("connected");
     assert!(write_max > 0);
     // More than the ring holds, and nobody reads yet: the write streams what fits, holding the
@@ -431,12 +438,7 @@ fn disconnect_fails_pending_operations_and_a_new_client_is_not_theirs() {
 
 #[test]
 fn aborting_a_streaming_write_withdraws_its_unread_part() {
-    let name = unique_name("nb-abort");
-    let s = message_server(&name);
-    let ready = s.readiness().unwrap();
-    let c = ClientOptions::new().open(&name).unwrap();
-    c.set_mode(ReadMode::Message, false).unwrap();
-    connect(&s, &ready);
+    let (s, ready, c) = connected_pair("nb-abort");
     let big = vec![7u8; 1 << 20];
     let mut w = WriteOp::pinned();
     assert!(s.poll_write(&mut w, &big).is_pending(), "1 MiB cannot fit");
@@ -475,12 +477,7 @@ fn a_write_completed_in_its_first_step_is_not_withdrawn_by_an_abort() {
     // The first step runs on the end's connection without keeping it (an overlapped write
     // that completes at once takes no reference): an abort afterwards must still say that the
     // data stays delivered, as it does for a write that completed in a later step.
-    let name = unique_name("nb-done-abort");
-    let s = message_server(&name);
-    let ready = s.readiness().unwrap();
-    let c = ClientOptions::new().open(&name).unwrap();
-    c.set_mode(ReadMode::Message, false).unwrap();
-    connect(&s, &ready);
+    let (s, _ready, c) = connected_pair("nb-done-abort");
     let mut w = WriteOp::new();
     assert!(matches!(s.poll_write(&mut w, b"hello"), Poll::Ready(Ok(5))));
     assert!(!s.abort_write(&mut w), "a completed write is not withdrawn");
