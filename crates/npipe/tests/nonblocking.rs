@@ -489,6 +489,37 @@ fn a_write_completed_in_its_first_step_is_not_withdrawn_by_an_abort() {
 }
 
 #[test]
+fn a_transaction_step_checks_the_pipe_before_it_writes() {
+    // The first step of a transaction looks at the pipe before it writes anything (W123,
+    // W125), and a transaction after the failures goes through.
+    let (s, _ready, c) = connected_pair("nb-transact-checks");
+    let mut reply = [0u8; 16];
+    let fails = |t: &mut TransactOp, reply: &mut [u8]| match s.poll_transact(t, b"req", reply) {
+        Poll::Ready(Err(e)) => win32_code(&e),
+        other => panic!("{other:?}"),
+    };
+    // W125: unread data in the caller's inbound queue.
+    c.send_msg(b"unread").unwrap();
+    let mut t = TransactOp::new();
+    assert_eq!(fails(&mut t, &mut reply), ERROR_PIPE_BUSY, "W125");
+    assert_eq!(s.recv_msg(&mut reply).unwrap().read, 6);
+    // W123: the caller in byte read mode.
+    s.set_mode(ReadMode::Byte, false).unwrap();
+    assert_eq!(
+        fails(&mut TransactOp::new(), &mut reply),
+        ERROR_BAD_PIPE,
+        "W123"
+    );
+    s.set_mode(ReadMode::Message, false).unwrap();
+    // Neither failed transaction wrote its request.
+    assert_eq!(c.peek(None).unwrap().available, 0, "nothing was written");
+    let mut t = TransactOp::new();
+    assert!(s.poll_transact(&mut t, b"req", &mut reply).is_pending());
+    let m = c.recv_msg(&mut reply).unwrap();
+    assert_eq!(&reply[..m.read], b"req");
+}
+
+#[test]
 fn transactions_in_steps() {
     let name = unique_name("nb-transact");
     let s = message_server(&name);

@@ -140,21 +140,6 @@ fn signal_of(cell: &OnceLock<Arc<sys::EventFd>>, name: &str) -> io::Result<Arc<s
     signal_ref(cell, name).cloned()
 }
 
-/// The connection an operation runs on: the one it started on, or (first step) `first`'s,
-/// given the end's signal. Borrowed from the operation, which keeps its own reference.
-fn bound<'a>(
-    slot: &'a mut Option<Arc<Conn>>,
-    first: impl FnOnce() -> io::Result<Arc<Conn>>,
-    sig: &Arc<sys::EventFd>,
-) -> io::Result<&'a Arc<Conn>> {
-    if slot.is_none() {
-        let c = first()?;
-        c.attach_signal(sig);
-        *slot = Some(c);
-    }
-    Ok(slot.as_ref().expect("set above"))
-}
-
 fn ready_err<T>(e: io::Error) -> Poll<io::Result<T>> {
     Poll::Ready(Err(e))
 }
@@ -175,7 +160,8 @@ impl FirstConn for ServerFirst<'_> {
     }
 }
 
-/// A client end's first step (a write when `Some(true)`, a read when `Some(false)`).
+/// A client end's first step (a write when `Some(true)`, a read when `Some(false)`, a
+/// transaction, whose checks are `transact_check`'s, when `None`).
 struct ClientFirst<'a>(&'a ClientEnd, Option<bool>);
 
 impl FirstConn for ClientFirst<'_> {
@@ -188,7 +174,7 @@ impl FirstConn for ClientFirst<'_> {
     }
 }
 
-/// Runs a read or write step (`step`) on the operation's connection. Its first step runs on
+/// Runs a step (`step`) on the operation's connection. Its first step runs on
 /// the end's connection as `first` lends it, given the end's signal; the operation keeps a
 /// reference of its own only when it goes on, so one that completes at once (the usual
 /// overlapped call) takes no reference count.
@@ -260,7 +246,7 @@ fn write_step(
 #[allow(clippy::too_many_arguments)]
 fn transact_step(
     op: &mut TransactOp,
-    first: impl FnOnce() -> io::Result<Arc<Conn>>,
+    first: impl FirstConn,
     sig: io::Result<&Arc<sys::EventFd>>,
     modes: &Modes,
     info: &PipeInfo,
@@ -268,27 +254,18 @@ fn transact_step(
     buf: &mut [u8],
     name: &str,
 ) -> Poll<io::Result<ReadResult>> {
-    let started = op.conn.is_some();
-    let c = match sig.and_then(|sig| bound(&mut op.conn, first, sig)) {
-        Ok(c) => c,
-        Err(e) => return ready_err(e),
-    };
-    if !started {
-        if let Err(e) = transact_check(c, modes, info, data, name) {
-            op.conn = None;
-            return ready_err(e);
+    let TransactOp { conn, st, pinned } = op;
+    let started = conn.is_some();
+    on_conn(conn, first, sig, |c| {
+        if !started {
+            // A failure here leaves the operation unbound (`on_conn` binds only a pending one).
+            transact_check(c, modes, info, data, name)?;
         }
-    }
-    let side = c.side();
-    c.transact_step(&mut op.st, data, buf, op.pinned)
-        .map_err(|e| {
-            let o = if op.st.wrote() {
-                Op::Read
-            } else {
-                Op::Transact
-            };
-            map_q(e, o, side, name)
+        c.transact_step(st, data, buf, *pinned).map_err(|e| {
+            let o = if st.wrote() { Op::Read } else { Op::Transact };
+            map_q(e, o, c.side(), name)
         })
+    })
 }
 
 fn abort_read(op: &mut ReadOp) -> Option<ReadResult> {
@@ -340,11 +317,6 @@ impl ServerEnd {
         signal_of(&self.epoch.signal, self.name())
     }
 
-    fn first_conn(&self, op: Op) -> io::Result<Arc<Conn>> {
-        self.check_access(op)?;
-        self.conn_for(op)
-    }
-
     /// One step of ReadFile.
     pub(crate) fn read_step(
         &self,
@@ -383,7 +355,7 @@ impl ServerEnd {
     ) -> Poll<io::Result<ReadResult>> {
         transact_step(
             op,
-            || self.first_conn(Op::Transact),
+            ServerFirst(self, Op::Transact),
             signal_ref(&self.epoch.signal, self.name()),
             &self.modes,
             &self.info(),
@@ -514,13 +486,6 @@ impl ClientEnd {
         signal_of(&self.signal, self.name())
     }
 
-    fn first_conn(&self, write: Option<bool>) -> io::Result<Arc<Conn>> {
-        if let Some(w) = write {
-            self.check_access(w)?;
-        }
-        Ok(self.open_conn()?.clone())
-    }
-
     /// One step of ReadFile.
     pub(crate) fn read_step(
         &self,
@@ -559,7 +524,7 @@ impl ClientEnd {
     ) -> Poll<io::Result<ReadResult>> {
         transact_step(
             op,
-            || self.first_conn(None),
+            ClientFirst(self, None),
             signal_ref(&self.signal, self.name()),
             &self.modes,
             &self.info,
