@@ -425,7 +425,6 @@ fn wait_signals_set_up(
 ) -> io::Result<Waited> {
     let apcs = alertable.then(crate::apc::current);
     if help
-        && deadline.is_none_or(|d| d > Instant::now())
         && (!all || sigs.len() == 1)
         && help_then_take(sigs, apcs.as_deref(), deadline, alertable)
     {
@@ -508,9 +507,9 @@ fn help_before_sleep(sigs: &[&Signal], apcs: Option<&crate::apc::Apcs>, deadline
     }
 }
 
-/// The help of a wait before it sleeps ([`help_before_sleep`]), then its look at one set signal
-/// ([`taken_at_once`]): true when the help completed the operation (its usual end) and the
-/// signal was taken, without the wait itself.
+/// The help of a wait before it sleeps ([`help_before_sleep`]; none once the deadline has
+/// passed), then its look at one set signal ([`taken_at_once`]): true when the help completed
+/// the operation (its usual end) and the signal was taken, without the wait itself.
 #[inline]
 fn help_then_take(
     sigs: &[&Signal],
@@ -518,6 +517,9 @@ fn help_then_take(
     deadline: Option<Instant>,
     alertable: bool,
 ) -> bool {
+    if deadline.is_some_and(|d| d <= Instant::now()) {
+        return false;
+    }
     help_before_sleep(sigs, apcs, deadline);
     taken_at_once(sigs, alertable)
 }
@@ -639,10 +641,7 @@ pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -
                 alertable,
             )));
         }
-        if !alertable
-            && deadline.is_none_or(|d| d > Instant::now())
-            && help_then_take(&[sig], None, deadline, false)
-        {
+        if !alertable && help_then_take(&[sig], None, deadline, false) {
             return Err(WAIT_OBJECT_0);
         }
         Ok(e.clone())

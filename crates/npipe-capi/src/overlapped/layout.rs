@@ -146,4 +146,10 @@ impl OvPtr {
         // SAFETY: valid for reading (Win32 contract).
         unsafe { std::ptr::addr_of!((*self.0).h_event).read() }
     }
+
+    /// The event `hEvent` names, null for none: its low bit only masks the completion port's
+    /// packet (`iocp::wants_packet`).
+    pub(crate) fn event(&self) -> HANDLE {
+        (self.event_handle() as usize & !1) as HANDLE
+    }
 }

@@ -318,10 +318,9 @@ pub(crate) enum Call {
     Transact,
 }
 
-/// The event of an OVERLAPPED (its low bit masks the completion port's packet, `iocp`). `Err`
-/// for a handle that is not an event.
+/// The event of an OVERLAPPED (`OvPtr::event`). `Err` for a handle that is not an event.
 pub(crate) fn event_of(ov: OvPtr) -> Result<Option<Arc<Event>>, ()> {
-    let h = (ov.event_handle() as usize & !1) as HANDLE;
+    let h = ov.event();
     if h.is_null() {
         return Ok(None);
     }
@@ -347,8 +346,7 @@ fn begin<R>(
         entry.observe();
         entry.signal.reset();
     };
-    // The event of an OVERLAPPED: its low bit masks the completion port's packet (`iocp`).
-    let h = (ov.event_handle() as usize & !1) as HANDLE;
+    let h = ov.event();
     if matches!(call, Call::Ex(_)) || h.is_null() {
         start();
         return Ok(f(NotifyRef::Handle));
