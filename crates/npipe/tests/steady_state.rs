@@ -64,6 +64,14 @@ fn thread_costs() -> (u64, u64) {
 /// Round trips before counting: several laps of the 64 KiB queue with 72-byte records, so every
 /// queue page has been touched and every lazily made structure exists.
 const WARM: usize = 5_000;
+/// The warm round trip at which each side pauses once before it sends, so that the other side's
+/// read sleeps at least once while warming up: a thread's first sleep makes its record for
+/// CancelSynchronousIo (`SyncCancel::current`), once per thread. Without the pause a pair that
+/// spins through the whole warm-up and sleeps for the first time while counted showed that one
+/// allocation.
+const PAUSE_AT: usize = WARM / 2;
+/// Longer than any spin before a sleep (at most half a millisecond).
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 /// Round trips counted.
 const COUNTED: usize = 20_000;
 const MSG: usize = 64;
@@ -81,6 +89,9 @@ fn role_echo_counted(name: &str) -> Result<(), String> {
             before = thread_costs();
         }
         let m = c.recv_msg(&mut buf).map_err(|e| e.to_string())?;
+        if i == PAUSE_AT {
+            std::thread::sleep(PAUSE);
+        }
         c.send_msg(&buf[..m.read]).map_err(|e| e.to_string())?;
     }
     let after = thread_costs();
@@ -125,6 +136,9 @@ fn warm_messages_cost_no_allocation_or_page_fault() {
             before = thread_costs();
         }
         msg[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        if i == PAUSE_AT {
+            std::thread::sleep(PAUSE);
+        }
         s.send_msg(&msg).unwrap();
         let m = s.recv_msg(&mut buf).unwrap();
         assert_eq!(&buf[..m.read], &msg[..], "echo {i}");
