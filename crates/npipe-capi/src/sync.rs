@@ -309,21 +309,27 @@ pub unsafe extern "C" fn OpenEventW(_access: DWORD, _inherit: BOOL, name: *const
     open_event(unsafe { name_w(name) })
 }
 
-/// The event behind `h`, or the Win32 failure (ERROR_INVALID_HANDLE).
-pub(crate) fn event_of(h: HANDLE) -> Option<Arc<Event>> {
+/// Runs `f` on the event behind `h`, borrowed from the handle lookup (no reference count of
+/// its own); `None` for a handle that is not an event (the Win32 failure is
+/// ERROR_INVALID_HANDLE).
+#[inline]
+pub(crate) fn peek_event<R>(h: HANDLE, f: impl FnOnce(&Arc<Event>) -> R) -> Option<R> {
     handles::peek(h, |e| match &e.obj {
-        Object::Event(ev) => Some(ev.clone()),
+        Object::Event(ev) => Some(f(ev)),
         _ => None,
     })
     .flatten()
 }
 
+/// The event behind `h`, a reference of the caller's own (see [`peek_event`]).
+pub(crate) fn event_of(h: HANDLE) -> Option<Arc<Event>> {
+    peek_event(h, Arc::clone)
+}
+
 fn with_event(h: HANDLE, f: impl FnOnce(&Signal) -> io::Result<()>) -> BOOL {
-    match event_of(h) {
-        Some(e) => match f(&e.signal) {
-            Ok(()) => TRUE,
-            Err(err) => fail_io(&err),
-        },
+    match peek_event(h, |e| f(&e.signal)) {
+        Some(Ok(())) => TRUE,
+        Some(Err(err)) => fail_io(&err),
         None => fail(ERROR_INVALID_HANDLE),
     }
 }

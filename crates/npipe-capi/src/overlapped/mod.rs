@@ -351,14 +351,11 @@ fn begin<R>(
         start();
         return Ok(f(NotifyRef::Handle));
     }
-    handles::peek(h, |e| match &e.obj {
-        Object::Event(ev) => {
-            start();
-            Ok(f(NotifyRef::Event(ev)))
-        }
-        _ => Err(ERROR_INVALID_HANDLE),
+    sync::peek_event(h, |ev| {
+        start();
+        f(NotifyRef::Event(ev))
     })
-    .unwrap_or(Err(ERROR_INVALID_HANDLE))
+    .ok_or(ERROR_INVALID_HANDLE)
 }
 
 /// The event's reset of `begin`, for a call whose operation goes pending or fails at once
