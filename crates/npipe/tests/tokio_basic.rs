@@ -11,7 +11,7 @@ use std::time::Duration;
 use npipe::tokio::{
     ClientOptions, NamedPipeClient, NamedPipeServer, PipeEnd, PipeMode, ServerOptions,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use util::unique_name;
 use windows_sys::Win32::Foundation::{ERROR_NO_DATA, ERROR_PIPE_BUSY, ERROR_PIPE_NOT_CONNECTED};
 
@@ -71,7 +71,7 @@ async fn tokio_errors_match_windows_codes() {
     assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     assert_eq!(missing.raw_os_error(), Some(2));
 
-    let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let client = ClientOptions::new().open(&name).unwrap();
     let busy = ClientOptions::new().open(&name).unwrap_err();
     assert_eq!(busy.raw_os_error(), Some(ERROR_PIPE_BUSY as i32));
@@ -102,9 +102,14 @@ async fn tokio_errors_match_windows_codes() {
         .unwrap_err();
     assert_eq!(first.kind(), io::ErrorKind::PermissionDenied);
 
-    // The client came and went before the server's connect (W43).
+    // The client came and went before the server's connect: ConnectNamedPipe fails with
+    // ERROR_NO_DATA (W43), which tokio on Windows reports as connected (mio's connect); the
+    // instance then reads the end of the stream, and its writes fail with ERROR_NO_DATA.
     drop(client);
-    let gone = server.connect().await.unwrap_err();
+    server.connect().await.unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+    let gone = server.write_all(b"late").await.unwrap_err();
     assert_eq!(gone.raw_os_error(), Some(ERROR_NO_DATA as i32));
     server.disconnect().unwrap();
     // A disconnected instance listens again only once connect starts (W30): join! polls the
@@ -419,6 +424,83 @@ async fn tokio_mailslot_reads_wait_for_messages() {
         "ERROR_INSUFFICIENT_BUFFER"
     );
     assert_eq!(slot.recv().await.unwrap(), vec![0u8; 100]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_a_listening_instance_waits_for_a_client_to_read_and_write() {
+    // tokio on Windows schedules no read on an instance no client has connected to and reports
+    // it neither readable nor writable: its try_* calls would block and its reads and writes
+    // wait, where npipe's ends report ERROR_PIPE_LISTENING (W46).
+    let name = unique_name("tk-listen");
+    let mut server = ServerOptions::new().create(&name).unwrap();
+    let mut buf = [0u8; 8];
+    let would_block = io::ErrorKind::WouldBlock;
+    assert_eq!(server.try_read(&mut buf).unwrap_err().kind(), would_block);
+    assert_eq!(server.try_write(b"x").unwrap_err().kind(), would_block);
+    let short = Duration::from_millis(50);
+    assert!(tokio::time::timeout(short, server.readable())
+        .await
+        .is_err());
+    assert!(tokio::time::timeout(short, server.writable())
+        .await
+        .is_err());
+    assert!(tokio::time::timeout(short, server.read(&mut buf))
+        .await
+        .is_err());
+
+    // A client's arrival (without connect) lets them go on: the write that waited goes, and
+    // the read that waits takes the client's message.
+    let (wrote, mut client) = tokio::join!(server.write_all(b"hello"), async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ClientOptions::new().open(&name).unwrap()
+    });
+    wrote.unwrap();
+    let mut got = [0u8; 5];
+    client.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"hello");
+    client.write_all(b"back").await.unwrap();
+    let n = server.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"back");
+
+    // A read that waits from before the client came.
+    let name = unique_name("tk-listen-read");
+    let mut server = ServerOptions::new().create(&name).unwrap();
+    let (n, _client) = tokio::join!(server.read(&mut buf), async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut c = ClientOptions::new().open(&name).unwrap();
+        c.write_all(b"first").await.unwrap();
+        c
+    });
+    assert_eq!(&buf[..n.unwrap()], b"first");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_vectored_writes_keep_windows_message_boundaries() {
+    // A message pipe: one slice per write, as std's default write_vectored that tokio's
+    // Windows pipes use; write_all_buf-style loops then send each slice as its own message.
+    let name = unique_name("tk-vec-msg");
+    let (mut server, client) = pair(&name, PipeMode::Message).await;
+    assert!(!server.is_write_vectored());
+    let slices = [io::IoSlice::new(b"ab"), io::IoSlice::new(b"cd")];
+    assert_eq!(server.write_vectored(&slices).await.unwrap(), 2);
+    assert_eq!(server.try_write_vectored(&slices[1..]).unwrap(), 2);
+    let skip_empty = [io::IoSlice::new(b""), io::IoSlice::new(b"ef")];
+    assert_eq!(server.try_write_vectored(&skip_empty).unwrap(), 2);
+    let mut buf = [0u8; 16];
+    for want in [&b"ab"[..], b"cd", b"ef"] {
+        let m = client.read_msg(&mut buf).await.unwrap();
+        assert_eq!((&buf[..m.read], m.left), (want, 0));
+    }
+
+    // A byte pipe has no boundaries: all the slices go at once.
+    let name = unique_name("tk-vec-byte");
+    let (mut server, mut client) = pair(&name, PipeMode::Byte).await;
+    assert!(server.is_write_vectored());
+    assert_eq!(server.write_vectored(&slices).await.unwrap(), 4);
+    assert_eq!(server.try_write_vectored(&skip_empty).unwrap(), 2);
+    let mut all = [0u8; 6];
+    client.read_exact(&mut all).await.unwrap();
+    assert_eq!(&all, b"abcdef");
 }
 
 #[test]

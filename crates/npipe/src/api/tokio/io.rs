@@ -31,7 +31,10 @@ use std::time::Duration;
 const SCRATCH: usize = 16 * 1024;
 
 use super::driver::{self, Hub};
-use crate::error::{code::ERROR_BROKEN_PIPE, with_raw_code};
+use crate::error::{
+    code::{ERROR_BROKEN_PIPE, ERROR_PIPE_LISTENING},
+    with_raw_code,
+};
 use crate::nonblocking::{ReadOp, Readiness, WriteOp};
 use crate::{sys, MsgLen};
 
@@ -122,6 +125,14 @@ fn is_eof(e: &io::Error) -> bool {
     crate::win32_code(e) == ERROR_BROKEN_PIPE
 }
 
+/// A server instance no client has connected to yet (`ERROR_PIPE_LISTENING`): its reads and
+/// writes wait until one does, as tokio's do on Windows (mio schedules no read on a listening
+/// instance and reports it neither readable nor writable). A client's arrival signals the
+/// end's descriptor, armed or not, so the step runs again then.
+fn is_listening(e: &io::Error) -> bool {
+    crate::win32_code(e) == ERROR_PIPE_LISTENING
+}
+
 impl<E: RawEnd> Io<E> {
     /// Registers `end`'s readiness descriptor with the current runtime.
     pub(super) fn new(end: E) -> io::Result<Io<E>> {
@@ -151,6 +162,7 @@ impl<E: RawEnd> Io<E> {
     fn read_step(&self, buf: &mut [u8]) -> Step<MsgLen> {
         let mut op = ReadOp::new();
         match self.end.poll_read(&mut op, buf) {
+            Poll::Ready(Err(e)) if is_listening(&e) => Step::Wait,
             Poll::Ready(r) => Step::Done(r),
             Poll::Pending if op.contended() => Step::Busy,
             Poll::Pending => match self.end.unpinned_limits() {
@@ -315,6 +327,7 @@ impl<E: RawEnd> Io<E> {
     fn start_write(&self, slot: &mut Option<Inflight>, data: &[u8]) -> Step<usize> {
         let mut op = WriteOp::new();
         match self.end.poll_write(&mut op, data) {
+            Poll::Ready(Err(e)) if is_listening(&e) => Step::Wait,
             Poll::Ready(r) => Step::Done(r),
             Poll::Pending if op.is_written() => {
                 *slot = Some(Inflight::Quota(op));

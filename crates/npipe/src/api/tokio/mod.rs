@@ -65,7 +65,14 @@
 //! - A write is done once its bytes are all in the pipe; if the reader is behind by more than
 //!   the quota it stays in flight until the quota lets it complete, and the next write, flush
 //!   or shutdown waits for it (one write in flight, as mio keeps on Windows). On a message pipe
-//!   each write is one message; a vectored write is one message of all its slices.
+//!   each write is one message, and a vectored write writes its first non-empty slice, as
+//!   tokio's does there (its `is_write_vectored` is false): the next slices go as the next
+//!   messages of a `write_all_buf`-style loop, with the same boundaries as on Windows. On a
+//!   byte pipe a vectored write takes all its slices at once.
+//! - A server instance that no client has connected to yet neither reads nor writes: its reads
+//!   and writes wait (`try_*`: `WouldBlock`) until a client arrives, as tokio's do on Windows
+//!   until [`connect`](NamedPipeServer::connect) (npipe's also go on when a client arrives
+//!   without it).
 //! - A message larger than the shared ring (4 MiB and up) cannot move in steps that may run on
 //!   different threads: it is written by a dedicated thread, never a runtime worker, and is in
 //!   flight like any other write.
@@ -635,17 +642,16 @@ macro_rules! data_methods {
             self.io.try_write(buf)
         }
 
-        /// [`try_write`](Self::try_write) of all the slices as one write (one message on a
-        /// message pipe).
+        /// [`try_write`](Self::try_write) of the slices: on a message pipe of the first
+        /// non-empty one (one message, as tokio's on Windows writes), on a byte pipe of all of
+        /// them at once.
         ///
         /// # Errors
         /// As [`try_write`](Self::try_write).
         pub fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-            let mut parts = bufs.iter().filter(|b| !b.is_empty());
-            match (parts.next(), parts.next()) {
-                (None, _) => self.io.try_write(&[]),
-                (Some(one), None) => self.io.try_write(one),
-                _ => self.io.try_write(&super::gather(bufs)),
+            match super::vectored(bufs, self.io.end.is_message_type()) {
+                super::Vectored::One(one) => self.io.try_write(one),
+                super::Vectored::All(all) => self.io.try_write(&all),
             }
         }
 
@@ -658,13 +664,31 @@ macro_rules! data_methods {
 }
 use data_methods;
 
-/// All of `bufs` in one buffer: one write (one message).
-fn gather(bufs: &[std::io::IoSlice<'_>]) -> Vec<u8> {
-    let mut all = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
-    for b in bufs {
-        all.extend_from_slice(b);
+/// What a vectored write writes.
+enum Vectored<'a> {
+    /// One slice as it is (maybe empty).
+    One(&'a [u8]),
+    /// Several slices gathered into one write.
+    All(Vec<u8>),
+}
+
+/// The write of `bufs`: on a message pipe its first non-empty slice, one message, as std's
+/// default `write_vectored` (which tokio's Windows pipes use) writes; on a byte pipe all of
+/// them, where boundaries do not exist.
+fn vectored<'a>(bufs: &'a [std::io::IoSlice<'a>], message_type: bool) -> Vectored<'a> {
+    let mut parts = bufs.iter().filter(|b| !b.is_empty());
+    match (parts.next(), parts.next()) {
+        (None, _) => Vectored::One(&[]),
+        (Some(one), None) => Vectored::One(one),
+        (Some(first), Some(_)) if message_type => Vectored::One(first),
+        _ => {
+            let mut all = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
+            for b in bufs {
+                all.extend_from_slice(b);
+            }
+            Vectored::All(all)
+        }
     }
-    all
 }
 
 fn interest_ready(interest: ::tokio::io::Interest) -> ::tokio::io::Ready {
@@ -706,16 +730,16 @@ macro_rules! io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let mut parts = bufs.iter().filter(|b| !b.is_empty());
-                match (parts.next(), parts.next()) {
-                    (None, _) => self.io.poll_write(cx, &[]),
-                    (Some(one), None) => self.io.poll_write(cx, one),
-                    _ => self.io.poll_write(cx, &super::gather(bufs)),
+                match super::vectored(bufs, self.io.end.is_message_type()) {
+                    super::Vectored::One(one) => self.io.poll_write(cx, one),
+                    super::Vectored::All(all) => self.io.poll_write(cx, &all),
                 }
             }
 
+            /// False on a message pipe, as tokio's on Windows: a vectored write there writes
+            /// one slice (see `poll_write_vectored`).
             fn is_write_vectored(&self) -> bool {
-                true
+                !self.io.end.is_message_type()
             }
 
             fn poll_flush(

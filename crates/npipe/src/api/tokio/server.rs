@@ -5,7 +5,7 @@ use std::io;
 
 use super::io::Io;
 use super::{data_methods, io_traits, MsgLen, PipeInfo};
-use crate::error::with_raw_code;
+use crate::error::{code::ERROR_NO_DATA, with_raw_code};
 use crate::nonblocking::ConnectStart;
 
 /// A named pipe server instance for tokio, as
@@ -69,11 +69,14 @@ impl NamedPipeServer {
             .map_err(with_raw_code)
     }
 
-    /// Waits for a client to connect (`ConnectNamedPipe`); returns at once if one already has.
+    /// Waits for a client to connect (`ConnectNamedPipe`); returns at once if one already has,
+    /// also when that client has closed again since (where `ConnectNamedPipe` fails with
+    /// `ERROR_NO_DATA`, tokio on Windows reports the instance connected, as mio does): the
+    /// instance's reads then return `Ok(0)` and its writes fail with `ERROR_NO_DATA` (232), so
+    /// a server loop that hands each connected instance to a task serves such a client as an
+    /// empty one.
     ///
     /// # Errors
-    /// `ERROR_NO_DATA` (232) when a client connected and closed again before this call: call
-    /// [`disconnect`](Self::disconnect) and connect again (or drop the instance).
     /// `ERROR_OPERATION_ABORTED` (995) when the instance is closed meanwhile.
     ///
     /// # Cancel safety
@@ -81,9 +84,12 @@ impl NamedPipeServer {
     /// connected and the next call returns at once.
     #[doc(alias = "ConnectNamedPipe")]
     pub async fn connect(&self) -> io::Result<()> {
-        let op = match self.io.end.start_connect().map_err(with_raw_code)? {
-            ConnectStart::Connected => return Ok(()),
-            ConnectStart::Pending(op) => op,
+        let op = match self.io.end.start_connect() {
+            Ok(ConnectStart::Connected) => return Ok(()),
+            Ok(ConnectStart::Pending(op)) => op,
+            // The client came and went: connected, as mio's `connect` reports it.
+            Err(e) if crate::win32_code(&e) == ERROR_NO_DATA => return Ok(()),
+            Err(e) => return Err(with_raw_code(e)),
         };
         let hub = self.io.read_hub();
         loop {
