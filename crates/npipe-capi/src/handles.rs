@@ -98,8 +98,9 @@ pub(crate) struct Entry {
     pub(crate) signal: Signal,
     /// Whether anything has looked at `signal` (a wait, `npipe_wait_fd`, an overlapped
     /// operation). Until then synchronous I/O, which would reset it and set it again, leaves it
-    /// alone: nobody can tell, and it saves two lock round trips per ReadFile or WriteFile.
-    /// Never cleared.
+    /// alone unless the call comes to wait (`lookup::SyncIo`): nobody can tell a call that
+    /// finishes at once, and it saves two lock round trips per ReadFile or WriteFile. Never
+    /// cleared.
     pub(crate) observed: AtomicBool,
     /// Overlapped operations of this handle that have not completed.
     pub(crate) io: Io,
@@ -116,6 +117,9 @@ pub(crate) struct Entry {
 impl Entry {
     /// A handle to `obj`, signalled, with no I/O outstanding.
     pub(crate) fn new(obj: Object, overlapped: bool) -> Entry {
+        // Before any call can wait on a handle: a synchronous call that waits makes its handle
+        // non-signalled (W27, `lookup::SyncIo`). Set once; later calls find it set.
+        let _ = npipe_core::set_sleep_hook(crate::lookup::on_sleep);
         Entry {
             obj,
             overlapped,

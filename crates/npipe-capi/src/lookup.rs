@@ -19,8 +19,15 @@
 //! and so does the wait for it.) Other objects release what they hold (a descriptor, a
 //! mailslot's name) when their entry drops, and they drop at once as before.
 //!
-//! This file owns the cache, the hazard records and the releaser thread; the table and the
-//! list of entries waiting for release (under the table's free-list lock) are `handles`'.
+//! The same per-thread record marks the synchronous call in progress on an entry whose handle
+//! signal it left alone ([`SyncIo`]): a handle nothing has looked at is not reset and set by
+//! every ReadFile and WriteFile (`Entry::observed`), but a call that comes to wait makes it
+//! non-signalled until it ends, as Windows does while any synchronous I/O is in progress (W27),
+//! through the library's sleep hook ([`on_sleep`]).
+//!
+//! This file owns the cache, the hazard records, the releaser thread and that mark; the table
+//! and the list of entries waiting for release (under the table's free-list lock) are
+//! `handles`'.
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
@@ -157,7 +164,15 @@ struct Local {
     record: Cell<Option<&'static Record>>,
     depth: Cell<usize>,
     cache: [Cell<Cached>; RECENT],
+    /// The address of the entry of this thread's synchronous call in progress that left its
+    /// handle's signal alone, or 0 (see [`SyncIo`]); with [`RESET`] once [`on_sleep`] reset
+    /// that signal, which the call then sets as it ends.
+    sync_io: Cell<usize>,
 }
+
+/// The bit of `Local::sync_io` that says the signal was reset (entries are 8-aligned).
+const RESET: usize = 1;
+const _: () = assert!(std::mem::align_of::<Entry>() > RESET);
 
 /// Gives the thread's hazard record back when the thread exits (registered when the thread
 /// takes one, in [`remember`]), and empties the thread's cache, which could only hit with a
@@ -183,20 +198,26 @@ thread_local! {
             record: Cell::new(None),
             depth: Cell::new(0),
             cache: [const { Cell::new(EMPTY) }; RECENT],
+            sync_io: Cell::new(0),
         }
     };
     static GIVE_BACK: GiveBack = const { GiveBack };
 }
 
-/// Ends a hit: the hazard word is cleared (after every use of the entry) and freed.
-struct Hit<'a> {
+/// Ends a hit: the hazard word is cleared (after every use of the entry) and freed; for a
+/// synchronous call's hit (`IO`, [`with_cached_io`]) the call's mark is ended first.
+struct Hit<'a, const IO: bool> {
     local: &'a Local,
     hazard: &'static AtomicPtr<Entry>,
     depth: usize,
 }
 
-impl Drop for Hit<'_> {
+impl<const IO: bool> Drop for Hit<'_, IO> {
     fn drop(&mut self) {
+        if IO {
+            // While the hazard still names the entry.
+            end_mark(self.local);
+        }
         // Release: the releaser's Acquire scan that sees the word cleared sees every use of
         // the entry done.
         self.hazard.store(ptr::null_mut(), Release);
@@ -207,6 +228,19 @@ impl Drop for Hit<'_> {
 /// Runs `f` on this thread's cached entry of `h` when the cache holds; gives `f` back when not.
 #[inline(always)]
 pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
+    cached::<false, R, F>(h, f)
+}
+
+/// [`with_cached`] for a synchronous ReadFile or WriteFile that leaves the handle's signal
+/// alone (the entry's `observed` is clear, which `f` checks): the entry is this thread's
+/// [`SyncIo`] while `f` runs, for two plain stores more when the call does not wait.
+#[inline(always)]
+pub(crate) fn with_cached_io<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
+    cached::<true, R, F>(h, f)
+}
+
+#[inline(always)]
+fn cached<const IO: bool, R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
     let mut f = Some(f);
     let hit = LOCAL.try_with(|l| {
         let c = l.cache[(h / 4) % RECENT].get();
@@ -233,11 +267,14 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
             l.depth.set(depth);
             return None;
         }
-        let _hit = Hit {
+        let _hit = Hit::<IO> {
             local: l,
             hazard,
             depth,
         };
+        if IO {
+            begin_mark(l, c.entry);
+        }
         // SAFETY: `c.entry` came from `Arc::as_ptr` of the table's reference, and no pipe
         // entry left the table since (the count is unchanged after the hazard was published).
         // A close from now on sees this hazard and retires the table's reference to the
@@ -251,6 +288,78 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
         Ok(Some(r)) => Ok(r),
         _ => Err(f.expect("not run on a miss")),
     }
+}
+
+/// Marks `entry` as the thread's synchronous call's. Marks do not nest: a call made inside
+/// another (from a signal handler) ends the outer call's mark with its own, and the outer call
+/// then leaves its handle's signal alone, as before this mark existed; it never leaves a mark
+/// naming an entry that no call keeps alive.
+#[inline(always)]
+fn begin_mark(l: &Local, entry: *const Entry) {
+    l.sync_io.set(entry as usize);
+}
+
+/// Ends the mark of [`begin_mark`]: when the call's wait reset the handle's signal, the call's
+/// end sets it (W26: a synchronous call without an event signals its handle as it ends), unless
+/// the handle's completion mode says never. The entry must still be alive.
+#[inline(always)]
+fn end_mark(l: &Local) {
+    let mark = l.sync_io.replace(0);
+    if mark & RESET != 0 {
+        ended_after_reset(mark & !RESET);
+    }
+}
+
+/// [`end_mark`] for a call that waited.
+#[cold]
+#[inline(never)]
+fn ended_after_reset(entry: usize) {
+    // SAFETY: the entry the mark named is kept alive by the call that made the mark, which is
+    // still running (its hazard or reference is dropped after this).
+    let e = unsafe { &*(entry as *const Entry) };
+    if !e.completion.skips_handle_signal() {
+        e.signal.set();
+    }
+}
+
+/// A synchronous call in progress on an entry whose handle signal it left alone (nothing had
+/// looked at the signal, `Entry::observed`): if the call comes to wait, [`on_sleep`] resets the
+/// signal, and this sets it again when dropped at the call's end. Made by
+/// `overlapped::begin_sync` for the calls that do not go through [`with_cached_io`].
+pub(crate) struct SyncIo<'a> {
+    _entry: std::marker::PhantomData<&'a Entry>,
+}
+
+impl SyncIo<'_> {
+    /// Marks `e` for the life of the guard (which borrows it, so it outlives the mark).
+    pub(crate) fn new(e: &Entry) -> SyncIo<'_> {
+        let _ = LOCAL.try_with(|l| begin_mark(l, e));
+        SyncIo {
+            _entry: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for SyncIo<'_> {
+    fn drop(&mut self) {
+        let _ = LOCAL.try_with(end_mark);
+    }
+}
+
+/// The library's sleep hook (`npipe::set_sleep_hook`, set when the first handle is made): the
+/// calling thread's synchronous call is about to wait, so its handle turns non-signalled until
+/// the call ends (W27), if the call left the signal alone. Once per call.
+pub(crate) fn on_sleep() {
+    let _ = LOCAL.try_with(|l| {
+        let mark = l.sync_io.get();
+        if mark == 0 || mark & RESET != 0 {
+            return;
+        }
+        l.sync_io.set(mark | RESET);
+        // SAFETY: the mark's call is running on this thread (the sleep is inside it) and keeps
+        // the entry alive until it ends the mark.
+        unsafe { &*(mark as *const Entry) }.signal.reset();
+    });
 }
 
 /// The count of pipe and event closes, read before a lookup reads the table (see [`remember`]).

@@ -95,6 +95,10 @@ mod transport;
 
 pub use api::*;
 pub use error::{win32_code, Error};
+/// For the C ABI crate, whose handles turn non-signalled while a synchronous call on them
+/// waits (W27): not part of the API.
+#[doc(hidden)]
+pub use sys::set_sleep_hook;
 /// For the C ABI crate, whose handle table and engine have fork handlers of their own, and
 /// whose handle lookups pair with CloseHandle through an asymmetric fence: not part of the API.
 #[doc(hidden)]

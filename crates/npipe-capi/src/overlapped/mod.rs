@@ -12,6 +12,7 @@ use std::task::Poll;
 
 use crate::apc::Apcs;
 use crate::handles::{Entry, Object};
+use crate::lookup::SyncIo;
 use crate::sync::{self, Event};
 use crate::*;
 
@@ -661,20 +662,29 @@ pub(crate) unsafe fn finish_sync(
 }
 
 /// Resets what a synchronous call on `entry` with `ov` completes (the event, or the handle):
-/// any I/O started on a handle makes it non-signalled (W26, W27).
+/// any I/O started on a handle makes it non-signalled (W26, W27). A handle whose signal
+/// nothing has looked at is left alone unless the call waits (see `lookup::SyncIo`, which the
+/// caller keeps until the call has finished); a call with an OVERLAPPED, rare on a synchronous
+/// handle, keeps it exact from then on, since its event rather than the handle may be what
+/// completion signals.
 ///
 /// # Safety
 /// `ov` is null or a valid OVERLAPPED.
 #[inline]
-pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) {
+#[must_use = "the mark lasts until the call has finished"]
+pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) -> Option<SyncIo<'_>> {
     if !ov.is_null() {
         let ov = OvPtr(ov);
         ov.start();
         if let Ok(Some(e)) = event_of(ov) {
             e.signal().reset();
         }
+        entry.observe();
     }
     if entry.is_observed() {
         entry.signal.reset();
+        None
+    } else {
+        Some(SyncIo::new(entry))
     }
 }

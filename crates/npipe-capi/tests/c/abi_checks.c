@@ -41,6 +41,25 @@ static void *blocked_writer(void *arg) {
     return NULL;
 }
 
+/* A thread in a synchronous call on a handle nothing has waited on yet: `what` 'r' ReadFile
+ * through the general path (the thread's first use of the handle), 'q' ReadFile through the
+ * quick path (a call first puts the handle in the thread's lookup cache), 'c' ConnectNamedPipe,
+ * 't' TransactNamedPipe. */
+struct unwatched { HANDLE h; char what; BOOL ok; DWORD n; };
+static void *unwatched_call(void *arg) {
+    struct unwatched *u = arg;
+    char buf[16];
+    switch (u->what) {
+    case 'q':
+        PeekNamedPipe(u->h, NULL, 0, NULL, NULL, NULL);
+        /* fall through */
+    case 'r': u->ok = ReadFile(u->h, buf, sizeof buf, &u->n, NULL); break;
+    case 'c': u->ok = ConnectNamedPipe(u->h, NULL); break;
+    case 't': u->ok = TransactNamedPipe(u->h, "ask", 3, buf, sizeof buf, &u->n, NULL); break;
+    }
+    return NULL;
+}
+
 /* Polls `h` until its signalled state is `want` (WAIT_OBJECT_0 or WAIT_TIMEOUT), 5 s at most. */
 static int reaches(HANDLE h, DWORD want) {
     for (int i = 0; i < 5000; i++) {
@@ -262,6 +281,40 @@ int main(int argc, char **argv) {
     CHECK(!ReadFile(s, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE, "read after the client closed");
     CHECK(WaitForSingleObject(s, 0) == WAIT_OBJECT_0, "W26 signalled after a failed synchronous ReadFile");
     CloseHandle(s);
+
+    /* W27 on handles nothing had looked at when the call began: the C layer leaves such a
+     * handle's signal alone during calls that finish at once, but one that waits turns it
+     * non-signalled until it ends, when another thread may look at it for the first time. */
+    const char *kinds = "rqct";
+    for (const char *k = kinds; *k; k++) {
+        s = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096, 0, NULL);
+        c = *k == 'c' ? INVALID_HANDLE_VALUE : CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        DWORD mode = PIPE_READMODE_MESSAGE;
+        if (c != INVALID_HANDLE_VALUE) SetNamedPipeHandleState(c, &mode, NULL, NULL);
+        struct unwatched u = {*k == 't' ? c : s, *k, FALSE, 0};
+        pthread_create(&t, NULL, unwatched_call, &u);
+        /* Long enough for the call to begin and wait (its spin is tens of microseconds): the
+         * polls below are the first look at the handle. */
+        usleep(100 * 1000);
+        char what[96];
+        snprintf(what, sizeof what, "W27 non-signalled while an unwatched call '%c' waits", *k);
+        CHECK(reaches(u.h, WAIT_TIMEOUT), what);
+        if (*k == 'c') {
+            c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        } else if (*k == 't') {
+            CHECK(ReadFile(s, buf, sizeof buf, &n, NULL) && n == 3, "the transaction's request");
+            CHECK(WriteFile(s, "answer", 6, &n, NULL), "the transaction's reply");
+        } else {
+            CHECK(WriteFile(c, "wake", 4, &n, NULL) && n == 4, "write for the unwatched read");
+        }
+        pthread_join(t, NULL);
+        snprintf(what, sizeof what, "the unwatched call '%c' completes", *k);
+        CHECK(u.ok, what);
+        snprintf(what, sizeof what, "W26 signalled after the unwatched call '%c'", *k);
+        CHECK(WaitForSingleObject(u.h, 0) == WAIT_OBJECT_0, what);
+        CloseHandle(c);
+        CloseHandle(s);
+    }
 
     /* Names with unpaired UTF-16 surrogates have no spelling of their own: they are refused
      * rather than aliased to one another (lossy decoding would make both U+FFFD). */

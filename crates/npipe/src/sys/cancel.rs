@@ -194,6 +194,28 @@ impl SyncCancel {
     }
 }
 
+/// What runs on the thread of a synchronous blocking call as it goes to sleep (see
+/// [`set_sleep_hook`]).
+static SLEEP_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets the function that every blocking call of the library runs on its own thread when it
+/// is about to sleep, after its spin (once per wait that comes to a sleep; not for a call that
+/// finds what it waits for). The C ABI makes a handle non-signalled there while a synchronous
+/// call on it waits (W27), which it does not do for calls that finish at once. One per
+/// process: false, and nothing changed, when one is set already.
+pub fn set_sleep_hook(hook: fn()) -> bool {
+    SLEEP_HOOK.set(hook).is_ok()
+}
+
+/// Runs the [`set_sleep_hook`] function, if any: called by each blocking wait on its way to
+/// sleep. The hook must not call back into the library's pipe calls: the waiting call may hold
+/// a lock of its end (a message streaming through the ring keeps the writer lock).
+pub(crate) fn about_to_sleep() {
+    if let Some(f) = SLEEP_HOOK.get() {
+        f();
+    }
+}
+
 /// In a forked child (its `pthread_atfork` child handler): counts the fork, so the copies of
 /// the parent's threads' registrations are nothing to cancel here, and the calling thread, the
 /// only one there, releases its record, which a cancelling thread of the parent may have held

@@ -63,8 +63,10 @@ mod socket;
 #[cfg(test)]
 pub(crate) use borrow_cell::fence_decided as borrow_fence_decided;
 pub(crate) use borrow_cell::{prepare_fence as prepare_borrow_fence, BorrowCell};
-pub use cancel::SyncCancel;
-pub(crate) use cancel::{forked_child as cancel_forked_child, Registration, CANCEL_BUMP};
+pub(crate) use cancel::{
+    about_to_sleep, forked_child as cancel_forked_child, Registration, CANCEL_BUMP,
+};
+pub use cancel::{set_sleep_hook, SyncCancel};
 pub use creds::NewThreadIdentity;
 pub(crate) use creds::*;
 pub(crate) use event::*;

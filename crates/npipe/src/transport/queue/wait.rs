@@ -122,6 +122,8 @@ impl Conn {
         };
         // A sleeper relies on the watcher to hear at once of a peer that dies.
         self.watch_now();
+        // The call waits from here on (the C ABI's handle turns non-signalled, W27).
+        sys::about_to_sleep();
         // Registered only here, on the way to a sleep: a call that does not sleep never takes
         // the record's lock. A cancel bumps `seq` and wakes it, as a publish does.
         let cancel = cancellable.then(|| sys::Registration::word(seq));

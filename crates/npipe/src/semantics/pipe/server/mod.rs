@@ -318,6 +318,8 @@ impl ServerEnd {
             }
             self.epoch.sleepers.fetch_add(1, Ordering::Relaxed);
             drop(reg);
+            // The call waits from here on (the C ABI's handle turns non-signalled, W27).
+            sys::about_to_sleep();
             let _ = sys::futex_wait(&self.epoch.value, e, timeout);
             reg = registry();
             self.epoch.sleepers.fetch_sub(1, Ordering::Relaxed);
