@@ -281,6 +281,34 @@ fn a_request_at_the_limit_is_served_and_a_longer_one_refused() {
 }
 
 #[test]
+fn a_request_sent_before_a_client_leaves_is_handled() {
+    // A client that sends and closes at once (ipc_client_send, then ipc_client_disconnect)
+    // often reaches an instance before its worker's connect, which then finds it gone
+    // (ERROR_NO_DATA, W43); what it wrote stays readable after its close (W113) and must
+    // still reach the handler.
+    let name = unique_name("svc-fire-forget");
+    let handled = Arc::new(AtomicUsize::new(0));
+    let count = handled.clone();
+    let svc = serve(&name, move |_, req, _| {
+        assert_eq!(req, b"notify");
+        count.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    const N: usize = 300;
+    for _ in 0..N {
+        let c = ServiceClient::connect(&name).unwrap();
+        c.send(b"notify").unwrap();
+    }
+    eventually(LONG, || handled.load(Ordering::SeqCst) >= N);
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        N,
+        "every request sent was handled"
+    );
+    svc.stop().unwrap();
+}
+
+#[test]
 fn replies_are_not_limited_and_empty_messages_travel() {
     let name = unique_name("svc-sizes");
     let s = ServiceOptions::new()

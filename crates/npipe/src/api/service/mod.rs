@@ -637,14 +637,11 @@ fn worker(shared: Arc<Shared>, id: u64, pipe: Arc<NamedPipeServer>) {
             }
             match r {
                 Ok(()) => {}
-                Err(e) if win32_code(&e) == ERROR_NO_DATA => {
-                    // The client came and went before it was served: make the instance listen
-                    // again (W43).
-                    st.listening += 1;
-                    drop(st);
-                    let _ = pipe.disconnect();
-                    continue;
-                }
+                // The client came and went before this connect (W43): what it wrote stays
+                // readable after its close (W113), so it is served like any other connection
+                // (its requests are handled, their replies fail, its reads end the exchange);
+                // a disconnect here would discard a request its client saw written.
+                Err(e) if win32_code(&e) == ERROR_NO_DATA => {}
                 Err(e) => {
                     st.record(e);
                     return;
