@@ -23,8 +23,10 @@
  * sent, even when the handler writes nothing. Handlers of different clients run concurrently,
  * on the server's threads, with the same user_data: make what they share thread-safe. When a
  * client goes away the handler is called once as handler(NULL, user_data, NULL, 0). A request
- * longer than IPC_MESSAGE_MAX_LENGTH (NUL included) is refused: the handler is not called and the
- * client is disconnected (its ipc_client_receive returns IPC_RECEIVE_STATUS_ERROR).
+ * longer than IPC_MESSAGE_MAX_LENGTH (NUL included; a request from another client that lacks
+ * its NUL gets one, which counts) is refused: the handler is not called and the client is
+ * disconnected (its ipc_client_receive returns IPC_RECEIVE_STATUS_ERROR). So a handler's
+ * request always has strlen(request) < IPC_MESSAGE_MAX_LENGTH.
  * ipc_server_stop stops accepting, lets handler calls in progress finish and send their replies,
  * ends every client and returns when no handler runs any more; the name is gone then. Handlers
  * must not throw C++ exceptions (the process would abort).

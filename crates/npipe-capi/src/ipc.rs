@@ -4,7 +4,8 @@
 //!
 //! - Names: a bare `NAME` is `\\.\pipe\NAME`, case-insensitive; a full pipe name is taken as is.
 //! - A request is one message of `strlen + 1` bytes (the NUL travels). The handler gets the
-//!   request as a C string (a NUL is added to a request from another client that lacks one) and
+//!   request as a C string (a NUL is added to a request from another client that lacks one,
+//!   and counts against the maximum length, so `strlen(request) < max` always holds) and
 //!   a zeroed reply buffer of `capacity` bytes; the reply is sent as `strlen(reply) + 1` bytes
 //!   (cut at `capacity - 1`), so even a handler that writes nothing answers with one NUL byte.
 //! - When a connection ends, the handler is called once as `handler(NULL, user_data, NULL, 0)`.
@@ -264,6 +265,10 @@ pub unsafe extern "C" fn npipe_ipc_server_start_max(
     let user = UserData(user_data);
     let served = ServiceOptions::new()
         .max_message_len(max_message_length)
+        // The handler gets the request as a C string: one without its NUL (from a client other
+        // than ipc.h) gets one added, so at the maximum length it would be one byte over what
+        // the handler may assume, and is refused as a longer one is.
+        .refuse_if(move |request| request.len() >= max_message_length && request.last() != Some(&0))
         // As the original ipc.h on Windows: Everyone gets FILE_ALL_ACCESS, so a service
         // (root) can serve ordinary users.
         .access_policy(npipe::AccessPolicy::everyone())

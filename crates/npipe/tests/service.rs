@@ -309,6 +309,33 @@ fn a_request_sent_before_a_client_leaves_is_handled() {
 }
 
 #[test]
+fn refuse_if_refuses_as_the_length_limit_does() {
+    let name = unique_name("svc-refuse");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let left = Arc::new(AtomicUsize::new(0));
+    let (c2, l2) = (calls.clone(), left.clone());
+    let s = ServiceOptions::new()
+        .refuse_if(|req| req.starts_with(b"bad"))
+        .on_disconnect(move |_| {
+            l2.fetch_add(1, Ordering::SeqCst);
+        })
+        .serve(&name, move |_, req, reply| {
+            c2.fetch_add(1, Ordering::SeqCst);
+            reply.extend_from_slice(req);
+        })
+        .unwrap();
+    let mut c = ServiceClient::connect(&name).unwrap();
+    assert_eq!(c.call(b"good").unwrap(), b"good");
+    let e = c.call(b"bad one").unwrap_err();
+    assert_eq!(win32_code(&e), ERROR_PIPE_NOT_CONNECTED, "{e}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the handler never saw it");
+    assert!(eventually(LONG, || left.load(Ordering::SeqCst) == 1));
+    let mut c = ServiceClient::connect(&name).unwrap();
+    assert_eq!(c.call(b"fine").unwrap(), b"fine");
+    s.stop().unwrap();
+}
+
+#[test]
 fn replies_are_not_limited_and_empty_messages_travel() {
     let name = unique_name("svc-sizes");
     let s = ServiceOptions::new()

@@ -552,11 +552,30 @@ static void test_request_too_long(void) {
     ipc_client_disconnect(c);
     CHECK(m.long_requests == 0, "the handler never saw it");
     CHECK(counter_wait(&m.gone, 1, 20), "the refused client got its disconnect call");
+    /* A client other than ipc.h may leave out the NUL, which the server adds for the handler:
+     * IPC_MESSAGE_MAX_LENGTH - 1 bytes so are served, IPC_MESSAGE_MAX_LENGTH bytes refused (with
+     * the NUL they would be one byte over what the handler may assume). */
+    char full[160];
+    snprintf(full, sizeof full, "\\\\.\\pipe\\%s", name);
+    for (int len = IPC_MESSAGE_MAX_LENGTH - 1; len <= IPC_MESSAGE_MAX_LENGTH; len++) {
+        static char back[IPC_MESSAGE_MAX_LENGTH + 1];
+        HANDLE raw = CreateFileA(full, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        DWORD mode = PIPE_READMODE_MESSAGE, w = 0, r = 0;
+        BOOL sent = raw != INVALID_HANDLE_VALUE && SetNamedPipeHandleState(raw, &mode, NULL, NULL) &&
+                    WriteFile(raw, big, (DWORD)len, &w, NULL);
+        BOOL got = ReadFile(raw, back, sizeof back, &r, NULL);
+        if (len < IPC_MESSAGE_MAX_LENGTH)
+            CHECK(sent && got && r == (DWORD)len + 1 && back[len] == '\0', "a request without its NUL is served");
+        else
+            CHECK(sent && !got && GetLastError() == ERROR_PIPE_NOT_CONNECTED, "at the limit without its NUL it is refused");
+        CloseHandle(raw);
+    }
+    CHECK(m.long_requests == 0, "the handler never saw a request at the limit");
     c = ipc_client_connect(name);
     CHECK(c && round_trip(c, "upper ok", out, sizeof out) == 3 && strcmp(out, "OK") == 0, "the server goes on");
     ipc_client_disconnect(c);
     ipc_server_stop(s);
-    CHECK(counter_get(&m.gone) == 2, "one disconnect call per connection");
+    CHECK(counter_get(&m.gone) == 4, "one disconnect call per connection");
 }
 
 static void test_stop_during_a_handler_call(void) {

@@ -67,6 +67,8 @@ const FIRST_READ: usize = 64 * 1024;
 
 type Handler = dyn Fn(&Peer, &[u8], &mut Vec<u8>) + Send + Sync;
 type Hook = dyn Fn(&Peer) + Send + Sync;
+/// [`ServiceOptions::refuse_if`]'s test of a request.
+type Refuse = dyn Fn(&[u8]) -> bool + Send + Sync;
 
 /// One client connection, as the handler and the hooks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -243,6 +245,7 @@ struct Shared {
     handler: Box<Handler>,
     on_connect: Option<Arc<Hook>>,
     on_disconnect: Option<Arc<Hook>>,
+    refuse: Option<Arc<Refuse>>,
     /// Who may connect (`None`: the default policy).
     policy: Option<AccessPolicy>,
     state: Mutex<State>,
@@ -469,6 +472,13 @@ impl Shared {
                 Ok(None) => return End::Dropped,
                 Err(_) => return self.after_error(),
             };
+            if let Some(refuse) = &self.refuse {
+                let request = &bufs.request[..len];
+                let mut refused = false;
+                if !self.guarded("refuse_if", || refused = refuse(request)) || refused {
+                    return End::Dropped;
+                }
+            }
             if !self.enter(id, Phase::Busy) {
                 return End::Stopping;
             }

@@ -33,6 +33,7 @@ pub struct ServiceOptions {
     max_message_len: usize,
     on_connect: Option<Arc<Hook>>,
     on_disconnect: Option<Arc<Hook>>,
+    refuse: Option<Arc<Refuse>>,
     policy: Option<AccessPolicy>,
 }
 
@@ -44,6 +45,7 @@ impl fmt::Debug for ServiceOptions {
             .field("max_message_len", &self.max_message_len)
             .field("on_connect", &self.on_connect.is_some())
             .field("on_disconnect", &self.on_disconnect.is_some())
+            .field("refuse_if", &self.refuse.is_some())
             .field("policy", &self.policy)
             .finish()
     }
@@ -65,6 +67,7 @@ impl ServiceOptions {
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             on_connect: None,
             on_disconnect: None,
+            refuse: None,
             policy: None,
         }
     }
@@ -112,6 +115,15 @@ impl ServiceOptions {
     /// that connection runs any more.
     pub fn on_disconnect(&mut self, f: impl Fn(&Peer) + Send + Sync + 'static) -> &mut Self {
         self.on_disconnect = Some(Arc::new(f));
+        self
+    }
+
+    /// Refuses the requests `pred` says to, as a request longer than
+    /// [`max_message_len`](Self::max_message_len) is refused: the handler is not called and the
+    /// client is disconnected. It runs on the request's worker thread before the handler (ipc.h
+    /// refuses this way a request of the maximum length without the NUL its handler is given).
+    pub fn refuse_if(&mut self, pred: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> &mut Self {
+        self.refuse = Some(Arc::new(pred));
         self
     }
 
@@ -177,6 +189,7 @@ impl ServiceOptions {
             handler: Box::new(handler),
             on_connect: self.on_connect.clone(),
             on_disconnect: self.on_disconnect.clone(),
+            refuse: self.refuse.clone(),
             policy: self.policy.clone(),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
