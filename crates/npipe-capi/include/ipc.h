@@ -10,9 +10,11 @@
  * talk to each other: a message-type, duplex pipe.
  *
  * Client: ipc_client_connect waits up to 20 s while all instances are busy and returns NULL when
- * nothing serves the name. ipc_client_send sends strlen(message) + 1 bytes as one message.
- * ipc_client_receive returns IPC_RECEIVE_STATUS_MORE_DATA when the reply is longer than the
- * buffer; the next call returns the rest.
+ * nothing serves the name (GetLastError: ERROR_FILE_NOT_FOUND at once, or ERROR_SEM_TIMEOUT when
+ * no instance came free in time, also when the server stopped meanwhile: until then the wait
+ * goes on for a server of that name to come back). ipc_client_send sends strlen(message) + 1
+ * bytes as one message. ipc_client_receive returns IPC_RECEIVE_STATUS_MORE_DATA when the reply
+ * is longer than the buffer; the next call returns the rest.
  *
  * Server: ipc_server_start serves up to 32 clients at once; a 33rd waits for a free instance.
  * Any local user may connect, as the original grants Everyone FILE_ALL_ACCESS on Windows (so a
@@ -28,8 +30,10 @@
  * disconnected (its ipc_client_receive returns IPC_RECEIVE_STATUS_ERROR). So a handler's
  * request always has strlen(request) < IPC_MESSAGE_MAX_LENGTH.
  * ipc_server_stop stops accepting, lets handler calls in progress finish and send their replies,
- * ends every client and returns when no handler runs any more; the name is gone then. Handlers
- * must not throw C++ exceptions (the process would abort).
+ * ends every client and returns when no handler runs any more; the name is gone then. Called
+ * from inside a handler, it cannot wait for that call: it returns once every other handler has
+ * ended, and that handler's connection and the name go when it returns. Handlers must not
+ * throw C++ exceptions (the process would abort).
  *
  * IPC_MESSAGE_MAX_LENGTH may be defined before including this header; ipc_server_start then
  * uses that length. Functions that fail leave a Win32 error code in GetLastError()

@@ -149,8 +149,10 @@ impl Service {
 
     /// Stops the service gracefully and returns when it has stopped:
     ///
-    /// - no new client is accepted; clients waiting for a free instance get ERROR_FILE_NOT_FOUND
-    ///   once the name is gone;
+    /// - no new client is accepted: a client that tries once the name is gone gets
+    ///   ERROR_FILE_NOT_FOUND; one already waiting for a free instance waits on for a server of
+    ///   that name to come back ([`ServiceClient::connect`]) or until its time limit
+    ///   (ERROR_SEM_TIMEOUT: [`ServiceClient::connect_timeout`], ipc.h's 20 s);
     /// - a handler call in progress finishes and its reply is sent; the client can read it (a
     ///   reply longer than the maximum message length is written blocking and may be cut off);
     ///   a request whose handler has not started yet is not handled;
