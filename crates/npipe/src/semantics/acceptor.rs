@@ -17,8 +17,11 @@
 //!   pending; beyond that a new connection is refused with ERROR_PIPE_BUSY at once;
 //! - when the process runs out of descriptors (EMFILE, ENFILE), the service sheds descriptors
 //!   that serve nobody and the listener is left alone for [`FD_BACKOFF`] instead of being
-//!   retried in a loop (connections wait in the kernel's backlog); serving resumes by itself
-//!   once descriptors are free again;
+//!   retried in a loop (connections wait in the kernel's backlog); once that has lasted
+//!   [`REFUSE_AFTER`], the connections in the backlog are taken one at a time into the slot of
+//!   the process's reserve descriptor and refused with ERROR_NOT_ENOUGH_MEMORY (their clients
+//!   would otherwise wait there until their open gives up); serving resumes by itself once
+//!   descriptors are free again;
 //! - a request that decodes, is for this object's name and came from an allowed peer is handed
 //!   to the [`Service`]; anything else is answered with the Win32 error and dropped;
 //! - a Describe request (a listing, which names nothing) is answered here with
@@ -57,6 +60,9 @@ pub(crate) const MAX_PENDING_PER_UID: usize = 64;
 pub(crate) const MAX_PENDING: usize = 256;
 /// How long the listener rests after the process ran out of descriptors.
 pub(crate) const FD_BACKOFF: Duration = Duration::from_millis(100);
+/// How long the process must have been out of descriptors before the clients in the backlog
+/// are refused rather than left to wait for descriptors to come free.
+const REFUSE_AFTER: Duration = Duration::from_secs(1);
 /// Connections accepted per round before pending requests get their turn.
 const ACCEPT_BATCH: usize = 32;
 /// How long the thread looks for its next event without sleeping, while connections come
@@ -103,6 +109,17 @@ pub(crate) trait Service: Send + Sync + 'static {
 /// Answers a handshake with a Win32 error code, without ever waiting.
 pub(crate) fn refuse(sock: &OwnedFd, code: u32) {
     let _ = sys::send_packet_nowait(sock.as_fd(), &Reply::Error(code).encode(), &[]);
+}
+
+/// Refuses a connection taken while the process is out of descriptors: its request is read
+/// first when it is there (see the module docs; descriptors it carries cannot be installed and
+/// are dropped by the kernel), then ERROR_NOT_ENOUGH_MEMORY, as for EMFILE elsewhere.
+fn refuse_for_lack(sock: OwnedFd) {
+    let mut buf = [0u8; control::MAX_REQ];
+    let mut fds = Vec::new();
+    let _ = sys::recv_packet_nowait(sock.as_fd(), &mut buf, &mut fds);
+    drop(fds);
+    refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
 }
 
 /// Whether a peer with these credentials may talk to objects of this process that have no
@@ -199,6 +216,8 @@ impl Acceptor {
     ) -> io::Result<Acceptor> {
         let what = name.display.clone();
         let os = |e: sys::Errno, call: &str| super::pipe::os_err(e, call, &what);
+        // For the day the process runs out of descriptors (see `accept_batch`).
+        sys::keep_reserve();
         let stop = Arc::new(sys::EventFd::new().map_err(|e| os(e, "eventfd"))?);
         let poller = sys::Poller::new().map_err(|e| os(e, "epoll_create"))?;
         poller
@@ -220,6 +239,7 @@ impl Acceptor {
             per_uid: HashMap::new(),
             next_token: TOKEN_FIRST_PENDING,
             paused_until: None,
+            out_of_fds_since: None,
             spin: Spin::new(sys::usable_cpus()),
             idle: Duration::ZERO,
         };
@@ -288,6 +308,8 @@ struct Loop {
     next_token: u64,
     /// Set while the listener rests after descriptor exhaustion.
     paused_until: Option<Instant>,
+    /// When accepting first failed for lack of descriptors, since the last connection accepted.
+    out_of_fds_since: Option<Instant>,
     spin: Spin,
     /// How long the thread waited for its last events.
     idle: Duration,
@@ -410,9 +432,11 @@ impl Loop {
         // The first connection came after the thread had waited `self.idle` (with whatever
         // else came in the same round); the others were waiting already.
         let mut idle = self.idle;
+        let mut shed = false;
         for _ in 0..ACCEPT_BATCH {
             match sys::accept(self.listener.fd()) {
                 Ok(sock) => {
+                    self.out_of_fds_since = None;
                     self.spin.accepted(idle);
                     idle = Duration::ZERO;
                     self.admit(sock);
@@ -421,10 +445,27 @@ impl Loop {
                 Err(
                     sys::Errno::MFILE | sys::Errno::NFILE | sys::Errno::NOBUFS | sys::Errno::NOMEM,
                 ) => {
-                    // Out of descriptors: the connection stays in the backlog; give back what
-                    // serves nobody, and rest instead of spinning on a listener that stays
-                    // readable.
-                    self.service.shed();
+                    // Out of descriptors: give back what serves nobody, and look again.
+                    if !shed {
+                        shed = true;
+                        self.service.shed();
+                        continue;
+                    }
+                    // Still out. Once that has lasted [`REFUSE_AFTER`], the clients waiting in
+                    // the backlog are told, through the reserve descriptor, with the error the
+                    // server's own calls give for EMFILE (they would otherwise wait there until
+                    // their open gives up, 10 s); a shorter shortage they wait out. Then rest
+                    // instead of spinning on a listener that stays readable.
+                    let now = Instant::now();
+                    let since = *self.out_of_fds_since.get_or_insert(now);
+                    if now.duration_since(since) >= REFUSE_AFTER {
+                        for _ in 0..ACCEPT_BATCH {
+                            let listener = self.listener.fd();
+                            if sys::accept_reserved(listener, refuse_for_lack).is_none() {
+                                break;
+                            }
+                        }
+                    }
                     self.pause();
                     return;
                 }

@@ -1,5 +1,6 @@
-//! Unix SOCK_SEQPACKET sockets on abstract addresses: connect, listen, accept, packets with
-//! descriptors (SCM_RIGHTS), peer credentials, and polling with absolute deadlines.
+//! Unix SOCK_SEQPACKET sockets on abstract addresses: connect, listen, accept (also with the
+//! process's reserve descriptor when it has run out), packets with descriptors (SCM_RIGHTS),
+//! peer credentials, and polling with absolute deadlines.
 //!
 //! Every wait here ends at a deadline computed once, when the call starts: a signal (EINTR)
 //! makes the wait resume for what is left, never start over and never end early.
@@ -67,6 +68,41 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
             r => return r,
         }
     }
+}
+
+/// One descriptor the process keeps in reserve (`/dev/null`), so that a listener can still take
+/// a connection when the process is out of descriptors, to refuse it at once rather than leave
+/// it in the backlog until its client gives up ([`accept_reserved`]). Taken with `try_lock`
+/// only: a forked child whose copy another thread held at the fork has no reserve.
+static RESERVE: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
+
+fn open_reserve() -> Result<OwnedFd> {
+    rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+}
+
+/// Makes the process's reserve descriptor if there is none yet (a listener's start).
+pub(crate) fn keep_reserve() {
+    if let Ok(mut r) = RESERVE.try_lock() {
+        if r.is_none() {
+            *r = open_reserve().ok();
+        }
+    }
+}
+
+/// For a listener whose `accept` failed for lack of descriptors: frees the reserve, accepts one
+/// connection into its slot, runs `f` on it (which must not keep it), and takes the reserve
+/// again. `None` when there is no reserve (another thread is using it, or the slot was taken
+/// by another thread before it could be reopened) or nothing could be accepted.
+pub(crate) fn accept_reserved<R>(fd: BorrowedFd<'_>, f: impl FnOnce(OwnedFd) -> R) -> Option<R> {
+    let mut r = RESERVE.try_lock().ok()?;
+    drop(r.take()?);
+    let out = accept(fd).ok().map(f);
+    *r = open_reserve().ok();
+    out
 }
 
 /// Sends one packet, with `fds` attached as `SCM_RIGHTS`. With `nowait` a full socket buffer

@@ -379,6 +379,10 @@ impl ClientEnd {
                     "the server of {name} refused the access (the pipe's direction, or this user)"
                 ),
             )),
+            Some(Reply::Error(ERROR_NOT_ENOUGH_MEMORY)) => Err(err(
+                ERROR_NOT_ENOUGH_MEMORY,
+                format!("the server of {name} is out of descriptors or memory"),
+            )),
             Some(Reply::Error(c)) => Err(err(
                 c,
                 format!("the server of {name} refused the connection"),
