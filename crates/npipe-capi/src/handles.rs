@@ -9,7 +9,7 @@
 //! closing a handle take the free-list lock, which the fork handler holds so that a child never
 //! inherits it locked; it also guards the closed pipe entries waiting for the releaser.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
@@ -85,6 +85,11 @@ impl Object {
     }
 }
 
+/// `Entry::watch`: something has looked at the handle's signal.
+const OBSERVED: u8 = 1;
+/// `Entry::watch`: a synchronous call on the unobserved handle waited and reset its signal.
+const SYNC_WAITED: u8 = 2;
+
 /// One open handle.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -96,12 +101,13 @@ pub(crate) struct Entry {
     /// handle is made, reset when an I/O starts, set when an overlapped I/O without an event
     /// completes. Events and threads have a signal of their own.
     pub(crate) signal: Signal,
-    /// Whether anything has looked at `signal` (a wait, `npipe_wait_fd`, an overlapped
-    /// operation). Until then synchronous I/O, which would reset it and set it again, leaves it
-    /// alone unless the call comes to wait (`lookup::SyncIo`): nobody can tell a call that
-    /// finishes at once, and it saves two lock round trips per ReadFile or WriteFile. Never
-    /// cleared.
-    pub(crate) observed: AtomicBool,
+    /// [`OBSERVED`] once anything has looked at `signal` (a wait, `npipe_wait_fd`, an
+    /// overlapped operation; never cleared). Until then synchronous I/O, which would reset it
+    /// and set it again, leaves it alone while it finishes at once: nobody can tell, and it
+    /// saves two lock round trips per ReadFile or WriteFile. A synchronous call that comes to
+    /// wait resets it all the same and sets [`SYNC_WAITED`] ([`Entry::sync_wait`]), so that
+    /// its end sets it again (W27: another thread may look at the handle meanwhile).
+    watch: AtomicU8,
     /// Overlapped operations of this handle that have not completed.
     pub(crate) io: Io,
     /// Its completion port, once bound, and its notification modes.
@@ -124,7 +130,7 @@ impl Entry {
             obj,
             overlapped,
             signal: Signal::new(false, true),
-            observed: AtomicBool::new(false),
+            watch: AtomicU8::new(0),
             io: Io::default(),
             completion: Default::default(),
             handles: AtomicUsize::new(1),
@@ -154,18 +160,46 @@ impl Entry {
         }
     }
 
-    /// Marks the handle's own signal as looked at, before anyone looks (see `observed`).
+    /// Marks the handle's own signal as looked at, before anyone looks (see `watch`).
     pub(crate) fn observe(&self) {
-        // Set once for good: a store only the first time (every overlapped call comes here).
-        // SeqCst: a synchronous call that loads the flag after this sees it.
-        if !self.observed.load(SeqCst) {
-            self.observed.store(true, SeqCst);
+        // Set once for good: an atomic write only the first time (every overlapped call comes
+        // here). SeqCst: a synchronous call that loads the word after this sees it.
+        if self.watch.load(SeqCst) & OBSERVED == 0 {
+            self.watch.fetch_or(OBSERVED, SeqCst);
         }
     }
 
-    /// Whether synchronous I/O must keep the handle's signal exact (see `observed`).
+    /// Whether synchronous I/O must keep the handle's signal exact (see `watch`).
     pub(crate) fn is_observed(&self) -> bool {
-        self.observed.load(SeqCst)
+        self.watch.load(SeqCst) & OBSERVED != 0
+    }
+
+    /// A synchronous call on this handle is about to wait (the library's sleep hook,
+    /// `lookup::on_sleep`): unless its start reset the signal already (an observed handle), it
+    /// is reset now and [`Entry::sync_ends`] sets it again (W26, W27).
+    pub(crate) fn sync_wait(&self) {
+        // SeqCst: as in `observe`.
+        if self.watch.load(SeqCst) == 0 && self.watch.fetch_or(SYNC_WAITED, SeqCst) == 0 {
+            self.signal.reset();
+        }
+    }
+
+    /// Whether the end of a synchronous call without an OVERLAPPED signals the handle: it is
+    /// observed, or the call (or another one on it) waited and reset it ([`Entry::sync_wait`]).
+    /// One load when neither.
+    #[inline]
+    pub(crate) fn sync_ends(&self) -> bool {
+        // SeqCst: as in `observe`.
+        let w = self.watch.load(SeqCst);
+        w != 0 && (w & OBSERVED != 0 || self.sync_waited_ends())
+    }
+
+    /// [`Entry::sync_ends`] after a wait on an unobserved handle.
+    #[cold]
+    #[inline(never)]
+    fn sync_waited_ends(&self) -> bool {
+        // SeqCst: as in `observe`.
+        self.watch.fetch_and(!SYNC_WAITED, SeqCst) & SYNC_WAITED != 0
     }
 }
 
@@ -484,11 +518,16 @@ fn with_table_entry<R>(h: HANDLE, on_bad: R, f: impl FnOnce(&Arc<Entry>) -> R) -
         let g = s.entry.load();
         if let Some(e) = &*g {
             lookup::remember(h as usize, closes, e);
+            // No hazard names it: the sleep hook finds it here (W27).
+            let _call = lookup::TableCall::new(e);
             return f(e);
         }
     }
     match get(h) {
-        Some(e) => f(&e),
+        Some(e) => {
+            let _call = lookup::TableCall::new(&e);
+            f(&e)
+        }
         None => {
             set_error(ERROR_INVALID_HANDLE);
             on_bad

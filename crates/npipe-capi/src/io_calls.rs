@@ -33,7 +33,7 @@ unsafe fn quick_read(
     size: DWORD,
     read: *mut DWORD,
 ) -> Option<BOOL> {
-    let r = crate::lookup::with_cached_io(h as usize, |e| {
+    let r = crate::lookup::with_cached(h as usize, |e| {
         if e.is_observed() {
             return None;
         }
@@ -63,7 +63,7 @@ unsafe fn quick_write(
     size: DWORD,
     written: *mut DWORD,
 ) -> Option<BOOL> {
-    let r = crate::lookup::with_cached_io(h as usize, |e| {
+    let r = crate::lookup::with_cached(h as usize, |e| {
         if e.is_observed() {
             return None;
         }
@@ -207,7 +207,7 @@ unsafe fn read_file(
         return unsafe { overlapped::issue_done(e, ov, r, call, read) };
     }
     // SAFETY: ov null or valid (caller).
-    let _io = unsafe { overlapped::begin_sync(e, ov) };
+    unsafe { overlapped::begin_sync(e, ov) };
     let r = read_now(&e.obj, b, at);
     // SAFETY: forwarded contract.
     unsafe { overlapped::finish_sync(e, r, read, ov) }
@@ -249,7 +249,7 @@ unsafe fn write_file(
         return unsafe { overlapped::issue_done(e, ov, r, call, written) };
     }
     // SAFETY: ov null or valid (caller).
-    let _io = unsafe { overlapped::begin_sync(e, ov) };
+    unsafe { overlapped::begin_sync(e, ov) };
     let r = write_now(&e.obj, b, at);
     // SAFETY: forwarded contract.
     unsafe { overlapped::finish_sync(e, r, written, ov) }

@@ -19,14 +19,13 @@
 //! and so does the wait for it.) Other objects release what they hold (a descriptor, a
 //! mailslot's name) when their entry drops, and they drop at once as before.
 //!
-//! The same per-thread record marks the synchronous call in progress on an entry whose handle
-//! signal it left alone ([`SyncIo`]): a handle nothing has looked at is not reset and set by
-//! every ReadFile and WriteFile (`Entry::observed`), but a call that comes to wait makes it
-//! non-signalled until it ends, as Windows does while any synchronous I/O is in progress (W27),
-//! through the library's sleep hook ([`on_sleep`]).
+//! The hazard words also tell the library's sleep hook ([`on_sleep`]) which entry a call that
+//! is about to wait is on, so its handle turns non-signalled while it waits (W27) at no cost to
+//! the calls that do not wait; a call through the table, which has no hazard, marks its entry
+//! in the thread's record instead ([`TableCall`]).
 //!
-//! This file owns the cache, the hazard records, the releaser thread and that mark; the table
-//! and the list of entries waiting for release (under the table's free-list lock) are
+//! This file owns the cache, the hazard records, the releaser thread and the sleep hook; the
+//! table and the list of entries waiting for release (under the table's free-list lock) are
 //! `handles`'.
 
 use std::cell::Cell;
@@ -164,15 +163,10 @@ struct Local {
     record: Cell<Option<&'static Record>>,
     depth: Cell<usize>,
     cache: [Cell<Cached>; RECENT],
-    /// The address of the entry of this thread's synchronous call in progress that left its
-    /// handle's signal alone, or 0 (see [`SyncIo`]); with [`RESET`] once [`on_sleep`] reset
-    /// that signal, which the call then sets as it ends.
-    sync_io: Cell<usize>,
+    /// The entry of this thread's call through the table in progress, or null (see
+    /// [`TableCall`]).
+    table_call: Cell<*const Entry>,
 }
-
-/// The bit of `Local::sync_io` that says the signal was reset (entries are 8-aligned).
-const RESET: usize = 1;
-const _: () = assert!(std::mem::align_of::<Entry>() > RESET);
 
 /// Gives the thread's hazard record back when the thread exits (registered when the thread
 /// takes one, in [`remember`]), and empties the thread's cache, which could only hit with a
@@ -198,26 +192,21 @@ thread_local! {
             record: Cell::new(None),
             depth: Cell::new(0),
             cache: [const { Cell::new(EMPTY) }; RECENT],
-            sync_io: Cell::new(0),
+            table_call: Cell::new(ptr::null()),
         }
     };
     static GIVE_BACK: GiveBack = const { GiveBack };
 }
 
-/// Ends a hit: the hazard word is cleared (after every use of the entry) and freed; for a
-/// synchronous call's hit (`IO`, [`with_cached_io`]) the call's mark is ended first.
-struct Hit<'a, const IO: bool> {
+/// Ends a hit: the hazard word is cleared (after every use of the entry) and freed.
+struct Hit<'a> {
     local: &'a Local,
     hazard: &'static AtomicPtr<Entry>,
     depth: usize,
 }
 
-impl<const IO: bool> Drop for Hit<'_, IO> {
+impl Drop for Hit<'_> {
     fn drop(&mut self) {
-        if IO {
-            // While the hazard still names the entry.
-            end_mark(self.local);
-        }
         // Release: the releaser's Acquire scan that sees the word cleared sees every use of
         // the entry done.
         self.hazard.store(ptr::null_mut(), Release);
@@ -228,19 +217,6 @@ impl<const IO: bool> Drop for Hit<'_, IO> {
 /// Runs `f` on this thread's cached entry of `h` when the cache holds; gives `f` back when not.
 #[inline(always)]
 pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
-    cached::<false, R, F>(h, f)
-}
-
-/// [`with_cached`] for a synchronous ReadFile or WriteFile that leaves the handle's signal
-/// alone (the entry's `observed` is clear, which `f` checks): the entry is this thread's
-/// [`SyncIo`] while `f` runs, for two plain stores more when the call does not wait.
-#[inline(always)]
-pub(crate) fn with_cached_io<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
-    cached::<true, R, F>(h, f)
-}
-
-#[inline(always)]
-fn cached<const IO: bool, R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Result<R, F> {
     let mut f = Some(f);
     let hit = LOCAL.try_with(|l| {
         let c = l.cache[(h / 4) % RECENT].get();
@@ -267,14 +243,11 @@ fn cached<const IO: bool, R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
             l.depth.set(depth);
             return None;
         }
-        let _hit = Hit::<IO> {
+        let _hit = Hit {
             local: l,
             hazard,
             depth,
         };
-        if IO {
-            begin_mark(l, c.entry);
-        }
         // SAFETY: `c.entry` came from `Arc::as_ptr` of the table's reference, and no pipe
         // entry left the table since (the count is unchanged after the hazard was published).
         // A close from now on sees this hazard and retires the table's reference to the
@@ -290,75 +263,56 @@ fn cached<const IO: bool, R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
     }
 }
 
-/// Marks `entry` as the thread's synchronous call's. Marks do not nest: a call made inside
-/// another (from a signal handler) ends the outer call's mark with its own, and the outer call
-/// then leaves its handle's signal alone, as before this mark existed; it never leaves a mark
-/// naming an entry that no call keeps alive.
-#[inline(always)]
-fn begin_mark(l: &Local, entry: *const Entry) {
-    l.sync_io.set(entry as usize);
-}
-
-/// Ends the mark of [`begin_mark`]: when the call's wait reset the handle's signal, the call's
-/// end sets it (W26: a synchronous call without an event signals its handle as it ends), unless
-/// the handle's completion mode says never. The entry must still be alive.
-#[inline(always)]
-fn end_mark(l: &Local) {
-    let mark = l.sync_io.replace(0);
-    if mark & RESET != 0 {
-        ended_after_reset(mark & !RESET);
-    }
-}
-
-/// [`end_mark`] for a call that waited.
-#[cold]
-#[inline(never)]
-fn ended_after_reset(entry: usize) {
-    // SAFETY: the entry the mark named is kept alive by the call that made the mark, which is
-    // still running (its hazard or reference is dropped after this).
-    let e = unsafe { &*(entry as *const Entry) };
-    if !e.completion.skips_handle_signal() {
-        e.signal.set();
-    }
-}
-
-/// A synchronous call in progress on an entry whose handle signal it left alone (nothing had
-/// looked at the signal, `Entry::observed`): if the call comes to wait, [`on_sleep`] resets the
-/// signal, and this sets it again when dropped at the call's end. Made by
-/// `overlapped::begin_sync` for the calls that do not go through [`with_cached_io`].
-pub(crate) struct SyncIo<'a> {
+/// A call that found its entry through the table (no hazard names it): the entry is this
+/// thread's for [`on_sleep`] while the guard lives, which the caller keeps for the call.
+pub(crate) struct TableCall<'a> {
+    prev: Option<*const Entry>,
     _entry: std::marker::PhantomData<&'a Entry>,
 }
 
-impl SyncIo<'_> {
-    /// Marks `e` for the life of the guard (which borrows it, so it outlives the mark).
-    pub(crate) fn new(e: &Entry) -> SyncIo<'_> {
-        let _ = LOCAL.try_with(|l| begin_mark(l, e));
-        SyncIo {
+impl TableCall<'_> {
+    /// Marks `e` (borrowed for the guard's life, so it outlives the mark).
+    pub(crate) fn new(e: &Entry) -> TableCall<'_> {
+        TableCall {
+            prev: LOCAL.try_with(|l| l.table_call.replace(e)).ok(),
             _entry: std::marker::PhantomData,
         }
     }
 }
 
-impl Drop for SyncIo<'_> {
+impl Drop for TableCall<'_> {
     fn drop(&mut self) {
-        let _ = LOCAL.try_with(end_mark);
+        if let Some(prev) = self.prev {
+            let _ = LOCAL.try_with(|l| l.table_call.set(prev));
+        }
     }
 }
 
-/// The library's sleep hook (`npipe::set_sleep_hook`, set when the first handle is made): the
-/// calling thread's synchronous call is about to wait, so its handle turns non-signalled until
-/// the call ends (W27), if the call left the signal alone. Once per call.
+/// The library's sleep hook (`npipe::set_sleep_hook`, set when the first handle is made): a
+/// blocking call of this thread is about to wait. The call is on the entry its thread's
+/// innermost hit names (the hazard word it is using), or the table call's; that entry's
+/// synchronous wait begins (`Entry::sync_wait`, W27). Only pipe calls wait through the hook,
+/// and a call on another handle inside one (an OVERLAPPED's event) is over before it waits.
 pub(crate) fn on_sleep() {
     let _ = LOCAL.try_with(|l| {
-        let mark = l.sync_io.get();
-        if mark == 0 || mark & RESET != 0 {
+        let mut e = l.table_call.get();
+        if e.is_null() {
+            let (Some(r), Some(d)) = (l.record.get(), l.depth.get().checked_sub(1)) else {
+                return;
+            };
+            // Relaxed: this thread's own word, stored by this thread.
+            e = r
+                .hazards
+                .get(d)
+                .map_or(ptr::null_mut(), |h| h.load(Relaxed));
+        }
+        if e.is_null() {
             return;
         }
-        l.sync_io.set(mark | RESET);
-        // SAFETY: the mark's call is running on this thread (the sleep is inside it) and keeps
-        // the entry alive until it ends the mark.
-        unsafe { &*(mark as *const Entry) }.signal.reset();
+        // SAFETY: a hazard word of this thread names an entry its hit keeps alive until the
+        // hit ends, after this call (the sleep is inside the hit); the table call's entry is
+        // borrowed by its guard, which outlives the call.
+        unsafe { &*e }.sync_wait();
     });
 }
 

@@ -221,7 +221,7 @@ pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOO
                 return unsafe { overlapped::issue_connect(e, s, ov) };
             }
             // SAFETY: ov is null or valid (caller).
-            let _io = unsafe { overlapped::begin_sync(e, ov) };
+            unsafe { overlapped::begin_sync(e, ov) };
             let r = match s.connect_status() {
                 Ok(false) => Ok(MsgLen::new(0, 0)),
                 Ok(true) => return fail(ERROR_PIPE_CONNECTED),
@@ -365,7 +365,7 @@ pub unsafe extern "C" fn TransactNamedPipe(
             return fail(ERROR_NOACCESS);
         };
         // SAFETY: ov is null or valid (caller).
-        let _io = unsafe { overlapped::begin_sync(e, ov) };
+        unsafe { overlapped::begin_sync(e, ov) };
         let r = match &e.obj {
             Object::Server(s) => s.transact(req, rep),
             Object::Client(c) => c.transact(req, rep),

@@ -12,7 +12,6 @@ use std::task::Poll;
 
 use crate::apc::Apcs;
 use crate::handles::{Entry, Object};
-use crate::lookup::SyncIo;
 use crate::sync::{self, Event};
 use crate::*;
 
@@ -646,33 +645,40 @@ pub(crate) unsafe fn finish_sync(
     let ok = r.is_ok();
     // SAFETY: forwarded contract.
     let ret = unsafe { finish_read(r, count, ov) };
-    let event = (!ov.is_null())
-        .then(|| event_of(OvPtr(ov)).ok().flatten())
-        .flatten();
-    match event {
-        // A failure leaves the event alone, as an overlapped one that fails at once does.
-        Some(e) if ok => e.signal().set(),
-        Some(_) => {}
-        None if entry.is_observed() && !entry.completion.skips_handle_signal() => {
-            entry.signal.set()
-        }
-        None => {}
+    let h = if ov.is_null() {
+        std::ptr::null_mut()
+    } else {
+        OvPtr(ov).event()
+    };
+    // The OVERLAPPED's event, borrowed from its lookup; a failure leaves it alone, as an
+    // overlapped operation that fails at once does. Without one (or with a handle that is not
+    // an event) the handle itself.
+    if !h.is_null()
+        && sync::peek_event(h, |e| {
+            if ok {
+                e.signal().set()
+            }
+        })
+        .is_some()
+    {
+        return ret;
+    }
+    if entry.sync_ends() && !entry.completion.skips_handle_signal() {
+        entry.signal.set();
     }
     ret
 }
 
 /// Resets what a synchronous call on `entry` with `ov` completes (the event, or the handle):
 /// any I/O started on a handle makes it non-signalled (W26, W27). A handle whose signal
-/// nothing has looked at is left alone unless the call waits (see `lookup::SyncIo`, which the
-/// caller keeps until the call has finished); a call with an OVERLAPPED, rare on a synchronous
-/// handle, keeps it exact from then on, since its event rather than the handle may be what
-/// completion signals.
+/// nothing has looked at is left alone unless the call comes to wait (`Entry::sync_wait`); a
+/// call with an OVERLAPPED, rare on a synchronous handle, keeps it exact from then on, since
+/// its event rather than the handle is what its completion signals.
 ///
 /// # Safety
 /// `ov` is null or a valid OVERLAPPED.
 #[inline]
-#[must_use = "the mark lasts until the call has finished"]
-pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) -> Option<SyncIo<'_>> {
+pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) {
     if !ov.is_null() {
         let ov = OvPtr(ov);
         ov.start();
@@ -683,8 +689,5 @@ pub(crate) unsafe fn begin_sync(entry: &Entry, ov: *mut OVERLAPPED) -> Option<Sy
     }
     if entry.is_observed() {
         entry.signal.reset();
-        None
-    } else {
-        Some(SyncIo::new(entry))
     }
 }
