@@ -104,13 +104,23 @@ fn emit(out: &mut impl Write, data: &[u8]) -> Result<bool, Failure> {
 pub(crate) fn call(args: &CallArgs) -> Outcome {
     let name = full_name(&args.name, Kind::Pipe)?;
     let mut reply = vec![0u8; MAX_REPLY];
-    let m = call_named_pipe(
-        &name,
-        args.message.as_bytes(),
-        &mut reply,
-        wait_for(args.timeout),
-    )
-    .on(&name)?;
+    // CallNamedPipe waits for a free instance once; another client may take it first, so it
+    // is called again while time is left, as `open` waits for the other commands.
+    let deadline = args
+        .timeout
+        .map(|ms| Instant::now() + Duration::from_millis(ms.into()));
+    let m = loop {
+        let wait = match deadline {
+            None => WaitFor::Forever,
+            Some(d) => WaitFor::Timeout(d.saturating_duration_since(Instant::now())),
+        };
+        match call_named_pipe(&name, args.message.as_bytes(), &mut reply, wait) {
+            Err(e)
+                if win32_code(&e) == ERROR_PIPE_BUSY
+                    && deadline.is_none_or(|d| Instant::now() < d) => {}
+            r => break r.on(&name)?,
+        }
+    };
     let mut out = io::stdout().lock();
     emit(&mut out, &reply[..m.read])?;
     if !reply[..m.read].ends_with(b"\n") {

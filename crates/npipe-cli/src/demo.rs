@@ -11,14 +11,24 @@ use npipe::{
     WaitFor,
 };
 
+/// `println!` for the tour: a reader that stopped early (`npipe demo | head`) ends the tour
+/// quietly, where `println!` would panic on the broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if writeln!(io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    };
+}
+
 fn step(title: &str) {
-    println!("\n== {title}");
+    say!("\n== {title}");
 }
 
 fn show(what: &str, r: io::Result<impl std::fmt::Debug>) {
     match r {
-        Ok(v) => println!("   {what}: ok {v:?}"),
-        Err(e) => println!("   {what}: error {} ({})", win32_code(&e), short(&e)),
+        Ok(v) => say!("   {what}: ok {v:?}"),
+        Err(e) => say!("   {what}: error {} ({})", win32_code(&e), short(&e)),
     }
 }
 
@@ -37,7 +47,7 @@ pub(crate) fn demo_client(name: &str) -> io::Result<()> {
     client.send_msg(b"")?;
     let mut reply = [0u8; 64];
     let m = client.transact(b"ping?", &mut reply)?;
-    println!(
+    say!(
         "   [child pid {}] transaction reply: {:?}",
         std::process::id(),
         String::from_utf8_lossy(&reply[..m.read])
@@ -47,11 +57,11 @@ pub(crate) fn demo_client(name: &str) -> io::Result<()> {
 
 pub(crate) fn demo() -> io::Result<()> {
     let name = format!(r"\\.\pipe\npipe-demo-{}", std::process::id());
-    println!(
+    say!(
         "npipe demo: Windows named pipes on Linux (pid {})",
         std::process::id()
     );
-    println!("pipe name: {name}");
+    say!("pipe name: {name}");
 
     step("1. A message pipe with one instance; a child process connects and writes");
     let server = ServerOptions::new()
@@ -60,11 +70,11 @@ pub(crate) fn demo() -> io::Result<()> {
         .in_buffer_size(4096)
         .out_buffer_size(4096)
         .create(&name)?;
-    println!("   created the server instance (it listens at once)");
+    say!("   created the server instance (it listens at once)");
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe).arg("__demo-client").arg(&name).spawn()?;
     server.connect()?;
-    println!(
+    say!(
         "   a client connected: its process id is {} (GetNamedPipeClientProcessId)",
         server.client_process_id()?
     );
@@ -72,20 +82,20 @@ pub(crate) fn demo() -> io::Result<()> {
     step("2. Message mode keeps boundaries; a small buffer leaves the rest in the pipe");
     let mut small = [0u8; 5];
     let m = server.recv_msg(&mut small)?;
-    println!(
+    say!(
         "   read 5-byte buffer: {:?}, {} bytes left in this message -> ERROR_MORE_DATA (234)",
         String::from_utf8_lossy(&small[..m.read]),
         m.left
     );
     let mut rest = [0u8; 64];
     let m = server.recv_msg(&mut rest)?;
-    println!(
+    say!(
         "   next read: {:?} (complete: {})",
         String::from_utf8_lossy(&rest[..m.read]),
         m.complete()
     );
     let m = server.recv_msg(&mut rest)?;
-    println!(
+    say!(
         "   a zero-length message arrives as its own read: {} bytes",
         m.read
     );
@@ -100,15 +110,15 @@ pub(crate) fn demo() -> io::Result<()> {
         "WaitNamedPipe(100 ms)",
         wait_named_pipe(&name, WaitFor::Timeout(Duration::from_millis(100))),
     );
-    println!("   (returned after {} ms)", t0.elapsed().as_millis());
+    say!("   (returned after {} ms)", t0.elapsed().as_millis());
 
     step("4. TransactNamedPipe: the child writes a request and waits for one reply message");
     let mut req = [0u8; 64];
     let m = server.recv_msg(&mut req)?;
-    println!("   request: {:?}", String::from_utf8_lossy(&req[..m.read]));
+    say!("   request: {:?}", String::from_utf8_lossy(&req[..m.read]));
     server.send_msg(b"pong!")?;
     let status = child.wait()?;
-    println!("   child exited: {status}");
+    say!("   child exited: {status}");
     let mut buf = [0u8; 8];
     show(
         "read after the client closed",
@@ -130,7 +140,7 @@ pub(crate) fn demo() -> io::Result<()> {
     });
     server.connect()?;
     let m = server.recv_msg(&mut req)?;
-    println!(
+    say!(
         "   server got {:?}",
         String::from_utf8_lossy(&req[..m.read])
     );
@@ -144,6 +154,6 @@ pub(crate) fn demo() -> io::Result<()> {
         "open after the last instance closed",
         ClientOptions::new().open(&name).map(|_| ()),
     );
-    println!("\ndone.");
+    say!("\ndone.");
     io::stdout().flush()
 }

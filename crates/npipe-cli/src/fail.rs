@@ -89,6 +89,8 @@ impl Failure {
             return EXIT_DENIED;
         }
         match self.code() {
+            // A name the library refused, whichever call found it (docs/CLI.md's table).
+            ERROR_INVALID_NAME | ERROR_FILENAME_EXCED_RANGE => EXIT_USAGE,
             ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => EXIT_NOT_FOUND,
             ERROR_PIPE_BUSY | ERROR_SEM_TIMEOUT => EXIT_TIMEOUT,
             ERROR_ACCESS_DENIED | ERROR_ALREADY_EXISTS => EXIT_DENIED,

@@ -52,7 +52,7 @@ pub(crate) struct ServeArgs {
     /// client closes.
     #[arg(long, conflicts_with = "message")]
     byte: bool,
-    /// Instances: how many clients are served at once.
+    /// Instances: how many clients are served at once (at most 64).
     #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     instances: u32,
@@ -279,16 +279,16 @@ fn instance(sh: &Shared<'_>, i: usize, inst: &NamedPipeServer) {
         match inst.connect() {
             Ok(()) => {}
             Err(_) if sh.stopping() => return,
-            // The client came and went already.
-            Err(e) if win32_code(&e) == ERROR_NO_DATA => {
-                let _ = inst.disconnect();
-                continue;
-            }
+            // The client came and went already (W43): what it wrote stays readable (W113), so
+            // it is served like any other (a `send` that closed at once still reaches the
+            // command).
+            Err(e) if win32_code(&e) == ERROR_NO_DATA => {}
             Err(e) => return sh.fail(Failure::new(&sh.name, e)),
         }
         let pid = inst.client_process_id().ok();
+        let who = pid.map_or_else(|| "a client".to_owned(), |p| format!("client pid {p}"));
         if sh.verbose {
-            eprintln!("npipe: instance {i}: client pid {pid:?} connected");
+            eprintln!("npipe: instance {i}: {who} connected");
         }
         let r = match &sh.args.exec {
             Some(cmd) => exec(sh, inst, cmd, pid),
@@ -301,7 +301,7 @@ fn instance(sh: &Shared<'_>, i: usize, inst: &NamedPipeServer) {
             // One client's trouble is reported, and the instance serves the next one.
             eprintln!("{f}");
         } else if sh.verbose {
-            eprintln!("npipe: instance {i}: client pid {pid:?} done");
+            eprintln!("npipe: instance {i}: {who} done");
         }
         let _ = inst.disconnect();
     }
@@ -359,7 +359,7 @@ fn exec(sh: &Shared<'_>, inst: &NamedPipeServer, cmd: &str, client: Option<u32>)
     let stdin = child.stdin.take();
     let stdout = child.stdout.take();
     thread::scope(|s| {
-        s.spawn(|| pipe_to_child(sh, inst, stdin));
+        s.spawn(|| pipe_to_child(sh, inst, stdin, pid));
         if let Some(out) = stdout {
             if !child_to_pipe(sh, inst, out) {
                 sh.children.signal(pid, Signal::TERM);
@@ -380,8 +380,16 @@ fn exec(sh: &Shared<'_>, inst: &NamedPipeServer, cmd: &str, client: Option<u32>)
 }
 
 /// Copies the client's data to the child's stdin until the client's empty message or its
-/// end; a child that stops reading makes the rest be discarded.
-fn pipe_to_child(sh: &Shared<'_>, inst: &NamedPipeServer, stdin: Option<std::process::ChildStdin>) {
+/// end; a child that stops reading makes the rest be discarded. On a message pipe a client
+/// that goes away without its empty message has left: the child (`pid`) is stopped, as when it
+/// leaves while the child writes, since its output has nowhere to go (a byte pipe's client
+/// can only end its input by closing, which leaves the child running).
+fn pipe_to_child(
+    sh: &Shared<'_>,
+    inst: &NamedPipeServer,
+    stdin: Option<std::process::ChildStdin>,
+    pid: u32,
+) {
     let mut stdin = stdin;
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -399,6 +407,10 @@ fn pipe_to_child(sh: &Shared<'_>, inst: &NamedPipeServer, stdin: Option<std::pro
                         stdin = None;
                     }
                 }
+            }
+            Err(e) if sh.message_type && ended(&e) => {
+                sh.children.signal(pid, Signal::TERM);
+                return;
             }
             Err(_) => return,
         }

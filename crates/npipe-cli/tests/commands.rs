@@ -360,6 +360,80 @@ fn instances_serve_clients_at_once_and_busy_times_out() {
     assert_eq!(srv.interrupt().0, Some(0));
 }
 
+#[test]
+fn competing_calls_wait_for_the_one_instance() {
+    // CallNamedPipe waits for a free instance once; `call` calls it again while its time lasts,
+    // so calls that race for one instance all get their reply (none fails busy at once).
+    let ns = unique_ns();
+    let srv = Server::start(
+        &ns,
+        &["serve", "one", "--echo", "--instances", "1"],
+        &ready("one"),
+    );
+    let calls: Vec<Child> = (0..12)
+        .map(|i| {
+            cmd(
+                &ns,
+                &["call", "one", &format!("m{i}"), "--timeout", "30000"],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (i, c) in calls.into_iter().enumerate() {
+        let o = finish(c);
+        assert!(o.status.success(), "call {i}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), format!("m{i}\n"));
+    }
+    assert_eq!(srv.interrupt().0, Some(0));
+}
+
+#[test]
+fn a_client_that_leaves_frees_its_instance_from_a_silent_command() {
+    // The command neither reads nor writes: the client's departure stops it, and the instance
+    // serves the next client (it stayed busy until the command exited).
+    let ns = unique_ns();
+    let srv = Server::start(
+        &ns,
+        &["serve", "quiet", "--exec", "sleep 600", "--instances", "1"],
+        &ready("quiet"),
+    );
+    let mut c = cmd(&ns, &["cat", "quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until("the instance is taken", || {
+        (run(&ns, &["wait", "quiet", "--timeout", "0"]).status.code() == Some(4)).then_some(())
+    });
+    c.kill().unwrap();
+    c.wait().unwrap();
+    until("the instance is free again", || {
+        run(&ns, &["wait", "quiet", "--timeout", "0"])
+            .status
+            .success()
+            .then_some(())
+    });
+    assert_eq!(srv.interrupt().0, Some(0));
+}
+
+#[test]
+fn demo_ends_quietly_when_its_reader_stops() {
+    // `npipe demo | head -0`: its output finds no reader; it ends without a panic.
+    let ns = unique_ns();
+    let mut c = cmd(&ns, &["demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(c.stdout.take());
+    let o = finish(c);
+    assert!(o.status.success(), "{:?}: {}", o.status, text(&o.stderr));
+    assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
+}
+
 /// The pids of the children of `pid`.
 fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
