@@ -355,24 +355,6 @@ fn become_uid(uid: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn set_nofile(n: u64) -> Result<(), String> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a pointer to a live local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return Err(format!("getrlimit: {}", io::Error::last_os_error()));
-        }
-        r.rlim_cur = n.min(r.rlim_max);
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
-            return Err(format!("setrlimit: {}", io::Error::last_os_error()));
-        }
-    }
-    Ok(())
-}
-
 fn close_fd(fd: i32) {
     // SAFETY: `fd` is a descriptor this test opened and owns.
     unsafe { libc::close(fd) };
@@ -744,7 +726,7 @@ fn role_echo_server(arg: &str) -> Result<(), String> {
     let num = |s: &str| s.parse::<u64>().map_err(|e| e.to_string());
     let (instances, uid, nofile) = (num(instances)?, num(uid)? as u32, num(nofile)?);
     if nofile > 0 {
-        set_nofile(nofile)?;
+        util::set_nofile(nofile)?;
     }
     if uid > 0 {
         become_uid(uid)?;
@@ -1140,7 +1122,7 @@ fn role_nowait_writer(_: &str) -> Result<(), String> {
 fn role_wait_flood(arg: &str) -> Result<(), String> {
     let (name, count) = arg.split_once('|').ok_or("arg: name|count")?;
     let count: usize = count.parse().map_err(|_| "count")?;
-    set_nofile(count as u64 + 200)?;
+    util::set_nofile(count as u64 + 200)?;
     let addr = npipe::socket_address(name).map_err(e2s)?;
     let req = util::request(name, 2, 0);
     let mut fds = Vec::new();

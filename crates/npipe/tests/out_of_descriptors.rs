@@ -23,7 +23,7 @@ const PROMPT: Duration = Duration::from_secs(5);
 /// and echoes one message for the next client. Ends when stdin closes.
 fn role_exhausted_server(name: &str) -> Result<(), String> {
     let e2s = |e: io::Error| e.to_string();
-    set_nofile(256)?;
+    util::set_nofile(256)?;
     let s = ServerOptions::new()
         .pipe_mode(PipeMode::Message)
         .create(name)
@@ -49,24 +49,6 @@ fn say(what: &str) {
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "{what}");
     let _ = out.flush();
-}
-
-fn set_nofile(n: u64) -> Result<(), String> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a pointer to a live local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return Err(format!("getrlimit: {}", io::Error::last_os_error()));
-        }
-        r.rlim_cur = n.min(r.rlim_max);
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
-            return Err(format!("setrlimit: {}", io::Error::last_os_error()));
-        }
-    }
-    Ok(())
 }
 
 child_roles! {

@@ -237,6 +237,26 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Lowers this process's soft RLIMIT_NOFILE to `n` (at most its hard limit); for child roles
+/// that run out of descriptors.
+pub fn set_nofile(n: u64) -> Result<(), String> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a live local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return Err(format!("getrlimit: {}", io::Error::last_os_error()));
+        }
+        r.rlim_cur = n.min(r.rlim_max);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+            return Err(format!("setrlimit: {}", io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 /// Dispatches a child role: when this process was spawned by [`child`], runs the role (dying
 /// with its parent, [`die_with_parent`]) and exits with 0 on success and 1 (after printing the
 /// error) on failure.
