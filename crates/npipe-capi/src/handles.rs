@@ -179,8 +179,12 @@ impl Entry {
     /// is reset now and [`Entry::sync_ends`] sets it again (W26, W27).
     pub(crate) fn sync_wait(&self) {
         // SeqCst: as in `observe`.
-        if self.watch.load(SeqCst) == 0 && self.watch.fetch_or(SYNC_WAITED, SeqCst) == 0 {
+        if self.watch.load(SeqCst) == 0 {
+            // The reset before the bit: the end of another call on this handle that takes the
+            // bit meanwhile sets the signal after this reset, never before it. (Two calls that
+            // wait share the bit: the first to end signals the handle.)
             self.signal.reset();
+            self.watch.fetch_or(SYNC_WAITED, SeqCst);
         }
     }
 

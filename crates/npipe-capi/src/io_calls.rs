@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use crate::handles::{not_pipe, with, with_entry, Entry, Object};
+use crate::handles::{not_pipe, with_entry, Entry, Object};
 use crate::overlapped::{self, Buf, Call, Op, Routine, OVERLAPPED};
 use crate::*;
 
@@ -422,10 +422,15 @@ pub unsafe extern "C" fn WriteFileEx(
     })
 }
 
-/// `FlushFileBuffers`: always synchronous, also on an overlapped handle (W94).
+/// `FlushFileBuffers`: always synchronous, also on an overlapped handle (W94). A synchronous
+/// call like the others as far as the handle's signal goes (W26, W27): a flush that waits
+/// makes it non-signalled until it ends.
 #[export_name = "npipe_FlushFileBuffers"]
 pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
-    with(h, FALSE, |o| {
+    with_entry(h, FALSE, |e| {
+        let o = &e.obj;
+        // SAFETY: no OVERLAPPED.
+        unsafe { overlapped::begin_sync(e, std::ptr::null_mut()) };
         let r = match o {
             Object::Server(s) => s.flush_buffers(),
             Object::Client(c) => c.flush_buffers(),
@@ -433,6 +438,7 @@ pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
             Object::File(f) => f.flush(),
             _ => not_pipe(o),
         };
+        overlapped::end_sync(e);
         match r {
             Ok(()) => TRUE,
             Err(e) => fail_io(&e),

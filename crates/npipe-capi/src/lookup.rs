@@ -163,9 +163,9 @@ struct Local {
     record: Cell<Option<&'static Record>>,
     depth: Cell<usize>,
     cache: [Cell<Cached>; RECENT],
-    /// The entry of this thread's call through the table in progress, or null (see
-    /// [`TableCall`]).
-    table_call: Cell<*const Entry>,
+    /// The entry of this thread's call through the table in progress, or null, and the hit
+    /// depth when it began (see [`TableCall`]).
+    table_call: Cell<(*const Entry, usize)>,
 }
 
 /// Gives the thread's hazard record back when the thread exits (registered when the thread
@@ -192,7 +192,7 @@ thread_local! {
             record: Cell::new(None),
             depth: Cell::new(0),
             cache: [const { Cell::new(EMPTY) }; RECENT],
-            table_call: Cell::new(ptr::null()),
+            table_call: Cell::new((ptr::null(), 0)),
         }
     };
     static GIVE_BACK: GiveBack = const { GiveBack };
@@ -266,7 +266,7 @@ pub(crate) fn with_cached<R, F: FnOnce(&Arc<Entry>) -> R>(h: usize, f: F) -> Res
 /// A call that found its entry through the table (no hazard names it): the entry is this
 /// thread's for [`on_sleep`] while the guard lives, which the caller keeps for the call.
 pub(crate) struct TableCall<'a> {
-    prev: Option<*const Entry>,
+    prev: Option<(*const Entry, usize)>,
     _entry: std::marker::PhantomData<&'a Entry>,
 }
 
@@ -274,7 +274,9 @@ impl TableCall<'_> {
     /// Marks `e` (borrowed for the guard's life, so it outlives the mark).
     pub(crate) fn new(e: &Entry) -> TableCall<'_> {
         TableCall {
-            prev: LOCAL.try_with(|l| l.table_call.replace(e)).ok(),
+            prev: LOCAL
+                .try_with(|l| l.table_call.replace((ptr::from_ref(e), l.depth.get())))
+                .ok(),
             _entry: std::marker::PhantomData,
         }
     }
@@ -295,9 +297,11 @@ impl Drop for TableCall<'_> {
 /// and a call on another handle inside one (an OVERLAPPED's event) is over before it waits.
 pub(crate) fn on_sleep() {
     let _ = LOCAL.try_with(|l| {
-        let mut e = l.table_call.get();
-        if e.is_null() {
-            let (Some(r), Some(d)) = (l.record.get(), l.depth.get().checked_sub(1)) else {
+        // The innermost of the two: a table call is inside the hits that began before it.
+        let (mut e, at) = l.table_call.get();
+        let depth = l.depth.get();
+        if e.is_null() || depth > at {
+            let (Some(r), Some(d)) = (l.record.get(), depth.checked_sub(1)) else {
                 return;
             };
             // Relaxed: this thread's own word, stored by this thread.

@@ -663,10 +663,17 @@ pub(crate) unsafe fn finish_sync(
     {
         return ret;
     }
+    end_sync(entry);
+    ret
+}
+
+/// The end of a synchronous call without an OVERLAPPED (or whose OVERLAPPED has no event):
+/// the handle is signalled again when the call kept its signal exact or waited (W26).
+#[inline]
+pub(crate) fn end_sync(entry: &Entry) {
     if entry.sync_ends() && !entry.completion.skips_handle_signal() {
         entry.signal.set();
     }
-    ret
 }
 
 /// Resets what a synchronous call on `entry` with `ov` completes (the event, or the handle):

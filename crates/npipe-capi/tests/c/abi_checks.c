@@ -60,6 +60,40 @@ static void *unwatched_call(void *arg) {
     return NULL;
 }
 
+/* A thread in FlushFileBuffers on `h`. */
+static void *flusher(void *arg) {
+    FlushFileBuffers(*(HANDLE *)arg);
+    return NULL;
+}
+
+/* Two threads on one client handle nothing waits on: `writer` makes writes that finish at
+ * once (each ends a synchronous call) while the main thread's reads wait for `poker`'s
+ * messages, and `drainer` takes the writes on the server. */
+struct mixed { HANDLE c, s, s2; volatile int stop; };
+static void *mixed_writer(void *arg) {
+    struct mixed *m = arg;
+    DWORD n;
+    while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) WriteFile(m->c, "w", 1, &n, NULL);
+    return NULL;
+}
+static void *mixed_drainer(void *arg) {
+    struct mixed *m = arg;
+    char b[64];
+    DWORD n;
+    while (ReadFile(m->s, b, sizeof b, &n, NULL) && !(n == 4 && memcmp(b, "quit", 4) == 0)) {
+    }
+    return NULL;
+}
+static void *mixed_poker(void *arg) {
+    struct mixed *m = arg;
+    DWORD n;
+    for (int k = 0; k < 20; k++) {
+        usleep(200);
+        WriteFile(m->s2, "x", 1, &n, NULL);
+    }
+    return NULL;
+}
+
 /* Polls `h` until its signalled state is `want` (WAIT_OBJECT_0 or WAIT_TIMEOUT), 5 s at most. */
 static int reaches(HANDLE h, DWORD want) {
     for (int i = 0; i < 5000; i++) {
@@ -315,6 +349,48 @@ int main(int argc, char **argv) {
         CloseHandle(c);
         CloseHandle(s);
     }
+
+    /* W26, W27 for FlushFileBuffers, a synchronous call too: non-signalled while it waits for
+     * the reader, signalled once it returns. */
+    s = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 4096, 4096, 0, NULL);
+    c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(WriteFile(c, "unread", 6, &n, NULL), "a message for the flush to wait on");
+    pthread_create(&t, NULL, flusher, &c);
+    usleep(100 * 1000);
+    CHECK(reaches(c, WAIT_TIMEOUT), "W27 non-signalled while FlushFileBuffers waits");
+    CHECK(ReadFile(s, buf, sizeof buf, &n, NULL) && n == 6, "the reader takes it");
+    pthread_join(t, NULL);
+    CHECK(WaitForSingleObject(c, 0) == WAIT_OBJECT_0, "W26 signalled after FlushFileBuffers");
+    CloseHandle(c);
+    CloseHandle(s);
+
+    /* A handle two threads use at once: once neither has a call in progress, it is signalled,
+     * whatever order their calls ended and waited in. */
+    int stuck = -1;
+    for (int round = 0; round < 200 && stuck < 0; round++) {
+        struct mixed m = {INVALID_HANDLE_VALUE, INVALID_HANDLE_VALUE, INVALID_HANDLE_VALUE, 0};
+        m.s = CreateNamedPipeA(pipe_name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 65536, 65536, 0, NULL);
+        m.c = CreateFileA(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        DWORD mode = PIPE_READMODE_MESSAGE;
+        SetNamedPipeHandleState(m.c, &mode, NULL, NULL);
+        DuplicateHandle(GetCurrentProcess(), m.s, GetCurrentProcess(), &m.s2, 0, FALSE, DUPLICATE_SAME_ACCESS);
+        pthread_t w, d, p;
+        pthread_create(&d, NULL, mixed_drainer, &m);
+        pthread_create(&w, NULL, mixed_writer, &m);
+        pthread_create(&p, NULL, mixed_poker, &m);
+        for (int k = 0; k < 20; k++) ReadFile(m.c, buf, sizeof buf, &n, NULL);
+        pthread_join(p, NULL);
+        __atomic_store_n(&m.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(w, NULL);
+        WriteFile(m.c, "quit", 4, &n, NULL);
+        pthread_join(d, NULL);
+        if (WaitForSingleObject(m.c, 0) != WAIT_OBJECT_0) stuck = round;
+        CloseHandle(m.c);
+        CloseHandle(m.s2);
+        CloseHandle(m.s);
+    }
+    if (stuck >= 0) printf("  round %d left the handle non-signalled\n", stuck);
+    CHECK(stuck < 0, "W26 signalled once no call on a shared handle is in progress");
 
     /* Names with unpaired UTF-16 surrogates have no spelling of their own: they are refused
      * rather than aliased to one another (lossy decoding would make both U+FFFD). */
