@@ -116,3 +116,41 @@ fn an_open_of_a_server_out_of_descriptors_is_refused_not_left_waiting() {
         Err(e) => panic!("{e}"),
     }
 }
+
+#[test]
+fn a_wait_outlasts_a_shortage_of_descriptors() {
+    // WaitNamedPipe is told to ask again (ERROR_PIPE_BUSY), not failed, while the server is out
+    // of descriptors: it succeeds once the server has them again, within its own time limit.
+    let name = util::unique_name("emfile-wait");
+    let mut server: Child = util::child_command("exhausted_server", &name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the server");
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    expect_line(&mut out, "EXHAUSTED");
+    let n2 = name.clone();
+    let waiter = std::thread::spawn(move || {
+        npipe::wait_named_pipe(&n2, npipe::WaitFor::Timeout(util::PEER_WAIT))
+    });
+    // Past the second after which the server refuses its backlog.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut stdin = server.stdin.take().unwrap();
+    writeln!(stdin, "free").unwrap();
+    expect_line(&mut out, "FREED");
+    let r = waiter.join().unwrap();
+    // The role serves one client before it ends.
+    let c = ClientOptions::new().open(&name).unwrap();
+    c.set_mode(ReadMode::Message, false).unwrap();
+    c.send_msg(b"x").unwrap();
+    let mut buf = [0u8; 8];
+    c.recv_msg(&mut buf).unwrap();
+    drop(stdin);
+    match util::wait_child(&mut server, util::CHILD_LIMIT) {
+        Ok(st) => assert!(st.success(), "server failed: {st}"),
+        Err(e) => panic!("{e}"),
+    }
+    if let Err(e) = r {
+        panic!("the wait failed with {} ({e})", win32_code(&e));
+    }
+}

@@ -19,9 +19,10 @@
 //!   that serve nobody and the listener is left alone for [`FD_BACKOFF`] instead of being
 //!   retried in a loop (connections wait in the kernel's backlog); once that has lasted
 //!   [`REFUSE_AFTER`], the connections in the backlog are taken one at a time into the slot of
-//!   the process's reserve descriptor and refused with ERROR_NOT_ENOUGH_MEMORY (their clients
-//!   would otherwise wait there until their open gives up); serving resumes by itself once
-//!   descriptors are free again;
+//!   the process's reserve descriptor and answered: an open with ERROR_NOT_ENOUGH_MEMORY
+//!   (its client would otherwise wait there until its open gives up), a wait with
+//!   ERROR_PIPE_BUSY, on which it asks again until its own deadline ([`refuse_for_lack`]);
+//!   serving resumes by itself once descriptors are free again;
 //! - a request that decodes, is for this object's name and came from an allowed peer is handed
 //!   to the [`Service`]; anything else is answered with the Win32 error and dropped;
 //! - a Describe request (a listing, which names nothing) is answered here with
@@ -63,6 +64,8 @@ pub(crate) const FD_BACKOFF: Duration = Duration::from_millis(100);
 /// How long the process must have been out of descriptors before the clients in the backlog
 /// are refused rather than left to wait for descriptors to come free.
 const REFUSE_AFTER: Duration = Duration::from_secs(1);
+/// How long [`refuse_for_lack`] waits for the request of a connection it took.
+const REQUEST_GRACE: Duration = Duration::from_millis(20);
 /// Connections accepted per round before pending requests get their turn.
 const ACCEPT_BATCH: usize = 32;
 /// How long the thread looks for its next event without sleeping, while connections come
@@ -111,15 +114,28 @@ pub(crate) fn refuse(sock: &OwnedFd, code: u32) {
     let _ = sys::send_packet_nowait(sock.as_fd(), &Reply::Error(code).encode(), &[]);
 }
 
-/// Refuses a connection taken while the process is out of descriptors: its request is read
-/// first when it is there (see the module docs; descriptors it carries cannot be installed and
-/// are dropped by the kernel), then ERROR_NOT_ENOUGH_MEMORY, as for EMFILE elsewhere.
+/// Answers a connection taken while the process is out of descriptors. Its request is read
+/// first (see the module docs: a client sends it as soon as it has connected, so it is waited
+/// for a moment; descriptors it carries cannot be installed and are dropped by the kernel).
+/// An open (or a second server's query) fails with ERROR_NOT_ENOUGH_MEMORY, as EMFILE does
+/// elsewhere; a WaitNamedPipe is told ERROR_PIPE_BUSY, on which it asks again until its own
+/// deadline, since the shortage may end before it; a listing, or a request that did not come,
+/// gets no answer (a listing leaves this process out; a client reconnects or fails as when
+/// a server goes away).
 fn refuse_for_lack(sock: OwnedFd) {
     let mut buf = [0u8; control::MAX_REQ];
     let mut fds = Vec::new();
-    let _ = sys::recv_packet_nowait(sock.as_fd(), &mut buf, &mut fds);
+    let _ = sys::poll_fds([sock.as_fd()], Some(REQUEST_GRACE));
+    let kind = match sys::recv_packet_nowait(sock.as_fd(), &mut buf, &mut fds) {
+        Ok(n) if n > 0 => Request::decode(&buf[..n]).ok().map(|r| r.kind),
+        _ => None,
+    };
     drop(fds);
-    refuse(&sock, ERROR_NOT_ENOUGH_MEMORY);
+    match kind {
+        Some(ReqKind::Wait) => refuse(&sock, ERROR_PIPE_BUSY),
+        Some(ReqKind::Describe) | None => {}
+        Some(_) => refuse(&sock, ERROR_NOT_ENOUGH_MEMORY),
+    }
 }
 
 /// Whether a peer with these credentials may talk to objects of this process that have no
@@ -436,7 +452,10 @@ impl Loop {
         for _ in 0..ACCEPT_BATCH {
             match sys::accept(self.listener.fd()) {
                 Ok(sock) => {
-                    self.out_of_fds_since = None;
+                    if self.out_of_fds_since.take().is_some() {
+                        // The reserve may have gone to another thread during the shortage.
+                        sys::keep_reserve();
+                    }
                     self.spin.accepted(idle);
                     idle = Duration::ZERO;
                     self.admit(sock);
