@@ -124,7 +124,7 @@ impl Entry {
     /// A handle to `obj`, signalled, with no I/O outstanding.
     pub(crate) fn new(obj: Object, overlapped: bool) -> Entry {
         // Before any call can wait on a handle: a synchronous call that waits makes its handle
-        // non-signalled (W27, `lookup::SyncIo`). Set once; later calls find it set.
+        // non-signalled (W27, `lookup::on_sleep`). Set once; later calls find it set.
         let _ = npipe_core::set_sleep_hook(crate::lookup::on_sleep);
         Entry {
             obj,

@@ -315,7 +315,11 @@ pub(crate) fn on_sleep() {
         }
         // SAFETY: a hazard word of this thread names an entry its hit keeps alive until the
         // hit ends, after this call (the sleep is inside the hit); the table call's entry is
-        // borrowed by its guard, which outlives the call.
+        // borrowed by its guard, which outlives the call. The one exception is a word in the
+        // few instructions between its store and the hit's check of the close count, which a
+        // signal handler could interrupt with a blocking pipe call of its own that makes no
+        // lookup (the Rust API, CallNamedPipe): the library's calls are not async-signal-safe
+        // (they allocate and lock), so a handler must not make them.
         unsafe { &*e }.sync_wait();
     });
 }
