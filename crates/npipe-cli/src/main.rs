@@ -132,8 +132,13 @@ fn completions(shell: Shell) -> Outcome {
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
+    // clap_complete lists hidden subcommands too: the internal ones are left out here.
+    let full = Cli::command();
+    let mut cmd = clap::Command::new("npipe")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "npipe", &mut out);
+    clap_complete::generate(shell, &mut cmd, "npipe", &mut out);
     io::Write::write_all(&mut io::stdout().lock(), &out).on("stdout")
 }
 

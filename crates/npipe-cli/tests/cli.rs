@@ -308,6 +308,10 @@ fn cli_completions_for_each_shell() {
             out.contains(mark) && out.contains("serve"),
             "{shell}:\n{out}"
         );
+        // The internal subcommands (the demo's child, the benchmark's peers) are not offered.
+        for internal in ["demo-client", "bench-peer", "fault-peer"] {
+            assert!(!out.contains(internal), "{shell} offers {internal}:\n{out}");
+        }
     }
     let o = npipe(&["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(2));
