@@ -8,7 +8,7 @@
 mod util;
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use npipe::error::code::ERROR_NOT_ENOUGH_MEMORY;
@@ -69,20 +69,73 @@ fn expect_line(out: &mut BufReader<ChildStdout>, want: &str) {
     }
 }
 
+/// The `exhausted_server` role, running and out of descriptors.
+struct Exhausted {
+    name: String,
+    server: Child,
+    out: BufReader<ChildStdout>,
+    stdin: Option<ChildStdin>,
+}
+
+impl Exhausted {
+    /// Starts the server of a new pipe and waits until it is out of descriptors.
+    fn start(tag: &str) -> Exhausted {
+        let name = util::unique_name(tag);
+        let mut server = util::child_command("exhausted_server", &name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the server");
+        let mut out = BufReader::new(server.stdout.take().unwrap());
+        let stdin = server.stdin.take();
+        expect_line(&mut out, "EXHAUSTED");
+        Exhausted {
+            name,
+            server,
+            out,
+            stdin,
+        }
+    }
+
+    /// Gives the server its descriptors back.
+    fn free(&mut self) {
+        writeln!(self.stdin.as_mut().unwrap(), "free").unwrap();
+        expect_line(&mut self.out, "FREED");
+    }
+
+    /// Once freed: a client connects (an open may still meet the server's rest between
+    /// rounds) and gets its message echoed, then the server ends cleanly.
+    fn echo_and_finish(mut self) {
+        let end = Instant::now() + util::PEER_WAIT;
+        let c = loop {
+            match ClientOptions::new().open(&self.name) {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < end => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("no open succeeded once the server had descriptors: {e}"),
+            }
+        };
+        c.set_mode(ReadMode::Message, false).unwrap();
+        c.send_msg(b"again").unwrap();
+        let mut buf = [0u8; 16];
+        let m = c.recv_msg(&mut buf).unwrap();
+        assert_eq!(&buf[..m.read], b"again");
+        drop(self.stdin.take());
+        match util::wait_child(&mut self.server, util::CHILD_LIMIT) {
+            Ok(st) => assert!(st.success(), "server failed: {st}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 #[test]
 fn an_open_of_a_server_out_of_descriptors_is_refused_not_left_waiting() {
-    let name = util::unique_name("emfile-refused");
-    let mut server: Child = util::child_command("exhausted_server", &name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the server");
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    expect_line(&mut out, "EXHAUSTED");
-
+    let mut server = Exhausted::start("emfile-refused");
     for _ in 0..3 {
         let t0 = Instant::now();
-        let r = ClientOptions::new().open(&name);
+        let r = ClientOptions::new().open(&server.name);
         let took = t0.elapsed();
         let e = r.expect_err("the server has no descriptor to serve a client with");
         assert_eq!(win32_code(&e), ERROR_NOT_ENOUGH_MEMORY, "{e}");
@@ -90,66 +143,24 @@ fn an_open_of_a_server_out_of_descriptors_is_refused_not_left_waiting() {
         // The listener rests between rounds of refusals.
         std::thread::sleep(Duration::from_millis(150));
     }
-
-    let mut stdin = server.stdin.take().unwrap();
-    writeln!(stdin, "free").unwrap();
-    expect_line(&mut out, "FREED");
-    let end = Instant::now() + util::PEER_WAIT;
-    let c = loop {
-        match ClientOptions::new().open(&name) {
-            Ok(c) => break c,
-            Err(e) if Instant::now() < end => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("no open succeeded once the server had descriptors: {e}"),
-        }
-    };
-    c.set_mode(ReadMode::Message, false).unwrap();
-    c.send_msg(b"again").unwrap();
-    let mut buf = [0u8; 16];
-    let m = c.recv_msg(&mut buf).unwrap();
-    assert_eq!(&buf[..m.read], b"again");
-    drop(stdin);
-    match util::wait_child(&mut server, util::CHILD_LIMIT) {
-        Ok(st) => assert!(st.success(), "server failed: {st}"),
-        Err(e) => panic!("{e}"),
-    }
+    server.free();
+    server.echo_and_finish();
 }
 
 #[test]
 fn a_wait_outlasts_a_shortage_of_descriptors() {
     // WaitNamedPipe is told to ask again (ERROR_PIPE_BUSY), not failed, while the server is out
     // of descriptors: it succeeds once the server has them again, within its own time limit.
-    let name = util::unique_name("emfile-wait");
-    let mut server: Child = util::child_command("exhausted_server", &name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the server");
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    expect_line(&mut out, "EXHAUSTED");
-    let n2 = name.clone();
+    let mut server = Exhausted::start("emfile-wait");
+    let name = server.name.clone();
     let waiter = std::thread::spawn(move || {
-        npipe::wait_named_pipe(&n2, npipe::WaitFor::Timeout(util::PEER_WAIT))
+        npipe::wait_named_pipe(&name, npipe::WaitFor::Timeout(util::PEER_WAIT))
     });
     // Past the second after which the server refuses its backlog.
     std::thread::sleep(Duration::from_millis(2500));
-    let mut stdin = server.stdin.take().unwrap();
-    writeln!(stdin, "free").unwrap();
-    expect_line(&mut out, "FREED");
+    server.free();
     let r = waiter.join().unwrap();
-    // The role serves one client before it ends.
-    let c = ClientOptions::new().open(&name).unwrap();
-    c.set_mode(ReadMode::Message, false).unwrap();
-    c.send_msg(b"x").unwrap();
-    let mut buf = [0u8; 8];
-    c.recv_msg(&mut buf).unwrap();
-    drop(stdin);
-    match util::wait_child(&mut server, util::CHILD_LIMIT) {
-        Ok(st) => assert!(st.success(), "server failed: {st}"),
-        Err(e) => panic!("{e}"),
-    }
+    server.echo_and_finish();
     if let Err(e) = r {
         panic!("the wait failed with {} ({e})", win32_code(&e));
     }
