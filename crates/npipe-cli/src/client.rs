@@ -106,18 +106,11 @@ pub(crate) fn call(args: &CallArgs) -> Outcome {
     let mut reply = vec![0u8; MAX_REPLY];
     // CallNamedPipe waits for a free instance once; another client may take it first, so it
     // is called again while time is left, as `open` waits for the other commands.
-    let deadline = args
-        .timeout
-        .map(|ms| Instant::now() + Duration::from_millis(ms.into()));
+    let deadline = deadline_of(args.timeout);
     let m = loop {
-        let wait = match deadline {
-            None => WaitFor::Forever,
-            Some(d) => WaitFor::Timeout(d.saturating_duration_since(Instant::now())),
-        };
+        let wait = wait_left(deadline).unwrap_or(WaitFor::Timeout(Duration::ZERO));
         match call_named_pipe(&name, args.message.as_bytes(), &mut reply, wait) {
-            Err(e)
-                if win32_code(&e) == ERROR_PIPE_BUSY
-                    && deadline.is_none_or(|d| Instant::now() < d) => {}
+            Err(e) if win32_code(&e) == ERROR_PIPE_BUSY && wait_left(deadline).is_some() => {}
             r => break r.on(&name)?,
         }
     };
@@ -142,19 +135,30 @@ pub(crate) fn wait(args: &WaitArgs) -> Outcome {
     wait_named_pipe(&name, wait_for(args.timeout)).on(&name)
 }
 
+/// When a `--timeout MS` runs out (`None`: never).
+fn deadline_of(timeout: Option<u32>) -> Option<Instant> {
+    timeout.map(|ms| Instant::now() + Duration::from_millis(ms.into()))
+}
+
+/// The wait for a free instance that is left before `deadline`; `None` once it has passed.
+fn wait_left(deadline: Option<Instant>) -> Option<WaitFor> {
+    match deadline {
+        None => Some(WaitFor::Forever),
+        Some(d) => d
+            .checked_duration_since(Instant::now())
+            .map(WaitFor::Timeout),
+    }
+}
+
 /// Opens `name`, waiting (up to `timeout`) while every instance is busy.
 fn open(name: &str, timeout: Option<u32>) -> Result<NamedPipeClient, Failure> {
-    let deadline = timeout.map(|ms| Instant::now() + Duration::from_millis(ms.into()));
+    let deadline = deadline_of(timeout);
     loop {
         match ClientOptions::new().open(name) {
             Ok(c) => return Ok(c),
             Err(e) if win32_code(&e) == ERROR_PIPE_BUSY => {
-                let wait = match deadline {
-                    None => WaitFor::Forever,
-                    Some(d) => match d.checked_duration_since(Instant::now()) {
-                        Some(left) => WaitFor::Timeout(left),
-                        None => return Err(Failure::new(name, e)),
-                    },
+                let Some(wait) = wait_left(deadline) else {
+                    return Err(Failure::new(name, e));
                 };
                 // Another client may take the instance first: then open fails busy again.
                 wait_named_pipe(name, wait).on(name)?;
