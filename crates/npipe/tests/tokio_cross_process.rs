@@ -1,7 +1,7 @@
 //! `npipe::tokio` across two processes, each on a multi-threaded runtime: the client side is
 //! this test binary re-run as a child (see `util`). Messages of every size (a large one goes
-//! through its writer thread), a client that waits on a busy pipe, and a peer killed while a
-//! read waits (the hang-up reaches the reactor through the readiness descriptor).
+//! through its writer thread), a client that waits on a busy pipe, a read and a write issued
+//! on an instance before its client exists, and a peer killed while a read waits (the hang-up reaches the reactor through the readiness descriptor).
 #![cfg(feature = "tokio")]
 
 mod util;
@@ -107,9 +107,27 @@ fn role_hello_then_hang(name: &str) -> Result<(), String> {
     })
 }
 
+/// Child: says hello, then expects "world" back.
+fn role_hello_then_world(name: &str) -> Result<(), String> {
+    runtime().block_on(async {
+        let mut c = open_retrying(name, PipeMode::Byte).await?;
+        c.write_all(b"hello").await.map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 5];
+        timeout(Duration::from_secs(30), c.read_exact(&mut buf))
+            .await
+            .map_err(|_| "no answer".to_string())?
+            .map_err(|e| e.to_string())?;
+        if &buf != b"world" {
+            return Err(format!("answer {buf:?}"));
+        }
+        Ok(())
+    })
+}
+
 child_roles! {
     "echo_client" => role_echo_client,
     "hello_then_hang" => role_hello_then_hang,
+    "hello_then_world" => role_hello_then_world,
 }
 
 #[test]
@@ -147,6 +165,59 @@ fn tokio_cross_process_messages_of_every_size() {
         let mut rest = Vec::new();
         s.read_to_end(&mut rest).await.unwrap();
         assert!(rest.is_empty());
+        tokio::task::spawn_blocking(move || expect_ok(kid))
+            .await
+            .unwrap();
+    });
+}
+
+/// A read and a write on an instance no client has opened yet wait for one, as tokio's do on
+/// Windows (no `connect()` first), and complete once a client in another process arrives.
+#[test]
+fn tokio_cross_process_io_on_a_listening_instance_waits_for_the_client() {
+    let name = unique_name("tk-xp-listen");
+    runtime().block_on(async {
+        let server = std::sync::Arc::new(ServerOptions::new().create(&name).unwrap());
+        let (r, w) = (server.clone(), server.clone());
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 5];
+            let mut got = 0;
+            while got < 5 {
+                r.readable().await?;
+                match r.try_read(&mut buf[got..]) {
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(buf)
+        });
+        let writer = tokio::spawn(async move {
+            loop {
+                w.writable().await?;
+                match w.try_write(b"world") {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !reader.is_finished() && !writer.is_finished(),
+            "no client yet"
+        );
+        let kid = child("hello_then_world", &name);
+        let got = timeout(Duration::from_secs(30), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got.unwrap(), b"hello");
+        let sent = timeout(Duration::from_secs(30), writer)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sent.unwrap(), 5);
         tokio::task::spawn_blocking(move || expect_ok(kid))
             .await
             .unwrap();
