@@ -1,7 +1,8 @@
 //! `npipe::tokio` across two processes, each on a multi-threaded runtime: the client side is
 //! this test binary re-run as a child (see `util`). Messages of every size (a large one goes
 //! through its writer thread), a client that waits on a busy pipe, a read and a write issued
-//! on an instance before its client exists, and a peer killed while a read waits (the hang-up reaches the reactor through the readiness descriptor).
+//! on an instance before its client exists, and a peer killed while a read waits (the hang-up
+//! reaches the reactor through the readiness descriptor).
 #![cfg(feature = "tokio")]
 
 mod util;
