@@ -119,10 +119,23 @@ fn role_retrier(name: &str) -> Result<(), String> {
     }
 }
 
+/// Child: `name|n`: `n` times, connects, sends "notify" without waiting for a reply, and
+/// leaves at once (ipc_client_send, then ipc_client_disconnect).
+fn role_notifier(arg: &str) -> Result<(), String> {
+    let (name, n) = arg.split_once('|').ok_or("bad arg")?;
+    let n: usize = n.parse().map_err(|e| format!("{e}"))?;
+    for i in 0..n {
+        let c = ServiceClient::connect(name).map_err(|e| format!("connect {i}: {e}"))?;
+        c.send(b"notify").map_err(|e| format!("send {i}: {e}"))?;
+    }
+    Ok(())
+}
+
 child_roles! {
     "caller" => role_caller,
     "server" => role_server,
     "retrier" => role_retrier,
+    "notifier" => role_notifier,
 }
 
 /// A service whose replies are "reply to " + request.
@@ -303,6 +316,34 @@ fn a_request_sent_before_a_client_leaves_is_handled() {
     assert_eq!(
         handled.load(Ordering::SeqCst),
         N,
+        "every request sent was handled"
+    );
+    svc.stop().unwrap();
+}
+
+#[test]
+fn requests_sent_by_clients_in_other_processes_that_leave_at_once_are_handled() {
+    // As above, with the clients in two other processes, which is how ipc.h's notifications
+    // are sent.
+    let name = unique_name("svc-fire-forget-xp");
+    let handled = Arc::new(AtomicUsize::new(0));
+    let count = handled.clone();
+    let svc = serve(&name, move |_, req, _| {
+        assert_eq!(req, b"notify");
+        count.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    const EACH: usize = 150;
+    let kids: Vec<_> = (0..2)
+        .map(|_| child("notifier", &format!("{name}|{EACH}")))
+        .collect();
+    for kid in kids {
+        expect_ok(kid);
+    }
+    eventually(LONG, || handled.load(Ordering::SeqCst) >= 2 * EACH);
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        2 * EACH,
         "every request sent was handled"
     );
     svc.stop().unwrap();
