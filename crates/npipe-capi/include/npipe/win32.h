@@ -16,9 +16,12 @@
  * Where npipe departs from Win32, the declaration says so in a comment beginning "npipe departs:".
  * The main ones:
  *   - WCHAR is a 16-bit code unit (uint16_t), not the platform's 32-bit wchar_t, so L"..."
- *     literals are not WCHAR strings. TCHAR, TEXT() and the generic names (CreateFile...) are
- *     ANSI unless UNICODE is defined, as on Windows; with UNICODE, TEXT() exists only in C11 and
- *     later (see TCHAR below), and <tchar.h> and <strsafe.h> refuse to compile.
+ *     literals are not WCHAR strings, unless the program is built with -fshort-wchar (GCC,
+ *     Clang): then WCHAR is wchar_t, as on Windows, and L"..." literals and TEXT() work in C and
+ *     C++ (the C library's wide functions, wcslen and the like, then do not). TCHAR, TEXT() and
+ *     the generic names (CreateFile...) are ANSI unless UNICODE is defined, as on Windows; with
+ *     UNICODE and a 32-bit wchar_t, TEXT() exists only in C11 and later (see TCHAR below), and
+ *     <tchar.h> and <strsafe.h> refuse to compile.
  *   - The heap functions (HeapAlloc, GlobalAlloc, LocalAlloc...), lstrlen/lstrcpy/lstrcmp... and
  *     ZeroMemory/CopyMemory... are static inline functions or macros in this header over the C
  *     library (malloc, calloc, free, strlen, memset...), not libnpipe exports.
@@ -297,7 +300,13 @@ typedef char CHAR;
 typedef CHAR *PCHAR;
 typedef CHAR *LPSTR, *PSTR;
 typedef const CHAR *LPCSTR, *PCSTR;
+#if defined(__SIZEOF_WCHAR_T__) && __SIZEOF_WCHAR_T__ == 2
+/* -fshort-wchar: wchar_t is a 16-bit code unit, and WCHAR is wchar_t as on Windows. */
+#define NPIPE_SHORT_WCHAR 1
+typedef wchar_t WCHAR;
+#else
 typedef uint16_t WCHAR;
+#endif
 typedef WCHAR *LPWSTR, *PWSTR;
 typedef const WCHAR *LPCWSTR, *PCWSTR;
 typedef uintptr_t ULONG_PTR;
@@ -312,11 +321,12 @@ typedef DWORD_PTR *PDWORD_PTR;
 typedef LONG HRESULT;
 
 /* TCHAR and TEXT(): ANSI (char) unless UNICODE is defined, as in <winnt.h>.
- * npipe departs: with UNICODE, TCHAR is WCHAR (16 bits) and TEXT("x") is u"x", which needs C11
- * (char16_t is uint_least16_t, the same type as WCHAR). In C++ char16_t is a distinct type and in
- * C99 there is no 16-bit literal, so there TEXT() is left undefined under UNICODE: use the ANSI
- * names, or the ...W functions with WCHAR arrays you fill yourself. <tchar.h> and <strsafe.h>
- * are ANSI-only. */
+ * With UNICODE, TCHAR is WCHAR (16 bits); built with -fshort-wchar, TEXT("x") is L"x" as on
+ * Windows. npipe departs: with a 32-bit wchar_t, TEXT("x") is u"x", which needs C11 (char16_t
+ * is uint_least16_t, the same type as WCHAR). In C++ char16_t is a distinct type and in C99
+ * there is no 16-bit literal, so there TEXT() is left undefined under UNICODE: build with
+ * -fshort-wchar, use the ANSI names, or the ...W functions with WCHAR arrays you fill yourself.
+ * <tchar.h> and <strsafe.h> are ANSI-only. */
 #ifndef UNICODE
 typedef char TCHAR, *PTCHAR;
 typedef unsigned char TBYTE, *PTBYTE;
@@ -328,7 +338,9 @@ typedef WCHAR TCHAR, *PTCHAR;
 typedef WCHAR TBYTE, *PTBYTE;
 typedef LPWSTR PTSTR, LPTSTR;
 typedef LPCWSTR PCTSTR, LPCTSTR;
-#if !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#if defined(NPIPE_SHORT_WCHAR)
+#define __TEXT(quote) L##quote
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define __TEXT(quote) u##quote
 #endif
 #endif
