@@ -49,8 +49,9 @@ impl MailslotOptions {
     }
 
     /// `nMaxMessageSize`: the largest message a writer may send (0, the default, means any
-    /// size the store can hold: its capacity minus 8). Larger writes fail with
-    /// `ERROR_INVALID_PARAMETER`.
+    /// size the store can hold: its capacity minus 15, for a record's header and alignment).
+    /// Larger writes fail with `ERROR_INVALID_PARAMETER` (beyond what the store can hold,
+    /// `ERROR_NOT_ENOUGH_QUOTA`).
     pub fn max_message_size(&mut self, bytes: u32) -> &mut Self {
         self.cfg.max_message = bytes;
         self

@@ -67,6 +67,9 @@ const TAG_MEMFD: u8 = 2;
 const MEMFD_RECORD: usize = 16;
 /// Bytes a message takes in the store beyond its payload (the ring's record header).
 const STORE_RECORD_HEADER: u64 = 8;
+/// Bytes a message may need in the store beyond its payload and header: a record header
+/// starts 8-byte aligned, so up to 7 bytes of padding after the record before it.
+const STORE_RECORD_PAD: u64 = 7;
 /// In a process that does not run the acceptor thread (a forked child sharing the server
 /// handle), a waiting read drains the socket itself at least this often.
 const DRAIN_SLICE: Duration = Duration::from_millis(50);
@@ -122,7 +125,7 @@ fn queue_caps(cfg: &MailslotConfig) -> io::Result<[u64; 2]> {
     let need = if cfg.max_message == 0 || cfg.max_message == u32::MAX {
         0
     } else {
-        (cfg.max_message as u64 + 15) & !7
+        cfg.max_message as u64 + STORE_RECORD_HEADER + STORE_RECORD_PAD
     };
     let want = cfg.capacity.max(need).max(queue::MIN_RING);
     if want > queue::MAX_RING {
@@ -137,9 +140,12 @@ fn queue_caps(cfg: &MailslotConfig) -> io::Result<[u64; 2]> {
     Ok([queue::MIN_RING, want.next_power_of_two()])
 }
 
-/// The largest message a store of capacity `cap` holds, within the maximum size `max` (0: any).
+/// The largest message a store of capacity `cap` holds whatever the messages before it left
+/// (their padding), within the maximum size `max` (0: any). A message of `cap - 8` bytes fits
+/// only a store whose last record ended 8-byte aligned: accepting it otherwise would leave it
+/// queued for ever, and every message after it behind it.
 fn message_limit(max: u32, cap: u64) -> u64 {
-    let store = cap.saturating_sub(STORE_RECORD_HEADER);
+    let store = cap.saturating_sub(STORE_RECORD_HEADER + STORE_RECORD_PAD);
     if max == 0 {
         store
     } else {
