@@ -48,8 +48,40 @@ fn role_echo_in_place(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Client: commits an empty reservation, then (a moment later) sends "abcdef" and leaves.
+fn role_empty_then_data(name: &str) -> Result<(), String> {
+    let c = ClientOptions::new().open(name).map_err(|e| e.to_string())?;
+    let w = c.reserve_msg(0).map_err(|e| e.to_string())?;
+    let n = w.commit().map_err(|e| e.to_string())?;
+    if n != 0 {
+        return Err(format!("an empty commit wrote {n}"));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    c.send_msg(b"abcdef").map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 child_roles! {
     "echo_in_place" => role_echo_in_place,
+    "empty_then_data" => role_empty_then_data,
+}
+
+/// W76, W77: an empty committed reservation on a byte pipe queues nothing, as an empty write
+/// does there, so a stream reader sees no end of file before the data that follows it.
+#[test]
+fn an_empty_reservation_on_a_byte_pipe_queues_nothing() {
+    use std::io::Read;
+    let name = unique_name("zerocopy-empty");
+    let s = ServerOptions::new().create(&name).unwrap();
+    let mut kid = child("empty_then_data", &name);
+    connect_or_fail(&s, &mut kid);
+    let mut all = Vec::new();
+    (&s).read_to_end(&mut all).unwrap();
+    expect_ok(kid);
+    assert_eq!(
+        all, b"abcdef",
+        "an empty record read as the end of the stream"
+    );
 }
 
 #[test]

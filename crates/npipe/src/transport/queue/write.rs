@@ -69,6 +69,11 @@ impl Reserved {
     /// Publishes the message (header, counters and tail at once), wakes a sleeping reader and,
     /// like a write, waits for the quota (W91-W93).
     pub(crate) fn commit(self, o: WriteOpts, deadline: Option<Instant>) -> QResult<usize> {
+        if self.len == 0 && !o.message {
+            // An empty write on a byte pipe queues nothing and wakes no reader (W76, W77), as
+            // `Conn::write` does: a record would read as the end of the stream.
+            return Ok(0);
+        }
         let c = self.conn.clone();
         let (dir, h, len) = (self.dir, self.h, self.len);
         // Relaxed: private, under the writer lock this message holds.
