@@ -86,8 +86,10 @@ impl ServiceClient {
     /// # Errors
     /// ERROR_PIPE_NOT_CONNECTED (233) when the server ended the connection without a reply
     /// (the request was longer than its maximum message length, or its handler panicked),
-    /// ERROR_BROKEN_PIPE (109) when it closed the connection (it stopped). Either way the
-    /// connection is over: connect again.
+    /// ERROR_NO_DATA (232) when it had closed the connection (it stopped) before the request
+    /// was sent, ERROR_BROKEN_PIPE (109) when it closed it while the reply was awaited: a
+    /// write to a closed pipe and a read from one fail so on Windows (W113, W114). Either way
+    /// the connection is over: connect again.
     ///
     /// # Windows
     /// `ipc_client_send` followed by `ipc_client_receive` until `IPC_RECEIVE_STATUS_DONE`.

@@ -156,7 +156,9 @@ impl Service {
     /// - a handler call in progress finishes and its reply is sent; the client can read it (a
     ///   reply longer than the maximum message length is written blocking and may be cut off);
     ///   a request whose handler has not started yet is not handled;
-    /// - every connection is closed (the client's next call fails with ERROR_BROKEN_PIPE) and
+    /// - every connection is closed (the client's next call fails with ERROR_NO_DATA, its
+    ///   request unsent, or ERROR_BROKEN_PIPE if it was sent already: see
+    ///   [`ServiceClient::call`]) and
     ///   [`on_disconnect`](ServiceOptions::on_disconnect) runs for each;
     /// - when it returns, no handler or hook runs any more, every worker thread has ended and
     ///   the name no longer exists ([`pipe_exists`](crate::pipe_exists) is false).
