@@ -114,6 +114,34 @@ fn create_pipe_info() {
     drop((r, w));
 }
 
+/// W138 for a quota above what the system lets a pipe hold (`/proc/sys/fs/pipe-max-size`,
+/// which binds an unprivileged process; root may go beyond it): the quota `info` reports is
+/// what the pipe holds, and a write of that many bytes completes with no reader. (The quota
+/// asked for was reported while the pipe held 64 KiB, so such a write blocked for ever.)
+#[test]
+fn a_quota_beyond_the_system_limit_is_what_the_pipe_holds() {
+    let asked = 64 << 20;
+    let (r, mut w) = create_pipe(asked).unwrap();
+    let q = w.info().out_buffer_size;
+    assert_eq!(r.info().in_buffer_size, q);
+    assert!((64 << 10..=asked).contains(&q), "quota {q}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let r = w.write_all(&vec![7u8; q as usize]);
+        let _ = tx.send(r.is_ok());
+        w
+    });
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20)),
+        Ok(true),
+        "a write of the {q} byte quota completes without a reader"
+    );
+    drop(t.join().unwrap());
+    let mut all = Vec::new();
+    (&r).read_to_end(&mut all).unwrap();
+    assert_eq!(all.len(), q as usize);
+}
+
 /// W137, W138 and peek: a write of nSize bytes completes with no reader; peek copies without
 /// consuming; EOF comes only after every write end (a duplicate too) is closed.
 #[test]

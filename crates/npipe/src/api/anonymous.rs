@@ -17,7 +17,9 @@ use crate::sys;
 
 /// Creates an anonymous pipe: a byte stream from the [`AnonWriter`] to the [`AnonReader`].
 /// `size` is the buffer quota (`nSize`; 0 means 4096, W135): writes of up to `size` bytes
-/// complete without a reader (W138).
+/// complete without a reader (W138). Above what the system lets an unprivileged pipe hold
+/// (`/proc/sys/fs/pipe-max-size`, 1 MiB by default) the quota is that limit, as `info()`'s
+/// buffer sizes report (on Windows too `nSize` is a suggestion).
 ///
 /// # Errors
 /// OS errors when no descriptor or memory is left (`ERROR_NOT_ENOUGH_MEMORY` (8) and the

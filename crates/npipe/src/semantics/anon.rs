@@ -38,12 +38,22 @@ const NAME: &str = "an anonymous pipe";
 
 /// CreatePipe: `(read end, write end)` with quota `size` (0 means 4096).
 pub(crate) fn create(size: u32) -> io::Result<(AnonEnd, AnonEnd)> {
-    let quota = if size == 0 { DEFAULT_SIZE } else { size };
+    let mut quota = if size == 0 { DEFAULT_SIZE } else { size };
     let (r, w) = sys::pipe().map_err(|e| os_err(e, "pipe", NAME))?;
     if quota as usize > 65536 {
-        // Above the unprivileged limit (/proc/sys/fs/pipe-max-size) the kernel refuses; the
-        // default 64 KiB buffer is then what the pipe has, and writers block beyond it.
-        let _ = sys::set_pipe_size(w.as_fd(), quota as usize);
+        // Above the unprivileged limit (/proc/sys/fs/pipe-max-size, 1 MiB by default) the
+        // kernel refuses: the pipe gets the largest buffer allowed instead, and the quota is
+        // what it holds, so a write the quota lets complete never blocks (W138; nSize is a
+        // suggestion on Windows too).
+        let fd = w.as_fd();
+        let held = sys::set_pipe_size(fd, quota as usize)
+            .or_else(|_| {
+                let max = sys::pipe_max_size().ok_or(sys::Errno::INVAL)?;
+                sys::set_pipe_size(fd, max)
+            })
+            .or_else(|_| sys::pipe_size(fd))
+            .unwrap_or(65536);
+        quota = quota.min(u32::try_from(held).unwrap_or(u32::MAX));
     }
     Ok((
         AnonEnd {
@@ -74,7 +84,8 @@ impl AnonEnd {
         self.read_end
     }
 
-    /// The quota given at creation (0 replaced by 4096).
+    /// The quota given at creation (0 replaced by 4096; above what the system lets a pipe
+    /// hold, what it holds).
     pub(crate) fn quota(&self) -> u32 {
         self.quota
     }

@@ -20,6 +20,21 @@ pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> Result<usize> {
     rustix::pipe::fcntl_setpipe_size(fd, size)
 }
 
+/// The buffer size of a pipe.
+pub(crate) fn pipe_size(fd: BorrowedFd<'_>) -> Result<usize> {
+    rustix::pipe::fcntl_getpipe_size(fd)
+}
+
+/// The largest pipe buffer an unprivileged process may set (`/proc/sys/fs/pipe-max-size`),
+/// when it can be read.
+pub(crate) fn pipe_max_size() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Bytes waiting in a pipe (FIONREAD).
 pub(crate) fn bytes_available(fd: BorrowedFd<'_>) -> Result<u64> {
     rustix::io::ioctl_fionread(fd)
