@@ -12,7 +12,8 @@
 //!   `\\?\` skips normalisation, as on Windows (its `/` stays a character of the name);
 //! - names are compared case-insensitively (simple uppercase per character), the spelling used at
 //!   creation is kept for display;
-//! - a full name of 260 characters or more fails with ERROR_FILENAME_EXCED_RANGE (W6);
+//! - a full name of 260 UTF-16 units or more (as Windows counts it, a character outside the
+//!   Basic Multilingual Plane taking two) fails with ERROR_FILENAME_EXCED_RANGE (W6);
 //! - the address is `NS/pipe/FOLDED` in the Linux abstract namespace, or `NS/pipe#HASH` when that
 //!   does not fit in `sun_path`; the full folded name is checked in the handshake, so a hash
 //!   collision can never connect a client to the wrong pipe. `NS` comes from `NPIPE_NAMESPACE`
@@ -40,8 +41,8 @@
 
 use crate::error::code::*;
 
-/// Longest accepted full name, in characters (W6: Windows' path limit of 260 including NUL).
-pub(crate) const MAX_NAME_CHARS: usize = 259;
+/// Longest accepted full name, in UTF-16 units (W6: Windows' path limit of 260 including NUL).
+pub(crate) const MAX_NAME_UNITS: usize = 259;
 /// Longest abstract address (`sun_path` is 108 bytes, the leading NUL takes one).
 const MAX_ADDR: usize = 107;
 
@@ -174,7 +175,7 @@ pub(crate) fn parse(s: &str, want: Kind) -> Result<Name, u32> {
     if s.contains('\0') {
         return Err(ERROR_INVALID_NAME);
     }
-    if s.chars().count() > MAX_NAME_CHARS {
+    if s.encode_utf16().count() > MAX_NAME_UNITS {
         return Err(ERROR_FILENAME_EXCED_RANGE);
     }
     let normal = normalize(s).ok_or(ERROR_INVALID_NAME)?;
@@ -448,6 +449,11 @@ mod tests {
         assert_eq!(parse(&long, Kind::Pipe), Err(ERROR_FILENAME_EXCED_RANGE));
         let ok = format!(r"\\.\pipe\{}", "x".repeat(250));
         assert!(parse(&ok, Kind::Pipe).is_ok());
+        // Counted in UTF-16 units, as Windows counts them: a character outside the BMP is two.
+        let wide = format!(r"\\.\pipe\{}x", "\u{1F600}".repeat(125));
+        assert_eq!(parse(&wide, Kind::Pipe), Err(ERROR_FILENAME_EXCED_RANGE));
+        let fits = format!(r"\\.\pipe\{}", "\u{1F600}".repeat(125));
+        assert!(parse(&fits, Kind::Pipe).is_ok());
     }
 
     /// Win32's path normalisation (conformance scenario 53 has Windows' answers through Wine).
