@@ -358,7 +358,7 @@ fn access_rights_by_direction_and_desired_access() {
                 FILE_GENERIC_WRITE
             } else {
                 0
-            }),
+            }) | FILE_READ_ATTRIBUTES, // what CreateFile adds to any access (W25)
             "{d:?} MAXIMUM_ALLOWED client: {got:#x}"
         );
     }

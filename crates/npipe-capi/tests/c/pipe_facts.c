@@ -4,8 +4,9 @@
  * differs from the first (W15), buffer sizes and instances as reported (W19, W20, W122), the
  * default wait (W35), a synchronous connect before and after a client (W38), read modes (W60 to
  * W63), an empty message that outlives its writer (W81), peek's counts (W84, W85) and peek after
- * the peer closed (W88), and PIPE_NOWAIT as reported (W112). A second process (this program
- * re-run with a role) plays the peer where processes matter. Prints "N passed, M failed". */
+ * the peer closed (W88), PIPE_NOWAIT as reported (W112), and the access every client holds
+ * (W25). A second process (this program re-run with a role) plays the peer where processes
+ * matter. Prints "N passed, M failed". */
 #include <npipe/win32.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,9 +213,49 @@ static void after_close(const char *argv0) {
     CloseHandle(s);
 }
 
+/* W25: CreateFile adds SYNCHRONIZE and FILE_READ_ATTRIBUTES to any access, so a client that
+ * asked for writing only, or for nothing, may still query its pipe (a write-only .NET client
+ * reads NumberOfServerInstances so). The clients are another process. */
+static void implied_access(const char *argv0) {
+    const char *n = name_for("implied");
+    const char *roles[3] = {"query-write", "query-none", "query-data"};
+    for (int k = 0; k < 3; k++) {
+        HANDLE s = server(n, PIPE_TYPE_MESSAGE, 2, 512, 512, 0);
+        HANDLE s2 = server(n, PIPE_TYPE_MESSAGE, 2, 512, 512, 0);
+        pid_t child = spawn_self(argv0, roles[k], n);
+        CHECK(ConnectNamedPipe(s, NULL) || GetLastError() == ERROR_PIPE_CONNECTED,
+              "W25 the querying client connected");
+        CHECK(wait_ok(child), roles[k]);
+        CloseHandle(s2);
+        CloseHandle(s);
+    }
+}
+
 /* The second process's roles. */
 static int child_main(const char *role, const char *name) {
     DWORD w;
+    if (strncmp(role, "query-", 6) == 0) {
+        DWORD access = strcmp(role, "query-write") == 0 ? GENERIC_WRITE
+                       : strcmp(role, "query-none") == 0 ? 0
+                                                         : FILE_READ_DATA | FILE_WRITE_ATTRIBUTES;
+        HANDLE c = client(name, access);
+        if (c == INVALID_HANDLE_VALUE) return 1;
+        DWORD st = 77, cur = 77, fl = 77, out = 77, in = 77, max = 77;
+        int ok = GetNamedPipeHandleStateA(c, &st, &cur, NULL, NULL, NULL, 0) && st == 0 && cur == 2
+                 && GetNamedPipeInfo(c, &fl, &out, &in, &max) && fl == PIPE_TYPE_MESSAGE
+                 && out == 512 && in == 512 && max == 2
+                 && WaitForSingleObject(c, 0) == WAIT_OBJECT_0;
+        if (!ok) printf("FAIL %s: queries refused (GetLastError %lu)\n", role, (unsigned long)GetLastError());
+        /* What it did not ask for stays refused (GENERIC_WRITE includes
+         * FILE_WRITE_ATTRIBUTES). */
+        DWORD mode = PIPE_READMODE_MESSAGE;
+        if (access == 0) {
+            ok = ok && !SetNamedPipeHandleState(c, &mode, NULL, NULL) && GetLastError() == ERROR_ACCESS_DENIED;
+            if (!ok) printf("FAIL %s: SetNamedPipeHandleState not refused\n", role);
+        }
+        CloseHandle(c);
+        return ok ? 0 : 1;
+    }
     HANDLE c = client(name, strcmp(role, "open") == 0 ? 0 : GENERIC_WRITE);
     if (c == INVALID_HANDLE_VALUE) return 1;
     int ok = 1;
@@ -233,6 +274,7 @@ int main(int argc, char **argv) {
     connect_sync(argv[0]);
     read_modes();
     after_close(argv[0]);
+    implied_access(argv[0]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

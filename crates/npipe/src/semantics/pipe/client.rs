@@ -123,12 +123,19 @@ pub(crate) struct Opened {
     pub epoch: u64,
 }
 
-/// The access a client opened with `desired` holds on a pipe of `direction`: `desired`, and
-/// with MAXIMUM_ALLOWED the reading and writing the pipe's direction allows a client (the
-/// server admitted the open only if its policy grants some right). Windows gives such a
-/// handle every right the security descriptor grants; npipe's client ends check reads and
-/// writes against these bits.
+/// What CreateFile adds to every access it asks for (W25: an open with access 0 holds
+/// 0x00100080), so that any client may wait on its handle and query its pipe
+/// (GetNamedPipeHandleState, GetNamedPipeInfo) whatever else it asked for.
+const IMPLIED_ACCESS: u32 = 0x0010_0000 | crate::semantics::security::FILE_READ_ATTRIBUTES;
+
+/// The access a client opened with `desired` holds on a pipe of `direction`: `desired` with
+/// SYNCHRONIZE and FILE_READ_ATTRIBUTES ([`IMPLIED_ACCESS`]), and with MAXIMUM_ALLOWED the
+/// reading and writing the pipe's direction allows a client (the server admitted the open
+/// only if its policy grants some right). Windows gives such a handle every right the
+/// security descriptor grants; npipe's client ends check reads and writes against these
+/// bits.
 fn granted_access(desired: u32, direction: u8) -> u32 {
+    let desired = desired | IMPLIED_ACCESS;
     if desired & MAXIMUM_ALLOWED == 0 {
         return desired;
     }
@@ -689,7 +696,12 @@ mod tests {
         let read = GENERIC_READ;
         let write = GENERIC_WRITE;
         let duplex = ACCESS_INBOUND | ACCESS_OUTBOUND;
-        assert_eq!(granted_access(read, duplex), read, "an explicit mask stays");
+        assert_eq!(
+            granted_access(read, duplex),
+            read | IMPLIED_ACCESS,
+            "an explicit mask stays, with what CreateFile adds"
+        );
+        assert_eq!(granted_access(0, duplex), 0x0010_0080, "W25");
         let all = granted_access(MAXIMUM_ALLOWED, duplex);
         assert!(all & read != 0 && all & write != 0);
         // Inbound: the server reads, so the client writes only; outbound the other way.
