@@ -8,6 +8,8 @@ use crate::*;
 
 /// `FILE_FLAG_OVERLAPPED`.
 pub(crate) const FILE_FLAG_OVERLAPPED: DWORD = 0x4000_0000;
+/// CreateFile's security quality of service bits (`SECURITY_SQOS_PRESENT` and the rest).
+const SECURITY_VALID_SQOS_FLAGS: DWORD = 0x001F_0000;
 
 #[allow(clippy::too_many_arguments)]
 fn create_named_pipe(
@@ -132,7 +134,13 @@ fn create_file(name: Option<String>, access: DWORD, disposition: DWORD, flags: D
             }
         };
     }
-    match ClientOptions::new().access_mask(access).open(&name) {
+    // The security quality of service (SECURITY_SQOS_PRESENT and its level and tracking
+    // bits) goes to the server: with static tracking it may impersonate at once.
+    match ClientOptions::new()
+        .access_mask(access)
+        .security_qos_flags(flags & SECURITY_VALID_SQOS_FLAGS)
+        .open(&name)
+    {
         Ok(c) => {
             // A ConnectNamedPipe pending in this process has completed when this returns.
             let obj = Object::Client(c);

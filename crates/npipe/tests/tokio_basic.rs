@@ -509,3 +509,36 @@ fn tokio_outside_a_runtime_is_an_error() {
     let e = ServerOptions::new().create(&name).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::Other, "{e}");
 }
+
+/// tokio's clients open with `SECURITY_IDENTIFICATION | SECURITY_SQOS_PRESENT` (static
+/// tracking), so the server may impersonate one as soon as it is connected, before any read;
+/// with dynamic tracking only after a read (W133).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_clients_can_be_impersonated_at_connect() {
+    const SECURITY_CONTEXT_TRACKING: u32 = 0x0004_0000;
+    let name = unique_name("tk-sqos");
+    let (server, _client) = pair(&name, PipeMode::Byte).await;
+    let guard = server.get_ref().impersonate_client().unwrap();
+    guard.revert().unwrap();
+    drop((server, _client));
+
+    let name = unique_name("tk-sqos-dyn");
+    let server = ServerOptions::new().create(&name).unwrap();
+    let mut client = ClientOptions::new()
+        .security_qos_flags(SECURITY_CONTEXT_TRACKING)
+        .open(&name)
+        .unwrap();
+    server.connect().await.unwrap();
+    let e = server.get_ref().impersonate_client().unwrap_err();
+    assert_eq!(npipe::win32_code(&e), 1368, "{e}");
+    client.write_all(b"x").await.unwrap();
+    let mut server = server;
+    let mut b = [0u8; 1];
+    server.read_exact(&mut b).await.unwrap();
+    server
+        .get_ref()
+        .impersonate_client()
+        .unwrap()
+        .revert()
+        .unwrap();
+}

@@ -444,10 +444,12 @@ typedef struct _SECURITY_ATTRIBUTES {
 #define FILE_ATTRIBUTE_NORMAL 0x00000080
 
 /* CreateFile's security quality of service (dwFlagsAndAttributes with SECURITY_SQOS_PRESENT):
- * the impersonation level a client grants the server. Accepted and not enforced: on Linux a
- * server can take on its client's identity (ImpersonateNamedPipeClient) only if it may change
- * its file-system uid to the client's at all (the same user, or CAP_SETUID), and then does
- * whatever the level asked for. */
+ * the impersonation level a client grants the server. With static tracking (no
+ * SECURITY_CONTEXT_TRACKING) the server may impersonate the client as soon as it is connected,
+ * as on Windows; otherwise once it has read from it (ERROR_CANNOT_IMPERSONATE before). The level
+ * is not enforced: on Linux a server can take on its client's identity
+ * (ImpersonateNamedPipeClient) only if it may change its file-system uid to the client's at all
+ * (the same user, or CAP_SETUID), and then does whatever the level asked for. */
 typedef enum _SECURITY_IMPERSONATION_LEVEL {
     SecurityAnonymous,
     SecurityIdentification,

@@ -4,8 +4,9 @@
  * differs from the first (W15), buffer sizes and instances as reported (W19, W20, W122), the
  * default wait (W35), a synchronous connect before and after a client (W38), read modes (W60 to
  * W63), an empty message that outlives its writer (W81), peek's counts (W84, W85) and peek after
- * the peer closed (W88), PIPE_NOWAIT as reported (W112), and the access every client holds
- * (W25). A second process (this program re-run with a role) plays the peer where processes
+ * the peer closed (W88), PIPE_NOWAIT as reported (W112), the access every client holds
+ * (W25), and when a client can be impersonated (W133, with CreateFile's security quality of
+ * service). A second process (this program re-run with a role) plays the peer where processes
  * matter. Prints "N passed, M failed". */
 #include <npipe/win32.h>
 #include <stdio.h>
@@ -231,9 +232,65 @@ static void implied_access(const char *argv0) {
     }
 }
 
+/* W133 and CreateFile's security quality of service: a server may impersonate a client that
+ * opened with SECURITY_SQOS_PRESENT and static tracking as soon as it is connected (its context
+ * is taken at the open; .NET's GetImpersonationUserName right after WaitForConnection relies on
+ * it); a client without SQOS, or with SECURITY_CONTEXT_TRACKING, only once the server has read
+ * from it. The clients are another process, which writes one byte and waits to be told to go. */
+static void impersonate_at_connect(const char *argv0) {
+    const char *n = name_for("sqos");
+    const char *roles[3] = {"sqos-static", "sqos-none", "sqos-dynamic"};
+    for (int k = 0; k < 3; k++) {
+        HANDLE s = server(n, PIPE_TYPE_BYTE, 1, 512, 512, 0);
+        pid_t child = spawn_self(argv0, roles[k], n);
+        CHECK(ConnectNamedPipe(s, NULL) || GetLastError() == ERROR_PIPE_CONNECTED, "W133 connected");
+        /* Wait until the client's byte is there, without reading it. */
+        DWORD avail = 0;
+        for (int i = 0; i < 2000 && avail == 0; i++) {
+            if (!PeekNamedPipe(s, NULL, 0, NULL, &avail, NULL)) break;
+            if (avail == 0) Sleep(5);
+        }
+        BOOL r = ImpersonateNamedPipeClient(s);
+        DWORD err = GetLastError();
+        char user[64] = "";
+        BOOL named = GetNamedPipeHandleStateA(s, NULL, NULL, NULL, NULL, user, sizeof user);
+        if (k == 0) {
+            CHECK(r, "SQOS static: impersonation before any read");
+            CHECK(named && user[0] != 0, "SQOS static: the client's user name before any read");
+            CHECK(RevertToSelf(), "RevertToSelf");
+        } else {
+            CHECK(!r && err == ERROR_CANNOT_IMPERSONATE,
+                  "W133 without static tracking: ERROR_CANNOT_IMPERSONATE before a read");
+            CHECK(!named, "W133 and no user name before a read");
+        }
+        char b;
+        DWORD got = 0;
+        CHECK(ReadFile(s, &b, 1, &got, NULL) && got == 1, "the client's byte");
+        CHECK(ImpersonateNamedPipeClient(s), "W133 impersonation after a read");
+        CHECK(RevertToSelf(), "RevertToSelf after a read");
+        DWORD w = 0;
+        WriteFile(s, "g", 1, &w, NULL);
+        CHECK(wait_ok(child), roles[k]);
+        CloseHandle(s);
+    }
+}
+
 /* The second process's roles. */
 static int child_main(const char *role, const char *name) {
     DWORD w;
+    if (strncmp(role, "sqos-", 5) == 0) {
+        DWORD flags = strcmp(role, "sqos-static") == 0 ? SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION
+                      : strcmp(role, "sqos-dynamic") == 0
+                          ? SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION | SECURITY_CONTEXT_TRACKING
+                          : 0;
+        HANDLE c = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, flags, NULL);
+        if (c == INVALID_HANDLE_VALUE) return 1;
+        char b;
+        DWORD got = 0;
+        int ok = WriteFile(c, "x", 1, &w, NULL) && ReadFile(c, &b, 1, &got, NULL) && got == 1;
+        CloseHandle(c);
+        return ok ? 0 : 1;
+    }
     if (strncmp(role, "query-", 6) == 0) {
         DWORD access = strcmp(role, "query-write") == 0 ? GENERIC_WRITE
                        : strcmp(role, "query-none") == 0 ? 0
@@ -275,6 +332,7 @@ int main(int argc, char **argv) {
     read_modes();
     after_close(argv[0]);
     implied_access(argv[0]);
+    impersonate_at_connect(argv[0]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -25,6 +25,7 @@ use crate::semantics::security::{GENERIC_READ, GENERIC_WRITE};
 #[doc(alias = "CreateFileW")]
 pub struct ClientOptions {
     access: u32,
+    sqos: u32,
     trust: Trust,
 }
 
@@ -39,6 +40,7 @@ impl ClientOptions {
     pub fn new() -> ClientOptions {
         ClientOptions {
             access: GENERIC_READ | GENERIC_WRITE,
+            sqos: 0,
             trust: Trust::default(),
         }
     }
@@ -61,6 +63,22 @@ impl ClientOptions {
     /// Raw Win32 desired access.
     pub fn access_mask(&mut self, mask: u32) -> &mut Self {
         self.access = mask;
+        self
+    }
+
+    /// The security quality of service flags of `CreateFile`'s `dwFlagsAndAttributes`
+    /// (`SECURITY_SQOS_PRESENT` with a level such as `SECURITY_IMPERSONATION`, and
+    /// `SECURITY_CONTEXT_TRACKING`, `SECURITY_EFFECTIVE_ONLY`); bits outside
+    /// `SECURITY_VALID_SQOS_FLAGS` are ignored. Default 0, no quality of service.
+    ///
+    /// With `SECURITY_SQOS_PRESENT` and static tracking (no `SECURITY_CONTEXT_TRACKING`) the
+    /// server may impersonate this client as soon as it is connected, as on Windows, where
+    /// the client's context is captured at the open; otherwise only once it has read from
+    /// it (W133). The level is not enforced: a server that may take on this user's identity
+    /// at all ([`NamedPipeServer::impersonate_client`](crate::NamedPipeServer::impersonate_client))
+    /// gets it whole.
+    pub fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
+        self.sqos = flags;
         self
     }
 
@@ -146,7 +164,11 @@ impl ClientOptions {
                 return Err(super::remote::open_unsupported(name));
             }
         }
-        ClientEnd::open(name, self.access, self.trust).map(|end| NamedPipeClient {
+        let desired = pipe::Desired {
+            access: self.access,
+            sqos: self.sqos,
+        };
+        ClientEnd::open(name, desired, self.trust).map(|end| NamedPipeClient {
             inner: Inner::Local(end),
         })
     }

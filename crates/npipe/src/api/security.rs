@@ -349,8 +349,10 @@ impl NamedPipeServer {
     /// affected. See [`Impersonation`] and `docs/SECURITY.md`.
     ///
     /// # Errors
-    /// ERROR_CANNOT_IMPERSONATE (1368, `Unsupported`) when no client is connected or nothing
-    /// has been read from it yet (W133); ERROR_PRIVILEGE_NOT_HELD (1314, `PermissionDenied`)
+    /// ERROR_CANNOT_IMPERSONATE (1368, `Unsupported`) when no client is connected, or nothing
+    /// has been read from it yet (W133) and it did not open with static tracking
+    /// ([`ClientOptions::security_qos_flags`](crate::ClientOptions::security_qos_flags));
+    /// ERROR_PRIVILEGE_NOT_HELD (1314, `PermissionDenied`)
     /// when the client is another user and this process lacks CAP_SETUID/CAP_SETGID.
     #[doc(alias = "ImpersonateNamedPipeClient")]
     pub fn impersonate_client(&self) -> io::Result<Impersonation<'_>> {

@@ -213,6 +213,7 @@ fn ask(batch: &[(Kind, Vec<u8>)], ns: &str, out: &mut Vec<Entry>) -> io::Result<
         kind: ReqKind::Describe,
         access: 0,
         timeout_ms: 0,
+        sqos: 0,
         name: String::new(),
         token: 0,
         claims: None,

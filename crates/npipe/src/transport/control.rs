@@ -3,7 +3,9 @@
 //!
 //! One request packet from the client, then one or two reply packets from the server:
 //! ```text
-//! request : magic "NPH1" u32 | version u16 | kind u16 | access u32 | timeout_ms u32 |
+//! request : magic "NPH1" u32 | version u16 | kind u16 | access u32 |
+//!           timeout_ms u32 (OPEN, OPEN_REMOTE: sqos u32, the client's security quality of
+//!           service flags, within SECURITY_VALID_SQOS_FLAGS; 0 from an earlier build) |
 //!           name_len u16 | name (UTF-8, the name as the client spelled it)
 //!           [| token u64, OPEN_REMOTE only: a process-local remote identity, see
 //!            `semantics::remote`]
@@ -30,6 +32,19 @@ pub(crate) const REQ_MAGIC: u32 = u32::from_le_bytes(*b"NPH1");
 pub(crate) const REP_MAGIC: u32 = u32::from_le_bytes(*b"NPR1");
 /// Protocol version.
 pub(crate) const PROTO_VERSION: u16 = 1;
+/// `SECURITY_VALID_SQOS_FLAGS`: the only bits an OPEN's `sqos` word may have.
+pub(crate) const VALID_SQOS: u32 = 0x001F_0000;
+/// `SECURITY_SQOS_PRESENT`.
+const SQOS_PRESENT: u32 = 0x0010_0000;
+/// `SECURITY_CONTEXT_TRACKING`.
+const SQOS_CONTEXT_TRACKING: u32 = 0x0004_0000;
+
+/// Whether an open with these quality of service flags hands the server the client's security
+/// context at the open (static tracking: `SECURITY_SQOS_PRESENT` without
+/// `SECURITY_CONTEXT_TRACKING`), rather than with the data it writes.
+pub(crate) fn context_at_open(sqos: u32) -> bool {
+    sqos & SQOS_PRESENT != 0 && sqos & SQOS_CONTEXT_TRACKING == 0
+}
 /// Most area keys an OPEN names.
 pub(crate) const MAX_CLAIMS: usize = 8;
 /// Largest request packet.
@@ -63,6 +78,10 @@ pub(crate) struct Request {
     pub kind: ReqKind,
     pub access: u32,
     pub timeout_ms: u32,
+    /// The client's security quality of service flags (CreateFile's `SECURITY_SQOS_PRESENT`
+    /// and the level and tracking bits that come with it; Open and OpenRemote only, in the
+    /// word other kinds use for `timeout_ms`, which an open leaves 0).
+    pub sqos: u32,
     pub name: String,
     /// The remote identity's token (OpenRemote; 0 for every other kind).
     pub token: u64,
@@ -194,7 +213,11 @@ impl Request {
         v.extend_from_slice(&PROTO_VERSION.to_le_bytes());
         v.extend_from_slice(&(self.kind as u16).to_le_bytes());
         v.extend_from_slice(&self.access.to_le_bytes());
-        v.extend_from_slice(&self.timeout_ms.to_le_bytes());
+        let word = match self.kind {
+            ReqKind::Open | ReqKind::OpenRemote => self.sqos,
+            _ => self.timeout_ms,
+        };
+        v.extend_from_slice(&word.to_le_bytes());
         v.extend_from_slice(&(name.len() as u16).to_le_bytes());
         v.extend_from_slice(name);
         if self.kind == ReqKind::OpenRemote {
@@ -228,7 +251,13 @@ impl Request {
             _ => return Err(BadFrame("unknown request kind")),
         };
         let access = c.u32()?;
-        let timeout_ms = c.u32()?;
+        let (timeout_ms, sqos) = match (kind, c.u32()?) {
+            (ReqKind::Open | ReqKind::OpenRemote, w) if w & !VALID_SQOS != 0 => {
+                return Err(BadFrame("unknown security quality of service flags"))
+            }
+            (ReqKind::Open | ReqKind::OpenRemote, w) => (0, w),
+            (_, w) => (w, 0),
+        };
         let name = get_name(&mut c)?;
         let token = if kind == ReqKind::OpenRemote {
             match c.u64()? {
@@ -264,6 +293,7 @@ impl Request {
             kind,
             access,
             timeout_ms,
+            sqos,
             name,
             token,
             claims,
@@ -463,12 +493,47 @@ mod tests {
         let r = Request {
             kind: ReqKind::Open,
             access: 0xC000_0000,
-            timeout_ms: 5,
+            timeout_ms: 0,
+            sqos: 0x0012_0000,
             name: r"\\.\pipe\a<>*?|/b".into(),
             token: 0,
             claims: None,
         };
         assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        let w = Request {
+            kind: ReqKind::Wait,
+            timeout_ms: 5,
+            sqos: 0,
+            ..r
+        };
+        assert_eq!(Request::decode(&w.encode()).unwrap(), w);
+    }
+
+    #[test]
+    fn an_open_carries_only_quality_of_service_bits() {
+        // The word a wait's timeout takes is an open's SQOS flags: other bits are refused,
+        // and an earlier build's 0 means none (the context comes with the first read).
+        let mut r = Request {
+            kind: ReqKind::Open,
+            access: 0,
+            timeout_ms: 0,
+            sqos: 0x0010_0000,
+            name: "x".into(),
+            token: 0,
+            claims: None,
+        };
+        assert!(context_at_open(Request::decode(&r.encode()).unwrap().sqos));
+        r.sqos = 0x0014_0000;
+        assert!(
+            !context_at_open(Request::decode(&r.encode()).unwrap().sqos),
+            "dynamic"
+        );
+        r.sqos = 0;
+        assert!(!context_at_open(Request::decode(&r.encode()).unwrap().sqos));
+        r.sqos = 0x0010_0001;
+        assert!(Request::decode(&r.encode()).is_err());
+        r.sqos = 0x0020_0000;
+        assert!(Request::decode(&r.encode()).is_err());
     }
 
     #[test]
@@ -477,6 +542,7 @@ mod tests {
             kind: ReqKind::Open,
             access: 0,
             timeout_ms: 0,
+            sqos: 0,
             name: "x".into(),
             token: 0,
             claims: Some((1..=MAX_CLAIMS as u64).collect()),
@@ -602,6 +668,7 @@ mod tests {
             kind: ReqKind::Describe,
             access: 0,
             timeout_ms: 0,
+            sqos: 0,
             name: String::new(),
             token: 0,
             claims: None,
@@ -628,6 +695,7 @@ mod tests {
                 kind: ReqKind::Describe,
                 access,
                 timeout_ms,
+                sqos: 0,
                 name: name.into(),
                 token: 0,
                 claims: None,
@@ -664,6 +732,7 @@ mod tests {
             kind: ReqKind::Wait,
             access: 0,
             timeout_ms: 0,
+            sqos: 0,
             name: "x".into(),
             token: 0,
             claims: None,
@@ -700,6 +769,7 @@ mod tests {
             kind: ReqKind::OpenRemote,
             access: 0xC000_0000,
             timeout_ms: 0,
+            sqos: 0,
             name: r"\\.\pipe\x".into(),
             token: 0x0102_0304_0506_0708,
             claims: None,

@@ -295,7 +295,10 @@ fn open(
     };
     let deadline = Instant::now() + wait;
     loop {
-        match ClientEnd::open_as(name, access, Trust::default(), token) {
+        // No quality of service: the identity smbd vouched for is taken at the first read,
+        // as a local client's without one.
+        let desired = pipe::Desired { access, sqos: 0 };
+        match ClientEnd::open_as(name, desired, Trust::default(), token) {
             Err(e) if crate::win32_code(&e) == ERROR_PIPE_BUSY => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() || sys::peer_hung_up(s.as_fd()) {

@@ -111,7 +111,7 @@
 //!   server process's acceptor thread, which answers at once without waiting for the server's
 //!   application (bounded at 10 s if the server process is stopped).
 //! - No security attributes (`create_with_security_attributes_raw`, `write_dac`, `write_owner`,
-//!   `access_system_security`, `security_qos_flags`): npipe admits clients of the server's
+//!   `access_system_security`): npipe admits clients of the server's
 //!   user and root, or whom the extension [`ServerOptions::access_policy`] names (see
 //!   `docs/SECURITY.md`). No raw handles: the ends give their readiness descriptor as `AsFd`.
 //! - `try_io` and `async_io` are not provided. `try_read_buf` reads through a 16 KiB scratch
@@ -406,7 +406,13 @@ pub struct ClientOptions {
     read: bool,
     write: bool,
     pipe_mode: PipeMode,
+    security_qos_flags: u32,
 }
+
+/// `SECURITY_SQOS_PRESENT`.
+const SECURITY_SQOS_PRESENT: u32 = 0x0010_0000;
+/// `SECURITY_IDENTIFICATION`.
+const SECURITY_IDENTIFICATION: u32 = 0x0001_0000;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -421,6 +427,7 @@ impl ClientOptions {
             read: true,
             write: true,
             pipe_mode: PipeMode::Byte,
+            security_qos_flags: SECURITY_IDENTIFICATION | SECURITY_SQOS_PRESENT,
         }
     }
 
@@ -433,6 +440,14 @@ impl ClientOptions {
     /// `GENERIC_WRITE` (default true); needs an inbound or duplex pipe.
     pub fn write(&mut self, allowed: bool) -> &mut Self {
         self.write = allowed;
+        self
+    }
+
+    /// The security quality of service flags of the open (`SECURITY_IDENTIFICATION` by
+    /// default, as tokio's; `SECURITY_SQOS_PRESENT` is always added). See
+    /// [`crate::ClientOptions::security_qos_flags`] for what the server gets from them.
+    pub fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
+        self.security_qos_flags = flags | SECURITY_SQOS_PRESENT;
         self
     }
 
@@ -456,6 +471,7 @@ impl ClientOptions {
         let end = crate::ClientOptions::new()
             .read(self.read)
             .write(self.write)
+            .security_qos_flags(self.security_qos_flags)
             .open(name)
             .map_err(with_raw_code)?;
         if self.pipe_mode == PipeMode::Message {

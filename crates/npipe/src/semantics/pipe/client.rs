@@ -151,7 +151,15 @@ fn granted_access(desired: u32, direction: u8) -> u32 {
 
 /// Connects to `n` and sends an OPEN request (see [`Opened`]).
 pub(crate) fn request_open(n: &Name, name: &str, access: u32, trust: Trust) -> io::Result<Opened> {
-    request_open_as(n, name, access, trust, 0, false)
+    request_open_as(n, name, Desired { access, sqos: 0 }, trust, 0, false)
+}
+
+/// What a client asks for at its open: its access mask and its security quality of service
+/// flags (CreateFile's `SECURITY_SQOS_PRESENT` with a level and tracking mode, else 0).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Desired {
+    pub access: u32,
+    pub sqos: u32,
 }
 
 /// [`request_open`], as an OPEN_REMOTE request for the remote identity registered under
@@ -160,7 +168,7 @@ pub(crate) fn request_open(n: &Name, name: &str, access: u32, trust: Trust) -> i
 fn request_open_as(
     n: &Name,
     name: &str,
-    access: u32,
+    desired: Desired,
     trust: Trust,
     token: u64,
     areas: bool,
@@ -176,7 +184,7 @@ fn request_open_as(
     let reply = exchange_req(
         &sock,
         ReqKind::Open,
-        access,
+        desired,
         name,
         token,
         claimed.as_ref().map(|c| c.keys()),
@@ -188,7 +196,7 @@ fn request_open_as(
         // refuses a request that came too late): ask once more, without it. The claimed
         // areas go back to the pool, and the refused connection closes first.
         drop((claimed, sock));
-        return request_open_as(n, name, access, trust, token, false);
+        return request_open_as(n, name, desired, trust, token, false);
     }
     Ok(Opened {
         sock,
@@ -210,7 +218,16 @@ pub(super) fn exchange(
     fds: &mut Vec<OwnedFd>,
     deadline: Instant,
 ) -> io::Result<Option<Reply>> {
-    exchange_req(sock, kind, access, name, 0, None, fds, deadline)
+    exchange_req(
+        sock,
+        kind,
+        Desired { access, sqos: 0 },
+        name,
+        0,
+        None,
+        fds,
+        deadline,
+    )
 }
 
 /// [`exchange`] with a remote identity's token (OPEN_REMOTE when not 0) and the keys of
@@ -219,7 +236,7 @@ pub(super) fn exchange(
 fn exchange_req(
     sock: &OwnedFd,
     kind: ReqKind,
-    access: u32,
+    desired: Desired,
     name: &str,
     token: u64,
     claims: Option<Vec<u64>>,
@@ -232,8 +249,9 @@ fn exchange_req(
         } else {
             kind
         },
-        access,
+        access: desired.access,
         timeout_ms: 0,
+        sqos: desired.sqos & control::VALID_SQOS,
         name: name.to_owned(),
         token,
         claims,
@@ -304,8 +322,8 @@ fn parse_client_name(name: &str) -> io::Result<Name> {
 
 impl ClientEnd {
     /// CreateFile on a pipe name (W7, W22, W32, W57).
-    pub(crate) fn open(name: &str, access: u32, trust: Trust) -> io::Result<ClientEnd> {
-        Self::open_as(name, access, trust, 0)
+    pub(crate) fn open(name: &str, desired: Desired, trust: Trust) -> io::Result<ClientEnd> {
+        Self::open_as(name, desired, trust, 0)
     }
 
     /// [`open`](Self::open) on behalf of the remote client registered under `token` (see
@@ -313,10 +331,11 @@ impl ClientEnd {
     /// open this way.
     pub(crate) fn open_as(
         name: &str,
-        access: u32,
+        desired: Desired,
         trust: Trust,
         token: u64,
     ) -> io::Result<ClientEnd> {
+        let access = desired.access;
         // Before any lock the fork handlers guard (the hang-up watcher's, below).
         crate::semantics::install_fork_handlers();
         let n = parse_client_name(name)?;
@@ -327,7 +346,7 @@ impl ClientEnd {
             server,
             mut claimed,
             epoch,
-        } = request_open_as(&n, name, access, trust, token, true)?;
+        } = request_open_as(&n, name, desired, trust, token, true)?;
         match reply {
             Some(Reply::Connected(info, area)) => {
                 let area = area.unwrap_or_default();
@@ -668,11 +687,12 @@ pub(crate) fn call_named_pipe(
 ) -> io::Result<ReadResult> {
     let access = GENERIC_READ | GENERIC_WRITE;
     let trust = Trust::default();
-    let client = match ClientEnd::open(name, access, trust) {
+    let desired = Desired { access, sqos: 0 };
+    let client = match ClientEnd::open(name, desired, trust) {
         Ok(c) => c,
         Err(_) => {
             wait_named_pipe(name, timeout, trust)?;
-            ClientEnd::open(name, access, trust)?
+            ClientEnd::open(name, desired, trust)?
         }
     };
     client.set_mode(2)?;

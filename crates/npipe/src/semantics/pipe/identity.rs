@@ -9,7 +9,8 @@ use super::*;
 impl ServerEnd {
     /// The connected client's identity as the kernel recorded it at connect (uid, gid and
     /// supplementary groups), for ImpersonateNamedPipeClient: ERROR_CANNOT_IMPERSONATE when no
-    /// client is connected or the server has not read from it yet (W133).
+    /// client is connected, or the server has not read from it yet (W133) and it did not open
+    /// with static tracking (`SECURITY_SQOS_PRESENT` without `SECURITY_CONTEXT_TRACKING`).
     pub(crate) fn client_identity(&self) -> io::Result<sys::FsIdentity> {
         let cannot = |why: &str| {
             err(
@@ -22,7 +23,10 @@ impl ServerEnd {
             return Err(cannot("no client is connected"));
         };
         if !self.read_from_client() {
-            return Err(cannot("nothing has been read from it yet (W133)"));
+            return Err(cannot(
+                "nothing has been read from it yet (W133), and it did not give its context at \
+                 its open (SECURITY_SQOS_PRESENT)",
+            ));
         }
         if let Some(r) = self.remote_client()? {
             // A remote (SMB) client is the user smbd vouched for, not the relay.

@@ -20,7 +20,7 @@ use crate::semantics::namespace::{self, Kind, Name};
 use crate::semantics::remote::{self, RemoteIdentity};
 use crate::semantics::security::{self, Policy};
 use crate::sys::PeerCred;
-use crate::transport::control::{Area, Described, Object, PipeInfo, Reply, ReqKind, Request};
+use crate::transport::control::{self, Area, Described, Object, PipeInfo, Reply, ReqKind, Request};
 use crate::transport::queue::{normal_wins, recycle, Conn};
 
 /// WaitNamedPipe clients one pipe keeps parked; further ones are told to ask again shortly.
@@ -62,8 +62,10 @@ pub(super) struct SlotEpoch {
     /// The instance's readiness signal (made on first need, see `steps`): signalled on every
     /// change, so an overlapped ConnectNamedPipe learns that a client arrived.
     pub(super) signal: std::sync::OnceLock<Arc<sys::EventFd>>,
-    /// Whether the server has read from the current client (ImpersonateNamedPipeClient fails
-    /// before that, W133). Cleared when a client connects.
+    /// Whether the server has the current client's security context for
+    /// ImpersonateNamedPipeClient: from its open when it asked for static tracking
+    /// (`control::context_at_open`), else once the server has read from it (W133). Set or
+    /// cleared when a client connects.
     pub(super) read_from_client: AtomicBool,
     /// The connected client's pid as seen from this process; 0 while none is connected, or
     /// when it is not visible from our pid namespace, or for a remote client. Changed under
@@ -297,11 +299,12 @@ impl Pipe {
         &self,
         st: &mut PipeState,
         sock: OwnedFd,
-        access: u32,
+        desired: super::Desired,
         peer: PeerCred,
         remote: Option<Arc<RemoteIdentity>>,
         claims: Option<&[u64]>,
     ) -> Option<Arc<SlotEpoch>> {
+        let (access, sqos) = (desired.access, desired.sqos);
         let Some(&id) = st.listeners.front() else {
             refuse(&sock, ERROR_PIPE_BUSY);
             return None;
@@ -384,9 +387,12 @@ impl Pipe {
             .store(pid.unwrap_or(0), Ordering::Release);
         slot.remote = remote;
         // Nothing is read from this client yet (W133): a read marks it once it has the
-        // connection, which is after this (under the same lock). Relaxed: set under the
-        // registry lock before the change is published.
-        slot.epoch.read_from_client.store(false, Ordering::Relaxed);
+        // connection, which is after this (under the same lock); a client that asked for
+        // static tracking gave its context with the open. Relaxed: set under the registry
+        // lock before the change is published.
+        slot.epoch
+            .read_from_client
+            .store(control::context_at_open(sqos), Ordering::Relaxed);
         Some(slot.changed_later())
     }
 }
@@ -407,6 +413,10 @@ impl Service for Pipe {
         let Some(st) = reg.state(self.id) else {
             return refuse(&sock, ERROR_FILE_NOT_FOUND);
         };
+        let desired = super::Desired {
+            access: req.access,
+            sqos: req.sqos,
+        };
         // The instance an open connected, whose ConnectNamedPipe is woken after the lock.
         let woken = match req.kind {
             ReqKind::Query => {
@@ -422,9 +432,9 @@ impl Service for Pipe {
                 self.park(st, sock);
                 None
             }
-            ReqKind::Open => self.open(st, sock, req.access, peer, None, req.claims.as_deref()),
+            ReqKind::Open => self.open(st, sock, desired, peer, None, req.claims.as_deref()),
             ReqKind::OpenRemote => match remote::claim(req.token, &peer) {
-                Some(r) => self.open(st, sock, req.access, peer, Some(r), None),
+                Some(r) => self.open(st, sock, desired, peer, Some(r), None),
                 // Not this process, or a token nobody registered: nobody's identity to take.
                 None => {
                     refuse(&sock, ERROR_ACCESS_DENIED);

@@ -39,6 +39,7 @@ fn query_owner(name: &Name, addr: &[u8]) -> io::Result<Option<PipeInfo>> {
         kind: ReqKind::Query,
         access: 0,
         timeout_ms: 0,
+        sqos: 0,
         name: display.clone(),
         token: 0,
         claims: None,
