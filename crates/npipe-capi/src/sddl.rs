@@ -4,8 +4,10 @@
 //! Grammar read here (what pipe and mailslot servers write): the `O:`, `G:`, `D:` and `S:`
 //! parts in any order; DACL/SACL flags `P`, `AI`, `AR`, `NO_ACCESS_CONTROL` (a NULL DACL);
 //! ACEs `(type;flags;rights;object;inherit-object;sid)` with types `A`, `D` (and `AU`, `AL`,
-//! `ML` in the SACL), flags `CI OI NP IO ID SA FA`, rights as a number (`0x1F01FF`) or
-//! two-letter codes, no object GUIDs, and SIDs as `S-1-...` or a two-letter alias. A malformed
+//! `ML` in the SACL), flags `CI OI NP IO ID SA FA`, rights as a number (`0x1F01FF`, `010`
+//! octal, as C's `strtoul` reads them) or two-letter codes, no object GUIDs, and SIDs as
+//! `S-1-...` or a two-letter alias; ACE types, flags, rights and aliases in either case, and
+//! spaces around an ACE's fields and between ACEs, as Windows takes them. A malformed
 //! `D:` or `S:` part (an ACE npipe cannot read, an unknown SID in it) fails with
 //! ERROR_INVALID_ACL, a bad owner or group SID with ERROR_INVALID_SID, anything else with
 //! ERROR_INVALID_PARAMETER (the codes Windows gives, per Wine's conformance tests and its
@@ -27,7 +29,7 @@ const SE_DACL_PROTECTED: u16 = 0x1000;
 const SE_SACL_PRESENT: u16 = 0x0010;
 
 fn rights_code(c: &str) -> Option<u32> {
-    Some(match c {
+    Some(match c.to_ascii_uppercase().as_str() {
         "GA" => 0x1000_0000,
         "GR" => 0x8000_0000,
         "GW" => 0x4000_0000,
@@ -56,12 +58,19 @@ fn rights_code(c: &str) -> Option<u32> {
     })
 }
 
+/// Rights as a number, read as C's `strtoul` with base 0 reads it (hex after `0x`, octal
+/// after a leading `0`: `010` is 8, as on Windows), or as two-letter codes.
 fn parse_rights(s: &str) -> Result<u32, u32> {
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         return u32::from_str_radix(h, 16).map_err(|_| ERROR_INVALID_PARAMETER);
     }
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map_err(|_| ERROR_INVALID_PARAMETER);
+        let radix = if s.len() > 1 && s.starts_with('0') {
+            8
+        } else {
+            10
+        };
+        return u32::from_str_radix(s, radix).map_err(|_| ERROR_INVALID_PARAMETER);
     }
     if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return Err(ERROR_INVALID_PARAMETER);
@@ -79,7 +88,7 @@ fn parse_flags(s: &str) -> Result<u8, u32> {
     }
     let mut f = 0;
     for i in (0..s.len()).step_by(2) {
-        f |= match &s[i..i + 2] {
+        f |= match s[i..i + 2].to_ascii_uppercase().as_str() {
             "OI" => 0x01,
             "CI" => 0x02,
             "NP" => 0x04,
@@ -98,11 +107,12 @@ fn parse_sid(s: &str) -> Result<Sid, u32> {
 }
 
 fn parse_ace(body: &str, sacl: bool) -> Result<Ace, u32> {
-    let f: Vec<&str> = body.split(';').collect();
+    // Windows takes spaces around the fields and lowercase letters (`( a;;ga;;; wd)`).
+    let f: Vec<&str> = body.split(';').map(|x| x.trim_matches(' ')).collect();
     if f.len() != 6 {
         return Err(ERROR_INVALID_PARAMETER);
     }
-    let kind = match (f[0], sacl) {
+    let kind = match (f[0].to_ascii_uppercase().as_str(), sacl) {
         ("A", false) => ALLOWED,
         ("D", false) => DENIED,
         ("AU", true) => 2,
@@ -146,10 +156,12 @@ fn parse_acl(s: &str, sacl: bool) -> Result<(u16, Option<Acl>), u32> {
         }
     }
     let mut aces = Vec::new();
+    // Spaces before, between and after the ACEs are ignored, as Windows does.
+    rest = rest.trim_start_matches(' ');
     while let Some(r) = rest.strip_prefix('(') {
         let end = r.find(')').ok_or(ERROR_INVALID_PARAMETER)?;
         aces.push(parse_ace(&r[..end], sacl)?);
-        rest = &r[end + 1..];
+        rest = r[end + 1..].trim_start_matches(' ');
     }
     if !rest.is_empty() || (null && !aces.is_empty()) {
         return Err(ERROR_INVALID_PARAMETER);
@@ -160,6 +172,8 @@ fn parse_acl(s: &str, sacl: bool) -> Result<(u16, Option<Acl>), u32> {
 /// Parses a whole SDDL string.
 pub(crate) fn parse(s: &str) -> Result<Sd, u32> {
     let mut sd = Sd::default();
+    // Leading spaces are ignored, as Windows does.
+    let s = s.trim_start_matches(' ');
     // Split at each `X:` that starts a part (a `:` never occurs inside a part).
     let mut starts: Vec<usize> = s
         .match_indices(':')
@@ -189,8 +203,8 @@ pub(crate) fn parse(s: &str) -> Result<Sd, u32> {
             return Err(ERROR_INVALID_PARAMETER);
         }
         match tag {
-            b'O' => sd.owner = Some(parse_sid(body)?),
-            b'G' => sd.group = Some(parse_sid(body)?),
+            b'O' => sd.owner = Some(parse_sid(body.trim_matches(' '))?),
+            b'G' => sd.group = Some(parse_sid(body.trim_matches(' '))?),
             b'D' => {
                 let (c, acl) = parse_acl(body, false).map_err(|_| ERROR_INVALID_ACL)?;
                 sd.control |= c | SE_DACL_PRESENT;
@@ -321,6 +335,40 @@ mod tests {
         );
         assert_eq!(policy("O:BA").unwrap(), None, "no DACL: the default");
         assert_eq!(policy("D:").unwrap(), Some(AccessPolicy::nobody()));
+    }
+
+    /// What Windows reads that is easy to get wrong: numbers as C's `strtoul` reads them
+    /// (`010` is octal 8), lowercase letters, spaces around fields and between ACEs, and the
+    /// integrity label and service aliases of a common descriptor.
+    #[test]
+    fn numbers_case_spaces_and_aliases_as_windows_reads_them() {
+        let mask = |s: &str| {
+            let p = policy(s).unwrap().unwrap();
+            let e: Vec<_> = p.entries().collect();
+            e[0].2
+        };
+        assert_eq!(mask("D:(A;;010;;;WD)"), Access::from_mask(0o10));
+        assert_eq!(mask("D:(A;;10;;;WD)"), Access::from_mask(10));
+        assert_eq!(mask("D:(A;;0;;;WD)"), Access::from_mask(0));
+        assert_eq!(parse("D:(A;;08;;;WD)").map(|_| ()), Err(ERROR_INVALID_ACL));
+        let lower = policy("d:(a;;ga;;;wd)");
+        assert_eq!(
+            lower,
+            Err(ERROR_INVALID_PARAMETER),
+            "the part tag stays uppercase"
+        );
+        assert_eq!(
+            policy(" D: (a;oici;ga;;;wd) ( D; ; FW ; ; ; S-1-22-1-7 ) ").unwrap(),
+            policy("D:(A;OICI;GA;;;WD)(D;;FW;;;S-1-22-1-7)").unwrap()
+        );
+        let common = policy("D:(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;AU)(A;;GA;;;LS)S:(ML;;NW;;;LW)")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            common.entries().count(),
+            3,
+            "LOCAL SERVICE matches no process"
+        );
     }
 
     #[test]

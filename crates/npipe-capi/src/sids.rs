@@ -176,6 +176,11 @@ impl Sid {
             (22, [2, gid]) => Trustee::Gid(*gid),
             // NETWORK and Anonymous: no local process.
             (5, [2]) | (5, [7]) => return Ok(None),
+            // Accounts and groups no Linux process belongs to: LOCAL SERVICE, NETWORK SERVICE,
+            // SERVICE, PRINCIPAL SELF, RESTRICTED, BUILTIN\Guests, Power Users and Remote
+            // Desktop Users, and ALL APPLICATION PACKAGES. Their entries match nobody.
+            (5, [19]) | (5, [20]) | (5, [6]) | (5, [10]) | (5, [12]) => return Ok(None),
+            (5, [32, 546]) | (5, [32, 547]) | (5, [32, 555]) | (15, [2, 1]) => return Ok(None),
             _ => return Err(()),
         }))
     }
@@ -183,7 +188,7 @@ impl Sid {
 
 /// The SDDL two-letter SID aliases npipe knows.
 pub(crate) fn alias(s: &str) -> Option<Sid> {
-    Some(match s {
+    Some(match s.to_ascii_uppercase().as_str() {
         "WD" => Sid::everyone(),
         "AU" => Sid::new(5, &[11]),
         "IU" => Sid::new(5, &[4]),
@@ -194,6 +199,20 @@ pub(crate) fn alias(s: &str) -> Option<Sid> {
         "BU" => Sid::new(5, &[32, 545]),
         "CO" => Sid::new(3, &[0]),
         "OW" => Sid::new(3, &[4]),
+        "LS" => Sid::new(5, &[19]),
+        "NS" => Sid::new(5, &[20]),
+        "SU" => Sid::new(5, &[6]),
+        "PS" => Sid::new(5, &[10]),
+        "RC" => Sid::new(5, &[12]),
+        "BG" => Sid::new(5, &[32, 546]),
+        "PU" => Sid::new(5, &[32, 547]),
+        "RD" => Sid::new(5, &[32, 555]),
+        "AC" => Sid::new(15, &[2, 1]),
+        // Mandatory integrity labels (a SACL's ML entries, which npipe reads and ignores).
+        "LW" => Sid::new(16, &[0x1000]),
+        "ME" => Sid::new(16, &[0x2000]),
+        "HI" => Sid::new(16, &[0x3000]),
+        "SI" => Sid::new(16, &[0x4000]),
         _ => return None,
     })
 }
