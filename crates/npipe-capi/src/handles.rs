@@ -78,10 +78,14 @@ impl Object {
         }
     }
 
-    /// Whether the wait functions take it: every object but a token (which has no signalled
-    /// state; Windows fails the wait with ERROR_INVALID_HANDLE).
+    /// Whether the wait functions take it: every object but a token, a FindFirstFile search
+    /// and a registered wait, which are no kernel objects with a signalled state on Windows
+    /// (the wait fails with ERROR_INVALID_HANDLE there).
     pub(crate) fn is_waitable(&self) -> bool {
-        !matches!(self, Object::Token(_))
+        !matches!(
+            self,
+            Object::Token(_) | Object::Find(_) | Object::Registered(_)
+        )
     }
 }
 

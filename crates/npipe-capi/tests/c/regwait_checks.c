@@ -165,6 +165,38 @@ static void pipe_server(char **argv) {
     CloseHandle(s);
 }
 
+/* A registered wait and a FindFirstFile search are no kernel objects on Windows: waiting on
+ * one, or registering a wait on one, fails with ERROR_INVALID_HANDLE (they were taken for
+ * signalled objects, so such a wait returned at once). */
+static void not_waitable(void) {
+    HANDLE ev = CreateEventA(NULL, FALSE, FALSE, NULL);
+    struct counts c = {0};
+    HANDLE reg = NULL;
+    CHECK(RegisterWaitForSingleObject(&reg, ev, callback, &c, INFINITE, 0), "register");
+    WIN32_FIND_DATAA fd;
+    HANDLE find = FindFirstFileA("\\\\.\\pipe\\*", &fd);
+    HANDLE both[2] = {ev, reg};
+    SetLastError(0);
+    CHECK(WaitForSingleObject(reg, 0) == WAIT_FAILED && GetLastError() == ERROR_INVALID_HANDLE,
+          "a registered wait is not waitable");
+    SetLastError(0);
+    CHECK(WaitForMultipleObjects(2, both, FALSE, 0) == WAIT_FAILED
+              && GetLastError() == ERROR_INVALID_HANDLE,
+          "nor among other objects");
+    if (find != INVALID_HANDLE_VALUE) {
+        SetLastError(0);
+        CHECK(WaitForSingleObject(find, 0) == WAIT_FAILED && GetLastError() == ERROR_INVALID_HANDLE,
+              "a search is not waitable");
+        HANDLE r2 = NULL;
+        CHECK(!RegisterWaitForSingleObject(&r2, find, callback, &c, INFINITE, 0)
+                  && GetLastError() == ERROR_INVALID_HANDLE,
+              "nor can a wait be registered on it");
+        FindClose(find);
+    }
+    CHECK(UnregisterWaitEx(reg, INVALID_HANDLE_VALUE), "unregister");
+    CloseHandle(ev);
+}
+
 int main(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[1], "client") == 0) {
         snprintf(pipe_name, sizeof pipe_name, "%s", argv[2]);
@@ -172,6 +204,7 @@ int main(int argc, char **argv) {
     }
     snprintf(pipe_name, sizeof pipe_name, "\\\\.\\pipe\\npipe-regwait-%d", (int)getpid());
     events();
+    not_waitable();
     pipe_server(argv);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
