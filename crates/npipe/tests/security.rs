@@ -821,3 +821,74 @@ fn a_read_that_races_the_connection_counts_for_impersonation() {
         }
     }
 }
+
+/// Opens made while impersonating are checked against the client, as Windows checks them
+/// against the thread's token: a root server that impersonates uid 4242 cannot open its own
+/// root-only pipe or mailslot on the client's behalf (they were opened as root), can open a
+/// pipe that admits everyone (whose server then sees uid 4242), and after the revert opens
+/// the root-only ones again. Another thread meanwhile opens as root.
+#[test]
+fn opens_while_impersonating_are_the_clients() {
+    if !root_or_skip("opens_while_impersonating_are_the_clients") {
+        return;
+    }
+    let name = unique_name("sec-imp-open");
+    let mut s = ServerOptions::new()
+        .access_policy(AccessPolicy::everyone())
+        .create(&name)
+        .unwrap();
+    let private = unique_name("sec-imp-private");
+    let _p = ServerOptions::new()
+        .max_instances(4)
+        .create(&private)
+        .unwrap();
+    let _p2 = ServerOptions::new().create(&private).unwrap();
+    let public = unique_name("sec-imp-public");
+    let pub_server = ServerOptions::new()
+        .access_policy(AccessPolicy::everyone())
+        .create(&public)
+        .unwrap();
+    let slot = unique_name("sec-imp-slot").replace(r"\pipe\", r"\mailslot\");
+    let _m = MailslotOptions::new().create(&slot).unwrap();
+    let mut kid = child("talk", &who_arg(4242, 4243, &[], "rw", &name));
+    connect_or_fail(&s, &mut kid);
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    {
+        let _as_client = s.impersonate_client().unwrap();
+        let e = ClientOptions::new().open(&private).unwrap_err();
+        assert_eq!(win32_code(&e), ERROR_ACCESS_DENIED, "root-only pipe: {e}");
+        let e = MailslotWriter::open(&slot).unwrap_err();
+        assert_eq!(
+            win32_code(&e),
+            ERROR_ACCESS_DENIED,
+            "root-only mailslot: {e}"
+        );
+        let root_thread = std::thread::spawn({
+            let private = private.clone();
+            move || ClientOptions::new().open(&private).map(drop)
+        });
+        root_thread
+            .join()
+            .unwrap()
+            .expect("another thread opens as root");
+        let c = ClientOptions::new().open(&public).unwrap();
+        let mut w = pub_server;
+        w.connect().unwrap();
+        let mut c = c;
+        c.write_all(b"x").unwrap();
+        w.read_exact(&mut [0u8; 1]).unwrap();
+        assert_eq!(
+            w.client_user_name().unwrap(),
+            "4242",
+            "the public pipe saw the client"
+        );
+    }
+    ClientOptions::new()
+        .open(&private)
+        .expect("after the revert, as root");
+    MailslotWriter::open(&slot).expect("after the revert, as root");
+    s.write_all(b"welcome").unwrap();
+    expect_ok(kid);
+}

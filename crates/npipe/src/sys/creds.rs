@@ -440,3 +440,82 @@ pub(crate) fn set_fs_identity(id: &FsIdentity) -> Result<()> {
     }
     Ok(())
 }
+
+fn raw_getres(call: libc::c_long) -> [u32; 3] {
+    let mut ids = [0u32; 3];
+    // SAFETY: getresuid/getresgid write one id_t (u32) through each of the three pointers,
+    // which point to distinct elements of `ids`.
+    unsafe {
+        libc::syscall(
+            call,
+            &mut ids[0] as *mut u32 as usize,
+            &mut ids[1] as *mut u32 as usize,
+            &mut ids[2] as *mut u32 as usize,
+        )
+    };
+    ids
+}
+
+fn raw_set_effective(call: libc::c_long, id: u32) -> Result<()> {
+    // SAFETY: an integer-only syscall (-1 leaves the real and saved ids); the raw call
+    // changes the calling thread's credentials only (glibc's wrapper would change every
+    // thread's).
+    let r = unsafe {
+        libc::syscall(
+            call,
+            -1 as libc::c_long,
+            id as libc::c_long,
+            -1 as libc::c_long,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+/// Runs `connect` as the client the calling thread impersonates: the thread's effective uid
+/// and gid are the client's for the call (its groups are already), so the kernel records the
+/// client as the connecting peer (`SO_PEERCRED` takes the effective ids, `SO_PEERGROUPS` the
+/// groups), and a server checks an open made while impersonating against the client, as
+/// Windows checks it against the thread's token. Without an impersonation, or with one of
+/// the thread's own effective ids, `connect` runs as it is.
+///
+/// `EPERM`, without running `connect`, when the thread could not take the client's ids, or
+/// could not be sure to get its own back (its effective ids are neither its real nor its
+/// saved ones): an open must not go out under the server's identity while it impersonates.
+pub(crate) fn connect_as_impersonated<R>(connect: impl FnOnce() -> R) -> Result<R> {
+    let Some(client) = with_impersonation(|i| i.map(|i| i.client.clone())) else {
+        return Ok(connect());
+    };
+    let [ruid, euid, suid] = raw_getres(libc::SYS_getresuid);
+    let [rgid, egid, sgid] = raw_getres(libc::SYS_getresgid);
+    if client.uid == euid && client.gid == egid {
+        return Ok(connect());
+    }
+    if (euid != ruid && euid != suid) || (egid != rgid && egid != sgid) {
+        return Err(Errno::PERM);
+    }
+    let fs = fs_identity()?;
+    // The gid first, while the uid may still hold CAP_SETGID.
+    raw_set_effective(libc::SYS_setresgid, client.gid)?;
+    if let Err(e) = raw_set_effective(libc::SYS_setresuid, client.uid) {
+        let _ = raw_set_effective(libc::SYS_setresgid, egid);
+        raw_setfsgid(fs.gid);
+        return Err(e);
+    }
+    let r = connect();
+    // Back to our own ids (allowed: each is our real or saved one); the effective
+    // capabilities come back with a uid of 0. The kernel made the fsuid and fsgid follow the
+    // effective ids: the impersonation's are put back.
+    let back = raw_set_effective(libc::SYS_setresuid, euid)
+        .and_then(|()| raw_set_effective(libc::SYS_setresgid, egid));
+    raw_setfsuid(fs.uid);
+    raw_setfsgid(fs.gid);
+    if back.is_err() {
+        // Unreachable by the check above; a thread left with the client's effective ids would
+        // act with them outside the impersonation.
+        std::process::abort();
+    }
+    Ok(r)
+}

@@ -68,7 +68,18 @@ impl Trust {
 /// Connects a control socket to `n` and checks who serves it (see [`Trust`]).
 pub(super) fn connect_to(n: &Name, display: &str, trust: Trust) -> io::Result<(OwnedFd, PeerCred)> {
     let sock = sys::seqpacket(false).map_err(|e| os_err(e, "socket", display))?;
-    match sys::connect(sock.as_fd(), &n.address()) {
+    // While this thread impersonates, the server sees the client it impersonates (W120's
+    // checks apply to it, as Windows applies them to the thread's token).
+    let connected = sys::connect_as_impersonated(|| sys::connect(sock.as_fd(), &n.address()))
+        .map_err(|e| {
+            err(
+                ERROR_ACCESS_DENIED,
+                format!(
+                    "cannot open {display} as the impersonated client: this thread cannot take                      its identity ({e})"
+                ),
+            )
+        })?;
+    match connected {
         Ok(()) => {}
         Err(sys::Errno::CONNREFUSED) | Err(sys::Errno::NOENT) => {
             return Err(err(
