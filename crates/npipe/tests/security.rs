@@ -210,7 +210,35 @@ fn role_unprivileged_impersonator(arg: &str) -> Result<(), String> {
     ctx(s.write_all(b"ok"), "reply")
 }
 
+/// As a set-user-id root program run by uid 4242 (real uid 4242, effective and saved 0):
+/// `name|squatted` must refuse the server of uid 4242 that took it, and a pipe it creates
+/// with the default policy must refuse a client of uid 4242 (`name|create`, whose client the
+/// parent runs).
+fn role_setuid_program(arg: &str) -> Result<(), String> {
+    let (name, what) = arg.split_once('|').ok_or("bad arg")?;
+    // SAFETY: setresuid takes integers only; this child process has one thread here.
+    if unsafe { libc::setresuid(4242, 0, 0) } != 0 {
+        return Err(format!("setresuid: {}", io::Error::last_os_error()));
+    }
+    match what {
+        "squatted" => match ClientOptions::new().open(name) {
+            Err(e) if win32_code(&e) == ERROR_ACCESS_DENIED => Ok(()),
+            r => Err(format!(
+                "the impostor of the real uid was not refused: {r:?}"
+            )),
+        },
+        _ => {
+            let s = ctx(ServerOptions::new().create(name), "create")?;
+            // The parent's client of uid 4242 must be refused: wait until it has tried.
+            std::thread::sleep(Duration::from_millis(300));
+            drop(s);
+            Ok(())
+        }
+    }
+}
+
 child_roles! {
+    "setuid_program" => role_setuid_program,
     "unprivileged_impersonator" => role_unprivileged_impersonator,
     "own_session" => role_own_session,
     "talk" => role_talk,
@@ -890,5 +918,27 @@ fn opens_while_impersonating_are_the_clients() {
         .expect("after the revert, as root");
     MailslotWriter::open(&slot).expect("after the revert, as root");
     s.write_all(b"welcome").unwrap();
+    expect_ok(kid);
+}
+
+/// A set-user-id program is one user throughout, its effective one (as servers see it): it
+/// refuses a server of its real uid as an impostor, and the pipes it creates belong to its
+/// effective uid, so its real uid's clients are refused by the default policy.
+#[test]
+fn a_set_user_id_program_is_its_effective_user() {
+    if !root_or_skip("a_set_user_id_program_is_its_effective_user") {
+        return;
+    }
+    let name = unique_name("sec-setuid-squat");
+    let mut impostor = child("impostor", &who_arg(4242, 4242, &[], "rw", &name));
+    assert!(eventually(Duration::from_secs(10), || pipe_exists(&name)));
+    expect_ok(child("setuid_program", &format!("{name}|squatted")));
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+
+    let name = unique_name("sec-setuid-create");
+    let kid = child("setuid_program", &format!("{name}|create"));
+    assert!(eventually(Duration::from_secs(10), || pipe_exists(&name)));
+    expect_ok(child("refused", &who_arg(4242, 4242, &[], "rw", &name)));
     expect_ok(kid);
 }

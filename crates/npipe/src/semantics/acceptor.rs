@@ -142,7 +142,7 @@ fn refuse_for_lack(sock: OwnedFd) {
 /// policy of their own (named events), and whether an answer about a name is believed: the
 /// same user or root.
 pub(crate) fn peer_allowed(peer: &PeerCred) -> bool {
-    peer.uid == sys::getuid() || peer.uid == 0
+    peer.uid == sys::geteuid() || peer.uid == 0
 }
 
 /// Whether `service` admits the peer of `sock` (see [`Service::policy`]). This very process

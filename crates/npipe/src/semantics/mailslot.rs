@@ -238,7 +238,7 @@ impl MailslotServer {
                 .policy
                 .clone()
                 .unwrap_or_else(|| Arc::new(Policy::owner_and_root())),
-            owner_uid: sys::getuid(),
+            owner_uid: sys::geteuid(),
             signal: std::sync::OnceLock::new(),
         });
         // The acceptor answers writers' handshakes and, each time records arrive on `rx`

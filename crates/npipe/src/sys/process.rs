@@ -33,11 +33,6 @@ pub(crate) fn getpid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }
 
-/// The calling process's real user id.
-pub(crate) fn getuid() -> u32 {
-    rustix::process::getuid().as_raw()
-}
-
 /// The calling process's effective user id (what `SO_PEERCRED` reports to its peers).
 pub(crate) fn geteuid() -> u32 {
     rustix::process::geteuid().as_raw()

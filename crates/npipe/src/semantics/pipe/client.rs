@@ -61,7 +61,7 @@ impl Trust {
         if let Some(r) = self.required_uid {
             return uid == r;
         }
-        uid == sys::getuid() || uid == 0 || self.extra_uid == Some(uid)
+        uid == sys::geteuid() || uid == 0 || self.extra_uid == Some(uid)
     }
 }
 

@@ -187,7 +187,7 @@ impl ServerEnd {
                         .policy
                         .clone()
                         .unwrap_or_else(|| Arc::new(Policy::owner_and_root())),
-                    owner: sys::getuid(),
+                    owner: sys::geteuid(),
                 });
                 let acceptor = Acceptor::spawn(
                     "npipe-acceptor",
