@@ -118,8 +118,9 @@ pub(crate) fn check_remote(policy: &Policy, owner: u32, r: &RemoteIdentity, desi
 
 /// Checks the peer of `sock` against `policy`: admission when `desired` is `None`, else an
 /// open with that Win32 access mask. The supplementary groups are asked of the kernel only
-/// when the policy names a group; a kernel that cannot report them (before Linux 4.13) leaves
-/// only the effective gid to match, which can only grant less.
+/// when the policy names a group; a kernel that cannot report them (before Linux 4.13, and on
+/// some architectures) leaves only the effective gid to match an allow, and every deny that
+/// names a group counts, which can only grant less.
 pub(crate) fn check(
     policy: &Policy,
     owner: u32,
@@ -280,7 +281,11 @@ impl Policy {
         let mut granted = 0u32;
         let mut denied = 0u32;
         for e in &self.entries {
-            if !Self::matches(e.subject, owner, c) {
+            // A client whose supplementary groups are unknown (the kernel could not report
+            // them) may be in a denied group: a deny naming a group counts for it, so an
+            // unknown never grants more than Windows would.
+            let unknown_group = matches!(e.subject, Subject::Gid(_)) && c.groups.is_none();
+            if !(Self::matches(e.subject, owner, c) || (!e.allow && unknown_group)) {
                 continue;
             }
             let m = map_generic(e.mask);
@@ -369,6 +374,35 @@ mod tests {
             ..client(7, 8, &[])
         };
         assert!(!p.admits(0, &no_groups));
+    }
+
+    #[test]
+    fn unknown_groups_meet_every_group_deny() {
+        // The kernel could not report the client's supplementary groups: it may be in group
+        // 4300, so the deny counts; an allow for a group it may not be in grants nothing.
+        let p = Policy {
+            entries: vec![
+                entry(false, Subject::Gid(4300), GENERIC_ALL),
+                entry(true, Subject::Everyone, GENERIC_ALL),
+            ],
+        };
+        let unknown = Client {
+            groups: None,
+            ..client(7, 8, &[])
+        };
+        assert!(!p.admits(0, &unknown));
+        assert!(p.admits(0, &client(7, 8, &[3])), "known not to be in it");
+        assert!(!p.admits(0, &client(7, 8, &[4300])));
+        let after = Policy {
+            entries: vec![
+                entry(true, Subject::Everyone, GENERIC_ALL),
+                entry(false, Subject::Gid(4300), GENERIC_ALL),
+            ],
+        };
+        assert!(
+            after.admits(0, &unknown),
+            "a deny after the grant changes nothing"
+        );
     }
 
     #[test]

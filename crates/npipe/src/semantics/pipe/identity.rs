@@ -37,8 +37,9 @@ impl ServerEnd {
         };
         let peer =
             sys::peer_cred(ctl.as_fd()).map_err(|e| os_err(e, "SO_PEERCRED", self.name()))?;
-        // Without SO_PEERGROUPS (Linux < 4.13) the client gets its primary group only: less,
-        // never more, than it has.
+        // Without SO_PEERGROUPS (Linux < 4.13, some architectures) the client gets its
+        // primary group only: less than it has, except where a file's mode gives one of its
+        // other groups less than everyone (docs/SECURITY.md).
         let groups = sys::peer_groups(ctl.as_fd()).unwrap_or_else(|_| vec![peer.gid]);
         Ok(sys::FsIdentity {
             uid: peer.uid,
