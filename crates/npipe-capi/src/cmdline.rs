@@ -6,33 +6,30 @@
 use std::ffi::c_char;
 use std::path::{Path, PathBuf};
 
-/// Splits a command line with the rules of CommandLineToArgvW / the C runtime: whitespace
-/// separates arguments outside double quotes; 2n backslashes before a quote are n backslashes
-/// and the quote toggles quoting, 2n+1 are n and a literal quote; `""` inside quotes is a
-/// literal quote; other backslashes are literal. The first argument (the program) takes
-/// everything up to the next whitespace or quote literally, as Windows does.
+/// Splits a command line with the rules of the C runtime: whitespace separates arguments
+/// outside double quotes; 2n backslashes before a quote are n backslashes and the quote
+/// toggles quoting, 2n+1 are n and a literal quote; `""` inside quotes is a literal quote;
+/// other backslashes are literal. The first argument (the program) is read more simply, as
+/// the runtime reads it: every quote toggles quoting and is dropped, backslashes are literal,
+/// and it ends at whitespace outside quotes, so `"a b"c` is `a bc`, and a line that starts
+/// with whitespace has an empty first argument.
 pub(crate) fn split_command_line(line: &str) -> Vec<String> {
     let mut args = Vec::new();
     let chars: Vec<char> = line.chars().collect();
     let mut i = 0;
-    // The program name: quoted or up to whitespace, backslashes literal.
-    while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t') {
-        i += 1;
-    }
-    if i < chars.len() {
+    if !chars.is_empty() {
         let mut prog = String::new();
-        if chars[i] == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                prog.push(chars[i]);
-                i += 1;
+        let mut quoted = false;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '"' {
+                quoted = !quoted;
+            } else if !quoted && (c == ' ' || c == '\t') {
+                break;
+            } else {
+                prog.push(c);
             }
             i += 1;
-        } else {
-            while i < chars.len() && chars[i] != ' ' && chars[i] != '\t' {
-                prog.push(chars[i]);
-                i += 1;
-            }
         }
         args.push(prog);
     }
@@ -128,16 +125,31 @@ pub(crate) fn resolve(name: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-/// `GetCommandLineA`: this program's arguments joined with Windows' quoting (the inverse of
-/// CreateProcess's splitting), in a string that lives as long as the process.
+/// The environment variable in which CreateProcess gives its child the command line as the
+/// caller wrote it (see [`GetCommandLineA`]).
+pub(crate) const COMMAND_LINE_VAR: &str = "NPIPE_COMMAND_LINE";
+
+/// `GetCommandLineA`: the command line CreateProcess was given, as it was written, when this
+/// process was started by it (its child gets it in [`COMMAND_LINE_VAR`], believed only when
+/// it splits into this very program's arguments, so one inherited by a process started
+/// otherwise is ignored); else this program's arguments joined with Windows' quoting (the
+/// inverse of the splitting). In a string that lives as long as the process.
 #[export_name = "npipe_GetCommandLineA"]
 pub extern "C" fn GetCommandLineA() -> *const c_char {
     static LINE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
     LINE.get_or_init(|| {
-        let line = std::env::args_os()
-            .map(|a| quote_arg(&a.to_string_lossy()))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = std::env::var(COMMAND_LINE_VAR)
+            .ok()
+            .filter(|raw| split_command_line(raw) == args)
+            .unwrap_or_else(|| {
+                args.iter()
+                    .map(|a| quote_arg(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
         std::ffi::CString::new(line.replace('\0', " ")).unwrap_or_default()
     })
     .as_ptr()
@@ -190,7 +202,15 @@ mod tests {
             split_command_line(r#"p a\b "x""y""#),
             ["p", r"a\b", r#"x"y"#]
         );
-        assert_eq!(split_command_line("  "), Vec::<String>::new());
+        assert_eq!(split_command_line(""), Vec::<String>::new());
+        // The program name: quotes toggle and are dropped, and it ends at whitespace outside
+        // them; a leading blank makes it empty (CommandLineToArgvW's documentation, and the C
+        // runtime under Wine).
+        assert_eq!(split_command_line("  "), [""]);
+        assert_eq!(split_command_line(" first second"), ["", "first", "second"]);
+        assert_eq!(split_command_line(r#""child.exe"x a"#), ["child.exex", "a"]);
+        assert_eq!(split_command_line(r#"a"b c"d e"#), ["ab cd", "e"]);
+        assert_eq!(split_command_line(r#""C:\dir\""#), [r"C:\dir\"]);
     }
 
     #[test]

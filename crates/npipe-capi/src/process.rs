@@ -368,11 +368,14 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
             "CREATE_SUSPENDED: a Linux program cannot be created without running".into(),
         ));
     }
-    let line = s
-        .cmdline
-        .clone()
-        .or_else(|| s.app.clone())
-        .unwrap_or_default();
+    // Without a command line, the program's name is the command line, quoted when it holds
+    // a blank so that it stays one argument (as Windows' GetCommandLine shows it).
+    let line = match (&s.cmdline, &s.app) {
+        (Some(c), _) if !c.is_empty() => c.clone(),
+        (_, Some(app)) if app.contains([' ', '\t']) => format!("\"{app}\""),
+        (_, Some(app)) => app.clone(),
+        (_, None) => String::new(),
+    };
     let mut argv = crate::cmdline::split_command_line(&line);
     let cwd = s.cwd.as_deref().map(PathBuf::from);
     if let Some(d) = &cwd {
@@ -400,13 +403,19 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
             p
         }
         None => {
-            let Some(first) = argv.first() else {
+            // CreateProcess looks for the program past the blanks a line may start with,
+            // which the child's runtime reads as an empty first argument.
+            let first = crate::cmdline::split_command_line(line.trim_start_matches([' ', '\t']))
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            if first.is_empty() {
                 return Err(bad(
-                    ERROR_PATH_NOT_FOUND,
-                    "CreateProcess: no command line".into(),
+                    ERROR_FILE_NOT_FOUND,
+                    "CreateProcess: no program in an empty command line".into(),
                 ));
-            };
-            crate::cmdline::resolve(first).ok_or_else(|| {
+            }
+            crate::cmdline::resolve(&first).ok_or_else(|| {
                 bad(
                     ERROR_FILE_NOT_FOUND,
                     format!("CreateProcess: {first}: no such program (looked beside this program, in the current directory and on PATH)"),
@@ -435,6 +444,9 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
         cmd.env_clear();
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
     }
+    // The line as written, for the child's GetCommandLineA (after lpEnvironment, which
+    // replaces the rest).
+    cmd.env(crate::cmdline::COMMAND_LINE_VAR, &line);
     if s.flags & CREATE_NEW_PROCESS_GROUP != 0 {
         cmd.process_group(0);
     }

@@ -537,6 +537,56 @@ static void module_and_command_line(void) {
     CHECK(strstr(GetCommandLineA(), self) != NULL, "GetCommandLineA holds argv[0]");
 }
 
+/* A child started by command_lines() with a line that starts with a blank: the C runtime's
+ * rules give it an empty first argument (its path is the second), and GetCommandLineA gives
+ * the line as written (the parent put it in NPIPE_TEST_EXPECT_LINE). */
+static int child_args(int argc, char **argv) {
+    const char *want = getenv("NPIPE_TEST_EXPECT_LINE");
+    if (argc != 5 || argv[0][0] != 0 || strcmp(argv[3], "a b") != 0 || strcmp(argv[4], "-DX Y") != 0) return 2;
+    if (!want || strcmp(GetCommandLineA(), want) != 0) return 3;
+    return 0;
+}
+
+/* A child started by its path alone, a path with a blank: one argument, and the command line
+ * is that path quoted. */
+static int child_spaced(int argc, char **argv) {
+    char want[4200];
+    snprintf(want, sizeof want, "\"%s\"", argv[0]);
+    if (argc != 1) return 2;
+    if (strcmp(GetCommandLineA(), want) != 0) return 3;
+    return 0;
+}
+
+/* How a child sees the command line CreateProcess was given (the C runtime's rules). */
+static void command_lines(void) {
+    char cmd[4200], real[4096];
+    PROCESS_INFORMATION pi;
+    snprintf(cmd, sizeof cmd, " %s child-args  \"a b\"   -D\"X Y\"", self);
+    setenv("NPIPE_TEST_EXPECT_LINE", cmd, 1);
+    CHECK(run(cmd, FALSE, NULL, &pi) && wait_exit(&pi) == 0,
+          "a line that starts with a blank: an empty first argument, the program's path the "
+          "second, the rest intact, and GetCommandLineA as written");
+    unsetenv("NPIPE_TEST_EXPECT_LINE");
+    char dir[4200], link[4300];
+    snprintf(dir, sizeof dir, "%s/sp dir", scratch);
+    snprintf(link, sizeof link, "%s/npipe child", dir);
+    if (realpath(self, real) && mkdir(dir, 0700) == 0 && symlink(real, link) == 0) {
+        STARTUPINFOA si;
+        ZeroMemory(&si, sizeof si);
+        si.cb = sizeof si;
+        ZeroMemory(&pi, sizeof pi);
+        CHECK(CreateProcessA(link, NULL, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi) && wait_exit(&pi) == 0,
+              "a program path with a blank and no command line stays one argument");
+        unlink(link);
+        rmdir(dir);
+    } else {
+        CHECK(0, "cannot set up a path with a blank");
+    }
+    ZeroMemory(&pi, sizeof pi);
+    char empty[1] = "";
+    CHECK(!run(empty, FALSE, NULL, &pi) && GetLastError() == ERROR_FILE_NOT_FOUND, "an empty command line");
+}
+
 static void messages(void) {
     char buf[256];
     LPSTR p = NULL;
@@ -567,6 +617,8 @@ static void messages(void) {
 
 int main(int argc, char **argv) {
     self = argv[0];
+    if (argc > 2 && argv[0][0] == 0 && strcmp(argv[2], "child-args") == 0) return child_args(argc, argv);
+    if (argc == 1 && strstr(argv[0], "sp dir/npipe child")) return child_spaced(argc, argv);
     if (argc > 1 && strcmp(argv[1], "child-upper") == 0) return child_upper();
     if (argc > 4 && strcmp(argv[1], "child-inherit") == 0) return child_inherit(argc, argv);
     if (argc > 2 && strcmp(argv[1], "child-exit") == 0) ExitProcess((UINT)atoi(argv[2]));
@@ -590,6 +642,7 @@ int main(int argc, char **argv) {
     files();
     listing();
     module_and_command_line();
+    command_lines();
     messages();
     if (chdir("/") == 0) rmdir(scratch);
     printf("%d passed, %d failed\n", passed, failed);
