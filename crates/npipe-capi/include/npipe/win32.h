@@ -1384,12 +1384,14 @@ typedef struct _SECURITY_DESCRIPTOR {
 #ifndef FILE_GENERIC_EXECUTE
 #define FILE_GENERIC_EXECUTE (STANDARD_RIGHTS_EXECUTE | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE)
 #endif
-/* Double braces: the initializer of a struct holding an array, without -Wmissing-braces. */
-#define SECURITY_NULL_SID_AUTHORITY {{0, 0, 0, 0, 0, 0}}
-#define SECURITY_WORLD_SID_AUTHORITY {{0, 0, 0, 0, 0, 1}}
-#define SECURITY_LOCAL_SID_AUTHORITY {{0, 0, 0, 0, 0, 2}}
-#define SECURITY_CREATOR_SID_AUTHORITY {{0, 0, 0, 0, 0, 3}}
-#define SECURITY_NT_AUTHORITY {{0, 0, 0, 0, 0, 5}}
+/* As <winnt.h> spells them, so that both `SID_IDENTIFIER_AUTHORITY a = SECURITY_NT_AUTHORITY;`
+ * (Microsoft's samples) and `= { SECURITY_NT_AUTHORITY }` (Qt) are that authority; GCC's
+ * -Wmissing-braces (in -Wall, for C) warns about the first, as it does with mingw-w64. */
+#define SECURITY_NULL_SID_AUTHORITY {0, 0, 0, 0, 0, 0}
+#define SECURITY_WORLD_SID_AUTHORITY {0, 0, 0, 0, 0, 1}
+#define SECURITY_LOCAL_SID_AUTHORITY {0, 0, 0, 0, 0, 2}
+#define SECURITY_CREATOR_SID_AUTHORITY {0, 0, 0, 0, 0, 3}
+#define SECURITY_NT_AUTHORITY {0, 0, 0, 0, 0, 5}
 #define SECURITY_NULL_RID 0x00000000L
 #define SECURITY_WORLD_RID 0x00000000L
 #define SECURITY_CREATOR_OWNER_RID 0x00000000L

@@ -24,7 +24,8 @@ static void pipe_name(char *out, size_t n, const char *tag) {
 }
 
 static void sids(void) {
-    SID_IDENTIFIER_AUTHORITY world = SECURITY_WORLD_SID_AUTHORITY, nt = SECURITY_NT_AUTHORITY;
+    /* Both spellings programs use: Microsoft's samples' and Qt's (braces around the macro). */
+    SID_IDENTIFIER_AUTHORITY world = SECURITY_WORLD_SID_AUTHORITY, nt = {SECURITY_NT_AUTHORITY};
     PSID everyone = NULL, admins = NULL, wd = NULL, bogus_out = NULL;
     LPSTR text = NULL;
     BYTE bogus[16] = {1, 20, 0, 0, 0, 0, 0, 5};
