@@ -438,22 +438,52 @@ fn std_index(which: DWORD) -> Option<usize> {
 /// `Some(h)` once made or set by SetStdHandle (h may be NULL: no handle).
 static STD: Mutex<[Option<usize>; 3]> = Mutex::new([None; 3]);
 
-/// Puts /dev/null on a standard descriptor once the handle made over it is gone, so its pipe
-/// or file is released (the reader sees end of file) while the number stays taken.
+/// Puts /dev/null on the standard descriptors a handle stands for once it is gone, so its
+/// pipe or file is released (the reader sees end of file) while the numbers stay taken. One
+/// handle may stand for several (a parent that gave its child one handle as standard output
+/// and error): a bit per descriptor 0, 1, 2.
 #[derive(Debug)]
-pub(crate) struct StdSlot(RawFd);
+pub(crate) struct StdSlot(std::sync::atomic::AtomicU8);
+
+impl StdSlot {
+    pub(crate) fn new(n: RawFd) -> StdSlot {
+        StdSlot(std::sync::atomic::AtomicU8::new(1 << n))
+    }
+
+    /// Makes the handle stand for descriptor `n` (0, 1 or 2) as well.
+    pub(crate) fn add(&self, n: RawFd) {
+        self.0
+            .fetch_or(1 << n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 impl Drop for StdSlot {
     fn drop(&mut self) {
+        let bits = *self.0.get_mut();
         if let Ok(null) = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open("/dev/null")
         {
-            // SAFETY: dup2 only replaces descriptor self.0 (0, 1 or 2, which this handle
-            // stood for and the program gave up by closing it) with a copy of `null`.
-            unsafe { libc::dup2(null.as_raw_fd(), self.0) };
+            for n in (0..3).filter(|n| bits & (1 << n) != 0) {
+                // SAFETY: dup2 only replaces descriptor n (0, 1 or 2, which this handle
+                // stood for and the program gave up by closing it) with a copy of `null`.
+                unsafe { libc::dup2(null.as_raw_fd(), n) };
+            }
         }
+    }
+}
+
+/// Records that standard handle `n` is the inherited handle `value` (see
+/// `inherit::adopt_inherited`): GetStdHandle gives that value, as on Windows, where a child's
+/// standard handle is the very handle its parent passed.
+pub(crate) fn adopt_std(n: RawFd, value: usize) {
+    if let Some(slot) = STD
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(n as usize)
+    {
+        *slot = Some(value);
     }
 }
 
@@ -485,7 +515,7 @@ fn make_std(n: RawFd) -> HANDLE {
         return std::ptr::null_mut();
     };
     let mut e = Entry::new(obj, false);
-    e.std_slot = Some(StdSlot(n));
+    e.std_slot = Some(StdSlot::new(n));
     handles::insert(e)
 }
 

@@ -460,6 +460,12 @@ fn index_of(h: HANDLE) -> Option<usize> {
     Some(v / 4 - 1)
 }
 
+/// The open handle `h`, if it is in the table now (no adoption of inherited handles: for
+/// that adoption itself).
+pub(crate) fn get_present(h: HANDLE) -> Option<Arc<Entry>> {
+    slot(index_of(h)?).and_then(|s| s.entry.load_full())
+}
+
 /// The open handle `h`, if it is one.
 pub(crate) fn get(h: HANDLE) -> Option<Arc<Entry>> {
     let i = index_of(h)?;

@@ -81,7 +81,7 @@ fn adopt_one(item: &str) -> Option<()> {
     let split = head.find(|c: char| !c.is_ascii_digit())?;
     let fd: RawFd = head[..split].parse().ok()?;
     let kind = &head[split..];
-    if fd < 3 {
+    if fd < 0 {
         return None;
     }
     // SAFETY: F_GETFD on any number only asks whether it is open.
@@ -93,10 +93,27 @@ fn adopt_one(item: &str) -> Option<()> {
     if st.st_dev as u64 != dev || st.st_ino as u64 != ino {
         return None;
     }
-    // SAFETY: the parent passed this descriptor for this handle alone (listed once, checked
-    // to be the same file), and nothing in this process has taken it: adoption runs before
-    // any handle exists.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // A standard descriptor: the handle the parent gave as this standard handle, which is
+    // also this inheritable handle, as on Windows (closing it releases the pipe). It is made
+    // over a copy, as GetStdHandle makes its handles, and stands for the descriptor; listed
+    // again for another standard descriptor, the same handle stands for that one too.
+    if fd < 3 {
+        crate::files::adopt_std(fd, value);
+        if let Some(e) = handles::get_present(value as crate::HANDLE) {
+            e.std_slot.as_ref()?.add(fd);
+            return Some(());
+        }
+    }
+    let owned = if fd < 3 {
+        // SAFETY: `fd` is open (checked); it is borrowed only to be copied above 2,
+        // close-on-exec, into a descriptor the handle owns.
+        rustix::io::fcntl_dupfd_cloexec(unsafe { BorrowedFd::borrow_raw(fd) }, 3).ok()?
+    } else {
+        // SAFETY: the parent passed this descriptor for this handle alone (listed once,
+        // checked to be the same file), and nothing in this process has taken it: adoption
+        // runs before any handle exists.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    };
     let obj = match kind {
         "r" => Object::AnonRead(npipe::AnonReader::from_fd(owned).ok()?),
         "w" => Object::AnonWrite(npipe::AnonWriter::from_fd(owned).ok()?),
@@ -107,5 +124,9 @@ fn adopt_one(item: &str) -> Option<()> {
         }
         _ => return None,
     };
-    handles::insert_at(value, Entry::new(obj, false), HANDLE_FLAG_INHERIT).then_some(())
+    let mut e = Entry::new(obj, false);
+    if fd < 3 {
+        e.std_slot = Some(crate::files::StdSlot::new(fd));
+    }
+    handles::insert_at(value, e, HANDLE_FLAG_INHERIT).then_some(())
 }

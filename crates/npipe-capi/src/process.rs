@@ -455,15 +455,24 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
     let mut relays = Vec::new();
     let mut started = Started::new();
     let mut sources = Vec::with_capacity(3);
+    // The handle each standard descriptor is a copy of, where it is one (a file or an
+    // anonymous pipe end): an inheritable one is that standard handle in the child.
+    let mut std_values: [Option<usize>; 3] = [None; 3];
     for i in 0..3 {
-        let src = match s.std {
-            Some(hs) => std_source(hs[i], s.inherit, &mut relays, &mut started, i)?,
-            None if !crate::files::std_was_taken(i) => StdSource::Keep,
-            None => {
-                let hs = crate::files::std_handles();
-                std_source(hs[i], s.inherit, &mut relays, &mut started, i)?
-            }
+        let h = match s.std {
+            Some(hs) => Some(hs[i]),
+            None if !crate::files::std_was_taken(i) => None,
+            None => Some(crate::files::std_handles()[i]),
         };
+        let src = match h {
+            Some(h) => std_source(h, s.inherit, &mut relays, &mut started, i)?,
+            None => StdSource::Keep,
+        };
+        if let (Some(h), StdSource::Fd(_)) = (h, &src) {
+            if handles::get(h).is_some_and(|e| fd_of(&e.obj).is_some()) {
+                std_values[i] = Some(h as usize);
+            }
+        }
         sources.push(src);
     }
     // Inherited handles.
@@ -473,6 +482,22 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
         for (value, e) in handles::inheritable() {
             if let Some((fd, kind)) = fd_of(&e.obj) {
                 let st = rustix::fs::fstat(fd).map_err(io::Error::from)?;
+                // Given as standard handles too: listed at those descriptors, so the child's
+                // standard handle is this handle, and closing it releases the file or pipe,
+                // as on Windows (a second copy kept it open until the child exited).
+                let slots: Vec<usize> = (0..3).filter(|&i| std_values[i] == Some(value)).collect();
+                if !slots.is_empty() {
+                    for i in slots {
+                        listing.push(crate::inherit::listing_item(
+                            value,
+                            i as RawFd,
+                            &kind,
+                            st.st_dev as u64,
+                            st.st_ino as u64,
+                        ));
+                    }
+                    continue;
+                }
                 let d = dup_high(fd)?;
                 listing.push(crate::inherit::listing_item(
                     value,

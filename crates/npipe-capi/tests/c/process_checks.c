@@ -557,6 +557,46 @@ static int child_spaced(int argc, char **argv) {
     return 0;
 }
 
+/* A child given one inheritable pipe end as standard output and error: that handle is its
+ * standard handle (the same value), and closing it releases the pipe while the child runs. */
+static int child_close_stdout(char **argv) {
+    HANDLE out = GetStdHandle(STD_OUTPUT_HANDLE);
+    DWORD n = 0;
+    if (out != (HANDLE)(uintptr_t)strtoull(argv[2], NULL, 0)) return 2;
+    if (GetStdHandle(STD_ERROR_HANDLE) != out) return 3;
+    if (!WriteFile(out, "x", 1, &n, NULL) || n != 1) return 4;
+    if (!CloseHandle(out)) return 5;
+    Sleep(3000);
+    return 0;
+}
+
+static void closing_a_standard_handle(void) {
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    HANDLE r = NULL, w = NULL;
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    char cmd[4200], buf[8];
+    DWORD n = 0, code = 0;
+    CHECK(CreatePipe(&r, &w, &sa, 0) && SetHandleInformation(r, HANDLE_FLAG_INHERIT, 0), "a pipe");
+    ZeroMemory(&si, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = NULL;
+    si.hStdOutput = w;
+    si.hStdError = w;
+    snprintf(cmd, sizeof cmd, "\"%s\" child-close-stdout %llu", self, (unsigned long long)(uintptr_t)w);
+    CHECK(run(cmd, TRUE, &si, &pi), "CreateProcess with the write end as stdout and stderr");
+    CloseHandle(w);
+    DWORD t0 = GetTickCount();
+    CHECK(ReadFile(r, buf, sizeof buf, &n, NULL) && n == 1 && buf[0] == 'x', "the child's byte");
+    CHECK(!ReadFile(r, buf, sizeof buf, &n, NULL) && GetLastError() == ERROR_BROKEN_PIPE,
+          "end of file once the child closed its standard output handle");
+    CHECK(GetTickCount() - t0 < 2500 && GetExitCodeProcess(pi.hProcess, &code) && code == STILL_ACTIVE,
+          "while the child still runs");
+    CHECK(wait_exit(&pi) == 0, "the child's standard handle was the one passed, closed");
+    CloseHandle(r);
+}
+
 /* How a child sees the command line CreateProcess was given (the C runtime's rules). */
 static void command_lines(void) {
     char cmd[4200], real[4096];
@@ -619,6 +659,7 @@ int main(int argc, char **argv) {
     self = argv[0];
     if (argc > 2 && argv[0][0] == 0 && strcmp(argv[2], "child-args") == 0) return child_args(argc, argv);
     if (argc == 1 && strstr(argv[0], "sp dir/npipe child")) return child_spaced(argc, argv);
+    if (argc > 2 && strcmp(argv[1], "child-close-stdout") == 0) return child_close_stdout(argv);
     if (argc > 1 && strcmp(argv[1], "child-upper") == 0) return child_upper();
     if (argc > 4 && strcmp(argv[1], "child-inherit") == 0) return child_inherit(argc, argv);
     if (argc > 2 && strcmp(argv[1], "child-exit") == 0) ExitProcess((UINT)atoi(argv[2]));
@@ -643,6 +684,7 @@ int main(int argc, char **argv) {
     listing();
     module_and_command_line();
     command_lines();
+    closing_a_standard_handle();
     messages();
     if (chdir("/") == 0) rmdir(scratch);
     printf("%d passed, %d failed\n", passed, failed);
