@@ -122,6 +122,9 @@ pub(crate) struct Entry {
     /// For a standard handle over descriptor 0, 1 or 2: puts /dev/null there once the entry is
     /// gone (see `files::StdSlot`).
     pub(crate) std_slot: Option<crate::files::StdSlot>,
+    /// For an [`Object::Process`]: this handle is the process's main thread (CreateProcess's
+    /// `hThread`), another object than the process for the wait and exit-code calls.
+    pub(crate) main_thread: bool,
 }
 
 impl Entry {
@@ -139,6 +142,7 @@ impl Entry {
             completion: Default::default(),
             handles: AtomicUsize::new(1),
             std_slot: None,
+            main_thread: false,
         }
     }
 
@@ -147,6 +151,7 @@ impl Entry {
         match &self.obj {
             Object::Event(e) => e.signal(),
             Object::Thread(t) => t.done(),
+            Object::Process(p) if self.main_thread => p.main_thread_done(),
             Object::Process(p) => p.done(),
             Object::Port(p) => p.signal(),
             Object::Client(c) if !self.overlapped && c.is_disconnected() => {

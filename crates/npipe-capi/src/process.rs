@@ -115,6 +115,9 @@ pub(crate) struct Process {
     pid: u32,
     /// Set (manual reset) when the process has exited.
     done: Signal,
+    /// The same for its main thread (`hThread`), a signal of its own so that a wait-all
+    /// naming the process and its thread names two objects, as on Windows.
+    main_thread_done: Signal,
     state: Mutex<State>,
 }
 
@@ -122,6 +125,16 @@ impl Process {
     /// Set when the process has exited.
     pub(crate) fn done(&self) -> &Signal {
         &self.done
+    }
+
+    /// Set when its main thread has ended, which is when the process has exited.
+    pub(crate) fn main_thread_done(&self) -> &Signal {
+        &self.main_thread_done
+    }
+
+    /// The main thread's exit code: the process's (STILL_ACTIVE while it runs).
+    pub(crate) fn main_thread_exit_code(&self) -> DWORD {
+        self.exit_code()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -155,6 +168,7 @@ pub(crate) fn this_process() -> Process {
     Process {
         pid: std::process::id(),
         done: Signal::new(false, false),
+        main_thread_done: Signal::new(false, false),
         state: Mutex::new(State::default()),
     }
 }
@@ -199,6 +213,7 @@ fn reap(p: Arc<Process>) {
     };
     st.code = Some(code);
     drop(st);
+    p.main_thread_done.set();
     p.done.set();
 }
 
@@ -552,6 +567,7 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
     let p = Arc::new(Process {
         pid: child.id(),
         done: Signal::new(false, false),
+        main_thread_done: Signal::new(false, false),
         state: Mutex::new(State::default()),
     });
     // The descriptors given to the child close here: only the child holds them now.
@@ -584,7 +600,9 @@ unsafe fn publish(p: Arc<Process>, pi: *mut PROCESS_INFORMATION) -> BOOL {
     if hp == INVALID_HANDLE_VALUE {
         return FALSE;
     }
-    let ht = handles::insert(Entry::new(Object::Process(p), false));
+    let mut thread = Entry::new(Object::Process(p), false);
+    thread.main_thread = true;
+    let ht = handles::insert(thread);
     if ht == INVALID_HANDLE_VALUE {
         CloseHandle(hp);
         return FALSE;
@@ -707,8 +725,18 @@ fn process_of(h: HANDLE) -> Option<Arc<Process>> {
     if h == INVALID_HANDLE_VALUE {
         return Some(Arc::new(this_process()));
     }
-    match &handles::get(h)?.obj {
-        Object::Process(p) => Some(p.clone()),
+    let e = handles::get(h)?;
+    match &e.obj {
+        Object::Process(p) if !e.main_thread => Some(p.clone()),
+        _ => None,
+    }
+}
+
+/// The process whose main thread `h` is (CreateProcess's `hThread`).
+pub(crate) fn main_thread_of(h: HANDLE) -> Option<Arc<Process>> {
+    let e = handles::get(h)?;
+    match &e.obj {
+        Object::Process(p) if e.main_thread => Some(p.clone()),
         _ => None,
     }
 }

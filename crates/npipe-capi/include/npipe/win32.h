@@ -1045,8 +1045,12 @@ typedef struct _WIN32_FIND_DATAA {
  * anonymous pipe handle (HANDLE_FLAG_INHERIT: CreatePipe/CreateFile with bInheritHandle,
  * SetHandleInformation, DuplicateHandle) reaches the child at the same handle value; a handle
  * that is not inheritable is never open in the child. A named pipe end as a standard handle is
- * carried by a relay thread of this process. The process handle (and hThread, a second handle
- * to the process) is signalled when the process exits.
+ * carried by a relay thread of this process. The process handle is signalled when the process
+ * exits, and hThread, the main thread (GetExitCodeThread gives the process's code, ResumeThread
+ * 0, and the process calls refuse it), at the same time; a wait-all may name both. An
+ * inheritable handle given as a standard handle is that standard handle in the child (the same
+ * value: closing it there releases the pipe), and GetCommandLineA there is lpCommandLine as
+ * written.
  * npipe departs: CREATE_SUSPENDED fails with ERROR_NOT_SUPPORTED; window, console and priority
  * flags, the security attributes and lpDesktop/lpTitle are ignored; named pipe, mailslot, event
  * and thread handles are not inherited (open the name again in the child); a Linux exit status

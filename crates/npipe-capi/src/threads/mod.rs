@@ -443,14 +443,18 @@ pub extern "C" fn GetCurrentThread() -> HANDLE {
 /// `code` is null or writable.
 #[export_name = "npipe_GetExitCodeThread"]
 pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL {
-    let Some(t) = thread_of(h) else {
-        return fail(ERROR_INVALID_HANDLE);
+    // A child process's main thread (CreateProcess's hThread) ends with the process, with its
+    // exit code.
+    let c = match (thread_of(h), crate::process::main_thread_of(h)) {
+        (Some(t), _) => t.exit_code(),
+        (None, Some(p)) => p.main_thread_exit_code(),
+        (None, None) => return fail(ERROR_INVALID_HANDLE),
     };
     if code.is_null() {
         return fail(ERROR_NOACCESS);
     }
     // SAFETY: non-null and writable (caller).
-    unsafe { put(code, t.exit_code()) };
+    unsafe { put(code, c) };
     TRUE
 }
 
@@ -463,6 +467,8 @@ pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL 
 pub extern "C" fn ResumeThread(h: HANDLE) -> DWORD {
     match thread_of(h) {
         Some(t) => t.resume(),
+        // A child process's main thread runs from the start (CREATE_SUSPENDED is refused).
+        None if crate::process::main_thread_of(h).is_some() => 0,
         None => {
             set_error(ERROR_INVALID_HANDLE);
             DWORD::MAX

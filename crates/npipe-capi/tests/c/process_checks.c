@@ -593,6 +593,17 @@ static void closing_a_standard_handle(void) {
           "end of file once the child closed its standard output handle");
     CHECK(GetTickCount() - t0 < 2500 && GetExitCodeProcess(pi.hProcess, &code) && code == STILL_ACTIVE,
           "while the child still runs");
+    {
+        /* The process and its main thread are two objects: a wait-all may name both. */
+        HANDLE both[2] = {pi.hProcess, pi.hThread};
+        DWORD tc = 0;
+        CHECK(GetExitCodeThread(pi.hThread, &tc) && tc == STILL_ACTIVE, "the main thread runs");
+        CHECK(!GetExitCodeProcess(pi.hThread, &tc) && GetLastError() == ERROR_INVALID_HANDLE,
+              "the thread handle is no process handle");
+        CHECK(ResumeThread(pi.hThread) == 0, "ResumeThread on a running main thread");
+        CHECK(WaitForMultipleObjects(2, both, TRUE, 10000) == WAIT_OBJECT_0, "wait for the process and its thread");
+        CHECK(GetExitCodeThread(pi.hThread, &tc) && tc == 0, "the main thread's exit code");
+    }
     CHECK(wait_exit(&pi) == 0, "the child's standard handle was the one passed, closed");
     CloseHandle(r);
 }
