@@ -66,6 +66,7 @@ mod ipc;
 mod lookup;
 mod mailslots;
 mod messages;
+mod modules;
 mod overlapped;
 mod pipes;
 mod process;

@@ -827,7 +827,7 @@ pub unsafe extern "C" fn GetModuleFileNameA(
 ) -> DWORD {
     /// `ERROR_MOD_NOT_FOUND`.
     const ERROR_MOD_NOT_FOUND: DWORD = 126;
-    if !module.is_null() {
+    if !module.is_null() && module != crate::modules::program() {
         set_error(ERROR_MOD_NOT_FOUND);
         return 0;
     }

@@ -8,8 +8,10 @@
 //! library) can load libnpipe without its names interposing on that layer's.
 //!
 //! The list is checked both ways by `tests/exports.rs`: every `npipe_` Win32 symbol has its
-//! plain twin here and every twin forwards to a symbol the headers declare.
-#![cfg(not(feature = "prefixed"))]
+//! plain twin here and every twin forwards to a symbol the headers declare. The same list gives
+//! GetProcAddress its names ([`address_of`]), with or without the `prefixed` feature.
+// Without the twins (`prefixed`) only the table uses the functions, not their argument types.
+#![cfg_attr(feature = "prefixed", allow(unused_imports))]
 
 use std::ffi::{c_char, c_void};
 
@@ -27,7 +29,7 @@ use crate::{
     accounts, acls, anonymous, dup, files, find, handles, impersonate, io_calls, iocp, mailslots,
     messages,
 };
-use crate::{cmdline, descriptors, pipes, process, regwait, sddl, sids, token, wnet};
+use crate::{cmdline, descriptors, modules, pipes, process, regwait, sddl, sids, token, wnet};
 use crate::{results, sync, threads, BOOL, DWORD, HANDLE};
 
 /// Defines each plain-named twin: an `extern "C"` function of the same signature that calls the
@@ -39,6 +41,7 @@ macro_rules! win32_names {
             ///
             /// # Safety
             /// The caller's obligations are those of the Win32 function of the same name.
+            #[cfg(not(feature = "prefixed"))]
             #[no_mangle]
             #[allow(unused_unsafe, clippy::missing_safety_doc, clippy::too_many_arguments)]
             pub unsafe extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
@@ -46,6 +49,20 @@ macro_rules! win32_names {
                 unsafe { $module::$name($($arg),*) }
             }
         )*
+
+        /// The address of the library's function of Win32 name `name` (its `npipe_` symbol),
+        /// for GetProcAddress.
+        pub(crate) fn address_of(name: &[u8]) -> Option<*const c_void> {
+            $(
+                if name == stringify!($name).as_bytes() {
+                    return Some($module::$name as *const c_void);
+                }
+            )*
+            if name == b"ExitThread" {
+                return Some(threads::ExitThread as *const c_void);
+            }
+            None
+        }
     };
 }
 
@@ -303,6 +320,12 @@ win32_names! {
     process::TerminateProcess(h: HANDLE, code: DWORD) -> BOOL;
     process::ExitProcess(code: DWORD) -> !;
     process::GetModuleFileNameA(module: HANDLE, buf: *mut c_char, size: DWORD) -> DWORD;
+    modules::GetModuleHandleA(name: *const c_char) -> HANDLE;
+    modules::GetModuleHandleW(name: *const u16) -> HANDLE;
+    modules::LoadLibraryA(name: *const c_char) -> HANDLE;
+    modules::LoadLibraryW(name: *const u16) -> HANDLE;
+    modules::FreeLibrary(module: HANDLE) -> BOOL;
+    modules::GetProcAddress(module: HANDLE, name: *const c_char) -> *mut c_void;
     cmdline::GetCommandLineA() -> *const c_char;
     process::GetCurrentProcess() -> HANDLE;
     results::GetOverlappedResult(
@@ -558,6 +581,7 @@ win32_names! {
 ///
 /// # Safety
 /// That of `ExitThread`: no frame above the caller may stop the unwind.
+#[cfg(not(feature = "prefixed"))]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn ExitThread(code: DWORD) -> ! {
     // SAFETY: the caller's contract is the function's.

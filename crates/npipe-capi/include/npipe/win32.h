@@ -122,6 +122,12 @@ const char *npipe_version(void);
 #define GetLengthSid npipe_GetLengthSid
 #define GetMailslotInfo npipe_GetMailslotInfo
 #define GetModuleFileNameA npipe_GetModuleFileNameA
+#define GetModuleHandleA npipe_GetModuleHandleA
+#define GetModuleHandleW npipe_GetModuleHandleW
+#define GetProcAddress npipe_GetProcAddress
+#define LoadLibraryA npipe_LoadLibraryA
+#define LoadLibraryW npipe_LoadLibraryW
+#define FreeLibrary npipe_FreeLibrary
 #define GetNamedPipeClientComputerNameA npipe_GetNamedPipeClientComputerNameA
 #define GetNamedPipeClientComputerNameW npipe_GetNamedPipeClientComputerNameW
 #define GetNamedPipeClientProcessId npipe_GetNamedPipeClientProcessId
@@ -929,6 +935,7 @@ BOOL npipe_wait_named_pipe_poll(HANDLE hWait);
 #define ERROR_BAD_PATHNAME 161L
 #define ERROR_BUSY 170L
 #define ERROR_MOD_NOT_FOUND 126L
+#define ERROR_PROC_NOT_FOUND 127L
 #define ERROR_BAD_EXE_FORMAT 193L
 #define ERROR_DIRECTORY 267L
 #define ERROR_MR_MID_NOT_FOUND 317L
@@ -1069,9 +1076,22 @@ BOOL WINAPI npipe_TerminateProcess(HANDLE hProcess, UINT uExitCode);
 DECLSPEC_NORETURN VOID WINAPI npipe_ExitProcess(UINT uExitCode);
 HANDLE WINAPI npipe_GetCurrentProcess(void);
 DWORD WINAPI npipe_GetProcessId(HANDLE Process);
-/* GetModuleFileNameA(NULL, ...) is this program's path; GetCommandLineA its arguments with
- * Windows' quoting. npipe departs: a non-NULL module is ERROR_MOD_NOT_FOUND. */
+/* GetModuleFileNameA(NULL, ...) (or the program's module handle) is this program's path;
+ * GetCommandLineA its arguments with Windows' quoting. npipe departs: another module is
+ * ERROR_MOD_NOT_FOUND. */
 DWORD WINAPI npipe_GetModuleFileNameA(HMODULE hModule, LPSTR lpFilename, DWORD nSize);
+/* Modules, for functions looked up at run time: GetModuleHandle(NULL) is the program, and the
+ * system DLLs npipe provides functions of (kernel32, kernelbase, advapi32, mpr; with or without
+ * ".dll", any case, any path) are one module, in which GetProcAddress finds every function this
+ * header declares by its Win32 name ("CancelIoEx"). npipe departs: no other library is loaded
+ * (ERROR_MOD_NOT_FOUND), and ordinals and the program's own exports are ERROR_PROC_NOT_FOUND. */
+typedef INT_PTR (WINAPI *FARPROC)(void);
+HMODULE WINAPI npipe_GetModuleHandleA(LPCSTR lpModuleName);
+HMODULE WINAPI npipe_GetModuleHandleW(LPCWSTR lpModuleName);
+HMODULE WINAPI npipe_LoadLibraryA(LPCSTR lpLibFileName);
+HMODULE WINAPI npipe_LoadLibraryW(LPCWSTR lpLibFileName);
+BOOL WINAPI npipe_FreeLibrary(HMODULE hLibModule);
+FARPROC WINAPI npipe_GetProcAddress(HMODULE hModule, LPCSTR lpProcName);
 LPSTR WINAPI npipe_GetCommandLineA(void);
 
 /* Handles. DuplicateHandle works within this process (GetCurrentProcess() as source and
@@ -1594,6 +1614,8 @@ BOOL WINAPI npipe_UnexposeNamedPipeSmbA(LPCSTR lpName);
 #define FormatMessage FormatMessageA
 #define MessageBox MessageBoxA
 #define GetModuleFileName GetModuleFileNameA
+#define GetModuleHandle GetModuleHandleA
+#define LoadLibrary LoadLibraryA
 #define GetCommandLine GetCommandLineA
 #define DeleteFile DeleteFileA
 #define FindFirstFile FindFirstFileA
@@ -1627,6 +1649,8 @@ BOOL WINAPI npipe_UnexposeNamedPipeSmbA(LPCSTR lpName);
 #define STARTUPINFO STARTUPINFOW
 #define LPSTARTUPINFO LPSTARTUPINFOW
 #define FormatMessage FormatMessageW
+#define GetModuleHandle GetModuleHandleW
+#define LoadLibrary LoadLibraryW
 #define CreateNamedPipe CreateNamedPipeW
 #define WaitNamedPipe WaitNamedPipeW
 #define CallNamedPipe CallNamedPipeW

@@ -535,6 +535,26 @@ static void module_and_command_line(void) {
     CHECK(GetModuleFileNameA((HMODULE)path, path, sizeof path) == 0 && GetLastError() == ERROR_MOD_NOT_FOUND,
           "another module");
     CHECK(strstr(GetCommandLineA(), self) != NULL, "GetCommandLineA holds argv[0]");
+
+    /* Functions looked up at run time, as Qt looks up CancelIoEx. */
+    HMODULE me = GetModuleHandleA(NULL);
+    CHECK(me != NULL && GetModuleFileNameA(me, path, sizeof path) > 0 && stat(path, &a) == 0 && a.st_ino == b.st_ino,
+          "GetModuleHandleA(NULL) is this program");
+    HMODULE k32 = GetModuleHandleA("kernel32.dll");
+    const WCHAR upper[] = {'K', 'E', 'R', 'N', 'E', 'L', '3', '2', 0};
+    CHECK(k32 != NULL && GetModuleHandleW(upper) == k32 && LoadLibraryA("C:\\Windows\\System32\\advapi32.dll") == k32,
+          "the system DLLs are one module, any case, with or without .dll or a path");
+    typedef BOOL(WINAPI * cancel_io_ex)(HANDLE, LPOVERLAPPED);
+    cancel_io_ex cancel = (cancel_io_ex)GetProcAddress(k32, "CancelIoEx");
+    CHECK(cancel != NULL && (void *)cancel == (void *)&CancelIoEx, "GetProcAddress finds CancelIoEx");
+    SetLastError(0);
+    CHECK(cancel && !cancel((HANDLE)(uintptr_t)0x7ff0, NULL) && GetLastError() == ERROR_INVALID_HANDLE,
+          "and it is the function");
+    CHECK(GetProcAddress(k32, "NoSuchFunction") == NULL && GetLastError() == ERROR_PROC_NOT_FOUND,
+          "a function npipe does not provide");
+    CHECK(GetProcAddress(k32, (LPCSTR)(uintptr_t)5) == NULL && GetLastError() == ERROR_PROC_NOT_FOUND, "an ordinal");
+    CHECK(GetModuleHandleA("user32.dll") == NULL && GetLastError() == ERROR_MOD_NOT_FOUND, "another DLL");
+    CHECK(FreeLibrary(k32), "FreeLibrary");
 }
 
 /* A child started by command_lines() with a line that starts with a blank: the C runtime's
