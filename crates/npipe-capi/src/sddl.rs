@@ -319,11 +319,8 @@ mod tests {
             .unwrap()
             .unwrap();
         let e: Vec<_> = p.entries().collect();
-        assert_eq!(
-            e.len(),
-            2,
-            "the NETWORK entry matches no local process: {e:?}"
-        );
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert_eq!(e[2], (true, Trustee::Network, Access::from_mask(0x120089)));
         assert_eq!(
             e[0],
             (false, Trustee::Uid(4242), Access::from_mask(0x120116))

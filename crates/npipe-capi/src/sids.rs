@@ -160,13 +160,20 @@ impl Sid {
         p.cast()
     }
 
-    /// What this SID stands for on Linux: `Ok(Some(trustee))`, `Ok(None)` for a SID no local
-    /// process can have (network logons: its entries match nobody), or `Err(())` for a SID
-    /// npipe cannot express.
+    /// What this SID stands for on Linux: `Ok(Some(trustee))`, `Ok(None)` for a SID no client
+    /// can have (its entries match nobody), or `Err(())` for a SID npipe cannot express.
     pub(crate) fn trustee(&self) -> Result<Option<Trustee>, ()> {
         Ok(Some(match (self.auth, self.subs.as_slice()) {
-            // Everyone; Authenticated Users, Interactive and BUILTIN\Users: every local process.
-            (1, [0]) | (5, [11]) | (5, [4]) | (5, [32, 545]) => Trustee::Everyone,
+            // Everyone, local and remote clients alike.
+            (1, [0]) => Trustee::Everyone,
+            // Authenticated Users and BUILTIN\Users (which holds them): all but anonymous
+            // remote sessions.
+            (5, [11]) | (5, [32, 545]) => Trustee::Authenticated,
+            // INTERACTIVE: the processes of this machine; NETWORK: remote (SMB) clients;
+            // ANONYMOUS LOGON: remote clients of an anonymous session.
+            (5, [4]) => Trustee::Local,
+            (5, [2]) => Trustee::Network,
+            (5, [7]) => Trustee::Anonymous,
             // LocalSystem and BUILTIN\Administrators: root.
             (5, [18]) | (5, [32, 544]) => Trustee::Uid(0),
             // CREATOR OWNER and OWNER RIGHTS: the creating user.
@@ -174,8 +181,6 @@ impl Sid {
             // Samba's Unix users and groups.
             (22, [1, uid]) => Trustee::Uid(*uid),
             (22, [2, gid]) => Trustee::Gid(*gid),
-            // NETWORK and Anonymous: no local process.
-            (5, [2]) | (5, [7]) => return Ok(None),
             // Accounts and groups no Linux process belongs to: LOCAL SERVICE, NETWORK SERVICE,
             // SERVICE, PRINCIPAL SELF, RESTRICTED, BUILTIN\Guests, Power Users and Remote
             // Desktop Users, and ALL APPLICATION PACKAGES. Their entries match nobody.
@@ -549,7 +554,11 @@ mod tests {
         assert_eq!(t("WD"), Ok(Some(Trustee::Everyone)));
         assert_eq!(t("BA"), Ok(Some(Trustee::Uid(0))));
         assert_eq!(t("S-1-22-2-100"), Ok(Some(Trustee::Gid(100))));
-        assert_eq!(t("NU"), Ok(None));
+        assert_eq!(t("NU"), Ok(Some(Trustee::Network)));
+        assert_eq!(t("IU"), Ok(Some(Trustee::Local)));
+        assert_eq!(t("AN"), Ok(Some(Trustee::Anonymous)));
+        assert_eq!(t("AU"), Ok(Some(Trustee::Authenticated)));
+        assert_eq!(t("LS"), Ok(None));
         assert_eq!(t("S-1-5-21-1-2-3-1001"), Err(()));
     }
 }

@@ -58,6 +58,17 @@ pub enum Trustee {
     /// One group (SID S-1-22-2-gid): matched against the client's effective gid and its
     /// supplementary groups.
     Gid(u32),
+    /// The clients of other machines, the remote (SMB) clients an
+    /// [`SmbExposure`](crate::SmbExposure) relays (the `NETWORK` SID, S-1-5-2).
+    Network,
+    /// The processes of this machine, every client but the remote ones (the `INTERACTIVE`
+    /// SID, S-1-5-4, which a network logon does not have).
+    Local,
+    /// Remote clients of an anonymous or guest session (the `ANONYMOUS LOGON` SID, S-1-5-7).
+    Anonymous,
+    /// Every client but an anonymous remote one (`Authenticated Users`, S-1-5-11, and
+    /// `BUILTIN\Users`).
+    Authenticated,
 }
 
 /// Who may open a pipe or write to a mailslot, and with which access: an ordered list of
@@ -143,6 +154,10 @@ impl AccessPolicy {
             Trustee::Owner => Subject::Owner,
             Trustee::Uid(u) => Subject::Uid(u),
             Trustee::Gid(g) => Subject::Gid(g),
+            Trustee::Network => Subject::Network,
+            Trustee::Local => Subject::Local,
+            Trustee::Anonymous => Subject::Anonymous,
+            Trustee::Authenticated => Subject::Authenticated,
         };
         self.inner.entries.push(Entry {
             allow,
@@ -160,14 +175,18 @@ impl AccessPolicy {
                 Subject::Owner => Trustee::Owner,
                 Subject::Uid(u) => Trustee::Uid(u),
                 Subject::Gid(g) => Trustee::Gid(g),
+                Subject::Network => Trustee::Network,
+                Subject::Local => Trustee::Local,
+                Subject::Anonymous => Trustee::Anonymous,
+                Subject::Authenticated => Trustee::Authenticated,
             };
             (e.allow, who, Access(e.mask))
         })
     }
 
-    /// Whether a client with these credentials may open with `desired` (a Win32 access mask)
-    /// under this policy, `owner` being the uid that created the object. What the server
-    /// checks at every open, for tools and tests.
+    /// Whether a client (a process of this machine) with these credentials may open with
+    /// `desired` (a Win32 access mask) under this policy, `owner` being the uid that created
+    /// the object. What the server checks at every open, for tools and tests.
     pub fn allows(&self, owner: u32, uid: u32, gid: u32, groups: &[u32], desired: u32) -> bool {
         let c = security::Client {
             cred: crate::sys::PeerCred {
@@ -176,6 +195,7 @@ impl AccessPolicy {
                 gid,
             },
             groups: Some(groups),
+            remote: None,
         };
         self.inner.allows(owner, &c, desired)
     }

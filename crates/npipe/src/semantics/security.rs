@@ -112,6 +112,7 @@ pub(crate) fn check_remote(policy: &Policy, owner: u32, r: &RemoteIdentity, desi
             gid: r.gid,
         },
         groups: Some(&r.groups),
+        remote: Some(r.authenticated),
     };
     policy.allows(owner, &c, desired)
 }
@@ -136,6 +137,7 @@ pub(crate) fn check(
     let c = Client {
         cred: *peer,
         groups: groups.as_deref(),
+        remote: None,
     };
     match desired {
         None => policy.admits(owner, &c),
@@ -201,6 +203,14 @@ pub(crate) enum Subject {
     Uid(u32),
     /// One gid: the effective gid or a supplementary group.
     Gid(u32),
+    /// A remote (SMB) client.
+    Network,
+    /// A process of this machine.
+    Local,
+    /// A remote client of an anonymous or guest session.
+    Anonymous,
+    /// Every client but an anonymous remote one.
+    Authenticated,
 }
 
 /// One entry of a policy.
@@ -227,6 +237,9 @@ pub(crate) struct Client<'a> {
     /// Supplementary groups (`None` when the kernel cannot report them: only the effective
     /// gid is then matched, which can only grant less).
     pub groups: Option<&'a [u32]>,
+    /// For a remote (SMB) client, whether its session is authenticated; `None` for a process
+    /// of this machine.
+    pub remote: Option<bool>,
 }
 
 impl Policy {
@@ -272,6 +285,10 @@ impl Policy {
             Subject::Owner => c.cred.uid == owner,
             Subject::Uid(u) => c.cred.uid == u,
             Subject::Gid(g) => c.cred.gid == g || c.groups.is_some_and(|gs| gs.contains(&g)),
+            Subject::Network => c.remote.is_some(),
+            Subject::Local => c.remote.is_none(),
+            Subject::Anonymous => c.remote == Some(false),
+            Subject::Authenticated => c.remote != Some(false),
         }
     }
 
@@ -328,6 +345,7 @@ mod tests {
                 gid,
             },
             groups: Some(groups),
+            remote: None,
         }
     }
 
@@ -374,6 +392,41 @@ mod tests {
             ..client(7, 8, &[])
         };
         assert!(!p.admits(0, &no_groups));
+    }
+
+    #[test]
+    fn network_local_and_anonymous_tell_remote_clients_apart() {
+        let remote = |authenticated| Client {
+            remote: Some(authenticated),
+            ..client(1001, 1001, &[])
+        };
+        let local = client(1001, 1001, &[]);
+        // The classic "keep remote clients out": deny NETWORK, allow Everyone.
+        let p = Policy {
+            entries: vec![
+                entry(false, Subject::Network, GENERIC_ALL),
+                entry(true, Subject::Everyone, GENERIC_ALL),
+            ],
+        };
+        assert!(p.admits(0, &local));
+        assert!(!p.admits(0, &remote(true)));
+        // INTERACTIVE only: local processes.
+        let p = Policy {
+            entries: vec![entry(true, Subject::Local, GENERIC_ALL)],
+        };
+        assert!(p.admits(0, &local) && !p.admits(0, &remote(true)));
+        // Deny ANONYMOUS LOGON, allow Authenticated Users: a named remote user gets in.
+        let p = Policy {
+            entries: vec![
+                entry(false, Subject::Anonymous, GENERIC_ALL),
+                entry(true, Subject::Everyone, GENERIC_ALL),
+            ],
+        };
+        assert!(p.admits(0, &remote(true)) && !p.admits(0, &remote(false)));
+        let p = Policy {
+            entries: vec![entry(true, Subject::Authenticated, GENERIC_ALL)],
+        };
+        assert!(p.admits(0, &local) && p.admits(0, &remote(true)) && !p.admits(0, &remote(false)));
     }
 
     #[test]
