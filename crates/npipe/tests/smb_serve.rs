@@ -446,6 +446,37 @@ fn policy_denies_remote_uid() {
     assert_eq!(next(&events), "connected");
 }
 
+/// A policy that denies NETWORK (the SID every network logon carries) and allows Everyone
+/// refuses SMB clients and only them, as on Windows; INTERACTIVE grants local clients only.
+#[test]
+fn policy_denies_network() {
+    let Some(smbd) = start_smbd(14480, &[]) else {
+        return;
+    };
+    for (tag, policy) in [
+        (
+            "smb-deny-nu",
+            AccessPolicy::nobody()
+                .deny(Trustee::Network, npipe::Access::ALL)
+                .allow(Trustee::Everyone, npipe::Access::ALL),
+        ),
+        (
+            "smb-iu-only",
+            AccessPolicy::nobody().allow(Trustee::Local, npipe::Access::ALL),
+        ),
+    ] {
+        let (name, smb) = names(tag);
+        let mut o = message_opts();
+        o.access_policy(policy);
+        let events = echo_server(&name, o);
+        let l = expose(&smbd, &name);
+        assert_refused_at_open(&smbd, &smb, false, &l, &events, "refused");
+        let c = ClientOptions::new().open(&name).unwrap();
+        drop(c);
+        assert_eq!(next(&events), "connected", "{tag}: a local client");
+    }
+}
+
 /// PIPE_REJECT_REMOTE_CLIENTS refuses SMB clients and only them.
 #[test]
 fn reject_remote_clients() {
