@@ -237,7 +237,37 @@ fn role_setuid_program(arg: &str) -> Result<(), String> {
     }
 }
 
+/// As uid 4242, gid 4242, without privileges: serves `name` to everyone, reads a client's
+/// hello, and while impersonating it (a client of the same user, of another gid) opens a second
+/// pipe of its own, then answers.
+fn role_same_user_server(name: &str) -> Result<(), String> {
+    become_user(4242, 4242, &[])?;
+    let everyone = || {
+        let mut o = ServerOptions::new();
+        o.access_policy(AccessPolicy::everyone());
+        o
+    };
+    let mut s = ctx(everyone().create(name), "create")?;
+    let other = format!("{name}-other");
+    let _o = ctx(everyone().create(&other), "create the other")?;
+    ctx(s.connect(), "connect")?;
+    let mut buf = [0u8; 16];
+    let n = ctx(s.read(&mut buf), "read")?;
+    if &buf[..n] != b"hello" {
+        return Err(format!("unexpected {:?}", &buf[..n]));
+    }
+    {
+        let _as_client = ctx(s.impersonate_client(), "impersonate")?;
+        ctx(
+            ClientOptions::new().open(&other),
+            "open while impersonating",
+        )?;
+    }
+    ctx(s.write_all(b"welcome"), "reply")
+}
+
 child_roles! {
+    "same_user_server" => role_same_user_server,
     "setuid_program" => role_setuid_program,
     "unprivileged_impersonator" => role_unprivileged_impersonator,
     "own_session" => role_own_session,
@@ -941,4 +971,100 @@ fn a_set_user_id_program_is_its_effective_user() {
     assert!(eventually(Duration::from_secs(10), || pipe_exists(&name)));
     expect_ok(child("refused", &who_arg(4242, 4242, &[], "rw", &name)));
     expect_ok(kid);
+}
+
+/// The calling thread's effective capabilities, from /proc/thread-self/status.
+fn cap_eff() -> String {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// An open while impersonating leaves the thread's credentials as they were: a root server
+/// that trimmed its effective capabilities keeps them trimmed (the kernel refills them from the
+/// permitted set when the effective uid comes back to 0), and its ids are its own again.
+#[test]
+fn an_open_while_impersonating_keeps_the_threads_credentials() {
+    if !root_or_skip("an_open_while_impersonating_keeps_the_threads_credentials") {
+        return;
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget and capset with a version 3 header and its two data structs, on this
+    // test's own thread (nextest runs each test in a process of its own).
+    unsafe {
+        assert_eq!(
+            libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()),
+            0
+        );
+        // Drop CAP_NET_BIND_SERVICE (10) from the effective set only.
+        d[0].effective &= !(1 << 10);
+        assert_eq!(
+            libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()),
+            0
+        );
+    }
+    let trimmed = cap_eff();
+    let name = unique_name("sec-imp-caps");
+    let mut s = ServerOptions::new()
+        .access_policy(AccessPolicy::everyone())
+        .create(&name)
+        .unwrap();
+    let public = unique_name("sec-imp-caps-public");
+    let _p = ServerOptions::new()
+        .access_policy(AccessPolicy::everyone())
+        .create(&public)
+        .unwrap();
+    let mut kid = child("talk", &who_arg(4242, 4243, &[], "rw", &name));
+    connect_or_fail(&s, &mut kid);
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    {
+        let _as_client = s.impersonate_client().unwrap();
+        // (Taking the client's file-system uid cleared the file capabilities.)
+        let during = cap_eff();
+        ClientOptions::new()
+            .open(&public)
+            .expect("the public pipe admits the client");
+        assert_eq!(cap_eff(), during, "while impersonating, after the open");
+    }
+    assert_eq!(cap_eff(), trimmed, "after the revert");
+    // SAFETY: geteuid and getegid have no preconditions.
+    assert_eq!(unsafe { (libc::geteuid(), libc::getegid()) }, (0, 0));
+    s.write_all(b"welcome").unwrap();
+    expect_ok(kid);
+}
+
+/// An unprivileged server impersonating a client of its own user but another gid still opens
+/// while impersonating (it may not take the gid, as it may not for the impersonation itself).
+#[test]
+fn an_unprivileged_server_opens_while_impersonating_its_own_user() {
+    if !root_or_skip("an_unprivileged_server_opens_while_impersonating_its_own_user") {
+        return;
+    }
+    let name = unique_name("sec-imp-same");
+    let server = child("same_user_server", &name);
+    assert!(eventually(Duration::from_secs(10), || pipe_exists(&name)));
+    expect_ok(child("talk", &who_arg(4242, 4300, &[], "rw", &name)));
+    expect_ok(server);
 }

@@ -474,16 +474,88 @@ fn raw_set_effective(call: libc::c_long, id: u32) -> Result<()> {
     Ok(())
 }
 
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+/// `struct __user_cap_data_struct`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two `CapData`, 64 capabilities.
+const CAP_V3: u32 = 0x2008_0522;
+
+/// The calling thread's capability sets.
+fn capget() -> Result<[CapData; 2]> {
+    let mut h = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut d = [CapData::default(); 2];
+    // SAFETY: a version 3 header and room for the two data structs that version fills; pid 0
+    // is the calling thread.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut h as *mut CapHeader as usize,
+            d.as_mut_ptr() as usize,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    Ok(d)
+}
+
+/// Sets the calling thread's capability sets.
+fn capset(d: &[CapData; 2]) -> Result<()> {
+    let mut h = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    // SAFETY: a version 3 header and the two data structs that version reads; pid 0 is the
+    // calling thread, whose sets only change.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut h as *mut CapHeader as usize,
+            d.as_ptr() as usize,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
 /// Runs `connect` as the client the calling thread impersonates: the thread's effective uid
 /// and gid are the client's for the call (its groups are already), so the kernel records the
 /// client as the connecting peer (`SO_PEERCRED` takes the effective ids, `SO_PEERGROUPS` the
 /// groups), and a server checks an open made while impersonating against the client, as
 /// Windows checks it against the thread's token. Without an impersonation, or with one of
-/// the thread's own effective ids, `connect` runs as it is.
+/// the thread's own effective ids, `connect` runs as it is; so it does for a client of the
+/// thread's own user whose gid the thread may not take (as `impersonate` lets such a thread
+/// keep its own groups).
 ///
-/// `EPERM`, without running `connect`, when the thread could not take the client's ids, or
-/// could not be sure to get its own back (its effective ids are neither its real nor its
-/// saved ones): an open must not go out under the server's identity while it impersonates.
+/// Afterwards the thread's effective ids, file-system ids and capability sets are exactly what
+/// they were (the kernel clears the effective capabilities when the effective uid leaves 0 and
+/// fills them from the permitted ones when it comes back: they are put back as they were);
+/// a thread that cannot be put back ends the process rather than act with the client's ids.
+///
+/// `EPERM`, without running `connect`, when the thread could not take the client's ids, could
+/// not be sure to get its own back (its effective ids are neither its real nor its saved
+/// ones), or would lose its permitted capabilities on the way (the kernel clears them when
+/// every uid of a thread that had a 0 becomes non-zero: a server whose real and saved uids are
+/// not 0 cannot open as a root client, nor a set-user-id root one as another user): an open
+/// must not go out under the server's identity while it impersonates.
 pub(crate) fn connect_as_impersonated<R>(connect: impl FnOnce() -> R) -> Result<R> {
     let Some(client) = with_impersonation(|i| i.map(|i| i.client.clone())) else {
         return Ok(connect());
@@ -496,26 +568,47 @@ pub(crate) fn connect_as_impersonated<R>(connect: impl FnOnce() -> R) -> Result<
     if (euid != ruid && euid != suid) || (egid != rgid && egid != sgid) {
         return Err(Errno::PERM);
     }
+    if ruid != 0 && suid != 0 && (euid == 0 || client.uid == 0) && client.uid != euid {
+        return Err(Errno::PERM);
+    }
     let fs = fs_identity()?;
+    let caps = capget()?;
     // The gid first, while the uid may still hold CAP_SETGID.
-    raw_set_effective(libc::SYS_setresgid, client.gid)?;
-    if let Err(e) = raw_set_effective(libc::SYS_setresuid, client.uid) {
-        let _ = raw_set_effective(libc::SYS_setresgid, egid);
+    if let Err(e) = raw_set_effective(libc::SYS_setresgid, client.gid) {
         raw_setfsgid(fs.gid);
+        if client.uid == euid {
+            return Ok(connect());
+        }
         return Err(e);
     }
-    let r = connect();
-    // Back to our own ids (allowed: each is our real or saved one); the effective
-    // capabilities come back with a uid of 0. The kernel made the fsuid and fsgid follow the
-    // effective ids: the impersonation's are put back.
+    let r = if client.uid == euid {
+        Ok(connect())
+    } else {
+        match raw_set_effective(libc::SYS_setresuid, client.uid) {
+            Ok(()) => Ok(connect()),
+            Err(e) => Err(e),
+        }
+    };
+    // Back to our own ids (allowed: each is our real or saved one), our capabilities as they
+    // were, and the impersonation's file-system ids, which the kernel made follow the
+    // effective ids.
     let back = raw_set_effective(libc::SYS_setresuid, euid)
-        .and_then(|()| raw_set_effective(libc::SYS_setresgid, egid));
+        .and_then(|()| raw_set_effective(libc::SYS_setresgid, egid))
+        .and_then(|()| capset(&caps));
     raw_setfsuid(fs.uid);
     raw_setfsgid(fs.gid);
-    if back.is_err() {
-        // Unreachable by the check above; a thread left with the client's effective ids would
-        // act with them outside the impersonation.
+    let now_u = raw_getres(libc::SYS_getresuid);
+    let now_g = raw_getres(libc::SYS_getresgid);
+    if back.is_err()
+        || now_u != [ruid, euid, suid]
+        || now_g != [rgid, egid, sgid]
+        || raw_setfsuid(u32::MAX) != fs.uid
+        || raw_setfsgid(u32::MAX) != fs.gid
+        || capget().ok() != Some(caps)
+    {
+        // A thread left with other ids or capabilities would act with them outside the
+        // impersonation.
         std::process::abort();
     }
-    Ok(r)
+    r
 }
