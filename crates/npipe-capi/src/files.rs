@@ -529,6 +529,9 @@ pub extern "C" fn GetStdHandle(which: DWORD) -> HANDLE {
         set_error(ERROR_INVALID_HANDLE);
         return INVALID_HANDLE_VALUE;
     };
+    // Handles a parent passed may be standard handles (`adopt_std` takes STD): taken in before
+    // the lock, for a static link whose load-time adoption did not run.
+    crate::inherit::adopt_inherited();
     let mut std = STD.lock().unwrap_or_else(|p| p.into_inner());
     match std[i] {
         Some(h) => h as HANDLE,
@@ -548,12 +551,14 @@ pub extern "C" fn SetStdHandle(which: DWORD, h: HANDLE) -> BOOL {
     let Some(i) = std_index(which) else {
         return fail(ERROR_INVALID_HANDLE);
     };
+    crate::inherit::adopt_inherited();
     STD.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(h as usize);
     TRUE
 }
 
 /// Whether standard handle `i` was made or set (otherwise a child simply keeps descriptor `i`).
 pub(crate) fn std_was_taken(i: usize) -> bool {
+    crate::inherit::adopt_inherited();
     STD.lock().unwrap_or_else(|p| p.into_inner())[i].is_some()
 }
 

@@ -63,15 +63,18 @@ pub(crate) fn adopt_inherited() -> bool {
         return true;
     }
     if let Some(list) = std::env::var_os(INHERITED_VAR) {
+        let mut taken = Vec::new();
         for item in list.to_string_lossy().split(',') {
-            adopt_one(item);
+            adopt_one(item, &mut taken);
         }
     }
     ADOPTED.store(2, SeqCst);
     true
 }
 
-fn adopt_one(item: &str) -> Option<()> {
+/// Takes in one entry of the listing; `taken` holds the descriptors above 2 that entries
+/// before it took, which none may own twice.
+fn adopt_one(item: &str, taken: &mut Vec<RawFd>) -> Option<()> {
     let (value, rest) = item.split_once('=')?;
     let value: usize = value.parse().ok()?;
     let mut parts = rest.split(':');
@@ -97,21 +100,35 @@ fn adopt_one(item: &str) -> Option<()> {
     // also this inheritable handle, as on Windows (closing it releases the pipe). It is made
     // over a copy, as GetStdHandle makes its handles, and stands for the descriptor; listed
     // again for another standard descriptor, the same handle stands for that one too.
-    if fd < 3 {
-        crate::files::adopt_std(fd, value);
-        if let Some(e) = handles::get_present(value as crate::HANDLE) {
+    if let Some(e) = handles::get_present(value as crate::HANDLE) {
+        // Taken in already: at a standard descriptor listed first, which this one is too, or
+        // whose copy for an earlier build's child this is (closed here, unowned: the parent
+        // made it for this listing alone).
+        if fd < 3 {
             e.std_slot.as_ref()?.add(fd);
-            return Some(());
+            crate::files::adopt_std(fd, value);
+        } else if !taken.contains(&fd) {
+            taken.push(fd);
+            // SAFETY: the parent passed this descriptor for this listing entry alone, checked
+            // to be the same file; nothing in this process owns it (`taken`).
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
         }
+        return Some(());
+    }
+    if fd >= 3 {
+        if taken.contains(&fd) {
+            return None;
+        }
+        taken.push(fd);
     }
     let owned = if fd < 3 {
         // SAFETY: `fd` is open (checked); it is borrowed only to be copied above 2,
         // close-on-exec, into a descriptor the handle owns.
         rustix::io::fcntl_dupfd_cloexec(unsafe { BorrowedFd::borrow_raw(fd) }, 3).ok()?
     } else {
-        // SAFETY: the parent passed this descriptor for this handle alone (listed once,
-        // checked to be the same file), and nothing in this process has taken it: adoption
-        // runs before any handle exists.
+        // SAFETY: the parent passed this descriptor for this handle alone (checked to be the
+        // same file), nothing in this process has taken it (adoption runs before any handle
+        // exists), and no entry before this one took it (`taken`).
         unsafe { OwnedFd::from_raw_fd(fd) }
     };
     let obj = match kind {
@@ -128,5 +145,11 @@ fn adopt_one(item: &str) -> Option<()> {
     if fd < 3 {
         e.std_slot = Some(crate::files::StdSlot::new(fd));
     }
-    handles::insert_at(value, e, HANDLE_FLAG_INHERIT).then_some(())
+    if !handles::insert_at(value, e, HANDLE_FLAG_INHERIT) {
+        return None;
+    }
+    if fd < 3 {
+        crate::files::adopt_std(fd, value);
+    }
+    Some(())
 }

@@ -497,21 +497,19 @@ fn spawn(s: Spawn) -> io::Result<Arc<Process>> {
         for (value, e) in handles::inheritable() {
             if let Some((fd, kind)) = fd_of(&e.obj) {
                 let st = rustix::fs::fstat(fd).map_err(io::Error::from)?;
-                // Given as standard handles too: listed at those descriptors, so the child's
-                // standard handle is this handle, and closing it releases the file or pipe,
-                // as on Windows (a second copy kept it open until the child exited).
-                let slots: Vec<usize> = (0..3).filter(|&i| std_values[i] == Some(value)).collect();
-                if !slots.is_empty() {
-                    for i in slots {
-                        listing.push(crate::inherit::listing_item(
-                            value,
-                            i as RawFd,
-                            &kind,
-                            st.st_dev as u64,
-                            st.st_ino as u64,
-                        ));
-                    }
-                    continue;
+                // Given as standard handles too: listed at those descriptors first, so the
+                // child's standard handle is this handle, and closing it releases the file or
+                // pipe, as on Windows (a second copy kept it open until the child exited). The
+                // copy below still follows, for a child of an earlier build, which takes no
+                // standard descriptor; this build's child closes it.
+                for i in (0..3).filter(|&i| std_values[i] == Some(value)) {
+                    listing.push(crate::inherit::listing_item(
+                        value,
+                        i as RawFd,
+                        &kind,
+                        st.st_dev as u64,
+                        st.st_ino as u64,
+                    ));
                 }
                 let d = dup_high(fd)?;
                 listing.push(crate::inherit::listing_item(
