@@ -185,7 +185,12 @@ pub unsafe extern "C" fn OpenProcessToken(
     let t = if process == INVALID_HANDLE_VALUE {
         own_token(access)
     } else {
-        match handles::get(process).as_deref().map(|e| &e.obj) {
+        // CreateProcess's hThread is a thread, no process.
+        match handles::get(process)
+            .as_deref()
+            .filter(|e| !e.main_thread)
+            .map(|e| &e.obj)
+        {
             Some(Object::Process(p)) if p.pid() == std::process::id() => own_token(access),
             Some(Object::Process(p)) => other_process(p, access),
             _ => Err(ERROR_INVALID_HANDLE),

@@ -40,19 +40,21 @@ const NAME: &str = "an anonymous pipe";
 pub(crate) fn create(size: u32) -> io::Result<(AnonEnd, AnonEnd)> {
     let mut quota = if size == 0 { DEFAULT_SIZE } else { size };
     let (r, w) = sys::pipe().map_err(|e| os_err(e, "pipe", NAME))?;
-    if quota as usize > 65536 {
-        // Above the unprivileged limit (/proc/sys/fs/pipe-max-size, 1 MiB by default) the
-        // kernel refuses: the pipe gets the largest buffer allowed instead, and the quota is
-        // what it holds, so a write the quota lets complete never blocks (W138; nSize is a
-        // suggestion on Windows too).
-        let fd = w.as_fd();
+    let fd = w.as_fd();
+    // A new pipe holds 64 KiB, or a page or two for a user past pipe-user-pages-soft.
+    let now = sys::pipe_size(fd).unwrap_or(65536);
+    if quota as usize > now {
+        // Above the unprivileged limit (/proc/sys/fs/pipe-max-size, 1 MiB by default), or past
+        // the user's soft limit, the kernel refuses: the pipe gets the largest buffer allowed
+        // instead, and the quota is what it holds, so a write the quota lets complete never
+        // blocks (W138; nSize is a suggestion on Windows too).
         let held = sys::set_pipe_size(fd, quota as usize)
             .or_else(|_| {
                 let max = sys::pipe_max_size().ok_or(sys::Errno::INVAL)?;
                 sys::set_pipe_size(fd, max)
             })
             .or_else(|_| sys::pipe_size(fd))
-            .unwrap_or(65536);
+            .unwrap_or(now);
         quota = quota.min(u32::try_from(held).unwrap_or(u32::MAX));
     }
     Ok((
