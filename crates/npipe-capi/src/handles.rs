@@ -42,12 +42,13 @@ pub(crate) enum Object {
     File(crate::files::File),
     /// A process made by CreateProcess (or this process, from DuplicateHandle).
     Process(Arc<crate::process::Process>),
-    /// A search made by FindFirstFile.
-    Find(crate::find::Search),
     /// A WaitNamedPipe in progress (`npipe_wait_named_pipe_start`).
     Wait(crate::ready::Wait),
     /// An I/O completion port.
     Port(Arc<crate::iocp::Port>),
+    // The objects no wait takes come last, so that `is_waitable` is one compare of the tag.
+    /// A search made by FindFirstFile.
+    Find(crate::find::Search),
     /// A wait registered with RegisterWaitForSingleObject.
     Registered(Arc<crate::regwait::Registration>),
     /// An access token (OpenProcessToken, OpenThreadToken).
