@@ -880,6 +880,23 @@ fn a_read_that_races_the_connection_counts_for_impersonation() {
     }
 }
 
+/// A pipe `tag` that admits everyone, whose client (uid 4242 in another process, the "talk"
+/// role) has connected and sent its hello, which is read: what the server may impersonate.
+/// Answer "welcome" and `expect_ok` the child to end.
+fn talking_client(tag: &str) -> (npipe::NamedPipeServer, std::process::Child) {
+    let name = unique_name(tag);
+    let mut s = ServerOptions::new()
+        .access_policy(AccessPolicy::everyone())
+        .create(&name)
+        .unwrap();
+    let mut kid = child("talk", &who_arg(4242, 4243, &[], "rw", &name));
+    connect_or_fail(&s, &mut kid);
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    (s, kid)
+}
+
 /// Opens made while impersonating are checked against the client, as Windows checks them
 /// against the thread's token: a root server that impersonates uid 4242 cannot open its own
 /// root-only pipe or mailslot on the client's behalf (they were opened as root), can open a
@@ -890,11 +907,6 @@ fn opens_while_impersonating_are_the_clients() {
     if !root_or_skip("opens_while_impersonating_are_the_clients") {
         return;
     }
-    let name = unique_name("sec-imp-open");
-    let mut s = ServerOptions::new()
-        .access_policy(AccessPolicy::everyone())
-        .create(&name)
-        .unwrap();
     let private = unique_name("sec-imp-private");
     let _p = ServerOptions::new()
         .max_instances(4)
@@ -908,11 +920,7 @@ fn opens_while_impersonating_are_the_clients() {
         .unwrap();
     let slot = unique_name("sec-imp-slot").replace(r"\pipe\", r"\mailslot\");
     let _m = MailslotOptions::new().create(&slot).unwrap();
-    let mut kid = child("talk", &who_arg(4242, 4243, &[], "rw", &name));
-    connect_or_fail(&s, &mut kid);
-    let mut buf = [0u8; 16];
-    let n = s.read(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"hello");
+    let (mut s, kid) = talking_client("sec-imp-open");
     {
         let _as_client = s.impersonate_client().unwrap();
         let e = ClientOptions::new().open(&private).unwrap_err();
@@ -1024,21 +1032,12 @@ fn an_open_while_impersonating_keeps_the_threads_credentials() {
         );
     }
     let trimmed = cap_eff();
-    let name = unique_name("sec-imp-caps");
-    let mut s = ServerOptions::new()
-        .access_policy(AccessPolicy::everyone())
-        .create(&name)
-        .unwrap();
     let public = unique_name("sec-imp-caps-public");
     let _p = ServerOptions::new()
         .access_policy(AccessPolicy::everyone())
         .create(&public)
         .unwrap();
-    let mut kid = child("talk", &who_arg(4242, 4243, &[], "rw", &name));
-    connect_or_fail(&s, &mut kid);
-    let mut buf = [0u8; 16];
-    let n = s.read(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"hello");
+    let (mut s, kid) = talking_client("sec-imp-caps");
     {
         let _as_client = s.impersonate_client().unwrap();
         // (Taking the client's file-system uid cleared the file capabilities.)

@@ -293,6 +293,26 @@ fn a_request_at_the_limit_is_served_and_a_longer_one_refused() {
     s.stop().unwrap();
 }
 
+/// A service of `name` that counts the "notify" requests it handles, and checks that it
+/// handles exactly `n` of them once `send` has sent them, then stops it.
+fn every_notification_handled(name: &str, n: usize, send: impl FnOnce()) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let count = handled.clone();
+    let svc = serve(name, move |_, req, _| {
+        assert_eq!(req, b"notify");
+        count.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    send();
+    eventually(LONG, || handled.load(Ordering::SeqCst) >= n);
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        n,
+        "every request sent was handled"
+    );
+    svc.stop().unwrap();
+}
+
 #[test]
 fn a_request_sent_before_a_client_leaves_is_handled() {
     // A client that sends and closes at once (ipc_client_send, then ipc_client_disconnect)
@@ -300,25 +320,13 @@ fn a_request_sent_before_a_client_leaves_is_handled() {
     // (ERROR_NO_DATA, W43); what it wrote stays readable after its close (W113) and must
     // still reach the handler.
     let name = unique_name("svc-fire-forget");
-    let handled = Arc::new(AtomicUsize::new(0));
-    let count = handled.clone();
-    let svc = serve(&name, move |_, req, _| {
-        assert_eq!(req, b"notify");
-        count.fetch_add(1, Ordering::SeqCst);
-    })
-    .unwrap();
     const N: usize = 300;
-    for _ in 0..N {
-        let c = ServiceClient::connect(&name).unwrap();
-        c.send(b"notify").unwrap();
-    }
-    eventually(LONG, || handled.load(Ordering::SeqCst) >= N);
-    assert_eq!(
-        handled.load(Ordering::SeqCst),
-        N,
-        "every request sent was handled"
-    );
-    svc.stop().unwrap();
+    every_notification_handled(&name, N, || {
+        for _ in 0..N {
+            let c = ServiceClient::connect(&name).unwrap();
+            c.send(b"notify").unwrap();
+        }
+    });
 }
 
 #[test]
@@ -326,27 +334,15 @@ fn requests_sent_by_clients_in_other_processes_that_leave_at_once_are_handled() 
     // As above, with the clients in two other processes, which is how ipc.h's notifications
     // are sent.
     let name = unique_name("svc-fire-forget-xp");
-    let handled = Arc::new(AtomicUsize::new(0));
-    let count = handled.clone();
-    let svc = serve(&name, move |_, req, _| {
-        assert_eq!(req, b"notify");
-        count.fetch_add(1, Ordering::SeqCst);
-    })
-    .unwrap();
     const EACH: usize = 150;
-    let kids: Vec<_> = (0..2)
-        .map(|_| child("notifier", &format!("{name}|{EACH}")))
-        .collect();
-    for kid in kids {
-        expect_ok(kid);
-    }
-    eventually(LONG, || handled.load(Ordering::SeqCst) >= 2 * EACH);
-    assert_eq!(
-        handled.load(Ordering::SeqCst),
-        2 * EACH,
-        "every request sent was handled"
-    );
-    svc.stop().unwrap();
+    every_notification_handled(&name, 2 * EACH, || {
+        let kids: Vec<_> = (0..2)
+            .map(|_| child("notifier", &format!("{name}|{EACH}")))
+            .collect();
+        for kid in kids {
+            expect_ok(kid);
+        }
+    });
 }
 
 #[test]

@@ -493,47 +493,38 @@ struct CapData {
 /// `_LINUX_CAPABILITY_VERSION_3`: two `CapData`, 64 capabilities.
 const CAP_V3: u32 = 0x2008_0522;
 
-/// The calling thread's capability sets.
-fn capget() -> Result<[CapData; 2]> {
+/// `capget` (`set` false) or `capset` (`set` true) of the calling thread's capability sets
+/// through `d`.
+fn cap_call(set: bool, d: *mut [CapData; 2]) -> Result<()> {
     let mut h = CapHeader {
         version: CAP_V3,
         pid: 0,
     };
-    let mut d = [CapData::default(); 2];
-    // SAFETY: a version 3 header and room for the two data structs that version fills; pid 0
-    // is the calling thread.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut h as *mut CapHeader as usize,
-            d.as_mut_ptr() as usize,
-        )
+    let nr = if set {
+        libc::SYS_capset
+    } else {
+        libc::SYS_capget
     };
+    // SAFETY: a version 3 header and the two data structs that version reads or fills, which
+    // `d` points to (the callers' locals); pid 0 is the calling thread, whose sets only change.
+    let r = unsafe { libc::syscall(nr, &mut h as *mut CapHeader as usize, d as usize) };
     if r < 0 {
         return Err(last_errno());
     }
+    Ok(())
+}
+
+/// The calling thread's capability sets.
+fn capget() -> Result<[CapData; 2]> {
+    let mut d = [CapData::default(); 2];
+    cap_call(false, &mut d)?;
     Ok(d)
 }
 
 /// Sets the calling thread's capability sets.
 fn capset(d: &[CapData; 2]) -> Result<()> {
-    let mut h = CapHeader {
-        version: CAP_V3,
-        pid: 0,
-    };
-    // SAFETY: a version 3 header and the two data structs that version reads; pid 0 is the
-    // calling thread, whose sets only change.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut h as *mut CapHeader as usize,
-            d.as_ptr() as usize,
-        )
-    };
-    if r < 0 {
-        return Err(last_errno());
-    }
-    Ok(())
+    let mut d = *d;
+    cap_call(true, &mut d)
 }
 
 /// Runs `connect` as the client the calling thread impersonates: the thread's effective uid
