@@ -66,6 +66,36 @@ child_roles! {
     "empty_then_data" => role_empty_then_data,
 }
 
+/// An empty reservation on a byte pipe whose queue is full takes no room and waits for none,
+/// as an empty write there does not (W76): it commits at once, writing 0, while another
+/// thread's large write waits for the reader.
+#[test]
+fn an_empty_reservation_on_a_full_byte_pipe_does_not_wait() {
+    use std::io::Read;
+    let name = unique_name("zerocopy-empty-full");
+    let mut s = ServerOptions::new().create(&name).unwrap();
+    let c = ClientOptions::new().open(&name).unwrap();
+    s.connect().unwrap();
+    const BIG: usize = 8 << 20;
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| c.send_msg(&vec![1u8; BIG]).unwrap());
+        // Let the large write fill the queue and wait for room.
+        std::thread::sleep(Duration::from_millis(200));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let c = &c;
+        scope.spawn(move || {
+            let r = c.reserve_msg(0).and_then(|w| w.commit());
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        let waited = rx.recv_timeout(Duration::from_secs(5));
+        let mut got = vec![0u8; BIG];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(writer.join().unwrap(), BIG);
+        assert_eq!(waited, Ok(Ok(0)), "the empty reservation waited for room");
+    });
+    assert_eq!(s.peek(None).unwrap().available, 0, "it queued nothing");
+}
+
 /// W76, W77: an empty committed reservation on a byte pipe queues nothing, as an empty write
 /// does there, so a stream reader sees no end of file before the data that follows it.
 #[test]

@@ -379,7 +379,7 @@ impl Rig {
             } => {
                 let (conn, m) = self.writer(side);
                 let n = len.get();
-                let r = conn.reserve(n, Some(Self::deadline(long)));
+                let r = conn.reserve(n, false, Some(Self::deadline(long)));
                 let Ok(mut res) = r else {
                     return format!("{r:?}");
                 };

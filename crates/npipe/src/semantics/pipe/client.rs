@@ -542,7 +542,7 @@ impl ClientEnd {
     /// Zero-copy write: reserves one whole message.
     pub(crate) fn reserve(&self, len: usize) -> io::Result<Reserved> {
         self.check_access(true)?;
-        conn_reserve(self.open_conn()?, len, self.name())
+        conn_reserve(self.open_conn()?, len, &self.info, self.name())
     }
 
     /// Publishes a reserved message.

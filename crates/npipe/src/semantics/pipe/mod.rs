@@ -297,9 +297,11 @@ fn write_opts(c: &Conn, m: &Modes, info: &PipeInfo) -> WriteOpts {
     }
 }
 
-/// Zero-copy write, step 1: room for one whole message in the outbound ring.
-fn conn_reserve(c: &Arc<Conn>, len: usize, name: &str) -> io::Result<Reserved> {
-    c.reserve(len, None).map_err(|e| match e {
+/// Zero-copy write, step 1: room for one whole message in the outbound ring. An empty one on
+/// a byte pipe takes no room and waits for none (its commit queues nothing, W76).
+fn conn_reserve(c: &Arc<Conn>, len: usize, info: &PipeInfo, name: &str) -> io::Result<Reserved> {
+    let nothing = len == 0 && !info.message_type;
+    c.reserve(len, nothing, None).map_err(|e| match e {
         QErr::WouldBlock => err(
             ERROR_INVALID_PARAMETER,
             format!(

@@ -24,6 +24,9 @@ pub(crate) struct Reserved {
     /// Position of the record header.
     h: u64,
     len: u64,
+    /// Whether it holds the writer lock (not for an empty write on a byte pipe, which takes
+    /// no room).
+    locked: bool,
     /// Not `Send`: the writer lock must be released by the thread that took it.
     _thread: std::marker::PhantomData<*const ()>,
 }
@@ -98,7 +101,9 @@ impl Reserved {
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        self.conn.page.unlock(TX_LOCK);
+        if self.locked {
+            self.conn.page.unlock(TX_LOCK);
+        }
     }
 }
 
@@ -628,6 +633,7 @@ impl Conn {
     pub(crate) fn reserve(
         self: &Arc<Self>,
         len: usize,
+        nothing: bool,
         deadline: Option<Instant>,
     ) -> QResult<Reserved> {
         let dir = self.side.tx();
@@ -638,6 +644,17 @@ impl Conn {
         self.link_check()?;
         if self.peer_closed()? {
             return Err(QErr::PeerClosed);
+        }
+        if nothing && len == 0 {
+            // Takes no room and publishes nothing: no lock, no wait for space.
+            return Ok(Reserved {
+                conn: self.clone(),
+                dir,
+                h: 0,
+                len: 0,
+                locked: false,
+                _thread: std::marker::PhantomData,
+            });
         }
         let g = self.lock_side(TX_LOCK, deadline, false)?;
         // Relaxed: private, written only under the writer lock we hold.
@@ -662,6 +679,7 @@ impl Conn {
             dir,
             h,
             len: len as u64,
+            locked: true,
             _thread: std::marker::PhantomData,
         })
     }

@@ -411,7 +411,9 @@ impl ServerEnd {
     /// Zero-copy write: reserves one whole message.
     pub(crate) fn reserve(&self, len: usize) -> io::Result<Reserved> {
         self.check_access(Op::Write)?;
-        self.with_conn(Op::Write, |c| conn_reserve(c, len, self.name()))
+        self.with_conn(Op::Write, |c| {
+            conn_reserve(c, len, &self.info(), self.name())
+        })
     }
 
     /// Publishes a reserved message.
