@@ -100,26 +100,26 @@ fn adopt_one(item: &str, taken: &mut Vec<RawFd>) -> Option<()> {
     // also this inheritable handle, as on Windows (closing it releases the pipe). It is made
     // over a copy, as GetStdHandle makes its handles, and stands for the descriptor; listed
     // again for another standard descriptor, the same handle stands for that one too.
-    if let Some(e) = handles::get_present(value as crate::HANDLE) {
-        // Taken in already: at a standard descriptor listed first, which this one is too, or
-        // whose copy for an earlier build's child this is (closed here, unowned: the parent
-        // made it for this listing alone).
-        if fd < 3 {
-            e.std_slot.as_ref()?.add(fd);
-            crate::files::adopt_std(fd, value);
-        } else if !taken.contains(&fd) {
-            taken.push(fd);
-            // SAFETY: the parent passed this descriptor for this listing entry alone, checked
-            // to be the same file; nothing in this process owns it (`taken`).
-            drop(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        return Some(());
-    }
+    // A descriptor above 2 is owned by the first entry that names it, and by no other.
     if fd >= 3 {
         if taken.contains(&fd) {
             return None;
         }
         taken.push(fd);
+    }
+    if let Some(e) = handles::get_present(value as crate::HANDLE) {
+        // Taken in already: at a standard descriptor listed first, which this one is too, or
+        // whose copy for an earlier build's child this is (closed here: the parent made it
+        // for this listing alone).
+        if fd < 3 {
+            e.std_slot.as_ref()?.add(fd);
+            crate::files::adopt_std(fd, value);
+        } else {
+            // SAFETY: the parent passed this descriptor for this listing entry alone, checked
+            // to be the same file; nothing in this process owns it (`taken`).
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        return Some(());
     }
     let owned = if fd < 3 {
         // SAFETY: `fd` is open (checked); it is borrowed only to be copied above 2,

@@ -38,23 +38,14 @@ fn module_of(name: &str) -> Option<HANDLE> {
     matches!(stem, "kernel32" | "kernelbase" | "advapi32" | "mpr").then(system)
 }
 
+/// GetModuleHandle of `name` (`None`: the program).
 fn by_name(name: Option<String>) -> HANDLE {
-    match name {
-        None => {
-            set_error(ERROR_SUCCESS);
-            program()
-        }
-        Some(n) => match module_of(&n) {
-            Some(h) => {
-                set_error(ERROR_SUCCESS);
-                h
-            }
-            None => {
-                set_error(ERROR_MOD_NOT_FOUND);
-                std::ptr::null_mut()
-            }
-        },
-    }
+    let Some(h) = name.map_or(Some(program()), |n| module_of(&n)) else {
+        set_error(ERROR_MOD_NOT_FOUND);
+        return std::ptr::null_mut();
+    };
+    set_error(ERROR_SUCCESS);
+    h
 }
 
 /// `GetModuleHandleA`: NULL is the program; the system DLLs libnpipe provides are libnpipe;
@@ -78,6 +69,15 @@ pub unsafe extern "C" fn GetModuleHandleW(name: *const u16) -> HANDLE {
     by_name(unsafe { name_w(name) })
 }
 
+/// LoadLibrary of `name`: as GetModuleHandle, but a library must be named.
+fn load(name: Option<String>) -> HANDLE {
+    if name.is_none() {
+        set_error(ERROR_INVALID_PARAMETER);
+        return std::ptr::null_mut();
+    }
+    by_name(name)
+}
+
 /// `LoadLibraryA`: the system DLLs libnpipe provides (as [`GetModuleHandleA`]); any other
 /// library NULL with ERROR_MOD_NOT_FOUND, and NULL itself ERROR_INVALID_PARAMETER.
 ///
@@ -86,13 +86,7 @@ pub unsafe extern "C" fn GetModuleHandleW(name: *const u16) -> HANDLE {
 #[export_name = "npipe_LoadLibraryA"]
 pub unsafe extern "C" fn LoadLibraryA(name: *const c_char) -> HANDLE {
     // SAFETY: forwarded contract.
-    match unsafe { name_a(name) } {
-        None => {
-            set_error(ERROR_INVALID_PARAMETER);
-            std::ptr::null_mut()
-        }
-        n => by_name(n),
-    }
+    load(unsafe { name_a(name) })
 }
 
 /// `LoadLibraryW`, as [`LoadLibraryA`].
@@ -102,13 +96,7 @@ pub unsafe extern "C" fn LoadLibraryA(name: *const c_char) -> HANDLE {
 #[export_name = "npipe_LoadLibraryW"]
 pub unsafe extern "C" fn LoadLibraryW(name: *const u16) -> HANDLE {
     // SAFETY: forwarded contract.
-    match unsafe { name_w(name) } {
-        None => {
-            set_error(ERROR_INVALID_PARAMETER);
-            std::ptr::null_mut()
-        }
-        n => by_name(n),
-    }
+    load(unsafe { name_w(name) })
 }
 
 /// `FreeLibrary`: TRUE for a module handle these calls gave (the modules stay loaded, as

@@ -132,11 +132,6 @@ impl Process {
         &self.main_thread_done
     }
 
-    /// The main thread's exit code: the process's (STILL_ACTIVE while it runs).
-    pub(crate) fn main_thread_exit_code(&self) -> DWORD {
-        self.exit_code()
-    }
-
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -157,8 +152,8 @@ impl Process {
         st.code.is_none().then(f)
     }
 
-    /// The exit code, or STILL_ACTIVE.
-    fn exit_code(&self) -> DWORD {
+    /// The exit code, or STILL_ACTIVE (its main thread's too).
+    pub(crate) fn exit_code(&self) -> DWORD {
         self.state().code.unwrap_or(STILL_ACTIVE)
     }
 }

@@ -447,7 +447,7 @@ pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL 
     // exit code.
     let c = match (thread_of(h), crate::process::main_thread_of(h)) {
         (Some(t), _) => t.exit_code(),
-        (None, Some(p)) => p.main_thread_exit_code(),
+        (None, Some(p)) => p.exit_code(),
         (None, None) => return fail(ERROR_INVALID_HANDLE),
     };
     if code.is_null() {

@@ -573,13 +573,11 @@ pub(crate) fn connect_as_impersonated<R>(connect: impl FnOnce() -> R) -> Result<
         return Err(e);
     }
     let r = if client.uid == euid {
-        Ok(connect())
+        Ok(())
     } else {
-        match raw_set_effective(libc::SYS_setresuid, client.uid) {
-            Ok(()) => Ok(connect()),
-            Err(e) => Err(e),
-        }
-    };
+        raw_set_effective(libc::SYS_setresuid, client.uid)
+    }
+    .map(|()| connect());
     // Back to our own ids (allowed: each is our real or saved one), our capabilities as they
     // were, and the impersonation's file-system ids, which the kernel made follow the
     // effective ids.
