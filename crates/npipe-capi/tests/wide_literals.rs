@@ -5,36 +5,22 @@
 
 mod cbuild;
 
-use std::process::Command;
-
 fn build_and_run(compiler: &str, std: &str, tag: &str) {
-    let libdir = cbuild::lib_dir();
-    let exe = std::env::temp_dir().join(format!("npipe-{tag}-{}", std::process::id()));
-    let mut cmd = Command::new(compiler);
+    let std_flag = format!("-std={std}");
+    let mut flags = vec![];
     if compiler.ends_with("++") {
-        cmd.args(["-x", "c++"]);
+        flags.extend(["-x", "c++"]);
     }
-    let st = cmd
-        .arg(format!("-std={std}"))
-        .args([
-            "-Wall",
-            "-Werror",
-            "-fshort-wchar",
-            "-DUNICODE",
-            "-D_POSIX_C_SOURCE=200809L",
-        ])
-        .arg("-I")
-        .arg(cbuild::crate_dir().join("include"))
-        .arg(cbuild::crate_dir().join("tests/c/wide_literals.c"))
-        .arg("-o")
-        .arg(&exe)
-        .arg("-L")
-        .arg(&libdir)
-        .arg(format!("-Wl,-rpath,{}", libdir.display()))
-        .args(["-lnpipe", "-lpthread"])
-        .status()
-        .expect("run the compiler");
-    assert!(st.success(), "wide_literals.c does not build as {std}");
+    flags.extend([
+        std_flag.as_str(),
+        "-Wall",
+        "-Werror",
+        "-fshort-wchar",
+        "-DUNICODE",
+        "-D_POSIX_C_SOURCE=200809L",
+    ]);
+    let source = cbuild::crate_dir().join("tests/c/wide_literals.c");
+    let exe = cbuild::compile_with(compiler, &flags, &source, tag);
     let out = cbuild::run(&exe);
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");

@@ -41,11 +41,18 @@ pub fn compile_c(source: &str, tag: &str, flags: &[&str]) -> PathBuf {
 
 /// As [`compile_c`], for a C file anywhere (the examples).
 pub fn compile_file(source: &Path, tag: &str, flags: &[&str]) -> PathBuf {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut all = vec!["-std=c11", "-Wall", "-Werror"];
+    all.extend_from_slice(flags);
+    compile_with(&cc, &all, source, tag)
+}
+
+/// Compiles `source` with `compiler` and exactly `flags` against the headers and links it
+/// with libnpipe; the program's path.
+pub fn compile_with(compiler: &str, flags: &[&str], source: &Path, tag: &str) -> PathBuf {
     let libdir = lib_dir();
     let out = std::env::temp_dir().join(format!("npipe-{tag}-{}", std::process::id()));
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(cc)
-        .args(["-std=c11", "-Wall", "-Werror"])
+    let st = Command::new(compiler)
         .args(flags)
         .arg("-I")
         .arg(crate_dir().join("include"))
